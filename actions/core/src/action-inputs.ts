@@ -1,0 +1,59 @@
+import { resolve } from 'node:path';
+import { loadConfigSection, type ConfigValue } from './config.js';
+import { InputError, UserError, UserErrors } from './errors.js';
+import { parseInput, splitList, type InputTable, type InputValues } from './inputs.js';
+import type { ActionIO } from './io.js';
+import type { ActionName } from './registry.js';
+
+/** Inputs every action has, which choose the config file rather than live in it. */
+export const COMMON_INPUTS = {
+  config: 'Path to a switchyard.yml whose section for this action supplies defaults; inputs override it.',
+  environment: 'A section under `environments:` in the config file that overrides the action section.',
+} as const;
+
+/**
+ * An action's inputs, resolved in this order: the workflow input, the config file's environment
+ * section, its action section, the built-in default. Every bad value is reported (each as its
+ * own error) before anything runs; secrets are registered before any message is built.
+ */
+export function readActionInputs<T extends InputTable>(io: ActionIO, action: ActionName, table: T): InputValues<T> {
+  const configPath = io.getInput('config');
+  const environment = io.getInput('environment') || undefined;
+  if (environment && !configPath) {
+    throw new InputError('environment', `"${environment}" needs a config file; set config: switchyard.yml`);
+  }
+  const fromFile = configPath
+    ? loadConfigSection(resolve(configPath), action, environment, io.env)
+    : new Map<string, ConfigValue>();
+
+  const chosen = new Map<string, { raw: string; origin?: ConfigValue }>();
+  for (const [name, def] of Object.entries(table)) {
+    const given = io.getInput(name);
+    const file = fromFile.get(name);
+    const raw = given || file?.raw || def.default || '';
+    if (def.secret) io.secrets.add(raw);
+    for (const line of splitList(raw, false)) if (line.includes('://')) io.secrets.addFromUrl(line);
+    chosen.set(name, { raw, origin: given ? undefined : file });
+  }
+
+  const errors: UserError[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(table)) {
+    const { raw, origin } = chosen.get(name) as { raw: string; origin?: ConfigValue };
+    if (raw === '') {
+      if (def.required) {
+        errors.push(new InputError(name, `is required. Example: ${name}: ${def.example}`));
+      }
+      continue;
+    }
+    try {
+      values[name] = parseInput(name, def, raw, origin);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      errors.push(error);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new UserErrors(errors);
+  return values as InputValues<T>;
+}

@@ -1,0 +1,189 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { InputError, UserError, UserErrors } from './errors.js';
+import type { InputTable } from './inputs.js';
+import { ACTION_INPUTS, type ActionName } from './registry.js';
+
+/**
+ * switchyard.yml: one section per action (its inputs, by the names used in workflows), and
+ * `environments.<name>.<action>` sections that override them. `${VAR}` and `${VAR:default}` are
+ * replaced from the environment; `$${` writes a literal `${`.
+ *
+ *   health-check:
+ *     timeout: 5s
+ *   environments:
+ *     production:
+ *       health-check:
+ *         targets: [https://example.com/health]
+ */
+
+function sectionSchema(table: InputTable) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [name, def] of Object.entries(table)) {
+    const described = def.file.meta({ description: def.description, ...(def.default ? { default: def.default } : {}) });
+    shape[name] = described.optional();
+  }
+  return z.strictObject(shape);
+}
+
+function actionSections() {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [action, table] of Object.entries(ACTION_INPUTS)) shape[action] = sectionSchema(table).optional();
+  return shape;
+}
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
+  ...actionSections(),
+  environments: z
+    .record(z.string(), z.strictObject(actionSections()))
+    .optional()
+    .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+});
+
+/** The JSON Schema published for editors (schema/switchyard.schema.json). */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' }),
+    $id: 'https://github.com/switchyard-actions/switchyard/schema/switchyard.schema.json',
+    title: 'switchyard.yml',
+  };
+}
+
+/** A value taken from the config file, as the raw text an input would carry, and where it came from. */
+export interface ConfigValue {
+  raw: string;
+  file: string;
+  line?: number;
+}
+
+const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g;
+
+function interpolate(value: string, env: Record<string, string | undefined>, where: () => string): string {
+  return value.replace(VARIABLE, (whole, escaped: string, name: string, fallback: string | undefined) => {
+    if (escaped) return whole.slice(1);
+    const found = env[name];
+    if (found !== undefined && found !== '') return found;
+    if (fallback !== undefined) return fallback;
+    throw new UserError(
+      `${where()}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`,
+      'Invalid config',
+    );
+  });
+}
+
+function toRaw(value: unknown): string {
+  return Array.isArray(value) ? value.map(String).join('\n') : String(value);
+}
+
+/** Levenshtein distance, for "did you mean" on misspelt keys. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}
+
+function suggestion(key: string, known: string[]): string {
+  const best = known.map((k) => ({ k, d: distance(key, k) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= 3 ? ` Did you mean "${best.k}"?` : ` Known keys: ${known.join(', ')}.`;
+}
+
+/**
+ * Reads `file` and returns the values for `action`, with the `environment` section applied.
+ * Every problem in the file is reported at once, with its line.
+ */
+export function loadConfigSection(
+  file: string,
+  action: ActionName,
+  environment: string | undefined,
+  env: Record<string, string | undefined>,
+): Map<string, ConfigValue> {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error);
+    throw new InputError('config', `cannot read "${file}" (${reason}); give the path of your switchyard.yml`);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lines.linePos(offset).line);
+  if (doc.errors.length > 0) {
+    throw new UserErrors(
+      doc.errors.map(
+        (e) => new UserError(`${file}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`, 'Invalid config', file, lineOf(e.pos[0])),
+      ),
+    );
+  }
+  const lineAt = (path: (string | number)[]): number | undefined => {
+    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    if (node?.range) return lineOf(node.range[0]);
+    // A key with no value, or an unknown key: point at the parent mapping.
+    return path.length > 0 ? lineAt(path.slice(0, -1)) : 1;
+  };
+
+  const interpolated = interpolateTree(doc.toJS() ?? {}, env, (path) => `${file}:${lineAt(path)}: ${path.join('.')}`);
+  const parsed = configSchema.safeParse(interpolated);
+  if (!parsed.success) {
+    throw new UserErrors(
+      parsed.error.issues.map((issue) => {
+        const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+        let message = issue.message;
+        if (issue.code === 'unrecognized_keys') {
+          const parent = path.length === 0 ? configSchema : undefined;
+          const known = parent
+            ? Object.keys(configSchema.shape)
+            : Object.keys(ACTION_INPUTS[path[path.length - 1] as ActionName] ?? ACTION_INPUTS);
+          message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
+          const line = lineAt([...path, issue.keys[0] as string]);
+          return new UserError(`${file}:${line}: ${path.join('.') || 'top level'}: ${message}`, 'Invalid config', file, line);
+        }
+        const line = lineAt(path);
+        return new UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
+      }),
+    );
+  }
+
+  const config = parsed.data as Record<string, unknown> & { environments?: Record<string, Record<string, unknown>> };
+  if (environment && !config.environments?.[environment]) {
+    const known = Object.keys(config.environments ?? {});
+    throw new InputError(
+      'environment',
+      `"${environment}" is not in ${file}; ${known.length ? `it has: ${known.join(', ')}` : 'it has no environments section'}`,
+    );
+  }
+  const values = new Map<string, ConfigValue>();
+  const take = (section: unknown, path: string[]) => {
+    for (const [name, value] of Object.entries((section as Record<string, unknown> | undefined) ?? {})) {
+      if (value !== undefined) values.set(name, { raw: toRaw(value), file, line: lineAt([...path, name]) });
+    }
+  };
+  take(config[action], [action]);
+  if (environment) take(config.environments?.[environment]?.[action], ['environments', environment, action]);
+  return values;
+}
+
+function interpolateTree(
+  value: unknown,
+  env: Record<string, string | undefined>,
+  where: (path: (string | number)[]) => string,
+  path: (string | number)[] = [],
+): unknown {
+  if (typeof value === 'string') return interpolate(value, env, () => where(path));
+  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, env, where, [...path, i]));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, interpolateTree(v, env, where, [...path, k])]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,36 @@
+/**
+ * Errors a user can act on. The action runner prints `message` as one `::error::` line (with
+ * `title` and, when known, the file and line) and exits 1 — never a stack trace.
+ */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly title = 'switchyard',
+    readonly file?: string,
+    readonly line?: number,
+  ) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+/** A bad action input: the message names the input, says what was found and what would be valid. */
+export class InputError extends UserError {
+  constructor(
+    readonly input: string,
+    detail: string,
+    file?: string,
+    line?: number,
+  ) {
+    super(`Input "${input}": ${detail}`, `Invalid input: ${input}`, file, line);
+    this.name = 'InputError';
+  }
+}
+
+/** Several problems found at once (e.g. every bad input), each reported as its own `::error::`. */
+export class UserErrors extends UserError {
+  constructor(readonly errors: UserError[]) {
+    super(errors.map((e) => e.message).join('\n'), errors[0]?.title);
+    this.name = 'UserErrors';
+  }
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { boolean, duration, integer, list, oneOf, rate, text, urlItem, type InputDef } from '../inputs.js';
+import type { BodyMatcher, StatusRange } from '../probes/probe.js';
+
+export const TARGET_SCHEMES = ['http:', 'https:', 'tcp:', 'redis:', 'rediss:', 'postgres:', 'postgresql:'] as const;
+
+/** `200-399`, `200,204`, `2xx` → ranges; a string says what is wrong. */
+export function parseStatusRanges(raw: string): StatusRange[] | string {
+  const ranges: StatusRange[] = [];
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const classMatch = /^([1-5])xx$/i.exec(part);
+    const rangeMatch = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(part);
+    if (classMatch) {
+      const hundred = Number(classMatch[1]) * 100;
+      ranges.push({ min: hundred, max: hundred + 99 });
+    } else if (rangeMatch) {
+      const min = Number(rangeMatch[1]);
+      const max = Number(rangeMatch[2] ?? rangeMatch[1]);
+      if (min < 100 || max > 599 || min > max) return `"${part}" is not a status range between 100 and 599`;
+      ranges.push({ min, max });
+    } else {
+      return `"${part}" is not a status, a range like 200-399 or a class like 2xx`;
+    }
+  }
+  return ranges.length > 0 ? ranges : 'no status given';
+}
+
+/** `ready` (substring) or `/^ok$/i` (regular expression). */
+export function parseBodyMatcher(raw: string): BodyMatcher | string {
+  const regex = /^\/(.*)\/([dgimsuyv]*)$/s.exec(raw);
+  if (!regex) return { kind: 'substring', text: raw };
+  try {
+    return { kind: 'regex', regex: new RegExp(regex[1] as string, (regex[2] as string).replace('g', '')) };
+  } catch (error) {
+    return `${raw} is not a valid regular expression (${(error as Error).message})`;
+  }
+}
+
+function custom<T>(
+  description: string,
+  parseItem: (raw: string) => T | string,
+  options: { default?: string; example: string },
+): InputDef<T> {
+  return {
+    description,
+    default: options.default,
+    example: options.example,
+    file: z.string(),
+    parse: z.string().transform((raw, ctx) => {
+      const value = parseItem(raw);
+      if (typeof value === 'string') {
+        ctx.addIssue({ code: 'custom', message: value });
+        return z.NEVER;
+      }
+      return value;
+    }),
+  };
+}
+
+function header(line: string): [string, string] | string {
+  const colon = line.indexOf(':');
+  if (colon <= 0) return `"${line.split(':')[0]}…" is not a header line; write "Name: value"`;
+  return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+}
+
+export const healthCheckInputs = {
+  targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', urlItem(TARGET_SCHEMES), {
+    required: true,
+    urls: true,
+    example: 'https://example.com/health',
+  }),
+  'expect-status': custom('HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).', parseStatusRanges, {
+    default: '200-399',
+    example: '200-299',
+  }),
+  'expect-body': custom('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
+    example: '"status":"ok"',
+  }),
+  headers: {
+    ...list('HTTP request headers, one "Name: value" per line. Values are masked in logs.', header, {
+      example: 'Authorization: Bearer ${TOKEN}',
+    }),
+    secret: true,
+  },
+  timeout: duration('Timeout of one probe attempt.', { default: '5s', min: 1 }),
+  retries: integer('Extra attempts per target in `once` mode, with exponential backoff and jitter.', {
+    default: '2',
+    max: 100,
+  }),
+  'retry-delay': duration('Delay before the first retry; it doubles per attempt (with jitter).', { default: '1s' }),
+  mode: oneOf(['once', 'until-healthy', 'watch'], 'once: probe now; until-healthy: poll until every target passes or `duration` ends; watch: probe every `interval` for `duration` and fail on the first breach.', {
+    default: 'once',
+  }),
+  interval: duration('Time between probe rounds in `until-healthy` and `watch` modes.', { default: '5s', min: 1 }),
+  duration: duration('How long `watch` observes, or how long `until-healthy` waits.', { default: '1m' }),
+  'max-error-rate': rate('watch: fail when the share of failed probes exceeds this (per target and overall).', {
+    default: '5%',
+  }),
+  'max-p95': duration('watch: fail when the 95th percentile latency exceeds this (per target and overall).'),
+  'failure-limit': integer('watch: fail after this many consecutive failures of one target (0 disables).', {
+    default: '3',
+  }),
+  'min-samples': integer('watch: samples a window needs before its error rate or p95 can fail it.', {
+    default: '10',
+    min: 1,
+  }),
+  concurrency: integer('Targets probed at the same time.', { default: '20', min: 1, max: 1000 }),
+  'follow-redirects': boolean('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
+    default: 'true',
+  }),
+  insecure: boolean('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
+  'max-memory-usage': rate('Redis: fail when used memory exceeds this share of maxmemory.'),
+  query: text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
+    example: 'SELECT count(*) > 0 FROM users',
+  }),
+  'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', (p) => p, {
+    example: 'k6-summary.json',
+  }),
+  'k6-thresholds': list('Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.', (l) => l, {
+    example: 'http_req_failed: rate<0.01',
+  }),
+} satisfies Record<string, InputDef>;

@@ -1,0 +1,223 @@
+import { z } from 'zod';
+import { InputError } from './errors.js';
+import { redactUrl } from './mask.js';
+
+/**
+ * One action input: how its raw text is parsed, how it may be written in switchyard.yml, and
+ * what it means. Each action declares its inputs once as a table of these; the parser, the
+ * config file schema, the JSON Schema and the action.yml check all derive from that table.
+ */
+export interface InputDef<T = unknown> {
+  /** Parses the trimmed raw text (from the workflow or the config file). */
+  parse: z.ZodType<T, string>;
+  /** What switchyard.yml accepts for it (also the source of the published JSON Schema). */
+  file: z.ZodType;
+  description: string;
+  /** Raw default, applied when neither the workflow nor the config file sets it. */
+  default?: string;
+  required?: boolean;
+  /** Never echoed in errors; registered as a secret. */
+  secret?: boolean;
+  /** Holds URLs whose passwords must be masked. */
+  urls?: boolean;
+  /** An example of a valid value, shown in errors. */
+  example: string;
+}
+
+export type InputTable = Record<string, InputDef>;
+export type InputValues<T extends InputTable> = {
+  [K in keyof T]: T[K] extends InputDef<infer V> ? (T[K]['required'] extends true ? V : V | undefined) : never;
+};
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+export const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+export const RATE_PATTERN = /^(?:\d+(?:\.\d+)?%|\d*\.?\d+)$/;
+
+/** `500ms`, `10s`, `2m`, `1h` → milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = DURATION_PATTERN.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * (UNITS[match[2] as string] as number);
+}
+
+/** `5%` or `0.05` → 0.05. */
+export function parseRate(text: string): number | undefined {
+  const t = text.trim();
+  if (!RATE_PATTERN.test(t)) return undefined;
+  return t.endsWith('%') ? Number(t.slice(0, -1)) / 100 : Number(t);
+}
+
+/** Multi-line (and optionally comma-separated) lists; blank lines and `#` comments are skipped. */
+export function splitList(text: string, commas: boolean): string[] {
+  return text
+    .split(commas ? /[\n,]/ : /\n/)
+    .map((item) => item.trim())
+    .filter((item) => item !== '' && !item.startsWith('#'));
+}
+
+function fail(ctx: z.RefinementCtx<string>, message: string): never {
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER as never;
+}
+
+export function duration(description: string, options: { default?: string; min?: number } = {}): InputDef<number> {
+  return {
+    description,
+    default: options.default,
+    example: '10s',
+    file: z.string().regex(DURATION_PATTERN),
+    parse: z.string().transform((raw, ctx) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined) return fail(ctx, 'expected a duration with a unit: 500ms, 10s, 2m or 1h');
+      if (options.min !== undefined && ms < options.min) return fail(ctx, `must be at least ${options.min}ms`);
+      return ms;
+    }),
+  };
+}
+
+export function rate(description: string, options: { default?: string } = {}): InputDef<number> {
+  return {
+    description,
+    default: options.default,
+    example: '5%',
+    file: z.union([z.string().regex(RATE_PATTERN), z.number().min(0).max(1)]),
+    parse: z.string().transform((raw, ctx) => {
+      const value = parseRate(raw);
+      if (value === undefined) return fail(ctx, 'expected a rate such as 5% or 0.05');
+      if (value < 0 || value > 1) return fail(ctx, 'must be between 0% and 100% (0 to 1)');
+      return value;
+    }),
+  };
+}
+
+export function integer(
+  description: string,
+  options: { default?: string; min?: number; max?: number } = {},
+): InputDef<number> {
+  const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
+  return {
+    description,
+    default: options.default,
+    example: String(Math.max(min, 1)),
+    file: z.union([z.number().int().min(min).max(max), z.string().regex(/^\d+$/)]),
+    parse: z.string().transform((raw, ctx) => {
+      if (!/^-?\d+$/.test(raw)) return fail(ctx, 'expected a whole number');
+      const value = Number(raw);
+      if (value < min || value > max) {
+        return fail(ctx, max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}` : `must be ${min} to ${max}`);
+      }
+      return value;
+    }),
+  };
+}
+
+export function boolean(description: string, options: { default?: string } = {}): InputDef<boolean> {
+  return {
+    description,
+    default: options.default,
+    example: 'true',
+    file: z.union([z.boolean(), z.enum(['true', 'false'])]),
+    parse: z.string().transform((raw, ctx) => {
+      // The same words the toolkit's getBooleanInput accepts (YAML 1.2 core schema).
+      if (['true', 'True', 'TRUE'].includes(raw)) return true;
+      if (['false', 'False', 'FALSE'].includes(raw)) return false;
+      return fail(ctx, 'expected true or false');
+    }),
+  };
+}
+
+export function text(
+  description: string,
+  options: { default?: string; required?: boolean; secret?: boolean; example?: string } = {},
+): InputDef<string> {
+  return {
+    description,
+    default: options.default,
+    required: options.required,
+    secret: options.secret,
+    example: options.example ?? 'value',
+    file: z.string(),
+    parse: z.string(),
+  };
+}
+
+export function oneOf<const V extends readonly [string, ...string[]]>(
+  values: V,
+  description: string,
+  options: { default?: V[number] } = {},
+): InputDef<V[number]> {
+  return {
+    description,
+    default: options.default,
+    example: values[0],
+    file: z.enum(values),
+    parse: z.string().transform((raw, ctx) => {
+      if ((values as readonly string[]).includes(raw)) return raw as V[number];
+      return fail(ctx, `expected one of: ${values.join(', ')}`);
+    }),
+  };
+}
+
+/** A list of items, one per line (and per comma when `commas`), each parsed by `item`. */
+export function list<T>(
+  description: string,
+  item: (entry: string) => T | string,
+  options: { default?: string; required?: boolean; commas?: boolean; example: string; urls?: boolean },
+): InputDef<T[]> {
+  return {
+    description,
+    default: options.default,
+    required: options.required,
+    urls: options.urls,
+    example: options.example,
+    file: z.union([z.string(), z.array(z.union([z.string(), z.number()]))]),
+    parse: z.string().transform((raw, ctx) => {
+      const parsed: T[] = [];
+      for (const entry of splitList(raw, options.commas ?? false)) {
+        const value = item(entry);
+        // Item parsers return a string to say what is wrong with that entry.
+        if (typeof value === 'string') return fail(ctx, value);
+        parsed.push(value);
+      }
+      return parsed;
+    }),
+  };
+}
+
+/** An item parser for URL lists: a URL with one of `schemes`, or a message saying what is wrong. */
+export function urlItem(schemes: readonly string[]) {
+  return (entry: string): URL | string => {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      return `"${redactUrl(entry)}" is not a URL; write it like ${schemes[0]}//host:port/path`;
+    }
+    if (!schemes.includes(url.protocol)) {
+      return `"${redactUrl(entry)}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}`;
+    }
+    if (!url.hostname) return `"${redactUrl(entry)}" has no host`;
+    return url;
+  };
+}
+
+/** Turns a raw value into the typed one, or an InputError that names the input and the fix. */
+export function parseInput<T>(
+  name: string,
+  def: InputDef<T>,
+  raw: string,
+  origin?: { file: string; line?: number },
+): T {
+  const result = def.parse.safeParse(raw);
+  if (result.success) return result.data;
+  const why = result.error.issues.map((issue) => issue.message).join('; ');
+  const shown = def.secret ? '' : ` "${def.urls ? redactUrl(raw) : raw}"`;
+  const where = origin ? ` (from ${origin.file}${origin.line ? `:${origin.line}` : ''})` : '';
+  // List item messages already quote the entry; don't quote the whole list again.
+  const detail = why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
+  return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
+}
+
+function throwInput(name: string, detail: string, origin?: { file: string; line?: number }): never {
+  throw new InputError(name, detail, origin?.file, origin?.line);
+}

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { readActionInputs } from '../../actions/core/src/action-inputs.js';
+import { configJsonSchema } from '../../actions/core/src/config.js';
+import { UserError, UserErrors } from '../../actions/core/src/errors.js';
+import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
+import { memoryIO } from '../../actions/core/src/io.js';
+import { renderInputs } from '../../scripts/action-yml.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'switchyard-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function configFile(text: string): string {
+  const file = join(dir, `switchyard-${Math.random().toString(36).slice(2)}.yml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function read(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  const { io } = memoryIO({ inputs, env });
+  return readActionInputs(io, 'health-check', healthCheckInputs);
+}
+
+function failure(inputs: Record<string, string>, env: Record<string, string> = {}): UserError[] {
+  try {
+    read(inputs, env);
+  } catch (error) {
+    if (error instanceof UserErrors) return error.errors;
+    if (error instanceof UserError) return [error];
+    throw error;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+const FILE = `
+health-check:
+  targets:
+    - http://\${SERVICE_HOST:127.0.0.1}:8080/health
+  timeout: 2s
+  mode: watch
+environments:
+  production:
+    health-check:
+      timeout: 10s
+      max-error-rate: 1%
+`;
+
+describe('switchyard.yml', () => {
+  it('supplies inputs, with ${VAR:default} interpolation', () => {
+    const inputs = read({ config: configFile(FILE) });
+    expect(inputs.targets[0]?.href).toBe('http://127.0.0.1:8080/health');
+    expect(inputs.timeout).toBe(2000);
+    expect(inputs.mode).toBe('watch');
+    const fromEnv = read({ config: configFile(FILE) }, { SERVICE_HOST: 'app.internal' });
+    expect(fromEnv.targets[0]?.hostname).toBe('app.internal');
+  });
+
+  it('lets the environment section override the action section, and inputs override both', () => {
+    const file = configFile(FILE);
+    const production = read({ config: file, environment: 'production' });
+    expect(production.timeout).toBe(10_000);
+    expect(production['max-error-rate']).toBeCloseTo(0.01);
+    expect(production.mode).toBe('watch');
+    const overridden = read({ config: file, environment: 'production', timeout: '3s' });
+    expect(overridden.timeout).toBe(3000);
+  });
+
+  it('names an unknown environment and lists the known ones', () => {
+    const [error] = failure({ config: configFile(FILE), environment: 'staging' });
+    expect(error?.message).toContain('Input "environment": "staging" is not in');
+    expect(error?.message).toContain('it has: production');
+  });
+
+  it('points at the file and line of a bad value', () => {
+    const file = configFile('health-check:\n  targets: [http://x/]\n  timeout: abc\n');
+    const [error] = failure({ config: file });
+    expect(error?.file).toBe(file);
+    expect(error?.line).toBe(3);
+    expect(error?.message).toContain('health-check.timeout');
+  });
+
+  it('suggests the key meant by a misspelling', () => {
+    const file = configFile('health-check:\n  targets: [http://x/]\n  timout: 5s\n');
+    const [error] = failure({ config: file });
+    expect(error?.message).toContain('unknown key "timout". Did you mean "timeout"?');
+    expect(error?.line).toBe(3);
+  });
+
+  it('says which variable is missing when it has no default', () => {
+    const [error] = failure({ config: configFile('health-check:\n  targets:\n    - http://${APP_HOST}/\n') });
+    expect(error?.message).toContain('environment variable APP_HOST is not set');
+  });
+
+  it('refuses an environment without a config file, and a missing file', () => {
+    expect(failure({ targets: 'http://x/', environment: 'production' })[0]?.message).toContain('needs a config file');
+    expect(failure({ config: join(dir, 'nope.yml') })[0]?.message).toContain('no such file');
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const [error] = failure({ config: configFile('health-check:\n  targets: [http://x/\n  timeout: 5s\n') });
+    expect(error?.message).toContain('not valid YAML');
+    expect(error?.line).toBeGreaterThan(0);
+  });
+});
+
+describe('generated files are current', () => {
+  it('schema/switchyard.schema.json matches the input tables (run `npm run schema`)', () => {
+    const committed = JSON.parse(readFileSync('schema/switchyard.schema.json', 'utf8'));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));
+  });
+
+  it('the schema describes every health-check input with its default', () => {
+    const schema = configJsonSchema() as { properties: Record<string, { properties?: Record<string, { default?: string }> }> };
+    const section = schema.properties['health-check']?.properties ?? {};
+    expect(Object.keys(section).sort()).toEqual(Object.keys(healthCheckInputs).sort());
+    expect(section['timeout']?.default).toBe('5s');
+  });
+
+  it('actions/health-check/action.yml declares exactly the inputs the code reads (run `npm run schema`)', () => {
+    const actionYml = parse(readFileSync('actions/health-check/action.yml', 'utf8'));
+    expect(actionYml.inputs).toEqual(parse(renderInputs('health-check')).inputs);
+    expect(actionYml.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+  });
+});
