@@ -25,9 +25,15 @@ export interface InputDef<T = unknown> {
 }
 
 export type InputTable = Record<string, InputDef>;
+
+/** Inputs with a default or marked required always have a value; the others may be undefined. */
 export type InputValues<T extends InputTable> = {
-  [K in keyof T]: T[K] extends InputDef<infer V> ? (T[K]['required'] extends true ? V : V | undefined) : never;
+  [K in keyof T]: T[K] extends InputDef<infer V> ? (T[K] extends { default: string } | { required: true } ? V : V | undefined) : never;
 };
+
+/** Carries `default` and `required: true` into the type of a built input, for InputValues. */
+type Marks<O> = (O extends { default: string } ? { default: string } : unknown) &
+  (O extends { required: true } ? { required: true } : unknown);
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 export const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -60,7 +66,10 @@ function fail(ctx: z.RefinementCtx<string>, message: string): never {
   return z.NEVER as never;
 }
 
-export function duration(description: string, options: { default?: string; min?: number } = {}): InputDef<number> {
+export function duration<const O extends { default?: string; min?: number }>(
+  description: string,
+  options: O = {} as O,
+): InputDef<number> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -72,10 +81,13 @@ export function duration(description: string, options: { default?: string; min?:
       if (options.min !== undefined && ms < options.min) return fail(ctx, `must be at least ${options.min}ms`);
       return ms;
     }),
-  };
+  } as InputDef<number> & Marks<O>;
 }
 
-export function rate(description: string, options: { default?: string } = {}): InputDef<number> {
+export function rate<const O extends { default?: string }>(
+  description: string,
+  options: O = {} as O,
+): InputDef<number> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -87,13 +99,13 @@ export function rate(description: string, options: { default?: string } = {}): I
       if (value < 0 || value > 1) return fail(ctx, 'must be between 0% and 100% (0 to 1)');
       return value;
     }),
-  };
+  } as InputDef<number> & Marks<O>;
 }
 
-export function integer(
+export function integer<const O extends { default?: string; min?: number; max?: number }>(
   description: string,
-  options: { default?: string; min?: number; max?: number } = {},
-): InputDef<number> {
+  options: O = {} as O,
+): InputDef<number> & Marks<O> {
   const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
   return {
     description,
@@ -108,10 +120,13 @@ export function integer(
       }
       return value;
     }),
-  };
+  } as InputDef<number> & Marks<O>;
 }
 
-export function boolean(description: string, options: { default?: string } = {}): InputDef<boolean> {
+export function boolean<const O extends { default?: string }>(
+  description: string,
+  options: O = {} as O,
+): InputDef<boolean> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -123,13 +138,13 @@ export function boolean(description: string, options: { default?: string } = {})
       if (['false', 'False', 'FALSE'].includes(raw)) return false;
       return fail(ctx, 'expected true or false');
     }),
-  };
+  } as InputDef<boolean> & Marks<O>;
 }
 
-export function text(
+export function text<const O extends { default?: string; required?: boolean; secret?: boolean; example?: string }>(
   description: string,
-  options: { default?: string; required?: boolean; secret?: boolean; example?: string } = {},
-): InputDef<string> {
+  options: O = {} as O,
+): InputDef<string> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -138,14 +153,14 @@ export function text(
     example: options.example ?? 'value',
     file: z.string(),
     parse: z.string(),
-  };
+  } as InputDef<string> & Marks<O>;
 }
 
-export function oneOf<const V extends readonly [string, ...string[]]>(
+export function oneOf<const V extends readonly [string, ...string[]], const O extends { default?: V[number] }>(
   values: V,
   description: string,
-  options: { default?: V[number] } = {},
-): InputDef<V[number]> {
+  options: O = {} as O,
+): InputDef<V[number]> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -155,15 +170,15 @@ export function oneOf<const V extends readonly [string, ...string[]]>(
       if ((values as readonly string[]).includes(raw)) return raw as V[number];
       return fail(ctx, `expected one of: ${values.join(', ')}`);
     }),
-  };
+  } as InputDef<V[number]> & Marks<O>;
 }
 
 /** A list of items, one per line (and per comma when `commas`), each parsed by `item`. */
-export function list<T>(
+export function list<T, const O extends { default?: string; required?: boolean; commas?: boolean; example: string; urls?: boolean }>(
   description: string,
   item: (entry: string) => T | string,
-  options: { default?: string; required?: boolean; commas?: boolean; example: string; urls?: boolean },
-): InputDef<T[]> {
+  options: O,
+): InputDef<T[]> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -181,7 +196,7 @@ export function list<T>(
       }
       return parsed;
     }),
-  };
+  } as InputDef<T[]> & Marks<O>;
 }
 
 /** An item parser for URL lists: a URL with one of `schemes`, or a message saying what is wrong. */

@@ -118,12 +118,12 @@ async function loadK6Gate(inputs: HealthCheckInputs): Promise<{ summaries: K6Sum
 
 function buildProbes(inputs: HealthCheckInputs, deps: HealthCheckDeps): Probe[] {
   const options: ProbeOptions = {
-    timeoutMs: inputs.timeout ?? 5000,
-    expectStatus: inputs['expect-status'] ?? [{ min: 200, max: 399 }],
+    timeoutMs: inputs.timeout,
+    expectStatus: inputs['expect-status'],
     expectBody: inputs['expect-body'],
     headers: Object.fromEntries(inputs.headers ?? []),
-    followRedirects: inputs['follow-redirects'] ?? true,
-    insecure: inputs.insecure ?? false,
+    followRedirects: inputs['follow-redirects'],
+    insecure: inputs.insecure,
     maxMemoryUsage: inputs['max-memory-usage'],
     query: inputs.query,
   };
@@ -184,8 +184,8 @@ async function once(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChec
   const { io, clock } = deps;
   const started = clock.now();
   const samples: Sample[] = [];
-  const retries = inputs.retries ?? 0;
-  const finals = await mapBounded(probes, inputs.concurrency ?? 20, async (probe) => {
+  const retries = inputs.retries;
+  const finals = await mapBounded(probes, inputs.concurrency, async (probe) => {
     const attempt = async () => {
       const at = clock.now() - started;
       const result = await probe.check(deps.signal);
@@ -194,7 +194,7 @@ async function once(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChec
     };
     const { result } = await retry(attempt, (r) => r.ok, {
       retries,
-      baseDelayMs: inputs['retry-delay'] ?? 1000,
+      baseDelayMs: inputs['retry-delay'],
       clock,
       signal: deps.signal,
       onRetry: (n, delay, lastResult) =>
@@ -219,14 +219,14 @@ async function untilHealthy(inputs: HealthCheckInputs, probes: Probe[], deps: He
   const { io, clock } = deps;
   const started = clock.now();
   const elapsed = () => clock.now() - started;
-  const durationMs = inputs.duration ?? 60_000;
-  const intervalMs = inputs.interval ?? 5000;
+  const durationMs = inputs.duration;
+  const intervalMs = inputs.interval;
   const samples: Sample[] = [];
   const lastDetail = new Map<string, string>();
   let pending = probes;
   let lastProgress = -Infinity;
   for (let round = 0; pending.length > 0 && !deps.signal?.aborted; round++) {
-    const results = await mapBounded(pending, inputs.concurrency ?? 20, async (probe) => {
+    const results = await mapBounded(pending, inputs.concurrency, async (probe) => {
       const at = elapsed();
       const result = await probe.check(deps.signal);
       samples.push({ at, target: probe.target, ok: result.ok, latencyMs: result.latencyMs, detail: result.detail });
@@ -260,20 +260,20 @@ async function untilHealthy(inputs: HealthCheckInputs, probes: Probe[], deps: He
 
 async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthCheckDeps): Promise<Outcome> {
   const { io } = deps;
-  const durationMs = inputs.duration ?? 60_000;
+  const durationMs = inputs.duration;
   const limits: Limits = {
     maxErrorRate: inputs['max-error-rate'],
     maxP95Ms: inputs['max-p95'],
     failureLimit: inputs['failure-limit'],
-    minSamples: inputs['min-samples'] ?? 10,
+    minSamples: inputs['min-samples'],
   };
   let lastProgress = -Infinity;
   const result = await watchTargets({
     probes,
-    intervalMs: inputs.interval ?? 5000,
+    intervalMs: inputs.interval,
     durationMs,
     limits,
-    concurrency: inputs.concurrency ?? 20,
+    concurrency: inputs.concurrency,
     clock: deps.clock,
     signal: deps.signal,
     onRound: (elapsedMs, overall) => {

@@ -36,11 +36,11 @@ export function parseBodyMatcher(raw: string): BodyMatcher | string {
   }
 }
 
-function custom<T>(
+function custom<T, const O extends { default?: string; example: string }>(
   description: string,
   parseItem: (raw: string) => T | string,
-  options: { default?: string; example: string },
-): InputDef<T> {
+  options: O,
+): InputDef<T> & (O extends { default: string } ? { default: string } : unknown) {
   return {
     description,
     default: options.default,
@@ -54,7 +54,7 @@ function custom<T>(
       }
       return value;
     }),
-  };
+  } as InputDef<T> & (O extends { default: string } ? { default: string } : unknown);
 }
 
 function header(line: string): [string, string] | string {

@@ -1,0 +1,14 @@
+// npm run bench [-- cold-start|fan-out]: runs the benchmarks and prints markdown tables for BENCHMARKS.md.
+import { coldStart } from './cold-start.js';
+import { fanOut } from './fan-out.js';
+
+const all: Record<string, () => Promise<void>> = { 'cold-start': coldStart, 'fan-out': fanOut };
+const chosen = process.argv.slice(2);
+for (const name of chosen.length ? chosen : Object.keys(all)) {
+  const bench = all[name];
+  if (!bench) {
+    console.error(`unknown benchmark "${name}"; choose from ${Object.keys(all).join(', ')}`);
+    process.exit(2);
+  }
+  await bench();
+}

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RunnerResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+  /** The JSON report's text, read before the runner's temp dir is removed. */
+  report?: string;
+}
+
+/** Reads a GITHUB_OUTPUT file: `name<<DELIMITER`, the value, then the delimiter on its own line. */
+export function parseOutputFile(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const heredoc = /^([^<=]+)<<(.+)$/.exec(lines[i] as string);
+    if (heredoc) {
+      const value: string[] = [];
+      while (++i < lines.length && lines[i] !== heredoc[2]) value.push(lines[i] as string);
+      outputs[heredoc[1] as string] = value.join('\n');
+    } else if (lines[i]?.includes('=')) {
+      const [name, ...rest] = (lines[i] as string).split('=');
+      outputs[name as string] = rest.join('=');
+    }
+  }
+  return outputs;
+}
+
+/**
+ * Runs `actions/<action>/dist/index.js` the way the GitHub runner does: each input as an
+ * INPUT_<NAME> variable (upper-cased, spaces as underscores, dashes kept), GITHUB_OUTPUT and
+ * GITHUB_STEP_SUMMARY files, RUNNER_TEMP, and nothing else from this process's environment
+ * but PATH.
+ */
+export async function runLikeTheRunner(
+  action: string,
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+  options: { echo?: boolean } = {},
+): Promise<RunnerResult> {
+  const dir = mkdtempSync(join(tmpdir(), `switchyard-e2e-${action}-`));
+  const outputFile = join(dir, 'output');
+  const summaryFile = join(dir, 'summary');
+  writeFileSync(outputFile, '');
+  writeFileSync(summaryFile, '');
+  const childEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    RUNNER_TEMP: dir,
+    ...env,
+  };
+  for (const [name, value] of Object.entries(inputs)) childEnv[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
+  try {
+    const child = spawn(process.execPath, [join('actions', action, 'dist', 'index.js')], { env: childEnv });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      if (options.echo) process.stdout.write(chunk);
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      if (options.echo) process.stderr.write(chunk);
+    });
+    const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+    const outputs = parseOutputFile(readFileSync(outputFile, 'utf8'));
+    return {
+      exitCode,
+      stdout,
+      stderr,
+      outputs,
+      summary: readFileSync(summaryFile, 'utf8'),
+      report: outputs.report ? readFileSync(outputs.report, 'utf8') : undefined,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

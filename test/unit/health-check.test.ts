@@ -1,0 +1,100 @@
+import { describe, expect, it } from '@jest/globals';
+import { healthCheck, type HealthCheckInputs } from '../../actions/core/src/health-check/check.js';
+import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
+import { readActionInputs } from '../../actions/core/src/action-inputs.js';
+import { memoryIO } from '../../actions/core/src/io.js';
+import type { ProbeResult } from '../../actions/core/src/probes/probe.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { scriptedProbe } from '../support/scripted-probe.js';
+
+type Script = Array<Pick<ProbeResult, 'ok'> & { latencyMs?: number }>;
+
+/** Runs the engine over scripted targets (by host name) on a fake clock. */
+async function check(raw: Record<string, string>, scripts: Record<string, Script>) {
+  const { io, recorded } = memoryIO({ inputs: raw });
+  const inputs: HealthCheckInputs = readActionInputs(io, 'health-check', healthCheckInputs);
+  const clock = new FakeClock();
+  const probes = new Map<string, ReturnType<typeof scriptedProbe>>();
+  const result = await healthCheck(inputs, {
+    io,
+    clock,
+    createProbe: (url) => {
+      const probe = scriptedProbe(url.href, clock, scripts[url.hostname] ?? [{ ok: true }]);
+      probes.set(url.hostname, probe);
+      return probe;
+    },
+  });
+  return { result, log: recorded.log, probes, clock };
+}
+
+describe('once', () => {
+  it('retries a failing target with backoff, then passes', async () => {
+    const { result, probes, log } = await check(
+      { targets: 'http://flaky/\nhttp://fine/', retries: '3', 'retry-delay': '100ms' },
+      { flaky: [{ ok: false }, { ok: false }, { ok: true }] },
+    );
+    expect(result.healthy).toBe(true);
+    expect(probes.get('flaky')?.attempts).toBe(3);
+    expect(result.overall.samples).toBe(4);
+    expect(result.overall.errorRate).toBeCloseTo(0.5);
+    expect(log.some((line) => line.includes('retry 1 of 3'))).toBe(true);
+  });
+
+  it('is unhealthy when a target stays down, naming it and why', async () => {
+    const { result } = await check({ targets: 'http://down/\nhttp://fine/', retries: '1' }, { down: [{ ok: false }] });
+    expect(result.healthy).toBe(false);
+    expect(result.failed).toEqual(['http://down/']);
+    expect(result.reason).toBe('1 of 2 targets unhealthy: http://down/ (HTTP 500 (expected 200-399))');
+  });
+
+  it('probes each target once even when listed twice', async () => {
+    const { result, log } = await check({ targets: 'http://a/\nhttp://a/' }, {});
+    expect(result.targets).toHaveLength(1);
+    expect(log.some((line) => line.startsWith('::warning::targets: http://a/ is listed twice'))).toBe(true);
+  });
+});
+
+describe('until-healthy', () => {
+  it('polls until every target passes', async () => {
+    const { result, probes, clock } = await check(
+      { targets: 'http://slow-start/\nhttp://fine/', mode: 'until-healthy', interval: '2s', duration: '1m' },
+      { 'slow-start': [{ ok: false }, { ok: false }, { ok: false }, { ok: true }] },
+    );
+    expect(result.healthy).toBe(true);
+    expect(probes.get('slow-start')?.attempts).toBe(4);
+    expect(probes.get('fine')?.attempts).toBe(1);
+    expect(clock.now()).toBeGreaterThanOrEqual(6000);
+    expect(clock.now()).toBeLessThan(8000);
+  });
+
+  it('gives up when the duration runs out, with progress on the way', async () => {
+    const { result, log, clock } = await check(
+      { targets: 'http://never/', mode: 'until-healthy', interval: '1s', duration: '20s' },
+      { never: [{ ok: false }] },
+    );
+    expect(result.healthy).toBe(false);
+    expect(result.reason).toMatch(/^1 of 1 targets not healthy within 20\.0 s: http:\/\/never\//);
+    expect(clock.now()).toBeLessThanOrEqual(20_000);
+    expect(log.filter((line) => line.startsWith('waiting for 1 of 1 targets')).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('watch', () => {
+  it('passes a clean window and keeps per-target statistics', async () => {
+    const { result } = await check({ targets: 'http://a/\nhttp://b/', mode: 'watch', interval: '1s', duration: '30s' }, {});
+    expect(result.healthy).toBe(true);
+    expect(result.targets.map((t) => t.samples)).toEqual([30, 30]);
+    expect(result.overall.p95).toBe(10);
+  });
+
+  it('fails on a breach, naming the limit and the value', async () => {
+    const { result, clock } = await check(
+      { targets: 'http://a/', mode: 'watch', interval: '1s', duration: '5m', 'failure-limit': '3' },
+      { a: [{ ok: true }, { ok: true }, { ok: false }] },
+    );
+    expect(result.healthy).toBe(false);
+    expect(result.breach?.limit).toBe('failure-limit');
+    expect(result.reason).toMatch(/^http:\/\/a\/: 3 consecutive failures \(failure-limit 3\) after /);
+    expect(clock.now()).toBeLessThan(10_000);
+  });
+});
