@@ -29,3 +29,23 @@ export function withGeneratedInputs(actionYml: string, action: keyof typeof ACTI
 export function actionYmlPath(action: string): string {
   return `actions/${action}/action.yml`;
 }
+
+const DOC_BEGIN = '<!-- BEGIN generated inputs (npm run schema) -->\n';
+const DOC_END = '<!-- END generated inputs -->\n';
+
+/** The inputs table of docs/<action>.md, from the same table as action.yml. */
+export function renderInputsTable(action: keyof typeof ACTION_INPUTS): string {
+  const rows = Object.entries(ACTION_INPUTS[action]).map(([name, def]) => {
+    const fallback = def.required ? 'required' : def.default ? `\`${def.default}\`` : '–';
+    return `| \`${name}\` | ${fallback} | ${def.description.replaceAll('|', '\\|')} |`;
+  });
+  for (const [name, description] of Object.entries(COMMON_INPUTS)) rows.push(`| \`${name}\` | – | ${description} |`);
+  return ['| Input | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n') + '\n';
+}
+
+export function withGeneratedTable(doc: string, action: keyof typeof ACTION_INPUTS): string {
+  const start = doc.indexOf(DOC_BEGIN);
+  const end = doc.indexOf(DOC_END);
+  if (start < 0 || end < 0) throw new Error(`docs/${action}.md lacks the generated-inputs markers`);
+  return doc.slice(0, start + DOC_BEGIN.length) + renderInputsTable(action) + doc.slice(end);
+}

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { configJsonSchema } from '../actions/core/src/config.js';
 import { ACTION_INPUTS } from '../actions/core/src/registry.js';
-import { actionYmlPath, withGeneratedInputs } from './action-yml.js';
+import { actionYmlPath, withGeneratedInputs, withGeneratedTable } from './action-yml.js';
 
 export const SCHEMA_PATH = 'schema/switchyard.schema.json';
 
@@ -17,4 +17,7 @@ for (const action of Object.keys(ACTION_INPUTS) as (keyof typeof ACTION_INPUTS)[
   const path = actionYmlPath(action);
   writeFileSync(path, withGeneratedInputs(readFileSync(path, 'utf8'), action));
   console.log(`wrote ${path}`);
+  const doc = `docs/${action}.md`;
+  writeFileSync(doc, withGeneratedTable(readFileSync(doc, 'utf8'), action));
+  console.log(`wrote ${doc}`);
 }

@@ -8,7 +8,7 @@ import { configJsonSchema } from '../../actions/core/src/config.js';
 import { UserError, UserErrors } from '../../actions/core/src/errors.js';
 import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
 import { memoryIO } from '../../actions/core/src/io.js';
-import { renderInputs } from '../../scripts/action-yml.js';
+import { renderInputs, withGeneratedTable } from '../../scripts/action-yml.js';
 
 let dir: string;
 beforeAll(() => {
@@ -126,5 +126,10 @@ describe('generated files are current', () => {
     const actionYml = parse(readFileSync('actions/health-check/action.yml', 'utf8'));
     expect(actionYml.inputs).toEqual(parse(renderInputs('health-check')).inputs);
     expect(actionYml.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+  });
+
+  it('docs/health-check.md lists exactly those inputs and defaults (run `npm run schema`)', () => {
+    const doc = readFileSync('docs/health-check.md', 'utf8');
+    expect(doc === withGeneratedTable(doc, 'health-check') ? 'current' : 'stale: run npm run schema').toBe('current');
   });
 });
