@@ -28,7 +28,11 @@ export async function coldStart(): Promise<void> {
     const contenders: [string, string[], Record<string, string>][] = [
       ['health-check dist', [process.execPath, 'actions/health-check/dist/index.js'], actionEnv],
       ['curl -sf', ['curl', '-sf', '-o', '/dev/null', url], base],
-      ['node -e fetch', [process.execPath, '-e', `fetch(${JSON.stringify(url)}).then(r => process.exit(r.ok ? 0 : 1))`], base],
+      [
+        'node -e fetch',
+        [process.execPath, '-e', `fetch(${JSON.stringify(url)}).then(r => process.exit(r.ok ? 0 : 1))`],
+        base,
+      ],
     ];
     const samples = new Map<string, number[]>(contenders.map(([name]) => [name, []]));
     // Interleaved, so drift in machine load hits every contender alike.

@@ -14,7 +14,10 @@ export async function fanOut(): Promise<void> {
   const service = await startSampleService();
   try {
     const bound = Number(healthCheckInputs.concurrency.default);
-    const targets = Array.from({ length: TARGETS }, (_, i) => `${service.url}/delay/${LATENCY_MS}?target=${i}`).join('\n');
+    const targets = Array.from(
+      { length: TARGETS },
+      (_, i) => `${service.url}/delay/${LATENCY_MS}?target=${i}`,
+    ).join('\n');
     // One request alone, for the real per-target time (50 ms plus loopback and parsing).
     const single = await measure(`${service.url}/delay/${LATENCY_MS}`);
     const totals: number[] = [];
@@ -33,8 +36,13 @@ export async function fanOut(): Promise<void> {
 
 async function measure(targets: string): Promise<number> {
   const started = performance.now();
-  const result = await runWithInputs(run, { targets, retries: '0' }, { env: { RUNNER_TEMP: process.env.TMPDIR ?? '/tmp' } });
+  const result = await runWithInputs(
+    run,
+    { targets, retries: '0' },
+    { env: { RUNNER_TEMP: process.env.TMPDIR ?? '/tmp' } },
+  );
   const elapsed = performance.now() - started;
-  if (result.outputs.healthy !== 'true') throw new Error(`fan-out run was unhealthy: ${result.log.slice(-3).join('\n')}`);
+  if (result.outputs.healthy !== 'true')
+    throw new Error(`fan-out run was unhealthy: ${result.log.slice(-3).join('\n')}`);
   return elapsed;
 }

@@ -12,7 +12,8 @@ export function renderInputs(action: keyof typeof ACTION_INPUTS): string {
     const suffix = def.default ? ` Default: ${def.default}` : '';
     inputs[name] = { description: `${def.description}${suffix}`, required: Boolean(def.required) };
   }
-  for (const [name, description] of Object.entries(COMMON_INPUTS)) inputs[name] = { description, required: false };
+  for (const [name, description] of Object.entries(COMMON_INPUTS))
+    inputs[name] = { description, required: false };
   return stringify({ inputs }, { lineWidth: 0 });
 }
 
@@ -39,7 +40,8 @@ export function renderInputsTable(action: keyof typeof ACTION_INPUTS): string {
     const fallback = def.required ? 'required' : def.default ? `\`${def.default}\`` : '–';
     return `| \`${name}\` | ${fallback} | ${def.description.replaceAll('|', '\\|')} |`;
   });
-  for (const [name, description] of Object.entries(COMMON_INPUTS)) rows.push(`| \`${name}\` | – | ${description} |`);
+  for (const [name, description] of Object.entries(COMMON_INPUTS))
+    rows.push(`| \`${name}\` | – | ${description} |`);
   return ['| Input | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n') + '\n';
 }
 

@@ -8,9 +8,12 @@ const ncc = join('node_modules', '.bin', 'ncc');
 const only = process.argv.slice(2);
 for (const name of readdirSync('actions')) {
   const entry = join('actions', name, 'src', 'index.ts');
-  if (!existsSync(entry) || (only.length > 0 && !only.includes(name))) continue;
+  const isAction = existsSync(join('actions', name, 'action.yml'));
+  if (!isAction || (only.length > 0 && !only.includes(name))) continue;
   const out = join('actions', name, 'dist');
   rmSync(out, { recursive: true, force: true });
   console.log(`bundling ${name}`);
-  execFileSync(ncc, ['build', entry, '-o', out, '--license', 'licenses.txt', '--quiet'], { stdio: 'inherit' });
+  execFileSync(ncc, ['build', entry, '-o', out, '--license', 'licenses.txt', '--quiet'], {
+    stdio: 'inherit',
+  });
 }

@@ -46,7 +46,11 @@ try {
   console.log(`exit ${broken.exitCode}; healthy=${broken.outputs.healthy}`);
 
   const ok = watch.exitCode === 0 && broken.exitCode === 1;
-  say(ok ? 'Done: the healthy service passed and the broken endpoint failed, as expected.' : 'Unexpected result.');
+  say(
+    ok
+      ? 'Done: the healthy service passed and the broken endpoint failed, as expected.'
+      : 'Unexpected result.',
+  );
   process.exitCode = ok ? 0 : 1;
 } finally {
   await stopAllServers();

@@ -56,7 +56,8 @@ export async function runLikeTheRunner(
     RUNNER_TEMP: dir,
     ...env,
   };
-  for (const [name, value] of Object.entries(inputs)) childEnv[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
+  for (const [name, value] of Object.entries(inputs))
+    childEnv[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   try {
     const child = spawn(process.execPath, [join('actions', action, 'dist', 'index.js')], { env: childEnv });
     let stdout = '';
@@ -82,4 +83,21 @@ export async function runLikeTheRunner(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The messages of the `::error …::` (or warning/notice) commands in a step's stdout, unescaped as
+ * the runner does (`%25` → `%`, `%0A` → newline).
+ */
+export function annotations(stdout: string, kind: 'error' | 'warning' | 'notice' = 'error'): string[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith(`::${kind}`))
+    .map((line) =>
+      line
+        .slice(line.indexOf('::', 2) + 2)
+        .replaceAll('%0D', '\r')
+        .replaceAll('%0A', '\n')
+        .replaceAll('%25', '%'),
+    );
 }

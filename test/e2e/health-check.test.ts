@@ -3,7 +3,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startNginx, type RunningNginx } from '../../scripts/servers/index.js';
-import { runLikeTheRunner } from '../../scripts/run-action.js';
+import { annotations, runLikeTheRunner } from '../../scripts/run-action.js';
 
 let nginx: RunningNginx;
 let scratch: string;
@@ -27,7 +27,10 @@ afterAll(async () => {
 
 describe('health-check, run as the GitHub runner runs it', () => {
   it('healthy target ⇒ healthy=true, exit 0, a summary table and a report', async () => {
-    const run = await runLikeTheRunner('health-check', { targets: `${nginx.url}/health`, 'expect-body': 'ready' });
+    const run = await runLikeTheRunner('health-check', {
+      targets: `${nginx.url}/health`,
+      'expect-body': 'ready',
+    });
     expect(run.exitCode).toBe(0);
     expect(run.outputs.healthy).toBe('true');
     expect(run.outputs.failed).toBe('[]');
@@ -43,7 +46,7 @@ describe('health-check, run as the GitHub runner runs it', () => {
     expect(run.exitCode).toBe(1);
     expect(run.outputs.healthy).toBe('false');
     expect(JSON.parse(run.outputs.failed ?? '')).toEqual([`${nginx.url}/broken`]);
-    const errors = run.stdout.split('\n').filter((line) => line.startsWith('::error'));
+    const errors = annotations(run.stdout);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('HTTP 500');
   });
@@ -63,7 +66,7 @@ describe('health-check, run as the GitHub runner runs it', () => {
   ])('bad input %j ⇒ one ::error:: naming %s, exit 1, no stack trace', async (bad, input, fix) => {
     const run = await runLikeTheRunner('health-check', { targets: `${nginx.url}/health`, ...bad });
     expect(run.exitCode).toBe(1);
-    const errors = run.stdout.split('\n').filter((line) => line.startsWith('::error'));
+    const errors = annotations(run.stdout);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain(`Input "${input}"`);
     expect(errors[0]).toContain(fix);
@@ -74,9 +77,12 @@ describe('health-check, run as the GitHub runner runs it', () => {
   it('a k6 file that is not JSON ⇒ one ::error:: naming k6-summary', async () => {
     const file = join(scratch, 'summary.json');
     writeFileSync(file, 'running (0m30.0s), 00/10 VUs, 1234 complete\n');
-    const run = await runLikeTheRunner('health-check', { targets: `${nginx.url}/health`, 'k6-summary': file });
+    const run = await runLikeTheRunner('health-check', {
+      targets: `${nginx.url}/health`,
+      'k6-summary': file,
+    });
     expect(run.exitCode).toBe(1);
-    const errors = run.stdout.split('\n').filter((line) => line.startsWith('::error'));
+    const errors = annotations(run.stdout);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('k6-summary');
     expect(run.stdout + run.stderr).not.toMatch(/^\s+at /m);
@@ -91,7 +97,13 @@ describe('health-check, run as the GitHub runner runs it', () => {
       timeout: '2s',
     });
     expect(run.exitCode).toBe(1);
-    const everything = [run.stdout, run.stderr, run.summary, JSON.stringify(run.outputs), run.report ?? ''].join('\n');
+    const everything = [
+      run.stdout,
+      run.stderr,
+      run.summary,
+      JSON.stringify(run.outputs),
+      run.report ?? '',
+    ].join('\n');
     expect(everything).toContain('postgres://app:***@127.0.0.1');
     expect(everything).not.toContain(secret);
   });

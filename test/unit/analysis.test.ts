@@ -17,7 +17,8 @@ describe('percentiles and windows', () => {
   it('keeps error rate and the failure streak', () => {
     const window = new Window();
     const at = 0;
-    for (const ok of [true, false, true, false, false]) window.add({ at, target: 't', ok, latencyMs: 5, detail: '' });
+    for (const ok of [true, false, true, false, false])
+      window.add({ at, target: 't', ok, latencyMs: 5, detail: '' });
     const stats = window.stats();
     expect(stats.samples).toBe(5);
     expect(stats.errorRate).toBeCloseTo(0.6);
@@ -38,13 +39,19 @@ describe('retry', () => {
     const delays = [0, 1, 2, 3].map((n) => backoffDelay(n, { baseDelayMs: 100, random: () => 0.999 }));
     expect(delays.map(Math.round)).toEqual([100, 200, 400, 800]);
     expect(backoffDelay(3, { baseDelayMs: 100, random: () => 0 })).toBe(400);
-    expect(backoffDelay(20, { baseDelayMs: 100, maxDelayMs: 5000, random: () => 0.999 })).toBeLessThanOrEqual(5000);
+    expect(backoffDelay(20, { baseDelayMs: 100, maxDelayMs: 5000, random: () => 0.999 })).toBeLessThanOrEqual(
+      5000,
+    );
   });
 
   it('stops at the first success and reports the attempts', async () => {
     const clock = new FakeClock();
     const probe = scriptedProbe('t', clock, [{ ok: false }, { ok: false }, { ok: true }]);
-    const { result, attempts } = await retry(() => probe.check(), (r) => r.ok, { retries: 5, baseDelayMs: 100, clock });
+    const { result, attempts } = await retry(
+      () => probe.check(),
+      (r) => r.ok,
+      { retries: 5, baseDelayMs: 100, clock },
+    );
     expect(result.ok).toBe(true);
     expect(attempts).toBe(3);
   });
@@ -70,7 +77,14 @@ describe('watchTargets', () => {
   it('runs the whole window when nothing breaches', async () => {
     const clock = new FakeClock();
     const probes = [scriptedProbe('a', clock, [{ ok: true }]), scriptedProbe('b', clock, [{ ok: true }])];
-    const result = await watchTargets({ probes, intervalMs: 1000, durationMs: 10_000, limits, concurrency: 2, clock });
+    const result = await watchTargets({
+      probes,
+      intervalMs: 1000,
+      durationMs: 10_000,
+      limits,
+      concurrency: 2,
+      clock,
+    });
     expect(result.breach).toBeUndefined();
     expect(result.perTarget.get('a')?.samples).toBe(10);
     expect(result.overall.samples).toBe(20);
@@ -81,7 +95,14 @@ describe('watchTargets', () => {
     const failing = scriptedProbe('b', clock, [{ ok: true }, { ok: true }, { ok: false }]);
     const probes = [scriptedProbe('a', clock, [{ ok: true }]), failing];
     const lenient = { ...limits, maxErrorRate: 0.5 };
-    const result = await watchTargets({ probes, intervalMs: 1000, durationMs: 60_000, limits: lenient, concurrency: 2, clock });
+    const result = await watchTargets({
+      probes,
+      intervalMs: 1000,
+      durationMs: 60_000,
+      limits: lenient,
+      concurrency: 2,
+      clock,
+    });
     expect(result.breach?.limit).toBe('failure-limit');
     expect(result.breach?.scope).toBe('b');
     // Fails on its 3rd failure: attempts 3, 4, 5 → detected in the 5th round, 55 rounds early.
@@ -91,7 +112,15 @@ describe('watchTargets', () => {
 
   it('fails on the overall error rate when no single target streaks', async () => {
     const clock = new FakeClock();
-    const flaky = (name: string) => scriptedProbe(name, clock, [{ ok: false }, { ok: true }, { ok: false }, { ok: true }, { ok: false }, { ok: true }]);
+    const flaky = (name: string) =>
+      scriptedProbe(name, clock, [
+        { ok: false },
+        { ok: true },
+        { ok: false },
+        { ok: true },
+        { ok: false },
+        { ok: true },
+      ]);
     const result = await watchTargets({
       probes: [flaky('a'), flaky('b')],
       intervalMs: 1000,
@@ -102,7 +131,9 @@ describe('watchTargets', () => {
     });
     expect(result.breach?.limit).toBe('max-error-rate');
     expect([ALL_TARGETS, 'a', 'b']).toContain(result.breach?.scope);
-    expect(result.breach?.message).toMatch(/error rate \d+\.\d% over \d+ samples exceeds max-error-rate 40\.0%/);
+    expect(result.breach?.message).toMatch(
+      /error rate \d+\.\d% over \d+ samples exceeds max-error-rate 40\.0%/,
+    );
   });
 
   it('fails on p95 latency once enough samples exist', async () => {

@@ -98,7 +98,9 @@ describe('switchyard.yml', () => {
   });
 
   it('refuses an environment without a config file, and a missing file', () => {
-    expect(failure({ targets: 'http://x/', environment: 'production' })[0]?.message).toContain('needs a config file');
+    expect(failure({ targets: 'http://x/', environment: 'production' })[0]?.message).toContain(
+      'needs a config file',
+    );
     expect(failure({ config: join(dir, 'nope.yml') })[0]?.message).toContain('no such file');
   });
 
@@ -116,7 +118,9 @@ describe('generated files are current', () => {
   });
 
   it('the schema describes every health-check input with its default', () => {
-    const schema = configJsonSchema() as { properties: Record<string, { properties?: Record<string, { default?: string }> }> };
+    const schema = configJsonSchema() as {
+      properties: Record<string, { properties?: Record<string, { default?: string }> }>;
+    };
     const section = schema.properties['health-check']?.properties ?? {};
     expect(Object.keys(section).sort()).toEqual(Object.keys(healthCheckInputs).sort());
     expect(section['timeout']?.default).toBe('5s');
@@ -130,6 +134,8 @@ describe('generated files are current', () => {
 
   it('docs/health-check.md lists exactly those inputs and defaults (run `npm run schema`)', () => {
     const doc = readFileSync('docs/health-check.md', 'utf8');
-    expect(doc === withGeneratedTable(doc, 'health-check') ? 'current' : 'stale: run npm run schema').toBe('current');
+    expect(doc === withGeneratedTable(doc, 'health-check') ? 'current' : 'stale: run npm run schema').toBe(
+      'current',
+    );
   });
 });

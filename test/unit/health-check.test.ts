@@ -41,7 +41,10 @@ describe('once', () => {
   });
 
   it('is unhealthy when a target stays down, naming it and why', async () => {
-    const { result } = await check({ targets: 'http://down/\nhttp://fine/', retries: '1' }, { down: [{ ok: false }] });
+    const { result } = await check(
+      { targets: 'http://down/\nhttp://fine/', retries: '1' },
+      { down: [{ ok: false }] },
+    );
     expect(result.healthy).toBe(false);
     expect(result.failed).toEqual(['http://down/']);
     expect(result.reason).toBe('1 of 2 targets unhealthy: http://down/ (HTTP 500 (expected 200-399))');
@@ -75,13 +78,18 @@ describe('until-healthy', () => {
     expect(result.healthy).toBe(false);
     expect(result.reason).toMatch(/^1 of 1 targets not healthy within 20\.0 s: http:\/\/never\//);
     expect(clock.now()).toBeLessThanOrEqual(20_000);
-    expect(log.filter((line) => line.startsWith('waiting for 1 of 1 targets')).length).toBeGreaterThanOrEqual(3);
+    expect(log.filter((line) => line.startsWith('waiting for 1 of 1 targets')).length).toBeGreaterThanOrEqual(
+      3,
+    );
   });
 });
 
 describe('watch', () => {
   it('passes a clean window and keeps per-target statistics', async () => {
-    const { result } = await check({ targets: 'http://a/\nhttp://b/', mode: 'watch', interval: '1s', duration: '30s' }, {});
+    const { result } = await check(
+      { targets: 'http://a/\nhttp://b/', mode: 'watch', interval: '1s', duration: '30s' },
+      {},
+    );
     expect(result.healthy).toBe(true);
     expect(result.targets.map((t) => t.samples)).toEqual([30, 30]);
     expect(result.overall.p95).toBe(10);

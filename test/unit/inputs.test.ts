@@ -57,7 +57,8 @@ describe('health-check inputs', () => {
 
   it('parses every kind of input', () => {
     const inputs = read({
-      targets: 'https://example.com/health\ntcp://127.0.0.1:5432\nredis://:pw@127.0.0.1:6379/2\npostgres://u:p@db/app',
+      targets:
+        'https://example.com/health\ntcp://127.0.0.1:5432\nredis://:pw@127.0.0.1:6379/2\npostgres://u:p@db/app',
       'expect-status': '200-299, 304, 4xx',
       'expect-body': '/^ok$/i',
       headers: 'Authorization: Bearer abc:def\nX-Env: prod',
@@ -98,12 +99,18 @@ describe('health-check inputs', () => {
   });
 
   it('refuses an unparseable URL and an unknown scheme, saying what to write', () => {
-    expect(errorOf({ targets: 'not a url' }).message).toMatch(/"not a url" is not a URL; write it like http:\/\//);
-    expect(errorOf({ targets: 'ftp://example.com' }).message).toMatch(/unsupported scheme "ftp:"; use http:\/\//);
+    expect(errorOf({ targets: 'not a url' }).message).toMatch(
+      /"not a url" is not a URL; write it like http:\/\//,
+    );
+    expect(errorOf({ targets: 'ftp://example.com' }).message).toMatch(
+      /unsupported scheme "ftp:"; use http:\/\//,
+    );
   });
 
   it('says a required input is missing, with an example', () => {
-    expect(errorOf({}).message).toBe('Input "targets": is required. Example: targets: https://example.com/health');
+    expect(errorOf({}).message).toBe(
+      'Input "targets": is required. Example: targets: https://example.com/health',
+    );
   });
 
   it('reports every bad input at once', () => {

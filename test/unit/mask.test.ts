@@ -4,7 +4,9 @@ import { redactUrl, Secrets } from '../../actions/core/src/mask.js';
 
 describe('redactUrl', () => {
   it('blanks the password and keeps what helps debugging', () => {
-    expect(redactUrl('postgres://app:s3cr3t@db.internal:5432/shop')).toBe('postgres://app:***@db.internal:5432/shop');
+    expect(redactUrl('postgres://app:s3cr3t@db.internal:5432/shop')).toBe(
+      'postgres://app:***@db.internal:5432/shop',
+    );
     expect(redactUrl('redis://:pa55word@127.0.0.1:6379/2')).toBe('redis://:***@127.0.0.1:6379/2');
   });
   it('blanks secret-looking query parameters', () => {

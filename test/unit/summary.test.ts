@@ -26,7 +26,13 @@ describe('job summary building blocks', () => {
 
   it('downsamples long series keeping spikes', () => {
     const values = Array.from({ length: 600 }, (_, i) => (i === 333 ? 999 : 1));
-    const chart = mermaidLineChart({ title: 't', xLabel: 's', x: values.map(String), yLabel: 'ms', series: [{ name: 'a', values }] });
+    const chart = mermaidLineChart({
+      title: 't',
+      xLabel: 's',
+      x: values.map(String),
+      yLabel: 'ms',
+      series: [{ name: 'a', values }],
+    });
     const line = /line \[(.*)\]/.exec(chart)?.[1]?.split(', ') ?? [];
     expect(line.length).toBeLessThanOrEqual(60);
     expect(line).toContain('999');

@@ -16,7 +16,11 @@ export const COMMON_INPUTS = {
  * section, its action section, the built-in default. Every bad value is reported (each as its
  * own error) before anything runs; secrets are registered before any message is built.
  */
-export function readActionInputs<T extends InputTable>(io: ActionIO, action: ActionName, table: T): InputValues<T> {
+export function readActionInputs<T extends InputTable>(
+  io: ActionIO,
+  action: ActionName,
+  table: T,
+): InputValues<T> {
   const configPath = io.getInput('config');
   const environment = io.getInput('environment') || undefined;
   if (environment && !configPath) {

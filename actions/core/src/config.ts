@@ -21,7 +21,10 @@ import { ACTION_INPUTS, type ActionName } from './registry.js';
 function sectionSchema(table: InputTable) {
   const shape: Record<string, z.ZodType> = {};
   for (const [name, def] of Object.entries(table)) {
-    const described = def.file.meta({ description: def.description, ...(def.default ? { default: def.default } : {}) });
+    const described = def.file.meta({
+      description: def.description,
+      ...(def.default ? { default: def.default } : {}),
+    });
     shape[name] = described.optional();
   }
   return z.strictObject(shape);
@@ -29,7 +32,8 @@ function sectionSchema(table: InputTable) {
 
 function actionSections() {
   const shape: Record<string, z.ZodType> = {};
-  for (const [action, table] of Object.entries(ACTION_INPUTS)) shape[action] = sectionSchema(table).optional();
+  for (const [action, table] of Object.entries(ACTION_INPUTS))
+    shape[action] = sectionSchema(table).optional();
   return shape;
 }
 
@@ -116,11 +120,18 @@ export function loadConfigSection(
   }
   const lines = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
-  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lines.linePos(offset).line);
+  const lineOf = (offset: number | undefined) =>
+    offset === undefined ? undefined : lines.linePos(offset).line;
   if (doc.errors.length > 0) {
     throw new UserErrors(
       doc.errors.map(
-        (e) => new UserError(`${file}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`, 'Invalid config', file, lineOf(e.pos[0])),
+        (e) =>
+          new UserError(
+            `${file}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`,
+            'Invalid config',
+            file,
+            lineOf(e.pos[0]),
+          ),
       ),
     );
   }
@@ -131,7 +142,11 @@ export function loadConfigSection(
     return path.length > 0 ? lineAt(path.slice(0, -1)) : 1;
   };
 
-  const interpolated = interpolateTree(doc.toJS() ?? {}, env, (path) => `${file}:${lineAt(path)}: ${path.join('.')}`);
+  const interpolated = interpolateTree(
+    doc.toJS() ?? {},
+    env,
+    (path) => `${file}:${lineAt(path)}: ${path.join('.')}`,
+  );
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
     throw new UserErrors(
@@ -145,7 +160,12 @@ export function loadConfigSection(
             : Object.keys(ACTION_INPUTS[path[path.length - 1] as ActionName] ?? ACTION_INPUTS);
           message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
           const line = lineAt([...path, issue.keys[0] as string]);
-          return new UserError(`${file}:${line}: ${path.join('.') || 'top level'}: ${message}`, 'Invalid config', file, line);
+          return new UserError(
+            `${file}:${line}: ${path.join('.') || 'top level'}: ${message}`,
+            'Invalid config',
+            file,
+            line,
+          );
         }
         const line = lineAt(path);
         return new UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
@@ -153,7 +173,9 @@ export function loadConfigSection(
     );
   }
 
-  const config = parsed.data as Record<string, unknown> & { environments?: Record<string, Record<string, unknown>> };
+  const config = parsed.data as Record<string, unknown> & {
+    environments?: Record<string, Record<string, unknown>>;
+  };
   if (environment && !config.environments?.[environment]) {
     const known = Object.keys(config.environments ?? {});
     throw new InputError(

@@ -28,7 +28,11 @@ export type InputTable = Record<string, InputDef>;
 
 /** Inputs with a default or marked required always have a value; the others may be undefined. */
 export type InputValues<T extends InputTable> = {
-  [K in keyof T]: T[K] extends InputDef<infer V> ? (T[K] extends { default: string } | { required: true } ? V : V | undefined) : never;
+  [K in keyof T]: T[K] extends InputDef<infer V>
+    ? T[K] extends { default: string } | { required: true }
+      ? V
+      : V | undefined
+    : never;
 };
 
 /** Carries `default` and `required: true` into the type of a built input, for InputValues. */
@@ -78,7 +82,8 @@ export function duration<const O extends { default?: string; min?: number }>(
     parse: z.string().transform((raw, ctx) => {
       const ms = parseDuration(raw);
       if (ms === undefined) return fail(ctx, 'expected a duration with a unit: 500ms, 10s, 2m or 1h');
-      if (options.min !== undefined && ms < options.min) return fail(ctx, `must be at least ${options.min}ms`);
+      if (options.min !== undefined && ms < options.min)
+        return fail(ctx, `must be at least ${options.min}ms`);
       return ms;
     }),
   } as InputDef<number> & Marks<O>;
@@ -116,7 +121,10 @@ export function integer<const O extends { default?: string; min?: number; max?: 
       if (!/^-?\d+$/.test(raw)) return fail(ctx, 'expected a whole number');
       const value = Number(raw);
       if (value < min || value > max) {
-        return fail(ctx, max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}` : `must be ${min} to ${max}`);
+        return fail(
+          ctx,
+          max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}` : `must be ${min} to ${max}`,
+        );
       }
       return value;
     }),
@@ -141,10 +149,9 @@ export function boolean<const O extends { default?: string }>(
   } as InputDef<boolean> & Marks<O>;
 }
 
-export function text<const O extends { default?: string; required?: boolean; secret?: boolean; example?: string }>(
-  description: string,
-  options: O = {} as O,
-): InputDef<string> & Marks<O> {
+export function text<
+  const O extends { default?: string; required?: boolean; secret?: boolean; example?: string },
+>(description: string, options: O = {} as O): InputDef<string> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -156,11 +163,10 @@ export function text<const O extends { default?: string; required?: boolean; sec
   } as InputDef<string> & Marks<O>;
 }
 
-export function oneOf<const V extends readonly [string, ...string[]], const O extends { default?: V[number] }>(
-  values: V,
-  description: string,
-  options: O = {} as O,
-): InputDef<V[number]> & Marks<O> {
+export function oneOf<
+  const V extends readonly [string, ...string[]],
+  const O extends { default?: V[number] },
+>(values: V, description: string, options: O = {} as O): InputDef<V[number]> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -174,11 +180,10 @@ export function oneOf<const V extends readonly [string, ...string[]], const O ex
 }
 
 /** A list of items, one per line (and per comma when `commas`), each parsed by `item`. */
-export function list<T, const O extends { default?: string; required?: boolean; commas?: boolean; example: string; urls?: boolean }>(
-  description: string,
-  item: (entry: string) => T | string,
-  options: O,
-): InputDef<T[]> & Marks<O> {
+export function list<
+  T,
+  const O extends { default?: string; required?: boolean; commas?: boolean; example: string; urls?: boolean },
+>(description: string, item: (entry: string) => T | string, options: O): InputDef<T[]> & Marks<O> {
   return {
     description,
     default: options.default,

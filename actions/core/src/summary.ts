@@ -52,10 +52,14 @@ export function mermaidLineChart(chart: {
     `  title ${quote(chart.title)}`,
     `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
     `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
-    ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
+    ...series.map(
+      (s) =>
+        `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`,
+    ),
     '```',
   ];
-  const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
+  const legend =
+    series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
   return lines.join('\n') + '\n' + legend;
 }
 
@@ -65,5 +69,7 @@ export function formatMs(ms: number | undefined): string {
 }
 
 export function formatPercent(fraction: number | undefined): string {
-  return fraction === undefined ? '–' : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
+  return fraction === undefined
+    ? '–'
+    : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
 }

@@ -1,4 +1,11 @@
-import { githubIO, readActionInputs, runAction, systemClock, writeReport, type ActionIO } from '../../core/src/index.js';
+import {
+  githubIO,
+  readActionInputs,
+  runAction,
+  systemClock,
+  writeReport,
+  type ActionIO,
+} from '../../core/src/index.js';
 import { healthCheck } from '../../core/src/health-check/check.js';
 import { healthCheckInputs } from '../../core/src/health-check/inputs.js';
 import { renderHealthCheckSummary } from '../../core/src/health-check/summary.js';

@@ -26,7 +26,13 @@ export interface Breach {
 const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
 
 /** The first limit `stats` crosses, if any. Streaks count per target only. */
-export function findBreach(scope: string, stats: WindowStats, limits: Limits, at: number, perTarget: boolean): Breach | undefined {
+export function findBreach(
+  scope: string,
+  stats: WindowStats,
+  limits: Limits,
+  at: number,
+  perTarget: boolean,
+): Breach | undefined {
   if (perTarget && limits.failureLimit && stats.consecutiveFailures >= limits.failureLimit) {
     return {
       limit: 'failure-limit',

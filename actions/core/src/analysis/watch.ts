@@ -63,7 +63,13 @@ export async function watchTargets(options: WatchOptions): Promise<WatchResult> 
       const roundStart = started + round * options.intervalMs;
       await probeRound(probes, options.concurrency, stop.signal, async (probe) => {
         const result = await probe.check(stop.signal);
-        record({ at: elapsed(), target: probe.target, ok: result.ok, latencyMs: result.latencyMs, detail: result.detail });
+        record({
+          at: elapsed(),
+          target: probe.target,
+          ok: result.ok,
+          latencyMs: result.latencyMs,
+          detail: result.detail,
+        });
       });
       if (stop.signal.aborted) break;
       options.onRound?.(elapsed(), overall.stats());

@@ -7,7 +7,12 @@ import type { Probe, ProbeOptions, ProbeResult } from '../probes/probe.js';
 import { mapBounded, retry } from '../retry.js';
 import { formatMs, formatPercent } from '../summary.js';
 import { readK6Summary, type K6Summary } from '../k6/summary.js';
-import { evaluateK6Gate, parseThresholdLines, type K6GateResult, type ThresholdLine } from '../k6/thresholds.js';
+import {
+  evaluateK6Gate,
+  parseThresholdLines,
+  type K6GateResult,
+  type ThresholdLine,
+} from '../k6/thresholds.js';
 import { ALL_TARGETS, watchTargets } from '../analysis/watch.js';
 import type { Breach, Limits } from '../analysis/limits.js';
 import { Window, type Sample, type WindowStats } from '../analysis/window.js';
@@ -48,8 +53,11 @@ export interface HealthCheckResult {
 /** Progress lines during long waits: at most one per this many ms. */
 const PROGRESS_EVERY_MS = 5_000;
 
-export async function healthCheck(inputs: HealthCheckInputs, deps: HealthCheckDeps): Promise<HealthCheckResult> {
-  const { io, clock } = deps;
+export async function healthCheck(
+  inputs: HealthCheckInputs,
+  deps: HealthCheckDeps,
+): Promise<HealthCheckResult> {
+  const { clock } = deps;
   const gate = await loadK6Gate(inputs);
   const probes = buildProbes(inputs, deps);
   const started = clock.now();
@@ -79,7 +87,9 @@ export async function healthCheck(inputs: HealthCheckInputs, deps: HealthCheckDe
     if (!reason && k6 && !k6.passed) {
       const broken = k6.verdicts.filter((v) => !v.ok);
       reason = `k6 thresholds failed: ${broken
-        .map((v) => `${v.metric} ${v.expression}${v.actual !== undefined ? ` (actual ${round(v.actual)})` : ''}`)
+        .map(
+          (v) => `${v.metric} ${v.expression}${v.actual !== undefined ? ` (actual ${round(v.actual)})` : ''}`,
+        )
         .join('; ')}`;
     }
     return {
@@ -101,12 +111,17 @@ export async function healthCheck(inputs: HealthCheckInputs, deps: HealthCheckDe
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
-async function loadK6Gate(inputs: HealthCheckInputs): Promise<{ summaries: K6Summary[]; lines: ThresholdLine[] } | undefined> {
+async function loadK6Gate(
+  inputs: HealthCheckInputs,
+): Promise<{ summaries: K6Summary[]; lines: ThresholdLine[] } | undefined> {
   const files = inputs['k6-summary'] ?? [];
   const lines = parseThresholdLines(inputs['k6-thresholds'] ?? []);
   if (files.length === 0) {
     if (lines.length > 0) {
-      throw new InputError('k6-thresholds', 'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()');
+      throw new InputError(
+        'k6-thresholds',
+        'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()',
+      );
     }
     return undefined;
   }
@@ -189,7 +204,13 @@ async function once(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChec
     const attempt = async () => {
       const at = clock.now() - started;
       const result = await probe.check(deps.signal);
-      samples.push({ at, target: probe.target, ok: result.ok, latencyMs: result.latencyMs, detail: result.detail });
+      samples.push({
+        at,
+        target: probe.target,
+        ok: result.ok,
+        latencyMs: result.latencyMs,
+        detail: result.detail,
+      });
       return result;
     };
     const { result } = await retry(attempt, (r) => r.ok, {
@@ -215,7 +236,11 @@ async function once(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChec
   };
 }
 
-async function untilHealthy(inputs: HealthCheckInputs, probes: Probe[], deps: HealthCheckDeps): Promise<Outcome> {
+async function untilHealthy(
+  inputs: HealthCheckInputs,
+  probes: Probe[],
+  deps: HealthCheckDeps,
+): Promise<Outcome> {
   const { io, clock } = deps;
   const started = clock.now();
   const elapsed = () => clock.now() - started;
@@ -229,7 +254,13 @@ async function untilHealthy(inputs: HealthCheckInputs, probes: Probe[], deps: He
     const results = await mapBounded(pending, inputs.concurrency, async (probe) => {
       const at = elapsed();
       const result = await probe.check(deps.signal);
-      samples.push({ at, target: probe.target, ok: result.ok, latencyMs: result.latencyMs, detail: result.detail });
+      samples.push({
+        at,
+        target: probe.target,
+        ok: result.ok,
+        latencyMs: result.latencyMs,
+        detail: result.detail,
+      });
       lastDetail.set(probe.target, result.detail);
       if (result.ok) io.info(`✓ ${probe.target}: ${result.detail} after ${formatMs(elapsed())}`);
       return result.ok;
@@ -290,7 +321,9 @@ async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChe
   if (breach) {
     failed =
       breach.scope === ALL_TARGETS
-        ? [...result.perTarget].filter(([, s]) => s.failures > 0 || breach.limit === 'max-p95').map(([t]) => t)
+        ? [...result.perTarget]
+            .filter(([, s]) => s.failures > 0 || breach.limit === 'max-p95')
+            .map(([t]) => t)
         : [breach.scope];
   }
   return {

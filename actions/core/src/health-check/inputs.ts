@@ -2,12 +2,23 @@ import { z } from 'zod';
 import { boolean, duration, integer, list, oneOf, rate, text, urlItem, type InputDef } from '../inputs.js';
 import type { BodyMatcher, StatusRange } from '../probes/probe.js';
 
-export const TARGET_SCHEMES = ['http:', 'https:', 'tcp:', 'redis:', 'rediss:', 'postgres:', 'postgresql:'] as const;
+export const TARGET_SCHEMES = [
+  'http:',
+  'https:',
+  'tcp:',
+  'redis:',
+  'rediss:',
+  'postgres:',
+  'postgresql:',
+] as const;
 
 /** `200-399`, `200,204`, `2xx` → ranges; a string says what is wrong. */
 export function parseStatusRanges(raw: string): StatusRange[] | string {
   const ranges: StatusRange[] = [];
-  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const classMatch = /^([1-5])xx$/i.exec(part);
     const rangeMatch = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(part);
     if (classMatch) {
@@ -64,15 +75,23 @@ function header(line: string): [string, string] | string {
 }
 
 export const healthCheckInputs = {
-  targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', urlItem(TARGET_SCHEMES), {
-    required: true,
-    urls: true,
-    example: 'https://example.com/health',
-  }),
-  'expect-status': custom('HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).', parseStatusRanges, {
-    default: '200-399',
-    example: '200-299',
-  }),
+  targets: list(
+    'What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…',
+    urlItem(TARGET_SCHEMES),
+    {
+      required: true,
+      urls: true,
+      example: 'https://example.com/health',
+    },
+  ),
+  'expect-status': custom(
+    'HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).',
+    parseStatusRanges,
+    {
+      default: '200-399',
+      example: '200-299',
+    },
+  ),
   'expect-body': custom('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
     example: '"status":"ok"',
   }),
@@ -87,15 +106,27 @@ export const healthCheckInputs = {
     default: '2',
     max: 100,
   }),
-  'retry-delay': duration('Delay before the first retry; it doubles per attempt (with jitter).', { default: '1s' }),
-  mode: oneOf(['once', 'until-healthy', 'watch'], 'once: probe now; until-healthy: poll until every target passes or `duration` ends; watch: probe every `interval` for `duration` and fail on the first breach.', {
-    default: 'once',
+  'retry-delay': duration('Delay before the first retry; it doubles per attempt (with jitter).', {
+    default: '1s',
   }),
-  interval: duration('Time between probe rounds in `until-healthy` and `watch` modes.', { default: '5s', min: 1 }),
+  mode: oneOf(
+    ['once', 'until-healthy', 'watch'],
+    'once: probe now; until-healthy: poll until every target passes or `duration` ends; watch: probe every `interval` for `duration` and fail on the first breach.',
+    {
+      default: 'once',
+    },
+  ),
+  interval: duration('Time between probe rounds in `until-healthy` and `watch` modes.', {
+    default: '5s',
+    min: 1,
+  }),
   duration: duration('How long `watch` observes, or how long `until-healthy` waits.', { default: '1m' }),
-  'max-error-rate': rate('watch: fail when the share of failed probes exceeds this (per target and overall).', {
-    default: '5%',
-  }),
+  'max-error-rate': rate(
+    'watch: fail when the share of failed probes exceeds this (per target and overall).',
+    {
+      default: '5%',
+    },
+  ),
   'max-p95': duration('watch: fail when the 95th percentile latency exceeds this (per target and overall).'),
   'failure-limit': integer('watch: fail after this many consecutive failures of one target (0 disables).', {
     default: '3',
@@ -116,7 +147,11 @@ export const healthCheckInputs = {
   'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', (p) => p, {
     example: 'k6-summary.json',
   }),
-  'k6-thresholds': list('Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.', (l) => l, {
-    example: 'http_req_failed: rate<0.01',
-  }),
+  'k6-thresholds': list(
+    'Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.',
+    (l) => l,
+    {
+      example: 'http_req_failed: rate<0.01',
+    },
+  ),
 } satisfies Record<string, InputDef>;

@@ -26,12 +26,20 @@ export function renderHealthCheckSummary(result: HealthCheckResult): string {
         formatMs(t.p50),
         formatMs(t.p95),
         formatMs(t.p99),
-        t.detail + (t.facts ? ` (${Object.entries(t.facts).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''),
+        t.detail +
+          (t.facts
+            ? ` (${Object.entries(t.facts)
+                .map(([k, v]) => `${k}: ${v}`)
+                .join(', ')})`
+            : ''),
       ]),
     ),
   );
   if (result.mode === 'watch' && result.samples.length > 0) parts.push(latencyChart(result));
-  if (result.k6) parts.push(`### k6 thresholds: ${result.k6.passed ? '✅ passed' : '❌ failed'}\n\n${renderK6Markdown(result.k6)}`);
+  if (result.k6)
+    parts.push(
+      `### k6 thresholds: ${result.k6.passed ? '✅ passed' : '❌ failed'}\n\n${renderK6Markdown(result.k6)}`,
+    );
   return parts.join('\n');
 }
 

@@ -1,0 +1,195 @@
+import http from 'node:http';
+import https from 'node:https';
+import { Secrets, redactUrl } from '../mask.js';
+import {
+  runAttempt,
+  type BodyMatcher,
+  type Outcome,
+  type Probe,
+  type ProbeOptions,
+  type ProbeResult,
+  type StatusRange,
+} from './probe.js';
+
+const MAX_REDIRECTS = 5;
+/** Enough for any health page; a larger body is matched on its beginning only. */
+const MAX_BODY_BYTES = 1024 * 1024;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const DEFAULT_STATUS: StatusRange[] = [{ min: 200, max: 399 }];
+/** Headers that belong to the origin they were written for, not to one a redirect leads to. */
+const ORIGIN_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'host']);
+
+interface Reply {
+  status: number;
+  location?: string;
+  body: string;
+  /** The body was longer than MAX_BODY_BYTES and only its beginning was read. */
+  cut: boolean;
+}
+
+/** GET a URL and judge its status and body; redirects are followed when asked to. */
+export class HttpProbe implements Probe {
+  readonly kind = 'http';
+  readonly target: string;
+  private readonly secrets = new Secrets();
+  // One keep-alive agent per scheme and probe: repeated checks reuse their connection.
+  private readonly agents: { 'http:': http.Agent; 'https:': https.Agent };
+
+  constructor(
+    private readonly url: URL,
+    private readonly options: ProbeOptions,
+  ) {
+    this.target = redactUrl(url.href);
+    this.secrets.addFromUrl(url.href);
+    this.agents = {
+      'http:': new http.Agent({ keepAlive: true }),
+      'https:': new https.Agent({ keepAlive: true, rejectUnauthorized: !options.insecure }),
+    };
+  }
+
+  check(signal?: AbortSignal): Promise<ProbeResult> {
+    return runAttempt(
+      { timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) },
+      async ({ signal: stop, elapsed }) => {
+        let url = this.url;
+        let headers = requestHeaders(this.options.headers);
+        for (let redirects = 0; ; redirects++) {
+          const response = await this.get(url, headers, stop);
+          if (
+            this.options.followRedirects &&
+            REDIRECT_STATUSES.has(response.status) &&
+            response.location !== undefined
+          ) {
+            const next = new URL(response.location, url);
+            if (redirects === MAX_REDIRECTS) {
+              return {
+                ok: false,
+                detail: `more than ${MAX_REDIRECTS} redirects (the last to ${redactUrl(next.href)})`,
+              };
+            }
+            if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+              return {
+                ok: false,
+                detail: `HTTP ${response.status} redirects to ${redactUrl(next.href)}, which is not http(s)`,
+              };
+            }
+            if (next.origin !== url.origin) headers = withoutOriginHeaders(headers);
+            url = next;
+            continue;
+          }
+          const latencyMs = elapsed();
+          const facts: Outcome['facts'] = { status: response.status };
+          if (redirects > 0) {
+            facts.url = redactUrl(url.href);
+            facts.redirects = redirects;
+          }
+          return { ...this.judge(response, latencyMs), latencyMs, facts };
+        }
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    this.agents['http:'].destroy();
+    this.agents['https:'].destroy();
+  }
+
+  private judge(response: Reply, latencyMs: number): { ok: boolean; detail: string } {
+    const ranges = this.options.expectStatus.length > 0 ? this.options.expectStatus : DEFAULT_STATUS;
+    if (!ranges.some((r) => response.status >= r.min && response.status <= r.max)) {
+      const said = firstLine(response.body);
+      return {
+        ok: false,
+        detail: `HTTP ${response.status} (expected ${ranges.map(formatRange).join(', ')})${said ? `: ${JSON.stringify(said)}` : ''}`,
+      };
+    }
+    const matcher = this.options.expectBody;
+    if (matcher && !matches(matcher, response.body)) {
+      const where = response.cut ? ` in its first ${MAX_BODY_BYTES / 1024 / 1024} MiB` : '';
+      const expected =
+        matcher.kind === 'substring'
+          ? `contain ${JSON.stringify(matcher.text)}`
+          : `match ${String(matcher.regex)}`;
+      return { ok: false, detail: `HTTP ${response.status} but the body does not ${expected}${where}` };
+    }
+    return { ok: true, detail: `HTTP ${response.status} in ${Math.round(latencyMs)} ms` };
+  }
+
+  private get(url: URL, headers: Record<string, string>, stop: AbortSignal, fresh = false): Promise<Reply> {
+    const protocol = url.protocol as 'http:' | 'https:';
+    const transport = protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(url, {
+        method: 'GET',
+        headers,
+        agent: this.agents[protocol],
+        signal: stop,
+      });
+      req.on('error', (error: Error & { code?: string }) => {
+        // A kept-alive socket the server closed while idle: the request never reached it, so ask again.
+        if (req.reusedSocket && !fresh && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
+          resolve(this.get(url, headers, stop, true));
+        } else {
+          reject(error);
+        }
+      });
+      req.once('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const done = (cut: boolean) => {
+          const location = res.headers.location;
+          resolve({
+            status: res.statusCode ?? 0,
+            location,
+            body: Buffer.concat(chunks).toString('utf8'),
+            cut,
+          });
+        };
+        res.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          size += chunk.length;
+          if (size >= MAX_BODY_BYTES) {
+            // The rest is not needed: give up this connection rather than download it.
+            res.destroy();
+            done(true);
+          }
+        });
+        res.once('end', () => done(false));
+        res.on('error', reject);
+      });
+      req.end();
+    });
+  }
+}
+
+function requestHeaders(given: Record<string, string>): Record<string, string> {
+  const names = new Set(Object.keys(given).map((name) => name.toLowerCase()));
+  return {
+    ...(names.has('user-agent') ? {} : { 'user-agent': 'switchyard-health-check' }),
+    ...(names.has('accept') ? {} : { accept: '*/*' }),
+    ...given,
+  };
+}
+
+function withoutOriginHeaders(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => !ORIGIN_HEADERS.has(name.toLowerCase())),
+  );
+}
+
+function matches(matcher: BodyMatcher, body: string): boolean {
+  if (matcher.kind === 'substring') return body.includes(matcher.text);
+  // A /g or /y regex remembers where it stopped; every check starts from the top.
+  matcher.regex.lastIndex = 0;
+  return matcher.regex.test(body);
+}
+
+function formatRange(range: StatusRange): string {
+  return range.min === range.max ? String(range.min) : `${range.min}-${range.max}`;
+}
+
+/** The start of what the server said, to show next to a bad status. */
+function firstLine(body: string): string {
+  const line = body.trim().split('\n', 1)[0]?.trim() ?? '';
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}
