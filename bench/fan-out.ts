@@ -22,12 +22,13 @@ export async function fanOut(): Promise<void> {
     const single = await measure(`${service.url}/delay/${LATENCY_MS}`);
     const totals: number[] = [];
     for (let i = 0; i < RUNS; i++) totals.push(await measure(targets));
-    const ideal = Math.ceil(TARGETS / bound) * single;
+    // The ideal uses the nominal 50 ms: all overhead (action start-up, parsing, the report) counts against us.
+    const ideal = Math.ceil(TARGETS / bound) * LATENCY_MS;
     const total = median(totals);
     printTable(
       `Fan-out: ${TARGETS} targets × ${LATENCY_MS} ms, concurrency ${bound} (median of ${RUNS} runs)`,
-      ['one target ms', 'ideal ms (⌈500÷bound⌉ × one)', 'measured ms', 'measured ÷ ideal', 'goal'],
-      [[single.toFixed(1), ideal.toFixed(0), total.toFixed(0), (total / ideal).toFixed(2), '≤ 1.50']],
+      ['ideal ms (⌈500÷bound⌉ × 50)', 'measured ms', 'measured ÷ ideal', 'goal', 'one target alone, ms'],
+      [[ideal.toFixed(0), total.toFixed(0), (total / ideal).toFixed(2), '≤ 1.50', single.toFixed(1)]],
     );
   } finally {
     await stopAllServers();

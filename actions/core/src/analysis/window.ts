@@ -10,6 +10,8 @@ export interface Sample {
   ok: boolean;
   latencyMs: number;
   detail: string;
+  /** The probe round it belongs to, in modes that probe in rounds. */
+  round?: number;
 }
 
 export interface WindowStats {

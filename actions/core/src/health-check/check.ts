@@ -316,6 +316,10 @@ async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChe
       );
     },
   });
+  io.info(
+    `watch ${result.breach ? 'stopped' : 'finished'} after ${formatMs(result.elapsedMs)}: ${result.overall.samples} samples, ` +
+      `error rate ${formatPercent(result.overall.errorRate)}, p95 ${formatMs(result.overall.p95)}`,
+  );
   const breach = result.breach;
   let failed: string[] = [];
   if (breach) {

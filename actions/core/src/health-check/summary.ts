@@ -26,12 +26,7 @@ export function renderHealthCheckSummary(result: HealthCheckResult): string {
         formatMs(t.p50),
         formatMs(t.p95),
         formatMs(t.p99),
-        t.detail +
-          (t.facts
-            ? ` (${Object.entries(t.facts)
-                .map(([k, v]) => `${k}: ${v}`)
-                .join(', ')})`
-            : ''),
+        t.detail + describeFacts(t.facts),
       ]),
     ),
   );
@@ -43,24 +38,32 @@ export function renderHealthCheckSummary(result: HealthCheckResult): string {
   return parts.join('\n');
 }
 
-/** Latency per target per round, over elapsed seconds. */
+/** Facts worth a reader's eye; the HTTP status is already in the detail. */
+function describeFacts(facts: Record<string, string | number | boolean> | undefined): string {
+  const shown = Object.entries(facts ?? {}).filter(([name]) => name !== 'status');
+  return shown.length ? ` (${shown.map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
+}
+
+/** The slowest attempt of each target in each round, over the round's start time. */
 function latencyChart(result: HealthCheckResult): string {
   const targets = result.targets.slice(0, CHART_TARGETS).map((t) => t.target);
-  const seconds = [...new Set(result.samples.map((s) => Math.floor(s.at / 1000)))].sort((a, b) => a - b);
-  const series = targets.map((target) => ({
-    name: target,
-    values: seconds.map((second) => {
-      const latencies = result.samples
-        .filter((s) => s.target === target && Math.floor(s.at / 1000) === second)
-        .map((s) => s.latencyMs);
-      return latencies.length ? Math.max(...latencies) : Number.NaN;
-    }),
-  }));
+  const rounds = new Map<number, { at: number; worst: Map<string, number> }>();
+  for (const sample of result.samples) {
+    const round = sample.round ?? 0;
+    const entry = rounds.get(round) ?? { at: sample.at, worst: new Map<string, number>() };
+    entry.at = Math.min(entry.at, sample.at);
+    entry.worst.set(sample.target, Math.max(entry.worst.get(sample.target) ?? 0, sample.latencyMs));
+    rounds.set(round, entry);
+  }
+  const ordered = [...rounds.values()].sort((a, b) => a.at - b.at);
   return mermaidLineChart({
-    title: 'Probe latency (ms)',
+    title: 'Probe latency (ms), slowest attempt per round',
     xLabel: 'seconds',
-    x: seconds.map(String),
+    x: ordered.map((r) => (r.at / 1000).toFixed(1)),
     yLabel: 'ms',
-    series,
+    series: targets.map((target) => ({
+      name: target,
+      values: ordered.map((r) => r.worst.get(target) ?? Number.NaN),
+    })),
   });
 }

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import pg from 'pg';
+import type pg from 'pg';
 import { Secrets, redactUrl } from '../mask.js';
 import {
   isError,
@@ -40,7 +40,9 @@ export class PostgresProbe implements Probe {
         // Our own socket, so a timeout can cut it whatever state the driver is in.
         const socket = new net.Socket();
         stop.addEventListener('abort', () => socket.destroy(), { once: true });
-        const client = new pg.Client({
+        // Loaded on first use: an HTTP-only check should not pay for parsing the PostgreSQL driver at start-up.
+        const { default: driver } = await import('pg');
+        const client = new driver.Client({
           connectionString: this.connectionString,
           stream: () => socket,
           connectionTimeoutMillis: timeoutMs,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { InputError } from '../errors.js';
 import { Secrets, redactUrl } from '../mask.js';
 import {
@@ -113,7 +113,9 @@ export class RedisProbe implements Probe {
   private async connect(): Promise<Redis> {
     if (this.client?.status === 'ready') return this.client;
     this.disconnect();
-    const client = new Redis(this.connection);
+    // Loaded on first use: an HTTP-only check should not pay for parsing the Redis driver at start-up.
+    const { Redis: RedisClient } = await import('ioredis');
+    const client = new RedisClient(this.connection);
     client.on('error', (error: Error) => (this.lastError = error));
     this.client = client;
     await client.connect();
