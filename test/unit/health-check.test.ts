@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { healthCheck, type HealthCheckInputs } from '../../actions/core/src/health-check/check.js';
 import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
+import { renderHealthCheckSummary } from '../../actions/core/src/health-check/summary.js';
 import { readActionInputs } from '../../actions/core/src/action-inputs.js';
 import { memoryIO } from '../../actions/core/src/io.js';
 import type { ProbeResult } from '../../actions/core/src/probes/probe.js';
@@ -93,6 +94,11 @@ describe('watch', () => {
     expect(result.healthy).toBe(true);
     expect(result.targets.map((t) => t.samples)).toEqual([30, 30]);
     expect(result.overall.p95).toBe(10);
+    // One chart point per round: 30 rounds, one line per target.
+    const chart = renderHealthCheckSummary(result);
+    const lines = chart.match(/^ {2}line \[(.*)\]$/gm) ?? [];
+    expect(lines).toHaveLength(2);
+    expect(lines[0]?.split(',')).toHaveLength(30);
   });
 
   it('fails on a breach, naming the limit and the value', async () => {

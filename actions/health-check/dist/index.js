@@ -43105,6 +43105,10 @@ function findBreach(scope, stats, limits, at, perTarget) {
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/analysis/window.ts
+/** The sample one probe attempt makes. */
+function sampleOf(target, result, at, round) {
+    return { at, target, ok: result.ok, latencyMs: result.latencyMs, detail: result.detail, round };
+}
 /** Percentile by linear interpolation between closest ranks (as k6 computes p(N)). */
 function percentile(sorted, p) {
     if (sorted.length === 0)
@@ -43189,13 +43193,7 @@ async function watchTargets(options) {
             const roundStart = started + round * options.intervalMs;
             await probeRound(probes, options.concurrency, stop.signal, async (probe) => {
                 const result = await probe.check(stop.signal);
-                record({
-                    at: elapsed(),
-                    target: probe.target,
-                    ok: result.ok,
-                    latencyMs: result.latencyMs,
-                    detail: result.detail,
-                });
+                record(sampleOf(probe.target, result, elapsed(), round));
             });
             if (stop.signal.aborted)
                 break;
@@ -43380,13 +43378,7 @@ async function once(inputs, probes, deps) {
         const attempt = async () => {
             const at = clock.now() - started;
             const result = await probe.check(deps.signal);
-            samples.push({
-                at,
-                target: probe.target,
-                ok: result.ok,
-                latencyMs: result.latencyMs,
-                detail: result.detail,
-            });
+            samples.push(sampleOf(probe.target, result, at));
             return result;
         };
         const { result } = await retry(attempt, (r) => r.ok, {
@@ -43424,13 +43416,7 @@ async function untilHealthy(inputs, probes, deps) {
         const results = await mapBounded(pending, inputs.concurrency, async (probe) => {
             const at = elapsed();
             const result = await probe.check(deps.signal);
-            samples.push({
-                at,
-                target: probe.target,
-                ok: result.ok,
-                latencyMs: result.latencyMs,
-                detail: result.detail,
-            });
+            samples.push(sampleOf(probe.target, result, at));
             lastDetail.set(probe.target, result.detail);
             if (result.ok)
                 io.info(`✓ ${probe.target}: ${result.detail} after ${formatMs(elapsed())}`);

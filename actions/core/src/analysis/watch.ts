@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { Probe } from '../probes/probe.js';
 import { findBreach, type Breach, type Limits } from './limits.js';
-import { Window, type Sample, type WindowStats } from './window.js';
+import { sampleOf, Window, type Sample, type WindowStats } from './window.js';
 
 export const ALL_TARGETS = 'all targets';
 
@@ -63,13 +63,7 @@ export async function watchTargets(options: WatchOptions): Promise<WatchResult> 
       const roundStart = started + round * options.intervalMs;
       await probeRound(probes, options.concurrency, stop.signal, async (probe) => {
         const result = await probe.check(stop.signal);
-        record({
-          at: elapsed(),
-          target: probe.target,
-          ok: result.ok,
-          latencyMs: result.latencyMs,
-          detail: result.detail,
-        });
+        record(sampleOf(probe.target, result, elapsed(), round));
       });
       if (stop.signal.aborted) break;
       options.onRound?.(elapsed(), overall.stats());

@@ -14,6 +14,16 @@ export interface Sample {
   round?: number;
 }
 
+/** The sample one probe attempt makes. */
+export function sampleOf(
+  target: string,
+  result: { ok: boolean; latencyMs: number; detail: string },
+  at: number,
+  round?: number,
+): Sample {
+  return { at, target, ok: result.ok, latencyMs: result.latencyMs, detail: result.detail, round };
+}
+
 export interface WindowStats {
   samples: number;
   failures: number;

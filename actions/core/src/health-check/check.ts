@@ -15,7 +15,7 @@ import {
 } from '../k6/thresholds.js';
 import { ALL_TARGETS, watchTargets } from '../analysis/watch.js';
 import type { Breach, Limits } from '../analysis/limits.js';
-import { Window, type Sample, type WindowStats } from '../analysis/window.js';
+import { sampleOf, Window, type Sample, type WindowStats } from '../analysis/window.js';
 import type { healthCheckInputs } from './inputs.js';
 
 export type HealthCheckInputs = InputValues<typeof healthCheckInputs>;
@@ -204,13 +204,7 @@ async function once(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChec
     const attempt = async () => {
       const at = clock.now() - started;
       const result = await probe.check(deps.signal);
-      samples.push({
-        at,
-        target: probe.target,
-        ok: result.ok,
-        latencyMs: result.latencyMs,
-        detail: result.detail,
-      });
+      samples.push(sampleOf(probe.target, result, at));
       return result;
     };
     const { result } = await retry(attempt, (r) => r.ok, {
@@ -254,13 +248,7 @@ async function untilHealthy(
     const results = await mapBounded(pending, inputs.concurrency, async (probe) => {
       const at = elapsed();
       const result = await probe.check(deps.signal);
-      samples.push({
-        at,
-        target: probe.target,
-        ok: result.ok,
-        latencyMs: result.latencyMs,
-        detail: result.detail,
-      });
+      samples.push(sampleOf(probe.target, result, at));
       lastDetail.set(probe.target, result.detail);
       if (result.ok) io.info(`✓ ${probe.target}: ${result.detail} after ${formatMs(elapsed())}`);
       return result.ok;
