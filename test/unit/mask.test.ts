@@ -21,6 +21,17 @@ describe('redactUrl', () => {
 });
 
 describe('Secrets', () => {
+  it('masks each header value given in the headers input', async () => {
+    const { readActionInputs } = await import('../../actions/core/src/action-inputs.js');
+    const { healthCheckInputs } = await import('../../actions/core/src/health-check/inputs.js');
+    const { io, recorded } = memoryIO({
+      inputs: { targets: 'http://x/', headers: 'Authorization: Bearer tok-abcdef\nX-Api-Key: key-123456' },
+    });
+    readActionInputs(io, 'health-check', healthCheckInputs);
+    io.info('sent Bearer tok-abcdef and key-123456');
+    expect(recorded.log[0]).toBe('sent *** and ***');
+  });
+
   it('redacts registered values and URL passwords in free text', () => {
     const secrets = new Secrets();
     secrets.addFromUrl('postgres://app:s3cr3t@db/shop');

@@ -41611,11 +41611,17 @@ function readActionInputs(io, action, table) {
         const given = io.getInput(name);
         const file = fromFile.get(name);
         const raw = given || file?.raw || def.default || '';
-        if (def.secret)
-            io.secrets.add(raw);
-        for (const line of splitList(raw, false))
+        for (const line of splitList(raw, false)) {
             if (line.includes('://'))
                 io.secrets.addFromUrl(line);
+            if (!def.secret)
+                continue;
+            // A secret list (headers) may surface line by line, or just the value after "Name:".
+            io.secrets.add(line);
+            io.secrets.add(line.slice(line.indexOf(':') + 1).trim());
+        }
+        if (def.secret)
+            io.secrets.add(raw);
         chosen.set(name, { raw, origin: given ? undefined : file });
     }
     const errors = [];
