@@ -1,0 +1,62 @@
+import type { Clock } from '../clock.js';
+import type { ProcessRunner } from '../process.js';
+
+export type Color = 'blue' | 'green';
+
+export const otherColor = (color: Color): Color => (color === 'blue' ? 'green' : 'blue');
+
+/** Traffic shares in percent; they always add up to 100. */
+export interface Weights {
+  blue: number;
+  green: number;
+}
+
+/** What the router showed when asked to prove the weights took effect. */
+export interface Verification {
+  ok: boolean;
+  /** e.g. "40 samples through http://…: 9 green (22%), 31 blue" or "show servers state: blue 90, green 10". */
+  detail: string;
+  /** Measured green share in percent, when sampled. */
+  measuredGreen?: number;
+}
+
+/**
+ * One way of steering traffic between blue and green. `apply` is atomic from the user's point of
+ * view: it either takes effect or leaves the router serving exactly as before and throws a
+ * UserError saying what failed. Each kind lives in its own file; `createRouter` picks one.
+ */
+export interface Router {
+  readonly kind: 'nginx' | 'haproxy' | 'command';
+  /** The weights the router is serving now; undefined when it has never been set by switchyard. */
+  read(): Promise<Weights | undefined>;
+  apply(weights: Weights): Promise<void>;
+  verify(weights: Weights): Promise<Verification>;
+}
+
+export interface RouterOptions {
+  /** host:port of each blue server, of each green server. */
+  blue: string[];
+  green: string[];
+  nginx: {
+    upstreamFile?: string;
+    upstreamName: string;
+    /** argv, already split. Default ['nginx', '-t']. */
+    testCommand: string[];
+    /** argv, already split. Default ['nginx', '-s', 'reload']. */
+    reloadCommand: string[];
+  };
+  haproxy: {
+    /** A unix socket path, or host:port for the runtime API over TCP. */
+    socket?: string;
+    backend?: string;
+    blueServer?: string;
+    greenServer?: string;
+  };
+  /** argv of the user's executable (router: command). */
+  command?: string[];
+  /** A URL whose responses name their colour (x-switchyard-color header or body), sampled by verify(). */
+  verifyUrl?: string;
+  runner: ProcessRunner;
+  clock: Clock;
+  log: (line: string) => void;
+}
