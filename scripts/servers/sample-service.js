@@ -13,7 +13,9 @@ const { values } = parseArgs({
     version: { type: 'string', default: process.env.SWITCHYARD_VERSION ?? 'v1' },
   },
 });
-const { color, version } = values;
+const { color } = values;
+// A release replaces the version in place: the demo's stage command "deploys" by telling the service.
+let { version } = values;
 
 // Failures are spread evenly rather than drawn at random, so a rate of 0.2 fails exactly every 5th
 // request and tests that count errors are exact.
@@ -67,6 +69,15 @@ const server = http.createServer((req, res) => {
     failDebt = 0;
     console.log(`fail-rate is now ${rate}`);
     return answer(res, 200, `fail-rate ${rate}\n`);
+  }
+  if (req.method === 'POST' && url.pathname === '/release') {
+    const next = url.searchParams.get('version');
+    if (!next) return answer(res, 400, 'version is required\n');
+    version = next;
+    failRate = 0;
+    failDebt = 0;
+    console.log(`now running ${version}`);
+    return answer(res, 200, `${color} ${version}\n`);
   }
   return answer(res, 404, 'not found\n');
 });

@@ -97,10 +97,13 @@ describe('switchyard.yml', () => {
     expect(error?.message).toContain('environment variable APP_HOST is not set');
   });
 
-  it('refuses an environment without a config file, and a missing file', () => {
-    expect(failure({ targets: 'http://x/', environment: 'production' })[0]?.message).toContain(
-      'needs a config file',
-    );
+  it('takes an environment without a config file, or with a file that has no environments', () => {
+    expect(read({ targets: 'http://x/', environment: 'production' }).targets).toHaveLength(1);
+    const plain = configFile('health-check:\n  targets: [http://x/]\n  timeout: 4s\n');
+    expect(read({ config: plain, environment: 'production' }).timeout).toBe(4000);
+  });
+
+  it('refuses a missing file', () => {
     expect(failure({ config: join(dir, 'nope.yml') })[0]?.message).toContain('no such file');
   });
 

@@ -8,7 +8,8 @@ import type { ActionName } from './registry.js';
 /** Inputs every action has, which choose the config file rather than live in it. */
 export const COMMON_INPUTS = {
   config: 'Path to a switchyard.yml whose section for this action supplies defaults; inputs override it.',
-  environment: 'A section under `environments:` in the config file that overrides the action section.',
+  environment:
+    'The environment this run is for (deploy names its GitHub deployment after it). With `config`, its section under `environments:` overrides the action section.',
 } as const;
 
 /**
@@ -23,9 +24,6 @@ export function readActionInputs<T extends InputTable>(
 ): InputValues<T> {
   const configPath = io.getInput('config');
   const environment = io.getInput('environment') || undefined;
-  if (environment && !configPath) {
-    throw new InputError('environment', `"${environment}" needs a config file; set config: switchyard.yml`);
-  }
   const fromFile = configPath
     ? loadConfigSection(resolve(configPath), action, environment, io.env)
     : new Map<string, ConfigValue>();

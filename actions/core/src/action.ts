@@ -44,3 +44,21 @@ export async function runWithInputs(
   await run(io);
   return recorded;
 }
+
+/**
+ * Aborts the returned signal on SIGINT or SIGTERM — what the runner sends when a workflow is
+ * cancelled — so the engine can put traffic back before the process ends.
+ */
+export function cancellationOnSignals(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.on('SIGINT', abort);
+  process.on('SIGTERM', abort);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
+    },
+  };
+}

@@ -176,12 +176,10 @@ export function loadConfigSection(
   const config = parsed.data as Record<string, unknown> & {
     environments?: Record<string, Record<string, unknown>>;
   };
-  if (environment && !config.environments?.[environment]) {
+  // A file without environments applies to every environment; one with them must name this one.
+  if (environment && config.environments && !config.environments[environment]) {
     const known = Object.keys(config.environments ?? {});
-    throw new InputError(
-      'environment',
-      `"${environment}" is not in ${file}; ${known.length ? `it has: ${known.join(', ')}` : 'it has no environments section'}`,
-    );
+    throw new InputError('environment', `"${environment}" is not in ${file}; it has: ${known.join(', ')}`);
   }
   const values = new Map<string, ConfigValue>();
   const take = (section: unknown, path: string[]) => {

@@ -1,9 +1,11 @@
+import { deployInputs } from './deploy/inputs.js';
 import { healthCheckInputs } from './health-check/inputs.js';
 import type { InputTable } from './inputs.js';
 
 /** Every action's inputs, by action name: the sections of switchyard.yml and its JSON Schema. */
 export const ACTION_INPUTS = {
   'health-check': healthCheckInputs,
+  deploy: deployInputs,
 } satisfies Record<string, InputTable>;
 
 export type ActionName = keyof typeof ACTION_INPUTS;

@@ -95,3 +95,51 @@ export interface StateStore {
   lock(owner: LockOwner, options: LockOptions): Promise<HeldLock>;
   close(): Promise<void>;
 }
+
+// What every store shares: they must agree on what a valid state is and on what a waiting run is told.
+
+/** What is wrong with a stored state, or undefined when it has the shape of a DeployState. */
+export function checkState(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'does not hold a JSON object';
+  const state = value as Record<string, unknown>;
+  if (typeof state.revision !== 'number') return 'has no numeric "revision"';
+  if (state.active !== 'blue' && state.active !== 'green')
+    return 'has an "active" colour other than blue or green';
+  const weights = state.weights as Record<string, unknown> | undefined;
+  if (typeof weights?.blue !== 'number' || typeof weights.green !== 'number') {
+    return 'has no "weights" with numeric blue and green';
+  }
+  if (typeof state.releases !== 'object' || state.releases === null) return 'has no "releases" object';
+  if (!Array.isArray(state.history)) return 'has no "history" list';
+  return undefined;
+}
+
+/** The holder of a lock as a store read it back. */
+export interface LockHolderView {
+  description: string;
+  /** ISO times. */
+  acquiredAt: string;
+  heartbeatAt: string;
+}
+
+/** The message of a lock wait that ran out: who holds it, since when, and what to do. */
+export function describeLockTimeout(lockLocation: string, holder: LockHolderView, timeoutMs: number): string {
+  const silent = Math.max(0, Math.round((Date.now() - Date.parse(holder.heartbeatAt)) / 1000));
+  return (
+    `the deploy lock at ${lockLocation} is held by ${holder.description} since ${holder.acquiredAt} ` +
+    `(heartbeat ${silent} s ago); waited ${formatTimeout(timeoutMs)}. Wait for it to finish or cancel that run.`
+  );
+}
+
+/** In the input's own syntax: `10m`, `30s`, `300ms`. */
+function formatTimeout(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return ms >= 1000 ? `${ms / 1000}s` : `${Math.round(ms)}ms`;
+}
+
+/** How often a waiting run looks at the lock: often enough to notice a release or a stale holder quickly. */
+export function lockPollMs(options: Pick<LockOptions, 'timeoutMs' | 'staleAfterMs'>): number {
+  return Math.min(1000, Math.max(20, Math.min(options.timeoutMs, options.staleAfterMs) / 10));
+}

@@ -1,0 +1,164 @@
+import { z } from 'zod';
+import { healthCheckInputs } from '../health-check/inputs.js';
+import { duration, integer, list, oneOf, text, type InputDef } from '../inputs.js';
+import { splitCommand } from '../process.js';
+
+/** A server of a colour. */
+export interface Server {
+  /** host:port, as the router writes it. */
+  address: string;
+}
+
+/** `host:port` (IPv6 in brackets), or a message saying what is wrong. */
+export function parseServer(entry: string): Server | string {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+    return `"${entry}" is not host:port (e.g. 10.0.0.5:8080)`;
+  }
+  return { address: entry };
+}
+
+function servers(description: string) {
+  return list(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
+}
+
+/** A command line, split into argv without a shell. */
+function command<const O extends { default?: string; example: string }>(description: string, options: O) {
+  return {
+    description,
+    default: options.default,
+    example: options.example,
+    file: z.string(),
+    parse: z.string().transform((raw, ctx) => {
+      const argv = splitCommand(raw);
+      if (typeof argv === 'string' || argv.length === 0) {
+        ctx.addIssue({ code: 'custom', message: typeof argv === 'string' ? argv : 'empty command' });
+        return z.NEVER;
+      }
+      return argv;
+    }),
+  } as InputDef<string[]> & (O extends { default: string } ? { default: string } : unknown);
+}
+
+/** `10,25,50,75,100`: whole percentages, strictly increasing, ending at 100. */
+export function parseSteps(raw: string): number[] | string {
+  const parts = raw.split(/[\s,]+/).filter(Boolean);
+  const steps: number[] = [];
+  for (const part of parts) {
+    if (!/^\d+%?$/.test(part)) return `"${part}" is not a whole percentage`;
+    const value = Number(part.replace('%', ''));
+    if (value < 1 || value > 100) return `${value} is outside 1–100`;
+    if (steps.length > 0 && value <= (steps[steps.length - 1] as number)) {
+      return `steps must increase: ${steps[steps.length - 1]} is followed by ${value}`;
+    }
+    steps.push(value);
+  }
+  if (steps.length === 0) return 'no step given';
+  if (steps[steps.length - 1] !== 100)
+    return `the last step must be 100 (all traffic), not ${steps[steps.length - 1]}`;
+  return steps;
+}
+
+function steps(description: string) {
+  return {
+    description,
+    default: '10,25,50,75,100',
+    example: '10,25,50,75,100',
+    file: z.union([z.string(), z.array(z.number().int().min(1).max(100))]),
+    parse: z.string().transform((raw, ctx) => {
+      const parsed = parseSteps(raw.replaceAll('\n', ','));
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  } as InputDef<number[]> & { default: string };
+}
+
+const optional = <T extends InputDef>(def: T) => ({ ...def, required: undefined }) as T;
+
+export const deployInputs = {
+  command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
+    default: 'status',
+  }),
+  router: oneOf(['nginx', 'haproxy', 'command'], 'What steers traffic between blue and green.', {
+    default: 'nginx',
+  }),
+  blue: servers('Blue servers, host:port, comma-separated.'),
+  green: servers('Green servers, host:port, comma-separated.'),
+  'nginx-upstream-file': text(
+    'nginx: the upstream include file switchyard owns (and your config includes).',
+    {
+      example: '/etc/nginx/conf.d/switchyard-upstream.conf',
+    },
+  ),
+  'nginx-upstream-name': text('nginx: the name of the upstream block.', { default: 'switchyard' }),
+  'nginx-test-command': command('nginx: checks the configuration before a reload.', {
+    default: 'nginx -t',
+    example: 'sudo nginx -t',
+  }),
+  'nginx-reload-command': command('nginx: applies the configuration.', {
+    default: 'nginx -s reload',
+    example: 'sudo systemctl reload nginx',
+  }),
+  'verify-url': text(
+    'A URL through the router whose responses name their colour (x-switchyard-color header or body); sampled after each change.',
+    {
+      example: 'http://127.0.0.1/whoami',
+    },
+  ),
+  'haproxy-socket': text('HAProxy: the runtime API, a unix socket path or host:port.', {
+    example: '/run/haproxy/admin.sock',
+  }),
+  'haproxy-backend': text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
+  'haproxy-blue-server': text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
+  'haproxy-green-server': text('HAProxy: the green server name in that backend.', { default: 'green' }),
+  'router-command': command(
+    'router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.',
+    {
+      example: './scripts/set-weights.sh',
+    },
+  ),
+  'stage-command': command(
+    'stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.',
+    {
+      example: './deploy.sh',
+    },
+  ),
+  version: text('The version being staged or promoted (shown in status and history).', { example: 'v1.4.2' }),
+  'health-path': text(
+    'Path probed directly on every server of a colour: stage waits for it, promote watches the idle colour through it.',
+    {
+      default: '/',
+    },
+  ),
+  'stage-timeout': duration('stage: how long the idle colour may take to become healthy.', { default: '5m' }),
+  steps: steps("promote: the idle colour's traffic share at each step, in percent, ending at 100."),
+  'step-duration': duration('promote: how long each step is held while the analysis runs.', {
+    default: '1m',
+  }),
+  weight: integer("shift: the idle colour's share of traffic, 0–100.", { max: 100 }),
+  reason: text('rollback: why (recorded in the history with the actor).', { default: 'manual rollback' }),
+  state: text('Where history and the deploy lock live: file:PATH or redis://host:port/db.', {
+    default: 'file:.switchyard/state.json',
+  }),
+  'lock-timeout': duration('How long to wait for another run holding the deploy lock.', { default: '10m' }),
+  'github-token': text('Records a GitHub deployment for `environment` with its statuses.', {
+    secret: true,
+    example: '${{ github.token }}',
+  }),
+  // The analysis: health-check's own names and meanings.
+  targets: optional(healthCheckInputs.targets),
+  timeout: healthCheckInputs.timeout,
+  'expect-status': healthCheckInputs['expect-status'],
+  'expect-body': healthCheckInputs['expect-body'],
+  headers: healthCheckInputs.headers,
+  interval: duration('Time between analysis probes.', { default: '5s', min: 1 }),
+  'max-error-rate': healthCheckInputs['max-error-rate'],
+  'max-p95': healthCheckInputs['max-p95'],
+  'failure-limit': healthCheckInputs['failure-limit'],
+  'min-samples': healthCheckInputs['min-samples'],
+  'k6-summary': healthCheckInputs['k6-summary'],
+  'k6-thresholds': healthCheckInputs['k6-thresholds'],
+} satisfies Record<string, InputDef>;

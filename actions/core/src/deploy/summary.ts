@@ -1,0 +1,70 @@
+import { formatMs, markdownTable, mermaidLineChart } from '../summary.js';
+import { describePlan } from './plan.js';
+import type { DeployResult } from './engine.js';
+
+const weightsText = (w: { blue: number; green: number }) => `blue ${w.blue}% / green ${w.green}%`;
+
+export function renderDeploySummary(result: DeployResult): string {
+  const parts: string[] = [];
+  const verdict = result.succeeded ? '✅' : result.rolledBack ? '↩️ rolled back' : '❌';
+  parts.push(`## Deploy \`${result.command}\`: ${verdict}\n`);
+  parts.push(
+    `Active **${result.active}**, ${weightsText(result.weights)}` +
+      (result.state.releases.blue ? ` · blue runs ${result.state.releases.blue.version}` : '') +
+      (result.state.releases.green ? ` · green runs ${result.state.releases.green.version}` : '') +
+      '.\n',
+  );
+  if (result.reason) parts.push(`> **Why:** ${result.reason}\n`);
+  if (result.restoreMs !== undefined)
+    parts.push(`Traffic restored ${formatMs(result.restoreMs)} after the decision.\n`);
+  if (result.plan) parts.push('```\n' + describePlan(result.plan).join('\n') + '\n```\n');
+
+  const steps = result.timeline.filter((point) => point.event);
+  if (steps.length > 0) {
+    parts.push(
+      markdownTable(
+        ['At', 'Event', 'Weights'],
+        steps.map((point) => [formatMs(point.at), point.event, weightsText(point.weights)]),
+      ),
+    );
+  }
+  const rounds = result.timeline;
+  if (rounds.some((point) => point.errorRate !== undefined)) {
+    let errorRate = 0;
+    const points = rounds.map((point) => {
+      errorRate = point.errorRate ?? errorRate;
+      return { at: point.at, green: point.weights.green, errorRate: errorRate * 100 };
+    });
+    parts.push(
+      mermaidLineChart({
+        title: 'Green weight and error rate (%)',
+        xLabel: 'seconds',
+        x: points.map((p) => (p.at / 1000).toFixed(1)),
+        yLabel: '%',
+        series: [
+          { name: 'green weight %', values: points.map((p) => p.green) },
+          { name: 'error rate % (analysis, current step)', values: points.map((p) => p.errorRate) },
+        ],
+      }),
+    );
+  }
+  const history = result.state.history.slice(-10).reverse();
+  if (history.length > 0) {
+    parts.push('### Recent history\n');
+    parts.push(
+      markdownTable(
+        ['When', 'Command', 'Version', 'Verdict', 'By', 'Weights', 'Reason'],
+        history.map((h) => [
+          h.at,
+          h.command,
+          h.version ?? '',
+          h.verdict,
+          h.actor,
+          weightsText(h.weights),
+          h.reason ?? '',
+        ]),
+      ),
+    );
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,180 @@
+import { describe, expect, it } from '@jest/globals';
+import { readActionInputs } from '../../actions/core/src/action-inputs.js';
+import { deploy } from '../../actions/core/src/deploy/engine.js';
+import { deployInputs } from '../../actions/core/src/deploy/inputs.js';
+import type { DeployState } from '../../actions/core/src/deploy/state/state.js';
+import { memoryIO } from '../../actions/core/src/io.js';
+import type { ProbeResult } from '../../actions/core/src/probes/probe.js';
+import { systemRunner } from '../../actions/core/src/process.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { MemoryStore, RecordingRouter } from '../support/fake-deploy.js';
+import { scriptedProbe } from '../support/scripted-probe.js';
+
+type Script = Array<Pick<ProbeResult, 'ok'> & { latencyMs?: number }>;
+
+const STAGED: DeployState = {
+  revision: 3,
+  active: 'blue',
+  weights: { blue: 100, green: 0 },
+  releases: {
+    blue: { version: 'v1', stagedAt: '2026-11-01T00:00:00Z' },
+    green: { version: 'v2', stagedAt: '2026-11-02T00:00:00Z' },
+  },
+  history: [],
+};
+
+async function run(
+  raw: Record<string, string>,
+  options: { state?: DeployState; scripts?: Record<string, Script>; signal?: AbortSignal } = {},
+) {
+  const { io, recorded } = memoryIO({ inputs: { blue: '127.0.0.1:8001', green: '127.0.0.1:8002', ...raw } });
+  const inputs = readActionInputs(io, 'deploy', deployInputs);
+  const clock = new FakeClock();
+  const router = new RecordingRouter();
+  const store = new MemoryStore(structuredClone(options.state ?? STAGED));
+  const result = await deploy(inputs, {
+    io,
+    clock,
+    runner: systemRunner,
+    router,
+    store,
+    signal: options.signal,
+    createProbe: (url) => scriptedProbe(url.href, clock, options.scripts?.[url.port] ?? [{ ok: true }]),
+  });
+  return { result, router, store, log: recorded.log, clock };
+}
+
+describe('promote', () => {
+  it('steps through every weight and makes green active', async () => {
+    const { result, router, store } = await run({
+      command: 'promote',
+      'step-duration': '10s',
+      interval: '1s',
+    });
+    expect(result.succeeded).toBe(true);
+    expect(router.applied.map((w) => w.green)).toEqual([10, 25, 50, 75, 100]);
+    expect(store.state.active).toBe('green');
+    expect(store.state.promotion).toBeUndefined();
+    expect(store.state.history.map((h) => h.verdict)).toEqual(['started', 'succeeded']);
+    expect(result.previous).toBe('blue');
+  });
+
+  it('rolls back at once on a breach, naming the limit, and never reaches the next step', async () => {
+    // Green (port 8002) answers well for 12 probes (10% step and part of 25%), then fails.
+    const green: Script = [...Array.from({ length: 12 }, () => ({ ok: true })), { ok: false }];
+    const { result, router, store, clock } = await run(
+      { command: 'promote', 'step-duration': '10s', interval: '1s', 'failure-limit': '3' },
+      { scripts: { '8002': green } },
+    );
+    expect(result.succeeded).toBe(false);
+    expect(result.rolledBack).toBe(true);
+    expect(result.reason).toMatch(/127\.0\.0\.1:8002\/: 3 consecutive failures \(failure-limit 3\) at 25%/);
+    expect(router.applied.map((w) => w.green)).toEqual([10, 25, 0]);
+    expect(store.state.active).toBe('blue');
+    expect(store.state.weights).toEqual({ blue: 100, green: 0 });
+    expect(store.state.history.at(-1)).toMatchObject({ verdict: 'rolled-back' });
+    // Detected on the 3rd failure of the 25% step, well before its 10 s window ended.
+    expect(clock.now()).toBeLessThan(10_000 + 6_000);
+  });
+
+  it('restarts an unfinished promotion after restoring the old colour', async () => {
+    const interrupted: DeployState = {
+      ...STAGED,
+      weights: { blue: 75, green: 25 },
+      promotion: {
+        id: '1',
+        from: 'blue',
+        to: 'green',
+        version: 'v2',
+        startedAt: '2026-11-02T00:00:00Z',
+        step: 1,
+        steps: [10, 25, 50, 75, 100],
+        owner: 'run 1 (killed)',
+      },
+    };
+    const { result, router, log } = await run(
+      { command: 'promote', 'step-duration': '2s', interval: '1s' },
+      { state: interrupted },
+    );
+    expect(result.succeeded).toBe(true);
+    expect(router.applied.map((w) => w.green)).toEqual([0, 10, 25, 50, 75, 100]);
+    expect(log.some((l) => l.includes('found an unfinished promotion of green'))).toBe(true);
+  });
+
+  it('refuses to promote a colour with nothing staged', async () => {
+    const bare: DeployState = { ...STAGED, releases: { blue: STAGED.releases.blue } };
+    await expect(run({ command: 'promote' }, { state: bare })).rejects.toThrow('green has nothing staged');
+  });
+
+  it('puts the old colour back when cancelled', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const { result, router } = await run(
+      { command: 'promote', 'step-duration': '10s' },
+      { signal: controller.signal },
+    );
+    expect(result.rolledBack).toBe(true);
+    expect(result.reason).toContain('cancelled');
+    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+  });
+});
+
+describe('rollback, shift, stage', () => {
+  it('rollback after a promotion returns to the previous colour and records the actor', async () => {
+    const promoted: DeployState = { ...STAGED, active: 'green', weights: { blue: 0, green: 100 } };
+    const { result, store } = await run(
+      { command: 'rollback', reason: 'checkout errors' },
+      { state: promoted },
+    );
+    expect(result.active).toBe('blue');
+    expect(store.state.weights).toEqual({ blue: 100, green: 0 });
+    expect(store.state.history.at(-1)).toMatchObject({ command: 'rollback', reason: 'checkout errors' });
+  });
+
+  it('rollback after a partial shift restores the active colour', async () => {
+    const shifted: DeployState = { ...STAGED, weights: { blue: 70, green: 30 } };
+    const { result } = await run({ command: 'rollback' }, { state: shifted });
+    expect(result.active).toBe('blue');
+    expect(result.weights).toEqual({ blue: 100, green: 0 });
+  });
+
+  it('shift gives the idle colour the weight', async () => {
+    const { router, store } = await run({ command: 'shift', weight: '30' });
+    expect(router.applied).toEqual([{ blue: 70, green: 30 }]);
+    expect(store.state.weights).toEqual({ blue: 70, green: 30 });
+  });
+
+  it('stage refuses while the idle colour has traffic', async () => {
+    const shifted: DeployState = { ...STAGED, weights: { blue: 70, green: 30 } };
+    await expect(run({ command: 'stage', version: 'v3' }, { state: shifted })).rejects.toThrow(
+      'green still serves 30% of traffic',
+    );
+  });
+
+  it('stage runs the stage command for the idle colour, waits for health and records the version', async () => {
+    const { store, log } = await run(
+      {
+        command: 'stage',
+        version: 'v3',
+        'stage-command': 'sh -c "echo staging $SWITCHYARD_VERSION on $SWITCHYARD_COLOR"',
+      },
+      { scripts: { '8002': [{ ok: false }, { ok: false }, { ok: true }] } },
+    );
+    expect(log).toContain('  staging v3 on green');
+    expect(store.state.releases.green?.version).toBe('v3');
+  });
+});
+
+describe('bad input changes nothing', () => {
+  it.each([
+    [{ command: 'shift', weight: '150' }, 'weight', 'must be 0 to 100'],
+    [{ command: 'promote', steps: '10,50,25,100' }, 'steps', 'steps must increase: 50 is followed by 25'],
+    [{ command: 'promote', steps: '10,50' }, 'steps', 'the last step must be 100'],
+    [{ command: 'promote', router: 'traefik' }, 'router', 'expected one of: nginx, haproxy, command'],
+    [{ command: 'promote', blue: 'localhost' }, 'blue', 'is not host:port'],
+  ])('%j ⇒ an error naming %s', async (bad, input, message) => {
+    const { io } = memoryIO({ inputs: bad });
+    expect(() => readActionInputs(io, 'deploy', deployInputs)).toThrow(`Input "${input}"`);
+    expect(() => readActionInputs(io, 'deploy', deployInputs)).toThrow(message);
+  });
+});
