@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,14 @@ export async function runLikeTheRunner(
   action: string,
   inputs: Record<string, string>,
   env: Record<string, string> = {},
-  options: { echo?: boolean } = {},
+  options: {
+    echo?: boolean;
+    /** Called with each complete stdout line as it arrives. */
+    onLine?: (line: string) => void;
+    /** Called with the child process once spawned (to signal it, say). */
+    onSpawn?: (child: ChildProcess) => void;
+    cwd?: string;
+  } = {},
 ): Promise<RunnerResult> {
   const dir = mkdtempSync(join(tmpdir(), `switchyard-e2e-${action}-`));
   const outputFile = join(dir, 'output');
@@ -59,12 +66,21 @@ export async function runLikeTheRunner(
   for (const [name, value] of Object.entries(inputs))
     childEnv[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   try {
-    const child = spawn(process.execPath, [join('actions', action, 'dist', 'index.js')], { env: childEnv });
+    const child = spawn(process.execPath, [join(process.cwd(), 'actions', action, 'dist', 'index.js')], {
+      env: childEnv,
+      cwd: options.cwd,
+    });
+    options.onSpawn?.(child);
+    let partial = '';
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
       if (options.echo) process.stdout.write(chunk);
+      if (!options.onLine) return;
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) options.onLine(line);
     });
     child.stderr.on('data', (chunk) => {
       stderr += chunk;

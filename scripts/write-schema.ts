@@ -1,23 +1,23 @@
-// Regenerates what derives from the input tables: the JSON Schema of switchyard.yml and the
-// inputs of every action.yml. A unit test fails when either is stale.
+// Regenerates what derives from the input tables: the JSON Schema of switchyard.yml, the inputs of
+// every action.yml and the inputs table of every docs/<action>.md. A unit test fails when any is
+// stale. The YAML goes through prettier, so `npm run lint` agrees with a fresh generation.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
 import { configJsonSchema } from '../actions/core/src/config.js';
 import { ACTION_INPUTS } from '../actions/core/src/registry.js';
 import { actionYmlPath, withGeneratedInputs, withGeneratedTable } from './action-yml.js';
 
-export const SCHEMA_PATH = 'schema/switchyard.schema.json';
-
-export function renderSchema(): string {
-  return JSON.stringify(configJsonSchema(), null, 2) + '\n';
+async function write(path: string, text: string): Promise<void> {
+  // Only the YAML is prettier's to check (.prettierignore leaves markdown and schema/ alone).
+  const options = (await resolveConfig(path)) ?? {};
+  writeFileSync(path, path.endsWith('.yml') ? await format(text, { ...options, filepath: path }) : text);
+  console.log(`wrote ${path}`);
 }
 
-writeFileSync(SCHEMA_PATH, renderSchema());
-console.log(`wrote ${SCHEMA_PATH}`);
+await write('schema/switchyard.schema.json', JSON.stringify(configJsonSchema(), null, 2) + '\n');
 for (const action of Object.keys(ACTION_INPUTS) as (keyof typeof ACTION_INPUTS)[]) {
   const path = actionYmlPath(action);
-  writeFileSync(path, withGeneratedInputs(readFileSync(path, 'utf8'), action));
-  console.log(`wrote ${path}`);
+  await write(path, withGeneratedInputs(readFileSync(path, 'utf8'), action));
   const doc = `docs/${action}.md`;
-  writeFileSync(doc, withGeneratedTable(readFileSync(doc, 'utf8'), action));
-  console.log(`wrote ${doc}`);
+  await write(doc, withGeneratedTable(readFileSync(doc, 'utf8'), action));
 }

@@ -28,9 +28,9 @@ describe('percentiles and windows', () => {
   it('waits for min-samples before a rate can fail, but not for a streak', () => {
     const limits = { maxErrorRate: 0.1, failureLimit: 3, minSamples: 10 };
     const few = { samples: 4, failures: 2, errorRate: 0.5, consecutiveFailures: 2 };
-    expect(findBreach('t', few, limits, 0, true)).toBeUndefined();
-    expect(findBreach('t', { ...few, consecutiveFailures: 3 }, limits, 0, true)?.limit).toBe('failure-limit');
-    expect(findBreach('t', { ...few, samples: 10 }, limits, 0, true)?.limit).toBe('max-error-rate');
+    expect(findBreach('t', few, limits, 0)).toBeUndefined();
+    expect(findBreach('t', { ...few, consecutiveFailures: 3 }, limits, 0)?.limit).toBe('failure-limit');
+    expect(findBreach('t', { ...few, samples: 10 }, limits, 0)?.limit).toBe('max-error-rate');
   });
 });
 

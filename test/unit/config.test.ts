@@ -82,7 +82,8 @@ describe('switchyard.yml', () => {
     const [error] = failure({ config: file });
     expect(error?.file).toBe(file);
     expect(error?.line).toBe(3);
-    expect(error?.message).toContain('health-check.timeout');
+    expect(error?.message).toContain(`Input "timeout": "abc" is not valid: expected a duration with a unit`);
+    expect(error?.message).toContain(`(from ${file}:3)`);
   });
 
   it('suggests the key meant by a misspelling', () => {
@@ -93,8 +94,23 @@ describe('switchyard.yml', () => {
   });
 
   it('says which variable is missing when it has no default', () => {
-    const [error] = failure({ config: configFile('health-check:\n  targets:\n    - http://${APP_HOST}/\n') });
-    expect(error?.message).toContain('environment variable APP_HOST is not set');
+    const file = configFile('health-check:\n  targets:\n    - http://${APP_HOST}/\n  timeout: ${TIMEOUT}\n');
+    const errors = failure({ config: file });
+    expect(errors.map((e) => e.message)).toEqual([
+      `${file}:3: health-check.targets.0: environment variable APP_HOST is not set; set it or give a default: \${APP_HOST:value}`,
+      `${file}:4: health-check.timeout: environment variable TIMEOUT is not set; set it or give a default: \${TIMEOUT:value}`,
+    ]);
+    expect(errors.map((e) => e.line)).toEqual([3, 4]);
+  });
+
+  it('reads numbers in the file as the input would, with the same advice', () => {
+    const inputs = read({
+      config: configFile('health-check:\n  targets: [http://x/]\n  expect-status: 200\n  retries: 4\n'),
+    });
+    expect(inputs['expect-status']).toEqual([{ min: 200, max: 200 }]);
+    expect(inputs.retries).toBe(4);
+    const [error] = failure({ config: configFile('health-check:\n  targets: [http://x/]\n  interval: 5\n') });
+    expect(error?.message).toContain('Input "interval": "5" is not valid: expected a duration with a unit');
   });
 
   it('takes an environment without a config file, or with a file that has no environments', () => {

@@ -99,11 +99,30 @@ describe('health-check inputs', () => {
   });
 
   it('refuses an unparseable URL and an unknown scheme, saying what to write', () => {
-    expect(errorOf({ targets: 'not a url' }).message).toMatch(
-      /"not a url" is not a URL; write it like http:\/\//,
+    expect(errorOf({ targets: 'http//missing-colon' }).message).toContain(
+      '"http//missing-colon" is not a URL; write it like http://host:port/path',
+    );
+    expect(errorOf({ targets: 'postgres://app:secret@db:port/shop' }).message).toMatch(
+      /is not a URL; write it like postgres:\/\/host:port\/path \(percent-encode special characters/,
     );
     expect(errorOf({ targets: 'ftp://example.com' }).message).toMatch(
       /unsupported scheme "ftp:"; use http:\/\//,
+    );
+    expect(errorOf({ targets: 'localhost:6379' }).message).toContain(
+      'for a plain port, write tcp://localhost:6379',
+    );
+  });
+
+  it('takes a password with a stray % and masks it', () => {
+    const { io, recorded } = memoryIO({ inputs: { targets: 'postgres://app:50%off@db/shop' } });
+    expect(readActionInputs(io, 'health-check', healthCheckInputs).targets).toHaveLength(1);
+    io.info('auth failed for 50%off');
+    expect(recorded.log).toEqual(['auth failed for ***']);
+  });
+
+  it('refuses two targets on one line instead of probing a URL with a space in it', () => {
+    expect(errorOf({ targets: 'http://a/ok, tcp://b:1' }).message).toContain(
+      'contains a space; put one entry per line',
     );
   });
 

@@ -33,14 +33,9 @@ export function readActionInputs<T extends InputTable>(
     const given = io.getInput(name);
     const file = fromFile.get(name);
     const raw = given || file?.raw || def.default || '';
-    for (const line of splitList(raw, false)) {
-      if (line.includes('://')) io.secrets.addFromUrl(line);
-      if (!def.secret) continue;
-      // A secret list (headers) may surface line by line, or just the value after "Name:".
-      io.secrets.add(line);
-      io.secrets.add(line.slice(line.indexOf(':') + 1).trim());
-    }
+    for (const line of splitList(raw, false)) if (line.includes('://')) io.secrets.addFromUrl(line);
     if (def.secret) io.secrets.add(raw);
+    for (const secret of def.secretsOf?.(raw) ?? []) io.secrets.add(secret);
     chosen.set(name, { raw, origin: given ? undefined : file });
   }
 

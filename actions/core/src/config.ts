@@ -30,26 +30,42 @@ function sectionSchema(table: InputTable) {
   return z.strictObject(shape);
 }
 
-function actionSections() {
+/**
+ * Values are only checked for their kind here; each is then parsed by its input's own parser, so
+ * a bad value in the file gets the same message (what is valid, an example) as a bad input.
+ */
+const ANY_VALUE = z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]);
+
+function looseSection(table: InputTable) {
+  return z.strictObject(Object.fromEntries(Object.keys(table).map((name) => [name, ANY_VALUE.optional()])));
+}
+
+function actionSections(section: (table: InputTable) => z.ZodType) {
   const shape: Record<string, z.ZodType> = {};
-  for (const [action, table] of Object.entries(ACTION_INPUTS))
-    shape[action] = sectionSchema(table).optional();
+  for (const [action, table] of Object.entries(ACTION_INPUTS)) shape[action] = section(table).optional();
   return shape;
 }
 
-export const configSchema = z.strictObject({
-  $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
-  ...actionSections(),
-  environments: z
-    .record(z.string(), z.strictObject(actionSections()))
-    .optional()
-    .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-});
+function fileSchema(section: (table: InputTable) => z.ZodType) {
+  return z.strictObject({
+    $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
+    ...actionSections(section),
+    environments: z
+      .record(z.string(), z.strictObject(actionSections(section)))
+      .optional()
+      .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+  });
+}
+
+/** What the loader accepts: known keys, values of any input kind. */
+export const configSchema = fileSchema(looseSection);
+/** What editors are told: each value in the form its input takes. */
+const editorSchema = fileSchema(sectionSchema);
 
 /** The JSON Schema published for editors (schema/switchyard.schema.json). */
 export function configJsonSchema(): Record<string, unknown> {
   return {
-    ...z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' }),
+    ...z.toJSONSchema(editorSchema, { io: 'input', target: 'draft-2020-12' }),
     $id: 'https://github.com/switchyard-actions/switchyard/schema/switchyard.schema.json',
     title: 'switchyard.yml',
   };
@@ -64,16 +80,18 @@ export interface ConfigValue {
 
 const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g;
 
-function interpolate(value: string, env: Record<string, string | undefined>, where: () => string): string {
+function interpolate(
+  value: string,
+  env: Record<string, string | undefined>,
+  missing: (name: string) => void,
+): string {
   return value.replace(VARIABLE, (whole, escaped: string, name: string, fallback: string | undefined) => {
     if (escaped) return whole.slice(1);
     const found = env[name];
     if (found !== undefined && found !== '') return found;
     if (fallback !== undefined) return fallback;
-    throw new UserError(
-      `${where()}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`,
-      'Invalid config',
-    );
+    missing(name);
+    return '';
   });
 }
 
@@ -142,35 +160,42 @@ export function loadConfigSection(
     return path.length > 0 ? lineAt(path.slice(0, -1)) : 1;
   };
 
-  const interpolated = interpolateTree(
-    doc.toJS() ?? {},
-    env,
-    (path) => `${file}:${lineAt(path)}: ${path.join('.')}`,
-  );
+  const unset: UserError[] = [];
+  const interpolated = interpolateTree(doc.toJS() ?? {}, env, (path, name) => {
+    const line = lineAt(path);
+    unset.push(
+      new UserError(
+        `${file}:${line}: ${path.join('.')}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`,
+        'Invalid config',
+        file,
+        line,
+      ),
+    );
+  });
+  if (unset.length > 0) throw new UserErrors(unset);
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
-    throw new UserErrors(
-      parsed.error.issues.map((issue) => {
-        const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-        let message = issue.message;
-        if (issue.code === 'unrecognized_keys') {
-          const parent = path.length === 0 ? configSchema : undefined;
-          const known = parent
-            ? Object.keys(configSchema.shape)
-            : Object.keys(ACTION_INPUTS[path[path.length - 1] as ActionName] ?? ACTION_INPUTS);
-          message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
-          const line = lineAt([...path, issue.keys[0] as string]);
-          return new UserError(
-            `${file}:${line}: ${path.join('.') || 'top level'}: ${message}`,
-            'Invalid config',
-            file,
-            line,
-          );
-        }
-        const line = lineAt(path);
-        return new UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
-      }),
-    );
+    const problems = parsed.error.issues.map((issue) => {
+      const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') {
+        const parent = path.length === 0 ? configSchema : undefined;
+        const known = parent
+          ? Object.keys(configSchema.shape)
+          : Object.keys(ACTION_INPUTS[path[path.length - 1] as ActionName] ?? ACTION_INPUTS);
+        message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
+        const line = lineAt([...path, issue.keys[0] as string]);
+        return new UserError(
+          `${file}:${line}: ${path.join('.') || 'top level'}: ${message}`,
+          'Invalid config',
+          file,
+          line,
+        );
+      }
+      const line = lineAt(path);
+      return new UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
+    });
+    throw new UserErrors(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   }
 
   const config = parsed.data as Record<string, unknown> & {
@@ -195,14 +220,14 @@ export function loadConfigSection(
 function interpolateTree(
   value: unknown,
   env: Record<string, string | undefined>,
-  where: (path: (string | number)[]) => string,
+  missing: (path: (string | number)[], name: string) => void,
   path: (string | number)[] = [],
 ): unknown {
-  if (typeof value === 'string') return interpolate(value, env, () => where(path));
-  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, env, where, [...path, i]));
+  if (typeof value === 'string') return interpolate(value, env, (name) => missing(path, name));
+  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, env, missing, [...path, i]));
   if (value && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, interpolateTree(v, env, where, [...path, k])]),
+      Object.entries(value).map(([k, v]) => [k, interpolateTree(v, env, missing, [...path, k])]),
     );
   }
   return value;

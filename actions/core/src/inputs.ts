@@ -18,6 +18,8 @@ export interface InputDef<T = unknown> {
   required?: boolean;
   /** Never echoed in errors; registered as a secret. */
   secret?: boolean;
+  /** The secrets inside a raw value (e.g. credential header values), registered before parsing. */
+  secretsOf?: (raw: string) => string[];
   /** Holds URLs whose passwords must be masked. */
   urls?: boolean;
   /** An example of a valid value, shown in errors. */
@@ -70,6 +72,9 @@ function fail(ctx: z.RefinementCtx<string>, message: string): never {
   return z.NEVER as never;
 }
 
+/** No duration input may exceed this: Node's timers overflow past 24.8 days, and nothing waits a day. */
+const MAX_DURATION_MS = 24 * 3_600_000;
+
 export function duration<const O extends { default?: string; min?: number }>(
   description: string,
   options: O = {} as O,
@@ -84,6 +89,7 @@ export function duration<const O extends { default?: string; min?: number }>(
       if (ms === undefined) return fail(ctx, 'expected a duration with a unit: 500ms, 10s, 2m or 1h');
       if (options.min !== undefined && ms < options.min)
         return fail(ctx, `must be at least ${options.min}ms`);
+      if (ms > MAX_DURATION_MS) return fail(ctx, 'must be at most 24h');
       return ms;
     }),
   } as InputDef<number> & Marks<O>;
@@ -179,11 +185,27 @@ export function oneOf<
   } as InputDef<V[number]> & Marks<O>;
 }
 
-/** A list of items, one per line (and per comma when `commas`), each parsed by `item`. */
+/**
+ * A list of items, one per line (and per comma when `commas`). Each entry is parsed by `item`,
+ * which returns the value or, as a string, what is wrong with the entry; without `item` the
+ * entries are kept as they are.
+ */
 export function list<
-  T,
-  const O extends { default?: string; required?: boolean; commas?: boolean; example: string; urls?: boolean },
->(description: string, item: (entry: string) => T | string, options: O): InputDef<T[]> & Marks<O> {
+  T = string,
+  const O extends {
+    default?: string;
+    required?: boolean;
+    commas?: boolean;
+    example: string;
+    urls?: boolean;
+  } = {
+    example: string;
+  },
+>(
+  description: string,
+  item: ((entry: string) => T | string) | undefined,
+  options: O,
+): InputDef<T[]> & Marks<O> {
   return {
     description,
     default: options.default,
@@ -194,8 +216,11 @@ export function list<
     parse: z.string().transform((raw, ctx) => {
       const parsed: T[] = [];
       for (const entry of splitList(raw, options.commas ?? false)) {
+        if (!item) {
+          parsed.push(entry as T);
+          continue;
+        }
         const value = item(entry);
-        // Item parsers return a string to say what is wrong with that entry.
         if (typeof value === 'string') return fail(ctx, value);
         parsed.push(value);
       }
@@ -208,13 +233,24 @@ export function list<
 export function urlItem(schemes: readonly string[]) {
   return (entry: string): URL | string => {
     let url: URL;
+    const shown = redactUrl(entry);
+    if (/\s/.test(entry)) return `"${shown}" contains a space; put one entry per line`;
+    const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(entry)?.[1]?.toLowerCase();
     try {
       url = new URL(entry);
     } catch {
-      return `"${redactUrl(entry)}" is not a URL; write it like ${schemes[0]}//host:port/path`;
+      const like = schemes.includes(scheme ?? '') ? scheme : schemes[0];
+      return (
+        `"${shown}" is not a URL; write it like ${like}//host:port/path` +
+        ' (percent-encode special characters in a password: @ as %40, / as %2F, % as %25)'
+      );
     }
     if (!schemes.includes(url.protocol)) {
-      return `"${redactUrl(entry)}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}`;
+      const hostPort =
+        /^[\w.-]+:\d+$/.test(entry) && schemes.includes('tcp:')
+          ? ` (for a plain port, write tcp://${entry})`
+          : '';
+      return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
     }
     if (!url.hostname) return `"${redactUrl(entry)}" has no host`;
     return url;

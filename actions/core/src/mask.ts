@@ -6,8 +6,32 @@
  */
 export const REDACTED = '***';
 
-const SECRET_QUERY_PARAM = /pass|token|secret|key|auth|signature/i;
-const URL_PASSWORD_IN_TEXT = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):([^\s@/]+)@/gi;
+const SECRET_QUERY_PARAM = /pass|pwd|token|secret|key|auth|sig|credential|session|jwt/i;
+// A password may hold an unencoded '/': only whitespace and '@' end it. Over-masking a path that
+// happens to contain ':' and '@' is the price of never under-masking a password.
+const URL_PASSWORD_IN_TEXT = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):([^\s@]+)@/gi;
+// In an http(s) URL, userinfo without a password is usually a token (https://ghp_…@github.com);
+// in postgres://app@db it is just the user.
+const URL_USER_ONLY_IN_TEXT = /(https?:\/\/)([^\s:/@]+)@/gi;
+const TOKEN_AS_USER = /^https?:$/;
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return text;
+  }
+}
+
+/** Raw (still encoded) query values whose names look secret. */
+function secretQueryValues(search: string): string[] {
+  return search
+    .replace(/^\?/, '')
+    .split('&')
+    .map((pair) => pair.split('='))
+    .filter(([name, value]) => name && value && SECRET_QUERY_PARAM.test(decode(name)))
+    .map(([, value]) => value as string);
+}
 
 /** The URL with its password (and secret-looking query values) replaced by `***`. */
 export function redactUrl(url: string): string {
@@ -15,9 +39,10 @@ export function redactUrl(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    return url.replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`);
+    return redactText(url);
   }
   if (parsed.password) parsed.password = REDACTED;
+  else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol)) parsed.username = REDACTED;
   for (const name of [...parsed.searchParams.keys()]) {
     if (SECRET_QUERY_PARAM.test(name)) parsed.searchParams.set(name, REDACTED);
   }
@@ -31,22 +56,31 @@ export function secretsInUrl(url: string): string[] {
   try {
     parsed = new URL(url);
   } catch {
-    return [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '').filter(Boolean);
+    const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
+    const query = url.indexOf('?');
+    if (query >= 0) found.push(...secretQueryValues(url.slice(query)));
+    return found.flatMap((value) => [value, decode(value)]).filter(Boolean);
   }
   const found: string[] = [];
-  if (parsed.password) found.push(parsed.password, decodeURIComponent(parsed.password));
-  for (const [name, value] of parsed.searchParams) {
-    if (SECRET_QUERY_PARAM.test(name) && value) found.push(value);
-  }
+  if (parsed.password) found.push(parsed.password, decode(parsed.password));
+  else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
+    found.push(parsed.username, decode(parsed.username));
+  for (const value of secretQueryValues(parsed.search)) found.push(value, decode(value));
   return found;
 }
 
 export class Secrets {
   private readonly values = new Set<string>();
 
-  /** Registers a secret; very short values are ignored (masking "a" would mangle every line). */
+  /**
+   * Registers a secret, with the forms it takes once escaped for JSON or a markdown table; values
+   * shorter than 3 characters are ignored (masking "a" would mangle every line).
+   */
   add(value: string | undefined): void {
-    if (value && value.length >= 3) this.values.add(value);
+    if (!value || value.length < 3) return;
+    this.values.add(value);
+    this.values.add(JSON.stringify(value).slice(1, -1));
+    this.values.add(value.replaceAll('\\', '\\\\').replaceAll('|', '\\|'));
   }
 
   /** Registers every secret inside a URL (password, token-like query values). */
@@ -55,11 +89,30 @@ export class Secrets {
   }
 
   redact(text: string): string {
-    let out = text.replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`);
+    let out = redactText(text);
     // Longest first, so a secret containing another is blanked whole.
     for (const value of [...this.values].sort((a, b) => b.length - a.length)) {
       out = out.replaceAll(value, REDACTED);
     }
     return out;
   }
+
+  /** A copy of a value with every string in it redacted: structure (numbers, booleans) untouched. */
+  redactDeep<T>(value: T): T {
+    if (typeof value === 'string') return this.redact(value) as T;
+    if (Array.isArray(value)) return value.map((item) => this.redactDeep(item)) as T;
+    if (value && typeof value === 'object' && !(value instanceof Date)) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactDeep(v)])) as T;
+    }
+    return value;
+  }
+}
+
+/** Blanks URL passwords (and password-less userinfo) in free text. */
+function redactText(text: string): string {
+  return text
+    .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
+    .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme: string, user: string) =>
+      user === REDACTED ? whole : `${scheme}${REDACTED}@`,
+    );
 }

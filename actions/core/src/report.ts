@@ -15,7 +15,8 @@ export async function writeReport(io: ActionIO, action: string, report: object):
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const path = join(dir, `${action}-${stamp}-${process.pid}.json`);
   const body = { action, switchyard: SWITCHYARD_VERSION, run: runContext(io.env), ...report };
-  await writeFile(`${path}.tmp`, io.secrets.redact(JSON.stringify(body, null, 2)) + '\n');
+  // Redacted value by value, not as text: masking inside serialised JSON could break its syntax.
+  await writeFile(`${path}.tmp`, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
   await rename(`${path}.tmp`, path);
   return path;
 }

@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6241);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9501);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -28384,7 +28384,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6241:
+/***/ 9501:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31382,8 +31382,31 @@ function getIDToken(aud) {
  * from drivers sometimes echo the URL they were given).
  */
 const REDACTED = '***';
-const SECRET_QUERY_PARAM = /pass|token|secret|key|auth|signature/i;
-const URL_PASSWORD_IN_TEXT = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):([^\s@/]+)@/gi;
+const SECRET_QUERY_PARAM = /pass|pwd|token|secret|key|auth|sig|credential|session|jwt/i;
+// A password may hold an unencoded '/': only whitespace and '@' end it. Over-masking a path that
+// happens to contain ':' and '@' is the price of never under-masking a password.
+const URL_PASSWORD_IN_TEXT = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):([^\s@]+)@/gi;
+// In an http(s) URL, userinfo without a password is usually a token (https://ghp_…@github.com);
+// in postgres://app@db it is just the user.
+const URL_USER_ONLY_IN_TEXT = /(https?:\/\/)([^\s:/@]+)@/gi;
+const TOKEN_AS_USER = /^https?:$/;
+function decode(text) {
+    try {
+        return decodeURIComponent(text.replaceAll('+', ' '));
+    }
+    catch {
+        return text;
+    }
+}
+/** Raw (still encoded) query values whose names look secret. */
+function secretQueryValues(search) {
+    return search
+        .replace(/^\?/, '')
+        .split('&')
+        .map((pair) => pair.split('='))
+        .filter(([name, value]) => name && value && SECRET_QUERY_PARAM.test(decode(name)))
+        .map(([, value]) => value);
+}
 /** The URL with its password (and secret-looking query values) replaced by `***`. */
 function redactUrl(url) {
     let parsed;
@@ -31391,10 +31414,12 @@ function redactUrl(url) {
         parsed = new URL(url);
     }
     catch {
-        return url.replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`);
+        return redactText(url);
     }
     if (parsed.password)
         parsed.password = REDACTED;
+    else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
+        parsed.username = REDACTED;
     for (const name of [...parsed.searchParams.keys()]) {
         if (SECRET_QUERY_PARAM.test(name))
             parsed.searchParams.set(name, REDACTED);
@@ -31409,23 +31434,33 @@ function secretsInUrl(url) {
         parsed = new URL(url);
     }
     catch {
-        return [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '').filter(Boolean);
+        const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
+        const query = url.indexOf('?');
+        if (query >= 0)
+            found.push(...secretQueryValues(url.slice(query)));
+        return found.flatMap((value) => [value, decode(value)]).filter(Boolean);
     }
     const found = [];
     if (parsed.password)
-        found.push(parsed.password, decodeURIComponent(parsed.password));
-    for (const [name, value] of parsed.searchParams) {
-        if (SECRET_QUERY_PARAM.test(name) && value)
-            found.push(value);
-    }
+        found.push(parsed.password, decode(parsed.password));
+    else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
+        found.push(parsed.username, decode(parsed.username));
+    for (const value of secretQueryValues(parsed.search))
+        found.push(value, decode(value));
     return found;
 }
 class mask_Secrets {
     values = new Set();
-    /** Registers a secret; very short values are ignored (masking "a" would mangle every line). */
+    /**
+     * Registers a secret, with the forms it takes once escaped for JSON or a markdown table; values
+     * shorter than 3 characters are ignored (masking "a" would mangle every line).
+     */
     add(value) {
-        if (value && value.length >= 3)
-            this.values.add(value);
+        if (!value || value.length < 3)
+            return;
+        this.values.add(value);
+        this.values.add(JSON.stringify(value).slice(1, -1));
+        this.values.add(value.replaceAll('\\', '\\\\').replaceAll('|', '\\|'));
     }
     /** Registers every secret inside a URL (password, token-like query values). */
     addFromUrl(url) {
@@ -31433,13 +31468,30 @@ class mask_Secrets {
             this.add(value);
     }
     redact(text) {
-        let out = text.replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`);
+        let out = redactText(text);
         // Longest first, so a secret containing another is blanked whole.
         for (const value of [...this.values].sort((a, b) => b.length - a.length)) {
             out = out.replaceAll(value, REDACTED);
         }
         return out;
     }
+    /** A copy of a value with every string in it redacted: structure (numbers, booleans) untouched. */
+    redactDeep(value) {
+        if (typeof value === 'string')
+            return this.redact(value);
+        if (Array.isArray(value))
+            return value.map((item) => this.redactDeep(item));
+        if (value && typeof value === 'object' && !(value instanceof Date)) {
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactDeep(v)]));
+        }
+        return value;
+    }
+}
+/** Blanks URL passwords (and password-less userinfo) in free text. */
+function redactText(text) {
+    return text
+        .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
+        .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme, user) => user === REDACTED ? whole : `${scheme}${REDACTED}@`);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/io.ts
@@ -31562,6 +31614,23 @@ async function runWithInputs(run, inputs, options = {}) {
     const { io, recorded } = memoryIO({ inputs, env: options.env ?? process.env, echo: options.echo });
     await run(io);
     return recorded;
+}
+/**
+ * Aborts the returned signal on SIGINT or SIGTERM — what the runner sends when a workflow is
+ * cancelled — so the engine can put traffic back before the process ends.
+ */
+function cancellationOnSignals() {
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    process.on('SIGINT', abort);
+    process.on('SIGTERM', abort);
+    return {
+        signal: controller.signal,
+        dispose: () => {
+            process.off('SIGINT', abort);
+            process.off('SIGTERM', abort);
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: external "node:path"
@@ -39454,7 +39523,7 @@ const _decode = (_Err) => {
     };
     return fn;
 };
-const decode = /* @__PURE__*/ _decode($ZodRealError);
+const parse_decode = /* @__PURE__*/ _decode($ZodRealError);
 const _encodeAsync = (_Err) => {
     const parseAsync = _parseAsync(_Err);
     const fn = async (schema, value, _ctx, _params) => {
@@ -39560,7 +39629,7 @@ const parse_safeParseAsync = /* @__PURE__ */ _safeParseAsync(ZodRealError);
 
 // Codec functions
 const parse_encode = /* @__PURE__ */ _encode(ZodRealError);
-const parse_decode = /* @__PURE__ */ _decode(ZodRealError);
+const classic_parse_decode = /* @__PURE__ */ _decode(ZodRealError);
 const parse_encodeAsync = /* @__PURE__ */ _encodeAsync(ZodRealError);
 const parse_decodeAsync = /* @__PURE__ */ _decodeAsync(ZodRealError);
 const parse_safeEncode = /* @__PURE__ */ _safeEncode(ZodRealError);
@@ -39731,7 +39800,7 @@ const ZodType = /*@__PURE__*/ $constructor("ZodType", (inst, def) => {
         return parse_encode(this, data, params, { callee: _encode });
     },
     decode: function _decode(data, params) {
-        return parse_decode(this, data, params, { callee: _decode });
+        return classic_parse_decode(this, data, params, { callee: _decode });
     },
     encodeAsync: async function _encodeAsync(data, params) {
         return await parse_encodeAsync(this, data, params, { callee: _encodeAsync });
@@ -41105,6 +41174,9 @@ function preprocess(fn, schema) {
     });
 }
 
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
 
 
@@ -41137,6 +41209,8 @@ function fail(ctx, message) {
     ctx.addIssue({ code: 'custom', message });
     return NEVER;
 }
+/** No duration input may exceed this: Node's timers overflow past 24.8 days, and nothing waits a day. */
+const MAX_DURATION_MS = 24 * 3_600_000;
 function inputs_duration(description, options = {}) {
     return {
         description,
@@ -41149,6 +41223,8 @@ function inputs_duration(description, options = {}) {
                 return fail(ctx, 'expected a duration with a unit: 500ms, 10s, 2m or 1h');
             if (options.min !== undefined && ms < options.min)
                 return fail(ctx, `must be at least ${options.min}ms`);
+            if (ms > MAX_DURATION_MS)
+                return fail(ctx, 'must be at most 24h');
             return ms;
         }),
     };
@@ -41227,7 +41303,11 @@ function oneOf(values, description, options = {}) {
         }),
     };
 }
-/** A list of items, one per line (and per comma when `commas`), each parsed by `item`. */
+/**
+ * A list of items, one per line (and per comma when `commas`). Each entry is parsed by `item`,
+ * which returns the value or, as a string, what is wrong with the entry; without `item` the
+ * entries are kept as they are.
+ */
 function list(description, item, options) {
     return {
         description,
@@ -41239,8 +41319,11 @@ function list(description, item, options) {
         parse: schemas_string().transform((raw, ctx) => {
             const parsed = [];
             for (const entry of splitList(raw, options.commas ?? false)) {
+                if (!item) {
+                    parsed.push(entry);
+                    continue;
+                }
                 const value = item(entry);
-                // Item parsers return a string to say what is wrong with that entry.
                 if (typeof value === 'string')
                     return fail(ctx, value);
                 parsed.push(value);
@@ -41253,14 +41336,23 @@ function list(description, item, options) {
 function urlItem(schemes) {
     return (entry) => {
         let url;
+        const shown = redactUrl(entry);
+        if (/\s/.test(entry))
+            return `"${shown}" contains a space; put one entry per line`;
+        const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(entry)?.[1]?.toLowerCase();
         try {
             url = new URL(entry);
         }
         catch {
-            return `"${redactUrl(entry)}" is not a URL; write it like ${schemes[0]}//host:port/path`;
+            const like = schemes.includes(scheme ?? '') ? scheme : schemes[0];
+            return (`"${shown}" is not a URL; write it like ${like}//host:port/path` +
+                ' (percent-encode special characters in a password: @ as %40, / as %2F, % as %25)');
         }
         if (!schemes.includes(url.protocol)) {
-            return `"${redactUrl(entry)}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}`;
+            const hostPort = /^[\w.-]+:\d+$/.test(entry) && schemes.includes('tcp:')
+                ? ` (for a plain port, write tcp://${entry})`
+                : '';
+            return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
         }
         if (!url.hostname)
             return `"${redactUrl(entry)}" has no host`;
@@ -41284,6 +41376,7 @@ function throwInput(name, detail, origin) {
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts
+
 
 
 const TARGET_SCHEMES = [
@@ -41353,7 +41446,37 @@ function header(line) {
     const colon = line.indexOf(':');
     if (colon <= 0)
         return `"${line.split(':')[0]}…" is not a header line; write "Name: value"`;
-    return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+    const name = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    try {
+        (0,external_node_http_.validateHeaderName)(name);
+    }
+    catch {
+        return `"${name}" is not a valid header name`;
+    }
+    try {
+        (0,external_node_http_.validateHeaderValue)(name, value);
+    }
+    catch {
+        return `the value of ${name} holds characters a header cannot carry (control characters or line breaks)`;
+    }
+    return [name, value];
+}
+const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|credential/i;
+/** Values of headers that carry credentials, and the token after a scheme word ("Bearer abc" → "abc"). */
+function credentialHeaderValues(raw) {
+    const values = [];
+    for (const line of raw.split('\n')) {
+        const colon = line.indexOf(':');
+        if (colon <= 0 || !CREDENTIAL_HEADER.test(line.slice(0, colon)))
+            continue;
+        const value = line.slice(colon + 1).trim();
+        values.push(value);
+        const space = value.indexOf(' ');
+        if (space > 0)
+            values.push(value.slice(space + 1).trim());
+    }
+    return values;
 }
 const healthCheckInputs = {
     targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', urlItem(TARGET_SCHEMES), {
@@ -41369,10 +41492,10 @@ const healthCheckInputs = {
         example: '"status":"ok"',
     }),
     headers: {
-        ...list('HTTP request headers, one "Name: value" per line. Values are masked in logs.', header, {
+        ...list('HTTP request headers, one "Name: value" per line. Credential headers (Authorization, *-Token, *-Key, Cookie…) are masked in logs.', header, {
             example: 'Authorization: Bearer ${TOKEN}',
         }),
-        secret: true,
+        secretsOf: credentialHeaderValues,
     },
     timeout: inputs_duration('Timeout of one probe attempt.', { default: '5s', min: 1 }),
     retries: inputs_integer('Extra attempts per target in `once` mode, with exponential backoff and jitter.', {
@@ -41410,19 +41533,265 @@ const healthCheckInputs = {
     query: inputs_text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
         example: 'SELECT count(*) > 0 FROM users',
     }),
-    'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', (p) => p, {
+    'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', undefined, {
         example: 'k6-summary.json',
     }),
-    'k6-thresholds': list('Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.', (l) => l, {
+    'k6-thresholds': list('Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.', undefined, {
         example: 'http_req_failed: rate<0.01',
     }),
 };
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./actions/core/src/process.ts
+
+/** Output kept per stream; a chatty command must not fill memory. */
+const MAX_OUTPUT = 1 << 20;
+const systemRunner = {
+    run(argv, options = {}) {
+        return new Promise((resolve) => {
+            const [program, ...args] = argv;
+            if (!program)
+                throw new Error('empty command');
+            const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
+                cwd: options.cwd,
+                env: options.env ? options.env : process.env,
+                stdio: ['pipe', 'pipe', 'pipe'],
+            });
+            let stdout = '';
+            let stderr = '';
+            let timedOut = false;
+            child.stdout.on('data', (chunk) => {
+                if (stdout.length < MAX_OUTPUT)
+                    stdout += chunk.toString();
+            });
+            child.stderr.on('data', (chunk) => {
+                if (stderr.length < MAX_OUTPUT)
+                    stderr += chunk.toString();
+            });
+            const timer = options.timeoutMs === undefined
+                ? undefined
+                : setTimeout(() => {
+                    timedOut = true;
+                    child.kill('SIGKILL');
+                }, options.timeoutMs);
+            child.on('error', (error) => {
+                clearTimeout(timer);
+                const why = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
+                resolve({ exitCode: 127, stdout, stderr: stderr + why, timedOut });
+            });
+            child.on('close', (code, signal) => {
+                clearTimeout(timer);
+                resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr, timedOut });
+            });
+            child.stdin.on('error', () => undefined);
+            child.stdin.end(options.input ?? '');
+        });
+    },
+};
+/**
+ * Splits a command line the way a shell splits words — whitespace separates, single and double
+ * quotes group, backslash escapes — and does nothing else: no variables, globs or pipes. Returns
+ * a message instead when the quotes do not balance.
+ */
+function splitCommand(line) {
+    const words = [];
+    let word = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < line.length)
+                word += line[++i];
+            else
+                word += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < line.length) {
+            word += line[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(word);
+            word = '';
+            inWord = false;
+        }
+        else {
+            word += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        return `unbalanced ${quote} quote`;
+    if (inWord)
+        words.push(word);
+    return words;
+}
+/** The argv as one readable line, for logs (quoting words that need it). */
+function formatCommand(argv) {
+    return argv
+        .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`))
+        .join(' ');
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/deploy/inputs.ts
+
+
+
+
+/** `host:port` (IPv6 in brackets), or a message saying what is wrong. */
+function parseServer(entry) {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+        return `"${entry}" is not host:port (e.g. 10.0.0.5:8080)`;
+    }
+    return { address: entry };
+}
+function servers(description) {
+    return list(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
+}
+/** A command line, split into argv without a shell. */
+function command(description, options) {
+    return {
+        description,
+        default: options.default,
+        example: options.example,
+        file: schemas_string(),
+        parse: schemas_string().transform((raw, ctx) => {
+            const argv = splitCommand(raw);
+            if (typeof argv === 'string' || argv.length === 0) {
+                ctx.addIssue({ code: 'custom', message: typeof argv === 'string' ? argv : 'empty command' });
+                return NEVER;
+            }
+            return argv;
+        }),
+    };
+}
+/** `10,25,50,75,100`: whole percentages, strictly increasing, ending at 100. */
+function parseSteps(raw) {
+    const parts = raw.split(/[\s,]+/).filter(Boolean);
+    const steps = [];
+    for (const part of parts) {
+        if (!/^\d+%?$/.test(part))
+            return `"${part}" is not a whole percentage`;
+        const value = Number(part.replace('%', ''));
+        if (value < 1 || value > 100)
+            return `${value} is outside 1–100`;
+        if (steps.length > 0 && value <= steps[steps.length - 1]) {
+            return `steps must increase: ${steps[steps.length - 1]} is followed by ${value}`;
+        }
+        steps.push(value);
+    }
+    if (steps.length === 0)
+        return 'no step given';
+    if (steps[steps.length - 1] !== 100)
+        return `the last step must be 100 (all traffic), not ${steps[steps.length - 1]}`;
+    return steps;
+}
+function steps(description) {
+    return {
+        description,
+        default: '10,25,50,75,100',
+        example: '10,25,50,75,100',
+        file: union([schemas_string(), array(schemas_number().int().min(1).max(100))]),
+        parse: schemas_string().transform((raw, ctx) => {
+            const parsed = parseSteps(raw.replaceAll('\n', ','));
+            if (typeof parsed === 'string') {
+                ctx.addIssue({ code: 'custom', message: parsed });
+                return NEVER;
+            }
+            return parsed;
+        }),
+    };
+}
+const inputs_optional = (def) => ({ ...def, required: undefined });
+const deployInputs = {
+    command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
+        default: 'status',
+    }),
+    router: oneOf(['nginx', 'haproxy', 'command'], 'What steers traffic between blue and green.', {
+        default: 'nginx',
+    }),
+    blue: servers('Blue servers, host:port, comma-separated.'),
+    green: servers('Green servers, host:port, comma-separated.'),
+    'nginx-upstream-file': inputs_text('nginx: the upstream include file switchyard owns (and your config includes).', {
+        example: '/etc/nginx/conf.d/switchyard-upstream.conf',
+    }),
+    'nginx-upstream-name': inputs_text('nginx: the name of the upstream block.', { default: 'switchyard' }),
+    'nginx-test-command': command('nginx: checks the configuration before a reload.', {
+        default: 'nginx -t',
+        example: 'sudo nginx -t',
+    }),
+    'nginx-reload-command': command('nginx: applies the configuration.', {
+        default: 'nginx -s reload',
+        example: 'sudo systemctl reload nginx',
+    }),
+    'verify-url': inputs_text('A URL through the router whose responses name their colour (x-switchyard-color header or body); sampled after each change.', {
+        example: 'http://127.0.0.1/whoami',
+    }),
+    'haproxy-socket': inputs_text('HAProxy: the runtime API, a unix socket path or host:port.', {
+        example: '/run/haproxy/admin.sock',
+    }),
+    'haproxy-backend': inputs_text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
+    'haproxy-blue-server': inputs_text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
+    'haproxy-green-server': inputs_text('HAProxy: the green server name in that backend.', { default: 'green' }),
+    'haproxy-state-file': inputs_text('HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.', {
+        example: '/var/lib/haproxy/server-state',
+    }),
+    'router-command': command('router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.', {
+        example: './scripts/set-weights.sh',
+    }),
+    'stage-command': command('stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.', {
+        example: './deploy.sh',
+    }),
+    version: inputs_text('The version being staged or promoted (shown in status and history).', { example: 'v1.4.2' }),
+    'health-path': inputs_text('Path probed directly on every server of a colour: stage waits for it, promote watches the idle colour through it.', {
+        default: '/',
+    }),
+    'stage-timeout': inputs_duration('stage: how long the idle colour may take to become healthy.', { default: '5m' }),
+    steps: steps("promote: the idle colour's traffic share at each step, in percent, ending at 100."),
+    'step-duration': inputs_duration('promote: how long each step is held while the analysis runs.', {
+        default: '1m',
+    }),
+    weight: inputs_integer("shift: the idle colour's share of traffic, 0–100.", { max: 100 }),
+    reason: inputs_text('rollback: why (recorded in the history with the actor).', { default: 'manual rollback' }),
+    state: inputs_text('Where history and the deploy lock live: file:PATH or redis://host:port/db.', {
+        default: 'file:.switchyard/state.json',
+    }),
+    'lock-timeout': inputs_duration('How long to wait for another run holding the deploy lock.', { default: '10m' }),
+    'github-token': inputs_text('Records a GitHub deployment for `environment` with its statuses.', {
+        secret: true,
+        example: '${{ github.token }}',
+    }),
+    // The analysis: health-check's own names and meanings.
+    targets: inputs_optional(healthCheckInputs.targets),
+    timeout: healthCheckInputs.timeout,
+    'expect-status': healthCheckInputs['expect-status'],
+    'expect-body': healthCheckInputs['expect-body'],
+    headers: healthCheckInputs.headers,
+    interval: inputs_duration('Time between analysis probes.', { default: '5s', min: 1 }),
+    'max-error-rate': healthCheckInputs['max-error-rate'],
+    'max-p95': healthCheckInputs['max-p95'],
+    'failure-limit': healthCheckInputs['failure-limit'],
+    'min-samples': healthCheckInputs['min-samples'],
+    'k6-summary': healthCheckInputs['k6-summary'],
+    'k6-thresholds': healthCheckInputs['k6-thresholds'],
+};
+
 ;// CONCATENATED MODULE: ./actions/core/src/registry.ts
+
 
 /** Every action's inputs, by action name: the sections of switchyard.yml and its JSON Schema. */
 const ACTION_INPUTS = {
     'health-check': healthCheckInputs,
+    deploy: deployInputs,
 };
 
 ;// CONCATENATED MODULE: ./actions/core/src/config.ts
@@ -41454,29 +41823,43 @@ function sectionSchema(table) {
     }
     return strictObject(shape);
 }
-function actionSections() {
+/**
+ * Values are only checked for their kind here; each is then parsed by its input's own parser, so
+ * a bad value in the file gets the same message (what is valid, an example) as a bad input.
+ */
+const ANY_VALUE = union([schemas_string(), schemas_number(), schemas_boolean(), array(union([schemas_string(), schemas_number()]))]);
+function looseSection(table) {
+    return strictObject(Object.fromEntries(Object.keys(table).map((name) => [name, ANY_VALUE.optional()])));
+}
+function actionSections(section) {
     const shape = {};
     for (const [action, table] of Object.entries(ACTION_INPUTS))
-        shape[action] = sectionSchema(table).optional();
+        shape[action] = section(table).optional();
     return shape;
 }
-const configSchema = strictObject({
-    $schema: schemas_string().optional().meta({ description: 'Where editors find this schema.' }),
-    ...actionSections(),
-    environments: record(schemas_string(), strictObject(actionSections()))
-        .optional()
-        .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-});
+function fileSchema(section) {
+    return strictObject({
+        $schema: schemas_string().optional().meta({ description: 'Where editors find this schema.' }),
+        ...actionSections(section),
+        environments: record(schemas_string(), strictObject(actionSections(section)))
+            .optional()
+            .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+    });
+}
+/** What the loader accepts: known keys, values of any input kind. */
+const configSchema = fileSchema(looseSection);
+/** What editors are told: each value in the form its input takes. */
+const editorSchema = fileSchema(sectionSchema);
 /** The JSON Schema published for editors (schema/switchyard.schema.json). */
 function configJsonSchema() {
     return {
-        ...z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' }),
+        ...z.toJSONSchema(editorSchema, { io: 'input', target: 'draft-2020-12' }),
         $id: 'https://github.com/switchyard-actions/switchyard/schema/switchyard.schema.json',
         title: 'switchyard.yml',
     };
 }
 const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g;
-function interpolate(value, env, where) {
+function interpolate(value, env, missing) {
     return value.replace(VARIABLE, (whole, escaped, name, fallback) => {
         if (escaped)
             return whole.slice(1);
@@ -41485,7 +41868,8 @@ function interpolate(value, env, where) {
             return found;
         if (fallback !== undefined)
             return fallback;
-        throw new UserError(`${where()}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`, 'Invalid config');
+        missing(name);
+        return '';
     });
 }
 function toRaw(value) {
@@ -41535,10 +41919,16 @@ function loadConfigSection(file, action, environment, env) {
         // A key with no value, or an unknown key: point at the parent mapping.
         return path.length > 0 ? lineAt(path.slice(0, -1)) : 1;
     };
-    const interpolated = interpolateTree(doc.toJS() ?? {}, env, (path) => `${file}:${lineAt(path)}: ${path.join('.')}`);
+    const unset = [];
+    const interpolated = interpolateTree(doc.toJS() ?? {}, env, (path, name) => {
+        const line = lineAt(path);
+        unset.push(new UserError(`${file}:${line}: ${path.join('.')}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`, 'Invalid config', file, line));
+    });
+    if (unset.length > 0)
+        throw new UserErrors(unset);
     const parsed = configSchema.safeParse(interpolated);
     if (!parsed.success) {
-        throw new UserErrors(parsed.error.issues.map((issue) => {
+        const problems = parsed.error.issues.map((issue) => {
             const path = issue.path.filter((p) => typeof p !== 'symbol');
             let message = issue.message;
             if (issue.code === 'unrecognized_keys') {
@@ -41552,12 +41942,14 @@ function loadConfigSection(file, action, environment, env) {
             }
             const line = lineAt(path);
             return new UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
-        }));
+        });
+        throw new UserErrors(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
     }
     const config = parsed.data;
-    if (environment && !config.environments?.[environment]) {
+    // A file without environments applies to every environment; one with them must name this one.
+    if (environment && config.environments && !config.environments[environment]) {
         const known = Object.keys(config.environments ?? {});
-        throw new InputError('environment', `"${environment}" is not in ${file}; ${known.length ? `it has: ${known.join(', ')}` : 'it has no environments section'}`);
+        throw new InputError('environment', `"${environment}" is not in ${file}; it has: ${known.join(', ')}`);
     }
     const values = new Map();
     const take = (section, path) => {
@@ -41571,13 +41963,13 @@ function loadConfigSection(file, action, environment, env) {
         take(config.environments?.[environment]?.[action], ['environments', environment, action]);
     return values;
 }
-function interpolateTree(value, env, where, path = []) {
+function interpolateTree(value, env, missing, path = []) {
     if (typeof value === 'string')
-        return interpolate(value, env, () => where(path));
+        return interpolate(value, env, (name) => missing(path, name));
     if (Array.isArray(value))
-        return value.map((v, i) => interpolateTree(v, env, where, [...path, i]));
+        return value.map((v, i) => interpolateTree(v, env, missing, [...path, i]));
     if (value && typeof value === 'object') {
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateTree(v, env, where, [...path, k])]));
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateTree(v, env, missing, [...path, k])]));
     }
     return value;
 }
@@ -41590,7 +41982,7 @@ function interpolateTree(value, env, where, path = []) {
 /** Inputs every action has, which choose the config file rather than live in it. */
 const COMMON_INPUTS = {
     config: 'Path to a switchyard.yml whose section for this action supplies defaults; inputs override it.',
-    environment: 'A section under `environments:` in the config file that overrides the action section.',
+    environment: 'The environment this run is for (deploy names its GitHub deployment after it). With `config`, its section under `environments:` overrides the action section.',
 };
 /**
  * An action's inputs, resolved in this order: the workflow input, the config file's environment
@@ -41600,9 +41992,6 @@ const COMMON_INPUTS = {
 function readActionInputs(io, action, table) {
     const configPath = io.getInput('config');
     const environment = io.getInput('environment') || undefined;
-    if (environment && !configPath) {
-        throw new InputError('environment', `"${environment}" needs a config file; set config: switchyard.yml`);
-    }
     const fromFile = configPath
         ? loadConfigSection((0,external_node_path_namespaceObject.resolve)(configPath), action, environment, io.env)
         : new Map();
@@ -41611,17 +42000,13 @@ function readActionInputs(io, action, table) {
         const given = io.getInput(name);
         const file = fromFile.get(name);
         const raw = given || file?.raw || def.default || '';
-        for (const line of splitList(raw, false)) {
+        for (const line of splitList(raw, false))
             if (line.includes('://'))
                 io.secrets.addFromUrl(line);
-            if (!def.secret)
-                continue;
-            // A secret list (headers) may surface line by line, or just the value after "Name:".
-            io.secrets.add(line);
-            io.secrets.add(line.slice(line.indexOf(':') + 1).trim());
-        }
         if (def.secret)
             io.secrets.add(raw);
+        for (const secret of def.secretsOf?.(raw) ?? [])
+            io.secrets.add(secret);
         chosen.set(name, { raw, origin: given ? undefined : file });
     }
     const errors = [];
@@ -41685,7 +42070,8 @@ async function writeReport(io, action, report) {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const path = (0,external_node_path_namespaceObject.join)(dir, `${action}-${stamp}-${process.pid}.json`);
     const body = { action, switchyard: SWITCHYARD_VERSION, run: runContext(io.env), ...report };
-    await (0,promises_namespaceObject.writeFile)(`${path}.tmp`, io.secrets.redact(JSON.stringify(body, null, 2)) + '\n');
+    // Redacted value by value, not as text: masking inside serialised JSON could break its syntax.
+    await (0,promises_namespaceObject.writeFile)(`${path}.tmp`, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
     await (0,promises_namespaceObject.rename)(`${path}.tmp`, path);
     return path;
 }
@@ -41715,9 +42101,6 @@ function runContext(env) {
 
 
 
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
 ;// CONCATENATED MODULE: external "node:https"
 const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
@@ -41994,7 +42377,26 @@ function firstLine(body) {
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
 var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
+;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
+/**
+ * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
+ * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
+ * exposes it only as `default`, so the named export may be missing there: take either.
+ */
+async function loadRedisClient() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 796).then(__nccwpck_require__.t.bind(__nccwpck_require__, 7796, 23)));
+    const client = mod.Redis ?? mod.default;
+    if (typeof client !== 'function')
+        throw new Error('the ioredis module has no Redis client');
+    return client;
+}
+async function loadPg() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 3849)));
+    return mod.default ?? mod;
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
+
 
 
 
@@ -42023,7 +42425,10 @@ class PostgresProbe {
             const socket = new (external_node_net_default()).Socket();
             stop.addEventListener('abort', () => socket.destroy(), { once: true });
             // Loaded on first use: an HTTP-only check should not pay for parsing the PostgreSQL driver at start-up.
-            const { default: driver } = await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 3849));
+            const driver = await loadPg();
+            // Aborted while the driver loaded: connecting now would outlive the verdict.
+            if (stop.aborted)
+                throw new Error('aborted');
             const client = new driver.Client({
                 connectionString: this.connectionString,
                 stream: () => socket,
@@ -42112,6 +42517,7 @@ function connectionString(url, insecure) {
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./actions/core/src/probes/redis.ts
+
 
 
 
@@ -42209,7 +42615,7 @@ class RedisProbe {
             return this.client;
         this.disconnect();
         // Loaded on first use: an HTTP-only check should not pay for parsing the Redis driver at start-up.
-        const { Redis: RedisClient } = await __nccwpck_require__.e(/* import() */ 796).then(__nccwpck_require__.t.bind(__nccwpck_require__, 7796, 23));
+        const RedisClient = await loadRedisClient();
         const client = new RedisClient(this.connection);
         client.on('error', (error) => (this.lastError = error));
         this.client = client;
@@ -42529,6 +42935,10 @@ function formatMs(ms) {
     if (ms >= 120_000)
         return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
     return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+/** "1 probe", "3 probes". */
+function count(n, noun) {
+    return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 function summary_formatPercent(fraction) {
     return fraction === undefined
@@ -43073,9 +43483,12 @@ function evaluateK6Gate(summaries, lines) {
 var external_node_events_ = __nccwpck_require__(8474);
 ;// CONCATENATED MODULE: ./actions/core/src/analysis/limits.ts
 const percent = (fraction) => `${(fraction * 100).toFixed(1)}%`;
-/** The first limit `stats` crosses, if any. Streaks count per target only. */
-function findBreach(scope, stats, limits, at, perTarget) {
-    if (perTarget && limits.failureLimit && stats.consecutiveFailures >= limits.failureLimit) {
+/**
+ * The first limit `stats` crosses, if any. Over all targets a streak means that many failed
+ * probes with no success anywhere in between.
+ */
+function findBreach(scope, stats, limits, at) {
+    if (limits.failureLimit && stats.consecutiveFailures >= limits.failureLimit) {
         return {
             limit: 'failure-limit',
             scope,
@@ -43166,7 +43579,8 @@ const ALL_TARGETS = 'all targets';
 /**
  * Probes every target each `interval` for `duration`, and stops at the first sample that makes
  * a target or the whole set cross a limit — a breach ends the watch at once, not at the end of
- * the window. Rounds start on a fixed cadence: a slow round shortens the next wait.
+ * the window. Rounds start on a fixed cadence: a slow round shortens the next wait, and a round
+ * slower than the interval skips the slots it overran.
  */
 async function watchTargets(options) {
     const { clock, probes, limits } = options;
@@ -43189,14 +43603,13 @@ async function watchTargets(options) {
         window.add(sample);
         overall.add(sample);
         breach =
-            findBreach(sample.target, window.stats(), limits, sample.at, true) ??
-                findBreach(ALL_TARGETS, overall.stats(), limits, sample.at, false);
+            findBreach(sample.target, window.stats(), limits, sample.at) ??
+                findBreach(ALL_TARGETS, overall.stats(), limits, sample.at);
         if (breach)
             stop.abort();
     };
     try {
         for (let round = 0; !stop.signal.aborted && elapsed() < options.durationMs; round++) {
-            const roundStart = started + round * options.intervalMs;
             await probeRound(probes, options.concurrency, stop.signal, async (probe) => {
                 const result = await probe.check(stop.signal);
                 record(sampleOf(probe.target, result, elapsed(), round));
@@ -43204,10 +43617,11 @@ async function watchTargets(options) {
             if (stop.signal.aborted)
                 break;
             options.onRound?.(elapsed(), overall.stats());
-            const nextRound = roundStart + options.intervalMs;
-            if (nextRound - started >= options.durationMs)
+            // The next slot on the cadence; slots a slow round overran are skipped, not fired in a burst.
+            const nextRound = (Math.floor(elapsed() / options.intervalMs) + 1) * options.intervalMs;
+            if (nextRound >= options.durationMs)
                 break;
-            await clock.sleep(nextRound - clock.now(), stop.signal);
+            await clock.sleep(started + nextRound - clock.now(), stop.signal);
         }
     }
     finally {
@@ -43256,10 +43670,12 @@ async function probeRound(probes, limit, signal, check) {
 
 
 
+
 /** Progress lines during long waits: at most one per this many ms. */
 const PROGRESS_EVERY_MS = 5_000;
 async function healthCheck(inputs, deps) {
     const { clock } = deps;
+    checkWindow(inputs, deps.io);
     const gate = await loadK6Gate(inputs);
     const probes = buildProbes(inputs, deps);
     const started = clock.now();
@@ -43309,6 +43725,19 @@ async function healthCheck(inputs, deps) {
     }
 }
 const check_round = (n) => Math.round(n * 1000) / 1000;
+/** Refuses a watch that could not probe once, and says when its rate limits can never apply. */
+function checkWindow(inputs, io) {
+    if (inputs.mode !== 'watch')
+        return;
+    if (inputs.duration < inputs.interval) {
+        throw new InputError('duration', `${formatMs(inputs.duration)} is shorter than interval (${formatMs(inputs.interval)}), so watch would not probe at all. Make duration at least the interval.`);
+    }
+    const rounds = Math.ceil(inputs.duration / inputs.interval);
+    if (rounds < inputs['min-samples']) {
+        io.warning(`watch makes ${rounds} probes per target (duration ${formatMs(inputs.duration)} ÷ interval ${formatMs(inputs.interval)}), ` +
+            `fewer than min-samples (${inputs['min-samples']}): max-error-rate and max-p95 can only fail it over all targets together, or not at all; failure-limit still applies.`);
+    }
+}
 async function loadK6Gate(inputs) {
     const files = inputs['k6-summary'] ?? [];
     const lines = parseThresholdLines(inputs['k6-thresholds'] ?? []);
@@ -43339,7 +43768,7 @@ function buildProbes(inputs, deps) {
     const probes = [];
     for (const url of inputs.targets) {
         if (seen.has(url.href)) {
-            deps.io.warning(`targets: ${url.href} is listed twice; probing it once`);
+            deps.io.warning(`targets: ${redactUrl(url.href)} is listed twice; probing it once`);
             continue;
         }
         seen.add(url.href);
@@ -43417,8 +43846,9 @@ async function untilHealthy(inputs, probes, deps) {
     const samples = [];
     const lastDetail = new Map();
     let pending = probes;
-    let lastProgress = -Infinity;
-    for (let round = 0; pending.length > 0 && !deps.signal?.aborted; round++) {
+    // The first progress line comes after a wait worth reporting, not at once.
+    let lastProgress = 0;
+    while (pending.length > 0 && !deps.signal?.aborted) {
         const results = await mapBounded(pending, inputs.concurrency, async (probe) => {
             const at = elapsed();
             const result = await probe.check(deps.signal);
@@ -43429,9 +43859,10 @@ async function untilHealthy(inputs, probes, deps) {
             return result.ok;
         });
         pending = pending.filter((_, i) => !results[i]);
-        const nextRound = (round + 1) * intervalMs;
-        if (pending.length === 0 || nextRound >= durationMs)
+        if (pending.length === 0 || elapsed() >= durationMs)
             break;
+        // The last attempt is made at the deadline itself, not one interval before it.
+        const nextRound = Math.min((Math.floor(elapsed() / intervalMs) + 1) * intervalMs, durationMs);
         if (elapsed() - lastProgress >= PROGRESS_EVERY_MS) {
             lastProgress = elapsed();
             const first = pending[0];
@@ -43459,7 +43890,8 @@ async function watch(inputs, probes, deps) {
         failureLimit: inputs['failure-limit'],
         minSamples: inputs['min-samples'],
     };
-    let lastProgress = -Infinity;
+    // The first progress line comes after a wait worth reporting, not at once.
+    let lastProgress = 0;
     const result = await watchTargets({
         probes,
         intervalMs: inputs.interval,
@@ -43472,11 +43904,11 @@ async function watch(inputs, probes, deps) {
             if (elapsedMs - lastProgress < PROGRESS_EVERY_MS)
                 return;
             lastProgress = elapsedMs;
-            io.info(`watch ${formatMs(elapsedMs)} of ${formatMs(durationMs)}: ${overall.samples} samples, ` +
+            io.info(`watch ${formatMs(elapsedMs)} of ${formatMs(durationMs)}: ${count(overall.samples, 'sample')}, ` +
                 `error rate ${summary_formatPercent(overall.errorRate)}, p95 ${formatMs(overall.p95)}`);
         },
     });
-    io.info(`watch ${result.breach ? 'stopped' : 'finished'} after ${formatMs(result.elapsedMs)}: ${result.overall.samples} samples, ` +
+    io.info(`watch ${result.breach ? 'stopped' : 'finished'} after ${formatMs(result.elapsedMs)}: ${count(result.overall.samples, 'sample')}, ` +
         `error rate ${summary_formatPercent(result.overall.errorRate)}, p95 ${formatMs(result.overall.p95)}`);
     const breach = result.breach;
     let failed = [];
@@ -43595,7 +44027,7 @@ function renderHealthCheckSummary(result) {
     const parts = [];
     parts.push(`## Health check: ${result.healthy ? '✅ healthy' : '❌ unhealthy'}\n`);
     parts.push(`Mode \`${result.mode}\`, ${result.targets.length} target${result.targets.length === 1 ? '' : 's'}, ` +
-        `${result.overall.samples} probes in ${formatMs(result.elapsedMs)}, error rate ${summary_formatPercent(result.overall.errorRate)}, ` +
+        `${count(result.overall.samples, 'probe')} in ${formatMs(result.elapsedMs)}, error rate ${summary_formatPercent(result.overall.errorRate)}, ` +
         `p95 ${formatMs(result.overall.p95)}.\n`);
     if (result.reason)
         parts.push(`> **Why:** ${result.reason}\n`);
@@ -43656,7 +44088,8 @@ async function run(io = githubIO()) {
         const result = await healthCheck(inputs, { io, clock: systemClock });
         io.setOutput('healthy', String(result.healthy));
         io.setOutput('failed', JSON.stringify(result.failed));
-        io.setOutput('error-rate', result.overall.errorRate.toFixed(4));
+        // Six decimals: one failure in 30,000 probes still shows.
+        io.setOutput('error-rate', String(Number(result.overall.errorRate.toFixed(6))));
         io.setOutput('p95-ms', result.overall.p95 === undefined ? '' : String(Math.round(result.overall.p95)));
         io.setOutput('report', await writeReport(io, 'health-check', result));
         await io.summary(renderHealthCheckSummary(result));

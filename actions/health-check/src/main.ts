@@ -17,7 +17,8 @@ export async function run(io: ActionIO = githubIO()): Promise<void> {
 
     io.setOutput('healthy', String(result.healthy));
     io.setOutput('failed', JSON.stringify(result.failed));
-    io.setOutput('error-rate', result.overall.errorRate.toFixed(4));
+    // Six decimals: one failure in 30,000 probes still shows.
+    io.setOutput('error-rate', String(Number(result.overall.errorRate.toFixed(6))));
     io.setOutput('p95-ms', result.overall.p95 === undefined ? '' : String(Math.round(result.overall.p95)));
     io.setOutput('report', await writeReport(io, 'health-check', result));
     await io.summary(renderHealthCheckSummary(result));

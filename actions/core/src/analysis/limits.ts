@@ -25,15 +25,17 @@ export interface Breach {
 
 const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
 
-/** The first limit `stats` crosses, if any. Streaks count per target only. */
+/**
+ * The first limit `stats` crosses, if any. Over all targets a streak means that many failed
+ * probes with no success anywhere in between.
+ */
 export function findBreach(
   scope: string,
   stats: WindowStats,
   limits: Limits,
   at: number,
-  perTarget: boolean,
 ): Breach | undefined {
-  if (perTarget && limits.failureLimit && stats.consecutiveFailures >= limits.failureLimit) {
+  if (limits.failureLimit && stats.consecutiveFailures >= limits.failureLimit) {
     return {
       limit: 'failure-limit',
       scope,

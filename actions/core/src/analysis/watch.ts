@@ -30,7 +30,8 @@ export interface WatchResult {
 /**
  * Probes every target each `interval` for `duration`, and stops at the first sample that makes
  * a target or the whole set cross a limit — a breach ends the watch at once, not at the end of
- * the window. Rounds start on a fixed cadence: a slow round shortens the next wait.
+ * the window. Rounds start on a fixed cadence: a slow round shortens the next wait, and a round
+ * slower than the interval skips the slots it overran.
  */
 export async function watchTargets(options: WatchOptions): Promise<WatchResult> {
   const { clock, probes, limits } = options;
@@ -53,23 +54,23 @@ export async function watchTargets(options: WatchOptions): Promise<WatchResult> 
     window.add(sample);
     overall.add(sample);
     breach =
-      findBreach(sample.target, window.stats(), limits, sample.at, true) ??
-      findBreach(ALL_TARGETS, overall.stats(), limits, sample.at, false);
+      findBreach(sample.target, window.stats(), limits, sample.at) ??
+      findBreach(ALL_TARGETS, overall.stats(), limits, sample.at);
     if (breach) stop.abort();
   };
 
   try {
     for (let round = 0; !stop.signal.aborted && elapsed() < options.durationMs; round++) {
-      const roundStart = started + round * options.intervalMs;
       await probeRound(probes, options.concurrency, stop.signal, async (probe) => {
         const result = await probe.check(stop.signal);
         record(sampleOf(probe.target, result, elapsed(), round));
       });
       if (stop.signal.aborted) break;
       options.onRound?.(elapsed(), overall.stats());
-      const nextRound = roundStart + options.intervalMs;
-      if (nextRound - started >= options.durationMs) break;
-      await clock.sleep(nextRound - clock.now(), stop.signal);
+      // The next slot on the cadence; slots a slow round overran are skipped, not fired in a burst.
+      const nextRound = (Math.floor(elapsed() / options.intervalMs) + 1) * options.intervalMs;
+      if (nextRound >= options.durationMs) break;
+      await clock.sleep(started + nextRound - clock.now(), stop.signal);
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);

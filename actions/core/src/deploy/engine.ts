@@ -144,10 +144,18 @@ function resultOf(command: DeployInputs['command'], state: DeployState): DeployR
   };
 }
 
-/** The colour that was active before the current one, from the history. */
+/**
+ * Whether a colour has served users: it ran a release switchyard staged, or it had traffic at
+ * some point of the history (blue serves before switchyard's first promotion).
+ */
+function hasServed(state: DeployState, color: Color): boolean {
+  return Boolean(state.releases[color]) || state.history.some((entry) => entry.weights[color] > 0);
+}
+
+/** The colour that served before the active one, if any. */
 function previousOf(state: DeployState): Color | undefined {
   const other = otherColor(state.active);
-  return state.releases[other] ? other : undefined;
+  return hasServed(state, other) ? other : undefined;
 }
 
 function buildRouter(inputs: DeployInputs, deps: DeployDeps): Router {
@@ -165,6 +173,7 @@ function buildRouter(inputs: DeployInputs, deps: DeployDeps): Router {
       backend: inputs['haproxy-backend'],
       blueServer: inputs['haproxy-blue-server'],
       greenServer: inputs['haproxy-green-server'],
+      stateFile: inputs['haproxy-state-file'],
     },
     command: inputs['router-command'],
     verifyUrl: inputs['verify-url'],
@@ -371,9 +380,9 @@ async function rollback(
 ): Promise<DeployResult> {
   const clean = !state.promotion && state.weights[state.active] === 100;
   const target: Color = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
-  if (clean && !state.releases[target]) {
+  if (clean && !hasServed(state, target)) {
     throw new UserError(
-      `nothing to roll back to: ${state.active} has all traffic and ${target} never ran a release`,
+      `nothing to roll back to: ${state.active} has all traffic and ${target} never served`,
       'Cannot roll back',
     );
   }

@@ -114,6 +114,12 @@ export const deployInputs = {
   'haproxy-backend': text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
   'haproxy-blue-server': text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
   'haproxy-green-server': text('HAProxy: the green server name in that backend.', { default: 'green' }),
+  'haproxy-state-file': text(
+    'HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.',
+    {
+      example: '/var/lib/haproxy/server-state',
+    },
+  ),
   'router-command': command(
     'router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.',
     {

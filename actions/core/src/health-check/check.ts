@@ -5,7 +5,8 @@ import type { InputValues } from '../inputs.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions, ProbeResult } from '../probes/probe.js';
 import { mapBounded, retry } from '../retry.js';
-import { formatMs, formatPercent } from '../summary.js';
+import { count, formatMs, formatPercent } from '../summary.js';
+import { redactUrl } from '../mask.js';
 import { readK6Summary, type K6Summary } from '../k6/summary.js';
 import {
   evaluateK6Gate,
@@ -58,6 +59,7 @@ export async function healthCheck(
   deps: HealthCheckDeps,
 ): Promise<HealthCheckResult> {
   const { clock } = deps;
+  checkWindow(inputs, deps.io);
   const gate = await loadK6Gate(inputs);
   const probes = buildProbes(inputs, deps);
   const started = clock.now();
@@ -111,6 +113,24 @@ export async function healthCheck(
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
+/** Refuses a watch that could not probe once, and says when its rate limits can never apply. */
+function checkWindow(inputs: HealthCheckInputs, io: ActionIO): void {
+  if (inputs.mode !== 'watch') return;
+  if (inputs.duration < inputs.interval) {
+    throw new InputError(
+      'duration',
+      `${formatMs(inputs.duration)} is shorter than interval (${formatMs(inputs.interval)}), so watch would not probe at all. Make duration at least the interval.`,
+    );
+  }
+  const rounds = Math.ceil(inputs.duration / inputs.interval);
+  if (rounds < inputs['min-samples']) {
+    io.warning(
+      `watch makes ${rounds} probes per target (duration ${formatMs(inputs.duration)} ÷ interval ${formatMs(inputs.interval)}), ` +
+        `fewer than min-samples (${inputs['min-samples']}): max-error-rate and max-p95 can only fail it over all targets together, or not at all; failure-limit still applies.`,
+    );
+  }
+}
+
 async function loadK6Gate(
   inputs: HealthCheckInputs,
 ): Promise<{ summaries: K6Summary[]; lines: ThresholdLine[] } | undefined> {
@@ -147,7 +167,7 @@ function buildProbes(inputs: HealthCheckInputs, deps: HealthCheckDeps): Probe[] 
   const probes: Probe[] = [];
   for (const url of inputs.targets) {
     if (seen.has(url.href)) {
-      deps.io.warning(`targets: ${url.href} is listed twice; probing it once`);
+      deps.io.warning(`targets: ${redactUrl(url.href)} is listed twice; probing it once`);
       continue;
     }
     seen.add(url.href);
@@ -243,8 +263,9 @@ async function untilHealthy(
   const samples: Sample[] = [];
   const lastDetail = new Map<string, string>();
   let pending = probes;
-  let lastProgress = -Infinity;
-  for (let round = 0; pending.length > 0 && !deps.signal?.aborted; round++) {
+  // The first progress line comes after a wait worth reporting, not at once.
+  let lastProgress = 0;
+  while (pending.length > 0 && !deps.signal?.aborted) {
     const results = await mapBounded(pending, inputs.concurrency, async (probe) => {
       const at = elapsed();
       const result = await probe.check(deps.signal);
@@ -254,8 +275,9 @@ async function untilHealthy(
       return result.ok;
     });
     pending = pending.filter((_, i) => !results[i]);
-    const nextRound = (round + 1) * intervalMs;
-    if (pending.length === 0 || nextRound >= durationMs) break;
+    if (pending.length === 0 || elapsed() >= durationMs) break;
+    // The last attempt is made at the deadline itself, not one interval before it.
+    const nextRound = Math.min((Math.floor(elapsed() / intervalMs) + 1) * intervalMs, durationMs);
     if (elapsed() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = elapsed();
       const first = pending[0] as Probe;
@@ -286,7 +308,8 @@ async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChe
     failureLimit: inputs['failure-limit'],
     minSamples: inputs['min-samples'],
   };
-  let lastProgress = -Infinity;
+  // The first progress line comes after a wait worth reporting, not at once.
+  let lastProgress = 0;
   const result = await watchTargets({
     probes,
     intervalMs: inputs.interval,
@@ -299,13 +322,13 @@ async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChe
       if (elapsedMs - lastProgress < PROGRESS_EVERY_MS) return;
       lastProgress = elapsedMs;
       io.info(
-        `watch ${formatMs(elapsedMs)} of ${formatMs(durationMs)}: ${overall.samples} samples, ` +
+        `watch ${formatMs(elapsedMs)} of ${formatMs(durationMs)}: ${count(overall.samples, 'sample')}, ` +
           `error rate ${formatPercent(overall.errorRate)}, p95 ${formatMs(overall.p95)}`,
       );
     },
   });
   io.info(
-    `watch ${result.breach ? 'stopped' : 'finished'} after ${formatMs(result.elapsedMs)}: ${result.overall.samples} samples, ` +
+    `watch ${result.breach ? 'stopped' : 'finished'} after ${formatMs(result.elapsedMs)}: ${count(result.overall.samples, 'sample')}, ` +
       `error rate ${formatPercent(result.overall.errorRate)}, p95 ${formatMs(result.overall.p95)}`,
   );
   const breach = result.breach;

@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { z } from 'zod';
 import { boolean, duration, integer, list, oneOf, rate, text, urlItem, type InputDef } from '../inputs.js';
 import type { BodyMatcher, StatusRange } from '../probes/probe.js';
@@ -71,7 +72,35 @@ function custom<T, const O extends { default?: string; example: string }>(
 function header(line: string): [string, string] | string {
   const colon = line.indexOf(':');
   if (colon <= 0) return `"${line.split(':')[0]}…" is not a header line; write "Name: value"`;
-  return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+  const name = line.slice(0, colon).trim();
+  const value = line.slice(colon + 1).trim();
+  try {
+    validateHeaderName(name);
+  } catch {
+    return `"${name}" is not a valid header name`;
+  }
+  try {
+    validateHeaderValue(name, value);
+  } catch {
+    return `the value of ${name} holds characters a header cannot carry (control characters or line breaks)`;
+  }
+  return [name, value];
+}
+
+const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|credential/i;
+
+/** Values of headers that carry credentials, and the token after a scheme word ("Bearer abc" → "abc"). */
+export function credentialHeaderValues(raw: string): string[] {
+  const values: string[] = [];
+  for (const line of raw.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !CREDENTIAL_HEADER.test(line.slice(0, colon))) continue;
+    const value = line.slice(colon + 1).trim();
+    values.push(value);
+    const space = value.indexOf(' ');
+    if (space > 0) values.push(value.slice(space + 1).trim());
+  }
+  return values;
 }
 
 export const healthCheckInputs = {
@@ -96,10 +125,14 @@ export const healthCheckInputs = {
     example: '"status":"ok"',
   }),
   headers: {
-    ...list('HTTP request headers, one "Name: value" per line. Values are masked in logs.', header, {
-      example: 'Authorization: Bearer ${TOKEN}',
-    }),
-    secret: true,
+    ...list(
+      'HTTP request headers, one "Name: value" per line. Credential headers (Authorization, *-Token, *-Key, Cookie…) are masked in logs.',
+      header,
+      {
+        example: 'Authorization: Bearer ${TOKEN}',
+      },
+    ),
+    secretsOf: credentialHeaderValues,
   },
   timeout: duration('Timeout of one probe attempt.', { default: '5s', min: 1 }),
   retries: integer('Extra attempts per target in `once` mode, with exponential backoff and jitter.', {
@@ -144,12 +177,12 @@ export const healthCheckInputs = {
   query: text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
     example: 'SELECT count(*) > 0 FROM users',
   }),
-  'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', (p) => p, {
+  'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', undefined, {
     example: 'k6-summary.json',
   }),
   'k6-thresholds': list(
     'Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.',
-    (l) => l,
+    undefined,
     {
       example: 'http_req_failed: rate<0.01',
     },

@@ -1,5 +1,5 @@
 import { renderK6Markdown } from '../k6/report.js';
-import { formatMs, formatPercent, markdownTable, mermaidLineChart } from '../summary.js';
+import { count, formatMs, formatPercent, markdownTable, mermaidLineChart } from '../summary.js';
 import type { HealthCheckResult } from './check.js';
 
 /** Targets drawn on the latency chart; more would be unreadable without a legend. */
@@ -10,7 +10,7 @@ export function renderHealthCheckSummary(result: HealthCheckResult): string {
   parts.push(`## Health check: ${result.healthy ? '✅ healthy' : '❌ unhealthy'}\n`);
   parts.push(
     `Mode \`${result.mode}\`, ${result.targets.length} target${result.targets.length === 1 ? '' : 's'}, ` +
-      `${result.overall.samples} probes in ${formatMs(result.elapsedMs)}, error rate ${formatPercent(result.overall.errorRate)}, ` +
+      `${count(result.overall.samples, 'probe')} in ${formatMs(result.elapsedMs)}, error rate ${formatPercent(result.overall.errorRate)}, ` +
       `p95 ${formatMs(result.overall.p95)}.\n`,
   );
   if (result.reason) parts.push(`> **Why:** ${result.reason}\n`);

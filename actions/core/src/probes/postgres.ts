@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type pg from 'pg';
 import { Secrets, redactUrl } from '../mask.js';
+import { loadPg } from '../drivers.js';
 import {
   isError,
   runAttempt,
@@ -41,7 +42,9 @@ export class PostgresProbe implements Probe {
         const socket = new net.Socket();
         stop.addEventListener('abort', () => socket.destroy(), { once: true });
         // Loaded on first use: an HTTP-only check should not pay for parsing the PostgreSQL driver at start-up.
-        const { default: driver } = await import('pg');
+        const driver = await loadPg();
+        // Aborted while the driver loaded: connecting now would outlive the verdict.
+        if (stop.aborted) throw new Error('aborted');
         const client = new driver.Client({
           connectionString: this.connectionString,
           stream: () => socket,

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { Redis, RedisOptions } from 'ioredis';
 import { InputError } from '../errors.js';
 import { Secrets, redactUrl } from '../mask.js';
+import { loadRedisClient } from '../drivers.js';
 import {
   hostOf,
   isError,
@@ -114,7 +115,7 @@ export class RedisProbe implements Probe {
     if (this.client?.status === 'ready') return this.client;
     this.disconnect();
     // Loaded on first use: an HTTP-only check should not pay for parsing the Redis driver at start-up.
-    const { Redis: RedisClient } = await import('ioredis');
+    const RedisClient = await loadRedisClient();
     const client = new RedisClient(this.connection);
     client.on('error', (error: Error) => (this.lastError = error));
     this.client = client;

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { UserError } from '../errors.js';
 import type { ProcessRunner } from '../process.js';
 
 export type Color = 'blue' | 'green';
@@ -33,6 +34,18 @@ export interface Router {
   verify(weights: Weights): Promise<Verification>;
 }
 
+/** Throws unless the weights are whole percentages that add up to 100 (what every router is built for). */
+export function checkWeights(weights: Weights): void {
+  const { blue, green } = weights;
+  const percent = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 100;
+  if (!percent(blue) || !percent(green) || blue + green !== 100) {
+    throw new UserError(
+      `weights must be whole percentages adding up to 100; got blue ${blue}, green ${green}`,
+      'Invalid weights',
+    );
+  }
+}
+
 export interface RouterOptions {
   /** host:port of each blue server, of each green server. */
   blue: string[];
@@ -51,6 +64,12 @@ export interface RouterOptions {
     backend?: string;
     blueServer?: string;
     greenServer?: string;
+    /**
+     * The `server-state-file` that haproxy.cfg declares in `global` (read at start with
+     * `load-server-state-from-file global`). After every change the router saves `show servers state`
+     * there, so the weights survive a restart or reload of HAProxy. Without it they live in memory only.
+     */
+    stateFile?: string;
   };
   /** argv of the user's executable (router: command). */
   command?: string[];

@@ -1,0 +1,19 @@
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+
+/**
+ * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
+ * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
+ * exposes it only as `default`, so the named export may be missing there: take either.
+ */
+export async function loadRedisClient(): Promise<typeof Redis> {
+  const mod = (await import('ioredis')) as unknown as { Redis?: typeof Redis; default?: typeof Redis };
+  const client = mod.Redis ?? mod.default;
+  if (typeof client !== 'function') throw new Error('the ioredis module has no Redis client');
+  return client;
+}
+
+export async function loadPg(): Promise<typeof pg> {
+  const mod = (await import('pg')) as unknown as { default?: typeof pg } & typeof pg;
+  return mod.default ?? mod;
+}
