@@ -1,8 +1,13 @@
-// npm run bench [-- cold-start|fan-out]: runs the benchmarks and prints markdown tables for BENCHMARKS.md.
+// npm run bench [-- cold-start|fan-out|deploy]: runs the benchmarks and prints markdown tables for BENCHMARKS.md.
 import { coldStart } from './cold-start.js';
+import { deployBench } from './deploy.js';
 import { fanOut } from './fan-out.js';
 
-const all: Record<string, () => Promise<void>> = { 'cold-start': coldStart, 'fan-out': fanOut };
+const all: Record<string, () => Promise<void>> = {
+  'cold-start': coldStart,
+  'fan-out': fanOut,
+  deploy: deployBench,
+};
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(all)) {
   const bench = all[name];

@@ -61,6 +61,7 @@ function createLoad({ url, concurrency = 8, rate, timeoutMs = 10_000, keepAlive 
       unnamed: 0,
       failed: 0,
       startMs: performance.now() - started,
+      latencies: [],
     });
   };
   openWindow('start');
@@ -115,6 +116,7 @@ function createLoad({ url, concurrency = 8, rate, timeoutMs = 10_000, keepAlive 
   const record = (index, outcome) => {
     const window = windows[index];
     window.total++;
+    window.latencies.push(outcome.latencyMs);
     if (outcome.failure) {
       window.failed++;
       failures[outcome.failure] = (failures[outcome.failure] ?? 0) + 1;
@@ -146,12 +148,22 @@ function createLoad({ url, concurrency = 8, rate, timeoutMs = 10_000, keepAlive 
         if (!running) return;
       }
       const index = windows.length - 1;
-      record(index, await once(true));
+      const sentAt = performance.now();
+      const outcome = await once(true);
+      record(index, { ...outcome, latencyMs: performance.now() - sentAt });
     }
   };
   const loops = Array.from({ length: concurrency }, loop);
 
-  const summary = (window) => ({ ...window, startMs: Math.round(window.startMs) });
+  // Latency percentiles of the window (nearest rank), without shipping every sample to the parent.
+  const summary = ({ latencies, ...window }) => {
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const at = (p) =>
+      sorted.length
+        ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+        : undefined;
+    return { ...window, startMs: Math.round(window.startMs), p50Ms: at(50), p99Ms: at(99) };
+  };
 
   return {
     mark(label) {

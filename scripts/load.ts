@@ -30,6 +30,9 @@ export interface LoadWindow {
   failed: number;
   startMs: number;
   endMs?: number;
+  /** Latency of the window's requests (send → end of answer), nearest-rank percentiles. */
+  p50Ms?: number;
+  p99Ms?: number;
 }
 
 export interface LoadReport {

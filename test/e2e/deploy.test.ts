@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { annotations, runLikeTheRunner } from '../../scripts/run-action.js';
 import { startLoad, type RunningLoad } from '../../scripts/load.js';
-import { setFailRate, startBlueGreen, type BlueGreen } from '../support/blue-green.js';
+import { setFailRate, startBlueGreen, type BlueGreen } from '../../scripts/demo/blue-green.js';
 
 let setup: BlueGreen;
 let scratch: string;
@@ -33,6 +33,7 @@ function deploy(
     'deploy',
     {
       ...setup.inputs,
+      'health-path': '/health',
       command,
       'stage-command': `node ${join(process.cwd(), 'scripts/demo/stage.js')}`,
       interval: '100ms',
@@ -44,12 +45,12 @@ function deploy(
 }
 
 const upstreamWeights = () =>
-  /# switchyard-weights: (.*)/.exec(readFileSync(setup.upstreamFile, 'utf8'))?.[1];
+  /# switchyard-weights: (.*)/.exec(readFileSync(setup.upstreamFile ?? '', 'utf8'))?.[1];
 
 describe('deploy, run as the GitHub runner runs it, through real nginx', () => {
   it('stage → promote through every step → rollback, with zero failed requests under load', async () => {
     const state = `file:${stateFile('happy')}`;
-    const load: RunningLoad = await startLoad({ url: `${setup.nginx.url}/`, concurrency: 4 });
+    const load: RunningLoad = await startLoad({ url: `${setup.url}/`, concurrency: 4 });
     try {
       const staged = await deploy('stage', { version: 'v2', state });
       expect(staged.exitCode).toBe(0);
@@ -95,7 +96,7 @@ describe('deploy, run as the GitHub runner runs it, through real nginx', () => {
           'max-error-rate': '10%',
           'min-samples': '10',
           'health-path': '/',
-          targets: `${setup.nginx.url}/`,
+          targets: `${setup.url}/`,
         },
         {
           onLine: (line) => {
@@ -180,7 +181,7 @@ describe('deploy, run as the GitHub runner runs it, through real nginx', () => {
   });
 
   it('a failing nginx config test ⇒ upstream file restored, nginx still serving blue, a clear error', async () => {
-    const before = readFileSync(setup.upstreamFile, 'utf8');
+    const before = readFileSync(setup.upstreamFile ?? '', 'utf8');
     const run = await deploy('shift', {
       state: `file:${stateFile('bad-test')}`,
       weight: '50',
@@ -190,8 +191,8 @@ describe('deploy, run as the GitHub runner runs it, through real nginx', () => {
     const errors = annotations(run.stdout);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain('config broken');
-    expect(readFileSync(setup.upstreamFile, 'utf8')).toBe(before);
-    const answer = await fetch(`${setup.nginx.url}/`);
+    expect(readFileSync(setup.upstreamFile ?? '', 'utf8')).toBe(before);
+    const answer = await fetch(`${setup.url}/`);
     expect(answer.headers.get('x-switchyard-color')).toBe('blue');
   });
 
@@ -201,7 +202,7 @@ describe('deploy, run as the GitHub runner runs it, through real nginx', () => {
     [{ command: 'promote', router: 'traefik' }, 'router'],
     [{ command: 'shift', weight: '10', 'nginx-upstream-file': '' }, 'nginx-upstream-file'],
   ])('bad input %j ⇒ one ::error:: naming %s, the router untouched', async (bad, input) => {
-    const before = readFileSync(setup.upstreamFile, 'utf8');
+    const before = readFileSync(setup.upstreamFile ?? '', 'utf8');
     const { command, ...rest } = bad;
     const run = await deploy(command, { state: `file:${stateFile('bad-input')}`, ...rest });
     expect(run.exitCode).toBe(1);
@@ -209,6 +210,6 @@ describe('deploy, run as the GitHub runner runs it, through real nginx', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain(input);
     expect(run.stdout + run.stderr).not.toMatch(/^\s+at /m);
-    expect(readFileSync(setup.upstreamFile, 'utf8')).toBe(before);
+    expect(readFileSync(setup.upstreamFile ?? '', 'utf8')).toBe(before);
   });
 });

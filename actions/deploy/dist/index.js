@@ -49742,7 +49742,7 @@ function checkWeights(weights) {
 
 const COLOR_HEADER = 'x-switchyard-color';
 const DEFAULT_SAMPLES = 100;
-const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 5_000;
 /** A colour is named near the top of a body; the rest is not needed. */
 const verify_MAX_BODY_BYTES = 64 * 1024;

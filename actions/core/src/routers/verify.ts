@@ -31,7 +31,7 @@ export interface ColorCounts {
 }
 
 const DEFAULT_SAMPLES = 100;
-const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 5_000;
 /** A colour is named near the top of a body; the rest is not needed. */
 const MAX_BODY_BYTES = 64 * 1024;

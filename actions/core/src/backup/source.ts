@@ -1,0 +1,54 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * One kind of data a backup can hold (a PostgreSQL database, a Redis database, files). Each kind
+ * lives in its own file under sources/. A source writes and reads its part as an uncompressed
+ * byte stream: compression, checksums and storage are the backup engine's business, so every
+ * source gets them alike and never holds a whole part in memory.
+ */
+export interface BackupSource {
+  readonly kind: 'postgres' | 'redis' | 'file';
+  /** The source as it may be shown: credentials redacted. */
+  readonly display: string;
+  /** A file-name-safe stem for its part, e.g. "postgres-127.0.0.1-5432-shop". */
+  readonly partName: string;
+  /** Streams the part into `out` and ends it; resolves with what it wrote. */
+  backup(out: Writable, context: SourceContext): Promise<PartSummary>;
+  /**
+   * Checks, before anything is written, that the target can take this part in `mode`; throws a
+   * UserError naming what is in the way. `open` re-reads the part (it may be called again).
+   */
+  checkTarget(open: () => Readable, context: RestoreContext): Promise<void>;
+  /** Restores the part read from `open()` into the target; resolves with what it restored. */
+  restore(open: () => Readable, context: RestoreContext): Promise<PartSummary>;
+  /** The same counts `backup` reports, read from the target now (to confirm a restore). */
+  count(context: SourceContext): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+export interface SourceContext {
+  /** Tables (postgres), key patterns (redis) or globs (file) to take; empty = everything. */
+  include: string[];
+  exclude: string[];
+  /** Progress lines, at most every few seconds: bytes and records per second. */
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export type RestoreMode = 'fail-if-exists' | 'replace' | 'merge';
+
+export interface RestoreContext extends SourceContext {
+  mode: RestoreMode;
+  /**
+   * Where to restore instead of the source itself: a URL of the same scheme (postgres, redis) or
+   * a directory (file). Undefined restores over the source.
+   */
+  target?: string;
+}
+
+export interface PartSummary {
+  /** Records per group: rows per table, keys per pattern and type ("string", "hash"…), files/links/dirs. */
+  records: Record<string, number>;
+  /** Facts for the manifest: server version, dump format, … */
+  facts: Record<string, string | number>;
+}

@@ -1,0 +1,177 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InputError, UserError } from '../../errors.js';
+import type { BackupStore } from '../store.js';
+
+const MANIFEST = 'manifest.json';
+
+/**
+ * `local:DIR` — backups as folders on this machine: `DIR/<id>/<part files>` and
+ * `DIR/<id>/manifest.json`.
+ *
+ * Every file is written under a temporary name, flushed to disk and renamed, so no reader ever
+ * sees part of a file under its final name. The manifest goes last: until its rename, the folder
+ * is an interrupted backup, which list() and readManifest() do not see. remove() first moves the
+ * folder aside, so a half-removed backup is never listed either.
+ */
+export function createLocalStore(dir: string, options: { cwd?: string } = {}): BackupStore {
+  return new LocalStore(path.resolve(options.cwd ?? process.cwd(), dir));
+}
+
+class LocalStore implements BackupStore {
+  readonly location: string;
+
+  constructor(private readonly dir: string) {
+    this.location = `local:${dir}`;
+  }
+
+  async writePart(id: string, name: string, data: Readable): Promise<void> {
+    const folder = await this.folder(id, true);
+    const final = path.join(folder, partFile(name));
+    const temporary = path.join(folder, `.${partFile(name)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      const handle = await fs.open(temporary, 'wx', 0o600);
+      try {
+        await pipeline(data, handle.createWriteStream({ autoClose: false }));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temporary, final);
+      await syncDirectory(folder);
+    } catch (error) {
+      await fs.rm(temporary, { force: true });
+      throw this.failure(error, `write part ${name} of backup ${id}`);
+    }
+  }
+
+  async readPart(id: string, name: string): Promise<Readable> {
+    const file = path.join(await this.folder(id, false), partFile(name));
+    try {
+      const handle = await fs.open(file, 'r');
+      return handle.createReadStream();
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT')
+        throw new UserError(`backup ${id} in ${this.location} has no part ${name}`, 'Backup store');
+      throw this.failure(error, `read part ${name} of backup ${id}`);
+    }
+  }
+
+  async writeManifest(id: string, manifest: string): Promise<void> {
+    const folder = await this.folder(id, true);
+    const temporary = path.join(folder, `${MANIFEST}.tmp`);
+    try {
+      const handle = await fs.open(temporary, 'w', 0o600);
+      try {
+        await handle.writeFile(manifest, 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temporary, path.join(folder, MANIFEST));
+      await syncDirectory(folder);
+    } catch (error) {
+      await fs.rm(temporary, { force: true });
+      throw this.failure(error, `write the manifest of backup ${id}`);
+    }
+  }
+
+  async readManifest(id: string): Promise<string | undefined> {
+    const file = path.join(await this.folder(id, false), MANIFEST);
+    try {
+      return await fs.readFile(file, 'utf8');
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw this.failure(error, `read the manifest of backup ${id}`);
+    }
+  }
+
+  async list(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return [];
+      throw this.failure(error, 'list backups');
+    }
+    const listed = await Promise.all(
+      names.map(async (name) => {
+        if (idProblem(name)) return undefined;
+        const stats = await fs.stat(path.join(this.dir, name, MANIFEST)).catch(() => undefined);
+        return stats?.isFile() ? name : undefined;
+      }),
+    );
+    return listed.filter((name): name is string => name !== undefined);
+  }
+
+  async remove(id: string): Promise<void> {
+    const folder = await this.folder(id, false);
+    const aside = path.join(this.dir, `.${id}.removing-${randomBytes(6).toString('hex')}`);
+    try {
+      await fs.rename(folder, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw this.failure(error, `remove backup ${id}`);
+    }
+    await fs.rm(aside, { recursive: true, force: true });
+  }
+
+  /** The folder of backup `id` (created when `create`); refuses ids that are not plain names. */
+  private async folder(id: string, create: boolean): Promise<string> {
+    const problem = idProblem(id);
+    if (problem) throw new InputError('id', problem);
+    const folder = path.join(this.dir, id);
+    if (create) {
+      try {
+        await fs.mkdir(folder, { recursive: true });
+      } catch (error) {
+        throw this.failure(error, `create ${folder}`);
+      }
+    }
+    return folder;
+  }
+
+  private failure(error: unknown, doing: string): unknown {
+    if (error instanceof UserError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new UserError(`cannot ${doing} in ${this.location}: ${message}`, 'Backup store');
+  }
+}
+
+/** Why `id` cannot name a backup folder, or undefined when it can. */
+function idProblem(id: string): string | undefined {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(id) || id.includes('..'))
+    return `${JSON.stringify(id)} is not a backup id: use up to 200 letters, digits, ".", "_" and "-", starting with a letter or digit (no path separators, no "..")`;
+  return undefined;
+}
+
+/** A part's file name, refusing anything that could leave the backup's folder or hit the manifest. */
+function partFile(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) || name.includes('..') || name.startsWith(MANIFEST))
+    throw new UserError(
+      `${JSON.stringify(name)} is not a part name: use letters, digits, ".", "_" and "-" (no path separators, no "..", not ${MANIFEST})`,
+      'Backup store',
+    );
+  return name;
+}
+
+/** Makes a rename durable (a no-op where directories cannot be opened, e.g. Windows). */
+async function syncDirectory(directory: string): Promise<void> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(directory, 'r');
+    await handle.sync();
+  } catch {
+    // Best effort: the data itself was flushed before the rename.
+  } finally {
+    await handle?.close();
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
