@@ -49579,6 +49579,10 @@ class DeploymentRecorder {
         this.id = id;
         this.url = url;
     }
+    /** A deployment an earlier run opened (its id kept in the deploy state), to record how it ended. */
+    static existing(options, id) {
+        return new DeploymentRecorder(options, id, `repos/${options.owner}/${options.repo}/deployments/${id}`);
+    }
     static async start(options) {
         const { octokit, owner, repo, environment } = options;
         const call = (action, hints) => ({
@@ -50828,6 +50832,39 @@ function formatTimeout(ms) {
 function lockPollMs(options) {
     return Math.min(1000, Math.max(20, Math.min(options.timeoutMs, options.staleAfterMs) / 10));
 }
+/**
+ * A lock's heartbeat, every `everyMs` on a real timer: other processes judge staleness by the
+ * wall clock, so an injected test clock must not drive it. `beat` resolves false once the lock is
+ * no longer ours (taken over while we stalled), which ends the heartbeat; a failed beat (a full
+ * disk, a blip in the connection) is retried on the next tick — staleness allows two misses.
+ * The timer does not keep the process alive: a run that forgot to release can still exit, and
+ * its lock then goes stale.
+ */
+function startHeartbeat(beat, everyMs) {
+    let stopped = false;
+    let timer;
+    let beating = Promise.resolve();
+    const schedule = () => {
+        if (stopped)
+            return;
+        timer = setTimeout(() => {
+            beating = beat(() => stopped).then((ours) => {
+                if (!ours)
+                    stopped = true;
+            }, () => undefined);
+            void beating.then(schedule);
+        }, Math.max(1, everyMs));
+        timer.unref();
+    };
+    schedule();
+    return {
+        stop: async () => {
+            stopped = true;
+            clearTimeout(timer);
+            await beating;
+        },
+    };
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/state/file.ts
 
@@ -50964,42 +51001,20 @@ class FileStateStore {
     }
     /** Keeps the heartbeat going until released; a real timer, as other processes judge it by the wall clock. */
     hold(token, staleAfterMs, tookOverFrom) {
-        let stopped = false;
-        let timer;
-        let beating = Promise.resolve();
-        const beat = async () => {
-            const stillOurs = await this.withMutex(async () => {
-                const record = (await this.readLock())?.record;
-                if (record?.token !== token)
-                    return false;
-                if (!stopped)
-                    await replaceFile(this.lockFile, serialize({ ...record, heartbeatAt: new Date().toISOString() }));
-                return true;
-            });
-            // Taken over while we stalled: there is nothing of ours left to keep alive.
-            if (!stillOurs)
-                stopped = true;
-        };
-        const schedule = () => {
-            if (stopped)
-                return;
-            timer = setTimeout(() => {
-                // A failed beat (a full disk, a slow share) is retried on the next tick; staleAfterMs allows two misses.
-                beating = beat().catch(() => undefined);
-                void beating.then(schedule);
-            }, Math.max(1, staleAfterMs / 3));
-            // A run that forgot to release must still be able to exit; its lock then goes stale.
-            timer.unref();
-        };
-        schedule();
+        const heartbeat = startHeartbeat((stopped) => this.withMutex(async () => {
+            const record = (await this.readLock())?.record;
+            if (record?.token !== token)
+                return false;
+            if (!stopped())
+                await replaceFile(this.lockFile, serialize({ ...record, heartbeatAt: new Date().toISOString() }));
+            return true;
+        }), staleAfterMs / 3);
         const lock = {
             tookOverFrom,
             release: async () => {
                 if (!this.held.delete(lock))
                     return;
-                stopped = true;
-                clearTimeout(timer);
-                await beating;
+                await heartbeat.stop();
                 try {
                     await this.withMutex(async () => {
                         const current = await this.readLock();
@@ -51424,34 +51439,17 @@ class RedisStateStore {
     }
     /** Extends the lock every staleAfterMs/3 on a real timer: Redis expires it by its own clock. */
     hold(token, value, ttl, staleAfterMs, tookOverFrom) {
-        let stopped = false;
-        let timer;
-        let beating = Promise.resolve();
-        const beat = async () => {
+        const heartbeat = startHeartbeat(async () => {
             const kept = await this.command('EVAL', (client) => client.eval(HEARTBEAT, 2, this.keys.lock, this.keys.holder, token, value(), ttl));
             // Expired and taken by another run while we could not reach Redis: nothing of ours to keep alive.
-            if (kept !== 1)
-                stopped = true;
-        };
-        const schedule = () => {
-            if (stopped)
-                return;
-            timer = setTimeout(() => {
-                // A missed beat (a blip in the connection) is retried on the next tick; the TTL allows two misses.
-                beating = beat().catch(() => undefined);
-                void beating.then(schedule);
-            }, Math.max(1, staleAfterMs / 3));
-            timer.unref();
-        };
-        schedule();
+            return kept === 1;
+        }, staleAfterMs / 3);
         const lock = {
             tookOverFrom,
             release: async () => {
                 if (!this.held.delete(lock))
                     return;
-                stopped = true;
-                clearTimeout(timer);
-                await beating;
+                await heartbeat.stop();
                 await this.command('EVAL', (client) => client.eval(RELEASE, 2, this.keys.lock, this.keys.holder, token));
             },
         };
@@ -51935,6 +51933,13 @@ async function rollback(inputs, deps, store, router, state, reason) {
     const started = deps.clock.now();
     const verified = await setWeights(router, weights, deps.io);
     deps.io.info(`rolled back to ${target} in ${formatMs(deps.clock.now() - started)}: ${reason}`);
+    if (state.promotion) {
+        await closeDeployment(inputs, deps, state.promotion.deploymentId, 'failure', `interrupted, rolled back: ${reason}`);
+    }
+    else if (clean) {
+        // The colour that lost the traffic is no longer what the environment runs.
+        await closeDeployment(inputs, deps, state.releases[state.active]?.deploymentId, 'inactive', `rolled back to ${target}: ${reason}`);
+    }
     const previous = state.active === target ? otherColor(target) : state.active;
     const next = await store.update((s) => engine_record({ ...s, active: target, weights, promotion: undefined }, {
         at: new Date().toISOString(),
@@ -52021,6 +52026,12 @@ async function promote(inputs, deps, store, router, initial) {
         throw new InputError('targets', `promote needs something to watch: give targets, or the ${to} servers`);
     }
     const recorder = await recordDeployment(inputs, deps, to, version, sha);
+    if (recorder) {
+        state = await store.update((s) => ({
+            ...s,
+            promotion: s.promotion && { ...s.promotion, deploymentId: recorder.id },
+        }));
+    }
     const finishRecord = async (outcome, description) => {
         await recorder?.finish(outcome, description).catch((error) => {
             if (!(error instanceof GitHubError))
@@ -52087,6 +52098,10 @@ async function promote(inputs, deps, store, router, initial) {
                 if (broken.length)
                     reason = `k6 thresholds failed at ${step.weight}%: ${broken.map((v) => `${v.metric} ${v.expression}`).join('; ')}`;
             }
+            if (!reason) {
+                io.info(`  ✓ ${to} ${step.weight}% held ${formatMs(watch.elapsedMs)}: ${watch.overall.samples} probes, ` +
+                    `error rate ${summary_formatPercent(watch.overall.errorRate)}, p95 ${formatMs(watch.overall.p95)}`);
+            }
             if (reason) {
                 io.info(`breach: ${reason}; restoring ${from}`);
                 const restoreMs = await restore(reason, 'rolled-back');
@@ -52133,7 +52148,13 @@ async function promote(inputs, deps, store, router, initial) {
     finally {
         await Promise.all(probes.map((p) => p.close()));
     }
-    state = await store.update((s) => engine_record({ ...s, active: to, weights: weightsFor(to, 100), promotion: undefined }, {
+    state = await store.update((s) => engine_record({
+        ...s,
+        active: to,
+        weights: weightsFor(to, 100),
+        promotion: undefined,
+        releases: { ...s.releases, [to]: { ...s.releases[to], deploymentId: recorder?.id } },
+    }, {
         at: new Date().toISOString(),
         command: 'promote',
         actor: actorOf(io.env),
@@ -52147,10 +52168,25 @@ async function promote(inputs, deps, store, router, initial) {
     io.info(`promoted: ${to}${version ? ` (${version})` : ''} has all traffic after ${formatMs(at())}`);
     return { ...resultOf('promote', state), previous: from, plan, timeline };
 }
+/** Where GitHub deployments are recorded, when a token is given and a commit is known. */
+function deploymentTarget(inputs, deps, ref, description) {
+    const token = inputs['github-token'];
+    if (!token || !ref)
+        return undefined;
+    const { io } = deps;
+    return {
+        octokit: githubClient(token, io.env, { log: (line) => io.debug(line) }),
+        ...repoFromEnv(io.env),
+        ref,
+        environment: deps.environment ?? 'production',
+        description,
+        logUrl: runLogUrl(io.env),
+        log: (line) => io.info(line),
+    };
+}
 /** A GitHub deployment for this promotion, when a token is given; failures to record only warn. */
 async function recordDeployment(inputs, deps, color, version, sha) {
-    const token = inputs['github-token'];
-    if (!token)
+    if (!inputs['github-token'])
         return undefined;
     const { io } = deps;
     const ref = sha ?? io.env.GITHUB_SHA;
@@ -52159,17 +52195,11 @@ async function recordDeployment(inputs, deps, color, version, sha) {
         return undefined;
     }
     try {
-        const recorder = await DeploymentRecorder.start({
-            octokit: githubClient(token, io.env, { log: (line) => io.debug(line) }),
-            ...repoFromEnv(io.env),
-            ref,
-            environment: deps.environment ?? 'production',
-            description: `switchyard: ${color}${version ? ` ${version}` : ''}`,
-            logUrl: runLogUrl(io.env),
-            payload: { color, version },
-            log: (line) => io.info(line),
-        });
-        io.info(`recording GitHub deployment to ${deps.environment ?? 'production'} for ${ref.slice(0, 12)}`);
+        const target = deploymentTarget(inputs, deps, ref, `switchyard: ${color}${version ? ` ${version}` : ''}`);
+        if (!target)
+            return undefined;
+        const recorder = await DeploymentRecorder.start({ ...target, payload: { color, version } });
+        io.info(`recording GitHub deployment to ${target.environment} for ${ref.slice(0, 12)}`);
         return recorder;
     }
     catch (error) {
@@ -52177,6 +52207,22 @@ async function recordDeployment(inputs, deps, color, version, sha) {
             throw error;
         io.warning(`not recording a GitHub deployment: ${error.message}`);
         return undefined;
+    }
+}
+/** Records how an earlier run's deployment ended (it cannot: it was killed, or rolled back later). */
+async function closeDeployment(inputs, deps, id, outcome, description) {
+    if (id === undefined)
+        return;
+    try {
+        const target = deploymentTarget(inputs, deps, deps.io.env.GITHUB_SHA ?? 'unknown', description);
+        if (!target)
+            return;
+        await DeploymentRecorder.existing(target, id).finish(outcome, description);
+    }
+    catch (error) {
+        if (!(error instanceof UserError))
+            throw error;
+        deps.io.warning(`could not mark GitHub deployment ${id} ${outcome}: ${error.message}`);
     }
 }
 

@@ -16,7 +16,7 @@ import { otherColor, type Color, type Router, type Weights } from '../routers/ro
 import { formatMs, formatPercent } from '../summary.js';
 import { describePlan, planPromotion, weightsFor, type DeployInputs, type PromotionPlan } from './plan.js';
 import { openStateStore } from './state/index.js';
-import type { DeployState, HistoryEntry, LockOwner, StateStore } from './state/state.js';
+import type { DeployState, HistoryEntry, LockOwner, Release, StateStore } from './state/state.js';
 
 export interface DeployDeps {
   io: ActionIO;
@@ -390,6 +390,24 @@ async function rollback(
   const started = deps.clock.now();
   const verified = await setWeights(router, weights, deps.io);
   deps.io.info(`rolled back to ${target} in ${formatMs(deps.clock.now() - started)}: ${reason}`);
+  if (state.promotion) {
+    await closeDeployment(
+      inputs,
+      deps,
+      state.promotion.deploymentId,
+      'failure',
+      `interrupted, rolled back: ${reason}`,
+    );
+  } else if (clean) {
+    // The colour that lost the traffic is no longer what the environment runs.
+    await closeDeployment(
+      inputs,
+      deps,
+      state.releases[state.active]?.deploymentId,
+      'inactive',
+      `rolled back to ${target}: ${reason}`,
+    );
+  }
   const previous = state.active === target ? otherColor(target) : state.active;
   const next = await store.update((s) =>
     record(
@@ -506,6 +524,12 @@ async function promote(
   }
 
   const recorder = await recordDeployment(inputs, deps, to, version, sha);
+  if (recorder) {
+    state = await store.update((s) => ({
+      ...s,
+      promotion: s.promotion && { ...s.promotion, deploymentId: recorder.id },
+    }));
+  }
   const finishRecord = async (outcome: DeploymentOutcome, description: string) => {
     await recorder?.finish(outcome, description).catch((error: unknown) => {
       if (!(error instanceof GitHubError)) throw error;
@@ -581,6 +605,12 @@ async function promote(
         if (broken.length)
           reason = `k6 thresholds failed at ${step.weight}%: ${broken.map((v) => `${v.metric} ${v.expression}`).join('; ')}`;
       }
+      if (!reason) {
+        io.info(
+          `  ✓ ${to} ${step.weight}% held ${formatMs(watch.elapsedMs)}: ${watch.overall.samples} probes, ` +
+            `error rate ${formatPercent(watch.overall.errorRate)}, p95 ${formatMs(watch.overall.p95)}`,
+        );
+      }
       if (reason) {
         io.info(`breach: ${reason}; restoring ${from}`);
         const restoreMs = await restore(reason, 'rolled-back');
@@ -630,7 +660,13 @@ async function promote(
 
   state = await store.update((s) =>
     record(
-      { ...s, active: to, weights: weightsFor(to, 100), promotion: undefined },
+      {
+        ...s,
+        active: to,
+        weights: weightsFor(to, 100),
+        promotion: undefined,
+        releases: { ...s.releases, [to]: { ...(s.releases[to] as Release), deploymentId: recorder?.id } },
+      },
       {
         at: new Date().toISOString(),
         command: 'promote',
@@ -648,6 +684,27 @@ async function promote(
   return { ...resultOf('promote', state), previous: from, plan, timeline };
 }
 
+/** Where GitHub deployments are recorded, when a token is given and a commit is known. */
+function deploymentTarget(
+  inputs: DeployInputs,
+  deps: DeployDeps,
+  ref: string | undefined,
+  description: string,
+) {
+  const token = inputs['github-token'];
+  if (!token || !ref) return undefined;
+  const { io } = deps;
+  return {
+    octokit: githubClient(token, io.env, { log: (line) => io.debug(line) }),
+    ...repoFromEnv(io.env),
+    ref,
+    environment: deps.environment ?? 'production',
+    description,
+    logUrl: runLogUrl(io.env),
+    log: (line: string) => io.info(line),
+  };
+}
+
 /** A GitHub deployment for this promotion, when a token is given; failures to record only warn. */
 async function recordDeployment(
   inputs: DeployInputs,
@@ -656,8 +713,7 @@ async function recordDeployment(
   version: string | undefined,
   sha: string | undefined,
 ): Promise<DeploymentRecorder | undefined> {
-  const token = inputs['github-token'];
-  if (!token) return undefined;
+  if (!inputs['github-token']) return undefined;
   const { io } = deps;
   const ref = sha ?? io.env.GITHUB_SHA;
   if (!ref) {
@@ -665,21 +721,33 @@ async function recordDeployment(
     return undefined;
   }
   try {
-    const recorder = await DeploymentRecorder.start({
-      octokit: githubClient(token, io.env, { log: (line) => io.debug(line) }),
-      ...repoFromEnv(io.env),
-      ref,
-      environment: deps.environment ?? 'production',
-      description: `switchyard: ${color}${version ? ` ${version}` : ''}`,
-      logUrl: runLogUrl(io.env),
-      payload: { color, version },
-      log: (line) => io.info(line),
-    });
-    io.info(`recording GitHub deployment to ${deps.environment ?? 'production'} for ${ref.slice(0, 12)}`);
+    const target = deploymentTarget(inputs, deps, ref, `switchyard: ${color}${version ? ` ${version}` : ''}`);
+    if (!target) return undefined;
+    const recorder = await DeploymentRecorder.start({ ...target, payload: { color, version } });
+    io.info(`recording GitHub deployment to ${target.environment} for ${ref.slice(0, 12)}`);
     return recorder;
   } catch (error) {
     if (!(error instanceof UserError)) throw error;
     io.warning(`not recording a GitHub deployment: ${error.message}`);
     return undefined;
+  }
+}
+
+/** Records how an earlier run's deployment ended (it cannot: it was killed, or rolled back later). */
+async function closeDeployment(
+  inputs: DeployInputs,
+  deps: DeployDeps,
+  id: number | undefined,
+  outcome: DeploymentOutcome,
+  description: string,
+): Promise<void> {
+  if (id === undefined) return;
+  try {
+    const target = deploymentTarget(inputs, deps, deps.io.env.GITHUB_SHA ?? 'unknown', description);
+    if (!target) return;
+    await DeploymentRecorder.existing(target, id).finish(outcome, description);
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    deps.io.warning(`could not mark GitHub deployment ${id} ${outcome}: ${error.message}`);
   }
 }

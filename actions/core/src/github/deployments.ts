@@ -68,6 +68,11 @@ export class DeploymentRecorder {
     readonly url: string,
   ) {}
 
+  /** A deployment an earlier run opened (its id kept in the deploy state), to record how it ended. */
+  static existing(options: DeploymentOptions, id: number): DeploymentRecorder {
+    return new DeploymentRecorder(options, id, `repos/${options.owner}/${options.repo}/deployments/${id}`);
+  }
+
   static async start(options: DeploymentOptions): Promise<DeploymentRecorder> {
     const { octokit, owner, repo, environment } = options;
     const call = (action: string, hints?: GitHubCall['hints']): GitHubCall => ({

@@ -8,6 +8,7 @@ import {
   checkState,
   describeLockTimeout,
   lockPollMs,
+  startHeartbeat,
   type DeployState,
   type HeldLock,
   type LockOptions,
@@ -148,41 +149,22 @@ export class FileStateStore implements StateStore {
 
   /** Keeps the heartbeat going until released; a real timer, as other processes judge it by the wall clock. */
   private hold(token: string, staleAfterMs: number, tookOverFrom?: string): HeldLock {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let beating: Promise<void> = Promise.resolve();
-    const beat = async () => {
-      const stillOurs = await this.withMutex(async () => {
-        const record = (await this.readLock())?.record;
-        if (record?.token !== token) return false;
-        if (!stopped)
-          await replaceFile(this.lockFile, serialize({ ...record, heartbeatAt: new Date().toISOString() }));
-        return true;
-      });
-      // Taken over while we stalled: there is nothing of ours left to keep alive.
-      if (!stillOurs) stopped = true;
-    };
-    const schedule = () => {
-      if (stopped) return;
-      timer = setTimeout(
-        () => {
-          // A failed beat (a full disk, a slow share) is retried on the next tick; staleAfterMs allows two misses.
-          beating = beat().catch(() => undefined);
-          void beating.then(schedule);
-        },
-        Math.max(1, staleAfterMs / 3),
-      );
-      // A run that forgot to release must still be able to exit; its lock then goes stale.
-      timer.unref();
-    };
-    schedule();
+    const heartbeat = startHeartbeat(
+      (stopped) =>
+        this.withMutex(async () => {
+          const record = (await this.readLock())?.record;
+          if (record?.token !== token) return false;
+          if (!stopped())
+            await replaceFile(this.lockFile, serialize({ ...record, heartbeatAt: new Date().toISOString() }));
+          return true;
+        }),
+      staleAfterMs / 3,
+    );
     const lock: HeldLock = {
       tookOverFrom,
       release: async () => {
         if (!this.held.delete(lock)) return;
-        stopped = true;
-        clearTimeout(timer);
-        await beating;
+        await heartbeat.stop();
         try {
           await this.withMutex(async () => {
             const current = await this.readLock();

@@ -10,6 +10,7 @@ import {
   checkState,
   describeLockTimeout,
   lockPollMs,
+  startHeartbeat,
   type DeployState,
   type HeldLock,
   type LockHolderView,
@@ -177,36 +178,18 @@ export class RedisStateStore implements StateStore {
     staleAfterMs: number,
     tookOverFrom: string | undefined,
   ): HeldLock {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let beating: Promise<void> = Promise.resolve();
-    const beat = async () => {
+    const heartbeat = startHeartbeat(async () => {
       const kept = await this.command('EVAL', (client) =>
         client.eval(HEARTBEAT, 2, this.keys.lock, this.keys.holder, token, value(), ttl),
       );
       // Expired and taken by another run while we could not reach Redis: nothing of ours to keep alive.
-      if (kept !== 1) stopped = true;
-    };
-    const schedule = () => {
-      if (stopped) return;
-      timer = setTimeout(
-        () => {
-          // A missed beat (a blip in the connection) is retried on the next tick; the TTL allows two misses.
-          beating = beat().catch(() => undefined);
-          void beating.then(schedule);
-        },
-        Math.max(1, staleAfterMs / 3),
-      );
-      timer.unref();
-    };
-    schedule();
+      return kept === 1;
+    }, staleAfterMs / 3);
     const lock: HeldLock = {
       tookOverFrom,
       release: async () => {
         if (!this.held.delete(lock)) return;
-        stopped = true;
-        clearTimeout(timer);
-        await beating;
+        await heartbeat.stop();
         await this.command('EVAL', (client) =>
           client.eval(RELEASE, 2, this.keys.lock, this.keys.holder, token),
         );

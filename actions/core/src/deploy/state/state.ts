@@ -7,6 +7,8 @@ export interface Release {
   sha?: string;
   /** ISO time it was staged. */
   stagedAt: string;
+  /** The GitHub deployment that made it live, to mark inactive when it stops serving. */
+  deploymentId?: number;
 }
 
 /** One line of the deploy history, newest last. */
@@ -36,6 +38,8 @@ export interface PromotionInProgress {
   step: number;
   steps: number[];
   owner: string;
+  /** The GitHub deployment this promotion opened: whoever finishes it (rollback, a restart) closes it. */
+  deploymentId?: number;
 }
 
 export interface DeployState {
@@ -142,4 +146,45 @@ function formatTimeout(ms: number): string {
 /** How often a waiting run looks at the lock: often enough to notice a release or a stale holder quickly. */
 export function lockPollMs(options: Pick<LockOptions, 'timeoutMs' | 'staleAfterMs'>): number {
   return Math.min(1000, Math.max(20, Math.min(options.timeoutMs, options.staleAfterMs) / 10));
+}
+
+/**
+ * A lock's heartbeat, every `everyMs` on a real timer: other processes judge staleness by the
+ * wall clock, so an injected test clock must not drive it. `beat` resolves false once the lock is
+ * no longer ours (taken over while we stalled), which ends the heartbeat; a failed beat (a full
+ * disk, a blip in the connection) is retried on the next tick — staleness allows two misses.
+ * The timer does not keep the process alive: a run that forgot to release can still exit, and
+ * its lock then goes stale.
+ */
+export function startHeartbeat(
+  beat: (stopped: () => boolean) => Promise<boolean>,
+  everyMs: number,
+): { stop(): Promise<void> } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let beating: Promise<void> = Promise.resolve();
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(
+      () => {
+        beating = beat(() => stopped).then(
+          (ours) => {
+            if (!ours) stopped = true;
+          },
+          () => undefined,
+        );
+        void beating.then(schedule);
+      },
+      Math.max(1, everyMs),
+    );
+    timer.unref();
+  };
+  schedule();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await beating;
+    },
+  };
 }
