@@ -186,6 +186,27 @@ export function oneOf<
 }
 
 /**
+ * An input read by `parse`, which returns the value or, as a string, what is wrong with it. In
+ * switchyard.yml it may be written as text, or as a number or a list where `file` says so.
+ */
+export function parsedBy<T, const O extends { default?: string; example: string }>(
+  description: string,
+  parse: (raw: string) => T | string,
+  options: O & { file?: z.ZodType },
+): InputDef<T> & Marks<O> {
+  return {
+    description,
+    default: options.default,
+    example: options.example,
+    file: options.file ?? z.string(),
+    parse: z.string().transform((raw, ctx) => {
+      const value = parse(raw);
+      return typeof value === 'string' ? fail(ctx, value) : value;
+    }),
+  } as InputDef<T> & Marks<O>;
+}
+
+/**
  * A list of items, one per line (and per comma when `commas`). Each entry is parsed by `item`,
  * which returns the value or, as a string, what is wrong with the entry; without `item` the
  * entries are kept as they are.

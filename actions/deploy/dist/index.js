@@ -42146,6 +42146,22 @@ function oneOf(values, description, options = {}) {
     };
 }
 /**
+ * An input read by `parse`, which returns the value or, as a string, what is wrong with it. In
+ * switchyard.yml it may be written as text, or as a number or a list where `file` says so.
+ */
+function parsedBy(description, parse, options) {
+    return {
+        description,
+        default: options.default,
+        example: options.example,
+        file: options.file ?? schemas_string(),
+        parse: schemas_string().transform((raw, ctx) => {
+            const value = parse(raw);
+            return typeof value === 'string' ? fail(ctx, value) : value;
+        }),
+    };
+}
+/**
  * A list of items, one per line (and per comma when `commas`). Each entry is parsed by `item`,
  * which returns the value or, as a string, what is wrong with the entry; without `item` the
  * entries are kept as they are.
@@ -42220,7 +42236,6 @@ function throwInput(name, detail, origin) {
 ;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts
 
 
-
 const TARGET_SCHEMES = [
     'http:',
     'https:',
@@ -42268,22 +42283,6 @@ function parseBodyMatcher(raw) {
         return `${raw} is not a valid regular expression (${error.message})`;
     }
 }
-function inputs_custom(description, parseItem, options) {
-    return {
-        description,
-        default: options.default,
-        example: options.example,
-        file: schemas_string(),
-        parse: schemas_string().transform((raw, ctx) => {
-            const value = parseItem(raw);
-            if (typeof value === 'string') {
-                ctx.addIssue({ code: 'custom', message: value });
-                return NEVER;
-            }
-            return value;
-        }),
-    };
-}
 function header(line) {
     const colon = line.indexOf(':');
     if (colon <= 0)
@@ -42326,11 +42325,11 @@ const healthCheckInputs = {
         urls: true,
         example: 'https://example.com/health',
     }),
-    'expect-status': inputs_custom('HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).', parseStatusRanges, {
+    'expect-status': parsedBy('HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).', parseStatusRanges, {
         default: '200-399',
         example: '200-299',
     }),
-    'expect-body': inputs_custom('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
+    'expect-body': parsedBy('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
         example: '"status":"ok"',
     }),
     headers: {
@@ -42499,22 +42498,14 @@ function parseServer(entry) {
 function servers(description) {
     return list(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
 }
-/** A command line, split into argv without a shell. */
+/** A command line, split into argv without a shell (never a shell string built from input). */
 function command(description, options) {
-    return {
-        description,
-        default: options.default,
-        example: options.example,
-        file: schemas_string(),
-        parse: schemas_string().transform((raw, ctx) => {
-            const argv = splitCommand(raw);
-            if (typeof argv === 'string' || argv.length === 0) {
-                ctx.addIssue({ code: 'custom', message: typeof argv === 'string' ? argv : 'empty command' });
-                return NEVER;
-            }
+    return parsedBy(description, (raw) => {
+        const argv = splitCommand(raw);
+        if (typeof argv === 'string')
             return argv;
-        }),
-    };
+        return argv.length > 0 ? argv : 'empty command';
+    }, options);
 }
 /** `10,25,50,75,100`: whole percentages, strictly increasing, ending at 100. */
 function parseSteps(raw) {
@@ -42538,20 +42529,11 @@ function parseSteps(raw) {
     return steps;
 }
 function steps(description) {
-    return {
-        description,
+    return parsedBy(description, (raw) => parseSteps(raw.replaceAll('\n', ',')), {
         default: '10,25,50,75,100',
         example: '10,25,50,75,100',
         file: union([schemas_string(), array(schemas_number().int().min(1).max(100))]),
-        parse: schemas_string().transform((raw, ctx) => {
-            const parsed = parseSteps(raw.replaceAll('\n', ','));
-            if (typeof parsed === 'string') {
-                ctx.addIssue({ code: 'custom', message: parsed });
-                return NEVER;
-            }
-            return parsed;
-        }),
-    };
+    });
 }
 const inputs_optional = (def) => ({ ...def, required: undefined });
 const deployInputs = {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { healthCheckInputs } from '../health-check/inputs.js';
-import { duration, integer, list, oneOf, text, type InputDef } from '../inputs.js';
+import { duration, integer, list, oneOf, parsedBy, text, type InputDef } from '../inputs.js';
 import { splitCommand } from '../process.js';
 
 /** A server of a colour. */
@@ -22,22 +22,17 @@ function servers(description: string) {
   return list(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
 }
 
-/** A command line, split into argv without a shell. */
+/** A command line, split into argv without a shell (never a shell string built from input). */
 function command<const O extends { default?: string; example: string }>(description: string, options: O) {
-  return {
+  return parsedBy(
     description,
-    default: options.default,
-    example: options.example,
-    file: z.string(),
-    parse: z.string().transform((raw, ctx) => {
+    (raw) => {
       const argv = splitCommand(raw);
-      if (typeof argv === 'string' || argv.length === 0) {
-        ctx.addIssue({ code: 'custom', message: typeof argv === 'string' ? argv : 'empty command' });
-        return z.NEVER;
-      }
-      return argv;
-    }),
-  } as InputDef<string[]> & (O extends { default: string } ? { default: string } : unknown);
+      if (typeof argv === 'string') return argv;
+      return argv.length > 0 ? argv : 'empty command';
+    },
+    options,
+  );
 }
 
 /** `10,25,50,75,100`: whole percentages, strictly increasing, ending at 100. */
@@ -60,20 +55,11 @@ export function parseSteps(raw: string): number[] | string {
 }
 
 function steps(description: string) {
-  return {
-    description,
+  return parsedBy(description, (raw) => parseSteps(raw.replaceAll('\n', ',')), {
     default: '10,25,50,75,100',
     example: '10,25,50,75,100',
     file: z.union([z.string(), z.array(z.number().int().min(1).max(100))]),
-    parse: z.string().transform((raw, ctx) => {
-      const parsed = parseSteps(raw.replaceAll('\n', ','));
-      if (typeof parsed === 'string') {
-        ctx.addIssue({ code: 'custom', message: parsed });
-        return z.NEVER;
-      }
-      return parsed;
-    }),
-  } as InputDef<number[]> & { default: string };
+  });
 }
 
 const optional = <T extends InputDef>(def: T) => ({ ...def, required: undefined }) as T;

@@ -1,6 +1,16 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { z } from 'zod';
-import { boolean, duration, integer, list, oneOf, rate, text, urlItem, type InputDef } from '../inputs.js';
+import {
+  boolean,
+  duration,
+  integer,
+  list,
+  oneOf,
+  parsedBy,
+  rate,
+  text,
+  urlItem,
+  type InputDef,
+} from '../inputs.js';
 import type { BodyMatcher, StatusRange } from '../probes/probe.js';
 
 export const TARGET_SCHEMES = [
@@ -48,27 +58,6 @@ export function parseBodyMatcher(raw: string): BodyMatcher | string {
   }
 }
 
-function custom<T, const O extends { default?: string; example: string }>(
-  description: string,
-  parseItem: (raw: string) => T | string,
-  options: O,
-): InputDef<T> & (O extends { default: string } ? { default: string } : unknown) {
-  return {
-    description,
-    default: options.default,
-    example: options.example,
-    file: z.string(),
-    parse: z.string().transform((raw, ctx) => {
-      const value = parseItem(raw);
-      if (typeof value === 'string') {
-        ctx.addIssue({ code: 'custom', message: value });
-        return z.NEVER;
-      }
-      return value;
-    }),
-  } as InputDef<T> & (O extends { default: string } ? { default: string } : unknown);
-}
-
 function header(line: string): [string, string] | string {
   const colon = line.indexOf(':');
   if (colon <= 0) return `"${line.split(':')[0]}…" is not a header line; write "Name: value"`;
@@ -113,7 +102,7 @@ export const healthCheckInputs = {
       example: 'https://example.com/health',
     },
   ),
-  'expect-status': custom(
+  'expect-status': parsedBy(
     'HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).',
     parseStatusRanges,
     {
@@ -121,7 +110,7 @@ export const healthCheckInputs = {
       example: '200-299',
     },
   ),
-  'expect-body': custom('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
+  'expect-body': parsedBy('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
     example: '"status":"ok"',
   }),
   headers: {

@@ -623,8 +623,10 @@ async function planRestore(
     }
     step.kind = header.type as EntryKind;
     if ((parts as string[]).length === 0) {
-      if (header.type === 'directory') step.action = 'ignore';
-      else problems.push({ name: header.name, reason: 'names the target directory itself' });
+      // `./` in archives made with `tar -C dir .`: the target's own mode is left alone.
+      step.action = 'ignore';
+      if (header.type !== 'directory')
+        problems.push({ name: header.name, reason: 'names the target directory itself' });
     }
   }
 
@@ -632,19 +634,23 @@ async function planRestore(
   const placed = new Map<string, Step>();
   const existing: string[] = [];
   const world = new World(disk, placed);
+  /** A refused step is never written, whatever happens after. */
+  const refuse = (step: Step, reason: string) => {
+    step.action = 'ignore';
+    problems.push({ name: step.header.name, reason });
+  };
 
   for (const [index, step] of steps.entries()) {
     const parts = names[index] as string[];
     if (step.action !== 'write' || parts.length === 0) continue;
-    const name = step.header.name;
     const parent = await world.resolve([], parts.slice(0, -1), 'parent');
     if (typeof parent === 'string') {
-      problems.push({ name, reason: parent });
+      refuse(step, parent);
       continue;
     }
     const where = await world.kind(parent.levels, parent.last);
     if (where.kind !== 'directory' && where.kind !== 'absent') {
-      problems.push({ name, reason: `is below ${quote(where.key)}, which is not a directory` });
+      refuse(step, `is below ${quote(where.key)}, which is not a directory`);
       continue;
     }
     const levels = parent.last
@@ -655,13 +661,12 @@ async function planRestore(
     const key = here.key;
     const earlier = placed.get(key);
     if (earlier && !(earlier === IMPLIED && step.kind === 'directory')) {
-      problems.push({
-        name,
-        reason:
-          earlier === IMPLIED
-            ? 'lands where an earlier entry needs a directory'
-            : `lands on the same path as ${quote(earlier.header.name)}`,
-      });
+      refuse(
+        step,
+        earlier === IMPLIED
+          ? 'lands where an earlier entry needs a directory'
+          : `lands on the same path as ${quote(earlier.header.name)}`,
+      );
       continue;
     }
     step.location = [...levels.map((level) => level.name), base];
@@ -681,10 +686,10 @@ async function planRestore(
         continue;
       }
       if (mode === 'replace' && here.kind === 'directory' && step.kind !== 'directory') {
-        problems.push({
-          name,
-          reason: `is a ${step.kind === 'symlink' ? 'link' : 'file'} in the backup but a directory in the target; remove ${quote(key)} first`,
-        });
+        refuse(
+          step,
+          `is a ${step.kind === 'symlink' ? 'link' : 'file'} in the backup but a directory in the target; remove ${quote(key)} first`,
+        );
         continue;
       }
     }
@@ -697,13 +702,12 @@ async function planRestore(
     const linkname = step.header.linkname ?? '';
     const reason = linkProblem(linkname);
     if (reason) {
-      problems.push({ name: step.header.name, reason });
+      refuse(step, reason);
       continue;
     }
     const levels = await world.levelsOf(step.location.slice(0, -1));
     const resolved = await world.resolve(levels, splitLink(linkname), 'link', disk.absoluteInside(linkname));
-    if (typeof resolved === 'string')
-      problems.push({ name: step.header.name, reason: `is a link to ${quote(linkname)}, which ${resolved}` });
+    if (typeof resolved === 'string') refuse(step, `is a link to ${quote(linkname)}, which ${resolved}`);
   }
 
   if (problems.length > 0) throw refusal(display, target, problems);
@@ -975,6 +979,7 @@ async function writePlan(
       throw changed();
     if (step.action === 'skip') skipped++;
     if (step.action !== 'write') continue;
+    if (step.location.length === 0) throw changed();
 
     const parent = await directory(step.location.slice(0, -1));
     const final = path.join(parent, step.location.at(-1) as string);

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { InputError, UserError } from '../../errors.js';
 import type { BackupStore } from '../store.js';
 
@@ -35,7 +34,11 @@ class LocalStore implements BackupStore {
     try {
       const handle = await fs.open(temporary, 'wx', 0o600);
       try {
-        await pipeline(data, handle.createWriteStream({ autoClose: false }));
+        for await (const chunk of data) {
+          const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+          let offset = 0;
+          while (offset < bytes.length) offset += (await handle.write(bytes, offset)).bytesWritten;
+        }
         await handle.sync();
       } finally {
         await handle.close();
