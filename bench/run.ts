@@ -1,12 +1,14 @@
-// npm run bench [-- cold-start|fan-out|deploy]: runs the benchmarks and prints markdown tables for BENCHMARKS.md.
+// npm run bench [-- cold-start|fan-out|deploy|postgres-backup]: runs the benchmarks and prints markdown tables for BENCHMARKS.md.
 import { coldStart } from './cold-start.js';
 import { deployBench } from './deploy.js';
 import { fanOut } from './fan-out.js';
+import { postgresBackup } from './postgres-backup.js';
 
 const all: Record<string, () => Promise<void>> = {
   'cold-start': coldStart,
   'fan-out': fanOut,
   deploy: deployBench,
+  'postgres-backup': postgresBackup,
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(all)) {

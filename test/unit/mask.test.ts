@@ -40,6 +40,14 @@ describe('Secrets', () => {
     expect(text).not.toMatch(/s3cr3t|tok-123456|other/);
   });
 
+  it('blanks a known password holding @ whole, even inside a URL', () => {
+    const secrets = new Secrets();
+    secrets.add('p@ss-word');
+    expect(secrets.redact('could not connect to postgres://app:p@ss-word@db/x')).toBe(
+      'could not connect to postgres://app:***@db/x',
+    );
+  });
+
   it('guards every channel of an action', async () => {
     const { io, recorded } = memoryIO({});
     io.secrets.add('hunter22');

@@ -37,8 +37,9 @@ export interface PostgresSourceOptions {
   /** The environment pg_dump and pg_restore start from (default: this process's). */
   env?: Record<string, string | undefined>;
   /**
-   * Directories holding pg_dump and pg_restore, tried in order. Default: the first on the PATH,
-   * then each /usr/lib/postgresql/<version>/bin, newest first.
+   * Directories holding pg_dump and pg_restore, tried in order. Default: the PATH, then each
+   * /usr/lib/postgresql/<version>/bin, newest first. pg_dump is the first at least as new as the
+   * server; pg_restore the first found.
    */
   clientDirs?: string[];
 }
@@ -74,23 +75,41 @@ class PostgresSource implements BackupSource {
     this.secrets.addFromUrl(url.href);
     this.runner = options.runner ?? systemRunner;
     this.baseEnv = options.env ?? process.env;
-    this.clientDirs = options.clientDirs ?? defaultClientDirs();
+    this.clientDirs = options.clientDirs ?? defaultClientDirs(this.baseEnv);
     this.partName = partNameOf(url, this.baseEnv);
   }
 
   async backup(out: Writable, context: SourceContext): Promise<PartSummary> {
+    try {
+      return await this.dump(out, context);
+    } catch (error) {
+      // Whoever reads `out` learns that the part is not whole, and does not wait for it forever.
+      if (!out.destroyed) out.destroy(error as Error);
+      throw error;
+    }
+  }
+
+  private async dump(out: Writable, context: SourceContext): Promise<PartSummary> {
     const client = await this.connect(this.url);
     try {
       const server = await serverVersion(client);
-      const pgDump = requireDumpVersion(await this.findClients('pg_dump'), server, this.display);
+      const pgDump = requireDumpVersion(
+        await this.findClients('pg_dump', serverMajor(server.versionNum)),
+        server,
+        this.display,
+      );
 
       // row_security off, as pg_dump sets it: a policy must fail the count, not shrink it.
       await client.query('SET row_security = off');
+      // The counts run beside the dump, which takes longer anyway: parallel workers would only take
+      // cores from it.
+      await client.query('SET max_parallel_workers_per_gather = 0');
       const snapshot = await beginSharedSnapshot(client);
       if (!snapshot)
         context.log(`${this.partName}: the server cannot share a snapshot; counting rows separately`);
       const plan = selectTables(await listRelations(client), context.include, context.exclude, this.display);
 
+      let countError: Error | undefined;
       const progress = new Progress(context.log, this.partName, 'dumped');
       const stop = new AbortController();
       const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
@@ -98,13 +117,14 @@ class PostgresSource implements BackupSource {
         env: this.childEnv(this.url),
         output: out,
         onOutput: (bytes) => progress.add(bytes),
-        failure: (result) => this.failed('pg_dump', `could not dump ${this.display}`, result),
+        failure: (result) => countError ?? this.failed('pg_dump', `could not dump ${this.display}`, result),
         signal,
       });
       // Counted while pg_dump runs, inside the transaction whose snapshot it dumps.
       const counting = countRows(client, plan.counted).catch((error: unknown) => {
+        countError = this.databaseError(error, `counting the rows of ${this.display}`);
         stop.abort();
-        throw this.databaseError(error, `counting the rows of ${this.display}`);
+        throw countError;
       });
       const [dumped, counted] = await Promise.allSettled([dumping, counting]);
       if (dumped.status === 'rejected') throw dumped.reason;
@@ -287,9 +307,11 @@ class PostgresSource implements BackupSource {
       await client.connect();
     } catch (error) {
       await client.end().catch(() => undefined);
-      throw new UserError(
-        `Cannot connect to ${redactUrl(url.href)}: ${this.secrets.redact(messageOf(error))}`,
-      );
+      const message = this.secrets.redact(messageOf(error));
+      const advice = /database ".*" does not exist/.test(message)
+        ? ': create it first (createdb, or CREATE DATABASE)'
+        : '';
+      throw new UserError(`Cannot connect to ${redactUrl(url.href)}: ${message}${advice}`);
     }
     return client;
   }
@@ -316,23 +338,27 @@ class PostgresSource implements BackupSource {
     return parseArchiveList(result.stdout);
   }
 
-  private findClients(program: string): Promise<PostgresClient[]> {
-    let found = this.clients.get(program);
+  /** The clients of that name up to the first of at least `major` (cached: the machine does not change). */
+  private findClients(program: string, major: number): Promise<PostgresClient[]> {
+    const key = `${program} ${major}`;
+    let found = this.clients.get(key);
     if (!found) {
-      found = findClients(program, this.clientDirs, this.runner);
-      this.clients.set(program, found);
+      // In the environment it will run in: Debian's pg_wrapper picks a version by the cluster it connects to.
+      const env = program === 'pg_dump' ? this.childEnv(this.url) : this.baseEnv;
+      found = findClients(program, this.clientDirs, this.runner, (client) => client.major >= major, env);
+      this.clients.set(key, found);
     }
     return found;
   }
 
   private async firstClient(program: string): Promise<PostgresClient> {
-    const [first] = await this.findClients(program);
+    const [first] = await this.findClients(program, 0);
     if (!first) throw new UserError(notInstalled(program));
     return first;
   }
 
   private failed(program: string, what: string, result: StreamedResult): UserError {
-    const said = this.secrets.redact(result.stderr.trim()) || `exit code ${result.exitCode}`;
+    const said = this.secrets.redact(briefly(result.stderr)) || `exit code ${result.exitCode}`;
     return new UserError(`${program} ${what}: ${said}`);
   }
 
@@ -455,9 +481,9 @@ export interface PostgresClient {
   major: number;
 }
 
-/** The first pg_dump on the PATH, then each /usr/lib/postgresql/<version>/bin, newest first. */
-function defaultClientDirs(): string[] {
-  const onPath = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+/** The PATH, then each /usr/lib/postgresql/<version>/bin, newest first. */
+function defaultClientDirs(env: Record<string, string | undefined>): string[] {
+  const onPath = (env.PATH ?? '').split(path.delimiter).filter(Boolean);
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root).sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a))
@@ -477,14 +503,20 @@ export function parseClientVersion(text: string): Omit<PostgresClient, 'path'> |
 
 /** server_version_num 150018 → 15; 90624 → 9.6. */
 export function serverMajor(versionNum: number): number {
-  return versionNum >= 100_000 ? Math.floor(versionNum / 10_000) : Math.floor(versionNum / 100) / 100;
+  if (versionNum >= 100_000) return Math.floor(versionNum / 10_000);
+  return Number(`${Math.floor(versionNum / 10_000)}.${Math.floor((versionNum % 10_000) / 100)}`);
 }
 
-/** Every distinct program of that name in `dirs`, in order, with its version. */
+/**
+ * The distinct programs of that name in `dirs`, in order, with their versions; stops at the first
+ * that `enough` accepts (each `--version` is a process start).
+ */
 export async function findClients(
   program: string,
   dirs: readonly string[],
   runner: ProcessRunner,
+  enough: (client: PostgresClient) => boolean = () => false,
+  env?: Record<string, string | undefined>,
 ): Promise<PostgresClient[]> {
   const seen = new Set<string>();
   const found: PostgresClient[] = [];
@@ -497,12 +529,14 @@ export async function findClients(
     } catch {
       continue;
     }
-    // Debian's /usr/bin/pg_dump is one wrapper for every version: its path, not its target, identifies it.
-    if (seen.has(real) && !real.endsWith('pg_wrapper')) continue;
+    if (seen.has(real)) continue;
     seen.add(real);
-    const result = await runner.run([candidate, '--version'], { timeoutMs: 15_000 });
+    const result = await runner.run([candidate, '--version'], { timeoutMs: 15_000, env });
     const version = result.exitCode === 0 ? parseClientVersion(result.stdout) : undefined;
-    if (version) found.push({ path: candidate, ...version });
+    if (!version) continue;
+    const client = { path: candidate, ...version };
+    found.push(client);
+    if (enough(client)) break;
   }
   return found;
 }
@@ -663,7 +697,8 @@ export function selectTables(
     throw new UserError(
       `Input "exclude": it excludes every table that "include" selects in ${display}; nothing is left to back up.`,
     );
-  tables.sort((a, b) => a.schema.localeCompare(b.schema) || a.name.localeCompare(b.name));
+  const byName = (r: Relation): string => qualifiedKey(r.schema, r.name);
+  tables.sort((a, b) => (byName(a) < byName(b) ? -1 : 1));
   return { tables, excludeTables: [], counted: tables.filter((r) => r.kind === 'r') };
 }
 
@@ -701,8 +736,7 @@ function escapeRegExp(c: string): string {
 
 /** A relation as a pg_dump pattern that matches it and nothing else. */
 function exactPattern(relation: Relation): string {
-  const quote = (part: string): string => `"${part.replaceAll('"', '""')}"`;
-  return `${quote(relation.schema)}.${quote(relation.name)}`;
+  return `${quoteIdent(relation.schema)}.${quoteIdent(relation.name)}`;
 }
 
 /** How a table is named in records and messages: quoted only where SQL needs it. */
@@ -741,14 +775,17 @@ async function countRows(client: pg.Client, tables: readonly Relation[]): Promis
 // Commands (data, run elsewhere)
 
 /**
- * pg_dump in custom format, uncompressed: the backup engine compresses every part alike, and
- * compressing twice only burns CPU (see bench/postgres-backup.ts for the measurements).
+ * pg_dump in custom format at zlib level 1. The engine compresses every part again, so why not 0:
+ * measured (bench/postgres-backup.ts), level 1 costs pg_dump less time than it saves everything
+ * downstream — 3 to 30 times fewer bytes through the pipe, node and the engine's compressor,
+ * and that first compression runs in pg_dump's own process, beside ours. Level 0 followed by the
+ * engine's gzip was the slowest of all; pg_dump's default (6) is slower than 1 for the same size.
  */
 export function dumpCommand(pgDump: string, plan: TablePlan & { snapshot?: string }): string[] {
   return [
     pgDump,
     '--format=custom',
-    '--compress=0',
+    '--compress=1',
     '--no-password',
     ...(plan.snapshot ? [`--snapshot=${plan.snapshot}`] : []),
     ...(plan.tables ?? []).map((t) => `--table=${exactPattern(t)}`),
@@ -1001,6 +1038,19 @@ function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/**
+ * What a program said, short enough for one error line: pg_restore follows each error with the
+ * whole statement that failed ("Command was: CREATE TABLE …", a function body…); its first line
+ * names it well enough.
+ */
+function briefly(stderr: string): string {
+  const text = stderr
+    .trim()
+    .replace(/^(Command was: .*)\n(?:(?!pg_restore:|pg_dump:).*(?:\n|$))*/gm, '$1…\n')
+    .trim();
+  return text.length > 2_000 ? `…${text.slice(-2_000)}` : text;
 }
 
 function messageOf(error: unknown): string {
