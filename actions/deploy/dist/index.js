@@ -32309,12 +32309,13 @@ class mask_Secrets {
             this.add(value);
     }
     redact(text) {
-        let out = redactText(text);
-        // Longest first, so a secret containing another is blanked whole.
+        // Known secrets first, longest first (a secret containing another is blanked whole); only then
+        // the URL patterns, which would otherwise cut a password holding '@' and leave its tail.
+        let out = text;
         for (const value of [...this.values].sort((a, b) => b.length - a.length)) {
             out = out.replaceAll(value, REDACTED);
         }
-        return out;
+        return redactText(out);
     }
     /** A copy of a value with every string in it redacted: structure (numbers, booleans) untouched. */
     redactDeep(value) {
