@@ -322,6 +322,11 @@ async function expectDigest(client: Redis, digest: unknown, after: string): Prom
     throw new Error(`DEBUG DIGEST changed after ${after}: ${String(digest)} → ${String(now)}`);
 }
 
+/** For `npm run bench -- redis-backup`: 100k and 1M keys. */
+export async function redisBackup(): Promise<void> {
+  await main([100_000, 1_000_000]);
+}
+
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 const ms = (value: number) => value.toFixed(0);
 const ratio = (value: number) => `${value.toFixed(2)}×`;

@@ -48,7 +48,7 @@ const HEADER_LIMIT = 4096;
 // buffer the rest of the part).
 const KEY_LIMIT = 512 * 1024 * 1024;
 const TWO_32 = 2 ** 32;
-const EMPTY = Buffer.alloc(0);
+const EMPTY: Buffer = Buffer.alloc(0);
 
 export function encodeHeader(header: PartHeader): Buffer {
   const line = `${PART_MAGIC} ${PART_VERSION} ${JSON.stringify(header)}\n`;
@@ -94,7 +94,7 @@ export function encodeEnd(keys: number): Buffer {
  * damaged, ends before its end record, or goes on after it.
  */
 export async function* readPart(input: AsyncIterable<Buffer | string>): AsyncGenerator<PartItem> {
-  let buffer = EMPTY;
+  let buffer: Buffer = EMPTY;
   let at = 0;
   /** Stream offset of buffer[0]. */
   let base = 0;
@@ -121,7 +121,10 @@ export async function* readPart(input: AsyncIterable<Buffer | string>): AsyncGen
       continue;
     }
     base += at;
-    buffer = at === buffer.length && waiting.length === 0 ? bytes : Buffer.concat([buffer.subarray(at), ...waiting, bytes]);
+    buffer =
+      at === buffer.length && waiting.length === 0
+        ? bytes
+        : Buffer.concat([buffer.subarray(at), ...waiting, bytes]);
     at = 0;
     waiting.length = 0;
     waitingBytes = 0;
@@ -129,7 +132,10 @@ export async function* readPart(input: AsyncIterable<Buffer | string>): AsyncGen
     if (!header) {
       const newline = buffer.indexOf(0x0a);
       if (newline < 0) {
-        if (buffer.length >= HEADER_LIMIT || !PART_MAGIC.startsWith(buffer.toString('latin1', 0, PART_MAGIC.length)))
+        if (
+          buffer.length >= HEADER_LIMIT ||
+          !PART_MAGIC.startsWith(buffer.toString('latin1', 0, PART_MAGIC.length))
+        )
           fail('it does not start with a switchyard Redis part header', 0);
         needed = buffer.length + 1;
         continue;
@@ -160,7 +166,8 @@ export async function* readPart(input: AsyncIterable<Buffer | string>): AsyncGen
         if (at < buffer.length) fail(`it goes on after its end record (${buffer.length - at} more bytes)`);
         break;
       }
-      if (tag !== KEY_TAG) fail(`byte 0x${(tag ?? 0).toString(16).padStart(2, '0')} where a record should start`);
+      if (tag !== KEY_TAG)
+        fail(`byte 0x${(tag ?? 0).toString(16).padStart(2, '0')} where a record should start`);
       if (available < 5) {
         needed = 5;
         break;
@@ -207,7 +214,10 @@ function parseHeader(line: string, fail: (problem: string, offset?: number) => n
   const [magic, version, ...rest] = line.split(' ');
   if (magic !== PART_MAGIC) fail('it does not start with a switchyard Redis part header', 0);
   if (version !== String(PART_VERSION))
-    fail(`it is format version ${version}, and this switchyard reads version ${PART_VERSION}: use a newer switchyard`, 0);
+    fail(
+      `it is format version ${version}, and this switchyard reads version ${PART_VERSION}: use a newer switchyard`,
+      0,
+    );
   let fields: unknown;
   try {
     fields = JSON.parse(rest.join(' '));
