@@ -3,7 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { annotations, runLikeTheRunner, type RunnerResult } from '../../scripts/run-action.js';
+import { annotations, type RunnerResult } from '../../scripts/run-action.js';
+import { runDeploy } from '../support/deploy-runs.js';
 import { setFailRate, startBlueGreen, type BlueGreen } from '../../scripts/demo/blue-green.js';
 import { startGitHubApi, type GitHubApi } from '../support/github-api.js';
 
@@ -50,20 +51,12 @@ function stateFile(name: string): string {
 function deploy(
   command: string,
   inputs: Record<string, string>,
-  options: Parameters<typeof runLikeTheRunner>[3] = {},
+  options: Parameters<typeof runDeploy>[4] = {},
 ) {
-  return runLikeTheRunner(
-    'deploy',
-    {
-      ...setup.inputs,
-      'health-path': '/health',
-      command,
-      'stage-command': `node ${join(process.cwd(), 'scripts/demo/stage.js')}`,
-      interval: '100ms',
-      steps: '50,100',
-      'step-duration': '500ms',
-      ...inputs,
-    },
+  return runDeploy(
+    setup,
+    command,
+    { steps: '50,100', 'step-duration': '500ms', ...inputs },
     // RUNNER_DEBUG: the client's debug log is printed too, so a token in it would show.
     { ...RUN, GITHUB_API_URL: api.url, RUNNER_DEBUG: '1' },
     options,

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { parseServersState } from '../../actions/core/src/routers/haproxy.js';
-import { annotations, runLikeTheRunner } from '../../scripts/run-action.js';
+import { annotations } from '../../scripts/run-action.js';
 import { startLoad, type RunningLoad } from '../../scripts/load.js';
+import { runDeploy } from '../support/deploy-runs.js';
 import { setFailRate, startBlueGreen, type BlueGreen } from '../../scripts/demo/blue-green.js';
 
 let setup: BlueGreen;
@@ -28,21 +29,9 @@ function stateFile(name: string): string {
 function deploy(
   command: string,
   inputs: Record<string, string>,
-  options: Parameters<typeof runLikeTheRunner>[3] = {},
+  options: Parameters<typeof runDeploy>[4] = {},
 ) {
-  return runLikeTheRunner(
-    'deploy',
-    {
-      ...setup.inputs,
-      'health-path': '/health',
-      command,
-      'stage-command': `node ${join(process.cwd(), 'scripts/demo/stage.js')}`,
-      interval: '100ms',
-      ...inputs,
-    },
-    { GITHUB_ACTOR: 'octocat' },
-    options,
-  );
+  return runDeploy(setup, command, inputs, { GITHUB_ACTOR: 'octocat' }, options);
 }
 
 /** The weights in force, as HAProxy itself reports them (srv_uweight of `show servers state`). */

@@ -44055,9 +44055,82 @@ function connectionString(url, insecure) {
     return relaxed.href;
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/summary.ts
+/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
+function cell(value) {
+    const text = value === undefined || value === null ? '' : String(value);
+    return text.replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', '<br>');
+}
+function markdownTable(headers, rows) {
+    const line = (cells) => `| ${cells.map(cell).join(' | ')} |`;
+    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
+}
+/** Mermaid draws at most this many points legibly on a job summary. */
+const MAX_POINTS = 60;
+/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
+function downsample(x, series) {
+    if (x.length <= MAX_POINTS)
+        return { x, series };
+    const size = Math.ceil(x.length / MAX_POINTS);
+    const buckets = Math.ceil(x.length / size);
+    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
+    return {
+        x: pick(x, (chunk) => chunk[0]),
+        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
+    };
+}
+const quote = (text) => `"${text.replaceAll('"', "'")}"`;
+/**
+ * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
+ * under the chart in drawing order.
+ */
+function mermaidLineChart(chart) {
+    const { x, series } = downsample(chart.x, chart.series);
+    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
+    const lines = [
+        '```mermaid',
+        'xychart-beta',
+        `  title ${quote(chart.title)}`,
+        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
+        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
+        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
+        '```',
+    ];
+    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
+    return lines.join('\n') + '\n' + legend;
+}
+function formatMs(ms) {
+    if (ms === undefined || !Number.isFinite(ms))
+        return '–';
+    if (ms >= 120_000)
+        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
+function formatBytes(bytes, decimals = 1) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
+}
+/** "1 probe", "3 probes". */
+function count(n, noun) {
+    return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+function formatPercent(fraction) {
+    return fraction === undefined
+        ? '–'
+        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./actions/core/src/probes/redis.ts
+
 
 
 
@@ -44190,8 +44263,8 @@ class RedisProbe {
         const problems = [];
         const memory = memoryUse(info);
         if (memory && this.options.maxMemoryUsage !== undefined && memory.usage > this.options.maxMemoryUsage) {
-            problems.push(`memory use ${formatPercent(memory.usage)} (${formatBytes(memory.used)} of ${formatBytes(memory.max)} maxmemory) ` +
-                `is above max-memory-usage ${formatPercent(this.options.maxMemoryUsage)}`);
+            problems.push(`memory use ${redis_formatPercent(memory.usage)} (${formatBytes(memory.used, 2)} of ${formatBytes(memory.max, 2)} maxmemory) ` +
+                `is above max-memory-usage ${redis_formatPercent(this.options.maxMemoryUsage)}`);
         }
         const roundTrip = await this.roundTrip(client);
         if (roundTrip)
@@ -44199,7 +44272,9 @@ class RedisProbe {
         const latencyMs = elapsed();
         if (problems.length > 0)
             return { ok: false, detail: problems.join('; '), facts, latencyMs };
-        const memoryNote = memory ? `, memory ${formatPercent(memory.usage)} of ${formatBytes(memory.max)}` : '';
+        const memoryNote = memory
+            ? `, memory ${redis_formatPercent(memory.usage)} of ${formatBytes(memory.max, 2)}`
+            : '';
         return {
             ok: true,
             detail: `PONG, SET/GET/DEL ok${memoryNote} in ${Math.round(latencyMs)} ms`,
@@ -44304,17 +44379,8 @@ function describeInfo(info) {
 }
 const round = (n) => Math.round(n * 10_000) / 10_000;
 /** 0.9 → "90%", 0.99361 → "99.4%": the threshold reads as the user wrote it. */
-function formatPercent(fraction) {
+function redis_formatPercent(fraction) {
     return `${Number((fraction * 100).toFixed(1))}%`;
-}
-function formatBytes(bytes) {
-    if (bytes >= 1024 * 1024 * 1024)
-        return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GiB`;
-    if (bytes >= 1024 * 1024)
-        return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
-    if (bytes >= 1024)
-        return `${(bytes / 1024).toFixed(1)} KiB`;
-    return `${bytes} B`;
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/probes/tcp.ts
@@ -50665,67 +50731,6 @@ function createRouter(kind, options) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/summary.ts
-/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
-function cell(value) {
-    const text = value === undefined || value === null ? '' : String(value);
-    return text.replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', '<br>');
-}
-function markdownTable(headers, rows) {
-    const line = (cells) => `| ${cells.map(cell).join(' | ')} |`;
-    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
-}
-/** Mermaid draws at most this many points legibly on a job summary. */
-const MAX_POINTS = 60;
-/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
-function downsample(x, series) {
-    if (x.length <= MAX_POINTS)
-        return { x, series };
-    const size = Math.ceil(x.length / MAX_POINTS);
-    const buckets = Math.ceil(x.length / size);
-    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
-    return {
-        x: pick(x, (chunk) => chunk[0]),
-        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
-    };
-}
-const quote = (text) => `"${text.replaceAll('"', "'")}"`;
-/**
- * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
- * under the chart in drawing order.
- */
-function mermaidLineChart(chart) {
-    const { x, series } = downsample(chart.x, chart.series);
-    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
-    const lines = [
-        '```mermaid',
-        'xychart-beta',
-        `  title ${quote(chart.title)}`,
-        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
-        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
-        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
-        '```',
-    ];
-    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
-    return lines.join('\n') + '\n' + legend;
-}
-function formatMs(ms) {
-    if (ms === undefined || !Number.isFinite(ms))
-        return '–';
-    if (ms >= 120_000)
-        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-}
-/** "1 probe", "3 probes". */
-function count(n, noun) {
-    return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-function summary_formatPercent(fraction) {
-    return fraction === undefined
-        ? '–'
-        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
-}
-
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/plan.ts
 
 
@@ -50743,7 +50748,7 @@ function planPromotion(inputs, state) {
         checks.push(`${inputs.targets.length} target(s) through the router`);
     if (direct.length)
         checks.push(`${direct.length} ${to} server(s) directly at ${inputs['health-path']}`);
-    checks.push(`every ${formatMs(inputs.interval)}: error rate ≤ ${summary_formatPercent(inputs['max-error-rate'])}` +
+    checks.push(`every ${formatMs(inputs.interval)}: error rate ≤ ${formatPercent(inputs['max-error-rate'])}` +
         (inputs['max-p95'] !== undefined ? `, p95 ≤ ${formatMs(inputs['max-p95'])}` : '') +
         (inputs['failure-limit'] ? `, fewer than ${inputs['failure-limit']} failures in a row` : '') +
         ` (rates after ${inputs['min-samples']} samples)`);
@@ -50770,6 +50775,7 @@ function describePlan(plan) {
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/state/state.ts
+
 const INITIAL_STATE = {
     revision: 0,
     active: 'blue',
@@ -50846,6 +50852,27 @@ function startHeartbeat(beat, everyMs) {
             clearTimeout(timer);
             await beating;
         },
+    };
+}
+/**
+ * Waiting for a lock someone else holds, the same in every store: call the returned function each
+ * time the lock is found held. It fails once `timeoutMs` has passed, naming the holder; says who
+ * is being waited for at most every 5 s; and otherwise sleeps until the next look.
+ */
+function lockWaiter(location, options) {
+    const { clock, timeoutMs } = options;
+    const started = clock.now();
+    let reportedAt;
+    return async (holder) => {
+        const waited = clock.now() - started;
+        if (waited >= timeoutMs) {
+            throw new UserError(describeLockTimeout(location, holder, timeoutMs), 'Deploy lock held');
+        }
+        if (options.onWait && (reportedAt === undefined || clock.now() - reportedAt >= 5_000)) {
+            reportedAt = clock.now();
+            options.onWait(holder.description, waited);
+        }
+        await clock.sleep(Math.min(lockPollMs(options), timeoutMs - waited));
     };
 }
 
@@ -50937,7 +50964,7 @@ class FileStateStore {
         return new UserError(`cannot use the deploy state at ${this.file}: ${messageOf(error)}`, 'Deploy state', this.file);
     }
     async acquire(owner, options) {
-        const { clock, timeoutMs, staleAfterMs } = options;
+        const { staleAfterMs } = options;
         await external_node_fs_namespaceObject.promises.mkdir(external_node_path_default().dirname(this.file), { recursive: true });
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
         const acquiredAt = new Date().toISOString();
@@ -50950,8 +50977,7 @@ class FileStateStore {
             acquiredAt,
             heartbeatAt: new Date().toISOString(),
         });
-        const started = clock.now();
-        let reportedAt;
+        const waitFor = lockWaiter(this.lockFile, options);
         for (;;) {
             if (await createExclusive(this.lockFile, serialize(ours())))
                 return this.hold(token, staleAfterMs);
@@ -50971,15 +50997,7 @@ class FileStateStore {
                     return this.hold(token, staleAfterMs, `${holder.description} (${stale})`);
                 continue;
             }
-            const waited = clock.now() - started;
-            if (waited >= timeoutMs) {
-                throw new UserError(describeLockTimeout(this.lockFile, holder, timeoutMs), 'Deploy lock held');
-            }
-            if (options.onWait && (reportedAt === undefined || clock.now() - reportedAt >= 5_000)) {
-                reportedAt = clock.now();
-                options.onWait(holder.description, waited);
-            }
-            await clock.sleep(Math.min(lockPollMs(options), timeoutMs - waited));
+            await waitFor(holder);
         }
     }
     /** Keeps the heartbeat going until released; a real timer, as other processes judge it by the wall clock. */
@@ -51376,7 +51394,7 @@ class RedisStateStore {
         }
     }
     async lock(owner, options) {
-        const { clock, timeoutMs, staleAfterMs } = options;
+        const { staleAfterMs } = options;
         const token = (0,external_node_crypto_.randomBytes)(12).toString('hex');
         const acquiredAt = new Date().toISOString();
         const value = () => JSON.stringify({
@@ -51389,8 +51407,7 @@ class RedisStateStore {
             heartbeatAt: new Date().toISOString(),
         });
         const ttl = String(Math.max(1, Math.round(staleAfterMs)));
-        const started = clock.now();
-        let reportedAt;
+        const waitFor = lockWaiter(this.lockLocation, options);
         for (;;) {
             const [acquired, other] = (await this.command('EVAL', (client) => client.eval(ACQUIRE, 2, this.keys.lock, this.keys.holder, value(), ttl, token)));
             if (acquired === 1) {
@@ -51399,15 +51416,7 @@ class RedisStateStore {
                 return this.hold(token, value, ttl, staleAfterMs, tookOverFrom);
             }
             const holder = describeHolder(other);
-            const waited = clock.now() - started;
-            if (waited >= timeoutMs) {
-                throw new UserError(describeLockTimeout(this.lockLocation, holder, timeoutMs), 'Deploy lock held');
-            }
-            if (options.onWait && (reportedAt === undefined || clock.now() - reportedAt >= 5_000)) {
-                reportedAt = clock.now();
-                options.onWait(holder.description, waited);
-            }
-            await clock.sleep(Math.min(lockPollMs(options), timeoutMs - waited));
+            await waitFor(holder);
         }
     }
     async close() {
@@ -51674,8 +51683,10 @@ function actorOf(env) {
 function describeWeights(weights) {
     return `blue ${weights.blue}% / green ${weights.green}%`;
 }
-function engine_record(state, entry) {
-    return { ...state, history: [...state.history, entry].slice(-HISTORY_LIMIT) };
+/** Adds a line to the history, stamped with the time and the actor. */
+function engine_record(env, state, entry) {
+    const line = { at: new Date().toISOString(), actor: actorOf(env), ...entry };
+    return { ...state, history: [...state.history, line].slice(-HISTORY_LIMIT) };
 }
 /** Runs one deploy command. Holds the deploy lock for everything that changes traffic or state. */
 async function deploy(inputs, deps) {
@@ -51703,7 +51714,7 @@ async function deploy(inputs, deps) {
             const current = await store.read();
             switch (inputs.command) {
                 case 'stage':
-                    return await stage(inputs, deps, store, router, current);
+                    return await stage(inputs, deps, store, current);
                 case 'shift':
                     return await shift(inputs, deps, store, router, current);
                 case 'rollback':
@@ -51808,7 +51819,7 @@ async function setWeights(router, weights, io) {
     io.info(`traffic: ${describeWeights(weights)} — ${verification.detail}`);
     return verification.detail;
 }
-async function stage(inputs, deps, store, _router, state) {
+async function stage(inputs, deps, store, state) {
     const { io } = deps;
     const idle = otherColor(state.active);
     if (state.weights[idle] > 0) {
@@ -51869,16 +51880,14 @@ async function stage(inputs, deps, store, _router, state) {
     }
     io.info(`${idle} is healthy with ${inputs.version} after ${formatMs(deps.clock.now() - started)}`);
     const sha = deps.io.env.GITHUB_SHA;
-    const next = await store.update((s) => engine_record({
+    const next = await store.update((s) => engine_record(deps.io.env, {
         ...s,
         releases: {
             ...s.releases,
             [idle]: { version: inputs.version, sha, stagedAt: new Date().toISOString() },
         },
     }, {
-        at: new Date().toISOString(),
         command: 'stage',
-        actor: actorOf(io.env),
         version: inputs.version,
         sha,
         weights: s.weights,
@@ -51892,10 +51901,8 @@ async function shift(inputs, deps, store, router, state) {
     const idle = otherColor(state.active);
     const weights = weightsFor(idle, inputs.weight);
     const verified = await setWeights(router, weights, deps.io);
-    const next = await store.update((s) => engine_record({ ...s, weights }, {
-        at: new Date().toISOString(),
+    const next = await store.update((s) => engine_record(deps.io.env, { ...s, weights }, {
         command: 'shift',
-        actor: actorOf(deps.io.env),
         version: s.releases[idle]?.version,
         weights,
         verdict: 'succeeded',
@@ -51924,10 +51931,8 @@ async function rollback(inputs, deps, store, router, state, reason) {
         await closeDeployment(inputs, deps, state.releases[state.active]?.deploymentId, 'inactive', `rolled back to ${target}: ${reason}`);
     }
     const previous = state.active === target ? otherColor(target) : state.active;
-    const next = await store.update((s) => engine_record({ ...s, active: target, weights, promotion: undefined }, {
-        at: new Date().toISOString(),
+    const next = await store.update((s) => engine_record(deps.io.env, { ...s, active: target, weights, promotion: undefined }, {
         command: 'rollback',
-        actor: actorOf(deps.io.env),
         version: s.releases[target]?.version,
         weights,
         verdict: 'succeeded',
@@ -51978,7 +51983,7 @@ async function promote(inputs, deps, store, router, initial) {
     const version = state.releases[to]?.version;
     const sha = state.releases[to]?.sha;
     const owner = lockOwner(io.env).description;
-    state = await store.update((s) => engine_record({
+    state = await store.update((s) => engine_record(deps.io.env, {
         ...s,
         promotion: {
             id: `${Date.now()}`,
@@ -51992,9 +51997,7 @@ async function promote(inputs, deps, store, router, initial) {
             owner,
         },
     }, {
-        at: new Date().toISOString(),
         command: 'promote',
-        actor: actorOf(io.env),
         version,
         sha,
         weights: s.weights,
@@ -52028,10 +52031,8 @@ async function promote(inputs, deps, store, router, initial) {
         await setWeights(router, weights, io);
         const restoreMs = clock.now() - restoreStarted;
         timeline.push({ at: at(), weights, event: 'rollback' });
-        state = await store.update((s) => engine_record({ ...s, active: from, weights, promotion: undefined }, {
-            at: new Date().toISOString(),
+        state = await store.update((s) => engine_record(deps.io.env, { ...s, active: from, weights, promotion: undefined }, {
             command: 'promote',
-            actor: actorOf(io.env),
             version,
             sha,
             weights,
@@ -52069,7 +52070,7 @@ async function promote(inputs, deps, store, router, initial) {
                 onRound: (elapsed, overall) => {
                     timeline.push({ at: at(), weights, errorRate: overall.errorRate, p95: overall.p95 });
                     if (Math.floor(elapsed / 5000) !== Math.floor((elapsed - inputs.interval) / 5000)) {
-                        io.info(`  ${to} ${step.weight}% · ${formatMs(at())} · ${overall.samples} probes · error rate ${summary_formatPercent(overall.errorRate)} · p95 ${formatMs(overall.p95)}`);
+                        io.info(`  ${to} ${step.weight}% · ${formatMs(at())} · ${overall.samples} probes · error rate ${formatPercent(overall.errorRate)} · p95 ${formatMs(overall.p95)}`);
                     }
                 },
             });
@@ -52083,7 +52084,7 @@ async function promote(inputs, deps, store, router, initial) {
             }
             if (!reason) {
                 io.info(`  ✓ ${to} ${step.weight}% held ${formatMs(watch.elapsedMs)}: ${watch.overall.samples} probes, ` +
-                    `error rate ${summary_formatPercent(watch.overall.errorRate)}, p95 ${formatMs(watch.overall.p95)}`);
+                    `error rate ${formatPercent(watch.overall.errorRate)}, p95 ${formatMs(watch.overall.p95)}`);
             }
             if (reason) {
                 io.info(`breach: ${reason}; restoring ${from}`);
@@ -52131,16 +52132,14 @@ async function promote(inputs, deps, store, router, initial) {
     finally {
         await Promise.all(probes.map((p) => p.close()));
     }
-    state = await store.update((s) => engine_record({
+    state = await store.update((s) => engine_record(deps.io.env, {
         ...s,
         active: to,
         weights: weightsFor(to, 100),
         promotion: undefined,
         releases: { ...s.releases, [to]: { ...s.releases[to], deploymentId: recorder?.id } },
     }, {
-        at: new Date().toISOString(),
         command: 'promote',
-        actor: actorOf(io.env),
         version,
         sha,
         weights: weightsFor(to, 100),

@@ -42497,9 +42497,82 @@ function connectionString(url, insecure) {
     return relaxed.href;
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/summary.ts
+/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
+function cell(value) {
+    const text = value === undefined || value === null ? '' : String(value);
+    return text.replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', '<br>');
+}
+function markdownTable(headers, rows) {
+    const line = (cells) => `| ${cells.map(cell).join(' | ')} |`;
+    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
+}
+/** Mermaid draws at most this many points legibly on a job summary. */
+const MAX_POINTS = 60;
+/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
+function downsample(x, series) {
+    if (x.length <= MAX_POINTS)
+        return { x, series };
+    const size = Math.ceil(x.length / MAX_POINTS);
+    const buckets = Math.ceil(x.length / size);
+    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
+    return {
+        x: pick(x, (chunk) => chunk[0]),
+        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
+    };
+}
+const quote = (text) => `"${text.replaceAll('"', "'")}"`;
+/**
+ * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
+ * under the chart in drawing order.
+ */
+function mermaidLineChart(chart) {
+    const { x, series } = downsample(chart.x, chart.series);
+    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
+    const lines = [
+        '```mermaid',
+        'xychart-beta',
+        `  title ${quote(chart.title)}`,
+        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
+        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
+        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
+        '```',
+    ];
+    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
+    return lines.join('\n') + '\n' + legend;
+}
+function formatMs(ms) {
+    if (ms === undefined || !Number.isFinite(ms))
+        return '–';
+    if (ms >= 120_000)
+        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
+function formatBytes(bytes, decimals = 1) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
+}
+/** "1 probe", "3 probes". */
+function count(n, noun) {
+    return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+function formatPercent(fraction) {
+    return fraction === undefined
+        ? '–'
+        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./actions/core/src/probes/redis.ts
+
 
 
 
@@ -42632,8 +42705,8 @@ class RedisProbe {
         const problems = [];
         const memory = memoryUse(info);
         if (memory && this.options.maxMemoryUsage !== undefined && memory.usage > this.options.maxMemoryUsage) {
-            problems.push(`memory use ${formatPercent(memory.usage)} (${formatBytes(memory.used)} of ${formatBytes(memory.max)} maxmemory) ` +
-                `is above max-memory-usage ${formatPercent(this.options.maxMemoryUsage)}`);
+            problems.push(`memory use ${redis_formatPercent(memory.usage)} (${formatBytes(memory.used, 2)} of ${formatBytes(memory.max, 2)} maxmemory) ` +
+                `is above max-memory-usage ${redis_formatPercent(this.options.maxMemoryUsage)}`);
         }
         const roundTrip = await this.roundTrip(client);
         if (roundTrip)
@@ -42641,7 +42714,9 @@ class RedisProbe {
         const latencyMs = elapsed();
         if (problems.length > 0)
             return { ok: false, detail: problems.join('; '), facts, latencyMs };
-        const memoryNote = memory ? `, memory ${formatPercent(memory.usage)} of ${formatBytes(memory.max)}` : '';
+        const memoryNote = memory
+            ? `, memory ${redis_formatPercent(memory.usage)} of ${formatBytes(memory.max, 2)}`
+            : '';
         return {
             ok: true,
             detail: `PONG, SET/GET/DEL ok${memoryNote} in ${Math.round(latencyMs)} ms`,
@@ -42746,17 +42821,8 @@ function describeInfo(info) {
 }
 const round = (n) => Math.round(n * 10_000) / 10_000;
 /** 0.9 → "90%", 0.99361 → "99.4%": the threshold reads as the user wrote it. */
-function formatPercent(fraction) {
+function redis_formatPercent(fraction) {
     return `${Number((fraction * 100).toFixed(1))}%`;
-}
-function formatBytes(bytes) {
-    if (bytes >= 1024 * 1024 * 1024)
-        return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GiB`;
-    if (bytes >= 1024 * 1024)
-        return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
-    if (bytes >= 1024)
-        return `${(bytes / 1024).toFixed(1)} KiB`;
-    return `${bytes} B`;
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/probes/tcp.ts
@@ -42866,67 +42932,6 @@ async function mapBounded(items, limit, work) {
     }
     await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
     return results;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/summary.ts
-/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
-function cell(value) {
-    const text = value === undefined || value === null ? '' : String(value);
-    return text.replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', '<br>');
-}
-function markdownTable(headers, rows) {
-    const line = (cells) => `| ${cells.map(cell).join(' | ')} |`;
-    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
-}
-/** Mermaid draws at most this many points legibly on a job summary. */
-const MAX_POINTS = 60;
-/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
-function downsample(x, series) {
-    if (x.length <= MAX_POINTS)
-        return { x, series };
-    const size = Math.ceil(x.length / MAX_POINTS);
-    const buckets = Math.ceil(x.length / size);
-    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
-    return {
-        x: pick(x, (chunk) => chunk[0]),
-        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
-    };
-}
-const quote = (text) => `"${text.replaceAll('"', "'")}"`;
-/**
- * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
- * under the chart in drawing order.
- */
-function mermaidLineChart(chart) {
-    const { x, series } = downsample(chart.x, chart.series);
-    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
-    const lines = [
-        '```mermaid',
-        'xychart-beta',
-        `  title ${quote(chart.title)}`,
-        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
-        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
-        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
-        '```',
-    ];
-    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
-    return lines.join('\n') + '\n' + legend;
-}
-function formatMs(ms) {
-    if (ms === undefined || !Number.isFinite(ms))
-        return '–';
-    if (ms >= 120_000)
-        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-}
-/** "1 probe", "3 probes". */
-function count(n, noun) {
-    return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-function summary_formatPercent(fraction) {
-    return fraction === undefined
-        ? '–'
-        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/k6/summary.ts
@@ -43888,11 +43893,11 @@ async function watch(inputs, probes, deps) {
                 return;
             lastProgress = elapsedMs;
             io.info(`watch ${formatMs(elapsedMs)} of ${formatMs(durationMs)}: ${count(overall.samples, 'sample')}, ` +
-                `error rate ${summary_formatPercent(overall.errorRate)}, p95 ${formatMs(overall.p95)}`);
+                `error rate ${formatPercent(overall.errorRate)}, p95 ${formatMs(overall.p95)}`);
         },
     });
     io.info(`watch ${result.breach ? 'stopped' : 'finished'} after ${formatMs(result.elapsedMs)}: ${count(result.overall.samples, 'sample')}, ` +
-        `error rate ${summary_formatPercent(result.overall.errorRate)}, p95 ${formatMs(result.overall.p95)}`);
+        `error rate ${formatPercent(result.overall.errorRate)}, p95 ${formatMs(result.overall.p95)}`);
     const breach = result.breach;
     let failed = [];
     if (breach) {
@@ -44010,7 +44015,7 @@ function renderHealthCheckSummary(result) {
     const parts = [];
     parts.push(`## Health check: ${result.healthy ? '✅ healthy' : '❌ unhealthy'}\n`);
     parts.push(`Mode \`${result.mode}\`, ${result.targets.length} target${result.targets.length === 1 ? '' : 's'}, ` +
-        `${count(result.overall.samples, 'probe')} in ${formatMs(result.elapsedMs)}, error rate ${summary_formatPercent(result.overall.errorRate)}, ` +
+        `${count(result.overall.samples, 'probe')} in ${formatMs(result.elapsedMs)}, error rate ${formatPercent(result.overall.errorRate)}, ` +
         `p95 ${formatMs(result.overall.p95)}.\n`);
     if (result.reason)
         parts.push(`> **Why:** ${result.reason}\n`);
@@ -44019,7 +44024,7 @@ function renderHealthCheckSummary(result) {
         t.kind,
         t.ok ? '✅' : '❌',
         t.samples,
-        summary_formatPercent(t.errorRate),
+        formatPercent(t.errorRate),
         formatMs(t.p50),
         formatMs(t.p95),
         formatMs(t.p99),

@@ -87,8 +87,14 @@ function describeWeights(weights: Weights): string {
   return `blue ${weights.blue}% / green ${weights.green}%`;
 }
 
-function record(state: DeployState, entry: HistoryEntry): DeployState {
-  return { ...state, history: [...state.history, entry].slice(-HISTORY_LIMIT) };
+/** Adds a line to the history, stamped with the time and the actor. */
+function record(
+  env: DeployDeps['io']['env'],
+  state: DeployState,
+  entry: Omit<HistoryEntry, 'at' | 'actor'>,
+): DeployState {
+  const line: HistoryEntry = { at: new Date().toISOString(), actor: actorOf(env), ...entry };
+  return { ...state, history: [...state.history, line].slice(-HISTORY_LIMIT) };
 }
 
 /** Runs one deploy command. Holds the deploy lock for everything that changes traffic or state. */
@@ -115,7 +121,7 @@ export async function deploy(inputs: DeployInputs, deps: DeployDeps): Promise<De
       const current = await store.read();
       switch (inputs.command) {
         case 'stage':
-          return await stage(inputs, deps, store, router, current);
+          return await stage(inputs, deps, store, current);
         case 'shift':
           return await shift(inputs, deps, store, router, current);
         case 'rollback':
@@ -247,7 +253,6 @@ async function stage(
   inputs: DeployInputs,
   deps: DeployDeps,
   store: StateStore,
-  _router: Router,
   state: DeployState,
 ): Promise<DeployResult> {
   const { io } = deps;
@@ -317,6 +322,7 @@ async function stage(
   const sha = deps.io.env.GITHUB_SHA;
   const next = await store.update((s) =>
     record(
+      deps.io.env,
       {
         ...s,
         releases: {
@@ -325,9 +331,7 @@ async function stage(
         },
       },
       {
-        at: new Date().toISOString(),
         command: 'stage',
-        actor: actorOf(io.env),
         version: inputs.version,
         sha,
         weights: s.weights,
@@ -352,11 +356,10 @@ async function shift(
   const verified = await setWeights(router, weights, deps.io);
   const next = await store.update((s) =>
     record(
+      deps.io.env,
       { ...s, weights },
       {
-        at: new Date().toISOString(),
         command: 'shift',
-        actor: actorOf(deps.io.env),
         version: s.releases[idle]?.version,
         weights,
         verdict: 'succeeded',
@@ -411,11 +414,10 @@ async function rollback(
   const previous = state.active === target ? otherColor(target) : state.active;
   const next = await store.update((s) =>
     record(
+      deps.io.env,
       { ...s, active: target, weights, promotion: undefined },
       {
-        at: new Date().toISOString(),
         command: 'rollback',
-        actor: actorOf(deps.io.env),
         version: s.releases[target]?.version,
         weights,
         verdict: 'succeeded',
@@ -488,6 +490,7 @@ async function promote(
   const owner = lockOwner(io.env).description;
   state = await store.update((s) =>
     record(
+      deps.io.env,
       {
         ...s,
         promotion: {
@@ -503,9 +506,7 @@ async function promote(
         },
       },
       {
-        at: new Date().toISOString(),
         command: 'promote',
-        actor: actorOf(io.env),
         version,
         sha,
         weights: s.weights,
@@ -545,11 +546,10 @@ async function promote(
     timeline.push({ at: at(), weights, event: 'rollback' });
     state = await store.update((s) =>
       record(
+        deps.io.env,
         { ...s, active: from, weights, promotion: undefined },
         {
-          at: new Date().toISOString(),
           command: 'promote',
-          actor: actorOf(io.env),
           version,
           sha,
           weights,
@@ -660,6 +660,7 @@ async function promote(
 
   state = await store.update((s) =>
     record(
+      deps.io.env,
       {
         ...s,
         active: to,
@@ -668,9 +669,7 @@ async function promote(
         releases: { ...s.releases, [to]: { ...(s.releases[to] as Release), deploymentId: recorder?.id } },
       },
       {
-        at: new Date().toISOString(),
         command: 'promote',
-        actor: actorOf(io.env),
         version,
         sha,
         weights: weightsFor(to, 100),

@@ -1,3 +1,4 @@
+import { formatBytes } from '../summary.js';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { Redis, RedisOptions } from 'ioredis';
@@ -151,7 +152,7 @@ export class RedisProbe implements Probe {
     const memory = memoryUse(info);
     if (memory && this.options.maxMemoryUsage !== undefined && memory.usage > this.options.maxMemoryUsage) {
       problems.push(
-        `memory use ${formatPercent(memory.usage)} (${formatBytes(memory.used)} of ${formatBytes(memory.max)} maxmemory) ` +
+        `memory use ${formatPercent(memory.usage)} (${formatBytes(memory.used, 2)} of ${formatBytes(memory.max, 2)} maxmemory) ` +
           `is above max-memory-usage ${formatPercent(this.options.maxMemoryUsage)}`,
       );
     }
@@ -159,7 +160,9 @@ export class RedisProbe implements Probe {
     if (roundTrip) problems.push(roundTrip);
     const latencyMs = elapsed();
     if (problems.length > 0) return { ok: false, detail: problems.join('; '), facts, latencyMs };
-    const memoryNote = memory ? `, memory ${formatPercent(memory.usage)} of ${formatBytes(memory.max)}` : '';
+    const memoryNote = memory
+      ? `, memory ${formatPercent(memory.usage)} of ${formatBytes(memory.max, 2)}`
+      : '';
     return {
       ok: true,
       detail: `PONG, SET/GET/DEL ok${memoryNote} in ${Math.round(latencyMs)} ms`,
@@ -259,11 +262,4 @@ const round = (n: number) => Math.round(n * 10_000) / 10_000;
 /** 0.9 → "90%", 0.99361 → "99.4%": the threshold reads as the user wrote it. */
 function formatPercent(fraction: number): string {
   return `${Number((fraction * 100).toFixed(1))}%`;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GiB`;
-  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${bytes} B`;
 }

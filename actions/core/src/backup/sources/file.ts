@@ -1,3 +1,4 @@
+import { formatBytes } from '../../summary.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -524,17 +525,6 @@ class ArchiveWriter {
       `${this.display}: ${entries} entries, ${formatBytes(this.records.bytes)} (${formatBytes(this.records.bytes / seconds)}/s, ${Math.round(entries / seconds)} entries/s)`,
     );
   }
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 // ---------------------------------------------------------------------------------------------

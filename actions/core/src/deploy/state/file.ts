@@ -6,8 +6,7 @@ import { UserError } from '../../errors.js';
 import {
   INITIAL_STATE,
   checkState,
-  describeLockTimeout,
-  lockPollMs,
+  lockWaiter,
   startHeartbeat,
   type DeployState,
   type HeldLock,
@@ -105,7 +104,7 @@ export class FileStateStore implements StateStore {
   }
 
   private async acquire(owner: LockOwner, options: LockOptions): Promise<HeldLock> {
-    const { clock, timeoutMs, staleAfterMs } = options;
+    const { staleAfterMs } = options;
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     const token = randomBytes(12).toString('hex');
     const acquiredAt = new Date().toISOString();
@@ -118,8 +117,7 @@ export class FileStateStore implements StateStore {
       acquiredAt,
       heartbeatAt: new Date().toISOString(),
     });
-    const started = clock.now();
-    let reportedAt: number | undefined;
+    const waitFor = lockWaiter(this.lockFile, options);
     for (;;) {
       if (await createExclusive(this.lockFile, serialize(ours()))) return this.hold(token, staleAfterMs);
       const holder = await this.readLock();
@@ -135,15 +133,7 @@ export class FileStateStore implements StateStore {
         if (tookOver) return this.hold(token, staleAfterMs, `${holder.description} (${stale})`);
         continue;
       }
-      const waited = clock.now() - started;
-      if (waited >= timeoutMs) {
-        throw new UserError(describeLockTimeout(this.lockFile, holder, timeoutMs), 'Deploy lock held');
-      }
-      if (options.onWait && (reportedAt === undefined || clock.now() - reportedAt >= 5_000)) {
-        reportedAt = clock.now();
-        options.onWait(holder.description, waited);
-      }
-      await clock.sleep(Math.min(lockPollMs(options), timeoutMs - waited));
+      await waitFor(holder);
     }
   }
 

@@ -8,8 +8,7 @@ import { loadRedisClient } from '../../drivers.js';
 import {
   INITIAL_STATE,
   checkState,
-  describeLockTimeout,
-  lockPollMs,
+  lockWaiter,
   startHeartbeat,
   type DeployState,
   type HeldLock,
@@ -123,7 +122,7 @@ export class RedisStateStore implements StateStore {
   }
 
   async lock(owner: LockOwner, options: LockOptions): Promise<HeldLock> {
-    const { clock, timeoutMs, staleAfterMs } = options;
+    const { staleAfterMs } = options;
     const token = randomBytes(12).toString('hex');
     const acquiredAt = new Date().toISOString();
     const value = () =>
@@ -137,8 +136,7 @@ export class RedisStateStore implements StateStore {
         heartbeatAt: new Date().toISOString(),
       });
     const ttl = String(Math.max(1, Math.round(staleAfterMs)));
-    const started = clock.now();
-    let reportedAt: number | undefined;
+    const waitFor = lockWaiter(this.lockLocation, options);
     for (;;) {
       const [acquired, other] = (await this.command('EVAL', (client) =>
         client.eval(ACQUIRE, 2, this.keys.lock, this.keys.holder, value(), ttl, token),
@@ -149,15 +147,7 @@ export class RedisStateStore implements StateStore {
         return this.hold(token, value, ttl, staleAfterMs, tookOverFrom);
       }
       const holder = describeHolder(other);
-      const waited = clock.now() - started;
-      if (waited >= timeoutMs) {
-        throw new UserError(describeLockTimeout(this.lockLocation, holder, timeoutMs), 'Deploy lock held');
-      }
-      if (options.onWait && (reportedAt === undefined || clock.now() - reportedAt >= 5_000)) {
-        reportedAt = clock.now();
-        options.onWait(holder.description, waited);
-      }
-      await clock.sleep(Math.min(lockPollMs(options), timeoutMs - waited));
+      await waitFor(holder);
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Clock } from '../../clock.js';
+import { UserError } from '../../errors.js';
 import type { Color, Weights } from '../../routers/router.js';
 
 /** What a colour runs. */
@@ -186,5 +187,30 @@ export function startHeartbeat(
       clearTimeout(timer);
       await beating;
     },
+  };
+}
+
+/**
+ * Waiting for a lock someone else holds, the same in every store: call the returned function each
+ * time the lock is found held. It fails once `timeoutMs` has passed, naming the holder; says who
+ * is being waited for at most every 5 s; and otherwise sleeps until the next look.
+ */
+export function lockWaiter(
+  location: string,
+  options: LockOptions,
+): (holder: LockHolderView) => Promise<void> {
+  const { clock, timeoutMs } = options;
+  const started = clock.now();
+  let reportedAt: number | undefined;
+  return async (holder) => {
+    const waited = clock.now() - started;
+    if (waited >= timeoutMs) {
+      throw new UserError(describeLockTimeout(location, holder, timeoutMs), 'Deploy lock held');
+    }
+    if (options.onWait && (reportedAt === undefined || clock.now() - reportedAt >= 5_000)) {
+      reportedAt = clock.now();
+      options.onWait(holder.description, waited);
+    }
+    await clock.sleep(Math.min(lockPollMs(options), timeoutMs - waited));
   };
 }
