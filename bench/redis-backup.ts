@@ -20,6 +20,12 @@ import type { Redis } from 'ioredis';
 import { loadRedisClient } from '../actions/core/src/drivers.js';
 import { createRedisSource, parseInfo } from '../actions/core/src/backup/sources/redis.js';
 import { startRedis, stopAllServers } from '../scripts/servers/index.js';
+import { readActionInputs } from '../actions/core/src/action-inputs.js';
+import { runBackupCommand } from '../actions/core/src/backup/engine.js';
+import { backupInputs } from '../actions/core/src/backup/inputs.js';
+import { systemClock } from '../actions/core/src/clock.js';
+import { memoryIO } from '../actions/core/src/io.js';
+import { systemRunner } from '../actions/core/src/process.js';
 import { median, printTable } from './table.js';
 
 const execute = promisify(execFile);
@@ -107,7 +113,7 @@ const SELF = fileURLToPath(import.meta.url);
 
 /** Runs `backup` or `restore` alone in a child process, for its own time, CPU and peak memory. */
 function inChild(
-  role: 'backup' | 'restore' | 'idle',
+  role: 'backup' | 'restore' | 'idle' | 'action-backup' | 'action-restore',
   url: string,
   file: string,
   options: { scripts?: boolean; heapMb?: number } = {},
@@ -149,6 +155,8 @@ async function child(role: string, url: string, file: string, scripts: boolean):
   } else if (role === 'restore') {
     const summary = await source.restore(() => createReadStream(file), { ...context, mode: 'replace' });
     keys = Number(summary.facts.restored);
+  } else if (role === 'action-backup' || role === 'action-restore') {
+    keys = await wholeAction(role, url, file);
   }
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
@@ -158,6 +166,43 @@ async function child(role: string, url: string, file: string, scripts: boolean):
   process.stdout.write(
     `${JSON.stringify({ ms, maxRssMb, cpuMs: (used.user + used.system) / 1000, keys })}\n`,
   );
+}
+
+/**
+ * What a user runs: the backup action's engine with its defaults — gzip, sha256, the local store
+ * (fsync, rename), the manifest — and for restore the checksum pass before and the count after.
+ * `store` is the store's directory; every backup there is named "bench".
+ */
+async function wholeAction(
+  role: 'action-backup' | 'action-restore',
+  url: string,
+  store: string,
+): Promise<number> {
+  if (role === 'action-backup') await rm(store, { recursive: true, force: true });
+  const inputs: Record<string, string> =
+    role === 'action-backup'
+      ? { command: 'backup', sources: url, store: `local:${store}`, id: 'bench' }
+      : {
+          command: 'restore',
+          sources: url,
+          store: `local:${store}`,
+          id: 'bench',
+          mode: 'replace',
+          'safety-backup': 'false',
+        };
+  const { io, recorded } = memoryIO({ inputs, env: process.env });
+  const values = readActionInputs(io, 'backup', backupInputs);
+  const outcome = await runBackupCommand(values, {
+    io,
+    clock: systemClock,
+    runner: systemRunner,
+    cwd: process.cwd(),
+  });
+  if (recorded.errors.length > 0) throw new Error(recorded.errors.map((e) => e.message).join('\n'));
+  const records = outcome.parts[0]?.records ?? {};
+  return Object.entries(records)
+    .filter(([group]) => group.startsWith('keys:'))
+    .reduce((sum, [, n]) => sum + n, 0);
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<[number, T]> {
@@ -184,8 +229,10 @@ async function main(sizes: number[]): Promise<void> {
   const times: string[][] = [];
   const cpu: string[][] = [];
   const memory: string[][] = [];
+  const whole: string[][] = [];
   const part = path.join(dir, 'redis.part');
   const rdbFile = path.join(dir, 'dump.rdb');
+  const storeDir = path.join(dir, 'store');
   try {
     const idle = await inChild('idle', redis.url, '');
     for (const keys of sizes) {
@@ -203,6 +250,8 @@ async function main(sizes: number[]): Promise<void> {
         const restores: ChildResult[] = [];
         const serverBackup: number[] = [];
         const serverRestore: number[] = [];
+        const actionBackups: ChildResult[] = [];
+        const actionRestores: ChildResult[] = [];
         for (let run = 0; run < runs; run++) {
           rdb.push((await timed(() => execute('redis-cli', ['-u', redis.url, '--rdb', rdbFile])))[0]);
           await client.flushall();
@@ -218,6 +267,12 @@ async function main(sizes: number[]): Promise<void> {
           restores.push(await inChild('restore', redis.url, part, { scripts }));
           serverRestore.push((await serverCpuMs(client)) - before);
           await expectDigest(client, digest, 'backup and restore');
+          if (scripts) {
+            actionBackups.push(await inChild('action-backup', redis.url, storeDir));
+            await client.flushall();
+            actionRestores.push(await inChild('action-restore', redis.url, storeDir));
+            await expectDigest(client, digest, 'the backup action and its restore');
+          }
           if (backups.at(-1)?.keys !== keys || restores.at(-1)?.keys !== keys)
             throw new Error(
               `${keys} keys: ${backups.at(-1)?.keys} backed up, ${restores.at(-1)?.keys} restored`,
@@ -249,6 +304,19 @@ async function main(sizes: number[]): Promise<void> {
           ms(median(restores.map((r) => r.cpuMs))),
           ms(median(serverRestore)),
         ]);
+        if (actionBackups.length > 0) {
+          const [b, r] = [median(actionBackups.map((x) => x.ms)), median(actionRestores.map((x) => x.ms))];
+          whole.push([
+            label,
+            ms(rdbMs),
+            ms(b),
+            ratio(b / rdbMs),
+            ms(r),
+            ratio(r / rdbMs),
+            Math.max(...actionBackups.map((x) => x.maxRssMb)).toFixed(0),
+            Math.max(...actionRestores.map((x) => x.maxRssMb)).toFixed(0),
+          ]);
+        }
         // With the heap held small, a backup that buffered the part would run out of memory.
         const tight = await inChild('backup', redis.url, part, { scripts, heapMb: TIGHT_HEAP_MB });
         await client.flushall();
@@ -305,6 +373,20 @@ async function main(sizes: number[]): Promise<void> {
         'same child, idle (node + tsx)',
       ],
       memory,
+    );
+    printTable(
+      'The whole backup action (engine defaults: gzip, sha256, local store, manifest; restore: checksum pass, RESTORE, count pass), median',
+      [
+        'keys',
+        'redis-cli --rdb ms',
+        'action backup ms',
+        'backup ÷ --rdb (goal ≤ 3)',
+        'action restore ms',
+        'restore ÷ --rdb (goal ≤ 3)',
+        'backup peak MB',
+        'restore peak MB',
+      ],
+      whole,
     );
     console.log('\nEvery round trip above ended with DEBUG DIGEST equal to the original.');
   } finally {

@@ -291,7 +291,7 @@ describe('postgres backup source', () => {
     for (const name of named?.split(', ') ?? []) expect(inTheWay).toContain(name);
     expect(refused.message).toMatch(
       new RegExp(
-        `^Cannot restore postgres-127\\.0\\.0\\.1-${source.port}-switchyard into postgres://switchyard:\\*\\*\\*@127\\.0\\.0\\.1:${target.port}/switchyard`,
+        `^Input "mode": Cannot restore postgres-127\\.0\\.0\\.1-${source.port}-switchyard into postgres://switchyard:\\*\\*\\*@127\\.0\\.0\\.1:${target.port}/switchyard`,
       ),
     );
 

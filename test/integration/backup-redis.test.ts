@@ -326,7 +326,7 @@ describe('Redis backup source', () => {
     const error = await rejection(source.checkTarget(opener(part), restoring('fail-if-exists', { target })));
     expect(error.message).toMatch(
       new RegExp(
-        `^Cannot restore part redis-127\\.0\\.0\\.1-${main.port}-db10 into redis://127\\.0\\.0\\.1:${other.port}/10 in ` +
+        `^Input "mode": Cannot restore part redis-127\\.0\\.0\\.1-${main.port}-db10 into redis://127\\.0\\.0\\.1:${other.port}/10 in ` +
           `fail-if-exists mode: 7 of its keys already exist there \\(("order:\\d+", ){5}…\\)\\. Nothing was changed\\. ` +
           `Restore into an empty database, choose mode "replace" to overwrite them or "merge" to keep them and restore ` +
           `the rest, or leave them out with "exclude"\\.$`,

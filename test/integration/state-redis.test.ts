@@ -105,13 +105,13 @@ describe('redis state: reading and updating', () => {
     expect(await store().read()).toEqual(INITIAL_STATE);
     const written = await store().update(addEntry('octocat'));
     expect(written).toMatchObject({ revision: 1, history: [{ actor: 'octocat' }] });
-    expect(JSON.parse((await admin.get(`${prefix}:state`)) ?? 'null')).toEqual(written);
+    expect(JSON.parse((await admin.get(`switchyard:${prefix}:state`)) ?? 'null')).toEqual(written);
     expect(await store().read()).toEqual(written);
   });
 
   it('names its location with the database and prefix, defaulting to switchyard:default', () => {
     newPrefix();
-    expect(store().location).toBe(`${redis.url}/0/${prefix}`);
+    expect(store().location).toBe(`${redis.url}/0/switchyard:${prefix}`);
     expect(store(redis.url).location).toBe(`${redis.url}/0/switchyard:default`);
   });
 
@@ -140,14 +140,14 @@ describe('redis state: reading and updating', () => {
 
   it('refuses a corrupt value, naming the key, and leaves it as it is', async () => {
     newPrefix();
-    await admin.set(`${prefix}:state`, '{"revision": 1, "act');
+    await admin.set(`switchyard:${prefix}:state`, '{"revision": 1, "act');
     const failure = await settle(store().read());
     expect(failure.error).toBeInstanceOf(UserError);
     expect((failure.error as Error).message).toContain(
-      `the deploy state in key ${prefix}:state at ${redis.url}/0/${prefix} is not valid JSON`,
+      `the deploy state in key switchyard:${prefix}:state at ${redis.url}/0/switchyard:${prefix} is not valid JSON`,
     );
     await expect(store().update(addEntry('x'))).rejects.toThrow('is not valid JSON');
-    expect(await admin.get(`${prefix}:state`)).toBe('{"revision": 1, "act');
+    expect(await admin.get(`switchyard:${prefix}:state`)).toBe('{"revision": 1, "act');
   });
 });
 
@@ -155,12 +155,12 @@ describe('redis state: the deploy lock', () => {
   it('makes a second locker wait, then fail naming the holder', async () => {
     newPrefix();
     await store().lock(owner('run 1 (octocat)'), options());
-    const held = JSON.parse((await admin.get(`${prefix}:lock`)) ?? '{}') as { acquiredAt: string };
+    const held = JSON.parse((await admin.get(`switchyard:${prefix}:lock`)) ?? '{}') as { acquiredAt: string };
     const started = Date.now();
     const failure = await settle(store().lock(owner('run 2'), options({ timeoutMs: 300 })));
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect((failure.error as Error).message.replace(/heartbeat \d+ s ago/, 'heartbeat N s ago')).toBe(
-      `the deploy lock at ${redis.url}/0/${prefix} (key ${prefix}:lock) is held by run 1 (octocat) since ${held.acquiredAt} ` +
+      `the deploy lock at ${redis.url}/0/switchyard:${prefix} (key switchyard:${prefix}:lock) is held by run 1 (octocat) since ${held.acquiredAt} ` +
         '(heartbeat N s ago); waited 300ms. Wait for it to finish or cancel that run.',
     );
   });
@@ -178,7 +178,7 @@ describe('redis state: the deploy lock', () => {
     const lock = await second;
     expect(lock.tookOverFrom).toBeUndefined();
     await lock.release();
-    expect(await admin.keys(`${prefix}:*`)).toEqual([]);
+    expect(await admin.keys(`switchyard:${prefix}:*`)).toEqual([]);
   });
 
   it('keeps a live holder with its heartbeat past the expiry it set', async () => {
@@ -188,7 +188,7 @@ describe('redis state: the deploy lock', () => {
       store().lock(owner('run 2'), options({ staleAfterMs: 400, timeoutMs: 1_200 })),
     );
     expect((failure.error as Error).message).toContain('is held by run 1 since');
-    expect(await admin.pttl(`${prefix}:lock`)).toBeGreaterThan(0);
+    expect(await admin.pttl(`switchyard:${prefix}:lock`)).toBeGreaterThan(0);
   });
 
   it('takes over once the lock of a SIGKILLed holder expires, naming it', async () => {
@@ -224,7 +224,9 @@ describe('redis state: the deploy lock', () => {
     const lock = await store().lock(owner('run 8'), options({ timeoutMs: 5_000 }));
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(lock.tookOverFrom).toBe('run 7 (octocat) (its lock expired without a heartbeat)');
-    expect(JSON.parse((await admin.get(`${prefix}:lock`)) ?? '{}')).toMatchObject({ description: 'run 8' });
+    expect(JSON.parse((await admin.get(`switchyard:${prefix}:lock`)) ?? '{}')).toMatchObject({
+      description: 'run 8',
+    });
   });
 
   it('hands an expiring lock to exactly one of the waiters racing for it', async () => {
@@ -236,8 +238,8 @@ describe('redis state: the deploy lock', () => {
         acquiredAt: new Date().toISOString(),
         heartbeatAt: new Date().toISOString(),
       });
-      await admin.set(`${prefix}:lock`, stale, 'PX', 150);
-      await admin.set(`${prefix}:lock:holder`, stale);
+      await admin.set(`switchyard:${prefix}:lock`, stale, 'PX', 150);
+      await admin.set(`switchyard:${prefix}:lock:holder`, stale);
       const outcomes = await Promise.all(
         [1, 2, 3, 4].map((n) => settle(store().lock(owner(`racer ${n}`), options({ timeoutMs: 500 })))),
       );
@@ -246,8 +248,9 @@ describe('redis state: the deploy lock', () => {
       expect(winners[0]?.value?.tookOverFrom).toBe(
         `run 41 round ${round} (its lock expired without a heartbeat)`,
       );
-      const holder = (JSON.parse((await admin.get(`${prefix}:lock`)) ?? '{}') as { description: string })
-        .description;
+      const holder = (
+        JSON.parse((await admin.get(`switchyard:${prefix}:lock`)) ?? '{}') as { description: string }
+      ).description;
       for (const loser of outcomes.filter((o) => o.error)) {
         expect((loser.error as Error).message).toContain(`is held by ${holder} since`);
       }
@@ -263,9 +266,9 @@ describe('redis state: the deploy lock', () => {
       acquiredAt: 'x',
       heartbeatAt: 'x',
     });
-    await admin.set(`${prefix}:lock`, other, 'PX', 30_000);
+    await admin.set(`switchyard:${prefix}:lock`, other, 'PX', 30_000);
     await lock.release();
-    expect(await admin.get(`${prefix}:lock`)).toBe(other);
+    expect(await admin.get(`switchyard:${prefix}:lock`)).toBe(other);
   });
 
   it('carries on over a new connection when Redis drops the old one, heartbeat included', async () => {
@@ -286,7 +289,7 @@ describe('redis state: the deploy lock', () => {
     const closing = openStateStore(`${redis.url}/0/${prefix}`);
     await closing.lock(owner('run 1'), options());
     await closing.close();
-    expect(await admin.exists(`${prefix}:lock`)).toBe(0);
+    expect(await admin.exists(`switchyard:${prefix}:lock`)).toBe(0);
   });
 });
 
@@ -298,7 +301,7 @@ describe('redis state: passwords', () => {
     const url = `${guarded.url}/0/${prefix}`;
     expect(url).toContain(encoded);
     const guardedStore = store(url);
-    expect(guardedStore.location).toBe(`${url.replace(encoded, '***')}`);
+    expect(guardedStore.location).toBe(`${guarded.url.replace(encoded, '***')}/0/switchyard:${prefix}`);
     await guardedStore.update(addEntry('octocat'));
     await guardedStore.lock(owner('run 1'), options());
     const failure = await settle(store(url).lock(owner('run 2'), options({ timeoutMs: 100 })));

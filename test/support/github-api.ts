@@ -20,6 +20,25 @@ type Repos = Octokit['rest']['repos'];
 export type Deployment = Awaited<ReturnType<Repos['getDeployment']>>['data'];
 export type DeploymentStatus = Awaited<ReturnType<Repos['getDeploymentStatus']>>['data'];
 type SimpleUser = Deployment['creator'];
+type Actions = Octokit['rest']['actions'];
+export type ActionsCache = Awaited<
+  ReturnType<Actions['getActionsCacheList']>
+>['data']['actions_caches'][number];
+export type Artifact = Awaited<ReturnType<Actions['getArtifact']>>['data'];
+
+/** An Actions cache entry of a repository ("owner/name"), put there by the cache service's fake. */
+export interface StoredCache {
+  repository: string;
+  entry: ActionsCache;
+}
+
+/** A workflow artifact of a repository ("owner/name"), put there by the artifact service's fake. */
+export interface StoredArtifact {
+  repository: string;
+  artifact: Artifact;
+  /** The signed URL of its zip, where "download an artifact" redirects. */
+  archiveUrl: string;
+}
 
 /** The API versions the fake accepts in X-GitHub-Api-Version (GitHub answers 400 to others). */
 const API_VERSIONS = ['2022-11-28'];
@@ -369,6 +388,10 @@ export interface GitHubState {
   deployments: Deployment[];
   /** By deployment id, oldest first. */
   deploymentStatuses: Map<number, DeploymentStatus[]>;
+  /** Actions cache entries, oldest first (test/support/actions-services.ts stores them). */
+  caches: StoredCache[];
+  /** Workflow artifacts, oldest first (test/support/actions-services.ts stores them). */
+  artifacts: StoredArtifact[];
   nextId: number;
 }
 
@@ -431,6 +454,15 @@ function findDeployment(call: Call): Deployment | undefined {
     (each) => each.id === call.params.deployment_id && each.repository_url === repositoryUrl,
   );
 }
+
+const repositoryOf = (call: Call) => `${String(call.params.owner)}/${String(call.params.repo)}`;
+
+/** GitHub reports an artifact past its expiry as expired. */
+const withExpiry = (artifact: Artifact): Artifact => ({
+  ...artifact,
+  expired:
+    artifact.expired || (artifact.expires_at !== null && Date.parse(artifact.expires_at) <= Date.now()),
+});
 
 function page<T>(call: Call, items: T[]): Reply {
   const perPage = Math.min(Number(call.query.per_page ?? 30), 100);
@@ -584,6 +616,69 @@ export const routes: Record<string, Route> = {
       call.state.deploymentStatuses.get(deployment.id)?.find((each) => each.id === call.params.status_id);
     return status ? { status: 200, body: status } : error(404, 'Not Found');
   },
+
+  // The Actions cache and artifacts: what the cache and artifact services (actions-services.ts)
+  // stored, seen and deleted through the REST API.
+
+  'actions/get-actions-cache-list': (call) => {
+    const { key, ref } = call.query;
+    const sort = String(call.query.sort ?? 'last_accessed_at') as
+      'created_at' | 'last_accessed_at' | 'size_in_bytes';
+    const sign = call.query.direction === 'asc' ? 1 : -1;
+    const matching = call.state.caches
+      .filter(
+        (each) =>
+          each.repository === repositoryOf(call) &&
+          (key === undefined || each.entry.key?.startsWith(String(key))) &&
+          (ref === undefined || each.entry.ref === ref),
+      )
+      .map((each) => each.entry)
+      .sort(
+        (a, b) => sign * (a[sort]! < b[sort]! ? -1 : a[sort]! > b[sort]! ? 1 : (a.id ?? 0) - (b.id ?? 0)),
+      );
+    const reply = page(call, matching);
+    return { ...reply, body: { total_count: matching.length, actions_caches: reply.body } };
+  },
+
+  'actions/delete-actions-cache-by-id': (call) => {
+    const at = call.state.caches.findIndex(
+      (each) => each.repository === repositoryOf(call) && each.entry.id === call.params.cache_id,
+    );
+    if (at < 0) return error(404, 'Not Found');
+    call.state.caches.splice(at, 1);
+    return { status: 204 };
+  },
+
+  'actions/list-artifacts-for-repo': (call) => {
+    const matching = call.state.artifacts
+      .filter(
+        (each) =>
+          each.repository === repositoryOf(call) &&
+          (call.query.name === undefined || each.artifact.name === call.query.name),
+      )
+      .map((each) => withExpiry(each.artifact))
+      .reverse();
+    const reply = page(call, matching);
+    return { ...reply, body: { total_count: matching.length, artifacts: reply.body } };
+  },
+
+  'actions/delete-artifact': (call) => {
+    const at = call.state.artifacts.findIndex(
+      (each) => each.repository === repositoryOf(call) && each.artifact.id === call.params.artifact_id,
+    );
+    if (at < 0) return error(404, 'Not Found');
+    call.state.artifacts.splice(at, 1);
+    return { status: 204 };
+  },
+
+  'actions/download-artifact': (call) => {
+    const found = call.state.artifacts.find(
+      (each) => each.repository === repositoryOf(call) && each.artifact.id === call.params.artifact_id,
+    );
+    if (!found || call.params.archive_format !== 'zip') return error(404, 'Not Found');
+    if (withExpiry(found.artifact).expired) return error(410, 'Artifact has expired');
+    return { status: 302, headers: { location: found.archiveUrl } };
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -664,6 +759,8 @@ export async function startGitHubApi(options: { routes?: Record<string, Route> }
     refs: new Map([['main', createHash('sha1').update('main').digest('hex')]]),
     deployments: [],
     deploymentStatuses: new Map(),
+    caches: [],
+    artifacts: [],
     nextId: 1,
   };
 

@@ -42,18 +42,22 @@ describe('openStateStore', () => {
       'redis://cache:6379/2/switchyard:default',
     );
     expect(openStateStore('redis://cache:6379/2/checkout', {}).location).toBe(
-      'redis://cache:6379/2/checkout',
+      'redis://cache:6379/2/switchyard:checkout',
     );
-    expect(openStateStore('redis://cache:6379/checkout', {}).location).toBe('redis://cache:6379/0/checkout');
+    expect(openStateStore('redis://cache:6379/checkout', {}).location).toBe(
+      'redis://cache:6379/0/switchyard:checkout',
+    );
     expect(openStateStore('redis://cache:6379/3?prefix=checkout:prod', {}).location).toBe(
-      'redis://cache:6379/3/checkout:prod',
+      'redis://cache:6379/3/switchyard:checkout:prod',
     );
-    expect((openStateStore('redis://cache:6379?key=billing', {}) as RedisStateStore).prefix).toBe('billing');
+    expect((openStateStore('redis://cache:6379?key=billing', {}) as RedisStateStore).prefix).toBe(
+      'switchyard:billing',
+    );
   });
 
   it('blanks the password in the location', () => {
     const store = openStateStore('redis://deploy:s3cr3t%2Fpw@cache:6379/1/checkout', {});
-    expect(store.location).toBe('redis://deploy:***@cache:6379/1/checkout');
+    expect(store.location).toBe('redis://deploy:***@cache:6379/1/switchyard:checkout');
     expect(openStateStore('redis://:s3cr3t@cache:6379', {}).location).toBe(
       'redis://:***@cache:6379/0/switchyard:default',
     );

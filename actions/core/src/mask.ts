@@ -110,7 +110,8 @@ export class Secrets {
 }
 
 /** Blanks URL passwords (and password-less userinfo) in free text. */
-function redactText(text: string): string {
+/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
+export function redactText(text: string): string {
   return text
     .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
     .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme: string, user: string) =>

@@ -1,3 +1,4 @@
+import { backupInputs } from './backup/inputs.js';
 import { deployInputs } from './deploy/inputs.js';
 import { healthCheckInputs } from './health-check/inputs.js';
 import type { InputTable } from './inputs.js';
@@ -6,6 +7,7 @@ import type { InputTable } from './inputs.js';
 export const ACTION_INPUTS = {
   'health-check': healthCheckInputs,
   deploy: deployInputs,
+  backup: backupInputs,
 } satisfies Record<string, InputTable>;
 
 export type ActionName = keyof typeof ACTION_INPUTS;

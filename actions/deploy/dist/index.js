@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8805);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3606);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -29225,7 +29225,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8805:
+/***/ 3606:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32330,6 +32330,7 @@ class mask_Secrets {
     }
 }
 /** Blanks URL passwords (and password-less userinfo) in free text. */
+/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
 function redactText(text) {
     return text
         .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
@@ -42017,9 +42018,6 @@ function preprocess(fn, schema) {
     });
 }
 
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
 
 
@@ -42234,6 +42232,80 @@ function throwInput(name, detail, origin) {
     throw new InputError(name, detail, origin?.file, origin?.line);
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/backup/inputs.ts
+
+
+const URL_SCHEMES = ['postgres:', 'postgresql:', 'redis:', 'rediss:'];
+const SOURCE_HELP = 'use postgres://…, redis://… or file:PATH-OR-GLOB';
+/** `postgres://…`, `redis://…`, `file:PATH-OR-GLOB`; a string says what is wrong. */
+function parseSourceSpec(entry) {
+    if (entry.startsWith('file:')) {
+        const path = entry.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
+        return path.trim() === ''
+            ? `"${entry}" names no path; write file:PATH-OR-GLOB`
+            : { kind: 'file', path, raw: entry };
+    }
+    const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(entry)?.[1]?.toLowerCase();
+    if (!scheme || !URL_SCHEMES.includes(scheme)) {
+        // As written (redactUrl would normalise it), with any password masked.
+        const shown = redactText(entry);
+        return scheme
+            ? `"${shown}" has an unsupported scheme "${scheme}"; ${SOURCE_HELP}`
+            : `"${shown}" is neither a URL nor a file: entry; ${SOURCE_HELP}`;
+    }
+    const url = urlItem(URL_SCHEMES)(entry);
+    if (typeof url === 'string')
+        return url;
+    return { kind: scheme.startsWith('redis') ? 'redis' : 'postgres', url, raw: entry };
+}
+function parseStoreSpec(raw) {
+    if (raw === 'actions-cache' || raw === 'artifact')
+        return { kind: raw };
+    if (raw.startsWith('local:')) {
+        const dir = raw.slice('local:'.length);
+        return dir.trim() === ''
+            ? 'local: needs a directory, e.g. local:.switchyard/backups'
+            : { kind: 'local', dir };
+    }
+    return `"${raw}" is not a store: use local:DIR, actions-cache or artifact`;
+}
+const BACKUP_COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune'];
+const backupInputs = {
+    command: oneOf(BACKUP_COMMANDS, 'What to do.', { default: 'backup' }),
+    sources: list('What to back up, one per line: postgres://…, redis://… (any database index) or file:PATH-OR-GLOB. For restore and verify with a target: which parts to restore, with the credentials the manifest leaves out (default: every part, at the address it was taken from).', parseSourceSpec, { example: 'postgres://app@db:5432/shop', urls: true }),
+    store: parsedBy('Where backups are kept: local:DIR, actions-cache or artifact.', parseStoreSpec, {
+        default: 'local:.switchyard/backups',
+        example: 'local:/var/backups/switchyard',
+    }),
+    id: inputs_text('The backup to restore, verify (or name, for backup: default a timestamp and the commit). `latest` is the newest in the store.', { example: 'latest' }),
+    include: list('Only these tables (postgres), key patterns (redis) or globs (file); default everything.', undefined, {
+        commas: true,
+        example: 'public.orders, session:*',
+    }),
+    exclude: list('Leave these tables, key patterns or globs out.', undefined, {
+        commas: true,
+        example: 'public.audit_log, cache:*',
+    }),
+    retention: inputs_integer('How many backups to keep: prune keeps the newest this many (and always the newest verified one); after a backup, the older ones are pruned the same way.', { min: 1 }),
+    'retention-days': inputs_integer('store: artifact — days GitHub keeps the artifact (1–90; default the repository setting).', {
+        min: 1,
+        max: 90,
+    }),
+    compression: oneOf(['gzip', 'zstd', 'none'], 'How parts are compressed, as they stream.', {
+        default: 'gzip',
+    }),
+    target: inputs_text('restore and verify: restore into this instead of the source — a URL of the same kind, or a directory for file parts.', { example: 'postgres://app@db-scratch:5432/shop' }),
+    mode: oneOf(['fail-if-exists', 'replace', 'merge'], 'restore: fail-if-exists refuses when anything restored would overwrite data; replace overwrites it; merge keeps what exists and adds the rest.', { default: 'fail-if-exists' }),
+    'safety-backup': inputs_boolean('restore: first back up what the restore could overwrite (in replace and merge modes), into the same store.', { default: 'true' }),
+    'github-token': inputs_text('stores actions-cache and artifact: lists, finds and deletes backups of other runs.', {
+        secret: true,
+        example: '${{ github.token }}',
+    }),
+};
+
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
 ;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts
 
 
@@ -42613,10 +42685,12 @@ const deployInputs = {
 ;// CONCATENATED MODULE: ./actions/core/src/registry.ts
 
 
+
 /** Every action's inputs, by action name: the sections of switchyard.yml and its JSON Schema. */
 const ACTION_INPUTS = {
     'health-check': healthCheckInputs,
     deploy: deployInputs,
+    backup: backupInputs,
 };
 
 ;// CONCATENATED MODULE: ./actions/core/src/config.ts
@@ -51293,10 +51367,13 @@ function messageOf(error) {
 
 
 
-const DEFAULT_KEY_PREFIX = 'switchyard:default';
+/** Deploy state keys all start with this; the backup action leaves it out of Redis backups. */
+const KEY_NAMESPACE = 'switchyard:';
+const DEFAULT_KEY_PREFIX = `${KEY_NAMESPACE}default`;
 /**
  * Deploy state in Redis: `redis://[user:password@]host:port[/db][/prefix]` (or `?prefix=` / `?key=`),
- * `rediss://` for TLS. Several services share one Redis by giving each its own prefix; the keys are
+ * `rediss://` for TLS. Several services share one Redis by giving each its own prefix, always
+ * under `switchyard:` (`my-service` becomes `switchyard:my-service`); the keys are
  *
  * - `<prefix>:state` — the DeployState as JSON. update() writes it with a compare-and-set script
  *   that only succeeds if the value is still the one `change` was given, and retries otherwise:
@@ -51536,8 +51613,15 @@ function parsePath(url, shown) {
     if (segments[0] !== undefined && fromQuery !== undefined && fromQuery !== segments[0]) {
         throw new InputError('state', `${shown} names the key prefix twice (in the path and the query): keep one`);
     }
-    const prefix = segments[0] ?? fromQuery ?? DEFAULT_KEY_PREFIX;
-    if (prefix === '' || /\s/.test(prefix)) {
+    const named = segments[0] ?? fromQuery;
+    // Every key under `switchyard:`, whatever the prefix: backups leave that namespace out, so a
+    // restored Redis never brings back an old deploy lock or history.
+    const prefix = named === undefined
+        ? DEFAULT_KEY_PREFIX
+        : named.startsWith(KEY_NAMESPACE)
+            ? named
+            : `${KEY_NAMESPACE}${named}`;
+    if (named === '' || /\s/.test(prefix)) {
         throw new InputError('state', `${shown}: the key prefix must be non-empty without spaces, e.g. my-service`);
     }
     return { db, prefix };

@@ -1,3 +1,4 @@
+import { InputError } from '../errors.js';
 import type { Readable, Writable } from 'node:stream';
 
 /**
@@ -51,4 +52,14 @@ export interface PartSummary {
   records: Record<string, number>;
   /** Facts for the manifest: server version, dump format, … */
   facts: Record<string, string | number>;
+}
+
+/**
+ * The restore target holds data the chosen `mode` may not touch (or lacks what it needs). It names
+ * the `mode` input, since choosing another mode or an empty target is the fix.
+ */
+export class TargetInTheWay extends InputError {
+  constructor(detail: string) {
+    super('mode', detail);
+  }
 }

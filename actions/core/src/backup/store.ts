@@ -8,6 +8,11 @@ import type { Readable } from 'node:stream';
 export interface BackupStore {
   /** Human description, e.g. "local:/var/backups/switchyard". */
   readonly location: string;
+  /**
+   * Claims `id` for a new backup: false when a backup, complete or interrupted, holds it. Atomic
+   * where the store allows, so two runs starting in the same second never share an id.
+   */
+  reserve(id: string): Promise<boolean>;
   /** Streams one part of backup `id` into the store. */
   writePart(id: string, name: string, data: Readable): Promise<void>;
   /** Opens one part for reading (may be called several times). */
@@ -18,6 +23,13 @@ export interface BackupStore {
   readManifest(id: string): Promise<string | undefined>;
   /** Ids of the backups that have a manifest, in any order. */
   list(): Promise<string[]>;
+  /**
+   * Records a fact about a finished backup beside it — `verified`: when `verify` last passed, and
+   * what it checked (prune never deletes the newest verified backup). Replaces an earlier mark.
+   */
+  writeMark(id: string, mark: 'verified', text: string): Promise<void>;
+  /** The mark's text, or undefined when there is none. */
+  readMark(id: string, mark: 'verified'): Promise<string | undefined>;
   /** Removes a backup (parts and manifest). */
   remove(id: string): Promise<void>;
 }

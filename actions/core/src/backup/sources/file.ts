@@ -6,7 +6,14 @@ import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InputError, UserError } from '../../errors.js';
-import type { BackupSource, PartSummary, RestoreContext, RestoreMode, SourceContext } from '../source.js';
+import {
+  TargetInTheWay,
+  type BackupSource,
+  type PartSummary,
+  type RestoreContext,
+  type RestoreMode,
+  type SourceContext,
+} from '../source.js';
 import { TAR_END, encodeEntry, readTar, type TarHeader } from './tar.js';
 
 /**
@@ -704,9 +711,8 @@ async function planRestore(
   if (existing.length > 0) {
     const shown = existing.slice(0, 5).map(quote).join(', ');
     const more = existing.length > 5 ? ` and ${existing.length - 5} more` : '';
-    throw new UserError(
+    throw new TargetInTheWay(
       `${display}: ${existing.length} ${existing.length === 1 ? 'path exists' : 'paths exist'} already in ${target}: ${shown}${more}. Nothing was written. Restore into an empty "target", or set "mode" to merge (keep what exists) or replace (overwrite it).`,
-      'Restore refused',
     );
   }
   return { target, realTarget: disk.real, mode, steps };

@@ -7,7 +7,14 @@ import { loadPg } from '../../drivers.js';
 import { UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
 import { systemRunner, type ProcessRunner } from '../../process.js';
-import type { BackupSource, PartSummary, RestoreContext, RestoreMode, SourceContext } from '../source.js';
+import {
+  TargetInTheWay,
+  type BackupSource,
+  type PartSummary,
+  type RestoreContext,
+  type RestoreMode,
+  type SourceContext,
+} from '../source.js';
 import { runStreaming, type StreamedResult } from './spawn-stream.js';
 
 /**
@@ -166,7 +173,7 @@ class PostgresSource implements BackupSource {
           return found ? [found] : [];
         });
         if (conflicts.length > 0)
-          throw new UserError(
+          throw new TargetInTheWay(
             `Cannot restore ${this.partName} into ${where} in mode fail-if-exists: ` +
               `${plural(conflicts.length, 'object')} of the backup already exist there: ${nameSome(conflicts)}. ` +
               'Restore into an empty database, drop them, or choose mode replace (drops and recreates them) ' +
@@ -178,7 +185,7 @@ class PostgresSource implements BackupSource {
           .filter((entry) => !findExisting({ ...entry, desc: 'TABLE' }, existing))
           .map((entry) => `table ${guessName(entry.rest)}`);
         if (missing.length > 0)
-          throw new UserError(
+          throw new TargetInTheWay(
             `Cannot restore ${this.partName} into ${where} in mode merge: merge adds rows to existing tables, ` +
               `and ${plural(missing.length, 'table')} of the backup ${missing.length === 1 ? 'is' : 'are'} missing there: ` +
               `${nameSome(missing)}. Create them first, or restore with mode fail-if-exists into an empty database ` +

@@ -5,7 +5,13 @@ import { systemClock, type Clock } from '../../clock.js';
 import { loadRedisClient } from '../../drivers.js';
 import { InputError, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
-import type { BackupSource, PartSummary, RestoreContext, SourceContext } from '../source.js';
+import {
+  TargetInTheWay,
+  type BackupSource,
+  type PartSummary,
+  type RestoreContext,
+  type SourceContext,
+} from '../source.js';
 import {
   PART_MAGIC,
   PART_VERSION,
@@ -268,12 +274,11 @@ class RedisSource implements BackupSource {
       }
       await look();
       if (found > 0) {
-        throw new UserError(
+        throw new TargetInTheWay(
           `Cannot restore part ${this.partName} into ${target.display} in fail-if-exists mode: ` +
             `${formatCount(found)} of its keys already exist there (${inTheWay.join(', ')}${found > inTheWay.length ? ', …' : ''}). ` +
             `Nothing was changed. Restore into an empty database, choose mode "replace" to overwrite them or "merge" ` +
             `to keep them and restore the rest, or leave them out with "exclude".`,
-          'Redis restore target not empty',
         );
       }
     } catch (error) {

@@ -27,6 +27,19 @@ class LocalStore implements BackupStore {
     this.location = `local:${dir}`;
   }
 
+  async reserve(id: string): Promise<boolean> {
+    const folder = await this.folder(id, false);
+    try {
+      await fs.mkdir(this.dir, { recursive: true });
+      // Not recursive: EEXIST is the answer "taken", decided by the file system for both runs.
+      await fs.mkdir(folder);
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') return false;
+      throw this.failure(error, `create ${folder}`);
+    }
+  }
+
   async writePart(id: string, name: string, data: Readable): Promise<void> {
     const folder = await this.folder(id, true);
     const final = path.join(folder, partFile(name));
@@ -64,32 +77,51 @@ class LocalStore implements BackupStore {
   }
 
   async writeManifest(id: string, manifest: string): Promise<void> {
+    await this.writeSmallFile(id, MANIFEST, manifest, `write the manifest of backup ${id}`);
+  }
+
+  async readManifest(id: string): Promise<string | undefined> {
+    return this.readSmallFile(id, MANIFEST, `read the manifest of backup ${id}`);
+  }
+
+  async writeMark(id: string, mark: 'verified', text: string): Promise<void> {
+    if (!(await this.readManifest(id)))
+      throw new UserError(`backup ${id} is not in ${this.location}`, 'Backup store');
+    await this.writeSmallFile(id, markFile(mark), text, `mark backup ${id} as ${mark}`);
+  }
+
+  async readMark(id: string, mark: 'verified'): Promise<string | undefined> {
+    return this.readSmallFile(id, markFile(mark), `read the ${mark} mark of backup ${id}`);
+  }
+
+  /** Writes a file of the backup's folder under a temporary name, then renames it into place. */
+  private async writeSmallFile(id: string, name: string, text: string, doing: string): Promise<void> {
     const folder = await this.folder(id, true);
-    const temporary = path.join(folder, `${MANIFEST}.tmp`);
+    const temporary = path.join(folder, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      const handle = await fs.open(temporary, 'w', 0o600);
+      const handle = await fs.open(temporary, 'wx', 0o600);
       try {
-        await handle.writeFile(manifest, 'utf8');
+        await handle.writeFile(text, 'utf8');
         await handle.sync();
       } finally {
         await handle.close();
       }
-      await fs.rename(temporary, path.join(folder, MANIFEST));
+      await fs.rename(temporary, path.join(folder, name));
       await syncDirectory(folder);
     } catch (error) {
       await fs.rm(temporary, { force: true });
-      throw this.failure(error, `write the manifest of backup ${id}`);
+      throw this.failure(error, doing);
     }
   }
 
-  async readManifest(id: string): Promise<string | undefined> {
-    const file = path.join(await this.folder(id, false), MANIFEST);
+  private async readSmallFile(id: string, name: string, doing: string): Promise<string | undefined> {
+    const file = path.join(await this.folder(id, false), name);
     try {
       return await fs.readFile(file, 'utf8');
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw this.failure(error, `read the manifest of backup ${id}`);
+      throw this.failure(error, doing);
     }
   }
 
@@ -145,16 +177,26 @@ class LocalStore implements BackupStore {
   }
 }
 
-/** Why `id` cannot name a backup folder, or undefined when it can. */
-function idProblem(id: string): string | undefined {
+/** Why `id` cannot name a backup (a folder here, a cache key or artifact name elsewhere), or undefined when it can. */
+export function idProblem(id: string): string | undefined {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(id) || id.includes('..'))
     return `${JSON.stringify(id)} is not a backup id: use up to 200 letters, digits, ".", "_" and "-", starting with a letter or digit (no path separators, no "..")`;
   return undefined;
 }
 
-/** A part's file name, refusing anything that could leave the backup's folder or hit the manifest. */
+/** Marks live beside the parts; part names start with their kind, so they never meet. */
+function markFile(mark: 'verified'): string {
+  return `${mark}.mark.json`;
+}
+
+/** A part's file name, refusing anything that could leave the backup's folder or hit the manifest or a mark. */
 function partFile(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) || name.includes('..') || name.startsWith(MANIFEST))
+  if (
+    !/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) ||
+    name.includes('..') ||
+    name.startsWith(MANIFEST) ||
+    name.endsWith('.mark.json')
+  )
     throw new UserError(
       `${JSON.stringify(name)} is not a part name: use letters, digits, ".", "_" and "-" (no path separators, no "..", not ${MANIFEST})`,
       'Backup store',

@@ -18,11 +18,14 @@ import {
   type StateStore,
 } from './state.js';
 
-export const DEFAULT_KEY_PREFIX = 'switchyard:default';
+/** Deploy state keys all start with this; the backup action leaves it out of Redis backups. */
+export const KEY_NAMESPACE = 'switchyard:';
+export const DEFAULT_KEY_PREFIX = `${KEY_NAMESPACE}default`;
 
 /**
  * Deploy state in Redis: `redis://[user:password@]host:port[/db][/prefix]` (or `?prefix=` / `?key=`),
- * `rediss://` for TLS. Several services share one Redis by giving each its own prefix; the keys are
+ * `rediss://` for TLS. Several services share one Redis by giving each its own prefix, always
+ * under `switchyard:` (`my-service` becomes `switchyard:my-service`); the keys are
  *
  * - `<prefix>:state` — the DeployState as JSON. update() writes it with a compare-and-set script
  *   that only succeeds if the value is still the one `change` was given, and retries otherwise:
@@ -284,8 +287,16 @@ function parsePath(url: URL, shown: string): { db: number; prefix: string } {
       `${shown} names the key prefix twice (in the path and the query): keep one`,
     );
   }
-  const prefix = segments[0] ?? fromQuery ?? DEFAULT_KEY_PREFIX;
-  if (prefix === '' || /\s/.test(prefix)) {
+  const named = segments[0] ?? fromQuery;
+  // Every key under `switchyard:`, whatever the prefix: backups leave that namespace out, so a
+  // restored Redis never brings back an old deploy lock or history.
+  const prefix =
+    named === undefined
+      ? DEFAULT_KEY_PREFIX
+      : named.startsWith(KEY_NAMESPACE)
+        ? named
+        : `${KEY_NAMESPACE}${named}`;
+  if (named === '' || /\s/.test(prefix)) {
     throw new InputError(
       'state',
       `${shown}: the key prefix must be non-empty without spaces, e.g. my-service`,

@@ -1,0 +1,168 @@
+// The backup engine's own parts: the inputs, compression streams, the manifest, and what prune
+// keeps — with the local store on a temp dir and file sources (the database sources and the
+// action end to end are tested under test/integration and test/e2e).
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { readActionInputs } from '../../actions/core/src/action-inputs.js';
+import { compressor, decompressor, type Compression } from '../../actions/core/src/backup/compression.js';
+import { runBackupCommand, type BackupOutcome } from '../../actions/core/src/backup/engine.js';
+import { backupInputs, parseSourceSpec, parseStoreSpec } from '../../actions/core/src/backup/inputs.js';
+import { parseManifest } from '../../actions/core/src/backup/manifest.js';
+import { InputError, UserError } from '../../actions/core/src/errors.js';
+import { memoryIO } from '../../actions/core/src/io.js';
+import { systemRunner } from '../../actions/core/src/process.js';
+import { systemClock } from '../../actions/core/src/clock.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-backup-engine-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('sources and store inputs', () => {
+  it('reads each kind of source line', () => {
+    expect(parseSourceSpec('postgres://app:pw@db:5432/shop')).toMatchObject({ kind: 'postgres' });
+    expect(parseSourceSpec('postgresql://db/shop')).toMatchObject({ kind: 'postgres' });
+    expect(parseSourceSpec('redis://cache:6379/3')).toMatchObject({ kind: 'redis' });
+    expect(parseSourceSpec('rediss://cache:6380/0')).toMatchObject({ kind: 'redis' });
+    expect(parseSourceSpec('file:uploads/**')).toEqual({
+      kind: 'file',
+      path: 'uploads/**',
+      raw: 'file:uploads/**',
+    });
+    expect(parseSourceSpec('file:///srv/app')).toMatchObject({ kind: 'file', path: '/srv/app' });
+  });
+
+  it('names the kinds it takes when the scheme is unknown, without the password', () => {
+    const message = parseSourceSpec('mysql://root:hunter2@db/shop');
+    expect(message).toContain('unsupported scheme "mysql:"');
+    expect(message).toContain('postgres://…, redis://… or file:PATH-OR-GLOB');
+    expect(message).not.toContain('hunter2');
+    expect(parseSourceSpec('uploads/')).toContain('neither a URL nor a file: entry');
+    expect(parseSourceSpec('file:')).toContain('names no path');
+  });
+
+  it('reads the three stores', () => {
+    expect(parseStoreSpec('local:/var/backups')).toEqual({ kind: 'local', dir: '/var/backups' });
+    expect(parseStoreSpec('actions-cache')).toEqual({ kind: 'actions-cache' });
+    expect(parseStoreSpec('artifact')).toEqual({ kind: 'artifact' });
+    expect(parseStoreSpec('s3://bucket')).toContain('use local:DIR, actions-cache or artifact');
+    expect(parseStoreSpec('local:')).toContain('needs a directory');
+  });
+
+  it('refuses retention 0 and an unknown compression, each naming its input', () => {
+    const { io } = memoryIO({ inputs: { retention: '0', compression: 'xz' } });
+    let caught: unknown;
+    try {
+      readActionInputs(io, 'backup', backupInputs);
+    } catch (error) {
+      caught = error;
+    }
+    expect(String((caught as Error).message)).toMatch(
+      /Input "retention": "0" is not valid: must be at least 1/,
+    );
+    expect(String((caught as Error).message)).toMatch(
+      /Input "compression": "xz" is not valid: expected one of: gzip, zstd, none/,
+    );
+  });
+});
+
+describe('compression streams', () => {
+  const data = Buffer.concat(
+    Array.from({ length: 2000 }, (_, i) => Buffer.from(`line ${i} ${'x'.repeat(i % 97)}\n`)),
+  );
+
+  it.each<Compression>(['gzip', 'zstd', 'none'])('%s round-trips a stream byte for byte', async (kind) => {
+    const packed = await buffer(Readable.from([data]).pipe(compressor(kind)));
+    if (kind !== 'none') expect(packed.length).toBeLessThan(data.length / 3);
+    const unpacked = await buffer(Readable.from([packed]).pipe(decompressor(kind)));
+    expect(unpacked.equals(data)).toBe(true);
+  });
+
+  it.each<Compression>(['gzip', 'zstd'])(
+    '%s fails on damaged input instead of ending early',
+    async (kind) => {
+      const packed = await buffer(Readable.from([data]).pipe(compressor(kind)));
+      const damaged = Buffer.from(packed);
+      const middle = Math.floor(damaged.length / 2);
+      damaged[middle] = (damaged[middle] as number) ^ 0xff;
+      await expect(
+        pipeline(Readable.from([damaged]), decompressor(kind), new PassThrough().resume()),
+      ).rejects.toThrow();
+    },
+  );
+});
+
+describe('manifests', () => {
+  it('refuses a manifest that is not ours, naming the backup and what to do', () => {
+    expect(() => parseManifest('{"format":"other"}', 'b1', 'local:/x')).toThrow(UserError);
+    expect(() => parseManifest('not json', 'b1', 'local:/x')).toThrow(
+      /manifest of backup b1 in local:\/x cannot be used: it is not JSON/,
+    );
+  });
+});
+
+describe('the engine with file sources and the local store', () => {
+  async function run(cwd: string, inputs: Record<string, string>): Promise<BackupOutcome> {
+    const { io } = memoryIO({ inputs });
+    const values = readActionInputs(io, 'backup', backupInputs);
+    return runBackupCommand(values, { io, clock: systemClock, runner: systemRunner, cwd });
+  }
+
+  function project(): string {
+    const cwd = tempDir();
+    mkdirSync(path.join(cwd, 'data'));
+    writeFileSync(path.join(cwd, 'data', 'a.txt'), 'hello');
+    return cwd;
+  }
+
+  it('writes parts then the manifest, whose sha256 is the output', async () => {
+    const cwd = project();
+    const outcome = await run(cwd, { sources: 'file:data', store: 'local:store' });
+    const folder = path.join(cwd, 'store', outcome.id as string);
+    const manifestText = readFileSync(path.join(folder, 'manifest.json'), 'utf8');
+    expect(outcome.sha256).toBe(createHash('sha256').update(manifestText).digest('hex'));
+    const manifest = parseManifest(manifestText, outcome.id as string, 'test');
+    const part = manifest.parts[0];
+    expect(part?.name).toBe('file-data.tar.gz');
+    const stored = readFileSync(path.join(folder, 'file-data.tar.gz'));
+    expect(part?.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
+    expect(part?.bytes).toBe(stored.length);
+    expect(part?.records).toMatchObject({ files: 1, directories: 1 });
+  });
+
+  it('leaves no parts and no manifest behind when a source fails', async () => {
+    const cwd = project();
+    await expect(run(cwd, { sources: 'file:data\nfile:missing', store: 'local:store' })).rejects.toThrow(
+      /no manifest was written/,
+    );
+    expect(readdirSync(path.join(cwd, 'store')).filter((name) => !name.startsWith('.'))).toEqual([]);
+    const listed = await run(cwd, { command: 'list', store: 'local:store' });
+    expect(listed.backups).toEqual([]);
+  });
+
+  it('prune keeps the newest `retention` and the newest verified backup', async () => {
+    const cwd = project();
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++)
+      ids.push((await run(cwd, { sources: 'file:data', store: 'local:store', id: `b${i}` })).id as string);
+    await run(cwd, { command: 'verify', store: 'local:store', id: 'b1' });
+    const pruned = await run(cwd, { command: 'prune', store: 'local:store', retention: '2' });
+    expect(pruned.pruned).toEqual(['b0']);
+    expect(pruned.backups?.map((backup) => backup.id)).toEqual(['b3', 'b2', 'b1']);
+  });
+
+  it('refuses prune without retention, naming the input', async () => {
+    const cwd = project();
+    await expect(run(cwd, { command: 'prune', store: 'local:store' })).rejects.toThrow(InputError);
+  });
+});
