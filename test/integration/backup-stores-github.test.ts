@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { BackupStore } from '../../actions/core/src/backup/store.js';
-import type { RunnerStoreOptions } from '../../actions/core/src/backup/stores/actions-cache.js';
+import type { RunnerStoreOptions } from '../../actions/core/src/backup/stores/runner.js';
 import { InputError, UserError } from '../../actions/core/src/errors.js';
 import { startActionsServices, type ActionsServices } from '../support/actions-services.js';
 import { startGitHubApi, type GitHubApi } from '../support/github-api.js';

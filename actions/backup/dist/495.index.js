@@ -6,14 +6,7 @@ export const modules = {
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   CP: () => (/* binding */ Staging),
-/* harmony export */   XH: () => (/* binding */ restApi),
-/* harmony export */   _o: () => (/* binding */ writeFresh),
-/* harmony export */   aM: () => (/* binding */ BACKUP_PREFIX),
-/* harmony export */   createActionsCacheStore: () => (/* binding */ createActionsCacheStore),
-/* harmony export */   f_: () => (/* binding */ tokenNeeded),
-/* harmony export */   ij: () => (/* binding */ checkId),
-/* harmony export */   wR: () => (/* binding */ withRunnerEnvironment)
+/* harmony export */   createActionsCacheStore: () => (/* binding */ createActionsCacheStore)
 /* harmony export */ });
 /* unused harmony export ACTIONS_CACHE_NOTES */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73024);
@@ -24,6 +17,8 @@ export const modules = {
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(93370);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(69074);
 /* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(4008);
+/* harmony import */ var _runner_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(99477);
+
 
 
 
@@ -61,8 +56,6 @@ const ACTIONS_CACHE_NOTES = 'Backups in the Actions cache are a best-effort conv
     'not restored for 7 days, and the oldest entries once the repository passes its cache size limit (10 GB ' +
     'by default, shared with every other cache of the repository). A run restores only entries of its own ' +
     'branch or the default branch. Keep backups you cannot lose in a `local:` store on durable disk.';
-/** Every cache key and artifact name of a backup starts with it; marks add `+<mark>+<time>`. */
-const BACKUP_PREFIX = 'switchyard-backup-';
 class ActionsCacheStore {
     options;
     location = 'actions-cache';
@@ -71,7 +64,7 @@ class ActionsCacheStore {
     marks;
     constructor(options) {
         this.options = options;
-        this.staging = new Staging(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-actions-cache'), this.location, (id) => this.restore(id));
+        this.staging = new _runner_js__WEBPACK_IMPORTED_MODULE_6__/* .Staging */ .CP(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-actions-cache'), this.location, (id) => this.restore(id));
         this.marks = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-actions-cache-marks');
     }
     /**
@@ -80,10 +73,10 @@ class ActionsCacheStore {
      * second one's writeManifest fails.
      */
     async reserve(id) {
-        checkId(id);
+        (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .checkId */ .ij)(id);
         if (this.staging.holds(id))
             return false;
-        const key = `${BACKUP_PREFIX}${id}`;
+        const key = `${_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM}${id}`;
         const taken = this.options.token
             ? (await this.listEntries(key, `check whether backup ${id} exists`)).some((entry) => entry.key === key)
             : (await this.run(this.staging.root, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([this.staging.folder(id)], key, [], { lookupOnly: true }))) === key;
@@ -97,7 +90,7 @@ class ActionsCacheStore {
     }
     async writeManifest(id, manifest) {
         await this.staging.writeManifest(id, manifest, async (folder) => {
-            await this.save([folder], `${BACKUP_PREFIX}${id}`, this.staging.root, `backup ${id}`);
+            await this.save([folder], `${_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM}${id}`, this.staging.root, `backup ${id}`);
         });
     }
     readManifest(id) {
@@ -107,13 +100,13 @@ class ActionsCacheStore {
         if ((await this.readManifest(id)) === undefined)
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
         const file = this.markFile(id, mark);
-        await writeFresh(file, text);
-        await this.save([file], `${BACKUP_PREFIX}${id}+${mark}+${Date.now()}`, this.marks, `the ${mark} mark of backup ${id}`);
+        await (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .writeFresh */ ._o)(file, text);
+        await this.save([file], `${_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+${Date.now()}`, this.marks, `the ${mark} mark of backup ${id}`);
     }
     async readMark(id, mark) {
         const file = this.markFile(id, mark);
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(file, { force: true });
-        const prefix = `${BACKUP_PREFIX}${id}+${mark}+`;
+        const prefix = `${_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+`;
         // No key is exactly the prefix: the service answers with the newest entry starting with it.
         const matched = await this.run(this.marks, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([file], prefix, [prefix]));
         if (!matched?.startsWith(prefix))
@@ -121,15 +114,15 @@ class ActionsCacheStore {
         return node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(file, 'utf8').catch(() => undefined);
     }
     async list() {
-        const entries = await this.listEntries(BACKUP_PREFIX, 'list backups');
+        const entries = await this.listEntries(_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM, 'list backups');
         const ids = entries
-            .map((entry) => entry.key?.slice(BACKUP_PREFIX.length) ?? '')
+            .map((entry) => entry.key?.slice(_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM.length) ?? '')
             .filter((id) => !id.includes('+') && !(0,_local_js__WEBPACK_IMPORTED_MODULE_5__/* .idProblem */ .l)(id));
         return [...new Set(ids)];
     }
     async remove(id) {
-        checkId(id);
-        const key = `${BACKUP_PREFIX}${id}`;
+        (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .checkId */ .ij)(id);
+        const key = `${_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM}${id}`;
         const { octokit, repository } = this.api(`remove backup ${id}`);
         const entries = (await this.listEntries(key, `remove backup ${id}`, { octokit, repository })).filter((entry) => entry.key === key || entry.key?.startsWith(`${key}+`));
         for (const entry of entries) {
@@ -154,7 +147,7 @@ class ActionsCacheStore {
     }
     /** Restores backup `id` into the staging folder; false when no entry has it. */
     async restore(id) {
-        const key = `${BACKUP_PREFIX}${id}`;
+        const key = `${_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM}${id}`;
         const matched = await this.run(this.staging.root, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([this.staging.folder(id)], key));
         if (matched === key)
             return true;
@@ -185,7 +178,7 @@ class ActionsCacheStore {
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo('store actions-cache works only inside a GitHub Actions job: ACTIONS_RUNTIME_TOKEN and ' +
                 'ACTIONS_RESULTS_URL are not set. The runner gives them to JavaScript actions such as ' +
                 'switchyard/backup, not to `run:` steps; elsewhere use a `local:` store.', 'Backup store');
-        return withRunnerEnvironment(env, { RUNNER_TEMP: tempDir, GITHUB_WORKSPACE: workspace }, async () => {
+        return (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .withRunnerEnvironment */ .wR)(env, { RUNNER_TEMP: tempDir, GITHUB_WORKSPACE: workspace }, async () => {
             await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.mkdir(workspace, { recursive: true });
             return work();
         });
@@ -208,15 +201,43 @@ class ActionsCacheStore {
         }
     }
     api(doing) {
-        return restApi(this.options, this.location, doing);
+        return (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .restApi */ .XH)(this.options, this.location, doing);
     }
     markFile(id, mark) {
-        checkId(id);
+        (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .checkId */ .ij)(id);
         return node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.marks, id, `${mark}.json`);
     }
 }
-// ---------------------------------------------------------------------------------------------
-// What the runner-backed stores (actions-cache, artifact) share
+
+
+/***/ }),
+
+/***/ 99477:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   CP: () => (/* binding */ Staging),
+/* harmony export */   XH: () => (/* binding */ restApi),
+/* harmony export */   _o: () => (/* binding */ writeFresh),
+/* harmony export */   aM: () => (/* binding */ BACKUP_PREFIX),
+/* harmony export */   f_: () => (/* binding */ tokenNeeded),
+/* harmony export */   ij: () => (/* binding */ checkId),
+/* harmony export */   wR: () => (/* binding */ withRunnerEnvironment)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(93370);
+/* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(69074);
+/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(4008);
+
+
+
+
+
+/** Every cache key and artifact name of a backup starts with it; marks add `+<mark>+<time>`. */
+const BACKUP_PREFIX = 'switchyard-backup-';
 /**
  * The local folder a runner-backed store keeps backups in on their way: parts are written here and
  * uploaded in one piece with the manifest; a backup written elsewhere is downloaded here, once per
@@ -240,7 +261,7 @@ class Staging {
         this.root = root;
         this.location = location;
         this.download = download;
-        this.local = (0,_local_js__WEBPACK_IMPORTED_MODULE_5__/* .createLocalStore */ .B)(root);
+        this.local = (0,_local_js__WEBPACK_IMPORTED_MODULE_4__/* .createLocalStore */ .B)(root);
     }
     folder(id) {
         checkId(id);
@@ -263,7 +284,7 @@ class Staging {
     }
     async readPart(id, name) {
         if (!(await this.available(id)))
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
         return this.relabel(this.local.readPart(id, name));
     }
     /** Stages the manifest, then `upload`s the folder; a failed upload takes the manifest back out. */
@@ -327,28 +348,28 @@ class Staging {
             return await work;
         }
         catch (error) {
-            if (!(error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo) || error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz)
+            if (!(error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo) || error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz)
                 throw error;
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(error.message.replaceAll(this.local.location, this.location), error.title);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(error.message.replaceAll(this.local.location, this.location), error.title);
         }
     }
 }
 function checkId(id) {
-    const problem = (0,_local_js__WEBPACK_IMPORTED_MODULE_5__/* .idProblem */ .l)(id);
+    const problem = (0,_local_js__WEBPACK_IMPORTED_MODULE_4__/* .idProblem */ .l)(id);
     if (problem)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('id', problem);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('id', problem);
 }
 /** A REST client for the job's repository; without a token, a UserError saying why one is needed. */
 function restApi(options, location, doing) {
     if (!options.token)
         throw tokenNeeded(location, doing);
     return {
-        octokit: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .githubClient */ .$f)(options.token, options.env, { log: options.log }),
-        repository: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .repoFromEnv */ .K)(options.env),
+        octokit: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_3__/* .githubClient */ .$f)(options.token, options.env, { log: options.log }),
+        repository: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_3__/* .repoFromEnv */ .K)(options.env),
     };
 }
 function tokenNeeded(location, doing) {
-    return new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`store ${location} needs \`github-token\` to ${doing}: listing, pruning and \`id: latest\` go through ` +
+    return new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`store ${location} needs \`github-token\` to ${doing}: listing, pruning and \`id: latest\` go through ` +
         "GitHub's REST API. Pass `github-token: ${{ github.token }}` and give the job `permissions: actions: write` " +
         '(`actions: read` is enough without prune).', 'Backup store');
 }

@@ -1,29 +1,23 @@
 export const id = 953;
-export const ids = [953,495];
+export const ids = [953];
 export const modules = {
 
-/***/ 83495:
+/***/ 43953:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   CP: () => (/* binding */ Staging),
-/* harmony export */   XH: () => (/* binding */ restApi),
-/* harmony export */   _o: () => (/* binding */ writeFresh),
-/* harmony export */   aM: () => (/* binding */ BACKUP_PREFIX),
-/* harmony export */   createActionsCacheStore: () => (/* binding */ createActionsCacheStore),
-/* harmony export */   f_: () => (/* binding */ tokenNeeded),
-/* harmony export */   ij: () => (/* binding */ checkId),
-/* harmony export */   wR: () => (/* binding */ withRunnerEnvironment)
+/* harmony export */   createArtifactStore: () => (/* binding */ createArtifactStore)
 /* harmony export */ });
-/* unused harmony export ACTIONS_CACHE_NOTES */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _actions_cache__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(50612);
+/* harmony import */ var _actions_artifact__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(77935);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(93370);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(69074);
-/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(4008);
+/* harmony import */ var _runner_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(99477);
+/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(4008);
+
 
 
 
@@ -31,62 +25,67 @@ export const modules = {
 
 
 /**
- * `actions-cache` — each backup is ONE GitHub Actions cache entry, keyed `switchyard-backup-<id>`.
+ * `artifact` — each backup is ONE workflow artifact named `switchyard-backup-<id>`, holding the
+ * parts and manifest.json as files, kept for `retentionDays` (the repository's setting when
+ * omitted; GitHub caps it at that setting too).
  *
- * Cache entries cannot be changed once saved, so parts are staged in a folder under `tempDir`
- * (RUNNER_TEMP) and writeManifest saves the whole folder, manifest included, as one entry: until
- * that save is finalized no entry exists, which is the store's "manifest last" guarantee. Reading
- * a backup restores its entry into the same folder, once per store. A mark (`verified`) is an entry
- * of its own, `switchyard-backup-<id>+verified+<time>`; the newest one wins.
+ * Parts are staged in a folder under `tempDir` (RUNNER_TEMP); writeManifest uploads the whole
+ * folder as one artifact. An artifact exists only once its upload is finalized, so a backup
+ * interrupted before or during writeManifest leaves nothing behind. A mark (`verified`) is an
+ * artifact of its own, `switchyard-backup-<id>+verified+<time>`; the newest one wins.
  *
- * This is a convenience, not durable storage:
- * - GitHub evicts a cache entry that has not been restored for 7 days, and evicts the oldest
- *   entries once the repository's caches pass its size limit (10 GB by default) — other caches of
- *   the repository (npm, build outputs…) compete for the same space.
- * - A run can restore only entries saved on its own branch or the default branch; list() shows
- *   every branch's.
- * - The cache version the toolkit checks is made from the staged folder's absolute path and the
- *   compression (zstd or gzip), so a backup restores on runners with the same RUNNER_TEMP path and
- *   tools — all GitHub-hosted runners of one operating system.
- *
- * Saving and restoring go through @actions/cache and the job's ACTIONS_RUNTIME_TOKEN (the runner
- * gives it to JavaScript actions, not to `run:` steps). Listing and removing need the REST API,
- * hence `github-token` (`actions: read` to list, `actions: write` to prune).
+ * Uploading goes through @actions/artifact and the job's ACTIONS_RUNTIME_TOKEN, which sees only
+ * the current workflow run. Everything across runs — list, prune, `id: latest`, reading a backup
+ * another run made — goes through the REST API, hence `github-token` (`actions: read`, and
+ * `actions: write` to prune). Artifacts expire: a backup outlives its retention only if copied
+ * elsewhere.
  */
-function createActionsCacheStore(options) {
-    return new ActionsCacheStore(options);
+function createArtifactStore(options) {
+    const days = options.retentionDays;
+    if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 400))
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`artifact retention is ${days} days; use a whole number of days from 1 to 90 (up to 400 in private repositories, as the repository's settings allow)`, 'Backup store');
+    return new ArtifactStore(options, days);
 }
-/** Shown with the backup's report: what a user should know before relying on this store. */
-const ACTIONS_CACHE_NOTES = 'Backups in the Actions cache are a best-effort convenience, not durable storage: GitHub evicts an entry ' +
-    'not restored for 7 days, and the oldest entries once the repository passes its cache size limit (10 GB ' +
-    'by default, shared with every other cache of the repository). A run restores only entries of its own ' +
-    'branch or the default branch. Keep backups you cannot lose in a `local:` store on durable disk.';
-/** Every cache key and artifact name of a backup starts with it; marks add `+<mark>+<time>`. */
-const BACKUP_PREFIX = 'switchyard-backup-';
-class ActionsCacheStore {
+class ArtifactStore {
     options;
-    location = 'actions-cache';
-    notes = ACTIONS_CACHE_NOTES;
+    retentionDays;
+    location;
+    notes;
     staging;
     marks;
-    constructor(options) {
+    client = new _actions_artifact__WEBPACK_IMPORTED_MODULE_2__/* .DefaultArtifactClient */ .t9();
+    constructor(options, retentionDays) {
         this.options = options;
-        this.staging = new Staging(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-actions-cache'), this.location, (id) => this.restore(id));
-        this.marks = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-actions-cache-marks');
+        this.retentionDays = retentionDays;
+        this.location =
+            retentionDays === undefined
+                ? "artifact (the repository's retention)"
+                : `artifact (retention ${retentionDays} day${retentionDays === 1 ? '' : 's'})`;
+        this.notes =
+            `Backups are workflow artifacts, deleted by GitHub when their retention ends ` +
+                `(${retentionDays === undefined ? "the repository's artifact retention setting" : `${retentionDays} days`}); ` +
+                'they count against the account’s Actions storage.';
+        this.staging = new _runner_js__WEBPACK_IMPORTED_MODULE_5__/* .Staging */ .CP(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-artifact'), this.location, (id) => this.download(`${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`, this.staging.folder(id), `read backup ${id}`));
+        this.marks = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-artifact-marks');
     }
     /**
-     * False when an entry holds `id` (with a token: on any branch; without: one this run could
-     * restore). Not atomic across runs — but the service is: of two runs saving the same key, the
-     * second one's writeManifest fails.
+     * False when an artifact holds `id` (with a token: from any run; without: from this run). Not
+     * atomic across runs: artifact names are unique only within a run, so two runs may both upload
+     * one, and readers take the newest.
      */
     async reserve(id) {
-        checkId(id);
+        (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .checkId */ .ij)(id);
         if (this.staging.holds(id))
             return false;
-        const key = `${BACKUP_PREFIX}${id}`;
+        const name = `${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`;
+        const doing = `check whether backup ${id} exists`;
         const taken = this.options.token
-            ? (await this.listEntries(key, `check whether backup ${id} exists`)).some((entry) => entry.key === key)
-            : (await this.run(this.staging.root, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([this.staging.folder(id)], key, [], { lookupOnly: true }))) === key;
+            ? (await this.listArtifacts(doing, name)).some((each) => each.name === name && !each.expired)
+            : await this.run(() => this.client.getArtifact(name)).then(() => true, (error) => {
+                if (error instanceof _actions_artifact__WEBPACK_IMPORTED_MODULE_2__/* .ArtifactNotFoundError */ .CL)
+                    return false;
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing}: ${messageOf(error)}`, 'Backup store');
+            });
         return !taken && this.staging.claim(id);
     }
     writePart(id, name, data) {
@@ -97,7 +96,7 @@ class ActionsCacheStore {
     }
     async writeManifest(id, manifest) {
         await this.staging.writeManifest(id, manifest, async (folder) => {
-            await this.save([folder], `${BACKUP_PREFIX}${id}`, this.staging.root, `backup ${id}`);
+            await this.upload(`${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`, await this.staging.files(id), folder, `backup ${id}`);
         });
     }
     readManifest(id) {
@@ -107,43 +106,50 @@ class ActionsCacheStore {
         if ((await this.readManifest(id)) === undefined)
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
         const file = this.markFile(id, mark);
-        await writeFresh(file, text);
-        await this.save([file], `${BACKUP_PREFIX}${id}+${mark}+${Date.now()}`, this.marks, `the ${mark} mark of backup ${id}`);
+        await (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .writeFresh */ ._o)(file, text);
+        await this.upload(`${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+${Date.now()}`, [file], node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), `the ${mark} mark of backup ${id}`);
     }
     async readMark(id, mark) {
         const file = this.markFile(id, mark);
-        await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(file, { force: true });
-        const prefix = `${BACKUP_PREFIX}${id}+${mark}+`;
-        // No key is exactly the prefix: the service answers with the newest entry starting with it.
-        const matched = await this.run(this.marks, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([file], prefix, [prefix]));
-        if (!matched?.startsWith(prefix))
+        const prefix = `${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+`;
+        let newest;
+        if (this.options.token) {
+            newest = newestFirst((await this.listArtifacts(`read the ${mark} mark of backup ${id}`)).filter((each) => each.name.startsWith(prefix) && !each.expired))[0]?.name;
+        }
+        else {
+            // Without a token only this run's artifacts can be seen.
+            const { artifacts } = await this.run(() => this.client.listArtifacts());
+            newest = artifacts.filter((each) => each.name.startsWith(prefix)).sort((a, b) => b.id - a.id)[0]?.name;
+        }
+        if (!newest)
+            return undefined;
+        await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true, force: true });
+        if (!(await this.download(newest, node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), `read the ${mark} mark of backup ${id}`)))
             return undefined;
         return node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(file, 'utf8').catch(() => undefined);
     }
     async list() {
-        const entries = await this.listEntries(BACKUP_PREFIX, 'list backups');
-        const ids = entries
-            .map((entry) => entry.key?.slice(BACKUP_PREFIX.length) ?? '')
-            .filter((id) => !id.includes('+') && !(0,_local_js__WEBPACK_IMPORTED_MODULE_5__/* .idProblem */ .l)(id));
+        const ids = (await this.listArtifacts('list backups'))
+            .filter((each) => each.name.startsWith(_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM) && !each.expired)
+            .map((each) => each.name.slice(_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM.length))
+            .filter((id) => !id.includes('+') && !(0,_local_js__WEBPACK_IMPORTED_MODULE_6__/* .idProblem */ .l)(id));
         return [...new Set(ids)];
     }
     async remove(id) {
-        checkId(id);
-        const key = `${BACKUP_PREFIX}${id}`;
-        const { octokit, repository } = this.api(`remove backup ${id}`);
-        const entries = (await this.listEntries(key, `remove backup ${id}`, { octokit, repository })).filter((entry) => entry.key === key || entry.key?.startsWith(`${key}+`));
-        for (const entry of entries) {
-            if (entry.id === undefined)
-                continue;
+        (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .checkId */ .ij)(id);
+        const name = `${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`;
+        const { octokit, repository } = (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .restApi */ .XH)(this.options, this.location, `remove backup ${id}`);
+        const artifacts = (await this.listArtifacts(`remove backup ${id}`)).filter((each) => each.name === name || each.name.startsWith(`${name}+`));
+        for (const artifact of artifacts) {
             try {
-                await octokit.rest.actions.deleteActionsCacheById({ ...repository, cache_id: entry.id });
+                await octokit.rest.actions.deleteArtifact({ ...repository, artifact_id: artifact.id });
             }
             catch (error) {
-                // Gone already (evicted, or another prune got there first): that is what we wanted.
+                // Gone already (expired, or another prune got there first): that is what we wanted.
                 if (error.status === 404)
                     continue;
                 throw (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .explainGitHubFailure */ .d5)(error, {
-                    action: `delete the Actions cache entry ${entry.key ?? entry.id}`,
+                    action: `delete the artifact ${artifact.name}`,
                     permission: 'actions: write',
                     repository,
                 });
@@ -152,71 +158,126 @@ class ActionsCacheStore {
         await this.staging.forget(id);
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.marks, id), { recursive: true, force: true });
     }
-    /** Restores backup `id` into the staging folder; false when no entry has it. */
-    async restore(id) {
-        const key = `${BACKUP_PREFIX}${id}`;
-        const matched = await this.run(this.staging.root, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([this.staging.folder(id)], key));
-        if (matched === key)
-            return true;
-        // The toolkit reports a failed download as a miss (with a warning). With a token we can tell
-        // a backup that is not there from one this run cannot get.
-        if (!this.options.token)
-            return false;
-        const saved = (await this.listEntries(key, `read backup ${id}`)).filter((entry) => entry.key === key);
-        if (saved.length === 0)
-            return false;
-        const refs = [...new Set(saved.map((entry) => entry.ref))].join(', ');
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} is in the Actions cache (saved on ${refs}) but this run could not restore it. A run ` +
-            'restores only entries of its own branch and the default branch, saved on a runner with the same ' +
-            'RUNNER_TEMP path and compression tool (zstd or gzip); otherwise the download failed (see the log above).', 'Backup store');
-    }
-    async save(paths, key, workspace, what) {
-        const saved = await this.run(workspace, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .saveCache */ .Io(paths, key));
-        // The toolkit logs why a save failed and answers -1; it throws only on bad input.
-        if (saved === -1)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not save ${what} in the Actions cache as "${key}" (the toolkit's log above says why): an entry with ` +
-                'this key may exist already (entries cannot be replaced), the job may not be allowed to write ' +
-                'to the cache, or the cache service failed.', 'Backup store');
-    }
-    /** Runs a toolkit call with the job's environment; the toolkit's tar works relative to `workspace`. */
-    run(workspace, work) {
-        const { env, tempDir } = this.options;
-        if (!env.ACTIONS_RUNTIME_TOKEN || !(env.ACTIONS_RESULTS_URL || env.ACTIONS_CACHE_URL))
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo('store actions-cache works only inside a GitHub Actions job: ACTIONS_RUNTIME_TOKEN and ' +
-                'ACTIONS_RESULTS_URL are not set. The runner gives them to JavaScript actions such as ' +
-                'switchyard/backup, not to `run:` steps; elsewhere use a `local:` store.', 'Backup store');
-        return withRunnerEnvironment(env, { RUNNER_TEMP: tempDir, GITHUB_WORKSPACE: workspace }, async () => {
-            await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.mkdir(workspace, { recursive: true });
-            return work();
-        });
-    }
-    async listEntries(prefix, doing, api = this.api(doing)) {
-        const { octokit, repository } = api;
+    async upload(name, files, root, what) {
         try {
-            return await octokit.paginate(octokit.rest.actions.getActionsCacheList, {
+            await this.run(() => this.client.uploadArtifact(name, files, root, {
+                ...(this.retentionDays === undefined ? {} : { retentionDays: this.retentionDays }),
+            }));
+        }
+        catch (error) {
+            if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo)
+                throw error;
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not upload ${what} as the artifact "${name}": ${messageOf(error)}`, 'Backup store');
+        }
+    }
+    /**
+     * Downloads the newest artifact called `name` into `folder`; false when there is none. With a
+     * token it may come from any run of the repository, without one only from this run.
+     */
+    async download(name, folder, doing) {
+        const { token } = this.options;
+        try {
+            if (token) {
+                const { repository } = (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .restApi */ .XH)(this.options, this.location, doing);
+                const found = newestFirst((await this.listArtifacts(doing, name)).filter((each) => each.name === name && !each.expired && each.workflow_run?.id !== undefined))[0];
+                if (!found)
+                    return false;
+                await this.run(() => this.client.downloadArtifact(found.id, {
+                    path: folder,
+                    findBy: {
+                        token,
+                        workflowRunId: found.workflow_run.id,
+                        repositoryOwner: repository.owner,
+                        repositoryName: repository.repo,
+                    },
+                }), false);
+                return true;
+            }
+            const found = await this.run(() => this.client.getArtifact(name)).catch((error) => {
+                if (error instanceof _actions_artifact__WEBPACK_IMPORTED_MODULE_2__/* .ArtifactNotFoundError */ .CL)
+                    return undefined;
+                throw error;
+            });
+            // Another run may have it: only the REST API could tell.
+            if (!found)
+                throw (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .tokenNeeded */ .f_)(this.location, `${doing}, which this workflow run did not upload`);
+            await this.run(() => this.client.downloadArtifact(found.artifact.id, { path: folder }));
+            return true;
+        }
+        catch (error) {
+            if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo)
+                throw error;
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing} from the artifact "${name}": ${messageOf(error)}`, 'Backup store');
+        }
+    }
+    /** The repository's artifacts (all of them, or those called `name`), through the REST API. */
+    async listArtifacts(doing, name) {
+        const { octokit, repository } = (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .restApi */ .XH)(this.options, this.location, doing);
+        try {
+            return await octokit.paginate(octokit.rest.actions.listArtifactsForRepo, {
                 ...repository,
-                key: prefix,
+                ...(name === undefined ? {} : { name }),
                 per_page: 100,
             });
         }
         catch (error) {
             throw (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .explainGitHubFailure */ .d5)(error, {
-                action: 'list the Actions cache entries',
+                action: 'list the workflow artifacts',
                 permission: 'actions: read',
                 repository,
             });
         }
     }
-    api(doing) {
-        return restApi(this.options, this.location, doing);
+    /** Runs a toolkit call with the job's environment; only a download by REST needs no runtime token. */
+    run(work, needsRuntime = true) {
+        const { env, tempDir } = this.options;
+        if (needsRuntime && !(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_RESULTS_URL))
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo('store artifact works only inside a GitHub Actions job: ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL ' +
+                'are not set. The runner gives them to JavaScript actions such as switchyard/backup, not to `run:` ' +
+                'steps; elsewhere use a `local:` store.', 'Backup store');
+        return (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .withRunnerEnvironment */ .wR)(env, { RUNNER_TEMP: tempDir }, work);
     }
     markFile(id, mark) {
-        checkId(id);
+        (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .checkId */ .ij)(id);
         return node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.marks, id, `${mark}.json`);
     }
 }
-// ---------------------------------------------------------------------------------------------
-// What the runner-backed stores (actions-cache, artifact) share
+function newestFirst(artifacts) {
+    return [...artifacts].sort((a, b) => b.id - a.id);
+}
+function messageOf(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+
+
+/***/ }),
+
+/***/ 99477:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   CP: () => (/* binding */ Staging),
+/* harmony export */   XH: () => (/* binding */ restApi),
+/* harmony export */   _o: () => (/* binding */ writeFresh),
+/* harmony export */   aM: () => (/* binding */ BACKUP_PREFIX),
+/* harmony export */   f_: () => (/* binding */ tokenNeeded),
+/* harmony export */   ij: () => (/* binding */ checkId),
+/* harmony export */   wR: () => (/* binding */ withRunnerEnvironment)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(93370);
+/* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(69074);
+/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(4008);
+
+
+
+
+
+/** Every cache key and artifact name of a backup starts with it; marks add `+<mark>+<time>`. */
+const BACKUP_PREFIX = 'switchyard-backup-';
 /**
  * The local folder a runner-backed store keeps backups in on their way: parts are written here and
  * uploaded in one piece with the manifest; a backup written elsewhere is downloaded here, once per
@@ -240,7 +301,7 @@ class Staging {
         this.root = root;
         this.location = location;
         this.download = download;
-        this.local = (0,_local_js__WEBPACK_IMPORTED_MODULE_5__/* .createLocalStore */ .B)(root);
+        this.local = (0,_local_js__WEBPACK_IMPORTED_MODULE_4__/* .createLocalStore */ .B)(root);
     }
     folder(id) {
         checkId(id);
@@ -263,7 +324,7 @@ class Staging {
     }
     async readPart(id, name) {
         if (!(await this.available(id)))
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
         return this.relabel(this.local.readPart(id, name));
     }
     /** Stages the manifest, then `upload`s the folder; a failed upload takes the manifest back out. */
@@ -327,28 +388,28 @@ class Staging {
             return await work;
         }
         catch (error) {
-            if (!(error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo) || error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz)
+            if (!(error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo) || error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz)
                 throw error;
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(error.message.replaceAll(this.local.location, this.location), error.title);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(error.message.replaceAll(this.local.location, this.location), error.title);
         }
     }
 }
 function checkId(id) {
-    const problem = (0,_local_js__WEBPACK_IMPORTED_MODULE_5__/* .idProblem */ .l)(id);
+    const problem = (0,_local_js__WEBPACK_IMPORTED_MODULE_4__/* .idProblem */ .l)(id);
     if (problem)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('id', problem);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('id', problem);
 }
 /** A REST client for the job's repository; without a token, a UserError saying why one is needed. */
 function restApi(options, location, doing) {
     if (!options.token)
         throw tokenNeeded(location, doing);
     return {
-        octokit: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .githubClient */ .$f)(options.token, options.env, { log: options.log }),
-        repository: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .repoFromEnv */ .K)(options.env),
+        octokit: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_3__/* .githubClient */ .$f)(options.token, options.env, { log: options.log }),
+        repository: (0,_github_client_js__WEBPACK_IMPORTED_MODULE_3__/* .repoFromEnv */ .K)(options.env),
     };
 }
 function tokenNeeded(location, doing) {
-    return new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`store ${location} needs \`github-token\` to ${doing}: listing, pruning and \`id: latest\` go through ` +
+    return new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`store ${location} needs \`github-token\` to ${doing}: listing, pruning and \`id: latest\` go through ` +
         "GitHub's REST API. Pass `github-token: ${{ github.token }}` and give the job `permissions: actions: write` " +
         '(`actions: read` is enough without prune).', 'Backup store');
 }
@@ -407,256 +468,6 @@ async function writeFresh(file, text) {
     await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true, force: true });
     await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.mkdir(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true });
     await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.writeFile(file, text, { encoding: 'utf8', mode: 0o600 });
-}
-
-
-/***/ }),
-
-/***/ 43953:
-/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
-
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   createArtifactStore: () => (/* binding */ createArtifactStore)
-/* harmony export */ });
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _actions_artifact__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(77935);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(93370);
-/* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(69074);
-/* harmony import */ var _actions_cache_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(83495);
-/* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(4008);
-
-
-
-
-
-
-
-/**
- * `artifact` — each backup is ONE workflow artifact named `switchyard-backup-<id>`, holding the
- * parts and manifest.json as files, kept for `retentionDays` (the repository's setting when
- * omitted; GitHub caps it at that setting too).
- *
- * Parts are staged in a folder under `tempDir` (RUNNER_TEMP); writeManifest uploads the whole
- * folder as one artifact. An artifact exists only once its upload is finalized, so a backup
- * interrupted before or during writeManifest leaves nothing behind. A mark (`verified`) is an
- * artifact of its own, `switchyard-backup-<id>+verified+<time>`; the newest one wins.
- *
- * Uploading goes through @actions/artifact and the job's ACTIONS_RUNTIME_TOKEN, which sees only
- * the current workflow run. Everything across runs — list, prune, `id: latest`, reading a backup
- * another run made — goes through the REST API, hence `github-token` (`actions: read`, and
- * `actions: write` to prune). Artifacts expire: a backup outlives its retention only if copied
- * elsewhere.
- */
-function createArtifactStore(options) {
-    const days = options.retentionDays;
-    if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 400))
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`artifact retention is ${days} days; use a whole number of days from 1 to 90 (up to 400 in private repositories, as the repository's settings allow)`, 'Backup store');
-    return new ArtifactStore(options, days);
-}
-class ArtifactStore {
-    options;
-    retentionDays;
-    location;
-    notes;
-    staging;
-    marks;
-    client = new _actions_artifact__WEBPACK_IMPORTED_MODULE_2__/* .DefaultArtifactClient */ .t9();
-    constructor(options, retentionDays) {
-        this.options = options;
-        this.retentionDays = retentionDays;
-        this.location =
-            retentionDays === undefined
-                ? "artifact (the repository's retention)"
-                : `artifact (retention ${retentionDays} day${retentionDays === 1 ? '' : 's'})`;
-        this.notes =
-            `Backups are workflow artifacts, deleted by GitHub when their retention ends ` +
-                `(${retentionDays === undefined ? "the repository's artifact retention setting" : `${retentionDays} days`}); ` +
-                'they count against the account’s Actions storage.';
-        this.staging = new _actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .Staging */ .CP(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-artifact'), this.location, (id) => this.download(`${_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`, this.staging.folder(id), `read backup ${id}`));
-        this.marks = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(options.tempDir, 'switchyard-artifact-marks');
-    }
-    /**
-     * False when an artifact holds `id` (with a token: from any run; without: from this run). Not
-     * atomic across runs: artifact names are unique only within a run, so two runs may both upload
-     * one, and readers take the newest.
-     */
-    async reserve(id) {
-        (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .checkId */ .ij)(id);
-        if (this.staging.holds(id))
-            return false;
-        const name = `${_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`;
-        const doing = `check whether backup ${id} exists`;
-        const taken = this.options.token
-            ? (await this.listArtifacts(doing, name)).some((each) => each.name === name && !each.expired)
-            : await this.run(() => this.client.getArtifact(name)).then(() => true, (error) => {
-                if (error instanceof _actions_artifact__WEBPACK_IMPORTED_MODULE_2__/* .ArtifactNotFoundError */ .CL)
-                    return false;
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing}: ${messageOf(error)}`, 'Backup store');
-            });
-        return !taken && this.staging.claim(id);
-    }
-    writePart(id, name, data) {
-        return this.staging.writePart(id, name, data);
-    }
-    readPart(id, name) {
-        return this.staging.readPart(id, name);
-    }
-    async writeManifest(id, manifest) {
-        await this.staging.writeManifest(id, manifest, async (folder) => {
-            await this.upload(`${_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`, await this.staging.files(id), folder, `backup ${id}`);
-        });
-    }
-    readManifest(id) {
-        return this.staging.readManifest(id);
-    }
-    async writeMark(id, mark, text) {
-        if ((await this.readManifest(id)) === undefined)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
-        const file = this.markFile(id, mark);
-        await (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .writeFresh */ ._o)(file, text);
-        await this.upload(`${_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+${Date.now()}`, [file], node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), `the ${mark} mark of backup ${id}`);
-    }
-    async readMark(id, mark) {
-        const file = this.markFile(id, mark);
-        const prefix = `${_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+`;
-        let newest;
-        if (this.options.token) {
-            newest = newestFirst((await this.listArtifacts(`read the ${mark} mark of backup ${id}`)).filter((each) => each.name.startsWith(prefix) && !each.expired))[0]?.name;
-        }
-        else {
-            // Without a token only this run's artifacts can be seen.
-            const { artifacts } = await this.run(() => this.client.listArtifacts());
-            newest = artifacts.filter((each) => each.name.startsWith(prefix)).sort((a, b) => b.id - a.id)[0]?.name;
-        }
-        if (!newest)
-            return undefined;
-        await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true, force: true });
-        if (!(await this.download(newest, node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), `read the ${mark} mark of backup ${id}`)))
-            return undefined;
-        return node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(file, 'utf8').catch(() => undefined);
-    }
-    async list() {
-        const ids = (await this.listArtifacts('list backups'))
-            .filter((each) => each.name.startsWith(_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM) && !each.expired)
-            .map((each) => each.name.slice(_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM.length))
-            .filter((id) => !id.includes('+') && !(0,_local_js__WEBPACK_IMPORTED_MODULE_6__/* .idProblem */ .l)(id));
-        return [...new Set(ids)];
-    }
-    async remove(id) {
-        (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .checkId */ .ij)(id);
-        const name = `${_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}`;
-        const { octokit, repository } = (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .restApi */ .XH)(this.options, this.location, `remove backup ${id}`);
-        const artifacts = (await this.listArtifacts(`remove backup ${id}`)).filter((each) => each.name === name || each.name.startsWith(`${name}+`));
-        for (const artifact of artifacts) {
-            try {
-                await octokit.rest.actions.deleteArtifact({ ...repository, artifact_id: artifact.id });
-            }
-            catch (error) {
-                // Gone already (expired, or another prune got there first): that is what we wanted.
-                if (error.status === 404)
-                    continue;
-                throw (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .explainGitHubFailure */ .d5)(error, {
-                    action: `delete the artifact ${artifact.name}`,
-                    permission: 'actions: write',
-                    repository,
-                });
-            }
-        }
-        await this.staging.forget(id);
-        await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.marks, id), { recursive: true, force: true });
-    }
-    async upload(name, files, root, what) {
-        try {
-            await this.run(() => this.client.uploadArtifact(name, files, root, {
-                ...(this.retentionDays === undefined ? {} : { retentionDays: this.retentionDays }),
-            }));
-        }
-        catch (error) {
-            if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo)
-                throw error;
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not upload ${what} as the artifact "${name}": ${messageOf(error)}`, 'Backup store');
-        }
-    }
-    /**
-     * Downloads the newest artifact called `name` into `folder`; false when there is none. With a
-     * token it may come from any run of the repository, without one only from this run.
-     */
-    async download(name, folder, doing) {
-        const { token } = this.options;
-        try {
-            if (token) {
-                const { repository } = (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .restApi */ .XH)(this.options, this.location, doing);
-                const found = newestFirst((await this.listArtifacts(doing, name)).filter((each) => each.name === name && !each.expired && each.workflow_run?.id !== undefined))[0];
-                if (!found)
-                    return false;
-                await this.run(() => this.client.downloadArtifact(found.id, {
-                    path: folder,
-                    findBy: {
-                        token,
-                        workflowRunId: found.workflow_run.id,
-                        repositoryOwner: repository.owner,
-                        repositoryName: repository.repo,
-                    },
-                }), false);
-                return true;
-            }
-            const found = await this.run(() => this.client.getArtifact(name)).catch((error) => {
-                if (error instanceof _actions_artifact__WEBPACK_IMPORTED_MODULE_2__/* .ArtifactNotFoundError */ .CL)
-                    return undefined;
-                throw error;
-            });
-            // Another run may have it: only the REST API could tell.
-            if (!found)
-                throw (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .tokenNeeded */ .f_)(this.location, `${doing}, which this workflow run did not upload`);
-            await this.run(() => this.client.downloadArtifact(found.artifact.id, { path: folder }));
-            return true;
-        }
-        catch (error) {
-            if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo)
-                throw error;
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing} from the artifact "${name}": ${messageOf(error)}`, 'Backup store');
-        }
-    }
-    /** The repository's artifacts (all of them, or those called `name`), through the REST API. */
-    async listArtifacts(doing, name) {
-        const { octokit, repository } = (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .restApi */ .XH)(this.options, this.location, doing);
-        try {
-            return await octokit.paginate(octokit.rest.actions.listArtifactsForRepo, {
-                ...repository,
-                ...(name === undefined ? {} : { name }),
-                per_page: 100,
-            });
-        }
-        catch (error) {
-            throw (0,_github_client_js__WEBPACK_IMPORTED_MODULE_4__/* .explainGitHubFailure */ .d5)(error, {
-                action: 'list the workflow artifacts',
-                permission: 'actions: read',
-                repository,
-            });
-        }
-    }
-    /** Runs a toolkit call with the job's environment; only a download by REST needs no runtime token. */
-    run(work, needsRuntime = true) {
-        const { env, tempDir } = this.options;
-        if (needsRuntime && !(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_RESULTS_URL))
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo('store artifact works only inside a GitHub Actions job: ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL ' +
-                'are not set. The runner gives them to JavaScript actions such as switchyard/backup, not to `run:` ' +
-                'steps; elsewhere use a `local:` store.', 'Backup store');
-        return (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .withRunnerEnvironment */ .wR)(env, { RUNNER_TEMP: tempDir }, work);
-    }
-    markFile(id, mark) {
-        (0,_actions_cache_js__WEBPACK_IMPORTED_MODULE_5__/* .checkId */ .ij)(id);
-        return node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.marks, id, `${mark}.json`);
-    }
-}
-function newestFirst(artifacts) {
-    return [...artifacts].sort((a, b) => b.id - a.id);
-}
-function messageOf(error) {
-    return error instanceof Error ? error.message : String(error);
 }
 
 

@@ -43548,11 +43548,11 @@ async function openStore(spec, context) {
         case 'local':
             return (0,local/* createLocalStore */.B)(spec.dir, { cwd: context.cwd });
         case 'actions-cache': {
-            const { createActionsCacheStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(32), __nccwpck_require__.e(495)]).then(__nccwpck_require__.bind(__nccwpck_require__, 83495));
+            const { createActionsCacheStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(866), __nccwpck_require__.e(612), __nccwpck_require__.e(495)]).then(__nccwpck_require__.bind(__nccwpck_require__, 83495));
             return createActionsCacheStore(storeOptions(context));
         }
         case 'artifact': {
-            const { createArtifactStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(32), __nccwpck_require__.e(935), __nccwpck_require__.e(953)]).then(__nccwpck_require__.bind(__nccwpck_require__, 43953));
+            const { createArtifactStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(866), __nccwpck_require__.e(935), __nccwpck_require__.e(953)]).then(__nccwpck_require__.bind(__nccwpck_require__, 43953));
             return createArtifactStore({ ...storeOptions(context), retentionDays: context.retentionDays });
         }
     }

@@ -14,7 +14,7 @@ import {
   withRunnerEnvironment,
   writeFresh,
   type RunnerStoreOptions,
-} from './actions-cache.js';
+} from './runner.js';
 import { idProblem } from './local.js';
 
 /**
