@@ -29,12 +29,8 @@ import {
   findClients,
 } from '../actions/core/src/backup/sources/postgres.js';
 import { systemRunner } from '../actions/core/src/process.js';
-import { readActionInputs } from '../actions/core/src/action-inputs.js';
-import { runBackupCommand } from '../actions/core/src/backup/engine.js';
-import { backupInputs } from '../actions/core/src/backup/inputs.js';
-import { systemClock } from '../actions/core/src/clock.js';
-import { memoryIO } from '../actions/core/src/io.js';
 import { startPostgres, stopAllServers } from '../scripts/servers/index.js';
+import { runBackupAction } from './backup-action.js';
 import { median, printTable } from './table.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -120,14 +116,7 @@ async function measure(title: string, url: URL, pgDump: string, scratch: string)
         const store = file('store');
         rmSync(store, { recursive: true, force: true });
         const inputs = { command: 'backup', sources: url.href, store: `local:${store}`, id: 'bench' };
-        const { io, recorded } = memoryIO({ inputs, env: process.env });
-        const outcome = await runBackupCommand(readActionInputs(io, 'backup', backupInputs), {
-          io,
-          clock: systemClock,
-          runner: systemRunner,
-          cwd: process.cwd(),
-        });
-        if (recorded.errors.length > 0) throw new Error(recorded.errors.map((e) => e.message).join('\n'));
+        const outcome = await runBackupAction(inputs);
         return join(store, 'bench', outcome.parts[0]?.name ?? '');
       },
     ],

@@ -20,12 +20,7 @@ import type { Redis } from 'ioredis';
 import { loadRedisClient } from '../actions/core/src/drivers.js';
 import { createRedisSource, parseInfo } from '../actions/core/src/backup/sources/redis.js';
 import { startRedis, stopAllServers } from '../scripts/servers/index.js';
-import { readActionInputs } from '../actions/core/src/action-inputs.js';
-import { runBackupCommand } from '../actions/core/src/backup/engine.js';
-import { backupInputs } from '../actions/core/src/backup/inputs.js';
-import { systemClock } from '../actions/core/src/clock.js';
-import { memoryIO } from '../actions/core/src/io.js';
-import { systemRunner } from '../actions/core/src/process.js';
+import { runBackupAction } from './backup-action.js';
 import { median, printTable } from './table.js';
 
 const execute = promisify(execFile);
@@ -190,15 +185,7 @@ async function wholeAction(
           mode: 'replace',
           'safety-backup': 'false',
         };
-  const { io, recorded } = memoryIO({ inputs, env: process.env });
-  const values = readActionInputs(io, 'backup', backupInputs);
-  const outcome = await runBackupCommand(values, {
-    io,
-    clock: systemClock,
-    runner: systemRunner,
-    cwd: process.cwd(),
-  });
-  if (recorded.errors.length > 0) throw new Error(recorded.errors.map((e) => e.message).join('\n'));
+  const outcome = await runBackupAction(inputs);
   const records = outcome.parts[0]?.records ?? {};
   return Object.entries(records)
     .filter(([group]) => group.startsWith('keys:'))

@@ -43809,22 +43809,9 @@ class BackupEngine {
         try {
             this.log(`Restoring backup ${id} (${count(chosen.length, 'part')}) in ${mode} mode`);
             await this.checkChecksums(id, manifest, chosen, 'restore');
-            for (const { part, source } of chosen)
-                await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
+            await this.checkTargets(id, manifest, chosen);
             const safetyBackup = await this.safetyBackup(id, chosen);
-            const counts = [];
-            const done = [];
-            for (const { part, source } of chosen) {
-                try {
-                    await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
-                }
-                catch (error) {
-                    throw partFailed(error, part, done, safetyBackup);
-                }
-                done.push(part.name);
-                counts.push(...(await this.countCheck(source, part)));
-            }
-            failOnShortfall(counts, safetyBackup);
+            const counts = await this.restoreParts(id, manifest, chosen, safetyBackup);
             this.log(`Restored backup ${id}: ${count(chosen.length, 'part')}; record counts confirmed`);
             return {
                 ...this.describe(manifest, text),
@@ -43851,15 +43838,9 @@ class BackupEngine {
             if (scratch === undefined)
                 await this.checkFilePartsRestorable(id, manifest, chosen);
             else {
-                counts = [];
                 this.log(`Restoring into the scratch target ${mask_redactUrl(scratch)} in ${this.inputs.mode} mode to compare`);
-                for (const { part, source } of chosen)
-                    await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
-                for (const { part, source } of chosen) {
-                    await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
-                    counts.push(...(await this.countCheck(source, part)));
-                }
-                failOnShortfall(counts, undefined);
+                await this.checkTargets(id, manifest, chosen);
+                counts = await this.restoreParts(id, manifest, chosen, undefined);
             }
             const verifiedAt = this.now().toISOString();
             await this.store.writeMark(id, 'verified', JSON.stringify({
@@ -43880,6 +43861,28 @@ class BackupEngine {
         finally {
             await closeAll(chosen.map(({ source }) => source));
         }
+    }
+    /** Every target can take its part in `mode`: checked for all before any is written. */
+    async checkTargets(id, manifest, chosen) {
+        for (const { part, source } of chosen)
+            await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
+    }
+    /** Restores each part, then reads its target's counts back; fails when any falls short. */
+    async restoreParts(id, manifest, chosen, safetyBackup) {
+        const counts = [];
+        const done = [];
+        for (const { part, source } of chosen) {
+            try {
+                await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
+            }
+            catch (error) {
+                throw partFailed(error, part, done, safetyBackup);
+            }
+            done.push(part.name);
+            counts.push(...(await this.countCheck(source, part)));
+        }
+        failOnShortfall(counts, safetyBackup);
+        return counts;
     }
     /**
      * A file part's archive is checked the way a restore checks it — every entry must stay inside
@@ -44183,8 +44186,7 @@ function incomplete(error, id) {
     if (!(error instanceof src_errors/* UserError */.yo))
         return error;
     const note = ` Backup ${id} was not completed: no manifest was written and its parts were removed.`;
-    const copy = new src_errors/* UserError */.yo(`${error.message}${note}`, error.title, error.file, error.line);
-    return copy;
+    return new src_errors/* UserError */.yo(`${error.message}${note}`, error.title, error.file, error.line);
 }
 function describeRecords(records) {
     const shown = Object.entries(records)

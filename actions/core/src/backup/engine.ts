@@ -331,21 +331,9 @@ class BackupEngine {
     try {
       this.log(`Restoring backup ${id} (${count(chosen.length, 'part')}) in ${mode} mode`);
       await this.checkChecksums(id, manifest, chosen, 'restore');
-      for (const { part, source } of chosen)
-        await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
+      await this.checkTargets(id, manifest, chosen);
       const safetyBackup = await this.safetyBackup(id, chosen);
-      const counts: CountCheck[] = [];
-      const done: string[] = [];
-      for (const { part, source } of chosen) {
-        try {
-          await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
-        } catch (error) {
-          throw partFailed(error, part, done, safetyBackup);
-        }
-        done.push(part.name);
-        counts.push(...(await this.countCheck(source, part)));
-      }
-      failOnShortfall(counts, safetyBackup);
+      const counts = await this.restoreParts(id, manifest, chosen, safetyBackup);
       this.log(`Restored backup ${id}: ${count(chosen.length, 'part')}; record counts confirmed`);
       return {
         ...this.describe(manifest, text),
@@ -371,17 +359,11 @@ class BackupEngine {
       let counts: CountCheck[] | undefined;
       if (scratch === undefined) await this.checkFilePartsRestorable(id, manifest, chosen);
       else {
-        counts = [];
         this.log(
           `Restoring into the scratch target ${redactUrl(scratch)} in ${this.inputs.mode} mode to compare`,
         );
-        for (const { part, source } of chosen)
-          await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
-        for (const { part, source } of chosen) {
-          await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
-          counts.push(...(await this.countCheck(source, part)));
-        }
-        failOnShortfall(counts, undefined);
+        await this.checkTargets(id, manifest, chosen);
+        counts = await this.restoreParts(id, manifest, chosen, undefined);
       }
       const verifiedAt = this.now().toISOString();
       await this.store.writeMark(
@@ -407,6 +389,34 @@ class BackupEngine {
     } finally {
       await closeAll(chosen.map(({ source }) => source));
     }
+  }
+
+  /** Every target can take its part in `mode`: checked for all before any is written. */
+  private async checkTargets(id: string, manifest: Manifest, chosen: Chosen[]): Promise<void> {
+    for (const { part, source } of chosen)
+      await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
+  }
+
+  /** Restores each part, then reads its target's counts back; fails when any falls short. */
+  private async restoreParts(
+    id: string,
+    manifest: Manifest,
+    chosen: Chosen[],
+    safetyBackup: string | undefined,
+  ): Promise<CountCheck[]> {
+    const counts: CountCheck[] = [];
+    const done: string[] = [];
+    for (const { part, source } of chosen) {
+      try {
+        await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
+      } catch (error) {
+        throw partFailed(error, part, done, safetyBackup);
+      }
+      done.push(part.name);
+      counts.push(...(await this.countCheck(source, part)));
+    }
+    failOnShortfall(counts, safetyBackup);
+    return counts;
   }
 
   /**
@@ -782,8 +792,7 @@ function partFailed(
 function incomplete(error: unknown, id: string): unknown {
   if (!(error instanceof UserError)) return error;
   const note = ` Backup ${id} was not completed: no manifest was written and its parts were removed.`;
-  const copy = new UserError(`${error.message}${note}`, error.title, error.file, error.line);
-  return copy;
+  return new UserError(`${error.message}${note}`, error.title, error.file, error.line);
 }
 
 function describeRecords(records: Record<string, number>): string {
