@@ -86,8 +86,11 @@ describe('watchTargets', () => {
       clock,
     });
     expect(result.breach).toBeUndefined();
-    expect(result.perTarget.get('a')?.samples).toBe(10);
-    expect(result.overall.samples).toBe(20);
+    expect(result.verdict).toBe('passed');
+    // Rounds at 0, 1 s … 10 s: the hold lasts its whole duration, the probe at its end included.
+    expect(result.perTarget.get('a')?.samples).toBe(11);
+    expect(result.overall.samples).toBe(22);
+    expect(result.elapsedMs).toBeGreaterThanOrEqual(10_000);
   });
 
   it('stops at the breaching sample, not at the end of the window', async () => {

@@ -93,13 +93,14 @@ describe('watch', () => {
       {},
     );
     expect(result.healthy).toBe(true);
-    expect(result.targets.map((t) => t.samples)).toEqual([30, 30]);
+    // Rounds at 0, 1 s … 30 s: the window includes the probe at its end.
+    expect(result.targets.map((t) => t.samples)).toEqual([31, 31]);
     expect(result.overall.p95).toBe(10);
-    // One chart point per round: 30 rounds, one line per target.
+    // One chart point per round: 31 rounds, one line per target.
     const chart = renderHealthCheckSummary(result);
     const lines = chart.match(/^ {2}line \[(.*)\]$/gm) ?? [];
     expect(lines).toHaveLength(2);
-    expect(lines[0]?.split(',')).toHaveLength(30);
+    expect(lines[0]?.split(',')).toHaveLength(31);
   });
 
   it('fails on a breach, naming the limit and the value', async () => {
@@ -111,5 +112,45 @@ describe('watch', () => {
     expect(result.breach?.limit).toBe('failure-limit');
     expect(result.reason).toMatch(/^http:\/\/a\/: 3 consecutive failures \(failure-limit 3\) after /);
     expect(clock.now()).toBeLessThan(10_000);
+  });
+});
+
+describe('watch needs evidence (issue 8, defect 2)', () => {
+  it('is unhealthy for a target that never answered, whatever the limits', async () => {
+    const { result } = await check(
+      {
+        targets: 'http://dead/',
+        mode: 'watch',
+        interval: '5s',
+        duration: '10s',
+        'min-samples': '2',
+        'max-error-rate': '100%',
+        'failure-limit': '0',
+      },
+      { dead: [{ ok: false }] },
+    );
+    expect(result.healthy).toBe(false);
+    expect(result.verdict).toBe('failed');
+    expect(result.failed).toEqual(['http://dead/']);
+    expect(result.reason).toMatch(/^http:\/\/dead\/: no successful probe in 3 probes/);
+  });
+
+  it('refuses a window too short for min-samples before probing anything', async () => {
+    const { io } = memoryIO({
+      inputs: { targets: 'http://127.0.0.1:1/', mode: 'watch', duration: '10s' },
+    });
+    const inputs = readActionInputs(io, 'health-check', healthCheckInputs);
+    let probed = false;
+    await expect(
+      healthCheck(inputs, {
+        io,
+        clock: new FakeClock(),
+        createProbe: (url) => {
+          probed = true;
+          return scriptedProbe(url.href, new FakeClock(), [{ ok: false }]);
+        },
+      }),
+    ).rejects.toThrow(/^Input "duration": 10s with interval 5s cannot gather min-samples \(10\)/);
+    expect(probed).toBe(false);
   });
 });

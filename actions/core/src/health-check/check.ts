@@ -1,19 +1,16 @@
 import type { ActionIO } from '../io.js';
 import type { Clock } from '../clock.js';
-import { InputError } from '../errors.js';
 import type { InputValues } from '../inputs.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions, ProbeResult } from '../probes/probe.js';
 import { mapBounded, retry } from '../retry.js';
 import { count, formatMs, formatPercent } from '../summary.js';
 import { redactUrl } from '../mask.js';
-import { readK6Summary, type K6Summary } from '../k6/summary.js';
-import {
-  evaluateK6Gate,
-  parseThresholdLines,
-  type K6GateResult,
-  type ThresholdLine,
-} from '../k6/thresholds.js';
+import type { K6GateResult } from '../k6/thresholds.js';
+import { checkHoldSettings } from '../analysis/evidence.js';
+import { combineVerdicts, type GateVerdict, type Verdict } from '../analysis/gate.js';
+import { judgeK6, k6GateSettings } from '../analysis/k6-gate.js';
+import { untilHealthy } from '../analysis/until-healthy.js';
 import { ALL_TARGETS, watchTargets } from '../analysis/watch.js';
 import type { Breach, Limits } from '../analysis/limits.js';
 import { sampleOf, Window, type Sample, type WindowStats } from '../analysis/window.js';
@@ -39,6 +36,8 @@ export interface TargetReport extends WindowStats {
 
 export interface HealthCheckResult {
   healthy: boolean;
+  /** healthy is `verdict === 'passed'`: inconclusive (no evidence) is not healthy. */
+  verdict: Verdict;
   mode: HealthCheckInputs['mode'];
   /** Why it is unhealthy, in one line. */
   reason?: string;
@@ -59,8 +58,10 @@ export async function healthCheck(
   deps: HealthCheckDeps,
 ): Promise<HealthCheckResult> {
   const { clock } = deps;
-  checkWindow(inputs, deps.io);
-  const gate = await loadK6Gate(inputs);
+  checkWindow(inputs);
+  const k6Settings = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
+  // Judged once now, so a threshold on a missing metric fails before any probing.
+  const k6Before = k6Settings && (await judgeK6(k6Settings));
   const probes = buildProbes(inputs, deps);
   const started = clock.now();
   const last = new Map<string, ProbeResult>();
@@ -70,39 +71,32 @@ export async function healthCheck(
       inputs.mode === 'watch'
         ? await watch(inputs, recording, deps)
         : inputs.mode === 'until-healthy'
-          ? await untilHealthy(inputs, recording, deps)
+          ? await waitUntilHealthy(inputs, recording, deps)
           : await once(inputs, recording, deps);
-    const k6 = gate ? evaluateK6Gate(gate.summaries, gate.lines) : undefined;
+    const k6 = k6Before;
     const targets = probes.map((probe) => {
       const result = last.get(probe.target);
       const stats = outcome.perTarget.get(probe.target) ?? new Window().stats();
       return {
         target: probe.target,
         kind: probe.kind,
-        ok: !outcome.failed.includes(probe.target),
+        ok: !outcome.failed.includes(probe.target) && outcome.verdict.verdict !== 'inconclusive',
         detail: result?.detail ?? 'not probed',
         facts: result?.facts,
         ...stats,
       };
     });
-    let reason = outcome.reason;
-    if (!reason && k6 && !k6.passed) {
-      const broken = k6.verdicts.filter((v) => !v.ok);
-      reason = `k6 thresholds failed: ${broken
-        .map(
-          (v) => `${v.metric} ${v.expression}${v.actual !== undefined ? ` (actual ${round(v.actual)})` : ''}`,
-        )
-        .join('; ')}`;
-    }
+    const { verdict, reason } = combineVerdicts([outcome.verdict, ...(k6 ? [k6] : [])]);
     return {
-      healthy: !reason,
+      healthy: verdict === 'passed',
+      verdict,
       mode: inputs.mode,
       reason,
       targets,
       failed: outcome.failed,
       overall: outcome.overall,
       breach: outcome.breach,
-      k6,
+      k6: k6?.result,
       samples: outcome.samples,
       elapsedMs: clock.now() - started,
     };
@@ -111,44 +105,13 @@ export async function healthCheck(
   }
 }
 
-const round = (n: number) => Math.round(n * 1000) / 1000;
-
-/** Refuses a watch that could not probe once, and says when its rate limits can never apply. */
-function checkWindow(inputs: HealthCheckInputs, io: ActionIO): void {
+/** Refuses a watch that could not gather min-samples probes per target (see analysis/evidence.ts). */
+function checkWindow(inputs: HealthCheckInputs): void {
   if (inputs.mode !== 'watch') return;
-  if (inputs.duration < inputs.interval) {
-    throw new InputError(
-      'duration',
-      `${formatMs(inputs.duration)} is shorter than interval (${formatMs(inputs.interval)}), so watch would not probe at all. Make duration at least the interval.`,
-    );
-  }
-  const rounds = Math.ceil(inputs.duration / inputs.interval);
-  if (rounds < inputs['min-samples']) {
-    io.warning(
-      `watch makes ${rounds} probes per target (duration ${formatMs(inputs.duration)} ÷ interval ${formatMs(inputs.interval)}), ` +
-        `fewer than min-samples (${inputs['min-samples']}): max-error-rate and max-p95 can only fail it over all targets together, or not at all; failure-limit still applies.`,
-    );
-  }
-}
-
-async function loadK6Gate(
-  inputs: HealthCheckInputs,
-): Promise<{ summaries: K6Summary[]; lines: ThresholdLine[] } | undefined> {
-  const files = inputs['k6-summary'] ?? [];
-  const lines = parseThresholdLines(inputs['k6-thresholds'] ?? []);
-  if (files.length === 0) {
-    if (lines.length > 0) {
-      throw new InputError(
-        'k6-thresholds',
-        'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()',
-      );
-    }
-    return undefined;
-  }
-  const summaries = await Promise.all(files.map((file) => readK6Summary(file)));
-  // Evaluate once now so a threshold on a missing metric fails before any probing.
-  evaluateK6Gate(summaries, lines);
-  return { summaries, lines };
+  checkHoldSettings(
+    { durationMs: inputs.duration, intervalMs: inputs.interval, minSamples: inputs['min-samples'] },
+    { duration: 'duration', interval: 'interval', minSamples: 'min-samples' },
+  );
 }
 
 function buildProbes(inputs: HealthCheckInputs, deps: HealthCheckDeps): Probe[] {
@@ -190,8 +153,8 @@ function recordLast(probe: Probe, last: Map<string, ProbeResult>): Probe {
 }
 
 interface Outcome {
+  verdict: GateVerdict;
   failed: string[];
-  reason?: string;
   breach?: Breach;
   samples: Sample[];
   perTarget: Map<string, WindowStats>;
@@ -240,63 +203,47 @@ async function once(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChec
   });
   const failed = finals.filter((f) => !f.result.ok).map((f) => f.target);
   const detailOf = (t: string) => finals.find((f) => f.target === t)?.result.detail ?? '';
-  return {
-    failed,
-    reason: failed.length
-      ? `${failed.length} of ${probes.length} targets unhealthy: ${describeFailures(failed, detailOf)}`
-      : undefined,
-    samples,
-    ...tally(samples),
-  };
+  const verdict: GateVerdict =
+    probes.length === 0
+      ? { gate: 'watch', verdict: 'inconclusive', reason: 'nothing to probe: no data to judge' }
+      : failed.length > 0
+        ? {
+            gate: 'watch',
+            verdict: 'failed',
+            reason: `${failed.length} of ${probes.length} targets unhealthy: ${describeFailures(failed, detailOf)}`,
+          }
+        : deps.signal?.aborted
+          ? { gate: 'watch', verdict: 'inconclusive', reason: 'cancelled' }
+          : { gate: 'watch', verdict: 'passed' };
+  return { verdict, failed, samples, ...tally(samples) };
 }
 
-async function untilHealthy(
+async function waitUntilHealthy(
   inputs: HealthCheckInputs,
   probes: Probe[],
   deps: HealthCheckDeps,
 ): Promise<Outcome> {
-  const { io, clock } = deps;
-  const started = clock.now();
-  const elapsed = () => clock.now() - started;
-  const durationMs = inputs.duration;
-  const intervalMs = inputs.interval;
-  const samples: Sample[] = [];
-  const lastDetail = new Map<string, string>();
-  let pending = probes;
-  // The first progress line comes after a wait worth reporting, not at once.
-  let lastProgress = 0;
-  while (pending.length > 0 && !deps.signal?.aborted) {
-    const results = await mapBounded(pending, inputs.concurrency, async (probe) => {
-      const at = elapsed();
-      const result = await probe.check(deps.signal);
-      samples.push(sampleOf(probe.target, result, at));
-      lastDetail.set(probe.target, result.detail);
-      if (result.ok) io.info(`✓ ${probe.target}: ${result.detail} after ${formatMs(elapsed())}`);
-      return result.ok;
-    });
-    pending = pending.filter((_, i) => !results[i]);
-    if (pending.length === 0 || elapsed() >= durationMs) break;
-    // The last attempt is made at the deadline itself, not one interval before it.
-    const nextRound = Math.min((Math.floor(elapsed() / intervalMs) + 1) * intervalMs, durationMs);
-    if (elapsed() - lastProgress >= PROGRESS_EVERY_MS) {
-      lastProgress = elapsed();
-      const first = pending[0] as Probe;
+  const { io } = deps;
+  const result = await untilHealthy({
+    probes,
+    intervalMs: inputs.interval,
+    durationMs: inputs.duration,
+    concurrency: inputs.concurrency,
+    clock: deps.clock,
+    signal: deps.signal,
+    progressEveryMs: PROGRESS_EVERY_MS,
+    onHealthy: (target, probed, elapsedMs) =>
+      io.info(`✓ ${target}: ${probed.detail} after ${formatMs(elapsedMs)}`),
+    onWaiting: (pending, elapsedMs) => {
+      const first = pending[0];
+      if (!first) return;
       io.info(
-        `waiting for ${pending.length} of ${probes.length} targets (${formatMs(elapsed())} of ${formatMs(durationMs)}): ` +
-          `${first.target} — ${lastDetail.get(first.target)}${pending.length > 1 ? ` (+${pending.length - 1} more)` : ''}`,
+        `waiting for ${pending.length} of ${probes.length} targets (${formatMs(elapsedMs)} of ${formatMs(inputs.duration)}): ` +
+          `${first.target} — ${first.detail}${pending.length > 1 ? ` (+${pending.length - 1} more)` : ''}`,
       );
-    }
-    await clock.sleep(started + nextRound - clock.now(), deps.signal);
-  }
-  const failed = pending.map((p) => p.target);
-  return {
-    failed,
-    reason: failed.length
-      ? `${failed.length} of ${probes.length} targets not healthy within ${formatMs(durationMs)}: ${describeFailures(failed, (t) => lastDetail.get(t) ?? 'not probed')}`
-      : undefined,
-    samples,
-    ...tally(samples),
-  };
+    },
+  });
+  return { verdict: result, failed: result.pending, samples: result.samples, ...tally(result.samples) };
 }
 
 async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthCheckDeps): Promise<Outcome> {
@@ -327,9 +274,12 @@ async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChe
       );
     },
   });
+  const ended = result.breach ? 'stopped' : result.cancelled ? 'cancelled' : 'finished';
+  const extended =
+    result.extendedMs > 0 ? ` (extended by ${formatMs(result.extendedMs)} for min-samples)` : '';
   io.info(
-    `watch ${result.breach ? 'stopped' : 'finished'} after ${formatMs(result.elapsedMs)}: ${count(result.overall.samples, 'sample')}, ` +
-      `error rate ${formatPercent(result.overall.errorRate)}, p95 ${formatMs(result.overall.p95)}`,
+    `watch ${ended} after ${formatMs(result.elapsedMs)}${extended}: ${count(result.overall.samples, 'sample')}, ` +
+      `error rate ${formatPercent(result.overall.errorRate)}, p95 ${formatMs(result.overall.p95)} — ${result.verdict}`,
   );
   const breach = result.breach;
   let failed: string[] = [];
@@ -340,11 +290,16 @@ async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthChe
             .filter(([, s]) => s.failures > 0 || breach.limit === 'max-p95')
             .map(([t]) => t)
         : [breach.scope];
+  } else if (result.verdict === 'failed') {
+    failed = [...result.perTarget]
+      .filter(([, s]) => s.samples > 0 && s.failures === s.samples)
+      .map(([t]) => t);
   }
+  const reason = breach ? `${breach.message} after ${formatMs(breach.at)}` : result.reason;
   return {
+    verdict: { ...result, reason },
     failed,
     breach,
-    reason: breach ? `${breach.message} after ${formatMs(breach.at)}` : undefined,
     samples: result.samples,
     perTarget: result.perTarget,
     overall: result.overall,
