@@ -24,6 +24,11 @@ export interface InputDef<T = unknown> {
   urls?: boolean;
   /** An example of a valid value, shown in errors. */
   example: string;
+  /**
+   * A list: each error names the entry (or its line) at fault, so the whole value is never
+   * quoted; and when required, a value of only comments and blank lines is as good as none.
+   */
+  listed?: boolean;
 }
 
 export type InputTable = Record<string, InputDef>;
@@ -61,10 +66,17 @@ export function parseRate(text: string): number | undefined {
 
 /** Multi-line (and optionally comma-separated) lists; blank lines and `#` comments are skipped. */
 export function splitList(text: string, commas: boolean): string[] {
-  return text
-    .split(commas ? /[\n,]/ : /\n/)
-    .map((item) => item.trim())
-    .filter((item) => item !== '' && !item.startsWith('#'));
+  return listEntries(text, commas).map(({ entry }) => entry);
+}
+
+/** The entries of a list with the line each is on (from 1), so an error can point at it. */
+export function listEntries(text: string, commas: boolean): { entry: string; line: number }[] {
+  return text.split('\n').flatMap((content, index) =>
+    (commas ? content.split(',') : [content])
+      .map((item) => item.trim())
+      .filter((item) => item !== '' && !item.startsWith('#'))
+      .map((entry) => ({ entry, line: index + 1 })),
+  );
 }
 
 function fail(ctx: z.RefinementCtx<string>, message: string): never {
@@ -155,9 +167,17 @@ export function boolean<const O extends { default?: string }>(
   } as InputDef<boolean> & Marks<O>;
 }
 
+/** Free text; `check` returns what is wrong with a value, if anything. */
 export function text<
-  const O extends { default?: string; required?: boolean; secret?: boolean; example?: string },
+  const O extends {
+    default?: string;
+    required?: boolean;
+    secret?: boolean;
+    example?: string;
+    check?: (raw: string) => string | undefined;
+  },
 >(description: string, options: O = {} as O): InputDef<string> & Marks<O> {
+  const { check } = options;
   return {
     description,
     default: options.default,
@@ -165,7 +185,12 @@ export function text<
     secret: options.secret,
     example: options.example ?? 'value',
     file: z.string(),
-    parse: z.string(),
+    parse: check
+      ? z.string().transform((raw, ctx) => {
+          const problem = check(raw);
+          return problem === undefined ? raw : fail(ctx, problem);
+        })
+      : z.string(),
   } as InputDef<string> & Marks<O>;
 }
 
@@ -224,7 +249,7 @@ export function list<
   },
 >(
   description: string,
-  item: ((entry: string) => T | string) | undefined,
+  item: ((entry: string, line: number) => T | string) | undefined,
   options: O,
 ): InputDef<T[]> & Marks<O> {
   return {
@@ -233,15 +258,16 @@ export function list<
     required: options.required,
     urls: options.urls,
     example: options.example,
+    listed: true,
     file: z.union([z.string(), z.array(z.union([z.string(), z.number()]))]),
     parse: z.string().transform((raw, ctx) => {
       const parsed: T[] = [];
-      for (const entry of splitList(raw, options.commas ?? false)) {
+      for (const { entry, line } of listEntries(raw, options.commas ?? false)) {
         if (!item) {
           parsed.push(entry as T);
           continue;
         }
-        const value = item(entry);
+        const value = item(entry, line);
         if (typeof value === 'string') return fail(ctx, value);
         parsed.push(value);
       }
@@ -286,13 +312,46 @@ export function parseInput<T>(
   origin?: { file: string; line?: number },
 ): T {
   const result = def.parse.safeParse(raw);
-  if (result.success) return result.data;
+  const where = origin ? ` (from ${origin.file}${origin.line ? `:${origin.line}` : ''})` : '';
+  if (result.success) {
+    // A list whose lines were all commented out is a list someone forgot to fill, not a choice.
+    if (def.required && def.listed && Array.isArray(result.data) && result.data.length === 0) {
+      return throwInput(
+        name,
+        `has no entries (only comments or blank lines)${where}; give at least one. Example: ${name}: ${def.example}`,
+        origin,
+      );
+    }
+    return result.data;
+  }
   const why = result.error.issues.map((issue) => issue.message).join('; ');
   const shown = def.secret ? '' : ` "${def.urls ? redactUrl(raw) : raw}"`;
-  const where = origin ? ` (from ${origin.file}${origin.line ? `:${origin.line}` : ''})` : '';
-  // List item messages already quote the entry; don't quote the whole list again.
-  const detail = why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
+  // List item messages already say which entry is at fault; don't quote the whole list again.
+  const detail =
+    def.listed || why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
   return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
+}
+
+/**
+ * The user name or password of a URL, percent-decoded. A malformed escape (`%zz`) is an input
+ * error, never an exception, and the message leaves the value out: it may be the password.
+ */
+export function decodeUrlPart(
+  url: URL,
+  part: 'username' | 'password' | 'path',
+  input: string,
+  encoded: string = url[part === 'path' ? 'pathname' : part],
+): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    const what = part === 'username' ? 'user name' : part;
+    return throwInput(
+      input,
+      `the ${what} in ${redactUrl(url.href)} has a % that does not start an escape like %40; ` +
+        'write a literal % as %25 (and @ as %40, / as %2F, : as %3A)',
+    );
+  }
 }
 
 function throwInput(name: string, detail: string, origin?: { file: string; line?: number }): never {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { healthCheckInputs } from '../health-check/inputs.js';
 import { duration, integer, list, oneOf, parsedBy, text, type InputDef } from '../inputs.js';
+import { healthPathProblem } from '../probes/http.js';
 import { splitCommand } from '../process.js';
 
 /** A server of a colour. */
@@ -121,9 +122,7 @@ export const deployInputs = {
   version: text('The version being staged or promoted (shown in status and history).', { example: 'v1.4.2' }),
   'health-path': text(
     'Path probed directly on every server of a colour: stage waits for it, promote watches the idle colour through it.',
-    {
-      default: '/',
-    },
+    { default: '/', example: '/health', check: healthPathProblem },
   ),
   'stage-timeout': duration('stage: how long the idle colour may take to become healthy.', { default: '5m' }),
   steps: steps("promote: the idle colour's traffic share at each step, in percent, ending at 100."),

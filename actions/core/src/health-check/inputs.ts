@@ -1,4 +1,5 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { RE2JS } from 're2js';
 import {
   boolean,
   duration,
@@ -11,6 +12,7 @@ import {
   urlItem,
   type InputDef,
 } from '../inputs.js';
+import { isCredentialHeader } from '../probes/http.js';
 import type { BodyMatcher, StatusRange } from '../probes/probe.js';
 
 export const TARGET_SCHEMES = [
@@ -47,26 +49,62 @@ export function parseStatusRanges(raw: string): StatusRange[] | string {
   return ranges.length > 0 ? ranges : 'no status given';
 }
 
-/** `ready` (substring) or `/^ok$/i` (regular expression). */
+/** JavaScript's regex flags as RE2 reads them; `g` and `d` change nothing for a yes/no match. */
+const RE2_FLAGS: Record<string, number> = {
+  i: RE2JS.CASE_INSENSITIVE,
+  m: RE2JS.MULTILINE,
+  s: RE2JS.DOTALL,
+  u: 0,
+  g: 0,
+  d: 0,
+};
+
+/** What RE2 cannot do, recognised in a pattern it refused, to say so in the user's terms. */
+const UNSUPPORTED: [RegExp, string][] = [
+  [/\\[1-9]|\\k</, 'backreferences (\\1, \\k<name>)'],
+  [/\(\?[=!]/, 'lookahead ((?=…), (?!…))'],
+];
+
+/**
+ * `ready` (substring) or `/^ok$/i` (regular expression). Patterns run on RE2, whose matching time
+ * grows linearly with the body: a pattern that backtracks catastrophically in JavaScript
+ * (`/^(a+)+$/`) cannot hold a probe past its timeout, since a synchronous match cannot be cut off.
+ */
 export function parseBodyMatcher(raw: string): BodyMatcher | string {
-  const regex = /^\/(.*)\/([dgimsuyv]*)$/s.exec(raw);
+  const regex = /^\/(.*)\/([a-z]*)$/s.exec(raw);
   if (!regex) return { kind: 'substring', text: raw };
+  const [, pattern = '', flags = ''] = regex;
+  let mask = 0;
+  for (const flag of flags) {
+    const bit = RE2_FLAGS[flag];
+    if (bit === undefined) return `${raw} uses the flag "${flag}"; the flags that apply here are i, m and s`;
+    mask |= bit;
+  }
   try {
-    return { kind: 'regex', regex: new RegExp(regex[1] as string, (regex[2] as string).replace('g', '')) };
+    // re2js runs lookbehinds without captures in linear time too, so those are allowed.
+    const compiled = RE2JS.compile(RE2JS.translateRegExp(pattern), mask | RE2JS.LOOKBEHINDS);
+    return { kind: 'regex', regex: compiled, source: raw };
   } catch (error) {
-    return `${raw} is not a valid regular expression (${(error as Error).message})`;
+    const lacking = UNSUPPORTED.find(([found]) => found.test(pattern))?.[1];
+    if (lacking) {
+      return `${raw} uses ${lacking}, which the linear-time engine (RE2) that runs expect-body lacks; rewrite it without, or match a plain substring`;
+    }
+    return `${raw} is not a valid regular expression for RE2 (${(error as Error).message.replace(/^error parsing regexp: /, '')})`;
   }
 }
 
-function header(line: string): [string, string] | string {
+function header(line: string, number: number): [string, string] | string {
   const colon = line.indexOf(':');
-  if (colon <= 0) return `"${line.split(':')[0]}…" is not a header line; write "Name: value"`;
+  // Never quote the line: without a colon there is no telling a name from a token.
+  if (colon < 0) return `line ${number} has no colon; write one "Name: value" per line`;
+  if (colon === 0) return `line ${number} has no header name before its colon; write "Name: value"`;
   const name = line.slice(0, colon).trim();
   const value = line.slice(colon + 1).trim();
   try {
     validateHeaderName(name);
   } catch {
-    return `"${name}" is not a valid header name`;
+    // A name with a space is often "Bearer abc: …" pasted without its name: the token must not show.
+    return `line ${number}: the text before the colon is not a valid header name; write "Name: value"`;
   }
   try {
     validateHeaderValue(name, value);
@@ -76,14 +114,12 @@ function header(line: string): [string, string] | string {
   return [name, value];
 }
 
-const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|credential/i;
-
 /** Values of headers that carry credentials, and the token after a scheme word ("Bearer abc" → "abc"). */
 export function credentialHeaderValues(raw: string): string[] {
   const values: string[] = [];
   for (const line of raw.split('\n')) {
     const colon = line.indexOf(':');
-    if (colon <= 0 || !CREDENTIAL_HEADER.test(line.slice(0, colon))) continue;
+    if (colon <= 0 || !isCredentialHeader(line.slice(0, colon).trim())) continue;
     const value = line.slice(colon + 1).trim();
     values.push(value);
     const space = value.indexOf(' ');

@@ -16,8 +16,16 @@ const MAX_REDIRECTS = 5;
 const MAX_BODY_BYTES = 1024 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_STATUS: StatusRange[] = [{ min: 200, max: 399 }];
-/** Headers that belong to the origin they were written for, not to one a redirect leads to. */
-const ORIGIN_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'host']);
+const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|credential/i;
+
+/**
+ * Whether a header carries a credential (Authorization, Cookie, X-Api-Key, X-Auth-Token…): its
+ * value is masked in logs and it is never sent to an origin other than the one it was written
+ * for. One rule for both, so a header the docs call a credential cannot leak by either path.
+ */
+export function isCredentialHeader(name: string): boolean {
+  return CREDENTIAL_HEADER.test(name);
+}
 
 interface Reply {
   status: number;
@@ -107,9 +115,7 @@ export class HttpProbe implements Probe {
     if (matcher && !matches(matcher, response.body)) {
       const where = response.cut ? ` in its first ${MAX_BODY_BYTES / 1024 / 1024} MiB` : '';
       const expected =
-        matcher.kind === 'substring'
-          ? `contain ${JSON.stringify(matcher.text)}`
-          : `match ${String(matcher.regex)}`;
+        matcher.kind === 'substring' ? `contain ${JSON.stringify(matcher.text)}` : `match ${matcher.source}`;
       return { ok: false, detail: `HTTP ${response.status} but the body does not ${expected}${where}` };
     }
     return { ok: true, detail: `HTTP ${response.status} in ${Math.round(latencyMs)} ms` };
@@ -141,7 +147,8 @@ export class HttpProbe implements Probe {
           resolve({
             status: res.statusCode ?? 0,
             location,
-            body: Buffer.concat(chunks).toString('utf8'),
+            // The last chunk may run past the limit: what is matched stays within it.
+            body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'),
             cut,
           });
         };
@@ -162,6 +169,28 @@ export class HttpProbe implements Probe {
   }
 }
 
+/**
+ * An absolute path (and query) on the servers' own address. It is appended to `http://host:port`,
+ * so anything that could move the request elsewhere (`@host`, `//host`, a scheme, a backslash,
+ * which URL parsers read as `/`) is refused rather than sent to a host nobody named.
+ */
+export function healthPathProblem(raw: string): string | undefined {
+  const fix = 'write an absolute path such as /health or /health?deep=1';
+  if (/[\s\p{Cc}]/u.test(raw))
+    return `"${JSON.stringify(raw).slice(1, -1)}" contains a space or control character; ${fix}`;
+  if (!raw.startsWith('/')) return `"${raw}" must start with /; ${fix}`;
+  if (raw.startsWith('//')) return `"${raw}" starts with //, which names another host; ${fix}`;
+  if (raw.includes('\\')) return `"${raw}" contains \\, which URL parsers read as /; ${fix}`;
+  if (raw.includes('#')) return `"${raw}" has a #fragment, which is never sent to the server; ${fix}`;
+  const path = raw.split('?', 1)[0] as string;
+  if (path.includes('@')) return `"${raw}" contains @, which reads as a user name before a host; ${fix}`;
+  // What the checks above mean to keep out, asked of the parser that will read it.
+  if (new URL(`http://127.0.0.1:1${raw}`).host !== '127.0.0.1:1') {
+    return `"${raw}" would change the host probed; ${fix}`;
+  }
+  return undefined;
+}
+
 function requestHeaders(given: Record<string, string>): Record<string, string> {
   const names = new Set(Object.keys(given).map((name) => name.toLowerCase()));
   return {
@@ -172,16 +201,14 @@ function requestHeaders(given: Record<string, string>): Record<string, string> {
 }
 
 function withoutOriginHeaders(headers: Record<string, string>): Record<string, string> {
+  // Host names the origin it was written for; a redirect elsewhere must name its own.
   return Object.fromEntries(
-    Object.entries(headers).filter(([name]) => !ORIGIN_HEADERS.has(name.toLowerCase())),
+    Object.entries(headers).filter(([name]) => !isCredentialHeader(name) && name.toLowerCase() !== 'host'),
   );
 }
 
 function matches(matcher: BodyMatcher, body: string): boolean {
-  if (matcher.kind === 'substring') return body.includes(matcher.text);
-  // A /g or /y regex remembers where it stopped; every check starts from the top.
-  matcher.regex.lastIndex = 0;
-  return matcher.regex.test(body);
+  return matcher.kind === 'substring' ? body.includes(matcher.text) : matcher.regex.test(body);
 }
 
 function formatRange(range: StatusRange): string {

@@ -1,3 +1,5 @@
+import type { RE2JS } from 're2js';
+
 /**
  * A probe checks one target once. Probes never throw for an unhealthy target: a refused
  * connection, a timeout or a wrong status is a result with `ok: false` and a `detail` a person
@@ -29,7 +31,9 @@ export interface StatusRange {
   max: number;
 }
 
-export type BodyMatcher = { kind: 'substring'; text: string } | { kind: 'regex'; regex: RegExp };
+/** A regex runs on RE2 (linear time in the body); `source` is the `/pattern/flags` as written. */
+export type BodyMatcher =
+  { kind: 'substring'; text: string } | { kind: 'regex'; regex: RE2JS; source: string };
 
 export interface ProbeOptions {
   /** Per-attempt timeout in milliseconds. */

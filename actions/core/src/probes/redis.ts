@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { Redis, RedisOptions } from 'ioredis';
 import { InputError } from '../errors.js';
+import { decodeUrlPart } from '../inputs.js';
 import { Secrets, redactUrl } from '../mask.js';
 import { loadRedisClient } from '../drivers.js';
 import {
@@ -52,8 +53,8 @@ export class RedisProbe implements Probe {
     this.connection = {
       host,
       port: url.port ? Number(url.port) : 6379,
-      username: url.username ? decodeURIComponent(url.username) : undefined,
-      password: url.password ? decodeURIComponent(url.password) : undefined,
+      username: url.username ? decodeUrlPart(url, 'username', 'targets') : undefined,
+      password: url.password ? decodeUrlPart(url, 'password', 'targets') : undefined,
       db: path ? Number(path) : 0,
       tls:
         url.protocol === 'rediss:'

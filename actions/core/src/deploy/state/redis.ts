@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import type { Redis, RedisOptions } from 'ioredis';
 import { InputError, UserError } from '../../errors.js';
+import { decodeUrlPart } from '../../inputs.js';
 import { Secrets, redactUrl } from '../../mask.js';
 import { loadRedisClient } from '../../drivers.js';
 import {
@@ -69,8 +70,8 @@ export class RedisStateStore implements StateStore {
     this.connection = {
       host,
       port: url.port ? Number(url.port) : 6379,
-      username: url.username ? decodeURIComponent(url.username) : undefined,
-      password: url.password ? decodeURIComponent(url.password) : undefined,
+      username: url.username ? decodeUrlPart(url, 'username', 'state') : undefined,
+      password: url.password ? decodeUrlPart(url, 'password', 'state') : undefined,
       db,
       tls: url.protocol === 'rediss:' ? { servername: net.isIP(host) ? undefined : host } : undefined,
       lazyConnect: true,
@@ -275,7 +276,7 @@ function parsePath(url: URL, shown: string): { db: number; prefix: string } {
   const segments = url.pathname
     .split('/')
     .filter(Boolean)
-    .map((segment) => decodeURIComponent(segment));
+    .map((segment) => decodeUrlPart(url, 'path', 'state', segment));
   const db = segments[0] !== undefined && /^\d+$/.test(segments[0]) ? Number(segments.shift()) : 0;
   if (segments.length > 1) {
     throw new InputError('state', `${shown}: the path is /db/prefix, e.g. redis://cache:6379/0/my-service`);

@@ -1,0 +1,163 @@
+// Hostile and careless input values: each is refused with one error that names the input (or
+// the config file) and never echoes a credential.
+import { describe, expect, it } from '@jest/globals';
+import { readActionInputs } from '../../actions/core/src/action-inputs.js';
+import { openStateStore } from '../../actions/core/src/deploy/state/index.js';
+import { InputError, UserError, UserErrors } from '../../actions/core/src/errors.js';
+import { memoryIO } from '../../actions/core/src/io.js';
+import { createProbe } from '../../actions/core/src/probes/index.js';
+import { ACTION_INPUTS, type ActionName } from '../../actions/core/src/registry.js';
+
+function read<A extends ActionName>(action: A, inputs: Record<string, string>) {
+  const { io } = memoryIO({ inputs });
+  return readActionInputs(io, action, ACTION_INPUTS[action] as (typeof ACTION_INPUTS)[A]);
+}
+
+/** The errors `inputs` are refused with. */
+function refusal(action: ActionName, inputs: Record<string, string>): UserError[] {
+  try {
+    read(action, inputs);
+  } catch (error) {
+    if (error instanceof UserErrors) return error.errors;
+    if (error instanceof UserError) return [error];
+    throw error;
+  }
+  throw new Error('expected the inputs to be refused');
+}
+
+function thrown(body: () => unknown): unknown {
+  try {
+    body();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
+
+const PROBE_OPTIONS = {
+  timeoutMs: 100,
+  expectStatus: [],
+  headers: {},
+  followRedirects: true,
+  insecure: false,
+};
+
+describe('headers', () => {
+  it('names the input and the line of a header without a colon, and never echoes it', () => {
+    const [error] = refusal('health-check', {
+      targets: 'http://127.0.0.1/',
+      headers: 'X-Env: prod\nAuthorization Bearer abc123secret',
+    });
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).input).toBe('headers');
+    expect(error?.message).toContain('line 2');
+    expect(error?.message).toContain('Name: value');
+    const said = error?.message.split('Example:')[0];
+    expect(said).not.toContain('abc123secret');
+    expect(said).not.toContain('Bearer');
+  });
+});
+
+describe('required lists', () => {
+  it('refuses targets that hold only comments and blank lines', () => {
+    const [error] = refusal('health-check', { targets: '# http://a/\n\n   \n# later' });
+    expect((error as InputError).input).toBe('targets');
+    expect(error?.message).toContain('no entries');
+  });
+
+  it('refuses every required list of every action when it is empty after comments', () => {
+    const lists = Object.entries(ACTION_INPUTS).flatMap(([action, table]) =>
+      Object.entries(table)
+        .filter(([, def]) => def.required && def.listed)
+        .map(([name]) => [action as ActionName, name] as const),
+    );
+    expect(lists.length).toBeGreaterThan(0);
+    for (const [action, name] of lists) {
+      const errors = refusal(action, { [name]: '# nothing yet\n' });
+      expect(errors.some((e) => e instanceof InputError && e.input === name)).toBe(true);
+    }
+  });
+});
+
+describe('percent-escapes in URL credentials', () => {
+  it('names targets for a redis password with a malformed escape, without the password', () => {
+    const [url] = read('health-check', { targets: 'redis://:Bad%zz9@127.0.0.1:6379' }).targets;
+    const error = thrown(() => createProbe(url as URL, PROBE_OPTIONS));
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).input).toBe('targets');
+    expect((error as Error).message).toContain('%25');
+    expect((error as Error).message).not.toContain('Bad');
+  });
+
+  it('names targets for a malformed escape in a redis user name', () => {
+    const [url] = read('health-check', { targets: 'redis://us%zzer:pw@127.0.0.1:6379' }).targets;
+    expect((thrown(() => createProbe(url as URL, PROBE_OPTIONS)) as InputError).input).toBe('targets');
+  });
+
+  it('names state for a redis state store with a malformed escape, without the password', () => {
+    for (const spec of ['redis://:Bad%zz9@127.0.0.1:6379/0', 'redis://127.0.0.1:6379/0/pre%zzfix']) {
+      const error = thrown(() => openStateStore(spec));
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).input).toBe('state');
+      expect((error as Error).message).not.toContain('Bad');
+    }
+  });
+});
+
+describe('health-path', () => {
+  it.each([
+    ['health', 'start with /'],
+    ['@127.0.0.1:19006/x', 'start with /'],
+    ['/x@127.0.0.1:19006/y', '@'],
+    ['//127.0.0.1:19006/x', '//'],
+    ['http://127.0.0.1:19006/x', 'start with /'],
+    ['/a b', 'space'],
+    ['/a\tb', 'space'],
+    ['/a\\b', '\\'],
+    ['/ok#frag', '#'],
+  ])('refuses %j', (path, why) => {
+    const errors = refusal('deploy', { 'health-path': path });
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as InputError).input).toBe('health-path');
+    expect(errors[0]?.message).toContain(why);
+    expect(errors[0]?.message).toContain('health-path: /health');
+  });
+
+  it.each(['/', '/health', '/health?deep=1&x=%20y', '/a:b/c'])('takes %j', (path) => {
+    expect(read('deploy', { 'health-path': path })['health-path']).toBe(path);
+  });
+});
+
+describe('expect-body', () => {
+  it.each([
+    ['/(a)\\1/', 'backreference'],
+    ['/a(?=b)/', 'lookahead'],
+    ['/a(?!b)/', 'lookahead'],
+  ])('refuses %s, which the linear-time engine lacks', (pattern, feature) => {
+    const [error] = refusal('health-check', { targets: 'http://127.0.0.1/', 'expect-body': pattern });
+    expect((error as InputError).input).toBe('expect-body');
+    expect(error?.message).toContain(feature);
+    expect(error?.message).toContain('RE2');
+  });
+
+  it('refuses a flag that means nothing for one match', () => {
+    const [error] = refusal('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/ok/y' });
+    expect(error?.message).toContain('flag "y"');
+  });
+
+  it('matches with the flags given, named groups and lookbehind (linear in RE2 too)', () => {
+    const body = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/^ok$/im' })[
+      'expect-body'
+    ];
+    expect(body?.kind === 'regex' && body.regex.test('status\nOK\n')).toBe(true);
+    const named = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/(?<s>up)/' })[
+      'expect-body'
+    ];
+    expect(named?.kind === 'regex' && named.regex.test('is up')).toBe(true);
+    const behind = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/(?<!not )ready/' })[
+      'expect-body'
+    ];
+    expect(behind?.kind === 'regex' && behind.regex.test('not ready')).toBe(false);
+    expect(behind?.kind === 'regex' && behind.regex.test('is ready')).toBe(true);
+  });
+});
