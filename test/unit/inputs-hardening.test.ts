@@ -80,18 +80,34 @@ describe('required lists', () => {
 });
 
 describe('percent-escapes in URL credentials', () => {
-  it('names targets for a redis password with a malformed escape, without the password', () => {
-    const [url] = read('health-check', { targets: 'redis://:Bad%zz9@127.0.0.1:6379' }).targets;
-    const error = thrown(() => createProbe(url as URL, PROBE_OPTIONS));
+  it('a redis probe made from such a URL names targets, without the password', () => {
+    const error = thrown(() => createProbe(new URL('redis://:Bad%zz9@127.0.0.1:6379'), PROBE_OPTIONS));
     expect(error).toBeInstanceOf(InputError);
     expect((error as InputError).input).toBe('targets');
     expect((error as Error).message).toContain('%25');
     expect((error as Error).message).not.toContain('Bad');
   });
 
-  it('names targets for a malformed escape in a redis user name', () => {
-    const [url] = read('health-check', { targets: 'redis://us%zzer:pw@127.0.0.1:6379' }).targets;
-    expect((thrown(() => createProbe(url as URL, PROBE_OPTIONS)) as InputError).input).toBe('targets');
+  it('and so for a malformed escape in its user name', () => {
+    const url = new URL('redis://us%zzer:pw@127.0.0.1:6379');
+    expect((thrown(() => createProbe(url, PROBE_OPTIONS)) as InputError).input).toBe('targets');
+  });
+
+  it.each([
+    ['health-check', 'targets', 'redis://:Bad%zz9@127.0.0.1:6379'],
+    ['health-check', 'targets', 'https://user:Bad%zz9@127.0.0.1/health'],
+    ['backup', 'sources', 'redis://:Bad%zz9@127.0.0.1:6379/0'],
+    ['backup', 'sources', 'rediss://us%zzer:pw@127.0.0.1:6379/0'],
+  ] as const)('refuses a malformed escape in %s %s before anything runs', (action, input, url) => {
+    const errors = refusal(action, { targets: 'http://127.0.0.1/', [input]: url });
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as InputError).input).toBe(input);
+    expect(errors[0]?.message).toContain('%25');
+    expect(errors[0]?.message).not.toContain('Bad');
+  });
+
+  it('keeps a stray % in a postgres password as written, as pg reads it', () => {
+    expect(read('health-check', { targets: 'postgres://app:50%off@db/shop' }).targets).toHaveLength(1);
   });
 
   it('names state for a redis state store with a malformed escape, without the password', () => {

@@ -300,8 +300,33 @@ export function urlItem(schemes: readonly string[]) {
       return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
     }
     if (!url.hostname) return `"${redactUrl(entry)}" has no host`;
+    if (!READS_STRAY_PERCENT.has(url.protocol)) {
+      for (const part of ['username', 'password'] as const) {
+        if (url[part] && !decodes(url[part])) return `"${shown}": ${badEscape(part)}`;
+      }
+    }
     return url;
   };
+}
+
+/**
+ * pg reads a % that starts no escape (`50%off`) as itself; ioredis gets what we decode and Node's
+ * http decodes the user info itself, and both would throw, so elsewhere such a URL is refused.
+ */
+const READS_STRAY_PERCENT = new Set(['postgres:', 'postgresql:']);
+
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function badEscape(part: 'username' | 'password' | 'path'): string {
+  const what = part === 'username' ? 'user name' : part;
+  return `the ${what} has a % that does not start an escape like %40; write a literal % as %25 (and @ as %40, / as %2F, : as %3A)`;
 }
 
 /** Turns a raw value into the typed one, or an InputError that names the input and the fix. */
@@ -345,12 +370,7 @@ export function decodeUrlPart(
   try {
     return decodeURIComponent(encoded);
   } catch {
-    const what = part === 'username' ? 'user name' : part;
-    return throwInput(
-      input,
-      `the ${what} in ${redactUrl(url.href)} has a % that does not start an escape like %40; ` +
-        'write a literal % as %25 (and @ as %40, / as %2F, : as %3A)',
-    );
+    return throwInput(input, `${redactUrl(url.href)}: ${badEscape(part)}`);
   }
 }
 
