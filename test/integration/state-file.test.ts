@@ -221,3 +221,23 @@ describe('file state across processes', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 });
+
+describe('a lost lock (issue 8, defect 4)', () => {
+  const lockOptions = { timeoutMs: 300, staleAfterMs: 30_000, clock: systemClock };
+
+  it('refuses a write once another run holds the lock, naming it, and leaves its state alone', async () => {
+    const first = store();
+    const lock = await first.lock({ id: 'a', description: 'run A' }, lockOptions);
+    await first.update((s) => ({ ...s, weights: { blue: 90, green: 10 } }), lock);
+    // Someone removed the lock file (or it went stale while we stalled), and run B took it.
+    await rm(`${file}.lock`);
+    const second = store();
+    const theirs = await second.lock({ id: 'b', description: 'run B' }, lockOptions);
+    await second.update((s) => ({ ...s, weights: { blue: 50, green: 50 } }), theirs);
+    await expect(first.update((s) => ({ ...s, weights: { blue: 0, green: 100 } }), lock)).rejects.toThrow(
+      /lost the deploy lock to run B/,
+    );
+    await expect(lock.check()).rejects.toThrow(/lost the deploy lock to run B/);
+    expect((await second.read()).weights).toEqual({ blue: 50, green: 50 });
+  });
+});

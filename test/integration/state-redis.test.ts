@@ -333,3 +333,33 @@ describe('redis state: passwords', () => {
     expect(message).not.toContain(encoded);
   });
 });
+
+describe('a lost lock (issue 8, defect 4)', () => {
+  it('refuses the write, in the same step, once Redis lost the lock (restarted empty)', async () => {
+    newPrefix();
+    const first = store();
+    const lock = await first.lock(owner('run A'), options());
+    await first.update((s) => ({ ...s, weights: { blue: 90, green: 10 } }), lock);
+    await admin.flushall();
+    await expect(first.update((s) => ({ ...s, weights: { blue: 75, green: 25 } }), lock)).rejects.toThrow(
+      /lost the deploy lock: it is gone from/,
+    );
+    await expect(lock.check()).rejects.toThrow(/lost the deploy lock: it is gone/);
+    // Nothing was written on the lost lock's word.
+    expect(await admin.get(`switchyard:${prefix}:state`)).toBeNull();
+  });
+
+  it('names the run that holds it now, and never overwrites that run’s state', async () => {
+    newPrefix();
+    const first = store();
+    const lock = await first.lock(owner('run A'), options());
+    await admin.flushall();
+    const second = store();
+    const theirs = await second.lock(owner('run B'), options());
+    await second.update((s) => ({ ...s, weights: { blue: 50, green: 50 } }), theirs);
+    await expect(first.update((s) => ({ ...s, weights: { blue: 0, green: 100 } }), lock)).rejects.toThrow(
+      /lost the deploy lock to run B/,
+    );
+    expect((await second.read()).weights).toEqual({ blue: 50, green: 50 });
+  });
+});

@@ -1,6 +1,7 @@
 import type { Router, Verification, Weights } from '../../actions/core/src/routers/router.js';
 import {
   INITIAL_STATE,
+  LockLostError,
   type DeployState,
   type HeldLock,
   type StateStore,
@@ -22,7 +23,14 @@ export class RecordingRouter implements Router {
     }
     this.applied.push(weights);
   }
+  /** Makes the next verification fail with this detail (once). */
+  failVerify?: string;
   async verify(weights: Weights): Promise<Verification> {
+    if (this.failVerify) {
+      const detail = this.failVerify;
+      this.failVerify = undefined;
+      return { ok: false, detail };
+    }
     return { ok: true, detail: `set to blue ${weights.blue} / green ${weights.green}` };
   }
 }
@@ -34,12 +42,20 @@ export class MemoryStore implements StateStore {
   async read(): Promise<DeployState> {
     return structuredClone(this.state);
   }
-  async update(change: (state: DeployState) => DeployState): Promise<DeployState> {
+  /** Set to a holder's description (or '' for "gone") to make the lock lost from then on. */
+  lostTo?: string;
+  async update(change: (state: DeployState) => DeployState, lock?: HeldLock): Promise<DeployState> {
+    if (lock) await lock.check();
     this.state = { ...change(structuredClone(this.state)), revision: this.state.revision + 1 };
     return structuredClone(this.state);
   }
   async lock(): Promise<HeldLock> {
-    return { release: async () => undefined };
+    return {
+      check: async () => {
+        if (this.lostTo !== undefined) throw new LockLostError('memory', this.lostTo || undefined);
+      },
+      release: async () => undefined,
+    };
   }
   async close(): Promise<void> {}
 }

@@ -17,7 +17,7 @@ const STAGED: DeployState = {
   active: 'blue',
   weights: { blue: 100, green: 0 },
   releases: {
-    blue: { version: 'v1', stagedAt: '2026-11-01T00:00:00Z' },
+    blue: { version: 'v1', stagedAt: '2026-11-01T00:00:00Z', servedAt: '2026-11-01T00:10:00Z' },
     green: { version: 'v2', stagedAt: '2026-11-02T00:00:00Z' },
   },
   history: [],
@@ -25,7 +25,12 @@ const STAGED: DeployState = {
 
 async function run(
   raw: Record<string, string>,
-  options: { state?: DeployState; scripts?: Record<string, Script>; signal?: AbortSignal } = {},
+  options: {
+    state?: DeployState;
+    scripts?: Record<string, Script>;
+    signal?: AbortSignal;
+    onProbe?: () => void;
+  } = {},
 ) {
   const { io, recorded } = memoryIO({ inputs: { blue: '127.0.0.1:8001', green: '127.0.0.1:8002', ...raw } });
   const inputs = readActionInputs(io, 'deploy', deployInputs);
@@ -39,7 +44,15 @@ async function run(
     router,
     store,
     signal: options.signal,
-    createProbe: (url) => scriptedProbe(url.href, clock, options.scripts?.[url.port] ?? [{ ok: true }]),
+    createProbe: (url) => {
+      const probe = scriptedProbe(url.href, clock, options.scripts?.[url.port] ?? [{ ok: true }]);
+      const check = probe.check.bind(probe);
+      probe.check = async () => {
+        options.onProbe?.();
+        return check();
+      };
+      return probe;
+    },
   });
   return { result, router, store, log: recorded.log, clock };
 }
@@ -93,7 +106,7 @@ describe('promote', () => {
       },
     };
     const { result, router, log } = await run(
-      { command: 'promote', 'step-duration': '2s', interval: '1s' },
+      { command: 'promote', 'step-duration': '2s', interval: '1s', 'min-samples': '2' },
       { state: interrupted },
     );
     expect(result.succeeded).toBe(true);
@@ -110,12 +123,37 @@ describe('promote', () => {
     const controller = new AbortController();
     controller.abort();
     const { result, router } = await run(
-      { command: 'promote', 'step-duration': '10s' },
+      { command: 'promote', 'step-duration': '10s', interval: '1s' },
       { signal: controller.signal },
     );
-    expect(result.rolledBack).toBe(true);
+    // Cancelled before the first step: traffic never moved, so nothing is put back.
+    expect(result.rolledBack).toBe(false);
+    expect(result.succeeded).toBe(false);
     expect(result.reason).toContain('cancelled');
-    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+    expect(router.applied).toEqual([]);
+  });
+
+  it('puts the old colour back when cancelled mid-step, and never says the step held', async () => {
+    const controller = new AbortController();
+    let probes = 0;
+    const { result, router, store, log } = await run(
+      { command: 'promote', 'step-duration': '10s', interval: '1s' },
+      {
+        signal: controller.signal,
+        onProbe: () => {
+          if (++probes === 4) controller.abort();
+        },
+      },
+    );
+    expect(result.rolledBack).toBe(true);
+    expect(result.verdict).toBe('inconclusive');
+    expect(router.applied).toEqual([
+      { blue: 90, green: 10 },
+      { blue: 100, green: 0 },
+    ]);
+    expect(store.state.active).toBe('blue');
+    expect(store.state.promotion).toBeUndefined();
+    expect(log.some((line) => line.includes('✓'))).toBe(false);
   });
 });
 
@@ -178,3 +216,189 @@ describe('bad input changes nothing', () => {
     expect(() => readActionInputs(io, 'deploy', deployInputs)).toThrow(message);
   });
 });
+
+describe('trustworthy gates (issue 8)', () => {
+  it('refuses a promotion whose steps cannot gather min-samples, before recording or moving anything', async () => {
+    const green: Script = [{ ok: false }];
+    const outcome = run(
+      { command: 'promote', steps: '50,100', 'step-duration': '10s' },
+      { scripts: { '8002': green } },
+    );
+    await expect(outcome).rejects.toThrow(
+      /^Input "step-duration": 10s with interval 5s cannot gather min-samples \(10\) probes per target.*step-duration at least 50s/,
+    );
+  });
+
+  it('leaves the router and the history untouched when promote refuses its inputs', async () => {
+    const { io } = memoryIO({
+      inputs: { command: 'promote', 'step-duration': '0s', green: '127.0.0.1:8002' },
+    });
+    const inputs = readActionInputs(io, 'deploy', deployInputs);
+    const router = new RecordingRouter();
+    const store = new MemoryStore(structuredClone(STAGED));
+    await expect(
+      deploy(inputs, { io, clock: new FakeClock(), runner: systemRunner, router, store }),
+    ).rejects.toThrow(/Input "step-duration": is 0ms/);
+    expect(router.applied).toEqual([]);
+    expect(store.state.history).toEqual([]);
+    expect(store.state.promotion).toBeUndefined();
+  });
+
+  it('rolls back a step whose target never answered, even with failure-limit off and a lax error rate', async () => {
+    const { result, router, store } = await run(
+      {
+        command: 'promote',
+        steps: '50,100',
+        'step-duration': '10s',
+        interval: '1s',
+        'failure-limit': '0',
+        'max-error-rate': '100%',
+      },
+      { scripts: { '8002': [{ ok: false }] } },
+    );
+    expect(result.succeeded).toBe(false);
+    expect(result.verdict).toBe('failed');
+    expect(result.reason).toMatch(/127\.0\.0\.1:8002\/: no successful probe in 11 probes .* at 50%/);
+    expect(router.applied.map((w) => w.green)).toEqual([50, 0]);
+    expect(store.state.active).toBe('blue');
+  });
+
+  it('plan refuses the same settings promote would', async () => {
+    await expect(run({ command: 'plan', 'step-duration': '2s', interval: '500ms' })).rejects.toThrow(
+      /Input "step-duration": 2s with interval 500ms cannot gather min-samples \(10\).*step-duration at least 5s/,
+    );
+  });
+
+  it('rollback refuses a colour whose build never served traffic, and keeps traffic where it is', async () => {
+    // green v8 is live; blue got v9 staged, then the promotion failed before any traffic moved.
+    const state: DeployState = {
+      revision: 9,
+      active: 'green',
+      weights: { blue: 0, green: 100 },
+      releases: {
+        green: { version: 'v8', stagedAt: '2026-11-20T00:00:00Z', servedAt: '2026-11-20T00:05:00Z' },
+        blue: { version: 'v9', stagedAt: '2026-11-30T00:00:00Z' },
+      },
+      history: [
+        {
+          at: '2026-11-30T00:00:00Z',
+          command: 'stage',
+          actor: 'octocat',
+          version: 'v9',
+          weights: { blue: 0, green: 100 },
+          verdict: 'succeeded',
+        },
+      ],
+    };
+    const attempt = run({ command: 'rollback', reason: 'promote failed' }, { state });
+    await expect(attempt).rejects.toThrow(
+      /not rolling back to blue: it runs v9, staged 2026-11-30T00:00:00Z and never given traffic since, so it is an untested build\. Traffic stays on green/,
+    );
+  });
+
+  it('rollback still goes back to a colour whose build served before (old states without servedAt)', async () => {
+    const state: DeployState = {
+      revision: 9,
+      active: 'green',
+      weights: { blue: 0, green: 100 },
+      releases: {
+        green: { version: 'v8', stagedAt: '2026-11-20T00:00:00Z' },
+        blue: { version: 'v7', stagedAt: '2026-11-10T00:00:00Z' },
+      },
+      history: [
+        {
+          at: '2026-11-10T01:00:00Z',
+          command: 'promote',
+          actor: 'octocat',
+          version: 'v7',
+          weights: { blue: 100, green: 0 },
+          verdict: 'succeeded',
+        },
+      ],
+    };
+    const { result, router } = await run({ command: 'rollback' }, { state });
+    expect(result.active).toBe('blue');
+    expect(router.applied).toEqual([{ blue: 100, green: 0 }]);
+  });
+
+  it('stops when the lock is taken by another run mid-promotion, touching nothing after', async () => {
+    let probes = 0;
+    const store = new MemoryStore(structuredClone(STAGED));
+    const { result, router } = await runWith(
+      store,
+      { command: 'promote', 'step-duration': '10s', interval: '1s' },
+      () => {
+        if (++probes === 5) store.lostTo = 'run 77/1 by mallory';
+      },
+    );
+    expect(result.succeeded).toBe(false);
+    expect(result.error?.message).toMatch(/lost the deploy lock to run 77\/1 by mallory/);
+    // The 25% step was never applied, and the router was not put back: it is the other run's now.
+    expect(router.applied.map((w) => w.green)).toEqual([10]);
+  });
+
+  it('restores the old colour when the lock vanished (the store lost it) mid-promotion', async () => {
+    let probes = 0;
+    const store = new MemoryStore(structuredClone(STAGED));
+    const { result, router } = await runWith(
+      store,
+      { command: 'promote', 'step-duration': '10s', interval: '1s' },
+      () => {
+        if (++probes === 5) store.lostTo = '';
+      },
+    );
+    expect(result.succeeded).toBe(false);
+    expect(result.rolledBack).toBe(true);
+    expect(result.error?.message).toMatch(/lost the deploy lock: it is gone .*; blue was restored to 100%/);
+    expect(router.applied.map((w) => w.green)).toEqual([10, 0]);
+  });
+
+  it('returns a result (for outputs, summary and report) when the router fails mid-promotion', async () => {
+    let probes = 0;
+    const store = new MemoryStore(structuredClone(STAGED));
+    const router = new RecordingRouter();
+    const { result } = await runWith(
+      store,
+      { command: 'promote', 'step-duration': '10s', interval: '1s' },
+      () => {
+        if (++probes === 15) router.failVerify = 'verify-url saw no colour in 40 samples';
+      },
+      router,
+    );
+    expect(result.succeeded).toBe(false);
+    expect(result.rolledBack).toBe(true);
+    expect(result.reason).toMatch(/verify-url saw no colour in 40 samples; blue was restored to 100%/);
+    expect(result.reason).not.toMatch(/Run the rollback command/i);
+    expect(result.error).toBeDefined();
+    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+    expect(store.state.active).toBe('blue');
+  });
+});
+
+async function runWith(
+  store: MemoryStore,
+  raw: Record<string, string>,
+  onProbe: () => void,
+  router = new RecordingRouter(),
+) {
+  const { io, recorded } = memoryIO({ inputs: { blue: '127.0.0.1:8001', green: '127.0.0.1:8002', ...raw } });
+  const inputs = readActionInputs(io, 'deploy', deployInputs);
+  const clock = new FakeClock();
+  const result = await deploy(inputs, {
+    io,
+    clock,
+    runner: systemRunner,
+    router,
+    store,
+    createProbe: (url) => {
+      const probe = scriptedProbe(url.href, clock, [{ ok: true }]);
+      const check = probe.check.bind(probe);
+      probe.check = async () => {
+        onProbe();
+        return check();
+      };
+      return probe;
+    },
+  });
+  return { result, router, log: recorded.log };
+}

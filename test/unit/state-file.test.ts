@@ -159,7 +159,7 @@ describe('file state: reading and updating', () => {
       file,
       JSON.stringify({ revision: 2, active: 'blue', weights: { blue: 100, green: 0 }, releases: {} }),
     );
-    await expect(store().read()).rejects.toThrow(`the deploy state file ${file} has no "history" list`);
+    await expect(store().read()).rejects.toThrow(`the deploy state file ${file} has no "history"`);
     await writeFile(file, '[]');
     await expect(store().read()).rejects.toThrow(`the deploy state file ${file} does not hold a JSON object`);
   });

@@ -1,11 +1,13 @@
 import { hostname, userInfo } from 'node:os';
-import { watchTargets } from '../analysis/watch.js';
+import { checkHoldSettings } from '../analysis/evidence.js';
+import { combineVerdicts, type GateVerdict, type Verdict } from '../analysis/gate.js';
+import { judgeK6, k6GateSettings, type K6GateSettings } from '../analysis/k6-gate.js';
 import type { Breach } from '../analysis/limits.js';
+import { untilHealthy } from '../analysis/until-healthy.js';
+import { watchTargets } from '../analysis/watch.js';
 import type { Clock } from '../clock.js';
 import { InputError, UserError } from '../errors.js';
 import type { ActionIO } from '../io.js';
-import { readK6Summary } from '../k6/summary.js';
-import { evaluateK6Gate, parseThresholdLines } from '../k6/thresholds.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions } from '../probes/probe.js';
 import { formatCommand, type ProcessRunner } from '../process.js';
@@ -16,7 +18,14 @@ import { otherColor, type Color, type Router, type Weights } from '../routers/ro
 import { formatMs, formatPercent } from '../summary.js';
 import { describePlan, planPromotion, weightsFor, type DeployInputs, type PromotionPlan } from './plan.js';
 import { openStateStore } from './state/index.js';
-import type { DeployState, HistoryEntry, LockOwner, Release, StateStore } from './state/state.js';
+import {
+  LockLostError,
+  type DeployState,
+  type HeldLock,
+  type HistoryEntry,
+  type LockOwner,
+  type StateStore,
+} from './state/state.js';
 
 export interface DeployDeps {
   io: ActionIO;
@@ -30,6 +39,10 @@ export interface DeployDeps {
   createProbe?: (target: URL, options: ProbeOptions) => Probe;
   /** The environment being deployed (names the GitHub deployment). */
   environment?: string;
+  /** Where relative paths (a file: state) resolve; the process's cwd by default. */
+  cwd?: string;
+  /** Wall-clock time for the history's timestamps; `new Date()` by default. */
+  date?: () => Date;
 }
 
 /** One point of the promotion's timeline: what the weights were and what the analysis saw. */
@@ -51,6 +64,8 @@ export interface DeployResult {
   reason?: string;
   /** The command did what it was asked (a rollback caused by a breach is not success). */
   succeeded: boolean;
+  /** The last gate verdict of a promotion. */
+  verdict?: Verdict;
   plan?: PromotionPlan;
   timeline: TimelinePoint[];
   breach?: Breach;
@@ -58,104 +73,835 @@ export interface DeployResult {
   restoreMs?: number;
   state: DeployState;
   router?: { verified?: string };
+  /**
+   * What stopped the command, when something did after it began (a router or state store
+   * failure, a lost lock): reported as the action's error once outputs, summary and report are
+   * written. Bad input found before anything changed is thrown instead.
+   */
+  error?: Error;
 }
 
 /** History kept in the state; older entries are dropped. */
 const HISTORY_LIMIT = 200;
 /** A lock whose holder has not shown life for this long is stale. */
 const LOCK_STALE_MS = 30_000;
-
-function lockOwner(env: DeployDeps['io']['env']): LockOwner {
-  const run = env.GITHUB_RUN_ID ? `run ${env.GITHUB_RUN_ID}/${env.GITHUB_RUN_ATTEMPT ?? 1}` : 'local run';
-  const who = actorOf(env);
-  return {
-    id: `${env.GITHUB_RUN_ID ?? 'local'}-${env.GITHUB_RUN_ATTEMPT ?? 1}-${process.pid}-${hostname()}`,
-    description: `${run} by ${who} (pid ${process.pid} on ${hostname()})`,
-  };
-}
-
-function actorOf(env: DeployDeps['io']['env']): string {
-  if (env.GITHUB_ACTOR) return env.GITHUB_ACTOR;
-  try {
-    return userInfo().username;
-  } catch {
-    return 'unknown';
-  }
-}
+/** stage polls the idle colour at most this far apart. */
+const STAGE_POLL_MS = 1000;
 
 function describeWeights(weights: Weights): string {
   return `blue ${weights.blue}% / green ${weights.green}%`;
 }
 
-/** Adds a line to the history, stamped with the time and the actor. */
-function record(
-  env: DeployDeps['io']['env'],
-  state: DeployState,
-  entry: Omit<HistoryEntry, 'at' | 'actor'>,
-): DeployState {
-  const line: HistoryEntry = { at: new Date().toISOString(), actor: actorOf(env), ...entry };
-  return { ...state, history: [...state.history, line].slice(-HISTORY_LIMIT) };
-}
-
 /** Runs one deploy command. Holds the deploy lock for everything that changes traffic or state. */
 export async function deploy(inputs: DeployInputs, deps: DeployDeps): Promise<DeployResult> {
-  const store = deps.store ?? openStateStore(inputs.state, { cwd: process.cwd() });
-  try {
-    const state = await store.read();
-    if (inputs.command === 'status') return await status(inputs, deps, store, state);
-    if (inputs.command === 'plan') {
-      const plan = planPromotion(inputs, state);
-      for (const line of describePlan(plan)) deps.io.info(line);
-      return { ...resultOf('plan', state), plan, succeeded: true };
-    }
-    const router = deps.router ?? buildRouter(inputs, deps);
-    const lock = await store.lock(lockOwner(deps.io.env), {
-      timeoutMs: inputs['lock-timeout'],
-      staleAfterMs: LOCK_STALE_MS,
-      clock: deps.clock,
-      onWait: (holder, waited) =>
-        deps.io.info(`waiting for the deploy lock, held by ${holder} (${formatMs(waited)})`),
-    });
-    if (lock.tookOverFrom) deps.io.warning(`took over a stale deploy lock from ${lock.tookOverFrom}`);
-    try {
-      const current = await store.read();
-      switch (inputs.command) {
-        case 'stage':
-          return await stage(inputs, deps, store, current);
-        case 'shift':
-          return await shift(inputs, deps, store, router, current);
-        case 'rollback':
-          return await rollback(inputs, deps, store, router, current, inputs.reason);
-        case 'promote':
-          return await promote(inputs, deps, store, router, current);
-      }
-    } finally {
-      await lock.release();
-    }
-  } finally {
-    await store.close();
-  }
-}
-
-function resultOf(command: DeployInputs['command'], state: DeployState): DeployResult {
-  return {
-    command,
-    active: state.active,
-    previous: previousOf(state),
-    weights: state.weights,
-    rolledBack: false,
-    succeeded: true,
-    timeline: [],
-    state,
-  };
+  return new DeployRun(inputs, deps).execute();
 }
 
 /**
- * Whether a colour has served users: it ran a release switchyard staged, or it had traffic at
- * some point of the history (blue serves before switchyard's first promotion).
+ * One deploy command from start to end. Every way it ends — success, a breach, a cancellation, a
+ * router or state failure, a lost lock — comes back as a DeployResult built by `result()`, so the
+ * action writes its outputs, summary and report on every path.
  */
-function hasServed(state: DeployState, color: Color): boolean {
-  return Boolean(state.releases[color]) || state.history.some((entry) => entry.weights[color] > 0);
+export class DeployRun {
+  private readonly io: ActionIO;
+  private readonly clock: Clock;
+  private readonly started: number;
+  private readonly timeline: TimelinePoint[] = [];
+  private store!: StateStore;
+  private routerInstance?: Router;
+  private lock?: HeldLock;
+  private state!: DeployState;
+
+  constructor(
+    private readonly inputs: DeployInputs,
+    private readonly deps: DeployDeps,
+  ) {
+    this.io = deps.io;
+    this.clock = deps.clock;
+    this.started = deps.clock.now();
+  }
+
+  async execute(): Promise<DeployResult> {
+    const { inputs } = this;
+    this.store = this.deps.store ?? openStateStore(inputs.state, { cwd: this.deps.cwd ?? process.cwd() });
+    try {
+      this.state = await this.store.read();
+      if (inputs.command === 'status') return await this.status();
+      if (inputs.command === 'plan') return this.plan();
+      this.checkCommandInputs();
+      this.lock = await this.store.lock(this.owner(), {
+        timeoutMs: inputs['lock-timeout'],
+        staleAfterMs: LOCK_STALE_MS,
+        clock: this.clock,
+        onWait: (holder, waited) =>
+          this.io.info(`waiting for the deploy lock, held by ${holder} (${formatMs(waited)})`),
+      });
+      if (this.lock.tookOverFrom)
+        this.io.warning(`took over a stale deploy lock from ${this.lock.tookOverFrom}`);
+      try {
+        this.state = await this.store.read();
+        switch (inputs.command) {
+          case 'stage':
+            return await this.stage();
+          case 'shift':
+            return await this.shift();
+          case 'rollback':
+            return await this.rollback(inputs.reason);
+          case 'promote':
+            return await this.promote();
+        }
+      } finally {
+        await this.lock.release().catch((error: unknown) => {
+          if (!(error instanceof UserError)) throw error;
+          this.io.warning(`could not release the deploy lock: ${error.message}`);
+        });
+      }
+    } finally {
+      await this.store.close();
+    }
+  }
+
+  // --- what every command shares ---
+
+  private get router(): Router {
+    this.routerInstance ??= this.deps.router ?? this.buildRouter();
+    return this.routerInstance;
+  }
+
+  private at(): number {
+    return this.clock.now() - this.started;
+  }
+
+  private now(): string {
+    return (this.deps.date?.() ?? new Date()).toISOString();
+  }
+
+  private actor(): string {
+    const env = this.io.env;
+    if (env.GITHUB_ACTOR) return env.GITHUB_ACTOR;
+    try {
+      return userInfo().username;
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  private owner(): LockOwner {
+    const env = this.io.env;
+    const run = env.GITHUB_RUN_ID ? `run ${env.GITHUB_RUN_ID}/${env.GITHUB_RUN_ATTEMPT ?? 1}` : 'local run';
+    return {
+      id: `${env.GITHUB_RUN_ID ?? 'local'}-${env.GITHUB_RUN_ATTEMPT ?? 1}-${process.pid}-${hostname()}`,
+      description: `${run} by ${this.actor()} (pid ${process.pid} on ${hostname()})`,
+    };
+  }
+
+  /** The one place a result is built: outputs, summary and report all come from it. */
+  private result(extra: Partial<DeployResult> = {}): DeployResult {
+    const state = this.state;
+    return {
+      command: this.inputs.command,
+      active: state.active,
+      previous: previousOf(state),
+      weights: state.weights,
+      rolledBack: false,
+      succeeded: true,
+      timeline: this.timeline,
+      state,
+      ...extra,
+    };
+  }
+
+  /** A line for the history, stamped with the time and the actor. */
+  private withHistory(state: DeployState, entry: Omit<HistoryEntry, 'at' | 'actor'>): DeployState {
+    const line: HistoryEntry = { at: this.now(), actor: this.actor(), ...entry };
+    return { ...state, history: [...state.history, line].slice(-HISTORY_LIMIT) };
+  }
+
+  /** Writes the state, only while the deploy lock is ours (checked in the same atomic step). */
+  private async save(change: (state: DeployState) => DeployState): Promise<DeployState> {
+    this.state = await this.store.update(change, this.lock);
+    return this.state;
+  }
+
+  /**
+   * Sets the weights and proves they took effect; returns the verification's words. The lock is
+   * checked first: a run that lost it must not move traffic another run now owns.
+   */
+  private async setWeights(weights: Weights): Promise<string> {
+    await this.lock?.check();
+    await this.router.apply(weights);
+    const verification = await this.router.verify(weights);
+    if (!verification.ok) {
+      throw new UserError(
+        `the router did not take ${describeWeights(weights)}: ${verification.detail}`,
+        'Traffic not shifted',
+      );
+    }
+    this.io.info(`traffic: ${describeWeights(weights)} — ${verification.detail}`);
+    return verification.detail;
+  }
+
+  /** Refusals that need no state: made before the lock is taken or anything changes. */
+  private checkCommandInputs(): void {
+    const { inputs } = this;
+    if (inputs.command === 'stage' && !inputs.version)
+      throw new InputError('version', 'is required to stage: name what you deploy, e.g. version: v1.4.2');
+    if (inputs.command === 'shift' && inputs.weight === undefined)
+      throw new InputError('weight', "is required to shift: the idle colour's share, 0–100");
+    if (inputs.command === 'promote' || inputs.command === 'plan') {
+      checkHoldSettings(
+        {
+          durationMs: inputs['step-duration'],
+          intervalMs: inputs.interval,
+          minSamples: inputs['min-samples'],
+        },
+        { duration: 'step-duration', interval: 'interval', minSamples: 'min-samples' },
+      );
+      k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
+    }
+  }
+
+  private buildRouter(): Router {
+    const { inputs, deps } = this;
+    return createRouter(inputs.router, {
+      blue: (inputs.blue ?? []).map((s) => s.address),
+      green: (inputs.green ?? []).map((s) => s.address),
+      nginx: {
+        upstreamFile: inputs['nginx-upstream-file'],
+        upstreamName: inputs['nginx-upstream-name'],
+        testCommand: inputs['nginx-test-command'],
+        reloadCommand: inputs['nginx-reload-command'],
+      },
+      haproxy: {
+        socket: inputs['haproxy-socket'],
+        backend: inputs['haproxy-backend'],
+        blueServer: inputs['haproxy-blue-server'],
+        greenServer: inputs['haproxy-green-server'],
+        stateFile: inputs['haproxy-state-file'],
+      },
+      command: inputs['router-command'],
+      verifyUrl: inputs['verify-url'],
+      runner: deps.runner,
+      clock: deps.clock,
+      log: (line) => deps.io.info(line),
+    });
+  }
+
+  private directProbes(color: Color): Probe[] {
+    const make = this.deps.createProbe ?? createProbe;
+    const options = probeOptions(this.inputs);
+    const servers = (color === 'green' ? this.inputs.green : this.inputs.blue) ?? [];
+    return servers.map((server) =>
+      make(new URL(`http://${server.address}${this.inputs['health-path']}`), options),
+    );
+  }
+
+  // --- status and plan: read only ---
+
+  private async status(): Promise<DeployResult> {
+    const { io, inputs, state } = this;
+    io.info(`state: ${this.store.location} (revision ${state.revision})`);
+    io.info(`active: ${state.active}; weights: ${describeWeights(state.weights)}`);
+    for (const color of ['blue', 'green'] as const) {
+      const release = state.releases[color];
+      const untested = release && !hasServed(state, color) ? ' — has not served traffic yet' : '';
+      io.info(
+        `  ${color}: ${release ? `${release.version}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}${untested}` : 'nothing staged'}`,
+      );
+    }
+    if (state.promotion) {
+      io.warning(
+        `an unfinished promotion of ${state.promotion.to} (started ${state.promotion.startedAt} by ${state.promotion.owner}) ` +
+          `stopped at ${state.promotion.steps[state.promotion.step] ?? '?'}%: run rollback to restore ${state.promotion.from}, or promote to start it again`,
+      );
+    }
+    let router: { verified?: string } | undefined;
+    if (
+      inputs.blue?.length ||
+      inputs.green?.length ||
+      inputs.router !== 'nginx' ||
+      inputs['nginx-upstream-file']
+    ) {
+      const live = await this.router.read();
+      if (live) {
+        io.info(`router reports: ${describeWeights(live)}`);
+        if (live.blue !== state.weights.blue)
+          io.warning(
+            `the router (${describeWeights(live)}) differs from the state (${describeWeights(state.weights)})`,
+          );
+        router = { verified: describeWeights(live) };
+      }
+    }
+    for (const entry of state.history.slice(-5)) {
+      io.info(
+        `  ${entry.at} ${entry.command} ${entry.version ?? ''} ${entry.verdict} by ${entry.actor}${entry.reason ? `: ${entry.reason}` : ''}`,
+      );
+    }
+    return this.result({ router });
+  }
+
+  private plan(): DeployResult {
+    this.checkCommandInputs();
+    const plan = planPromotion(this.inputs, this.state);
+    for (const line of describePlan(plan)) this.io.info(line);
+    return this.result({ plan });
+  }
+
+  // --- stage ---
+
+  private async stage(): Promise<DeployResult> {
+    const { io, inputs, deps } = this;
+    const version = inputs.version as string;
+    const idle = otherColor(this.state.active);
+    if (this.state.weights[idle] > 0) {
+      throw new UserError(
+        `${idle} still serves ${this.state.weights[idle]}% of traffic; staging over it would hit users. Run rollback (or promote) first.`,
+        'Cannot stage',
+      );
+    }
+    const servers = (idle === 'green' ? inputs.green : inputs.blue) ?? [];
+    if (servers.length === 0)
+      throw new InputError(idle, `lists no servers; stage needs the ${idle} servers to probe`);
+    const command = inputs['stage-command'];
+    if (command) {
+      io.info(`staging ${version} on ${idle}: ${formatCommand(command)}`);
+      const result = await deps.runner.run(command, {
+        env: {
+          ...io.env,
+          SWITCHYARD_COLOR: idle,
+          SWITCHYARD_VERSION: version,
+          SWITCHYARD_SERVERS: servers.map((s) => s.address).join(','),
+        },
+      });
+      for (const line of result.stdout.trim().split('\n').filter(Boolean)) io.info(`  ${line}`);
+      if (result.exitCode !== 0) {
+        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
+        throw new UserError(
+          `stage-command exited ${result.exitCode}${tail ? `: ${tail}` : ''}`,
+          'Stage failed',
+        );
+      }
+    }
+    // Probed directly, not through the router: the idle colour has no traffic yet.
+    const probes = this.directProbes(idle);
+    try {
+      const waited = await untilHealthy({
+        probes,
+        intervalMs: Math.min(inputs.interval, STAGE_POLL_MS),
+        durationMs: inputs['stage-timeout'],
+        concurrency: 20,
+        clock: this.clock,
+        signal: deps.signal,
+        onWaiting: (pending, elapsed) =>
+          io.info(
+            `waiting for ${idle} to become healthy (${formatMs(elapsed)} of ${formatMs(inputs['stage-timeout'])}): ` +
+              `${pending[0]?.target}: ${pending[0]?.detail}${pending.length > 1 ? ` (+${pending.length - 1} more)` : ''}`,
+          ),
+      });
+      if (waited.verdict !== 'passed') {
+        const because = waited.cancelled ? waited.reason : `${idle} did not become healthy: ${waited.reason}`;
+        throw new UserError(`${because}`, 'Stage failed');
+      }
+      io.info(`${idle} is healthy with ${version} after ${formatMs(waited.elapsedMs)}`);
+    } finally {
+      await Promise.all(probes.map((p) => p.close()));
+    }
+    const sha = io.env.GITHUB_SHA;
+    await this.save((s) =>
+      this.withHistory(
+        { ...s, releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now() } } },
+        { command: 'stage', version, sha, weights: s.weights, verdict: 'succeeded' },
+      ),
+    );
+    return this.result();
+  }
+
+  // --- shift ---
+
+  private async shift(): Promise<DeployResult> {
+    const idle = otherColor(this.state.active);
+    const weights = weightsFor(idle, this.inputs.weight as number);
+    const verified = await this.setWeights(weights);
+    await this.save((s) =>
+      this.withHistory(
+        { ...s, weights, releases: markServed(s.releases, weights, this.now()) },
+        { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' },
+      ),
+    );
+    return this.result({ router: { verified } });
+  }
+
+  // --- rollback ---
+
+  /**
+   * Puts the active colour (or, when the active colour already has everything and nothing is
+   * under way, the previous one) back to 100% at once — but only a colour whose current build has
+   * served traffic: a build staged and never promoted is untested, and shipping it at once to
+   * everyone is no rollback.
+   */
+  private async rollback(reason: string): Promise<DeployResult> {
+    const state = this.state;
+    const clean = !state.promotion && state.weights[state.active] === 100;
+    const target: Color = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
+    if (!hasServed(state, target)) {
+      const release = state.releases[target];
+      throw new UserError(
+        release
+          ? `not rolling back to ${target}: it runs ${release.version}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
+              `staged ${release.stagedAt} and never given traffic since, so it is an untested build. ` +
+              `Traffic stays on ${state.active} (${describeWeights(state.weights)}). Stage the last good version on ${target} and promote it instead.`
+          : `nothing to roll back to: ${state.active} has all traffic and ${target} never served`,
+        'Cannot roll back',
+      );
+    }
+    const weights = weightsFor(target, 100);
+    const started = this.clock.now();
+    const verified = await this.setWeights(weights);
+    this.io.info(`rolled back to ${target} in ${formatMs(this.clock.now() - started)}: ${reason}`);
+    if (state.promotion) {
+      await this.closeDeployment(
+        state.promotion.deploymentId,
+        'failure',
+        `interrupted, rolled back: ${reason}`,
+      );
+    } else if (clean) {
+      // The colour that lost the traffic is no longer what the environment runs.
+      await this.closeDeployment(
+        state.releases[state.active]?.deploymentId,
+        'inactive',
+        `rolled back to ${target}: ${reason}`,
+      );
+    }
+    const previous = state.active === target ? otherColor(target) : state.active;
+    await this.save((s) =>
+      this.withHistory(
+        { ...s, active: target, weights, promotion: undefined },
+        { command: 'rollback', version: s.releases[target]?.version, weights, verdict: 'succeeded', reason },
+      ),
+    );
+    return this.result({ previous, router: { verified } });
+  }
+
+  // --- promote: apply → verify → gates → record, step by step ---
+
+  private async promote(): Promise<DeployResult> {
+    const { io, inputs } = this;
+    if (this.state.promotion) {
+      // Documented behaviour: an interrupted promotion is restarted from the first step, after the
+      // colour it was promoting over is restored to all traffic.
+      const p = this.state.promotion;
+      io.warning(
+        `found an unfinished promotion of ${p.to} (started ${p.startedAt} by ${p.owner}, stopped at ` +
+          `${p.steps[p.step] ?? '?'}%); restoring ${p.from} and starting again`,
+      );
+      await this.rollback('interrupted promotion restarted');
+    }
+    const plan = planPromotion(inputs, this.state);
+    const { from, to } = plan;
+    if (!this.state.releases[to]) {
+      throw new UserError(
+        `${to} has nothing staged; run the stage command with a version first`,
+        'Cannot promote',
+      );
+    }
+    const k6 = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
+    const probes = [
+      ...(inputs.targets ?? []).map((url) =>
+        (this.deps.createProbe ?? createProbe)(url, probeOptions(inputs)),
+      ),
+      ...this.directProbes(to),
+    ];
+    if (probes.length === 0) {
+      throw new InputError('targets', `promote needs something to watch: give targets, or the ${to} servers`);
+    }
+    try {
+      return await new Promotion(this, plan, probes, k6).run();
+    } finally {
+      await Promise.all(probes.map((p) => p.close()));
+    }
+  }
+
+  /** For the Promotion: the run's own tools. */
+  get tools() {
+    return {
+      io: this.io,
+      clock: this.clock,
+      inputs: this.inputs,
+      signal: this.deps.signal,
+      timeline: this.timeline,
+      at: () => this.at(),
+      owner: () => this.owner().description,
+      now: () => this.now(),
+      state: () => this.state,
+      save: (change: (state: DeployState) => DeployState) => this.save(change),
+      withHistory: (state: DeployState, entry: Omit<HistoryEntry, 'at' | 'actor'>) =>
+        this.withHistory(state, entry),
+      setWeights: (weights: Weights) => this.setWeights(weights),
+      /** Sets weights without the lock check: only to put traffic back after the lock was lost. */
+      restoreWithoutLock: async (weights: Weights) => {
+        await this.router.apply(weights);
+        const verification = await this.router.verify(weights);
+        if (!verification.ok) throw new UserError(verification.detail, 'Traffic not shifted');
+      },
+      result: (extra: Partial<DeployResult>) => this.result(extra),
+      recordDeployment: (color: Color, version?: string, sha?: string) =>
+        this.recordDeployment(color, version, sha),
+    };
+  }
+
+  // --- GitHub deployments ---
+
+  /** Where GitHub deployments are recorded, when a token is given and a commit is known. */
+  private deploymentTarget(ref: string | undefined, description: string) {
+    const token = this.inputs['github-token'];
+    if (!token || !ref) return undefined;
+    const { io } = this;
+    return {
+      octokit: githubClient(token, io.env, { log: (line) => io.debug(line) }),
+      ...repoFromEnv(io.env),
+      ref,
+      environment: this.deps.environment ?? 'production',
+      description,
+      logUrl: runLogUrl(io.env),
+      log: (line: string) => io.info(line),
+    };
+  }
+
+  /** A GitHub deployment for this promotion, when a token is given; failures to record only warn. */
+  private async recordDeployment(
+    color: Color,
+    version: string | undefined,
+    sha: string | undefined,
+  ): Promise<DeploymentRecorder | undefined> {
+    if (!this.inputs['github-token']) return undefined;
+    const { io } = this;
+    const ref = sha ?? io.env.GITHUB_SHA;
+    if (!ref) {
+      io.warning(
+        'github-token is set but no commit is known (GITHUB_SHA): not recording a GitHub deployment',
+      );
+      return undefined;
+    }
+    try {
+      const target = this.deploymentTarget(ref, `switchyard: ${color}${version ? ` ${version}` : ''}`);
+      if (!target) return undefined;
+      const recorder = await DeploymentRecorder.start({ ...target, payload: { color, version } });
+      io.info(`recording GitHub deployment to ${target.environment} for ${ref.slice(0, 12)}`);
+      return recorder;
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      io.warning(`not recording a GitHub deployment: ${error.message}`);
+      return undefined;
+    }
+  }
+
+  /** Records how an earlier run's deployment ended (it cannot: it was killed, or rolled back later). */
+  private async closeDeployment(
+    id: number | undefined,
+    outcome: DeploymentOutcome,
+    description: string,
+  ): Promise<void> {
+    if (id === undefined) return;
+    try {
+      const target = this.deploymentTarget(this.io.env.GITHUB_SHA ?? 'unknown', description);
+      if (!target) return;
+      await DeploymentRecorder.existing(target, id).finish(outcome, description);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      this.io.warning(`could not mark GitHub deployment ${id} ${outcome}: ${error.message}`);
+    }
+  }
+}
+
+type RunTools = DeployRun['tools'];
+
+/**
+ * One promotion: each step applies the weights, proves them, holds the gates over the step's
+ * window and records the step; the first verdict that is not `passed` puts the old colour back.
+ * Every way out goes through `finish`, which builds the result.
+ */
+class Promotion {
+  private readonly tools: RunTools;
+  private recorder?: DeploymentRecorder;
+  private readonly from: Color;
+  private readonly to: Color;
+  private readonly version?: string;
+  private readonly sha?: string;
+  /** Whether this run changed traffic yet: nothing to put back before the first step. */
+  private moved = false;
+
+  constructor(
+    run: DeployRun,
+    private readonly plan: PromotionPlan,
+    private readonly probes: Probe[],
+    private readonly k6: K6GateSettings | undefined,
+  ) {
+    this.tools = run.tools;
+    this.from = plan.from;
+    this.to = plan.to;
+    const release = this.tools.state().releases[plan.to];
+    this.version = release?.version;
+    this.sha = release?.sha;
+  }
+
+  async run(): Promise<DeployResult> {
+    const { io } = this.tools;
+    for (const line of describePlan(this.plan)) io.info(line);
+    try {
+      await this.start();
+      for (const [index, step] of this.plan.steps.entries()) {
+        if (this.tools.signal?.aborted) return await this.cancelled();
+        const weights = weightsFor(this.to, step.weight);
+        await this.tools.setWeights(weights);
+        this.moved = true;
+        await this.tools.save((s) => ({
+          ...s,
+          weights,
+          releases: markServed(s.releases, weights, this.tools.now()),
+          promotion: s.promotion && { ...s.promotion, step: index },
+        }));
+        this.tools.timeline.push({ at: this.tools.at(), weights, event: `${step.weight}%` });
+        io.info(
+          `step ${index + 1}/${this.plan.steps.length}: ${this.to} at ${step.weight}%, holding ${formatMs(step.holdMs)}`,
+        );
+        const { verdict, reason, breach, held } = await this.hold(step.weight, step.holdMs, weights);
+        if (this.tools.signal?.aborted) return await this.cancelled();
+        if (verdict !== 'passed') {
+          return await this.rollBack(`${reason} at ${step.weight}%`, verdict, breach);
+        }
+        io.info(
+          `  ✓ ${this.to} ${step.weight}% held ${formatMs(held.elapsedMs)}${held.extendedMs > 0 ? ` (extended ${formatMs(held.extendedMs)} for min-samples)` : ''}: ` +
+            `${held.overall.samples} probes, error rate ${formatPercent(held.overall.errorRate)}, p95 ${formatMs(held.overall.p95)}`,
+        );
+      }
+      return await this.promoted();
+    } catch (error) {
+      return await this.failed(error);
+    }
+  }
+
+  /** Recorded only now that every input has been checked: a refused promotion leaves no trace. */
+  private async start(): Promise<void> {
+    const { tools } = this;
+    await tools.save((s) =>
+      tools.withHistory(
+        {
+          ...s,
+          promotion: {
+            id: `${tools.now()}`,
+            from: this.from,
+            to: this.to,
+            version: this.version,
+            sha: this.sha,
+            startedAt: tools.now(),
+            step: 0,
+            steps: tools.inputs.steps,
+            owner: tools.owner(),
+          },
+        },
+        { command: 'promote', version: this.version, sha: this.sha, weights: s.weights, verdict: 'started' },
+      ),
+    );
+    tools.timeline.push({ at: tools.at(), weights: tools.state().weights, event: 'start' });
+    this.recorder = await tools.recordDeployment(this.to, this.version, this.sha);
+    const id = this.recorder?.id;
+    if (id !== undefined) {
+      await tools.save((s) => ({ ...s, promotion: s.promotion && { ...s.promotion, deploymentId: id } }));
+    }
+  }
+
+  /** The gates over one step: the watch over the probes, then the k6 summaries. */
+  private async hold(weight: number, holdMs: number, weights: Weights) {
+    const { tools } = this;
+    const { inputs, io } = tools;
+    const held = await watchTargets({
+      probes: this.probes,
+      intervalMs: inputs.interval,
+      durationMs: holdMs,
+      limits: {
+        maxErrorRate: inputs['max-error-rate'],
+        maxP95Ms: inputs['max-p95'],
+        failureLimit: inputs['failure-limit'],
+        minSamples: inputs['min-samples'],
+      },
+      concurrency: 20,
+      clock: tools.clock,
+      signal: tools.signal,
+      onRound: (elapsed, overall) => {
+        tools.timeline.push({ at: tools.at(), weights, errorRate: overall.errorRate, p95: overall.p95 });
+        if (Math.floor(elapsed / 5000) !== Math.floor((elapsed - inputs.interval) / 5000)) {
+          io.info(
+            `  ${this.to} ${weight}% · ${formatMs(tools.at())} · ${overall.samples} probes · error rate ${formatPercent(overall.errorRate)} · p95 ${formatMs(overall.p95)}`,
+          );
+        }
+      },
+    });
+    const verdicts: GateVerdict[] = [held];
+    if (held.verdict === 'passed' && this.k6 && !tools.signal?.aborted) verdicts.push(await judgeK6(this.k6));
+    return { ...combineVerdicts(verdicts), held };
+  }
+
+  private async promoted(): Promise<DeployResult> {
+    const { tools } = this;
+    const weights = weightsFor(this.to, 100);
+    const id = this.recorder?.id;
+    await tools.save((s) =>
+      tools.withHistory(
+        {
+          ...s,
+          active: this.to,
+          weights,
+          promotion: undefined,
+          releases: {
+            ...s.releases,
+            [this.to]: {
+              ...s.releases[this.to],
+              version: s.releases[this.to]?.version ?? '',
+              deploymentId: id,
+            },
+          },
+        },
+        { command: 'promote', version: this.version, sha: this.sha, weights, verdict: 'succeeded' },
+      ),
+    );
+    tools.timeline.push({ at: tools.at(), weights, event: 'promoted' });
+    await this.finishRecord(
+      'success',
+      `${this.to}${this.version ? ` (${this.version})` : ''} has all traffic`,
+    );
+    tools.io.info(
+      `promoted: ${this.to}${this.version ? ` (${this.version})` : ''} has all traffic after ${formatMs(tools.at())}`,
+    );
+    return tools.result({ previous: this.from, plan: this.plan, verdict: 'passed' });
+  }
+
+  /** A gate did not pass: the old colour back at once, then the record. */
+  private async rollBack(reason: string, verdict: Verdict, breach?: Breach): Promise<DeployResult> {
+    const { io } = this.tools;
+    io.info(`${verdict === 'failed' ? 'breach' : 'not enough evidence'}: ${reason}; restoring ${this.from}`);
+    const restoreMs = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
+    io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
+    await this.finishRecord('failure', `rolled back: ${reason}`);
+    return this.tools.result({
+      previous: this.to,
+      rolledBack: true,
+      succeeded: false,
+      reason,
+      verdict,
+      plan: this.plan,
+      breach,
+      restoreMs,
+    });
+  }
+
+  private async cancelled(): Promise<DeployResult> {
+    const reason = 'cancelled (SIGINT/SIGTERM)';
+    this.tools.io.warning(`${reason}: restoring ${this.from} to 100%`);
+    const restoreMs = this.moved ? await this.restore(reason, 'interrupted') : undefined;
+    if (!this.moved) await this.clearPromotion(reason, 'interrupted');
+    await this.finishRecord('inactive', reason);
+    return this.tools.result({
+      rolledBack: this.moved,
+      succeeded: false,
+      reason,
+      verdict: 'inconclusive',
+      plan: this.plan,
+      restoreMs,
+    });
+  }
+
+  /**
+   * Something broke mid-promotion (the router, its verification, the state store, the lock): put
+   * the old colour back before reporting it — unless another run now holds the lock, and so owns
+   * the router.
+   */
+  private async failed(error: unknown): Promise<DeployResult> {
+    const { io } = this.tools;
+    const failure = error instanceof Error ? error : new Error(String(error));
+    const lostTo = error instanceof LockLostError ? error.holder : undefined;
+    let rolledBack = false;
+    let restoreMs: number | undefined;
+    let reason = failure.message;
+    if (lostTo) {
+      io.warning(`${failure.message}: not touching the router`);
+    } else if (this.moved) {
+      io.warning(`promotion failed (${failure.message}); restoring ${this.from}`);
+      try {
+        restoreMs = await this.restore(failure.message, 'failed', error instanceof LockLostError);
+        rolledBack = true;
+        reason = `${failure.message}; ${this.from} was restored to 100%`;
+      } catch (restoreError) {
+        const detail = restoreError instanceof Error ? restoreError.message : String(restoreError);
+        reason = `${failure.message}; restoring ${this.from} failed too (${detail}): run the rollback command`;
+      }
+    }
+    await this.finishRecord('error', failure.message);
+    return this.tools.result({
+      previous: this.to,
+      rolledBack,
+      succeeded: false,
+      reason,
+      verdict: 'inconclusive',
+      plan: this.plan,
+      restoreMs,
+      error: error instanceof UserError ? new UserError(reason, error.title) : failure,
+    });
+  }
+
+  /** The old colour at 100%, proven, then recorded (when the lock is still ours to record with). */
+  private async restore(reason: string, verdict: HistoryEntry['verdict'], lockLost = false): Promise<number> {
+    const { tools } = this;
+    const started = tools.clock.now();
+    const weights = weightsFor(this.from, 100);
+    if (lockLost) await tools.restoreWithoutLock(weights);
+    else await tools.setWeights(weights);
+    const restoreMs = tools.clock.now() - started;
+    tools.timeline.push({ at: tools.at(), weights, event: 'rollback' });
+    if (lockLost) return restoreMs;
+    try {
+      await tools.save((s) =>
+        tools.withHistory(
+          { ...s, active: this.from, weights, promotion: undefined },
+          { command: 'promote', version: this.version, sha: this.sha, weights, verdict, reason },
+        ),
+      );
+    } catch (error) {
+      // Traffic is safe; the record is what failed, and the next status says so.
+      if (!(error instanceof UserError)) throw error;
+      tools.io.warning(`${this.from} is back at 100%, but the state could not record it: ${error.message}`);
+    }
+    return restoreMs;
+  }
+
+  private async clearPromotion(reason: string, verdict: HistoryEntry['verdict']): Promise<void> {
+    const { tools } = this;
+    await tools.save((s) =>
+      tools.withHistory(
+        { ...s, promotion: undefined },
+        { command: 'promote', version: this.version, sha: this.sha, weights: s.weights, verdict, reason },
+      ),
+    );
+  }
+
+  private async finishRecord(outcome: DeploymentOutcome, description: string): Promise<void> {
+    await this.recorder?.finish(outcome, description).catch((error: unknown) => {
+      if (!(error instanceof GitHubError)) throw error;
+      this.tools.io.warning(`could not record the deployment's ${outcome}: ${error.message}`);
+    });
+  }
+}
+
+/**
+ * Whether a colour's current build has served users: it had traffic since it was staged (or,
+ * with nothing staged by switchyard, at any point of the history: blue serves before the first
+ * promotion). A build staged and never given traffic is untested.
+ */
+export function hasServed(state: DeployState, color: Color): boolean {
+  const release = state.releases[color];
+  if (state.weights[color] > 0) return true;
+  if (!release) return state.history.some((entry) => entry.weights[color] > 0);
+  if (release.servedAt) return true;
+  return state.history.some((entry) => entry.at > release.stagedAt && entry.weights[color] > 0);
 }
 
 /** The colour that served before the active one, if any. */
@@ -164,275 +910,18 @@ function previousOf(state: DeployState): Color | undefined {
   return hasServed(state, other) ? other : undefined;
 }
 
-function buildRouter(inputs: DeployInputs, deps: DeployDeps): Router {
-  return createRouter(inputs.router, {
-    blue: (inputs.blue ?? []).map((s) => s.address),
-    green: (inputs.green ?? []).map((s) => s.address),
-    nginx: {
-      upstreamFile: inputs['nginx-upstream-file'],
-      upstreamName: inputs['nginx-upstream-name'],
-      testCommand: inputs['nginx-test-command'],
-      reloadCommand: inputs['nginx-reload-command'],
-    },
-    haproxy: {
-      socket: inputs['haproxy-socket'],
-      backend: inputs['haproxy-backend'],
-      blueServer: inputs['haproxy-blue-server'],
-      greenServer: inputs['haproxy-green-server'],
-      stateFile: inputs['haproxy-state-file'],
-    },
-    command: inputs['router-command'],
-    verifyUrl: inputs['verify-url'],
-    runner: deps.runner,
-    clock: deps.clock,
-    log: (line) => deps.io.info(line),
-  });
-}
-
-async function status(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  store: StateStore,
-  state: DeployState,
-): Promise<DeployResult> {
-  const { io } = deps;
-  io.info(`state: ${store.location} (revision ${state.revision})`);
-  io.info(`active: ${state.active}; weights: ${describeWeights(state.weights)}`);
+/** Stamps the first time each colour's current build gets traffic. */
+function markServed(
+  releases: DeployState['releases'],
+  weights: Weights,
+  at: string,
+): DeployState['releases'] {
+  const next = { ...releases };
   for (const color of ['blue', 'green'] as const) {
-    const release = state.releases[color];
-    io.info(
-      `  ${color}: ${release ? `${release.version}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}` : 'nothing staged'}`,
-    );
+    const release = next[color];
+    if (release && weights[color] > 0 && !release.servedAt) next[color] = { ...release, servedAt: at };
   }
-  if (state.promotion) {
-    io.warning(
-      `an unfinished promotion of ${state.promotion.to} (started ${state.promotion.startedAt} by ${state.promotion.owner}) ` +
-        `stopped at ${state.promotion.steps[state.promotion.step]}%: run rollback to restore ${state.promotion.from}, or promote to start it again`,
-    );
-  }
-  let router: { verified?: string } | undefined;
-  if (
-    inputs.blue?.length ||
-    inputs.green?.length ||
-    inputs.router !== 'nginx' ||
-    inputs['nginx-upstream-file']
-  ) {
-    const live = await (deps.router ?? buildRouter(inputs, deps)).read();
-    if (live) {
-      io.info(`router reports: ${describeWeights(live)}`);
-      if (live.blue !== state.weights.blue)
-        io.warning(
-          `the router (${describeWeights(live)}) differs from the state (${describeWeights(state.weights)})`,
-        );
-      router = { verified: describeWeights(live) };
-    }
-  }
-  for (const entry of state.history.slice(-5)) {
-    io.info(
-      `  ${entry.at} ${entry.command} ${entry.version ?? ''} ${entry.verdict} by ${entry.actor}${entry.reason ? `: ${entry.reason}` : ''}`,
-    );
-  }
-  return { ...resultOf('status', state), router };
-}
-
-/** Sets the weights and proves they took effect; returns the verification's words. */
-async function setWeights(router: Router, weights: Weights, io: ActionIO): Promise<string> {
-  await router.apply(weights);
-  const verification = await router.verify(weights);
-  if (!verification.ok) {
-    throw new UserError(
-      `the router did not take ${describeWeights(weights)}: ${verification.detail}`,
-      'Traffic not shifted',
-    );
-  }
-  io.info(`traffic: ${describeWeights(weights)} — ${verification.detail}`);
-  return verification.detail;
-}
-
-async function stage(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  store: StateStore,
-  state: DeployState,
-): Promise<DeployResult> {
-  const { io } = deps;
-  const idle = otherColor(state.active);
-  if (state.weights[idle] > 0) {
-    throw new UserError(
-      `${idle} still serves ${state.weights[idle]}% of traffic; staging over it would hit users. Run rollback (or promote) first.`,
-      'Cannot stage',
-    );
-  }
-  if (!inputs.version)
-    throw new InputError('version', 'is required to stage: name what you deploy, e.g. version: v1.4.2');
-  const servers = (idle === 'green' ? inputs.green : inputs.blue) ?? [];
-  if (servers.length === 0)
-    throw new InputError(idle, `lists no servers; stage needs the ${idle} servers to probe`);
-  const command = inputs['stage-command'];
-  if (command) {
-    io.info(`staging ${inputs.version} on ${idle}: ${formatCommand(command)}`);
-    const result = await deps.runner.run(command, {
-      env: {
-        ...process.env,
-        SWITCHYARD_COLOR: idle,
-        SWITCHYARD_VERSION: inputs.version,
-        SWITCHYARD_SERVERS: servers.map((s) => s.address).join(','),
-      },
-    });
-    for (const line of result.stdout.trim().split('\n').filter(Boolean)) io.info(`  ${line}`);
-    if (result.exitCode !== 0) {
-      const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
-      throw new UserError(
-        `stage-command exited ${result.exitCode}${tail ? `: ${tail}` : ''}`,
-        'Stage failed',
-      );
-    }
-  }
-  // Probed directly, not through the router: the idle colour has no traffic yet.
-  const probes = directProbes(inputs, deps, idle);
-  const started = deps.clock.now();
-  const pending = new Set(probes);
-  let lastDetail = '';
-  let lastLog = -Infinity;
-  try {
-    while (pending.size > 0) {
-      for (const probe of [...pending]) {
-        const result = await probe.check(deps.signal);
-        lastDetail = `${probe.target}: ${result.detail}`;
-        if (result.ok) pending.delete(probe);
-      }
-      if (pending.size === 0) break;
-      const elapsed = deps.clock.now() - started;
-      if (elapsed >= inputs['stage-timeout'] || deps.signal?.aborted) {
-        throw new UserError(
-          `${idle} did not become healthy within ${formatMs(inputs['stage-timeout'])}: ${lastDetail}`,
-          'Stage failed',
-        );
-      }
-      if (elapsed - lastLog >= 5000) {
-        lastLog = elapsed;
-        io.info(`waiting for ${idle} to become healthy (${formatMs(elapsed)}): ${lastDetail}`);
-      }
-      await deps.clock.sleep(Math.min(inputs.interval, 1000), deps.signal);
-    }
-  } finally {
-    await Promise.all(probes.map((p) => p.close()));
-  }
-  io.info(`${idle} is healthy with ${inputs.version} after ${formatMs(deps.clock.now() - started)}`);
-  const sha = deps.io.env.GITHUB_SHA;
-  const next = await store.update((s) =>
-    record(
-      deps.io.env,
-      {
-        ...s,
-        releases: {
-          ...s.releases,
-          [idle]: { version: inputs.version as string, sha, stagedAt: new Date().toISOString() },
-        },
-      },
-      {
-        command: 'stage',
-        version: inputs.version,
-        sha,
-        weights: s.weights,
-        verdict: 'succeeded',
-      },
-    ),
-  );
-  return resultOf('stage', next);
-}
-
-async function shift(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  store: StateStore,
-  router: Router,
-  state: DeployState,
-): Promise<DeployResult> {
-  if (inputs.weight === undefined)
-    throw new InputError('weight', "is required to shift: the idle colour's share, 0–100");
-  const idle = otherColor(state.active);
-  const weights = weightsFor(idle, inputs.weight);
-  const verified = await setWeights(router, weights, deps.io);
-  const next = await store.update((s) =>
-    record(
-      deps.io.env,
-      { ...s, weights },
-      {
-        command: 'shift',
-        version: s.releases[idle]?.version,
-        weights,
-        verdict: 'succeeded',
-      },
-    ),
-  );
-  return { ...resultOf('shift', next), router: { verified } };
-}
-
-/**
- * Puts the active colour (or, when the active colour already has everything and nothing is
- * under way, the previous one) back to 100% at once.
- */
-async function rollback(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  store: StateStore,
-  router: Router,
-  state: DeployState,
-  reason: string,
-): Promise<DeployResult> {
-  const clean = !state.promotion && state.weights[state.active] === 100;
-  const target: Color = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
-  if (clean && !hasServed(state, target)) {
-    throw new UserError(
-      `nothing to roll back to: ${state.active} has all traffic and ${target} never served`,
-      'Cannot roll back',
-    );
-  }
-  const weights = weightsFor(target, 100);
-  const started = deps.clock.now();
-  const verified = await setWeights(router, weights, deps.io);
-  deps.io.info(`rolled back to ${target} in ${formatMs(deps.clock.now() - started)}: ${reason}`);
-  if (state.promotion) {
-    await closeDeployment(
-      inputs,
-      deps,
-      state.promotion.deploymentId,
-      'failure',
-      `interrupted, rolled back: ${reason}`,
-    );
-  } else if (clean) {
-    // The colour that lost the traffic is no longer what the environment runs.
-    await closeDeployment(
-      inputs,
-      deps,
-      state.releases[state.active]?.deploymentId,
-      'inactive',
-      `rolled back to ${target}: ${reason}`,
-    );
-  }
-  const previous = state.active === target ? otherColor(target) : state.active;
-  const next = await store.update((s) =>
-    record(
-      deps.io.env,
-      { ...s, active: target, weights, promotion: undefined },
-      {
-        command: 'rollback',
-        version: s.releases[target]?.version,
-        weights,
-        verdict: 'succeeded',
-        reason,
-      },
-    ),
-  );
-  return { ...resultOf('rollback', next), previous, router: { verified } };
-}
-
-function directProbes(inputs: DeployInputs, deps: DeployDeps, color: Color): Probe[] {
-  const make = deps.createProbe ?? createProbe;
-  const options = probeOptions(inputs);
-  const servers = (color === 'green' ? inputs.green : inputs.blue) ?? [];
-  return servers.map((server) => make(new URL(`http://${server.address}${inputs['health-path']}`), options));
+  return next;
 }
 
 function probeOptions(inputs: DeployInputs): ProbeOptions {
@@ -444,309 +933,4 @@ function probeOptions(inputs: DeployInputs): ProbeOptions {
     followRedirects: true,
     insecure: false,
   };
-}
-
-async function promote(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  store: StateStore,
-  router: Router,
-  initial: DeployState,
-): Promise<DeployResult> {
-  const { io, clock } = deps;
-  const started = clock.now();
-  const timeline: TimelinePoint[] = [];
-  const at = () => clock.now() - started;
-  let state = initial;
-
-  if (state.promotion) {
-    // Documented behaviour: an interrupted promotion is restarted from the first step, after the
-    // colour it was promoting over is restored to all traffic.
-    io.warning(
-      `found an unfinished promotion of ${state.promotion.to} (started ${state.promotion.startedAt} by ${state.promotion.owner}, ` +
-        `stopped at ${state.promotion.steps[state.promotion.step]}%); restoring ${state.promotion.from} and starting again`,
-    );
-    state = (await rollback(inputs, deps, store, router, state, 'interrupted promotion restarted')).state;
-  }
-  const plan = planPromotion(inputs, state);
-  const { from, to } = plan;
-  if (!state.releases[to]) {
-    throw new UserError(
-      `${to} has nothing staged; run the stage command with a version first`,
-      'Cannot promote',
-    );
-  }
-  const thresholds = parseThresholdLines(inputs['k6-thresholds'] ?? []);
-  if (thresholds.length > 0 && !inputs['k6-summary']?.length) {
-    throw new InputError(
-      'k6-thresholds',
-      'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()',
-    );
-  }
-  for (const line of describePlan(plan)) io.info(line);
-
-  const version = state.releases[to]?.version;
-  const sha = state.releases[to]?.sha;
-  const owner = lockOwner(io.env).description;
-  state = await store.update((s) =>
-    record(
-      deps.io.env,
-      {
-        ...s,
-        promotion: {
-          id: `${Date.now()}`,
-          from,
-          to,
-          version,
-          sha,
-          startedAt: new Date().toISOString(),
-          step: 0,
-          steps: inputs.steps,
-          owner,
-        },
-      },
-      {
-        command: 'promote',
-        version,
-        sha,
-        weights: s.weights,
-        verdict: 'started',
-      },
-    ),
-  );
-  timeline.push({ at: at(), weights: state.weights, event: 'start' });
-
-  const probes = [
-    ...(inputs.targets ?? []).map((url) => (deps.createProbe ?? createProbe)(url, probeOptions(inputs))),
-    ...directProbes(inputs, deps, to),
-  ];
-  if (probes.length === 0) {
-    throw new InputError('targets', `promote needs something to watch: give targets, or the ${to} servers`);
-  }
-
-  const recorder = await recordDeployment(inputs, deps, to, version, sha);
-  if (recorder) {
-    state = await store.update((s) => ({
-      ...s,
-      promotion: s.promotion && { ...s.promotion, deploymentId: recorder.id },
-    }));
-  }
-  const finishRecord = async (outcome: DeploymentOutcome, description: string) => {
-    await recorder?.finish(outcome, description).catch((error: unknown) => {
-      if (!(error instanceof GitHubError)) throw error;
-      io.warning(`could not record the deployment's ${outcome}: ${error.message}`);
-    });
-  };
-
-  const restore = async (reason: string, verdict: HistoryEntry['verdict']): Promise<number> => {
-    const restoreStarted = clock.now();
-    const weights = weightsFor(from, 100);
-    await setWeights(router, weights, io);
-    const restoreMs = clock.now() - restoreStarted;
-    timeline.push({ at: at(), weights, event: 'rollback' });
-    state = await store.update((s) =>
-      record(
-        deps.io.env,
-        { ...s, active: from, weights, promotion: undefined },
-        {
-          command: 'promote',
-          version,
-          sha,
-          weights,
-          verdict,
-          reason,
-        },
-      ),
-    );
-    return restoreMs;
-  };
-
-  try {
-    for (const [index, step] of plan.steps.entries()) {
-      if (deps.signal?.aborted) break;
-      const weights = weightsFor(to, step.weight);
-      await setWeights(router, weights, io);
-      state = await store.update((s) => ({
-        ...s,
-        weights,
-        promotion: s.promotion && { ...s.promotion, step: index },
-      }));
-      timeline.push({ at: at(), weights, event: `${step.weight}%` });
-      io.info(
-        `step ${index + 1}/${plan.steps.length}: ${to} at ${step.weight}%, holding ${formatMs(step.holdMs)}`,
-      );
-      const watch = await watchTargets({
-        probes,
-        intervalMs: inputs.interval,
-        durationMs: step.holdMs,
-        limits: {
-          maxErrorRate: inputs['max-error-rate'],
-          maxP95Ms: inputs['max-p95'],
-          failureLimit: inputs['failure-limit'],
-          minSamples: inputs['min-samples'],
-        },
-        concurrency: 20,
-        clock,
-        signal: deps.signal,
-        onRound: (elapsed, overall) => {
-          timeline.push({ at: at(), weights, errorRate: overall.errorRate, p95: overall.p95 });
-          if (Math.floor(elapsed / 5000) !== Math.floor((elapsed - inputs.interval) / 5000)) {
-            io.info(
-              `  ${to} ${step.weight}% · ${formatMs(at())} · ${overall.samples} probes · error rate ${formatPercent(overall.errorRate)} · p95 ${formatMs(overall.p95)}`,
-            );
-          }
-        },
-      });
-      let reason = watch.breach ? `${watch.breach.message} at ${step.weight}%` : undefined;
-      if (!reason && !deps.signal?.aborted && inputs['k6-summary']?.length) {
-        const summaries = await Promise.all(inputs['k6-summary'].map((file) => readK6Summary(file)));
-        const gate = evaluateK6Gate(summaries, thresholds);
-        const broken = gate.verdicts.filter((v) => !v.ok);
-        if (broken.length)
-          reason = `k6 thresholds failed at ${step.weight}%: ${broken.map((v) => `${v.metric} ${v.expression}`).join('; ')}`;
-      }
-      if (!reason) {
-        io.info(
-          `  ✓ ${to} ${step.weight}% held ${formatMs(watch.elapsedMs)}: ${watch.overall.samples} probes, ` +
-            `error rate ${formatPercent(watch.overall.errorRate)}, p95 ${formatMs(watch.overall.p95)}`,
-        );
-      }
-      if (reason) {
-        io.info(`breach: ${reason}; restoring ${from}`);
-        const restoreMs = await restore(reason, 'rolled-back');
-        io.info(`${from} restored to 100% ${formatMs(restoreMs)} after the breach was detected`);
-        await finishRecord('failure', `rolled back: ${reason}`);
-        return {
-          ...resultOf('promote', state),
-          previous: to,
-          rolledBack: true,
-          succeeded: false,
-          reason,
-          plan,
-          timeline,
-          breach: watch.breach,
-          restoreMs,
-        };
-      }
-    }
-    if (deps.signal?.aborted) {
-      const reason = 'cancelled (SIGINT/SIGTERM)';
-      io.warning(`${reason}: restoring ${from} to 100%`);
-      const restoreMs = await restore(reason, 'interrupted');
-      await finishRecord('inactive', reason);
-      return {
-        ...resultOf('promote', state),
-        rolledBack: true,
-        succeeded: false,
-        reason,
-        plan,
-        timeline,
-        restoreMs,
-      };
-    }
-  } catch (error) {
-    // A router or state failure mid-promotion: put the old colour back before reporting it.
-    if (!(error instanceof UserError) || error.title !== 'Cannot promote') {
-      io.warning(`promotion failed (${(error as Error).message}); restoring ${from}`);
-      await restore((error as Error).message, 'failed').catch((restoreError: Error) =>
-        io.error(`could not restore ${from}: ${restoreError.message}. Run the rollback command.`),
-      );
-      await finishRecord('error', (error as Error).message);
-    }
-    throw error;
-  } finally {
-    await Promise.all(probes.map((p) => p.close()));
-  }
-
-  state = await store.update((s) =>
-    record(
-      deps.io.env,
-      {
-        ...s,
-        active: to,
-        weights: weightsFor(to, 100),
-        promotion: undefined,
-        releases: { ...s.releases, [to]: { ...(s.releases[to] as Release), deploymentId: recorder?.id } },
-      },
-      {
-        command: 'promote',
-        version,
-        sha,
-        weights: weightsFor(to, 100),
-        verdict: 'succeeded',
-      },
-    ),
-  );
-  timeline.push({ at: at(), weights: state.weights, event: 'promoted' });
-  await finishRecord('success', `${to}${version ? ` (${version})` : ''} has all traffic`);
-  io.info(`promoted: ${to}${version ? ` (${version})` : ''} has all traffic after ${formatMs(at())}`);
-  return { ...resultOf('promote', state), previous: from, plan, timeline };
-}
-
-/** Where GitHub deployments are recorded, when a token is given and a commit is known. */
-function deploymentTarget(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  ref: string | undefined,
-  description: string,
-) {
-  const token = inputs['github-token'];
-  if (!token || !ref) return undefined;
-  const { io } = deps;
-  return {
-    octokit: githubClient(token, io.env, { log: (line) => io.debug(line) }),
-    ...repoFromEnv(io.env),
-    ref,
-    environment: deps.environment ?? 'production',
-    description,
-    logUrl: runLogUrl(io.env),
-    log: (line: string) => io.info(line),
-  };
-}
-
-/** A GitHub deployment for this promotion, when a token is given; failures to record only warn. */
-async function recordDeployment(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  color: Color,
-  version: string | undefined,
-  sha: string | undefined,
-): Promise<DeploymentRecorder | undefined> {
-  if (!inputs['github-token']) return undefined;
-  const { io } = deps;
-  const ref = sha ?? io.env.GITHUB_SHA;
-  if (!ref) {
-    io.warning('github-token is set but no commit is known (GITHUB_SHA): not recording a GitHub deployment');
-    return undefined;
-  }
-  try {
-    const target = deploymentTarget(inputs, deps, ref, `switchyard: ${color}${version ? ` ${version}` : ''}`);
-    if (!target) return undefined;
-    const recorder = await DeploymentRecorder.start({ ...target, payload: { color, version } });
-    io.info(`recording GitHub deployment to ${target.environment} for ${ref.slice(0, 12)}`);
-    return recorder;
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    io.warning(`not recording a GitHub deployment: ${error.message}`);
-    return undefined;
-  }
-}
-
-/** Records how an earlier run's deployment ended (it cannot: it was killed, or rolled back later). */
-async function closeDeployment(
-  inputs: DeployInputs,
-  deps: DeployDeps,
-  id: number | undefined,
-  outcome: DeploymentOutcome,
-  description: string,
-): Promise<void> {
-  if (id === undefined) return;
-  try {
-    const target = deploymentTarget(inputs, deps, deps.io.env.GITHUB_SHA ?? 'unknown', description);
-    if (!target) return;
-    await DeploymentRecorder.existing(target, id).finish(outcome, description);
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    deps.io.warning(`could not mark GitHub deployment ${id} ${outcome}: ${error.message}`);
-  }
 }

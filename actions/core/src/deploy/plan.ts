@@ -1,3 +1,4 @@
+import { holdDeadlineMs } from '../analysis/evidence.js';
 import type { InputValues } from '../inputs.js';
 import { otherColor, type Color, type Weights } from '../routers/router.js';
 import { formatMs, formatPercent } from '../summary.js';
@@ -34,6 +35,10 @@ export function planPromotion(inputs: DeployInputs, state: DeployState): Promoti
       (inputs['max-p95'] !== undefined ? `, p95 ≤ ${formatMs(inputs['max-p95'])}` : '') +
       (inputs['failure-limit'] ? `, fewer than ${inputs['failure-limit']} failures in a row` : '') +
       ` (rates after ${inputs['min-samples']} samples)`,
+  );
+  checks.push(
+    `a step passes only with at least ${inputs['min-samples']} probes of every target and a success of each; ` +
+      `one short of that at its end is extended up to ${formatMs(holdDeadlineMs({ durationMs: inputs['step-duration'], intervalMs: inputs.interval, minSamples: inputs['min-samples'] }))} in all, then fails as inconclusive`,
   );
   if (inputs['k6-summary']?.length)
     checks.push(`k6 thresholds in ${inputs['k6-summary'].join(', ')} after each step`);

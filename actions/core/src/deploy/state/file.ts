@@ -13,6 +13,7 @@ import {
   type LockOptions,
   type LockOwner,
   type StateStore,
+  LockLostError,
 } from './state.js';
 
 /**
@@ -44,6 +45,7 @@ export class FileStateStore implements StateStore {
   private readonly lockFile: string;
   private readonly mutexFile: string;
   private readonly held = new Set<HeldLock>();
+  private readonly tokens = new WeakMap<HeldLock, string>();
 
   constructor(readonly file: string) {
     this.location = `file:${file}`;
@@ -66,9 +68,13 @@ export class FileStateStore implements StateStore {
     return parseState(text, this.file);
   }
 
-  async update(change: (state: DeployState) => DeployState): Promise<DeployState> {
+  async update(change: (state: DeployState) => DeployState, lock?: HeldLock): Promise<DeployState> {
+    const token = lock && this.tokens.get(lock);
+    if (lock && token === undefined) throw new LockLostError(this.lockFile);
     try {
       return await this.withMutex(async () => {
+        // Under the mutex every lock change happens too: checked here, the lock cannot change before the write.
+        if (token !== undefined) await this.checkLock(token);
         const current = await this.read();
         const next = { ...change(structuredClone(current)), revision: current.revision + 1 };
         await replaceFile(this.file, `${JSON.stringify(next, null, 2)}\n`);
@@ -152,6 +158,13 @@ export class FileStateStore implements StateStore {
     );
     const lock: HeldLock = {
       tookOverFrom,
+      check: async () => {
+        try {
+          await this.withMutex(() => this.checkLock(token));
+        } catch (error) {
+          throw this.fileFailure(error);
+        }
+      },
       release: async () => {
         if (!this.held.delete(lock)) return;
         await heartbeat.stop();
@@ -166,7 +179,14 @@ export class FileStateStore implements StateStore {
       },
     };
     this.held.add(lock);
+    this.tokens.set(lock, token);
     return lock;
+  }
+
+  /** Throws LockLostError unless the lock file is ours; call it holding the mutex. */
+  private async checkLock(token: string): Promise<void> {
+    const current = await this.readLock();
+    if (current?.token !== token) throw new LockLostError(this.lockFile, current?.description);
   }
 
   private async readLock(): Promise<LockHolder | undefined> {

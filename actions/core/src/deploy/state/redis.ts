@@ -17,6 +17,7 @@ import {
   type LockOptions,
   type LockOwner,
   type StateStore,
+  LockLostError,
 } from './state.js';
 
 /** Deploy state keys all start with this; the backup action leaves it out of Redis backups. */
@@ -53,6 +54,7 @@ export class RedisStateStore implements StateStore {
   /** The last error each client reported: ioredis rejects commands with a vaguer one ("Connection is closed."). */
   private readonly errors = new WeakMap<Redis, Error>();
   private readonly held = new Set<HeldLock>();
+  private readonly tokens = new WeakMap<HeldLock, string>();
 
   constructor(url: URL) {
     this.secrets.addFromUrl(url.href);
@@ -91,7 +93,9 @@ export class RedisStateStore implements StateStore {
     return text === null ? structuredClone(INITIAL_STATE) : this.parseState(text);
   }
 
-  async update(change: (state: DeployState) => DeployState): Promise<DeployState> {
+  async update(change: (state: DeployState) => DeployState, lock?: HeldLock): Promise<DeployState> {
+    const token = lock && this.tokens.get(lock);
+    if (lock && token === undefined) throw new LockLostError(this.lockLocation);
     const started = Date.now();
     let pause = 1;
     for (;;) {
@@ -102,7 +106,18 @@ export class RedisStateStore implements StateStore {
       const client = await this.client();
       let written: unknown;
       try {
-        written = await client.eval(COMPARE_AND_SET, 1, this.keys.state, before ?? '', text);
+        written =
+          token === undefined
+            ? await client.eval(COMPARE_AND_SET, 1, this.keys.state, before ?? '', text)
+            : await client.eval(
+                LOCKED_COMPARE_AND_SET,
+                2,
+                this.keys.state,
+                this.keys.lock,
+                before ?? '',
+                text,
+                token,
+              );
       } catch (error) {
         if (isReplyError(error)) throw this.unreachable('EVAL', error, client);
         this.forget(client);
@@ -112,6 +127,7 @@ export class RedisStateStore implements StateStore {
         if (after === text) return next;
       }
       if (written === 1) return next;
+      if (Array.isArray(written)) throw this.lost(written[1]);
       if (Date.now() - started > UPDATE_GIVE_UP_MS) {
         throw new UserError(
           `the deploy state at ${this.location} kept changing under us for ${UPDATE_GIVE_UP_MS / 1000} s; ` +
@@ -181,6 +197,12 @@ export class RedisStateStore implements StateStore {
     }, staleAfterMs / 3);
     const lock: HeldLock = {
       tookOverFrom,
+      check: async () => {
+        const [ours, holder] = (await this.command('EVAL', (client) =>
+          client.eval(CHECK, 1, this.keys.lock, token),
+        )) as [number, string | null];
+        if (ours !== 1) throw this.lost(holder);
+      },
       release: async () => {
         if (!this.held.delete(lock)) return;
         await heartbeat.stop();
@@ -190,7 +212,16 @@ export class RedisStateStore implements StateStore {
       },
     };
     this.held.add(lock);
+    this.tokens.set(lock, token);
     return lock;
+  }
+
+  /** The lock is not ours: `holder` is the lock's value now (another run), or nothing (gone). */
+  private lost(holder: unknown): LockLostError {
+    return new LockLostError(
+      this.lockLocation,
+      typeof holder === 'string' && holder ? describeHolder(holder).description : undefined,
+    );
   }
 
   private parseState(text: string): DeployState {
@@ -362,6 +393,23 @@ local previous = redis.call('GET', KEYS[2]) or ''
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1])
 return {1, previous}`;
+
+/**
+ * KEYS: state, lock. ARGV: the value read ('' for none), the new value, our lock token. 1 when
+ * written; 0 when the state changed since it was read; {-1, the lock's value or false} when the
+ * lock is not ours — in the same step as the write, so no other run can slip in between.
+ */
+const LOCKED_COMPARE_AND_SET = `${OWNS}
+if not owns(KEYS[2], ARGV[3]) then return {-1, redis.call('GET', KEYS[2])} end
+local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`;
+
+/** KEYS: lock. ARGV: token. {1} while ours, else {0, the lock's value or false}. */
+const CHECK = `${OWNS}
+if owns(KEYS[1], ARGV[1]) then return {1} end
+return {0, redis.call('GET', KEYS[1])}`;
 
 /** KEYS: lock, holder record. ARGV: token, our value with a new heartbeat, ttl. 1 while the lock is ours. */
 const HEARTBEAT = `${OWNS}

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Clock } from '../../clock.js';
 import { UserError } from '../../errors.js';
 import type { Color, Weights } from '../../routers/router.js';
@@ -10,6 +11,8 @@ export interface Release {
   stagedAt: string;
   /** The GitHub deployment that made it live, to mark inactive when it stops serving. */
   deploymentId?: number;
+  /** ISO time this build first had traffic; absent while it is untested (rollback never picks it). */
+  servedAt?: string;
 }
 
 /** One line of the deploy history, newest last. */
@@ -22,7 +25,7 @@ export interface HistoryEntry {
   version?: string;
   sha?: string;
   weights: Weights;
-  verdict: 'started' | 'succeeded' | 'failed' | 'rolled-back' | 'interrupted';
+  verdict: 'started' | 'succeeded' | 'failed' | 'rolled-back' | 'interrupted' | 'inconclusive';
   reason?: string;
 }
 
@@ -82,8 +85,30 @@ export interface LockOptions {
 export interface HeldLock {
   /** Whether the lock was taken over from a stale holder (whose description is given). */
   tookOverFrom?: string;
+  /** Throws LockLostError unless the lock is still ours: call it before every traffic change. */
+  check(): Promise<void>;
   /** Releases the lock (and stops its heartbeat). Idempotent. */
   release(): Promise<void>;
+}
+
+/**
+ * The deploy lock is no longer ours: it expired while we stalled, another run took it, or the
+ * store lost it (a Redis restarted empty). `holder` names the run that holds it now, if any: then
+ * that run owns the router and this one must touch nothing.
+ */
+export class LockLostError extends UserError {
+  constructor(
+    readonly location: string,
+    readonly holder?: string,
+  ) {
+    super(
+      holder
+        ? `lost the deploy lock to ${holder} (${location}); this run stopped and left traffic to it`
+        : `lost the deploy lock: it is gone from ${location} (expired, or the store lost it); this run stopped`,
+      'Deploy lock lost',
+    );
+    this.name = 'LockLostError';
+  }
 }
 
 /**
@@ -94,8 +119,12 @@ export interface StateStore {
   /** Human description without credentials, e.g. "file:/var/lib/switchyard/state.json". */
   readonly location: string;
   read(): Promise<DeployState>;
-  /** Applies `change` to the current state and writes the result atomically; returns it. */
-  update(change: (state: DeployState) => DeployState): Promise<DeployState>;
+  /**
+   * Applies `change` to the current state and writes the result atomically; returns it. With
+   * `lock`, the write happens only while that lock is still ours — checked in the same atomic
+   * step — and otherwise throws LockLostError.
+   */
+  update(change: (state: DeployState) => DeployState, lock?: HeldLock): Promise<DeployState>;
   /** Takes the deploy lock, waiting up to `timeoutMs`; keeps a heartbeat until released. */
   lock(owner: LockOwner, options: LockOptions): Promise<HeldLock>;
   close(): Promise<void>;
@@ -103,21 +132,67 @@ export interface StateStore {
 
 // What every store shares: they must agree on what a valid state is and on what a waiting run is told.
 
-/** What is wrong with a stored state, or undefined when it has the shape of a DeployState. */
+const color = z.enum(['blue', 'green']);
+const percent = z.number().int().min(0).max(100);
+const weights = z
+  .object({ blue: percent, green: percent })
+  .refine((w) => w.blue + w.green === 100, 'blue and green must add up to 100');
+const text = z.string().max(10_000);
+const release = z.object({
+  version: text,
+  sha: text.optional(),
+  stagedAt: text,
+  deploymentId: z.number().int().optional(),
+  servedAt: text.optional(),
+});
+const historyEntry = z.object({
+  at: text,
+  command: z.enum(['stage', 'shift', 'promote', 'rollback']),
+  actor: text,
+  version: text.optional(),
+  sha: text.optional(),
+  weights,
+  verdict: z.enum(['started', 'succeeded', 'failed', 'rolled-back', 'interrupted', 'inconclusive']),
+  reason: text.optional(),
+});
+const promotion = z
+  .object({
+    id: text,
+    from: color,
+    to: color,
+    version: text.optional(),
+    sha: text.optional(),
+    startedAt: text,
+    step: z.number().int().min(0),
+    steps: z.array(percent).min(1),
+    owner: text,
+    deploymentId: z.number().int().optional(),
+  })
+  .refine((p) => p.from !== p.to, 'promotes a colour over itself');
+const stateSchema = z.object({
+  revision: z.number().int().min(0),
+  active: color,
+  weights,
+  releases: z.object({ blue: release.optional(), green: release.optional() }),
+  promotion: promotion.optional(),
+  history: z.array(historyEntry),
+});
+
+/**
+ * What is wrong with a stored state, or undefined when it is a DeployState. Checked in full, so a
+ * hand-edited or damaged file is refused with where it is wrong before anything (traffic
+ * included) is changed on its word.
+ */
 export function checkState(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return 'does not hold a JSON object';
-  const state = value as Record<string, unknown>;
-  if (typeof state.revision !== 'number') return 'has no numeric "revision"';
-  if (state.active !== 'blue' && state.active !== 'green')
-    return 'has an "active" colour other than blue or green';
-  const weights = state.weights as Record<string, unknown> | undefined;
-  if (typeof weights?.blue !== 'number' || typeof weights.green !== 'number') {
-    return 'has no "weights" with numeric blue and green';
-  }
-  if (typeof state.releases !== 'object' || state.releases === null) return 'has no "releases" object';
-  if (!Array.isArray(state.history)) return 'has no "history" list';
-  return undefined;
+  const parsed = stateSchema.safeParse(value);
+  if (parsed.success) return undefined;
+  const issue = parsed.error.issues[0];
+  if (!issue) return 'is not a deploy state';
+  const where = issue.path.length > 0 ? `"${issue.path.join('.')}"` : 'the state';
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return `has no ${where}`;
+  return `has an invalid ${where}: ${issue.message}`;
 }
 
 /** The holder of a lock as a store read it back. */
