@@ -497,7 +497,7 @@ export class DeployRun {
       await this.rollback('interrupted promotion restarted');
     }
     const plan = planPromotion(inputs, this.state);
-    const { from, to } = plan;
+    const { to } = plan;
     if (!this.state.releases[to]) {
       throw new UserError(
         `${to} has nothing staged; run the stage command with a version first`,
