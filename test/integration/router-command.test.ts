@@ -5,13 +5,15 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../actions/core/src/clock.js';
 import { InputError, UserError } from '../../actions/core/src/errors.js';
-import { systemRunner } from '../../actions/core/src/process.js';
+import { groupMembers, systemRunner } from '../../actions/core/src/process.js';
 import { createRouter } from '../../actions/core/src/routers/index.js';
 import type { RouterOptions } from '../../actions/core/src/routers/router.js';
 import { startSampleService, type RunningServer } from '../../scripts/servers/index.js';
 
+const TRAP_TERM = fileURLToPath(new URL('../fixtures/process/trap-term.sh', import.meta.url));
 let dir: string;
 let script: string;
 let record: string;
@@ -102,7 +104,7 @@ describe('router: command', () => {
       expected(50, 'blue'),
     ]);
     expect(existsSync(path.join(dir, 'pwned'))).toBe(false);
-    expect(logged).toContain('weights set');
+    expect(logged).toContain('  weights set');
 
     expect(await router.verify({ blue: 50, green: 50 })).toMatchObject({ ok: true });
     expect(await router.verify({ blue: 0, green: 100 })).toMatchObject({ ok: false });
@@ -122,8 +124,74 @@ describe('router: command', () => {
 
     const missing = createRouter('command', options([path.join(dir, 'no-such-script')]));
     await expect(missing.apply({ blue: 100, green: 0 })).rejects.toThrow(
-      /exited with code 127[^]*command not found/,
+      /could not start \(command not found: [^]*no-such-script\)/,
     );
+  });
+
+  it("logs the command's lines while it runs", async () => {
+    const go = path.join(dir, 'go');
+    await rm(go, { force: true });
+    const seen: string[] = [];
+    // It finishes only once the test, reading the log, has seen its first line.
+    const router = createRouter(
+      'command',
+      options(
+        [
+          'sh',
+          '-c',
+          `echo "calling the LB API"; while [ ! -e "$1" ]; do sleep 0.01; done; echo done >&2`,
+          'sh',
+          go,
+        ],
+        {
+          commandTimeoutMs: 10_000,
+          log: (line) => {
+            seen.push(line);
+            if (line === '  calling the LB API') void writeFile(go, '');
+          },
+        },
+      ),
+    );
+    await router.apply({ blue: 60, green: 40 });
+    expect(seen.slice(1)).toEqual(['  calling the LB API', '  done']);
+  });
+
+  it('stops the command after router-command-timeout, and everything it started', async () => {
+    const work = await mkdtemp(path.join(dir, 'timeout-'));
+    const router = createRouter('command', options([TRAP_TERM, work], { commandTimeoutMs: 300 }));
+    const error = (await router.apply({ blue: 20, green: 80 }).catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toMatch(
+      /^router-command `\S+ \S+` timed out after 300 ms setting blue 20 \/ green 80:/,
+    );
+    expect(await readFile(path.join(work, 'marker'), 'utf8')).toBe('got SIGTERM with weights 20/80\n');
+    expect(groupMembers(Number(await readFile(path.join(work, 'pgid'), 'utf8')))).toEqual([]);
+    expect((await router.verify({ blue: 20, green: 80 })).ok).toBe(false);
+  });
+
+  it("passes a cancellation on to the running command's whole process group", async () => {
+    const work = await mkdtemp(path.join(dir, 'cancel-'));
+    const controller = new AbortController();
+    const router = createRouter(
+      'command',
+      options([TRAP_TERM, work], {
+        log: (line) => {
+          if (line === '  ready') controller.abort();
+        },
+      }),
+    );
+    const error = (await router
+      .apply({ blue: 10, green: 90 }, { signal: controller.signal })
+      .catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toMatch(/^router-command `\S+ \S+` cancelled setting blue 10 \/ green 90:/);
+    expect(await readFile(path.join(work, 'marker'), 'utf8')).toBe('got SIGTERM with weights 10/90\n');
+    const pgid = Number(await readFile(path.join(work, 'pgid'), 'utf8'));
+    const child = Number(await readFile(path.join(work, 'child'), 'utf8'));
+    expect(groupMembers(pgid)).toEqual([]);
+    expect(groupMembers(pgid)).not.toContain(child);
+    // Putting traffic back after a cancellation runs without the signal, to its end.
+    await createRouter('command', options([script, record])).apply({ blue: 100, green: 0 });
   });
 
   it('reads nothing back: the command is only ever asked to set weights', async () => {

@@ -186,7 +186,7 @@ describe('NginxRouter.apply', () => {
       .catch((e: unknown) => e)) as UserError;
     expect(error).toBeInstanceOf(UserError);
     expect(error.message).toBe(
-      `nginx-test-command \`sudo nginx -t\` rejected the new upstream file ${file} (exit code 1):\n` +
+      `nginx-test-command \`sudo nginx -t\` rejected the new upstream file ${file} (exited with code 1):\n` +
         '  nginx: [emerg] host not found in upstream "app-green.internal:8080" in /etc/nginx/conf.d/switchyard-upstream.conf:5\n' +
         '  nginx: configuration file /etc/nginx/nginx.conf test failed\n' +
         'The previous upstream file was put back; nginx was not reloaded and keeps serving blue 100 / green 0.',
@@ -219,7 +219,7 @@ describe('NginxRouter.apply', () => {
       .apply({ blue: 75, green: 25 })
       .catch((e: unknown) => e)) as UserError;
     expect(error.message).toBe(
-      'nginx-reload-command `sudo systemctl reload nginx` failed (exit code 1):\n' +
+      'nginx-reload-command `sudo systemctl reload nginx` failed (exited with code 1):\n' +
         '  Job for nginx.service failed because the control process exited with error code.\n' +
         'The previous upstream file was put back and nginx was reloaded with it, so it serves blue 90 / green 10 as before.',
     );
@@ -239,7 +239,7 @@ describe('NginxRouter.apply', () => {
       { exitCode: 1, stderr: 'nginx: [error] invalid PID number "" in "/run/nginx.pid"' },
     ]);
     await expect(router(runner).apply({ blue: 75, green: 25 })).rejects.toThrow(
-      /but reloading nginx with it failed as well \(exit code 1\):\n {2}nginx: \[error\] invalid PID number[^]*Check that nginx is running/,
+      /but reloading nginx with it failed as well \(exited with code 1\):\n {2}nginx: \[error\] invalid PID number[^]*Check that nginx is running/,
     );
   });
 

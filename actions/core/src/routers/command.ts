@@ -7,15 +7,18 @@
 //                                                     previous change, or green when there was none
 //   SWITCHYARD_BLUE_SERVERS, SWITCHYARD_GREEN_SERVERS the blue and green inputs, comma-separated
 // Exit code 0 means the weights are in force; anything else fails the change, with the end of what the
-// command wrote to stderr in the error.
+// command wrote to stderr in the error. What it writes reaches the log line by line as it runs. It may run
+// for router-command-timeout (default 30 s); then, or when the workflow is cancelled, it and everything it
+// started get SIGTERM, and SIGKILL a few seconds later.
 //
 // read() runs nothing and answers "unknown": the contract above only knows one verb, and a script
 // written to it would treat a second call without weights as an order to set empty ones. The deploy
 // state then stands for what the command last accepted.
 import { UserError } from '../errors.js';
-import { formatCommand, type CommandResult } from '../process.js';
+import { formatCommand, outcomeOf, outputTail, succeeded } from '../process.js';
 import {
   checkWeights,
+  type ApplyOptions,
   type Color,
   type Router,
   type RouterOptions,
@@ -24,8 +27,8 @@ import {
 } from './router.js';
 import { verifyThroughUrl } from './verify.js';
 
-/** Users' commands may reach many hosts; a hung one must still end the deploy. */
-const COMMAND_TIMEOUT_MS = 10 * 60_000;
+/** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
+export const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
 
 /** The colour that counts as active for a change (see the top of this file). */
 export function activeColor(weights: Weights, previous: Weights | undefined): Color {
@@ -43,7 +46,7 @@ export class CommandRouter implements Router {
     return undefined;
   }
 
-  async apply(weights: Weights): Promise<void> {
+  async apply(weights: Weights, options: ApplyOptions = {}): Promise<void> {
     checkWeights(weights);
     const { command, runner, log } = this.options;
     const env = {
@@ -58,13 +61,16 @@ export class CommandRouter implements Router {
       `$ SWITCHYARD_BLUE_WEIGHT=${env.SWITCHYARD_BLUE_WEIGHT} SWITCHYARD_GREEN_WEIGHT=${env.SWITCHYARD_GREEN_WEIGHT} ` +
         `SWITCHYARD_ACTIVE=${env.SWITCHYARD_ACTIVE} ${formatCommand(command)}`,
     );
-    const result = await runner.run(command, { env, timeoutMs: COMMAND_TIMEOUT_MS });
-    const said = result.stdout.trim();
-    if (said) log(said);
-    if (result.exitCode !== 0 || result.timedOut) {
+    const result = await runner.run(command, {
+      env,
+      timeoutMs: this.options.commandTimeoutMs ?? ROUTER_COMMAND_TIMEOUT_MS,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onLine: (line) => log(`  ${line}`),
+    });
+    if (!succeeded(result)) {
       throw new UserError(
-        `router-command \`${formatCommand(command)}\` ${outcome(result)} setting blue ${weights.blue} / green ` +
-          `${weights.green}:\n${tail(result)}\nswitchyard counts the weights as not set; anything the command ` +
+        `router-command \`${formatCommand(command)}\` ${outcomeOf(result)} setting blue ${weights.blue} / green ` +
+          `${weights.green}:\n${outputTail(result)}\nswitchyard counts the weights as not set; anything the command ` +
           'changed before it failed is for the command to undo.',
         'router-command failed',
       );
@@ -86,18 +92,4 @@ export class CommandRouter implements Router {
           detail: `router-command has not set blue ${weights.blue} / green ${weights.green} in this run, and without verify-url nothing else can show it`,
         };
   }
-}
-
-function outcome(result: CommandResult): string {
-  return result.timedOut
-    ? `did not finish within ${COMMAND_TIMEOUT_MS / 60_000} min`
-    : `exited with code ${result.exitCode}`;
-}
-
-function tail(result: CommandResult): string {
-  const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
-  return said
-    .slice(-15)
-    .map((line) => `  ${line}`)
-    .join('\n');
 }

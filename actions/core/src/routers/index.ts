@@ -4,7 +4,7 @@ import { HaproxyRouter } from './haproxy.js';
 import { NginxRouter } from './nginx.js';
 import type { Router, RouterOptions } from './router.js';
 
-export type { Color, Router, RouterOptions, Verification, Weights } from './router.js';
+export type { ApplyOptions, Color, Router, RouterOptions, Verification, Weights } from './router.js';
 export { otherColor } from './router.js';
 
 export type RouterKind = Router['kind'];

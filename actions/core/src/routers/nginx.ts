@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { formatCommand, type CommandResult } from '../process.js';
+import { formatCommand, outcomeOf, outputTail, succeeded } from '../process.js';
 import {
   checkWeights,
+  type ApplyOptions,
   type Color,
   type Router,
   type RouterOptions,
@@ -19,7 +20,7 @@ import { sampleColors, tolerance, verifyThroughUrl, type ColorCounts } from './v
 export const WEIGHTS_LINE = '# switchyard-weights:';
 
 /** nginx -t and a reload normally take well under a second; an ssh hop or sudo prompt must not hang a deploy. */
-const COMMAND_TIMEOUT_MS = 60_000;
+export const NGINX_COMMAND_TIMEOUT_MS = 30_000;
 /** How long a reload may take to show in the traffic before apply() leaves the judgement to verify(). */
 const SETTLE_TIMEOUT_MS = 15_000;
 /** A master forks its new workers within milliseconds of the signal; none in this long means not here. */
@@ -152,7 +153,7 @@ export class NginxRouter implements Router {
    *  - otherwise: the reload command exited 0, and that is all switchyard can know.
    * Neither wait fails the change: after SETTLE_TIMEOUT_MS apply() returns and verify() reports.
    */
-  async apply(weights: Weights): Promise<void> {
+  async apply(weights: Weights, options: ApplyOptions = {}): Promise<void> {
     checkWeights(weights);
     const { nginx, log } = this.options;
     const previous = await this.snapshot();
@@ -165,12 +166,13 @@ export class NginxRouter implements Router {
     await this.write(next, previous?.mode);
     log(`nginx: wrote ${this.file} (blue ${weights.blue}, green ${weights.green})`);
 
-    const test = await this.run(nginx.testCommand);
-    if (test.exitCode !== 0 || test.timedOut) {
+    // A cancelled test changes nothing: the file is put back and nginx was never told.
+    const test = await this.run(nginx.testCommand, options.signal);
+    if (!succeeded(test)) {
       const restored = await this.restore(previous);
       throw new UserError(
         `nginx-test-command \`${formatCommand(nginx.testCommand)}\` rejected the new upstream file ${this.file} ` +
-          `(${outcome(test)}):\n${tail(test)}\n${restored}; nginx was not reloaded and keeps serving ` +
+          `(${outcomeOf(test)}):\n${outputTail(test)}\n${restored}; nginx was not reloaded and keeps serving ` +
           `${describe(previous?.weights)}.`,
         'nginx rejected the new weights',
         this.file,
@@ -178,18 +180,18 @@ export class NginxRouter implements Router {
     }
 
     const workersBefore = await this.listWorkers();
+    // Not cancellable: stopped half-way, a reload leaves nobody knowing which file nginx serves.
     const reload = await this.run(nginx.reloadCommand);
-    if (reload.exitCode !== 0 || reload.timedOut) {
+    if (!succeeded(reload)) {
       const restored = await this.restore(previous);
       const again = await this.run(nginx.reloadCommand);
-      const after =
-        again.exitCode === 0 && !again.timedOut
-          ? `and nginx was reloaded with it, so it serves ${describe(previous?.weights)} as before`
-          : `but reloading nginx with it failed as well (${outcome(again)}):\n${tail(again)}\n` +
-            'Check that nginx is running and that the reload command works before the next deploy';
+      const after = succeeded(again)
+        ? `and nginx was reloaded with it, so it serves ${describe(previous?.weights)} as before`
+        : `but reloading nginx with it failed as well (${outcomeOf(again)}):\n${outputTail(again)}\n` +
+          'Check that nginx is running and that the reload command works before the next deploy';
       throw new UserError(
-        `nginx-reload-command \`${formatCommand(nginx.reloadCommand)}\` failed (${outcome(reload)}):\n` +
-          `${tail(reload)}\n${restored} ${after}.`,
+        `nginx-reload-command \`${formatCommand(nginx.reloadCommand)}\` failed (${outcomeOf(reload)}):\n` +
+          `${outputTail(reload)}\n${restored} ${after}.`,
         'nginx reload failed',
         this.file,
       );
@@ -335,9 +337,14 @@ export class NginxRouter implements Router {
     }
   }
 
-  private run(argv: string[]): Promise<CommandResult> {
-    this.options.log(`$ ${formatCommand(argv)}`);
-    return this.options.runner.run(argv, { timeoutMs: COMMAND_TIMEOUT_MS });
+  private run(argv: string[], signal?: AbortSignal) {
+    const { log, runner } = this.options;
+    log(`$ ${formatCommand(argv)}`);
+    return runner.run(argv, {
+      timeoutMs: NGINX_COMMAND_TIMEOUT_MS,
+      ...(signal ? { signal } : {}),
+      onLine: (line) => log(`  ${line}`),
+    });
   }
 }
 
@@ -401,19 +408,6 @@ export async function localNginxWorkers(): Promise<NginxWorker[]> {
 
 function describe(weights: Weights | undefined): string {
   return weights ? `blue ${weights.blue} / green ${weights.green}` : 'its previous configuration';
-}
-
-function outcome(result: CommandResult): string {
-  return result.timedOut ? `no answer within ${COMMAND_TIMEOUT_MS / 1000} s` : `exit code ${result.exitCode}`;
-}
-
-/** The end of what a command said: nginx puts the line that matters last. */
-function tail(result: CommandResult): string {
-  const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
-  return said
-    .slice(-15)
-    .map((line) => `  ${line}`)
-    .join('\n');
 }
 
 function gcd(a: number, b: number): number {

@@ -21,6 +21,16 @@ export interface Verification {
   measuredGreen?: number;
 }
 
+/** What one change may be stopped by. */
+export interface ApplyOptions {
+  /**
+   * Stops the commands the change runs (router: command's executable, nginx's configuration test)
+   * when aborted: pass the run's cancellation for a change forward, and none for the change that
+   * puts traffic back after a cancellation, which must run to its end (bounded by its timeout).
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * One way of steering traffic between blue and green. `apply` is atomic from the user's point of
  * view: it either takes effect or leaves the router serving exactly as before and throws a
@@ -30,7 +40,7 @@ export interface Router {
   readonly kind: 'nginx' | 'haproxy' | 'command';
   /** The weights the router is serving now; undefined when it has never been set by switchyard. */
   read(): Promise<Weights | undefined>;
-  apply(weights: Weights): Promise<void>;
+  apply(weights: Weights, options?: ApplyOptions): Promise<void>;
   verify(weights: Weights): Promise<Verification>;
 }
 
@@ -73,6 +83,8 @@ export interface RouterOptions {
   };
   /** argv of the user's executable (router: command). */
   command?: string[];
+  /** How long router: command's executable may run (router-command-timeout); default 30 s. */
+  commandTimeoutMs?: number;
   /** A URL whose responses name their colour (x-switchyard-color header or body), sampled by verify(). */
   verifyUrl?: string;
   runner: ProcessRunner;
