@@ -85,6 +85,8 @@ async function benchRouter(routerKind: 'nginx' | 'haproxy', dir: string) {
       command: 'promote',
       'step-duration': '1s',
       interval: '250ms',
+      // interval × min-samples must fit in a step: 4 probes per target in each 1 s step.
+      'min-samples': '4',
       targets: `${setup.url}/`,
     });
     const rollback = await deploy(setup, state, { command: 'rollback', reason: 'benchmark' });

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../../actions/core/src/inputs.js';
 import { startLoad, type LoadReport } from '../load.js';
 import { annotations, runLikeTheRunner, type RunnerResult } from '../run-action.js';
 import { stopAllServers } from '../servers/index.js';
@@ -53,7 +54,9 @@ try {
     'step-duration': stepDuration,
     'failure-limit': '3',
     'max-error-rate': '5%',
-    'min-samples': '8',
+    // Each step must hold min-samples probes per target (interval × min-samples ≤ step-duration):
+    // up to 8, fewer when a short --step-duration is asked for.
+    'min-samples': String(Math.max(1, Math.min(8, Math.floor((parseDuration(stepDuration) ?? 2000) / 250)))),
   };
   const step = async (
     name: string,

@@ -21,6 +21,8 @@ export function runDeploy(
       command,
       'stage-command': `node ${join(process.cwd(), 'scripts/demo/stage.js')}`,
       interval: '100ms',
+      // Short steps for speed: 5 probes per target need 500 ms (interval × min-samples).
+      'min-samples': '5',
       ...inputs,
     },
     env,

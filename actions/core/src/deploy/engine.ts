@@ -3,6 +3,7 @@ import { checkHoldSettings } from '../analysis/evidence.js';
 import { combineVerdicts, type GateVerdict, type Verdict } from '../analysis/gate.js';
 import { judgeK6, k6GateSettings, type K6GateSettings } from '../analysis/k6-gate.js';
 import type { Breach } from '../analysis/limits.js';
+import { limitsFrom, probeOptionsFrom } from '../analysis/settings.js';
 import { untilHealthy } from '../analysis/until-healthy.js';
 import { watchTargets } from '../analysis/watch.js';
 import type { Clock } from '../clock.js';
@@ -289,7 +290,7 @@ export class DeployRun {
 
   private directProbes(color: Color): Probe[] {
     const make = this.deps.createProbe ?? createProbe;
-    const options = probeOptions(this.inputs);
+    const options = probeOptionsFrom(this.inputs);
     const servers = (color === 'green' ? this.inputs.green : this.inputs.blue) ?? [];
     return servers.map((server) =>
       make(new URL(`http://${server.address}${this.inputs['health-path']}`), options),
@@ -507,7 +508,7 @@ export class DeployRun {
     const k6 = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
     const probes = [
       ...(inputs.targets ?? []).map((url) =>
-        (this.deps.createProbe ?? createProbe)(url, probeOptions(inputs)),
+        (this.deps.createProbe ?? createProbe)(url, probeOptionsFrom(inputs)),
       ),
       ...this.directProbes(to),
     ];
@@ -718,12 +719,7 @@ class Promotion {
       probes: this.probes,
       intervalMs: inputs.interval,
       durationMs: holdMs,
-      limits: {
-        maxErrorRate: inputs['max-error-rate'],
-        maxP95Ms: inputs['max-p95'],
-        failureLimit: inputs['failure-limit'],
-        minSamples: inputs['min-samples'],
-      },
+      limits: limitsFrom(inputs),
       concurrency: 20,
       clock: tools.clock,
       signal: tools.signal,
@@ -922,15 +918,4 @@ function markServed(
     if (release && weights[color] > 0 && !release.servedAt) next[color] = { ...release, servedAt: at };
   }
   return next;
-}
-
-function probeOptions(inputs: DeployInputs): ProbeOptions {
-  return {
-    timeoutMs: inputs.timeout,
-    expectStatus: inputs['expect-status'],
-    expectBody: inputs['expect-body'],
-    headers: Object.fromEntries(inputs.headers ?? []),
-    followRedirects: true,
-    insecure: false,
-  };
 }

@@ -12,7 +12,8 @@ import { combineVerdicts, type GateVerdict, type Verdict } from '../analysis/gat
 import { judgeK6, k6GateSettings } from '../analysis/k6-gate.js';
 import { untilHealthy } from '../analysis/until-healthy.js';
 import { ALL_TARGETS, watchTargets } from '../analysis/watch.js';
-import type { Breach, Limits } from '../analysis/limits.js';
+import type { Breach } from '../analysis/limits.js';
+import { limitsFrom, probeOptionsFrom } from '../analysis/settings.js';
 import { sampleOf, Window, type Sample, type WindowStats } from '../analysis/window.js';
 import type { healthCheckInputs } from './inputs.js';
 
@@ -115,16 +116,12 @@ function checkWindow(inputs: HealthCheckInputs): void {
 }
 
 function buildProbes(inputs: HealthCheckInputs, deps: HealthCheckDeps): Probe[] {
-  const options: ProbeOptions = {
-    timeoutMs: inputs.timeout,
-    expectStatus: inputs['expect-status'],
-    expectBody: inputs['expect-body'],
-    headers: Object.fromEntries(inputs.headers ?? []),
+  const options = probeOptionsFrom(inputs, {
     followRedirects: inputs['follow-redirects'],
     insecure: inputs.insecure,
     maxMemoryUsage: inputs['max-memory-usage'],
     query: inputs.query,
-  };
+  });
   const make = deps.createProbe ?? createProbe;
   const seen = new Set<string>();
   const probes: Probe[] = [];
@@ -249,19 +246,13 @@ async function waitUntilHealthy(
 async function watch(inputs: HealthCheckInputs, probes: Probe[], deps: HealthCheckDeps): Promise<Outcome> {
   const { io } = deps;
   const durationMs = inputs.duration;
-  const limits: Limits = {
-    maxErrorRate: inputs['max-error-rate'],
-    maxP95Ms: inputs['max-p95'],
-    failureLimit: inputs['failure-limit'],
-    minSamples: inputs['min-samples'],
-  };
   // The first progress line comes after a wait worth reporting, not at once.
   let lastProgress = 0;
   const result = await watchTargets({
     probes,
     intervalMs: inputs.interval,
     durationMs,
-    limits,
+    limits: limitsFrom(inputs),
     concurrency: inputs.concurrency,
     clock: deps.clock,
     signal: deps.signal,
