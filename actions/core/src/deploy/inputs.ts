@@ -113,11 +113,19 @@ export const deployInputs = {
       example: './scripts/set-weights.sh',
     },
   ),
+  'router-command-timeout': duration(
+    'router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.',
+    { default: '30s', min: 1 },
+  ),
   'stage-command': command(
     'stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.',
     {
       example: './deploy.sh',
     },
+  ),
+  'stage-command-timeout': duration(
+    'stage: how long stage-command may run; then it and what it started get SIGTERM, then SIGKILL.',
+    { default: '10m', min: 1 },
   ),
   version: text('The version being staged or promoted (shown in status and history).', { example: 'v1.4.2' }),
   'health-path': text(
