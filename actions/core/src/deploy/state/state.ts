@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatDuration } from '../../analysis/evidence.js';
 import type { Clock } from '../../clock.js';
 import { UserError } from '../../errors.js';
 import type { Color, Weights } from '../../routers/router.js';
@@ -208,15 +209,8 @@ export function describeLockTimeout(lockLocation: string, holder: LockHolderView
   const silent = Math.max(0, Math.round((Date.now() - Date.parse(holder.heartbeatAt)) / 1000));
   return (
     `the deploy lock at ${lockLocation} is held by ${holder.description} since ${holder.acquiredAt} ` +
-    `(heartbeat ${silent} s ago); waited ${formatTimeout(timeoutMs)}. Wait for it to finish or cancel that run.`
+    `(heartbeat ${silent} s ago); waited ${formatDuration(timeoutMs)}. Wait for it to finish or cancel that run.`
   );
-}
-
-/** In the input's own syntax: `10m`, `30s`, `300ms`. */
-function formatTimeout(ms: number): string {
-  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
-  return ms >= 1000 ? `${ms / 1000}s` : `${Math.round(ms)}ms`;
 }
 
 /** How often a waiting run looks at the lock: often enough to notice a release or a stale holder quickly. */
