@@ -5,7 +5,8 @@
 // together; and the outputs describe exactly what the store holds.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import {
   chmod,
   cp,
@@ -26,12 +27,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { MANIFEST_FORMAT, type Manifest } from '../../actions/core/src/backup/manifest.js';
 import { connectionEnv } from '../../actions/core/src/backup/sources/postgres.js';
 import { TAR_END, encodeEntry, type TarHeader } from '../../actions/core/src/backup/sources/tar.js';
 import { annotations, runLikeTheRunner, type RunnerResult } from '../../scripts/run-action.js';
-import { startPostgres, type RunningPostgres } from '../../scripts/servers/index.js';
+import { startPostgres, startRedis, type RunningPostgres } from '../../scripts/servers/index.js';
 
 let scratch: string;
 
@@ -349,6 +351,18 @@ describe('bad input', () => {
       'sources',
       /^Input "sources": is required for backup: one line per source\. Example: sources: postgres:\/\/\S+$/,
     ],
+    [
+      'include: redis:session:* with only a file source',
+      { sources: 'file:app', include: 'redis:session:*' },
+      'include',
+      /^Input "include": "redis:session:\*" is a Redis key pattern, and sources has no redis:\/\/ source; remove it or add the source$/,
+    ],
+    [
+      'exclude: postgres:public.audit with only a file source',
+      { sources: 'file:app', exclude: 'postgres:public.audit' },
+      'exclude',
+      /^Input "exclude": "postgres:public\.audit" is a PostgreSQL table pattern, and sources has no postgres:\/\/ source; remove it or add the source$/,
+    ],
   ])(
     '%s ⇒ one error naming the input and the fix, exit 1, the store unchanged',
     async (_name, inputs, input, says) => {
@@ -410,6 +424,231 @@ describe('list, verify, prune and latest', () => {
     const restored = succeeded(await backupAction(ws, { command: 'restore', id: 'latest', target }));
     expect(restored.outputs['backup-id']).toBe(newest);
     expect(await readFile(path.join(target, 'app', 'version.txt'), 'utf8')).toBe('v3\n');
+  });
+});
+
+describe('faults: what the store and the target look like afterwards', () => {
+  /** Flips one byte in the middle of a stored part. */
+  async function flipByte(file: string): Promise<void> {
+    const bytes = await readFile(file);
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = (bytes[middle] ?? 0) ^ 0x01;
+    await writeFile(file, bytes);
+  }
+
+  it('a verify that finds a flipped byte removes the backup’s verified mark, so prune retention 1 keeps the intact verified backup', async () => {
+    const ws = await workspace('verify-unmarks');
+    await mkdir(path.join(ws.cwd, 'app'));
+    for (const [index, id] of ['intact', 'corrupted'].entries()) {
+      await writeFile(path.join(ws.cwd, 'app', 'version.txt'), `v${index + 1}\n`);
+      succeeded(await backupAction(ws, { sources: 'file:app', id }));
+      succeeded(await backupAction(ws, { command: 'verify', id }));
+      expect(existsSync(path.join(ws.storeDir, id, 'verified.mark.json'))).toBe(true);
+    }
+    await flipByte(path.join(ws.storeDir, 'corrupted', 'file-app.tar.gz'));
+
+    const failed = await backupAction(ws, { command: 'verify', id: 'corrupted' });
+    expect(failed.exitCode).toBe(1);
+    expect(annotations(failed.stdout)).toEqual([
+      expect.stringMatching(
+        /^Part file-app\.tar\.gz of backup corrupted is damaged: .*Do not restore this backup/,
+      ),
+    ]);
+    expect(failed.stdout).toContain('Removed the verified mark of backup corrupted: this verify failed');
+    expect(existsSync(path.join(ws.storeDir, 'corrupted', 'verified.mark.json'))).toBe(false);
+
+    const pruned = succeeded(await backupAction(ws, { command: 'prune', retention: '1' }));
+    expect(pruned.stdout).toContain('Keeping intact beyond retention 1: it is the newest verified backup');
+    expect(pruned.outputs['backup-id'] ?? '').toBe('');
+    expect(readdirSync(ws.storeDir).sort()).toEqual(['corrupted', 'intact']);
+    // The intact one still restores.
+    const target = path.join(ws.root, 'restored');
+    succeeded(await backupAction(ws, { command: 'restore', id: 'intact', target }));
+    expect(await readFile(path.join(target, 'app', 'version.txt'), 'utf8')).toBe('v1\n');
+  });
+
+  /** Polls the store while `run` goes on (another process writes it; there is no event to wait for). */
+  async function whileRunning<T>(
+    what: string,
+    run: Promise<unknown>,
+    probe: () => T | undefined,
+  ): Promise<T> {
+    let ended = false;
+    const end = () => (ended = true);
+    run.then(end, end);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const found = probe();
+      if (found !== undefined) return found;
+      if (ended) throw new Error(`the run ended before ${what}`);
+      if (Date.now() > deadline) throw new Error(`no ${what} within 20 s`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** A temporary part with data in it, in the folder of backup `id`. */
+  function temporaryPart(ws: Workspace, id: string): string | undefined {
+    const folder = path.join(ws.storeDir, id);
+    const names = existsSync(folder) ? readdirSync(folder) : [];
+    return names.find(
+      (name) => /^\.file-app\.tar\.gz\.[0-9a-f]+\.tmp$/.test(name) && statSizeOf(path.join(folder, name)) > 0,
+    );
+  }
+
+  function statSizeOf(file: string): number {
+    return statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  }
+
+  it('a SIGKILLed backup leaves a .tmp part; prune removes it (its process is gone) and says so, and keeps the files of a backup still running', async () => {
+    const ws = await workspace('sigkill');
+    await mkdir(path.join(ws.cwd, 'app'));
+    await writeFile(path.join(ws.cwd, 'app', 'big.bin'), randomBytes(48 * 1024 * 1024));
+    succeeded(await backupAction(ws, { sources: 'file:app', id: 'complete', compression: 'none' }));
+
+    const start = (id: string) => {
+      let child: ChildProcess | undefined;
+      const run = runLikeTheRunner(
+        'backup',
+        { store: ws.store, sources: 'file:app', id },
+        {},
+        { cwd: ws.cwd, onSpawn: (spawned) => (child = spawned) },
+      );
+      return { run, child: () => child as ChildProcess };
+    };
+
+    const killed = start('killed');
+    const leftover = await whileRunning('a part being written', killed.run, () =>
+      temporaryPart(ws, 'killed'),
+    );
+    killed.child().kill('SIGKILL');
+    expect((await killed.run).exitCode).not.toBe(0);
+    expect(readdirSync(path.join(ws.storeDir, 'killed'))).toContain(leftover);
+    expect(existsSync(path.join(ws.storeDir, 'killed', 'manifest.json'))).toBe(false);
+
+    // Stopped, not dead: a backup that may still go on.
+    const paused = start('running');
+    await whileRunning('a part being written', paused.run, () => temporaryPart(ws, 'running'));
+    paused.child().kill('SIGSTOP');
+    try {
+      const running = await walk(path.join(ws.storeDir, 'running'), 'exact');
+      const complete = await walk(path.join(ws.storeDir, 'complete'), 'exact');
+
+      const pruned = succeeded(await backupAction(ws, { command: 'prune', retention: '5' }));
+      expect(pruned.stdout).toMatch(
+        /^Removed the leftovers of the interrupted backup killed \(no manifest; its process \d+ on this host is gone\): \d+ files?, [\d.]+ [KMG]?i?B$/m,
+      );
+      expect(pruned.stdout).toMatch(
+        /^Kept running: no manifest yet, its process \d+ on this host is running$/m,
+      );
+      expect(readdirSync(ws.storeDir).sort()).toEqual(['complete', 'running']);
+      expect(await walk(path.join(ws.storeDir, 'running'), 'exact')).toEqual(running);
+      expect(await walk(path.join(ws.storeDir, 'complete'), 'exact')).toEqual(complete);
+    } finally {
+      paused.child().kill('SIGCONT');
+    }
+    succeeded(await paused.run);
+    expect(readdirSync(path.join(ws.storeDir, 'running')).sort()).toEqual([
+      'file-app.tar.gz',
+      'manifest.json',
+    ]);
+  });
+
+  it('prune removes a folder without a manifest left by another host only after 6 hours without a write', async () => {
+    const ws = await workspace('leftovers-elsewhere');
+    await makeTree(ws.cwd);
+    succeeded(await backupAction(ws, { sources: 'file:app', id: 'complete' }));
+    const hours = (n: number) => (Date.now() - n * 3_600_000) / 1000;
+    for (const [id, age] of [
+      ['stale', 7],
+      ['fresh', 1],
+      ['stale-unowned', 7],
+    ] as const) {
+      const folder = path.join(ws.storeDir, id);
+      await mkdir(folder);
+      await writeFile(path.join(folder, '.file-app.tar.gz.0a1b2c.tmp'), randomBytes(1000));
+      if (id !== 'stale-unowned')
+        await writeFile(
+          path.join(folder, '.owner.json'),
+          JSON.stringify({ pid: 4242, host: 'another-runner', startedAt: new Date().toISOString() }),
+        );
+      for (const name of readdirSync(folder)) await utimes(path.join(folder, name), hours(age), hours(age));
+      await utimes(folder, hours(age), hours(age));
+    }
+    const pruned = succeeded(await backupAction(ws, { command: 'prune', retention: '5' }));
+    expect(pruned.stdout).toMatch(
+      /^Removed the leftovers of the interrupted backup stale \(no manifest; nothing written for 7\.0 h, by process 4242 on another-runner\): 2 files, /m,
+    );
+    expect(pruned.stdout).toMatch(
+      /^Removed the leftovers of the interrupted backup stale-unowned \(no manifest; nothing written for 7\.0 h, by an unknown process\): 1 file, /m,
+    );
+    expect(pruned.stdout).toMatch(
+      /^Kept fresh: no manifest yet, written 1\.0 h ago by process 4242 on another-runner \(removed after 6 h without a write\)$/m,
+    );
+    expect(readdirSync(ws.storeDir).sort()).toEqual(['complete', 'fresh']);
+  });
+
+  it('a tampered manifest naming a part ../../x: restore refuses the whole backup, verify too; the target and the store stay as they were', async () => {
+    const ws = await workspace('tampered');
+    await makeTree(ws.cwd);
+    await mkdir(path.join(ws.cwd, 'db'));
+    await writeFile(path.join(ws.cwd, 'db', 'app.sqlite'), randomBytes(5_000));
+    const id = succeeded(await backupAction(ws, { sources: 'file:app\nfile:db', id: 'tampered' })).outputs[
+      'backup-id'
+    ] as string;
+    const manifestFile = path.join(ws.storeDir, id, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Manifest;
+    const db = manifest.parts.find((part) => part.source === 'file:db');
+    if (!db) throw new Error('no db part');
+    db.name = '../../x';
+    await writeFile(manifestFile, JSON.stringify(manifest, null, 2));
+    // What ../../x would reach from the backup's folder.
+    await writeFile(path.join(ws.root, 'x'), 'not a part\n');
+
+    const target = path.join(ws.root, 'staging');
+    await mkdir(target);
+    const targetBefore = await walk(target, 'exact');
+    const storeBefore = await walk(ws.storeDir, 'exact');
+    for (const inputs of [
+      { command: 'restore', id, sources: 'file:app', target } as Record<string, string>,
+      { command: 'restore', id, sources: 'file:app', target, mode: 'replace' },
+      { command: 'verify', id },
+    ]) {
+      const refused = await backupAction(ws, inputs);
+      expect(refused.exitCode).toBe(1);
+      const errors = annotations(refused.stdout);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(
+        /^The manifest of backup tampered in local:\/.* cannot be used: part "\.\.\/\.\.\/x" is not a part name: .*\. Restore another backup \(command: list shows them\)\.$/,
+      );
+      expect(refused.stdout).not.toContain('Unexpected error');
+      expect(await walk(target, 'exact')).toEqual(targetBefore);
+      expect(await walk(ws.storeDir, 'exact')).toEqual(storeBefore);
+    }
+    const listed = succeeded(await backupAction(ws, { command: 'list' }));
+    expect(listed.stdout).toContain('DAMAGED');
+  });
+
+  it('a tampered manifest whose sha256 was edited: restore refuses the part before writing anything', async () => {
+    const ws = await workspace('tampered-sha');
+    await makeTree(ws.cwd);
+    const id = succeeded(await backupAction(ws, { sources: 'file:app', id: 'edited' })).outputs[
+      'backup-id'
+    ] as string;
+    const manifestFile = path.join(ws.storeDir, id, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Manifest;
+    const [part] = manifest.parts;
+    if (!part) throw new Error('no part');
+    part.sha256 = sha256('something else');
+    await writeFile(manifestFile, JSON.stringify(manifest, null, 2));
+    const target = path.join(ws.root, 'staging');
+    const storeBefore = await walk(ws.storeDir, 'exact');
+    const refused = await backupAction(ws, { command: 'restore', id, target, mode: 'replace' });
+    expect(refused.exitCode).toBe(1);
+    expect(annotations(refused.stdout)).toEqual([
+      expect.stringMatching(/^Part file-app\.tar\.gz of backup edited is damaged: .*Nothing was restored/),
+    ]);
+    expect(existsSync(target)).toBe(false);
+    expect(await walk(ws.storeDir, 'exact')).toEqual(storeBefore);
   });
 });
 
@@ -574,6 +813,44 @@ describe('postgres', () => {
 
   afterAll(async () => {
     await postgres?.stop();
+  });
+
+  it('include public.pgbench_branches, session:* with a PostgreSQL and a Redis source: each source takes its own patterns', async () => {
+    const redis = await startRedis();
+    const keys = new Redis(`${redis.url}/0`);
+    try {
+      await keys.mset('session:1', 'a', 'session:2', 'b', 'cart:1', 'c', 'switchyard:default:lock', 'held');
+      const ws = await workspace('patterns');
+      const sources = `${postgres.url}\nredis://127.0.0.1:${redis.port}/0`;
+
+      const taken = succeeded(
+        await backupAction(ws, {
+          sources,
+          include: 'public.pgbench_branches, session:*',
+          exclude: 'redis:session:2',
+        }),
+      );
+      const [pgPart, redisPart] = manifestOf(taken).parts;
+      expect(pgPart).toMatchObject({ kind: 'postgres', include: ['public.pgbench_branches'], exclude: [] });
+      expect(Object.keys(pgPart?.records ?? {})).toEqual(['public.pgbench_branches']);
+      expect(redisPart).toMatchObject({
+        kind: 'redis',
+        include: ['session:*'],
+        exclude: ['session:2', 'switchyard:*'],
+      });
+      expect(redisPart?.facts).toMatchObject({ keys: 1 });
+
+      // A bare name could be a table or a key pattern: the user says which.
+      const ambiguous = await backupAction(ws, { sources, include: 'audit_*' });
+      expect(ambiguous.exitCode).toBe(1);
+      expect(annotations(ambiguous.stdout)).toEqual([
+        'Input "include": "audit_*" could be a PostgreSQL table pattern or a Redis key pattern; write postgres:audit_* or redis:audit_*',
+      ]);
+      expect(readdirSync(ws.storeDir)).toEqual([taken.outputs['backup-id']]);
+    } finally {
+      keys.disconnect();
+      await redis.stop();
+    }
   });
 
   it('a pgbench -s 5 database with json, jsonb, bytea and array columns: backup → drop → restore ⇒ equal checksums; the password shows nowhere', async () => {

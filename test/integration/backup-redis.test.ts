@@ -246,6 +246,46 @@ describe('Redis backup source', () => {
     expect(await sessions.dbsize()).toBe(50);
   });
 
+  it('leaves the deploy state (switchyard:*) out by itself, backing up and restoring, unless include names it', async () => {
+    const db10 = client(`${main.url}/10`);
+    await db10.flushdb();
+    await db10.mset(
+      'app:1',
+      'a',
+      'app:2',
+      'b',
+      'switchyard:default:lock',
+      'run-1',
+      'switchyard:default:state',
+      '{}',
+    );
+    const source = redisSource(`${main.url}/10`);
+
+    // No include/exclude at all: the source itself keeps the deploy state out.
+    const { part, summary } = await backup(source);
+    expect(summary.facts).toMatchObject({ keys: 2 });
+    expect(await source.count(context())).toEqual(summary.records);
+
+    // A restore of a part that holds deploy keys (taken by include) still leaves the target's alone.
+    const withState = await backup(source, context({ include: ['switchyard:*', 'app:*'] }));
+    expect(withState.summary.facts).toMatchObject({ keys: 4 });
+    const target = `${other.url}/10`;
+    const restored = client(target);
+    await restored.flushdb();
+    await restored.set('switchyard:default:lock', 'run-2');
+    await source.restore(opener(withState.part), restoring('replace', { target }));
+    expect(await restored.get('switchyard:default:lock')).toBe('run-2');
+    expect(await restored.exists('switchyard:default:state')).toBe(0);
+    expect((await sortedKeys(restored)).filter((key) => key.startsWith('app:'))).toEqual(['app:1', 'app:2']);
+    // Asked for by name, it comes back.
+    await source.restore(
+      opener(withState.part),
+      restoring('replace', { target, include: ['switchyard:default:state'] }),
+    );
+    expect(await restored.get('switchyard:default:state')).toBe('{}');
+    expect(part.length).toBeGreaterThan(0);
+  });
+
   it('matches patterns exactly as Redis does', async () => {
     const db9 = client(`${main.url}/9`);
     await db9.flushdb();

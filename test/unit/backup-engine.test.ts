@@ -14,6 +14,7 @@ import { compressor, decompressor, type Compression } from '../../actions/core/s
 import { runBackupCommand, type BackupOutcome } from '../../actions/core/src/backup/engine.js';
 import { backupInputs, parseSourceSpec, parseStoreSpec } from '../../actions/core/src/backup/inputs.js';
 import { parseManifest } from '../../actions/core/src/backup/manifest.js';
+import { splitPatterns } from '../../actions/core/src/backup/patterns.js';
 import { InputError, UserError } from '../../actions/core/src/errors.js';
 import { memoryIO } from '../../actions/core/src/io.js';
 import { systemRunner } from '../../actions/core/src/process.js';
@@ -164,5 +165,69 @@ describe('the engine with file sources and the local store', () => {
   it('refuses prune without retention, naming the input', async () => {
     const cwd = project();
     await expect(run(cwd, { command: 'prune', store: 'local:store' })).rejects.toThrow(InputError);
+  });
+});
+
+describe('the backup engine stands apart from deploy', () => {
+  it('imports nothing from actions/core/src/deploy (the Redis source owns the deploy state pattern)', () => {
+    const root = path.join(process.cwd(), 'actions', 'core', 'src', 'backup');
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((name) =>
+      name.endsWith('.ts'),
+    );
+    expect(files.length).toBeGreaterThan(10);
+    for (const name of files)
+      expect({
+        name,
+        imports: readFileSync(path.join(root, name), 'utf8').match(/from '[^']*deploy\/[^']*'/g),
+      }).toEqual({
+        name,
+        imports: null,
+      });
+  });
+});
+
+describe('include and exclude, split between the kinds of source', () => {
+  const split = (include: string[], exclude: string[], kinds: ('postgres' | 'redis' | 'file')[]) =>
+    splitPatterns({ include, exclude }, kinds);
+
+  it('gives each entry to the kind it fits, by prefix or by shape', () => {
+    expect(
+      split(['public.orders', 'session:*', 'file:*.log'], ['redis:cache*'], ['postgres', 'redis', 'file']),
+    ).toEqual({
+      postgres: { include: ['public.orders'], exclude: [] },
+      redis: { include: ['session:*'], exclude: ['cache*', 'switchyard:*'] },
+      file: { include: ['*.log'], exclude: [] },
+    });
+    // One kind of source: any entry it can take is its own.
+    expect(split(['audit_*'], ['tmp'], ['postgres']).postgres).toEqual({
+      include: ['audit_*'],
+      exclude: ['tmp'],
+    });
+    expect(split(['cache*'], [], ['redis']).redis).toEqual({
+      include: ['cache*'],
+      exclude: ['switchyard:*'],
+    });
+    expect(split(['uploads/**'], [], ['file', 'redis']).file.include).toEqual(['uploads/**']);
+  });
+
+  it('refuses an entry no source can use, or one that could be either of two, naming the input', () => {
+    const refusal = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        expect(error).toBeInstanceOf(InputError);
+        return (error as Error).message;
+      }
+      throw new Error('not refused');
+    };
+    expect(refusal(() => split(['session:*'], [], ['postgres']))).toBe(
+      'Input "include": "session:*" fits no source of this backup: it is not a PostgreSQL table pattern',
+    );
+    expect(refusal(() => split([], ['*.jpg'], ['file', 'redis']))).toBe(
+      'Input "exclude": "*.jpg" could be a Redis key pattern or a file glob; write redis:*.jpg or file:*.jpg',
+    );
+    expect(refusal(() => split(['redis:'], [], ['redis']))).toBe(
+      'Input "include": "redis:" names no pattern; write redis:PATTERN',
+    );
   });
 });

@@ -4,12 +4,11 @@ import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../clock.js';
-import { InputError, UserError } from '../errors.js';
+import { InputError, UserError, messageOf } from '../errors.js';
 import type { InputValues } from '../inputs.js';
 import type { ActionIO } from '../io.js';
 import { redactUrl } from '../mask.js';
 import type { ProcessRunner } from '../process.js';
-import { KEY_NAMESPACE } from '../deploy/state/redis.js';
 import { SWITCHYARD_VERSION } from '../report.js';
 import { count, formatBytes } from '../summary.js';
 import { COMPRESSION_SUFFIX, Digest, compressor, decompressor } from './compression.js';
@@ -23,8 +22,10 @@ import {
   type ManifestPart,
 } from './manifest.js';
 import { openSource, openStore, openTarget, type OpenContext } from './open.js';
+import { completeSelection, splitPatterns, type Selection } from './patterns.js';
 import type { BackupSource, RestoreMode, SourceContext } from './source.js';
-import type { BackupStore } from './store.js';
+import { removeLeftovers, systemProcesses, type Processes } from './leftovers.js';
+import type { BackupOwner, BackupStore } from './store.js';
 
 export type BackupInputs = InputValues<typeof backupInputs>;
 
@@ -37,6 +38,8 @@ export interface BackupDeps {
   environment?: string;
   /** Wall-clock time for ids and manifests (tests fix it). */
   now?: () => Date;
+  /** Who this process is, and whether another still runs: prune's test for a dead backup. */
+  processes?: Processes;
 }
 
 /** One backup as `list` shows it. */
@@ -76,6 +79,8 @@ export interface BackupOutcome {
   counts?: CountCheck[];
   backups?: ListedBackup[];
   pruned?: string[];
+  /** prune: interrupted backups (no manifest) whose files it removed. */
+  leftovers?: string[];
 }
 
 /** Suffix by kind: what the part holds, before the compression's own. */
@@ -84,13 +89,6 @@ const KIND_SUFFIX: Record<BackupSource['kind'], string> = {
   redis: '.redis',
   file: '.tar',
 };
-
-/**
- * Deploy state written by `deploy` with `state: redis://…` lives under this prefix. Restoring an
- * old copy of it would bring back an old lock and history, so Redis backups leave it out unless
- * `include` names it.
- */
-const DEPLOY_STATE_KEYS = `${KEY_NAMESPACE}*`;
 
 export async function runBackupCommand(inputs: BackupInputs, deps: BackupDeps): Promise<BackupOutcome> {
   const context = openContext(inputs, deps);
@@ -124,6 +122,7 @@ function openContext(inputs: BackupInputs, deps: BackupDeps): OpenContext {
 class BackupEngine {
   private readonly log: (line: string) => void;
   private readonly now: () => Date;
+  private readonly processes: Processes;
 
   constructor(
     private readonly inputs: BackupInputs,
@@ -133,6 +132,7 @@ class BackupEngine {
   ) {
     this.log = (line) => deps.io.info(line);
     this.now = deps.now ?? (() => new Date());
+    this.processes = deps.processes ?? systemProcesses;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -153,8 +153,9 @@ class BackupEngine {
       );
     const sources = this.openSources(specs);
     try {
+      this.splitPatterns(sources.map((source) => source.kind));
       const id = requested ?? (await this.newId());
-      if (requested && !(await this.store.reserve(id)))
+      if (requested && !(await this.store.reserve(id, this.owner())))
         throw new InputError(
           'id',
           (await this.store.readManifest(id))
@@ -163,8 +164,10 @@ class BackupEngine {
         );
       this.log(`Backing up ${count(sources.length, 'source')} to ${this.store.location} as ${id}`);
       const manifest = await this.take(id, sources, {});
-      const pruned = this.inputs.retention ? await this.pruneTo(this.inputs.retention) : [];
-      return { ...this.describe(manifest), command: 'backup', store: this.store.location, pruned };
+      const { pruned, leftovers } = this.inputs.retention
+        ? await this.pruneTo(this.inputs.retention)
+        : { pruned: [], leftovers: [] };
+      return { ...this.describe(manifest), command: 'backup', store: this.store.location, pruned, leftovers };
     } finally {
       await closeAll(sources);
     }
@@ -251,14 +254,16 @@ class BackupEngine {
     };
   }
 
+  private split: Record<BackupSource['kind'], Selection> | undefined;
+
+  /** Splits include/exclude between the kinds of source this run has; bad entries fail here, before anything is read. */
+  private splitPatterns(kinds: BackupSource['kind'][]): void {
+    this.split = splitPatterns(this.inputs, kinds);
+  }
+
   /** The include/exclude a part of `kind` is taken or restored with. */
-  private selection(kind: BackupSource['kind']): { include: string[]; exclude: string[] } {
-    const include = this.inputs.include ?? [];
-    const exclude = this.inputs.exclude ?? [];
-    const namesDeployState = include.some((pattern) => pattern.startsWith(KEY_NAMESPACE));
-    if (kind === 'redis' && !namesDeployState && !exclude.includes(DEPLOY_STATE_KEYS))
-      return { include, exclude: [...exclude, DEPLOY_STATE_KEYS] };
-    return { include, exclude };
+  private selection(kind: BackupSource['kind']): Selection {
+    return this.split?.[kind] ?? completeSelection(kind, { include: [], exclude: [] });
   }
 
   private openSources(specs: SourceSpec[]): BackupSource[] {
@@ -294,8 +299,12 @@ class BackupEngine {
   private async unusedId(base: string): Promise<string> {
     for (let n = 1; ; n++) {
       const id = n === 1 ? base : `${base.slice(0, 195)}-${n}`;
-      if (await this.store.reserve(id)) return id;
+      if (await this.store.reserve(id, this.owner())) return id;
     }
+  }
+
+  private owner(): BackupOwner {
+    return { ...this.processes.self(), startedAt: this.now().toISOString() };
   }
 
   private gitCache: Promise<Manifest['git']> | undefined;
@@ -329,6 +338,7 @@ class BackupEngine {
     const chosen = this.choose(manifest, { restoresOverSource: this.inputs.target === undefined });
     const mode = this.inputs.mode;
     try {
+      this.splitPatterns(chosen.map(({ part }) => part.kind));
       this.log(`Restoring backup ${id} (${count(chosen.length, 'part')}) in ${mode} mode`);
       await this.checkChecksums(id, manifest, chosen, 'restore');
       await this.checkTargets(id, manifest, chosen);
@@ -350,10 +360,23 @@ class BackupEngine {
   }
 
   async verify(): Promise<BackupOutcome> {
-    const { id, manifest, text } = await this.load(this.inputs.id ?? 'latest');
+    const id = await this.resolve(this.inputs.id ?? 'latest');
+    try {
+      return await this.verifyBackup(id);
+    } catch (error) {
+      // An input error says nothing about the backup; anything else means it did not verify now,
+      // and prune must not keep it as the last good backup on the strength of an older pass.
+      if (!(error instanceof InputError)) await this.unmark(id);
+      throw error;
+    }
+  }
+
+  private async verifyBackup(id: string): Promise<BackupOutcome> {
+    const { manifest, text } = await this.load(id);
     const scratch = this.inputs.target;
     const chosen = this.choose(manifest, { restoresOverSource: false });
     try {
+      this.splitPatterns(chosen.map(({ part }) => part.kind));
       this.log(`Verifying backup ${id} (${count(chosen.length, 'part')})`);
       await this.checkChecksums(id, manifest, chosen, 'verify');
       let counts: CountCheck[] | undefined;
@@ -388,6 +411,19 @@ class BackupEngine {
       };
     } finally {
       await closeAll(chosen.map(({ source }) => source));
+    }
+  }
+
+  /** Takes back a verified mark after a failed verify; the verify's own error is what matters. */
+  private async unmark(id: string): Promise<void> {
+    try {
+      if ((await this.store.readMark(id, 'verified')) === undefined) return;
+      await this.store.removeMark(id, 'verified');
+      this.log(`Removed the verified mark of backup ${id}: this verify failed`);
+    } catch (error) {
+      this.deps.io.warning(
+        `Backup ${id} failed to verify, and its verified mark could not be removed (${messageOf(error)}); do not let prune rely on it.`,
+      );
     }
   }
 
@@ -441,15 +477,17 @@ class BackupEngine {
     }
   }
 
-  /** A backup's manifest by id (`latest`: the newest that is not a safety backup). */
+  /** A backup's id as given, `latest` resolved: the newest that is not a safety backup. */
+  private async resolve(requested: string): Promise<string> {
+    if (requested !== 'latest') return requested;
+    const newest = (await this.listed()).find((backup) => !backup.damaged && !backup.safetyFor);
+    if (!newest) throw new InputError('id', `there is no backup in ${this.store.location} yet, so no latest`);
+    return newest.id;
+  }
+
+  /** A backup's manifest by id (`latest` resolved first). */
   private async load(requested: string): Promise<{ id: string; manifest: Manifest; text: string }> {
-    let id = requested;
-    if (requested === 'latest') {
-      const newest = (await this.listed()).find((backup) => !backup.damaged && !backup.safetyFor);
-      if (!newest)
-        throw new InputError('id', `there is no backup in ${this.store.location} yet, so no latest`);
-      id = newest.id;
-    }
+    const id = await this.resolve(requested);
     const text = await this.store.readManifest(id);
     if (text === undefined)
       throw new InputError(
@@ -585,7 +623,7 @@ class BackupEngine {
    * What a restore takes from a part: the part's own selection narrowed by include/exclude when
    * given (the deploy state keys stay out either way).
    */
-  private restoreSelection(part: ManifestPart): { include: string[]; exclude: string[] } {
+  private restoreSelection(part: ManifestPart): Selection {
     if (!this.inputs.include && !this.inputs.exclude) return { include: part.include, exclude: part.exclude };
     return this.selection(part.kind);
   }
@@ -659,16 +697,23 @@ class BackupEngine {
         'retention',
         'is required for prune: how many of the newest backups to keep. Example: retention: 7',
       );
-    const pruned = await this.pruneTo(retention);
-    return { command: 'prune', store: this.store.location, parts: [], pruned, backups: await this.listed() };
+    const { pruned, leftovers } = await this.pruneTo(retention);
+    return {
+      command: 'prune',
+      store: this.store.location,
+      parts: [],
+      pruned,
+      leftovers,
+      backups: await this.listed(),
+    };
   }
 
   /**
    * Removes all but the `keep` newest backups, and never the newest verified one. Safety backups
    * are counted apart (their own `keep` newest): a restore's safety backup must not push out the
-   * backup it restored.
+   * backup it restored. Then the leftovers of dead backups go (removeLeftovers says which).
    */
-  private async pruneTo(keep: number): Promise<string[]> {
+  private async pruneTo(keep: number): Promise<{ pruned: string[]; leftovers: string[] }> {
     const backups = await this.listed();
     const newestVerified = backups.find((backup) => backup.verifiedAt && !backup.damaged);
     const beyond = (list: ListedBackup[]) => list.slice(keep);
@@ -684,7 +729,12 @@ class BackupEngine {
     }
     if (doomed.length === 0)
       this.log(`Nothing to prune: ${count(backups.length, 'backup')}, retention ${keep}`);
-    return doomed.map((backup) => backup.id);
+    const leftovers = await removeLeftovers(this.store, {
+      now: this.now().getTime(),
+      processes: this.processes,
+      log: this.log,
+    });
+    return { pruned: doomed.map((backup) => backup.id), leftovers };
   }
 
   /** Every complete backup in the store, newest first; damaged manifests last. */

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { UserError } from '../errors.js';
 
 export const MANIFEST_FORMAT = 'switchyard-backup/1';
+/** The manifest's file name in a backup's folder. */
+export const MANIFEST_FILE = 'manifest.json';
 
 const partSchema = z.object({
   /** The file in the store, e.g. "redis-127.0.0.1-6379-0.redis.gz". */
@@ -65,7 +67,38 @@ export function parseManifest(text: string, id: string, location: string): Manif
     throw damaged(id, location, `${issue?.path.join('.') || 'its root'}: ${issue?.message}`);
   }
   if (result.data.id !== id) throw damaged(id, location, `it names backup ${result.data.id}`);
+  // A restore of one part must not go ahead on a manifest that lies about another: every name is
+  // checked here, whichever parts a command then reads.
+  const seen = new Set<string>();
+  for (const part of result.data.parts) {
+    const problem = partNameProblem(part.name);
+    if (problem) throw damaged(id, location, `part ${JSON.stringify(part.name)} ${problem}`);
+    if (seen.has(part.name)) throw damaged(id, location, `it lists part ${part.name} twice`);
+    seen.add(part.name);
+  }
+  const total = result.data.parts.reduce((sum, part) => sum + part.bytes, 0);
+  if (total !== result.data.sizeBytes)
+    throw damaged(
+      id,
+      location,
+      `its parts add up to ${total} bytes, not the ${result.data.sizeBytes} it says`,
+    );
   return result.data;
+}
+
+/**
+ * Why `name` cannot name a part, or undefined: a part is one plain file beside the manifest and
+ * the marks in every store, so nothing that could leave the backup's folder or hit those files.
+ */
+export function partNameProblem(name: string): string | undefined {
+  if (
+    !/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) ||
+    name.includes('..') ||
+    name.startsWith(MANIFEST_FILE) ||
+    name.endsWith('.mark.json')
+  )
+    return `is not a part name: use letters, digits, ".", "_" and "-" (no path separators, no "..", not ${MANIFEST_FILE})`;
+  return undefined;
 }
 
 function damaged(id: string, location: string, why: string): UserError {

@@ -41,6 +41,10 @@ export function renderBackupSummary(outcome: BackupOutcome): string {
     parts.push(
       `Pruned ${count(outcome.pruned.length, 'backup')}: ${outcome.pruned.map((id) => `\`${id}\``).join(', ')}.\n`,
     );
+  if (outcome.leftovers && outcome.leftovers.length > 0)
+    parts.push(
+      `Removed what ${count(outcome.leftovers.length, 'interrupted backup')} left (no manifest): ${outcome.leftovers.map((id) => `\`${id}\``).join(', ')}.\n`,
+    );
   if (outcome.backups && outcome.command !== 'backup') {
     parts.push(
       markdownTable(

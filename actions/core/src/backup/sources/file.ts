@@ -14,6 +14,7 @@ import {
   type RestoreMode,
   type SourceContext,
 } from '../source.js';
+import type { PatternSyntax } from '../patterns.js';
 import { TAR_END, encodeEntry, readTar, type TarHeader } from './tar.js';
 
 /**
@@ -103,6 +104,14 @@ function hasGlob(segment: string): boolean {
 function splitPath(relative: string): string[] {
   return relative.split('/').filter((part) => part !== '' && part !== '.');
 }
+
+/** include/exclude entries a file source takes: any glob; a `/` is what marks one. */
+export const filePatterns: PatternSyntax = {
+  kind: 'file',
+  label: 'file glob',
+  scheme: 'file:',
+  fits: (pattern) => (pattern.includes('\u0000') ? undefined : pattern.includes('/') ? 'strong' : 'weak'),
+};
 
 /** include/exclude globs, matched against names in the archive; one without `/` matches at any depth. */
 class Filter {

@@ -15,6 +15,7 @@ import {
   type RestoreMode,
   type SourceContext,
 } from '../source.js';
+import type { PatternSyntax } from '../patterns.js';
 import { runStreaming, type StreamedResult } from './spawn-stream.js';
 
 /**
@@ -708,6 +709,22 @@ export function selectTables(
   tables.sort((a, b) => (byName(a) < byName(b) ? -1 : 1));
   return { tables, excludeTables: [], counted: tables.filter((r) => r.kind === 'r') };
 }
+
+/** One part of a table pattern: letters, digits, `_`, `$`, the wildcards, or a "quoted" name. */
+const TABLE_PART = String.raw`(?:"(?:[^"]|"")*"|[\p{L}\p{N}_$*?])+`;
+const TABLE_PATTERN = new RegExp(`^${TABLE_PART}(\\.${TABLE_PART})?$`, 'u');
+
+/** include/exclude entries a PostgreSQL source takes: `table` or, what only a table looks like, `schema.table`. */
+export const postgresPatterns: PatternSyntax = {
+  kind: 'postgres',
+  label: 'PostgreSQL table pattern',
+  scheme: 'postgres://',
+  fits(pattern) {
+    const shape = TABLE_PATTERN.exec(pattern);
+    if (!shape) return undefined;
+    return shape[1] ? 'strong' : 'weak';
+  },
+};
 
 /** A pg_dump-style name pattern as a matcher. */
 export function namePattern(text: string, input = 'include'): { matches(relation: Relation): boolean } {

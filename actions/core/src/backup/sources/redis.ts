@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { loadRedisClient } from '../../drivers.js';
 import { InputError, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
+import type { PatternSyntax, Selection } from '../patterns.js';
 import {
   TargetInTheWay,
   type BackupSource,
@@ -929,6 +930,34 @@ function isReplyError(error: unknown): error is Error {
 // ---------------------------------------------------------------------------------------------
 // Which keys: include/exclude patterns with Redis's own glob rules.
 
+/**
+ * Where `deploy` with `state: redis://…` keeps its lock and history. A backup leaves it out unless
+ * include names it: restoring an old copy would bring back an old lock. (The deploy state store
+ * uses the same prefix; this source owns its own copy so the backup needs nothing from deploy.)
+ */
+export const DEPLOY_STATE_PREFIX = 'switchyard:';
+const DEPLOY_STATE_KEYS = `${DEPLOY_STATE_PREFIX}*`;
+
+/** The deploy state's keys excluded, unless include asks for them (or it says so already). */
+function leaveOutDeployState(selection: Selection): Selection {
+  const { include, exclude } = selection;
+  if (
+    include.some((pattern) => pattern.startsWith(DEPLOY_STATE_PREFIX)) ||
+    exclude.includes(DEPLOY_STATE_KEYS)
+  )
+    return selection;
+  return { include, exclude: [...exclude, DEPLOY_STATE_KEYS] };
+}
+
+/** include/exclude entries a Redis source takes: any key pattern; a `:` is what marks one. */
+export const redisPatterns: PatternSyntax = {
+  kind: 'redis',
+  label: 'Redis key pattern',
+  scheme: 'redis://',
+  fits: (pattern) => (pattern.includes(':') ? 'strong' : 'weak'),
+  complete: leaveOutDeployState,
+};
+
 class KeySelection {
   /** Every key, nothing to test. */
   readonly everything: boolean;
@@ -937,10 +966,13 @@ class KeySelection {
   private readonly includes: KeyMatcher[];
   private readonly excludes: KeyMatcher[];
 
-  constructor(
-    readonly include: string[],
-    exclude: string[],
-  ) {
+  readonly include: string[];
+
+  constructor(include: string[], exclude: string[]) {
+    // Also here, not only where the engine records the selection: every backup, restore and count
+    // of this source leaves the deploy state alone, whatever a manifest says.
+    ({ include, exclude } = leaveOutDeployState({ include, exclude }));
+    this.include = include;
     this.everything = include.length === 0 && exclude.length === 0;
     this.match = include.length === 1 ? include[0] : undefined;
     this.includes = include.map(redisGlob);

@@ -111,6 +111,11 @@ class ActionsCacheStore implements BackupStore {
     );
   }
 
+  /** Entries are immutable here: a newer, empty mark stands for none (readMark reads only the newest). */
+  async removeMark(id: string, mark: 'verified'): Promise<void> {
+    await this.writeMark(id, mark, '');
+  }
+
   async readMark(id: string, mark: 'verified'): Promise<string | undefined> {
     const file = this.markFile(id, mark);
     await fs.rm(file, { force: true });
@@ -118,7 +123,8 @@ class ActionsCacheStore implements BackupStore {
     // No key is exactly the prefix: the service answers with the newest entry starting with it.
     const matched = await this.run(this.marks, () => cache.restoreCache([file], prefix, [prefix]));
     if (!matched?.startsWith(prefix)) return undefined;
-    return fs.readFile(file, 'utf8').catch(() => undefined);
+    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+    return text || undefined;
   }
 
   async list(): Promise<string[]> {

@@ -132,6 +132,11 @@ class ArtifactStore implements BackupStore {
     );
   }
 
+  /** Entries are immutable here: a newer, empty mark stands for none (readMark reads only the newest). */
+  async removeMark(id: string, mark: 'verified'): Promise<void> {
+    await this.writeMark(id, mark, '');
+  }
+
   async readMark(id: string, mark: 'verified'): Promise<string | undefined> {
     const file = this.markFile(id, mark);
     const prefix = `${BACKUP_PREFIX}${id}+${mark}+`;
@@ -151,7 +156,8 @@ class ArtifactStore implements BackupStore {
     await fs.rm(path.dirname(file), { recursive: true, force: true });
     if (!(await this.download(newest, path.dirname(file), `read the ${mark} mark of backup ${id}`)))
       return undefined;
-    return fs.readFile(file, 'utf8').catch(() => undefined);
+    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+    return text || undefined;
   }
 
   async list(): Promise<string[]> {

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { InputError, UserError } from '../../errors.js';
-import type { BackupStore } from '../store.js';
-
-const MANIFEST = 'manifest.json';
+import { InputError, UserError, errorCode } from '../../errors.js';
+import { MANIFEST_FILE, partNameProblem } from '../manifest.js';
+import type { BackupOwner, BackupStore, Leftover } from '../store.js';
 
 /**
  * `local:DIR` — backups as folders on this machine: `DIR/<id>/<part files>` and
@@ -27,17 +26,20 @@ class LocalStore implements BackupStore {
     this.location = `local:${dir}`;
   }
 
-  async reserve(id: string): Promise<boolean> {
+  async reserve(id: string, owner?: BackupOwner): Promise<boolean> {
     const folder = await this.folder(id, false);
     try {
       await fs.mkdir(this.dir, { recursive: true });
       // Not recursive: EEXIST is the answer "taken", decided by the file system for both runs.
       await fs.mkdir(folder);
-      return true;
     } catch (error) {
       if (errorCode(error) === 'EEXIST') return false;
       throw this.failure(error, `create ${folder}`);
     }
+    // prune tells a dead backup's folder from a running one's by this record.
+    if (owner)
+      await this.writeSmallFile(id, OWNER_FILE, JSON.stringify(owner), `record who writes backup ${id}`);
+    return true;
   }
 
   async writePart(id: string, name: string, data: Readable): Promise<void> {
@@ -77,17 +79,29 @@ class LocalStore implements BackupStore {
   }
 
   async writeManifest(id: string, manifest: string): Promise<void> {
-    await this.writeSmallFile(id, MANIFEST, manifest, `write the manifest of backup ${id}`);
+    await this.writeSmallFile(id, MANIFEST_FILE, manifest, `write the manifest of backup ${id}`);
+    // Complete now: who wrote it no longer matters (and a leftover record would be harmless).
+    await fs.rm(path.join(await this.folder(id, false), OWNER_FILE), { force: true });
   }
 
   async readManifest(id: string): Promise<string | undefined> {
-    return this.readSmallFile(id, MANIFEST, `read the manifest of backup ${id}`);
+    return this.readSmallFile(id, MANIFEST_FILE, `read the manifest of backup ${id}`);
   }
 
   async writeMark(id: string, mark: 'verified', text: string): Promise<void> {
     if (!(await this.readManifest(id)))
       throw new UserError(`backup ${id} is not in ${this.location}`, 'Backup store');
     await this.writeSmallFile(id, markFile(mark), text, `mark backup ${id} as ${mark}`);
+  }
+
+  async removeMark(id: string, mark: 'verified'): Promise<void> {
+    const folder = await this.folder(id, false);
+    try {
+      await fs.rm(path.join(folder, markFile(mark)), { force: true });
+      await syncDirectory(folder);
+    } catch (error) {
+      throw this.failure(error, `remove the ${mark} mark of backup ${id}`);
+    }
   }
 
   async readMark(id: string, mark: 'verified'): Promise<string | undefined> {
@@ -136,11 +150,50 @@ class LocalStore implements BackupStore {
     const listed = await Promise.all(
       names.map(async (name) => {
         if (idProblem(name)) return undefined;
-        const stats = await fs.stat(path.join(this.dir, name, MANIFEST)).catch(() => undefined);
+        const stats = await fs.stat(path.join(this.dir, name, MANIFEST_FILE)).catch(() => undefined);
         return stats?.isFile() ? name : undefined;
       }),
     );
     return listed.filter((name): name is string => name !== undefined);
+  }
+
+  async leftovers(): Promise<Leftover[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return [];
+      throw this.failure(error, 'list backups');
+    }
+    const found = await Promise.all(
+      names.map(async (name): Promise<Leftover | undefined> => {
+        const aside = /^\.(.+)\.removing-[0-9a-f]+$/.exec(name);
+        if (!aside && idProblem(name)) return undefined;
+        const folder = path.join(this.dir, name);
+        const stats = await fs.stat(path.join(folder, MANIFEST_FILE)).catch(() => undefined);
+        if (!aside && stats) return undefined;
+        const contents = await filesOf(folder);
+        if (!contents) return undefined;
+        const ownerText = contents.names.includes(OWNER_FILE)
+          ? await fs.readFile(path.join(folder, OWNER_FILE), 'utf8').catch(() => undefined)
+          : undefined;
+        return {
+          id: aside?.[1] ?? name,
+          name,
+          owner: ownerText ? parseOwner(ownerText) : undefined,
+          removing: aside !== null,
+          lastWriteMs: contents.lastWriteMs,
+          files: contents.names.length,
+          bytes: contents.bytes,
+        };
+      }),
+    );
+    return found.filter((leftover): leftover is Leftover => leftover !== undefined);
+  }
+
+  async removeLeftover(leftover: Leftover): Promise<void> {
+    if (!leftover.removing) return this.remove(leftover.id);
+    await fs.rm(path.join(this.dir, leftover.name), { recursive: true, force: true });
   }
 
   async remove(id: string): Promise<void> {
@@ -184,6 +237,43 @@ export function idProblem(id: string): string | undefined {
   return undefined;
 }
 
+/** The record of who writes a backup: a dot file, so never a part name, and never uploaded. */
+const OWNER_FILE = '.owner.json';
+
+function parseOwner(text: string): BackupOwner | undefined {
+  try {
+    const owner = JSON.parse(text) as Partial<BackupOwner>;
+    if (typeof owner.pid !== 'number' || typeof owner.host !== 'string') return undefined;
+    return {
+      pid: owner.pid,
+      host: owner.host,
+      pidNamespace: typeof owner.pidNamespace === 'string' ? owner.pidNamespace : undefined,
+      startedAt: String(owner.startedAt ?? ''),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A folder's files (parts are flat), their bytes, and when it or any of them last changed. */
+async function filesOf(
+  folder: string,
+): Promise<{ names: string[]; bytes: number; lastWriteMs: number } | undefined> {
+  const own = await fs.stat(folder).catch(() => undefined);
+  if (!own?.isDirectory()) return undefined;
+  const names: string[] = [];
+  let bytes = 0;
+  let lastWriteMs = own.mtimeMs;
+  for (const name of await fs.readdir(folder).catch(() => [])) {
+    const stats = await fs.lstat(path.join(folder, name)).catch(() => undefined);
+    if (!stats) continue;
+    names.push(name);
+    bytes += stats.size;
+    lastWriteMs = Math.max(lastWriteMs, stats.mtimeMs);
+  }
+  return { names, bytes, lastWriteMs };
+}
+
 /** Marks live beside the parts; part names start with their kind, so they never meet. */
 function markFile(mark: 'verified'): string {
   return `${mark}.mark.json`;
@@ -191,16 +281,8 @@ function markFile(mark: 'verified'): string {
 
 /** A part's file name, refusing anything that could leave the backup's folder or hit the manifest or a mark. */
 function partFile(name: string): string {
-  if (
-    !/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) ||
-    name.includes('..') ||
-    name.startsWith(MANIFEST) ||
-    name.endsWith('.mark.json')
-  )
-    throw new UserError(
-      `${JSON.stringify(name)} is not a part name: use letters, digits, ".", "_" and "-" (no path separators, no "..", not ${MANIFEST})`,
-      'Backup store',
-    );
+  const problem = partNameProblem(name);
+  if (problem) throw new UserError(`${JSON.stringify(name)} ${problem}`, 'Backup store');
   return name;
 }
 
@@ -215,8 +297,4 @@ async function syncDirectory(directory: string): Promise<void> {
   } finally {
     await handle?.close();
   }
-}
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
