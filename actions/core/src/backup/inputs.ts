@@ -62,14 +62,14 @@ export const backupInputs = {
     { example: 'latest' },
   ),
   include: list(
-    'Only these tables (postgres), key patterns (redis) or globs (file); default everything.',
+    'Only these tables (postgres), key patterns (redis) or globs (file); default everything. Each entry goes to the sources it fits (a `:` is a key pattern, a `/` a glob, `schema.table` a table); prefix postgres:, redis: or file: to say which.',
     undefined,
     {
       commas: true,
       example: 'public.orders, session:*',
     },
   ),
-  exclude: list('Leave these tables, key patterns or globs out.', undefined, {
+  exclude: list('Leave these tables, key patterns or globs out (read as include reads them).', undefined, {
     commas: true,
     example: 'public.audit_log, cache:*',
   }),
