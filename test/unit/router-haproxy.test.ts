@@ -3,11 +3,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { systemClock } from '../../actions/core/src/clock.js';
+import { systemClock, type Clock } from '../../actions/core/src/clock.js';
 import { systemRunner } from '../../actions/core/src/process.js';
 import { parseRuntimeApiAddress, parseServersState } from '../../actions/core/src/routers/haproxy.js';
 import { createRouter } from '../../actions/core/src/routers/index.js';
 import type { RouterOptions } from '../../actions/core/src/routers/router.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 // What HAProxy 2.6 answers to `show servers state app`.
 const HEADER =
@@ -83,6 +84,11 @@ class FakeRuntimeApi {
   weights = { blue: 100, green: 0 };
   greenOperational = 2;
   refuse: RegExp | undefined;
+  /** How many `show stat` answers still show the effective weights from before the last change. */
+  statLag = 0;
+  /** Called with each command before it is answered. */
+  onCommand: ((command: string) => void) | undefined;
+  private effective = { blue: 100, green: 0 };
   private server = net.createServer((socket) => {
     socket.setEncoding('utf8');
     socket.once('data', (line: string) => socket.end(this.answer(line.trim())));
@@ -97,11 +103,21 @@ class FakeRuntimeApi {
 
   private answer(command: string): string {
     this.commands.push(command);
+    this.onCommand?.(command);
     if (this.refuse?.test(command)) return 'Permission denied\n\n';
     const set = /^set server app\/(blue|green) weight (\d+)$/.exec(command);
     if (set) {
       this.weights[set[1] as 'blue' | 'green'] = Number(set[2]);
       return '\n';
+    }
+    if (command === 'show stat app 4 -1') {
+      if (this.statLag > 0) this.statLag--;
+      else this.effective = { ...this.weights };
+      return (
+        '# pxname,svname,qcur,status,weight\n' +
+        `app,blue,0,no check,${this.effective.blue}\n` +
+        `app,green,0,no check,${this.effective.green}\n\n`
+      );
     }
     if (command.startsWith('show servers state'))
       return stateOf(this.weights.blue, this.weights.green, this.greenOperational);
@@ -125,7 +141,7 @@ describe('HaproxyRouter', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const router = (stateFile?: string) => {
+  const router = (stateFile?: string, clock: Clock = systemClock) => {
     const options: RouterOptions = {
       blue: [],
       green: [],
@@ -142,7 +158,7 @@ describe('HaproxyRouter', () => {
         stateFile,
       },
       runner: systemRunner,
-      clock: systemClock,
+      clock,
       log: (line) => logged.push(line),
     };
     return createRouter('haproxy', options);
@@ -162,6 +178,43 @@ describe('HaproxyRouter', () => {
       'set server app/blue weight 90',
     ]);
     expect(await router().read()).toEqual({ blue: 90, green: 10 });
+  });
+
+  it('returns only once show stat shows balancing use the new weights, and fails when it never does', async () => {
+    api.statLag = 3;
+    await router().apply({ blue: 0, green: 100 });
+    expect(api.commands.filter((c) => c.startsWith('show stat'))).toHaveLength(4);
+
+    api.statLag = 1_000;
+    await expect(router(undefined, new FakeClock()).apply({ blue: 100, green: 0 })).rejects.toThrow(
+      'HAProxy reads back the new weights, but after 2 s its balancing still uses blue 0 (no check), green 100 (no check) (show stat)',
+    );
+  });
+
+  it('retries putting the first weight back when the runtime API goes away between the two commands', async () => {
+    const socket = path.join(dir, 'admin.sock');
+    // A reload of HAProxy: the socket is gone for a moment, then answers again.
+    api.onCommand = (command) => {
+      if (command === 'set server app/green weight 50') {
+        api.onCommand = undefined;
+        void api.close().then(async () => {
+          const back = new FakeRuntimeApi();
+          back.weights = { ...api.weights };
+          api = back;
+          await api.listen(socket);
+        });
+      }
+    };
+    const error = (await router()
+      .apply({ blue: 50, green: 50 })
+      .catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(
+      /^cannot reach the HAProxy runtime API at .*: ENOENT\..*; green was put back to weight 0, so HAProxy serves blue 100 \/ green 0 as before$/s,
+    );
+    expect(api.weights).toEqual({ blue: 100, green: 0 });
+    expect(logged).toContain(
+      'haproxy: the runtime API went away in the middle of a change; retrying to put green back to 0',
+    );
   });
 
   it('puts the first weight back when HAProxy refuses the second', async () => {

@@ -2,6 +2,15 @@
 // (`set server <backend>/<server> weight N`), without a reload, and reads them back with
 // `show servers state`. One server per colour: haproxy-blue-server and haproxy-green-server.
 //
+// When is a change in force? HAProxy applies `set server … weight` inside the command itself: the
+// server's effective weight and its place in the backend's balancing tree change under the
+// backend's lock before the answer is written, and that tree is shared by every thread (nbthread),
+// so the next balancing decision on any thread uses it. apply() still waits until `show stat` —
+// the effective weight balancing uses, not only the weight asked for — agrees with the change.
+// Measured through HAProxy 2.6 with 1, 2 and 8 threads under load (test/integration/router-haproxy
+// .test.ts): no request sent after apply() returned reached a server set to weight 0. The requests
+// once seen reaching it were sent before a change and answered after it, counted in the wrong window.
+//
 // Runtime changes live in HAProxy's memory. To keep them across a restart or reload, haproxy.cfg needs
 //     global
 //       server-state-file /var/lib/haproxy/server-state
@@ -18,6 +27,7 @@ import { UserError } from '../errors.js';
 import {
   checkWeights,
   otherColor,
+  type ApplyOptions,
   type Color,
   type Router,
   type RouterOptions,
@@ -27,6 +37,15 @@ import {
 import { verifyThroughUrl } from './verify.js';
 
 const ANSWER_TIMEOUT_MS = 10_000;
+/** How long `show stat` may take to agree with a change before apply() calls it not applied. */
+const CONFIRM_TIMEOUT_MS = 2_000;
+const CONFIRM_POLL_MS = 20;
+/**
+ * How long putting the first weight back is retried when the runtime API went away between the two
+ * commands of a change: a reload of HAProxy replaces the socket within moments.
+ */
+const UNDO_RETRY_MS = 5_000;
+const UNDO_POLL_MS = 100;
 
 /** Where the runtime API listens: a unix socket path, or host:port. */
 export type RuntimeApiAddress = { path: string } | { host: string; port: number };
@@ -102,6 +121,43 @@ export function parseServersState(text: string): ServerState[] {
   return servers;
 }
 
+/** A server's row in `show stat`: what balancing uses right now. */
+export interface ServerStat {
+  backend: string;
+  server: string;
+  /** The effective weight (after slowstart, drain and agent changes), not the one asked for. */
+  weight: number;
+  /** "UP", "DOWN", "DRAIN", "MAINT", "no check", … */
+  status: string;
+}
+
+/** Parses `show stat` (CSV with a `# pxname,svname,…` header), server rows only. */
+export function parseStat(text: string): ServerStat[] {
+  const lines = text.split('\n').map((line) => line.trim());
+  const header = lines[0]?.startsWith('# ') ? lines[0].slice(2).split(',') : undefined;
+  if (!header) throw new Error(`not a "show stat" answer: ${JSON.stringify(text.slice(0, 200))}`);
+  const at = (name: string): number => {
+    const index = header.indexOf(name);
+    if (index < 0) throw new Error(`"show stat" has no ${name} column`);
+    return index;
+  };
+  const index = { backend: at('pxname'), server: at('svname'), weight: at('weight'), status: at('status') };
+  return lines
+    .slice(1)
+    .filter((line) => line !== '')
+    .map((line) => line.split(','))
+    .filter((fields) => !['FRONTEND', 'BACKEND'].includes(fields[index.server] ?? ''))
+    .map((fields) => ({
+      backend: fields[index.backend] ?? '',
+      server: fields[index.server] ?? '',
+      weight: Number(fields[index.weight]),
+      status: fields[index.status] ?? '',
+    }));
+}
+
+/** The runtime API could not be reached (as opposed to answering with a refusal). */
+class UnreachableError extends UserError {}
+
 type Options = RouterOptions & {
   haproxy: { socket: string; backend: string; blueServer: string; greenServer: string };
 };
@@ -131,42 +187,64 @@ export class HaproxyRouter implements Router {
   /**
    * Sets both weights, the one that grows first: lowering first could, for a moment, leave both at
    * 0 (a rollback from green 100 to blue 100) and HAProxy would answer 503. A failure on the second
-   * puts the first back. "Took effect" means `show servers state` reads back the new weights: HAProxy
-   * applies a runtime weight to the very next balancing decision, no reload involved. With a state
-   * file, the change counts only once it is saved, so a restart cannot undo it silently.
+   * puts the first back. "Took effect" means `show servers state` reads back the new weights and
+   * `show stat` shows balancing use them (see the top of this file). With a state file, the change
+   * counts only once it is saved, so a restart cannot undo it silently.
    */
-  async apply(weights: Weights): Promise<void> {
+  async apply(weights: Weights, _options: ApplyOptions = {}): Promise<void> {
     checkWeights(weights);
     const before = await this.colorServers();
     const was: Weights = { blue: before.blue.weight, green: before.green.weight };
     await this.setBoth(weights, was);
 
-    const after = await this.colorServers();
-    const mismatch = (['blue', 'green'] as const).filter((color) => after[color].weight !== weights[color]);
-    if (mismatch.length > 0) {
+    const { stateFile } = this.options.haproxy;
+    try {
+      await this.confirm(weights);
+      if (stateFile) {
+        await this.saveState(stateFile).catch((error: unknown) => {
+          throw new UserError(
+            `could not save the weights to the HAProxy state file ${stateFile}: ${(error as Error).message}. ` +
+              'A restart would lose them',
+            'HAProxy state not saved',
+            stateFile,
+          );
+        });
+      }
+    } catch (error) {
+      const problem = error instanceof UserError ? error : new UserError(String(error), 'HAProxy');
       throw new UserError(
-        `HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
-          'is another process changing them at the same time?',
-        'HAProxy weights not applied',
+        `${problem.message}. ${await this.undo(was, weights)}`,
+        problem.title,
+        problem.file,
       );
     }
-    const { stateFile } = this.options.haproxy;
-    if (stateFile) {
-      try {
-        await this.saveState(stateFile);
-      } catch (error) {
-        await this.setBoth(was, weights).catch(() => undefined);
-        throw new UserError(
-          `could not save the weights to the HAProxy state file ${stateFile}: ${(error as Error).message}. ` +
-            `The weights were put back to blue ${was.blue} / green ${was.green}, since a restart would lose them.`,
-          'HAProxy state not saved',
-          stateFile,
-        );
-      }
-    } else {
+    if (!stateFile) {
       this.options.log(
         'haproxy: the new weights live in HAProxy\'s memory only: a restart goes back to haproxy.cfg (see "server-state-file")',
       );
+    }
+  }
+
+  /** Puts back the weights from before a change that was set but not confirmed or not saved. */
+  private async undo(was: Weights, set: Weights): Promise<string> {
+    const { clock, log } = this.options;
+    const deadline = clock.now() + UNDO_RETRY_MS;
+    for (;;) {
+      try {
+        await this.setBoth(was, set);
+        return `The weights were put back to blue ${was.blue} / green ${was.green}.`;
+      } catch (error) {
+        if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
+          return (
+            `Putting blue ${was.blue} / green ${was.green} back failed too (${(error as Error).message}): HAProxy may ` +
+            `serve blue ${set.blue} / green ${set.green} until its weights are set by hand or it restarts.`
+          );
+        }
+        log(
+          `haproxy: the runtime API went away before the change was confirmed; retrying to put blue ${was.blue} / green ${was.green} back`,
+        );
+        await clock.sleep(UNDO_POLL_MS);
+      }
     }
   }
 
@@ -205,9 +283,93 @@ export class HaproxyRouter implements Router {
     try {
       await this.setWeight(second, target[second]);
     } catch (error) {
-      await this.setWeight(first, current[first]).catch(() => undefined);
-      throw error;
+      throw new UserError(
+        `${(error as Error).message}; ${await this.putBack(first, current, target)}`,
+        (error as UserError).title ?? 'HAProxy weights not applied',
+      );
     }
+  }
+
+  /**
+   * Undoes the first command of a change whose second failed. When the runtime API went away in
+   * between (HAProxy reloading replaces its socket), retries for UNDO_RETRY_MS: until then HAProxy
+   * serves a share nobody asked for. Says what HAProxy serves afterwards.
+   */
+  private async putBack(color: Color, current: Weights, target: Weights): Promise<string> {
+    const { clock, log } = this.options;
+    const deadline = clock.now() + UNDO_RETRY_MS;
+    for (;;) {
+      try {
+        await this.setWeight(color, current[color]);
+        return `${color} was put back to weight ${current[color]}, so HAProxy serves blue ${current.blue} / green ${current.green} as before`;
+      } catch (error) {
+        if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
+          const half = { ...current, [color]: target[color] };
+          return (
+            `putting ${color} back to weight ${current[color]} failed too (${error instanceof Error ? error.message : String(error)}): ` +
+            `HAProxy serves blue ${half.blue} / green ${half.green} (weights, not percentages) until its weights are set by hand or it restarts`
+          );
+        }
+        log(
+          `haproxy: the runtime API went away in the middle of a change; retrying to put ${color} back to ${current[color]}`,
+        );
+        await clock.sleep(UNDO_POLL_MS);
+      }
+    }
+  }
+
+  /**
+   * Returns once `show servers state` reads back the new weights and `show stat` shows balancing
+   * use them: a server meant to get nothing at effective weight 0, every other one above 0.
+   */
+  private async confirm(weights: Weights): Promise<void> {
+    const { clock } = this.options;
+    const deadline = clock.now() + CONFIRM_TIMEOUT_MS;
+    for (;;) {
+      const after = await this.colorServers();
+      const asked = (['blue', 'green'] as const).every((color) => after[color].weight === weights[color]);
+      if (!asked) {
+        throw new UserError(
+          `HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
+            'is another process changing them at the same time?',
+          'HAProxy weights not applied',
+        );
+      }
+      const stats = await this.colorStats();
+      const balancing = (['blue', 'green'] as const).every(
+        (color) => (stats[color].weight === 0) === (weights[color] === 0),
+      );
+      if (balancing) return;
+      if (clock.now() >= deadline) {
+        throw new UserError(
+          `HAProxy reads back the new weights, but after ${CONFIRM_TIMEOUT_MS / 1000} s its balancing still uses ` +
+            (['blue', 'green'] as const)
+              .map((color) => `${color} ${stats[color].weight} (${stats[color].status})`)
+              .join(', ') +
+            ' (show stat)',
+          'HAProxy weights not applied',
+        );
+      }
+      await clock.sleep(CONFIRM_POLL_MS);
+    }
+  }
+
+  private async colorStats(): Promise<Record<Color, ServerStat>> {
+    const { backend } = this.options.haproxy;
+    // Type 4: servers only; -1: all of them.
+    const rows = parseStat(await this.ask(`show stat ${backend} 4 -1`)).filter(
+      (row) => row.backend === backend,
+    );
+    const find = (color: Color): ServerStat => {
+      const found = rows.find((row) => row.server === this.serverName(color));
+      if (!found)
+        throw new UserError(
+          `HAProxy's show stat lists no server "${this.serverName(color)}" in ${backend}`,
+          'HAProxy server not found',
+        );
+      return found;
+    };
+    return { blue: find('blue'), green: find('green') };
   }
 
   private async setWeight(color: Color, weight: number): Promise<void> {
@@ -297,7 +459,7 @@ export class HaproxyRouter implements Router {
       socket.once('end', () => resolve(answer));
       socket.once('error', (error: NodeJS.ErrnoException) => {
         reject(
-          new UserError(
+          new UnreachableError(
             `cannot reach the HAProxy runtime API at ${where} (haproxy-socket): ${error.code ?? error.message}. ` +
               'It is the `stats socket <path> level admin` line of haproxy.cfg (or an `ipv4@host:port` one).',
             'HAProxy runtime API unreachable',
