@@ -34,3 +34,20 @@ export class UserErrors extends UserError {
     this.name = 'UserErrors';
   }
 }
+
+/**
+ * The message of anything thrown. Duck-typed: errors made by Node itself (a refused connection)
+ * come from another realm under a test runner's VM, where `instanceof Error` is false.
+ */
+export function messageOf(error: unknown): string {
+  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string') {
+    return (error as Error).message;
+  }
+  return String(error);
+}
+
+/** A system error's code (`ENOENT`, `EEXIST`…), if it has one. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,5 +1,6 @@
 export * from './action.js';
 export * from './action-inputs.js';
+export * from './atomic-write.js';
 export * from './clock.js';
 export * from './errors.js';
 export * from './inputs.js';

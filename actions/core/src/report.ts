@@ -1,6 +1,7 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from './atomic-write.js';
 import type { ActionIO } from './io.js';
 
 export const SWITCHYARD_VERSION = '0.1.0';
@@ -16,8 +17,7 @@ export async function writeReport(io: ActionIO, action: string, report: object):
   const path = join(dir, `${action}-${stamp}-${process.pid}.json`);
   const body = { action, switchyard: SWITCHYARD_VERSION, run: runContext(io.env), ...report };
   // Redacted value by value, not as text: masking inside serialised JSON could break its syntax.
-  await writeFile(`${path}.tmp`, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
-  await rename(`${path}.tmp`, path);
+  await writeFileAtomic(path, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
   return path;
 }
 
