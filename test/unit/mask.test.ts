@@ -1,5 +1,8 @@
-import { describe, expect, it } from '@jest/globals';
-import { memoryIO } from '../../actions/core/src/io.js';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { githubIO, memoryIO } from '../../actions/core/src/io.js';
 import { redactUrl, Secrets } from '../../actions/core/src/mask.js';
 
 describe('redactUrl', () => {
@@ -56,5 +59,100 @@ describe('Secrets', () => {
     io.setOutput('report', '{"password":"hunter22"}');
     await io.summary('| hunter22 |');
     expect(JSON.stringify(recorded)).not.toContain('hunter22');
+  });
+});
+
+describe('Secrets tell the runner (core.setSecret) what to mask', () => {
+  it('reports each new value once, a multi-line one line by line', () => {
+    const told: string[] = [];
+    const secrets = new Secrets((value) => told.push(value));
+    secrets.add('-----BEGIN KEY-----\r\nline-one-abc\nline-two-def\n-----END KEY-----');
+    secrets.add('line-one-abc');
+    secrets.add('ab');
+    expect(told).toEqual(
+      expect.arrayContaining(['-----BEGIN KEY-----', 'line-one-abc', 'line-two-def', '-----END KEY-----']),
+    );
+    expect(told.every((value) => !/[\r\n]/.test(value))).toBe(true);
+    expect(told.filter((value) => value === 'line-one-abc')).toHaveLength(1);
+    expect(told).not.toContain('ab');
+    // The line on its own is masked by us as well, as the runner would.
+    expect(secrets.redact('got line-two-def back')).toBe('got *** back');
+  });
+
+  describe('githubIO', () => {
+    let stdout: string;
+    let dir: string;
+    const saved = { ...process.env };
+    beforeEach(() => {
+      stdout = '';
+      dir = mkdtempSync(join(tmpdir(), 'switchyard-mask-'));
+      jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        stdout += String(chunk);
+        return true;
+      });
+    });
+    afterEach(() => {
+      jest.restoreAllMocks();
+      process.env = { ...saved };
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** The values of the `::add-mask::` commands, unescaped as the runner does. */
+    const masks = () =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('::add-mask::'))
+        .map((line) =>
+          line
+            .slice('::add-mask::'.length)
+            .replaceAll('%0D', '\r')
+            .replaceAll('%0A', '\n')
+            .replaceAll('%25', '%'),
+        );
+    /** Everything else the step printed. */
+    const rest = () =>
+      stdout
+        .split('\n')
+        .filter((line) => !line.startsWith('::add-mask::'))
+        .join('\n');
+
+    it('registers passwords, tokens and credential headers from inputs, switchyard.yml and ${VAR} before anything is logged', async () => {
+      const { readActionInputs } = await import('../../actions/core/src/action-inputs.js');
+      const { deployInputs } = await import('../../actions/core/src/deploy/inputs.js');
+      const config = join(dir, 'switchyard.yml');
+      writeFileSync(
+        config,
+        [
+          'deploy:',
+          '  headers: |',
+          '    X-Api-Key: ${API_KEY}',
+          '    X-Plain: visible-value',
+          '  state: redis://:yml-Pa55@127.0.0.1:6379/0',
+        ].join('\n') + '\n',
+      );
+      // githubIO reads inputs as the runner passes them: INPUT_<NAME> variables of this process.
+      process.env['INPUT_CONFIG'] = config;
+      process.env['INPUT_GITHUB-TOKEN'] = 'ghs_input-token-123';
+      process.env['INPUT_TARGETS'] = 'https://probe:url-pa55@127.0.0.1:1/health';
+      const io = githubIO({ API_KEY: 'key-from-env-456' });
+      readActionInputs(io, 'deploy', deployInputs);
+      const secrets = ['ghs_input-token-123', 'url-pa55', 'key-from-env-456', 'yml-Pa55'];
+      expect(masks()).toEqual(expect.arrayContaining(secrets));
+      expect(masks()).not.toContain('visible-value');
+      // Registered before the first message: nothing printed precedes the masks.
+      expect(stdout.indexOf('::add-mask::')).toBe(0);
+      io.info(`connecting with ${secrets.join(' ')}`);
+      io.error(`failed: ${secrets.join(', ')}`);
+      for (const secret of secrets) expect(rest()).not.toContain(secret);
+      expect(rest()).toContain('connecting with *** *** *** ***');
+    });
+
+    it('a multi-line secret is registered line by line, and no line of it is printed in clear', () => {
+      const io = githubIO({});
+      io.secrets.add('first-line-abc\nsecond-line-def');
+      io.info('key:\nfirst-line-abc\nsecond-line-def\nend');
+      expect(masks()).toEqual(expect.arrayContaining(['first-line-abc', 'second-line-def']));
+      expect(rest()).not.toMatch(/first-line-abc|second-line-def/);
+    });
   });
 });

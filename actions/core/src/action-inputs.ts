@@ -22,6 +22,15 @@ export function readActionInputs<T extends InputTable>(
   action: ActionName,
   table: T,
 ): InputValues<T> {
+  const register = (def: InputTable[string], raw: string) => {
+    for (const line of splitList(raw, false)) if (line.includes('://')) io.secrets.addFromUrl(line);
+    if (def.secret) io.secrets.add(raw);
+    for (const secret of def.secretsOf?.(raw) ?? []) io.secrets.add(secret);
+  };
+  // The workflow's own values first: loading the config file can fail with a message, and none
+  // may show a secret the workflow passed.
+  for (const [name, def] of Object.entries(table)) register(def, io.getInput(name));
+
   const configPath = io.getInput('config');
   const environment = io.getInput('environment') || undefined;
   const fromFile = configPath
@@ -33,9 +42,8 @@ export function readActionInputs<T extends InputTable>(
     const given = io.getInput(name);
     const file = fromFile.get(name);
     const raw = given || file?.raw || def.default || '';
-    for (const line of splitList(raw, false)) if (line.includes('://')) io.secrets.addFromUrl(line);
-    if (def.secret) io.secrets.add(raw);
-    for (const secret of def.secretsOf?.(raw) ?? []) io.secrets.add(secret);
+    // Values from switchyard.yml (after `${VAR}` interpolation) are secrets as much as inputs are.
+    if (!given) register(def, raw);
     chosen.set(name, { raw, origin: given ? undefined : file });
   }
 

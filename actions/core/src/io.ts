@@ -32,17 +32,55 @@ export interface ActionIO {
 /** The pieces an IO must provide; `redacting` adds the secret handling around them. */
 type Sink = Omit<ActionIO, 'secrets'>;
 
+// The runner reads a step's output line by line (CR, LF or CRLF ends one) and acts on a line that,
+// once leading whitespace is trimmed, starts with `::` — or that holds the legacy `##[` anywhere.
+// It finds both with .NET's culture-sensitive StartsWith/IndexOf, which skip characters the
+// collation gives no weight (controls, zero-width and other format characters): they are left out
+// before looking, so `\u200b::error::` counts as a command here too.
+const WEIGHTLESS = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+const LEADING_SPACE = /^\p{White_Space}*/u;
+
+/** One line made inert: unchanged unless the runner would take it as a command. */
+function inertLine(line: string): string {
+  const bare = line.replace(WEIGHTLESS, (c) => (c === '\t' ? c : ''));
+  const command = bare.replace(LEADING_SPACE, '').startsWith('::');
+  if (!command && !bare.includes('##[')) return line;
+  // A backslash, as if escaping the command: the line still reads as what was said.
+  const out = bare.replaceAll('##[', '##\\[');
+  return command ? out.replace(LEADING_SPACE, (space) => `${space}\\`) : out;
+}
+
+/**
+ * Text for the log with no way to issue a workflow command: its lines are kept (CRLF becomes LF,
+ * a lone CR, which the runner would also take as a line end, is dropped) and every line the runner
+ * would act on is escaped. Every message an ActionIO prints goes through it.
+ */
+export function neutraliseLines(text: string): string {
+  return text.replaceAll('\r\n', '\n').replaceAll('\r', '').split('\n').map(inertLine).join('\n');
+}
+
+/**
+ * One line of text from input, state or a server, for places that build one-line texts (a history
+ * line, a status row): line breaks shown as `\n`, and nothing the runner would act on.
+ */
+export function neutralise(text: string): string {
+  return inertLine(text.replaceAll('\r\n', '\\n').replaceAll('\n', '\\n').replaceAll('\r', '\\r'));
+}
+
 function redacting(sink: Sink, secrets: Secrets): ActionIO {
   const r = (text: string) => secrets.redact(text);
+  // Redacted first: a secret is matched as it was given, before any escaping changes it.
+  const printable = (text: string) => neutraliseLines(r(text));
   return {
     secrets,
     env: sink.env,
     getInput: (name) => sink.getInput(name),
+    // Outputs and the summary are files the runner does not scan for commands: only redacted.
     setOutput: (name, value) => sink.setOutput(name, r(value)),
-    info: (message) => sink.info(r(message)),
-    warning: (message, where) => sink.warning(r(message), where),
-    error: (message, where) => sink.error(r(message), where),
-    debug: (message) => sink.debug(r(message)),
+    info: (message) => sink.info(printable(message)),
+    warning: (message, where) => sink.warning(printable(message), where),
+    error: (message, where) => sink.error(printable(message), where),
+    debug: (message) => sink.debug(printable(message)),
     summary: (markdown) => sink.summary(r(markdown)),
     setExitCode: (code) => sink.setExitCode(code),
   };
@@ -75,7 +113,9 @@ export function githubIO(env: Record<string, string | undefined> = process.env):
         process.exitCode = code;
       },
     },
-    new Secrets(),
+    // Registered with the runner as soon as found, so its masking also covers what child
+    // processes write straight to the log.
+    new Secrets((value) => actions.setSecret(value)),
   );
 }
 

@@ -73,14 +73,33 @@ export class Secrets {
   private readonly values = new Set<string>();
 
   /**
-   * Registers a secret, with the forms it takes once escaped for JSON or a markdown table; values
-   * shorter than 3 characters are ignored (masking "a" would mangle every line).
+   * @param onAdd told of each new value to mask, before `add` returns: the GitHub IO registers it
+   *   with the runner (`::add-mask::`), so the runner's own masking covers what we print and
+   *   what child processes print straight to the log.
+   */
+  constructor(private readonly onAdd?: (value: string) => void) {}
+
+  /**
+   * Registers a secret, with the forms it takes once escaped for JSON or a markdown table, and
+   * each of its lines on its own (the runner masks line by line, so a multi-line secret is only
+   * hidden if each line is registered); values shorter than 3 characters are ignored (masking
+   * "a" would mangle every line).
    */
   add(value: string | undefined): void {
     if (!value || value.length < 3) return;
+    const table = value.replaceAll('\\', '\\\\').replaceAll('|', '\\|');
+    for (const form of [value, JSON.stringify(value).slice(1, -1), table]) {
+      const lines = form.split(/\r\n|\r|\n/);
+      this.remember(form, lines.length === 1);
+      if (lines.length > 1) for (const line of lines) if (line.trim().length >= 3) this.remember(line, true);
+    }
+  }
+
+  private remember(value: string, tellRunner: boolean): void {
+    if (this.values.has(value)) return;
     this.values.add(value);
-    this.values.add(JSON.stringify(value).slice(1, -1));
-    this.values.add(value.replaceAll('\\', '\\\\').replaceAll('|', '\\|'));
+    // The runner refuses a blank mask with a warning, and masks within one line only.
+    if (tellRunner && value.trim() !== '') this.onAdd?.(value);
   }
 
   /** Registers every secret inside a URL (password, token-like query values). */
