@@ -1,12 +1,20 @@
 /** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
 
-function cell(value: unknown): string {
+/**
+ * A markdown table cell holding any text: a `|` would end the cell and a line break the table, so
+ * both are escaped (breaks shown as `<br>`); a backslash is doubled so it cannot escape our `\|`.
+ * For tables built by hand (not through `markdownTable`).
+ */
+export function tableCell(value: unknown): string {
   const text = value === undefined || value === null ? '' : String(value);
-  return text.replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', '<br>');
+  return text
+    .replaceAll('\\', '\\\\')
+    .replaceAll('|', '\\|')
+    .replace(/\r\n|\r|\n/g, '<br>');
 }
 
 export function markdownTable(headers: string[], rows: unknown[][]): string {
-  const line = (cells: unknown[]) => `| ${cells.map(cell).join(' | ')} |`;
+  const line = (cells: unknown[]) => `| ${cells.map(tableCell).join(' | ')} |`;
   return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -31,7 +39,8 @@ function downsample(x: string[], series: ChartSeries[]): { x: string[]; series: 
   };
 }
 
-const quote = (text: string) => `"${text.replaceAll('"', "'")}"`;
+// A line break would end the mermaid statement early, a `"` the label.
+const quote = (text: string) => `"${text.replaceAll('"', "'").replace(/[\r\n]+/g, ' ')}"`;
 
 /**
  * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
