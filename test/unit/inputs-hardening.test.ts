@@ -98,13 +98,16 @@ describe('percent-escapes in URL credentials', () => {
     ['health-check', 'targets', 'https://user:Bad%zz9@127.0.0.1/health'],
     ['backup', 'sources', 'redis://:Bad%zz9@127.0.0.1:6379/0'],
     ['backup', 'sources', 'rediss://us%zzer:pw@127.0.0.1:6379/0'],
-  ] as const)('refuses a malformed escape in %s %s before anything runs', (action, input, url) => {
-    const errors = refusal(action, { targets: 'http://127.0.0.1/', [input]: url });
-    expect(errors).toHaveLength(1);
-    expect((errors[0] as InputError).input).toBe(input);
-    expect(errors[0]?.message).toContain('%25');
-    expect(errors[0]?.message).not.toContain('Bad');
-  });
+  ] as [ActionName, string, string][])(
+    'refuses a malformed escape in %s %s before anything runs',
+    (action, input, url) => {
+      const errors = refusal(action, { targets: 'http://127.0.0.1/', [input]: url });
+      expect(errors).toHaveLength(1);
+      expect((errors[0] as InputError).input).toBe(input);
+      expect(errors[0]?.message).toContain('%25');
+      expect(errors[0]?.message).not.toContain('Bad');
+    },
+  );
 
   it('keeps a stray % in a postgres password as written, as pg reads it', () => {
     expect(read('health-check', { targets: 'postgres://app:50%off@db/shop' }).targets).toHaveLength(1);
@@ -117,6 +120,17 @@ describe('percent-escapes in URL credentials', () => {
       expect((error as InputError).input).toBe('state');
       expect((error as Error).message).not.toContain('Bad');
     }
+  });
+});
+
+describe('secrets in comma-separated lists', () => {
+  it('masks a secret in a URL that shares its line with other entries', () => {
+    const { io, recorded } = memoryIO({
+      inputs: { blue: 'http://127.0.0.1:1/?token=tok-c0mma,10.0.0.1:80' },
+    });
+    expect(() => readActionInputs(io, 'deploy', ACTION_INPUTS.deploy)).toThrow(InputError);
+    io.info('blue: http://127.0.0.1:1/?token=tok-c0mma');
+    expect(recorded.log).toEqual(['blue: http://127.0.0.1:1/?token=***']);
   });
 });
 

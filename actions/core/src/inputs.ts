@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
-import { redactUrl } from './mask.js';
+import { redactUrl, secretsInUrl } from './mask.js';
 
 /**
  * One action input: how its raw text is parsed, how it may be written in switchyard.yml, and
@@ -259,6 +259,13 @@ export function list<
     urls: options.urls,
     example: options.example,
     listed: true,
+    // Every line holding a URL is searched for secrets as a whole; entries of one line are URLs of their own.
+    secretsOf: options.commas
+      ? (raw: string) =>
+          splitList(raw, true)
+            .filter((entry) => entry.includes('://'))
+            .flatMap(secretsInUrl)
+      : undefined,
     file: z.union([z.string(), z.array(z.union([z.string(), z.number()]))]),
     parse: z.string().transform((raw, ctx) => {
       const parsed: T[] = [];
