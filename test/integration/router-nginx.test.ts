@@ -133,6 +133,37 @@ describe('router: nginx', () => {
     expect(verification.ok ? 'ok' : verification.detail).toBe('ok');
   });
 
+  it('puts the previous file back and nginx serving it when the reload command fails', async () => {
+    const router = createRouter('nginx', options);
+    await router.apply({ blue: 100, green: 0 });
+    const before = await readFile(upstreamFile, 'utf8');
+    const once = path.join(confDir, 'reload-failed-once');
+    await rm(once, { force: true });
+    // The worst case: the reload went through, but the command reports failure (an ssh session cut
+    // off after it ran, a wrapper timing out) — nginx serves the new file, switchyard was told no.
+    const failsOnce = [
+      'sh',
+      '-c',
+      '"$@"; status=$?; if [ ! -e "$0" ]; then : > "$0"; echo "ssh: connection reset by peer" >&2; exit 255; fi; exit $status',
+      once,
+      ...options.nginx.reloadCommand,
+    ];
+    const flaky = createRouter('nginx', {
+      ...options,
+      nginx: { ...options.nginx, reloadCommand: failsOnce },
+    });
+    const error = (await flaky.apply({ blue: 0, green: 100 }).catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toMatch(
+      /^nginx-reload-command `sh -c .*` failed \(exited with code 255\):\n {2}ssh: connection reset by peer\n/,
+    );
+    expect(error.message).toContain(
+      'The previous upstream file was put back and nginx was reloaded with it, so it serves blue 100 / green 0 as before.',
+    );
+    expect(await readFile(upstreamFile, 'utf8')).toBe(before);
+    expect(await sampleColors(nginx.url, { samples: 40 })).toMatchObject({ blue: 40, green: 0, errors: {} });
+  });
+
   it('waits for verify-url to show the change when it cannot see nginx on this host', async () => {
     // As with nginx on another machine, reloaded over ssh: no worker process to watch here.
     const remote = new NginxRouter({ ...options, nginx: { ...options.nginx, upstreamFile } }, async () => []);

@@ -184,7 +184,12 @@ export class NginxRouter implements Router {
     const reload = await this.run(nginx.reloadCommand);
     if (!succeeded(reload)) {
       const restored = await this.restore(previous);
+      const workersAgain = await this.listWorkers();
       const again = await this.run(nginx.reloadCommand);
+      // The failed reload may have gone through all the same (an ssh cut off after it ran): the
+      // error is thrown once the old weights are what nginx serves, not while the new ones still are.
+      if (succeeded(again) && previous?.weights)
+        await this.waitForReload(workersAgain, previous.weights, weights);
       const after = succeeded(again)
         ? `and nginx was reloaded with it, so it serves ${describe(previous?.weights)} as before`
         : `but reloading nginx with it failed as well (${outcomeOf(again)}):\n${outputTail(again)}\n` +
@@ -197,9 +202,21 @@ export class NginxRouter implements Router {
       );
     }
     log(`nginx: configuration tested and reloaded in ${Math.round(this.options.clock.now() - started)} ms`);
+    await this.waitForReload(workersBefore, weights, previous?.weights);
+  }
+
+  /** Until a reload took effect, in the ways apply() describes. */
+  private async waitForReload(
+    workersBefore: NginxWorker[],
+    target: Weights,
+    previous: Weights | undefined,
+  ): Promise<void> {
     if (await this.oldWorkersStopped(workersBefore)) return;
-    if (this.options.verifyUrl) await this.settle(this.options.verifyUrl, weights, previous?.weights);
-    else log('nginx: no nginx reloaded on this host and no verify-url: trusting the reload command');
+    if (this.options.verifyUrl) await this.settle(this.options.verifyUrl, target, previous);
+    else
+      this.options.log(
+        'nginx: no nginx reloaded on this host and no verify-url: trusting the reload command',
+      );
   }
 
   /** Through verify-url when set; else what the file says, which is all switchyard can see. */
