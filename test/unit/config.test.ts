@@ -123,6 +123,29 @@ describe('switchyard.yml', () => {
     expect(failure({ config: join(dir, 'nope.yml') })[0]?.message).toContain('no such file');
   });
 
+  it('refuses an alias bomb quickly, naming the file', () => {
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) {
+      const name = String.fromCharCode(97 + i);
+      const previous = String.fromCharCode(96 + i);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(',')}]`);
+    }
+    const file = configFile(`${levels.join('\n')}\nhealth-check:\n  targets: *i\n`);
+    const started = performance.now();
+    const errors = failure({ config: file });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toContain(file);
+    expect(errors[0]?.message).toContain('alias');
+    expect(errors[0]?.file).toBe(file);
+  });
+
+  it('names the file for an alias to an anchor that does not exist', () => {
+    const file = configFile('health-check:\n  targets: *nowhere\n');
+    const errors = failure({ config: file });
+    expect(errors[0]?.message).toContain(file);
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const [error] = failure({ config: configFile('health-check:\n  targets: [http://x/\n  timeout: 5s\n') });
     expect(error?.message).toContain('not valid YAML');

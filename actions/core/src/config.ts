@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { InputError, UserError, UserErrors } from './errors.js';
+import { InputError, UserError, UserErrors, messageOf } from './errors.js';
 import type { InputTable } from './inputs.js';
 import { ACTION_INPUTS, type ActionName } from './registry.js';
 
@@ -78,6 +78,12 @@ export interface ConfigValue {
   line?: number;
 }
 
+/**
+ * How many copies aliases may make in all (the yaml package's own measure): ample for a config
+ * that reuses a few blocks, and far below what a billion-laughs file needs to exhaust memory.
+ */
+const MAX_ALIAS_EXPANSION = 100;
+
 const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g;
 
 function interpolate(
@@ -94,6 +100,8 @@ function interpolate(
     return '';
   });
 }
+
+const firstLine = (text: string) => text.split('\n', 1)[0] as string;
 
 function toRaw(value: unknown): string {
   return Array.isArray(value) ? value.map(String).join('\n') : String(value);
@@ -137,7 +145,14 @@ export function loadConfigSection(
     throw new InputError('config', `cannot read "${file}" (${reason}); give the path of your switchyard.yml`);
   }
   const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
+  const refused = (why: string) => new UserError(`${file}: ${why}`, 'Invalid config', file);
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    // logLevel: what yaml would print to stderr (a complex key stringified) is said as an error or not at all.
+    doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, logLevel: 'error' });
+  } catch (error) {
+    throw refused(`not valid YAML: ${firstLine(messageOf(error))}`);
+  }
   const lineOf = (offset: number | undefined) =>
     offset === undefined ? undefined : lines.linePos(offset).line;
   if (doc.errors.length > 0) {
@@ -160,8 +175,19 @@ export function loadConfigSection(
     return path.length > 0 ? lineAt(path.slice(0, -1)) : 1;
   };
 
+  let tree: unknown;
+  try {
+    tree = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }) ?? {};
+  } catch (error) {
+    const why = firstLine(messageOf(error));
+    throw refused(
+      /excessive alias count/i.test(why)
+        ? `its aliases (*name) expand to more than ${MAX_ALIAS_EXPANSION} copies, which is how an alias bomb exhausts memory; write the values out or use fewer aliases`
+        : `not valid YAML: ${why}`,
+    );
+  }
   const unset: UserError[] = [];
-  const interpolated = interpolateTree(doc.toJS() ?? {}, env, (path, name) => {
+  const interpolated = interpolateTree(tree, env, (path, name) => {
     const line = lineAt(path);
     unset.push(
       new UserError(
