@@ -1,10 +1,27 @@
-// Writes the `inputs:` of each actions/<name>/action.yml from the input tables in the core, so the
-// names, descriptions and defaults users read in the marketplace are the ones the code parses.
+// Writes the `inputs:` and `outputs:` of each actions/<name>/action.yml from the action's table (its
+// main.ts: the input table in the core, the outputs it sets), so the names, descriptions and
+// defaults users read in the marketplace are the ones the code parses and writes.
 // Defaults are written into the description, not as `default:` — a runner-supplied default would
 // be indistinguishable from a typed value and would always override switchyard.yml.
+import { backupAction } from '../actions/backup/src/main.js';
 import { COMMON_INPUTS } from '../actions/core/src/action-inputs.js';
-import { ACTION_INPUTS } from '../actions/core/src/registry.js';
+import { ACTION_INPUTS, type ActionName } from '../actions/core/src/registry.js';
+import { deployAction } from '../actions/deploy/src/main.js';
+import { healthCheckAction } from '../actions/health-check/src/main.js';
 import { stringify } from 'yaml';
+
+/** What action.yml shows of an action's table. */
+interface OutputsTable {
+  outputs: Record<string, { description: string }>;
+  report: { description: string };
+}
+
+/** Every action's table; typed by name, so an action added to the registry must be added here. */
+export const ACTIONS: Record<ActionName, OutputsTable> = {
+  'health-check': healthCheckAction,
+  deploy: deployAction,
+  backup: backupAction,
+};
 
 export function renderInputs(action: keyof typeof ACTION_INPUTS): string {
   const inputs: Record<string, { description: string; required: boolean }> = {};
@@ -17,14 +34,29 @@ export function renderInputs(action: keyof typeof ACTION_INPUTS): string {
   return stringify({ inputs }, { lineWidth: 0 });
 }
 
-const BEGIN = '# BEGIN generated inputs (npm run schema)\n';
-const END = '# END generated inputs\n';
+/** The `outputs:` of action.yml: the action's outputs table, then the `report` every action sets. */
+export function renderOutputs(action: ActionName): string {
+  const definition = ACTIONS[action];
+  const outputs: Record<string, { description: string }> = {};
+  for (const [name, output] of Object.entries(definition.outputs))
+    outputs[name] = { description: output.description };
+  outputs.report = { description: definition.report.description };
+  return stringify({ outputs }, { lineWidth: 0 });
+}
 
-export function withGeneratedInputs(actionYml: string, action: keyof typeof ACTION_INPUTS): string {
+const BEGIN = '# BEGIN generated inputs and outputs (npm run schema)\n';
+const END = '# END generated inputs and outputs\n';
+
+export function withGeneratedInputs(actionYml: string, action: ActionName): string {
   const start = actionYml.indexOf(BEGIN);
   const end = actionYml.indexOf(END);
-  if (start < 0 || end < 0) throw new Error(`action.yml of ${action} lacks the generated-inputs markers`);
-  return actionYml.slice(0, start + BEGIN.length) + renderInputs(action) + actionYml.slice(end);
+  if (start < 0 || end < 0) throw new Error(`action.yml of ${action} lacks the generated markers`);
+  return (
+    actionYml.slice(0, start + BEGIN.length) +
+    renderInputs(action) +
+    renderOutputs(action) +
+    actionYml.slice(end)
+  );
 }
 
 export function actionYmlPath(action: string): string {

@@ -1,39 +1,37 @@
-import {
-  cancellationOnSignals,
-  githubIO,
-  readActionInputs,
-  runAction,
-  systemClock,
-  writeReport,
-  type ActionIO,
-} from '../../core/src/index.js';
+import { defineAction, githubIO, runAction, type ActionIO } from '../../core/src/index.js';
 import { runBackupCommand } from '../../core/src/backup/engine.js';
 import { backupInputs } from '../../core/src/backup/inputs.js';
 import { renderBackupSummary } from '../../core/src/backup/summary.js';
-import { systemRunner } from '../../core/src/process.js';
 
-export async function run(io: ActionIO = githubIO()): Promise<void> {
-  await runAction(io, async () => {
-    const inputs = readActionInputs(io, 'backup', backupInputs);
-    const cancellation = cancellationOnSignals();
-    try {
-      const outcome = await runBackupCommand(inputs, {
-        io,
-        clock: systemClock,
-        runner: systemRunner,
-        cwd: process.cwd(),
-        signal: cancellation.signal,
-        environment: io.getInput('environment') || undefined,
-      });
-      io.setOutput('backup-id', outcome.id ?? '');
-      io.setOutput('manifest', outcome.manifest ? JSON.stringify(outcome.manifest) : '');
-      io.setOutput('size-bytes', outcome.manifest ? String(outcome.manifest.sizeBytes) : '');
-      io.setOutput('sha256', outcome.sha256 ?? '');
-      const { manifestText: _text, ...report } = outcome;
-      io.setOutput('report', await writeReport(io, 'backup', report));
-      await io.summary(renderBackupSummary(outcome));
-    } finally {
-      cancellation.dispose();
-    }
-  });
-}
+export const backupAction = defineAction({
+  name: 'backup',
+  inputs: backupInputs,
+  engine: runBackupCommand,
+  outputs: {
+    'backup-id': {
+      description: 'The backup taken, restored or verified (list: the newest).',
+      value: (outcome) => outcome.id ?? '',
+    },
+    manifest: {
+      description:
+        "The backup's manifest as JSON: id, time, commit, sources (credentials redacted), and per part its size, sha256 and record counts.",
+      value: (outcome) => (outcome.manifest ? JSON.stringify(outcome.manifest) : ''),
+    },
+    'size-bytes': {
+      description: 'The stored size of the backup, all parts compressed.',
+      value: (outcome) => (outcome.manifest ? String(outcome.manifest.sizeBytes) : ''),
+    },
+    sha256: {
+      description: "The sha256 of the manifest, which pins every part's checksum.",
+      value: (outcome) => outcome.sha256 ?? '',
+    },
+  },
+  report: {
+    description: 'Path of the JSON report (the manifest, the checks, the records counted after a restore).',
+    // The manifest is in the report already, parsed; its exact text only matters for its sha256.
+    body: ({ manifestText: _text, ...report }) => report,
+  },
+  summary: renderBackupSummary,
+});
+
+export const run = (io: ActionIO = githubIO()) => runAction(backupAction, io);

@@ -1,44 +1,44 @@
-import {
-  cancellationOnSignals,
-  githubIO,
-  readActionInputs,
-  runAction,
-  systemClock,
-  writeReport,
-  type ActionIO,
-} from '../../core/src/index.js';
+import { defineAction, githubIO, runAction, type ActionIO } from '../../core/src/index.js';
 import { deploy } from '../../core/src/deploy/engine.js';
 import { deployInputs } from '../../core/src/deploy/inputs.js';
 import { renderDeploySummary } from '../../core/src/deploy/summary.js';
-import { systemRunner } from '../../core/src/process.js';
 
-export async function run(io: ActionIO = githubIO()): Promise<void> {
-  await runAction(io, async () => {
-    const inputs = readActionInputs(io, 'deploy', deployInputs);
-    const cancellation = cancellationOnSignals();
-    try {
-      const result = await deploy(inputs, {
-        io,
-        clock: systemClock,
-        runner: systemRunner,
-        signal: cancellation.signal,
-        environment: io.getInput('environment') || undefined,
-      });
-      io.setOutput('active', result.active);
-      io.setOutput('previous', result.previous ?? '');
-      io.setOutput('weights', JSON.stringify(result.weights));
-      io.setOutput('rolled-back', String(result.rolledBack));
-      io.setOutput('reason', result.reason ?? '');
-      io.setOutput('report', await writeReport(io, 'deploy', result));
-      await io.summary(renderDeploySummary(result));
-      if (!result.succeeded) {
-        io.error(`${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`, {
+export const deployAction = defineAction({
+  name: 'deploy',
+  inputs: deployInputs,
+  engine: deploy,
+  outputs: {
+    active: {
+      description: 'The colour serving traffic after the command (blue or green).',
+      value: (result) => result.active,
+    },
+    previous: {
+      description: 'The other colour, when it has run a release.',
+      value: (result) => result.previous ?? '',
+    },
+    weights: {
+      description: 'The weights after the command, as JSON: {"blue":0,"green":100}.',
+      value: (result) => JSON.stringify(result.weights),
+    },
+    'rolled-back': {
+      description:
+        'true when the command put the previous colour back (a breached promotion, a cancellation).',
+      value: (result) => String(result.rolledBack),
+    },
+    reason: {
+      description: 'Why it rolled back or failed (which threshold, which value).',
+      value: (result) => result.reason ?? '',
+    },
+  },
+  report: { description: 'Path of the JSON report (the plan, the timeline, the state and history).' },
+  summary: renderDeploySummary,
+  failure: (result) =>
+    result.succeeded
+      ? undefined
+      : {
+          message: `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,
           title: `deploy ${result.command} failed`,
-        });
-        io.setExitCode(1);
-      }
-    } finally {
-      cancellation.dispose();
-    }
-  });
-}
+        },
+});
+
+export const run = (io: ActionIO = githubIO()) => runAction(deployAction, io);
