@@ -1,5 +1,5 @@
-// Regenerates what derives from the input tables: the JSON Schema of switchyard.yml, the inputs of
-// every action.yml and the inputs table of every docs/<action>.md. A unit test fails when any is
+// Regenerates what derives from the action tables: the JSON Schema of switchyard.yml, the inputs and
+// outputs of every action.yml and the inputs table of every docs/<action>.md. A unit test fails when any is
 // stale. The YAML goes through prettier, so `npm run lint` agrees with a fresh generation.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
