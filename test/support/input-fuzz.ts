@@ -85,6 +85,7 @@ const ADVERSARIAL = [
   `redis://us%zzer:${MARK}@127.0.0.1:1`,
   `redis://:${MARK}@127.0.0.1:1/%zz`,
   `redis://:${MARK}@127.0.0.1:1/0/pre%zzfix`,
+  'redis://127.0.0.1:1/%zz',
   `redis://:${MARK}@127.0.0.1:1/0/a/b`,
   'redis://127.0.0.1:99999',
   `rediss://default:${MARK}@[::1]:1/15?prefix=x&key=y`,
