@@ -11,7 +11,7 @@ import { InputError, UserError } from '../errors.js';
 import type { ActionIO } from '../io.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions } from '../probes/probe.js';
-import { formatCommand, type ProcessRunner } from '../process.js';
+import { formatCommand, outcomeOf, outputTail, succeeded, type ProcessRunner } from '../process.js';
 import { githubClient, GitHubError, repoFromEnv } from '../github/client.js';
 import { DeploymentRecorder, runLogUrl, type DeploymentOutcome } from '../github/deployments.js';
 import { createRouter } from '../routers/index.js';
@@ -228,9 +228,10 @@ export class DeployRun {
    * Sets the weights and proves they took effect; returns the verification's words. The lock is
    * checked first: a run that lost it must not move traffic another run now owns.
    */
-  private async setWeights(weights: Weights): Promise<string> {
+  private async setWeights(weights: Weights, cancellable = false): Promise<string> {
     await this.lock?.check();
-    await this.router.apply(weights);
+    // A change that puts traffic back runs to its end, cancelled workflow or not.
+    await this.router.apply(weights, cancellable ? { signal: this.deps.signal } : {});
     const verification = await this.router.verify(weights);
     if (!verification.ok) {
       throw new UserError(
@@ -281,6 +282,7 @@ export class DeployRun {
         stateFile: inputs['haproxy-state-file'],
       },
       command: inputs['router-command'],
+      commandTimeoutMs: inputs['router-command-timeout'],
       verifyUrl: inputs['verify-url'],
       runner: deps.runner,
       clock: deps.clock,
@@ -373,14 +375,15 @@ export class DeployRun {
           SWITCHYARD_VERSION: version,
           SWITCHYARD_SERVERS: servers.map((s) => s.address).join(','),
         },
+        cwd: deps.cwd,
+        timeoutMs: inputs['stage-command-timeout'],
+        signal: deps.signal,
+        // Live, as it happens: a deploy script's progress belongs in the log while it runs.
+        onLine: (line) => io.info(`  ${line}`),
       });
-      for (const line of result.stdout.trim().split('\n').filter(Boolean)) io.info(`  ${line}`);
-      if (result.exitCode !== 0) {
-        const tail = result.stderr.trim().split('\n').slice(-5).join('\n');
-        throw new UserError(
-          `stage-command exited ${result.exitCode}${tail ? `: ${tail}` : ''}`,
-          'Stage failed',
-        );
+      if (!succeeded(result)) {
+        const tail = outputTail(result, 5);
+        throw new UserError(`stage-command ${outcomeOf(result)}${tail ? `:\n${tail}` : ''}`, 'Stage failed');
       }
     }
     // Probed directly, not through the router: the idle colour has no traffic yet.
@@ -537,7 +540,7 @@ export class DeployRun {
       save: (change: (state: DeployState) => DeployState) => this.save(change),
       withHistory: (state: DeployState, entry: Omit<HistoryEntry, 'at' | 'actor'>) =>
         this.withHistory(state, entry),
-      setWeights: (weights: Weights) => this.setWeights(weights),
+      setWeights: (weights: Weights, cancellable = false) => this.setWeights(weights, cancellable),
       /** Sets weights without the lock check: only to put traffic back after the lock was lost. */
       restoreWithoutLock: async (weights: Weights) => {
         await this.router.apply(weights);
@@ -653,8 +656,9 @@ class Promotion {
       for (const [index, step] of this.plan.steps.entries()) {
         if (this.tools.signal?.aborted) return await this.cancelled();
         const weights = weightsFor(this.to, step.weight);
-        await this.tools.setWeights(weights);
+        // Counted as moved before the call: a change cut off half-way is put back all the same.
         this.moved = true;
+        await this.tools.setWeights(weights, true);
         await this.tools.save((s) => ({
           ...s,
           weights,
@@ -677,6 +681,7 @@ class Promotion {
       }
       return await this.promoted();
     } catch (error) {
+      if (this.tools.signal?.aborted && !(error instanceof LockLostError)) return await this.cancelled();
       return await this.failed(error);
     }
   }
