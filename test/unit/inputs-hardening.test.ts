@@ -191,3 +191,28 @@ describe('expect-body', () => {
     expect(behind?.kind === 'regex' && behind.regex.test('is ready')).toBe(true);
   });
 });
+
+describe('a malformed escape in a backup Redis source path', () => {
+  it('is an input error naming sources, never "Unexpected error"', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { runWithInputs } = await import('../../actions/core/src/action.js');
+    const { run } = await import('../../actions/backup/src/main.js');
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-escape-'));
+    try {
+      const recorded = await runWithInputs(run, {
+        command: 'backup',
+        sources: 'redis://127.0.0.1:1/%zz',
+        store: `local:${dir}`,
+      });
+      expect(recorded.exitCode).toBe(1);
+      const errors = recorded.log.filter((line) => line.startsWith('::error'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toContain('sources');
+      expect(errors[0]).not.toContain('Unexpected error');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

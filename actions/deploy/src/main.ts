@@ -1,4 +1,4 @@
-import { defineAction, githubIO, runAction, type ActionIO } from '../../core/src/index.js';
+import { defineAction, githubIO, runAction, UserError, type ActionIO } from '../../core/src/index.js';
 import { deploy } from '../../core/src/deploy/engine.js';
 import { deployInputs } from '../../core/src/deploy/inputs.js';
 import { renderDeploySummary } from '../../core/src/deploy/summary.js';
@@ -29,6 +29,11 @@ export const deployAction = defineAction({
       description: 'Why it rolled back or failed (which threshold, which value).',
       value: (result) => result.reason ?? '',
     },
+    verdict: {
+      description:
+        "promote: the analysis' last verdict — passed, failed or inconclusive (not enough evidence, or cancelled); empty for other commands.",
+      value: (result) => result.verdict ?? '',
+    },
   },
   report: { description: 'Path of the JSON report (the plan, the timeline, the state and history).' },
   summary: renderDeploySummary,
@@ -36,8 +41,9 @@ export const deployAction = defineAction({
     result.succeeded
       ? undefined
       : {
-          message: `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,
-          title: `deploy ${result.command} failed`,
+          message:
+            result.error?.message ?? `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,
+          title: result.error instanceof UserError ? result.error.title : `deploy ${result.command} failed`,
         },
 });
 

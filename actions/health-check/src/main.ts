@@ -12,6 +12,11 @@ export const healthCheckAction = defineAction({
       description: 'true when every target passed (and the k6 gate, when given), else false.',
       value: (result) => String(result.healthy),
     },
+    verdict: {
+      description:
+        'passed, failed or inconclusive (not enough evidence: too few samples, no data, cancelled); healthy is true only when passed.',
+      value: (result) => result.verdict,
+    },
     failed: {
       description: 'JSON array of the targets that failed (credentials redacted).',
       value: (result) => JSON.stringify(result.failed),

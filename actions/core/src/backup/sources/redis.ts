@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { loadRedisClient } from '../../drivers.js';
 import { InputError, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
+import { decodeUrlPart } from '../../inputs.js';
 import type { PatternSyntax, Selection } from '../patterns.js';
 import {
   TargetInTheWay,
@@ -718,7 +719,7 @@ function parseEndpoint(
     throw new InputError(input, `${display} is not a Redis URL; expected redis://host:port/db or rediss://…`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!host) throw new InputError(input, `${display} needs a host, e.g. redis://cache.internal:6379/0`);
-  const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const path = decodeUrlPart(url, 'path', input, url.pathname.replace(/^\//, ''));
   if (path !== '' && !/^\d+$/.test(path)) {
     throw new InputError(
       input,
@@ -734,8 +735,8 @@ function parseEndpoint(
     options: {
       host,
       port,
-      username: url.username ? decodeURIComponent(url.username) : undefined,
-      password: url.password ? decodeURIComponent(url.password) : undefined,
+      username: url.username ? decodeUrlPart(url, 'username', input) : undefined,
+      password: url.password ? decodeUrlPart(url, 'password', input) : undefined,
       // Selected once connected (see Connection.open), so that a refusal is an answer, not an event.
       db: 0,
       tls: url.protocol === 'rediss:' ? { servername: net.isIP(host) ? undefined : host } : undefined,
