@@ -121,6 +121,29 @@ describe('runAction: one driver for every action', () => {
     expect(bug.recorded.exitCode).toBe(1);
   });
 
+  it('a failed result may carry its error: a UserError prints as thrown (file and line kept), a bug as unexpected', async () => {
+    const kept = (error: Error) =>
+      defineAction({ ...fakeAction(), failure: (result) => (result.ok ? error : undefined) });
+    const { io, recorded } = memoryIO({ env: { RUNNER_TEMP: dir } });
+    await runAction(
+      kept(new UserError('lost the deploy lock to run 7', 'deploy promote failed', 'state.json', 2)),
+      io,
+    );
+    expect(recorded.errors).toEqual([
+      {
+        message: 'lost the deploy lock to run 7',
+        where: { title: 'deploy promote failed', file: 'state.json', line: 2 },
+      },
+    ]);
+    expect(recorded.outputs.ok).toBe('true');
+    expect(recorded.exitCode).toBe(1);
+
+    const second = memoryIO({ env: { RUNNER_TEMP: dir } });
+    await runAction(kept(new RangeError('weights out of range')), second.io);
+    expect(second.recorded.errors[0]?.message).toMatch(/^Unexpected error: weights out of range/);
+    expect(second.recorded.exitCode).toBe(1);
+  });
+
   it('passes the world in: the environment input, cwd, clock and runner', async () => {
     let deps: ActionDeps | undefined;
     await runFake({ environment: 'production' }, (given) => (deps = given));

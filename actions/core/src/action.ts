@@ -25,10 +25,12 @@ export interface ActionOutput<R> {
   value: (result: R) => string;
 }
 
-/** Why a finished run failed: printed as one `::error::` with this title; the action exits 1. */
+/** Why a finished run failed: printed as one `::error::` with this title (and file, line); exit 1. */
 export interface ActionFailure {
   message: string;
   title: string;
+  file?: string;
+  line?: number;
 }
 
 /**
@@ -49,8 +51,11 @@ export interface ActionDefinition<T extends InputTable = InputTable, R extends o
   report: { description: string; body?: (result: R) => object };
   /** The job summary's markdown for a result. */
   summary: (result: R) => string;
-  /** Undefined when the result is a success. */
-  failure?: (result: R) => ActionFailure | undefined;
+  /**
+   * Undefined when the result is a success. An error kept in the result may be given as it is: a
+   * UserError (or UserErrors) is printed as when thrown, anything else as an unexpected error.
+   */
+  failure?: (result: R) => ActionFailure | Error | undefined;
 }
 
 /** Infers an action's input and result types from its table. */
@@ -135,8 +140,10 @@ export async function runAction<T extends InputTable, R extends object>(
     await attempt(() => io.summary(done ? definition.summary(done) : errorSummary(definition.name, errors)));
     if (done) {
       const failure = definition.failure?.(done);
-      if (failure) {
-        io.error(failure.message, { title: failure.title });
+      if (failure instanceof Error) {
+        fail(failure);
+      } else if (failure) {
+        io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
         errors.push(failure.message);
       } else if (cancellation.signal.aborted) {
         // A cancelled run never reads as a success, whatever the engine made of the time it had.
