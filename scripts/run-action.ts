@@ -9,6 +9,8 @@ export interface RunnerResult {
   stderr: string;
   outputs: Record<string, string>;
   summary: string;
+  /** What the step registered with `::add-mask::` (the runner takes these lines out of the log). */
+  masks: string[];
   /** The JSON report's text, read before the runner's temp dir is removed. */
   report?: string;
 }
@@ -88,9 +90,14 @@ export async function runLikeTheRunner(
     });
     const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
     const outputs = parseOutputFile(readFileSync(outputFile, 'utf8'));
+    const lines = stdout.split('\n');
+    const masks = lines
+      .filter((line) => line.startsWith('::add-mask::'))
+      .map((line) => unescapeCommandData(line.slice('::add-mask::'.length)));
     return {
       exitCode,
-      stdout,
+      masks,
+      stdout: lines.filter((line) => !line.startsWith('::add-mask::')).join('\n'),
       stderr,
       outputs,
       summary: readFileSync(summaryFile, 'utf8'),
@@ -109,11 +116,10 @@ export function annotations(stdout: string, kind: 'error' | 'warning' | 'notice'
   return stdout
     .split('\n')
     .filter((line) => line.startsWith(`::${kind}`))
-    .map((line) =>
-      line
-        .slice(line.indexOf('::', 2) + 2)
-        .replaceAll('%0D', '\r')
-        .replaceAll('%0A', '\n')
-        .replaceAll('%25', '%'),
-    );
+    .map((line) => unescapeCommandData(line.slice(line.indexOf('::', 2) + 2)));
+}
+
+/** A workflow command's data as the runner reads it back. */
+function unescapeCommandData(data: string): string {
+  return data.replaceAll('%0D', '\r').replaceAll('%0A', '\n').replaceAll('%25', '%');
 }

@@ -359,7 +359,11 @@ describe('backup action with Redis, run as the GitHub runner runs it', () => {
       const running = backupStep(store, { sources: sourceOf(doomed, 0), id: 'interrupted' });
       const folder = join(store, 'interrupted');
       const temporary = await whileRunning('a temporary part file with data in it', running, () =>
-        filesUnder(folder).find((name) => name.endsWith('.tmp') && statSync(join(folder, name)).size > 0),
+        // The part's own temporary file: the owner record is written through one too, briefly.
+        filesUnder(folder).find(
+          (name) =>
+            name.startsWith(`.${part}.`) && name.endsWith('.tmp') && statSync(join(folder, name)).size > 0,
+        ),
       );
       process.kill(pid, 'SIGKILL');
       const killedAt = performance.now();

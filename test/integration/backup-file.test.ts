@@ -233,7 +233,7 @@ it('leaves no half-written file under its name when a restore is killed mid-file
 });
 
 it('backs up and restores a large file in constant memory', async () => {
-  const size = 384 * 1024 * 1024;
+  const size = 512 * 1024 * 1024;
   const image = path.join(cwd, 'disk/image.raw');
   await mkdir(path.dirname(image));
   await writeFile(image, 'header');
@@ -254,6 +254,7 @@ it('backs up and restores a large file in constant memory', async () => {
   const [, bytes, growth] = (await measuring.line(/^done /)).split(' ').map(Number);
   expect(bytes).toBe(size);
   expect((await stat(path.join(target, 'disk/image.raw'))).size).toBe(size);
-  // Measured ~35-55 MiB whatever the size (16 MiB to 1 GiB): buffers and heap slack, not the file.
+  // Measured ~35-55 MiB whatever the size (16 MiB to 1 GiB), near 100 MiB on a loaded 2-core machine:
+  // buffers and heap slack, not the file.
   expect(growth).toBeLessThan(size / 4);
 }, 30_000);

@@ -103,6 +103,10 @@ class ActionsCacheStore {
         await (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .writeFresh */ ._o)(file, text);
         await this.save([file], `${_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+${Date.now()}`, this.marks, `the ${mark} mark of backup ${id}`);
     }
+    /** Entries are immutable here: a newer, empty mark stands for none (readMark reads only the newest). */
+    async removeMark(id, mark) {
+        await this.writeMark(id, mark, '');
+    }
     async readMark(id, mark) {
         const file = this.markFile(id, mark);
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(file, { force: true });
@@ -111,7 +115,8 @@ class ActionsCacheStore {
         const matched = await this.run(this.marks, () => _actions_cache__WEBPACK_IMPORTED_MODULE_2__/* .restoreCache */ .P3([file], prefix, [prefix]));
         if (!matched?.startsWith(prefix))
             return undefined;
-        return node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(file, 'utf8').catch(() => undefined);
+        const text = await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(file, 'utf8').catch(() => undefined);
+        return text || undefined;
     }
     async list() {
         const entries = await this.listEntries(_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .BACKUP_PREFIX */ .aM, 'list backups');

@@ -109,6 +109,10 @@ class ArtifactStore {
         await (0,_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .writeFresh */ ._o)(file, text);
         await this.upload(`${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+${Date.now()}`, [file], node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), `the ${mark} mark of backup ${id}`);
     }
+    /** Entries are immutable here: a newer, empty mark stands for none (readMark reads only the newest). */
+    async removeMark(id, mark) {
+        await this.writeMark(id, mark, '');
+    }
     async readMark(id, mark) {
         const file = this.markFile(id, mark);
         const prefix = `${_runner_js__WEBPACK_IMPORTED_MODULE_5__/* .BACKUP_PREFIX */ .aM}${id}+${mark}+`;
@@ -126,7 +130,8 @@ class ArtifactStore {
         await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true, force: true });
         if (!(await this.download(newest, node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), `read the ${mark} mark of backup ${id}`)))
             return undefined;
-        return node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(file, 'utf8').catch(() => undefined);
+        const text = await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.readFile(file, 'utf8').catch(() => undefined);
+        return text || undefined;
     }
     async list() {
         const ids = (await this.listArtifacts('list backups'))

@@ -8,7 +8,7 @@ import { untilHealthy } from '../analysis/until-healthy.js';
 import { watchTargets } from '../analysis/watch.js';
 import type { Clock } from '../clock.js';
 import { InputError, UserError } from '../errors.js';
-import type { ActionIO } from '../io.js';
+import { neutralise, type ActionIO } from '../io.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions } from '../probes/probe.js';
 import { formatCommand, outcomeOf, outputTail, succeeded, type ProcessRunner } from '../process.js';
@@ -309,7 +309,7 @@ export class DeployRun {
       const release = state.releases[color];
       const untested = release && !hasServed(state, color) ? ' — has not served traffic yet' : '';
       io.info(
-        `  ${color}: ${release ? `${release.version}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}${untested}` : 'nothing staged'}`,
+        `  ${color}: ${release ? `${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}${untested}` : 'nothing staged'}`,
       );
     }
     if (state.promotion) {
@@ -337,7 +337,7 @@ export class DeployRun {
     }
     for (const entry of state.history.slice(-5)) {
       io.info(
-        `  ${entry.at} ${entry.command} ${entry.version ?? ''} ${entry.verdict} by ${entry.actor}${entry.reason ? `: ${entry.reason}` : ''}`,
+        `  ${entry.at} ${entry.command} ${neutralise(entry.version ?? '')} ${entry.verdict} by ${entry.actor}${entry.reason ? `: ${neutralise(entry.reason)}` : ''}`,
       );
     }
     return this.result({ router });
@@ -367,7 +367,7 @@ export class DeployRun {
       throw new InputError(idle, `lists no servers; stage needs the ${idle} servers to probe`);
     const command = inputs['stage-command'];
     if (command) {
-      io.info(`staging ${version} on ${idle}: ${formatCommand(command)}`);
+      io.info(`staging ${neutralise(version)} on ${idle}: ${formatCommand(command)}`);
       const result = await deps.runner.run(command, {
         env: {
           ...io.env,
@@ -406,7 +406,7 @@ export class DeployRun {
         const because = waited.cancelled ? waited.reason : `${idle} did not become healthy: ${waited.reason}`;
         throw new UserError(`${because}`, 'Stage failed');
       }
-      io.info(`${idle} is healthy with ${version} after ${formatMs(waited.elapsedMs)}`);
+      io.info(`${idle} is healthy with ${neutralise(version)} after ${formatMs(waited.elapsedMs)}`);
     } finally {
       await Promise.all(probes.map((p) => p.close()));
     }
@@ -451,7 +451,7 @@ export class DeployRun {
       const release = state.releases[target];
       throw new UserError(
         release
-          ? `not rolling back to ${target}: it runs ${release.version}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
+          ? `not rolling back to ${target}: it runs ${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
               `staged ${release.stagedAt} and never given traffic since, so it is an untested build. ` +
               `Traffic stays on ${state.active} (${describeWeights(state.weights)}). Stage the last good version on ${target} and promote it instead.`
           : `nothing to roll back to: ${state.active} has all traffic and ${target} never served`,
@@ -461,7 +461,9 @@ export class DeployRun {
     const weights = weightsFor(target, 100);
     const started = this.clock.now();
     const verified = await this.setWeights(weights);
-    this.io.info(`rolled back to ${target} in ${formatMs(this.clock.now() - started)}: ${reason}`);
+    this.io.info(
+      `rolled back to ${target} in ${formatMs(this.clock.now() - started)}: ${neutralise(reason)}`,
+    );
     if (state.promotion) {
       await this.closeDeployment(
         state.promotion.deploymentId,
@@ -771,7 +773,7 @@ class Promotion {
       `${this.to}${this.version ? ` (${this.version})` : ''} has all traffic`,
     );
     tools.io.info(
-      `promoted: ${this.to}${this.version ? ` (${this.version})` : ''} has all traffic after ${formatMs(tools.at())}`,
+      `promoted: ${this.to}${this.version ? ` (${neutralise(this.version)})` : ''} has all traffic after ${formatMs(tools.at())}`,
     );
     return tools.result({ previous: this.from, plan: this.plan, verdict: 'passed' });
   }
