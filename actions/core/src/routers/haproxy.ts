@@ -19,10 +19,8 @@
 // and switchyard is given the same path (RouterOptions.haproxy.stateFile): after every change it saves
 // `show servers state` there, and HAProxy restores each server's weight from it on start (as long as
 // the server's weight in haproxy.cfg is still the one the file recorded).
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
 import net from 'node:net';
-import path from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
 import { UserError } from '../errors.js';
 import {
   checkWeights,
@@ -421,23 +419,7 @@ export class HaproxyRouter implements Router {
   private async saveState(file: string): Promise<void> {
     const state = await this.ask('show servers state');
     parseServersState(state);
-    const temp = path.join(
-      path.dirname(file),
-      `.${path.basename(file)}.switchyard-${randomBytes(4).toString('hex')}.tmp`,
-    );
-    try {
-      const handle = await open(temp, 'wx', 0o644);
-      try {
-        await handle.writeFile(state);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, file);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+    await writeFileAtomic(file, state);
     this.options.log(`haproxy: saved the server state to ${file}`);
   }
 

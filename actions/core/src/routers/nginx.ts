@@ -1,9 +1,9 @@
 // router: nginx — switchyard owns one include file holding `upstream <name> { … }` with the blue and
 // green servers, and changes traffic by rewriting it, testing the configuration and reloading nginx.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../errors.js';
+import { writeFileAtomic } from '../atomic-write.js';
+import { messageOf, UserError } from '../errors.js';
 import { formatCommand, outcomeOf, outputTail, succeeded } from '../process.js';
 import {
   checkWeights,
@@ -313,24 +313,11 @@ export class NginxRouter implements Router {
    * never picks it up.
    */
   private async write(text: string, mode = 0o644): Promise<void> {
-    const temp = path.join(
-      path.dirname(this.file),
-      `.${path.basename(this.file)}.switchyard-${process.pid}-${randomBytes(4).toString('hex')}.tmp`,
-    );
     try {
-      const handle = await open(temp, 'wx', mode);
-      try {
-        await handle.writeFile(text);
-        await handle.chmod(mode);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.file);
+      await writeFileAtomic(this.file, text, { mode });
     } catch (error) {
-      await rm(temp, { force: true });
       throw new UserError(
-        `cannot write nginx-upstream-file ${this.file}: ${(error as Error).message} (switchyard writes a ` +
+        `cannot write nginx-upstream-file ${this.file}: ${messageOf(error)} (switchyard writes a ` +
           `temporary file in the same directory and renames it over, so it needs write access to ${path.dirname(this.file)})`,
         'nginx',
         this.file,

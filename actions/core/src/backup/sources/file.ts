@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InputError, UserError } from '../../errors.js';
+import { errorCode, InputError, messageOf, UserError } from '../../errors.js';
 import {
   TargetInTheWay,
   type BackupSource,
@@ -1091,12 +1091,4 @@ async function place(temporary: string, final: string, mode: RestoreMode): Promi
     await fs.rename(temporary, final);
     return true;
   }
-}
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -4,9 +4,9 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
 import { loadPg } from '../../drivers.js';
-import { UserError } from '../../errors.js';
+import { messageOf, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
-import { systemRunner, type ProcessRunner } from '../../process.js';
+import { systemRunner, type ProcessRunner, type StreamedResult } from '../../process.js';
 import {
   TargetInTheWay,
   type BackupSource,
@@ -16,7 +16,6 @@ import {
   type SourceContext,
 } from '../source.js';
 import type { PatternSyntax } from '../patterns.js';
-import { runStreaming, type StreamedResult } from './spawn-stream.js';
 
 /**
  * A PostgreSQL database as a backup part: `pg_dump --format=custom` streamed out, `pg_restore`
@@ -70,6 +69,8 @@ class PostgresSource implements BackupSource {
   readonly partName: string;
   private readonly secrets = new Secrets();
   private readonly runner: ProcessRunner;
+  /** pg_dump and pg_restore stream a whole part: through the runner's stream, or the system's when a test runner has none. */
+  private readonly stream: NonNullable<ProcessRunner['stream']>;
   private readonly baseEnv: Record<string, string | undefined>;
   private readonly clientDirs: string[];
   private readonly clients = new Map<string, Promise<PostgresClient[]>>();
@@ -82,6 +83,7 @@ class PostgresSource implements BackupSource {
     this.display = redactUrl(url.href);
     this.secrets.addFromUrl(url.href);
     this.runner = options.runner ?? systemRunner;
+    this.stream = (argv, streamOptions) => (this.runner.stream ?? systemRunner.stream)(argv, streamOptions);
     this.baseEnv = options.env ?? process.env;
     this.clientDirs = options.clientDirs ?? defaultClientDirs(this.baseEnv);
     this.partName = partNameOf(url, this.baseEnv);
@@ -121,7 +123,7 @@ class PostgresSource implements BackupSource {
       const progress = new Progress(context.log, this.partName, 'dumped');
       const stop = new AbortController();
       const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
-      const dumping = runStreaming(dumpCommand(pgDump.path, { snapshot, ...plan }), {
+      const dumping = this.stream(dumpCommand(pgDump.path, { snapshot, ...plan }), {
         env: this.childEnv(this.url),
         output: out,
         onOutput: (bytes) => progress.add(bytes),
@@ -207,7 +209,7 @@ class PostgresSource implements BackupSource {
     try {
       const server = await serverVersion(client);
       const sequencesBefore = context.mode === 'merge' ? await sequenceValues(client) : undefined;
-      const result = await runStreaming(
+      const result = await this.stream(
         restoreCommand(pgRestore.path, context.mode, databaseOf(target, this.baseEnv)),
         {
           env: this.childEnv(target),
@@ -327,7 +329,7 @@ class PostgresSource implements BackupSource {
   /** pg_restore --list: the part's table of contents, read from the start of the part. */
   private async readArchiveList(open: () => Readable, context: SourceContext): Promise<ArchiveList> {
     const pgRestore = await this.firstClient('pg_restore');
-    const result = await runStreaming([pgRestore.path, '--list'], {
+    const result = await this.stream([pgRestore.path, '--list'], {
       env: this.baseEnv,
       input: open(),
       signal: context.signal,
@@ -1075,10 +1077,6 @@ function briefly(stderr: string): string {
     .replace(/^(Command was: .*)\n(?:(?!pg_restore:|pg_dump:).*(?:\n|$))*/gm, '$1…\n')
     .trim();
   return text.length > 2_000 ? `…${text.slice(-2_000)}` : text;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function abortReason(signal: AbortSignal): Error {

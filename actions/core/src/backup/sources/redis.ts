@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Redis, RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../../clock.js';
 import { loadRedisClient } from '../../drivers.js';
-import { InputError, UserError } from '../../errors.js';
+import { InputError, messageOf, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
 import { decodeUrlPart } from '../../inputs.js';
 import type { PatternSyntax, Selection } from '../patterns.js';
@@ -918,10 +918,6 @@ function describe(error: unknown, connection: Connection | undefined, what: stri
 // test runner's VM, where \`instanceof Error\` is false.
 function isError(error: unknown): error is Error {
   return typeof error === 'object' && error !== null && typeof (error as Error).message === 'string';
-}
-
-function messageOf(error: unknown): string {
-  return isError(error) ? error.message : String(error);
 }
 
 function isReplyError(error: unknown): error is Error {

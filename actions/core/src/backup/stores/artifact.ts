@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ArtifactNotFoundError, DefaultArtifactClient } from '@actions/artifact';
-import { UserError } from '../../errors.js';
+import { messageOf, UserError } from '../../errors.js';
 import { explainGitHubFailure } from '../../github/client.js';
 import type { BackupStore } from '../store.js';
 import {
@@ -294,8 +294,4 @@ class ArtifactStore implements BackupStore {
 
 function newestFirst(artifacts: ListedArtifact[]): ListedArtifact[] {
   return [...artifacts].sort((a, b) => b.id - a.id);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

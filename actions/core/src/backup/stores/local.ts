@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { syncDirectory } from '../../atomic-write.js';
 import { InputError, UserError, errorCode } from '../../errors.js';
 import { MANIFEST_FILE, partNameProblem } from '../manifest.js';
 import type { BackupOwner, BackupStore, Leftover } from '../store.js';
@@ -284,17 +285,4 @@ function partFile(name: string): string {
   const problem = partNameProblem(name);
   if (problem) throw new UserError(`${JSON.stringify(name)} ${problem}`, 'Backup store');
   return name;
-}
-
-/** Makes a rename durable (a no-op where directories cannot be opened, e.g. Windows). */
-async function syncDirectory(directory: string): Promise<void> {
-  let handle: fs.FileHandle | undefined;
-  try {
-    handle = await fs.open(directory, 'r');
-    await handle.sync();
-  } catch {
-    // Best effort: the data itself was flushed before the rename.
-  } finally {
-    await handle?.close();
-  }
 }

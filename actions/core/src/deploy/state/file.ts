@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../../errors.js';
+import { writeFileAtomic, writeTemporaryBeside } from '../../atomic-write.js';
+import { errorCode, messageOf, UserError } from '../../errors.js';
 import {
   INITIAL_STATE,
   checkState,
@@ -77,7 +78,7 @@ export class FileStateStore implements StateStore {
         if (token !== undefined) await this.checkLock(token);
         const current = await this.read();
         const next = { ...change(structuredClone(current)), revision: current.revision + 1 };
-        await replaceFile(this.file, `${JSON.stringify(next, null, 2)}\n`);
+        await writeFileAtomic(this.file, `${JSON.stringify(next, null, 2)}\n`);
         return next;
       });
     } catch (error) {
@@ -133,7 +134,7 @@ export class FileStateStore implements StateStore {
         const tookOver = await this.withMutex(async () => {
           const again = await this.readLock();
           if (again?.raw !== holder.raw) return false;
-          await replaceFile(this.lockFile, serialize(ours()));
+          await writeFileAtomic(this.lockFile, serialize(ours()));
           return true;
         });
         if (tookOver) return this.hold(token, staleAfterMs, `${holder.description} (${stale})`);
@@ -151,7 +152,10 @@ export class FileStateStore implements StateStore {
           const record = (await this.readLock())?.record;
           if (record?.token !== token) return false;
           if (!stopped())
-            await replaceFile(this.lockFile, serialize({ ...record, heartbeatAt: new Date().toISOString() }));
+            await writeFileAtomic(
+              this.lockFile,
+              serialize({ ...record, heartbeatAt: new Date().toISOString() }),
+            );
           return true;
         }),
       staleAfterMs / 3,
@@ -389,7 +393,7 @@ async function breakStaleFile(file: string, judged: string): Promise<void> {
 
 /** Creates `file` holding `content`, or returns false when it exists. Never leaves a partial file. */
 async function createExclusive(file: string, content: string): Promise<boolean> {
-  const temp = await writeTemp(file, content);
+  const temp = await writeTemporaryBeside(file, content);
   try {
     await fs.link(temp, file);
     return true;
@@ -398,50 +402,6 @@ async function createExclusive(file: string, content: string): Promise<boolean> 
     throw error;
   } finally {
     await fs.rm(temp, { force: true });
-  }
-}
-
-/** Replaces `file` so that readers see the old content or the new, never a mix, even after a crash. */
-async function replaceFile(file: string, content: string): Promise<void> {
-  const temp = await writeTemp(file, content);
-  try {
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
-  await syncDirectory(path.dirname(file));
-}
-
-/** A complete, fsynced file in the same directory as `file` (rename and link do not cross file systems). */
-async function writeTemp(file: string, content: string): Promise<string> {
-  const temp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-  );
-  const handle = await fs.open(temp, 'wx', 0o644);
-  try {
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  return temp;
-}
-
-/** Makes a rename durable; some platforms cannot open a directory, and then the rename is as durable as it gets. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: fs.FileHandle | undefined;
-  try {
-    handle = await fs.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // best effort
-  } finally {
-    await handle?.close();
   }
 }
 
@@ -467,11 +427,3 @@ function corrupt(file: string, problem: string): UserError {
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

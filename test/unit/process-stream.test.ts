@@ -1,9 +1,11 @@
-// runStreaming, which carries a whole backup part in or out of pg_dump and pg_restore: the output
+// The runner's stream(), which carries a whole backup part in or out of pg_dump and pg_restore: the output
 // is ended only when the program succeeded, a program that stops reading early is not an input
 // error, and stderr's end is kept for the message.
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
-import { runStreaming } from '../../actions/core/src/backup/sources/spawn-stream.js';
+import { systemRunner } from '../../actions/core/src/process.js';
+
+const runStreaming = systemRunner.stream;
 
 /** A Writable that keeps what it got and how it ended. */
 function collector(): { stream: Writable; bytes: () => number; ended: Promise<'finished' | Error> } {
@@ -33,7 +35,7 @@ function bigInput(): Readable {
   });
 }
 
-describe('runStreaming', () => {
+describe('systemRunner.stream', () => {
   it('streams stdin to stdout with backpressure and ends the output on success', async () => {
     const out = collector();
     let reported = 0;
