@@ -84,7 +84,7 @@ class ArtifactStore {
             : await this.run(() => this.client.getArtifact(name)).then(() => true, (error) => {
                 if (error instanceof _actions_artifact__WEBPACK_IMPORTED_MODULE_2__/* .ArtifactNotFoundError */ .CL)
                     return false;
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing}: ${messageOf(error)}`, 'Backup store');
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .messageOf */ .bD)(error)}`, 'Backup store');
             });
         return !taken && this.staging.claim(id);
     }
@@ -172,7 +172,7 @@ class ArtifactStore {
         catch (error) {
             if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo)
                 throw error;
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not upload ${what} as the artifact "${name}": ${messageOf(error)}`, 'Backup store');
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not upload ${what} as the artifact "${name}": ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .messageOf */ .bD)(error)}`, 'Backup store');
         }
     }
     /**
@@ -212,7 +212,7 @@ class ArtifactStore {
         catch (error) {
             if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo)
                 throw error;
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing} from the artifact "${name}": ${messageOf(error)}`, 'Backup store');
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`could not ${doing} from the artifact "${name}": ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .messageOf */ .bD)(error)}`, 'Backup store');
         }
     }
     /** The repository's artifacts (all of them, or those called `name`), through the REST API. */
@@ -249,9 +249,6 @@ class ArtifactStore {
 }
 function newestFirst(artifacts) {
     return [...artifacts].sort((a, b) => b.id - a.id);
-}
-function messageOf(error) {
-    return error instanceof Error ? error.message : String(error);
 }
 
 

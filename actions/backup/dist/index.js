@@ -28372,7 +28372,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(98626);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7768);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -28382,7 +28382,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 98626:
+/***/ 7768:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38217,9 +38217,9 @@ async function children(directory) {
         names = await external_node_fs_.promises.readdir(directory);
     }
     catch (error) {
-        if (errorCode(error) === 'ENOENT')
+        if ((0,src_errors/* errorCode */.CA)(error) === 'ENOENT')
             return [];
-        throw new src_errors/* UserError */.yo(`cannot read the directory ${directory}: ${messageOf(error)}`, 'Backup source');
+        throw new src_errors/* UserError */.yo(`cannot read the directory ${directory}: ${(0,src_errors/* messageOf */.bD)(error)}`, 'Backup source');
     }
     return names.sort().map((name) => ({ name, absolute: external_node_path_default().join(directory, name) }));
 }
@@ -38228,10 +38228,10 @@ async function lstatOrNull(file) {
         return await external_node_fs_.promises.lstat(file);
     }
     catch (error) {
-        const code = errorCode(error);
+        const code = (0,src_errors/* errorCode */.CA)(error);
         if (code === 'ENOENT' || code === 'ENOTDIR')
             return null;
-        throw new src_errors/* UserError */.yo(`cannot read ${file}: ${messageOf(error)}`, 'Backup source');
+        throw new src_errors/* UserError */.yo(`cannot read ${file}: ${(0,src_errors/* messageOf */.bD)(error)}`, 'Backup source');
     }
 }
 // ---------------------------------------------------------------------------------------------
@@ -38377,9 +38377,9 @@ class ArchiveWriter {
             handle = await external_node_fs_.promises.open(absolute, external_node_fs_.constants.O_RDONLY | NOFOLLOW);
         }
         catch (error) {
-            if (errorCode(error) === 'ENOENT')
+            if ((0,src_errors/* errorCode */.CA)(error) === 'ENOENT')
                 return; // deleted since it was listed
-            throw new src_errors/* UserError */.yo(`${this.display}: cannot read ${absolute}: ${messageOf(error)}`, 'Backup source');
+            throw new src_errors/* UserError */.yo(`${this.display}: cannot read ${absolute}: ${(0,src_errors/* messageOf */.bD)(error)}`, 'Backup source');
         }
         try {
             const opened = await handle.stat();
@@ -38661,7 +38661,7 @@ class DiskView {
                 return new DiskView(target, real, missing.length === 0);
             }
             catch (error) {
-                if (errorCode(error) !== 'ENOENT' || external_node_path_default().dirname(current) === current)
+                if ((0,src_errors/* errorCode */.CA)(error) !== 'ENOENT' || external_node_path_default().dirname(current) === current)
                     throw error;
                 missing.push(external_node_path_default().basename(current));
                 current = external_node_path_default().dirname(current);
@@ -38853,7 +38853,7 @@ async function writePlan(open, plan, context, display) {
                 await external_node_fs_.promises.symlink(header.linkname ?? '', final);
             }
             catch (error) {
-                if (errorCode(error) !== 'EEXIST')
+                if ((0,src_errors/* errorCode */.CA)(error) !== 'EEXIST')
                     throw error;
                 if (plan.mode === 'fail-if-exists')
                     throw appeared(final);
@@ -38936,7 +38936,7 @@ async function place(temporary, final, mode) {
         return true;
     }
     catch (error) {
-        const code = errorCode(error);
+        const code = (0,src_errors/* errorCode */.CA)(error);
         if (code === 'EEXIST')
             return false;
         // File systems without hard links: check, then rename (a narrow race instead of none).
@@ -38947,12 +38947,6 @@ async function place(temporary, final, mode) {
         await external_node_fs_.promises.rename(temporary, final);
         return true;
     }
-}
-function errorCode(error) {
-    return error?.code;
-}
-function messageOf(error) {
-    return error instanceof Error ? error.message : String(error);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
@@ -38973,112 +38967,7 @@ async function loadPg() {
     return mod.default ?? mod;
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/backup/sources/spawn-stream.ts
-
-
-
-const STDERR_LIMIT = 16 * 1024;
-const STDOUT_LIMIT = 32 * 1024 * 1024;
-// What a pipe says when the program at its other end exits without reading everything: expected
-// for `pg_restore --list`, which reads the table of contents and stops.
-const spawn_stream_PROGRAM_STOPPED_READING = new Set(['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
-async function runStreaming(argv, options = {}) {
-    const [program, ...args] = argv;
-    if (!program)
-        throw new Error('empty command');
-    const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-        env: (options.env ?? process.env),
-        stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const stderrLimit = options.stderrLimit ?? STDERR_LIMIT;
-    let stderr = '';
-    child.stderr.on('data', (chunk) => {
-        stderr = (stderr + chunk.toString()).slice(-stderrLimit);
-    });
-    let startError = '';
-    child.on('error', (error) => {
-        startError = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
-    });
-    const closed = new Promise((resolve) => {
-        child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-    });
-    let stdout = '';
-    let inputError;
-    let outputError;
-    let aborted = false;
-    const abort = () => {
-        aborted = true;
-        child.kill('SIGTERM');
-    };
-    if (options.signal?.aborted)
-        abort();
-    options.signal?.addEventListener('abort', abort, { once: true });
-    const result = async () => {
-        const code = await closed;
-        return {
-            exitCode: startError && code < 0 ? 127 : code,
-            stderr: startError ? `${stderr}${stderr ? '\n' : ''}${startError}` : stderr,
-            stdout,
-            aborted,
-            ...(inputError ? { inputError } : {}),
-            ...(outputError ? { outputError } : {}),
-        };
-    };
-    let feeding = Promise.resolve();
-    if (options.input)
-        feeding = (0,promises_namespaceObject.pipeline)(options.input, child.stdin).catch((error) => {
-            if (!spawn_stream_PROGRAM_STOPPED_READING.has(error.code ?? ''))
-                inputError = error;
-        });
-    else {
-        child.stdin.on('error', () => undefined);
-        child.stdin.end();
-    }
-    let draining;
-    if (options.output) {
-        let gateError;
-        // Holds back the end of the output until the exit code says whether it is a whole part.
-        const gate = new external_node_stream_.Transform({
-            transform(chunk, _encoding, callback) {
-                options.onOutput?.(chunk.length);
-                callback(null, chunk);
-            },
-            flush(callback) {
-                result().then((done) => {
-                    if (done.exitCode === 0 && !done.inputError)
-                        return callback();
-                    gateError = options.failure?.(done) ?? new Error(`${program} exited with ${done.exitCode}`);
-                    callback(gateError);
-                }, (error) => callback(error));
-            },
-        });
-        draining = (0,promises_namespaceObject.pipeline)(child.stdout, gate, options.output).catch((error) => {
-            if (error !== gateError) {
-                outputError = error;
-                // The output is gone: the program would block on a full pipe forever.
-                child.kill('SIGTERM');
-            }
-        });
-    }
-    else {
-        const stdoutLimit = options.stdoutLimit ?? STDOUT_LIMIT;
-        child.stdout.on('data', (chunk) => {
-            if (stdout.length < stdoutLimit)
-                stdout += chunk.toString();
-        });
-        draining = Promise.resolve();
-    }
-    try {
-        await Promise.all([closed, feeding, draining]);
-        return await result();
-    }
-    finally {
-        options.signal?.removeEventListener('abort', abort);
-    }
-}
-
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/postgres.ts
-
 
 
 
@@ -39103,6 +38992,8 @@ class PostgresSource {
     partName;
     secrets = new mask_Secrets();
     runner;
+    /** pg_dump and pg_restore stream a whole part: through the runner's stream, or the system's when a test runner has none. */
+    stream;
     baseEnv;
     clientDirs;
     clients = new Map();
@@ -39112,6 +39003,7 @@ class PostgresSource {
         this.display = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         this.runner = options.runner ?? systemRunner;
+        this.stream = (argv, streamOptions) => (this.runner.stream ?? systemRunner.stream)(argv, streamOptions);
         this.baseEnv = options.env ?? process.env;
         this.clientDirs = options.clientDirs ?? defaultClientDirs(this.baseEnv);
         this.partName = postgres_partNameOf(url, this.baseEnv);
@@ -39145,7 +39037,7 @@ class PostgresSource {
             const progress = new Progress(context.log, this.partName, 'dumped');
             const stop = new AbortController();
             const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
-            const dumping = runStreaming(dumpCommand(pgDump.path, { snapshot, ...plan }), {
+            const dumping = this.stream(dumpCommand(pgDump.path, { snapshot, ...plan }), {
                 env: this.childEnv(this.url),
                 output: out,
                 onOutput: (bytes) => progress.add(bytes),
@@ -39232,7 +39124,7 @@ class PostgresSource {
         try {
             const server = await serverVersion(client);
             const sequencesBefore = context.mode === 'merge' ? await sequenceValues(client) : undefined;
-            const result = await runStreaming(restoreCommand(pgRestore.path, context.mode, databaseOf(target, this.baseEnv)), {
+            const result = await this.stream(restoreCommand(pgRestore.path, context.mode, databaseOf(target, this.baseEnv)), {
                 env: this.childEnv(target),
                 input: open(),
                 signal: context.signal,
@@ -39325,7 +39217,7 @@ class PostgresSource {
         }
         catch (error) {
             await client.end().catch(() => undefined);
-            const message = this.secrets.redact(postgres_messageOf(error));
+            const message = this.secrets.redact((0,src_errors/* messageOf */.bD)(error));
             const advice = /database ".*" does not exist/.test(message)
                 ? ': create it first (createdb, or CREATE DATABASE)'
                 : '';
@@ -39336,7 +39228,7 @@ class PostgresSource {
     /** pg_restore --list: the part's table of contents, read from the start of the part. */
     async readArchiveList(open, context) {
         const pgRestore = await this.firstClient('pg_restore');
-        const result = await runStreaming([pgRestore.path, '--list'], {
+        const result = await this.stream([pgRestore.path, '--list'], {
             env: this.baseEnv,
             input: open(),
             signal: context.signal,
@@ -39378,7 +39270,7 @@ class PostgresSource {
     databaseError(error, doing) {
         if (error instanceof src_errors/* UserError */.yo)
             return error;
-        return new src_errors/* UserError */.yo(`PostgreSQL failed while ${doing}: ${this.secrets.redact(postgres_messageOf(error))}`);
+        return new src_errors/* UserError */.yo(`PostgreSQL failed while ${doing}: ${this.secrets.redact((0,src_errors/* messageOf */.bD)(error))}`);
     }
 }
 // ---------------------------------------------------------------------------------------------
@@ -39965,9 +39857,6 @@ function briefly(stderr) {
         .replace(/^(Command was: .*)\n(?:(?!pg_restore:|pg_dump:).*(?:\n|$))*/gm, '$1…\n')
         .trim();
     return text.length > 2_000 ? `…${text.slice(-2_000)}` : text;
-}
-function postgres_messageOf(error) {
-    return error instanceof Error ? error.message : String(error);
 }
 function abortReason(signal) {
     return signal.reason instanceof Error ? signal.reason : new Error('cancelled');
@@ -40856,7 +40745,7 @@ class Connection {
         const reason = isReplyError(error) ? error : (this.lastError ?? error);
         if (isReplyError(reason))
             return `Redis answered "${this.secrets.redact(reason.message).replace(/\.$/, '')}"`;
-        const text = redis_messageOf(reason);
+        const text = (0,src_errors/* messageOf */.bD)(reason);
         if (/timed out/i.test(text))
             return `${this.endpoint.display} did not answer in time (${text})`;
         if (!this.connected)
@@ -40939,16 +40828,13 @@ function describe(error, connection, what, advice = '') {
     // A bug here is not the user's to fix: keep its stack.
     if (redis_isError(error) && ['TypeError', 'RangeError', 'ReferenceError'].includes(error.name))
         return error;
-    const reason = connection ? connection.explain(error) : redis_messageOf(error);
+    const reason = connection ? connection.explain(error) : (0,src_errors/* messageOf */.bD)(error);
     return new src_errors/* UserError */.yo(`${what}: ${reason}.${advice ? ` ${advice}` : ''}`, 'Redis');
 }
 // Duck-typed: errors made by Node itself (a refused connection) come from another realm under a
 // test runner's VM, where \`instanceof Error\` is false.
 function redis_isError(error) {
     return typeof error === 'object' && error !== null && typeof error.message === 'string';
-}
-function redis_messageOf(error) {
-    return redis_isError(error) ? error.message : String(error);
 }
 function isReplyError(error) {
     return redis_isError(error) && error.name === 'ReplyError';
@@ -42237,9 +42123,10 @@ const main_run = (io = githubIO()) => runAction(backupAction, io);
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Zf: () => (/* binding */ writeFileAtomic)
+/* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
+/* harmony export */   zR: () => (/* binding */ syncDirectory)
 /* harmony export */ });
-/* unused harmony exports isLeftoverTemporary, writeTemporaryBeside, syncDirectory */
+/* unused harmony exports isLeftoverTemporary, writeTemporaryBeside */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
@@ -42451,8 +42338,10 @@ function damaged(id, location, why) {
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(93370);
-/* harmony import */ var _manifest_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(20435);
+/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(25006);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(93370);
+/* harmony import */ var _manifest_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(20435);
+
 
 
 
@@ -42485,7 +42374,7 @@ class LocalStore {
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.mkdir(folder);
         }
         catch (error) {
-            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) === 'EEXIST')
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error) === 'EEXIST')
                 return false;
             throw this.failure(error, `create ${folder}`);
         }
@@ -42513,7 +42402,7 @@ class LocalStore {
                 await handle.close();
             }
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.rename(temporary, final);
-            await syncDirectory(folder);
+            await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .syncDirectory */ .zR)(folder);
         }
         catch (error) {
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.rm(temporary, { force: true });
@@ -42527,29 +42416,29 @@ class LocalStore {
             return handle.createReadStream();
         }
         catch (error) {
-            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) === 'ENOENT')
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} in ${this.location} has no part ${name}`, 'Backup store');
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error) === 'ENOENT')
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`backup ${id} in ${this.location} has no part ${name}`, 'Backup store');
             throw this.failure(error, `read part ${name} of backup ${id}`);
         }
     }
     async writeManifest(id, manifest) {
-        await this.writeSmallFile(id, _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .MANIFEST_FILE */ .h1, manifest, `write the manifest of backup ${id}`);
+        await this.writeSmallFile(id, _manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_FILE */ .h1, manifest, `write the manifest of backup ${id}`);
         // Complete now: who wrote it no longer matters (and a leftover record would be harmless).
         await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(await this.folder(id, false), OWNER_FILE), { force: true });
     }
     async readManifest(id) {
-        return this.readSmallFile(id, _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .MANIFEST_FILE */ .h1, `read the manifest of backup ${id}`);
+        return this.readSmallFile(id, _manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_FILE */ .h1, `read the manifest of backup ${id}`);
     }
     async writeMark(id, mark, text) {
         if (!(await this.readManifest(id)))
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`backup ${id} is not in ${this.location}`, 'Backup store');
         await this.writeSmallFile(id, markFile(mark), text, `mark backup ${id} as ${mark}`);
     }
     async removeMark(id, mark) {
         const folder = await this.folder(id, false);
         try {
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(folder, markFile(mark)), { force: true });
-            await syncDirectory(folder);
+            await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .syncDirectory */ .zR)(folder);
         }
         catch (error) {
             throw this.failure(error, `remove the ${mark} mark of backup ${id}`);
@@ -42572,7 +42461,7 @@ class LocalStore {
                 await handle.close();
             }
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.rename(temporary, node_path__WEBPACK_IMPORTED_MODULE_2___default().join(folder, name));
-            await syncDirectory(folder);
+            await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .syncDirectory */ .zR)(folder);
         }
         catch (error) {
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.rm(temporary, { force: true });
@@ -42585,7 +42474,7 @@ class LocalStore {
             return await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.readFile(file, 'utf8');
         }
         catch (error) {
-            const code = (0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error);
+            const code = (0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error);
             if (code === 'ENOENT' || code === 'ENOTDIR')
                 return undefined;
             throw this.failure(error, doing);
@@ -42597,14 +42486,14 @@ class LocalStore {
             names = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.readdir(this.dir);
         }
         catch (error) {
-            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) === 'ENOENT')
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error) === 'ENOENT')
                 return [];
             throw this.failure(error, 'list backups');
         }
         const listed = await Promise.all(names.map(async (name) => {
             if (idProblem(name))
                 return undefined;
-            const stats = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.stat(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.dir, name, _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .MANIFEST_FILE */ .h1)).catch(() => undefined);
+            const stats = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.stat(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.dir, name, _manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_FILE */ .h1)).catch(() => undefined);
             return stats?.isFile() ? name : undefined;
         }));
         return listed.filter((name) => name !== undefined);
@@ -42615,7 +42504,7 @@ class LocalStore {
             names = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.readdir(this.dir);
         }
         catch (error) {
-            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) === 'ENOENT')
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error) === 'ENOENT')
                 return [];
             throw this.failure(error, 'list backups');
         }
@@ -42624,7 +42513,7 @@ class LocalStore {
             if (!aside && idProblem(name))
                 return undefined;
             const folder = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.dir, name);
-            const stats = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.stat(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(folder, _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .MANIFEST_FILE */ .h1)).catch(() => undefined);
+            const stats = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.stat(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(folder, _manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_FILE */ .h1)).catch(() => undefined);
             if (!aside && stats)
                 return undefined;
             const contents = await filesOf(folder);
@@ -42657,7 +42546,7 @@ class LocalStore {
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.rename(folder, aside);
         }
         catch (error) {
-            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) === 'ENOENT')
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error) === 'ENOENT')
                 return;
             throw this.failure(error, `remove backup ${id}`);
         }
@@ -42667,7 +42556,7 @@ class LocalStore {
     async folder(id, create) {
         const problem = idProblem(id);
         if (problem)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('id', problem);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz('id', problem);
         const folder = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.dir, id);
         if (create) {
             try {
@@ -42680,10 +42569,10 @@ class LocalStore {
         return folder;
     }
     failure(error, doing) {
-        if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo)
+        if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo)
             return error;
         const message = error instanceof Error ? error.message : String(error);
-        return new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`cannot ${doing} in ${this.location}: ${message}`, 'Backup store');
+        return new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`cannot ${doing} in ${this.location}: ${message}`, 'Backup store');
     }
 }
 /** Why `id` cannot name a backup (a folder here, a cache key or artifact name elsewhere), or undefined when it can. */
@@ -42734,24 +42623,10 @@ function markFile(mark) {
 }
 /** A part's file name, refusing anything that could leave the backup's folder or hit the manifest or a mark. */
 function partFile(name) {
-    const problem = (0,_manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .partNameProblem */ .ef)(name);
+    const problem = (0,_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .partNameProblem */ .ef)(name);
     if (problem)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`${JSON.stringify(name)} ${problem}`, 'Backup store');
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${JSON.stringify(name)} ${problem}`, 'Backup store');
     return name;
-}
-/** Makes a rename durable (a no-op where directories cannot be opened, e.g. Windows). */
-async function syncDirectory(directory) {
-    let handle;
-    try {
-        handle = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.open(directory, 'r');
-        await handle.sync();
-    }
-    catch {
-        // Best effort: the data itself was flushed before the rename.
-    }
-    finally {
-        await handle?.close();
-    }
 }
 
 

@@ -57972,8 +57972,6 @@ class CommandRouter {
 
 
 
-
-
 const ANSWER_TIMEOUT_MS = 10_000;
 /** How long `show stat` may take to agree with a change before apply() calls it not applied. */
 const CONFIRM_TIMEOUT_MS = 2_000;
@@ -58272,22 +58270,7 @@ class HaproxyRouter {
     async saveState(file) {
         const state = await this.ask('show servers state');
         parseServersState(state);
-        const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.switchyard-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`);
-        try {
-            const handle = await (0,external_node_fs_promises_namespaceObject.open)(temp, 'wx', 0o644);
-            try {
-                await handle.writeFile(state);
-                await handle.sync();
-            }
-            finally {
-                await handle.close();
-            }
-            await (0,external_node_fs_promises_namespaceObject.rename)(temp, file);
-        }
-        catch (error) {
-            await (0,external_node_fs_promises_namespaceObject.rm)(temp, { force: true });
-            throw error;
-        }
+        await writeFileAtomic(file, state);
         this.options.log(`haproxy: saved the server state to ${file}`);
     }
     /** One command per connection: HAProxy answers and closes (the non-interactive mode of the API). */
@@ -58574,22 +58557,11 @@ class NginxRouter {
      * never picks it up.
      */
     async write(text, mode = 0o644) {
-        const temp = external_node_path_default().join(external_node_path_default().dirname(this.file), `.${external_node_path_default().basename(this.file)}.switchyard-${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`);
         try {
-            const handle = await (0,external_node_fs_promises_namespaceObject.open)(temp, 'wx', mode);
-            try {
-                await handle.writeFile(text);
-                await handle.chmod(mode);
-                await handle.sync();
-            }
-            finally {
-                await handle.close();
-            }
-            await (0,external_node_fs_promises_namespaceObject.rename)(temp, this.file);
+            await writeFileAtomic(this.file, text, { mode });
         }
         catch (error) {
-            await (0,external_node_fs_promises_namespaceObject.rm)(temp, { force: true });
-            throw new UserError(`cannot write nginx-upstream-file ${this.file}: ${error.message} (switchyard writes a ` +
+            throw new UserError(`cannot write nginx-upstream-file ${this.file}: ${messageOf(error)} (switchyard writes a ` +
                 `temporary file in the same directory and renames it over, so it needs write access to ${external_node_path_default().dirname(this.file)})`, 'nginx', this.file);
         }
     }
@@ -58999,6 +58971,7 @@ function lockWaiter(location, options) {
 
 
 
+
 /**
  * Deploy state as one JSON file, plus two files beside it:
  *
@@ -59042,9 +59015,9 @@ class FileStateStore {
             text = await external_node_fs_namespaceObject.promises.readFile(this.file, 'utf8');
         }
         catch (error) {
-            if (file_errorCode(error) === 'ENOENT')
+            if (errorCode(error) === 'ENOENT')
                 return structuredClone(INITIAL_STATE);
-            throw new UserError(`cannot read the deploy state file ${this.file}: ${file_messageOf(error)}`, 'Deploy state', this.file);
+            throw new UserError(`cannot read the deploy state file ${this.file}: ${messageOf(error)}`, 'Deploy state', this.file);
         }
         return parseState(text, this.file);
     }
@@ -59059,7 +59032,7 @@ class FileStateStore {
                     await this.checkLock(token);
                 const current = await this.read();
                 const next = { ...change(structuredClone(current)), revision: current.revision + 1 };
-                await replaceFile(this.file, `${JSON.stringify(next, null, 2)}\n`);
+                await writeFileAtomic(this.file, `${JSON.stringify(next, null, 2)}\n`);
                 return next;
             });
         }
@@ -59084,7 +59057,7 @@ class FileStateStore {
         const syscall = error?.syscall;
         if (error instanceof UserError || typeof syscall !== 'string')
             return error;
-        return new UserError(`cannot use the deploy state at ${this.file}: ${file_messageOf(error)}`, 'Deploy state', this.file);
+        return new UserError(`cannot use the deploy state at ${this.file}: ${messageOf(error)}`, 'Deploy state', this.file);
     }
     async acquire(owner, options) {
         const { staleAfterMs } = options;
@@ -59113,7 +59086,7 @@ class FileStateStore {
                     const again = await this.readLock();
                     if (again?.raw !== holder.raw)
                         return false;
-                    await replaceFile(this.lockFile, serialize(ours()));
+                    await writeFileAtomic(this.lockFile, serialize(ours()));
                     return true;
                 });
                 if (tookOver)
@@ -59130,7 +59103,7 @@ class FileStateStore {
             if (record?.token !== token)
                 return false;
             if (!stopped())
-                await replaceFile(this.lockFile, serialize({ ...record, heartbeatAt: new Date().toISOString() }));
+                await writeFileAtomic(this.lockFile, serialize({ ...record, heartbeatAt: new Date().toISOString() }));
             return true;
         }), staleAfterMs / 3);
         const lock = {
@@ -59183,7 +59156,7 @@ class FileStateStore {
             }
         }
         catch (error) {
-            if (file_errorCode(error) === 'ENOENT')
+            if (errorCode(error) === 'ENOENT')
                 return undefined;
             throw error;
         }
@@ -59280,7 +59253,7 @@ function isAlive(pid) {
     }
     catch (error) {
         // EPERM: it exists but belongs to another user.
-        return file_errorCode(error) !== 'ESRCH';
+        return errorCode(error) !== 'ESRCH';
     }
 }
 async function readMutex(file) {
@@ -59290,7 +59263,7 @@ async function readMutex(file) {
         [raw, { mtimeMs }] = await Promise.all([external_node_fs_namespaceObject.promises.readFile(file, 'utf8'), external_node_fs_namespaceObject.promises.stat(file)]);
     }
     catch (error) {
-        if (file_errorCode(error) === 'ENOENT')
+        if (errorCode(error) === 'ENOENT')
             return undefined;
         throw error;
     }
@@ -59323,7 +59296,7 @@ async function breakStaleFile(file, judged) {
         await external_node_fs_namespaceObject.promises.rename(file, aside);
     }
     catch (error) {
-        if (file_errorCode(error) === 'ENOENT')
+        if (errorCode(error) === 'ENOENT')
             return; // someone else broke it
         throw error;
     }
@@ -59331,7 +59304,7 @@ async function breakStaleFile(file, judged) {
         const moved = await external_node_fs_namespaceObject.promises.readFile(aside, 'utf8');
         if (moved !== judged) {
             await external_node_fs_namespaceObject.promises.link(aside, file).catch((error) => {
-                if (file_errorCode(error) !== 'EEXIST')
+                if (errorCode(error) !== 'EEXIST')
                     throw error;
             });
         }
@@ -59342,60 +59315,18 @@ async function breakStaleFile(file, judged) {
 }
 /** Creates `file` holding `content`, or returns false when it exists. Never leaves a partial file. */
 async function createExclusive(file, content) {
-    const temp = await writeTemp(file, content);
+    const temp = await writeTemporaryBeside(file, content);
     try {
         await external_node_fs_namespaceObject.promises.link(temp, file);
         return true;
     }
     catch (error) {
-        if (file_errorCode(error) === 'EEXIST')
+        if (errorCode(error) === 'EEXIST')
             return false;
         throw error;
     }
     finally {
         await external_node_fs_namespaceObject.promises.rm(temp, { force: true });
-    }
-}
-/** Replaces `file` so that readers see the old content or the new, never a mix, even after a crash. */
-async function replaceFile(file, content) {
-    const temp = await writeTemp(file, content);
-    try {
-        await external_node_fs_namespaceObject.promises.rename(temp, file);
-    }
-    catch (error) {
-        await external_node_fs_namespaceObject.promises.rm(temp, { force: true });
-        throw error;
-    }
-    await file_syncDirectory(external_node_path_default().dirname(file));
-}
-/** A complete, fsynced file in the same directory as `file` (rename and link do not cross file systems). */
-async function writeTemp(file, content) {
-    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-    const handle = await external_node_fs_namespaceObject.promises.open(temp, 'wx', 0o644);
-    try {
-        await handle.writeFile(content, 'utf8');
-        await handle.sync();
-    }
-    catch (error) {
-        await handle.close();
-        await external_node_fs_namespaceObject.promises.rm(temp, { force: true });
-        throw error;
-    }
-    await handle.close();
-    return temp;
-}
-/** Makes a rename durable; some platforms cannot open a directory, and then the rename is as durable as it gets. */
-async function file_syncDirectory(dir) {
-    let handle;
-    try {
-        handle = await external_node_fs_namespaceObject.promises.open(dir, 'r');
-        await handle.sync();
-    }
-    catch {
-        // best effort
-    }
-    finally {
-        await handle?.close();
     }
 }
 function parseState(text, file) {
@@ -59404,7 +59335,7 @@ function parseState(text, file) {
         value = JSON.parse(text);
     }
     catch (error) {
-        throw corrupt(file, `is not valid JSON (${file_messageOf(error)})`);
+        throw corrupt(file, `is not valid JSON (${messageOf(error)})`);
     }
     const problem = checkState(value);
     if (problem)
@@ -59416,12 +59347,6 @@ function corrupt(file, problem) {
         `a new history (the colours' traffic and releases are then unknown to switchyard).`, 'Deploy state unreadable', file);
 }
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-function file_errorCode(error) {
-    return error?.code;
-}
-function file_messageOf(error) {
-    return error instanceof Error ? error.message : String(error);
-}
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/state/redis.ts
 
