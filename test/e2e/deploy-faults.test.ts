@@ -237,6 +237,30 @@ describe('faults while promoting through real nginx', () => {
     expect(await answering(setup)).toEqual(new Set(['green']));
   });
 
+  it('SIGTERM while stage waits for green ⇒ says it was cancelled, not that green timed out', async () => {
+    const setup = await blueGreen();
+    await setFailRate(setup.green, 1);
+    try {
+      let child: ChildProcess | undefined;
+      const run = await runDeploy(
+        setup,
+        'stage',
+        { version: 'v2', state: `file:${stateFile()}`, 'stage-command': '', 'stage-timeout': '5m' },
+        undefined,
+        {
+          onSpawn: (c) => (child = c),
+          onLine: (line) => line.startsWith('waiting for green to become healthy') && child?.kill('SIGTERM'),
+        },
+      );
+      expect(run.exitCode).toBe(1);
+      const [error] = annotations(run.stdout);
+      expect(error).toMatch(/^cancelled after \d+(\.\d)? s with 1 of 1 targets not yet healthy/);
+      expect(error).not.toContain('within 5m');
+    } finally {
+      await setFailRate(setup.green, 0);
+    }
+  });
+
   it('a version carrying workflow commands ⇒ printed inert, now and in every later status', async () => {
     const setup = await blueGreen();
     const state = `file:${stateFile()}`;

@@ -40,6 +40,21 @@ afterAll(async () => {
 });
 
 describe('health-check against real nginx', () => {
+  it('until-healthy: duration bounds the whole wait, however long timeout is (issue 8)', async () => {
+    const started = performance.now();
+    const result = await runWithInputs(run, {
+      targets: `${service.url}/delay/20000`,
+      mode: 'until-healthy',
+      duration: '3s',
+      timeout: '10s',
+    });
+    const tookMs = performance.now() - started;
+    expect(result.exitCode).toBe(1);
+    expect(result.outputs.healthy).toBe('false');
+    // Before: the one attempt ran its whole 10 s timeout (10.2 s in all).
+    expect(tookMs).toBeLessThan(5000);
+    expect(tookMs).toBeGreaterThanOrEqual(2900);
+  });
   it('watch: a clean window passes, with per-target stats and a latency chart', async () => {
     await setFailRate(0);
     const result = await runWithInputs(run, {

@@ -6,7 +6,11 @@ const weightsText = (w: { blue: number; green: number }) => `blue ${w.blue}% / g
 
 export function renderDeploySummary(result: DeployResult): string {
   const parts: string[] = [];
-  const verdict = result.succeeded ? '✅' : result.rolledBack ? '↩️ rolled back' : '❌';
+  const verdict = result.succeeded
+    ? '✅'
+    : result.rolledBack
+      ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
+      : '❌';
   parts.push(`## Deploy \`${result.command}\`: ${verdict}\n`);
   parts.push(
     `Active **${result.active}**, ${weightsText(result.weights)}` +

@@ -7,7 +7,13 @@ const CHART_TARGETS = 6;
 
 export function renderHealthCheckSummary(result: HealthCheckResult): string {
   const parts: string[] = [];
-  parts.push(`## Health check: ${result.healthy ? '✅ healthy' : '❌ unhealthy'}\n`);
+  const verdict =
+    result.verdict === 'passed'
+      ? '✅ healthy'
+      : result.verdict === 'inconclusive'
+        ? '⚠️ inconclusive — not enough evidence, so not healthy'
+        : '❌ unhealthy';
+  parts.push(`## Health check: ${verdict}\n`);
   parts.push(
     `Mode \`${result.mode}\`, ${result.targets.length} target${result.targets.length === 1 ? '' : 's'}, ` +
       `${count(result.overall.samples, 'probe')} in ${formatMs(result.elapsedMs)}, error rate ${formatPercent(result.overall.errorRate)}, ` +
