@@ -3,6 +3,7 @@ import { healthCheckInputs } from '../health-check/inputs.js';
 import { duration, integer, list, oneOf, parsedBy, text, type InputDef } from '../inputs.js';
 import { healthPathProblem } from '../probes/http.js';
 import { splitCommand } from '../process.js';
+import { ROUTER_NAMES } from '../routers/index.js';
 
 /** A server of a colour. */
 export interface Server {
@@ -69,7 +70,7 @@ export const deployInputs = {
   command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
     default: 'status',
   }),
-  router: oneOf(['nginx', 'haproxy', 'command'], 'What steers traffic between blue and green.', {
+  router: oneOf(ROUTER_NAMES, 'What steers traffic between blue and green.', {
     default: 'nginx',
   }),
   blue: servers('Blue servers, host:port, comma-separated.'),

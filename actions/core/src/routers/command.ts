@@ -18,9 +18,11 @@ import { UserError } from '../errors.js';
 import { formatCommand, outcomeOf, outputTail, succeeded } from '../process.js';
 import {
   checkWeights,
+  required,
   type ApplyOptions,
   type Color,
   type Router,
+  type RouterKind,
   type RouterOptions,
   type Verification,
   type Weights,
@@ -29,6 +31,12 @@ import { verifyThroughUrl } from './verify.js';
 
 /** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
 export const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
+
+export const commandRouterKind: RouterKind<'command'> = {
+  kind: 'command',
+  check: (options) => required('command', 'router-command', options.command),
+  create: (options) => new CommandRouter({ ...options, command: options.command as string[] }),
+};
 
 /** The colour that counts as active for a change (see the top of this file). */
 export function activeColor(weights: Weights, previous: Weights | undefined): Color {

@@ -21,13 +21,15 @@
 // the server's weight in haproxy.cfg is still the one the file recorded).
 import net from 'node:net';
 import { writeFileAtomic } from '../atomic-write.js';
-import { UserError } from '../errors.js';
+import { InputError, UserError } from '../errors.js';
 import {
   checkWeights,
   otherColor,
+  required,
   type ApplyOptions,
   type Color,
   type Router,
+  type RouterKind,
   type RouterOptions,
   type Verification,
   type Weights,
@@ -152,6 +154,46 @@ export function parseStat(text: string): ServerStat[] {
       status: fields[index.status] ?? '',
     }));
 }
+
+// Names end up in runtime API command lines, where a space or `;` would start another word or command.
+const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
+
+export const haproxyRouterKind: RouterKind<'haproxy'> = {
+  kind: 'haproxy',
+  check({ haproxy }) {
+    const problems = required('haproxy', 'haproxy-socket', haproxy.socket);
+    for (const [input, value] of [
+      ['haproxy-backend', haproxy.backend],
+      ['haproxy-blue-server', haproxy.blueServer],
+      ['haproxy-green-server', haproxy.greenServer],
+    ] as const) {
+      problems.push(...required('haproxy', input, value));
+      if (value && !HAPROXY_NAME.test(value)) {
+        problems.push(new InputError(input, `"${value}" is not an HAProxy name (letters, digits, _ . : -)`));
+      }
+    }
+    if (haproxy.blueServer && haproxy.blueServer === haproxy.greenServer) {
+      problems.push(
+        new InputError('haproxy-green-server', `is "${haproxy.greenServer}", the same server as blue`),
+      );
+    }
+    if (haproxy.socket && /[\s;]/.test(haproxy.socket)) {
+      problems.push(new InputError('haproxy-socket', 'must be a unix socket path or host:port'));
+    }
+    return problems;
+  },
+  create: (options) =>
+    new HaproxyRouter({
+      ...options,
+      haproxy: {
+        ...options.haproxy,
+        socket: options.haproxy.socket as string,
+        backend: options.haproxy.backend as string,
+        blueServer: options.haproxy.blueServer as string,
+        greenServer: options.haproxy.greenServer as string,
+      },
+    }),
+};
 
 /** The runtime API could not be reached (as opposed to answering with a refusal). */
 class UnreachableError extends UserError {}

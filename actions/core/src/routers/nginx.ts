@@ -3,18 +3,81 @@
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
-import { messageOf, UserError } from '../errors.js';
+import { InputError, messageOf, UserError } from '../errors.js';
 import { formatCommand, outcomeOf, outputTail, succeeded } from '../process.js';
 import {
   checkWeights,
+  required,
   type ApplyOptions,
   type Color,
   type Router,
+  type RouterKind,
   type RouterOptions,
   type Verification,
   type Weights,
 } from './router.js';
 import { sampleColors, tolerance, verifyThroughUrl, type ColorCounts } from './verify.js';
+
+// Addresses and the upstream name end up inside nginx's configuration, where a `;`, a brace or a
+// newline would be syntax: only what a host, port, socket path or name can hold passes.
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+const UNIX_SOCKET = /^unix:\/[\w./-]+$/;
+const NGINX_NAME = /^[A-Za-z0-9_.-]+$/;
+
+export const nginxRouterKind: RouterKind<'nginx'> = {
+  kind: 'nginx',
+  check(options) {
+    const { nginx } = options;
+    const problems: InputError[] = [];
+    if (!nginx.upstreamFile) {
+      problems.push(
+        new InputError(
+          'nginx-upstream-file',
+          'is required with router: nginx; give the path of a file switchyard may own (it writes the ' +
+            '`upstream` block there), e.g. /etc/nginx/conf.d/switchyard-upstream.conf, and include it in nginx.conf',
+        ),
+      );
+    }
+    problems.push(...required('nginx', 'blue', options.blue), ...required('nginx', 'green', options.green));
+    for (const color of ['blue', 'green'] as const) {
+      for (const address of options[color]) {
+        const port = HOST_PORT.exec(address)?.[1];
+        const valid =
+          UNIX_SOCKET.test(address) || (port !== undefined && Number(port) >= 1 && Number(port) <= 65535);
+        if (!valid) {
+          problems.push(
+            new InputError(color, `"${address}" is not host:port (port 1–65535), [ipv6]:port or unix:/path`),
+          );
+        }
+      }
+    }
+    // A server in both colours would take traffic whatever the weights say.
+    const shared = options.blue.filter((address) => options.green.includes(address));
+    if (shared.length > 0) {
+      problems.push(
+        new InputError('green', `${shared.join(', ')} is in blue as well; each server belongs to one colour`),
+      );
+    }
+    if (!NGINX_NAME.test(nginx.upstreamName)) {
+      problems.push(
+        new InputError(
+          'nginx-upstream-name',
+          `"${nginx.upstreamName}" is not a name nginx accepts (letters, digits, _ . -)`,
+        ),
+      );
+    }
+    problems.push(
+      ...required('nginx', 'nginx-test-command', nginx.testCommand),
+      ...required('nginx', 'nginx-reload-command', nginx.reloadCommand),
+    );
+    return problems;
+  },
+  create: (options) =>
+    new NginxRouter({
+      ...options,
+      nginx: { ...options.nginx, upstreamFile: options.nginx.upstreamFile as string },
+    }),
+};
 
 /** The line that marks a file as switchyard's and records the weights it was written for. */
 export const WEIGHTS_LINE = '# switchyard-weights:';

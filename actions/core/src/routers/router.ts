@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { UserError } from '../errors.js';
+import { InputError, UserError } from '../errors.js';
 import type { ProcessRunner } from '../process.js';
 
 export type Color = 'blue' | 'green';
@@ -37,7 +37,8 @@ export interface ApplyOptions {
  * UserError saying what failed. Each kind lives in its own file; `createRouter` picks one.
  */
 export interface Router {
-  readonly kind: 'nginx' | 'haproxy' | 'command';
+  /** The name its RouterKind registers (the `router` input's value). */
+  readonly kind: string;
   /** The weights the router is serving now; undefined when it has never been set by switchyard. */
   read(): Promise<Weights | undefined>;
   apply(weights: Weights, options?: ApplyOptions): Promise<void>;
@@ -90,4 +91,22 @@ export interface RouterOptions {
   runner: ProcessRunner;
   clock: Clock;
   log: (line: string) => void;
+}
+
+/**
+ * One kind of router, as ROUTER_KINDS lists it: its name, the checks of the inputs only it reads,
+ * and its factory. `create` is only called once `check` and the shared checks found nothing, so it
+ * may take the inputs `check` requires as present.
+ */
+export interface RouterKind<Name extends string = string> {
+  readonly kind: Name;
+  /** Every problem with this kind's inputs, each naming its input; nothing is read, written or run. */
+  check(options: RouterOptions): InputError[];
+  create(options: RouterOptions): Router;
+}
+
+/** The problem of `input` being absent (undefined, empty, or an empty list) when router `kind` needs it. */
+export function required(kind: string, input: string, value: unknown): InputError[] {
+  const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
+  return empty ? [new InputError(input, `is required with router: ${kind}`)] : [];
 }
