@@ -13,17 +13,11 @@ import {
   type InputDef,
 } from '../inputs.js';
 import { isCredentialHeader } from '../probes/http.js';
+import { PROBE_SCHEMES } from '../probes/index.js';
 import type { BodyMatcher, StatusRange } from '../probes/probe.js';
 
-export const TARGET_SCHEMES = [
-  'http:',
-  'https:',
-  'tcp:',
-  'redis:',
-  'rediss:',
-  'postgres:',
-  'postgresql:',
-] as const;
+/** What `targets` accepts: whatever some probe checks. */
+export const TARGET_SCHEMES = PROBE_SCHEMES;
 
 /** `200-399`, `200,204`, `2xx` → ranges; a string says what is wrong. */
 export function parseStatusRanges(raw: string): StatusRange[] | string {

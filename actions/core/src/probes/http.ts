@@ -6,6 +6,7 @@ import {
   type BodyMatcher,
   type Outcome,
   type Probe,
+  type ProbeKind,
   type ProbeOptions,
   type ProbeResult,
   type StatusRange,
@@ -34,6 +35,12 @@ interface Reply {
   /** The body was longer than MAX_BODY_BYTES and only its beginning was read. */
   cut: boolean;
 }
+
+export const httpProbeKind: ProbeKind = {
+  schemes: ['http:', 'https:'],
+  written: 'http(s)://',
+  create: (target, options) => new HttpProbe(target, options),
+};
 
 /** GET a URL and judge its status and body; redirects are followed when asked to. */
 export class HttpProbe implements Probe {

@@ -1,31 +1,30 @@
-import { InputError } from '../errors.js';
+import { alternatives, InputError } from '../errors.js';
 import { redactUrl } from '../mask.js';
-import { HttpProbe } from './http.js';
-import { PostgresProbe } from './postgres.js';
-import type { Probe, ProbeOptions } from './probe.js';
-import { RedisProbe } from './redis.js';
-import { TcpProbe } from './tcp.js';
+import { httpProbeKind } from './http.js';
+import { postgresProbeKind } from './postgres.js';
+import type { Probe, ProbeKind, ProbeOptions } from './probe.js';
+import { redisProbeKind } from './redis.js';
+import { tcpProbeKind } from './tcp.js';
 
-export type { BodyMatcher, Probe, ProbeOptions, ProbeResult, StatusRange } from './probe.js';
+export type { BodyMatcher, Probe, ProbeKind, ProbeOptions, ProbeResult, StatusRange } from './probe.js';
+
+/** Every kind of probe: adding one is adding its file and a line here. */
+export const PROBE_KINDS: readonly ProbeKind[] = [
+  httpProbeKind,
+  tcpProbeKind,
+  redisProbeKind,
+  postgresProbeKind,
+];
+
+/** Every scheme some probe checks, as `URL.protocol` spells it. */
+export const PROBE_SCHEMES: readonly string[] = PROBE_KINDS.flatMap((kind) => kind.schemes);
 
 /** The probe for a target, chosen by its scheme. Throws InputError for a target no probe can check. */
 export function createProbe(target: URL, options: ProbeOptions): Probe {
-  switch (target.protocol) {
-    case 'http:':
-    case 'https:':
-      return new HttpProbe(target, options);
-    case 'tcp:':
-      return new TcpProbe(target, options);
-    case 'redis:':
-    case 'rediss:':
-      return new RedisProbe(target, options);
-    case 'postgres:':
-    case 'postgresql:':
-      return new PostgresProbe(target, options);
-    default:
-      throw new InputError(
-        'targets',
-        `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use http(s)://, tcp://host:port, redis:// or postgres://`,
-      );
-  }
+  const kind = PROBE_KINDS.find((each) => each.schemes.includes(target.protocol));
+  if (kind) return kind.create(target, options);
+  throw new InputError(
+    'targets',
+    `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`,
+  );
 }

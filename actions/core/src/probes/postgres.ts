@@ -7,12 +7,19 @@ import {
   runAttempt,
   type Outcome,
   type Probe,
+  type ProbeKind,
   type ProbeOptions,
   type ProbeResult,
 } from './probe.js';
 
 /** What a first column says when a check query answers "no". */
 const FALSE_ANSWERS = new Set<unknown>([null, undefined, false, 0, 0n, '0', 'f', 'false']);
+
+export const postgresProbeKind: ProbeKind = {
+  schemes: ['postgres:', 'postgresql:'],
+  written: 'postgres://',
+  create: (target, options) => new PostgresProbe(target, options),
+};
 
 /**
  * Connects, runs `SELECT 1` (which also reads the server version) and the optional query, then

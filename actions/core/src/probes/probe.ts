@@ -18,11 +18,22 @@ export interface ProbeResult {
 export interface Probe {
   /** The target as it may be shown: credentials already redacted. */
   readonly target: string;
-  readonly kind: 'http' | 'tcp' | 'redis' | 'postgres';
+  /** Its module's name for it: http, tcp, redis, postgres. */
+  readonly kind: string;
   /** One attempt; must settle within the timeout it was created with, or when `signal` aborts. */
   check(signal?: AbortSignal): Promise<ProbeResult>;
   /** Release pooled connections; called once when the check is over. */
   close(): Promise<void>;
+}
+
+/** One kind of probe, as PROBE_KINDS lists it: the target schemes it checks and its factory. */
+export interface ProbeKind {
+  /** As `URL.protocol` spells them: `http:`, `https:`. */
+  readonly schemes: readonly string[];
+  /** How its targets are written, for messages: `tcp://host:port`. */
+  readonly written: string;
+  /** Throws InputError for a target of its scheme it still cannot check (a tcp:// without a port). */
+  create(target: URL, options: ProbeOptions): Probe;
 }
 
 /** An inclusive range of acceptable HTTP status codes, e.g. 200-399. */

@@ -12,6 +12,7 @@ import {
   runAttempt,
   type Outcome,
   type Probe,
+  type ProbeKind,
   type ProbeOptions,
   type ProbeResult,
 } from './probe.js';
@@ -20,6 +21,12 @@ import {
 export const HEALTH_KEY_PREFIX = 'switchyard:health:';
 /** The key expires by itself should the DEL never arrive. */
 const HEALTH_KEY_TTL_MS = 60_000;
+
+export const redisProbeKind: ProbeKind = {
+  schemes: ['redis:', 'rediss:'],
+  written: 'redis://',
+  create: (target, options) => new RedisProbe(target, options),
+};
 
 /**
  * PING, a SET/GET/DEL round trip on a temporary key, and memory and keyspace facts from INFO.

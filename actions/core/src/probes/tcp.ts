@@ -1,7 +1,20 @@
 import net from 'node:net';
 import { InputError } from '../errors.js';
 import { Secrets, redactUrl } from '../mask.js';
-import { hostOf, runAttempt, type Probe, type ProbeOptions, type ProbeResult } from './probe.js';
+import {
+  hostOf,
+  runAttempt,
+  type Probe,
+  type ProbeKind,
+  type ProbeOptions,
+  type ProbeResult,
+} from './probe.js';
+
+export const tcpProbeKind: ProbeKind = {
+  schemes: ['tcp:'],
+  written: 'tcp://host:port',
+  create: (target, options) => new TcpProbe(target, options),
+};
 
 /** Healthy when a TCP connection opens; it is closed at once without a byte sent. */
 export class TcpProbe implements Probe {
