@@ -23,6 +23,7 @@ import {
 } from './manifest.js';
 import { openSource, openStore, openTarget, type OpenContext } from './open.js';
 import { completeSelection, splitPatterns, type Selection } from './patterns.js';
+import { sourceKindNamed } from './sources/index.js';
 import type { BackupSource, RestoreMode, SourceContext } from './source.js';
 import { removeLeftovers, systemProcesses, type Processes } from './leftovers.js';
 import type { BackupOwner, BackupStore } from './store.js';
@@ -82,13 +83,6 @@ export interface BackupOutcome {
   /** prune: interrupted backups (no manifest) whose files it removed. */
   leftovers?: string[];
 }
-
-/** Suffix by kind: what the part holds, before the compression's own. */
-const KIND_SUFFIX: Record<BackupSource['kind'], string> = {
-  postgres: '.pgdump',
-  redis: '.redis',
-  file: '.tar',
-};
 
 export async function runBackupCommand(inputs: BackupInputs, deps: BackupDeps): Promise<BackupOutcome> {
   const context = openContext(inputs, deps);
@@ -208,7 +202,7 @@ class BackupEngine {
 
   private async backupPart(id: string, source: BackupSource): Promise<ManifestPart> {
     const compression = this.inputs.compression;
-    const name = `${source.partName}${KIND_SUFFIX[source.kind]}${COMPRESSION_SUFFIX[compression]}`;
+    const name = `${source.partName}${sourceKindNamed(source.kind).suffix}${COMPRESSION_SUFFIX[compression]}`;
     const selection = this.selection(source.kind);
     const started = this.deps.clock.now();
     const entry = new PassThrough();
@@ -786,9 +780,7 @@ interface Chosen {
 
 /** The source line a part was taken from; its credentials were redacted, so it works only without any. */
 function specFromPart(part: ManifestPart): SourceSpec {
-  if (part.kind === 'file')
-    return { kind: 'file', path: part.source.replace(/^file:/, ''), raw: part.source };
-  return { kind: part.kind, url: new URL(part.source), raw: part.source };
+  return sourceKindNamed(part.kind).recorded(part.source);
 }
 
 /** `20261121-071502`: UTC, sortable, file-name safe. */

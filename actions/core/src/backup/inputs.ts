@@ -1,32 +1,22 @@
-import { boolean, integer, list, oneOf, parsedBy, text, urlItem, type InputDef } from '../inputs.js';
+import { alternatives } from '../errors.js';
+import { boolean, integer, list, oneOf, parsedBy, text, type InputDef } from '../inputs.js';
 import { redactText } from '../mask.js';
+import type { SourceSpec } from './source.js';
+import { SOURCE_KINDS } from './sources/index.js';
 
-/** One line of `sources`: a database URL or a file path/glob. */
-export type SourceSpec =
-  { kind: 'postgres' | 'redis'; url: URL; raw: string } | { kind: 'file'; path: string; raw: string };
+export type { SourceSpec } from './source.js';
 
-const URL_SCHEMES = ['postgres:', 'postgresql:', 'redis:', 'rediss:'] as const;
-const SOURCE_HELP = 'use postgres://…, redis://… or file:PATH-OR-GLOB';
-
-/** `postgres://…`, `redis://…`, `file:PATH-OR-GLOB`; a string says what is wrong. */
+/** A `sources` line, read by the kind its scheme names; a string says what is wrong. */
 export function parseSourceSpec(entry: string): SourceSpec | string {
-  if (entry.startsWith('file:')) {
-    const path = entry.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
-    return path.trim() === ''
-      ? `"${entry}" names no path; write file:PATH-OR-GLOB`
-      : { kind: 'file', path, raw: entry };
-  }
   const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(entry)?.[1]?.toLowerCase();
-  if (!scheme || !(URL_SCHEMES as readonly string[]).includes(scheme)) {
-    // As written (redactUrl would normalise it), with any password masked.
-    const shown = redactText(entry);
-    return scheme
-      ? `"${shown}" has an unsupported scheme "${scheme}"; ${SOURCE_HELP}`
-      : `"${shown}" is neither a URL nor a file: entry; ${SOURCE_HELP}`;
-  }
-  const url = urlItem(URL_SCHEMES)(entry);
-  if (typeof url === 'string') return url;
-  return { kind: scheme.startsWith('redis') ? 'redis' : 'postgres', url, raw: entry };
+  const kind = SOURCE_KINDS.find((each) => each.schemes.includes(scheme ?? ''));
+  if (kind) return kind.parse(entry);
+  // As written (redactUrl would normalise it), with any password masked.
+  const shown = redactText(entry);
+  const help = `use ${alternatives(SOURCE_KINDS.map((each) => each.written))}`;
+  return scheme
+    ? `"${shown}" has an unsupported scheme "${scheme}"; ${help}`
+    : `"${shown}" is neither a URL nor a file: entry; ${help}`;
 }
 
 /** Where backups are kept. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
+import { SOURCE_NAMES } from './sources/index.js';
 
 export const MANIFEST_FORMAT = 'switchyard-backup/1';
 /** The manifest's file name in a backup's folder. */
@@ -9,7 +10,7 @@ export const MANIFEST_FILE = 'manifest.json';
 const partSchema = z.object({
   /** The file in the store, e.g. "redis-127.0.0.1-6379-0.redis.gz". */
   name: z.string(),
-  kind: z.enum(['postgres', 'redis', 'file']),
+  kind: z.enum(SOURCE_NAMES),
   /** The source with credentials redacted. */
   source: z.string(),
   include: z.array(z.string()),

@@ -1,19 +1,13 @@
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import type { ProcessRunner } from '../process.js';
-import type { SourceSpec, StoreSpec } from './inputs.js';
+import type { StoreSpec } from './inputs.js';
 import { parseSourceSpec } from './inputs.js';
-import type { BackupSource } from './source.js';
-import { createFileSource } from './sources/file.js';
-import { createPostgresSource } from './sources/postgres.js';
-import { createRedisSource } from './sources/redis.js';
+import type { BackupSource, OpenOptions, SourceSpec } from './source.js';
+import { sourceKindNamed, type SourceName } from './sources/index.js';
 import type { BackupStore } from './store.js';
 import { createLocalStore } from './stores/local.js';
 
-export interface OpenContext {
-  cwd: string;
-  env: Record<string, string | undefined>;
-  runner: ProcessRunner;
+export interface OpenContext extends OpenOptions {
   /** For the GitHub-hosted stores. */
   token?: string;
   retentionDays?: number;
@@ -22,27 +16,17 @@ export interface OpenContext {
 
 /** The source a `sources` line names. */
 export function openSource(spec: SourceSpec, context: OpenContext): BackupSource {
-  switch (spec.kind) {
-    case 'postgres':
-      return createPostgresSource(spec.url, { runner: context.runner, env: context.env });
-    case 'redis':
-      return createRedisSource(spec.url);
-    case 'file':
-      return createFileSource(spec.path, { cwd: context.cwd });
-  }
+  return sourceKindNamed(spec.kind).open(spec, context);
 }
 
 /**
  * The source of what a part would be restored over: `target` when given (a URL of the part's
- * kind, or a directory holding file parts), else where the part came from.
+ * kind, or what the kind itself takes, such as a directory for file parts), else where the part
+ * came from.
  */
-export function openTarget(kind: BackupSource['kind'], target: string, context: OpenContext): BackupSource {
-  if (kind === 'file') {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target))
-      throw new InputError('target', `file parts restore into a directory, not ${JSON.stringify(target)}`);
-    // The target directory itself, so the safety backup's names match the restored part's.
-    return createFileSource('.', { cwd: path.resolve(context.cwd, target) });
-  }
+export function openTarget(kind: SourceName, target: string, context: OpenContext): BackupSource {
+  const own = sourceKindNamed(kind);
+  if (own.openTarget) return own.openTarget(target, context);
   const spec = parseSourceSpec(target);
   if (typeof spec === 'string') throw new InputError('target', spec);
   if (spec.kind !== kind)

@@ -1,8 +1,6 @@
 import { InputError } from '../errors.js';
 import type { BackupSource } from './source.js';
-import { filePatterns } from './sources/file.js';
-import { postgresPatterns } from './sources/postgres.js';
-import { redisPatterns } from './sources/redis.js';
+import { SOURCE_KINDS } from './sources/index.js';
 
 type Kind = BackupSource['kind'];
 
@@ -27,8 +25,7 @@ export interface Selection {
   exclude: string[];
 }
 
-/** One line a registry: adding a kind of source is adding its syntax here. */
-const SYNTAXES: readonly PatternSyntax[] = [postgresPatterns, redisPatterns, filePatterns];
+const SYNTAXES: readonly PatternSyntax[] = SOURCE_KINDS.map((kind) => kind.patterns);
 
 const syntaxOf = (kind: Kind): PatternSyntax => SYNTAXES.find((each) => each.kind === kind) as PatternSyntax;
 

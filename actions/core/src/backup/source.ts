@@ -1,5 +1,9 @@
 import { InputError } from '../errors.js';
 import type { Readable, Writable } from 'node:stream';
+import { urlItem } from '../inputs.js';
+import type { ProcessRunner } from '../process.js';
+import type { PatternSyntax } from './patterns.js';
+import type { SourceName } from './sources/index.js';
 
 /**
  * One kind of data a backup can hold (a PostgreSQL database, a Redis database, files). Each kind
@@ -8,7 +12,7 @@ import type { Readable, Writable } from 'node:stream';
  * source gets them alike and never holds a whole part in memory.
  */
 export interface BackupSource {
-  readonly kind: 'postgres' | 'redis' | 'file';
+  readonly kind: SourceName;
   /** The source as it may be shown: credentials redacted. */
   readonly display: string;
   /** A file-name-safe stem for its part, e.g. "postgres-127.0.0.1-5432-shop". */
@@ -62,4 +66,69 @@ export class TargetInTheWay extends InputError {
   constructor(detail: string) {
     super('mode', detail);
   }
+}
+
+/** One line of `sources`, as its kind read it: a database URL, or a path or glob. */
+export type SourceSpec = UrlSourceSpec | PathSourceSpec;
+
+export interface UrlSourceSpec {
+  kind: SourceName;
+  url: URL;
+  /** The line as written. */
+  raw: string;
+}
+
+export interface PathSourceSpec {
+  kind: SourceName;
+  path: string;
+  raw: string;
+}
+
+/** What opening a source may need. */
+export interface OpenOptions {
+  cwd: string;
+  env: Record<string, string | undefined>;
+  runner: ProcessRunner;
+}
+
+/**
+ * One kind of source, as SOURCE_KINDS lists it: how its `sources` lines start and are read, what
+ * its include/exclude patterns look like, what its parts are called, and its factory.
+ */
+export interface SourceKind<Spec extends SourceSpec = SourceSpec, Name extends string = SourceName> {
+  readonly kind: Name;
+  /** What its `sources` lines start with, lower-cased: URL schemes (`redis:`, `rediss:`) or `file:`. */
+  readonly schemes: readonly string[];
+  /** How its lines are written, for messages: `redis://…`. */
+  readonly written: string;
+  /** What its parts hold, before the compression's own suffix: `.pgdump`. */
+  readonly suffix: string;
+  readonly patterns: PatternSyntax;
+  /** A `sources` line starting with one of `schemes`; a string says what is wrong with it. */
+  parse(entry: string): Spec | string;
+  /**
+   * The line a manifest recorded a part's source as (credentials redacted), taken as it is: the
+   * manifest was checked as a whole, and a restore without `sources` goes back exactly there.
+   */
+  recorded(source: string): Spec;
+  open(spec: Spec, options: OpenOptions): BackupSource;
+  /**
+   * Where a part of this kind is restored when `target` is not read as one of its `sources` lines;
+   * without it, `target` must be a line of this kind.
+   */
+  openTarget?(target: string, options: OpenOptions): BackupSource;
+}
+
+/** `parse` and `recorded` of a kind whose sources are URLs with one of `schemes`. */
+export function urlSpecs(
+  kind: SourceName,
+  schemes: readonly string[],
+): Pick<SourceKind<UrlSourceSpec>, 'parse' | 'recorded'> {
+  return {
+    parse(entry) {
+      const url = urlItem(schemes)(entry);
+      return typeof url === 'string' ? url : { kind, url, raw: entry };
+    },
+    recorded: (source) => ({ kind, url: new URL(source), raw: source }),
+  };
 }

@@ -10,9 +10,11 @@ import {
   TargetInTheWay,
   type BackupSource,
   type PartSummary,
+  type PathSourceSpec,
   type RestoreContext,
   type RestoreMode,
   type SourceContext,
+  type SourceKind,
 } from '../source.js';
 import type { PatternSyntax } from '../patterns.js';
 import { TAR_END, encodeEntry, readTar, type TarHeader } from './tar.js';
@@ -111,6 +113,29 @@ export const filePatterns: PatternSyntax = {
   label: 'file glob',
   scheme: 'file:',
   fits: (pattern) => (pattern.includes('\u0000') ? undefined : pattern.includes('/') ? 'strong' : 'weak'),
+};
+
+export const fileSourceKind: SourceKind<PathSourceSpec, 'file'> = {
+  kind: 'file',
+  schemes: ['file:'],
+  written: 'file:PATH-OR-GLOB',
+  suffix: '.tar',
+  patterns: filePatterns,
+  parse(entry) {
+    // file:///srv/app is /srv/app, as in a URL; file:uploads/** stays relative.
+    const location = entry.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
+    return location.trim() === ''
+      ? `"${entry}" names no path; write file:PATH-OR-GLOB`
+      : { kind: 'file', path: location, raw: entry };
+  },
+  recorded: (source) => ({ kind: 'file', path: source.replace(/^file:/, ''), raw: source }),
+  open: (spec, options) => createFileSource(spec.path, { cwd: options.cwd }),
+  openTarget(target, options) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target))
+      throw new InputError('target', `file parts restore into a directory, not ${JSON.stringify(target)}`);
+    // The target directory itself, so the safety backup's names match the restored part's.
+    return createFileSource('.', { cwd: path.resolve(options.cwd, target) });
+  },
 };
 
 /** include/exclude globs, matched against names in the archive; one without `/` matches at any depth. */

@@ -9,11 +9,14 @@ import { Secrets, redactUrl } from '../../mask.js';
 import { systemRunner, type ProcessRunner, type StreamedResult } from '../../process.js';
 import {
   TargetInTheWay,
+  urlSpecs,
   type BackupSource,
   type PartSummary,
   type RestoreContext,
   type RestoreMode,
   type SourceContext,
+  type SourceKind,
+  type UrlSourceSpec,
 } from '../source.js';
 import type { PatternSyntax } from '../patterns.js';
 
@@ -726,6 +729,18 @@ export const postgresPatterns: PatternSyntax = {
     if (!shape) return undefined;
     return shape[1] ? 'strong' : 'weak';
   },
+};
+
+const SCHEMES = ['postgres:', 'postgresql:'];
+
+export const postgresSourceKind: SourceKind<UrlSourceSpec, 'postgres'> = {
+  kind: 'postgres',
+  schemes: SCHEMES,
+  written: 'postgres://…',
+  suffix: '.pgdump',
+  patterns: postgresPatterns,
+  ...urlSpecs('postgres', SCHEMES),
+  open: (spec, options) => createPostgresSource(spec.url, { runner: options.runner, env: options.env }),
 };
 
 /** A pg_dump-style name pattern as a matcher. */

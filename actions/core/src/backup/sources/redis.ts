@@ -9,10 +9,13 @@ import { decodeUrlPart } from '../../inputs.js';
 import type { PatternSyntax, Selection } from '../patterns.js';
 import {
   TargetInTheWay,
+  urlSpecs,
   type BackupSource,
   type PartSummary,
   type RestoreContext,
   type SourceContext,
+  type SourceKind,
+  type UrlSourceSpec,
 } from '../source.js';
 import {
   PART_MAGIC,
@@ -953,6 +956,18 @@ export const redisPatterns: PatternSyntax = {
   scheme: 'redis://',
   fits: (pattern) => (pattern.includes(':') ? 'strong' : 'weak'),
   complete: leaveOutDeployState,
+};
+
+const SCHEMES = ['redis:', 'rediss:'];
+
+export const redisSourceKind: SourceKind<UrlSourceSpec, 'redis'> = {
+  kind: 'redis',
+  schemes: SCHEMES,
+  written: 'redis://…',
+  suffix: '.redis',
+  patterns: redisPatterns,
+  ...urlSpecs('redis', SCHEMES),
+  open: (spec) => createRedisSource(spec.url),
 };
 
 class KeySelection {
