@@ -13,8 +13,9 @@ import { readActionInputs } from '../../actions/core/src/action-inputs.js';
 import { compressor, decompressor, type Compression } from '../../actions/core/src/backup/compression.js';
 import { runBackupCommand, type BackupOutcome } from '../../actions/core/src/backup/engine.js';
 import { backupInputs, parseSourceSpec, parseStoreSpec } from '../../actions/core/src/backup/inputs.js';
-import { parseManifest } from '../../actions/core/src/backup/manifest.js';
+import { parseManifest, serializeManifest, type Manifest } from '../../actions/core/src/backup/manifest.js';
 import { splitPatterns } from '../../actions/core/src/backup/patterns.js';
+import { SOURCE_KINDS } from '../../actions/core/src/backup/sources/index.js';
 import { InputError, UserError } from '../../actions/core/src/errors.js';
 import { memoryIO } from '../../actions/core/src/io.js';
 import { systemRunner } from '../../actions/core/src/process.js';
@@ -229,5 +230,52 @@ describe('include and exclude, split between the kinds of source', () => {
     expect(refusal(() => split(['redis:'], [], ['redis']))).toBe(
       'Input "include": "redis:" names no pattern; write redis:PATTERN',
     );
+  });
+});
+
+// Adding a kind of source is adding its file and a line in SOURCE_KINDS: nothing else may list them.
+describe('SOURCE_KINDS', () => {
+  const kinds = SOURCE_KINDS.map((kind) => kind.kind);
+
+  it('reads each sources line by the kind its scheme names, and offers every kind otherwise', () => {
+    for (const kind of SOURCE_KINDS)
+      for (const scheme of kind.schemes)
+        expect(parseSourceSpec(`${scheme}//db.internal:1234/0`)).toMatchObject({ kind: kind.kind });
+    const refusal = parseSourceSpec('mysql://db.internal/shop');
+    for (const kind of SOURCE_KINDS) expect(refusal).toContain(kind.written);
+  });
+
+  it('splits include and exclude between every kind, by its own pattern syntax', () => {
+    expect(Object.keys(splitPatterns({}, kinds)).sort()).toEqual([...kinds].sort());
+    for (const kind of SOURCE_KINDS) expect(kind.patterns.kind).toBe(kind.kind);
+  });
+
+  it('is the kinds a manifest part may have', () => {
+    const manifest = (partKinds: string[]) =>
+      serializeManifest({
+        format: 'switchyard-backup/1',
+        id: 'b1',
+        createdAt: '2026-01-01T00:00:00Z',
+        finishedAt: '2026-01-01T00:00:01Z',
+        switchyard: '0',
+        git: {},
+        compression: 'none',
+        sizeBytes: 0,
+        parts: partKinds.map((kind) => ({
+          name: `part-${kind}`,
+          kind,
+          source: 'x',
+          include: [],
+          exclude: [],
+          bytes: 0,
+          sha256: '0'.repeat(64),
+          rawBytes: 0,
+          records: {},
+          facts: {},
+          seconds: 0,
+        })),
+      } as Manifest);
+    expect(parseManifest(manifest(kinds), 'b1', 'store').parts.map((part) => part.kind)).toEqual(kinds);
+    expect(() => parseManifest(manifest(['mysql']), 'b1', 'store')).toThrow(UserError);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { InputError } from '../../actions/core/src/errors.js';
-import { createProbe } from '../../actions/core/src/probes/index.js';
+import { TARGET_SCHEMES } from '../../actions/core/src/health-check/inputs.js';
+import { createProbe, PROBE_KINDS } from '../../actions/core/src/probes/index.js';
 import type { ProbeOptions } from '../../actions/core/src/probes/probe.js';
 
 const options: ProbeOptions = {
@@ -70,5 +71,25 @@ describe('createProbe', () => {
       'Input "targets": the path of redis://:***@cache.internal:6379/sessions must be a database number ' +
         '(e.g. redis://cache.internal:6379/2), not "/sessions"',
     );
+  });
+});
+
+// Adding a probe is adding its file and a line in PROBE_KINDS: nothing else may list the schemes.
+describe('PROBE_KINDS', () => {
+  it('gives health-check targets its schemes, each checked by the kind that claims it', async () => {
+    expect([...TARGET_SCHEMES]).toEqual(PROBE_KINDS.flatMap((kind) => kind.schemes));
+    for (const kind of PROBE_KINDS)
+      for (const scheme of kind.schemes) {
+        const target = new URL(`${scheme}//app.internal:1234/0`);
+        const probe = createProbe(target, options);
+        const own = kind.create(target, options);
+        expect(probe.kind).toBe(own.kind);
+        await Promise.all([probe.close(), own.close()]);
+      }
+  });
+
+  it('offers every kind for a scheme none checks', () => {
+    const { message } = inputError(() => createProbe(new URL('ftp://files.internal/x'), options));
+    for (const kind of PROBE_KINDS) expect(message).toContain(kind.written);
   });
 });

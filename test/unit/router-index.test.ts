@@ -1,8 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
+import type { z } from 'zod';
 import { systemClock } from '../../actions/core/src/clock.js';
+import { deployInputs } from '../../actions/core/src/deploy/inputs.js';
 import { InputError, UserErrors } from '../../actions/core/src/errors.js';
 import { systemRunner } from '../../actions/core/src/process.js';
-import { createRouter } from '../../actions/core/src/routers/index.js';
+import { createRouter, ROUTER_KINDS } from '../../actions/core/src/routers/index.js';
 import type { RouterOptions } from '../../actions/core/src/routers/router.js';
 
 const base: RouterOptions = {
@@ -95,5 +97,33 @@ describe('createRouter', () => {
     const haproxy = { socket: '127.0.0.1:9999', backend: 'app', blueServer: 'blue', greenServer: 'green' };
     expect(createRouter('haproxy', { ...base, haproxy }).kind).toBe('haproxy');
     expect(createRouter('command', { ...base, command: ['./set-weights'] }).kind).toBe('command');
+  });
+});
+
+// Adding a router is adding its file and a line in ROUTER_KINDS: nothing else may list the kinds.
+describe('ROUTER_KINDS', () => {
+  const bare: RouterOptions = {
+    ...base,
+    blue: [],
+    green: [],
+    nginx: { upstreamName: 'switchyard', testCommand: [], reloadCommand: [] },
+  };
+
+  it('is what the router input accepts, in its order', () => {
+    const names = ROUTER_KINDS.map((each) => each.kind);
+    expect((deployInputs.router.file as z.ZodEnum).options).toEqual(names);
+    expect(deployInputs.router.example).toBe(names[0]);
+    for (const name of names) expect(deployInputs.router.parse.safeParse(name).success).toBe(true);
+    expect(deployInputs.router.parse.safeParse('traefik').success).toBe(false);
+  });
+
+  it("reports exactly each kind's own checks, and offers every kind for an unknown one", () => {
+    for (const kind of ROUTER_KINDS) {
+      const own = kind.check(bare).map((each) => each.message);
+      expect(own.length).toBeGreaterThan(0);
+      expect(problems(() => createRouter(kind.kind, bare))).toEqual(own);
+    }
+    const [unknown] = problems(() => createRouter('traefik' as never, bare));
+    for (const kind of ROUTER_KINDS) expect(unknown).toContain(kind.kind);
   });
 });

@@ -119,12 +119,14 @@ export interface SourceKind<Spec extends SourceSpec = SourceSpec, Name extends s
   openTarget?(target: string, options: OpenOptions): BackupSource;
 }
 
-/** `parse` and `recorded` of a kind whose sources are URLs with one of `schemes`. */
-export function urlSpecs(
-  kind: SourceName,
+/** What a kind whose sources are URLs with one of `schemes` reads them with. */
+export function urlSourceKind<Name extends SourceName>(
+  kind: Name,
   schemes: readonly string[],
-): Pick<SourceKind<UrlSourceSpec>, 'parse' | 'recorded'> {
+): Pick<SourceKind<UrlSourceSpec, Name>, 'kind' | 'schemes' | 'parse' | 'recorded'> {
   return {
+    kind,
+    schemes,
     parse(entry) {
       const url = urlItem(schemes)(entry);
       return typeof url === 'string' ? url : { kind, url, raw: entry };

@@ -9,7 +9,7 @@ import { Secrets, redactUrl } from '../../mask.js';
 import { systemRunner, type ProcessRunner, type StreamedResult } from '../../process.js';
 import {
   TargetInTheWay,
-  urlSpecs,
+  urlSourceKind,
   type BackupSource,
   type PartSummary,
   type RestoreContext,
@@ -731,15 +731,11 @@ export const postgresPatterns: PatternSyntax = {
   },
 };
 
-const SCHEMES = ['postgres:', 'postgresql:'];
-
 export const postgresSourceKind: SourceKind<UrlSourceSpec, 'postgres'> = {
-  kind: 'postgres',
-  schemes: SCHEMES,
+  ...urlSourceKind('postgres', ['postgres:', 'postgresql:']),
   written: 'postgres://…',
   suffix: '.pgdump',
   patterns: postgresPatterns,
-  ...urlSpecs('postgres', SCHEMES),
   open: (spec, options) => createPostgresSource(spec.url, { runner: options.runner, env: options.env }),
 };
 

@@ -9,7 +9,7 @@ import { decodeUrlPart } from '../../inputs.js';
 import type { PatternSyntax, Selection } from '../patterns.js';
 import {
   TargetInTheWay,
-  urlSpecs,
+  urlSourceKind,
   type BackupSource,
   type PartSummary,
   type RestoreContext,
@@ -958,15 +958,11 @@ export const redisPatterns: PatternSyntax = {
   complete: leaveOutDeployState,
 };
 
-const SCHEMES = ['redis:', 'rediss:'];
-
 export const redisSourceKind: SourceKind<UrlSourceSpec, 'redis'> = {
-  kind: 'redis',
-  schemes: SCHEMES,
+  ...urlSourceKind('redis', ['redis:', 'rediss:']),
   written: 'redis://…',
   suffix: '.redis',
   patterns: redisPatterns,
-  ...urlSpecs('redis', SCHEMES),
   open: (spec) => createRedisSource(spec.url),
 };
 
