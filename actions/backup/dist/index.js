@@ -28372,7 +28372,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7768);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(80542);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -28382,13 +28382,13 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7768:
+/***/ 80542:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ main_run)
+  e: () => (/* binding */ run)
 });
 
 // UNUSED EXPORTS: backupAction
@@ -28404,453 +28404,29 @@ var dist = __nccwpck_require__(38815);
 var schemas = __nccwpck_require__(9691);
 // EXTERNAL MODULE: ./actions/core/src/errors.ts
 var src_errors = __nccwpck_require__(93370);
-// EXTERNAL MODULE: ./node_modules/zod/v4/core/core.js
-var core = __nccwpck_require__(88532);
-;// CONCATENATED MODULE: ./actions/core/src/mask.ts
-/**
- * Credentials never reach a log line, the job summary, an output or a report. Every piece of
- * text the actions emit goes through `Secrets.redact`, which knows the secrets found in the
- * inputs and also blanks any `scheme://user:password@` it meets in free text (error messages
- * from drivers sometimes echo the URL they were given).
- */
-const REDACTED = '***';
-const SECRET_QUERY_PARAM = /pass|pwd|token|secret|key|auth|sig|credential|session|jwt/i;
-// A password may hold an unencoded '/': only whitespace and '@' end it. Over-masking a path that
-// happens to contain ':' and '@' is the price of never under-masking a password.
-const URL_PASSWORD_IN_TEXT = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):([^\s@]+)@/gi;
-// In an http(s) URL, userinfo without a password is usually a token (https://ghp_…@github.com);
-// in postgres://app@db it is just the user.
-const URL_USER_ONLY_IN_TEXT = /(https?:\/\/)([^\s:/@]+)@/gi;
-const TOKEN_AS_USER = /^https?:$/;
-function decode(text) {
-    try {
-        return decodeURIComponent(text.replaceAll('+', ' '));
-    }
-    catch {
-        return text;
-    }
-}
-/** Raw (still encoded) query values whose names look secret. */
-function secretQueryValues(search) {
-    return search
-        .replace(/^\?/, '')
-        .split('&')
-        .map((pair) => pair.split('='))
-        .filter(([name, value]) => name && value && SECRET_QUERY_PARAM.test(decode(name)))
-        .map(([, value]) => value);
-}
-/** The URL with its password (and secret-looking query values) replaced by `***`. */
-function mask_redactUrl(url) {
-    let parsed;
-    try {
-        parsed = new URL(url);
-    }
-    catch {
-        return redactText(url);
-    }
-    if (parsed.password)
-        parsed.password = REDACTED;
-    else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
-        parsed.username = REDACTED;
-    for (const name of [...parsed.searchParams.keys()]) {
-        if (SECRET_QUERY_PARAM.test(name))
-            parsed.searchParams.set(name, REDACTED);
-    }
-    // URL encodes '*' in userinfo as-is but the query as %2A: keep the marker readable.
-    return parsed.toString().replaceAll('%2A%2A%2A', REDACTED);
-}
-/** The secrets inside a URL: its password and secret-looking query values. */
-function secretsInUrl(url) {
-    let parsed;
-    try {
-        parsed = new URL(url);
-    }
-    catch {
-        const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
-        const query = url.indexOf('?');
-        if (query >= 0)
-            found.push(...secretQueryValues(url.slice(query)));
-        return found.flatMap((value) => [value, decode(value)]).filter(Boolean);
-    }
-    const found = [];
-    if (parsed.password)
-        found.push(parsed.password, decode(parsed.password));
-    else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
-        found.push(parsed.username, decode(parsed.username));
-    for (const value of secretQueryValues(parsed.search))
-        found.push(value, decode(value));
-    return found;
-}
-class mask_Secrets {
-    onAdd;
-    values = new Set();
-    /**
-     * @param onAdd told of each new value to mask, before `add` returns: the GitHub IO registers it
-     *   with the runner (`::add-mask::`), so the runner's own masking covers what we print and
-     *   what child processes print straight to the log.
-     */
-    constructor(onAdd) {
-        this.onAdd = onAdd;
-    }
-    /**
-     * Registers a secret, with the forms it takes once escaped for JSON or a markdown table, and
-     * each of its lines on its own (the runner masks line by line, so a multi-line secret is only
-     * hidden if each line is registered); values shorter than 3 characters are ignored (masking
-     * "a" would mangle every line).
-     */
-    add(value) {
-        if (!value || value.length < 3)
-            return;
-        const table = value.replaceAll('\\', '\\\\').replaceAll('|', '\\|');
-        for (const form of [value, JSON.stringify(value).slice(1, -1), table]) {
-            const lines = form.split(/\r\n|\r|\n/);
-            this.remember(form, lines.length === 1);
-            if (lines.length > 1)
-                for (const line of lines)
-                    if (line.trim().length >= 3)
-                        this.remember(line, true);
-        }
-    }
-    remember(value, tellRunner) {
-        if (this.values.has(value))
-            return;
-        this.values.add(value);
-        // The runner refuses a blank mask with a warning, and masks within one line only.
-        if (tellRunner && value.trim() !== '')
-            this.onAdd?.(value);
-    }
-    /** Registers every secret inside a URL (password, token-like query values). */
-    addFromUrl(url) {
-        for (const value of secretsInUrl(url))
-            this.add(value);
-    }
-    redact(text) {
-        // Known secrets first, longest first (a secret containing another is blanked whole); only then
-        // the URL patterns, which would otherwise cut a password holding '@' and leave its tail.
-        let out = text;
-        for (const value of [...this.values].sort((a, b) => b.length - a.length)) {
-            out = out.replaceAll(value, REDACTED);
-        }
-        return redactText(out);
-    }
-    /** A copy of a value with every string in it redacted: structure (numbers, booleans) untouched. */
-    redactDeep(value) {
-        if (typeof value === 'string')
-            return this.redact(value);
-        if (Array.isArray(value))
-            return value.map((item) => this.redactDeep(item));
-        if (value && typeof value === 'object' && !(value instanceof Date)) {
-            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactDeep(v)]));
-        }
-        return value;
-    }
-}
-/** Blanks URL passwords (and password-less userinfo) in free text. */
-/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
-function redactText(text) {
-    return text
-        .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
-        .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme, user) => user === REDACTED ? whole : `${scheme}${REDACTED}@`);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
-
-
-
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const RATE_PATTERN = /^(?:\d+(?:\.\d+)?%|\d*\.?\d+)$/;
-/** `500ms`, `10s`, `2m`, `1h` → milliseconds. */
-function parseDuration(text) {
-    const match = DURATION_PATTERN.exec(text.trim());
-    if (!match)
-        return undefined;
-    return Number(match[1]) * UNITS[match[2]];
-}
-/** `5%` or `0.05` → 0.05. */
-function parseRate(text) {
-    const t = text.trim();
-    if (!RATE_PATTERN.test(t))
-        return undefined;
-    return t.endsWith('%') ? Number(t.slice(0, -1)) / 100 : Number(t);
-}
-/** Multi-line (and optionally comma-separated) lists; blank lines and `#` comments are skipped. */
-function splitList(text, commas) {
-    return listEntries(text, commas).map(({ entry }) => entry);
-}
-/** The entries of a list with the line each is on (from 1), so an error can point at it. */
-function listEntries(text, commas) {
-    return text.split('\n').flatMap((content, index) => (commas ? content.split(',') : [content])
-        .map((item) => item.trim())
-        .filter((item) => item !== '' && !item.startsWith('#'))
-        .map((entry) => ({ entry, line: index + 1 })));
-}
-function fail(ctx, message) {
-    ctx.addIssue({ code: 'custom', message });
-    return core/* NEVER */.tm;
-}
-/** No duration input may exceed this: Node's timers overflow past 24.8 days, and nothing waits a day. */
-const MAX_DURATION_MS = 24 * 3_600_000;
-function duration(description, options = {}) {
-    return {
-        description,
-        default: options.default,
-        example: '10s',
-        file: schemas/* string */.YjP().regex(DURATION_PATTERN),
-        parse: schemas/* string */.YjP().transform((raw, ctx) => {
-            const ms = parseDuration(raw);
-            if (ms === undefined)
-                return fail(ctx, 'expected a duration with a unit: 500ms, 10s, 2m or 1h');
-            if (options.min !== undefined && ms < options.min)
-                return fail(ctx, `must be at least ${options.min}ms`);
-            if (ms > MAX_DURATION_MS)
-                return fail(ctx, 'must be at most 24h');
-            return ms;
-        }),
-    };
-}
-function rate(description, options = {}) {
-    return {
-        description,
-        default: options.default,
-        example: '5%',
-        file: schemas/* union */.KCZ([schemas/* string */.YjP().regex(RATE_PATTERN), schemas/* number */.aig().min(0).max(1)]),
-        parse: schemas/* string */.YjP().transform((raw, ctx) => {
-            const value = parseRate(raw);
-            if (value === undefined)
-                return fail(ctx, 'expected a rate such as 5% or 0.05');
-            if (value < 0 || value > 1)
-                return fail(ctx, 'must be between 0% and 100% (0 to 1)');
-            return value;
-        }),
-    };
-}
-function integer(description, options = {}) {
-    const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
-    return {
-        description,
-        default: options.default,
-        example: String(Math.max(min, 1)),
-        file: schemas/* union */.KCZ([schemas/* number */.aig().int().min(min).max(max), schemas/* string */.YjP().regex(/^\d+$/)]),
-        parse: schemas/* string */.YjP().transform((raw, ctx) => {
-            if (!/^-?\d+$/.test(raw))
-                return fail(ctx, 'expected a whole number');
-            const value = Number(raw);
-            if (value < min || value > max) {
-                return fail(ctx, max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}` : `must be ${min} to ${max}`);
-            }
-            return value;
-        }),
-    };
-}
-function inputs_boolean(description, options = {}) {
-    return {
-        description,
-        default: options.default,
-        example: 'true',
-        file: schemas/* union */.KCZ([schemas/* boolean */.zMY(), schemas/* enum */.k5n(['true', 'false'])]),
-        parse: schemas/* string */.YjP().transform((raw, ctx) => {
-            // The same words the toolkit's getBooleanInput accepts (YAML 1.2 core schema).
-            if (['true', 'True', 'TRUE'].includes(raw))
-                return true;
-            if (['false', 'False', 'FALSE'].includes(raw))
-                return false;
-            return fail(ctx, 'expected true or false');
-        }),
-    };
-}
-/** Free text; `check` returns what is wrong with a value, if anything. */
-function inputs_text(description, options = {}) {
-    const { check } = options;
-    return {
-        description,
-        default: options.default,
-        required: options.required,
-        secret: options.secret,
-        example: options.example ?? 'value',
-        file: schemas/* string */.YjP(),
-        parse: check
-            ? schemas/* string */.YjP().transform((raw, ctx) => {
-                const problem = check(raw);
-                return problem === undefined ? raw : fail(ctx, problem);
-            })
-            : schemas/* string */.YjP(),
-    };
-}
-function oneOf(values, description, options = {}) {
-    return {
-        description,
-        default: options.default,
-        example: values[0],
-        file: schemas/* enum */.k5n(values),
-        parse: schemas/* string */.YjP().transform((raw, ctx) => {
-            if (values.includes(raw))
-                return raw;
-            return fail(ctx, `expected one of: ${values.join(', ')}`);
-        }),
-    };
-}
-/**
- * An input read by `parse`, which returns the value or, as a string, what is wrong with it. In
- * switchyard.yml it may be written as text, or as a number or a list where `file` says so.
- */
-function parsedBy(description, parse, options) {
-    return {
-        description,
-        default: options.default,
-        example: options.example,
-        file: options.file ?? schemas/* string */.YjP(),
-        parse: schemas/* string */.YjP().transform((raw, ctx) => {
-            const value = parse(raw);
-            return typeof value === 'string' ? fail(ctx, value) : value;
-        }),
-    };
-}
-/**
- * A list of items, one per line (and per comma when `commas`). Each entry is parsed by `item`,
- * which returns the value or, as a string, what is wrong with the entry; without `item` the
- * entries are kept as they are.
- */
-function list(description, item, options) {
-    return {
-        description,
-        default: options.default,
-        required: options.required,
-        urls: options.urls,
-        example: options.example,
-        listed: true,
-        // Every line holding a URL is searched for secrets as a whole; entries of one line are URLs of their own.
-        secretsOf: options.commas
-            ? (raw) => splitList(raw, true)
-                .filter((entry) => entry.includes('://'))
-                .flatMap(secretsInUrl)
-            : undefined,
-        file: schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* array */.YOg(schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* number */.aig()]))]),
-        parse: schemas/* string */.YjP().transform((raw, ctx) => {
-            const parsed = [];
-            for (const { entry, line } of listEntries(raw, options.commas ?? false)) {
-                if (!item) {
-                    parsed.push(entry);
-                    continue;
-                }
-                const value = item(entry, line);
-                if (typeof value === 'string')
-                    return fail(ctx, value);
-                parsed.push(value);
-            }
-            return parsed;
-        }),
-    };
-}
-/** An item parser for URL lists: a URL with one of `schemes`, or a message saying what is wrong. */
-function urlItem(schemes) {
-    return (entry) => {
-        let url;
-        const shown = mask_redactUrl(entry);
-        if (/\s/.test(entry))
-            return `"${shown}" contains a space; put one entry per line`;
-        const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(entry)?.[1]?.toLowerCase();
-        try {
-            url = new URL(entry);
-        }
-        catch {
-            const like = schemes.includes(scheme ?? '') ? scheme : schemes[0];
-            return (`"${shown}" is not a URL; write it like ${like}//host:port/path` +
-                ' (percent-encode special characters in a password: @ as %40, / as %2F, % as %25)');
-        }
-        if (!schemes.includes(url.protocol)) {
-            const hostPort = /^[\w.-]+:\d+$/.test(entry) && schemes.includes('tcp:')
-                ? ` (for a plain port, write tcp://${entry})`
-                : '';
-            return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
-        }
-        if (!url.hostname)
-            return `"${mask_redactUrl(entry)}" has no host`;
-        if (!READS_STRAY_PERCENT.has(url.protocol)) {
-            for (const part of ['username', 'password']) {
-                if (url[part] && !decodes(url[part]))
-                    return `"${shown}": ${badEscape(part)}`;
-            }
-        }
-        return url;
-    };
-}
-/**
- * pg reads a % that starts no escape (`50%off`) as itself; ioredis gets what we decode and Node's
- * http decodes the user info itself, and both would throw, so elsewhere such a URL is refused.
- */
-const READS_STRAY_PERCENT = new Set(['postgres:', 'postgresql:']);
-function decodes(text) {
-    try {
-        decodeURIComponent(text);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-function badEscape(part) {
-    const what = part === 'username' ? 'user name' : part;
-    return `the ${what} has a % that does not start an escape like %40; write a literal % as %25 (and @ as %40, / as %2F, : as %3A)`;
-}
-/** Turns a raw value into the typed one, or an InputError that names the input and the fix. */
-function parseInput(name, def, raw, origin) {
-    const result = def.parse.safeParse(raw);
-    const where = origin ? ` (from ${origin.file}${origin.line ? `:${origin.line}` : ''})` : '';
-    if (result.success) {
-        // A list whose lines were all commented out is a list someone forgot to fill, not a choice.
-        if (def.required && def.listed && Array.isArray(result.data) && result.data.length === 0) {
-            return throwInput(name, `has no entries (only comments or blank lines)${where}; give at least one. Example: ${name}: ${def.example}`, origin);
-        }
-        return result.data;
-    }
-    const why = result.error.issues.map((issue) => issue.message).join('; ');
-    const shown = def.secret ? '' : ` "${def.urls ? mask_redactUrl(raw) : raw}"`;
-    // List item messages already say which entry is at fault; don't quote the whole list again.
-    const detail = def.listed || why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
-    return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
-}
-/**
- * The user name or password of a URL, percent-decoded. A malformed escape (`%zz`) is an input
- * error, never an exception, and the message leaves the value out: it may be the password.
- */
-function decodeUrlPart(url, part, input, encoded = url[part === 'path' ? 'pathname' : part]) {
-    try {
-        return decodeURIComponent(encoded);
-    }
-    catch {
-        return throwInput(input, `${mask_redactUrl(url.href)}: ${badEscape(part)}`);
-    }
-}
-function throwInput(name, detail, origin) {
-    throw new src_errors/* InputError */.dz(name, detail, origin?.file, origin?.line);
-}
-
+// EXTERNAL MODULE: ./actions/core/src/inputs.ts
+var inputs = __nccwpck_require__(23432);
+// EXTERNAL MODULE: ./actions/core/src/mask.ts
+var mask = __nccwpck_require__(55829);
+// EXTERNAL MODULE: ./actions/core/src/backup/sources/index.ts + 6 modules
+var sources = __nccwpck_require__(24528);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/inputs.ts
 
 
-const URL_SCHEMES = ['postgres:', 'postgresql:', 'redis:', 'rediss:'];
-const SOURCE_HELP = 'use postgres://…, redis://… or file:PATH-OR-GLOB';
-/** `postgres://…`, `redis://…`, `file:PATH-OR-GLOB`; a string says what is wrong. */
+
+
+/** A `sources` line, read by the kind its scheme names; a string says what is wrong. */
 function parseSourceSpec(entry) {
-    if (entry.startsWith('file:')) {
-        const path = entry.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
-        return path.trim() === ''
-            ? `"${entry}" names no path; write file:PATH-OR-GLOB`
-            : { kind: 'file', path, raw: entry };
-    }
     const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(entry)?.[1]?.toLowerCase();
-    if (!scheme || !URL_SCHEMES.includes(scheme)) {
-        // As written (redactUrl would normalise it), with any password masked.
-        const shown = redactText(entry);
-        return scheme
-            ? `"${shown}" has an unsupported scheme "${scheme}"; ${SOURCE_HELP}`
-            : `"${shown}" is neither a URL nor a file: entry; ${SOURCE_HELP}`;
-    }
-    const url = urlItem(URL_SCHEMES)(entry);
-    if (typeof url === 'string')
-        return url;
-    return { kind: scheme.startsWith('redis') ? 'redis' : 'postgres', url, raw: entry };
+    const kind = sources/* SOURCE_KINDS */.s1.find((each) => each.schemes.includes(scheme ?? ''));
+    if (kind)
+        return kind.parse(entry);
+    // As written (redactUrl would normalise it), with any password masked.
+    const shown = (0,mask/* redactText */.Rd)(entry);
+    const help = `use ${(0,src_errors/* alternatives */.Vo)(sources/* SOURCE_KINDS */.s1.map((each) => each.written))}`;
+    return scheme
+        ? `"${shown}" has an unsupported scheme "${scheme}"; ${help}`
+        : `"${shown}" is neither a URL nor a file: entry; ${help}`;
 }
 function parseStoreSpec(raw) {
     if (raw === 'actions-cache' || raw === 'artifact')
@@ -28865,33 +28441,33 @@ function parseStoreSpec(raw) {
 }
 const BACKUP_COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune'];
 const backupInputs = {
-    command: oneOf(BACKUP_COMMANDS, 'What to do.', { default: 'backup' }),
-    sources: list('What to back up, one per line: postgres://…, redis://… (any database index) or file:PATH-OR-GLOB. For restore and verify with a target: which parts to restore, with the credentials the manifest leaves out (default: every part, at the address it was taken from).', parseSourceSpec, { example: 'postgres://app@db:5432/shop', urls: true }),
-    store: parsedBy('Where backups are kept: local:DIR, actions-cache or artifact.', parseStoreSpec, {
+    command: (0,inputs/* oneOf */.yL)(BACKUP_COMMANDS, 'What to do.', { default: 'backup' }),
+    sources: (0,inputs/* list */.p_)('What to back up, one per line: postgres://…, redis://… (any database index) or file:PATH-OR-GLOB. For restore and verify with a target: which parts to restore, with the credentials the manifest leaves out (default: every part, at the address it was taken from).', parseSourceSpec, { example: 'postgres://app@db:5432/shop', urls: true }),
+    store: (0,inputs/* parsedBy */.f3)('Where backups are kept: local:DIR, actions-cache or artifact.', parseStoreSpec, {
         default: 'local:.switchyard/backups',
         example: 'local:/var/backups/switchyard',
     }),
-    id: inputs_text('The backup to restore, verify (or name, for backup: default a timestamp and the commit). `latest` is the newest in the store.', { example: 'latest' }),
-    include: list('Only these tables (postgres), key patterns (redis) or globs (file); default everything. Each entry goes to the sources it fits (a `:` is a key pattern, a `/` a glob, `schema.table` a table); prefix postgres:, redis: or file: to say which.', undefined, {
+    id: (0,inputs/* text */.Qq)('The backup to restore, verify (or name, for backup: default a timestamp and the commit). `latest` is the newest in the store.', { example: 'latest' }),
+    include: (0,inputs/* list */.p_)('Only these tables (postgres), key patterns (redis) or globs (file); default everything. Each entry goes to the sources it fits (a `:` is a key pattern, a `/` a glob, `schema.table` a table); prefix postgres:, redis: or file: to say which.', undefined, {
         commas: true,
         example: 'public.orders, session:*',
     }),
-    exclude: list('Leave these tables, key patterns or globs out (read as include reads them).', undefined, {
+    exclude: (0,inputs/* list */.p_)('Leave these tables, key patterns or globs out (read as include reads them).', undefined, {
         commas: true,
         example: 'public.audit_log, cache:*',
     }),
-    retention: integer('How many backups to keep: prune keeps the newest this many (and always the newest verified one); after a backup, the older ones are pruned the same way.', { min: 1 }),
-    'retention-days': integer('store: artifact — days GitHub keeps the artifact (1–90; default the repository setting).', {
+    retention: (0,inputs/* integer */.nd)('How many backups to keep: prune keeps the newest this many (and always the newest verified one); after a backup, the older ones are pruned the same way.', { min: 1 }),
+    'retention-days': (0,inputs/* integer */.nd)('store: artifact — days GitHub keeps the artifact (1–90; default the repository setting).', {
         min: 1,
         max: 90,
     }),
-    compression: oneOf(['gzip', 'zstd', 'none'], 'How parts are compressed, as they stream.', {
+    compression: (0,inputs/* oneOf */.yL)(['gzip', 'zstd', 'none'], 'How parts are compressed, as they stream.', {
         default: 'gzip',
     }),
-    target: inputs_text('restore and verify: restore into this instead of the source — a URL of the same kind, or a directory for file parts.', { example: 'postgres://app@db-scratch:5432/shop' }),
-    mode: oneOf(['fail-if-exists', 'replace', 'merge'], 'restore: fail-if-exists refuses when anything restored would overwrite data; replace overwrites it; merge keeps what exists and adds the rest.', { default: 'fail-if-exists' }),
-    'safety-backup': inputs_boolean('restore: first back up what the restore could overwrite (in replace and merge modes), into the same store.', { default: 'true' }),
-    'github-token': inputs_text('stores actions-cache and artifact: lists, finds and deletes backups of other runs.', {
+    target: (0,inputs/* text */.Qq)('restore and verify: restore into this instead of the source — a URL of the same kind, or a directory for file parts.', { example: 'postgres://app@db-scratch:5432/shop' }),
+    mode: (0,inputs/* oneOf */.yL)(['fail-if-exists', 'replace', 'merge'], 'restore: fail-if-exists refuses when anything restored would overwrite data; replace overwrites it; merge keeps what exists and adds the rest.', { default: 'fail-if-exists' }),
+    'safety-backup': (0,inputs/* boolean */.zM)('restore: first back up what the restore could overwrite (in replace and merge modes), into the same store.', { default: 'true' }),
+    'github-token': (0,inputs/* text */.Qq)('stores actions-cache and artifact: lists, finds and deletes backups of other runs.', {
         secret: true,
         example: '${{ github.token }}',
     }),
@@ -28899,6 +28475,7 @@ const backupInputs = {
 
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(37067);
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
 ;// CONCATENATED MODULE: ./node_modules/re2js/build/index.js
 /*!
 * re2js
@@ -35715,6 +35292,7 @@ function re(stringsOrFlags, ...values) {
 
 // EXTERNAL MODULE: external "node:https"
 var external_node_https_ = __nccwpck_require__(44708);
+var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
 ;// CONCATENATED MODULE: ./actions/core/src/probes/probe.ts
 /**
  * Runs one attempt of a probe. The attempt settles when the exchange does or, at the latest, when
@@ -35722,7 +35300,7 @@ var external_node_https_ = __nccwpck_require__(44708);
  * host cannot hold a health check past its timeout. An exchange that throws is an unhealthy result
  * whose detail is the error in a person's words; every text leaving here passes through `redact`.
  */
-async function probe_runAttempt(options, exchange) {
+async function runAttempt(options, exchange) {
     const started = performance.now();
     const elapsed = () => performance.now() - started;
     const stop = new AbortController();
@@ -35827,7 +35405,7 @@ function hostOf(url) {
 
 const MAX_REDIRECTS = 5;
 /** Enough for any health page; a larger body is matched on its beginning only. */
-const MAX_BODY_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+const MAX_BODY_BYTES = 1024 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_STATUS = [{ min: 200, max: 399 }];
 const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|credential/i;
@@ -35839,23 +35417,28 @@ const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|c
 function isCredentialHeader(name) {
     return CREDENTIAL_HEADER.test(name);
 }
+const httpProbeKind = {
+    schemes: ['http:', 'https:'],
+    written: 'http(s)://',
+    create: (target, options) => new HttpProbe(target, options),
+};
 /** GET a URL and judge its status and body; redirects are followed when asked to. */
 class HttpProbe {
     url;
     options;
     kind = 'http';
     target;
-    secrets = new Secrets();
+    secrets = new mask/* Secrets */.Sb();
     // One keep-alive agent per scheme and probe: repeated checks reuse their connection.
     agents;
     constructor(url, options) {
         this.url = url;
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = (0,mask/* redactUrl */.BO)(url.href);
         this.secrets.addFromUrl(url.href);
         this.agents = {
-            'http:': new http.Agent({ keepAlive: true }),
-            'https:': new https.Agent({ keepAlive: true, rejectUnauthorized: !options.insecure }),
+            'http:': new (external_node_http_default()).Agent({ keepAlive: true }),
+            'https:': new (external_node_https_default()).Agent({ keepAlive: true, rejectUnauthorized: !options.insecure }),
         };
     }
     check(signal) {
@@ -35871,13 +35454,13 @@ class HttpProbe {
                     if (redirects === MAX_REDIRECTS) {
                         return {
                             ok: false,
-                            detail: `more than ${MAX_REDIRECTS} redirects (the last to ${redactUrl(next.href)})`,
+                            detail: `more than ${MAX_REDIRECTS} redirects (the last to ${(0,mask/* redactUrl */.BO)(next.href)})`,
                         };
                     }
                     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
                         return {
                             ok: false,
-                            detail: `HTTP ${response.status} redirects to ${redactUrl(next.href)}, which is not http(s)`,
+                            detail: `HTTP ${response.status} redirects to ${(0,mask/* redactUrl */.BO)(next.href)}, which is not http(s)`,
                         };
                     }
                     if (next.origin !== url.origin)
@@ -35888,7 +35471,7 @@ class HttpProbe {
                 const latencyMs = elapsed();
                 const facts = { status: response.status };
                 if (redirects > 0) {
-                    facts.url = redactUrl(url.href);
+                    facts.url = (0,mask/* redactUrl */.BO)(url.href);
                     facts.redirects = redirects;
                 }
                 return { ...this.judge(response, latencyMs), latencyMs, facts };
@@ -35918,7 +35501,7 @@ class HttpProbe {
     }
     get(url, headers, stop, fresh = false) {
         const protocol = url.protocol;
-        const transport = protocol === 'https:' ? https : http;
+        const transport = protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
         return new Promise((resolve, reject) => {
             const req = transport.request(url, {
                 method: 'GET',
@@ -36014,20 +35597,476 @@ function firstLine(body) {
     return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 }
 
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(77030);
+var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
+// EXTERNAL MODULE: ./actions/core/src/drivers.ts
+var drivers = __nccwpck_require__(34850);
+;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
+
+
+
+
+/** What a first column says when a check query answers "no". */
+const FALSE_ANSWERS = new Set([null, undefined, false, 0, 0n, '0', 'f', 'false']);
+const postgresProbeKind = {
+    schemes: ['postgres:', 'postgresql:'],
+    written: 'postgres://',
+    create: (target, options) => new PostgresProbe(target, options),
+};
+/**
+ * Connects, runs `SELECT 1` (which also reads the server version) and the optional query, then
+ * disconnects. A fresh connection per check: it is what a restarted or failed-over server needs.
+ */
+class PostgresProbe {
+    options;
+    kind = 'postgres';
+    target;
+    secrets = new mask/* Secrets */.Sb();
+    connectionString;
+    constructor(url, options) {
+        this.options = options;
+        this.target = (0,mask/* redactUrl */.BO)(url.href);
+        this.secrets.addFromUrl(url.href);
+        this.connectionString = connectionString(url, options.insecure);
+    }
+    check(signal) {
+        const timeoutMs = this.options.timeoutMs;
+        return runAttempt({ timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
+            // Our own socket, so a timeout can cut it whatever state the driver is in.
+            const socket = new (external_node_net_default()).Socket();
+            stop.addEventListener('abort', () => socket.destroy(), { once: true });
+            // Loaded on first use: an HTTP-only check should not pay for parsing the PostgreSQL driver at start-up.
+            const driver = await (0,drivers/* loadPg */.Q)();
+            // Aborted while the driver loaded: connecting now would outlive the verdict.
+            if (stop.aborted)
+                throw new Error('aborted');
+            const client = new driver.Client({
+                connectionString: this.connectionString,
+                stream: () => socket,
+                connectionTimeoutMillis: timeoutMs,
+                query_timeout: timeoutMs,
+                // The server gives up on a slow query too, instead of running it for nobody.
+                statement_timeout: Math.max(1, Math.round(timeoutMs)),
+                application_name: 'switchyard-health-check',
+            });
+            // A connection dropped between queries is reported by the query that fails.
+            client.on('error', () => undefined);
+            try {
+                await client.connect();
+            }
+            catch (error) {
+                socket.destroy();
+                throw error;
+            }
+            try {
+                return await this.inspect(client, elapsed);
+            }
+            finally {
+                // Not awaited: saying goodbye is not part of the check and must not count against its timeout.
+                if (stop.aborted)
+                    socket.destroy();
+                else
+                    client.end().catch(() => socket.destroy());
+            }
+        });
+    }
+    async close() {
+        // Nothing is kept open between checks.
+    }
+    async inspect(client, elapsed) {
+        const first = await client.query("SELECT 1 AS ok, current_setting('server_version') AS server_version, pg_is_in_recovery() AS in_recovery");
+        const row = first.rows[0];
+        if (row?.ok !== 1)
+            return { ok: false, detail: `SELECT 1 returned ${JSON.stringify(row?.ok ?? null)}` };
+        const facts = { server_version: row.server_version, in_recovery: row.in_recovery };
+        let queried = '';
+        if (this.options.query) {
+            let answer;
+            try {
+                const results = (await client.query({ text: this.options.query, rowMode: 'array' }));
+                // Several statements give one result each; the last one is the answer.
+                const last = Array.isArray(results) ? results[results.length - 1] : results;
+                const row = last?.rows[0];
+                // No row, or a row without columns (SELECT FROM … WHERE …): the statement succeeded, which is the answer.
+                answer = row && row.length > 0 ? row[0] : true;
+            }
+            catch (error) {
+                if (!isError(error) || !('severity' in error))
+                    throw error;
+                return { ok: false, detail: `query failed: ${error.message}`, facts };
+            }
+            if (FALSE_ANSWERS.has(answer))
+                return { ok: false, detail: `query returned ${String(answer)}`, facts };
+            queried = ', query ok';
+        }
+        const latencyMs = elapsed();
+        return {
+            ok: true,
+            detail: `SELECT 1 ok${queried}, PostgreSQL ${row.server_version} in ${Math.round(latencyMs)} ms`,
+            facts,
+            latencyMs,
+        };
+    }
+}
+/**
+ * The URL as pg reads it (sslmode included, with pg's meaning); `insecure` keeps TLS but stops
+ * checking the certificate, which pg spells sslmode=no-verify.
+ */
+function connectionString(url, insecure) {
+    const params = url.searchParams;
+    const sslmode = params.get('sslmode');
+    const ssl = params.get('ssl');
+    const usesTls = (sslmode !== null && sslmode !== 'disable') || ssl === 'true' || ssl === '1';
+    if (!insecure || !usesTls)
+        return url.href;
+    const relaxed = new URL(url.href);
+    relaxed.searchParams.set('sslmode', 'no-verify');
+    relaxed.searchParams.delete('uselibpqcompat');
+    return relaxed.href;
+}
+
+// EXTERNAL MODULE: ./actions/core/src/summary.ts
+var src_summary = __nccwpck_require__(11709);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+;// CONCATENATED MODULE: ./actions/core/src/probes/redis.ts
+
+
+
+
+
+
+
+
+/** Where the round trip writes; a reader of `KEYS *` can tell what it is and that it goes away. */
+const HEALTH_KEY_PREFIX = 'switchyard:health:';
+/** The key expires by itself should the DEL never arrive. */
+const HEALTH_KEY_TTL_MS = 60_000;
+const redisProbeKind = {
+    schemes: ['redis:', 'rediss:'],
+    written: 'redis://',
+    create: (target, options) => new RedisProbe(target, options),
+};
+/**
+ * PING, a SET/GET/DEL round trip on a temporary key, and memory and keyspace facts from INFO.
+ * One connection is kept across checks and opened again when it broke.
+ */
+class RedisProbe {
+    options;
+    kind = 'redis';
+    target;
+    secrets = new mask/* Secrets */.Sb();
+    connection;
+    client;
+    /** The last error the client reported: ioredis rejects commands with a vaguer one ("Connection is closed."). */
+    lastError;
+    constructor(url, options) {
+        this.options = options;
+        this.target = (0,mask/* redactUrl */.BO)(url.href);
+        this.secrets.addFromUrl(url.href);
+        const host = hostOf(url);
+        const path = url.pathname.replace(/^\//, '');
+        if (!host)
+            throw new src_errors/* InputError */.dz('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
+        if (path !== '' && !/^\d+$/.test(path)) {
+            throw new src_errors/* InputError */.dz('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+        }
+        this.connection = {
+            host,
+            port: url.port ? Number(url.port) : 6379,
+            username: url.username ? (0,inputs/* decodeUrlPart */.zD)(url, 'username', 'targets') : undefined,
+            password: url.password ? (0,inputs/* decodeUrlPart */.zD)(url, 'password', 'targets') : undefined,
+            db: path ? Number(path) : 0,
+            tls: url.protocol === 'rediss:'
+                ? { servername: external_node_net_default().isIP(host) ? undefined : host, rejectUnauthorized: !options.insecure }
+                : undefined,
+            lazyConnect: true,
+            // Fail now instead of queueing or retrying: the caller decides about retries.
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: () => null,
+            // PING is the readiness check; ioredis's own (INFO before "ready") would hide NOAUTH behind "Connection is closed."
+            enableReadyCheck: false,
+            connectTimeout: options.timeoutMs,
+            commandTimeout: options.timeoutMs,
+            connectionName: 'switchyard-health-check',
+        };
+    }
+    check(signal) {
+        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
+            // A connection cut off mid-command is in an unknown state: the next check opens a new one.
+            stop.addEventListener('abort', () => this.disconnect(), { once: true });
+            const reused = this.client?.status === 'ready';
+            try {
+                return await this.attempt(elapsed);
+            }
+            catch (error) {
+                // The kept connection died while idle (server restarted, idle timeout): one go on a new one.
+                if (!reused || isReplyError(error) || stop.aborted)
+                    throw error;
+                return await this.attempt(elapsed);
+            }
+        });
+    }
+    async attempt(elapsed) {
+        this.lastError = undefined;
+        try {
+            return await this.inspect(await this.connect(), elapsed);
+        }
+        catch (error) {
+            this.disconnect();
+            throw isReplyError(error) ? error : (this.lastError ?? error);
+        }
+    }
+    async close() {
+        const client = this.client;
+        if (!client)
+            return;
+        let timer;
+        await Promise.race([
+            client.quit().catch(() => undefined),
+            new Promise((resolve) => (timer = setTimeout(resolve, this.options.timeoutMs))),
+        ]);
+        clearTimeout(timer);
+        this.disconnect();
+    }
+    async connect() {
+        if (this.client?.status === 'ready')
+            return this.client;
+        this.disconnect();
+        // Loaded on first use: an HTTP-only check should not pay for parsing the Redis driver at start-up.
+        const RedisClient = await (0,drivers/* loadRedisClient */.T)();
+        const client = new RedisClient(this.connection);
+        client.on('error', (error) => (this.lastError = error));
+        this.client = client;
+        await client.connect();
+        return client;
+    }
+    disconnect() {
+        const client = this.client;
+        this.client = undefined;
+        // A client that ended has no socket left; disconnecting it again arms a 2 s timer that never clears.
+        if (!client || client.status === 'end')
+            return;
+        client.disconnect();
+        // Now, not after ioredis's grace period for a polite close: nothing is waiting for a reply.
+        client.stream?.destroy();
+    }
+    async inspect(client, elapsed) {
+        const pong = await client.ping();
+        if (pong !== 'PONG') {
+            return { ok: false, detail: `PING answered ${JSON.stringify(pong)} instead of PONG` };
+        }
+        // ioredis sends SELECT when it connects and only reports a refusal as an event; PING came after it.
+        const setup = this.lastError;
+        if (setup) {
+            this.lastError = undefined;
+            throw new Error(`connection setup failed: ${setup.message}`);
+        }
+        // Read before the round trip, so the probe's own GET is not in the hit rate it reports.
+        const info = parseInfo(await step('INFO', () => client.info()));
+        const facts = describeInfo(info);
+        const problems = [];
+        const memory = memoryUse(info);
+        if (memory && this.options.maxMemoryUsage !== undefined && memory.usage > this.options.maxMemoryUsage) {
+            problems.push(`memory use ${formatPercent(memory.usage)} (${(0,src_summary/* formatBytes */.z3)(memory.used, 2)} of ${(0,src_summary/* formatBytes */.z3)(memory.max, 2)} maxmemory) ` +
+                `is above max-memory-usage ${formatPercent(this.options.maxMemoryUsage)}`);
+        }
+        const roundTrip = await this.roundTrip(client);
+        if (roundTrip)
+            problems.push(roundTrip);
+        const latencyMs = elapsed();
+        if (problems.length > 0)
+            return { ok: false, detail: problems.join('; '), facts, latencyMs };
+        const memoryNote = memory
+            ? `, memory ${formatPercent(memory.usage)} of ${(0,src_summary/* formatBytes */.z3)(memory.max, 2)}`
+            : '';
+        return {
+            ok: true,
+            detail: `PONG, SET/GET/DEL ok${memoryNote} in ${Math.round(latencyMs)} ms`,
+            facts,
+            latencyMs,
+        };
+    }
+    /** SET, GET and DEL a temporary key; what went wrong, or undefined. */
+    async roundTrip(client) {
+        const key = `${HEALTH_KEY_PREFIX}${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
+        const value = (0,external_node_crypto_.randomBytes)(8).toString('hex');
+        try {
+            await step('SET', () => client.set(key, value, 'PX', HEALTH_KEY_TTL_MS));
+        }
+        catch (error) {
+            // OOM or READONLY: the server answered, so it is an unhealthy result, not a broken connection.
+            if (isReplyError(error))
+                return error.message;
+            throw error;
+        }
+        let removed = false;
+        try {
+            const got = await step('GET', () => client.get(key));
+            const deleted = await step('DEL', () => client.del(key));
+            removed = deleted === 1;
+            if (got !== value)
+                return `GET returned ${JSON.stringify(got)} instead of the value just SET`;
+            if (!removed)
+                return `DEL removed ${deleted} keys instead of 1`;
+            return undefined;
+        }
+        catch (error) {
+            if (isReplyError(error))
+                return error.message;
+            throw error;
+        }
+        finally {
+            if (!removed)
+                await client.del(key).catch(() => undefined);
+        }
+    }
+}
+/** Runs one command; a reply error names the command that got it ("SET failed: OOM …"). */
+async function step(name, command) {
+    try {
+        return await command();
+    }
+    catch (error) {
+        if (isReplyError(error))
+            error.message = `${name} failed: ${error.message}`;
+        throw error;
+    }
+}
+/** The server answered with an error (OOM, READONLY, NOAUTH, …), as opposed to a broken connection. */
+function isReplyError(error) {
+    return isError(error) && error.name === 'ReplyError';
+}
+function parseInfo(text) {
+    const fields = new Map();
+    for (const line of text.split(/\r?\n/)) {
+        const colon = line.indexOf(':');
+        if (colon > 0 && !line.startsWith('#'))
+            fields.set(line.slice(0, colon), line.slice(colon + 1));
+    }
+    return fields;
+}
+function memoryUse(info) {
+    const used = Number(info.get('used_memory'));
+    const max = Number(info.get('maxmemory'));
+    // maxmemory 0 means "no limit": there is no share to compare.
+    if (!(max > 0) || !Number.isFinite(used))
+        return undefined;
+    return { used, max, usage: used / max };
+}
+function describeInfo(info) {
+    const facts = {};
+    const text = (name) => {
+        const value = info.get(name);
+        if (value !== undefined)
+            facts[name] = value;
+    };
+    const number = (name) => {
+        const value = Number(info.get(name));
+        if (info.has(name) && Number.isFinite(value))
+            facts[name] = value;
+    };
+    text('redis_version');
+    text('role');
+    number('used_memory');
+    text('used_memory_human');
+    number('maxmemory');
+    text('maxmemory_policy');
+    const memory = memoryUse(info);
+    if (memory)
+        facts.memory_usage = round(memory.usage);
+    number('keyspace_hits');
+    number('keyspace_misses');
+    const hits = Number(info.get('keyspace_hits') ?? 0);
+    const misses = Number(info.get('keyspace_misses') ?? 0);
+    facts.keyspace_hit_rate = hits + misses > 0 ? round(hits / (hits + misses)) : 'n/a';
+    return facts;
+}
+const round = (n) => Math.round(n * 10_000) / 10_000;
+/** 0.9 → "90%", 0.99361 → "99.4%": the threshold reads as the user wrote it. */
+function formatPercent(fraction) {
+    return `${Number((fraction * 100).toFixed(1))}%`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/probes/tcp.ts
+
+
+
+
+const tcpProbeKind = {
+    schemes: ['tcp:'],
+    written: 'tcp://host:port',
+    create: (target, options) => new TcpProbe(target, options),
+};
+/** Healthy when a TCP connection opens; it is closed at once without a byte sent. */
+class TcpProbe {
+    options;
+    kind = 'tcp';
+    target;
+    secrets = new mask/* Secrets */.Sb();
+    host;
+    port;
+    constructor(url, options) {
+        this.options = options;
+        this.target = (0,mask/* redactUrl */.BO)(url.href);
+        this.secrets.addFromUrl(url.href);
+        this.host = hostOf(url);
+        this.port = Number(url.port);
+        if (!this.host || !url.port) {
+            throw new src_errors/* InputError */.dz('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
+        }
+    }
+    check(signal) {
+        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, ({ signal: stop, elapsed }) => new Promise((resolve, reject) => {
+            const socket = external_node_net_default().connect({ host: this.host, port: this.port });
+            stop.addEventListener('abort', () => socket.destroy(), { once: true });
+            socket.once('connect', () => {
+                const latencyMs = elapsed();
+                socket.destroy();
+                resolve({ ok: true, latencyMs, detail: `connected in ${Math.round(latencyMs)} ms` });
+            });
+            socket.once('error', reject);
+        }));
+    }
+    async close() {
+        // Nothing is kept open between checks.
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/probes/index.ts
+
+
+
+
+
+
+/** Every kind of probe: adding one is adding its file and a line here. */
+const PROBE_KINDS = [
+    httpProbeKind,
+    tcpProbeKind,
+    redisProbeKind,
+    postgresProbeKind,
+];
+/** Every scheme some probe checks, as `URL.protocol` spells it. */
+const PROBE_SCHEMES = PROBE_KINDS.flatMap((kind) => kind.schemes);
+/** The probe for a target, chosen by its scheme. Throws InputError for a target no probe can check. */
+function createProbe(target, options) {
+    const kind = PROBE_KINDS.find((each) => each.schemes.includes(target.protocol));
+    if (kind)
+        return kind.create(target, options);
+    throw new InputError('targets', `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`);
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts
 
 
 
 
-const TARGET_SCHEMES = [
-    'http:',
-    'https:',
-    'tcp:',
-    'redis:',
-    'rediss:',
-    'postgres:',
-    'postgresql:',
-];
+
+/** What `targets` accepts: whatever some probe checks. */
+const TARGET_SCHEMES = PROBE_SCHEMES;
 /** `200-399`, `200,204`, `2xx` → ranges; a string says what is wrong. */
 function parseStatusRanges(raw) {
     const ranges = [];
@@ -36138,587 +36177,1140 @@ function credentialHeaderValues(raw) {
     return values;
 }
 const healthCheckInputs = {
-    targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', urlItem(TARGET_SCHEMES), {
+    targets: (0,inputs/* list */.p_)('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', (0,inputs/* urlItem */.J_)(TARGET_SCHEMES), {
         required: true,
         urls: true,
         example: 'https://example.com/health',
     }),
-    'expect-status': parsedBy('HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).', parseStatusRanges, {
+    'expect-status': (0,inputs/* parsedBy */.f3)('HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).', parseStatusRanges, {
         default: '200-399',
         example: '200-299',
     }),
-    'expect-body': parsedBy('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
+    'expect-body': (0,inputs/* parsedBy */.f3)('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
         example: '"status":"ok"',
     }),
     headers: {
-        ...list('HTTP request headers, one "Name: value" per line. Credential headers (Authorization, *-Token, *-Key, Cookie…) are masked in logs.', header, {
+        ...(0,inputs/* list */.p_)('HTTP request headers, one "Name: value" per line. Credential headers (Authorization, *-Token, *-Key, Cookie…) are masked in logs.', header, {
             example: 'Authorization: Bearer ${TOKEN}',
         }),
         secretsOf: credentialHeaderValues,
     },
-    timeout: duration('Timeout of one probe attempt.', { default: '5s', min: 1 }),
-    retries: integer('Extra attempts per target in `once` mode, with exponential backoff and jitter.', {
+    timeout: (0,inputs/* duration */.p0)('Timeout of one probe attempt.', { default: '5s', min: 1 }),
+    retries: (0,inputs/* integer */.nd)('Extra attempts per target in `once` mode, with exponential backoff and jitter.', {
         default: '2',
         max: 100,
     }),
-    'retry-delay': duration('Delay before the first retry; it doubles per attempt (with jitter).', {
+    'retry-delay': (0,inputs/* duration */.p0)('Delay before the first retry; it doubles per attempt (with jitter).', {
         default: '1s',
     }),
-    mode: oneOf(['once', 'until-healthy', 'watch'], 'once: probe now; until-healthy: poll until every target passes or `duration` ends; watch: probe every `interval` for `duration` and fail on the first breach.', {
+    mode: (0,inputs/* oneOf */.yL)(['once', 'until-healthy', 'watch'], 'once: probe now; until-healthy: poll until every target passes or `duration` ends; watch: probe every `interval` for `duration` and fail on the first breach.', {
         default: 'once',
     }),
-    interval: duration('Time between probe rounds in `until-healthy` and `watch` modes.', {
+    interval: (0,inputs/* duration */.p0)('Time between probe rounds in `until-healthy` and `watch` modes.', {
         default: '5s',
         min: 1,
     }),
-    duration: duration('How long `watch` observes, or how long `until-healthy` waits.', { default: '1m' }),
-    'max-error-rate': rate('watch: fail when the share of failed probes exceeds this (per target and overall).', {
+    duration: (0,inputs/* duration */.p0)('How long `watch` observes, or how long `until-healthy` waits.', { default: '1m' }),
+    'max-error-rate': (0,inputs/* rate */.TS)('watch: fail when the share of failed probes exceeds this (per target and overall).', {
         default: '5%',
     }),
-    'max-p95': duration('watch: fail when the 95th percentile latency exceeds this (per target and overall).'),
-    'failure-limit': integer('watch: fail after this many consecutive failures of one target (0 disables).', {
+    'max-p95': (0,inputs/* duration */.p0)('watch: fail when the 95th percentile latency exceeds this (per target and overall).'),
+    'failure-limit': (0,inputs/* integer */.nd)('watch: fail after this many consecutive failures of one target (0 disables).', {
         default: '3',
     }),
-    'min-samples': integer('watch: samples a window needs before its error rate or p95 can fail it.', {
+    'min-samples': (0,inputs/* integer */.nd)('watch: samples a window needs before its error rate or p95 can fail it.', {
         default: '10',
         min: 1,
     }),
-    concurrency: integer('Targets probed at the same time.', { default: '20', min: 1, max: 1000 }),
-    'follow-redirects': inputs_boolean('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
+    concurrency: (0,inputs/* integer */.nd)('Targets probed at the same time.', { default: '20', min: 1, max: 1000 }),
+    'follow-redirects': (0,inputs/* boolean */.zM)('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
         default: 'true',
     }),
-    insecure: inputs_boolean('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
-    'max-memory-usage': rate('Redis: fail when used memory exceeds this share of maxmemory.'),
-    query: inputs_text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
+    insecure: (0,inputs/* boolean */.zM)('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
+    'max-memory-usage': (0,inputs/* rate */.TS)('Redis: fail when used memory exceeds this share of maxmemory.'),
+    query: (0,inputs/* text */.Qq)('PostgreSQL: a query that must succeed (a first column of false fails it).', {
         example: 'SELECT count(*) > 0 FROM users',
     }),
-    'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', undefined, {
+    'k6-summary': (0,inputs/* list */.p_)('k6 summary files (from --summary-export or handleSummary), one per line.', undefined, {
         example: 'k6-summary.json',
     }),
-    'k6-thresholds': list('Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.', undefined, {
+    'k6-thresholds': (0,inputs/* list */.p_)('Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.', undefined, {
         example: 'http_req_failed: rate<0.01',
     }),
 };
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:string_decoder"
-var external_node_string_decoder_ = __nccwpck_require__(46193);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(57075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./actions/core/src/summary.ts
-/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
-/**
- * A markdown table cell holding any text: a `|` would end the cell and a line break the table, so
- * both are escaped (breaks shown as `<br>`); a backslash is doubled so it cannot escape our `\|`.
- * For tables built by hand (not through `markdownTable`).
- */
-function tableCell(value) {
-    const text = value === undefined || value === null ? '' : String(value);
-    return text
-        .replaceAll('\\', '\\\\')
-        .replaceAll('|', '\\|')
-        .replace(/\r\n|\r|\n/g, '<br>');
-}
-function markdownTable(headers, rows) {
-    const line = (cells) => `| ${cells.map(tableCell).join(' | ')} |`;
-    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
-}
-/** Mermaid draws at most this many points legibly on a job summary. */
-const MAX_POINTS = 60;
-/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
-function downsample(x, series) {
-    if (x.length <= MAX_POINTS)
-        return { x, series };
-    const size = Math.ceil(x.length / MAX_POINTS);
-    const buckets = Math.ceil(x.length / size);
-    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
-    return {
-        x: pick(x, (chunk) => chunk[0]),
-        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
-    };
-}
-// A line break would end the mermaid statement early, a `"` the label.
-const quote = (text) => `"${text.replaceAll('"', "'").replace(/[\r\n]+/g, ' ')}"`;
-/**
- * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
- * under the chart in drawing order.
- */
-function mermaidLineChart(chart) {
-    const { x, series } = downsample(chart.x, chart.series);
-    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
-    const lines = [
-        '```mermaid',
-        'xychart-beta',
-        `  title ${quote(chart.title)}`,
-        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
-        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
-        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
-        '```',
-    ];
-    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
-    return lines.join('\n') + '\n' + legend;
-}
-function formatMs(ms) {
-    if (ms === undefined || !Number.isFinite(ms))
-        return '–';
-    if (ms >= 120_000)
-        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-}
-/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
-function formatBytes(bytes, decimals = 1) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
+// EXTERNAL MODULE: ./actions/core/src/process.ts
+var src_process = __nccwpck_require__(40848);
+;// CONCATENATED MODULE: ./actions/core/src/routers/router.ts
+
+const otherColor = (color) => (color === 'blue' ? 'green' : 'blue');
+/** Throws unless the weights are whole percentages that add up to 100 (what every router is built for). */
+function checkWeights(weights) {
+    const { blue, green } = weights;
+    const percent = (n) => Number.isInteger(n) && n >= 0 && n <= 100;
+    if (!percent(blue) || !percent(green) || blue + green !== 100) {
+        throw new src_errors/* UserError */.yo(`weights must be whole percentages adding up to 100; got blue ${blue}, green ${green}`, 'Invalid weights');
     }
-    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
 }
-/** "1 probe", "3 probes". */
-function count(n, noun) {
-    return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-function formatPercent(fraction) {
-    return fraction === undefined
-        ? '–'
-        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
+/** The problem of `input` being absent (undefined, empty, or an empty list) when router `kind` needs it. */
+function required(kind, input, value) {
+    const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
+    return empty ? [new src_errors/* InputError */.dz(input, `is required with router: ${kind}`)] : [];
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/process.ts
+;// CONCATENATED MODULE: ./actions/core/src/routers/verify.ts
+// Proving a traffic change by looking at the traffic: sample a URL that goes through the router and
+// count which colour answered. Every sample is a fresh connection, because a balancer decides per
+// connection as often as per request (nginx hands each connection to one worker, and each worker keeps
+// its own weighted round), and a reused connection could still belong to a worker that runs the old
+// configuration.
 
 
 
-
-
-
-/** Output kept per stream; a chatty command must not fill memory. */
-const MAX_OUTPUT = 1 << 20;
-const STREAM_STDERR_LIMIT = 16 * 1024;
-const STREAM_STDOUT_LIMIT = 32 * 1024 * 1024;
+const COLOR_HEADER = 'x-switchyard-color';
+const DEFAULT_SAMPLES = 100;
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_TIMEOUT_MS = 5_000;
+/** A colour is named near the top of a body; the rest is not needed. */
+const verify_MAX_BODY_BYTES = 64 * 1024;
+/** The colour an answer names: the x-switchyard-color header, else the one of "blue"/"green" in the body. */
+function colorOf(header, body) {
+    const named = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase();
+    if (named === 'blue' || named === 'green')
+        return named;
+    const blue = /\bblue\b/i.test(body);
+    const green = /\bgreen\b/i.test(body);
+    if (blue !== green)
+        return blue ? 'blue' : 'green';
+    return undefined;
+}
+async function sampleColors(url, options = {}) {
+    const samples = options.samples ?? DEFAULT_SAMPLES;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const counts = { samples, blue: 0, green: 0, unnamed: 0, errors: {} };
+    let next = 0;
+    const worker = async () => {
+        while (next < samples) {
+            next++;
+            try {
+                const color = await sampleOnce(new URL(url), timeoutMs);
+                if (color)
+                    counts[color]++;
+                else
+                    counts.unnamed++;
+            }
+            catch (error) {
+                const reason = reasonOf(error);
+                counts.errors[reason] = (counts.errors[reason] ?? 0) + 1;
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(samples, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
+    return counts;
+}
 /**
- * Time for a trapped SIGTERM to clean up. Short, because a cancelled workflow gives the action
- * about 10 s in all between its first signal and SIGKILL, and traffic must still be put back.
+ * How far the measured green share may be from the set one, in points. 0 and 100 are exact: a
+ * colour that should get nothing must get nothing. In between, nginx and HAProxy spread requests in
+ * smooth weighted rounds, so through an otherwise idle router the share is almost exact; under real
+ * traffic our samples are a random subset of those rounds and spread like a binomial draw. Three
+ * standard deviations (at least 10 points) keep a false alarm — which rolls a deploy back — below
+ * 0.3 %, while a change that did not happen at all (10 → 25, 25 → 50, …) still shows.
  */
-const KILL_GRACE_MS = 3_000;
-/** A line longer than this is passed on in pieces rather than held back whole. */
-const MAX_LINE = 16 * 1024;
+function tolerance(targetGreen, named) {
+    if (targetGreen === 0 || targetGreen === 100)
+        return 0;
+    const p = targetGreen / 100;
+    const sigma = 100 * Math.sqrt((p * (1 - p)) / Math.max(1, named));
+    return Math.max(10, Math.ceil(3 * sigma));
+}
+/** Whether the samples show the weights: the judgement behind verify() of every router. */
+function judgeSamples(weights, counts, url) {
+    const named = counts.blue + counts.green;
+    const detail = describeCounts(counts, url);
+    if (named === 0) {
+        return {
+            ok: false,
+            detail: `${detail}: no answer named its colour (expected an ${COLOR_HEADER} header, or "blue" or "green" in the body)`,
+        };
+    }
+    const measuredGreen = (100 * counts.green) / named;
+    if (named < counts.samples / 2) {
+        return { ok: false, detail: `${detail}: fewer than half of the samples named a colour`, measuredGreen };
+    }
+    const allowed = tolerance(weights.green, named);
+    const off = Math.abs(measuredGreen - weights.green);
+    const ok = off <= allowed;
+    const expected = allowed === 0 ? `exactly ${weights.green}%` : `${weights.green}% ± ${allowed} points`;
+    return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
+}
+/** Samples `url` and judges it against the weights. */
+async function verifyThroughUrl(url, weights, options = {}) {
+    return judgeSamples(weights, await sampleColors(url, options), url);
+}
+function describeCounts(counts, url) {
+    const named = counts.blue + counts.green;
+    const share = named === 0 ? '' : ` (${Math.round((100 * counts.green) / named)}%)`;
+    const parts = [`${counts.green} green${share}`, `${counts.blue} blue`];
+    if (counts.unnamed > 0)
+        parts.push(`${counts.unnamed} naming no colour`);
+    for (const [reason, count] of Object.entries(counts.errors))
+        parts.push(`${count} failed (${reason})`);
+    return `${counts.samples} samples through ${(0,mask/* redactUrl */.BO)(url)}: ${parts.join(', ')}`;
+}
+function sampleOnce(url, timeoutMs) {
+    const transport = url.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
+    return new Promise((resolve, reject) => {
+        const req = transport.request(url, {
+            method: 'GET',
+            // A new connection for every sample (see the top of this file).
+            agent: false,
+            headers: { connection: 'close', 'user-agent': 'switchyard-verify', accept: '*/*' },
+            timeout: timeoutMs,
+        });
+        req.once('timeout', () => req.destroy(new TimeoutError(timeoutMs)));
+        req.once('error', reject);
+        req.once('response', (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            const done = () => resolve(colorOf(res.headers[COLOR_HEADER], body));
+            res.on('data', (chunk) => {
+                body += chunk;
+                if (body.length >= verify_MAX_BODY_BYTES) {
+                    res.destroy();
+                    done();
+                }
+            });
+            res.once('end', done);
+            res.once('error', reject);
+        });
+        req.end();
+    });
+}
+class TimeoutError extends Error {
+    constructor(timeoutMs) {
+        super(`timeout after ${timeoutMs} ms`);
+    }
+}
+function reasonOf(error) {
+    if (error instanceof TimeoutError)
+        return error.message;
+    const code = error.code;
+    if (typeof code === 'string')
+        return code;
+    return error instanceof Error ? error.message : String(error);
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/routers/command.ts
+// router: command — the user's own executable steers traffic (a cloud load balancer, Traefik, Caddy,
+// a script that ssh-es into the balancers). It runs as argv, never through a shell, with the weights in
+// its environment:
+//   SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT   whole percentages adding up to 100
+//   SWITCHYARD_ACTIVE                                 blue or green: the colour with the larger share;
+//                                                     on 50/50 the one gaining traffic compared with the
+//                                                     previous change, or green when there was none
+//   SWITCHYARD_BLUE_SERVERS, SWITCHYARD_GREEN_SERVERS the blue and green inputs, comma-separated
+// Exit code 0 means the weights are in force; anything else fails the change, with the end of what the
+// command wrote to stderr in the error. What it writes reaches the log line by line as it runs. It may run
+// for router-command-timeout (default 30 s); then, or when the workflow is cancelled, it and everything it
+// started get SIGTERM, and SIGKILL a few seconds later.
+//
+// read() runs nothing and answers "unknown": the contract above only knows one verb, and a script
+// written to it would treat a second call without weights as an order to set empty ones. The deploy
+// state then stands for what the command last accepted.
+
+
+
+
+/** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
+const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
+const commandRouterKind = {
+    kind: 'command',
+    check: (options) => required('command', 'router-command', options.command),
+    create: (options) => new CommandRouter({ ...options, command: options.command }),
+};
+/** The colour that counts as active for a change (see the top of this file). */
+function activeColor(weights, previous) {
+    if (weights.blue !== weights.green)
+        return weights.blue > weights.green ? 'blue' : 'green';
+    return previous !== undefined && previous.blue < weights.blue ? 'blue' : 'green';
+}
+class CommandRouter {
+    options;
+    kind = 'command';
+    applied;
+    constructor(options) {
+        this.options = options;
+    }
+    async read() {
+        return undefined;
+    }
+    async apply(weights, options = {}) {
+        checkWeights(weights);
+        const { command, runner, log } = this.options;
+        const env = {
+            ...process.env,
+            SWITCHYARD_BLUE_WEIGHT: String(weights.blue),
+            SWITCHYARD_GREEN_WEIGHT: String(weights.green),
+            SWITCHYARD_ACTIVE: activeColor(weights, this.applied),
+            SWITCHYARD_BLUE_SERVERS: this.options.blue.join(','),
+            SWITCHYARD_GREEN_SERVERS: this.options.green.join(','),
+        };
+        log(`$ SWITCHYARD_BLUE_WEIGHT=${env.SWITCHYARD_BLUE_WEIGHT} SWITCHYARD_GREEN_WEIGHT=${env.SWITCHYARD_GREEN_WEIGHT} ` +
+            `SWITCHYARD_ACTIVE=${env.SWITCHYARD_ACTIVE} ${(0,src_process/* formatCommand */.fE)(command)}`);
+        const result = await runner.run(command, {
+            env,
+            timeoutMs: this.options.commandTimeoutMs ?? ROUTER_COMMAND_TIMEOUT_MS,
+            ...(options.signal ? { signal: options.signal } : {}),
+            onLine: (line) => log(`  ${line}`),
+        });
+        if (!(0,src_process/* succeeded */.gq)(result)) {
+            throw new src_errors/* UserError */.yo(`router-command \`${(0,src_process/* formatCommand */.fE)(command)}\` ${(0,src_process/* outcomeOf */.sG)(result)} setting blue ${weights.blue} / green ` +
+                `${weights.green}:\n${(0,src_process/* outputTail */.ci)(result)}\nswitchyard counts the weights as not set; anything the command ` +
+                'changed before it failed is for the command to undo.', 'router-command failed');
+        }
+        this.applied = { ...weights };
+    }
+    /** Through verify-url when set; else only the command's word (its exit code) is there to go on. */
+    async verify(weights) {
+        if (this.options.verifyUrl)
+            return verifyThroughUrl(this.options.verifyUrl, weights);
+        const accepted = this.applied?.blue === weights.blue && this.applied.green === weights.green;
+        return accepted
+            ? {
+                ok: true,
+                detail: `router-command accepted blue ${weights.blue} / green ${weights.green} (exit code 0; set verify-url to sample the traffic itself)`,
+            }
+            : {
+                ok: false,
+                detail: `router-command has not set blue ${weights.blue} / green ${weights.green} in this run, and without verify-url nothing else can show it`,
+            };
+    }
+}
+
+// EXTERNAL MODULE: ./actions/core/src/atomic-write.ts
+var atomic_write = __nccwpck_require__(25006);
+;// CONCATENATED MODULE: ./actions/core/src/routers/haproxy.ts
+// router: haproxy — changes the weights of the blue and green servers through HAProxy's runtime API
+// (`set server <backend>/<server> weight N`), without a reload, and reads them back with
+// `show servers state`. One server per colour: haproxy-blue-server and haproxy-green-server.
+//
+// When is a change in force? HAProxy applies `set server … weight` inside the command itself: the
+// server's effective weight and its place in the backend's balancing tree change under the
+// backend's lock before the answer is written, and that tree is shared by every thread (nbthread),
+// so the next balancing decision on any thread uses it. apply() still waits until `show stat` —
+// the effective weight balancing uses, not only the weight asked for — agrees with the change.
+// Measured through HAProxy 2.6 with 1, 2 and 8 threads under load (test/integration/router-haproxy
+// .test.ts): no request sent after apply() returned reached a server set to weight 0. The requests
+// once seen reaching it were sent before a change and answered after it, counted in the wrong window.
+//
+// Runtime changes live in HAProxy's memory. To keep them across a restart or reload, haproxy.cfg needs
+//     global
+//       server-state-file /var/lib/haproxy/server-state
+//     defaults            (or each backend)
+//       load-server-state-from-file global
+// and switchyard is given the same path (RouterOptions.haproxy.stateFile): after every change it saves
+// `show servers state` there, and HAProxy restores each server's weight from it on start (as long as
+// the server's weight in haproxy.cfg is still the one the file recorded).
+
+
+
+
+
+const ANSWER_TIMEOUT_MS = 10_000;
+/** How long `show stat` may take to agree with a change before apply() calls it not applied. */
+const CONFIRM_TIMEOUT_MS = 2_000;
+const CONFIRM_POLL_MS = 20;
 /**
- * After the program exits, how long its pipes may stay open: a daemon it started in the background
- * can hold them for ever, and must not keep the deploy waiting.
+ * How long putting the first weight back is retried when the runtime API went away between the two
+ * commands of a change: a reload of HAProxy replaces the socket within moments.
  */
-const EXIT_DRAIN_MS = 1_000;
-const GROUP_POLL_MS = 20;
-// What a pipe says when the program at its other end exits without reading everything: expected
-// for `pg_restore --list`, which reads the table of contents and stops.
-const PROGRAM_STOPPED_READING = new Set(['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
-/** Process groups still running, killed if this process exits without waiting for them. */
-const running = new Set();
-let exitHookInstalled = false;
-function killGroup(pid, signal) {
+const UNDO_RETRY_MS = 5_000;
+const UNDO_POLL_MS = 100;
+function parseRuntimeApiAddress(socket) {
+    const tcp = /^(?:\[([0-9a-fA-F:.]+)\]|([^/:[\]]+)):(\d{1,5})$/.exec(socket);
+    if (tcp)
+        return { host: (tcp[1] ?? tcp[2]), port: Number(tcp[3]) };
+    // HAProxy's own notation for a unix socket in `stats socket` lines.
+    return { path: socket.startsWith('unix@') ? socket.slice('unix@'.length) : socket };
+}
+const OPERATIONAL = ['DOWN', 'starting', 'running', 'stopping'];
+/**
+ * Parses `show servers state [backend]`: a format version line, a `# be_id be_name …` header naming
+ * the columns, then one line per server. Columns are found by name, since versions add some.
+ */
+function parseServersState(text) {
+    const lines = text.split('\n').map((line) => line.trim());
+    const header = lines.find((line) => line.startsWith('# '));
+    if (!header)
+        throw new Error(`not a "show servers state" answer: ${JSON.stringify(text.slice(0, 200))}`);
+    const columns = header.slice(2).split(/\s+/);
+    const at = (name) => {
+        const index = columns.indexOf(name);
+        if (index < 0)
+            throw new Error(`"show servers state" has no ${name} column (columns: ${columns.join(' ')})`);
+        return index;
+    };
+    const index = {
+        backend: at('be_name'),
+        server: at('srv_name'),
+        address: at('srv_addr'),
+        operational: at('srv_op_state'),
+        admin: at('srv_admin_state'),
+        weight: at('srv_uweight'),
+        initialWeight: at('srv_iweight'),
+        port: columns.indexOf('srv_port'),
+    };
+    const servers = [];
+    for (const line of lines) {
+        // The first line is the format version; '#' starts the header.
+        if (line === '' || line.startsWith('#') || /^\d+$/.test(line))
+            continue;
+        const fields = line.split(/\s+/);
+        const field = (i) => fields[i] ?? '';
+        const port = index.port >= 0 ? Number(field(index.port)) : NaN;
+        servers.push({
+            backend: field(index.backend),
+            server: field(index.server),
+            address: field(index.address),
+            ...(Number.isInteger(port) && port > 0 ? { port } : {}),
+            operational: Number(field(index.operational)),
+            admin: Number(field(index.admin)),
+            weight: Number(field(index.weight)),
+            initialWeight: Number(field(index.initialWeight)),
+        });
+    }
+    return servers;
+}
+/** Parses `show stat` (CSV with a `# pxname,svname,…` header), server rows only. */
+function parseStat(text) {
+    const lines = text.split('\n').map((line) => line.trim());
+    const header = lines[0]?.startsWith('# ') ? lines[0].slice(2).split(',') : undefined;
+    if (!header)
+        throw new Error(`not a "show stat" answer: ${JSON.stringify(text.slice(0, 200))}`);
+    const at = (name) => {
+        const index = header.indexOf(name);
+        if (index < 0)
+            throw new Error(`"show stat" has no ${name} column`);
+        return index;
+    };
+    const index = { backend: at('pxname'), server: at('svname'), weight: at('weight'), status: at('status') };
+    return lines
+        .slice(1)
+        .filter((line) => line !== '')
+        .map((line) => line.split(','))
+        .filter((fields) => !['FRONTEND', 'BACKEND'].includes(fields[index.server] ?? ''))
+        .map((fields) => ({
+        backend: fields[index.backend] ?? '',
+        server: fields[index.server] ?? '',
+        weight: Number(fields[index.weight]),
+        status: fields[index.status] ?? '',
+    }));
+}
+// Names end up in runtime API command lines, where a space or `;` would start another word or command.
+const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
+const haproxyRouterKind = {
+    kind: 'haproxy',
+    check({ haproxy }) {
+        const problems = required('haproxy', 'haproxy-socket', haproxy.socket);
+        for (const [input, value] of [
+            ['haproxy-backend', haproxy.backend],
+            ['haproxy-blue-server', haproxy.blueServer],
+            ['haproxy-green-server', haproxy.greenServer],
+        ]) {
+            problems.push(...required('haproxy', input, value));
+            if (value && !HAPROXY_NAME.test(value)) {
+                problems.push(new src_errors/* InputError */.dz(input, `"${value}" is not an HAProxy name (letters, digits, _ . : -)`));
+            }
+        }
+        if (haproxy.blueServer && haproxy.blueServer === haproxy.greenServer) {
+            problems.push(new src_errors/* InputError */.dz('haproxy-green-server', `is "${haproxy.greenServer}", the same server as blue`));
+        }
+        if (haproxy.socket && /[\s;]/.test(haproxy.socket)) {
+            problems.push(new src_errors/* InputError */.dz('haproxy-socket', 'must be a unix socket path or host:port'));
+        }
+        return problems;
+    },
+    create: (options) => new HaproxyRouter({
+        ...options,
+        haproxy: {
+            ...options.haproxy,
+            socket: options.haproxy.socket,
+            backend: options.haproxy.backend,
+            blueServer: options.haproxy.blueServer,
+            greenServer: options.haproxy.greenServer,
+        },
+    }),
+};
+/** The runtime API could not be reached (as opposed to answering with a refusal). */
+class UnreachableError extends src_errors/* UserError */.yo {
+}
+class HaproxyRouter {
+    options;
+    kind = 'haproxy';
+    address;
+    constructor(options) {
+        this.options = options;
+        this.address = parseRuntimeApiAddress(options.haproxy.socket);
+    }
+    async read() {
+        const servers = await this.colorServers();
+        const total = servers.blue.weight + servers.green.weight;
+        if (total === 0) {
+            throw new src_errors/* UserError */.yo(`HAProxy backend ${this.options.haproxy.backend} has both ${servers.blue.server} (blue) and ` +
+                `${servers.green.server} (green) at weight 0, so it sends traffic to neither`, 'HAProxy serves no colour');
+        }
+        const blue = Math.round((100 * servers.blue.weight) / total);
+        return { blue, green: 100 - blue };
+    }
+    /**
+     * Sets both weights, the one that grows first: lowering first could, for a moment, leave both at
+     * 0 (a rollback from green 100 to blue 100) and HAProxy would answer 503. A failure on the second
+     * puts the first back. "Took effect" means `show servers state` reads back the new weights and
+     * `show stat` shows balancing use them (see the top of this file). With a state file, the change
+     * counts only once it is saved, so a restart cannot undo it silently.
+     */
+    async apply(weights, _options = {}) {
+        checkWeights(weights);
+        const before = await this.colorServers();
+        const was = { blue: before.blue.weight, green: before.green.weight };
+        await this.setBoth(weights, was);
+        const { stateFile } = this.options.haproxy;
+        try {
+            await this.confirm(weights);
+            if (stateFile) {
+                await this.saveState(stateFile).catch((error) => {
+                    throw new src_errors/* UserError */.yo(`could not save the weights to the HAProxy state file ${stateFile}: ${error.message}. ` +
+                        'A restart would lose them', 'HAProxy state not saved', stateFile);
+                });
+            }
+        }
+        catch (error) {
+            const problem = error instanceof src_errors/* UserError */.yo ? error : new src_errors/* UserError */.yo(String(error), 'HAProxy');
+            throw new src_errors/* UserError */.yo(`${problem.message}. ${await this.undo(was, weights)}`, problem.title, problem.file);
+        }
+        if (!stateFile) {
+            this.options.log('haproxy: the new weights live in HAProxy\'s memory only: a restart goes back to haproxy.cfg (see "server-state-file")');
+        }
+    }
+    /** Puts back the weights from before a change that was set but not confirmed or not saved. */
+    async undo(was, set) {
+        const { clock, log } = this.options;
+        const deadline = clock.now() + UNDO_RETRY_MS;
+        for (;;) {
+            try {
+                await this.setBoth(was, set);
+                return `The weights were put back to blue ${was.blue} / green ${was.green}.`;
+            }
+            catch (error) {
+                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
+                    return (`Putting blue ${was.blue} / green ${was.green} back failed too (${error.message}): HAProxy may ` +
+                        `serve blue ${set.blue} / green ${set.green} until its weights are set by hand or it restarts.`);
+                }
+                log(`haproxy: the runtime API went away before the change was confirmed; retrying to put blue ${was.blue} / green ${was.green} back`);
+                await clock.sleep(UNDO_POLL_MS);
+            }
+        }
+    }
+    async verify(weights) {
+        const servers = await this.colorServers();
+        const problems = [];
+        for (const color of ['blue', 'green']) {
+            const server = servers[color];
+            if (server.weight !== weights[color])
+                problems.push(`${color} is at weight ${server.weight}, not ${weights[color]}`);
+            if (weights[color] > 0 && (server.operational !== 2 || server.admin !== 0)) {
+                problems.push(`${color} (${server.server}) gets no traffic: it is ${OPERATIONAL[server.operational] ?? `in state ${server.operational}`}` +
+                    (server.admin !== 0 ? ` and in maintenance or drain (admin state ${server.admin})` : ''));
+            }
+        }
+        const detail = `show servers state ${this.options.haproxy.backend}: ${describeServers(servers)}`;
+        const own = {
+            ok: problems.length === 0,
+            detail: problems.length === 0 ? detail : `${detail}; ${problems.join('; ')}`,
+        };
+        if (!this.options.verifyUrl)
+            return own;
+        const sampled = await verifyThroughUrl(this.options.verifyUrl, weights);
+        return {
+            ok: own.ok && sampled.ok,
+            detail: `${own.detail}; ${sampled.detail}`,
+            ...(sampled.measuredGreen === undefined ? {} : { measuredGreen: sampled.measuredGreen }),
+        };
+    }
+    async setBoth(target, current) {
+        const first = target.blue > current.blue ? 'blue' : 'green';
+        const second = otherColor(first);
+        await this.setWeight(first, target[first]);
+        try {
+            await this.setWeight(second, target[second]);
+        }
+        catch (error) {
+            throw new src_errors/* UserError */.yo(`${error.message}; ${await this.putBack(first, current, target)}`, error.title ?? 'HAProxy weights not applied');
+        }
+    }
+    /**
+     * Undoes the first command of a change whose second failed. When the runtime API went away in
+     * between (HAProxy reloading replaces its socket), retries for UNDO_RETRY_MS: until then HAProxy
+     * serves a share nobody asked for. Says what HAProxy serves afterwards.
+     */
+    async putBack(color, current, target) {
+        const { clock, log } = this.options;
+        const deadline = clock.now() + UNDO_RETRY_MS;
+        for (;;) {
+            try {
+                await this.setWeight(color, current[color]);
+                return `${color} was put back to weight ${current[color]}, so HAProxy serves blue ${current.blue} / green ${current.green} as before`;
+            }
+            catch (error) {
+                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
+                    const half = { ...current, [color]: target[color] };
+                    return (`putting ${color} back to weight ${current[color]} failed too (${error instanceof Error ? error.message : String(error)}): ` +
+                        `HAProxy serves blue ${half.blue} / green ${half.green} (weights, not percentages) until its weights are set by hand or it restarts`);
+                }
+                log(`haproxy: the runtime API went away in the middle of a change; retrying to put ${color} back to ${current[color]}`);
+                await clock.sleep(UNDO_POLL_MS);
+            }
+        }
+    }
+    /**
+     * Returns once `show servers state` reads back the new weights and `show stat` shows balancing
+     * use them: a server meant to get nothing at effective weight 0, every other one above 0.
+     */
+    async confirm(weights) {
+        const { clock } = this.options;
+        const deadline = clock.now() + CONFIRM_TIMEOUT_MS;
+        for (;;) {
+            const after = await this.colorServers();
+            const asked = ['blue', 'green'].every((color) => after[color].weight === weights[color]);
+            if (!asked) {
+                throw new src_errors/* UserError */.yo(`HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
+                    'is another process changing them at the same time?', 'HAProxy weights not applied');
+            }
+            const stats = await this.colorStats();
+            const balancing = ['blue', 'green'].every((color) => (stats[color].weight === 0) === (weights[color] === 0));
+            if (balancing)
+                return;
+            if (clock.now() >= deadline) {
+                throw new src_errors/* UserError */.yo(`HAProxy reads back the new weights, but after ${CONFIRM_TIMEOUT_MS / 1000} s its balancing still uses ` +
+                    ['blue', 'green']
+                        .map((color) => `${color} ${stats[color].weight} (${stats[color].status})`)
+                        .join(', ') +
+                    ' (show stat)', 'HAProxy weights not applied');
+            }
+            await clock.sleep(CONFIRM_POLL_MS);
+        }
+    }
+    async colorStats() {
+        const { backend } = this.options.haproxy;
+        // Type 4: servers only; -1: all of them.
+        const rows = parseStat(await this.ask(`show stat ${backend} 4 -1`)).filter((row) => row.backend === backend);
+        const find = (color) => {
+            const found = rows.find((row) => row.server === this.serverName(color));
+            if (!found)
+                throw new src_errors/* UserError */.yo(`HAProxy's show stat lists no server "${this.serverName(color)}" in ${backend}`, 'HAProxy server not found');
+            return found;
+        };
+        return { blue: find('blue'), green: find('green') };
+    }
+    async setWeight(color, weight) {
+        const { backend } = this.options.haproxy;
+        const server = this.serverName(color);
+        const command = `set server ${backend}/${server} weight ${weight}`;
+        this.options.log(`haproxy: ${command}`);
+        const answer = (await this.ask(command)).trim();
+        // Success is silent; anything said is a refusal ("No such server.", "Permission denied", …).
+        if (answer !== '') {
+            throw new src_errors/* UserError */.yo(`HAProxy refused "${command}": ${answer}${hint(answer)}`, 'HAProxy refused the new weights');
+        }
+    }
+    async colorServers() {
+        const { backend } = this.options.haproxy;
+        const answer = await this.ask(`show servers state ${backend}`);
+        if (!answer.includes('# be_id')) {
+            throw new src_errors/* UserError */.yo(`HAProxy answered "show servers state ${backend}" with "${answer.trim()}": check haproxy-backend ` +
+                '(the name of the backend section in haproxy.cfg)', 'HAProxy backend not found');
+        }
+        const servers = parseServersState(answer).filter((s) => s.backend === backend);
+        const find = (color) => {
+            const name = this.serverName(color);
+            const found = servers.find((s) => s.server === name);
+            if (!found) {
+                throw new src_errors/* UserError */.yo(`HAProxy backend ${backend} has no server "${name}" (haproxy-${color}-server); its servers are: ` +
+                    `${servers.map((s) => s.server).join(', ') || 'none'}`, 'HAProxy server not found');
+            }
+            return found;
+        };
+        return { blue: find('blue'), green: find('green') };
+    }
+    serverName(color) {
+        return color === 'blue' ? this.options.haproxy.blueServer : this.options.haproxy.greenServer;
+    }
+    /** The whole `show servers state` (every backend: the file is global), written atomically. */
+    async saveState(file) {
+        const state = await this.ask('show servers state');
+        parseServersState(state);
+        await (0,atomic_write/* writeFileAtomic */.Zf)(file, state);
+        this.options.log(`haproxy: saved the server state to ${file}`);
+    }
+    /** One command per connection: HAProxy answers and closes (the non-interactive mode of the API). */
+    ask(command) {
+        const where = 'path' in this.address ? this.address.path : `${this.address.host}:${this.address.port}`;
+        return new Promise((resolve, reject) => {
+            const socket = 'path' in this.address
+                ? external_node_net_default().connect(this.address.path)
+                : external_node_net_default().connect(this.address.port, this.address.host);
+            let answer = '';
+            socket.setEncoding('utf8');
+            socket.setTimeout(ANSWER_TIMEOUT_MS, () => socket.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)));
+            socket.once('connect', () => socket.write(`${command}\n`));
+            socket.on('data', (chunk) => (answer += chunk));
+            socket.once('end', () => resolve(answer));
+            socket.once('error', (error) => {
+                reject(new UnreachableError(`cannot reach the HAProxy runtime API at ${where} (haproxy-socket): ${error.code ?? error.message}. ` +
+                    'It is the `stats socket <path> level admin` line of haproxy.cfg (or an `ipv4@host:port` one).', 'HAProxy runtime API unreachable'));
+            });
+        });
+    }
+}
+function describeServers(servers) {
+    return ['blue', 'green']
+        .map((color) => `${color} (${servers[color].server}) weight ${servers[color].weight}`)
+        .join(', ');
+}
+function hint(answer) {
+    if (/permission denied/i.test(answer))
+        return ' (the stats socket needs "level admin" to change weights)';
+    if (/only accepts weights/i.test(answer))
+        return ' (the backend balances with a static algorithm; use "balance roundrobin" or another dynamic one)';
+    return '';
+}
+
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+;// CONCATENATED MODULE: ./actions/core/src/routers/nginx.ts
+// router: nginx — switchyard owns one include file holding `upstream <name> { … }` with the blue and
+// green servers, and changes traffic by rewriting it, testing the configuration and reloading nginx.
+
+
+
+
+
+
+
+// Addresses and the upstream name end up inside nginx's configuration, where a `;`, a brace or a
+// newline would be syntax: only what a host, port, socket path or name can hold passes.
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+const UNIX_SOCKET = /^unix:\/[\w./-]+$/;
+const NGINX_NAME = /^[A-Za-z0-9_.-]+$/;
+const nginxRouterKind = {
+    kind: 'nginx',
+    check(options) {
+        const { nginx } = options;
+        const problems = [];
+        if (!nginx.upstreamFile) {
+            problems.push(new src_errors/* InputError */.dz('nginx-upstream-file', 'is required with router: nginx; give the path of a file switchyard may own (it writes the ' +
+                '`upstream` block there), e.g. /etc/nginx/conf.d/switchyard-upstream.conf, and include it in nginx.conf'));
+        }
+        problems.push(...required('nginx', 'blue', options.blue), ...required('nginx', 'green', options.green));
+        for (const color of ['blue', 'green']) {
+            for (const address of options[color]) {
+                const port = HOST_PORT.exec(address)?.[1];
+                const valid = UNIX_SOCKET.test(address) || (port !== undefined && Number(port) >= 1 && Number(port) <= 65535);
+                if (!valid) {
+                    problems.push(new src_errors/* InputError */.dz(color, `"${address}" is not host:port (port 1–65535), [ipv6]:port or unix:/path`));
+                }
+            }
+        }
+        // A server in both colours would take traffic whatever the weights say.
+        const shared = options.blue.filter((address) => options.green.includes(address));
+        if (shared.length > 0) {
+            problems.push(new src_errors/* InputError */.dz('green', `${shared.join(', ')} is in blue as well; each server belongs to one colour`));
+        }
+        if (!NGINX_NAME.test(nginx.upstreamName)) {
+            problems.push(new src_errors/* InputError */.dz('nginx-upstream-name', `"${nginx.upstreamName}" is not a name nginx accepts (letters, digits, _ . -)`));
+        }
+        problems.push(...required('nginx', 'nginx-test-command', nginx.testCommand), ...required('nginx', 'nginx-reload-command', nginx.reloadCommand));
+        return problems;
+    },
+    create: (options) => new NginxRouter({
+        ...options,
+        nginx: { ...options.nginx, upstreamFile: options.nginx.upstreamFile },
+    }),
+};
+/** The line that marks a file as switchyard's and records the weights it was written for. */
+const WEIGHTS_LINE = '# switchyard-weights:';
+/** nginx -t and a reload normally take well under a second; an ssh hop or sudo prompt must not hang a deploy. */
+const NGINX_COMMAND_TIMEOUT_MS = 30_000;
+/** How long a reload may take to show in the traffic before apply() leaves the judgement to verify(). */
+const SETTLE_TIMEOUT_MS = 15_000;
+/** A master forks its new workers within milliseconds of the signal; none in this long means not here. */
+const LOCAL_RELOAD_WAIT_MS = 3_000;
+const WORKER_POLL_MS = 20;
+const SETTLE_SAMPLES = 40;
+const SETTLE_RETRY_MS = 50;
+/** Five times nginx's 100 ms in which both worker generations accept. */
+const SETTLE_STABLE_MS = 500;
+/**
+ * Per-server weights for a colour split. nginx weights start at 1, so a colour at 0 is marked `down`
+ * on all its servers: `backup` would not do, because nginx sends traffic to backup servers whenever
+ * every primary one fails — the idle colour, perhaps half-staged, would then take the traffic that
+ * was meant to fail. With several servers per colour each blue server gets blue × (green servers) and
+ * each green one green × (blue servers): the colour totals are then blue × nb × ng : green × ng × nb,
+ * exactly the asked-for ratio. Dividing by the common factor keeps nginx's round (and the file) short.
+ */
+function serverWeights(weights, blueServers, greenServers) {
+    if (weights.blue === 0)
+        return { blue: 'down', green: 1 };
+    if (weights.green === 0)
+        return { blue: 1, green: 'down' };
+    const blue = weights.blue * greenServers;
+    const green = weights.green * blueServers;
+    const common = gcd(blue, green);
+    return { blue: blue / common, green: green / common };
+}
+/** The whole include file, the same bytes for the same inputs. */
+function renderUpstream(name, servers, weights) {
+    const perServer = serverWeights(weights, servers.blue.length, servers.green.length);
+    const lines = [
+        '# Written by switchyard, which rewrites this file whole on every traffic change: edits here are lost.',
+        `${WEIGHTS_LINE} ${JSON.stringify({ blue: weights.blue, green: weights.green })}`,
+        `upstream ${name} {`,
+    ];
+    for (const color of ['blue', 'green']) {
+        const weight = perServer[color];
+        for (const address of servers[color]) {
+            lines.push(weight === 'down'
+                ? `    server ${address} down;  # ${color}: no traffic`
+                : `    server ${address} weight=${weight};  # ${color}`);
+        }
+    }
+    lines.push('}', '');
+    return lines.join('\n');
+}
+/**
+ * The weights recorded in an upstream file switchyard wrote; undefined for an empty file. A file
+ * with content but no weights line is someone else's, and switchyard will not take it over.
+ */
+function parseUpstreamWeights(text, file) {
+    if (text.trim() === '')
+        return undefined;
+    const line = text.split('\n').find((l) => l.startsWith(WEIGHTS_LINE));
+    if (line === undefined) {
+        throw new src_errors/* UserError */.yo(`${file} was not written by switchyard (it has no "${WEIGHTS_LINE}" line). switchyard rewrites ` +
+            `nginx-upstream-file whole, so it must be a file of its own: point nginx-upstream-file at a new ` +
+            `file (for example ${external_node_path_default().join(external_node_path_default().dirname(file), 'switchyard-upstream.conf')}) and include that ` +
+            `in your nginx configuration instead of your own upstream block.`, 'Upstream file not owned by switchyard', file);
+    }
+    let weights;
     try {
-        process.kill(-pid, signal);
+        const parsed = JSON.parse(line.slice(WEIGHTS_LINE.length));
+        if (typeof parsed.blue === 'number' && typeof parsed.green === 'number') {
+            weights = { blue: parsed.blue, green: parsed.green };
+            checkWeights(weights);
+        }
     }
     catch {
-        // ESRCH: the whole group is gone.
+        weights = undefined;
+    }
+    if (!weights) {
+        throw new src_errors/* UserError */.yo(`${file}: the line "${line}" does not hold the weights as {"blue":N,"green":M} adding up to 100; ` +
+            `it was edited by hand — delete the file and run the deploy again to rewrite it`, 'Upstream file damaged', file);
+    }
+    return weights;
+}
+class NginxRouter {
+    options;
+    listWorkers;
+    kind = 'nginx';
+    file;
+    constructor(options, 
+    /** Where nginx's workers are seen; tests pass their own. */
+    listWorkers = localNginxWorkers) {
+        this.options = options;
+        this.listWorkers = listWorkers;
+        this.file = external_node_path_default().resolve(options.nginx.upstreamFile);
+    }
+    async read() {
+        return (await this.snapshot())?.weights;
+    }
+    /**
+     * Write → `nginx -t` → reload, putting the previous file back when either command fails, so nginx
+     * keeps serving what it served; then wait until the change took effect. A reload is asynchronous:
+     * the reload command only signals the master, which starts workers with the new file, lets both
+     * generations accept connections for about 100 ms, then tells the old workers to stop accepting
+     * and finish the requests they hold. "Took effect" means that last step happened — every new
+     * connection now meets the new weights — and is established, in this order of preference:
+     *  - on this host: the master whose workers were replaced has no worker left from before the reload
+     *    that still accepts (nginx retitles a worker "worker process is shutting down" in the same step
+     *    in which it closes its listening sockets; we do not wait for it to finish long requests);
+     *  - with verify-url (nginx on another host, reached through ssh): fresh connections through it
+     *    answer by the new weights — exactly, for 0 and 100; nearer the new share than the old one in
+     *    between — in every sample batch for SETTLE_STABLE_MS, longer than the overlap above;
+     *  - otherwise: the reload command exited 0, and that is all switchyard can know.
+     * Neither wait fails the change: after SETTLE_TIMEOUT_MS apply() returns and verify() reports.
+     */
+    async apply(weights, options = {}) {
+        checkWeights(weights);
+        const { nginx, log } = this.options;
+        const previous = await this.snapshot();
+        const next = renderUpstream(nginx.upstreamName, { blue: this.options.blue, green: this.options.green }, weights);
+        const started = this.options.clock.now();
+        await this.write(next, previous?.mode);
+        log(`nginx: wrote ${this.file} (blue ${weights.blue}, green ${weights.green})`);
+        // A cancelled test changes nothing: the file is put back and nginx was never told.
+        const test = await this.run(nginx.testCommand, options.signal);
+        if (!(0,src_process/* succeeded */.gq)(test)) {
+            const restored = await this.restore(previous);
+            throw new src_errors/* UserError */.yo(`nginx-test-command \`${(0,src_process/* formatCommand */.fE)(nginx.testCommand)}\` rejected the new upstream file ${this.file} ` +
+                `(${(0,src_process/* outcomeOf */.sG)(test)}):\n${(0,src_process/* outputTail */.ci)(test)}\n${restored}; nginx was not reloaded and keeps serving ` +
+                `${describe(previous?.weights)}.`, 'nginx rejected the new weights', this.file);
+        }
+        const workersBefore = await this.listWorkers();
+        // Not cancellable: stopped half-way, a reload leaves nobody knowing which file nginx serves.
+        const reload = await this.run(nginx.reloadCommand);
+        if (!(0,src_process/* succeeded */.gq)(reload)) {
+            const restored = await this.restore(previous);
+            const workersAgain = await this.listWorkers();
+            const again = await this.run(nginx.reloadCommand);
+            // The failed reload may have gone through all the same (an ssh cut off after it ran): the
+            // error is thrown once the old weights are what nginx serves, not while the new ones still are.
+            if ((0,src_process/* succeeded */.gq)(again) && previous?.weights)
+                await this.waitForReload(workersAgain, previous.weights, weights);
+            const after = (0,src_process/* succeeded */.gq)(again)
+                ? `and nginx was reloaded with it, so it serves ${describe(previous?.weights)} as before`
+                : `but reloading nginx with it failed as well (${(0,src_process/* outcomeOf */.sG)(again)}):\n${(0,src_process/* outputTail */.ci)(again)}\n` +
+                    'Check that nginx is running and that the reload command works before the next deploy';
+            throw new src_errors/* UserError */.yo(`nginx-reload-command \`${(0,src_process/* formatCommand */.fE)(nginx.reloadCommand)}\` failed (${(0,src_process/* outcomeOf */.sG)(reload)}):\n` +
+                `${(0,src_process/* outputTail */.ci)(reload)}\n${restored} ${after}.`, 'nginx reload failed', this.file);
+        }
+        log(`nginx: configuration tested and reloaded in ${Math.round(this.options.clock.now() - started)} ms`);
+        await this.waitForReload(workersBefore, weights, previous?.weights);
+    }
+    /** Until a reload took effect, in the ways apply() describes. */
+    async waitForReload(workersBefore, target, previous) {
+        if (await this.oldWorkersStopped(workersBefore))
+            return;
+        if (this.options.verifyUrl)
+            await this.settle(this.options.verifyUrl, target, previous);
+        else
+            this.options.log('nginx: no nginx reloaded on this host and no verify-url: trusting the reload command');
+    }
+    /** Through verify-url when set; else what the file says, which is all switchyard can see. */
+    async verify(weights) {
+        if (this.options.verifyUrl)
+            return verifyThroughUrl(this.options.verifyUrl, weights);
+        const current = await this.read();
+        const ok = current?.blue === weights.blue && current.green === weights.green;
+        return {
+            ok,
+            detail: `${this.file} sets ${describe(current)} and nginx accepted it (set verify-url to sample the traffic itself)`,
+        };
+    }
+    /**
+     * True once the workers that ran before the reload stopped accepting (see apply()); false when no
+     * nginx on this host was reloaded, so the change must be seen some other way.
+     */
+    async oldWorkersStopped(before) {
+        if (before.length === 0)
+            return false;
+        const { clock, log } = this.options;
+        const started = clock.now();
+        const old = new Set(before.map((w) => w.pid));
+        for (;;) {
+            const now = await this.listWorkers();
+            const reloaded = new Set(now.filter((w) => !old.has(w.pid)).map((w) => w.master));
+            const accepting = now.filter((w) => old.has(w.pid) && reloaded.has(w.master) && !w.shuttingDown);
+            const elapsed = Math.round(clock.now() - started);
+            if (reloaded.size > 0 && accepting.length === 0) {
+                log(`nginx: the workers of the previous configuration stopped accepting ${elapsed} ms after the reload`);
+                return true;
+            }
+            if (reloaded.size === 0 && elapsed > LOCAL_RELOAD_WAIT_MS)
+                return false;
+            if (elapsed > SETTLE_TIMEOUT_MS) {
+                log(`nginx: after ${SETTLE_TIMEOUT_MS / 1000} s, worker(s) ${accepting.map((w) => w.pid).join(', ')} of the ` +
+                    'previous configuration still accept connections');
+                return true;
+            }
+            await clock.sleep(WORKER_POLL_MS);
+        }
+    }
+    async settle(url, target, previous) {
+        const { clock, log } = this.options;
+        const started = clock.now();
+        let agreeingSince;
+        for (let batch = 1;; batch++) {
+            const batchStarted = clock.now();
+            const last = await sampleColors(url, { samples: SETTLE_SAMPLES });
+            agreeingSince = showsNewWeights(last, target, previous) ? (agreeingSince ?? batchStarted) : undefined;
+            if (agreeingSince !== undefined && clock.now() - agreeingSince >= SETTLE_STABLE_MS) {
+                log(`nginx: verify-url shows the new weights ${Math.round(agreeingSince - started)} ms after the reload ` +
+                    `(${batch} batches of ${SETTLE_SAMPLES} samples)`);
+                return;
+            }
+            if (clock.now() - started > SETTLE_TIMEOUT_MS) {
+                log(`nginx: verify-url does not show blue ${target.blue} / green ${target.green} after ` +
+                    `${SETTLE_TIMEOUT_MS / 1000} s (last batch: ${last.green} green, ${last.blue} blue of ${last.samples})`);
+                return;
+            }
+            await clock.sleep(SETTLE_RETRY_MS);
+        }
+    }
+    async snapshot() {
+        let text;
+        let mode;
+        try {
+            [text, mode] = await Promise.all([
+                (0,promises_.readFile)(this.file, 'utf8'),
+                (0,promises_.stat)(this.file).then((s) => s.mode & 0o7777),
+            ]);
+        }
+        catch (error) {
+            if (error.code === 'ENOENT')
+                return undefined;
+            throw new src_errors/* UserError */.yo(`cannot read nginx-upstream-file ${this.file}: ${error.message}`, 'nginx', this.file);
+        }
+        return { text, mode, weights: parseUpstreamWeights(text, this.file) };
+    }
+    /**
+     * A temporary file beside the target, then rename(): nginx (or anyone reading the file) sees the
+     * old content or the new, never half of one. Its name does not end in .conf, so an `include *.conf`
+     * never picks it up.
+     */
+    async write(text, mode = 0o644) {
+        try {
+            await (0,atomic_write/* writeFileAtomic */.Zf)(this.file, text, { mode });
+        }
+        catch (error) {
+            throw new src_errors/* UserError */.yo(`cannot write nginx-upstream-file ${this.file}: ${(0,src_errors/* messageOf */.bD)(error)} (switchyard writes a ` +
+                `temporary file in the same directory and renames it over, so it needs write access to ${external_node_path_default().dirname(this.file)})`, 'nginx', this.file);
+        }
+    }
+    /** Puts the file back as it was before apply(); says what it did, for the error message. */
+    async restore(previous) {
+        try {
+            if (previous) {
+                await this.write(previous.text, previous.mode);
+                this.options.log(`nginx: put the previous ${this.file} back`);
+                return 'The previous upstream file was put back';
+            }
+            await (0,promises_.rm)(this.file, { force: true });
+            this.options.log(`nginx: removed ${this.file} again (it did not exist before)`);
+            return `${this.file} was removed again (it did not exist before)`;
+        }
+        catch (error) {
+            return `Putting the previous upstream file back FAILED too (${error.message}): fix ${this.file} by hand`;
+        }
+    }
+    run(argv, signal) {
+        const { log, runner } = this.options;
+        log(`$ ${(0,src_process/* formatCommand */.fE)(argv)}`);
+        return runner.run(argv, {
+            timeoutMs: NGINX_COMMAND_TIMEOUT_MS,
+            ...(signal ? { signal } : {}),
+            onLine: (line) => log(`  ${line}`),
+        });
     }
 }
 /**
- * The processes of group `pgid` still running. Zombies do not count: in a container whose first
- * process reaps nothing, an orphan's zombie stays for ever, yet it runs nothing. Without /proc
- * (macOS), whether the group still answers a signal.
+ * Whether a batch of samples shows the new configuration rather than the old one. Exact for 0 and
+ * 100. In between, within the tolerance of verify() and nearer the new share than the old, so that a
+ * small step (0 → 10) is not taken for done while the old workers still answer.
  */
-function groupMembers(pgid) {
+function showsNewWeights(counts, target, previous) {
+    const named = counts.blue + counts.green;
+    if (named === 0 || named < counts.samples / 2)
+        return false;
+    if (target.green === 0)
+        return counts.green === 0;
+    if (target.green === 100)
+        return counts.blue === 0;
+    const measured = (100 * counts.green) / named;
+    const off = Math.abs(measured - target.green);
+    if (off > tolerance(target.green, named))
+        return false;
+    return (previous === undefined || previous.green === target.green || off < Math.abs(measured - previous.green));
+}
+/** The nginx workers running on this host (none where there is no /proc, or no nginx). */
+async function localNginxWorkers() {
     let entries;
     try {
-        entries = (0,external_node_fs_.readdirSync)('/proc');
+        entries = await (0,promises_.readdir)('/proc');
     }
     catch {
-        try {
-            process.kill(-pgid, 0);
-            return [pgid];
-        }
-        catch {
-            return [];
-        }
+        return [];
     }
-    const members = [];
-    for (const entry of entries) {
-        if (!/^\d+$/.test(entry))
-            continue;
+    const workers = [];
+    await Promise.all(entries
+        .filter((entry) => /^\d+$/.test(entry))
+        .map(async (entry) => {
         try {
-            const stat = (0,external_node_fs_.readFileSync)(`/proc/${entry}/stat`, 'utf8');
-            // The command name in parentheses may hold spaces: the fields after it are state, ppid, pgrp.
-            const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-            if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X')
-                members.push(Number(entry));
+            const title = await (0,promises_.readFile)(`/proc/${entry}/cmdline`, 'utf8');
+            if (!title.startsWith('nginx: worker process'))
+                return;
+            const stat = await (0,promises_.readFile)(`/proc/${entry}/stat`, 'utf8');
+            // The command name in parentheses may hold spaces; the parent pid is the 2nd field after it.
+            const master = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            workers.push({ pid: Number(entry), master, shuttingDown: title.includes('shutting down') });
         }
         catch {
             // it exited while we looked
         }
-    }
-    return members;
-}
-/** How a run ended, for messages; results from fakes without `outcome` get one from their fields. */
-function outcomeOf(result) {
-    if (result.outcome)
-        return result.outcome;
-    if (result.cancelled)
-        return 'cancelled';
-    if (result.timedOut)
-        return 'timed out';
-    return `exited with code ${result.exitCode}`;
-}
-/** Whether the program ran to the end and said 0. */
-function succeeded(result) {
-    return result.exitCode === 0 && !result.timedOut && !result.cancelled;
-}
-/** The end of what a command said, indented, for an error message: programs put the reason last. */
-function outputTail(result, lines = 15) {
-    const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
-    return said
-        .slice(-lines)
-        .map((line) => `  ${line}`)
-        .join('\n');
-}
-/** Splits chunks into lines for `onLine`, holding a partial line until its end (or MAX_LINE) arrives. */
-function lineSplitter(stream, onLine) {
-    const decoder = new external_node_string_decoder_.StringDecoder('utf8');
-    let partial = '';
-    const emit = (line) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line, stream);
-    return {
-        push(chunk) {
-            partial += decoder.write(chunk);
-            let newline;
-            while ((newline = partial.indexOf('\n')) >= 0) {
-                emit(partial.slice(0, newline));
-                partial = partial.slice(newline + 1);
-            }
-            while (partial.length > MAX_LINE) {
-                emit(partial.slice(0, MAX_LINE));
-                partial = partial.slice(MAX_LINE);
-            }
-        },
-        end() {
-            partial += decoder.end();
-            if (partial !== '')
-                emit(partial);
-            partial = '';
-        },
-    };
-}
-/**
- * Starts `argv` in its own process group and watches it: the timeout, the signal, the escalation
- * from SIGTERM to SIGKILL. `ended` resolves once the program has exited, its pipes are drained, and
- * — when it was stopped — nothing of its group is left (or SIGKILL has been sent to what is).
- */
-function start(argv, options, hooks) {
-    const [program, ...args] = argv;
-    if (!program)
-        throw new Error('empty command');
-    if (options.signal?.aborted) {
-        return {
-            child: undefined,
-            ended: Promise.resolve({
-                exitCode: 130,
-                timedOut: false,
-                cancelled: true,
-                outcome: 'cancelled before it started',
-            }),
-        };
-    }
-    const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-        cwd: options.cwd,
-        env: (options.env ?? process.env),
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Its own process group (see the top of this file).
-        detached: true,
-    });
-    const pid = child.pid;
-    if (pid !== undefined) {
-        running.add(pid);
-        if (!exitHookInstalled) {
-            exitHookInstalled = true;
-            process.once('exit', () => {
-                for (const group of running)
-                    killGroup(group, 'SIGKILL');
-            });
-        }
-    }
-    const lines = options.onLine;
-    const out = lines && hooks.lineStdout ? lineSplitter('stdout', lines) : undefined;
-    const err = lines ? lineSplitter('stderr', lines) : undefined;
-    child.stdout?.on('data', (chunk) => {
-        hooks.stdout?.(chunk);
-        out?.push(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-        hooks.stderr?.(chunk);
-        err?.push(chunk);
-    });
-    let stopping;
-    let killTimer;
-    let killed = false;
-    const grace = options.killGraceMs ?? KILL_GRACE_MS;
-    const stop = (why) => {
-        if (stopping || pid === undefined)
-            return;
-        stopping = why;
-        killGroup(pid, 'SIGTERM');
-        killTimer = setTimeout(() => {
-            killed = true;
-            killGroup(pid, 'SIGKILL');
-        }, grace);
-    };
-    const timeoutMs = options.timeoutMs;
-    const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
-        ? setTimeout(() => stop('timeout'), timeoutMs)
-        : undefined;
-    const onAbort = () => stop('cancel');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    const ended = new Promise((resolve) => {
-        let startError;
-        child.once('error', (error) => {
-            startError = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
-            // A program that never started emits no 'exit'.
-            if (child.pid === undefined)
-                finish(127, null);
-        });
-        let exit;
-        let drainTimer;
-        child.once('exit', (code, signal) => {
-            exit = { code, signal };
-            // See EXIT_DRAIN_MS.
-            drainTimer = setTimeout(() => {
-                child.stdout?.destroy();
-                child.stderr?.destroy();
-                finish(code, signal);
-            }, EXIT_DRAIN_MS);
-        });
-        child.once('close', (code, signal) => finish(exit?.code ?? code, exit?.signal ?? signal));
-        let finished = false;
-        const finish = (code, signal) => {
-            if (finished)
-                return;
-            finished = true;
-            clearTimeout(drainTimer);
-            clearTimeout(timer);
-            options.signal?.removeEventListener('abort', onAbort);
-            out?.end();
-            err?.end();
-            const exitCode = startError && code === null ? 127 : (code ?? (signal ? 128 + signalNumber(signal) : 1));
-            const result = {
-                exitCode,
-                timedOut: stopping === 'timeout',
-                cancelled: stopping === 'cancel',
-                outcome: startError
-                    ? `could not start (${startError})`
-                    : stopping === 'timeout'
-                        ? `timed out after ${formatMs(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
-                        : stopping === 'cancel'
-                            ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
-                            : signal
-                                ? `was killed by ${signal}`
-                                : `exited with code ${exitCode}`,
-                ...(startError ? { startError } : {}),
-            };
-            if (pid === undefined || !stopping) {
-                if (pid !== undefined)
-                    running.delete(pid);
-                clearTimeout(killTimer);
-                resolve(result);
-                return;
-            }
-            // Stopped: what the program started got the same SIGTERM; wait for it to go too, or for SIGKILL.
-            let killedAt;
-            const poll = setInterval(() => {
-                if (killed)
-                    killedAt ??= Date.now();
-                const alive = groupMembers(pid).length > 0;
-                if (alive && (killedAt === undefined || Date.now() - killedAt < GROUP_POLL_MS * 10))
-                    return;
-                clearInterval(poll);
-                clearTimeout(killTimer);
-                running.delete(pid);
-                resolve(result);
-            }, GROUP_POLL_MS);
-        };
-    });
-    child.stdin?.on('error', () => undefined);
-    return { child, ended };
-}
-const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-function signalNumber(signal) {
-    return SIGNALS[signal] ?? 0;
-}
-/** Keeps the last `limit` characters of what is appended. */
-function tailKeeper(limit) {
-    let text = '';
-    return {
-        add(chunk) {
-            text += chunk.toString();
-            if (text.length > limit * 2)
-                text = text.slice(-limit);
-        },
-        text: () => text.slice(-limit),
-    };
-}
-function run(argv, options = {}) {
-    const stdout = tailKeeper(MAX_OUTPUT);
-    const stderr = tailKeeper(MAX_OUTPUT);
-    const { child, ended } = start(argv, options, {
-        stdout: (chunk) => stdout.add(chunk),
-        stderr: (chunk) => stderr.add(chunk),
-        lineStdout: true,
-    });
-    child?.stdin?.end(options.input ?? '');
-    return ended.then((done) => ({
-        exitCode: done.exitCode,
-        stdout: stdout.text(),
-        stderr: done.startError ? `${stderr.text()}${done.startError}` : stderr.text(),
-        timedOut: done.timedOut,
-        cancelled: done.cancelled,
-        outcome: done.outcome,
     }));
+    return workers;
 }
-async function stream(argv, options = {}) {
-    const stderr = tailKeeper(options.stderrLimit ?? STREAM_STDERR_LIMIT);
-    const stdoutLimit = options.stdoutLimit ?? STREAM_STDOUT_LIMIT;
-    let stdout = '';
-    const { child, ended } = start(argv, options, {
-        stderr: (chunk) => stderr.add(chunk),
-        ...(options.output
-            ? {}
-            : {
-                stdout: (chunk) => {
-                    if (stdout.length < stdoutLimit)
-                        stdout += chunk.toString();
-                },
-            }),
-        lineStdout: !options.output,
-    });
-    let inputError;
-    let outputError;
-    const result = async () => {
-        const done = await ended;
-        return {
-            exitCode: done.exitCode,
-            stderr: done.startError
-                ? `${stderr.text()}${stderr.text() ? '\n' : ''}${done.startError}`
-                : stderr.text(),
-            stdout,
-            timedOut: done.timedOut,
-            cancelled: done.cancelled,
-            aborted: done.timedOut || done.cancelled,
-            outcome: done.outcome,
-            ...(inputError ? { inputError } : {}),
-            ...(outputError ? { outputError } : {}),
-        };
-    };
-    if (!child) {
-        options.input?.destroy();
-        options.output?.destroy(options.failure?.(await result()) ?? new Error(`${argv[0]} was cancelled`));
-        return result();
-    }
-    let feeding = Promise.resolve();
-    if (options.input) {
-        feeding = (0,promises_namespaceObject.pipeline)(options.input, child.stdin).catch((error) => {
-            if (!PROGRAM_STOPPED_READING.has(error.code ?? ''))
-                inputError = error;
-        });
-    }
-    else {
-        child.stdin?.end();
-    }
-    let draining = Promise.resolve();
-    if (options.output) {
-        let gateError;
-        // Holds back the end of the output until the exit code says whether it is whole.
-        const gate = new external_node_stream_.Transform({
-            transform(chunk, _encoding, callback) {
-                options.onOutput?.(chunk.length);
-                callback(null, chunk);
-            },
-            flush(callback) {
-                result().then((done) => {
-                    if (done.exitCode === 0 && !done.inputError && !done.aborted)
-                        return callback();
-                    gateError =
-                        options.failure?.(done) ?? new Error(`${argv[0]} ${done.outcome}: ${done.stderr.trim()}`);
-                    callback(gateError);
-                }, (error) => callback(error));
-            },
-        });
-        draining = (0,promises_namespaceObject.pipeline)(child.stdout, gate, options.output).catch((error) => {
-            if (error !== gateError) {
-                outputError = error;
-                // The output is gone: the program would block on a full pipe for ever.
-                if (child.pid !== undefined)
-                    killGroup(child.pid, 'SIGTERM');
-            }
-        });
-    }
-    await Promise.all([ended, feeding, draining]);
-    return result();
+function describe(weights) {
+    return weights ? `blue ${weights.blue} / green ${weights.green}` : 'its previous configuration';
 }
-const systemRunner = { run, stream };
+function gcd(a, b) {
+    return b === 0 ? a : gcd(b, a % b);
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/routers/index.ts
+
+
+
+
+
+/** Every kind of router: adding one is adding its file and a line here. */
+const ROUTER_KINDS = [nginxRouterKind, haproxyRouterKind, commandRouterKind];
+/** The `router` input's values, in the registry's order (its first is the example). */
+const ROUTER_NAMES = ROUTER_KINDS.map((each) => each.kind);
 /**
- * Splits a command line the way a shell splits words — whitespace separates, single and double
- * quotes group, backslash escapes — and does nothing else: no variables, globs or pipes. Returns
- * a message instead when the quotes do not balance.
+ * The router of a kind, once every input it needs is present and well-formed; nothing is read,
+ * written or run before that. All problems are reported together, each naming its input.
  */
-function splitCommand(line) {
-    const words = [];
-    let word = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < line.length; i++) {
-        const c = line[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < line.length)
-                word += line[++i];
-            else
-                word += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < line.length) {
-            word += line[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(word);
-            word = '';
-            inWord = false;
-        }
-        else {
-            word += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        return `unbalanced ${quote} quote`;
-    if (inWord)
-        words.push(word);
-    return words;
+function createRouter(kind, options) {
+    const problems = sharedProblems(options);
+    const routerKind = ROUTER_KINDS.find((each) => each.kind === kind);
+    if (routerKind)
+        problems.push(...routerKind.check(options));
+    else
+        problems.push(new InputError('router', `"${String(kind)}" is not a router; use ${alternatives(ROUTER_NAMES)}`));
+    if (problems.length === 1)
+        throw problems[0];
+    if (problems.length > 1)
+        throw new UserErrors(problems);
+    return routerKind.create(options);
 }
-/** The argv as one readable line, for logs (quoting words that need it). */
-function formatCommand(argv) {
-    return argv
-        .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`))
-        .join(' ');
+/** Inputs every kind reads the same way. */
+function sharedProblems(options) {
+    if (options.verifyUrl === undefined)
+        return [];
+    let url;
+    try {
+        url = new URL(options.verifyUrl);
+    }
+    catch {
+        url = undefined;
+    }
+    return url && (url.protocol === 'http:' || url.protocol === 'https:')
+        ? []
+        : [new InputError('verify-url', 'must be an http:// or https:// URL that goes through the router')];
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/inputs.ts
+
 
 
 
@@ -36733,12 +37325,12 @@ function parseServer(entry) {
     return { address: entry };
 }
 function servers(description) {
-    return list(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
+    return (0,inputs/* list */.p_)(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
 }
 /** A command line, split into argv without a shell (never a shell string built from input). */
 function command(description, options) {
-    return parsedBy(description, (raw) => {
-        const argv = splitCommand(raw);
+    return (0,inputs/* parsedBy */.f3)(description, (raw) => {
+        const argv = (0,src_process/* splitCommand */.GW)(raw);
         if (typeof argv === 'string')
             return argv;
         return argv.length > 0 ? argv : 'empty command';
@@ -36766,7 +37358,7 @@ function parseSteps(raw) {
     return steps;
 }
 function steps(description) {
-    return parsedBy(description, (raw) => parseSteps(raw.replaceAll('\n', ',')), {
+    return (0,inputs/* parsedBy */.f3)(description, (raw) => parseSteps(raw.replaceAll('\n', ',')), {
         default: '10,25,50,75,100',
         example: '10,25,50,75,100',
         file: schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* array */.YOg(schemas/* number */.aig().int().min(1).max(100))]),
@@ -36774,18 +37366,18 @@ function steps(description) {
 }
 const optional = (def) => ({ ...def, required: undefined });
 const deployInputs = {
-    command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
+    command: (0,inputs/* oneOf */.yL)(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
         default: 'status',
     }),
-    router: oneOf(['nginx', 'haproxy', 'command'], 'What steers traffic between blue and green.', {
+    router: (0,inputs/* oneOf */.yL)(ROUTER_NAMES, 'What steers traffic between blue and green.', {
         default: 'nginx',
     }),
     blue: servers('Blue servers, host:port, comma-separated.'),
     green: servers('Green servers, host:port, comma-separated.'),
-    'nginx-upstream-file': inputs_text('nginx: the upstream include file switchyard owns (and your config includes).', {
+    'nginx-upstream-file': (0,inputs/* text */.Qq)('nginx: the upstream include file switchyard owns (and your config includes).', {
         example: '/etc/nginx/conf.d/switchyard-upstream.conf',
     }),
-    'nginx-upstream-name': inputs_text('nginx: the name of the upstream block.', { default: 'switchyard' }),
+    'nginx-upstream-name': (0,inputs/* text */.Qq)('nginx: the name of the upstream block.', { default: 'switchyard' }),
     'nginx-test-command': command('nginx: checks the configuration before a reload.', {
         default: 'nginx -t',
         example: 'sudo nginx -t',
@@ -36794,40 +37386,40 @@ const deployInputs = {
         default: 'nginx -s reload',
         example: 'sudo systemctl reload nginx',
     }),
-    'verify-url': inputs_text('A URL through the router whose responses name their colour (x-switchyard-color header or body); sampled after each change.', {
+    'verify-url': (0,inputs/* text */.Qq)('A URL through the router whose responses name their colour (x-switchyard-color header or body); sampled after each change.', {
         example: 'http://127.0.0.1/whoami',
     }),
-    'haproxy-socket': inputs_text('HAProxy: the runtime API, a unix socket path or host:port.', {
+    'haproxy-socket': (0,inputs/* text */.Qq)('HAProxy: the runtime API, a unix socket path or host:port.', {
         example: '/run/haproxy/admin.sock',
     }),
-    'haproxy-backend': inputs_text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
-    'haproxy-blue-server': inputs_text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
-    'haproxy-green-server': inputs_text('HAProxy: the green server name in that backend.', { default: 'green' }),
-    'haproxy-state-file': inputs_text('HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.', {
+    'haproxy-backend': (0,inputs/* text */.Qq)('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
+    'haproxy-blue-server': (0,inputs/* text */.Qq)('HAProxy: the blue server name in that backend.', { default: 'blue' }),
+    'haproxy-green-server': (0,inputs/* text */.Qq)('HAProxy: the green server name in that backend.', { default: 'green' }),
+    'haproxy-state-file': (0,inputs/* text */.Qq)('HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.', {
         example: '/var/lib/haproxy/server-state',
     }),
     'router-command': command('router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.', {
         example: './scripts/set-weights.sh',
     }),
-    'router-command-timeout': duration('router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.', { default: '30s', min: 1 }),
+    'router-command-timeout': (0,inputs/* duration */.p0)('router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.', { default: '30s', min: 1 }),
     'stage-command': command('stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.', {
         example: './deploy.sh',
     }),
-    'stage-command-timeout': duration('stage: how long stage-command may run; then it and what it started get SIGTERM, then SIGKILL.', { default: '10m', min: 1 }),
-    version: inputs_text('The version being staged or promoted (shown in status and history).', { example: 'v1.4.2' }),
-    'health-path': inputs_text('Path probed directly on every server of a colour: stage waits for it, promote watches the idle colour through it.', { default: '/', example: '/health', check: healthPathProblem }),
-    'stage-timeout': duration('stage: how long the idle colour may take to become healthy.', { default: '5m' }),
+    'stage-command-timeout': (0,inputs/* duration */.p0)('stage: how long stage-command may run; then it and what it started get SIGTERM, then SIGKILL.', { default: '10m', min: 1 }),
+    version: (0,inputs/* text */.Qq)('The version being staged or promoted (shown in status and history).', { example: 'v1.4.2' }),
+    'health-path': (0,inputs/* text */.Qq)('Path probed directly on every server of a colour: stage waits for it, promote watches the idle colour through it.', { default: '/', example: '/health', check: healthPathProblem }),
+    'stage-timeout': (0,inputs/* duration */.p0)('stage: how long the idle colour may take to become healthy.', { default: '5m' }),
     steps: steps("promote: the idle colour's traffic share at each step, in percent, ending at 100."),
-    'step-duration': duration('promote: how long each step is held while the analysis runs.', {
+    'step-duration': (0,inputs/* duration */.p0)('promote: how long each step is held while the analysis runs.', {
         default: '1m',
     }),
-    weight: integer("shift: the idle colour's share of traffic, 0–100.", { max: 100 }),
-    reason: inputs_text('rollback: why (recorded in the history with the actor).', { default: 'manual rollback' }),
-    state: inputs_text('Where history and the deploy lock live: file:PATH or redis://host:port/db.', {
+    weight: (0,inputs/* integer */.nd)("shift: the idle colour's share of traffic, 0–100.", { max: 100 }),
+    reason: (0,inputs/* text */.Qq)('rollback: why (recorded in the history with the actor).', { default: 'manual rollback' }),
+    state: (0,inputs/* text */.Qq)('Where history and the deploy lock live: file:PATH or redis://host:port/db.', {
         default: 'file:.switchyard/state.json',
     }),
-    'lock-timeout': duration('How long to wait for another run holding the deploy lock.', { default: '10m' }),
-    'github-token': inputs_text('Records a GitHub deployment for `environment` with its statuses.', {
+    'lock-timeout': (0,inputs/* duration */.p0)('How long to wait for another run holding the deploy lock.', { default: '10m' }),
+    'github-token': (0,inputs/* text */.Qq)('Records a GitHub deployment for `environment` with its statuses.', {
         secret: true,
         example: '${{ github.token }}',
     }),
@@ -36837,7 +37429,7 @@ const deployInputs = {
     'expect-status': healthCheckInputs['expect-status'],
     'expect-body': healthCheckInputs['expect-body'],
     headers: healthCheckInputs.headers,
-    interval: duration('Time between analysis probes.', { default: '5s', min: 1 }),
+    interval: (0,inputs/* duration */.p0)('Time between analysis probes.', { default: '5s', min: 1 }),
     'max-error-rate': healthCheckInputs['max-error-rate'],
     'max-p95': healthCheckInputs['max-p95'],
     'failure-limit': healthCheckInputs['failure-limit'],
@@ -37078,7 +37670,7 @@ const COMMON_INPUTS = {
  */
 function readActionInputs(io, action, table) {
     const register = (def, raw) => {
-        for (const line of splitList(raw, false))
+        for (const line of (0,inputs/* splitList */.ry)(raw, false))
             if (line.includes('://'))
                 io.secrets.addFromUrl(line);
         if (def.secret)
@@ -37116,7 +37708,7 @@ function readActionInputs(io, action, table) {
             continue;
         }
         try {
-            values[name] = parseInput(name, def, raw, origin);
+            values[name] = (0,inputs/* parseInput */.CU)(name, def, raw, origin);
         }
         catch (error) {
             if (!(error instanceof src_errors/* UserError */.yo))
@@ -37131,24 +37723,10 @@ function readActionInputs(io, action, table) {
     return values;
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/clock.ts
-const systemClock = {
-    now: () => performance.now(),
-    sleep: (ms, signal) => new Promise((resolve) => {
-        if (signal?.aborted || ms <= 0)
-            return resolve();
-        const timer = setTimeout(done, ms);
-        function done() {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', done);
-            resolve();
-        }
-        signal?.addEventListener('abort', done, { once: true });
-    }),
-};
-
+// EXTERNAL MODULE: ./actions/core/src/clock.ts
+var clock = __nccwpck_require__(99947);
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
-var lib_core = __nccwpck_require__(33838);
+var core = __nccwpck_require__(33838);
 ;// CONCATENATED MODULE: ./actions/core/src/io.ts
 
 
@@ -37211,20 +37789,20 @@ function toProperties(where) {
 function githubIO(env = process.env) {
     return redacting({
         env,
-        getInput: (name) => lib_core/* getInput */.V4(name),
-        setOutput: (name, value) => lib_core/* setOutput */.uH(name, value),
-        info: (message) => lib_core/* info */.pq(message),
-        warning: (message, where) => lib_core/* warning */.$e(message, toProperties(where)),
-        error: (message, where) => lib_core/* error */.z3(message, toProperties(where)),
+        getInput: (name) => core/* getInput */.V4(name),
+        setOutput: (name, value) => core/* setOutput */.uH(name, value),
+        info: (message) => core/* info */.pq(message),
+        warning: (message, where) => core/* warning */.$e(message, toProperties(where)),
+        error: (message, where) => core/* error */.z3(message, toProperties(where)),
         // `::debug::` lines reach stdout even when the runner hides them: only emit them on request.
         debug: (message) => {
             if (env.RUNNER_DEBUG === '1')
-                lib_core/* debug */.Yz(message);
+                core/* debug */.Yz(message);
         },
         summary: async (markdown) => {
             if (!env.GITHUB_STEP_SUMMARY)
                 return;
-            await lib_core/* summary */.z.addRaw(markdown, true).write();
+            await core/* summary */.z.addRaw(markdown, true).write();
         },
         setExitCode: (code) => {
             process.exitCode = code;
@@ -37232,7 +37810,7 @@ function githubIO(env = process.env) {
     }, 
     // Registered with the runner as soon as found, so its masking also covers what child
     // processes write straight to the log.
-    new mask_Secrets((value) => lib_core/* setSecret */.Pq(value)));
+    new mask/* Secrets */.Sb((value) => core/* setSecret */.Pq(value)));
 }
 /** An in-memory IO for tests and the CLI; `echo` also prints each log line as it happens. */
 function io_memoryIO(options) {
@@ -37306,8 +37884,8 @@ async function runAction(definition, io, options = {}) {
         if (inputs) {
             const deps = {
                 io,
-                clock: options.clock ?? systemClock,
-                runner: options.runner ?? systemRunner,
+                clock: options.clock ?? clock/* systemClock */.m,
+                runner: options.runner ?? src_process/* systemRunner */.mr,
                 signal: cancellation.signal,
                 cwd: options.cwd ?? process.cwd(),
                 environment: io.getInput('environment') || undefined,
@@ -37404,8 +37982,6 @@ function cancellationOnSignals() {
     };
 }
 
-// EXTERNAL MODULE: ./actions/core/src/atomic-write.ts
-var atomic_write = __nccwpck_require__(25006);
 ;// CONCATENATED MODULE: ./actions/core/src/index.ts
 
 
@@ -37419,13 +37995,15 @@ var atomic_write = __nccwpck_require__(25006);
 
 
 
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+// EXTERNAL MODULE: external "node:stream/promises"
+var external_node_stream_promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(31421);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(38522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
@@ -37474,7 +38052,7 @@ function decompressor(kind) {
  * for a whole one.
  */
 function zstdProgram(args) {
-    const child = (0,external_node_child_process_namespaceObject.spawn)('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = (0,external_node_child_process_.spawn)('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk) => {
         stderr = (stderr + chunk).slice(-4000);
@@ -37557,16 +38135,1223 @@ class Digest extends external_node_stream_.Transform {
 
 // EXTERNAL MODULE: ./actions/core/src/backup/manifest.ts
 var backup_manifest = __nccwpck_require__(20435);
+// EXTERNAL MODULE: ./actions/core/src/backup/stores/local.ts
+var local = __nccwpck_require__(4008);
+;// CONCATENATED MODULE: ./actions/core/src/backup/open.ts
+
+
+
+
+
+/** The source a `sources` line names. */
+function openSource(spec, context) {
+    return (0,sources/* sourceKindNamed */.Hs)(spec.kind).open(spec, context);
+}
+/**
+ * The source of what a part would be restored over: `target` when given (a URL of the part's
+ * kind, or what the kind itself takes, such as a directory for file parts), else where the part
+ * came from.
+ */
+function openTarget(kind, target, context) {
+    const own = (0,sources/* sourceKindNamed */.Hs)(kind);
+    if (own.openTarget)
+        return own.openTarget(target, context);
+    const spec = parseSourceSpec(target);
+    if (typeof spec === 'string')
+        throw new src_errors/* InputError */.dz('target', spec);
+    if (spec.kind !== kind)
+        throw new src_errors/* InputError */.dz('target', `a ${kind} part cannot be restored into a ${spec.kind} URL; give a ${kind}:// URL`);
+    return openSource(spec, context);
+}
+async function openStore(spec, context) {
+    switch (spec.kind) {
+        case 'local':
+            return (0,local/* createLocalStore */.B)(spec.dir, { cwd: context.cwd });
+        case 'actions-cache': {
+            const { createActionsCacheStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(866), __nccwpck_require__.e(612), __nccwpck_require__.e(495)]).then(__nccwpck_require__.bind(__nccwpck_require__, 83495));
+            return createActionsCacheStore(storeOptions(context));
+        }
+        case 'artifact': {
+            const { createArtifactStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(866), __nccwpck_require__.e(935), __nccwpck_require__.e(953)]).then(__nccwpck_require__.bind(__nccwpck_require__, 43953));
+            return createArtifactStore({ ...storeOptions(context), retentionDays: context.retentionDays });
+        }
+    }
+}
+function storeOptions(context) {
+    return {
+        token: context.token,
+        env: context.env,
+        tempDir: context.env.RUNNER_TEMP || external_node_path_default().join(context.cwd, '.switchyard', 'tmp'),
+        log: context.log,
+    };
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/patterns.ts
+
+
+const SYNTAXES = sources/* SOURCE_KINDS */.s1.map((kind) => kind.patterns);
+const syntaxOf = (kind) => SYNTAXES.find((each) => each.kind === kind);
+/**
+ * Splits `include` and `exclude` between the kinds of source a run has (docs/backup.md, "include
+ * and exclude"): `postgres:`, `redis:` or `file:` in front says which; otherwise the kinds the
+ * entry can be, and among several the one its shape points to. An entry no source can use, or
+ * one that could be either of two, is an input error.
+ */
+function splitPatterns(inputs, kinds) {
+    const present = SYNTAXES.filter((syntax) => [...kinds].includes(syntax.kind));
+    const split = Object.fromEntries(SYNTAXES.map((syntax) => [syntax.kind, { include: [], exclude: [] }]));
+    for (const input of ['include', 'exclude'])
+        for (const entry of inputs[input] ?? []) {
+            const { kind, pattern } = route(input, entry, present);
+            split[kind][input].push(pattern);
+        }
+    for (const syntax of present)
+        if (syntax.complete)
+            split[syntax.kind] = syntax.complete(split[syntax.kind]);
+    return split;
+}
+/** The selection a part of `kind` is taken with, by that kind's own rules. */
+function completeSelection(kind, selection) {
+    return syntaxOf(kind).complete?.(selection) ?? selection;
+}
+function route(input, entry, present) {
+    const prefixed = SYNTAXES.find((syntax) => entry.startsWith(`${syntax.kind}:`));
+    if (prefixed) {
+        const pattern = entry.slice(prefixed.kind.length + 1);
+        if (pattern === '')
+            throw new src_errors/* InputError */.dz(input, `"${entry}" names no pattern; write ${prefixed.kind}:PATTERN`);
+        if (!present.includes(prefixed))
+            throw new src_errors/* InputError */.dz(input, `"${entry}" is a ${prefixed.label}, and sources has no ${prefixed.scheme} source; remove it or add the source`);
+        return { kind: prefixed.kind, pattern };
+    }
+    const fitting = present.filter((syntax) => syntax.fits(entry) !== undefined);
+    const strong = fitting.filter((syntax) => syntax.fits(entry) === 'strong');
+    const [only] = fitting.length === 1 ? fitting : strong.length === 1 ? strong : [];
+    if (only)
+        return { kind: only.kind, pattern: entry };
+    if (fitting.length === 0)
+        throw new src_errors/* InputError */.dz(input, `"${entry}" fits no source of this backup: it is not a ${present.map((syntax) => syntax.label).join(' or ')}`);
+    const candidates = strong.length > 1 ? strong : fitting;
+    throw new src_errors/* InputError */.dz(input, `"${entry}" could be a ${candidates.map((syntax) => syntax.label).join(' or a ')}; write ${candidates
+        .map((syntax) => `${syntax.kind}:${entry}`)
+        .join(' or ')}`);
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/leftovers.ts
+
+
+
+/**
+ * A folder without a manifest whose writer cannot be asked (another host, no record) is left
+ * alone until nothing in it has changed for this long: a running backup keeps appending to its
+ * part, and 6 h is the longest a GitHub-hosted job runs.
+ */
+const LEFTOVER_IDLE_MS = 6 * 3_600_000;
+const systemProcesses = {
+    self: () => ({ pid: process.pid, host: external_node_os_default().hostname(), pidNamespace: pidNamespace() }),
+    running(pid) {
+        try {
+            process.kill(pid, 0);
+            return true;
+        }
+        catch (error) {
+            // EPERM: it runs, as another user.
+            return error.code === 'EPERM';
+        }
+    },
+};
+/**
+ * Containers can share a host name but not their process ids: only a pid from our own pid
+ * namespace can be looked up. Undefined off Linux.
+ */
+function pidNamespace() {
+    try {
+        return (0,external_node_fs_.readlinkSync)('/proc/self/ns/pid');
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Removes what dead backups left in the store (a folder without a manifest: a reserved id, a
+ * `.tmp` part), never the files of one that may still be running: see docs/backup.md, "prune".
+ */
+async function removeLeftovers(store, options) {
+    if (!store.leftovers)
+        return [];
+    const removed = [];
+    const self = options.processes.self();
+    for (const leftover of await store.leftovers()) {
+        const verdict = judge(leftover, self, options);
+        if (verdict.keep) {
+            options.log(`Kept ${leftover.id}: no manifest yet, ${verdict.why}`);
+            continue;
+        }
+        await store.removeLeftover?.(leftover);
+        removed.push(leftover.id);
+        options.log(`Removed the leftovers of the ${leftover.removing ? 'interrupted removal of backup' : 'interrupted backup'} ${leftover.id} ` +
+            `(${verdict.why}): ${(0,src_summary/* count */.U9)(leftover.files, 'file')}, ${(0,src_summary/* formatBytes */.z3)(leftover.bytes)}`);
+    }
+    return removed;
+}
+function judge(leftover, self, options) {
+    if (leftover.removing)
+        return { keep: false, why: 'moved aside by a removal that did not finish' };
+    const owner = leftover.owner;
+    const here = owner !== undefined &&
+        owner.host === self.host &&
+        (owner.pidNamespace === undefined ||
+            self.pidNamespace === undefined ||
+            owner.pidNamespace === self.pidNamespace);
+    if (here) {
+        // Only the id is known to belong to us: our own pid cannot be a dead backup's.
+        if (owner.pid === self.pid || options.processes.running(owner.pid))
+            return { keep: true, why: `its process ${owner.pid} on this host is running` };
+        return { keep: false, why: `no manifest; its process ${owner.pid} on this host is gone` };
+    }
+    const idle = options.now - leftover.lastWriteMs;
+    const by = owner ? `process ${owner.pid} on ${owner.host}` : 'an unknown process';
+    const hours = (ms) => `${(ms / 3_600_000).toFixed(1)} h`;
+    if (idle >= LEFTOVER_IDLE_MS)
+        return { keep: false, why: `no manifest; nothing written for ${hours(idle)}, by ${by}` };
+    return {
+        keep: true,
+        why: `written ${hours(idle)} ago by ${by} (removed after ${LEFTOVER_IDLE_MS / 3_600_000} h without a write)`,
+    };
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/engine.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+async function runBackupCommand(inputs, deps) {
+    const context = openContext(inputs, deps);
+    const store = await openStore(inputs.store, context);
+    const engine = new BackupEngine(inputs, deps, store, context);
+    switch (inputs.command) {
+        case 'backup':
+            return engine.backup();
+        case 'restore':
+            return engine.restore();
+        case 'verify':
+            return engine.verify();
+        case 'list':
+            return engine.list();
+        case 'prune':
+            return engine.prune();
+    }
+}
+function openContext(inputs, deps) {
+    return {
+        cwd: deps.cwd,
+        env: { ...deps.io.env },
+        runner: deps.runner,
+        token: inputs['github-token'],
+        retentionDays: inputs['retention-days'],
+        log: (line) => deps.io.info(line),
+    };
+}
+class BackupEngine {
+    inputs;
+    deps;
+    store;
+    context;
+    log;
+    now;
+    processes;
+    constructor(inputs, deps, store, context) {
+        this.inputs = inputs;
+        this.deps = deps;
+        this.store = store;
+        this.context = context;
+        this.log = (line) => deps.io.info(line);
+        this.now = deps.now ?? (() => new Date());
+        this.processes = deps.processes ?? systemProcesses;
+    }
+    // -------------------------------------------------------------------------------------------
+    // backup
+    async backup() {
+        const specs = this.inputs.sources ?? [];
+        if (specs.length === 0)
+            throw new src_errors/* InputError */.dz('sources', 'is required for backup: one line per source. Example: sources: postgres://app@db:5432/shop');
+        const requested = this.inputs.id;
+        if (requested === 'latest')
+            throw new src_errors/* InputError */.dz('id', '"latest" names an existing backup; leave id empty to name a new one by its time');
+        const sources = this.openSources(specs);
+        try {
+            this.splitPatterns(sources.map((source) => source.kind));
+            const id = requested ?? (await this.newId());
+            if (requested && !(await this.store.reserve(id, this.owner())))
+                throw new src_errors/* InputError */.dz('id', (await this.store.readManifest(id))
+                    ? `backup ${id} exists already in ${this.store.location}; choose another id or leave it empty`
+                    : `an interrupted backup ${id} (no manifest) is in ${this.store.location}; remove it or choose another id`);
+            this.log(`Backing up ${(0,src_summary/* count */.U9)(sources.length, 'source')} to ${this.store.location} as ${id}`);
+            const manifest = await this.take(id, sources, {});
+            const { pruned, leftovers } = this.inputs.retention
+                ? await this.pruneTo(this.inputs.retention)
+                : { pruned: [], leftovers: [] };
+            return { ...this.describe(manifest), command: 'backup', store: this.store.location, pruned, leftovers };
+        }
+        finally {
+            await closeAll(sources);
+        }
+    }
+    /** Takes one backup of `sources` into the store; only a complete one gets its manifest. */
+    async take(id, sources, extra) {
+        const createdAt = this.now().toISOString();
+        const parts = [];
+        try {
+            for (const source of sources)
+                parts.push(await this.backupPart(id, source));
+            const manifest = {
+                format: backup_manifest/* MANIFEST_FORMAT */.Sn,
+                id,
+                createdAt,
+                finishedAt: this.now().toISOString(),
+                switchyard: report/* SWITCHYARD_VERSION */.O,
+                environment: this.deps.environment,
+                git: await this.gitInfo(),
+                run: this.context.env.GITHUB_RUN_ID
+                    ? { repository: this.context.env.GITHUB_REPOSITORY, runId: this.context.env.GITHUB_RUN_ID }
+                    : undefined,
+                ...extra,
+                compression: this.inputs.compression,
+                sizeBytes: parts.reduce((sum, part) => sum + part.bytes, 0),
+                parts,
+            };
+            await this.store.writeManifest(id, (0,backup_manifest/* serializeManifest */.MZ)(manifest));
+            this.log(`Backup ${id} complete: ${(0,src_summary/* count */.U9)(parts.length, 'part')}, ${(0,src_summary/* formatBytes */.z3)(manifest.sizeBytes)}`);
+            return manifest;
+        }
+        catch (error) {
+            // Whatever was written is an incomplete backup: without a manifest nobody can use it, and its
+            // parts would only take space.
+            await this.store.remove(id).catch(() => undefined);
+            throw incomplete(error, id);
+        }
+    }
+    async backupPart(id, source) {
+        const compression = this.inputs.compression;
+        const name = `${source.partName}${(0,sources/* sourceKindNamed */.Hs)(source.kind).suffix}${COMPRESSION_SUFFIX[compression]}`;
+        const selection = this.selection(source.kind);
+        const started = this.deps.clock.now();
+        const entry = new external_node_stream_.PassThrough();
+        const raw = new Digest({ hash: false });
+        const stored = new Digest();
+        const failures = [];
+        const noteFailure = (error) => {
+            failures.push(error);
+            throw error;
+        };
+        const taking = source
+            .backup(entry, { ...selection, log: this.log, signal: this.deps.signal })
+            .catch((error) => {
+            entry.destroy(error instanceof Error ? error : new Error(String(error)));
+            return noteFailure(error);
+        });
+        const flowing = (0,external_node_stream_promises_.pipeline)(entry, raw, compressor(compression), stored);
+        const writing = this.store.writePart(id, name, stored).catch((error) => {
+            stored.destroy(error instanceof Error ? error : new Error(String(error)));
+            return noteFailure(error);
+        });
+        const [taken] = await Promise.allSettled([taking, writing, flowing]);
+        // The first failure is the cause; the others are its echo down the pipeline.
+        if (failures.length > 0)
+            throw failures[0];
+        if (taken.status === 'rejected')
+            throw taken.reason;
+        const seconds = (this.deps.clock.now() - started) / 1000;
+        const summary = taken.value;
+        this.log(`${name}: ${describeRecords(summary.records)}; ${(0,src_summary/* formatBytes */.z3)(raw.bytes)} → ${(0,src_summary/* formatBytes */.z3)(stored.bytes)} ` +
+            `(${compression}) in ${seconds.toFixed(1)} s, ${(0,src_summary/* formatBytes */.z3)(raw.bytes / Math.max(seconds, 0.001))}/s`);
+        return {
+            name,
+            kind: source.kind,
+            source: source.display,
+            ...selection,
+            bytes: stored.bytes,
+            sha256: stored.sha256,
+            rawBytes: raw.bytes,
+            records: summary.records,
+            facts: summary.facts,
+            seconds: Number(seconds.toFixed(3)),
+        };
+    }
+    split;
+    /** Splits include/exclude between the kinds of source this run has; bad entries fail here, before anything is read. */
+    splitPatterns(kinds) {
+        this.split = splitPatterns(this.inputs, kinds);
+    }
+    /** The include/exclude a part of `kind` is taken or restored with. */
+    selection(kind) {
+        return this.split?.[kind] ?? completeSelection(kind, { include: [], exclude: [] });
+    }
+    openSources(specs) {
+        const sources = [];
+        const byPart = new Map();
+        for (const spec of specs) {
+            const source = openSource(spec, this.context);
+            const same = byPart.get(source.partName);
+            if (same) {
+                void closeAll([...sources, source]);
+                throw new src_errors/* InputError */.dz('sources', `${(0,mask/* redactUrl */.BO)(spec.raw)} and ${same} are the same source (part ${source.partName}); list each once`);
+            }
+            byPart.set(source.partName, (0,mask/* redactUrl */.BO)(spec.raw));
+            sources.push(source);
+        }
+        return sources;
+    }
+    /** `20261121-071502-1a2b3c4` (the time in UTC and the commit), unique in the store. */
+    async newId() {
+        const stamp = timestamp(this.now());
+        const sha = (await this.gitInfo()).sha?.slice(0, 7);
+        const stem = [this.deps.environment?.replace(/[^A-Za-z0-9._-]+/g, '-'), stamp, sha]
+            .filter(Boolean)
+            .join('-');
+        return this.unusedId(/^[A-Za-z0-9]/.test(stem) ? stem : `backup-${stem}`);
+    }
+    /** Reserves `base`, or `base-2`, `base-3`… when taken (two backups within a second). */
+    async unusedId(base) {
+        for (let n = 1;; n++) {
+            const id = n === 1 ? base : `${base.slice(0, 195)}-${n}`;
+            if (await this.store.reserve(id, this.owner()))
+                return id;
+        }
+    }
+    owner() {
+        return { ...this.processes.self(), startedAt: this.now().toISOString() };
+    }
+    gitCache;
+    /** The commit and ref being deployed: from the runner, else from the working copy. */
+    gitInfo() {
+        this.gitCache ??= (async () => {
+            const env = this.context.env;
+            if (env.GITHUB_SHA)
+                return { sha: env.GITHUB_SHA, ref: env.GITHUB_REF };
+            const git = async (...args) => {
+                const result = await this.deps.runner
+                    .run(['git', ...args], { cwd: this.deps.cwd, timeoutMs: 5_000 })
+                    .catch(() => undefined);
+                return result?.exitCode === 0 ? result.stdout.trim() || undefined : undefined;
+            };
+            return { sha: await git('rev-parse', 'HEAD'), ref: await git('symbolic-ref', '-q', 'HEAD') };
+        })();
+        return this.gitCache;
+    }
+    // -------------------------------------------------------------------------------------------
+    // restore and verify
+    async restore() {
+        if (!this.inputs.id)
+            throw new src_errors/* InputError */.dz('id', 'is required for restore: name the backup to restore, or latest for the newest (command: list shows them)');
+        const { id, manifest, text } = await this.load(this.inputs.id);
+        const chosen = this.choose(manifest, { restoresOverSource: this.inputs.target === undefined });
+        const mode = this.inputs.mode;
+        try {
+            this.splitPatterns(chosen.map(({ part }) => part.kind));
+            this.log(`Restoring backup ${id} (${(0,src_summary/* count */.U9)(chosen.length, 'part')}) in ${mode} mode`);
+            await this.checkChecksums(id, manifest, chosen, 'restore');
+            await this.checkTargets(id, manifest, chosen);
+            const safetyBackup = await this.safetyBackup(id, chosen);
+            const counts = await this.restoreParts(id, manifest, chosen, safetyBackup);
+            this.log(`Restored backup ${id}: ${(0,src_summary/* count */.U9)(chosen.length, 'part')}; record counts confirmed`);
+            return {
+                ...this.describe(manifest, text),
+                command: 'restore',
+                store: this.store.location,
+                parts: chosen.map(({ part }) => part),
+                safetyBackup,
+                restoredInto: this.restoredInto(chosen),
+                counts,
+            };
+        }
+        finally {
+            await closeAll(chosen.map(({ source }) => source));
+        }
+    }
+    async verify() {
+        const id = await this.resolve(this.inputs.id ?? 'latest');
+        try {
+            return await this.verifyBackup(id);
+        }
+        catch (error) {
+            // An input error says nothing about the backup; anything else means it did not verify now,
+            // and prune must not keep it as the last good backup on the strength of an older pass.
+            if (!(error instanceof src_errors/* InputError */.dz))
+                await this.unmark(id);
+            throw error;
+        }
+    }
+    async verifyBackup(id) {
+        const { manifest, text } = await this.load(id);
+        const scratch = this.inputs.target;
+        const chosen = this.choose(manifest, { restoresOverSource: false });
+        try {
+            this.splitPatterns(chosen.map(({ part }) => part.kind));
+            this.log(`Verifying backup ${id} (${(0,src_summary/* count */.U9)(chosen.length, 'part')})`);
+            await this.checkChecksums(id, manifest, chosen, 'verify');
+            let counts;
+            if (scratch === undefined)
+                await this.checkFilePartsRestorable(id, manifest, chosen);
+            else {
+                this.log(`Restoring into the scratch target ${(0,mask/* redactUrl */.BO)(scratch)} in ${this.inputs.mode} mode to compare`);
+                await this.checkTargets(id, manifest, chosen);
+                counts = await this.restoreParts(id, manifest, chosen, undefined);
+            }
+            const verifiedAt = this.now().toISOString();
+            await this.store.writeMark(id, 'verified', JSON.stringify({
+                verifiedAt,
+                parts: chosen.map(({ part }) => part.name),
+                restoredInto: scratch && (0,mask/* redactUrl */.BO)(scratch),
+            }));
+            this.log(`Backup ${id} verified: every checksum matches${counts ? ', and its scratch restore has every record' : ''}`);
+            return {
+                ...this.describe(manifest, text),
+                command: 'verify',
+                store: this.store.location,
+                parts: chosen.map(({ part }) => part),
+                restoredInto: scratch && (0,mask/* redactUrl */.BO)(scratch),
+                counts,
+            };
+        }
+        finally {
+            await closeAll(chosen.map(({ source }) => source));
+        }
+    }
+    /** Takes back a verified mark after a failed verify; the verify's own error is what matters. */
+    async unmark(id) {
+        try {
+            if ((await this.store.readMark(id, 'verified')) === undefined)
+                return;
+            await this.store.removeMark(id, 'verified');
+            this.log(`Removed the verified mark of backup ${id}: this verify failed`);
+        }
+        catch (error) {
+            this.deps.io.warning(`Backup ${id} failed to verify, and its verified mark could not be removed (${(0,src_errors/* messageOf */.bD)(error)}); do not let prune rely on it.`);
+        }
+    }
+    /** Every target can take its part in `mode`: checked for all before any is written. */
+    async checkTargets(id, manifest, chosen) {
+        for (const { part, source } of chosen)
+            await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
+    }
+    /** Restores each part, then reads its target's counts back; fails when any falls short. */
+    async restoreParts(id, manifest, chosen, safetyBackup) {
+        const counts = [];
+        const done = [];
+        for (const { part, source } of chosen) {
+            try {
+                await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
+            }
+            catch (error) {
+                throw partFailed(error, part, done, safetyBackup);
+            }
+            done.push(part.name);
+            counts.push(...(await this.countCheck(source, part)));
+        }
+        failOnShortfall(counts, safetyBackup);
+        return counts;
+    }
+    /**
+     * A file part's archive is checked the way a restore checks it — every entry must stay inside
+     * the target — against an empty directory, so a backup no restore would accept is never marked
+     * verified.
+     */
+    async checkFilePartsRestorable(id, manifest, chosen) {
+        for (const { part, source } of chosen) {
+            if (part.kind !== 'file')
+                continue;
+            const empty = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'switchyard-verify-'));
+            try {
+                await source.checkTarget(this.opener(id, manifest, part), {
+                    ...this.restoreContext(part),
+                    mode: 'fail-if-exists',
+                    target: empty,
+                });
+            }
+            finally {
+                await (0,promises_.rm)(empty, { recursive: true, force: true });
+            }
+            this.log(`${part.name}: every entry restores inside its target`);
+        }
+    }
+    /** A backup's id as given, `latest` resolved: the newest that is not a safety backup. */
+    async resolve(requested) {
+        if (requested !== 'latest')
+            return requested;
+        const newest = (await this.listed()).find((backup) => !backup.damaged && !backup.safetyFor);
+        if (!newest)
+            throw new src_errors/* InputError */.dz('id', `there is no backup in ${this.store.location} yet, so no latest`);
+        return newest.id;
+    }
+    /** A backup's manifest by id (`latest` resolved first). */
+    async load(requested) {
+        const id = await this.resolve(requested);
+        const text = await this.store.readManifest(id);
+        if (text === undefined)
+            throw new src_errors/* InputError */.dz('id', `there is no complete backup ${JSON.stringify(id)} in ${this.store.location}; command: list shows the backups there`);
+        return { id, manifest: (0,backup_manifest/* parseManifest */.Ng)(text, id, this.store.location), text };
+    }
+    /**
+     * The parts to restore, each with the source that restores it. `sources` picks parts (and
+     * brings the credentials the manifest leaves out); without it, every part goes back where it
+     * came from.
+     */
+    choose(manifest, options) {
+        const specs = this.inputs.sources ?? [];
+        const chosen = [];
+        const close = () => void closeAll(chosen.map(({ source }) => source));
+        try {
+            if (specs.length > 0) {
+                for (const spec of specs) {
+                    const source = openSource(spec, this.context);
+                    const part = manifest.parts.find((each) => each.name.startsWith(`${source.partName}.`));
+                    if (!part) {
+                        void source.close();
+                        throw new src_errors/* InputError */.dz('sources', `${(0,mask/* redactUrl */.BO)(spec.raw)} has no part in backup ${manifest.id}; it holds ${manifest.parts.map((p) => p.source).join(', ')}`);
+                    }
+                    chosen.push({ part, source });
+                }
+            }
+            else {
+                for (const part of manifest.parts) {
+                    // Only a restore over the source itself connects to it; otherwise its name is enough.
+                    if (part.source.includes('***') && options.restoresOverSource)
+                        throw new src_errors/* InputError */.dz('sources', `part ${part.name} came from ${part.source}, whose credentials a manifest never holds: list that source in sources, with them`);
+                    const spec = specFromPart(part);
+                    chosen.push({ part, source: openSource(spec, this.context) });
+                }
+            }
+            const target = this.inputs.target;
+            if (target !== undefined && chosen.length > 1)
+                throw new src_errors/* InputError */.dz('target', `backup ${manifest.id} has ${chosen.length} parts and a target takes one: pick it with sources (e.g. sources: ${chosen[0]?.part.source})`);
+            // A target of the wrong kind is an input error before anything is read.
+            if (target !== undefined && chosen[0])
+                void openTarget(chosen[0].part.kind, target, this.context).close();
+            return chosen;
+        }
+        catch (error) {
+            close();
+            throw error;
+        }
+    }
+    /** Every part's bytes against the manifest, before anything is touched. */
+    async checkChecksums(id, manifest, chosen, doing) {
+        for (const { part } of chosen) {
+            const started = this.deps.clock.now();
+            const digest = new Digest();
+            await (0,external_node_stream_promises_.pipeline)(await this.store.readPart(id, part.name), digest, discard());
+            if (digest.sha256 !== part.sha256 || digest.bytes !== part.bytes)
+                throw new src_errors/* UserError */.yo(`Part ${part.name} of backup ${id} is damaged: its sha256 is ${digest.sha256} (${(0,src_summary/* formatBytes */.z3)(digest.bytes)}), ` +
+                    `the manifest says ${part.sha256} (${(0,src_summary/* formatBytes */.z3)(part.bytes)}). ` +
+                    (doing === 'restore'
+                        ? 'Nothing was restored and the target is untouched. Restore another backup (command: list shows them).'
+                        : 'Do not restore this backup; take a new one.'), 'Backup damaged');
+            if (doing === 'verify')
+                await this.checkDecompresses(id, manifest, part);
+            const seconds = (this.deps.clock.now() - started) / 1000;
+            this.log(`${part.name}: sha256 matches (${(0,src_summary/* formatBytes */.z3)(part.bytes)} in ${seconds.toFixed(1)} s)`);
+        }
+    }
+    /** A part whose checksum matches can still have been written wrong: it must unpack to its size. */
+    async checkDecompresses(id, manifest, part) {
+        const raw = new Digest({ hash: false });
+        try {
+            await (0,external_node_stream_promises_.pipeline)(await this.store.readPart(id, part.name), decompressor(manifest.compression), raw, discard());
+        }
+        catch (error) {
+            throw new src_errors/* UserError */.yo(`Part ${part.name} of backup ${id} does not decompress (${manifest.compression}): ${error.message}`, 'Backup damaged');
+        }
+        if (raw.bytes !== part.rawBytes)
+            throw new src_errors/* UserError */.yo(`Part ${part.name} of backup ${id} unpacks to ${raw.bytes} bytes; the manifest says ${part.rawBytes}`, 'Backup damaged');
+    }
+    /** Opens a part for a source to read, decompressed, as often as it asks. */
+    opener(id, manifest, part) {
+        return () => {
+            const out = new external_node_stream_.PassThrough();
+            this.store
+                .readPart(id, part.name)
+                .then((input) => (0,external_node_stream_promises_.pipeline)(input, decompressor(manifest.compression), out))
+                .catch((error) => out.destroy(error instanceof Error ? error : new Error(String(error))));
+            return out;
+        };
+    }
+    restoreContext(part) {
+        return {
+            ...this.restoreSelection(part),
+            log: this.log,
+            signal: this.deps.signal,
+            mode: this.inputs.mode,
+            target: this.inputs.target,
+        };
+    }
+    /**
+     * What a restore takes from a part: the part's own selection narrowed by include/exclude when
+     * given (the deploy state keys stay out either way).
+     */
+    restoreSelection(part) {
+        if (!this.inputs.include && !this.inputs.exclude)
+            return { include: part.include, exclude: part.exclude };
+        return this.selection(part.kind);
+    }
+    /**
+     * Backs up what the restore may overwrite. fail-if-exists has just confirmed that nothing the
+     * restore writes exists there, so there is nothing to keep.
+     */
+    async safetyBackup(id, chosen) {
+        if (!this.inputs['safety-backup']) {
+            this.log('No safety backup: safety-backup is false');
+            return undefined;
+        }
+        if (this.inputs.mode === 'fail-if-exists') {
+            this.log('No safety backup needed: in fail-if-exists mode the restore overwrites nothing (just checked)');
+            return undefined;
+        }
+        const targets = chosen.map(({ part, source }) => this.inputs.target === undefined ? source : openTarget(part.kind, this.inputs.target, this.context));
+        try {
+            const safetyId = await this.unusedId(`safety-${timestamp(this.now())}-before-${id}`.slice(0, 190));
+            this.log(`Taking a safety backup of the target first: ${safetyId}`);
+            await this.take(safetyId, targets, { safetyFor: id });
+            return safetyId;
+        }
+        catch (error) {
+            throw new src_errors/* UserError */.yo(`${error.message} The safety backup failed, so nothing was restored (set safety-backup: false to restore without one).`, error.title ?? 'Safety backup failed');
+        }
+        finally {
+            if (this.inputs.target !== undefined)
+                await closeAll(targets);
+        }
+    }
+    /** The target's record counts after a restore, each at least what the part holds. */
+    async countCheck(source, part) {
+        const context = this.restoreContext(part);
+        const found = await source.count(context);
+        return Object.entries(part.records)
+            .filter(([group]) => !(group === 'bytes' && context.mode === 'merge'))
+            .map(([group, expected]) => ({ part: part.name, group, expected, found: found[group] ?? 0 }));
+    }
+    restoredInto(chosen) {
+        return this.inputs.target !== undefined
+            ? (0,mask/* redactUrl */.BO)(this.inputs.target)
+            : chosen.map(({ part }) => part.source).join(', ');
+    }
+    // -------------------------------------------------------------------------------------------
+    // list and prune
+    async list() {
+        const backups = await this.listed();
+        this.log(`${(0,src_summary/* count */.U9)(backups.length, 'backup')} in ${this.store.location}`);
+        for (const backup of backups)
+            this.log(`  ${backup.id}  ${backup.createdAt ?? '?'}  ${(0,src_summary/* formatBytes */.z3)(backup.sizeBytes)}  ${(0,src_summary/* count */.U9)(backup.parts.length, 'part')}` +
+                `${backup.verifiedAt ? `  verified ${backup.verifiedAt}` : ''}${backup.damaged ? `  DAMAGED: ${backup.damaged}` : ''}`);
+        return { command: 'list', store: this.store.location, id: backups[0]?.id, parts: [], backups };
+    }
+    async prune() {
+        const retention = this.inputs.retention;
+        if (retention === undefined)
+            throw new src_errors/* InputError */.dz('retention', 'is required for prune: how many of the newest backups to keep. Example: retention: 7');
+        const { pruned, leftovers } = await this.pruneTo(retention);
+        return {
+            command: 'prune',
+            store: this.store.location,
+            parts: [],
+            pruned,
+            leftovers,
+            backups: await this.listed(),
+        };
+    }
+    /**
+     * Removes all but the `keep` newest backups, and never the newest verified one. Safety backups
+     * are counted apart (their own `keep` newest): a restore's safety backup must not push out the
+     * backup it restored. Then the leftovers of dead backups go (removeLeftovers says which).
+     */
+    async pruneTo(keep) {
+        const backups = await this.listed();
+        const newestVerified = backups.find((backup) => backup.verifiedAt && !backup.damaged);
+        const beyond = (list) => list.slice(keep);
+        const doomed = [
+            ...beyond(backups.filter((backup) => !backup.safetyFor)),
+            ...beyond(backups.filter((backup) => backup.safetyFor)),
+        ].filter((backup) => backup !== newestVerified);
+        if (newestVerified && backups.filter((b) => !b.safetyFor).indexOf(newestVerified) >= keep)
+            this.log(`Keeping ${newestVerified.id} beyond retention ${keep}: it is the newest verified backup`);
+        for (const backup of doomed) {
+            await this.store.remove(backup.id);
+            this.log(`Pruned ${backup.id} (${backup.createdAt ?? 'no time'}, ${(0,src_summary/* formatBytes */.z3)(backup.sizeBytes)})`);
+        }
+        if (doomed.length === 0)
+            this.log(`Nothing to prune: ${(0,src_summary/* count */.U9)(backups.length, 'backup')}, retention ${keep}`);
+        const leftovers = await removeLeftovers(this.store, {
+            now: this.now().getTime(),
+            processes: this.processes,
+            log: this.log,
+        });
+        return { pruned: doomed.map((backup) => backup.id), leftovers };
+    }
+    /** Every complete backup in the store, newest first; damaged manifests last. */
+    async listed() {
+        const ids = await this.store.list();
+        const backups = await Promise.all(ids.map(async (id) => {
+            try {
+                const manifest = (0,backup_manifest/* parseManifest */.Ng)((await this.store.readManifest(id)) ?? '', id, this.store.location);
+                const mark = await this.store.readMark(id, 'verified');
+                return {
+                    id,
+                    createdAt: manifest.createdAt,
+                    environment: manifest.environment,
+                    gitSha: manifest.git.sha,
+                    parts: manifest.parts.map((part) => part.name),
+                    sizeBytes: manifest.sizeBytes,
+                    verifiedAt: mark ? verifiedAt(mark) : undefined,
+                    safetyFor: manifest.safetyFor,
+                };
+            }
+            catch (error) {
+                return { id, parts: [], sizeBytes: 0, damaged: error.message };
+            }
+        }));
+        return backups.sort((a, b) => Number(Boolean(a.damaged)) - Number(Boolean(b.damaged)) ||
+            (b.createdAt ?? '').localeCompare(a.createdAt ?? '') ||
+            b.id.localeCompare(a.id));
+    }
+    describe(manifest, text = (0,backup_manifest/* serializeManifest */.MZ)(manifest)) {
+        return {
+            id: manifest.id,
+            manifest,
+            manifestText: text,
+            sha256: (0,backup_manifest/* manifestSha256 */.dL)(text),
+            parts: manifest.parts,
+        };
+    }
+}
+/** The source line a part was taken from; its credentials were redacted, so it works only without any. */
+function specFromPart(part) {
+    return (0,sources/* sourceKindNamed */.Hs)(part.kind).recorded(part.source);
+}
+/** `20261121-071502`: UTC, sortable, file-name safe. */
+function timestamp(date) {
+    return date
+        .toISOString()
+        .replace(/\.\d+Z$/, '')
+        .replace(/[-:]/g, '')
+        .replace('T', '-');
+}
+function verifiedAt(mark) {
+    try {
+        const value = JSON.parse(mark).verifiedAt;
+        return typeof value === 'string' ? value : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function failOnShortfall(counts, safetyBackup) {
+    const short = counts.filter((check) => check.found < check.expected);
+    if (short.length === 0)
+        return;
+    const listed = short
+        .slice(0, 5)
+        .map((check) => `${check.part} ${check.group}: ${check.found} of ${check.expected}`)
+        .join('; ');
+    throw new src_errors/* UserError */.yo(`The restore finished but the target holds fewer records than the backup: ${listed}${short.length > 5 ? '; …' : ''}. ` +
+        'Something deleted them meanwhile, or (Redis) keys with little time to live expired.' +
+        (safetyBackup ? ` The target as it was is in backup ${safetyBackup}.` : ''), 'Restore incomplete');
+}
+function partFailed(error, part, done, safetyBackup) {
+    if (!(error instanceof src_errors/* UserError */.yo))
+        return error;
+    const already = done.length > 0 ? ` Parts already restored: ${done.join(', ')}.` : '';
+    const safety = safetyBackup ? ` The target as it was is in backup ${safetyBackup}.` : '';
+    return new src_errors/* UserError */.yo(`Restoring part ${part.name} failed: ${error.message}${already}${safety}`, error.title);
+}
+function incomplete(error, id) {
+    if (!(error instanceof src_errors/* UserError */.yo))
+        return error;
+    const note = ` Backup ${id} was not completed: no manifest was written and its parts were removed.`;
+    return new src_errors/* UserError */.yo(`${error.message}${note}`, error.title, error.file, error.line);
+}
+function describeRecords(records) {
+    const shown = Object.entries(records)
+        .filter(([group]) => !group.startsWith('pattern:'))
+        .map(([group, n]) => `${group} ${n.toLocaleString('en-US')}`);
+    return shown.length > 6 ? `${shown.slice(0, 6).join(', ')}, …` : shown.join(', ') || 'nothing';
+}
+function discard() {
+    return new external_node_stream_.Writable({
+        write(_chunk, _encoding, callback) {
+            callback();
+        },
+    });
+}
+async function closeAll(sources) {
+    await Promise.all(sources.map((source) => source.close().catch(() => undefined)));
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/summary.ts
+
+const TITLES = {
+    backup: 'Backup',
+    restore: 'Restore',
+    verify: 'Verify',
+    list: 'Backups',
+    prune: 'Prune',
+};
+function renderBackupSummary(outcome) {
+    const parts = [];
+    const subject = outcome.id && outcome.command !== 'list' ? ` \`${outcome.id}\`` : '';
+    parts.push(`## ${TITLES[outcome.command]}${subject} ✅\n`);
+    parts.push(`Store: \`${outcome.store}\`.${outcome.sha256 ? ` Manifest sha256 \`${outcome.sha256}\`.` : ''}\n`);
+    if (outcome.command === 'restore') {
+        parts.push(`Restored into ${outcome.restoredInto}. ` +
+            (outcome.safetyBackup
+                ? `What it overwrote is in the safety backup \`${outcome.safetyBackup}\`.\n`
+                : 'No safety backup was needed or asked for.\n'));
+    }
+    if (outcome.parts.length > 0)
+        parts.push(partsTable(outcome.parts));
+    if (outcome.counts && outcome.counts.length > 0) {
+        parts.push(`### Records after the restore${outcome.command === 'verify' ? ` into ${outcome.restoredInto}` : ''}\n`);
+        parts.push((0,src_summary/* markdownTable */.Qj)(['Part', 'Group', 'In the backup', 'In the target'], outcome.counts.map((check) => [check.part, check.group, check.expected, check.found])));
+    }
+    if (outcome.pruned && outcome.pruned.length > 0)
+        parts.push(`Pruned ${(0,src_summary/* count */.U9)(outcome.pruned.length, 'backup')}: ${outcome.pruned.map((id) => `\`${id}\``).join(', ')}.\n`);
+    if (outcome.leftovers && outcome.leftovers.length > 0)
+        parts.push(`Removed what ${(0,src_summary/* count */.U9)(outcome.leftovers.length, 'interrupted backup')} left (no manifest): ${outcome.leftovers.map((id) => `\`${id}\``).join(', ')}.\n`);
+    if (outcome.backups && outcome.command !== 'backup') {
+        parts.push((0,src_summary/* markdownTable */.Qj)(['Backup', 'Taken', 'Environment', 'Commit', 'Parts', 'Size', 'Verified'], outcome.backups.map((backup) => [
+            backup.safetyFor ? `${backup.id} (safety, before ${backup.safetyFor})` : backup.id,
+            backup.createdAt ?? '',
+            backup.environment ?? '',
+            backup.gitSha?.slice(0, 7) ?? '',
+            backup.damaged ? `damaged: ${backup.damaged}` : backup.parts.length,
+            (0,src_summary/* formatBytes */.z3)(backup.sizeBytes),
+            backup.verifiedAt ?? '',
+        ])));
+    }
+    return parts.join('\n');
+}
+function partsTable(parts) {
+    return (0,src_summary/* markdownTable */.Qj)(['Part', 'Source', 'Records', 'Raw', 'Stored', 'sha256', 'Time'], parts.map((part) => [
+        part.name,
+        part.source,
+        Object.entries(part.records)
+            .map(([group, n]) => `${group}: ${n.toLocaleString('en-US')}`)
+            .join('<br>'),
+        (0,src_summary/* formatBytes */.z3)(part.rawBytes),
+        (0,src_summary/* formatBytes */.z3)(part.bytes),
+        `${part.sha256.slice(0, 12)}…`,
+        `${part.seconds.toFixed(1)} s`,
+    ]));
+}
+
+;// CONCATENATED MODULE: ./actions/backup/src/main.ts
+
+
+
+
+const backupAction = defineAction({
+    name: 'backup',
+    inputs: backupInputs,
+    engine: runBackupCommand,
+    outputs: {
+        'backup-id': {
+            description: 'The backup taken, restored or verified (list: the newest).',
+            value: (outcome) => outcome.id ?? '',
+        },
+        manifest: {
+            description: "The backup's manifest as JSON: id, time, commit, sources (credentials redacted), and per part its size, sha256 and record counts.",
+            value: (outcome) => (outcome.manifest ? JSON.stringify(outcome.manifest) : ''),
+        },
+        'size-bytes': {
+            description: 'The stored size of the backup, all parts compressed.',
+            value: (outcome) => (outcome.manifest ? String(outcome.manifest.sizeBytes) : ''),
+        },
+        sha256: {
+            description: "The sha256 of the manifest, which pins every part's checksum.",
+            value: (outcome) => outcome.sha256 ?? '',
+        },
+    },
+    report: {
+        description: 'Path of the JSON report (the manifest, the checks, the records counted after a restore).',
+        // The manifest is in the report already, parsed; its exact text only matters for its sha256.
+        body: ({ manifestText: _text, ...report }) => report,
+    },
+    summary: renderBackupSummary,
+});
+const run = (io = githubIO()) => runAction(backupAction, io);
+
+
+/***/ }),
+
+/***/ 25006:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
+/* harmony export */   zR: () => (/* binding */ syncDirectory)
+/* harmony export */ });
+/* unused harmony exports isLeftoverTemporary, writeTemporaryBeside */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+
+
+
+// A leading dot and a `.tmp` end: `include *.conf`, globs and directory listings pass it by, and a
+// run killed between write and rename leaves something `isLeftoverTemporary` recognises.
+const TEMPORARY = /^\..+\.switchyard-\d+-[0-9a-f]{12}\.tmp$/;
+/** The name of a temporary file a killed run left behind (safe to delete once no run is active). */
+function isLeftoverTemporary(name) {
+    return TEMPORARY.test(basename(name));
+}
+async function writeAll(handle, data) {
+    if (typeof data === 'string' || data instanceof Uint8Array) {
+        await handle.writeFile(data);
+        return;
+    }
+    for await (const chunk of data) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        let offset = 0;
+        while (offset < bytes.length)
+            offset += (await handle.write(bytes, offset)).bytesWritten;
+    }
+}
+/**
+ * Writes `data` to a new temporary file beside `file` (same directory, so a rename cannot cross
+ * file systems), flushed to disk, and returns its path for the caller to rename or link into place.
+ * On failure nothing is left behind.
+ */
+async function writeTemporaryBeside(file, data, options = {}) {
+    const temporary = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)((0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(file), `.${(0,node_path__WEBPACK_IMPORTED_MODULE_2__.basename)(file)}.switchyard-${process.pid}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString('hex')}.tmp`);
+    const mode = options.mode ?? 0o644;
+    let handle;
+    try {
+        handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(temporary, 'wx', mode);
+        await writeAll(handle, data);
+        if (options.mode !== undefined)
+            await handle.chmod(mode);
+        await handle.sync();
+        await handle.close();
+        return temporary;
+    }
+    catch (error) {
+        await handle?.close().catch(() => { });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(temporary, { force: true });
+        throw error;
+    }
+}
+/** Makes a rename durable. Some platforms cannot open a directory: the rename is then as durable as it gets. */
+async function syncDirectory(directory) {
+    let handle;
+    try {
+        handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(directory, 'r');
+        await handle.sync();
+    }
+    catch {
+        // Best effort: the data itself was flushed before the rename.
+    }
+    finally {
+        await handle?.close().catch(() => { });
+    }
+}
+/**
+ * Replaces (or creates) `file` so that readers see the old content or the new, never part of one,
+ * even after a crash: a flushed temporary file beside it, renamed over it, the directory synced.
+ * Errors are the file system's own; callers say what they were writing.
+ */
+async function writeFileAtomic(file, data, options = {}) {
+    const temporary = await writeTemporaryBeside(file, data, options);
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rename)(temporary, file);
+    }
+    catch (error) {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(temporary, { force: true });
+        throw error;
+    }
+    await syncDirectory((0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(file));
+}
+
+
+/***/ }),
+
+/***/ 20435:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   MZ: () => (/* binding */ serializeManifest),
+/* harmony export */   Ng: () => (/* binding */ parseManifest),
+/* harmony export */   Sn: () => (/* binding */ MANIFEST_FORMAT),
+/* harmony export */   dL: () => (/* binding */ manifestSha256),
+/* harmony export */   ef: () => (/* binding */ partNameProblem),
+/* harmony export */   h1: () => (/* binding */ MANIFEST_FILE)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9691);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(93370);
+/* harmony import */ var _sources_index_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(24528);
+
+
+
+
+const MANIFEST_FORMAT = 'switchyard-backup/1';
+/** The manifest's file name in a backup's folder. */
+const MANIFEST_FILE = 'manifest.json';
+const partSchema = zod__WEBPACK_IMPORTED_MODULE_3__/* .object */ .Ikc({
+    /** The file in the store, e.g. "redis-127.0.0.1-6379-0.redis.gz". */
+    name: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
+    kind: zod__WEBPACK_IMPORTED_MODULE_3__/* ["enum"] */ .k5n(_sources_index_js__WEBPACK_IMPORTED_MODULE_2__/* .SOURCE_NAMES */ .tN),
+    /** The source with credentials redacted. */
+    source: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
+    include: zod__WEBPACK_IMPORTED_MODULE_3__/* .array */ .YOg(zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP()),
+    exclude: zod__WEBPACK_IMPORTED_MODULE_3__/* .array */ .YOg(zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP()),
+    /** Stored (compressed) bytes and their sha256. */
+    bytes: zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig().int().nonnegative(),
+    sha256: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().regex(/^[0-9a-f]{64}$/),
+    /** Bytes before compression. */
+    rawBytes: zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig().int().nonnegative(),
+    records: zod__WEBPACK_IMPORTED_MODULE_3__/* .record */ .g1P(zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig()),
+    facts: zod__WEBPACK_IMPORTED_MODULE_3__/* .record */ .g1P(zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_3__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig()])),
+    seconds: zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig().nonnegative(),
+});
+const manifestSchema = zod__WEBPACK_IMPORTED_MODULE_3__/* .object */ .Ikc({
+    format: zod__WEBPACK_IMPORTED_MODULE_3__/* .literal */ .euz(MANIFEST_FORMAT),
+    id: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
+    createdAt: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
+    finishedAt: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
+    switchyard: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
+    environment: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().optional(),
+    git: zod__WEBPACK_IMPORTED_MODULE_3__/* .object */ .Ikc({ sha: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().optional(), ref: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().optional() }),
+    /** The run that took it, when GitHub Actions did. */
+    run: zod__WEBPACK_IMPORTED_MODULE_3__/* .object */ .Ikc({ repository: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().optional(), runId: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().optional() }).optional(),
+    /** Taken by a restore, of what it was about to overwrite. */
+    safetyFor: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().optional(),
+    compression: zod__WEBPACK_IMPORTED_MODULE_3__/* ["enum"] */ .k5n(['gzip', 'zstd', 'none']),
+    sizeBytes: zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig().int().nonnegative(),
+    parts: zod__WEBPACK_IMPORTED_MODULE_3__/* .array */ .YOg(partSchema),
+});
+function serializeManifest(manifest) {
+    return JSON.stringify(manifest, null, 2) + '\n';
+}
+/** The manifest's own sha256: it pins every part's checksum, so it names the backup's content. */
+function manifestSha256(text) {
+    return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(text).digest('hex');
+}
+/** Reads a stored manifest; one that is not ours or is damaged is a clear error, not a crash. */
+function parseManifest(text, id, location) {
+    let json;
+    try {
+        json = JSON.parse(text);
+    }
+    catch (error) {
+        throw damaged(id, location, `it is not JSON (${error.message})`);
+    }
+    const result = manifestSchema.safeParse(json);
+    if (!result.success) {
+        const issue = result.error.issues[0];
+        throw damaged(id, location, `${issue?.path.join('.') || 'its root'}: ${issue?.message}`);
+    }
+    if (result.data.id !== id)
+        throw damaged(id, location, `it names backup ${result.data.id}`);
+    // A restore of one part must not go ahead on a manifest that lies about another: every name is
+    // checked here, whichever parts a command then reads.
+    const seen = new Set();
+    for (const part of result.data.parts) {
+        const problem = partNameProblem(part.name);
+        if (problem)
+            throw damaged(id, location, `part ${JSON.stringify(part.name)} ${problem}`);
+        if (seen.has(part.name))
+            throw damaged(id, location, `it lists part ${part.name} twice`);
+        seen.add(part.name);
+    }
+    const total = result.data.parts.reduce((sum, part) => sum + part.bytes, 0);
+    if (total !== result.data.sizeBytes)
+        throw damaged(id, location, `its parts add up to ${total} bytes, not the ${result.data.sizeBytes} it says`);
+    return result.data;
+}
+/**
+ * Why `name` cannot name a part, or undefined: a part is one plain file beside the manifest and
+ * the marks in every store, so nothing that could leave the backup's folder or hit those files.
+ */
+function partNameProblem(name) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) ||
+        name.includes('..') ||
+        name.startsWith(MANIFEST_FILE) ||
+        name.endsWith('.mark.json'))
+        return `is not a part name: use letters, digits, ".", "_" and "-" (no path separators, no "..", not ${MANIFEST_FILE})`;
+    return undefined;
+}
+function damaged(id, location, why) {
+    return new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo(`The manifest of backup ${id} in ${location} cannot be used: ${why}. Restore another backup (command: list shows them).`, 'Backup manifest damaged');
+}
+
+
+/***/ }),
+
+/***/ 24528:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  s1: () => (/* binding */ SOURCE_KINDS),
+  tN: () => (/* binding */ SOURCE_NAMES),
+  Hs: () => (/* binding */ sourceKindNamed)
+});
+
+// EXTERNAL MODULE: ./actions/core/src/summary.ts
+var summary = __nccwpck_require__(11709);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+// EXTERNAL MODULE: external "node:stream/promises"
+var promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: ./actions/core/src/errors.ts
+var errors = __nccwpck_require__(93370);
+// EXTERNAL MODULE: ./actions/core/src/inputs.ts
+var inputs = __nccwpck_require__(23432);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/source.ts
+
 
 /**
  * The restore target holds data the chosen `mode` may not touch (or lacks what it needs). It names
  * the `mode` input, since choosing another mode or an empty target is the fix.
  */
-class TargetInTheWay extends src_errors/* InputError */.dz {
+class TargetInTheWay extends errors/* InputError */.dz {
     constructor(detail) {
         super('mode', detail);
     }
+}
+/** What a kind whose sources are URLs with one of `schemes` reads them with. */
+function urlSourceKind(kind, schemes) {
+    return {
+        kind,
+        schemes,
+        parse(entry) {
+            const url = (0,inputs/* urlItem */.J_)(schemes)(entry);
+            return typeof url === 'string' ? url : { kind, url, raw: entry };
+        },
+        recorded: (source) => ({ kind, url: new URL(source), raw: source }),
+    };
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/tar.ts
@@ -37731,7 +39516,7 @@ function checksum(block) {
 // Reading
 /** A broken archive: the restore is refused before anything is written. */
 function broken(detail) {
-    return new src_errors/* UserError */.yo(`the backup part is not a readable tar archive: ${detail}`, 'Backup part');
+    return new errors/* UserError */.yo(`the backup part is not a readable tar archive: ${detail}`, 'Backup part');
 }
 /** Reads exact byte counts from a stream of chunks without holding more than one chunk. */
 class ByteReader {
@@ -38084,6 +39869,28 @@ const filePatterns = {
     scheme: 'file:',
     fits: (pattern) => (pattern.includes('\u0000') ? undefined : pattern.includes('/') ? 'strong' : 'weak'),
 };
+const fileSourceKind = {
+    kind: 'file',
+    schemes: ['file:'],
+    written: 'file:PATH-OR-GLOB',
+    suffix: '.tar',
+    patterns: filePatterns,
+    parse(entry) {
+        // file:///srv/app is /srv/app, as in a URL; file:uploads/** stays relative.
+        const location = entry.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
+        return location.trim() === ''
+            ? `"${entry}" names no path; write file:PATH-OR-GLOB`
+            : { kind: 'file', path: location, raw: entry };
+    },
+    recorded: (source) => ({ kind: 'file', path: source.replace(/^file:/, ''), raw: source }),
+    open: (spec, options) => createFileSource(spec.path, { cwd: options.cwd }),
+    openTarget(target, options) {
+        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target))
+            throw new errors/* InputError */.dz('target', `file parts restore into a directory, not ${JSON.stringify(target)}`);
+        // The target directory itself, so the safety backup's names match the restored part's.
+        return createFileSource('.', { cwd: external_node_path_default().resolve(options.cwd, target) });
+    },
+};
 /** include/exclude globs, matched against names in the archive; one without `/` matches at any depth. */
 class Filter {
     includes;
@@ -38112,13 +39919,13 @@ class Filter {
 function parseSpec(raw, cwd) {
     const spec = raw.trim().replace(/^file:/, '');
     if (spec === '')
-        throw new src_errors/* InputError */.dz('sources', 'file: needs a path or a glob, e.g. file:data/uploads or file:data/**/*.db');
+        throw new errors/* InputError */.dz('sources', 'file: needs a path or a glob, e.g. file:data/uploads or file:data/**/*.db');
     const parts = spec.split('/');
     const firstGlob = parts.findIndex(hasGlob);
     const literalText = firstGlob === -1 ? spec : parts.slice(0, firstGlob).join('/');
     const rest = firstGlob === -1 ? [] : parts.slice(firstGlob);
     if (rest.includes('..'))
-        throw new src_errors/* InputError */.dz('sources', `file:${spec}: ".." cannot follow a wildcard; write the path without it`);
+        throw new errors/* InputError */.dz('sources', `file:${spec}: ".." cannot follow a wildcard; write the path without it`);
     const literalAbs = external_node_path_default().resolve(cwd, literalText === '' ? (spec.startsWith('/') ? '/' : '.') : literalText);
     const base = isWithin(cwd, literalAbs)
         ? external_node_path_default().resolve(cwd)
@@ -38153,7 +39960,7 @@ async function* file_select(selection, under, filter, signal, whenMissing) {
     if (!stats || (selection.pattern && !stats.isDirectory())) {
         if (whenMissing === 'nothing')
             return;
-        throw new src_errors/* UserError */.yo(`file:${selection.spec}: ${literalAbs} does not exist${selection.pattern ? ' (or is not a directory)' : ''}; check the path in "sources" (relative to ${selection.base})`, 'Backup source');
+        throw new errors/* UserError */.yo(`file:${selection.spec}: ${literalAbs} does not exist${selection.pattern ? ' (or is not a directory)' : ''}; check the path in "sources" (relative to ${selection.base})`, 'Backup source');
     }
     const tree = async function* (absolute, name, found, selected, pending) {
         signal?.throwIfAborted();
@@ -38217,9 +40024,9 @@ async function children(directory) {
         names = await external_node_fs_.promises.readdir(directory);
     }
     catch (error) {
-        if ((0,src_errors/* errorCode */.CA)(error) === 'ENOENT')
+        if ((0,errors/* errorCode */.CA)(error) === 'ENOENT')
             return [];
-        throw new src_errors/* UserError */.yo(`cannot read the directory ${directory}: ${(0,src_errors/* messageOf */.bD)(error)}`, 'Backup source');
+        throw new errors/* UserError */.yo(`cannot read the directory ${directory}: ${(0,errors/* messageOf */.bD)(error)}`, 'Backup source');
     }
     return names.sort().map((name) => ({ name, absolute: external_node_path_default().join(directory, name) }));
 }
@@ -38228,10 +40035,10 @@ async function lstatOrNull(file) {
         return await external_node_fs_.promises.lstat(file);
     }
     catch (error) {
-        const code = (0,src_errors/* errorCode */.CA)(error);
+        const code = (0,errors/* errorCode */.CA)(error);
         if (code === 'ENOENT' || code === 'ENOTDIR')
             return null;
-        throw new src_errors/* UserError */.yo(`cannot read ${file}: ${(0,src_errors/* messageOf */.bD)(error)}`, 'Backup source');
+        throw new errors/* UserError */.yo(`cannot read ${file}: ${(0,errors/* messageOf */.bD)(error)}`, 'Backup source');
     }
 }
 // ---------------------------------------------------------------------------------------------
@@ -38250,7 +40057,7 @@ class FileSource {
     }
     async backup(out, context) {
         const archive = new ArchiveWriter(this.selection, this.display, context);
-        await (0,promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(archive.blocks(), { objectMode: false }), out, { signal: context.signal });
+        await (0,promises_.pipeline)(external_node_stream_.Readable.from(archive.blocks(), { objectMode: false }), out, { signal: context.signal });
         return archive.summary();
     }
     async checkTarget(open, context) {
@@ -38327,7 +40134,7 @@ class ArchiveWriter {
             this.progress();
         }
         if (this.written === 0)
-            throw new src_errors/* UserError */.yo(`${this.display} selects nothing to back up under ${selection.base}${filter.selective ? ' (after include/exclude)' : ''}; check the glob in "sources"`, 'Backup source');
+            throw new errors/* UserError */.yo(`${this.display} selects nothing to back up under ${selection.base}${filter.selective ? ' (after include/exclude)' : ''}; check the glob in "sources"`, 'Backup source');
         yield TAR_END;
     }
     summary() {
@@ -38377,9 +40184,9 @@ class ArchiveWriter {
             handle = await external_node_fs_.promises.open(absolute, external_node_fs_.constants.O_RDONLY | NOFOLLOW);
         }
         catch (error) {
-            if ((0,src_errors/* errorCode */.CA)(error) === 'ENOENT')
+            if ((0,errors/* errorCode */.CA)(error) === 'ENOENT')
                 return; // deleted since it was listed
-            throw new src_errors/* UserError */.yo(`${this.display}: cannot read ${absolute}: ${(0,src_errors/* messageOf */.bD)(error)}`, 'Backup source');
+            throw new errors/* UserError */.yo(`${this.display}: cannot read ${absolute}: ${(0,errors/* messageOf */.bD)(error)}`, 'Backup source');
         }
         try {
             const opened = await handle.stat();
@@ -38452,7 +40259,7 @@ class ArchiveWriter {
         this.lastProgress = now;
         const seconds = (now - this.started) / 1000;
         const entries = this.records.files + this.records.directories + this.records.symlinks;
-        this.context.log(`${this.display}: ${entries} entries, ${formatBytes(this.records.bytes)} (${formatBytes(this.records.bytes / seconds)}/s, ${Math.round(entries / seconds)} entries/s)`);
+        this.context.log(`${this.display}: ${entries} entries, ${(0,summary/* formatBytes */.z3)(this.records.bytes)} (${(0,summary/* formatBytes */.z3)(this.records.bytes / seconds)}/s, ${Math.round(entries / seconds)} entries/s)`);
     }
 }
 /** A directory no entry names but the writes create (for `a/b` without `a/`). */
@@ -38523,7 +40330,7 @@ async function planRestore(open, target, mode, display, signal) {
         }
         const where = await world.kind(parent.levels, parent.last);
         if (where.kind !== 'directory' && where.kind !== 'absent') {
-            refuse(step, `is below ${file_quote(where.key)}, which is not a directory`);
+            refuse(step, `is below ${quote(where.key)}, which is not a directory`);
             continue;
         }
         const levels = parent.last
@@ -38536,7 +40343,7 @@ async function planRestore(open, target, mode, display, signal) {
         if (earlier && !(earlier === IMPLIED && step.kind === 'directory')) {
             refuse(step, earlier === IMPLIED
                 ? 'lands where an earlier entry needs a directory'
-                : `lands on the same path as ${file_quote(earlier.header.name)}`);
+                : `lands on the same path as ${quote(earlier.header.name)}`);
             continue;
         }
         step.location = [...levels.map((level) => level.name), base];
@@ -38555,7 +40362,7 @@ async function planRestore(open, target, mode, display, signal) {
                 continue;
             }
             if (mode === 'replace' && here.kind === 'directory' && step.kind !== 'directory') {
-                refuse(step, `is a ${step.kind === 'symlink' ? 'link' : 'file'} in the backup but a directory in the target; remove ${file_quote(key)} first`);
+                refuse(step, `is a ${step.kind === 'symlink' ? 'link' : 'file'} in the backup but a directory in the target; remove ${quote(key)} first`);
                 continue;
             }
         }
@@ -38574,12 +40381,12 @@ async function planRestore(open, target, mode, display, signal) {
         const levels = await world.levelsOf(step.location.slice(0, -1));
         const resolved = await world.resolve(levels, splitLink(linkname), 'link', disk.absoluteInside(linkname));
         if (typeof resolved === 'string')
-            refuse(step, `is a link to ${file_quote(linkname)}, which ${resolved}`);
+            refuse(step, `is a link to ${quote(linkname)}, which ${resolved}`);
     }
     if (problems.length > 0)
         throw refusal(display, target, problems);
     if (existing.length > 0) {
-        const shown = existing.slice(0, 5).map(file_quote).join(', ');
+        const shown = existing.slice(0, 5).map(quote).join(', ');
         const more = existing.length > 5 ? ` and ${existing.length - 5} more` : '';
         throw new TargetInTheWay(`${display}: ${existing.length} ${existing.length === 1 ? 'path exists' : 'paths exist'} already in ${target}: ${shown}${more}. Nothing was written. Restore into an empty "target", or set "mode" to merge (keep what exists) or replace (overwrite it).`);
     }
@@ -38605,7 +40412,7 @@ function kindProblem(header) {
         case 'symlink':
             return undefined;
         case 'hardlink':
-            return `is a hard link (to ${file_quote(header.linkname ?? '')}); switchyard restores only files, directories and symbolic links`;
+            return `is a hard link (to ${quote(header.linkname ?? '')}); switchyard restores only files, directories and symbolic links`;
         case 'character-device':
             return 'is a character device';
         case 'block-device':
@@ -38613,7 +40420,7 @@ function kindProblem(header) {
         case 'fifo':
             return 'is a FIFO (named pipe)';
         default:
-            return `has an unsupported entry type ${file_quote(header.typeflag ?? '?')}`;
+            return `has an unsupported entry type ${quote(header.typeflag ?? '?')}`;
     }
 }
 function linkProblem(linkname) {
@@ -38626,17 +40433,17 @@ function linkProblem(linkname) {
 function splitLink(linkname) {
     return linkname.split('/');
 }
-function file_quote(name) {
+function quote(name) {
     return JSON.stringify(name);
 }
 function refusal(display, target, problems) {
     const shown = problems
         .slice(0, 5)
-        .map((problem) => `${file_quote(problem.name)} ${problem.reason}`)
+        .map((problem) => `${quote(problem.name)} ${problem.reason}`)
         .join('; ');
     const more = problems.length > 5 ? `; and ${problems.length - 5} more` : '';
     const count = problems.length === 1 ? '1 entry is' : `${problems.length} entries are`;
-    return new src_errors/* UserError */.yo(`${display}: refusing to restore into ${target}: ${count} unsafe: ${shown}${more}. Nothing was written.`, 'Restore refused');
+    return new errors/* UserError */.yo(`${display}: refusing to restore into ${target}: ${count} unsafe: ${shown}${more}. Nothing was written.`, 'Restore refused');
 }
 /** The target as it is on disk before the restore (read once, cached). */
 class DiskView {
@@ -38656,12 +40463,12 @@ class DiskView {
             try {
                 const stats = await external_node_fs_.promises.stat(current);
                 if (!stats.isDirectory())
-                    throw new src_errors/* UserError */.yo(`the restore target ${current} is not a directory`, 'Restore refused');
+                    throw new errors/* UserError */.yo(`the restore target ${current} is not a directory`, 'Restore refused');
                 const real = external_node_path_default().join(await external_node_fs_.promises.realpath(current), ...missing.reverse());
                 return new DiskView(target, real, missing.length === 0);
             }
             catch (error) {
-                if ((0,src_errors/* errorCode */.CA)(error) !== 'ENOENT' || external_node_path_default().dirname(current) === current)
+                if ((0,errors/* errorCode */.CA)(error) !== 'ENOENT' || external_node_path_default().dirname(current) === current)
                     throw error;
                 missing.push(external_node_path_default().basename(current));
                 current = external_node_path_default().dirname(current);
@@ -38759,11 +40566,11 @@ class World {
             if (found.kind === 'symlink') {
                 const fromArchive = this.placed.has(found.key);
                 if (fromArchive && purpose === 'parent')
-                    return `goes through ${file_quote(found.key)}, a symbolic link in the same backup`;
+                    return `goes through ${quote(found.key)}, a symbolic link in the same backup`;
                 if (++hops > MAX_LINK_HOPS)
                     return 'goes through too many levels of symbolic links';
                 const link = found.link ?? '';
-                via.push(`${file_quote(found.key)} -> ${file_quote(link)}`);
+                via.push(`${quote(found.key)} -> ${quote(link)}`);
                 if (external_node_path_default().posix.isAbsolute(link)) {
                     const inside = this.disk.absoluteInside(link);
                     if (!inside)
@@ -38780,7 +40587,7 @@ class World {
             if (found.kind !== 'directory' && found.kind !== 'absent') {
                 if (purpose === 'link')
                     return { levels, last: part };
-                return `is below ${file_quote(found.key)}, which is not a directory`;
+                return `is below ${quote(found.key)}, which is not a directory`;
             }
             levels = [...levels, await this.level(levels, part)];
         }
@@ -38795,8 +40602,8 @@ async function writePlan(open, plan, context, display) {
     let specialBits = 0;
     const directories = [];
     const made = new Set();
-    const appeared = (final) => new src_errors/* UserError */.yo(`${display}: ${final} appeared in the target during the restore; it was left as it was and the restore stopped`, 'Restore stopped');
-    const changed = () => new src_errors/* UserError */.yo(`${display}: the backup part changed between the safety check and the restore; nothing more was written to ${plan.target}`, 'Restore stopped');
+    const appeared = (final) => new errors/* UserError */.yo(`${display}: ${final} appeared in the target during the restore; it was left as it was and the restore stopped`, 'Restore stopped');
+    const changed = () => new errors/* UserError */.yo(`${display}: the backup part changed between the safety check and the restore; nothing more was written to ${plan.target}`, 'Restore stopped');
     await external_node_fs_.promises.mkdir(plan.realTarget, { recursive: true });
     /** Makes sure every component is a real directory (never a link): the plan said it will be. */
     const directory = async (location) => {
@@ -38809,7 +40616,7 @@ async function writePlan(open, plan, context, display) {
             if (!stats)
                 await external_node_fs_.promises.mkdir(current);
             else if (!stats.isDirectory())
-                throw new src_errors/* UserError */.yo(`${display}: ${current} is not a directory (it changed during the restore, or the file system folds names together); restore stopped`, 'Restore stopped');
+                throw new errors/* UserError */.yo(`${display}: ${current} is not a directory (it changed during the restore, or the file system folds names together); restore stopped`, 'Restore stopped');
             made.add(current);
         }
         return current;
@@ -38853,7 +40660,7 @@ async function writePlan(open, plan, context, display) {
                 await external_node_fs_.promises.symlink(header.linkname ?? '', final);
             }
             catch (error) {
-                if ((0,src_errors/* errorCode */.CA)(error) !== 'EEXIST')
+                if ((0,errors/* errorCode */.CA)(error) !== 'EEXIST')
                     throw error;
                 if (plan.mode === 'fail-if-exists')
                     throw appeared(final);
@@ -38936,7 +40743,7 @@ async function place(temporary, final, mode) {
         return true;
     }
     catch (error) {
-        const code = (0,src_errors/* errorCode */.CA)(error);
+        const code = (0,errors/* errorCode */.CA)(error);
         if (code === 'EEXIST')
             return false;
         // File systems without hard links: check, then rename (a narrow race instead of none).
@@ -38949,24 +40756,15 @@ async function place(temporary, final, mode) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
-/**
- * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
- * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
- * exposes it only as `default`, so the named export may be missing there: take either.
- */
-async function loadRedisClient() {
-    const mod = (await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(796)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 67796, 23)));
-    const client = mod.Redis ?? mod.default;
-    if (typeof client !== 'function')
-        throw new Error('the ioredis module has no Redis client');
-    return client;
-}
-async function loadPg() {
-    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 83849)));
-    return mod.default ?? mod;
-}
-
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+// EXTERNAL MODULE: ./actions/core/src/drivers.ts
+var drivers = __nccwpck_require__(34850);
+// EXTERNAL MODULE: ./actions/core/src/mask.ts
+var mask = __nccwpck_require__(55829);
+// EXTERNAL MODULE: ./actions/core/src/process.ts
+var src_process = __nccwpck_require__(40848);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/postgres.ts
 
 
@@ -38990,7 +40788,7 @@ class PostgresSource {
     kind = 'postgres';
     display;
     partName;
-    secrets = new mask_Secrets();
+    secrets = new mask/* Secrets */.Sb();
     runner;
     /** pg_dump and pg_restore stream a whole part: through the runner's stream, or the system's when a test runner has none. */
     stream;
@@ -39000,10 +40798,10 @@ class PostgresSource {
     constructor(url, options) {
         this.url = url;
         checkScheme(url, 'source');
-        this.display = mask_redactUrl(url.href);
+        this.display = (0,mask/* redactUrl */.BO)(url.href);
         this.secrets.addFromUrl(url.href);
-        this.runner = options.runner ?? systemRunner;
-        this.stream = (argv, streamOptions) => (this.runner.stream ?? systemRunner.stream)(argv, streamOptions);
+        this.runner = options.runner ?? src_process/* systemRunner */.mr;
+        this.stream = (argv, streamOptions) => (this.runner.stream ?? src_process/* systemRunner */.mr.stream)(argv, streamOptions);
         this.baseEnv = options.env ?? process.env;
         this.clientDirs = options.clientDirs ?? defaultClientDirs(this.baseEnv);
         this.partName = postgres_partNameOf(url, this.baseEnv);
@@ -39087,7 +40885,7 @@ class PostgresSource {
         const client = await this.connect(target);
         try {
             const existing = await existingObjects(client);
-            const where = mask_redactUrl(target.href);
+            const where = (0,mask/* redactUrl */.BO)(target.href);
             if (context.mode === 'fail-if-exists') {
                 const conflicts = archive.entries.flatMap((entry) => {
                     const found = findExisting(entry, existing);
@@ -39117,7 +40915,7 @@ class PostgresSource {
     }
     async restore(open, context) {
         const target = this.targetOf(context.target);
-        const where = mask_redactUrl(target.href);
+        const where = (0,mask/* redactUrl */.BO)(target.href);
         const archive = await this.readArchiveList(open, context);
         const pgRestore = await this.firstClient('pg_restore');
         const client = await this.connect(target);
@@ -39132,7 +40930,7 @@ class PostgresSource {
             if (context.signal?.aborted)
                 throw abortReason(context.signal);
             if (result.inputError)
-                throw new src_errors/* UserError */.yo(`Could not read the backup part ${this.partName}: ${this.secrets.redact(result.inputError.message)}`);
+                throw new errors/* UserError */.yo(`Could not read the backup part ${this.partName}: ${this.secrets.redact(result.inputError.message)}`);
             if (result.exitCode !== 0)
                 throw this.failed('pg_restore', `could not restore ${this.partName} into ${where} (mode ${context.mode}); nothing was changed, the restore runs in one transaction`, result);
             if (sequencesBefore)
@@ -39173,9 +40971,9 @@ class PostgresSource {
         try {
             await client.query('SET row_security = off');
             await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-            const plan = selectTables(await listRelations(client), context.include, context.exclude, mask_redactUrl(target.href));
+            const plan = selectTables(await listRelations(client), context.include, context.exclude, (0,mask/* redactUrl */.BO)(target.href));
             const records = await countRows(client, plan.counted).catch((error) => {
-                throw this.databaseError(error, `counting the rows of ${mask_redactUrl(target.href)}`);
+                throw this.databaseError(error, `counting the rows of ${(0,mask/* redactUrl */.BO)(target.href)}`);
             });
             await client.query('COMMIT');
             return records;
@@ -39195,7 +40993,7 @@ class PostgresSource {
             target = new URL(text);
         }
         catch {
-            throw new src_errors/* UserError */.yo(`Restore target "${mask_redactUrl(text)}" is not a URL: expected postgres://user:password@host:port/database`);
+            throw new errors/* UserError */.yo(`Restore target "${(0,mask/* redactUrl */.BO)(text)}" is not a URL: expected postgres://user:password@host:port/database`);
         }
         checkScheme(target, 'target');
         this.secrets.addFromUrl(target.href);
@@ -39205,7 +41003,7 @@ class PostgresSource {
         return { ...this.baseEnv, ...connectionEnv(url), PGDATABASE: databaseOf(url, this.baseEnv) };
     }
     async connect(url) {
-        const driver = await loadPg();
+        const driver = await (0,drivers/* loadPg */.Q)();
         const client = new driver.Client({
             connectionString: pgConnectionString(url),
             application_name: 'switchyard-backup',
@@ -39217,11 +41015,11 @@ class PostgresSource {
         }
         catch (error) {
             await client.end().catch(() => undefined);
-            const message = this.secrets.redact((0,src_errors/* messageOf */.bD)(error));
+            const message = this.secrets.redact((0,errors/* messageOf */.bD)(error));
             const advice = /database ".*" does not exist/.test(message)
                 ? ': create it first (createdb, or CREATE DATABASE)'
                 : '';
-            throw new src_errors/* UserError */.yo(`Cannot connect to ${mask_redactUrl(url.href)}: ${message}${advice}`);
+            throw new errors/* UserError */.yo(`Cannot connect to ${(0,mask/* redactUrl */.BO)(url.href)}: ${message}${advice}`);
         }
         return client;
     }
@@ -39237,7 +41035,7 @@ class PostgresSource {
             throw abortReason(context.signal);
         if (result.exitCode !== 0) {
             if (result.inputError)
-                throw new src_errors/* UserError */.yo(`Could not read the backup part ${this.partName}: ${this.secrets.redact(result.inputError.message)}`);
+                throw new errors/* UserError */.yo(`Could not read the backup part ${this.partName}: ${this.secrets.redact(result.inputError.message)}`);
             const newer = /unsupported version/.test(result.stderr)
                 ? ` The backup was made by a newer pg_dump: install a newer PostgreSQL client (${INSTALL_ADVICE}-<version>).`
                 : '';
@@ -39260,24 +41058,24 @@ class PostgresSource {
     async firstClient(program) {
         const [first] = await this.findClients(program, 0);
         if (!first)
-            throw new src_errors/* UserError */.yo(notInstalled(program));
+            throw new errors/* UserError */.yo(notInstalled(program));
         return first;
     }
     failed(program, what, result) {
         const said = this.secrets.redact(briefly(result.stderr)) || `exit code ${result.exitCode}`;
-        return new src_errors/* UserError */.yo(`${program} ${what}: ${said}`);
+        return new errors/* UserError */.yo(`${program} ${what}: ${said}`);
     }
     databaseError(error, doing) {
-        if (error instanceof src_errors/* UserError */.yo)
+        if (error instanceof errors/* UserError */.yo)
             return error;
-        return new src_errors/* UserError */.yo(`PostgreSQL failed while ${doing}: ${this.secrets.redact((0,src_errors/* messageOf */.bD)(error))}`);
+        return new errors/* UserError */.yo(`PostgreSQL failed while ${doing}: ${this.secrets.redact((0,errors/* messageOf */.bD)(error))}`);
     }
 }
 // ---------------------------------------------------------------------------------------------
 // Connection
 function checkScheme(url, role) {
     if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
-        throw new src_errors/* UserError */.yo(`The ${role} ${mask_redactUrl(url.href)} is not a PostgreSQL URL: expected postgres://…`);
+        throw new errors/* UserError */.yo(`The ${role} ${(0,mask/* redactUrl */.BO)(url.href)} is not a PostgreSQL URL: expected postgres://…`);
 }
 /** libpq's name for each connection parameter a URL may carry in its query. */
 const LIBPQ_ENV = {
@@ -39304,7 +41102,7 @@ const LIBPQ_ENV = {
     target_session_attrs: 'PGTARGETSESSIONATTRS',
     connect_timeout: 'PGCONNECT_TIMEOUT',
 };
-function postgres_decode(text) {
+function decode(text) {
     try {
         return decodeURIComponent(text);
     }
@@ -39318,16 +41116,16 @@ function postgres_decode(text) {
  */
 function connectionEnv(url) {
     const env = {};
-    const host = postgres_decode(url.hostname).replace(/^\[(.*)\]$/, '$1');
+    const host = decode(url.hostname).replace(/^\[(.*)\]$/, '$1');
     if (host)
         env.PGHOST = host;
     if (url.port)
         env.PGPORT = url.port;
     if (url.username)
-        env.PGUSER = postgres_decode(url.username);
+        env.PGUSER = decode(url.username);
     if (url.password)
-        env.PGPASSWORD = postgres_decode(url.password);
-    const database = postgres_decode(url.pathname.replace(/^\//, ''));
+        env.PGPASSWORD = decode(url.password);
+    const database = decode(url.pathname.replace(/^\//, ''));
     if (database)
         env.PGDATABASE = database;
     for (const [name, value] of url.searchParams) {
@@ -39441,8 +41239,8 @@ function requireDumpVersion(clients, server, display) {
         return fit;
     const newest = [...clients].sort((a, b) => b.major - a.major)[0];
     if (!newest)
-        throw new src_errors/* UserError */.yo(notInstalled('pg_dump', needed));
-    throw new src_errors/* UserError */.yo(`pg_dump ${newest.version} (${newest.path}) cannot dump the PostgreSQL ${needed} server at ${display} ` +
+        throw new errors/* UserError */.yo(notInstalled('pg_dump', needed));
+    throw new errors/* UserError */.yo(`pg_dump ${newest.version} (${newest.path}) cannot dump the PostgreSQL ${needed} server at ${display} ` +
         `(server version ${server.version}): pg_dump must be at least as new as the server. ` +
         `Install postgresql-client-${needed} ("sudo apt-get install -y postgresql-client-${needed}", ` +
         'from apt.postgresql.org if your distribution lacks it).');
@@ -39526,11 +41324,11 @@ function selectTables(relations, include, exclude, display) {
     const included = matching(include, 'include');
     const none = [...included].filter(([, found]) => found.length === 0).map(([pattern]) => `"${pattern}"`);
     if (none.length > 0)
-        throw new src_errors/* UserError */.yo(`Input "include": ${none.join(', ')} ${none.length === 1 ? 'matches' : 'match'} no table of ${display} ` +
+        throw new errors/* UserError */.yo(`Input "include": ${none.join(', ')} ${none.length === 1 ? 'matches' : 'match'} no table of ${display} ` +
             '(patterns as in pg_dump --table: schema.table, * and ? as wildcards, unqualified names are looked up on the search_path).');
     const tables = [...withPartitions([...included.values()].flat())].filter((r) => !excluded.has(r));
     if (tables.length === 0)
-        throw new src_errors/* UserError */.yo(`Input "exclude": it excludes every table that "include" selects in ${display}; nothing is left to back up.`);
+        throw new errors/* UserError */.yo(`Input "exclude": it excludes every table that "include" selects in ${display}; nothing is left to back up.`);
     const byName = (r) => qualifiedKey(r.schema, r.name);
     tables.sort((a, b) => (byName(a) < byName(b) ? -1 : 1));
     return { tables, excludeTables: [], counted: tables.filter((r) => r.kind === 'r') };
@@ -39549,6 +41347,13 @@ const postgresPatterns = {
             return undefined;
         return shape[1] ? 'strong' : 'weak';
     },
+};
+const postgresSourceKind = {
+    ...urlSourceKind('postgres', ['postgres:', 'postgresql:']),
+    written: 'postgres://…',
+    suffix: '.pgdump',
+    patterns: postgresPatterns,
+    open: (spec, options) => createPostgresSource(spec.url, { runner: options.runner, env: options.env }),
 };
 /** A pg_dump-style name pattern as a matcher. */
 function namePattern(text, input = 'include') {
@@ -39577,9 +41382,9 @@ function namePattern(text, input = 'include') {
             parts[last] += escapeRegExp(c.toLowerCase());
     }
     if (quoted)
-        throw new src_errors/* UserError */.yo(`Input "${input}": "${text}" has an unbalanced double quote.`);
+        throw new errors/* UserError */.yo(`Input "${input}": "${text}" has an unbalanced double quote.`);
     if (parts.length > 2)
-        throw new src_errors/* UserError */.yo(`Input "${input}": "${text}" has too many dots; write table or schema.table.`);
+        throw new errors/* UserError */.yo(`Input "${input}": "${text}" has too many dots; write table or schema.table.`);
     const regex = (body) => new RegExp(`^(?:${body || '.*'})$`, 's');
     const name = regex(parts[parts.length - 1]);
     if (parts.length === 1)
@@ -39825,18 +41630,18 @@ class Progress {
         if (now - this.lastLog < postgres_PROGRESS_EVERY_MS)
             return;
         this.lastLog = now;
-        this.log(`${this.label}: ${postgres_formatBytes(this.bytes)} ${this.verb}, ${this.rate(now)}`);
+        this.log(`${this.label}: ${formatBytes(this.bytes)} ${this.verb}, ${this.rate(now)}`);
     }
     finish() {
         const now = Date.now();
-        this.log(`${this.label}: ${postgres_formatBytes(this.bytes)} ${this.verb} in ${((now - this.started) / 1000).toFixed(1)} s, ${this.rate(now)}`);
+        this.log(`${this.label}: ${formatBytes(this.bytes)} ${this.verb} in ${((now - this.started) / 1000).toFixed(1)} s, ${this.rate(now)}`);
     }
     rate(now) {
         const seconds = Math.max(0.001, (now - this.started) / 1000);
-        return `${postgres_formatBytes(this.bytes / seconds)}/s`;
+        return `${formatBytes(this.bytes / seconds)}/s`;
     }
 }
-function postgres_formatBytes(bytes) {
+function formatBytes(bytes) {
     const units = ['B', 'KB', 'MB', 'GB', 'TB'];
     let value = bytes;
     let unit = 0;
@@ -39865,6 +41670,8 @@ function abortReason(signal) {
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(77030);
 var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
+// EXTERNAL MODULE: ./actions/core/src/clock.ts
+var clock = __nccwpck_require__(99947);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/record-file.ts
 /**
  * The Redis part format: a small framed binary stream, written and read one batch at a time so a
@@ -40108,7 +41915,7 @@ class RedisSource {
     display;
     partName;
     source;
-    secrets = new mask_Secrets();
+    secrets = new mask/* Secrets */.Sb();
     settings;
     open = new Set();
     constructor(url, options) {
@@ -40116,7 +41923,7 @@ class RedisSource {
             ...DEFAULTS,
             ...definedOnly(options),
             scripts: options.scripts ?? true,
-            clock: options.clock ?? systemClock,
+            clock: options.clock ?? clock/* systemClock */.m,
         };
         this.source = parseEndpoint(url, 'sources', this.settings);
         this.secrets.addFromUrl(url.href);
@@ -40455,7 +42262,7 @@ class RedisSource {
             url = new URL(context.target);
         }
         catch {
-            throw new src_errors/* InputError */.dz('target', `"${mask_redactUrl(context.target)}" is not a Redis URL; expected e.g. redis://cache.internal:6379/0`);
+            throw new errors/* InputError */.dz('target', `"${(0,mask/* redactUrl */.BO)(context.target)}" is not a Redis URL; expected e.g. redis://cache.internal:6379/0`);
         }
         this.secrets.addFromUrl(url.href);
         return parseEndpoint(url, 'target', this.settings);
@@ -40473,7 +42280,7 @@ class RedisSource {
     }
     /** A part that is not whole: which one, where, and how much of it was restored before that. */
     damaged(error, target, restored) {
-        return new src_errors/* UserError */.yo(`Part ${this.partName} cannot be restored into ${target.display}: it is damaged at byte ${formatCount(error.offset)} ` +
+        return new errors/* UserError */.yo(`Part ${this.partName} cannot be restored into ${target.display}: it is damaged at byte ${formatCount(error.offset)} ` +
             `(${error.message}). ` +
             (restored > 0
                 ? `${formatCount(restored)} keys were restored before that point and left in place; restore a whole backup in replace mode to overwrite them.`
@@ -40486,14 +42293,14 @@ class RedisSource {
                 'restores only into a Redis that reads its RDB format (the same version or a newer one), and is refused ' +
                 'if it was damaged.'
             : '';
-        return new src_errors/* UserError */.yo(`Restore of part ${this.partName} into ${target.display} failed after ${formatCount(restored)} keys: Redis refused ` +
+        return new errors/* UserError */.yo(`Restore of part ${this.partName} into ${target.display} failed after ${formatCount(restored)} keys: Redis refused ` +
             `key ${showKey(record.key)}: ${message}.${versions} ` +
             (restored > 0
                 ? 'The keys restored so far were left in place; once the cause is fixed, restore again in replace mode.'
                 : 'Nothing was changed.'), 'Redis restore');
     }
     cancelled(what, keys) {
-        return new src_errors/* UserError */.yo(`${what} of ${this.display} was cancelled after ${formatCount(keys)} keys.`, `Redis ${what}`);
+        return new errors/* UserError */.yo(`${what} of ${this.display} was cancelled after ${formatCount(keys)} keys.`, `Redis ${what}`);
     }
     progress(context, label) {
         return new redis_Progress(context.log, this.settings.clock, label, this.settings.progressEveryMs);
@@ -40654,15 +42461,15 @@ function inFlight(keys, reply) {
     return { keys, reply };
 }
 function parseEndpoint(url, input, settings) {
-    const display = mask_redactUrl(url.href);
+    const display = (0,mask/* redactUrl */.BO)(url.href);
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
-        throw new src_errors/* InputError */.dz(input, `${display} is not a Redis URL; expected redis://host:port/db or rediss://…`);
+        throw new errors/* InputError */.dz(input, `${display} is not a Redis URL; expected redis://host:port/db or rediss://…`);
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     if (!host)
-        throw new src_errors/* InputError */.dz(input, `${display} needs a host, e.g. redis://cache.internal:6379/0`);
-    const path = decodeUrlPart(url, 'path', input, url.pathname.replace(/^\//, ''));
+        throw new errors/* InputError */.dz(input, `${display} needs a host, e.g. redis://cache.internal:6379/0`);
+    const path = (0,inputs/* decodeUrlPart */.zD)(url, 'path', input, url.pathname.replace(/^\//, ''));
     if (path !== '' && !/^\d+$/.test(path)) {
-        throw new src_errors/* InputError */.dz(input, `the path of ${display} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+        throw new errors/* InputError */.dz(input, `the path of ${display} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
     }
     const port = url.port ? Number(url.port) : 6379;
     return {
@@ -40673,8 +42480,8 @@ function parseEndpoint(url, input, settings) {
         options: {
             host,
             port,
-            username: url.username ? decodeUrlPart(url, 'username', input) : undefined,
-            password: url.password ? decodeUrlPart(url, 'password', input) : undefined,
+            username: url.username ? (0,inputs/* decodeUrlPart */.zD)(url, 'username', input) : undefined,
+            password: url.password ? (0,inputs/* decodeUrlPart */.zD)(url, 'password', input) : undefined,
             // Selected once connected (see Connection.open), so that a refusal is an answer, not an event.
             db: 0,
             tls: url.protocol === 'rediss:' ? { servername: external_node_net_default().isIP(host) ? undefined : host } : undefined,
@@ -40708,7 +42515,7 @@ class Connection {
         client.on('error', (error) => (this.lastError = error));
     }
     static async open(endpoint, secrets, context, scripts) {
-        const RedisClient = await loadRedisClient();
+        const RedisClient = await (0,drivers/* loadRedisClient */.T)();
         const connection = new Connection(new RedisClient(endpoint.options), endpoint, secrets);
         const { client } = connection;
         const cancel = () => connection.drop();
@@ -40723,7 +42530,7 @@ class Connection {
             if (refusal)
                 throw refusal;
             if (info.get('loading') === '1')
-                throw new src_errors/* UserError */.yo(`${endpoint.display} is still loading its data set; try again once it has finished.`, 'Redis');
+                throw new errors/* UserError */.yo(`${endpoint.display} is still loading its data set; try again once it has finished.`, 'Redis');
             if (endpoint.db !== 0)
                 await selectDatabase(client, endpoint);
             if (scripts)
@@ -40745,7 +42552,7 @@ class Connection {
         const reason = isReplyError(error) ? error : (this.lastError ?? error);
         if (isReplyError(reason))
             return `Redis answered "${this.secrets.redact(reason.message).replace(/\.$/, '')}"`;
-        const text = (0,src_errors/* messageOf */.bD)(reason);
+        const text = (0,errors/* messageOf */.bD)(reason);
         if (/timed out/i.test(text))
             return `${this.endpoint.display} did not answer in time (${text})`;
         if (!this.connected)
@@ -40781,7 +42588,7 @@ async function selectDatabase(client, endpoint) {
         if (!isReplyError(error))
             throw error;
         const limit = (await client.config('GET', 'databases').catch(() => []))[1];
-        throw new src_errors/* UserError */.yo(`${endpoint.display}: database ${endpoint.db} cannot be selected (${error.message})` +
+        throw new errors/* UserError */.yo(`${endpoint.display}: database ${endpoint.db} cannot be selected (${error.message})` +
             (limit ? `; this server has databases 0 to ${Number(limit) - 1}.` : '.'), 'Redis');
     }
 }
@@ -40811,33 +42618,33 @@ function parseInfo(text) {
 /** Why this server cannot be backed up or restored key by key over one connection, if it cannot. */
 function unsupportedServer(info, display) {
     if (info.get('cluster_enabled') === '1' || info.get('redis_mode') === 'cluster') {
-        return new src_errors/* UserError */.yo(`${display} is a Redis Cluster node, and Redis Cluster is not supported: its keys are spread over several ` +
+        return new errors/* UserError */.yo(`${display} is a Redis Cluster node, and Redis Cluster is not supported: its keys are spread over several ` +
             `primaries and a SCAN sees one of them. Back up each primary separately as a plain Redis, or take ` +
             `snapshots with the cluster's own tooling (BGSAVE on every primary).`, 'Redis Cluster not supported');
     }
     if (info.get('redis_mode') === 'sentinel') {
-        return new src_errors/* UserError */.yo(`${display} is a Redis Sentinel, which holds no data: back up the primary it monitors ` +
+        return new errors/* UserError */.yo(`${display} is a Redis Sentinel, which holds no data: back up the primary it monitors ` +
             `(SENTINEL GET-MASTER-ADDR-BY-NAME tells its address).`, 'Redis Sentinel');
     }
     return undefined;
 }
 /** Errors of this module pass as they are; a driver's error becomes one a person can act on. */
 function describe(error, connection, what, advice = '') {
-    if (error instanceof src_errors/* UserError */.yo)
+    if (error instanceof errors/* UserError */.yo)
         return error;
     // A bug here is not the user's to fix: keep its stack.
-    if (redis_isError(error) && ['TypeError', 'RangeError', 'ReferenceError'].includes(error.name))
+    if (isError(error) && ['TypeError', 'RangeError', 'ReferenceError'].includes(error.name))
         return error;
-    const reason = connection ? connection.explain(error) : (0,src_errors/* messageOf */.bD)(error);
-    return new src_errors/* UserError */.yo(`${what}: ${reason}.${advice ? ` ${advice}` : ''}`, 'Redis');
+    const reason = connection ? connection.explain(error) : (0,errors/* messageOf */.bD)(error);
+    return new errors/* UserError */.yo(`${what}: ${reason}.${advice ? ` ${advice}` : ''}`, 'Redis');
 }
 // Duck-typed: errors made by Node itself (a refused connection) come from another realm under a
 // test runner's VM, where \`instanceof Error\` is false.
-function redis_isError(error) {
+function isError(error) {
     return typeof error === 'object' && error !== null && typeof error.message === 'string';
 }
 function isReplyError(error) {
-    return redis_isError(error) && error.name === 'ReplyError';
+    return isError(error) && error.name === 'ReplyError';
 }
 // ---------------------------------------------------------------------------------------------
 // Which keys: include/exclude patterns with Redis's own glob rules.
@@ -40863,6 +42670,13 @@ const redisPatterns = {
     scheme: 'redis://',
     fits: (pattern) => (pattern.includes(':') ? 'strong' : 'weak'),
     complete: leaveOutDeployState,
+};
+const redisSourceKind = {
+    ...urlSourceKind('redis', ['redis:', 'rediss:']),
+    written: 'redis://…',
+    suffix: '.redis',
+    patterns: redisPatterns,
+    open: (spec) => createRedisSource(spec.url),
 };
 class KeySelection {
     /** Every key, nothing to test. */
@@ -41140,1186 +42954,17 @@ function definedOnly(value) {
     return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
 }
 
-// EXTERNAL MODULE: ./actions/core/src/backup/stores/local.ts
-var local = __nccwpck_require__(4008);
-;// CONCATENATED MODULE: ./actions/core/src/backup/open.ts
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/index.ts
 
 
 
-
-
-
-
-/** The source a `sources` line names. */
-function openSource(spec, context) {
-    switch (spec.kind) {
-        case 'postgres':
-            return createPostgresSource(spec.url, { runner: context.runner, env: context.env });
-        case 'redis':
-            return createRedisSource(spec.url);
-        case 'file':
-            return createFileSource(spec.path, { cwd: context.cwd });
-    }
-}
-/**
- * The source of what a part would be restored over: `target` when given (a URL of the part's
- * kind, or a directory holding file parts), else where the part came from.
- */
-function openTarget(kind, target, context) {
-    if (kind === 'file') {
-        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target))
-            throw new src_errors/* InputError */.dz('target', `file parts restore into a directory, not ${JSON.stringify(target)}`);
-        // The target directory itself, so the safety backup's names match the restored part's.
-        return createFileSource('.', { cwd: external_node_path_default().resolve(context.cwd, target) });
-    }
-    const spec = parseSourceSpec(target);
-    if (typeof spec === 'string')
-        throw new src_errors/* InputError */.dz('target', spec);
-    if (spec.kind !== kind)
-        throw new src_errors/* InputError */.dz('target', `a ${kind} part cannot be restored into a ${spec.kind} URL; give a ${kind}:// URL`);
-    return openSource(spec, context);
-}
-async function openStore(spec, context) {
-    switch (spec.kind) {
-        case 'local':
-            return (0,local/* createLocalStore */.B)(spec.dir, { cwd: context.cwd });
-        case 'actions-cache': {
-            const { createActionsCacheStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(866), __nccwpck_require__.e(612), __nccwpck_require__.e(495)]).then(__nccwpck_require__.bind(__nccwpck_require__, 83495));
-            return createActionsCacheStore(storeOptions(context));
-        }
-        case 'artifact': {
-            const { createArtifactStore } = await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(866), __nccwpck_require__.e(935), __nccwpck_require__.e(953)]).then(__nccwpck_require__.bind(__nccwpck_require__, 43953));
-            return createArtifactStore({ ...storeOptions(context), retentionDays: context.retentionDays });
-        }
-    }
-}
-function storeOptions(context) {
-    return {
-        token: context.token,
-        env: context.env,
-        tempDir: context.env.RUNNER_TEMP || external_node_path_default().join(context.cwd, '.switchyard', 'tmp'),
-        log: context.log,
-    };
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/backup/patterns.ts
-
-
-
-
-/** One line a registry: adding a kind of source is adding its syntax here. */
-const SYNTAXES = [postgresPatterns, redisPatterns, filePatterns];
-const syntaxOf = (kind) => SYNTAXES.find((each) => each.kind === kind);
-/**
- * Splits `include` and `exclude` between the kinds of source a run has (docs/backup.md, "include
- * and exclude"): `postgres:`, `redis:` or `file:` in front says which; otherwise the kinds the
- * entry can be, and among several the one its shape points to. An entry no source can use, or
- * one that could be either of two, is an input error.
- */
-function splitPatterns(inputs, kinds) {
-    const present = SYNTAXES.filter((syntax) => [...kinds].includes(syntax.kind));
-    const split = Object.fromEntries(SYNTAXES.map((syntax) => [syntax.kind, { include: [], exclude: [] }]));
-    for (const input of ['include', 'exclude'])
-        for (const entry of inputs[input] ?? []) {
-            const { kind, pattern } = route(input, entry, present);
-            split[kind][input].push(pattern);
-        }
-    for (const syntax of present)
-        if (syntax.complete)
-            split[syntax.kind] = syntax.complete(split[syntax.kind]);
-    return split;
-}
-/** The selection a part of `kind` is taken with, by that kind's own rules. */
-function completeSelection(kind, selection) {
-    return syntaxOf(kind).complete?.(selection) ?? selection;
-}
-function route(input, entry, present) {
-    const prefixed = SYNTAXES.find((syntax) => entry.startsWith(`${syntax.kind}:`));
-    if (prefixed) {
-        const pattern = entry.slice(prefixed.kind.length + 1);
-        if (pattern === '')
-            throw new src_errors/* InputError */.dz(input, `"${entry}" names no pattern; write ${prefixed.kind}:PATTERN`);
-        if (!present.includes(prefixed))
-            throw new src_errors/* InputError */.dz(input, `"${entry}" is a ${prefixed.label}, and sources has no ${prefixed.scheme} source; remove it or add the source`);
-        return { kind: prefixed.kind, pattern };
-    }
-    const fitting = present.filter((syntax) => syntax.fits(entry) !== undefined);
-    const strong = fitting.filter((syntax) => syntax.fits(entry) === 'strong');
-    const [only] = fitting.length === 1 ? fitting : strong.length === 1 ? strong : [];
-    if (only)
-        return { kind: only.kind, pattern: entry };
-    if (fitting.length === 0)
-        throw new src_errors/* InputError */.dz(input, `"${entry}" fits no source of this backup: it is not a ${present.map((syntax) => syntax.label).join(' or ')}`);
-    const candidates = strong.length > 1 ? strong : fitting;
-    throw new src_errors/* InputError */.dz(input, `"${entry}" could be a ${candidates.map((syntax) => syntax.label).join(' or a ')}; write ${candidates
-        .map((syntax) => `${syntax.kind}:${entry}`)
-        .join(' or ')}`);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/backup/leftovers.ts
-
-
-
-/**
- * A folder without a manifest whose writer cannot be asked (another host, no record) is left
- * alone until nothing in it has changed for this long: a running backup keeps appending to its
- * part, and 6 h is the longest a GitHub-hosted job runs.
- */
-const LEFTOVER_IDLE_MS = 6 * 3_600_000;
-const systemProcesses = {
-    self: () => ({ pid: process.pid, host: external_node_os_default().hostname(), pidNamespace: pidNamespace() }),
-    running(pid) {
-        try {
-            process.kill(pid, 0);
-            return true;
-        }
-        catch (error) {
-            // EPERM: it runs, as another user.
-            return error.code === 'EPERM';
-        }
-    },
-};
-/**
- * Containers can share a host name but not their process ids: only a pid from our own pid
- * namespace can be looked up. Undefined off Linux.
- */
-function pidNamespace() {
-    try {
-        return (0,external_node_fs_.readlinkSync)('/proc/self/ns/pid');
-    }
-    catch {
-        return undefined;
-    }
-}
-/**
- * Removes what dead backups left in the store (a folder without a manifest: a reserved id, a
- * `.tmp` part), never the files of one that may still be running: see docs/backup.md, "prune".
- */
-async function removeLeftovers(store, options) {
-    if (!store.leftovers)
-        return [];
-    const removed = [];
-    const self = options.processes.self();
-    for (const leftover of await store.leftovers()) {
-        const verdict = judge(leftover, self, options);
-        if (verdict.keep) {
-            options.log(`Kept ${leftover.id}: no manifest yet, ${verdict.why}`);
-            continue;
-        }
-        await store.removeLeftover?.(leftover);
-        removed.push(leftover.id);
-        options.log(`Removed the leftovers of the ${leftover.removing ? 'interrupted removal of backup' : 'interrupted backup'} ${leftover.id} ` +
-            `(${verdict.why}): ${count(leftover.files, 'file')}, ${formatBytes(leftover.bytes)}`);
-    }
-    return removed;
-}
-function judge(leftover, self, options) {
-    if (leftover.removing)
-        return { keep: false, why: 'moved aside by a removal that did not finish' };
-    const owner = leftover.owner;
-    const here = owner !== undefined &&
-        owner.host === self.host &&
-        (owner.pidNamespace === undefined ||
-            self.pidNamespace === undefined ||
-            owner.pidNamespace === self.pidNamespace);
-    if (here) {
-        // Only the id is known to belong to us: our own pid cannot be a dead backup's.
-        if (owner.pid === self.pid || options.processes.running(owner.pid))
-            return { keep: true, why: `its process ${owner.pid} on this host is running` };
-        return { keep: false, why: `no manifest; its process ${owner.pid} on this host is gone` };
-    }
-    const idle = options.now - leftover.lastWriteMs;
-    const by = owner ? `process ${owner.pid} on ${owner.host}` : 'an unknown process';
-    const hours = (ms) => `${(ms / 3_600_000).toFixed(1)} h`;
-    if (idle >= LEFTOVER_IDLE_MS)
-        return { keep: false, why: `no manifest; nothing written for ${hours(idle)}, by ${by}` };
-    return {
-        keep: true,
-        why: `written ${hours(idle)} ago by ${by} (removed after ${LEFTOVER_IDLE_MS / 3_600_000} h without a write)`,
-    };
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/backup/engine.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** Suffix by kind: what the part holds, before the compression's own. */
-const KIND_SUFFIX = {
-    postgres: '.pgdump',
-    redis: '.redis',
-    file: '.tar',
-};
-async function runBackupCommand(inputs, deps) {
-    const context = openContext(inputs, deps);
-    const store = await openStore(inputs.store, context);
-    const engine = new BackupEngine(inputs, deps, store, context);
-    switch (inputs.command) {
-        case 'backup':
-            return engine.backup();
-        case 'restore':
-            return engine.restore();
-        case 'verify':
-            return engine.verify();
-        case 'list':
-            return engine.list();
-        case 'prune':
-            return engine.prune();
-    }
-}
-function openContext(inputs, deps) {
-    return {
-        cwd: deps.cwd,
-        env: { ...deps.io.env },
-        runner: deps.runner,
-        token: inputs['github-token'],
-        retentionDays: inputs['retention-days'],
-        log: (line) => deps.io.info(line),
-    };
-}
-class BackupEngine {
-    inputs;
-    deps;
-    store;
-    context;
-    log;
-    now;
-    processes;
-    constructor(inputs, deps, store, context) {
-        this.inputs = inputs;
-        this.deps = deps;
-        this.store = store;
-        this.context = context;
-        this.log = (line) => deps.io.info(line);
-        this.now = deps.now ?? (() => new Date());
-        this.processes = deps.processes ?? systemProcesses;
-    }
-    // -------------------------------------------------------------------------------------------
-    // backup
-    async backup() {
-        const specs = this.inputs.sources ?? [];
-        if (specs.length === 0)
-            throw new src_errors/* InputError */.dz('sources', 'is required for backup: one line per source. Example: sources: postgres://app@db:5432/shop');
-        const requested = this.inputs.id;
-        if (requested === 'latest')
-            throw new src_errors/* InputError */.dz('id', '"latest" names an existing backup; leave id empty to name a new one by its time');
-        const sources = this.openSources(specs);
-        try {
-            this.splitPatterns(sources.map((source) => source.kind));
-            const id = requested ?? (await this.newId());
-            if (requested && !(await this.store.reserve(id, this.owner())))
-                throw new src_errors/* InputError */.dz('id', (await this.store.readManifest(id))
-                    ? `backup ${id} exists already in ${this.store.location}; choose another id or leave it empty`
-                    : `an interrupted backup ${id} (no manifest) is in ${this.store.location}; remove it or choose another id`);
-            this.log(`Backing up ${count(sources.length, 'source')} to ${this.store.location} as ${id}`);
-            const manifest = await this.take(id, sources, {});
-            const { pruned, leftovers } = this.inputs.retention
-                ? await this.pruneTo(this.inputs.retention)
-                : { pruned: [], leftovers: [] };
-            return { ...this.describe(manifest), command: 'backup', store: this.store.location, pruned, leftovers };
-        }
-        finally {
-            await closeAll(sources);
-        }
-    }
-    /** Takes one backup of `sources` into the store; only a complete one gets its manifest. */
-    async take(id, sources, extra) {
-        const createdAt = this.now().toISOString();
-        const parts = [];
-        try {
-            for (const source of sources)
-                parts.push(await this.backupPart(id, source));
-            const manifest = {
-                format: backup_manifest/* MANIFEST_FORMAT */.Sn,
-                id,
-                createdAt,
-                finishedAt: this.now().toISOString(),
-                switchyard: report/* SWITCHYARD_VERSION */.O,
-                environment: this.deps.environment,
-                git: await this.gitInfo(),
-                run: this.context.env.GITHUB_RUN_ID
-                    ? { repository: this.context.env.GITHUB_REPOSITORY, runId: this.context.env.GITHUB_RUN_ID }
-                    : undefined,
-                ...extra,
-                compression: this.inputs.compression,
-                sizeBytes: parts.reduce((sum, part) => sum + part.bytes, 0),
-                parts,
-            };
-            await this.store.writeManifest(id, (0,backup_manifest/* serializeManifest */.MZ)(manifest));
-            this.log(`Backup ${id} complete: ${count(parts.length, 'part')}, ${formatBytes(manifest.sizeBytes)}`);
-            return manifest;
-        }
-        catch (error) {
-            // Whatever was written is an incomplete backup: without a manifest nobody can use it, and its
-            // parts would only take space.
-            await this.store.remove(id).catch(() => undefined);
-            throw incomplete(error, id);
-        }
-    }
-    async backupPart(id, source) {
-        const compression = this.inputs.compression;
-        const name = `${source.partName}${KIND_SUFFIX[source.kind]}${COMPRESSION_SUFFIX[compression]}`;
-        const selection = this.selection(source.kind);
-        const started = this.deps.clock.now();
-        const entry = new external_node_stream_.PassThrough();
-        const raw = new Digest({ hash: false });
-        const stored = new Digest();
-        const failures = [];
-        const noteFailure = (error) => {
-            failures.push(error);
-            throw error;
-        };
-        const taking = source
-            .backup(entry, { ...selection, log: this.log, signal: this.deps.signal })
-            .catch((error) => {
-            entry.destroy(error instanceof Error ? error : new Error(String(error)));
-            return noteFailure(error);
-        });
-        const flowing = (0,promises_namespaceObject.pipeline)(entry, raw, compressor(compression), stored);
-        const writing = this.store.writePart(id, name, stored).catch((error) => {
-            stored.destroy(error instanceof Error ? error : new Error(String(error)));
-            return noteFailure(error);
-        });
-        const [taken] = await Promise.allSettled([taking, writing, flowing]);
-        // The first failure is the cause; the others are its echo down the pipeline.
-        if (failures.length > 0)
-            throw failures[0];
-        if (taken.status === 'rejected')
-            throw taken.reason;
-        const seconds = (this.deps.clock.now() - started) / 1000;
-        const summary = taken.value;
-        this.log(`${name}: ${describeRecords(summary.records)}; ${formatBytes(raw.bytes)} → ${formatBytes(stored.bytes)} ` +
-            `(${compression}) in ${seconds.toFixed(1)} s, ${formatBytes(raw.bytes / Math.max(seconds, 0.001))}/s`);
-        return {
-            name,
-            kind: source.kind,
-            source: source.display,
-            ...selection,
-            bytes: stored.bytes,
-            sha256: stored.sha256,
-            rawBytes: raw.bytes,
-            records: summary.records,
-            facts: summary.facts,
-            seconds: Number(seconds.toFixed(3)),
-        };
-    }
-    split;
-    /** Splits include/exclude between the kinds of source this run has; bad entries fail here, before anything is read. */
-    splitPatterns(kinds) {
-        this.split = splitPatterns(this.inputs, kinds);
-    }
-    /** The include/exclude a part of `kind` is taken or restored with. */
-    selection(kind) {
-        return this.split?.[kind] ?? completeSelection(kind, { include: [], exclude: [] });
-    }
-    openSources(specs) {
-        const sources = [];
-        const byPart = new Map();
-        for (const spec of specs) {
-            const source = openSource(spec, this.context);
-            const same = byPart.get(source.partName);
-            if (same) {
-                void closeAll([...sources, source]);
-                throw new src_errors/* InputError */.dz('sources', `${mask_redactUrl(spec.raw)} and ${same} are the same source (part ${source.partName}); list each once`);
-            }
-            byPart.set(source.partName, mask_redactUrl(spec.raw));
-            sources.push(source);
-        }
-        return sources;
-    }
-    /** `20261121-071502-1a2b3c4` (the time in UTC and the commit), unique in the store. */
-    async newId() {
-        const stamp = timestamp(this.now());
-        const sha = (await this.gitInfo()).sha?.slice(0, 7);
-        const stem = [this.deps.environment?.replace(/[^A-Za-z0-9._-]+/g, '-'), stamp, sha]
-            .filter(Boolean)
-            .join('-');
-        return this.unusedId(/^[A-Za-z0-9]/.test(stem) ? stem : `backup-${stem}`);
-    }
-    /** Reserves `base`, or `base-2`, `base-3`… when taken (two backups within a second). */
-    async unusedId(base) {
-        for (let n = 1;; n++) {
-            const id = n === 1 ? base : `${base.slice(0, 195)}-${n}`;
-            if (await this.store.reserve(id, this.owner()))
-                return id;
-        }
-    }
-    owner() {
-        return { ...this.processes.self(), startedAt: this.now().toISOString() };
-    }
-    gitCache;
-    /** The commit and ref being deployed: from the runner, else from the working copy. */
-    gitInfo() {
-        this.gitCache ??= (async () => {
-            const env = this.context.env;
-            if (env.GITHUB_SHA)
-                return { sha: env.GITHUB_SHA, ref: env.GITHUB_REF };
-            const git = async (...args) => {
-                const result = await this.deps.runner
-                    .run(['git', ...args], { cwd: this.deps.cwd, timeoutMs: 5_000 })
-                    .catch(() => undefined);
-                return result?.exitCode === 0 ? result.stdout.trim() || undefined : undefined;
-            };
-            return { sha: await git('rev-parse', 'HEAD'), ref: await git('symbolic-ref', '-q', 'HEAD') };
-        })();
-        return this.gitCache;
-    }
-    // -------------------------------------------------------------------------------------------
-    // restore and verify
-    async restore() {
-        if (!this.inputs.id)
-            throw new src_errors/* InputError */.dz('id', 'is required for restore: name the backup to restore, or latest for the newest (command: list shows them)');
-        const { id, manifest, text } = await this.load(this.inputs.id);
-        const chosen = this.choose(manifest, { restoresOverSource: this.inputs.target === undefined });
-        const mode = this.inputs.mode;
-        try {
-            this.splitPatterns(chosen.map(({ part }) => part.kind));
-            this.log(`Restoring backup ${id} (${count(chosen.length, 'part')}) in ${mode} mode`);
-            await this.checkChecksums(id, manifest, chosen, 'restore');
-            await this.checkTargets(id, manifest, chosen);
-            const safetyBackup = await this.safetyBackup(id, chosen);
-            const counts = await this.restoreParts(id, manifest, chosen, safetyBackup);
-            this.log(`Restored backup ${id}: ${count(chosen.length, 'part')}; record counts confirmed`);
-            return {
-                ...this.describe(manifest, text),
-                command: 'restore',
-                store: this.store.location,
-                parts: chosen.map(({ part }) => part),
-                safetyBackup,
-                restoredInto: this.restoredInto(chosen),
-                counts,
-            };
-        }
-        finally {
-            await closeAll(chosen.map(({ source }) => source));
-        }
-    }
-    async verify() {
-        const id = await this.resolve(this.inputs.id ?? 'latest');
-        try {
-            return await this.verifyBackup(id);
-        }
-        catch (error) {
-            // An input error says nothing about the backup; anything else means it did not verify now,
-            // and prune must not keep it as the last good backup on the strength of an older pass.
-            if (!(error instanceof src_errors/* InputError */.dz))
-                await this.unmark(id);
-            throw error;
-        }
-    }
-    async verifyBackup(id) {
-        const { manifest, text } = await this.load(id);
-        const scratch = this.inputs.target;
-        const chosen = this.choose(manifest, { restoresOverSource: false });
-        try {
-            this.splitPatterns(chosen.map(({ part }) => part.kind));
-            this.log(`Verifying backup ${id} (${count(chosen.length, 'part')})`);
-            await this.checkChecksums(id, manifest, chosen, 'verify');
-            let counts;
-            if (scratch === undefined)
-                await this.checkFilePartsRestorable(id, manifest, chosen);
-            else {
-                this.log(`Restoring into the scratch target ${mask_redactUrl(scratch)} in ${this.inputs.mode} mode to compare`);
-                await this.checkTargets(id, manifest, chosen);
-                counts = await this.restoreParts(id, manifest, chosen, undefined);
-            }
-            const verifiedAt = this.now().toISOString();
-            await this.store.writeMark(id, 'verified', JSON.stringify({
-                verifiedAt,
-                parts: chosen.map(({ part }) => part.name),
-                restoredInto: scratch && mask_redactUrl(scratch),
-            }));
-            this.log(`Backup ${id} verified: every checksum matches${counts ? ', and its scratch restore has every record' : ''}`);
-            return {
-                ...this.describe(manifest, text),
-                command: 'verify',
-                store: this.store.location,
-                parts: chosen.map(({ part }) => part),
-                restoredInto: scratch && mask_redactUrl(scratch),
-                counts,
-            };
-        }
-        finally {
-            await closeAll(chosen.map(({ source }) => source));
-        }
-    }
-    /** Takes back a verified mark after a failed verify; the verify's own error is what matters. */
-    async unmark(id) {
-        try {
-            if ((await this.store.readMark(id, 'verified')) === undefined)
-                return;
-            await this.store.removeMark(id, 'verified');
-            this.log(`Removed the verified mark of backup ${id}: this verify failed`);
-        }
-        catch (error) {
-            this.deps.io.warning(`Backup ${id} failed to verify, and its verified mark could not be removed (${(0,src_errors/* messageOf */.bD)(error)}); do not let prune rely on it.`);
-        }
-    }
-    /** Every target can take its part in `mode`: checked for all before any is written. */
-    async checkTargets(id, manifest, chosen) {
-        for (const { part, source } of chosen)
-            await source.checkTarget(this.opener(id, manifest, part), this.restoreContext(part));
-    }
-    /** Restores each part, then reads its target's counts back; fails when any falls short. */
-    async restoreParts(id, manifest, chosen, safetyBackup) {
-        const counts = [];
-        const done = [];
-        for (const { part, source } of chosen) {
-            try {
-                await source.restore(this.opener(id, manifest, part), this.restoreContext(part));
-            }
-            catch (error) {
-                throw partFailed(error, part, done, safetyBackup);
-            }
-            done.push(part.name);
-            counts.push(...(await this.countCheck(source, part)));
-        }
-        failOnShortfall(counts, safetyBackup);
-        return counts;
-    }
-    /**
-     * A file part's archive is checked the way a restore checks it — every entry must stay inside
-     * the target — against an empty directory, so a backup no restore would accept is never marked
-     * verified.
-     */
-    async checkFilePartsRestorable(id, manifest, chosen) {
-        for (const { part, source } of chosen) {
-            if (part.kind !== 'file')
-                continue;
-            const empty = await (0,promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'switchyard-verify-'));
-            try {
-                await source.checkTarget(this.opener(id, manifest, part), {
-                    ...this.restoreContext(part),
-                    mode: 'fail-if-exists',
-                    target: empty,
-                });
-            }
-            finally {
-                await (0,promises_.rm)(empty, { recursive: true, force: true });
-            }
-            this.log(`${part.name}: every entry restores inside its target`);
-        }
-    }
-    /** A backup's id as given, `latest` resolved: the newest that is not a safety backup. */
-    async resolve(requested) {
-        if (requested !== 'latest')
-            return requested;
-        const newest = (await this.listed()).find((backup) => !backup.damaged && !backup.safetyFor);
-        if (!newest)
-            throw new src_errors/* InputError */.dz('id', `there is no backup in ${this.store.location} yet, so no latest`);
-        return newest.id;
-    }
-    /** A backup's manifest by id (`latest` resolved first). */
-    async load(requested) {
-        const id = await this.resolve(requested);
-        const text = await this.store.readManifest(id);
-        if (text === undefined)
-            throw new src_errors/* InputError */.dz('id', `there is no complete backup ${JSON.stringify(id)} in ${this.store.location}; command: list shows the backups there`);
-        return { id, manifest: (0,backup_manifest/* parseManifest */.Ng)(text, id, this.store.location), text };
-    }
-    /**
-     * The parts to restore, each with the source that restores it. `sources` picks parts (and
-     * brings the credentials the manifest leaves out); without it, every part goes back where it
-     * came from.
-     */
-    choose(manifest, options) {
-        const specs = this.inputs.sources ?? [];
-        const chosen = [];
-        const close = () => void closeAll(chosen.map(({ source }) => source));
-        try {
-            if (specs.length > 0) {
-                for (const spec of specs) {
-                    const source = openSource(spec, this.context);
-                    const part = manifest.parts.find((each) => each.name.startsWith(`${source.partName}.`));
-                    if (!part) {
-                        void source.close();
-                        throw new src_errors/* InputError */.dz('sources', `${mask_redactUrl(spec.raw)} has no part in backup ${manifest.id}; it holds ${manifest.parts.map((p) => p.source).join(', ')}`);
-                    }
-                    chosen.push({ part, source });
-                }
-            }
-            else {
-                for (const part of manifest.parts) {
-                    // Only a restore over the source itself connects to it; otherwise its name is enough.
-                    if (part.source.includes('***') && options.restoresOverSource)
-                        throw new src_errors/* InputError */.dz('sources', `part ${part.name} came from ${part.source}, whose credentials a manifest never holds: list that source in sources, with them`);
-                    const spec = specFromPart(part);
-                    chosen.push({ part, source: openSource(spec, this.context) });
-                }
-            }
-            const target = this.inputs.target;
-            if (target !== undefined && chosen.length > 1)
-                throw new src_errors/* InputError */.dz('target', `backup ${manifest.id} has ${chosen.length} parts and a target takes one: pick it with sources (e.g. sources: ${chosen[0]?.part.source})`);
-            // A target of the wrong kind is an input error before anything is read.
-            if (target !== undefined && chosen[0])
-                void openTarget(chosen[0].part.kind, target, this.context).close();
-            return chosen;
-        }
-        catch (error) {
-            close();
-            throw error;
-        }
-    }
-    /** Every part's bytes against the manifest, before anything is touched. */
-    async checkChecksums(id, manifest, chosen, doing) {
-        for (const { part } of chosen) {
-            const started = this.deps.clock.now();
-            const digest = new Digest();
-            await (0,promises_namespaceObject.pipeline)(await this.store.readPart(id, part.name), digest, discard());
-            if (digest.sha256 !== part.sha256 || digest.bytes !== part.bytes)
-                throw new src_errors/* UserError */.yo(`Part ${part.name} of backup ${id} is damaged: its sha256 is ${digest.sha256} (${formatBytes(digest.bytes)}), ` +
-                    `the manifest says ${part.sha256} (${formatBytes(part.bytes)}). ` +
-                    (doing === 'restore'
-                        ? 'Nothing was restored and the target is untouched. Restore another backup (command: list shows them).'
-                        : 'Do not restore this backup; take a new one.'), 'Backup damaged');
-            if (doing === 'verify')
-                await this.checkDecompresses(id, manifest, part);
-            const seconds = (this.deps.clock.now() - started) / 1000;
-            this.log(`${part.name}: sha256 matches (${formatBytes(part.bytes)} in ${seconds.toFixed(1)} s)`);
-        }
-    }
-    /** A part whose checksum matches can still have been written wrong: it must unpack to its size. */
-    async checkDecompresses(id, manifest, part) {
-        const raw = new Digest({ hash: false });
-        try {
-            await (0,promises_namespaceObject.pipeline)(await this.store.readPart(id, part.name), decompressor(manifest.compression), raw, discard());
-        }
-        catch (error) {
-            throw new src_errors/* UserError */.yo(`Part ${part.name} of backup ${id} does not decompress (${manifest.compression}): ${error.message}`, 'Backup damaged');
-        }
-        if (raw.bytes !== part.rawBytes)
-            throw new src_errors/* UserError */.yo(`Part ${part.name} of backup ${id} unpacks to ${raw.bytes} bytes; the manifest says ${part.rawBytes}`, 'Backup damaged');
-    }
-    /** Opens a part for a source to read, decompressed, as often as it asks. */
-    opener(id, manifest, part) {
-        return () => {
-            const out = new external_node_stream_.PassThrough();
-            this.store
-                .readPart(id, part.name)
-                .then((input) => (0,promises_namespaceObject.pipeline)(input, decompressor(manifest.compression), out))
-                .catch((error) => out.destroy(error instanceof Error ? error : new Error(String(error))));
-            return out;
-        };
-    }
-    restoreContext(part) {
-        return {
-            ...this.restoreSelection(part),
-            log: this.log,
-            signal: this.deps.signal,
-            mode: this.inputs.mode,
-            target: this.inputs.target,
-        };
-    }
-    /**
-     * What a restore takes from a part: the part's own selection narrowed by include/exclude when
-     * given (the deploy state keys stay out either way).
-     */
-    restoreSelection(part) {
-        if (!this.inputs.include && !this.inputs.exclude)
-            return { include: part.include, exclude: part.exclude };
-        return this.selection(part.kind);
-    }
-    /**
-     * Backs up what the restore may overwrite. fail-if-exists has just confirmed that nothing the
-     * restore writes exists there, so there is nothing to keep.
-     */
-    async safetyBackup(id, chosen) {
-        if (!this.inputs['safety-backup']) {
-            this.log('No safety backup: safety-backup is false');
-            return undefined;
-        }
-        if (this.inputs.mode === 'fail-if-exists') {
-            this.log('No safety backup needed: in fail-if-exists mode the restore overwrites nothing (just checked)');
-            return undefined;
-        }
-        const targets = chosen.map(({ part, source }) => this.inputs.target === undefined ? source : openTarget(part.kind, this.inputs.target, this.context));
-        try {
-            const safetyId = await this.unusedId(`safety-${timestamp(this.now())}-before-${id}`.slice(0, 190));
-            this.log(`Taking a safety backup of the target first: ${safetyId}`);
-            await this.take(safetyId, targets, { safetyFor: id });
-            return safetyId;
-        }
-        catch (error) {
-            throw new src_errors/* UserError */.yo(`${error.message} The safety backup failed, so nothing was restored (set safety-backup: false to restore without one).`, error.title ?? 'Safety backup failed');
-        }
-        finally {
-            if (this.inputs.target !== undefined)
-                await closeAll(targets);
-        }
-    }
-    /** The target's record counts after a restore, each at least what the part holds. */
-    async countCheck(source, part) {
-        const context = this.restoreContext(part);
-        const found = await source.count(context);
-        return Object.entries(part.records)
-            .filter(([group]) => !(group === 'bytes' && context.mode === 'merge'))
-            .map(([group, expected]) => ({ part: part.name, group, expected, found: found[group] ?? 0 }));
-    }
-    restoredInto(chosen) {
-        return this.inputs.target !== undefined
-            ? mask_redactUrl(this.inputs.target)
-            : chosen.map(({ part }) => part.source).join(', ');
-    }
-    // -------------------------------------------------------------------------------------------
-    // list and prune
-    async list() {
-        const backups = await this.listed();
-        this.log(`${count(backups.length, 'backup')} in ${this.store.location}`);
-        for (const backup of backups)
-            this.log(`  ${backup.id}  ${backup.createdAt ?? '?'}  ${formatBytes(backup.sizeBytes)}  ${count(backup.parts.length, 'part')}` +
-                `${backup.verifiedAt ? `  verified ${backup.verifiedAt}` : ''}${backup.damaged ? `  DAMAGED: ${backup.damaged}` : ''}`);
-        return { command: 'list', store: this.store.location, id: backups[0]?.id, parts: [], backups };
-    }
-    async prune() {
-        const retention = this.inputs.retention;
-        if (retention === undefined)
-            throw new src_errors/* InputError */.dz('retention', 'is required for prune: how many of the newest backups to keep. Example: retention: 7');
-        const { pruned, leftovers } = await this.pruneTo(retention);
-        return {
-            command: 'prune',
-            store: this.store.location,
-            parts: [],
-            pruned,
-            leftovers,
-            backups: await this.listed(),
-        };
-    }
-    /**
-     * Removes all but the `keep` newest backups, and never the newest verified one. Safety backups
-     * are counted apart (their own `keep` newest): a restore's safety backup must not push out the
-     * backup it restored. Then the leftovers of dead backups go (removeLeftovers says which).
-     */
-    async pruneTo(keep) {
-        const backups = await this.listed();
-        const newestVerified = backups.find((backup) => backup.verifiedAt && !backup.damaged);
-        const beyond = (list) => list.slice(keep);
-        const doomed = [
-            ...beyond(backups.filter((backup) => !backup.safetyFor)),
-            ...beyond(backups.filter((backup) => backup.safetyFor)),
-        ].filter((backup) => backup !== newestVerified);
-        if (newestVerified && backups.filter((b) => !b.safetyFor).indexOf(newestVerified) >= keep)
-            this.log(`Keeping ${newestVerified.id} beyond retention ${keep}: it is the newest verified backup`);
-        for (const backup of doomed) {
-            await this.store.remove(backup.id);
-            this.log(`Pruned ${backup.id} (${backup.createdAt ?? 'no time'}, ${formatBytes(backup.sizeBytes)})`);
-        }
-        if (doomed.length === 0)
-            this.log(`Nothing to prune: ${count(backups.length, 'backup')}, retention ${keep}`);
-        const leftovers = await removeLeftovers(this.store, {
-            now: this.now().getTime(),
-            processes: this.processes,
-            log: this.log,
-        });
-        return { pruned: doomed.map((backup) => backup.id), leftovers };
-    }
-    /** Every complete backup in the store, newest first; damaged manifests last. */
-    async listed() {
-        const ids = await this.store.list();
-        const backups = await Promise.all(ids.map(async (id) => {
-            try {
-                const manifest = (0,backup_manifest/* parseManifest */.Ng)((await this.store.readManifest(id)) ?? '', id, this.store.location);
-                const mark = await this.store.readMark(id, 'verified');
-                return {
-                    id,
-                    createdAt: manifest.createdAt,
-                    environment: manifest.environment,
-                    gitSha: manifest.git.sha,
-                    parts: manifest.parts.map((part) => part.name),
-                    sizeBytes: manifest.sizeBytes,
-                    verifiedAt: mark ? verifiedAt(mark) : undefined,
-                    safetyFor: manifest.safetyFor,
-                };
-            }
-            catch (error) {
-                return { id, parts: [], sizeBytes: 0, damaged: error.message };
-            }
-        }));
-        return backups.sort((a, b) => Number(Boolean(a.damaged)) - Number(Boolean(b.damaged)) ||
-            (b.createdAt ?? '').localeCompare(a.createdAt ?? '') ||
-            b.id.localeCompare(a.id));
-    }
-    describe(manifest, text = (0,backup_manifest/* serializeManifest */.MZ)(manifest)) {
-        return {
-            id: manifest.id,
-            manifest,
-            manifestText: text,
-            sha256: (0,backup_manifest/* manifestSha256 */.dL)(text),
-            parts: manifest.parts,
-        };
-    }
-}
-/** The source line a part was taken from; its credentials were redacted, so it works only without any. */
-function specFromPart(part) {
-    if (part.kind === 'file')
-        return { kind: 'file', path: part.source.replace(/^file:/, ''), raw: part.source };
-    return { kind: part.kind, url: new URL(part.source), raw: part.source };
-}
-/** `20261121-071502`: UTC, sortable, file-name safe. */
-function timestamp(date) {
-    return date
-        .toISOString()
-        .replace(/\.\d+Z$/, '')
-        .replace(/[-:]/g, '')
-        .replace('T', '-');
-}
-function verifiedAt(mark) {
-    try {
-        const value = JSON.parse(mark).verifiedAt;
-        return typeof value === 'string' ? value : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-function failOnShortfall(counts, safetyBackup) {
-    const short = counts.filter((check) => check.found < check.expected);
-    if (short.length === 0)
-        return;
-    const listed = short
-        .slice(0, 5)
-        .map((check) => `${check.part} ${check.group}: ${check.found} of ${check.expected}`)
-        .join('; ');
-    throw new src_errors/* UserError */.yo(`The restore finished but the target holds fewer records than the backup: ${listed}${short.length > 5 ? '; …' : ''}. ` +
-        'Something deleted them meanwhile, or (Redis) keys with little time to live expired.' +
-        (safetyBackup ? ` The target as it was is in backup ${safetyBackup}.` : ''), 'Restore incomplete');
-}
-function partFailed(error, part, done, safetyBackup) {
-    if (!(error instanceof src_errors/* UserError */.yo))
-        return error;
-    const already = done.length > 0 ? ` Parts already restored: ${done.join(', ')}.` : '';
-    const safety = safetyBackup ? ` The target as it was is in backup ${safetyBackup}.` : '';
-    return new src_errors/* UserError */.yo(`Restoring part ${part.name} failed: ${error.message}${already}${safety}`, error.title);
-}
-function incomplete(error, id) {
-    if (!(error instanceof src_errors/* UserError */.yo))
-        return error;
-    const note = ` Backup ${id} was not completed: no manifest was written and its parts were removed.`;
-    return new src_errors/* UserError */.yo(`${error.message}${note}`, error.title, error.file, error.line);
-}
-function describeRecords(records) {
-    const shown = Object.entries(records)
-        .filter(([group]) => !group.startsWith('pattern:'))
-        .map(([group, n]) => `${group} ${n.toLocaleString('en-US')}`);
-    return shown.length > 6 ? `${shown.slice(0, 6).join(', ')}, …` : shown.join(', ') || 'nothing';
-}
-function discard() {
-    return new external_node_stream_.Writable({
-        write(_chunk, _encoding, callback) {
-            callback();
-        },
-    });
-}
-async function closeAll(sources) {
-    await Promise.all(sources.map((source) => source.close().catch(() => undefined)));
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/backup/summary.ts
-
-const TITLES = {
-    backup: 'Backup',
-    restore: 'Restore',
-    verify: 'Verify',
-    list: 'Backups',
-    prune: 'Prune',
-};
-function renderBackupSummary(outcome) {
-    const parts = [];
-    const subject = outcome.id && outcome.command !== 'list' ? ` \`${outcome.id}\`` : '';
-    parts.push(`## ${TITLES[outcome.command]}${subject} ✅\n`);
-    parts.push(`Store: \`${outcome.store}\`.${outcome.sha256 ? ` Manifest sha256 \`${outcome.sha256}\`.` : ''}\n`);
-    if (outcome.command === 'restore') {
-        parts.push(`Restored into ${outcome.restoredInto}. ` +
-            (outcome.safetyBackup
-                ? `What it overwrote is in the safety backup \`${outcome.safetyBackup}\`.\n`
-                : 'No safety backup was needed or asked for.\n'));
-    }
-    if (outcome.parts.length > 0)
-        parts.push(partsTable(outcome.parts));
-    if (outcome.counts && outcome.counts.length > 0) {
-        parts.push(`### Records after the restore${outcome.command === 'verify' ? ` into ${outcome.restoredInto}` : ''}\n`);
-        parts.push(markdownTable(['Part', 'Group', 'In the backup', 'In the target'], outcome.counts.map((check) => [check.part, check.group, check.expected, check.found])));
-    }
-    if (outcome.pruned && outcome.pruned.length > 0)
-        parts.push(`Pruned ${count(outcome.pruned.length, 'backup')}: ${outcome.pruned.map((id) => `\`${id}\``).join(', ')}.\n`);
-    if (outcome.leftovers && outcome.leftovers.length > 0)
-        parts.push(`Removed what ${count(outcome.leftovers.length, 'interrupted backup')} left (no manifest): ${outcome.leftovers.map((id) => `\`${id}\``).join(', ')}.\n`);
-    if (outcome.backups && outcome.command !== 'backup') {
-        parts.push(markdownTable(['Backup', 'Taken', 'Environment', 'Commit', 'Parts', 'Size', 'Verified'], outcome.backups.map((backup) => [
-            backup.safetyFor ? `${backup.id} (safety, before ${backup.safetyFor})` : backup.id,
-            backup.createdAt ?? '',
-            backup.environment ?? '',
-            backup.gitSha?.slice(0, 7) ?? '',
-            backup.damaged ? `damaged: ${backup.damaged}` : backup.parts.length,
-            formatBytes(backup.sizeBytes),
-            backup.verifiedAt ?? '',
-        ])));
-    }
-    return parts.join('\n');
-}
-function partsTable(parts) {
-    return markdownTable(['Part', 'Source', 'Records', 'Raw', 'Stored', 'sha256', 'Time'], parts.map((part) => [
-        part.name,
-        part.source,
-        Object.entries(part.records)
-            .map(([group, n]) => `${group}: ${n.toLocaleString('en-US')}`)
-            .join('<br>'),
-        formatBytes(part.rawBytes),
-        formatBytes(part.bytes),
-        `${part.sha256.slice(0, 12)}…`,
-        `${part.seconds.toFixed(1)} s`,
-    ]));
-}
-
-;// CONCATENATED MODULE: ./actions/backup/src/main.ts
-
-
-
-
-const backupAction = defineAction({
-    name: 'backup',
-    inputs: backupInputs,
-    engine: runBackupCommand,
-    outputs: {
-        'backup-id': {
-            description: 'The backup taken, restored or verified (list: the newest).',
-            value: (outcome) => outcome.id ?? '',
-        },
-        manifest: {
-            description: "The backup's manifest as JSON: id, time, commit, sources (credentials redacted), and per part its size, sha256 and record counts.",
-            value: (outcome) => (outcome.manifest ? JSON.stringify(outcome.manifest) : ''),
-        },
-        'size-bytes': {
-            description: 'The stored size of the backup, all parts compressed.',
-            value: (outcome) => (outcome.manifest ? String(outcome.manifest.sizeBytes) : ''),
-        },
-        sha256: {
-            description: "The sha256 of the manifest, which pins every part's checksum.",
-            value: (outcome) => outcome.sha256 ?? '',
-        },
-    },
-    report: {
-        description: 'Path of the JSON report (the manifest, the checks, the records counted after a restore).',
-        // The manifest is in the report already, parsed; its exact text only matters for its sha256.
-        body: ({ manifestText: _text, ...report }) => report,
-    },
-    summary: renderBackupSummary,
-});
-const main_run = (io = githubIO()) => runAction(backupAction, io);
-
-
-/***/ }),
-
-/***/ 25006:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
-/* harmony export */   zR: () => (/* binding */ syncDirectory)
-/* harmony export */ });
-/* unused harmony exports isLeftoverTemporary, writeTemporaryBeside */
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-
-
-
-// A leading dot and a `.tmp` end: `include *.conf`, globs and directory listings pass it by, and a
-// run killed between write and rename leaves something `isLeftoverTemporary` recognises.
-const TEMPORARY = /^\..+\.switchyard-\d+-[0-9a-f]{12}\.tmp$/;
-/** The name of a temporary file a killed run left behind (safe to delete once no run is active). */
-function isLeftoverTemporary(name) {
-    return TEMPORARY.test(basename(name));
-}
-async function writeAll(handle, data) {
-    if (typeof data === 'string' || data instanceof Uint8Array) {
-        await handle.writeFile(data);
-        return;
-    }
-    for await (const chunk of data) {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        let offset = 0;
-        while (offset < bytes.length)
-            offset += (await handle.write(bytes, offset)).bytesWritten;
-    }
-}
-/**
- * Writes `data` to a new temporary file beside `file` (same directory, so a rename cannot cross
- * file systems), flushed to disk, and returns its path for the caller to rename or link into place.
- * On failure nothing is left behind.
- */
-async function writeTemporaryBeside(file, data, options = {}) {
-    const temporary = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)((0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(file), `.${(0,node_path__WEBPACK_IMPORTED_MODULE_2__.basename)(file)}.switchyard-${process.pid}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString('hex')}.tmp`);
-    const mode = options.mode ?? 0o644;
-    let handle;
-    try {
-        handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(temporary, 'wx', mode);
-        await writeAll(handle, data);
-        if (options.mode !== undefined)
-            await handle.chmod(mode);
-        await handle.sync();
-        await handle.close();
-        return temporary;
-    }
-    catch (error) {
-        await handle?.close().catch(() => { });
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(temporary, { force: true });
-        throw error;
-    }
-}
-/** Makes a rename durable. Some platforms cannot open a directory: the rename is then as durable as it gets. */
-async function syncDirectory(directory) {
-    let handle;
-    try {
-        handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(directory, 'r');
-        await handle.sync();
-    }
-    catch {
-        // Best effort: the data itself was flushed before the rename.
-    }
-    finally {
-        await handle?.close().catch(() => { });
-    }
-}
-/**
- * Replaces (or creates) `file` so that readers see the old content or the new, never part of one,
- * even after a crash: a flushed temporary file beside it, renamed over it, the directory synced.
- * Errors are the file system's own; callers say what they were writing.
- */
-async function writeFileAtomic(file, data, options = {}) {
-    const temporary = await writeTemporaryBeside(file, data, options);
-    try {
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rename)(temporary, file);
-    }
-    catch (error) {
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(temporary, { force: true });
-        throw error;
-    }
-    await syncDirectory((0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(file));
-}
-
-
-/***/ }),
-
-/***/ 20435:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   MZ: () => (/* binding */ serializeManifest),
-/* harmony export */   Ng: () => (/* binding */ parseManifest),
-/* harmony export */   Sn: () => (/* binding */ MANIFEST_FORMAT),
-/* harmony export */   dL: () => (/* binding */ manifestSha256),
-/* harmony export */   ef: () => (/* binding */ partNameProblem),
-/* harmony export */   h1: () => (/* binding */ MANIFEST_FILE)
-/* harmony export */ });
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9691);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(93370);
-
-
-
-const MANIFEST_FORMAT = 'switchyard-backup/1';
-/** The manifest's file name in a backup's folder. */
-const MANIFEST_FILE = 'manifest.json';
-const partSchema = zod__WEBPACK_IMPORTED_MODULE_2__/* .object */ .Ikc({
-    /** The file in the store, e.g. "redis-127.0.0.1-6379-0.redis.gz". */
-    name: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
-    kind: zod__WEBPACK_IMPORTED_MODULE_2__/* ["enum"] */ .k5n(['postgres', 'redis', 'file']),
-    /** The source with credentials redacted. */
-    source: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
-    include: zod__WEBPACK_IMPORTED_MODULE_2__/* .array */ .YOg(zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP()),
-    exclude: zod__WEBPACK_IMPORTED_MODULE_2__/* .array */ .YOg(zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP()),
-    /** Stored (compressed) bytes and their sha256. */
-    bytes: zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().int().nonnegative(),
-    sha256: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().regex(/^[0-9a-f]{64}$/),
-    /** Bytes before compression. */
-    rawBytes: zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().int().nonnegative(),
-    records: zod__WEBPACK_IMPORTED_MODULE_2__/* .record */ .g1P(zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig()),
-    facts: zod__WEBPACK_IMPORTED_MODULE_2__/* .record */ .g1P(zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig()])),
-    seconds: zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().nonnegative(),
-});
-const manifestSchema = zod__WEBPACK_IMPORTED_MODULE_2__/* .object */ .Ikc({
-    format: zod__WEBPACK_IMPORTED_MODULE_2__/* .literal */ .euz(MANIFEST_FORMAT),
-    id: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
-    createdAt: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
-    finishedAt: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
-    switchyard: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
-    environment: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().optional(),
-    git: zod__WEBPACK_IMPORTED_MODULE_2__/* .object */ .Ikc({ sha: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().optional(), ref: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().optional() }),
-    /** The run that took it, when GitHub Actions did. */
-    run: zod__WEBPACK_IMPORTED_MODULE_2__/* .object */ .Ikc({ repository: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().optional(), runId: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().optional() }).optional(),
-    /** Taken by a restore, of what it was about to overwrite. */
-    safetyFor: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().optional(),
-    compression: zod__WEBPACK_IMPORTED_MODULE_2__/* ["enum"] */ .k5n(['gzip', 'zstd', 'none']),
-    sizeBytes: zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().int().nonnegative(),
-    parts: zod__WEBPACK_IMPORTED_MODULE_2__/* .array */ .YOg(partSchema),
-});
-function serializeManifest(manifest) {
-    return JSON.stringify(manifest, null, 2) + '\n';
-}
-/** The manifest's own sha256: it pins every part's checksum, so it names the backup's content. */
-function manifestSha256(text) {
-    return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(text).digest('hex');
-}
-/** Reads a stored manifest; one that is not ours or is damaged is a clear error, not a crash. */
-function parseManifest(text, id, location) {
-    let json;
-    try {
-        json = JSON.parse(text);
-    }
-    catch (error) {
-        throw damaged(id, location, `it is not JSON (${error.message})`);
-    }
-    const result = manifestSchema.safeParse(json);
-    if (!result.success) {
-        const issue = result.error.issues[0];
-        throw damaged(id, location, `${issue?.path.join('.') || 'its root'}: ${issue?.message}`);
-    }
-    if (result.data.id !== id)
-        throw damaged(id, location, `it names backup ${result.data.id}`);
-    // A restore of one part must not go ahead on a manifest that lies about another: every name is
-    // checked here, whichever parts a command then reads.
-    const seen = new Set();
-    for (const part of result.data.parts) {
-        const problem = partNameProblem(part.name);
-        if (problem)
-            throw damaged(id, location, `part ${JSON.stringify(part.name)} ${problem}`);
-        if (seen.has(part.name))
-            throw damaged(id, location, `it lists part ${part.name} twice`);
-        seen.add(part.name);
-    }
-    const total = result.data.parts.reduce((sum, part) => sum + part.bytes, 0);
-    if (total !== result.data.sizeBytes)
-        throw damaged(id, location, `its parts add up to ${total} bytes, not the ${result.data.sizeBytes} it says`);
-    return result.data;
-}
-/**
- * Why `name` cannot name a part, or undefined: a part is one plain file beside the manifest and
- * the marks in every store, so nothing that could leave the backup's folder or hit those files.
- */
-function partNameProblem(name) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name) ||
-        name.includes('..') ||
-        name.startsWith(MANIFEST_FILE) ||
-        name.endsWith('.mark.json'))
-        return `is not a part name: use letters, digits, ".", "_" and "-" (no path separators, no "..", not ${MANIFEST_FILE})`;
-    return undefined;
-}
-function damaged(id, location, why) {
-    return new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo(`The manifest of backup ${id} in ${location} cannot be used: ${why}. Restore another backup (command: list shows them).`, 'Backup manifest damaged');
+/** Every kind of backup source: adding one is adding its file and a line here. */
+const SOURCE_KINDS = [postgresSourceKind, redisSourceKind, fileSourceKind];
+/** The kinds a manifest's part may be, in the registry's order. */
+const SOURCE_NAMES = SOURCE_KINDS.map((each) => each.kind);
+/** The kind of a part or source; whatever carries a SourceName was read by a registered kind. */
+function sourceKindNamed(kind) {
+    return SOURCE_KINDS.find((each) => each.kind === kind);
 }
 
 
@@ -42632,11 +43277,63 @@ function partFile(name) {
 
 /***/ }),
 
+/***/ 99947:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   m: () => (/* binding */ systemClock)
+/* harmony export */ });
+const systemClock = {
+    now: () => performance.now(),
+    sleep: (ms, signal) => new Promise((resolve) => {
+        if (signal?.aborted || ms <= 0)
+            return resolve();
+        const timer = setTimeout(done, ms);
+        function done() {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+    }),
+};
+
+
+/***/ }),
+
+/***/ 34850:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Q: () => (/* binding */ loadPg),
+/* harmony export */   T: () => (/* binding */ loadRedisClient)
+/* harmony export */ });
+/**
+ * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
+ * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
+ * exposes it only as `default`, so the named export may be missing there: take either.
+ */
+async function loadRedisClient() {
+    const mod = (await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(796)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 67796, 23)));
+    const client = mod.Redis ?? mod.default;
+    if (typeof client !== 'function')
+        throw new Error('the ioredis module has no Redis client');
+    return client;
+}
+async function loadPg() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 83849)));
+    return mod.default ?? mod;
+}
+
+
+/***/ }),
+
 /***/ 93370:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   CA: () => (/* binding */ errorCode),
+/* harmony export */   Vo: () => (/* binding */ alternatives),
 /* harmony export */   bD: () => (/* binding */ messageOf),
 /* harmony export */   dz: () => (/* binding */ InputError),
 /* harmony export */   tQ: () => (/* binding */ UserErrors),
@@ -42691,6 +43388,920 @@ function errorCode(error) {
     const code = error?.code;
     return typeof code === 'string' ? code : undefined;
 }
+/** `a, b or c`: the choices a message offers. */
+function alternatives(choices) {
+    return choices.length < 2 ? choices.join('') : `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`;
+}
+
+
+/***/ }),
+
+/***/ 23432:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   CU: () => (/* binding */ parseInput),
+/* harmony export */   J_: () => (/* binding */ urlItem),
+/* harmony export */   Qq: () => (/* binding */ text),
+/* harmony export */   TS: () => (/* binding */ rate),
+/* harmony export */   f3: () => (/* binding */ parsedBy),
+/* harmony export */   nd: () => (/* binding */ integer),
+/* harmony export */   p0: () => (/* binding */ duration),
+/* harmony export */   p_: () => (/* binding */ list),
+/* harmony export */   ry: () => (/* binding */ splitList),
+/* harmony export */   yL: () => (/* binding */ oneOf),
+/* harmony export */   zD: () => (/* binding */ decodeUrlPart),
+/* harmony export */   zM: () => (/* binding */ boolean)
+/* harmony export */ });
+/* unused harmony exports DURATION_PATTERN, RATE_PATTERN, parseDuration, parseRate, listEntries */
+/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(88532);
+/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9691);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(93370);
+/* harmony import */ var _mask_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(55829);
+
+
+
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const RATE_PATTERN = /^(?:\d+(?:\.\d+)?%|\d*\.?\d+)$/;
+/** `500ms`, `10s`, `2m`, `1h` → milliseconds. */
+function parseDuration(text) {
+    const match = DURATION_PATTERN.exec(text.trim());
+    if (!match)
+        return undefined;
+    return Number(match[1]) * UNITS[match[2]];
+}
+/** `5%` or `0.05` → 0.05. */
+function parseRate(text) {
+    const t = text.trim();
+    if (!RATE_PATTERN.test(t))
+        return undefined;
+    return t.endsWith('%') ? Number(t.slice(0, -1)) / 100 : Number(t);
+}
+/** Multi-line (and optionally comma-separated) lists; blank lines and `#` comments are skipped. */
+function splitList(text, commas) {
+    return listEntries(text, commas).map(({ entry }) => entry);
+}
+/** The entries of a list with the line each is on (from 1), so an error can point at it. */
+function listEntries(text, commas) {
+    return text.split('\n').flatMap((content, index) => (commas ? content.split(',') : [content])
+        .map((item) => item.trim())
+        .filter((item) => item !== '' && !item.startsWith('#'))
+        .map((entry) => ({ entry, line: index + 1 })));
+}
+function fail(ctx, message) {
+    ctx.addIssue({ code: 'custom', message });
+    return zod__WEBPACK_IMPORTED_MODULE_1__/* .NEVER */ .tm;
+}
+/** No duration input may exceed this: Node's timers overflow past 24.8 days, and nothing waits a day. */
+const MAX_DURATION_MS = 24 * 3_600_000;
+function duration(description, options = {}) {
+    return {
+        description,
+        default: options.default,
+        example: '10s',
+        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().regex(DURATION_PATTERN),
+        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            const ms = parseDuration(raw);
+            if (ms === undefined)
+                return fail(ctx, 'expected a duration with a unit: 500ms, 10s, 2m or 1h');
+            if (options.min !== undefined && ms < options.min)
+                return fail(ctx, `must be at least ${options.min}ms`);
+            if (ms > MAX_DURATION_MS)
+                return fail(ctx, 'must be at most 24h');
+            return ms;
+        }),
+    };
+}
+function rate(description, options = {}) {
+    return {
+        description,
+        default: options.default,
+        example: '5%',
+        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().regex(RATE_PATTERN), zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().min(0).max(1)]),
+        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            const value = parseRate(raw);
+            if (value === undefined)
+                return fail(ctx, 'expected a rate such as 5% or 0.05');
+            if (value < 0 || value > 1)
+                return fail(ctx, 'must be between 0% and 100% (0 to 1)');
+            return value;
+        }),
+    };
+}
+function integer(description, options = {}) {
+    const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
+    return {
+        description,
+        default: options.default,
+        example: String(Math.max(min, 1)),
+        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().int().min(min).max(max), zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().regex(/^\d+$/)]),
+        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            if (!/^-?\d+$/.test(raw))
+                return fail(ctx, 'expected a whole number');
+            const value = Number(raw);
+            if (value < min || value > max) {
+                return fail(ctx, max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}` : `must be ${min} to ${max}`);
+            }
+            return value;
+        }),
+    };
+}
+function boolean(description, options = {}) {
+    return {
+        description,
+        default: options.default,
+        example: 'true',
+        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .boolean */ .zMY(), zod__WEBPACK_IMPORTED_MODULE_2__/* ["enum"] */ .k5n(['true', 'false'])]),
+        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            // The same words the toolkit's getBooleanInput accepts (YAML 1.2 core schema).
+            if (['true', 'True', 'TRUE'].includes(raw))
+                return true;
+            if (['false', 'False', 'FALSE'].includes(raw))
+                return false;
+            return fail(ctx, 'expected true or false');
+        }),
+    };
+}
+/** Free text; `check` returns what is wrong with a value, if anything. */
+function text(description, options = {}) {
+    const { check } = options;
+    return {
+        description,
+        default: options.default,
+        required: options.required,
+        secret: options.secret,
+        example: options.example ?? 'value',
+        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
+        parse: check
+            ? zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+                const problem = check(raw);
+                return problem === undefined ? raw : fail(ctx, problem);
+            })
+            : zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
+    };
+}
+function oneOf(values, description, options = {}) {
+    return {
+        description,
+        default: options.default,
+        example: values[0],
+        file: zod__WEBPACK_IMPORTED_MODULE_2__/* ["enum"] */ .k5n(values),
+        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            if (values.includes(raw))
+                return raw;
+            return fail(ctx, `expected one of: ${values.join(', ')}`);
+        }),
+    };
+}
+/**
+ * An input read by `parse`, which returns the value or, as a string, what is wrong with it. In
+ * switchyard.yml it may be written as text, or as a number or a list where `file` says so.
+ */
+function parsedBy(description, parse, options) {
+    return {
+        description,
+        default: options.default,
+        example: options.example,
+        file: options.file ?? zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
+        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            const value = parse(raw);
+            return typeof value === 'string' ? fail(ctx, value) : value;
+        }),
+    };
+}
+/**
+ * A list of items, one per line (and per comma when `commas`). Each entry is parsed by `item`,
+ * which returns the value or, as a string, what is wrong with the entry; without `item` the
+ * entries are kept as they are.
+ */
+function list(description, item, options) {
+    return {
+        description,
+        default: options.default,
+        required: options.required,
+        urls: options.urls,
+        example: options.example,
+        listed: true,
+        // Every line holding a URL is searched for secrets as a whole; entries of one line are URLs of their own.
+        secretsOf: options.commas
+            ? (raw) => splitList(raw, true)
+                .filter((entry) => entry.includes('://'))
+                .flatMap(_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsInUrl */ .Ct)
+            : undefined,
+        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_2__/* .array */ .YOg(zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig()]))]),
+        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            const parsed = [];
+            for (const { entry, line } of listEntries(raw, options.commas ?? false)) {
+                if (!item) {
+                    parsed.push(entry);
+                    continue;
+                }
+                const value = item(entry, line);
+                if (typeof value === 'string')
+                    return fail(ctx, value);
+                parsed.push(value);
+            }
+            return parsed;
+        }),
+    };
+}
+/** An item parser for URL lists: a URL with one of `schemes`, or a message saying what is wrong. */
+function urlItem(schemes) {
+    return (entry) => {
+        let url;
+        const shown = (0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(entry);
+        if (/\s/.test(entry))
+            return `"${shown}" contains a space; put one entry per line`;
+        const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(entry)?.[1]?.toLowerCase();
+        try {
+            url = new URL(entry);
+        }
+        catch {
+            const like = schemes.includes(scheme ?? '') ? scheme : schemes[0];
+            return (`"${shown}" is not a URL; write it like ${like}//host:port/path` +
+                ' (percent-encode special characters in a password: @ as %40, / as %2F, % as %25)');
+        }
+        if (!schemes.includes(url.protocol)) {
+            const hostPort = /^[\w.-]+:\d+$/.test(entry) && schemes.includes('tcp:')
+                ? ` (for a plain port, write tcp://${entry})`
+                : '';
+            return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
+        }
+        if (!url.hostname)
+            return `"${(0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(entry)}" has no host`;
+        if (!READS_STRAY_PERCENT.has(url.protocol)) {
+            for (const part of ['username', 'password']) {
+                if (url[part] && !decodes(url[part]))
+                    return `"${shown}": ${badEscape(part)}`;
+            }
+        }
+        return url;
+    };
+}
+/**
+ * pg reads a % that starts no escape (`50%off`) as itself; ioredis gets what we decode and Node's
+ * http decodes the user info itself, and both would throw, so elsewhere such a URL is refused.
+ */
+const READS_STRAY_PERCENT = new Set(['postgres:', 'postgresql:']);
+function decodes(text) {
+    try {
+        decodeURIComponent(text);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+function badEscape(part) {
+    const what = part === 'username' ? 'user name' : part;
+    return `the ${what} has a % that does not start an escape like %40; write a literal % as %25 (and @ as %40, / as %2F, : as %3A)`;
+}
+/** Turns a raw value into the typed one, or an InputError that names the input and the fix. */
+function parseInput(name, def, raw, origin) {
+    const result = def.parse.safeParse(raw);
+    const where = origin ? ` (from ${origin.file}${origin.line ? `:${origin.line}` : ''})` : '';
+    if (result.success) {
+        // A list whose lines were all commented out is a list someone forgot to fill, not a choice.
+        if (def.required && def.listed && Array.isArray(result.data) && result.data.length === 0) {
+            return throwInput(name, `has no entries (only comments or blank lines)${where}; give at least one. Example: ${name}: ${def.example}`, origin);
+        }
+        return result.data;
+    }
+    const why = result.error.issues.map((issue) => issue.message).join('; ');
+    const shown = def.secret ? '' : ` "${def.urls ? (0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(raw) : raw}"`;
+    // List item messages already say which entry is at fault; don't quote the whole list again.
+    const detail = def.listed || why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
+    return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
+}
+/**
+ * The user name or password of a URL, percent-decoded. A malformed escape (`%zz`) is an input
+ * error, never an exception, and the message leaves the value out: it may be the password.
+ */
+function decodeUrlPart(url, part, input, encoded = url[part === 'path' ? 'pathname' : part]) {
+    try {
+        return decodeURIComponent(encoded);
+    }
+    catch {
+        return throwInput(input, `${(0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(url.href)}: ${badEscape(part)}`);
+    }
+}
+function throwInput(name, detail, origin) {
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(name, detail, origin?.file, origin?.line);
+}
+
+
+/***/ }),
+
+/***/ 55829:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BO: () => (/* binding */ redactUrl),
+/* harmony export */   Ct: () => (/* binding */ secretsInUrl),
+/* harmony export */   Rd: () => (/* binding */ redactText),
+/* harmony export */   Sb: () => (/* binding */ Secrets)
+/* harmony export */ });
+/* unused harmony export REDACTED */
+/**
+ * Credentials never reach a log line, the job summary, an output or a report. Every piece of
+ * text the actions emit goes through `Secrets.redact`, which knows the secrets found in the
+ * inputs and also blanks any `scheme://user:password@` it meets in free text (error messages
+ * from drivers sometimes echo the URL they were given).
+ */
+const REDACTED = '***';
+const SECRET_QUERY_PARAM = /pass|pwd|token|secret|key|auth|sig|credential|session|jwt/i;
+// A password may hold an unencoded '/': only whitespace and '@' end it. Over-masking a path that
+// happens to contain ':' and '@' is the price of never under-masking a password.
+const URL_PASSWORD_IN_TEXT = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):([^\s@]+)@/gi;
+// In an http(s) URL, userinfo without a password is usually a token (https://ghp_…@github.com);
+// in postgres://app@db it is just the user.
+const URL_USER_ONLY_IN_TEXT = /(https?:\/\/)([^\s:/@]+)@/gi;
+const TOKEN_AS_USER = /^https?:$/;
+function decode(text) {
+    try {
+        return decodeURIComponent(text.replaceAll('+', ' '));
+    }
+    catch {
+        return text;
+    }
+}
+/** Raw (still encoded) query values whose names look secret. */
+function secretQueryValues(search) {
+    return search
+        .replace(/^\?/, '')
+        .split('&')
+        .map((pair) => pair.split('='))
+        .filter(([name, value]) => name && value && SECRET_QUERY_PARAM.test(decode(name)))
+        .map(([, value]) => value);
+}
+/** The URL with its password (and secret-looking query values) replaced by `***`. */
+function redactUrl(url) {
+    let parsed;
+    try {
+        parsed = new URL(url);
+    }
+    catch {
+        return redactText(url);
+    }
+    if (parsed.password)
+        parsed.password = REDACTED;
+    else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
+        parsed.username = REDACTED;
+    for (const name of [...parsed.searchParams.keys()]) {
+        if (SECRET_QUERY_PARAM.test(name))
+            parsed.searchParams.set(name, REDACTED);
+    }
+    // URL encodes '*' in userinfo as-is but the query as %2A: keep the marker readable.
+    return parsed.toString().replaceAll('%2A%2A%2A', REDACTED);
+}
+/** The secrets inside a URL: its password and secret-looking query values. */
+function secretsInUrl(url) {
+    let parsed;
+    try {
+        parsed = new URL(url);
+    }
+    catch {
+        const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
+        const query = url.indexOf('?');
+        if (query >= 0)
+            found.push(...secretQueryValues(url.slice(query)));
+        return found.flatMap((value) => [value, decode(value)]).filter(Boolean);
+    }
+    const found = [];
+    if (parsed.password)
+        found.push(parsed.password, decode(parsed.password));
+    else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
+        found.push(parsed.username, decode(parsed.username));
+    for (const value of secretQueryValues(parsed.search))
+        found.push(value, decode(value));
+    return found;
+}
+class Secrets {
+    onAdd;
+    values = new Set();
+    /**
+     * @param onAdd told of each new value to mask, before `add` returns: the GitHub IO registers it
+     *   with the runner (`::add-mask::`), so the runner's own masking covers what we print and
+     *   what child processes print straight to the log.
+     */
+    constructor(onAdd) {
+        this.onAdd = onAdd;
+    }
+    /**
+     * Registers a secret, with the forms it takes once escaped for JSON or a markdown table, and
+     * each of its lines on its own (the runner masks line by line, so a multi-line secret is only
+     * hidden if each line is registered); values shorter than 3 characters are ignored (masking
+     * "a" would mangle every line).
+     */
+    add(value) {
+        if (!value || value.length < 3)
+            return;
+        const table = value.replaceAll('\\', '\\\\').replaceAll('|', '\\|');
+        for (const form of [value, JSON.stringify(value).slice(1, -1), table]) {
+            const lines = form.split(/\r\n|\r|\n/);
+            this.remember(form, lines.length === 1);
+            if (lines.length > 1)
+                for (const line of lines)
+                    if (line.trim().length >= 3)
+                        this.remember(line, true);
+        }
+    }
+    remember(value, tellRunner) {
+        if (this.values.has(value))
+            return;
+        this.values.add(value);
+        // The runner refuses a blank mask with a warning, and masks within one line only.
+        if (tellRunner && value.trim() !== '')
+            this.onAdd?.(value);
+    }
+    /** Registers every secret inside a URL (password, token-like query values). */
+    addFromUrl(url) {
+        for (const value of secretsInUrl(url))
+            this.add(value);
+    }
+    redact(text) {
+        // Known secrets first, longest first (a secret containing another is blanked whole); only then
+        // the URL patterns, which would otherwise cut a password holding '@' and leave its tail.
+        let out = text;
+        for (const value of [...this.values].sort((a, b) => b.length - a.length)) {
+            out = out.replaceAll(value, REDACTED);
+        }
+        return redactText(out);
+    }
+    /** A copy of a value with every string in it redacted: structure (numbers, booleans) untouched. */
+    redactDeep(value) {
+        if (typeof value === 'string')
+            return this.redact(value);
+        if (Array.isArray(value))
+            return value.map((item) => this.redactDeep(item));
+        if (value && typeof value === 'object' && !(value instanceof Date)) {
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactDeep(v)]));
+        }
+        return value;
+    }
+}
+/** Blanks URL passwords (and password-less userinfo) in free text. */
+/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
+function redactText(text) {
+    return text
+        .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
+        .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme, user) => user === REDACTED ? whole : `${scheme}${REDACTED}@`);
+}
+
+
+/***/ }),
+
+/***/ 40848:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   GW: () => (/* binding */ splitCommand),
+/* harmony export */   ci: () => (/* binding */ outputTail),
+/* harmony export */   fE: () => (/* binding */ formatCommand),
+/* harmony export */   gq: () => (/* binding */ succeeded),
+/* harmony export */   mr: () => (/* binding */ systemRunner),
+/* harmony export */   sG: () => (/* binding */ outcomeOf)
+/* harmony export */ });
+/* unused harmony exports KILL_GRACE_MS, groupMembers */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_string_decoder__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(46193);
+/* harmony import */ var node_string_decoder__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_string_decoder__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var _summary_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(11709);
+
+
+
+
+
+
+/** Output kept per stream; a chatty command must not fill memory. */
+const MAX_OUTPUT = 1 << 20;
+const STREAM_STDERR_LIMIT = 16 * 1024;
+const STREAM_STDOUT_LIMIT = 32 * 1024 * 1024;
+/**
+ * Time for a trapped SIGTERM to clean up. Short, because a cancelled workflow gives the action
+ * about 10 s in all between its first signal and SIGKILL, and traffic must still be put back.
+ */
+const KILL_GRACE_MS = 3_000;
+/** A line longer than this is passed on in pieces rather than held back whole. */
+const MAX_LINE = 16 * 1024;
+/**
+ * After the program exits, how long its pipes may stay open: a daemon it started in the background
+ * can hold them for ever, and must not keep the deploy waiting.
+ */
+const EXIT_DRAIN_MS = 1_000;
+const GROUP_POLL_MS = 20;
+// What a pipe says when the program at its other end exits without reading everything: expected
+// for `pg_restore --list`, which reads the table of contents and stops.
+const PROGRAM_STOPPED_READING = new Set(['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+/** Process groups still running, killed if this process exits without waiting for them. */
+const running = new Set();
+let exitHookInstalled = false;
+function killGroup(pid, signal) {
+    try {
+        process.kill(-pid, signal);
+    }
+    catch {
+        // ESRCH: the whole group is gone.
+    }
+}
+/**
+ * The processes of group `pgid` still running. Zombies do not count: in a container whose first
+ * process reaps nothing, an orphan's zombie stays for ever, yet it runs nothing. Without /proc
+ * (macOS), whether the group still answers a signal.
+ */
+function groupMembers(pgid) {
+    let entries;
+    try {
+        entries = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readdirSync)('/proc');
+    }
+    catch {
+        try {
+            process.kill(-pgid, 0);
+            return [pgid];
+        }
+        catch {
+            return [];
+        }
+    }
+    const members = [];
+    for (const entry of entries) {
+        if (!/^\d+$/.test(entry))
+            continue;
+        try {
+            const stat = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync)(`/proc/${entry}/stat`, 'utf8');
+            // The command name in parentheses may hold spaces: the fields after it are state, ppid, pgrp.
+            const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X')
+                members.push(Number(entry));
+        }
+        catch {
+            // it exited while we looked
+        }
+    }
+    return members;
+}
+/** How a run ended, for messages; results from fakes without `outcome` get one from their fields. */
+function outcomeOf(result) {
+    if (result.outcome)
+        return result.outcome;
+    if (result.cancelled)
+        return 'cancelled';
+    if (result.timedOut)
+        return 'timed out';
+    return `exited with code ${result.exitCode}`;
+}
+/** Whether the program ran to the end and said 0. */
+function succeeded(result) {
+    return result.exitCode === 0 && !result.timedOut && !result.cancelled;
+}
+/** The end of what a command said, indented, for an error message: programs put the reason last. */
+function outputTail(result, lines = 15) {
+    const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
+    return said
+        .slice(-lines)
+        .map((line) => `  ${line}`)
+        .join('\n');
+}
+/** Splits chunks into lines for `onLine`, holding a partial line until its end (or MAX_LINE) arrives. */
+function lineSplitter(stream, onLine) {
+    const decoder = new node_string_decoder__WEBPACK_IMPORTED_MODULE_2__.StringDecoder('utf8');
+    let partial = '';
+    const emit = (line) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line, stream);
+    return {
+        push(chunk) {
+            partial += decoder.write(chunk);
+            let newline;
+            while ((newline = partial.indexOf('\n')) >= 0) {
+                emit(partial.slice(0, newline));
+                partial = partial.slice(newline + 1);
+            }
+            while (partial.length > MAX_LINE) {
+                emit(partial.slice(0, MAX_LINE));
+                partial = partial.slice(MAX_LINE);
+            }
+        },
+        end() {
+            partial += decoder.end();
+            if (partial !== '')
+                emit(partial);
+            partial = '';
+        },
+    };
+}
+/**
+ * Starts `argv` in its own process group and watches it: the timeout, the signal, the escalation
+ * from SIGTERM to SIGKILL. `ended` resolves once the program has exited, its pipes are drained, and
+ * — when it was stopped — nothing of its group is left (or SIGKILL has been sent to what is).
+ */
+function start(argv, options, hooks) {
+    const [program, ...args] = argv;
+    if (!program)
+        throw new Error('empty command');
+    if (options.signal?.aborted) {
+        return {
+            child: undefined,
+            ended: Promise.resolve({
+                exitCode: 130,
+                timedOut: false,
+                cancelled: true,
+                outcome: 'cancelled before it started',
+            }),
+        };
+    }
+    const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(program, args, {
+        cwd: options.cwd,
+        env: (options.env ?? process.env),
+        stdio: ['pipe', 'pipe', 'pipe'],
+        // Its own process group (see the top of this file).
+        detached: true,
+    });
+    const pid = child.pid;
+    if (pid !== undefined) {
+        running.add(pid);
+        if (!exitHookInstalled) {
+            exitHookInstalled = true;
+            process.once('exit', () => {
+                for (const group of running)
+                    killGroup(group, 'SIGKILL');
+            });
+        }
+    }
+    const lines = options.onLine;
+    const out = lines && hooks.lineStdout ? lineSplitter('stdout', lines) : undefined;
+    const err = lines ? lineSplitter('stderr', lines) : undefined;
+    child.stdout?.on('data', (chunk) => {
+        hooks.stdout?.(chunk);
+        out?.push(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+        hooks.stderr?.(chunk);
+        err?.push(chunk);
+    });
+    let stopping;
+    let killTimer;
+    let killed = false;
+    const grace = options.killGraceMs ?? KILL_GRACE_MS;
+    const stop = (why) => {
+        if (stopping || pid === undefined)
+            return;
+        stopping = why;
+        killGroup(pid, 'SIGTERM');
+        killTimer = setTimeout(() => {
+            killed = true;
+            killGroup(pid, 'SIGKILL');
+        }, grace);
+    };
+    const timeoutMs = options.timeoutMs;
+    const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
+        ? setTimeout(() => stop('timeout'), timeoutMs)
+        : undefined;
+    const onAbort = () => stop('cancel');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const ended = new Promise((resolve) => {
+        let startError;
+        child.once('error', (error) => {
+            startError = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
+            // A program that never started emits no 'exit'.
+            if (child.pid === undefined)
+                finish(127, null);
+        });
+        let exit;
+        let drainTimer;
+        child.once('exit', (code, signal) => {
+            exit = { code, signal };
+            // See EXIT_DRAIN_MS.
+            drainTimer = setTimeout(() => {
+                child.stdout?.destroy();
+                child.stderr?.destroy();
+                finish(code, signal);
+            }, EXIT_DRAIN_MS);
+        });
+        child.once('close', (code, signal) => finish(exit?.code ?? code, exit?.signal ?? signal));
+        let finished = false;
+        const finish = (code, signal) => {
+            if (finished)
+                return;
+            finished = true;
+            clearTimeout(drainTimer);
+            clearTimeout(timer);
+            options.signal?.removeEventListener('abort', onAbort);
+            out?.end();
+            err?.end();
+            const exitCode = startError && code === null ? 127 : (code ?? (signal ? 128 + signalNumber(signal) : 1));
+            const result = {
+                exitCode,
+                timedOut: stopping === 'timeout',
+                cancelled: stopping === 'cancel',
+                outcome: startError
+                    ? `could not start (${startError})`
+                    : stopping === 'timeout'
+                        ? `timed out after ${(0,_summary_js__WEBPACK_IMPORTED_MODULE_5__/* .formatMs */ ._V)(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                        : stopping === 'cancel'
+                            ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                            : signal
+                                ? `was killed by ${signal}`
+                                : `exited with code ${exitCode}`,
+                ...(startError ? { startError } : {}),
+            };
+            if (pid === undefined || !stopping) {
+                if (pid !== undefined)
+                    running.delete(pid);
+                clearTimeout(killTimer);
+                resolve(result);
+                return;
+            }
+            // Stopped: what the program started got the same SIGTERM; wait for it to go too, or for SIGKILL.
+            let killedAt;
+            const poll = setInterval(() => {
+                if (killed)
+                    killedAt ??= Date.now();
+                const alive = groupMembers(pid).length > 0;
+                if (alive && (killedAt === undefined || Date.now() - killedAt < GROUP_POLL_MS * 10))
+                    return;
+                clearInterval(poll);
+                clearTimeout(killTimer);
+                running.delete(pid);
+                resolve(result);
+            }, GROUP_POLL_MS);
+        };
+    });
+    child.stdin?.on('error', () => undefined);
+    return { child, ended };
+}
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+function signalNumber(signal) {
+    return SIGNALS[signal] ?? 0;
+}
+/** Keeps the last `limit` characters of what is appended. */
+function tailKeeper(limit) {
+    let text = '';
+    return {
+        add(chunk) {
+            text += chunk.toString();
+            if (text.length > limit * 2)
+                text = text.slice(-limit);
+        },
+        text: () => text.slice(-limit),
+    };
+}
+function run(argv, options = {}) {
+    const stdout = tailKeeper(MAX_OUTPUT);
+    const stderr = tailKeeper(MAX_OUTPUT);
+    const { child, ended } = start(argv, options, {
+        stdout: (chunk) => stdout.add(chunk),
+        stderr: (chunk) => stderr.add(chunk),
+        lineStdout: true,
+    });
+    child?.stdin?.end(options.input ?? '');
+    return ended.then((done) => ({
+        exitCode: done.exitCode,
+        stdout: stdout.text(),
+        stderr: done.startError ? `${stderr.text()}${done.startError}` : stderr.text(),
+        timedOut: done.timedOut,
+        cancelled: done.cancelled,
+        outcome: done.outcome,
+    }));
+}
+async function stream(argv, options = {}) {
+    const stderr = tailKeeper(options.stderrLimit ?? STREAM_STDERR_LIMIT);
+    const stdoutLimit = options.stdoutLimit ?? STREAM_STDOUT_LIMIT;
+    let stdout = '';
+    const { child, ended } = start(argv, options, {
+        stderr: (chunk) => stderr.add(chunk),
+        ...(options.output
+            ? {}
+            : {
+                stdout: (chunk) => {
+                    if (stdout.length < stdoutLimit)
+                        stdout += chunk.toString();
+                },
+            }),
+        lineStdout: !options.output,
+    });
+    let inputError;
+    let outputError;
+    const result = async () => {
+        const done = await ended;
+        return {
+            exitCode: done.exitCode,
+            stderr: done.startError
+                ? `${stderr.text()}${stderr.text() ? '\n' : ''}${done.startError}`
+                : stderr.text(),
+            stdout,
+            timedOut: done.timedOut,
+            cancelled: done.cancelled,
+            aborted: done.timedOut || done.cancelled,
+            outcome: done.outcome,
+            ...(inputError ? { inputError } : {}),
+            ...(outputError ? { outputError } : {}),
+        };
+    };
+    if (!child) {
+        options.input?.destroy();
+        options.output?.destroy(options.failure?.(await result()) ?? new Error(`${argv[0]} was cancelled`));
+        return result();
+    }
+    let feeding = Promise.resolve();
+    if (options.input) {
+        feeding = (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(options.input, child.stdin).catch((error) => {
+            if (!PROGRAM_STOPPED_READING.has(error.code ?? ''))
+                inputError = error;
+        });
+    }
+    else {
+        child.stdin?.end();
+    }
+    let draining = Promise.resolve();
+    if (options.output) {
+        let gateError;
+        // Holds back the end of the output until the exit code says whether it is whole.
+        const gate = new node_stream__WEBPACK_IMPORTED_MODULE_3__.Transform({
+            transform(chunk, _encoding, callback) {
+                options.onOutput?.(chunk.length);
+                callback(null, chunk);
+            },
+            flush(callback) {
+                result().then((done) => {
+                    if (done.exitCode === 0 && !done.inputError && !done.aborted)
+                        return callback();
+                    gateError =
+                        options.failure?.(done) ?? new Error(`${argv[0]} ${done.outcome}: ${done.stderr.trim()}`);
+                    callback(gateError);
+                }, (error) => callback(error));
+            },
+        });
+        draining = (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(child.stdout, gate, options.output).catch((error) => {
+            if (error !== gateError) {
+                outputError = error;
+                // The output is gone: the program would block on a full pipe for ever.
+                if (child.pid !== undefined)
+                    killGroup(child.pid, 'SIGTERM');
+            }
+        });
+    }
+    await Promise.all([ended, feeding, draining]);
+    return result();
+}
+const systemRunner = { run, stream };
+/**
+ * Splits a command line the way a shell splits words — whitespace separates, single and double
+ * quotes group, backslash escapes — and does nothing else: no variables, globs or pipes. Returns
+ * a message instead when the quotes do not balance.
+ */
+function splitCommand(line) {
+    const words = [];
+    let word = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < line.length)
+                word += line[++i];
+            else
+                word += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < line.length) {
+            word += line[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(word);
+            word = '';
+            inWord = false;
+        }
+        else {
+            word += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        return `unbalanced ${quote} quote`;
+    if (inWord)
+        words.push(word);
+    return words;
+}
+/** The argv as one readable line, for logs (quoting words that need it). */
+function formatCommand(argv) {
+    return argv
+        .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`))
+        .join(' ');
+}
 
 
 /***/ }),
@@ -42740,6 +44351,99 @@ function runContext(env) {
         runId: env.GITHUB_RUN_ID,
         actor: env.GITHUB_ACTOR,
     };
+}
+
+
+/***/ }),
+
+/***/ 11709:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Qj: () => (/* binding */ markdownTable),
+/* harmony export */   U9: () => (/* binding */ count),
+/* harmony export */   _V: () => (/* binding */ formatMs),
+/* harmony export */   z3: () => (/* binding */ formatBytes)
+/* harmony export */ });
+/* unused harmony exports tableCell, mermaidLineChart, formatPercent */
+/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
+/**
+ * A markdown table cell holding any text: a `|` would end the cell and a line break the table, so
+ * both are escaped (breaks shown as `<br>`); a backslash is doubled so it cannot escape our `\|`.
+ * For tables built by hand (not through `markdownTable`).
+ */
+function tableCell(value) {
+    const text = value === undefined || value === null ? '' : String(value);
+    return text
+        .replaceAll('\\', '\\\\')
+        .replaceAll('|', '\\|')
+        .replace(/\r\n|\r|\n/g, '<br>');
+}
+function markdownTable(headers, rows) {
+    const line = (cells) => `| ${cells.map(tableCell).join(' | ')} |`;
+    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
+}
+/** Mermaid draws at most this many points legibly on a job summary. */
+const MAX_POINTS = 60;
+/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
+function downsample(x, series) {
+    if (x.length <= MAX_POINTS)
+        return { x, series };
+    const size = Math.ceil(x.length / MAX_POINTS);
+    const buckets = Math.ceil(x.length / size);
+    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
+    return {
+        x: pick(x, (chunk) => chunk[0]),
+        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
+    };
+}
+// A line break would end the mermaid statement early, a `"` the label.
+const quote = (text) => `"${text.replaceAll('"', "'").replace(/[\r\n]+/g, ' ')}"`;
+/**
+ * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
+ * under the chart in drawing order.
+ */
+function mermaidLineChart(chart) {
+    const { x, series } = downsample(chart.x, chart.series);
+    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
+    const lines = [
+        '```mermaid',
+        'xychart-beta',
+        `  title ${quote(chart.title)}`,
+        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
+        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
+        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
+        '```',
+    ];
+    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
+    return lines.join('\n') + '\n' + legend;
+}
+function formatMs(ms) {
+    if (ms === undefined || !Number.isFinite(ms))
+        return '–';
+    if (ms >= 120_000)
+        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
+function formatBytes(bytes, decimals = 1) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
+}
+/** "1 probe", "3 probes". */
+function count(n, noun) {
+    return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+function formatPercent(fraction) {
+    return fraction === undefined
+        ? '–'
+        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
 }
 
 
@@ -42840,6 +44544,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:async_h
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer");
+
+/***/ }),
+
+/***/ 31421:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 
 /***/ }),
 
@@ -42966,6 +44677,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:queryst
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 46466:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 
 /***/ }),
 

@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8075);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2652);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -29225,7 +29225,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8075:
+/***/ 2652:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38828,6 +38828,10 @@ function errorCode(error) {
     const code = error?.code;
     return typeof code === 'string' ? code : undefined;
 }
+/** `a, b or c`: the choices a message offers. */
+function alternatives(choices) {
+    return choices.length < 2 ? choices.join('') : `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/mask.ts
 /**
@@ -39249,31 +39253,4207 @@ function throwInput(name, detail, origin) {
     throw new InputError(name, detail, origin?.file, origin?.line);
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/summary.ts
+/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
+/**
+ * A markdown table cell holding any text: a `|` would end the cell and a line break the table, so
+ * both are escaped (breaks shown as `<br>`); a backslash is doubled so it cannot escape our `\|`.
+ * For tables built by hand (not through `markdownTable`).
+ */
+function tableCell(value) {
+    const text = value === undefined || value === null ? '' : String(value);
+    return text
+        .replaceAll('\\', '\\\\')
+        .replaceAll('|', '\\|')
+        .replace(/\r\n|\r|\n/g, '<br>');
+}
+function markdownTable(headers, rows) {
+    const line = (cells) => `| ${cells.map(tableCell).join(' | ')} |`;
+    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
+}
+/** Mermaid draws at most this many points legibly on a job summary. */
+const MAX_POINTS = 60;
+/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
+function downsample(x, series) {
+    if (x.length <= MAX_POINTS)
+        return { x, series };
+    const size = Math.ceil(x.length / MAX_POINTS);
+    const buckets = Math.ceil(x.length / size);
+    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
+    return {
+        x: pick(x, (chunk) => chunk[0]),
+        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
+    };
+}
+// A line break would end the mermaid statement early, a `"` the label.
+const quote = (text) => `"${text.replaceAll('"', "'").replace(/[\r\n]+/g, ' ')}"`;
+/**
+ * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
+ * under the chart in drawing order.
+ */
+function mermaidLineChart(chart) {
+    const { x, series } = downsample(chart.x, chart.series);
+    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
+    const lines = [
+        '```mermaid',
+        'xychart-beta',
+        `  title ${quote(chart.title)}`,
+        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
+        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
+        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
+        '```',
+    ];
+    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
+    return lines.join('\n') + '\n' + legend;
+}
+function formatMs(ms) {
+    if (ms === undefined || !Number.isFinite(ms))
+        return '–';
+    if (ms >= 120_000)
+        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
+function formatBytes(bytes, decimals = 1) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
+}
+/** "1 probe", "3 probes". */
+function count(n, noun) {
+    return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+function formatPercent(fraction) {
+    return fraction === undefined
+        ? '–'
+        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:stream/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./actions/core/src/backup/source.ts
+
+
+/**
+ * The restore target holds data the chosen `mode` may not touch (or lacks what it needs). It names
+ * the `mode` input, since choosing another mode or an empty target is the fix.
+ */
+class TargetInTheWay extends InputError {
+    constructor(detail) {
+        super('mode', detail);
+    }
+}
+/** What a kind whose sources are URLs with one of `schemes` reads them with. */
+function urlSourceKind(kind, schemes) {
+    return {
+        kind,
+        schemes,
+        parse(entry) {
+            const url = urlItem(schemes)(entry);
+            return typeof url === 'string' ? url : { kind, url, raw: entry };
+        },
+        recorded: (source) => ({ kind, url: new URL(source), raw: source }),
+    };
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/tar.ts
+
+const BLOCK = 512;
+const MAX_OCTAL_11 = 0o77777777777; // size and mtime fields
+const MAX_OCTAL_7 = 0o7777777; // mode, uid, gid, dev fields
+/** The two zero blocks that end an archive. */
+const TAR_END = Buffer.alloc(BLOCK * 2);
+const TYPEFLAGS = {
+    file: '0',
+    hardlink: '1',
+    symlink: '2',
+    'character-device': '3',
+    'block-device': '4',
+    directory: '5',
+    fifo: '6',
+};
+/** Zero bytes that pad `size` bytes of content to a whole block. */
+function padding(size) {
+    const rest = size % BLOCK;
+    return Buffer.alloc(rest === 0 ? 0 : BLOCK - rest);
+}
+/**
+ * The header block(s) for one entry: a pax extended header first when a field does not fit ustar.
+ * Names are written as given — deciding what is a safe name is the caller's business.
+ */
+function encodeHeader(header) {
+    const pax = [];
+    const name = Buffer.from(header.name, 'utf8');
+    const split = splitName(header.name);
+    if (!split)
+        pax.push(['path', header.name]);
+    const linkname = header.linkname ?? '';
+    const linkBytes = Buffer.from(linkname, 'utf8');
+    if (linkBytes.length > 100 || !isAscii(linkname))
+        pax.push(['linkpath', linkname]);
+    if (header.size > MAX_OCTAL_11)
+        pax.push(['size', String(header.size)]);
+    const mtime = Math.floor(header.mtime);
+    if (mtime < 0 || mtime > MAX_OCTAL_11)
+        pax.push(['mtime', String(header.mtime)]);
+    for (const key of ['uid', 'gid']) {
+        const value = header[key] ?? 0;
+        if (value > MAX_OCTAL_7)
+            pax.push([key, String(value)]);
+    }
+    const main = ustarBlock({
+        name: split ? split.name : name.subarray(0, 100),
+        prefix: split ? split.prefix : Buffer.alloc(0),
+        mode: header.mode & 0o7777,
+        uid: Math.min(header.uid ?? 0, MAX_OCTAL_7),
+        gid: Math.min(header.gid ?? 0, MAX_OCTAL_7),
+        size: header.size > MAX_OCTAL_11 ? 0 : header.size,
+        mtime: Math.min(Math.max(mtime, 0), MAX_OCTAL_11),
+        typeflag: header.type === 'other' ? (header.typeflag ?? '0') : TYPEFLAGS[header.type],
+        linkname: linkBytes.subarray(0, 100),
+        devmajor: header.devmajor ?? 0,
+        devminor: header.devminor ?? 0,
+    });
+    if (pax.length === 0)
+        return main;
+    const records = Buffer.from(pax.map(([key, value]) => paxRecord(key, value)).join(''), 'utf8');
+    const base = header.name.replace(/\/+$/, '').split('/').pop() ?? '';
+    const paxHeader = ustarBlock({
+        name: Buffer.from(`PaxHeaders/${base}`, 'utf8').subarray(0, 100),
+        prefix: Buffer.alloc(0),
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: records.length,
+        mtime: Math.min(Math.max(mtime, 0), MAX_OCTAL_11),
+        typeflag: 'x',
+        linkname: Buffer.alloc(0),
+        devmajor: 0,
+        devminor: 0,
+    });
+    return Buffer.concat([paxHeader, records, padding(records.length), main]);
+}
+/**
+ * A whole entry as blocks: header(s), the content (exactly `header.size` bytes expected) and the
+ * padding. Throws when the content is not the size the header announced.
+ */
+async function* encodeEntry(header, content) {
+    yield encodeHeader(header);
+    let written = 0;
+    if (content) {
+        for await (const chunk of content) {
+            written += chunk.length;
+            if (written > header.size)
+                throw new Error(`tar: ${header.name} has more content than its size`);
+            yield chunk;
+        }
+    }
+    if (written !== header.size)
+        throw new Error(`tar: ${header.name} has less content than its size`);
+    const pad = padding(header.size);
+    if (pad.length > 0)
+        yield pad;
+}
+/** A pax record `"<len> key=value\n"`, where len counts the whole record including itself. */
+function paxRecord(key, value) {
+    const body = ` ${key}=${value}\n`;
+    const bodyLength = Buffer.byteLength(body, 'utf8');
+    let length = bodyLength + String(bodyLength).length;
+    if (String(length).length + bodyLength !== length)
+        length = bodyLength + String(length).length;
+    return `${length}${body}`;
+}
+function isAscii(text) {
+    return /^[\x20-\x7e]*$/.test(text);
+}
+/** The ustar name/prefix split of a name, or undefined when only a pax `path` can hold it. */
+function splitName(name) {
+    if (!isAscii(name))
+        return undefined;
+    const bytes = Buffer.from(name, 'utf8');
+    if (bytes.length <= 100)
+        return { name: bytes, prefix: Buffer.alloc(0) };
+    // The prefix ends at a '/', which is not stored: prefix + '/' + name.
+    for (let slash = name.indexOf('/'); slash !== -1; slash = name.indexOf('/', slash + 1)) {
+        const prefix = name.slice(0, slash);
+        const rest = name.slice(slash + 1);
+        if (prefix.length <= 155 && rest.length > 0 && rest.length <= 100)
+            return { name: Buffer.from(rest), prefix: Buffer.from(prefix) };
+        if (prefix.length > 155)
+            break;
+    }
+    return undefined;
+}
+function ustarBlock(fields) {
+    const block = Buffer.alloc(BLOCK);
+    fields.name.copy(block, 0);
+    writeOctal(block, 100, 8, fields.mode);
+    writeOctal(block, 108, 8, fields.uid);
+    writeOctal(block, 116, 8, fields.gid);
+    writeOctal(block, 124, 12, fields.size);
+    writeOctal(block, 136, 12, fields.mtime);
+    block.write(fields.typeflag.slice(0, 1), 156, 'latin1');
+    fields.linkname.copy(block, 157);
+    block.write('ustar\u000000', 257, 'latin1');
+    writeOctal(block, 329, 8, fields.devmajor);
+    writeOctal(block, 337, 8, fields.devminor);
+    fields.prefix.copy(block, 345);
+    block.fill(0x20, 148, 156);
+    const sum = checksum(block);
+    block.write(`${sum.toString(8).padStart(6, '0')}\u0000 `, 148, 'latin1');
+    return block;
+}
+function writeOctal(block, offset, width, value) {
+    block.write(`${Math.trunc(value)
+        .toString(8)
+        .padStart(width - 1, '0')}\u0000`, offset, 'latin1');
+}
+function checksum(block) {
+    let sum = 0;
+    for (const byte of block)
+        sum += byte;
+    return sum;
+}
+// ---------------------------------------------------------------------------------------------
+// Reading
+/** A broken archive: the restore is refused before anything is written. */
+function broken(detail) {
+    return new UserError(`the backup part is not a readable tar archive: ${detail}`, 'Backup part');
+}
+/** Reads exact byte counts from a stream of chunks without holding more than one chunk. */
+class ByteReader {
+    source;
+    chunks = [];
+    buffered = 0;
+    ended = false;
+    /** Bytes handed out so far: positions in error messages. */
+    offset = 0;
+    constructor(source) {
+        this.source = source;
+    }
+    async fill() {
+        if (this.ended)
+            return false;
+        const next = await this.source.next();
+        if (next.done) {
+            this.ended = true;
+            return false;
+        }
+        const value = next.value;
+        const chunk = Buffer.isBuffer(value)
+            ? value
+            : typeof value === 'string'
+                ? Buffer.from(value)
+                : Buffer.from(value);
+        if (chunk.length > 0) {
+            this.chunks.push(chunk);
+            this.buffered += chunk.length;
+        }
+        return true;
+    }
+    /** Exactly `n` bytes; undefined at a clean end of input; throws when the input ends partway. */
+    async exactly(n, what) {
+        while (this.buffered < n && (await this.fill()))
+            ;
+        if (this.buffered === 0 && n > 0)
+            return undefined;
+        if (this.buffered < n)
+            throw broken(`it ends in the middle of ${what} (truncated?)`);
+        return this.take(n);
+    }
+    /** Between 1 and `n` bytes, or undefined at the end of input. */
+    async upTo(n) {
+        while (this.buffered === 0 && (await this.fill()))
+            ;
+        if (this.buffered === 0)
+            return undefined;
+        return this.take(Math.min(n, this.buffered));
+    }
+    take(n) {
+        this.offset += n;
+        this.buffered -= n;
+        const first = this.chunks[0];
+        if (first && first.length >= n) {
+            if (first.length === n)
+                this.chunks.shift();
+            else
+                this.chunks[0] = first.subarray(n);
+            return first.subarray(0, n);
+        }
+        const parts = [];
+        let needed = n;
+        while (needed > 0) {
+            const chunk = this.chunks[0];
+            if (chunk.length <= needed) {
+                parts.push(chunk);
+                this.chunks.shift();
+                needed -= chunk.length;
+            }
+            else {
+                parts.push(chunk.subarray(0, needed));
+                this.chunks[0] = chunk.subarray(needed);
+                needed = 0;
+            }
+        }
+        return Buffer.concat(parts, n);
+    }
+}
+function field(block, offset, width) {
+    const bytes = block.subarray(offset, offset + width);
+    const end = bytes.indexOf(0);
+    return end === -1 ? bytes : bytes.subarray(0, end);
+}
+function tar_text(block, offset, width) {
+    return field(block, offset, width).toString('utf8');
+}
+function numeric(block, offset, width, what) {
+    const bytes = block.subarray(offset, offset + width);
+    const first = bytes[0] ?? 0;
+    if (first & 0x80) {
+        // GNU base-256: big-endian, the high bit of the first byte marks it; 0xff would be negative.
+        if (first === 0xff)
+            throw broken(`negative ${what} at byte ${offset}`);
+        let value = first & 0x7f;
+        for (const byte of bytes.subarray(1))
+            value = value * 256 + byte;
+        if (!Number.isSafeInteger(value))
+            throw broken(`${what} too large`);
+        return value;
+    }
+    const digits = field(block, offset, width).toString('latin1').trim();
+    if (digits === '')
+        return 0;
+    if (!/^[0-7]+$/.test(digits))
+        throw broken(`${what} "${digits}" is not an octal number`);
+    return parseInt(digits, 8);
+}
+function typeOf(flag) {
+    switch (flag) {
+        case '0':
+        case '\u0000':
+        case '7': // contiguous file: a regular file everywhere that matters
+            return 'file';
+        case '1':
+            return 'hardlink';
+        case '2':
+            return 'symlink';
+        case '3':
+            return 'character-device';
+        case '4':
+            return 'block-device';
+        case '5':
+            return 'directory';
+        case '6':
+            return 'fifo';
+        default:
+            return 'other';
+    }
+}
+/** pax records into key → value (later keys win, as the standard says). */
+function parsePax(records) {
+    const values = new Map();
+    let at = 0;
+    while (at < records.length) {
+        if (records[at] === 0)
+            break; // some writers pad with NULs
+        const space = records.indexOf(0x20, at);
+        const length = space === -1 ? NaN : Number(records.subarray(at, space).toString('latin1'));
+        if (!Number.isInteger(length) || length <= 0 || at + length > records.length)
+            throw broken('a pax extended header has a malformed record');
+        const record = records.subarray(space + 1, at + length - 1).toString('utf8');
+        const equals = record.indexOf('=');
+        if (equals === -1 || records[at + length - 1] !== 0x0a)
+            throw broken('a pax extended header has a malformed record');
+        values.set(record.slice(0, equals), record.slice(equals + 1));
+        at += length;
+    }
+    return values;
+}
+function paxNumber(values, key) {
+    const value = values.get(key);
+    if (value === undefined)
+        return undefined;
+    const number = Number(value);
+    if (value.trim() === '' || !Number.isFinite(number) || number < 0)
+        throw broken(`pax ${key} "${value}" is not a number`);
+    return number;
+}
+/**
+ * The entries of an archive read from `input`, one at a time: each entry's content must be read
+ * (or is skipped) before the next one arrives, so nothing but one chunk is ever held. Requires the
+ * end-of-archive marker, so a truncated archive is refused rather than half-restored.
+ */
+async function* readTar(input) {
+    const reader = new ByteReader(input[Symbol.asyncIterator]());
+    let pax = new Map();
+    let longName;
+    let longLink;
+    for (;;) {
+        const at = reader.offset;
+        const block = await reader.exactly(BLOCK, 'a header');
+        if (!block)
+            throw broken('it ends without the end-of-archive marker (truncated?)');
+        if (block.every((byte) => byte === 0))
+            return; // end of archive (a lone zero block is accepted)
+        const stored = numeric(block, 148, 8, 'checksum');
+        const unsigned = checksum(Buffer.concat([block.subarray(0, 148), Buffer.alloc(8, 0x20), block.subarray(156)]));
+        let signed = 0;
+        for (let i = 0; i < BLOCK; i++)
+            signed += i >= 148 && i < 156 ? 0x20 : (block[i] << 24) >> 24;
+        if (stored !== unsigned && stored !== signed)
+            throw broken(`bad header checksum at byte ${at}`);
+        const magic = block.subarray(257, 263).toString('latin1');
+        if (magic !== 'ustar\u0000' && magic !== 'ustar ')
+            throw broken(`the header at byte ${at} is not ustar, pax or GNU tar`);
+        const gnu = magic === 'ustar ';
+        const flag = String.fromCharCode(block[156]);
+        const size = numeric(block, 124, 12, 'size');
+        if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+            if (size > 1024 * 1024)
+                throw broken(`an extended header of ${size} bytes at byte ${at}`);
+            const data = (await reader.exactly(size, 'an extended header')) ?? Buffer.alloc(0);
+            await reader.exactly(padding(size).length, 'an extended header');
+            // 'g' (global) headers are read past: names are taken from each entry's own headers.
+            if (flag === 'x')
+                pax = new Map([...pax, ...parsePax(data)]);
+            if (flag === 'L')
+                longName = field(data, 0, data.length).toString('utf8');
+            if (flag === 'K')
+                longLink = field(data, 0, data.length).toString('utf8');
+            continue;
+        }
+        const prefix = gnu ? '' : tar_text(block, 345, 155);
+        const ownName = tar_text(block, 0, 100);
+        const header = {
+            name: pax.get('path') ?? longName ?? (prefix ? `${prefix}/${ownName}` : ownName),
+            type: typeOf(flag),
+            typeflag: flag,
+            mode: numeric(block, 100, 8, 'mode') & 0o7777,
+            size: paxNumber(pax, 'size') ?? size,
+            mtime: paxNumber(pax, 'mtime') ?? numeric(block, 136, 12, 'mtime'),
+            uid: paxNumber(pax, 'uid') ?? numeric(block, 108, 8, 'uid'),
+            gid: paxNumber(pax, 'gid') ?? numeric(block, 116, 8, 'gid'),
+            devmajor: numeric(block, 329, 8, 'devmajor'),
+            devminor: numeric(block, 337, 8, 'devminor'),
+        };
+        const linkname = pax.get('linkpath') ?? longLink ?? tar_text(block, 157, 100);
+        if (linkname !== '')
+            header.linkname = linkname;
+        pax = new Map();
+        longName = undefined;
+        longLink = undefined;
+        if (!Number.isSafeInteger(header.size))
+            throw broken(`${header.name} has an invalid size`);
+        let remaining = header.size;
+        const what = `the content of ${JSON.stringify(header.name)}`;
+        const content = async function* () {
+            while (remaining > 0) {
+                const chunk = await reader.upTo(Math.min(remaining, 1024 * 1024));
+                if (!chunk)
+                    throw broken(`it ends in the middle of ${what} (truncated?)`);
+                remaining -= chunk.length;
+                yield chunk;
+            }
+        };
+        yield { header, content };
+        while (remaining > 0) {
+            const chunk = await reader.upTo(Math.min(remaining, 1024 * 1024));
+            if (!chunk)
+                throw broken(`it ends in the middle of ${what} (truncated?)`);
+            remaining -= chunk.length;
+        }
+        await reader.exactly(padding(header.size).length, what);
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/file.ts
+
+
+
+
+
+
+
+
+
+/**
+ * `file:PATH-OR-GLOB` — files, directories and symbolic links as one POSIX tar (pax) part.
+ *
+ * Names in the archive are relative to a base directory: the working directory when the path is
+ * inside it (the usual case), otherwise the path's parent (or, for a glob, its fixed leading
+ * directories). A restore puts them under the `target` directory, by default that base again.
+ *
+ * Symbolic links are stored as links and never followed, on backup or restore. Before a restore
+ * writes anything it reads the whole archive and refuses every entry that could land outside the
+ * target (absolute names, `..`, links on the way, links pointing out) or is not a plain file,
+ * directory or link (devices, FIFOs, hard links) — see planRestore().
+ */
+function createFileSource(spec, options) {
+    return new FileSource(spec, options.cwd);
+}
+const CHUNK = 256 * 1024;
+const PROGRESS_EVERY_MS = 5_000;
+const MAX_LINK_HOPS = 40;
+const NOFOLLOW = (external_node_fs_namespaceObject.constants.O_NOFOLLOW ?? 0) | (external_node_fs_namespaceObject.constants.O_NONBLOCK ?? 0);
+// ---------------------------------------------------------------------------------------------
+// Globs
+/**
+ * A path glob over `/`-separated relative paths: `*` and `?` within one segment, `**` as a whole
+ * segment for any number of segments. Dot files match like any other (a backup should not miss
+ * `.env`); `[` and `{` are ordinary characters.
+ */
+class Glob {
+    pattern;
+    segments;
+    constructor(pattern) {
+        this.pattern = pattern;
+        this.segments = splitPath(pattern).map((segment) => (segment === '**' ? '**' : segmentPattern(segment)));
+    }
+    /** Whether the whole path matches. */
+    matches(relative) {
+        return this.states(splitPath(relative)).has(this.segments.length);
+    }
+    /** Whether something below this directory could still match (worth descending into). */
+    couldMatchBelow(directory) {
+        for (const state of this.states(splitPath(directory)))
+            if (state < this.segments.length)
+                return true;
+        return false;
+    }
+    /** The pattern positions reachable after matching `parts` (a set, so `**` never backtracks). */
+    states(parts) {
+        let states = this.closure(new Set([0]));
+        for (const part of parts) {
+            const next = new Set();
+            for (const state of states) {
+                const segment = this.segments[state];
+                if (segment === '**')
+                    next.add(state);
+                else if (segment?.test(part))
+                    next.add(state + 1);
+            }
+            states = this.closure(next);
+            if (states.size === 0)
+                break;
+        }
+        return states;
+    }
+    /** `**` may also match no segment at all. */
+    closure(states) {
+        for (const state of states)
+            if (this.segments[state] === '**')
+                states.add(state + 1);
+        return states;
+    }
+}
+function segmentPattern(segment) {
+    let source = '';
+    for (const char of segment) {
+        if (char === '*')
+            source += '.*';
+        else if (char === '?')
+            source += '.';
+        else
+            source += char.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
+    }
+    return new RegExp(`^${source}$`, 'su');
+}
+function hasGlob(segment) {
+    return segment.includes('*') || segment.includes('?');
+}
+function splitPath(relative) {
+    return relative.split('/').filter((part) => part !== '' && part !== '.');
+}
+/** include/exclude entries a file source takes: any glob; a `/` is what marks one. */
+const filePatterns = {
+    kind: 'file',
+    label: 'file glob',
+    scheme: 'file:',
+    fits: (pattern) => (pattern.includes('\u0000') ? undefined : pattern.includes('/') ? 'strong' : 'weak'),
+};
+const fileSourceKind = {
+    kind: 'file',
+    schemes: ['file:'],
+    written: 'file:PATH-OR-GLOB',
+    suffix: '.tar',
+    patterns: filePatterns,
+    parse(entry) {
+        // file:///srv/app is /srv/app, as in a URL; file:uploads/** stays relative.
+        const location = entry.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
+        return location.trim() === ''
+            ? `"${entry}" names no path; write file:PATH-OR-GLOB`
+            : { kind: 'file', path: location, raw: entry };
+    },
+    recorded: (source) => ({ kind: 'file', path: source.replace(/^file:/, ''), raw: source }),
+    open: (spec, options) => createFileSource(spec.path, { cwd: options.cwd }),
+    openTarget(target, options) {
+        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target))
+            throw new InputError('target', `file parts restore into a directory, not ${JSON.stringify(target)}`);
+        // The target directory itself, so the safety backup's names match the restored part's.
+        return createFileSource('.', { cwd: external_node_path_default().resolve(options.cwd, target) });
+    },
+};
+/** include/exclude globs, matched against names in the archive; one without `/` matches at any depth. */
+class Filter {
+    includes;
+    excludes;
+    constructor(include, exclude) {
+        const glob = (pattern) => new Glob(pattern.includes('/') ? pattern : `**/${pattern}`);
+        this.includes = include
+            .map((p) => p.trim())
+            .filter(Boolean)
+            .map(glob);
+        this.excludes = exclude
+            .map((p) => p.trim())
+            .filter(Boolean)
+            .map(glob);
+    }
+    get selective() {
+        return this.includes.length > 0;
+    }
+    included(relative) {
+        return this.includes.length === 0 || this.includes.some((glob) => glob.matches(relative));
+    }
+    excluded(relative) {
+        return this.excludes.some((glob) => glob.matches(relative));
+    }
+}
+function parseSpec(raw, cwd) {
+    const spec = raw.trim().replace(/^file:/, '');
+    if (spec === '')
+        throw new InputError('sources', 'file: needs a path or a glob, e.g. file:data/uploads or file:data/**/*.db');
+    const parts = spec.split('/');
+    const firstGlob = parts.findIndex(hasGlob);
+    const literalText = firstGlob === -1 ? spec : parts.slice(0, firstGlob).join('/');
+    const rest = firstGlob === -1 ? [] : parts.slice(firstGlob);
+    if (rest.includes('..'))
+        throw new InputError('sources', `file:${spec}: ".." cannot follow a wildcard; write the path without it`);
+    const literalAbs = external_node_path_default().resolve(cwd, literalText === '' ? (spec.startsWith('/') ? '/' : '.') : literalText);
+    const base = isWithin(cwd, literalAbs)
+        ? external_node_path_default().resolve(cwd)
+        : firstGlob === -1
+            ? external_node_path_default().dirname(literalAbs)
+            : literalAbs;
+    const literal = toPosix(external_node_path_default().relative(base, literalAbs));
+    const selection = { spec, base, literal };
+    if (firstGlob !== -1)
+        selection.pattern = new Glob([literal, ...rest].filter(Boolean).join('/'));
+    return selection;
+}
+function isWithin(directory, candidate) {
+    const relative = external_node_path_default().relative(directory, candidate);
+    return relative === '' || (!relative.startsWith('..') && !external_node_path_default().isAbsolute(relative));
+}
+function toPosix(relative) {
+    return relative.split((external_node_path_default()).sep).join('/');
+}
+function joinName(parent, name) {
+    return parent === '' ? name : `${parent}/${name}`;
+}
+/**
+ * Walks what `selection` names under `under` (the base on backup, the target when counting), in
+ * name order, never following symbolic links. A directory that matches is taken whole; with include
+ * globs, a directory is taken when it matches or holds something that does (emitted just before
+ * it). Excluded directories are not descended into.
+ */
+async function* file_select(selection, under, filter, signal, whenMissing) {
+    const literalAbs = external_node_path_default().join(under, selection.literal);
+    const stats = await lstatOrNull(literalAbs);
+    if (!stats || (selection.pattern && !stats.isDirectory())) {
+        if (whenMissing === 'nothing')
+            return;
+        throw new UserError(`file:${selection.spec}: ${literalAbs} does not exist${selection.pattern ? ' (or is not a directory)' : ''}; check the path in "sources" (relative to ${selection.base})`, 'Backup source');
+    }
+    const tree = async function* (absolute, name, found, selected, pending) {
+        signal?.throwIfAborted();
+        if (filter.excluded(name))
+            return;
+        const chosen = selected || filter.included(name);
+        const me = { absolute, name, stats: found };
+        if (!found.isDirectory()) {
+            if (chosen) {
+                yield* pending.splice(0);
+                yield me;
+            }
+            return;
+        }
+        if (chosen) {
+            yield* pending.splice(0);
+            yield me;
+        }
+        else
+            pending.push(me);
+        for (const child of await children(absolute)) {
+            const childStats = await lstatOrNull(child.absolute);
+            if (childStats)
+                yield* tree(child.absolute, joinName(name, child.name), childStats, chosen, pending);
+        }
+        if (pending.at(-1) === me)
+            pending.pop();
+    };
+    if (!selection.pattern) {
+        if (selection.literal !== '') {
+            yield* tree(literalAbs, selection.literal, stats, !filter.selective, []);
+            return;
+        }
+        // The base itself: its contents, not an entry for the target directory.
+        for (const child of await children(literalAbs)) {
+            const childStats = await lstatOrNull(child.absolute);
+            if (childStats)
+                yield* tree(child.absolute, child.name, childStats, !filter.selective, []);
+        }
+        return;
+    }
+    const pattern = selection.pattern;
+    const glob = async function* (absolute, name) {
+        for (const child of await children(absolute)) {
+            signal?.throwIfAborted();
+            const childName = joinName(name, child.name);
+            const childStats = await lstatOrNull(child.absolute);
+            if (!childStats)
+                continue;
+            if (pattern.matches(childName))
+                yield* tree(child.absolute, childName, childStats, !filter.selective, []);
+            else if (childStats.isDirectory() && !filter.excluded(childName) && pattern.couldMatchBelow(childName))
+                yield* glob(child.absolute, childName);
+        }
+    };
+    yield* glob(literalAbs, selection.literal);
+}
+async function children(directory) {
+    let names;
+    try {
+        names = await external_node_fs_namespaceObject.promises.readdir(directory);
+    }
+    catch (error) {
+        if (errorCode(error) === 'ENOENT')
+            return [];
+        throw new UserError(`cannot read the directory ${directory}: ${messageOf(error)}`, 'Backup source');
+    }
+    return names.sort().map((name) => ({ name, absolute: external_node_path_default().join(directory, name) }));
+}
+async function lstatOrNull(file) {
+    try {
+        return await external_node_fs_namespaceObject.promises.lstat(file);
+    }
+    catch (error) {
+        const code = errorCode(error);
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+            return null;
+        throw new UserError(`cannot read ${file}: ${messageOf(error)}`, 'Backup source');
+    }
+}
+// ---------------------------------------------------------------------------------------------
+// The source
+class FileSource {
+    cwd;
+    kind = 'file';
+    display;
+    partName;
+    selection;
+    constructor(spec, cwd) {
+        this.cwd = cwd;
+        this.selection = parseSpec(spec, cwd);
+        this.display = `file:${this.selection.spec}`;
+        this.partName = partNameOf(this.selection.spec);
+    }
+    async backup(out, context) {
+        const archive = new ArchiveWriter(this.selection, this.display, context);
+        await (0,promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(archive.blocks(), { objectMode: false }), out, { signal: context.signal });
+        return archive.summary();
+    }
+    async checkTarget(open, context) {
+        await planRestore(open, this.targetOf(context), context.mode, this.display, context.signal);
+    }
+    async restore(open, context) {
+        const target = this.targetOf(context);
+        const plan = await planRestore(open, target, context.mode, this.display, context.signal);
+        return writePlan(open, plan, context, this.display);
+    }
+    /** Counts what the spec selects now: under `target` when given (after a restore), else the source. */
+    async count(context) {
+        const counts = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+        const under = context.target ? external_node_path_default().resolve(this.cwd, context.target) : this.selection.base;
+        const filter = new Filter(context.include, context.exclude);
+        for await (const found of file_select(this.selection, under, filter, context.signal, 'nothing')) {
+            if (found.stats.isDirectory())
+                counts.directories++;
+            else if (found.stats.isSymbolicLink())
+                counts.symlinks++;
+            else if (found.stats.isFile()) {
+                counts.files++;
+                counts.bytes += found.stats.size;
+            }
+        }
+        return counts;
+    }
+    async close() { }
+    targetOf(context) {
+        return context.target ? external_node_path_default().resolve(this.cwd, context.target) : this.selection.base;
+    }
+}
+/** "file-data-uploads"; a short hash keeps two specs that read alike (`a/*`, `a/?`) apart. */
+function partNameOf(spec) {
+    const slug = spec
+        .replace(/[^A-Za-z0-9._-]+/g, '-')
+        .replace(/^[-.]+|-+$/g, '')
+        .slice(0, 60);
+    const exact = slug === spec && slug !== '';
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(spec).digest('hex').slice(0, 8);
+    return exact ? `file-${slug}` : `file-${slug || 'root'}-${hash}`;
+}
+/** Produces the archive for one backup and keeps its records and facts. */
+class ArchiveWriter {
+    selection;
+    display;
+    context;
+    records = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+    outside = [];
+    outsideBase = 0;
+    skipped = 0;
+    changed = 0;
+    written = 0;
+    lastProgress = Date.now();
+    started = Date.now();
+    root = '';
+    constructor(selection, display, context) {
+        this.selection = selection;
+        this.display = display;
+        this.context = context;
+    }
+    async *blocks() {
+        const { selection, context } = this;
+        const filter = new Filter(context.include, context.exclude);
+        const literalStats = await lstatOrNull(external_node_path_default().join(selection.base, selection.literal));
+        this.root =
+            selection.pattern || literalStats?.isDirectory()
+                ? selection.literal
+                : external_node_path_default().posix.dirname(selection.literal);
+        if (this.root === '.')
+            this.root = '';
+        for await (const found of file_select(selection, selection.base, filter, context.signal, 'refuse')) {
+            yield* this.entry(found);
+            this.progress();
+        }
+        if (this.written === 0)
+            throw new UserError(`${this.display} selects nothing to back up under ${selection.base}${filter.selective ? ' (after include/exclude)' : ''}; check the glob in "sources"`, 'Backup source');
+        yield TAR_END;
+    }
+    summary() {
+        const facts = {
+            format: 'tar (POSIX pax)',
+            base: this.selection.base,
+            'links-outside-root': this.outside.length,
+            'links-outside-base': this.outsideBase,
+            'skipped-special-files': this.skipped,
+            'changed-while-read': this.changed,
+        };
+        if (this.outside.length > 0)
+            facts['links-outside'] = this.outside.slice(0, 5).join(', ');
+        return { records: { ...this.records }, facts };
+    }
+    async *entry(found) {
+        const { stats, name, absolute } = found;
+        const common = {
+            mode: stats.mode & 0o7777,
+            mtime: Math.floor(stats.mtimeMs / 1000),
+            uid: stats.uid,
+            gid: stats.gid,
+        };
+        if (stats.isDirectory()) {
+            this.written++;
+            this.records.directories++;
+            yield* encodeEntry({ ...common, name: `${name}/`, type: 'directory', size: 0 });
+            return;
+        }
+        if (stats.isSymbolicLink()) {
+            const linkname = await external_node_fs_namespaceObject.promises.readlink(absolute);
+            this.noteLink(name, linkname);
+            this.written++;
+            this.records.symlinks++;
+            yield* encodeEntry({ ...common, name, type: 'symlink', size: 0, linkname });
+            return;
+        }
+        if (!stats.isFile()) {
+            this.skipped++;
+            this.context.log(`${this.display}: skipped ${name}: not a file, directory or link (socket, FIFO or device)`);
+            return;
+        }
+        // Opened without following links, then described from the open file: what is stored is what
+        // was read, even if the path was swapped after the directory was listed.
+        let handle;
+        try {
+            handle = await external_node_fs_namespaceObject.promises.open(absolute, external_node_fs_namespaceObject.constants.O_RDONLY | NOFOLLOW);
+        }
+        catch (error) {
+            if (errorCode(error) === 'ENOENT')
+                return; // deleted since it was listed
+            throw new UserError(`${this.display}: cannot read ${absolute}: ${messageOf(error)}`, 'Backup source');
+        }
+        try {
+            const opened = await handle.stat();
+            if (!opened.isFile()) {
+                this.skipped++;
+                return;
+            }
+            const header = {
+                name,
+                type: 'file',
+                size: opened.size,
+                mode: opened.mode & 0o7777,
+                mtime: Math.floor(opened.mtimeMs / 1000),
+                uid: opened.uid,
+                gid: opened.gid,
+            };
+            this.written++;
+            this.records.files++;
+            this.records.bytes += opened.size;
+            yield* encodeEntry(header, this.content(handle, name, opened.size));
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    /** Exactly `size` bytes: a file that shrank while read is padded with zeros (and counted). */
+    async *content(handle, name, size) {
+        let position = 0;
+        while (position < size) {
+            const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - position));
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+            if (bytesRead === 0) {
+                this.changed++;
+                this.context.log(`${this.display}: ${name} shrank while it was read; the rest is stored as zeros`);
+                for (; position < size; position += CHUNK)
+                    yield Buffer.alloc(Math.min(CHUNK, size - position));
+                return;
+            }
+            position += bytesRead;
+            yield buffer.subarray(0, bytesRead);
+            this.progress();
+        }
+    }
+    /** Links are stored, never followed; ones pointing out of what is backed up are flagged. */
+    noteLink(name, linkname) {
+        const base = this.selection.base;
+        const resolved = external_node_path_default().posix.isAbsolute(linkname)
+            ? isWithin(base, linkname)
+                ? toPosix(external_node_path_default().relative(base, linkname))
+                : undefined
+            : external_node_path_default().posix.normalize(external_node_path_default().posix.join(external_node_path_default().posix.dirname(name), linkname));
+        const outOfBase = resolved === undefined || resolved === '..' || resolved.startsWith('../');
+        const inRoot = !outOfBase &&
+            (this.root === '' ||
+                resolved === this.root ||
+                resolved.startsWith(`${this.root}/`) ||
+                resolved === '.');
+        if (inRoot)
+            return;
+        this.outside.push(`${name} -> ${linkname}`);
+        if (outOfBase) {
+            this.outsideBase++;
+            this.context.log(`${this.display}: ${name} -> ${linkname} points outside ${base}: stored as a link (not followed), but a restore will refuse it`);
+        }
+    }
+    progress() {
+        const now = Date.now();
+        if (now - this.lastProgress < PROGRESS_EVERY_MS)
+            return;
+        this.lastProgress = now;
+        const seconds = (now - this.started) / 1000;
+        const entries = this.records.files + this.records.directories + this.records.symlinks;
+        this.context.log(`${this.display}: ${entries} entries, ${formatBytes(this.records.bytes)} (${formatBytes(this.records.bytes / seconds)}/s, ${Math.round(entries / seconds)} entries/s)`);
+    }
+}
+/** A directory no entry names but the writes create (for `a/b` without `a/`). */
+const IMPLIED = {
+    header: { name: '', type: 'directory', mode: 0o755, size: 0, mtime: 0 },
+    action: 'ignore',
+    kind: 'directory',
+    location: [],
+};
+/**
+ * Reads the whole archive and decides, without writing anything, where every entry lands and
+ * whether it may. Refused (one UserError naming up to five entries and the count):
+ *
+ * - names that are absolute, contain `..` segments or NUL bytes;
+ * - hard links, character and block devices, FIFOs and any other non-file/directory/link type;
+ * - entries reached through a symbolic link from the same archive (`a -> /etc`, then `a/passwd`),
+ *   or through a link already on disk that leads out of the target;
+ * - symbolic links whose target, once everything is restored, resolves outside the target
+ *   (followed through archive and on-disk links alike; absolute targets must point inside);
+ * - two entries landing on the same path; an entry below something that is not a directory;
+ * - in `replace` mode, a file or link where the target has a directory.
+ *
+ * Entries are simulated in archive order over what is on disk, so the place each one lands is the
+ * place it will be written. Then mode `fail-if-exists` refuses when any entry exists already.
+ */
+async function planRestore(open, target, mode, display, signal) {
+    const problems = [];
+    const steps = [];
+    const names = [];
+    for await (const entry of readTar(open())) {
+        signal?.throwIfAborted();
+        const { header } = entry;
+        const step = { header, action: 'write', location: [] };
+        steps.push(step);
+        const parts = nameParts(header.name);
+        names.push(typeof parts === 'string' ? [] : parts);
+        const problem = typeof parts === 'string' ? parts : kindProblem(header);
+        if (problem) {
+            problems.push({ name: header.name, reason: problem });
+            step.action = 'ignore';
+            continue;
+        }
+        step.kind = header.type;
+        if (parts.length === 0) {
+            // `./` in archives made with `tar -C dir .`: the target's own mode is left alone.
+            step.action = 'ignore';
+            if (header.type !== 'directory')
+                problems.push({ name: header.name, reason: 'names the target directory itself' });
+        }
+    }
+    const disk = await DiskView.of(target);
+    const placed = new Map();
+    const existing = [];
+    const world = new World(disk, placed);
+    /** A refused step is never written, whatever happens after. */
+    const refuse = (step, reason) => {
+        step.action = 'ignore';
+        problems.push({ name: step.header.name, reason });
+    };
+    for (const [index, step] of steps.entries()) {
+        const parts = names[index];
+        if (step.action !== 'write' || parts.length === 0)
+            continue;
+        const parent = await world.resolve([], parts.slice(0, -1), 'parent');
+        if (typeof parent === 'string') {
+            refuse(step, parent);
+            continue;
+        }
+        const where = await world.kind(parent.levels, parent.last);
+        if (where.kind !== 'directory' && where.kind !== 'absent') {
+            refuse(step, `is below ${file_quote(where.key)}, which is not a directory`);
+            continue;
+        }
+        const levels = parent.last
+            ? [...parent.levels, await world.level(parent.levels, parent.last)]
+            : parent.levels;
+        const base = parts.at(-1);
+        const here = await world.kind(levels, base);
+        const key = here.key;
+        const earlier = placed.get(key);
+        if (earlier && !(earlier === IMPLIED && step.kind === 'directory')) {
+            refuse(step, earlier === IMPLIED
+                ? 'lands where an earlier entry needs a directory'
+                : `lands on the same path as ${file_quote(earlier.header.name)}`);
+            continue;
+        }
+        step.location = [...levels.map((level) => level.name), base];
+        // Directories the writes will create on the way are part of the result too.
+        for (let depth = 1; depth <= levels.length; depth++) {
+            const parentKey = step.location.slice(0, depth).join('/');
+            if (!placed.has(parentKey) &&
+                (await world.kind(levels.slice(0, depth - 1), levels[depth - 1]?.name ?? '')).kind === 'absent')
+                placed.set(parentKey, IMPLIED);
+        }
+        if (here.kind !== 'absent' && earlier !== IMPLIED) {
+            if (mode === 'fail-if-exists')
+                existing.push(key);
+            if (mode === 'merge') {
+                step.action = 'skip';
+                continue;
+            }
+            if (mode === 'replace' && here.kind === 'directory' && step.kind !== 'directory') {
+                refuse(step, `is a ${step.kind === 'symlink' ? 'link' : 'file'} in the backup but a directory in the target; remove ${file_quote(key)} first`);
+                continue;
+            }
+        }
+        placed.set(key, step);
+    }
+    // Links are checked against the end result: a later entry may change where an earlier link leads.
+    for (const step of placed.values()) {
+        if (step.kind !== 'symlink' || step === IMPLIED)
+            continue;
+        const linkname = step.header.linkname ?? '';
+        const reason = linkProblem(linkname);
+        if (reason) {
+            refuse(step, reason);
+            continue;
+        }
+        const levels = await world.levelsOf(step.location.slice(0, -1));
+        const resolved = await world.resolve(levels, splitLink(linkname), 'link', disk.absoluteInside(linkname));
+        if (typeof resolved === 'string')
+            refuse(step, `is a link to ${file_quote(linkname)}, which ${resolved}`);
+    }
+    if (problems.length > 0)
+        throw refusal(display, target, problems);
+    if (existing.length > 0) {
+        const shown = existing.slice(0, 5).map(file_quote).join(', ');
+        const more = existing.length > 5 ? ` and ${existing.length - 5} more` : '';
+        throw new TargetInTheWay(`${display}: ${existing.length} ${existing.length === 1 ? 'path exists' : 'paths exist'} already in ${target}: ${shown}${more}. Nothing was written. Restore into an empty "target", or set "mode" to merge (keep what exists) or replace (overwrite it).`);
+    }
+    return { target, realTarget: disk.real, mode, steps };
+}
+/** The name's components, or why the name is refused. */
+function nameParts(name) {
+    if (name.includes('\u0000'))
+        return 'has a NUL byte in its name';
+    if (name.startsWith('/'))
+        return 'is an absolute path';
+    if ((external_node_path_default()).sep === '\\' && (/^[A-Za-z]:/.test(name) || name.includes('\\')))
+        return 'is a Windows path (drive letter or backslash)';
+    const parts = splitPath(name);
+    if (parts.includes('..'))
+        return 'has a ".." segment, which would leave the target';
+    return parts;
+}
+function kindProblem(header) {
+    switch (header.type) {
+        case 'file':
+        case 'directory':
+        case 'symlink':
+            return undefined;
+        case 'hardlink':
+            return `is a hard link (to ${file_quote(header.linkname ?? '')}); switchyard restores only files, directories and symbolic links`;
+        case 'character-device':
+            return 'is a character device';
+        case 'block-device':
+            return 'is a block device';
+        case 'fifo':
+            return 'is a FIFO (named pipe)';
+        default:
+            return `has an unsupported entry type ${file_quote(header.typeflag ?? '?')}`;
+    }
+}
+function linkProblem(linkname) {
+    if (linkname === '')
+        return 'is a link with an empty target';
+    if (linkname.includes('\u0000'))
+        return 'is a link with a NUL byte in its target';
+    return undefined;
+}
+function splitLink(linkname) {
+    return linkname.split('/');
+}
+function file_quote(name) {
+    return JSON.stringify(name);
+}
+function refusal(display, target, problems) {
+    const shown = problems
+        .slice(0, 5)
+        .map((problem) => `${file_quote(problem.name)} ${problem.reason}`)
+        .join('; ');
+    const more = problems.length > 5 ? `; and ${problems.length - 5} more` : '';
+    const count = problems.length === 1 ? '1 entry is' : `${problems.length} entries are`;
+    return new UserError(`${display}: refusing to restore into ${target}: ${count} unsafe: ${shown}${more}. Nothing was written.`, 'Restore refused');
+}
+/** The target as it is on disk before the restore (read once, cached). */
+class DiskView {
+    target;
+    real;
+    exists;
+    cache = new Map();
+    constructor(target, real, exists) {
+        this.target = target;
+        this.real = real;
+        this.exists = exists;
+    }
+    static async of(target) {
+        let current = target;
+        const missing = [];
+        for (;;) {
+            try {
+                const stats = await external_node_fs_namespaceObject.promises.stat(current);
+                if (!stats.isDirectory())
+                    throw new UserError(`the restore target ${current} is not a directory`, 'Restore refused');
+                const real = external_node_path_default().join(await external_node_fs_namespaceObject.promises.realpath(current), ...missing.reverse());
+                return new DiskView(target, real, missing.length === 0);
+            }
+            catch (error) {
+                if (errorCode(error) !== 'ENOENT' || external_node_path_default().dirname(current) === current)
+                    throw error;
+                missing.push(external_node_path_default().basename(current));
+                current = external_node_path_default().dirname(current);
+            }
+        }
+    }
+    /** lstat of a path below the target whose parents are all real directories. */
+    lstat(key) {
+        let found = this.cache.get(key);
+        if (!found) {
+            found = lstatOrNull(external_node_path_default().join(this.real, ...key.split('/')));
+            this.cache.set(key, found);
+        }
+        return found;
+    }
+    /** For an absolute link target: its components below the target, or undefined when outside it. */
+    absoluteInside(linkname) {
+        if (!external_node_path_default().posix.isAbsolute(linkname))
+            return undefined;
+        for (const root of [this.real, this.target]) {
+            if (isWithin(root, linkname))
+                return splitPath(toPosix(external_node_path_default().relative(root, linkname)));
+        }
+        return undefined;
+    }
+}
+/** The target as it will be: what is on disk, overlaid with the entries placed so far. */
+class World {
+    disk;
+    placed;
+    constructor(disk, placed) {
+        this.disk = disk;
+        this.placed = placed;
+    }
+    async kind(levels, name) {
+        const key = [...levels.map((level) => level.name), name].join('/');
+        if (name === '')
+            return { kind: this.disk.exists ? 'directory' : 'absent', key };
+        const step = this.placed.get(key);
+        if (step)
+            return { kind: step.kind, key, link: step.header.linkname };
+        const parentOnDisk = levels.length === 0 ? this.disk.exists : levels.at(-1).onDisk;
+        if (!parentOnDisk)
+            return { kind: 'absent', key };
+        const stats = await this.disk.lstat(key);
+        if (!stats)
+            return { kind: 'absent', key };
+        if (stats.isDirectory())
+            return { kind: 'directory', key };
+        if (stats.isSymbolicLink())
+            return { kind: 'symlink', key, link: await external_node_fs_namespaceObject.promises.readlink(external_node_path_default().join(this.disk.real, ...key.split('/'))) };
+        return { kind: stats.isFile() ? 'file' : 'other', key };
+    }
+    /** Levels for a location already resolved (no links in it). */
+    async levelsOf(location) {
+        const levels = [];
+        for (const name of location)
+            levels.push(await this.level(levels, name));
+        return levels;
+    }
+    /** The directory `name` below `levels`, noting whether it is a real directory on disk now. */
+    async level(levels, name) {
+        const parentOnDisk = levels.length === 0 ? this.disk.exists : levels.at(-1).onDisk;
+        if (!parentOnDisk)
+            return { name, onDisk: false };
+        const key = [...levels.map((level) => level.name), name].join('/');
+        return { name, onDisk: (await this.disk.lstat(key))?.isDirectory() === true };
+    }
+    /**
+     * Follows `parts` from `start`, resolving every link on the way (the last component too), and
+     * returns the directories passed and the last component, or why it cannot be allowed. For a
+     * `parent` (where an entry is written) links from the archive itself are refused; for a `link`'s
+     * target they are followed, and a path that stops at a file just dangles (harmless, inside).
+     */
+    async resolve(start, parts, purpose, absolute) {
+        let levels = absolute ? [] : [...start];
+        const queue = absolute ? [...absolute] : [...parts];
+        if (!absolute && parts[0] === '')
+            return 'points outside the target (an absolute path)';
+        const via = [];
+        const outside = () => `leads outside the target${via.length > 0 ? ` (through the link ${via.slice(0, 2).join(', ')})` : ''}`;
+        let hops = 0;
+        while (queue.length > 0) {
+            const part = queue.shift();
+            if (part === '' || part === '.')
+                continue;
+            if (part === '..') {
+                if (levels.length === 0)
+                    return outside();
+                levels = levels.slice(0, -1);
+                continue;
+            }
+            const found = await this.kind(levels, part);
+            const last = queue.length === 0;
+            if (found.kind === 'symlink') {
+                const fromArchive = this.placed.has(found.key);
+                if (fromArchive && purpose === 'parent')
+                    return `goes through ${file_quote(found.key)}, a symbolic link in the same backup`;
+                if (++hops > MAX_LINK_HOPS)
+                    return 'goes through too many levels of symbolic links';
+                const link = found.link ?? '';
+                via.push(`${file_quote(found.key)} -> ${file_quote(link)}`);
+                if (external_node_path_default().posix.isAbsolute(link)) {
+                    const inside = this.disk.absoluteInside(link);
+                    if (!inside)
+                        return outside();
+                    levels = [];
+                    queue.unshift(...inside);
+                }
+                else
+                    queue.unshift(...splitLink(link));
+                continue;
+            }
+            if (last)
+                return { levels, last: part };
+            if (found.kind !== 'directory' && found.kind !== 'absent') {
+                if (purpose === 'link')
+                    return { levels, last: part };
+                return `is below ${file_quote(found.key)}, which is not a directory`;
+            }
+            levels = [...levels, await this.level(levels, part)];
+        }
+        return { levels, last: '' };
+    }
+}
+// ---------------------------------------------------------------------------------------------
+// … and the writes, which follow the plan step by step.
+async function writePlan(open, plan, context, display) {
+    const records = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+    let skipped = 0;
+    let specialBits = 0;
+    const directories = [];
+    const made = new Set();
+    const appeared = (final) => new UserError(`${display}: ${final} appeared in the target during the restore; it was left as it was and the restore stopped`, 'Restore stopped');
+    const changed = () => new UserError(`${display}: the backup part changed between the safety check and the restore; nothing more was written to ${plan.target}`, 'Restore stopped');
+    await external_node_fs_namespaceObject.promises.mkdir(plan.realTarget, { recursive: true });
+    /** Makes sure every component is a real directory (never a link): the plan said it will be. */
+    const directory = async (location) => {
+        let current = plan.realTarget;
+        for (const name of location) {
+            current = external_node_path_default().join(current, name);
+            if (made.has(current))
+                continue;
+            const stats = await lstatOrNull(current);
+            if (!stats)
+                await external_node_fs_namespaceObject.promises.mkdir(current);
+            else if (!stats.isDirectory())
+                throw new UserError(`${display}: ${current} is not a directory (it changed during the restore, or the file system folds names together); restore stopped`, 'Restore stopped');
+            made.add(current);
+        }
+        return current;
+    };
+    let index = 0;
+    for await (const entry of readTar(open())) {
+        context.signal?.throwIfAborted();
+        const step = plan.steps[index++];
+        const header = entry.header;
+        if (!step ||
+            step.header.name !== header.name ||
+            step.header.type !== header.type ||
+            step.header.size !== header.size ||
+            step.header.linkname !== header.linkname)
+            throw changed();
+        if (step.action === 'skip')
+            skipped++;
+        if (step.action !== 'write')
+            continue;
+        if (step.location.length === 0)
+            throw changed();
+        const parent = await directory(step.location.slice(0, -1));
+        const final = external_node_path_default().join(parent, step.location.at(-1));
+        const mode = header.mode & 0o1777;
+        if (mode !== (header.mode & 0o7777))
+            specialBits++;
+        if (step.kind === 'directory') {
+            const stats = await lstatOrNull(final);
+            if (stats && !stats.isDirectory())
+                await external_node_fs_namespaceObject.promises.unlink(final);
+            if (!stats?.isDirectory())
+                await external_node_fs_namespaceObject.promises.mkdir(final, { mode: 0o700 });
+            made.add(final);
+            directories.push({ absolute: final, mode, mtime: header.mtime });
+            records.directories++;
+            continue;
+        }
+        if (step.kind === 'symlink' && plan.mode !== 'replace') {
+            // Creating a link is atomic and fails when the name exists: nothing to stage.
+            try {
+                await external_node_fs_namespaceObject.promises.symlink(header.linkname ?? '', final);
+            }
+            catch (error) {
+                if (errorCode(error) !== 'EEXIST')
+                    throw error;
+                if (plan.mode === 'fail-if-exists')
+                    throw appeared(final);
+                skipped++;
+                continue;
+            }
+            await external_node_fs_namespaceObject.promises.lutimes(final, header.mtime, header.mtime).catch(() => undefined);
+            records.symlinks++;
+            continue;
+        }
+        const temporary = external_node_path_default().join(parent, `.switchyard-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+        try {
+            if (step.kind === 'symlink') {
+                await external_node_fs_namespaceObject.promises.symlink(header.linkname ?? '', temporary);
+                await external_node_fs_namespaceObject.promises.lutimes(temporary, header.mtime, header.mtime).catch(() => undefined);
+            }
+            else {
+                const handle = await external_node_fs_namespaceObject.promises.open(temporary, 'wx', 0o600);
+                try {
+                    for await (const chunk of entry.content()) {
+                        let offset = 0;
+                        while (offset < chunk.length)
+                            offset += (await handle.write(chunk, offset)).bytesWritten;
+                    }
+                    await handle.chmod(mode);
+                    await handle.utimes(header.mtime, header.mtime);
+                }
+                finally {
+                    await handle.close();
+                }
+            }
+            const placed = await place(temporary, final, plan.mode);
+            if (!placed) {
+                if (plan.mode === 'fail-if-exists')
+                    throw appeared(final);
+                skipped++;
+                continue;
+            }
+        }
+        finally {
+            await external_node_fs_namespaceObject.promises.rm(temporary, { force: true });
+        }
+        if (step.kind === 'symlink')
+            records.symlinks++;
+        else {
+            records.files++;
+            records.bytes += header.size;
+        }
+    }
+    if (index !== plan.steps.length)
+        throw changed();
+    // Modes and times of directories last, deepest first: writing into them changed their times,
+    // and a read-only directory could not have taken its files.
+    directories.sort((a, b) => b.absolute.length - a.absolute.length);
+    for (const entry of directories) {
+        await external_node_fs_namespaceObject.promises.chmod(entry.absolute, entry.mode);
+        await external_node_fs_namespaceObject.promises.utimes(entry.absolute, entry.mtime, entry.mtime);
+    }
+    return {
+        records,
+        facts: {
+            target: plan.target,
+            mode: plan.mode,
+            'skipped-existing': skipped,
+            'setuid-setgid-dropped': specialBits,
+        },
+    };
+}
+/**
+ * Moves a finished temporary file (or, in `replace`, link) to its name. `replace` renames over
+ * what is there; the other modes never overwrite: a hard link fails when the name exists (false).
+ */
+async function place(temporary, final, mode) {
+    if (mode === 'replace') {
+        await external_node_fs_namespaceObject.promises.rename(temporary, final);
+        return true;
+    }
+    try {
+        await external_node_fs_namespaceObject.promises.link(temporary, final);
+        return true;
+    }
+    catch (error) {
+        const code = errorCode(error);
+        if (code === 'EEXIST')
+            return false;
+        // File systems without hard links: check, then rename (a narrow race instead of none).
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS')
+            throw error;
+        if (await lstatOrNull(final))
+            return false;
+        await external_node_fs_namespaceObject.promises.rename(temporary, final);
+        return true;
+    }
+}
+
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
+;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
+/**
+ * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
+ * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
+ * exposes it only as `default`, so the named export may be missing there: take either.
+ */
+async function loadRedisClient() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 796).then(__nccwpck_require__.t.bind(__nccwpck_require__, 7796, 23)));
+    const client = mod.Redis ?? mod.default;
+    if (typeof client !== 'function')
+        throw new Error('the ioredis module has no Redis client');
+    return client;
+}
+async function loadPg() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 3849)));
+    return mod.default ?? mod;
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./actions/core/src/process.ts
+
+
+
+
+
+
+/** Output kept per stream; a chatty command must not fill memory. */
+const MAX_OUTPUT = 1 << 20;
+const STREAM_STDERR_LIMIT = 16 * 1024;
+const STREAM_STDOUT_LIMIT = 32 * 1024 * 1024;
+/**
+ * Time for a trapped SIGTERM to clean up. Short, because a cancelled workflow gives the action
+ * about 10 s in all between its first signal and SIGKILL, and traffic must still be put back.
+ */
+const KILL_GRACE_MS = 3_000;
+/** A line longer than this is passed on in pieces rather than held back whole. */
+const MAX_LINE = 16 * 1024;
+/**
+ * After the program exits, how long its pipes may stay open: a daemon it started in the background
+ * can hold them for ever, and must not keep the deploy waiting.
+ */
+const EXIT_DRAIN_MS = 1_000;
+const GROUP_POLL_MS = 20;
+// What a pipe says when the program at its other end exits without reading everything: expected
+// for `pg_restore --list`, which reads the table of contents and stops.
+const PROGRAM_STOPPED_READING = new Set(['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+/** Process groups still running, killed if this process exits without waiting for them. */
+const running = new Set();
+let exitHookInstalled = false;
+function killGroup(pid, signal) {
+    try {
+        process.kill(-pid, signal);
+    }
+    catch {
+        // ESRCH: the whole group is gone.
+    }
+}
+/**
+ * The processes of group `pgid` still running. Zombies do not count: in a container whose first
+ * process reaps nothing, an orphan's zombie stays for ever, yet it runs nothing. Without /proc
+ * (macOS), whether the group still answers a signal.
+ */
+function groupMembers(pgid) {
+    let entries;
+    try {
+        entries = (0,external_node_fs_namespaceObject.readdirSync)('/proc');
+    }
+    catch {
+        try {
+            process.kill(-pgid, 0);
+            return [pgid];
+        }
+        catch {
+            return [];
+        }
+    }
+    const members = [];
+    for (const entry of entries) {
+        if (!/^\d+$/.test(entry))
+            continue;
+        try {
+            const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${entry}/stat`, 'utf8');
+            // The command name in parentheses may hold spaces: the fields after it are state, ppid, pgrp.
+            const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X')
+                members.push(Number(entry));
+        }
+        catch {
+            // it exited while we looked
+        }
+    }
+    return members;
+}
+/** How a run ended, for messages; results from fakes without `outcome` get one from their fields. */
+function outcomeOf(result) {
+    if (result.outcome)
+        return result.outcome;
+    if (result.cancelled)
+        return 'cancelled';
+    if (result.timedOut)
+        return 'timed out';
+    return `exited with code ${result.exitCode}`;
+}
+/** Whether the program ran to the end and said 0. */
+function succeeded(result) {
+    return result.exitCode === 0 && !result.timedOut && !result.cancelled;
+}
+/** The end of what a command said, indented, for an error message: programs put the reason last. */
+function outputTail(result, lines = 15) {
+    const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
+    return said
+        .slice(-lines)
+        .map((line) => `  ${line}`)
+        .join('\n');
+}
+/** Splits chunks into lines for `onLine`, holding a partial line until its end (or MAX_LINE) arrives. */
+function lineSplitter(stream, onLine) {
+    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let partial = '';
+    const emit = (line) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line, stream);
+    return {
+        push(chunk) {
+            partial += decoder.write(chunk);
+            let newline;
+            while ((newline = partial.indexOf('\n')) >= 0) {
+                emit(partial.slice(0, newline));
+                partial = partial.slice(newline + 1);
+            }
+            while (partial.length > MAX_LINE) {
+                emit(partial.slice(0, MAX_LINE));
+                partial = partial.slice(MAX_LINE);
+            }
+        },
+        end() {
+            partial += decoder.end();
+            if (partial !== '')
+                emit(partial);
+            partial = '';
+        },
+    };
+}
+/**
+ * Starts `argv` in its own process group and watches it: the timeout, the signal, the escalation
+ * from SIGTERM to SIGKILL. `ended` resolves once the program has exited, its pipes are drained, and
+ * — when it was stopped — nothing of its group is left (or SIGKILL has been sent to what is).
+ */
+function start(argv, options, hooks) {
+    const [program, ...args] = argv;
+    if (!program)
+        throw new Error('empty command');
+    if (options.signal?.aborted) {
+        return {
+            child: undefined,
+            ended: Promise.resolve({
+                exitCode: 130,
+                timedOut: false,
+                cancelled: true,
+                outcome: 'cancelled before it started',
+            }),
+        };
+    }
+    const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
+        cwd: options.cwd,
+        env: (options.env ?? process.env),
+        stdio: ['pipe', 'pipe', 'pipe'],
+        // Its own process group (see the top of this file).
+        detached: true,
+    });
+    const pid = child.pid;
+    if (pid !== undefined) {
+        running.add(pid);
+        if (!exitHookInstalled) {
+            exitHookInstalled = true;
+            process.once('exit', () => {
+                for (const group of running)
+                    killGroup(group, 'SIGKILL');
+            });
+        }
+    }
+    const lines = options.onLine;
+    const out = lines && hooks.lineStdout ? lineSplitter('stdout', lines) : undefined;
+    const err = lines ? lineSplitter('stderr', lines) : undefined;
+    child.stdout?.on('data', (chunk) => {
+        hooks.stdout?.(chunk);
+        out?.push(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+        hooks.stderr?.(chunk);
+        err?.push(chunk);
+    });
+    let stopping;
+    let killTimer;
+    let killed = false;
+    const grace = options.killGraceMs ?? KILL_GRACE_MS;
+    const stop = (why) => {
+        if (stopping || pid === undefined)
+            return;
+        stopping = why;
+        killGroup(pid, 'SIGTERM');
+        killTimer = setTimeout(() => {
+            killed = true;
+            killGroup(pid, 'SIGKILL');
+        }, grace);
+    };
+    const timeoutMs = options.timeoutMs;
+    const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
+        ? setTimeout(() => stop('timeout'), timeoutMs)
+        : undefined;
+    const onAbort = () => stop('cancel');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const ended = new Promise((resolve) => {
+        let startError;
+        child.once('error', (error) => {
+            startError = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
+            // A program that never started emits no 'exit'.
+            if (child.pid === undefined)
+                finish(127, null);
+        });
+        let exit;
+        let drainTimer;
+        child.once('exit', (code, signal) => {
+            exit = { code, signal };
+            // See EXIT_DRAIN_MS.
+            drainTimer = setTimeout(() => {
+                child.stdout?.destroy();
+                child.stderr?.destroy();
+                finish(code, signal);
+            }, EXIT_DRAIN_MS);
+        });
+        child.once('close', (code, signal) => finish(exit?.code ?? code, exit?.signal ?? signal));
+        let finished = false;
+        const finish = (code, signal) => {
+            if (finished)
+                return;
+            finished = true;
+            clearTimeout(drainTimer);
+            clearTimeout(timer);
+            options.signal?.removeEventListener('abort', onAbort);
+            out?.end();
+            err?.end();
+            const exitCode = startError && code === null ? 127 : (code ?? (signal ? 128 + signalNumber(signal) : 1));
+            const result = {
+                exitCode,
+                timedOut: stopping === 'timeout',
+                cancelled: stopping === 'cancel',
+                outcome: startError
+                    ? `could not start (${startError})`
+                    : stopping === 'timeout'
+                        ? `timed out after ${formatMs(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                        : stopping === 'cancel'
+                            ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                            : signal
+                                ? `was killed by ${signal}`
+                                : `exited with code ${exitCode}`,
+                ...(startError ? { startError } : {}),
+            };
+            if (pid === undefined || !stopping) {
+                if (pid !== undefined)
+                    running.delete(pid);
+                clearTimeout(killTimer);
+                resolve(result);
+                return;
+            }
+            // Stopped: what the program started got the same SIGTERM; wait for it to go too, or for SIGKILL.
+            let killedAt;
+            const poll = setInterval(() => {
+                if (killed)
+                    killedAt ??= Date.now();
+                const alive = groupMembers(pid).length > 0;
+                if (alive && (killedAt === undefined || Date.now() - killedAt < GROUP_POLL_MS * 10))
+                    return;
+                clearInterval(poll);
+                clearTimeout(killTimer);
+                running.delete(pid);
+                resolve(result);
+            }, GROUP_POLL_MS);
+        };
+    });
+    child.stdin?.on('error', () => undefined);
+    return { child, ended };
+}
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+function signalNumber(signal) {
+    return SIGNALS[signal] ?? 0;
+}
+/** Keeps the last `limit` characters of what is appended. */
+function tailKeeper(limit) {
+    let text = '';
+    return {
+        add(chunk) {
+            text += chunk.toString();
+            if (text.length > limit * 2)
+                text = text.slice(-limit);
+        },
+        text: () => text.slice(-limit),
+    };
+}
+function run(argv, options = {}) {
+    const stdout = tailKeeper(MAX_OUTPUT);
+    const stderr = tailKeeper(MAX_OUTPUT);
+    const { child, ended } = start(argv, options, {
+        stdout: (chunk) => stdout.add(chunk),
+        stderr: (chunk) => stderr.add(chunk),
+        lineStdout: true,
+    });
+    child?.stdin?.end(options.input ?? '');
+    return ended.then((done) => ({
+        exitCode: done.exitCode,
+        stdout: stdout.text(),
+        stderr: done.startError ? `${stderr.text()}${done.startError}` : stderr.text(),
+        timedOut: done.timedOut,
+        cancelled: done.cancelled,
+        outcome: done.outcome,
+    }));
+}
+async function stream(argv, options = {}) {
+    const stderr = tailKeeper(options.stderrLimit ?? STREAM_STDERR_LIMIT);
+    const stdoutLimit = options.stdoutLimit ?? STREAM_STDOUT_LIMIT;
+    let stdout = '';
+    const { child, ended } = start(argv, options, {
+        stderr: (chunk) => stderr.add(chunk),
+        ...(options.output
+            ? {}
+            : {
+                stdout: (chunk) => {
+                    if (stdout.length < stdoutLimit)
+                        stdout += chunk.toString();
+                },
+            }),
+        lineStdout: !options.output,
+    });
+    let inputError;
+    let outputError;
+    const result = async () => {
+        const done = await ended;
+        return {
+            exitCode: done.exitCode,
+            stderr: done.startError
+                ? `${stderr.text()}${stderr.text() ? '\n' : ''}${done.startError}`
+                : stderr.text(),
+            stdout,
+            timedOut: done.timedOut,
+            cancelled: done.cancelled,
+            aborted: done.timedOut || done.cancelled,
+            outcome: done.outcome,
+            ...(inputError ? { inputError } : {}),
+            ...(outputError ? { outputError } : {}),
+        };
+    };
+    if (!child) {
+        options.input?.destroy();
+        options.output?.destroy(options.failure?.(await result()) ?? new Error(`${argv[0]} was cancelled`));
+        return result();
+    }
+    let feeding = Promise.resolve();
+    if (options.input) {
+        feeding = (0,promises_namespaceObject.pipeline)(options.input, child.stdin).catch((error) => {
+            if (!PROGRAM_STOPPED_READING.has(error.code ?? ''))
+                inputError = error;
+        });
+    }
+    else {
+        child.stdin?.end();
+    }
+    let draining = Promise.resolve();
+    if (options.output) {
+        let gateError;
+        // Holds back the end of the output until the exit code says whether it is whole.
+        const gate = new external_node_stream_.Transform({
+            transform(chunk, _encoding, callback) {
+                options.onOutput?.(chunk.length);
+                callback(null, chunk);
+            },
+            flush(callback) {
+                result().then((done) => {
+                    if (done.exitCode === 0 && !done.inputError && !done.aborted)
+                        return callback();
+                    gateError =
+                        options.failure?.(done) ?? new Error(`${argv[0]} ${done.outcome}: ${done.stderr.trim()}`);
+                    callback(gateError);
+                }, (error) => callback(error));
+            },
+        });
+        draining = (0,promises_namespaceObject.pipeline)(child.stdout, gate, options.output).catch((error) => {
+            if (error !== gateError) {
+                outputError = error;
+                // The output is gone: the program would block on a full pipe for ever.
+                if (child.pid !== undefined)
+                    killGroup(child.pid, 'SIGTERM');
+            }
+        });
+    }
+    await Promise.all([ended, feeding, draining]);
+    return result();
+}
+const systemRunner = { run, stream };
+/**
+ * Splits a command line the way a shell splits words — whitespace separates, single and double
+ * quotes group, backslash escapes — and does nothing else: no variables, globs or pipes. Returns
+ * a message instead when the quotes do not balance.
+ */
+function splitCommand(line) {
+    const words = [];
+    let word = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < line.length)
+                word += line[++i];
+            else
+                word += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < line.length) {
+            word += line[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(word);
+            word = '';
+            inWord = false;
+        }
+        else {
+            word += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        return `unbalanced ${quote} quote`;
+    if (inWord)
+        words.push(word);
+    return words;
+}
+/** The argv as one readable line, for logs (quoting words that need it). */
+function formatCommand(argv) {
+    return argv
+        .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`))
+        .join(' ');
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/postgres.ts
+
+
+
+
+
+
+
+
+function createPostgresSource(url, options = {}) {
+    return new PostgresSource(url, options);
+}
+const INSTALL_ADVICE = 'sudo apt-get install -y postgresql-client';
+/** Tables per counting query: fewer round trips, without one enormous statement. */
+const COUNT_BATCH = 100;
+const postgres_PROGRESS_EVERY_MS = 5_000;
+/** Conflicts named in an error; the rest are counted. */
+const NAMED_CONFLICTS = 5;
+class PostgresSource {
+    url;
+    kind = 'postgres';
+    display;
+    partName;
+    secrets = new mask_Secrets();
+    runner;
+    /** pg_dump and pg_restore stream a whole part: through the runner's stream, or the system's when a test runner has none. */
+    stream;
+    baseEnv;
+    clientDirs;
+    clients = new Map();
+    constructor(url, options) {
+        this.url = url;
+        checkScheme(url, 'source');
+        this.display = redactUrl(url.href);
+        this.secrets.addFromUrl(url.href);
+        this.runner = options.runner ?? systemRunner;
+        this.stream = (argv, streamOptions) => (this.runner.stream ?? systemRunner.stream)(argv, streamOptions);
+        this.baseEnv = options.env ?? process.env;
+        this.clientDirs = options.clientDirs ?? defaultClientDirs(this.baseEnv);
+        this.partName = postgres_partNameOf(url, this.baseEnv);
+    }
+    async backup(out, context) {
+        try {
+            return await this.dump(out, context);
+        }
+        catch (error) {
+            // Whoever reads `out` learns that the part is not whole, and does not wait for it forever.
+            if (!out.destroyed)
+                out.destroy(error);
+            throw error;
+        }
+    }
+    async dump(out, context) {
+        const client = await this.connect(this.url);
+        try {
+            const server = await serverVersion(client);
+            const pgDump = requireDumpVersion(await this.findClients('pg_dump', serverMajor(server.versionNum)), server, this.display);
+            // row_security off, as pg_dump sets it: a policy must fail the count, not shrink it.
+            await client.query('SET row_security = off');
+            // The counts run beside the dump, which takes longer anyway: parallel workers would only take
+            // cores from it.
+            await client.query('SET max_parallel_workers_per_gather = 0');
+            const snapshot = await beginSharedSnapshot(client);
+            if (!snapshot)
+                context.log(`${this.partName}: the server cannot share a snapshot; counting rows separately`);
+            const plan = selectTables(await listRelations(client), context.include, context.exclude, this.display);
+            let countError;
+            const progress = new Progress(context.log, this.partName, 'dumped');
+            const stop = new AbortController();
+            const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
+            const dumping = this.stream(dumpCommand(pgDump.path, { snapshot, ...plan }), {
+                env: this.childEnv(this.url),
+                output: out,
+                onOutput: (bytes) => progress.add(bytes),
+                failure: (result) => countError ?? this.failed('pg_dump', `could not dump ${this.display}`, result),
+                signal,
+            });
+            // Counted while pg_dump runs, inside the transaction whose snapshot it dumps.
+            const counting = countRows(client, plan.counted).catch((error) => {
+                countError = this.databaseError(error, `counting the rows of ${this.display}`);
+                stop.abort();
+                throw countError;
+            });
+            const [dumped, counted] = await Promise.allSettled([dumping, counting]);
+            if (dumped.status === 'rejected')
+                throw dumped.reason;
+            const result = dumped.value;
+            if (result.outputError)
+                throw result.outputError;
+            if (context.signal?.aborted)
+                throw abortReason(context.signal);
+            if (counted.status === 'rejected')
+                throw counted.reason;
+            if (result.exitCode !== 0)
+                throw this.failed('pg_dump', `could not dump ${this.display}`, result);
+            await client.query('COMMIT');
+            progress.finish();
+            return {
+                records: counted.value,
+                facts: {
+                    format: 'custom',
+                    server_version: server.version,
+                    server_version_num: server.versionNum,
+                    pg_dump_version: pgDump.version,
+                    database: databaseOf(this.url, this.baseEnv),
+                    tables: plan.counted.length,
+                    counted_in: snapshot ? 'the dump snapshot' : 'a separate snapshot',
+                },
+            };
+        }
+        finally {
+            await client.end().catch(() => undefined);
+        }
+    }
+    async checkTarget(open, context) {
+        const target = this.targetOf(context.target);
+        const archive = await this.readArchiveList(open, context);
+        const client = await this.connect(target);
+        try {
+            const existing = await existingObjects(client);
+            const where = redactUrl(target.href);
+            if (context.mode === 'fail-if-exists') {
+                const conflicts = archive.entries.flatMap((entry) => {
+                    const found = findExisting(entry, existing);
+                    return found ? [found] : [];
+                });
+                if (conflicts.length > 0)
+                    throw new TargetInTheWay(`Cannot restore ${this.partName} into ${where} in mode fail-if-exists: ` +
+                        `${plural(conflicts.length, 'object')} of the backup already exist there: ${nameSome(conflicts)}. ` +
+                        'Restore into an empty database, drop them, or choose mode replace (drops and recreates them) ' +
+                        'or merge (adds the rows to the existing tables). Nothing was changed.');
+            }
+            else if (context.mode === 'merge') {
+                const missing = archive.entries
+                    .filter((entry) => entry.desc === 'TABLE DATA')
+                    .filter((entry) => !findExisting({ ...entry, desc: 'TABLE' }, existing))
+                    .map((entry) => `table ${guessName(entry.rest)}`);
+                if (missing.length > 0)
+                    throw new TargetInTheWay(`Cannot restore ${this.partName} into ${where} in mode merge: merge adds rows to existing tables, ` +
+                        `and ${plural(missing.length, 'table')} of the backup ${missing.length === 1 ? 'is' : 'are'} missing there: ` +
+                        `${nameSome(missing)}. Create them first, or restore with mode fail-if-exists into an empty database ` +
+                        'or mode replace. Nothing was changed.');
+            }
+        }
+        finally {
+            await client.end().catch(() => undefined);
+        }
+    }
+    async restore(open, context) {
+        const target = this.targetOf(context.target);
+        const where = redactUrl(target.href);
+        const archive = await this.readArchiveList(open, context);
+        const pgRestore = await this.firstClient('pg_restore');
+        const client = await this.connect(target);
+        try {
+            const server = await serverVersion(client);
+            const sequencesBefore = context.mode === 'merge' ? await sequenceValues(client) : undefined;
+            const result = await this.stream(restoreCommand(pgRestore.path, context.mode, databaseOf(target, this.baseEnv)), {
+                env: this.childEnv(target),
+                input: open(),
+                signal: context.signal,
+            });
+            if (context.signal?.aborted)
+                throw abortReason(context.signal);
+            if (result.inputError)
+                throw new UserError(`Could not read the backup part ${this.partName}: ${this.secrets.redact(result.inputError.message)}`);
+            if (result.exitCode !== 0)
+                throw this.failed('pg_restore', `could not restore ${this.partName} into ${where} (mode ${context.mode}); nothing was changed, the restore runs in one transaction`, result);
+            if (sequencesBefore)
+                await keepSequencesForward(client, sequencesBefore);
+            const relations = await listRelations(client);
+            const known = new Map(relations.map((r) => [qualifiedKey(r.schema, r.name), r]));
+            const restored = archive.entries
+                .filter((entry) => entry.desc === 'TABLE DATA')
+                .flatMap((entry) => {
+                const split = splitQualified(entry.rest, known);
+                const relation = split && known.get(qualifiedKey(split.schema, split.name));
+                return relation ? [relation] : [];
+            });
+            await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+            const records = await countRows(client, restored).catch((error) => {
+                throw this.databaseError(error, `counting the restored rows in ${where}`);
+            });
+            await client.query('COMMIT');
+            return {
+                records,
+                facts: {
+                    mode: context.mode,
+                    server_version: server.version,
+                    pg_restore_version: pgRestore.version,
+                    ...(archive.dumpedBy ? { dumped_by: archive.dumpedBy } : {}),
+                    ...(archive.dumpedFrom ? { dumped_from: archive.dumpedFrom } : {}),
+                },
+            };
+        }
+        finally {
+            await client.end().catch(() => undefined);
+        }
+    }
+    /** Rows per table of the tables `include`/`exclude` select, in the target when the context names one. */
+    async count(context) {
+        const target = this.targetOf(context.target);
+        const client = await this.connect(target);
+        try {
+            await client.query('SET row_security = off');
+            await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+            const plan = selectTables(await listRelations(client), context.include, context.exclude, redactUrl(target.href));
+            const records = await countRows(client, plan.counted).catch((error) => {
+                throw this.databaseError(error, `counting the rows of ${redactUrl(target.href)}`);
+            });
+            await client.query('COMMIT');
+            return records;
+        }
+        finally {
+            await client.end().catch(() => undefined);
+        }
+    }
+    async close() {
+        // Every operation opens and closes its own connection.
+    }
+    targetOf(text) {
+        if (text === undefined)
+            return this.url;
+        let target;
+        try {
+            target = new URL(text);
+        }
+        catch {
+            throw new UserError(`Restore target "${redactUrl(text)}" is not a URL: expected postgres://user:password@host:port/database`);
+        }
+        checkScheme(target, 'target');
+        this.secrets.addFromUrl(target.href);
+        return target;
+    }
+    childEnv(url) {
+        return { ...this.baseEnv, ...connectionEnv(url), PGDATABASE: databaseOf(url, this.baseEnv) };
+    }
+    async connect(url) {
+        const driver = await loadPg();
+        const client = new driver.Client({
+            connectionString: pgConnectionString(url),
+            application_name: 'switchyard-backup',
+        });
+        // A connection dropped between queries is reported by the query that fails.
+        client.on('error', () => undefined);
+        try {
+            await client.connect();
+        }
+        catch (error) {
+            await client.end().catch(() => undefined);
+            const message = this.secrets.redact(messageOf(error));
+            const advice = /database ".*" does not exist/.test(message)
+                ? ': create it first (createdb, or CREATE DATABASE)'
+                : '';
+            throw new UserError(`Cannot connect to ${redactUrl(url.href)}: ${message}${advice}`);
+        }
+        return client;
+    }
+    /** pg_restore --list: the part's table of contents, read from the start of the part. */
+    async readArchiveList(open, context) {
+        const pgRestore = await this.firstClient('pg_restore');
+        const result = await this.stream([pgRestore.path, '--list'], {
+            env: this.baseEnv,
+            input: open(),
+            signal: context.signal,
+        });
+        if (context.signal?.aborted)
+            throw abortReason(context.signal);
+        if (result.exitCode !== 0) {
+            if (result.inputError)
+                throw new UserError(`Could not read the backup part ${this.partName}: ${this.secrets.redact(result.inputError.message)}`);
+            const newer = /unsupported version/.test(result.stderr)
+                ? ` The backup was made by a newer pg_dump: install a newer PostgreSQL client (${INSTALL_ADVICE}-<version>).`
+                : '';
+            throw this.failed('pg_restore', `could not read the backup part ${this.partName}${newer}`, result);
+        }
+        return parseArchiveList(result.stdout);
+    }
+    /** The clients of that name up to the first of at least `major` (cached: the machine does not change). */
+    findClients(program, major) {
+        const key = `${program} ${major}`;
+        let found = this.clients.get(key);
+        if (!found) {
+            // In the environment it will run in: Debian's pg_wrapper picks a version by the cluster it connects to.
+            const env = program === 'pg_dump' ? this.childEnv(this.url) : this.baseEnv;
+            found = findClients(program, this.clientDirs, this.runner, (client) => client.major >= major, env);
+            this.clients.set(key, found);
+        }
+        return found;
+    }
+    async firstClient(program) {
+        const [first] = await this.findClients(program, 0);
+        if (!first)
+            throw new UserError(notInstalled(program));
+        return first;
+    }
+    failed(program, what, result) {
+        const said = this.secrets.redact(briefly(result.stderr)) || `exit code ${result.exitCode}`;
+        return new UserError(`${program} ${what}: ${said}`);
+    }
+    databaseError(error, doing) {
+        if (error instanceof UserError)
+            return error;
+        return new UserError(`PostgreSQL failed while ${doing}: ${this.secrets.redact(messageOf(error))}`);
+    }
+}
+// ---------------------------------------------------------------------------------------------
+// Connection
+function checkScheme(url, role) {
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
+        throw new UserError(`The ${role} ${redactUrl(url.href)} is not a PostgreSQL URL: expected postgres://…`);
+}
+/** libpq's name for each connection parameter a URL may carry in its query. */
+const LIBPQ_ENV = {
+    host: 'PGHOST',
+    hostaddr: 'PGHOSTADDR',
+    port: 'PGPORT',
+    dbname: 'PGDATABASE',
+    user: 'PGUSER',
+    password: 'PGPASSWORD',
+    passfile: 'PGPASSFILE',
+    channel_binding: 'PGCHANNELBINDING',
+    service: 'PGSERVICE',
+    options: 'PGOPTIONS',
+    application_name: 'PGAPPNAME',
+    sslmode: 'PGSSLMODE',
+    sslrootcert: 'PGSSLROOTCERT',
+    sslcert: 'PGSSLCERT',
+    sslkey: 'PGSSLKEY',
+    sslcrl: 'PGSSLCRL',
+    sslsni: 'PGSSLSNI',
+    requirepeer: 'PGREQUIREPEER',
+    gssencmode: 'PGGSSENCMODE',
+    krbsrvname: 'PGKRBSRVNAME',
+    target_session_attrs: 'PGTARGETSESSIONATTRS',
+    connect_timeout: 'PGCONNECT_TIMEOUT',
+};
+function postgres_decode(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
+/**
+ * The libpq environment that connects pg_dump and pg_restore where the URL points: the argv then
+ * holds only flags, and the password is not on a command line that `ps` shows.
+ */
+function connectionEnv(url) {
+    const env = {};
+    const host = postgres_decode(url.hostname).replace(/^\[(.*)\]$/, '$1');
+    if (host)
+        env.PGHOST = host;
+    if (url.port)
+        env.PGPORT = url.port;
+    if (url.username)
+        env.PGUSER = postgres_decode(url.username);
+    if (url.password)
+        env.PGPASSWORD = postgres_decode(url.password);
+    const database = postgres_decode(url.pathname.replace(/^\//, ''));
+    if (database)
+        env.PGDATABASE = database;
+    for (const [name, value] of url.searchParams) {
+        const variable = LIBPQ_ENV[name];
+        // node-postgres' own "no-verify" is libpq's "require": encrypted, certificate unchecked.
+        if (variable)
+            env[variable] = name === 'sslmode' && value === 'no-verify' ? 'require' : value;
+    }
+    return env;
+}
+/** The database a URL names, with libpq's defaults: PGDATABASE, then the user's name. */
+function databaseOf(url, env) {
+    const own = connectionEnv(url);
+    return (own.PGDATABASE ??
+        env.PGDATABASE ??
+        own.PGUSER ??
+        env.PGUSER ??
+        (() => {
+            try {
+                return external_node_os_default().userInfo().username;
+            }
+            catch {
+                return 'postgres';
+            }
+        })());
+}
+function postgres_partNameOf(url, env) {
+    const own = connectionEnv(url);
+    const host = own.PGHOST ?? env.PGHOST ?? 'localhost';
+    const port = own.PGPORT ?? env.PGPORT ?? '5432';
+    const name = ['postgres', host, port, databaseOf(url, env)].join('-');
+    return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
+}
+/**
+ * The URL as node-postgres should read it. With sslmode set, libpq's meaning is asked for, so the
+ * connection we count on and the one pg_dump dumps on agree about certificates.
+ */
+function pgConnectionString(url) {
+    if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat'))
+        return url.href;
+    const compatible = new URL(url.href);
+    if (compatible.searchParams.get('sslmode') === 'no-verify')
+        compatible.searchParams.set('sslmode', 'require');
+    compatible.searchParams.set('uselibpqcompat', 'true');
+    return compatible.href;
+}
+/** The PATH, then each /usr/lib/postgresql/<version>/bin, newest first. */
+function defaultClientDirs(env) {
+    const onPath = (env.PATH ?? '').split((external_node_path_default()).delimiter).filter(Boolean);
+    const root = '/usr/lib/postgresql';
+    const versions = (0,external_node_fs_namespaceObject.existsSync)(root)
+        ? (0,external_node_fs_namespaceObject.readdirSync)(root).sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a))
+        : [];
+    return [...onPath, ...versions.map((v) => external_node_path_default().join(root, v, 'bin'))];
+}
+/** `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.18, major 15. */
+function parseClientVersion(text) {
+    const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(text);
+    if (!match)
+        return undefined;
+    const [, first = '0', second, third] = match;
+    const version = [first, second, third].filter((part) => part !== undefined).join('.');
+    const major = Number(first) >= 10 ? Number(first) : Number(`${first}.${second ?? 0}`);
+    return { version, major };
+}
+/** server_version_num 150018 → 15; 90624 → 9.6. */
+function serverMajor(versionNum) {
+    if (versionNum >= 100_000)
+        return Math.floor(versionNum / 10_000);
+    return Number(`${Math.floor(versionNum / 10_000)}.${Math.floor((versionNum % 10_000) / 100)}`);
+}
+/**
+ * The distinct programs of that name in `dirs`, in order, with their versions; stops at the first
+ * that `enough` accepts (each `--version` is a process start).
+ */
+async function findClients(program, dirs, runner, enough = () => false, env) {
+    const seen = new Set();
+    const found = [];
+    for (const dir of dirs) {
+        const candidate = external_node_path_default().join(dir, program);
+        let real;
+        try {
+            (0,external_node_fs_namespaceObject.accessSync)(candidate, external_node_fs_namespaceObject.constants.X_OK);
+            real = (0,external_node_fs_namespaceObject.realpathSync)(candidate);
+        }
+        catch {
+            continue;
+        }
+        if (seen.has(real))
+            continue;
+        seen.add(real);
+        const result = await runner.run([candidate, '--version'], { timeoutMs: 15_000, env });
+        const version = result.exitCode === 0 ? parseClientVersion(result.stdout) : undefined;
+        if (!version)
+            continue;
+        const client = { path: candidate, ...version };
+        found.push(client);
+        if (enough(client))
+            break;
+    }
+    return found;
+}
+/**
+ * The first pg_dump able to dump this server: pg_dump reads servers up to its own major version,
+ * so an older one is refused here with what to install, not half-way through a dump.
+ */
+function requireDumpVersion(clients, server, display) {
+    const needed = serverMajor(server.versionNum);
+    const fit = clients.find((client) => client.major >= needed);
+    if (fit)
+        return fit;
+    const newest = [...clients].sort((a, b) => b.major - a.major)[0];
+    if (!newest)
+        throw new UserError(notInstalled('pg_dump', needed));
+    throw new UserError(`pg_dump ${newest.version} (${newest.path}) cannot dump the PostgreSQL ${needed} server at ${display} ` +
+        `(server version ${server.version}): pg_dump must be at least as new as the server. ` +
+        `Install postgresql-client-${needed} ("sudo apt-get install -y postgresql-client-${needed}", ` +
+        'from apt.postgresql.org if your distribution lacks it).');
+}
+function notInstalled(program, major) {
+    const version = major === undefined ? '' : `-${major}`;
+    return (`${program} is not installed (looked on the PATH and in /usr/lib/postgresql/*/bin): ` +
+        `install the PostgreSQL client tools, e.g. "${INSTALL_ADVICE}${version}".`);
+}
+async function serverVersion(client) {
+    const result = await client.query("SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num");
+    const row = result.rows[0];
+    return { version: row?.version ?? 'unknown', versionNum: Number(row?.num ?? 0) };
+}
+/**
+ * Opens the REPEATABLE READ transaction whose snapshot pg_dump will dump (--snapshot) and returns
+ * the snapshot's name; undefined where the server cannot export one (then the counts come from a
+ * snapshot of their own, taken a moment before pg_dump's).
+ */
+async function beginSharedSnapshot(client) {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    try {
+        const result = await client.query('SELECT pg_catalog.pg_export_snapshot() AS id');
+        return result.rows[0]?.id;
+    }
+    catch {
+        // Not from a savepoint: a snapshot cannot be exported from a subtransaction.
+        await client.query('ROLLBACK');
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        return undefined;
+    }
+}
+/** Every relation pg_dump would consider: no system schemas, nothing an extension owns. */
+async function listRelations(client) {
+    const result = await client.query(`SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+            (SELECT i.inhparent::int8 FROM pg_catalog.pg_inherits i
+              WHERE i.inhrelid = c.oid AND c.relispartition LIMIT 1) AS parent,
+            pg_catalog.pg_table_is_visible(c.oid) AS visible
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+        AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY n.nspname, c.relname`);
+    return result.rows.map((row) => ({
+        oid: Number(row.oid),
+        schema: row.schema,
+        name: row.name,
+        kind: row.kind,
+        ...(row.parent === null ? {} : { parent: Number(row.parent) }),
+        visible: row.visible,
+    }));
+}
+/**
+ * Resolves include/exclude patterns to relations, the way pg_dump's --table reads them (`*` and
+ * `?` wildcards, `schema.table`, unquoted names folded to lower case, double quotes keep case
+ * and dots), and hands pg_dump the exact names found: the tables we count are then by
+ * construction the tables it dumps. A partitioned table brings its partitions along, in and out.
+ */
+function selectTables(relations, include, exclude, display) {
+    const matching = (patterns, input) => new Map(patterns.map((text) => {
+        const pattern = namePattern(text, input);
+        return [text, relations.filter((relation) => pattern.matches(relation))];
+    }));
+    const withPartitions = (chosen) => {
+        const all = new Set(chosen);
+        for (const relation of all) {
+            if (relation.kind !== 'p')
+                continue;
+            for (const child of relations)
+                if (child.parent === relation.oid)
+                    all.add(child);
+        }
+        return all;
+    };
+    const excluded = withPartitions([...matching(exclude, 'exclude').values()].flat());
+    if (include.length === 0) {
+        const counted = relations.filter((r) => r.kind === 'r' && !excluded.has(r));
+        return { excludeTables: [...excluded], counted };
+    }
+    const included = matching(include, 'include');
+    const none = [...included].filter(([, found]) => found.length === 0).map(([pattern]) => `"${pattern}"`);
+    if (none.length > 0)
+        throw new UserError(`Input "include": ${none.join(', ')} ${none.length === 1 ? 'matches' : 'match'} no table of ${display} ` +
+            '(patterns as in pg_dump --table: schema.table, * and ? as wildcards, unqualified names are looked up on the search_path).');
+    const tables = [...withPartitions([...included.values()].flat())].filter((r) => !excluded.has(r));
+    if (tables.length === 0)
+        throw new UserError(`Input "exclude": it excludes every table that "include" selects in ${display}; nothing is left to back up.`);
+    const byName = (r) => qualifiedKey(r.schema, r.name);
+    tables.sort((a, b) => (byName(a) < byName(b) ? -1 : 1));
+    return { tables, excludeTables: [], counted: tables.filter((r) => r.kind === 'r') };
+}
+/** One part of a table pattern: letters, digits, `_`, `$`, the wildcards, or a "quoted" name. */
+const TABLE_PART = String.raw `(?:"(?:[^"]|"")*"|[\p{L}\p{N}_$*?])+`;
+const TABLE_PATTERN = new RegExp(`^${TABLE_PART}(\\.${TABLE_PART})?$`, 'u');
+/** include/exclude entries a PostgreSQL source takes: `table` or, what only a table looks like, `schema.table`. */
+const postgresPatterns = {
+    kind: 'postgres',
+    label: 'PostgreSQL table pattern',
+    scheme: 'postgres://',
+    fits(pattern) {
+        const shape = TABLE_PATTERN.exec(pattern);
+        if (!shape)
+            return undefined;
+        return shape[1] ? 'strong' : 'weak';
+    },
+};
+const postgresSourceKind = {
+    ...urlSourceKind('postgres', ['postgres:', 'postgresql:']),
+    written: 'postgres://…',
+    suffix: '.pgdump',
+    patterns: postgresPatterns,
+    open: (spec, options) => createPostgresSource(spec.url, { runner: options.runner, env: options.env }),
+};
+/** A pg_dump-style name pattern as a matcher. */
+function namePattern(text, input = 'include') {
+    const parts = [''];
+    let quoted = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        const last = parts.length - 1;
+        if (c === '"') {
+            if (quoted && text[i + 1] === '"') {
+                parts[last] += '"';
+                i++;
+            }
+            else
+                quoted = !quoted;
+        }
+        else if (quoted)
+            parts[last] += escapeRegExp(c);
+        else if (c === '.')
+            parts.push('');
+        else if (c === '*')
+            parts[last] += '.*';
+        else if (c === '?')
+            parts[last] += '.';
+        else
+            parts[last] += escapeRegExp(c.toLowerCase());
+    }
+    if (quoted)
+        throw new UserError(`Input "${input}": "${text}" has an unbalanced double quote.`);
+    if (parts.length > 2)
+        throw new UserError(`Input "${input}": "${text}" has too many dots; write table or schema.table.`);
+    const regex = (body) => new RegExp(`^(?:${body || '.*'})$`, 's');
+    const name = regex(parts[parts.length - 1]);
+    if (parts.length === 1)
+        return { matches: (r) => r.visible && name.test(r.name) };
+    const schema = regex(parts[0]);
+    return { matches: (r) => schema.test(r.schema) && name.test(r.name) };
+}
+function escapeRegExp(c) {
+    return c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+}
+/** A relation as a pg_dump pattern that matches it and nothing else. */
+function postgres_exactPattern(relation) {
+    return `${quoteIdent(relation.schema)}.${quoteIdent(relation.name)}`;
+}
+/** How a table is named in records and messages: quoted only where SQL needs it. */
+function tableName(schema, name) {
+    return `${identName(schema)}.${identName(name)}`;
+}
+function identName(part) {
+    return /^[a-z_][a-z0-9_$]*$/.test(part) ? part : quoteIdent(part);
+}
+function quoteIdent(part) {
+    return `"${part.replaceAll('"', '""')}"`;
+}
+/** Exact row counts (ONLY: an inheritance child's rows are its own table's records). */
+async function countRows(client, tables) {
+    const records = {};
+    for (let start = 0; start < tables.length; start += COUNT_BATCH) {
+        const batch = tables.slice(start, start + COUNT_BATCH);
+        const sql = batch
+            .map((t, i) => `SELECT ${i} AS i, count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)
+            .join(' UNION ALL ');
+        const result = await client.query(sql);
+        for (const row of result.rows) {
+            const table = batch[row.i];
+            if (table)
+                records[tableName(table.schema, table.name)] = Number(row.n);
+        }
+    }
+    return records;
+}
+// ---------------------------------------------------------------------------------------------
+// Commands (data, run elsewhere)
+/**
+ * pg_dump in custom format at zlib level 1. The engine compresses every part again, so why not 0:
+ * measured (bench/postgres-backup.ts), level 1 costs pg_dump less time than it saves everything
+ * downstream — 3 to 30 times fewer bytes through the pipe, node and the engine's compressor,
+ * and that first compression runs in pg_dump's own process, beside ours. Level 0 followed by the
+ * engine's gzip was the slowest of all; pg_dump's default (6) is slower than 1 for the same size.
+ */
+function dumpCommand(pgDump, plan) {
+    return [
+        pgDump,
+        '--format=custom',
+        '--compress=1',
+        '--no-password',
+        ...(plan.snapshot ? [`--snapshot=${plan.snapshot}`] : []),
+        ...(plan.tables ?? []).map((t) => `--table=${postgres_exactPattern(t)}`),
+        ...plan.excludeTables.map((t) => `--exclude-table=${postgres_exactPattern(t)}`),
+    ];
+}
+/** pg_restore reading the part from stdin, all or nothing, as the target's own user. */
+function restoreCommand(pgRestore, mode, database) {
+    const byMode = {
+        'fail-if-exists': [],
+        replace: ['--clean', '--if-exists'],
+        merge: ['--data-only'],
+    };
+    return [
+        pgRestore,
+        '--no-password',
+        '--no-owner',
+        '--no-privileges',
+        '--exit-on-error',
+        '--single-transaction',
+        ...byMode[mode],
+        // A name holding "=" or looking like a URL would be read as connection settings: say it is a name.
+        `--dbname=${/=|^postgres(ql)?:/.test(database) ? `dbname='${database.replace(/['\\]/g, '\\$&')}'` : database}`,
+    ];
+}
+// Longest first: "TABLE DATA" must not be read as a TABLE named "DATA…".
+const ENTRY_KINDS = [
+    'MATERIALIZED VIEW DATA',
+    'SEQUENCE OWNED BY',
+    'MATERIALIZED VIEW',
+    'FK CONSTRAINT',
+    'FOREIGN TABLE',
+    'TABLE ATTACH',
+    'SEQUENCE SET',
+    'TABLE DATA',
+    'DEFAULT ACL',
+    'SEQUENCE',
+    'SCHEMA',
+    'DOMAIN',
+    'TABLE',
+    'INDEX',
+    'VIEW',
+    'TYPE',
+];
+function parseArchiveList(text) {
+    const list = { entries: [] };
+    for (const line of text.split('\n')) {
+        const header = /^;\s+Dumped (from database|by pg_dump) version: (.*)$/.exec(line);
+        if (header) {
+            if (header[1] === 'by pg_dump')
+                list.dumpedBy = header[2]?.trim();
+            else
+                list.dumpedFrom = header[2]?.trim();
+            continue;
+        }
+        const entry = /^\d+; \d+ \d+ (.*)$/.exec(line);
+        if (!entry)
+            continue;
+        const body = entry[1];
+        const desc = ENTRY_KINDS.find((kind) => body.startsWith(`${kind} `)) ?? body.split(' ')[0] ?? '';
+        let rest = body.slice(desc.length + 1);
+        if (rest.startsWith('- '))
+            rest = rest.slice(2);
+        list.entries.push({ desc, rest });
+    }
+    return list;
+}
+function qualifiedKey(schema, name) {
+    return `${schema}\u0000${name}`;
+}
+/**
+ * pg_restore --list separates schema, name and owner with spaces that names may contain too; the
+ * names the database knows settle which split is meant.
+ */
+function splitQualified(rest, known) {
+    const spaces = [...rest.matchAll(/ /g)].map((m) => m.index);
+    for (const i of spaces) {
+        for (const j of spaces) {
+            if (j <= i)
+                continue;
+            const schema = rest.slice(0, i);
+            const name = rest.slice(i + 1, j);
+            if (known.has(qualifiedKey(schema, name)))
+                return { schema, name };
+        }
+    }
+    return undefined;
+}
+/** For a name the database does not know: the first word as schema, the last as owner. */
+function guessName(rest) {
+    const words = rest.split(' ');
+    return words.length >= 3 ? tableName(words[0], words.slice(1, -1).join(' ')) : rest;
+}
+async function existingObjects(client) {
+    const relations = await client.query(`SELECT n.nspname AS schema, c.relname AS name
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'`);
+    const types = await client.query(`SELECT n.nspname AS schema, t.typname AS name
+       FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+      WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'`);
+    const schemas = await client.query('SELECT nspname AS name FROM pg_catalog.pg_namespace');
+    return {
+        relations: new Set(relations.rows.map((r) => qualifiedKey(r.schema, r.name))),
+        types: new Set(types.rows.map((r) => qualifiedKey(r.schema, r.name))),
+        schemas: new Set(schemas.rows.map((r) => r.name)),
+    };
+}
+const RELATION_KINDS = {
+    TABLE: 'table',
+    SEQUENCE: 'sequence',
+    VIEW: 'view',
+    'MATERIALIZED VIEW': 'materialized view',
+    'FOREIGN TABLE': 'foreign table',
+    INDEX: 'index',
+};
+/** The object of the target an entry of the part would collide with, named for a person. */
+function findExisting(entry, existing) {
+    const relationKind = RELATION_KINDS[entry.desc];
+    if (relationKind) {
+        const found = splitQualified(entry.rest, existing.relations);
+        return found && `${relationKind} ${tableName(found.schema, found.name)}`;
+    }
+    if (entry.desc === 'TYPE' || entry.desc === 'DOMAIN') {
+        const found = splitQualified(entry.rest, existing.types);
+        return found && `${entry.desc.toLowerCase()} ${tableName(found.schema, found.name)}`;
+    }
+    if (entry.desc === 'SCHEMA') {
+        const spaces = [...entry.rest.matchAll(/ /g)].map((m) => m.index);
+        const name = spaces
+            .map((i) => entry.rest.slice(0, i))
+            .find((candidate) => existing.schemas.has(candidate));
+        // pg_dump never creates "public", which every database has.
+        return name && name !== 'public' ? `schema ${identName(name)}` : undefined;
+    }
+    return undefined;
+}
+function nameSome(names) {
+    const shown = names.slice(0, NAMED_CONFLICTS).join(', ');
+    return names.length > NAMED_CONFLICTS ? `${shown} and ${names.length - NAMED_CONFLICTS} more` : shown;
+}
+function plural(n, word) {
+    return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+// ---------------------------------------------------------------------------------------------
+// Merge: sequences only move forward
+async function sequenceValues(client) {
+    const result = await client.query('SELECT schemaname AS schema, sequencename AS name, last_value::text AS value FROM pg_catalog.pg_sequences');
+    const values = new Map();
+    for (const row of result.rows)
+        if (row.value !== null)
+            values.set(qualifiedKey(row.schema, row.name), BigInt(row.value));
+    return values;
+}
+/**
+ * A merge sets each sequence of the part to the backup's value, which may be behind the target's:
+ * the next insert would then reuse a key. Whatever went backwards is put back.
+ */
+async function keepSequencesForward(client, before) {
+    const after = await sequenceValues(client);
+    for (const [key, value] of before) {
+        const now = after.get(key);
+        if (now !== undefined && now >= value)
+            continue;
+        const [schema, name] = key.split('\u0000');
+        await client.query('SELECT pg_catalog.setval($1::regclass, $2::int8, true)', [
+            `${quoteIdent(schema)}.${quoteIdent(name)}`,
+            value.toString(),
+        ]);
+    }
+}
+// ---------------------------------------------------------------------------------------------
+/** Bytes per second, logged at most every few seconds. */
+class Progress {
+    log;
+    label;
+    verb;
+    bytes = 0;
+    started = Date.now();
+    lastLog = this.started;
+    constructor(log, label, verb) {
+        this.log = log;
+        this.label = label;
+        this.verb = verb;
+    }
+    add(bytes) {
+        this.bytes += bytes;
+        const now = Date.now();
+        if (now - this.lastLog < postgres_PROGRESS_EVERY_MS)
+            return;
+        this.lastLog = now;
+        this.log(`${this.label}: ${postgres_formatBytes(this.bytes)} ${this.verb}, ${this.rate(now)}`);
+    }
+    finish() {
+        const now = Date.now();
+        this.log(`${this.label}: ${postgres_formatBytes(this.bytes)} ${this.verb} in ${((now - this.started) / 1000).toFixed(1)} s, ${this.rate(now)}`);
+    }
+    rate(now) {
+        const seconds = Math.max(0.001, (now - this.started) / 1000);
+        return `${postgres_formatBytes(this.bytes / seconds)}/s`;
+    }
+}
+function postgres_formatBytes(bytes) {
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+/**
+ * What a program said, short enough for one error line: pg_restore follows each error with the
+ * whole statement that failed ("Command was: CREATE TABLE …", a function body…); its first line
+ * names it well enough.
+ */
+function briefly(stderr) {
+    const text = stderr
+        .trim()
+        .replace(/^(Command was: .*)\n(?:(?!pg_restore:|pg_dump:).*(?:\n|$))*/gm, '$1…\n')
+        .trim();
+    return text.length > 2_000 ? `…${text.slice(-2_000)}` : text;
+}
+function abortReason(signal) {
+    return signal.reason instanceof Error ? signal.reason : new Error('cancelled');
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
+;// CONCATENATED MODULE: ./actions/core/src/clock.ts
+const systemClock = {
+    now: () => performance.now(),
+    sleep: (ms, signal) => new Promise((resolve) => {
+        if (signal?.aborted || ms <= 0)
+            return resolve();
+        const timer = setTimeout(done, ms);
+        function done() {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+    }),
+};
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/record-file.ts
+/**
+ * The Redis part format: a small framed binary stream, written and read one batch at a time so a
+ * part of any size never sits in memory. All integers are big-endian.
+ *
+ *   header   "switchyard-redis-part 1 " + JSON ({"redisVersion":"7.2.4","db":0}) + "\n"   (≤ 4 KiB)
+ *   key      'K'  u32 key length · key bytes · i64 TTL in ms (-1 = no expiry) · u32 dump length · dump
+ *   end      'E'  u64 number of key records
+ *
+ * The dump is Redis's own DUMP payload (RDB encoding, RDB version and CRC64 included), which
+ * RESTORE takes back as it is. The end record and its count make a part cut short anywhere (a
+ * store that lost its tail, a backup killed mid-write) detectable: reading fails instead of
+ * restoring half the keys as if they were all.
+ */
+const PART_MAGIC = 'switchyard-redis-part';
+const PART_VERSION = 1;
+/** A part that is not a whole, well-formed Redis part; `offset` is the byte where reading stopped. */
+class PartFormatError extends Error {
+    offset;
+    keysRead;
+    constructor(message, offset, keysRead) {
+        super(message);
+        this.offset = offset;
+        this.keysRead = keysRead;
+        this.name = 'PartFormatError';
+    }
+}
+const KEY_TAG = 0x4b; // 'K'
+const END_TAG = 0x45; // 'E'
+const HEADER_LIMIT = 4096;
+// Redis refuses longer keys, so a longer length can only be damage (and waiting for it would
+// buffer the rest of the part).
+const KEY_LIMIT = 512 * 1024 * 1024;
+const TWO_32 = 2 ** 32;
+const EMPTY = Buffer.alloc(0);
+function record_file_encodeHeader(header) {
+    const line = `${PART_MAGIC} ${PART_VERSION} ${JSON.stringify(header)}\n`;
+    if (Buffer.byteLength(line) > HEADER_LIMIT)
+        throw new Error('the Redis part header is too long');
+    return Buffer.from(line);
+}
+/** One buffer for a whole batch: one write per batch instead of five per key. */
+function encodeKeys(records) {
+    let size = 0;
+    for (const { key, dump } of records) {
+        if (dump.length >= TWO_32)
+            throw new Error(`the dump of one key is ${dump.length} bytes, over 4 GiB`);
+        size += 1 + 4 + key.length + 8 + 4 + dump.length;
+    }
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const { key, ttlMs, dump } of records) {
+        out[at] = KEY_TAG;
+        out.writeUInt32BE(key.length, at + 1);
+        at += 5 + key.copy(out, at + 5);
+        // Two halves instead of BigInt: TTLs are safe integers, and this runs once per key.
+        const high = Math.floor(ttlMs / TWO_32);
+        out.writeInt32BE(high, at);
+        out.writeUInt32BE(ttlMs - high * TWO_32, at + 4);
+        out.writeUInt32BE(dump.length, at + 8);
+        at += 12 + dump.copy(out, at + 12);
+    }
+    return out;
+}
+function encodeEnd(keys) {
+    const out = Buffer.allocUnsafe(9);
+    out[0] = END_TAG;
+    const high = Math.floor(keys / TWO_32);
+    out.writeUInt32BE(high, 1);
+    out.writeUInt32BE(keys - high * TWO_32, 5);
+    return out;
+}
+/**
+ * Reads a part: first its header, then the key records of each chunk as they become whole (a
+ * record may span any number of chunks). Throws a PartFormatError when the part is not one, is
+ * damaged, ends before its end record, or goes on after it.
+ */
+async function* readPart(input) {
+    let buffer = EMPTY;
+    let at = 0;
+    /** Stream offset of buffer[0]. */
+    let base = 0;
+    /** Bytes needed from `at` before the next item can be parsed. */
+    let needed = 1;
+    // Chunks kept aside while one large record arrives: joined once it is all there, so a 100 MB
+    // dump costs one copy instead of one per chunk.
+    const waiting = [];
+    let waitingBytes = 0;
+    let header;
+    let keysRead = 0;
+    let ended = false;
+    const fail = (problem, offset = base + at) => {
+        throw new PartFormatError(problem, offset, keysRead);
+    };
+    for await (const chunk of input) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        if (bytes.length === 0)
+            continue;
+        if (ended)
+            fail(`it goes on after its end record (${bytes.length}+ more bytes)`);
+        if (buffer.length - at + waitingBytes + bytes.length < needed) {
+            waiting.push(bytes);
+            waitingBytes += bytes.length;
+            continue;
+        }
+        base += at;
+        buffer =
+            at === buffer.length && waiting.length === 0
+                ? bytes
+                : Buffer.concat([buffer.subarray(at), ...waiting, bytes]);
+        at = 0;
+        waiting.length = 0;
+        waitingBytes = 0;
+        if (!header) {
+            const newline = buffer.indexOf(0x0a);
+            if (newline < 0) {
+                if (buffer.length >= HEADER_LIMIT ||
+                    !PART_MAGIC.startsWith(buffer.toString('latin1', 0, PART_MAGIC.length)))
+                    fail('it does not start with a switchyard Redis part header', 0);
+                needed = buffer.length + 1;
+                continue;
+            }
+            header = parseHeader(buffer.toString('utf8', 0, newline), fail);
+            at = newline + 1;
+            yield { kind: 'header', header };
+        }
+        const keys = [];
+        while (!ended) {
+            const available = buffer.length - at;
+            if (available < 1) {
+                needed = 1;
+                break;
+            }
+            const tag = buffer[at];
+            if (tag === END_TAG) {
+                if (available < 9) {
+                    needed = 9;
+                    break;
+                }
+                const count = buffer.readUInt32BE(at + 1) * TWO_32 + buffer.readUInt32BE(at + 5);
+                if (count !== keysRead + keys.length)
+                    fail(`its end record counts ${count} keys but ${keysRead + keys.length} were read`);
+                at += 9;
+                ended = true;
+                if (at < buffer.length)
+                    fail(`it goes on after its end record (${buffer.length - at} more bytes)`);
+                break;
+            }
+            if (tag !== KEY_TAG)
+                fail(`byte 0x${(tag ?? 0).toString(16).padStart(2, '0')} where a record should start`);
+            if (available < 5) {
+                needed = 5;
+                break;
+            }
+            const keyLength = buffer.readUInt32BE(at + 1);
+            if (keyLength > KEY_LIMIT)
+                fail(`a key length of ${keyLength} bytes, over Redis's 512 MiB limit`);
+            const dumpLengthAt = at + 5 + keyLength + 8;
+            if (available < 5 + keyLength + 12) {
+                needed = 5 + keyLength + 12;
+                break;
+            }
+            const dumpLength = buffer.readUInt32BE(dumpLengthAt);
+            const size = 5 + keyLength + 12 + dumpLength;
+            if (available < size) {
+                needed = size;
+                break;
+            }
+            const ttlAt = at + 5 + keyLength;
+            keys.push({
+                key: buffer.subarray(at + 5, ttlAt),
+                ttlMs: buffer.readInt32BE(ttlAt) * TWO_32 + buffer.readUInt32BE(ttlAt + 4),
+                dump: buffer.subarray(dumpLengthAt + 4, dumpLengthAt + 4 + dumpLength),
+            });
+            at += size;
+        }
+        if (keys.length > 0) {
+            keysRead += keys.length;
+            yield { kind: 'keys', keys };
+        }
+    }
+    if (!header)
+        fail(base + buffer.length === 0 ? 'it is empty' : 'it ends inside its header');
+    if (!ended) {
+        const partial = buffer.length - at + waitingBytes;
+        fail(partial > 0
+            ? `it ends in the middle of a record (${partial} bytes of it) after ${keysRead} keys, without its end record`
+            : `it ends after ${keysRead} keys without its end record`);
+    }
+}
+function parseHeader(line, fail) {
+    const [magic, version, ...rest] = line.split(' ');
+    if (magic !== PART_MAGIC)
+        fail('it does not start with a switchyard Redis part header', 0);
+    if (version !== String(PART_VERSION))
+        fail(`it is format version ${version}, and this switchyard reads version ${PART_VERSION}: use a newer switchyard`, 0);
+    let fields;
+    try {
+        fields = JSON.parse(rest.join(' '));
+    }
+    catch {
+        fail('its header is damaged', 0);
+    }
+    const { redisVersion, db } = (fields ?? {});
+    if (typeof redisVersion !== 'string' || typeof db !== 'number')
+        fail('its header is damaged', 0);
+    return { redisVersion: redisVersion, db: db };
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/redis.ts
+
+
+
+
+
+
+
+
+function createRedisSource(url, options = {}) {
+    return new RedisSource(url, options);
+}
+/** Batches sent ahead of the one being handled here. */
+const IN_FLIGHT = 2;
+/**
+ * Keys per pipeline when Lua is not allowed: ioredis handles a pipeline of a few hundred commands
+ * much faster per command than one of thousands (1M keys: 6.6 s with 250 keys per pipeline,
+ * 11 s with 1000), and with less garbage.
+ */
+const PIPELINE_KEYS = 200;
+const DEFAULTS = {
+    batchKeys: 1000,
+    batchBytes: 8 * 1024 * 1024,
+    commandTimeoutMs: 60_000,
+    connectTimeoutMs: 10_000,
+    progressEveryMs: 2_000,
+};
+/** TYPE's names for the six data types; module types and anything newer count as "other". */
+const TYPE_NAMES = new Set(['string', 'list', 'set', 'zset', 'hash', 'stream']);
+class RedisSource {
+    kind = 'redis';
+    display;
+    partName;
+    source;
+    secrets = new mask_Secrets();
+    settings;
+    open = new Set();
+    constructor(url, options) {
+        this.settings = {
+            ...DEFAULTS,
+            ...definedOnly(options),
+            scripts: options.scripts ?? true,
+            clock: options.clock ?? systemClock,
+        };
+        this.source = parseEndpoint(url, 'sources', this.settings);
+        this.secrets.addFromUrl(url.href);
+        this.display = this.source.display;
+        // IPv6 colons and other characters a file or artifact name cannot hold become '_'.
+        this.partName = `redis-${this.source.host.replace(/[^A-Za-z0-9.-]+/g, '_')}-${this.source.port}-db${this.source.db}`;
+    }
+    async backup(out, context) {
+        const selection = new KeySelection(context.include, context.exclude);
+        const writer = new PartWriter(out);
+        const tally = new Tally(selection);
+        const progress = this.progress(context, `Redis backup of ${this.display}`);
+        let connection;
+        let vanished = 0;
+        let rdbVersion = 0;
+        try {
+            connection = await this.connect(this.source, context);
+            const client = connection.client;
+            const dumper = connection.scripts ? dumpByScript : dumpByPipeline;
+            await writer.write(record_file_encodeHeader({ redisVersion: connection.version, db: this.source.db }));
+            const scan = scanKeys(client, selection.match, this.settings.batchKeys);
+            let queue = [];
+            const keysPerStep = connection.scripts
+                ? this.settings.batchKeys
+                : Math.min(this.settings.batchKeys, PIPELINE_KEYS);
+            let perStep = keysPerStep;
+            // Two batches are in flight (and the next SCAN is on its way) while one is written out: the
+            // server always has the next batch queued when it finishes one, and this process encodes and
+            // writes meanwhile. With one in flight, each would wait for the other half of the time.
+            let scanned = false;
+            const request = async () => {
+                // SCAN's COUNT is a hint and filters thin its steps out: gather a full batch, so that no
+                // round trip carries a handful of keys.
+                while (queue.length < perStep && !scanned) {
+                    const step = await scan.next();
+                    if (step.done) {
+                        scanned = true;
+                        break;
+                    }
+                    const taken = selection.everything
+                        ? step.value
+                        : step.value.filter((key) => selection.pick(key) >= 0);
+                    tally.excluded += step.value.length - taken.length;
+                    queue = queue.length === 0 ? taken : queue.concat(taken);
+                }
+                if (queue.length === 0)
+                    return undefined;
+                const keys = queue.length > perStep ? queue.slice(0, perStep) : queue;
+                queue = queue.length > perStep ? queue.slice(perStep) : [];
+                return inFlight(keys, dumper(client, keys, this.settings.batchBytes));
+            };
+            const window = [];
+            const fill = async () => {
+                while (window.length < IN_FLIGHT) {
+                    const batch = await request();
+                    if (!batch)
+                        return;
+                    window.push(batch);
+                }
+            };
+            await fill();
+            for (let current = window.shift(); current; current = window.shift()) {
+                if (context.signal?.aborted)
+                    throw this.cancelled('Backup', tally.total);
+                const { dumps, ttls } = await current.reply;
+                // The script stops at the byte budget: the keys it did not reach go first in the next batch.
+                if (dumps.length < current.keys.length)
+                    queue = [...current.keys.slice(dumps.length), ...queue];
+                const keys = current.keys;
+                await fill();
+                const records = [];
+                let bytes = 0;
+                for (let i = 0; i < dumps.length; i++) {
+                    const dump = dumps[i];
+                    const ttl = ttls[i];
+                    if (!dump || ttl === -2) {
+                        vanished++;
+                        continue;
+                    }
+                    const key = keys[i];
+                    // PTTL 0 has a moment left; RESTORE would read 0 as "no expiry".
+                    records.push({ key, ttlMs: ttl === 0 ? 1 : ttl, dump });
+                    tally.add(key, typeOfDump(dump));
+                    rdbVersion = Math.max(rdbVersion, rdbVersionOf(dump));
+                    bytes += dump.length;
+                }
+                if (!connection.scripts && dumps.length > 0)
+                    perStep = stepFor(bytes / dumps.length, keysPerStep, this.settings.batchBytes);
+                if (records.length > 0)
+                    await writer.write(encodeKeys(records));
+                progress.add(records.length, bytes);
+            }
+            await writer.end(encodeEnd(tally.total));
+            return {
+                records: tally.records(),
+                facts: {
+                    redis_version: connection.version,
+                    db: this.source.db,
+                    format: `${PART_MAGIC} v${PART_VERSION}`,
+                    rdb_version: rdbVersion,
+                    keys: tally.total,
+                    vanished,
+                    ...(selection.everything ? {} : { excluded: tally.excluded }),
+                    method: connection.scripts ? 'SCAN + Lua DUMP/PTTL batches' : 'SCAN + pipelined DUMP/PTTL',
+                    consistency: 'per key (SCAN): not a point-in-time snapshot',
+                },
+            };
+        }
+        catch (error) {
+            const failure = writer.failure === error
+                ? error
+                : context.signal?.aborted
+                    ? this.cancelled('Backup', tally.total)
+                    : redis_describe(error, connection, `Backup of ${this.display} failed after ${formatCount(tally.total)} keys`, 'The part is incomplete. Check that Redis is running and reachable, then back up again.');
+            // Whoever reads the part must not take half of it for a whole one: with an error for those
+            // listening, as a premature close for a pipeline.
+            if (out.listenerCount('error') > 0)
+                out.destroy(failure);
+            else
+                out.destroy();
+            throw failure;
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    async checkTarget(open, context) {
+        const target = this.target(context);
+        const selection = new KeySelection(context.include, context.exclude);
+        const connection = await this.connect(target, context);
+        try {
+            const mustBeAbsent = context.mode === 'fail-if-exists';
+            // An empty database has nothing in the way: the part is still read through, so that a
+            // damaged one is refused before anything is written.
+            const nothingInTheWay = !mustBeAbsent || (await connection.client.dbsize()) === 0;
+            const inTheWay = [];
+            let found = 0;
+            let batch = [];
+            const look = async () => {
+                const keys = batch;
+                batch = [];
+                if (nothingInTheWay || keys.length === 0)
+                    return;
+                // One EXISTS for the whole batch; only a batch with hits is asked key by key.
+                if ((await connection.client.exists(...keys)) === 0)
+                    return;
+                const pipeline = connection.client.pipeline();
+                for (const key of keys)
+                    pipeline.exists(key);
+                const replies = (await pipeline.exec()) ?? [];
+                replies.forEach(([error, exists], i) => {
+                    if (error)
+                        throw error;
+                    if (exists !== 1)
+                        return;
+                    found++;
+                    if (inTheWay.length < 5)
+                        inTheWay.push(showKey(keys[i]));
+                });
+            };
+            for await (const item of readPart(open())) {
+                if (item.kind !== 'keys')
+                    continue;
+                for (const { key } of item.keys) {
+                    if (!selection.everything && selection.pick(key) < 0)
+                        continue;
+                    batch.push(key);
+                    if (batch.length >= this.settings.batchKeys)
+                        await look();
+                }
+            }
+            await look();
+            if (found > 0) {
+                throw new TargetInTheWay(`Cannot restore part ${this.partName} into ${target.display} in fail-if-exists mode: ` +
+                    `${formatCount(found)} of its keys already exist there (${inTheWay.join(', ')}${found > inTheWay.length ? ', …' : ''}). ` +
+                    `Nothing was changed. Restore into an empty database, choose mode "replace" to overwrite them or "merge" ` +
+                    `to keep them and restore the rest, or leave them out with "exclude".`);
+            }
+        }
+        catch (error) {
+            if (error instanceof PartFormatError)
+                throw this.damaged(error, target, 0);
+            throw redis_describe(error, connection, `Checking ${target.display} before restoring part ${this.partName} failed`, 'Nothing was changed.');
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    async restore(open, context) {
+        const target = this.target(context);
+        const selection = new KeySelection(context.include, context.exclude);
+        const tally = new Tally(selection);
+        const progress = this.progress(context, `Redis restore into ${target.display}`);
+        const replace = context.mode === 'replace';
+        let connection;
+        let present = 0;
+        let notSelected = 0;
+        let header;
+        // Batches sent and not yet counted, oldest first: the next is sent before the last is answered.
+        const pending = [];
+        const settle = async () => {
+            const batch = pending.shift();
+            if (!batch)
+                return;
+            const { tried, existing, refused } = await batch.reply;
+            let bytes = 0;
+            for (let i = 0; i < tried; i++) {
+                if (existing.has(i) || refused.has(i))
+                    continue;
+                const record = batch.keys[i];
+                tally.add(record.key, typeOfDump(record.dump));
+                bytes += record.dump.length;
+            }
+            present += existing.size;
+            progress.add(tried - existing.size - refused.size, bytes);
+            const [first] = refused;
+            if (first)
+                throw new KeyRefused(batch.keys[first[0]], first[1]);
+        };
+        try {
+            connection = await this.connect(target, context);
+            const client = connection.client;
+            const restorer = connection.scripts ? restoreByScript : restoreByPipeline;
+            const batchKeys = connection.scripts
+                ? this.settings.batchKeys
+                : Math.min(this.settings.batchKeys, PIPELINE_KEYS);
+            let batch = [];
+            let batchBytes = 0;
+            const send = async () => {
+                const keys = batch;
+                batch = [];
+                batchBytes = 0;
+                if (pending.length >= IN_FLIGHT)
+                    await settle();
+                if (context.signal?.aborted)
+                    throw this.cancelled('Restore', tally.total);
+                pending.push(inFlight(keys, restorer(client, keys, replace)));
+            };
+            for await (const item of readPart(open())) {
+                if (item.kind === 'header') {
+                    header = item.header;
+                    continue;
+                }
+                for (const record of item.keys) {
+                    if (!selection.everything && selection.pick(record.key) < 0) {
+                        notSelected++;
+                        continue;
+                    }
+                    batch.push(record);
+                    batchBytes += record.dump.length;
+                    if (batch.length >= batchKeys || batchBytes >= this.settings.batchBytes)
+                        await send();
+                }
+            }
+            if (batch.length > 0)
+                await send();
+            while (pending.length > 0)
+                await settle();
+            if (present > 0 && context.mode !== 'merge') {
+                context.log(`${formatCount(present)} keys were already present in ${target.display} when their turn came and were left as ` +
+                    `they were (a key listed twice by SCAN during the backup, or one written by another client meanwhile).`);
+            }
+            return {
+                records: tally.records(),
+                facts: {
+                    target: target.display,
+                    mode: context.mode,
+                    redis_version: connection.version,
+                    db: target.db,
+                    restored: tally.total,
+                    [context.mode === 'merge' ? 'skipped_existing' : 'already_present']: present,
+                    ...(selection.everything ? {} : { not_selected: notSelected }),
+                    ...(header ? { backed_up_from_redis: header.redisVersion } : {}),
+                    ttl: 'time left at backup, counted from the restore',
+                },
+            };
+        }
+        catch (error) {
+            // What the batches in flight did still counts in "how much was restored".
+            while (pending.length > 0)
+                await settle().catch(() => undefined);
+            if (context.signal?.aborted)
+                throw this.cancelled('Restore', tally.total);
+            if (error instanceof KeyRefused)
+                throw this.refused(error, target, tally.total, header, connection);
+            if (error instanceof PartFormatError)
+                throw this.damaged(error, target, tally.total);
+            throw redis_describe(error, connection, `Restore of part ${this.partName} into ${target.display} failed after ${formatCount(tally.total)} keys`, tally.total > 0
+                ? 'The keys restored so far were left in place; once the cause is fixed, restore again in replace mode.'
+                : 'Nothing was changed.');
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    /**
+     * Counts the keys the way backup() does (SCAN, then TYPE). Given a RestoreContext (which has a
+     * `target`), it counts the restore target, so the engine can confirm a restore into another Redis.
+     */
+    async count(context) {
+        const endpoint = typeof context.target === 'string' ? this.target(context) : this.source;
+        const selection = new KeySelection(context.include, context.exclude);
+        const tally = new Tally(selection);
+        const connection = await this.connect(endpoint, context);
+        try {
+            const typer = connection.scripts ? typesByScript : typesByPipeline;
+            for await (const scanned of scanKeys(connection.client, selection.match, this.settings.batchKeys)) {
+                const keys = selection.everything ? scanned : scanned.filter((key) => selection.pick(key) >= 0);
+                if (keys.length === 0)
+                    continue;
+                const types = await typer(connection.client, keys);
+                types.forEach((type, i) => {
+                    // "none": gone since SCAN listed it.
+                    if (type !== 'none')
+                        tally.add(keys[i], TYPE_NAMES.has(type) ? type : 'other');
+                });
+            }
+            return tally.records();
+        }
+        catch (error) {
+            throw redis_describe(error, connection, `Counting the keys of ${endpoint.display} failed`);
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    async close() {
+        await Promise.all([...this.open].map((connection) => this.release(connection)));
+    }
+    /** The restore target: `context.target` (another Redis), else the source itself. */
+    target(context) {
+        if (context.target === undefined)
+            return this.source;
+        let url;
+        try {
+            url = new URL(context.target);
+        }
+        catch {
+            throw new InputError('target', `"${redactUrl(context.target)}" is not a Redis URL; expected e.g. redis://cache.internal:6379/0`);
+        }
+        this.secrets.addFromUrl(url.href);
+        return parseEndpoint(url, 'target', this.settings);
+    }
+    async connect(endpoint, context) {
+        const connection = await Connection.open(endpoint, this.secrets, context, this.settings.scripts);
+        this.open.add(connection);
+        return connection;
+    }
+    async release(connection) {
+        if (!connection)
+            return;
+        this.open.delete(connection);
+        await connection.close();
+    }
+    /** A part that is not whole: which one, where, and how much of it was restored before that. */
+    damaged(error, target, restored) {
+        return new UserError(`Part ${this.partName} cannot be restored into ${target.display}: it is damaged at byte ${formatCount(error.offset)} ` +
+            `(${error.message}). ` +
+            (restored > 0
+                ? `${formatCount(restored)} keys were restored before that point and left in place; restore a whole backup in replace mode to overwrite them.`
+                : 'Nothing was changed. Restore from another backup.'), 'Redis part damaged');
+    }
+    refused({ reply, record }, target, restored, header, connection) {
+        const message = this.secrets.redact(reply).replace(/\.$/, '');
+        const versions = /payload version/i.test(message) && header && connection
+            ? ` The part was written by Redis ${header.redisVersion} and the target runs ${connection.version}: a dump ` +
+                'restores only into a Redis that reads its RDB format (the same version or a newer one), and is refused ' +
+                'if it was damaged.'
+            : '';
+        return new UserError(`Restore of part ${this.partName} into ${target.display} failed after ${formatCount(restored)} keys: Redis refused ` +
+            `key ${showKey(record.key)}: ${message}.${versions} ` +
+            (restored > 0
+                ? 'The keys restored so far were left in place; once the cause is fixed, restore again in replace mode.'
+                : 'Nothing was changed.'), 'Redis restore');
+    }
+    cancelled(what, keys) {
+        return new UserError(`${what} of ${this.display} was cancelled after ${formatCount(keys)} keys.`, `Redis ${what}`);
+    }
+    progress(context, label) {
+        return new redis_Progress(context.log, this.settings.clock, label, this.settings.progressEveryMs);
+    }
+}
+/** A key Redis would not restore; reported once the batches still in flight are counted. */
+class KeyRefused extends Error {
+    record;
+    reply;
+    constructor(record, reply) {
+        super(reply);
+        this.record = record;
+        this.reply = reply;
+    }
+}
+// Redis has no other way to read a key and its TTL with nothing in between. The byte budget is
+// checked after each key, so a batch always makes progress.
+const DUMP_SCRIPT = `
+local budget = tonumber(ARGV[1])
+local out, size = {}, 0
+for _, key in ipairs(KEYS) do
+  local dump = redis.call('DUMP', key)
+  out[#out + 1] = dump
+  out[#out + 1] = redis.call('PTTL', key)
+  if dump then size = size + #dump end
+  if size >= budget then break end
+end
+return out`;
+const RESTORE_SCRIPT = `
+local replace = ARGV[1] == 'REPLACE'
+local out = { 0, '' }
+for i, key in ipairs(KEYS) do
+  local reply
+  if replace then
+    reply = redis.pcall('RESTORE', key, ARGV[2 * i], ARGV[2 * i + 1], 'REPLACE')
+  else
+    reply = redis.pcall('RESTORE', key, ARGV[2 * i], ARGV[2 * i + 1])
+  end
+  if type(reply) == 'table' and reply.err then
+    if string.sub(reply.err, 1, 8) == 'BUSYKEY ' then
+      out[#out + 1] = i
+    else
+      out[1] = i
+      out[2] = reply.err
+      return out
+    end
+  end
+end
+return out`;
+const TYPE_SCRIPT = `
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('TYPE', key).ok end
+return out`;
+async function dumpByScript(client, keys, budget) {
+    const reply = (await client.callBuffer('EVAL', DUMP_SCRIPT, keys.length, ...keys, budget));
+    const dumps = [];
+    const ttls = [];
+    for (let i = 0; i < reply.length; i += 2) {
+        dumps.push(reply[i]);
+        ttls.push(reply[i + 1]);
+    }
+    return { dumps, ttls };
+}
+async function dumpByPipeline(client, keys) {
+    const pipeline = client.pipeline();
+    for (const key of keys)
+        pipeline.dumpBuffer(key).pttl(key);
+    const replies = (await pipeline.exec()) ?? [];
+    const dumps = [];
+    const ttls = [];
+    for (let i = 0; i < replies.length; i += 2) {
+        const [dumpError, dump] = replies[i] ?? [];
+        const [ttlError, ttl] = replies[i + 1] ?? [];
+        if (dumpError ?? ttlError)
+            throw dumpError ?? ttlError;
+        dumps.push(dump ?? null);
+        ttls.push(ttl);
+    }
+    return { dumps, ttls };
+}
+async function restoreByScript(client, records, replace) {
+    const args = records.map((record) => record.key);
+    args.push(replace ? 'REPLACE' : 'KEEP');
+    for (const { ttlMs, dump } of records)
+        args.push(String(ttlMs < 0 ? 0 : ttlMs), dump);
+    const reply = (await client.callBuffer('EVAL', RESTORE_SCRIPT, records.length, ...args));
+    const failedAt = reply[0];
+    return {
+        tried: failedAt > 0 ? failedAt : records.length,
+        existing: new Set(reply.slice(2).map((index) => index - 1)),
+        refused: failedAt > 0 ? new Map([[failedAt - 1, String(reply[1])]]) : new Map(),
+    };
+}
+async function restoreByPipeline(client, records, replace) {
+    const pipeline = client.pipeline();
+    for (const { key, ttlMs, dump } of records) {
+        const ttl = ttlMs < 0 ? 0 : ttlMs;
+        if (replace)
+            pipeline.restore(key, ttl, dump, 'REPLACE');
+        else
+            pipeline.restore(key, ttl, dump);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const existing = new Set();
+    const refused = new Map();
+    replies.forEach(([error], i) => {
+        if (!error)
+            return;
+        if (!isReplyError(error))
+            throw error;
+        if (error.message.startsWith('BUSYKEY '))
+            existing.add(i);
+        else
+            refused.set(i, error.message);
+    });
+    return { tried: records.length, existing, refused };
+}
+async function typesByScript(client, keys) {
+    const reply = (await client.callBuffer('EVAL', TYPE_SCRIPT, keys.length, ...keys));
+    return reply.map((type) => type.toString());
+}
+async function typesByPipeline(client, keys) {
+    const pipeline = client.pipeline();
+    for (const key of keys)
+        pipeline.type(key);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, type]) => {
+        if (error)
+            throw error;
+        return String(type);
+    });
+}
+/** Keys per pipeline once dumps are known to be large: about one byte budget per round trip. */
+function stepFor(averageDump, most, budget) {
+    return Math.max(1, Math.min(most, Math.floor(budget / Math.max(1, averageDump))));
+}
+/** SCAN steps, each asked for as soon as the previous answer is in (not when its keys are done). */
+async function* scanKeys(client, match, count) {
+    const filter = match === undefined ? [] : ['MATCH', match];
+    const scan = (cursor) => {
+        const reply = client.callBuffer('SCAN', cursor, ...filter, 'COUNT', count);
+        // Awaited below; an abandoned scan must not become an unhandled rejection.
+        reply.catch(() => undefined);
+        return reply;
+    };
+    let next = scan('0');
+    while (next) {
+        const [cursor, keys] = await next;
+        const position = cursor.toString();
+        next = position === '0' ? undefined : scan(position);
+        if (keys.length > 0)
+            yield keys;
+    }
+}
+function inFlight(keys, reply) {
+    // Awaited later; until then a rejection must not count as unhandled.
+    reply.catch(() => undefined);
+    return { keys, reply };
+}
+function parseEndpoint(url, input, settings) {
+    const display = redactUrl(url.href);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+        throw new InputError(input, `${display} is not a Redis URL; expected redis://host:port/db or rediss://…`);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (!host)
+        throw new InputError(input, `${display} needs a host, e.g. redis://cache.internal:6379/0`);
+    const path = decodeUrlPart(url, 'path', input, url.pathname.replace(/^\//, ''));
+    if (path !== '' && !/^\d+$/.test(path)) {
+        throw new InputError(input, `the path of ${display} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+    }
+    const port = url.port ? Number(url.port) : 6379;
+    return {
+        display,
+        host,
+        port,
+        db: path ? Number(path) : 0,
+        options: {
+            host,
+            port,
+            username: url.username ? decodeUrlPart(url, 'username', input) : undefined,
+            password: url.password ? decodeUrlPart(url, 'password', input) : undefined,
+            // Selected once connected (see Connection.open), so that a refusal is an answer, not an event.
+            db: 0,
+            tls: url.protocol === 'rediss:' ? { servername: external_node_net_default().isIP(host) ? undefined : host } : undefined,
+            lazyConnect: true,
+            // A lost connection fails the backup at once, with its reason: a part written across a
+            // reconnect could miss keys, and ioredis would otherwise queue and retry for a long time.
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: () => null,
+            // INFO right after connecting does the job, and reports NOAUTH instead of "Connection is closed."
+            enableReadyCheck: false,
+            connectTimeout: settings.connectTimeoutMs,
+            commandTimeout: settings.commandTimeoutMs,
+            connectionName: 'switchyard-backup',
+        },
+    };
+}
+class Connection {
+    client;
+    endpoint;
+    secrets;
+    /** The last error the client reported: ioredis rejects commands with a vaguer one ("Connection is closed."). */
+    lastError;
+    connected = false;
+    version = 'unknown';
+    scripts = false;
+    constructor(client, endpoint, secrets) {
+        this.client = client;
+        this.endpoint = endpoint;
+        this.secrets = secrets;
+        client.on('error', (error) => (this.lastError = error));
+    }
+    static async open(endpoint, secrets, context, scripts) {
+        const RedisClient = await loadRedisClient();
+        const connection = new Connection(new RedisClient(endpoint.options), endpoint, secrets);
+        const { client } = connection;
+        const cancel = () => connection.drop();
+        context.signal?.addEventListener('abort', cancel, { once: true });
+        client.once('end', () => context.signal?.removeEventListener('abort', cancel));
+        try {
+            await client.connect();
+            connection.connected = true;
+            const info = parseInfo(await client.info());
+            connection.version = info.get('redis_version') ?? 'unknown';
+            const refusal = unsupportedServer(info, endpoint.display);
+            if (refusal)
+                throw refusal;
+            if (info.get('loading') === '1')
+                throw new UserError(`${endpoint.display} is still loading its data set; try again once it has finished.`, 'Redis');
+            if (endpoint.db !== 0)
+                await selectDatabase(client, endpoint);
+            if (scripts)
+                connection.scripts = await scriptsAllowed(client, context, endpoint);
+            return connection;
+        }
+        catch (error) {
+            const failure = redis_describe(error, connection, `Connecting to ${endpoint.display} failed`, connection.connected
+                ? ''
+                : 'Check the host and port, and that Redis is running and reachable from here.');
+            await connection.close();
+            throw failure;
+        }
+    }
+    /** A UserError saying what failed, with any password blanked. */
+    explain(error) {
+        // A refused AUTH or SELECT at connection time arrives as an event, the command after it as a
+        // closed connection: the event has the reason.
+        const reason = isReplyError(error) ? error : (this.lastError ?? error);
+        if (isReplyError(reason))
+            return `Redis answered "${this.secrets.redact(reason.message).replace(/\.$/, '')}"`;
+        const text = messageOf(reason);
+        if (/timed out/i.test(text))
+            return `${this.endpoint.display} did not answer in time (${text})`;
+        if (!this.connected)
+            return `no connection (${this.secrets.redact(text)})`;
+        return `the connection to ${this.endpoint.display} was lost (${this.secrets.redact(text)})`;
+    }
+    async close() {
+        const client = this.client;
+        if (client.status === 'ready') {
+            let timer;
+            await Promise.race([
+                client.quit().catch(() => undefined),
+                new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
+            ]);
+            clearTimeout(timer);
+        }
+        this.drop();
+    }
+    /** Now, not after ioredis's grace period: nothing is waiting for a reply worth having. */
+    drop() {
+        // A client that ended has no socket left; disconnecting it again arms a 2 s timer that never clears.
+        if (this.client.status === 'end')
+            return;
+        this.client.disconnect();
+        this.client.stream?.destroy();
+    }
+}
+async function selectDatabase(client, endpoint) {
+    try {
+        await client.select(endpoint.db);
+    }
+    catch (error) {
+        if (!isReplyError(error))
+            throw error;
+        const limit = (await client.config('GET', 'databases').catch(() => []))[1];
+        throw new UserError(`${endpoint.display}: database ${endpoint.db} cannot be selected (${error.message})` +
+            (limit ? `; this server has databases 0 to ${Number(limit) - 1}.` : '.'), 'Redis');
+    }
+}
+/** Lua scripts, unless the server or this user is not allowed them (ACL without @scripting, EVAL renamed). */
+async function scriptsAllowed(client, context, endpoint) {
+    try {
+        await client.callBuffer('EVAL', 'return 1', 0);
+        return true;
+    }
+    catch (error) {
+        if (!isReplyError(error) || !/NOPERM|unknown command|disabled|not allowed/i.test(error.message))
+            throw error;
+        context.log(`${endpoint.display} does not run Lua scripts for this user (${error.message.split('.')[0]}); using pipelined commands ` +
+            `instead: slower (about 2× for small keys), and a key's value and TTL are then read by two separate commands.`);
+        return false;
+    }
+}
+function parseInfo(text) {
+    const fields = new Map();
+    for (const line of text.split(/\r?\n/)) {
+        const colon = line.indexOf(':');
+        if (colon > 0 && !line.startsWith('#'))
+            fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+    return fields;
+}
+/** Why this server cannot be backed up or restored key by key over one connection, if it cannot. */
+function unsupportedServer(info, display) {
+    if (info.get('cluster_enabled') === '1' || info.get('redis_mode') === 'cluster') {
+        return new UserError(`${display} is a Redis Cluster node, and Redis Cluster is not supported: its keys are spread over several ` +
+            `primaries and a SCAN sees one of them. Back up each primary separately as a plain Redis, or take ` +
+            `snapshots with the cluster's own tooling (BGSAVE on every primary).`, 'Redis Cluster not supported');
+    }
+    if (info.get('redis_mode') === 'sentinel') {
+        return new UserError(`${display} is a Redis Sentinel, which holds no data: back up the primary it monitors ` +
+            `(SENTINEL GET-MASTER-ADDR-BY-NAME tells its address).`, 'Redis Sentinel');
+    }
+    return undefined;
+}
+/** Errors of this module pass as they are; a driver's error becomes one a person can act on. */
+function redis_describe(error, connection, what, advice = '') {
+    if (error instanceof UserError)
+        return error;
+    // A bug here is not the user's to fix: keep its stack.
+    if (isError(error) && ['TypeError', 'RangeError', 'ReferenceError'].includes(error.name))
+        return error;
+    const reason = connection ? connection.explain(error) : messageOf(error);
+    return new UserError(`${what}: ${reason}.${advice ? ` ${advice}` : ''}`, 'Redis');
+}
+// Duck-typed: errors made by Node itself (a refused connection) come from another realm under a
+// test runner's VM, where \`instanceof Error\` is false.
+function isError(error) {
+    return typeof error === 'object' && error !== null && typeof error.message === 'string';
+}
+function isReplyError(error) {
+    return isError(error) && error.name === 'ReplyError';
+}
+// ---------------------------------------------------------------------------------------------
+// Which keys: include/exclude patterns with Redis's own glob rules.
+/**
+ * Where `deploy` with `state: redis://…` keeps its lock and history. A backup leaves it out unless
+ * include names it: restoring an old copy would bring back an old lock. (The deploy state store
+ * uses the same prefix; this source owns its own copy so the backup needs nothing from deploy.)
+ */
+const DEPLOY_STATE_PREFIX = 'switchyard:';
+const DEPLOY_STATE_KEYS = `${DEPLOY_STATE_PREFIX}*`;
+/** The deploy state's keys excluded, unless include asks for them (or it says so already). */
+function leaveOutDeployState(selection) {
+    const { include, exclude } = selection;
+    if (include.some((pattern) => pattern.startsWith(DEPLOY_STATE_PREFIX)) ||
+        exclude.includes(DEPLOY_STATE_KEYS))
+        return selection;
+    return { include, exclude: [...exclude, DEPLOY_STATE_KEYS] };
+}
+/** include/exclude entries a Redis source takes: any key pattern; a `:` is what marks one. */
+const redisPatterns = {
+    kind: 'redis',
+    label: 'Redis key pattern',
+    scheme: 'redis://',
+    fits: (pattern) => (pattern.includes(':') ? 'strong' : 'weak'),
+    complete: leaveOutDeployState,
+};
+const redisSourceKind = {
+    ...urlSourceKind('redis', ['redis:', 'rediss:']),
+    written: 'redis://…',
+    suffix: '.redis',
+    patterns: redisPatterns,
+    open: (spec) => createRedisSource(spec.url),
+};
+class KeySelection {
+    /** Every key, nothing to test. */
+    everything;
+    /** SCAN's MATCH when there is exactly one include pattern: the server then filters. */
+    match;
+    includes;
+    excludes;
+    include;
+    constructor(include, exclude) {
+        // Also here, not only where the engine records the selection: every backup, restore and count
+        // of this source leaves the deploy state alone, whatever a manifest says.
+        ({ include, exclude } = leaveOutDeployState({ include, exclude }));
+        this.include = include;
+        this.everything = include.length === 0 && exclude.length === 0;
+        this.match = include.length === 1 ? include[0] : undefined;
+        this.includes = include.map(redisGlob);
+        this.excludes = exclude.map(redisGlob);
+    }
+    /**
+     * The include pattern a key counts under (the first it matches; 0 without include patterns),
+     * or -1 when it is not taken. Overlapping patterns never take a key twice.
+     */
+    pick(key) {
+        if (this.excludes.some((matches) => matches(key)))
+            return -1;
+        if (this.includes.length === 0)
+            return 0;
+        return this.includes.findIndex((matches) => matches(key));
+    }
+}
+const STAR = 0x2a;
+const QUESTION = 0x3f;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
+const CARET = 0x5e;
+const DASH = 0x2d;
+const BACKSLASH = 0x5c;
+/**
+ * A Redis glob pattern as KEYS and SCAN MATCH read it, matched on bytes like Redis does (`?` is
+ * one byte, not one character): `*` any bytes, `?` one byte, `[abc]` `[^a]` `[a-z]` (a reversed
+ * range works, an unclosed `[` runs to the end of the pattern), `\x` is x itself. A port of
+ * Redis's stringmatchlen (util.c), including its early stop, so a pattern of many stars costs
+ * time in proportion to the key, not exponential in the stars as a regular expression would.
+ */
+function redisGlob(pattern) {
+    // SCAN and KEYS skip matching for a lone star (the only way the empty key matches "*").
+    if (pattern === '*')
+        return () => true;
+    const bytes = Buffer.from(pattern, 'utf8');
+    return (key) => matchFrom(bytes, 0, key, 0, { giveUp: false });
+}
+function matchFrom(p, pi, s, si, state) {
+    while (pi < p.length && si < s.length) {
+        const c = p[pi];
+        if (c === STAR) {
+            while (p[pi + 1] === STAR)
+                pi++;
+            if (pi + 1 === p.length)
+                return true;
+            for (; si < s.length; si++) {
+                if (matchFrom(p, pi + 1, s, si, state))
+                    return true;
+                if (state.giveUp)
+                    return false;
+            }
+            // The rest of the pattern matches nowhere in the rest of the key: a longer match for an
+            // earlier star cannot help either.
+            state.giveUp = true;
+            return false;
+        }
+        else if (c === QUESTION) {
+            si++;
+        }
+        else if (c === OPEN) {
+            pi++;
+            const not = p[pi] === CARET;
+            if (not)
+                pi++;
+            let match = false;
+            for (;;) {
+                if (p[pi] === BACKSLASH && p.length - pi >= 2) {
+                    pi++;
+                    if (p[pi] === s[si])
+                        match = true;
+                }
+                else if (p[pi] === CLOSE) {
+                    break;
+                }
+                else if (pi >= p.length) {
+                    pi--;
+                    break;
+                }
+                else if (p.length - pi >= 3 && p[pi + 1] === DASH) {
+                    const [a, b] = [p[pi], p[pi + 2]];
+                    const byte = s[si];
+                    if (byte >= Math.min(a, b) && byte <= Math.max(a, b))
+                        match = true;
+                    pi += 2;
+                }
+                else if (p[pi] === s[si]) {
+                    match = true;
+                }
+                pi++;
+            }
+            if (not)
+                match = !match;
+            if (!match)
+                return false;
+            si++;
+        }
+        else {
+            if (c === BACKSLASH && p.length - pi >= 2)
+                pi++;
+            if (p[pi] !== s[si])
+                return false;
+            si++;
+        }
+        pi++;
+        if (si === s.length) {
+            while (p[pi] === STAR)
+                pi++;
+            break;
+        }
+    }
+    return pi === p.length && si === s.length;
+}
+// ---------------------------------------------------------------------------------------------
+// Counting and progress.
+class Tally {
+    selection;
+    total = 0;
+    excluded = 0;
+    byType = new Map();
+    byPattern;
+    constructor(selection) {
+        this.selection = selection;
+        this.byPattern = selection.include.map(() => 0);
+    }
+    add(key, type) {
+        this.total++;
+        this.byType.set(type, (this.byType.get(type) ?? 0) + 1);
+        if (this.byPattern.length === 0)
+            return;
+        const pattern = this.byPattern.length === 1 ? 0 : this.selection.pick(key);
+        if (pattern >= 0)
+            this.byPattern[pattern] = (this.byPattern[pattern] ?? 0) + 1;
+    }
+    /** "keys:<type>" for each data type present, and "pattern:<p>" for each include pattern. */
+    records() {
+        const records = {};
+        for (const [type, n] of [...this.byType].sort(([a], [b]) => a.localeCompare(b)))
+            records[`keys:${type}`] = n;
+        this.selection.include.forEach((pattern, i) => (records[`pattern:${pattern}`] = this.byPattern[i] ?? 0));
+        return records;
+    }
+}
+// The first byte of a DUMP payload is the RDB object type (rdb.h); every encoding of a type says
+// the same as TYPE does.
+const RDB_TYPES = {
+    0: 'string',
+    1: 'list',
+    2: 'set',
+    3: 'zset',
+    4: 'hash',
+    5: 'zset',
+    9: 'hash',
+    10: 'list',
+    11: 'set',
+    12: 'zset',
+    13: 'hash',
+    14: 'list',
+    15: 'stream',
+    16: 'hash',
+    17: 'zset',
+    18: 'list',
+    19: 'stream',
+    20: 'set',
+    21: 'stream',
+    22: 'hash',
+    23: 'hash',
+    24: 'hash',
+    25: 'hash',
+};
+/** The data type of a dumped key, without asking the server (6 and 7 are module types). */
+function typeOfDump(dump) {
+    return RDB_TYPES[dump[0] ?? -1] ?? 'other';
+}
+/** A DUMP payload ends with its RDB version (2 bytes, little-endian) and a CRC64 (8 bytes). */
+function rdbVersionOf(dump) {
+    return dump.length >= 10 ? dump.readUInt16LE(dump.length - 10) : 0;
+}
+class redis_Progress {
+    log;
+    clock;
+    label;
+    everyMs;
+    started;
+    last;
+    keys = 0;
+    bytes = 0;
+    constructor(log, clock, label, everyMs) {
+        this.log = log;
+        this.clock = clock;
+        this.label = label;
+        this.everyMs = everyMs;
+        this.started = this.last = clock.now();
+    }
+    add(keys, bytes) {
+        this.keys += keys;
+        this.bytes += bytes;
+        const now = this.clock.now();
+        if (now - this.last < this.everyMs)
+            return;
+        this.last = now;
+        const seconds = Math.max((now - this.started) / 1000, 0.001);
+        const mb = this.bytes / 1e6;
+        this.log(`${this.label}: ${formatCount(this.keys)} keys, ${mb.toFixed(1)} MB ` +
+            `(${formatCount(Math.round(this.keys / seconds))} keys/s, ${(mb / seconds).toFixed(1)} MB/s)`);
+    }
+}
+// ---------------------------------------------------------------------------------------------
+// Writing the part.
+/** Writes with backpressure; remembers the stream's own failure, which passes through unchanged. */
+class PartWriter {
+    out;
+    failure;
+    constructor(out) {
+        this.out = out;
+    }
+    async write(chunk) {
+        if (this.out.write(chunk))
+            return;
+        await this.settled('drain');
+    }
+    async end(chunk) {
+        this.out.end(chunk);
+        await this.settled('finish');
+    }
+    settled(event) {
+        const out = this.out;
+        return new Promise((resolve, reject) => {
+            const done = (error) => {
+                out.off(event, ok);
+                out.off('error', failed);
+                out.off('close', closed);
+                if (error === undefined)
+                    return resolve();
+                this.failure = error;
+                reject(error);
+            };
+            const ok = () => done();
+            const failed = (error) => done(error);
+            const closed = () => done(out.errored ?? new Error('the backup part was closed before it was complete'));
+            if (out.errored)
+                return failed(out.errored);
+            if (event === 'finish' && out.writableFinished)
+                return resolve();
+            if (out.destroyed)
+                return closed();
+            out.on(event, ok);
+            out.on('error', failed);
+            out.on('close', closed);
+        });
+    }
+}
+function showKey(key) {
+    const text = key.toString('utf8');
+    return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}
+function formatCount(n) {
+    return n.toLocaleString('en-US');
+}
+function definedOnly(value) {
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/index.ts
+
+
+
+/** Every kind of backup source: adding one is adding its file and a line here. */
+const SOURCE_KINDS = [postgresSourceKind, redisSourceKind, fileSourceKind];
+/** The kinds a manifest's part may be, in the registry's order. */
+const SOURCE_NAMES = SOURCE_KINDS.map((each) => each.kind);
+/** The kind of a part or source; whatever carries a SourceName was read by a registered kind. */
+function sourceKindNamed(kind) {
+    return SOURCE_KINDS.find((each) => each.kind === kind);
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/backup/inputs.ts
 
 
-const URL_SCHEMES = ['postgres:', 'postgresql:', 'redis:', 'rediss:'];
-const SOURCE_HELP = 'use postgres://…, redis://… or file:PATH-OR-GLOB';
-/** `postgres://…`, `redis://…`, `file:PATH-OR-GLOB`; a string says what is wrong. */
+
+
+/** A `sources` line, read by the kind its scheme names; a string says what is wrong. */
 function parseSourceSpec(entry) {
-    if (entry.startsWith('file:')) {
-        const path = entry.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
-        return path.trim() === ''
-            ? `"${entry}" names no path; write file:PATH-OR-GLOB`
-            : { kind: 'file', path, raw: entry };
-    }
     const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(entry)?.[1]?.toLowerCase();
-    if (!scheme || !URL_SCHEMES.includes(scheme)) {
-        // As written (redactUrl would normalise it), with any password masked.
-        const shown = redactText(entry);
-        return scheme
-            ? `"${shown}" has an unsupported scheme "${scheme}"; ${SOURCE_HELP}`
-            : `"${shown}" is neither a URL nor a file: entry; ${SOURCE_HELP}`;
-    }
-    const url = urlItem(URL_SCHEMES)(entry);
-    if (typeof url === 'string')
-        return url;
-    return { kind: scheme.startsWith('redis') ? 'redis' : 'postgres', url, raw: entry };
+    const kind = SOURCE_KINDS.find((each) => each.schemes.includes(scheme ?? ''));
+    if (kind)
+        return kind.parse(entry);
+    // As written (redactUrl would normalise it), with any password masked.
+    const shown = redactText(entry);
+    const help = `use ${alternatives(SOURCE_KINDS.map((each) => each.written))}`;
+    return scheme
+        ? `"${shown}" has an unsupported scheme "${scheme}"; ${help}`
+        : `"${shown}" is neither a URL nor a file: entry; ${help}`;
 }
 function parseStoreSpec(raw) {
     if (raw === 'actions-cache' || raw === 'artifact')
@@ -46211,7 +50391,7 @@ const TLS_ERRORS = new Set([
 ]);
 /** A driver or socket error in a person's words: "connection refused", "host not found: db.internal". */
 function describeError(error) {
-    if (!isError(error))
+    if (!probe_isError(error))
         return String(error);
     // Node tries every address of a name (IPv6 and IPv4) and reports all failures together.
     const { errors } = error;
@@ -46234,7 +50414,7 @@ function describeError(error) {
  * Whether a value is an error. Not `instanceof Error`: errors made by node's own modules come from
  * another realm when the code runs in a VM context (as under jest), and fail that test.
  */
-function isError(value) {
+function probe_isError(value) {
     return (typeof value === 'object' &&
         value !== null &&
         typeof value.message === 'string' &&
@@ -46264,6 +50444,11 @@ const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|c
 function isCredentialHeader(name) {
     return CREDENTIAL_HEADER.test(name);
 }
+const httpProbeKind = {
+    schemes: ['http:', 'https:'],
+    written: 'http(s)://',
+    create: (target, options) => new HttpProbe(target, options),
+};
 /** GET a URL and judge its status and body; redirects are followed when asked to. */
 class HttpProbe {
     url;
@@ -46439,20 +50624,467 @@ function firstLine(body) {
     return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
+
+
+
+
+/** What a first column says when a check query answers "no". */
+const FALSE_ANSWERS = new Set([null, undefined, false, 0, 0n, '0', 'f', 'false']);
+const postgresProbeKind = {
+    schemes: ['postgres:', 'postgresql:'],
+    written: 'postgres://',
+    create: (target, options) => new PostgresProbe(target, options),
+};
+/**
+ * Connects, runs `SELECT 1` (which also reads the server version) and the optional query, then
+ * disconnects. A fresh connection per check: it is what a restarted or failed-over server needs.
+ */
+class PostgresProbe {
+    options;
+    kind = 'postgres';
+    target;
+    secrets = new mask_Secrets();
+    connectionString;
+    constructor(url, options) {
+        this.options = options;
+        this.target = redactUrl(url.href);
+        this.secrets.addFromUrl(url.href);
+        this.connectionString = connectionString(url, options.insecure);
+    }
+    check(signal) {
+        const timeoutMs = this.options.timeoutMs;
+        return runAttempt({ timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
+            // Our own socket, so a timeout can cut it whatever state the driver is in.
+            const socket = new (external_node_net_default()).Socket();
+            stop.addEventListener('abort', () => socket.destroy(), { once: true });
+            // Loaded on first use: an HTTP-only check should not pay for parsing the PostgreSQL driver at start-up.
+            const driver = await loadPg();
+            // Aborted while the driver loaded: connecting now would outlive the verdict.
+            if (stop.aborted)
+                throw new Error('aborted');
+            const client = new driver.Client({
+                connectionString: this.connectionString,
+                stream: () => socket,
+                connectionTimeoutMillis: timeoutMs,
+                query_timeout: timeoutMs,
+                // The server gives up on a slow query too, instead of running it for nobody.
+                statement_timeout: Math.max(1, Math.round(timeoutMs)),
+                application_name: 'switchyard-health-check',
+            });
+            // A connection dropped between queries is reported by the query that fails.
+            client.on('error', () => undefined);
+            try {
+                await client.connect();
+            }
+            catch (error) {
+                socket.destroy();
+                throw error;
+            }
+            try {
+                return await this.inspect(client, elapsed);
+            }
+            finally {
+                // Not awaited: saying goodbye is not part of the check and must not count against its timeout.
+                if (stop.aborted)
+                    socket.destroy();
+                else
+                    client.end().catch(() => socket.destroy());
+            }
+        });
+    }
+    async close() {
+        // Nothing is kept open between checks.
+    }
+    async inspect(client, elapsed) {
+        const first = await client.query("SELECT 1 AS ok, current_setting('server_version') AS server_version, pg_is_in_recovery() AS in_recovery");
+        const row = first.rows[0];
+        if (row?.ok !== 1)
+            return { ok: false, detail: `SELECT 1 returned ${JSON.stringify(row?.ok ?? null)}` };
+        const facts = { server_version: row.server_version, in_recovery: row.in_recovery };
+        let queried = '';
+        if (this.options.query) {
+            let answer;
+            try {
+                const results = (await client.query({ text: this.options.query, rowMode: 'array' }));
+                // Several statements give one result each; the last one is the answer.
+                const last = Array.isArray(results) ? results[results.length - 1] : results;
+                const row = last?.rows[0];
+                // No row, or a row without columns (SELECT FROM … WHERE …): the statement succeeded, which is the answer.
+                answer = row && row.length > 0 ? row[0] : true;
+            }
+            catch (error) {
+                if (!probe_isError(error) || !('severity' in error))
+                    throw error;
+                return { ok: false, detail: `query failed: ${error.message}`, facts };
+            }
+            if (FALSE_ANSWERS.has(answer))
+                return { ok: false, detail: `query returned ${String(answer)}`, facts };
+            queried = ', query ok';
+        }
+        const latencyMs = elapsed();
+        return {
+            ok: true,
+            detail: `SELECT 1 ok${queried}, PostgreSQL ${row.server_version} in ${Math.round(latencyMs)} ms`,
+            facts,
+            latencyMs,
+        };
+    }
+}
+/**
+ * The URL as pg reads it (sslmode included, with pg's meaning); `insecure` keeps TLS but stops
+ * checking the certificate, which pg spells sslmode=no-verify.
+ */
+function connectionString(url, insecure) {
+    const params = url.searchParams;
+    const sslmode = params.get('sslmode');
+    const ssl = params.get('ssl');
+    const usesTls = (sslmode !== null && sslmode !== 'disable') || ssl === 'true' || ssl === '1';
+    if (!insecure || !usesTls)
+        return url.href;
+    const relaxed = new URL(url.href);
+    relaxed.searchParams.set('sslmode', 'no-verify');
+    relaxed.searchParams.delete('uselibpqcompat');
+    return relaxed.href;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/probes/redis.ts
+
+
+
+
+
+
+
+
+/** Where the round trip writes; a reader of `KEYS *` can tell what it is and that it goes away. */
+const HEALTH_KEY_PREFIX = 'switchyard:health:';
+/** The key expires by itself should the DEL never arrive. */
+const HEALTH_KEY_TTL_MS = 60_000;
+const redisProbeKind = {
+    schemes: ['redis:', 'rediss:'],
+    written: 'redis://',
+    create: (target, options) => new RedisProbe(target, options),
+};
+/**
+ * PING, a SET/GET/DEL round trip on a temporary key, and memory and keyspace facts from INFO.
+ * One connection is kept across checks and opened again when it broke.
+ */
+class RedisProbe {
+    options;
+    kind = 'redis';
+    target;
+    secrets = new mask_Secrets();
+    connection;
+    client;
+    /** The last error the client reported: ioredis rejects commands with a vaguer one ("Connection is closed."). */
+    lastError;
+    constructor(url, options) {
+        this.options = options;
+        this.target = redactUrl(url.href);
+        this.secrets.addFromUrl(url.href);
+        const host = hostOf(url);
+        const path = url.pathname.replace(/^\//, '');
+        if (!host)
+            throw new InputError('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
+        if (path !== '' && !/^\d+$/.test(path)) {
+            throw new InputError('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+        }
+        this.connection = {
+            host,
+            port: url.port ? Number(url.port) : 6379,
+            username: url.username ? decodeUrlPart(url, 'username', 'targets') : undefined,
+            password: url.password ? decodeUrlPart(url, 'password', 'targets') : undefined,
+            db: path ? Number(path) : 0,
+            tls: url.protocol === 'rediss:'
+                ? { servername: external_node_net_default().isIP(host) ? undefined : host, rejectUnauthorized: !options.insecure }
+                : undefined,
+            lazyConnect: true,
+            // Fail now instead of queueing or retrying: the caller decides about retries.
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: () => null,
+            // PING is the readiness check; ioredis's own (INFO before "ready") would hide NOAUTH behind "Connection is closed."
+            enableReadyCheck: false,
+            connectTimeout: options.timeoutMs,
+            commandTimeout: options.timeoutMs,
+            connectionName: 'switchyard-health-check',
+        };
+    }
+    check(signal) {
+        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
+            // A connection cut off mid-command is in an unknown state: the next check opens a new one.
+            stop.addEventListener('abort', () => this.disconnect(), { once: true });
+            const reused = this.client?.status === 'ready';
+            try {
+                return await this.attempt(elapsed);
+            }
+            catch (error) {
+                // The kept connection died while idle (server restarted, idle timeout): one go on a new one.
+                if (!reused || redis_isReplyError(error) || stop.aborted)
+                    throw error;
+                return await this.attempt(elapsed);
+            }
+        });
+    }
+    async attempt(elapsed) {
+        this.lastError = undefined;
+        try {
+            return await this.inspect(await this.connect(), elapsed);
+        }
+        catch (error) {
+            this.disconnect();
+            throw redis_isReplyError(error) ? error : (this.lastError ?? error);
+        }
+    }
+    async close() {
+        const client = this.client;
+        if (!client)
+            return;
+        let timer;
+        await Promise.race([
+            client.quit().catch(() => undefined),
+            new Promise((resolve) => (timer = setTimeout(resolve, this.options.timeoutMs))),
+        ]);
+        clearTimeout(timer);
+        this.disconnect();
+    }
+    async connect() {
+        if (this.client?.status === 'ready')
+            return this.client;
+        this.disconnect();
+        // Loaded on first use: an HTTP-only check should not pay for parsing the Redis driver at start-up.
+        const RedisClient = await loadRedisClient();
+        const client = new RedisClient(this.connection);
+        client.on('error', (error) => (this.lastError = error));
+        this.client = client;
+        await client.connect();
+        return client;
+    }
+    disconnect() {
+        const client = this.client;
+        this.client = undefined;
+        // A client that ended has no socket left; disconnecting it again arms a 2 s timer that never clears.
+        if (!client || client.status === 'end')
+            return;
+        client.disconnect();
+        // Now, not after ioredis's grace period for a polite close: nothing is waiting for a reply.
+        client.stream?.destroy();
+    }
+    async inspect(client, elapsed) {
+        const pong = await client.ping();
+        if (pong !== 'PONG') {
+            return { ok: false, detail: `PING answered ${JSON.stringify(pong)} instead of PONG` };
+        }
+        // ioredis sends SELECT when it connects and only reports a refusal as an event; PING came after it.
+        const setup = this.lastError;
+        if (setup) {
+            this.lastError = undefined;
+            throw new Error(`connection setup failed: ${setup.message}`);
+        }
+        // Read before the round trip, so the probe's own GET is not in the hit rate it reports.
+        const info = redis_parseInfo(await step('INFO', () => client.info()));
+        const facts = describeInfo(info);
+        const problems = [];
+        const memory = memoryUse(info);
+        if (memory && this.options.maxMemoryUsage !== undefined && memory.usage > this.options.maxMemoryUsage) {
+            problems.push(`memory use ${redis_formatPercent(memory.usage)} (${formatBytes(memory.used, 2)} of ${formatBytes(memory.max, 2)} maxmemory) ` +
+                `is above max-memory-usage ${redis_formatPercent(this.options.maxMemoryUsage)}`);
+        }
+        const roundTrip = await this.roundTrip(client);
+        if (roundTrip)
+            problems.push(roundTrip);
+        const latencyMs = elapsed();
+        if (problems.length > 0)
+            return { ok: false, detail: problems.join('; '), facts, latencyMs };
+        const memoryNote = memory
+            ? `, memory ${redis_formatPercent(memory.usage)} of ${formatBytes(memory.max, 2)}`
+            : '';
+        return {
+            ok: true,
+            detail: `PONG, SET/GET/DEL ok${memoryNote} in ${Math.round(latencyMs)} ms`,
+            facts,
+            latencyMs,
+        };
+    }
+    /** SET, GET and DEL a temporary key; what went wrong, or undefined. */
+    async roundTrip(client) {
+        const key = `${HEALTH_KEY_PREFIX}${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
+        const value = (0,external_node_crypto_.randomBytes)(8).toString('hex');
+        try {
+            await step('SET', () => client.set(key, value, 'PX', HEALTH_KEY_TTL_MS));
+        }
+        catch (error) {
+            // OOM or READONLY: the server answered, so it is an unhealthy result, not a broken connection.
+            if (redis_isReplyError(error))
+                return error.message;
+            throw error;
+        }
+        let removed = false;
+        try {
+            const got = await step('GET', () => client.get(key));
+            const deleted = await step('DEL', () => client.del(key));
+            removed = deleted === 1;
+            if (got !== value)
+                return `GET returned ${JSON.stringify(got)} instead of the value just SET`;
+            if (!removed)
+                return `DEL removed ${deleted} keys instead of 1`;
+            return undefined;
+        }
+        catch (error) {
+            if (redis_isReplyError(error))
+                return error.message;
+            throw error;
+        }
+        finally {
+            if (!removed)
+                await client.del(key).catch(() => undefined);
+        }
+    }
+}
+/** Runs one command; a reply error names the command that got it ("SET failed: OOM …"). */
+async function step(name, command) {
+    try {
+        return await command();
+    }
+    catch (error) {
+        if (redis_isReplyError(error))
+            error.message = `${name} failed: ${error.message}`;
+        throw error;
+    }
+}
+/** The server answered with an error (OOM, READONLY, NOAUTH, …), as opposed to a broken connection. */
+function redis_isReplyError(error) {
+    return probe_isError(error) && error.name === 'ReplyError';
+}
+function redis_parseInfo(text) {
+    const fields = new Map();
+    for (const line of text.split(/\r?\n/)) {
+        const colon = line.indexOf(':');
+        if (colon > 0 && !line.startsWith('#'))
+            fields.set(line.slice(0, colon), line.slice(colon + 1));
+    }
+    return fields;
+}
+function memoryUse(info) {
+    const used = Number(info.get('used_memory'));
+    const max = Number(info.get('maxmemory'));
+    // maxmemory 0 means "no limit": there is no share to compare.
+    if (!(max > 0) || !Number.isFinite(used))
+        return undefined;
+    return { used, max, usage: used / max };
+}
+function describeInfo(info) {
+    const facts = {};
+    const text = (name) => {
+        const value = info.get(name);
+        if (value !== undefined)
+            facts[name] = value;
+    };
+    const number = (name) => {
+        const value = Number(info.get(name));
+        if (info.has(name) && Number.isFinite(value))
+            facts[name] = value;
+    };
+    text('redis_version');
+    text('role');
+    number('used_memory');
+    text('used_memory_human');
+    number('maxmemory');
+    text('maxmemory_policy');
+    const memory = memoryUse(info);
+    if (memory)
+        facts.memory_usage = round(memory.usage);
+    number('keyspace_hits');
+    number('keyspace_misses');
+    const hits = Number(info.get('keyspace_hits') ?? 0);
+    const misses = Number(info.get('keyspace_misses') ?? 0);
+    facts.keyspace_hit_rate = hits + misses > 0 ? round(hits / (hits + misses)) : 'n/a';
+    return facts;
+}
+const round = (n) => Math.round(n * 10_000) / 10_000;
+/** 0.9 → "90%", 0.99361 → "99.4%": the threshold reads as the user wrote it. */
+function redis_formatPercent(fraction) {
+    return `${Number((fraction * 100).toFixed(1))}%`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/probes/tcp.ts
+
+
+
+
+const tcpProbeKind = {
+    schemes: ['tcp:'],
+    written: 'tcp://host:port',
+    create: (target, options) => new TcpProbe(target, options),
+};
+/** Healthy when a TCP connection opens; it is closed at once without a byte sent. */
+class TcpProbe {
+    options;
+    kind = 'tcp';
+    target;
+    secrets = new mask_Secrets();
+    host;
+    port;
+    constructor(url, options) {
+        this.options = options;
+        this.target = redactUrl(url.href);
+        this.secrets.addFromUrl(url.href);
+        this.host = hostOf(url);
+        this.port = Number(url.port);
+        if (!this.host || !url.port) {
+            throw new InputError('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
+        }
+    }
+    check(signal) {
+        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, ({ signal: stop, elapsed }) => new Promise((resolve, reject) => {
+            const socket = external_node_net_default().connect({ host: this.host, port: this.port });
+            stop.addEventListener('abort', () => socket.destroy(), { once: true });
+            socket.once('connect', () => {
+                const latencyMs = elapsed();
+                socket.destroy();
+                resolve({ ok: true, latencyMs, detail: `connected in ${Math.round(latencyMs)} ms` });
+            });
+            socket.once('error', reject);
+        }));
+    }
+    async close() {
+        // Nothing is kept open between checks.
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/probes/index.ts
+
+
+
+
+
+
+/** Every kind of probe: adding one is adding its file and a line here. */
+const PROBE_KINDS = [
+    httpProbeKind,
+    tcpProbeKind,
+    redisProbeKind,
+    postgresProbeKind,
+];
+/** Every scheme some probe checks, as `URL.protocol` spells it. */
+const PROBE_SCHEMES = PROBE_KINDS.flatMap((kind) => kind.schemes);
+/** The probe for a target, chosen by its scheme. Throws InputError for a target no probe can check. */
+function createProbe(target, options) {
+    const kind = PROBE_KINDS.find((each) => each.schemes.includes(target.protocol));
+    if (kind)
+        return kind.create(target, options);
+    throw new InputError('targets', `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`);
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts
 
 
 
 
-const TARGET_SCHEMES = [
-    'http:',
-    'https:',
-    'tcp:',
-    'redis:',
-    'rediss:',
-    'postgres:',
-    'postgresql:',
-];
+
+/** What `targets` accepts: whatever some probe checks. */
+const TARGET_SCHEMES = PROBE_SCHEMES;
 /** `200-399`, `200,204`, `2xx` → ranges; a string says what is wrong. */
 function parseStatusRanges(raw) {
     const ranges = [];
@@ -46625,525 +51257,1152 @@ const healthCheckInputs = {
     }),
 };
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./actions/core/src/summary.ts
-/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
-/**
- * A markdown table cell holding any text: a `|` would end the cell and a line break the table, so
- * both are escaped (breaks shown as `<br>`); a backslash is doubled so it cannot escape our `\|`.
- * For tables built by hand (not through `markdownTable`).
- */
-function tableCell(value) {
-    const text = value === undefined || value === null ? '' : String(value);
-    return text
-        .replaceAll('\\', '\\\\')
-        .replaceAll('|', '\\|')
-        .replace(/\r\n|\r|\n/g, '<br>');
-}
-function markdownTable(headers, rows) {
-    const line = (cells) => `| ${cells.map(tableCell).join(' | ')} |`;
-    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
-}
-/** Mermaid draws at most this many points legibly on a job summary. */
-const MAX_POINTS = 60;
-/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
-function downsample(x, series) {
-    if (x.length <= MAX_POINTS)
-        return { x, series };
-    const size = Math.ceil(x.length / MAX_POINTS);
-    const buckets = Math.ceil(x.length / size);
-    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
-    return {
-        x: pick(x, (chunk) => chunk[0]),
-        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
-    };
-}
-// A line break would end the mermaid statement early, a `"` the label.
-const quote = (text) => `"${text.replaceAll('"', "'").replace(/[\r\n]+/g, ' ')}"`;
-/**
- * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
- * under the chart in drawing order.
- */
-function mermaidLineChart(chart) {
-    const { x, series } = downsample(chart.x, chart.series);
-    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
-    const lines = [
-        '```mermaid',
-        'xychart-beta',
-        `  title ${quote(chart.title)}`,
-        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
-        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
-        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
-        '```',
-    ];
-    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
-    return lines.join('\n') + '\n' + legend;
-}
-function formatMs(ms) {
-    if (ms === undefined || !Number.isFinite(ms))
-        return '–';
-    if (ms >= 120_000)
-        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-}
-/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
-function formatBytes(bytes, decimals = 1) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
+;// CONCATENATED MODULE: ./actions/core/src/routers/router.ts
+
+const otherColor = (color) => (color === 'blue' ? 'green' : 'blue');
+/** Throws unless the weights are whole percentages that add up to 100 (what every router is built for). */
+function checkWeights(weights) {
+    const { blue, green } = weights;
+    const percent = (n) => Number.isInteger(n) && n >= 0 && n <= 100;
+    if (!percent(blue) || !percent(green) || blue + green !== 100) {
+        throw new UserError(`weights must be whole percentages adding up to 100; got blue ${blue}, green ${green}`, 'Invalid weights');
     }
-    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
 }
-/** "1 probe", "3 probes". */
-function count(n, noun) {
-    return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-function formatPercent(fraction) {
-    return fraction === undefined
-        ? '–'
-        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
+/** The problem of `input` being absent (undefined, empty, or an empty list) when router `kind` needs it. */
+function router_required(kind, input, value) {
+    const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
+    return empty ? [new InputError(input, `is required with router: ${kind}`)] : [];
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/process.ts
+;// CONCATENATED MODULE: ./actions/core/src/routers/verify.ts
+// Proving a traffic change by looking at the traffic: sample a URL that goes through the router and
+// count which colour answered. Every sample is a fresh connection, because a balancer decides per
+// connection as often as per request (nginx hands each connection to one worker, and each worker keeps
+// its own weighted round), and a reused connection could still belong to a worker that runs the old
+// configuration.
 
 
 
-
-
-
-/** Output kept per stream; a chatty command must not fill memory. */
-const MAX_OUTPUT = 1 << 20;
-const STREAM_STDERR_LIMIT = 16 * 1024;
-const STREAM_STDOUT_LIMIT = 32 * 1024 * 1024;
+const COLOR_HEADER = 'x-switchyard-color';
+const DEFAULT_SAMPLES = 100;
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_TIMEOUT_MS = 5_000;
+/** A colour is named near the top of a body; the rest is not needed. */
+const verify_MAX_BODY_BYTES = 64 * 1024;
+/** The colour an answer names: the x-switchyard-color header, else the one of "blue"/"green" in the body. */
+function colorOf(header, body) {
+    const named = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase();
+    if (named === 'blue' || named === 'green')
+        return named;
+    const blue = /\bblue\b/i.test(body);
+    const green = /\bgreen\b/i.test(body);
+    if (blue !== green)
+        return blue ? 'blue' : 'green';
+    return undefined;
+}
+async function sampleColors(url, options = {}) {
+    const samples = options.samples ?? DEFAULT_SAMPLES;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const counts = { samples, blue: 0, green: 0, unnamed: 0, errors: {} };
+    let next = 0;
+    const worker = async () => {
+        while (next < samples) {
+            next++;
+            try {
+                const color = await sampleOnce(new URL(url), timeoutMs);
+                if (color)
+                    counts[color]++;
+                else
+                    counts.unnamed++;
+            }
+            catch (error) {
+                const reason = reasonOf(error);
+                counts.errors[reason] = (counts.errors[reason] ?? 0) + 1;
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(samples, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
+    return counts;
+}
 /**
- * Time for a trapped SIGTERM to clean up. Short, because a cancelled workflow gives the action
- * about 10 s in all between its first signal and SIGKILL, and traffic must still be put back.
+ * How far the measured green share may be from the set one, in points. 0 and 100 are exact: a
+ * colour that should get nothing must get nothing. In between, nginx and HAProxy spread requests in
+ * smooth weighted rounds, so through an otherwise idle router the share is almost exact; under real
+ * traffic our samples are a random subset of those rounds and spread like a binomial draw. Three
+ * standard deviations (at least 10 points) keep a false alarm — which rolls a deploy back — below
+ * 0.3 %, while a change that did not happen at all (10 → 25, 25 → 50, …) still shows.
  */
-const KILL_GRACE_MS = 3_000;
-/** A line longer than this is passed on in pieces rather than held back whole. */
-const MAX_LINE = 16 * 1024;
+function tolerance(targetGreen, named) {
+    if (targetGreen === 0 || targetGreen === 100)
+        return 0;
+    const p = targetGreen / 100;
+    const sigma = 100 * Math.sqrt((p * (1 - p)) / Math.max(1, named));
+    return Math.max(10, Math.ceil(3 * sigma));
+}
+/** Whether the samples show the weights: the judgement behind verify() of every router. */
+function judgeSamples(weights, counts, url) {
+    const named = counts.blue + counts.green;
+    const detail = describeCounts(counts, url);
+    if (named === 0) {
+        return {
+            ok: false,
+            detail: `${detail}: no answer named its colour (expected an ${COLOR_HEADER} header, or "blue" or "green" in the body)`,
+        };
+    }
+    const measuredGreen = (100 * counts.green) / named;
+    if (named < counts.samples / 2) {
+        return { ok: false, detail: `${detail}: fewer than half of the samples named a colour`, measuredGreen };
+    }
+    const allowed = tolerance(weights.green, named);
+    const off = Math.abs(measuredGreen - weights.green);
+    const ok = off <= allowed;
+    const expected = allowed === 0 ? `exactly ${weights.green}%` : `${weights.green}% ± ${allowed} points`;
+    return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
+}
+/** Samples `url` and judges it against the weights. */
+async function verifyThroughUrl(url, weights, options = {}) {
+    return judgeSamples(weights, await sampleColors(url, options), url);
+}
+function describeCounts(counts, url) {
+    const named = counts.blue + counts.green;
+    const share = named === 0 ? '' : ` (${Math.round((100 * counts.green) / named)}%)`;
+    const parts = [`${counts.green} green${share}`, `${counts.blue} blue`];
+    if (counts.unnamed > 0)
+        parts.push(`${counts.unnamed} naming no colour`);
+    for (const [reason, count] of Object.entries(counts.errors))
+        parts.push(`${count} failed (${reason})`);
+    return `${counts.samples} samples through ${redactUrl(url)}: ${parts.join(', ')}`;
+}
+function sampleOnce(url, timeoutMs) {
+    const transport = url.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
+    return new Promise((resolve, reject) => {
+        const req = transport.request(url, {
+            method: 'GET',
+            // A new connection for every sample (see the top of this file).
+            agent: false,
+            headers: { connection: 'close', 'user-agent': 'switchyard-verify', accept: '*/*' },
+            timeout: timeoutMs,
+        });
+        req.once('timeout', () => req.destroy(new TimeoutError(timeoutMs)));
+        req.once('error', reject);
+        req.once('response', (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            const done = () => resolve(colorOf(res.headers[COLOR_HEADER], body));
+            res.on('data', (chunk) => {
+                body += chunk;
+                if (body.length >= verify_MAX_BODY_BYTES) {
+                    res.destroy();
+                    done();
+                }
+            });
+            res.once('end', done);
+            res.once('error', reject);
+        });
+        req.end();
+    });
+}
+class TimeoutError extends Error {
+    constructor(timeoutMs) {
+        super(`timeout after ${timeoutMs} ms`);
+    }
+}
+function reasonOf(error) {
+    if (error instanceof TimeoutError)
+        return error.message;
+    const code = error.code;
+    if (typeof code === 'string')
+        return code;
+    return error instanceof Error ? error.message : String(error);
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/routers/command.ts
+// router: command — the user's own executable steers traffic (a cloud load balancer, Traefik, Caddy,
+// a script that ssh-es into the balancers). It runs as argv, never through a shell, with the weights in
+// its environment:
+//   SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT   whole percentages adding up to 100
+//   SWITCHYARD_ACTIVE                                 blue or green: the colour with the larger share;
+//                                                     on 50/50 the one gaining traffic compared with the
+//                                                     previous change, or green when there was none
+//   SWITCHYARD_BLUE_SERVERS, SWITCHYARD_GREEN_SERVERS the blue and green inputs, comma-separated
+// Exit code 0 means the weights are in force; anything else fails the change, with the end of what the
+// command wrote to stderr in the error. What it writes reaches the log line by line as it runs. It may run
+// for router-command-timeout (default 30 s); then, or when the workflow is cancelled, it and everything it
+// started get SIGTERM, and SIGKILL a few seconds later.
+//
+// read() runs nothing and answers "unknown": the contract above only knows one verb, and a script
+// written to it would treat a second call without weights as an order to set empty ones. The deploy
+// state then stands for what the command last accepted.
+
+
+
+
+/** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
+const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
+const commandRouterKind = {
+    kind: 'command',
+    check: (options) => router_required('command', 'router-command', options.command),
+    create: (options) => new CommandRouter({ ...options, command: options.command }),
+};
+/** The colour that counts as active for a change (see the top of this file). */
+function activeColor(weights, previous) {
+    if (weights.blue !== weights.green)
+        return weights.blue > weights.green ? 'blue' : 'green';
+    return previous !== undefined && previous.blue < weights.blue ? 'blue' : 'green';
+}
+class CommandRouter {
+    options;
+    kind = 'command';
+    applied;
+    constructor(options) {
+        this.options = options;
+    }
+    async read() {
+        return undefined;
+    }
+    async apply(weights, options = {}) {
+        checkWeights(weights);
+        const { command, runner, log } = this.options;
+        const env = {
+            ...process.env,
+            SWITCHYARD_BLUE_WEIGHT: String(weights.blue),
+            SWITCHYARD_GREEN_WEIGHT: String(weights.green),
+            SWITCHYARD_ACTIVE: activeColor(weights, this.applied),
+            SWITCHYARD_BLUE_SERVERS: this.options.blue.join(','),
+            SWITCHYARD_GREEN_SERVERS: this.options.green.join(','),
+        };
+        log(`$ SWITCHYARD_BLUE_WEIGHT=${env.SWITCHYARD_BLUE_WEIGHT} SWITCHYARD_GREEN_WEIGHT=${env.SWITCHYARD_GREEN_WEIGHT} ` +
+            `SWITCHYARD_ACTIVE=${env.SWITCHYARD_ACTIVE} ${formatCommand(command)}`);
+        const result = await runner.run(command, {
+            env,
+            timeoutMs: this.options.commandTimeoutMs ?? ROUTER_COMMAND_TIMEOUT_MS,
+            ...(options.signal ? { signal: options.signal } : {}),
+            onLine: (line) => log(`  ${line}`),
+        });
+        if (!succeeded(result)) {
+            throw new UserError(`router-command \`${formatCommand(command)}\` ${outcomeOf(result)} setting blue ${weights.blue} / green ` +
+                `${weights.green}:\n${outputTail(result)}\nswitchyard counts the weights as not set; anything the command ` +
+                'changed before it failed is for the command to undo.', 'router-command failed');
+        }
+        this.applied = { ...weights };
+    }
+    /** Through verify-url when set; else only the command's word (its exit code) is there to go on. */
+    async verify(weights) {
+        if (this.options.verifyUrl)
+            return verifyThroughUrl(this.options.verifyUrl, weights);
+        const accepted = this.applied?.blue === weights.blue && this.applied.green === weights.green;
+        return accepted
+            ? {
+                ok: true,
+                detail: `router-command accepted blue ${weights.blue} / green ${weights.green} (exit code 0; set verify-url to sample the traffic itself)`,
+            }
+            : {
+                ok: false,
+                detail: `router-command has not set blue ${weights.blue} / green ${weights.green} in this run, and without verify-url nothing else can show it`,
+            };
+    }
+}
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./actions/core/src/atomic-write.ts
+
+
+
+// A leading dot and a `.tmp` end: `include *.conf`, globs and directory listings pass it by, and a
+// run killed between write and rename leaves something `isLeftoverTemporary` recognises.
+const TEMPORARY = /^\..+\.switchyard-\d+-[0-9a-f]{12}\.tmp$/;
+/** The name of a temporary file a killed run left behind (safe to delete once no run is active). */
+function isLeftoverTemporary(name) {
+    return TEMPORARY.test(basename(name));
+}
+async function writeAll(handle, data) {
+    if (typeof data === 'string' || data instanceof Uint8Array) {
+        await handle.writeFile(data);
+        return;
+    }
+    for await (const chunk of data) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        let offset = 0;
+        while (offset < bytes.length)
+            offset += (await handle.write(bytes, offset)).bytesWritten;
+    }
+}
 /**
- * After the program exits, how long its pipes may stay open: a daemon it started in the background
- * can hold them for ever, and must not keep the deploy waiting.
+ * Writes `data` to a new temporary file beside `file` (same directory, so a rename cannot cross
+ * file systems), flushed to disk, and returns its path for the caller to rename or link into place.
+ * On failure nothing is left behind.
  */
-const EXIT_DRAIN_MS = 1_000;
-const GROUP_POLL_MS = 20;
-// What a pipe says when the program at its other end exits without reading everything: expected
-// for `pg_restore --list`, which reads the table of contents and stops.
-const PROGRAM_STOPPED_READING = new Set(['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
-/** Process groups still running, killed if this process exits without waiting for them. */
-const running = new Set();
-let exitHookInstalled = false;
-function killGroup(pid, signal) {
+async function writeTemporaryBeside(file, data, options = {}) {
+    const temporary = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(file), `.${(0,external_node_path_namespaceObject.basename)(file)}.switchyard-${process.pid}-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+    const mode = options.mode ?? 0o644;
+    let handle;
     try {
-        process.kill(-pid, signal);
+        handle = await (0,external_node_fs_promises_namespaceObject.open)(temporary, 'wx', mode);
+        await writeAll(handle, data);
+        if (options.mode !== undefined)
+            await handle.chmod(mode);
+        await handle.sync();
+        await handle.close();
+        return temporary;
+    }
+    catch (error) {
+        await handle?.close().catch(() => { });
+        await (0,external_node_fs_promises_namespaceObject.rm)(temporary, { force: true });
+        throw error;
+    }
+}
+/** Makes a rename durable. Some platforms cannot open a directory: the rename is then as durable as it gets. */
+async function syncDirectory(directory) {
+    let handle;
+    try {
+        handle = await (0,external_node_fs_promises_namespaceObject.open)(directory, 'r');
+        await handle.sync();
     }
     catch {
-        // ESRCH: the whole group is gone.
+        // Best effort: the data itself was flushed before the rename.
+    }
+    finally {
+        await handle?.close().catch(() => { });
     }
 }
 /**
- * The processes of group `pgid` still running. Zombies do not count: in a container whose first
- * process reaps nothing, an orphan's zombie stays for ever, yet it runs nothing. Without /proc
- * (macOS), whether the group still answers a signal.
+ * Replaces (or creates) `file` so that readers see the old content or the new, never part of one,
+ * even after a crash: a flushed temporary file beside it, renamed over it, the directory synced.
+ * Errors are the file system's own; callers say what they were writing.
  */
-function groupMembers(pgid) {
+async function writeFileAtomic(file, data, options = {}) {
+    const temporary = await writeTemporaryBeside(file, data, options);
+    try {
+        await (0,external_node_fs_promises_namespaceObject.rename)(temporary, file);
+    }
+    catch (error) {
+        await (0,external_node_fs_promises_namespaceObject.rm)(temporary, { force: true });
+        throw error;
+    }
+    await syncDirectory((0,external_node_path_namespaceObject.dirname)(file));
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/routers/haproxy.ts
+// router: haproxy — changes the weights of the blue and green servers through HAProxy's runtime API
+// (`set server <backend>/<server> weight N`), without a reload, and reads them back with
+// `show servers state`. One server per colour: haproxy-blue-server and haproxy-green-server.
+//
+// When is a change in force? HAProxy applies `set server … weight` inside the command itself: the
+// server's effective weight and its place in the backend's balancing tree change under the
+// backend's lock before the answer is written, and that tree is shared by every thread (nbthread),
+// so the next balancing decision on any thread uses it. apply() still waits until `show stat` —
+// the effective weight balancing uses, not only the weight asked for — agrees with the change.
+// Measured through HAProxy 2.6 with 1, 2 and 8 threads under load (test/integration/router-haproxy
+// .test.ts): no request sent after apply() returned reached a server set to weight 0. The requests
+// once seen reaching it were sent before a change and answered after it, counted in the wrong window.
+//
+// Runtime changes live in HAProxy's memory. To keep them across a restart or reload, haproxy.cfg needs
+//     global
+//       server-state-file /var/lib/haproxy/server-state
+//     defaults            (or each backend)
+//       load-server-state-from-file global
+// and switchyard is given the same path (RouterOptions.haproxy.stateFile): after every change it saves
+// `show servers state` there, and HAProxy restores each server's weight from it on start (as long as
+// the server's weight in haproxy.cfg is still the one the file recorded).
+
+
+
+
+
+const ANSWER_TIMEOUT_MS = 10_000;
+/** How long `show stat` may take to agree with a change before apply() calls it not applied. */
+const CONFIRM_TIMEOUT_MS = 2_000;
+const CONFIRM_POLL_MS = 20;
+/**
+ * How long putting the first weight back is retried when the runtime API went away between the two
+ * commands of a change: a reload of HAProxy replaces the socket within moments.
+ */
+const UNDO_RETRY_MS = 5_000;
+const UNDO_POLL_MS = 100;
+function parseRuntimeApiAddress(socket) {
+    const tcp = /^(?:\[([0-9a-fA-F:.]+)\]|([^/:[\]]+)):(\d{1,5})$/.exec(socket);
+    if (tcp)
+        return { host: (tcp[1] ?? tcp[2]), port: Number(tcp[3]) };
+    // HAProxy's own notation for a unix socket in `stats socket` lines.
+    return { path: socket.startsWith('unix@') ? socket.slice('unix@'.length) : socket };
+}
+const OPERATIONAL = ['DOWN', 'starting', 'running', 'stopping'];
+/**
+ * Parses `show servers state [backend]`: a format version line, a `# be_id be_name …` header naming
+ * the columns, then one line per server. Columns are found by name, since versions add some.
+ */
+function parseServersState(text) {
+    const lines = text.split('\n').map((line) => line.trim());
+    const header = lines.find((line) => line.startsWith('# '));
+    if (!header)
+        throw new Error(`not a "show servers state" answer: ${JSON.stringify(text.slice(0, 200))}`);
+    const columns = header.slice(2).split(/\s+/);
+    const at = (name) => {
+        const index = columns.indexOf(name);
+        if (index < 0)
+            throw new Error(`"show servers state" has no ${name} column (columns: ${columns.join(' ')})`);
+        return index;
+    };
+    const index = {
+        backend: at('be_name'),
+        server: at('srv_name'),
+        address: at('srv_addr'),
+        operational: at('srv_op_state'),
+        admin: at('srv_admin_state'),
+        weight: at('srv_uweight'),
+        initialWeight: at('srv_iweight'),
+        port: columns.indexOf('srv_port'),
+    };
+    const servers = [];
+    for (const line of lines) {
+        // The first line is the format version; '#' starts the header.
+        if (line === '' || line.startsWith('#') || /^\d+$/.test(line))
+            continue;
+        const fields = line.split(/\s+/);
+        const field = (i) => fields[i] ?? '';
+        const port = index.port >= 0 ? Number(field(index.port)) : NaN;
+        servers.push({
+            backend: field(index.backend),
+            server: field(index.server),
+            address: field(index.address),
+            ...(Number.isInteger(port) && port > 0 ? { port } : {}),
+            operational: Number(field(index.operational)),
+            admin: Number(field(index.admin)),
+            weight: Number(field(index.weight)),
+            initialWeight: Number(field(index.initialWeight)),
+        });
+    }
+    return servers;
+}
+/** Parses `show stat` (CSV with a `# pxname,svname,…` header), server rows only. */
+function parseStat(text) {
+    const lines = text.split('\n').map((line) => line.trim());
+    const header = lines[0]?.startsWith('# ') ? lines[0].slice(2).split(',') : undefined;
+    if (!header)
+        throw new Error(`not a "show stat" answer: ${JSON.stringify(text.slice(0, 200))}`);
+    const at = (name) => {
+        const index = header.indexOf(name);
+        if (index < 0)
+            throw new Error(`"show stat" has no ${name} column`);
+        return index;
+    };
+    const index = { backend: at('pxname'), server: at('svname'), weight: at('weight'), status: at('status') };
+    return lines
+        .slice(1)
+        .filter((line) => line !== '')
+        .map((line) => line.split(','))
+        .filter((fields) => !['FRONTEND', 'BACKEND'].includes(fields[index.server] ?? ''))
+        .map((fields) => ({
+        backend: fields[index.backend] ?? '',
+        server: fields[index.server] ?? '',
+        weight: Number(fields[index.weight]),
+        status: fields[index.status] ?? '',
+    }));
+}
+// Names end up in runtime API command lines, where a space or `;` would start another word or command.
+const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
+const haproxyRouterKind = {
+    kind: 'haproxy',
+    check({ haproxy }) {
+        const problems = router_required('haproxy', 'haproxy-socket', haproxy.socket);
+        for (const [input, value] of [
+            ['haproxy-backend', haproxy.backend],
+            ['haproxy-blue-server', haproxy.blueServer],
+            ['haproxy-green-server', haproxy.greenServer],
+        ]) {
+            problems.push(...router_required('haproxy', input, value));
+            if (value && !HAPROXY_NAME.test(value)) {
+                problems.push(new InputError(input, `"${value}" is not an HAProxy name (letters, digits, _ . : -)`));
+            }
+        }
+        if (haproxy.blueServer && haproxy.blueServer === haproxy.greenServer) {
+            problems.push(new InputError('haproxy-green-server', `is "${haproxy.greenServer}", the same server as blue`));
+        }
+        if (haproxy.socket && /[\s;]/.test(haproxy.socket)) {
+            problems.push(new InputError('haproxy-socket', 'must be a unix socket path or host:port'));
+        }
+        return problems;
+    },
+    create: (options) => new HaproxyRouter({
+        ...options,
+        haproxy: {
+            ...options.haproxy,
+            socket: options.haproxy.socket,
+            backend: options.haproxy.backend,
+            blueServer: options.haproxy.blueServer,
+            greenServer: options.haproxy.greenServer,
+        },
+    }),
+};
+/** The runtime API could not be reached (as opposed to answering with a refusal). */
+class UnreachableError extends UserError {
+}
+class HaproxyRouter {
+    options;
+    kind = 'haproxy';
+    address;
+    constructor(options) {
+        this.options = options;
+        this.address = parseRuntimeApiAddress(options.haproxy.socket);
+    }
+    async read() {
+        const servers = await this.colorServers();
+        const total = servers.blue.weight + servers.green.weight;
+        if (total === 0) {
+            throw new UserError(`HAProxy backend ${this.options.haproxy.backend} has both ${servers.blue.server} (blue) and ` +
+                `${servers.green.server} (green) at weight 0, so it sends traffic to neither`, 'HAProxy serves no colour');
+        }
+        const blue = Math.round((100 * servers.blue.weight) / total);
+        return { blue, green: 100 - blue };
+    }
+    /**
+     * Sets both weights, the one that grows first: lowering first could, for a moment, leave both at
+     * 0 (a rollback from green 100 to blue 100) and HAProxy would answer 503. A failure on the second
+     * puts the first back. "Took effect" means `show servers state` reads back the new weights and
+     * `show stat` shows balancing use them (see the top of this file). With a state file, the change
+     * counts only once it is saved, so a restart cannot undo it silently.
+     */
+    async apply(weights, _options = {}) {
+        checkWeights(weights);
+        const before = await this.colorServers();
+        const was = { blue: before.blue.weight, green: before.green.weight };
+        await this.setBoth(weights, was);
+        const { stateFile } = this.options.haproxy;
+        try {
+            await this.confirm(weights);
+            if (stateFile) {
+                await this.saveState(stateFile).catch((error) => {
+                    throw new UserError(`could not save the weights to the HAProxy state file ${stateFile}: ${error.message}. ` +
+                        'A restart would lose them', 'HAProxy state not saved', stateFile);
+                });
+            }
+        }
+        catch (error) {
+            const problem = error instanceof UserError ? error : new UserError(String(error), 'HAProxy');
+            throw new UserError(`${problem.message}. ${await this.undo(was, weights)}`, problem.title, problem.file);
+        }
+        if (!stateFile) {
+            this.options.log('haproxy: the new weights live in HAProxy\'s memory only: a restart goes back to haproxy.cfg (see "server-state-file")');
+        }
+    }
+    /** Puts back the weights from before a change that was set but not confirmed or not saved. */
+    async undo(was, set) {
+        const { clock, log } = this.options;
+        const deadline = clock.now() + UNDO_RETRY_MS;
+        for (;;) {
+            try {
+                await this.setBoth(was, set);
+                return `The weights were put back to blue ${was.blue} / green ${was.green}.`;
+            }
+            catch (error) {
+                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
+                    return (`Putting blue ${was.blue} / green ${was.green} back failed too (${error.message}): HAProxy may ` +
+                        `serve blue ${set.blue} / green ${set.green} until its weights are set by hand or it restarts.`);
+                }
+                log(`haproxy: the runtime API went away before the change was confirmed; retrying to put blue ${was.blue} / green ${was.green} back`);
+                await clock.sleep(UNDO_POLL_MS);
+            }
+        }
+    }
+    async verify(weights) {
+        const servers = await this.colorServers();
+        const problems = [];
+        for (const color of ['blue', 'green']) {
+            const server = servers[color];
+            if (server.weight !== weights[color])
+                problems.push(`${color} is at weight ${server.weight}, not ${weights[color]}`);
+            if (weights[color] > 0 && (server.operational !== 2 || server.admin !== 0)) {
+                problems.push(`${color} (${server.server}) gets no traffic: it is ${OPERATIONAL[server.operational] ?? `in state ${server.operational}`}` +
+                    (server.admin !== 0 ? ` and in maintenance or drain (admin state ${server.admin})` : ''));
+            }
+        }
+        const detail = `show servers state ${this.options.haproxy.backend}: ${describeServers(servers)}`;
+        const own = {
+            ok: problems.length === 0,
+            detail: problems.length === 0 ? detail : `${detail}; ${problems.join('; ')}`,
+        };
+        if (!this.options.verifyUrl)
+            return own;
+        const sampled = await verifyThroughUrl(this.options.verifyUrl, weights);
+        return {
+            ok: own.ok && sampled.ok,
+            detail: `${own.detail}; ${sampled.detail}`,
+            ...(sampled.measuredGreen === undefined ? {} : { measuredGreen: sampled.measuredGreen }),
+        };
+    }
+    async setBoth(target, current) {
+        const first = target.blue > current.blue ? 'blue' : 'green';
+        const second = otherColor(first);
+        await this.setWeight(first, target[first]);
+        try {
+            await this.setWeight(second, target[second]);
+        }
+        catch (error) {
+            throw new UserError(`${error.message}; ${await this.putBack(first, current, target)}`, error.title ?? 'HAProxy weights not applied');
+        }
+    }
+    /**
+     * Undoes the first command of a change whose second failed. When the runtime API went away in
+     * between (HAProxy reloading replaces its socket), retries for UNDO_RETRY_MS: until then HAProxy
+     * serves a share nobody asked for. Says what HAProxy serves afterwards.
+     */
+    async putBack(color, current, target) {
+        const { clock, log } = this.options;
+        const deadline = clock.now() + UNDO_RETRY_MS;
+        for (;;) {
+            try {
+                await this.setWeight(color, current[color]);
+                return `${color} was put back to weight ${current[color]}, so HAProxy serves blue ${current.blue} / green ${current.green} as before`;
+            }
+            catch (error) {
+                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
+                    const half = { ...current, [color]: target[color] };
+                    return (`putting ${color} back to weight ${current[color]} failed too (${error instanceof Error ? error.message : String(error)}): ` +
+                        `HAProxy serves blue ${half.blue} / green ${half.green} (weights, not percentages) until its weights are set by hand or it restarts`);
+                }
+                log(`haproxy: the runtime API went away in the middle of a change; retrying to put ${color} back to ${current[color]}`);
+                await clock.sleep(UNDO_POLL_MS);
+            }
+        }
+    }
+    /**
+     * Returns once `show servers state` reads back the new weights and `show stat` shows balancing
+     * use them: a server meant to get nothing at effective weight 0, every other one above 0.
+     */
+    async confirm(weights) {
+        const { clock } = this.options;
+        const deadline = clock.now() + CONFIRM_TIMEOUT_MS;
+        for (;;) {
+            const after = await this.colorServers();
+            const asked = ['blue', 'green'].every((color) => after[color].weight === weights[color]);
+            if (!asked) {
+                throw new UserError(`HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
+                    'is another process changing them at the same time?', 'HAProxy weights not applied');
+            }
+            const stats = await this.colorStats();
+            const balancing = ['blue', 'green'].every((color) => (stats[color].weight === 0) === (weights[color] === 0));
+            if (balancing)
+                return;
+            if (clock.now() >= deadline) {
+                throw new UserError(`HAProxy reads back the new weights, but after ${CONFIRM_TIMEOUT_MS / 1000} s its balancing still uses ` +
+                    ['blue', 'green']
+                        .map((color) => `${color} ${stats[color].weight} (${stats[color].status})`)
+                        .join(', ') +
+                    ' (show stat)', 'HAProxy weights not applied');
+            }
+            await clock.sleep(CONFIRM_POLL_MS);
+        }
+    }
+    async colorStats() {
+        const { backend } = this.options.haproxy;
+        // Type 4: servers only; -1: all of them.
+        const rows = parseStat(await this.ask(`show stat ${backend} 4 -1`)).filter((row) => row.backend === backend);
+        const find = (color) => {
+            const found = rows.find((row) => row.server === this.serverName(color));
+            if (!found)
+                throw new UserError(`HAProxy's show stat lists no server "${this.serverName(color)}" in ${backend}`, 'HAProxy server not found');
+            return found;
+        };
+        return { blue: find('blue'), green: find('green') };
+    }
+    async setWeight(color, weight) {
+        const { backend } = this.options.haproxy;
+        const server = this.serverName(color);
+        const command = `set server ${backend}/${server} weight ${weight}`;
+        this.options.log(`haproxy: ${command}`);
+        const answer = (await this.ask(command)).trim();
+        // Success is silent; anything said is a refusal ("No such server.", "Permission denied", …).
+        if (answer !== '') {
+            throw new UserError(`HAProxy refused "${command}": ${answer}${hint(answer)}`, 'HAProxy refused the new weights');
+        }
+    }
+    async colorServers() {
+        const { backend } = this.options.haproxy;
+        const answer = await this.ask(`show servers state ${backend}`);
+        if (!answer.includes('# be_id')) {
+            throw new UserError(`HAProxy answered "show servers state ${backend}" with "${answer.trim()}": check haproxy-backend ` +
+                '(the name of the backend section in haproxy.cfg)', 'HAProxy backend not found');
+        }
+        const servers = parseServersState(answer).filter((s) => s.backend === backend);
+        const find = (color) => {
+            const name = this.serverName(color);
+            const found = servers.find((s) => s.server === name);
+            if (!found) {
+                throw new UserError(`HAProxy backend ${backend} has no server "${name}" (haproxy-${color}-server); its servers are: ` +
+                    `${servers.map((s) => s.server).join(', ') || 'none'}`, 'HAProxy server not found');
+            }
+            return found;
+        };
+        return { blue: find('blue'), green: find('green') };
+    }
+    serverName(color) {
+        return color === 'blue' ? this.options.haproxy.blueServer : this.options.haproxy.greenServer;
+    }
+    /** The whole `show servers state` (every backend: the file is global), written atomically. */
+    async saveState(file) {
+        const state = await this.ask('show servers state');
+        parseServersState(state);
+        await writeFileAtomic(file, state);
+        this.options.log(`haproxy: saved the server state to ${file}`);
+    }
+    /** One command per connection: HAProxy answers and closes (the non-interactive mode of the API). */
+    ask(command) {
+        const where = 'path' in this.address ? this.address.path : `${this.address.host}:${this.address.port}`;
+        return new Promise((resolve, reject) => {
+            const socket = 'path' in this.address
+                ? external_node_net_default().connect(this.address.path)
+                : external_node_net_default().connect(this.address.port, this.address.host);
+            let answer = '';
+            socket.setEncoding('utf8');
+            socket.setTimeout(ANSWER_TIMEOUT_MS, () => socket.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)));
+            socket.once('connect', () => socket.write(`${command}\n`));
+            socket.on('data', (chunk) => (answer += chunk));
+            socket.once('end', () => resolve(answer));
+            socket.once('error', (error) => {
+                reject(new UnreachableError(`cannot reach the HAProxy runtime API at ${where} (haproxy-socket): ${error.code ?? error.message}. ` +
+                    'It is the `stats socket <path> level admin` line of haproxy.cfg (or an `ipv4@host:port` one).', 'HAProxy runtime API unreachable'));
+            });
+        });
+    }
+}
+function describeServers(servers) {
+    return ['blue', 'green']
+        .map((color) => `${color} (${servers[color].server}) weight ${servers[color].weight}`)
+        .join(', ');
+}
+function hint(answer) {
+    if (/permission denied/i.test(answer))
+        return ' (the stats socket needs "level admin" to change weights)';
+    if (/only accepts weights/i.test(answer))
+        return ' (the backend balances with a static algorithm; use "balance roundrobin" or another dynamic one)';
+    return '';
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/routers/nginx.ts
+// router: nginx — switchyard owns one include file holding `upstream <name> { … }` with the blue and
+// green servers, and changes traffic by rewriting it, testing the configuration and reloading nginx.
+
+
+
+
+
+
+
+// Addresses and the upstream name end up inside nginx's configuration, where a `;`, a brace or a
+// newline would be syntax: only what a host, port, socket path or name can hold passes.
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+const UNIX_SOCKET = /^unix:\/[\w./-]+$/;
+const NGINX_NAME = /^[A-Za-z0-9_.-]+$/;
+const nginxRouterKind = {
+    kind: 'nginx',
+    check(options) {
+        const { nginx } = options;
+        const problems = [];
+        if (!nginx.upstreamFile) {
+            problems.push(new InputError('nginx-upstream-file', 'is required with router: nginx; give the path of a file switchyard may own (it writes the ' +
+                '`upstream` block there), e.g. /etc/nginx/conf.d/switchyard-upstream.conf, and include it in nginx.conf'));
+        }
+        problems.push(...router_required('nginx', 'blue', options.blue), ...router_required('nginx', 'green', options.green));
+        for (const color of ['blue', 'green']) {
+            for (const address of options[color]) {
+                const port = HOST_PORT.exec(address)?.[1];
+                const valid = UNIX_SOCKET.test(address) || (port !== undefined && Number(port) >= 1 && Number(port) <= 65535);
+                if (!valid) {
+                    problems.push(new InputError(color, `"${address}" is not host:port (port 1–65535), [ipv6]:port or unix:/path`));
+                }
+            }
+        }
+        // A server in both colours would take traffic whatever the weights say.
+        const shared = options.blue.filter((address) => options.green.includes(address));
+        if (shared.length > 0) {
+            problems.push(new InputError('green', `${shared.join(', ')} is in blue as well; each server belongs to one colour`));
+        }
+        if (!NGINX_NAME.test(nginx.upstreamName)) {
+            problems.push(new InputError('nginx-upstream-name', `"${nginx.upstreamName}" is not a name nginx accepts (letters, digits, _ . -)`));
+        }
+        problems.push(...router_required('nginx', 'nginx-test-command', nginx.testCommand), ...router_required('nginx', 'nginx-reload-command', nginx.reloadCommand));
+        return problems;
+    },
+    create: (options) => new NginxRouter({
+        ...options,
+        nginx: { ...options.nginx, upstreamFile: options.nginx.upstreamFile },
+    }),
+};
+/** The line that marks a file as switchyard's and records the weights it was written for. */
+const WEIGHTS_LINE = '# switchyard-weights:';
+/** nginx -t and a reload normally take well under a second; an ssh hop or sudo prompt must not hang a deploy. */
+const NGINX_COMMAND_TIMEOUT_MS = 30_000;
+/** How long a reload may take to show in the traffic before apply() leaves the judgement to verify(). */
+const SETTLE_TIMEOUT_MS = 15_000;
+/** A master forks its new workers within milliseconds of the signal; none in this long means not here. */
+const LOCAL_RELOAD_WAIT_MS = 3_000;
+const WORKER_POLL_MS = 20;
+const SETTLE_SAMPLES = 40;
+const SETTLE_RETRY_MS = 50;
+/** Five times nginx's 100 ms in which both worker generations accept. */
+const SETTLE_STABLE_MS = 500;
+/**
+ * Per-server weights for a colour split. nginx weights start at 1, so a colour at 0 is marked `down`
+ * on all its servers: `backup` would not do, because nginx sends traffic to backup servers whenever
+ * every primary one fails — the idle colour, perhaps half-staged, would then take the traffic that
+ * was meant to fail. With several servers per colour each blue server gets blue × (green servers) and
+ * each green one green × (blue servers): the colour totals are then blue × nb × ng : green × ng × nb,
+ * exactly the asked-for ratio. Dividing by the common factor keeps nginx's round (and the file) short.
+ */
+function serverWeights(weights, blueServers, greenServers) {
+    if (weights.blue === 0)
+        return { blue: 'down', green: 1 };
+    if (weights.green === 0)
+        return { blue: 1, green: 'down' };
+    const blue = weights.blue * greenServers;
+    const green = weights.green * blueServers;
+    const common = gcd(blue, green);
+    return { blue: blue / common, green: green / common };
+}
+/** The whole include file, the same bytes for the same inputs. */
+function renderUpstream(name, servers, weights) {
+    const perServer = serverWeights(weights, servers.blue.length, servers.green.length);
+    const lines = [
+        '# Written by switchyard, which rewrites this file whole on every traffic change: edits here are lost.',
+        `${WEIGHTS_LINE} ${JSON.stringify({ blue: weights.blue, green: weights.green })}`,
+        `upstream ${name} {`,
+    ];
+    for (const color of ['blue', 'green']) {
+        const weight = perServer[color];
+        for (const address of servers[color]) {
+            lines.push(weight === 'down'
+                ? `    server ${address} down;  # ${color}: no traffic`
+                : `    server ${address} weight=${weight};  # ${color}`);
+        }
+    }
+    lines.push('}', '');
+    return lines.join('\n');
+}
+/**
+ * The weights recorded in an upstream file switchyard wrote; undefined for an empty file. A file
+ * with content but no weights line is someone else's, and switchyard will not take it over.
+ */
+function parseUpstreamWeights(text, file) {
+    if (text.trim() === '')
+        return undefined;
+    const line = text.split('\n').find((l) => l.startsWith(WEIGHTS_LINE));
+    if (line === undefined) {
+        throw new UserError(`${file} was not written by switchyard (it has no "${WEIGHTS_LINE}" line). switchyard rewrites ` +
+            `nginx-upstream-file whole, so it must be a file of its own: point nginx-upstream-file at a new ` +
+            `file (for example ${external_node_path_default().join(external_node_path_default().dirname(file), 'switchyard-upstream.conf')}) and include that ` +
+            `in your nginx configuration instead of your own upstream block.`, 'Upstream file not owned by switchyard', file);
+    }
+    let weights;
+    try {
+        const parsed = JSON.parse(line.slice(WEIGHTS_LINE.length));
+        if (typeof parsed.blue === 'number' && typeof parsed.green === 'number') {
+            weights = { blue: parsed.blue, green: parsed.green };
+            checkWeights(weights);
+        }
+    }
+    catch {
+        weights = undefined;
+    }
+    if (!weights) {
+        throw new UserError(`${file}: the line "${line}" does not hold the weights as {"blue":N,"green":M} adding up to 100; ` +
+            `it was edited by hand — delete the file and run the deploy again to rewrite it`, 'Upstream file damaged', file);
+    }
+    return weights;
+}
+class NginxRouter {
+    options;
+    listWorkers;
+    kind = 'nginx';
+    file;
+    constructor(options, 
+    /** Where nginx's workers are seen; tests pass their own. */
+    listWorkers = localNginxWorkers) {
+        this.options = options;
+        this.listWorkers = listWorkers;
+        this.file = external_node_path_default().resolve(options.nginx.upstreamFile);
+    }
+    async read() {
+        return (await this.snapshot())?.weights;
+    }
+    /**
+     * Write → `nginx -t` → reload, putting the previous file back when either command fails, so nginx
+     * keeps serving what it served; then wait until the change took effect. A reload is asynchronous:
+     * the reload command only signals the master, which starts workers with the new file, lets both
+     * generations accept connections for about 100 ms, then tells the old workers to stop accepting
+     * and finish the requests they hold. "Took effect" means that last step happened — every new
+     * connection now meets the new weights — and is established, in this order of preference:
+     *  - on this host: the master whose workers were replaced has no worker left from before the reload
+     *    that still accepts (nginx retitles a worker "worker process is shutting down" in the same step
+     *    in which it closes its listening sockets; we do not wait for it to finish long requests);
+     *  - with verify-url (nginx on another host, reached through ssh): fresh connections through it
+     *    answer by the new weights — exactly, for 0 and 100; nearer the new share than the old one in
+     *    between — in every sample batch for SETTLE_STABLE_MS, longer than the overlap above;
+     *  - otherwise: the reload command exited 0, and that is all switchyard can know.
+     * Neither wait fails the change: after SETTLE_TIMEOUT_MS apply() returns and verify() reports.
+     */
+    async apply(weights, options = {}) {
+        checkWeights(weights);
+        const { nginx, log } = this.options;
+        const previous = await this.snapshot();
+        const next = renderUpstream(nginx.upstreamName, { blue: this.options.blue, green: this.options.green }, weights);
+        const started = this.options.clock.now();
+        await this.write(next, previous?.mode);
+        log(`nginx: wrote ${this.file} (blue ${weights.blue}, green ${weights.green})`);
+        // A cancelled test changes nothing: the file is put back and nginx was never told.
+        const test = await this.run(nginx.testCommand, options.signal);
+        if (!succeeded(test)) {
+            const restored = await this.restore(previous);
+            throw new UserError(`nginx-test-command \`${formatCommand(nginx.testCommand)}\` rejected the new upstream file ${this.file} ` +
+                `(${outcomeOf(test)}):\n${outputTail(test)}\n${restored}; nginx was not reloaded and keeps serving ` +
+                `${nginx_describe(previous?.weights)}.`, 'nginx rejected the new weights', this.file);
+        }
+        const workersBefore = await this.listWorkers();
+        // Not cancellable: stopped half-way, a reload leaves nobody knowing which file nginx serves.
+        const reload = await this.run(nginx.reloadCommand);
+        if (!succeeded(reload)) {
+            const restored = await this.restore(previous);
+            const workersAgain = await this.listWorkers();
+            const again = await this.run(nginx.reloadCommand);
+            // The failed reload may have gone through all the same (an ssh cut off after it ran): the
+            // error is thrown once the old weights are what nginx serves, not while the new ones still are.
+            if (succeeded(again) && previous?.weights)
+                await this.waitForReload(workersAgain, previous.weights, weights);
+            const after = succeeded(again)
+                ? `and nginx was reloaded with it, so it serves ${nginx_describe(previous?.weights)} as before`
+                : `but reloading nginx with it failed as well (${outcomeOf(again)}):\n${outputTail(again)}\n` +
+                    'Check that nginx is running and that the reload command works before the next deploy';
+            throw new UserError(`nginx-reload-command \`${formatCommand(nginx.reloadCommand)}\` failed (${outcomeOf(reload)}):\n` +
+                `${outputTail(reload)}\n${restored} ${after}.`, 'nginx reload failed', this.file);
+        }
+        log(`nginx: configuration tested and reloaded in ${Math.round(this.options.clock.now() - started)} ms`);
+        await this.waitForReload(workersBefore, weights, previous?.weights);
+    }
+    /** Until a reload took effect, in the ways apply() describes. */
+    async waitForReload(workersBefore, target, previous) {
+        if (await this.oldWorkersStopped(workersBefore))
+            return;
+        if (this.options.verifyUrl)
+            await this.settle(this.options.verifyUrl, target, previous);
+        else
+            this.options.log('nginx: no nginx reloaded on this host and no verify-url: trusting the reload command');
+    }
+    /** Through verify-url when set; else what the file says, which is all switchyard can see. */
+    async verify(weights) {
+        if (this.options.verifyUrl)
+            return verifyThroughUrl(this.options.verifyUrl, weights);
+        const current = await this.read();
+        const ok = current?.blue === weights.blue && current.green === weights.green;
+        return {
+            ok,
+            detail: `${this.file} sets ${nginx_describe(current)} and nginx accepted it (set verify-url to sample the traffic itself)`,
+        };
+    }
+    /**
+     * True once the workers that ran before the reload stopped accepting (see apply()); false when no
+     * nginx on this host was reloaded, so the change must be seen some other way.
+     */
+    async oldWorkersStopped(before) {
+        if (before.length === 0)
+            return false;
+        const { clock, log } = this.options;
+        const started = clock.now();
+        const old = new Set(before.map((w) => w.pid));
+        for (;;) {
+            const now = await this.listWorkers();
+            const reloaded = new Set(now.filter((w) => !old.has(w.pid)).map((w) => w.master));
+            const accepting = now.filter((w) => old.has(w.pid) && reloaded.has(w.master) && !w.shuttingDown);
+            const elapsed = Math.round(clock.now() - started);
+            if (reloaded.size > 0 && accepting.length === 0) {
+                log(`nginx: the workers of the previous configuration stopped accepting ${elapsed} ms after the reload`);
+                return true;
+            }
+            if (reloaded.size === 0 && elapsed > LOCAL_RELOAD_WAIT_MS)
+                return false;
+            if (elapsed > SETTLE_TIMEOUT_MS) {
+                log(`nginx: after ${SETTLE_TIMEOUT_MS / 1000} s, worker(s) ${accepting.map((w) => w.pid).join(', ')} of the ` +
+                    'previous configuration still accept connections');
+                return true;
+            }
+            await clock.sleep(WORKER_POLL_MS);
+        }
+    }
+    async settle(url, target, previous) {
+        const { clock, log } = this.options;
+        const started = clock.now();
+        let agreeingSince;
+        for (let batch = 1;; batch++) {
+            const batchStarted = clock.now();
+            const last = await sampleColors(url, { samples: SETTLE_SAMPLES });
+            agreeingSince = showsNewWeights(last, target, previous) ? (agreeingSince ?? batchStarted) : undefined;
+            if (agreeingSince !== undefined && clock.now() - agreeingSince >= SETTLE_STABLE_MS) {
+                log(`nginx: verify-url shows the new weights ${Math.round(agreeingSince - started)} ms after the reload ` +
+                    `(${batch} batches of ${SETTLE_SAMPLES} samples)`);
+                return;
+            }
+            if (clock.now() - started > SETTLE_TIMEOUT_MS) {
+                log(`nginx: verify-url does not show blue ${target.blue} / green ${target.green} after ` +
+                    `${SETTLE_TIMEOUT_MS / 1000} s (last batch: ${last.green} green, ${last.blue} blue of ${last.samples})`);
+                return;
+            }
+            await clock.sleep(SETTLE_RETRY_MS);
+        }
+    }
+    async snapshot() {
+        let text;
+        let mode;
+        try {
+            [text, mode] = await Promise.all([
+                (0,external_node_fs_promises_namespaceObject.readFile)(this.file, 'utf8'),
+                (0,external_node_fs_promises_namespaceObject.stat)(this.file).then((s) => s.mode & 0o7777),
+            ]);
+        }
+        catch (error) {
+            if (error.code === 'ENOENT')
+                return undefined;
+            throw new UserError(`cannot read nginx-upstream-file ${this.file}: ${error.message}`, 'nginx', this.file);
+        }
+        return { text, mode, weights: parseUpstreamWeights(text, this.file) };
+    }
+    /**
+     * A temporary file beside the target, then rename(): nginx (or anyone reading the file) sees the
+     * old content or the new, never half of one. Its name does not end in .conf, so an `include *.conf`
+     * never picks it up.
+     */
+    async write(text, mode = 0o644) {
+        try {
+            await writeFileAtomic(this.file, text, { mode });
+        }
+        catch (error) {
+            throw new UserError(`cannot write nginx-upstream-file ${this.file}: ${messageOf(error)} (switchyard writes a ` +
+                `temporary file in the same directory and renames it over, so it needs write access to ${external_node_path_default().dirname(this.file)})`, 'nginx', this.file);
+        }
+    }
+    /** Puts the file back as it was before apply(); says what it did, for the error message. */
+    async restore(previous) {
+        try {
+            if (previous) {
+                await this.write(previous.text, previous.mode);
+                this.options.log(`nginx: put the previous ${this.file} back`);
+                return 'The previous upstream file was put back';
+            }
+            await (0,external_node_fs_promises_namespaceObject.rm)(this.file, { force: true });
+            this.options.log(`nginx: removed ${this.file} again (it did not exist before)`);
+            return `${this.file} was removed again (it did not exist before)`;
+        }
+        catch (error) {
+            return `Putting the previous upstream file back FAILED too (${error.message}): fix ${this.file} by hand`;
+        }
+    }
+    run(argv, signal) {
+        const { log, runner } = this.options;
+        log(`$ ${formatCommand(argv)}`);
+        return runner.run(argv, {
+            timeoutMs: NGINX_COMMAND_TIMEOUT_MS,
+            ...(signal ? { signal } : {}),
+            onLine: (line) => log(`  ${line}`),
+        });
+    }
+}
+/**
+ * Whether a batch of samples shows the new configuration rather than the old one. Exact for 0 and
+ * 100. In between, within the tolerance of verify() and nearer the new share than the old, so that a
+ * small step (0 → 10) is not taken for done while the old workers still answer.
+ */
+function showsNewWeights(counts, target, previous) {
+    const named = counts.blue + counts.green;
+    if (named === 0 || named < counts.samples / 2)
+        return false;
+    if (target.green === 0)
+        return counts.green === 0;
+    if (target.green === 100)
+        return counts.blue === 0;
+    const measured = (100 * counts.green) / named;
+    const off = Math.abs(measured - target.green);
+    if (off > tolerance(target.green, named))
+        return false;
+    return (previous === undefined || previous.green === target.green || off < Math.abs(measured - previous.green));
+}
+/** The nginx workers running on this host (none where there is no /proc, or no nginx). */
+async function localNginxWorkers() {
     let entries;
     try {
-        entries = (0,external_node_fs_namespaceObject.readdirSync)('/proc');
+        entries = await (0,external_node_fs_promises_namespaceObject.readdir)('/proc');
     }
     catch {
-        try {
-            process.kill(-pgid, 0);
-            return [pgid];
-        }
-        catch {
-            return [];
-        }
+        return [];
     }
-    const members = [];
-    for (const entry of entries) {
-        if (!/^\d+$/.test(entry))
-            continue;
+    const workers = [];
+    await Promise.all(entries
+        .filter((entry) => /^\d+$/.test(entry))
+        .map(async (entry) => {
         try {
-            const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${entry}/stat`, 'utf8');
-            // The command name in parentheses may hold spaces: the fields after it are state, ppid, pgrp.
-            const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-            if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X')
-                members.push(Number(entry));
+            const title = await (0,external_node_fs_promises_namespaceObject.readFile)(`/proc/${entry}/cmdline`, 'utf8');
+            if (!title.startsWith('nginx: worker process'))
+                return;
+            const stat = await (0,external_node_fs_promises_namespaceObject.readFile)(`/proc/${entry}/stat`, 'utf8');
+            // The command name in parentheses may hold spaces; the parent pid is the 2nd field after it.
+            const master = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            workers.push({ pid: Number(entry), master, shuttingDown: title.includes('shutting down') });
         }
         catch {
             // it exited while we looked
         }
-    }
-    return members;
-}
-/** How a run ended, for messages; results from fakes without `outcome` get one from their fields. */
-function outcomeOf(result) {
-    if (result.outcome)
-        return result.outcome;
-    if (result.cancelled)
-        return 'cancelled';
-    if (result.timedOut)
-        return 'timed out';
-    return `exited with code ${result.exitCode}`;
-}
-/** Whether the program ran to the end and said 0. */
-function succeeded(result) {
-    return result.exitCode === 0 && !result.timedOut && !result.cancelled;
-}
-/** The end of what a command said, indented, for an error message: programs put the reason last. */
-function outputTail(result, lines = 15) {
-    const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
-    return said
-        .slice(-lines)
-        .map((line) => `  ${line}`)
-        .join('\n');
-}
-/** Splits chunks into lines for `onLine`, holding a partial line until its end (or MAX_LINE) arrives. */
-function lineSplitter(stream, onLine) {
-    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    let partial = '';
-    const emit = (line) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line, stream);
-    return {
-        push(chunk) {
-            partial += decoder.write(chunk);
-            let newline;
-            while ((newline = partial.indexOf('\n')) >= 0) {
-                emit(partial.slice(0, newline));
-                partial = partial.slice(newline + 1);
-            }
-            while (partial.length > MAX_LINE) {
-                emit(partial.slice(0, MAX_LINE));
-                partial = partial.slice(MAX_LINE);
-            }
-        },
-        end() {
-            partial += decoder.end();
-            if (partial !== '')
-                emit(partial);
-            partial = '';
-        },
-    };
-}
-/**
- * Starts `argv` in its own process group and watches it: the timeout, the signal, the escalation
- * from SIGTERM to SIGKILL. `ended` resolves once the program has exited, its pipes are drained, and
- * — when it was stopped — nothing of its group is left (or SIGKILL has been sent to what is).
- */
-function start(argv, options, hooks) {
-    const [program, ...args] = argv;
-    if (!program)
-        throw new Error('empty command');
-    if (options.signal?.aborted) {
-        return {
-            child: undefined,
-            ended: Promise.resolve({
-                exitCode: 130,
-                timedOut: false,
-                cancelled: true,
-                outcome: 'cancelled before it started',
-            }),
-        };
-    }
-    const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-        cwd: options.cwd,
-        env: (options.env ?? process.env),
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Its own process group (see the top of this file).
-        detached: true,
-    });
-    const pid = child.pid;
-    if (pid !== undefined) {
-        running.add(pid);
-        if (!exitHookInstalled) {
-            exitHookInstalled = true;
-            process.once('exit', () => {
-                for (const group of running)
-                    killGroup(group, 'SIGKILL');
-            });
-        }
-    }
-    const lines = options.onLine;
-    const out = lines && hooks.lineStdout ? lineSplitter('stdout', lines) : undefined;
-    const err = lines ? lineSplitter('stderr', lines) : undefined;
-    child.stdout?.on('data', (chunk) => {
-        hooks.stdout?.(chunk);
-        out?.push(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-        hooks.stderr?.(chunk);
-        err?.push(chunk);
-    });
-    let stopping;
-    let killTimer;
-    let killed = false;
-    const grace = options.killGraceMs ?? KILL_GRACE_MS;
-    const stop = (why) => {
-        if (stopping || pid === undefined)
-            return;
-        stopping = why;
-        killGroup(pid, 'SIGTERM');
-        killTimer = setTimeout(() => {
-            killed = true;
-            killGroup(pid, 'SIGKILL');
-        }, grace);
-    };
-    const timeoutMs = options.timeoutMs;
-    const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
-        ? setTimeout(() => stop('timeout'), timeoutMs)
-        : undefined;
-    const onAbort = () => stop('cancel');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    const ended = new Promise((resolve) => {
-        let startError;
-        child.once('error', (error) => {
-            startError = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
-            // A program that never started emits no 'exit'.
-            if (child.pid === undefined)
-                finish(127, null);
-        });
-        let exit;
-        let drainTimer;
-        child.once('exit', (code, signal) => {
-            exit = { code, signal };
-            // See EXIT_DRAIN_MS.
-            drainTimer = setTimeout(() => {
-                child.stdout?.destroy();
-                child.stderr?.destroy();
-                finish(code, signal);
-            }, EXIT_DRAIN_MS);
-        });
-        child.once('close', (code, signal) => finish(exit?.code ?? code, exit?.signal ?? signal));
-        let finished = false;
-        const finish = (code, signal) => {
-            if (finished)
-                return;
-            finished = true;
-            clearTimeout(drainTimer);
-            clearTimeout(timer);
-            options.signal?.removeEventListener('abort', onAbort);
-            out?.end();
-            err?.end();
-            const exitCode = startError && code === null ? 127 : (code ?? (signal ? 128 + signalNumber(signal) : 1));
-            const result = {
-                exitCode,
-                timedOut: stopping === 'timeout',
-                cancelled: stopping === 'cancel',
-                outcome: startError
-                    ? `could not start (${startError})`
-                    : stopping === 'timeout'
-                        ? `timed out after ${formatMs(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
-                        : stopping === 'cancel'
-                            ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
-                            : signal
-                                ? `was killed by ${signal}`
-                                : `exited with code ${exitCode}`,
-                ...(startError ? { startError } : {}),
-            };
-            if (pid === undefined || !stopping) {
-                if (pid !== undefined)
-                    running.delete(pid);
-                clearTimeout(killTimer);
-                resolve(result);
-                return;
-            }
-            // Stopped: what the program started got the same SIGTERM; wait for it to go too, or for SIGKILL.
-            let killedAt;
-            const poll = setInterval(() => {
-                if (killed)
-                    killedAt ??= Date.now();
-                const alive = groupMembers(pid).length > 0;
-                if (alive && (killedAt === undefined || Date.now() - killedAt < GROUP_POLL_MS * 10))
-                    return;
-                clearInterval(poll);
-                clearTimeout(killTimer);
-                running.delete(pid);
-                resolve(result);
-            }, GROUP_POLL_MS);
-        };
-    });
-    child.stdin?.on('error', () => undefined);
-    return { child, ended };
-}
-const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-function signalNumber(signal) {
-    return SIGNALS[signal] ?? 0;
-}
-/** Keeps the last `limit` characters of what is appended. */
-function tailKeeper(limit) {
-    let text = '';
-    return {
-        add(chunk) {
-            text += chunk.toString();
-            if (text.length > limit * 2)
-                text = text.slice(-limit);
-        },
-        text: () => text.slice(-limit),
-    };
-}
-function run(argv, options = {}) {
-    const stdout = tailKeeper(MAX_OUTPUT);
-    const stderr = tailKeeper(MAX_OUTPUT);
-    const { child, ended } = start(argv, options, {
-        stdout: (chunk) => stdout.add(chunk),
-        stderr: (chunk) => stderr.add(chunk),
-        lineStdout: true,
-    });
-    child?.stdin?.end(options.input ?? '');
-    return ended.then((done) => ({
-        exitCode: done.exitCode,
-        stdout: stdout.text(),
-        stderr: done.startError ? `${stderr.text()}${done.startError}` : stderr.text(),
-        timedOut: done.timedOut,
-        cancelled: done.cancelled,
-        outcome: done.outcome,
     }));
+    return workers;
 }
-async function stream(argv, options = {}) {
-    const stderr = tailKeeper(options.stderrLimit ?? STREAM_STDERR_LIMIT);
-    const stdoutLimit = options.stdoutLimit ?? STREAM_STDOUT_LIMIT;
-    let stdout = '';
-    const { child, ended } = start(argv, options, {
-        stderr: (chunk) => stderr.add(chunk),
-        ...(options.output
-            ? {}
-            : {
-                stdout: (chunk) => {
-                    if (stdout.length < stdoutLimit)
-                        stdout += chunk.toString();
-                },
-            }),
-        lineStdout: !options.output,
-    });
-    let inputError;
-    let outputError;
-    const result = async () => {
-        const done = await ended;
-        return {
-            exitCode: done.exitCode,
-            stderr: done.startError
-                ? `${stderr.text()}${stderr.text() ? '\n' : ''}${done.startError}`
-                : stderr.text(),
-            stdout,
-            timedOut: done.timedOut,
-            cancelled: done.cancelled,
-            aborted: done.timedOut || done.cancelled,
-            outcome: done.outcome,
-            ...(inputError ? { inputError } : {}),
-            ...(outputError ? { outputError } : {}),
-        };
-    };
-    if (!child) {
-        options.input?.destroy();
-        options.output?.destroy(options.failure?.(await result()) ?? new Error(`${argv[0]} was cancelled`));
-        return result();
-    }
-    let feeding = Promise.resolve();
-    if (options.input) {
-        feeding = (0,promises_namespaceObject.pipeline)(options.input, child.stdin).catch((error) => {
-            if (!PROGRAM_STOPPED_READING.has(error.code ?? ''))
-                inputError = error;
-        });
-    }
-    else {
-        child.stdin?.end();
-    }
-    let draining = Promise.resolve();
-    if (options.output) {
-        let gateError;
-        // Holds back the end of the output until the exit code says whether it is whole.
-        const gate = new external_node_stream_.Transform({
-            transform(chunk, _encoding, callback) {
-                options.onOutput?.(chunk.length);
-                callback(null, chunk);
-            },
-            flush(callback) {
-                result().then((done) => {
-                    if (done.exitCode === 0 && !done.inputError && !done.aborted)
-                        return callback();
-                    gateError =
-                        options.failure?.(done) ?? new Error(`${argv[0]} ${done.outcome}: ${done.stderr.trim()}`);
-                    callback(gateError);
-                }, (error) => callback(error));
-            },
-        });
-        draining = (0,promises_namespaceObject.pipeline)(child.stdout, gate, options.output).catch((error) => {
-            if (error !== gateError) {
-                outputError = error;
-                // The output is gone: the program would block on a full pipe for ever.
-                if (child.pid !== undefined)
-                    killGroup(child.pid, 'SIGTERM');
-            }
-        });
-    }
-    await Promise.all([ended, feeding, draining]);
-    return result();
+function nginx_describe(weights) {
+    return weights ? `blue ${weights.blue} / green ${weights.green}` : 'its previous configuration';
 }
-const systemRunner = { run, stream };
+function gcd(a, b) {
+    return b === 0 ? a : gcd(b, a % b);
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/routers/index.ts
+
+
+
+
+
+/** Every kind of router: adding one is adding its file and a line here. */
+const ROUTER_KINDS = [nginxRouterKind, haproxyRouterKind, commandRouterKind];
+/** The `router` input's values, in the registry's order (its first is the example). */
+const ROUTER_NAMES = ROUTER_KINDS.map((each) => each.kind);
 /**
- * Splits a command line the way a shell splits words — whitespace separates, single and double
- * quotes group, backslash escapes — and does nothing else: no variables, globs or pipes. Returns
- * a message instead when the quotes do not balance.
+ * The router of a kind, once every input it needs is present and well-formed; nothing is read,
+ * written or run before that. All problems are reported together, each naming its input.
  */
-function splitCommand(line) {
-    const words = [];
-    let word = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < line.length; i++) {
-        const c = line[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < line.length)
-                word += line[++i];
-            else
-                word += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < line.length) {
-            word += line[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(word);
-            word = '';
-            inWord = false;
-        }
-        else {
-            word += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        return `unbalanced ${quote} quote`;
-    if (inWord)
-        words.push(word);
-    return words;
+function createRouter(kind, options) {
+    const problems = sharedProblems(options);
+    const routerKind = ROUTER_KINDS.find((each) => each.kind === kind);
+    if (routerKind)
+        problems.push(...routerKind.check(options));
+    else
+        problems.push(new InputError('router', `"${String(kind)}" is not a router; use ${alternatives(ROUTER_NAMES)}`));
+    if (problems.length === 1)
+        throw problems[0];
+    if (problems.length > 1)
+        throw new UserErrors(problems);
+    return routerKind.create(options);
 }
-/** The argv as one readable line, for logs (quoting words that need it). */
-function formatCommand(argv) {
-    return argv
-        .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`))
-        .join(' ');
+/** Inputs every kind reads the same way. */
+function sharedProblems(options) {
+    if (options.verifyUrl === undefined)
+        return [];
+    let url;
+    try {
+        url = new URL(options.verifyUrl);
+    }
+    catch {
+        url = undefined;
+    }
+    return url && (url.protocol === 'http:' || url.protocol === 'https:')
+        ? []
+        : [new InputError('verify-url', 'must be an http:// or https:// URL that goes through the router')];
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/inputs.ts
+
 
 
 
@@ -47202,7 +52461,7 @@ const deployInputs = {
     command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
         default: 'status',
     }),
-    router: oneOf(['nginx', 'haproxy', 'command'], 'What steers traffic between blue and green.', {
+    router: oneOf(ROUTER_NAMES, 'What steers traffic between blue and green.', {
         default: 'nginx',
     }),
     blue: servers('Blue servers, host:port, comma-separated.'),
@@ -47555,22 +52814,6 @@ function readActionInputs(io, action, table) {
         throw new UserErrors(errors);
     return values;
 }
-
-;// CONCATENATED MODULE: ./actions/core/src/clock.ts
-const systemClock = {
-    now: () => performance.now(),
-    sleep: (ms, signal) => new Promise((resolve) => {
-        if (signal?.aborted || ms <= 0)
-            return resolve();
-        const timer = setTimeout(done, ms);
-        function done() {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', done);
-            resolve();
-        }
-        signal?.addEventListener('abort', done, { once: true });
-    }),
-};
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -50636,91 +55879,6 @@ function io_memoryIO(options) {
     return { io, recorded };
 }
 
-;// CONCATENATED MODULE: external "node:fs/promises"
-const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./actions/core/src/atomic-write.ts
-
-
-
-// A leading dot and a `.tmp` end: `include *.conf`, globs and directory listings pass it by, and a
-// run killed between write and rename leaves something `isLeftoverTemporary` recognises.
-const TEMPORARY = /^\..+\.switchyard-\d+-[0-9a-f]{12}\.tmp$/;
-/** The name of a temporary file a killed run left behind (safe to delete once no run is active). */
-function isLeftoverTemporary(name) {
-    return TEMPORARY.test(basename(name));
-}
-async function writeAll(handle, data) {
-    if (typeof data === 'string' || data instanceof Uint8Array) {
-        await handle.writeFile(data);
-        return;
-    }
-    for await (const chunk of data) {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        let offset = 0;
-        while (offset < bytes.length)
-            offset += (await handle.write(bytes, offset)).bytesWritten;
-    }
-}
-/**
- * Writes `data` to a new temporary file beside `file` (same directory, so a rename cannot cross
- * file systems), flushed to disk, and returns its path for the caller to rename or link into place.
- * On failure nothing is left behind.
- */
-async function writeTemporaryBeside(file, data, options = {}) {
-    const temporary = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(file), `.${(0,external_node_path_namespaceObject.basename)(file)}.switchyard-${process.pid}-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-    const mode = options.mode ?? 0o644;
-    let handle;
-    try {
-        handle = await (0,external_node_fs_promises_namespaceObject.open)(temporary, 'wx', mode);
-        await writeAll(handle, data);
-        if (options.mode !== undefined)
-            await handle.chmod(mode);
-        await handle.sync();
-        await handle.close();
-        return temporary;
-    }
-    catch (error) {
-        await handle?.close().catch(() => { });
-        await (0,external_node_fs_promises_namespaceObject.rm)(temporary, { force: true });
-        throw error;
-    }
-}
-/** Makes a rename durable. Some platforms cannot open a directory: the rename is then as durable as it gets. */
-async function syncDirectory(directory) {
-    let handle;
-    try {
-        handle = await (0,external_node_fs_promises_namespaceObject.open)(directory, 'r');
-        await handle.sync();
-    }
-    catch {
-        // Best effort: the data itself was flushed before the rename.
-    }
-    finally {
-        await handle?.close().catch(() => { });
-    }
-}
-/**
- * Replaces (or creates) `file` so that readers see the old content or the new, never part of one,
- * even after a crash: a flushed temporary file beside it, renamed over it, the directory synced.
- * Errors are the file system's own; callers say what they were writing.
- */
-async function writeFileAtomic(file, data, options = {}) {
-    const temporary = await writeTemporaryBeside(file, data, options);
-    try {
-        await (0,external_node_fs_promises_namespaceObject.rename)(temporary, file);
-    }
-    catch (error) {
-        await (0,external_node_fs_promises_namespaceObject.rm)(temporary, { force: true });
-        throw error;
-    }
-    await syncDirectory((0,external_node_path_namespaceObject.dirname)(file));
-}
-
 ;// CONCATENATED MODULE: ./actions/core/src/report.ts
 
 
@@ -51506,7 +56664,7 @@ function k6GateSettings(files, thresholds) {
     }
     return { files, lines };
 }
-const round = (n) => Math.round(n * 1000) / 1000;
+const k6_gate_round = (n) => Math.round(n * 1000) / 1000;
 /**
  * Reads the summaries (again: a load test may still be writing them between promotion steps) and
  * judges every threshold in them and in k6-thresholds. No threshold at all, or one k6 let pass on
@@ -51518,7 +56676,7 @@ async function judgeK6(settings) {
     const broken = result.verdicts.filter((v) => !v.ok);
     if (broken.length > 0) {
         const listed = broken
-            .map((v) => `${v.metric} ${v.expression}${v.actual !== undefined ? ` (actual ${round(v.actual)})` : ''}`)
+            .map((v) => `${v.metric} ${v.expression}${v.actual !== undefined ? ` (actual ${k6_gate_round(v.actual)})` : ''}`)
             .join('; ');
         return { gate: 'k6', verdict: 'failed', reason: `k6 thresholds failed: ${listed}`, result };
     }
@@ -51925,467 +57083,6 @@ async function probeRound(probes, limit, signal, check) {
     }
 }
 
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
-;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
-/**
- * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
- * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
- * exposes it only as `default`, so the named export may be missing there: take either.
- */
-async function loadRedisClient() {
-    const mod = (await __nccwpck_require__.e(/* import() */ 796).then(__nccwpck_require__.t.bind(__nccwpck_require__, 7796, 23)));
-    const client = mod.Redis ?? mod.default;
-    if (typeof client !== 'function')
-        throw new Error('the ioredis module has no Redis client');
-    return client;
-}
-async function loadPg() {
-    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 3849)));
-    return mod.default ?? mod;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
-
-
-
-
-/** What a first column says when a check query answers "no". */
-const FALSE_ANSWERS = new Set([null, undefined, false, 0, 0n, '0', 'f', 'false']);
-/**
- * Connects, runs `SELECT 1` (which also reads the server version) and the optional query, then
- * disconnects. A fresh connection per check: it is what a restarted or failed-over server needs.
- */
-class PostgresProbe {
-    options;
-    kind = 'postgres';
-    target;
-    secrets = new mask_Secrets();
-    connectionString;
-    constructor(url, options) {
-        this.options = options;
-        this.target = redactUrl(url.href);
-        this.secrets.addFromUrl(url.href);
-        this.connectionString = connectionString(url, options.insecure);
-    }
-    check(signal) {
-        const timeoutMs = this.options.timeoutMs;
-        return runAttempt({ timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
-            // Our own socket, so a timeout can cut it whatever state the driver is in.
-            const socket = new (external_node_net_default()).Socket();
-            stop.addEventListener('abort', () => socket.destroy(), { once: true });
-            // Loaded on first use: an HTTP-only check should not pay for parsing the PostgreSQL driver at start-up.
-            const driver = await loadPg();
-            // Aborted while the driver loaded: connecting now would outlive the verdict.
-            if (stop.aborted)
-                throw new Error('aborted');
-            const client = new driver.Client({
-                connectionString: this.connectionString,
-                stream: () => socket,
-                connectionTimeoutMillis: timeoutMs,
-                query_timeout: timeoutMs,
-                // The server gives up on a slow query too, instead of running it for nobody.
-                statement_timeout: Math.max(1, Math.round(timeoutMs)),
-                application_name: 'switchyard-health-check',
-            });
-            // A connection dropped between queries is reported by the query that fails.
-            client.on('error', () => undefined);
-            try {
-                await client.connect();
-            }
-            catch (error) {
-                socket.destroy();
-                throw error;
-            }
-            try {
-                return await this.inspect(client, elapsed);
-            }
-            finally {
-                // Not awaited: saying goodbye is not part of the check and must not count against its timeout.
-                if (stop.aborted)
-                    socket.destroy();
-                else
-                    client.end().catch(() => socket.destroy());
-            }
-        });
-    }
-    async close() {
-        // Nothing is kept open between checks.
-    }
-    async inspect(client, elapsed) {
-        const first = await client.query("SELECT 1 AS ok, current_setting('server_version') AS server_version, pg_is_in_recovery() AS in_recovery");
-        const row = first.rows[0];
-        if (row?.ok !== 1)
-            return { ok: false, detail: `SELECT 1 returned ${JSON.stringify(row?.ok ?? null)}` };
-        const facts = { server_version: row.server_version, in_recovery: row.in_recovery };
-        let queried = '';
-        if (this.options.query) {
-            let answer;
-            try {
-                const results = (await client.query({ text: this.options.query, rowMode: 'array' }));
-                // Several statements give one result each; the last one is the answer.
-                const last = Array.isArray(results) ? results[results.length - 1] : results;
-                const row = last?.rows[0];
-                // No row, or a row without columns (SELECT FROM … WHERE …): the statement succeeded, which is the answer.
-                answer = row && row.length > 0 ? row[0] : true;
-            }
-            catch (error) {
-                if (!isError(error) || !('severity' in error))
-                    throw error;
-                return { ok: false, detail: `query failed: ${error.message}`, facts };
-            }
-            if (FALSE_ANSWERS.has(answer))
-                return { ok: false, detail: `query returned ${String(answer)}`, facts };
-            queried = ', query ok';
-        }
-        const latencyMs = elapsed();
-        return {
-            ok: true,
-            detail: `SELECT 1 ok${queried}, PostgreSQL ${row.server_version} in ${Math.round(latencyMs)} ms`,
-            facts,
-            latencyMs,
-        };
-    }
-}
-/**
- * The URL as pg reads it (sslmode included, with pg's meaning); `insecure` keeps TLS but stops
- * checking the certificate, which pg spells sslmode=no-verify.
- */
-function connectionString(url, insecure) {
-    const params = url.searchParams;
-    const sslmode = params.get('sslmode');
-    const ssl = params.get('ssl');
-    const usesTls = (sslmode !== null && sslmode !== 'disable') || ssl === 'true' || ssl === '1';
-    if (!insecure || !usesTls)
-        return url.href;
-    const relaxed = new URL(url.href);
-    relaxed.searchParams.set('sslmode', 'no-verify');
-    relaxed.searchParams.delete('uselibpqcompat');
-    return relaxed.href;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/redis.ts
-
-
-
-
-
-
-
-
-/** Where the round trip writes; a reader of `KEYS *` can tell what it is and that it goes away. */
-const HEALTH_KEY_PREFIX = 'switchyard:health:';
-/** The key expires by itself should the DEL never arrive. */
-const HEALTH_KEY_TTL_MS = 60_000;
-/**
- * PING, a SET/GET/DEL round trip on a temporary key, and memory and keyspace facts from INFO.
- * One connection is kept across checks and opened again when it broke.
- */
-class RedisProbe {
-    options;
-    kind = 'redis';
-    target;
-    secrets = new mask_Secrets();
-    connection;
-    client;
-    /** The last error the client reported: ioredis rejects commands with a vaguer one ("Connection is closed."). */
-    lastError;
-    constructor(url, options) {
-        this.options = options;
-        this.target = redactUrl(url.href);
-        this.secrets.addFromUrl(url.href);
-        const host = hostOf(url);
-        const path = url.pathname.replace(/^\//, '');
-        if (!host)
-            throw new InputError('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
-        if (path !== '' && !/^\d+$/.test(path)) {
-            throw new InputError('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
-        }
-        this.connection = {
-            host,
-            port: url.port ? Number(url.port) : 6379,
-            username: url.username ? decodeUrlPart(url, 'username', 'targets') : undefined,
-            password: url.password ? decodeUrlPart(url, 'password', 'targets') : undefined,
-            db: path ? Number(path) : 0,
-            tls: url.protocol === 'rediss:'
-                ? { servername: external_node_net_default().isIP(host) ? undefined : host, rejectUnauthorized: !options.insecure }
-                : undefined,
-            lazyConnect: true,
-            // Fail now instead of queueing or retrying: the caller decides about retries.
-            enableOfflineQueue: false,
-            maxRetriesPerRequest: 0,
-            retryStrategy: () => null,
-            // PING is the readiness check; ioredis's own (INFO before "ready") would hide NOAUTH behind "Connection is closed."
-            enableReadyCheck: false,
-            connectTimeout: options.timeoutMs,
-            commandTimeout: options.timeoutMs,
-            connectionName: 'switchyard-health-check',
-        };
-    }
-    check(signal) {
-        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
-            // A connection cut off mid-command is in an unknown state: the next check opens a new one.
-            stop.addEventListener('abort', () => this.disconnect(), { once: true });
-            const reused = this.client?.status === 'ready';
-            try {
-                return await this.attempt(elapsed);
-            }
-            catch (error) {
-                // The kept connection died while idle (server restarted, idle timeout): one go on a new one.
-                if (!reused || isReplyError(error) || stop.aborted)
-                    throw error;
-                return await this.attempt(elapsed);
-            }
-        });
-    }
-    async attempt(elapsed) {
-        this.lastError = undefined;
-        try {
-            return await this.inspect(await this.connect(), elapsed);
-        }
-        catch (error) {
-            this.disconnect();
-            throw isReplyError(error) ? error : (this.lastError ?? error);
-        }
-    }
-    async close() {
-        const client = this.client;
-        if (!client)
-            return;
-        let timer;
-        await Promise.race([
-            client.quit().catch(() => undefined),
-            new Promise((resolve) => (timer = setTimeout(resolve, this.options.timeoutMs))),
-        ]);
-        clearTimeout(timer);
-        this.disconnect();
-    }
-    async connect() {
-        if (this.client?.status === 'ready')
-            return this.client;
-        this.disconnect();
-        // Loaded on first use: an HTTP-only check should not pay for parsing the Redis driver at start-up.
-        const RedisClient = await loadRedisClient();
-        const client = new RedisClient(this.connection);
-        client.on('error', (error) => (this.lastError = error));
-        this.client = client;
-        await client.connect();
-        return client;
-    }
-    disconnect() {
-        const client = this.client;
-        this.client = undefined;
-        // A client that ended has no socket left; disconnecting it again arms a 2 s timer that never clears.
-        if (!client || client.status === 'end')
-            return;
-        client.disconnect();
-        // Now, not after ioredis's grace period for a polite close: nothing is waiting for a reply.
-        client.stream?.destroy();
-    }
-    async inspect(client, elapsed) {
-        const pong = await client.ping();
-        if (pong !== 'PONG') {
-            return { ok: false, detail: `PING answered ${JSON.stringify(pong)} instead of PONG` };
-        }
-        // ioredis sends SELECT when it connects and only reports a refusal as an event; PING came after it.
-        const setup = this.lastError;
-        if (setup) {
-            this.lastError = undefined;
-            throw new Error(`connection setup failed: ${setup.message}`);
-        }
-        // Read before the round trip, so the probe's own GET is not in the hit rate it reports.
-        const info = parseInfo(await step('INFO', () => client.info()));
-        const facts = describeInfo(info);
-        const problems = [];
-        const memory = memoryUse(info);
-        if (memory && this.options.maxMemoryUsage !== undefined && memory.usage > this.options.maxMemoryUsage) {
-            problems.push(`memory use ${redis_formatPercent(memory.usage)} (${formatBytes(memory.used, 2)} of ${formatBytes(memory.max, 2)} maxmemory) ` +
-                `is above max-memory-usage ${redis_formatPercent(this.options.maxMemoryUsage)}`);
-        }
-        const roundTrip = await this.roundTrip(client);
-        if (roundTrip)
-            problems.push(roundTrip);
-        const latencyMs = elapsed();
-        if (problems.length > 0)
-            return { ok: false, detail: problems.join('; '), facts, latencyMs };
-        const memoryNote = memory
-            ? `, memory ${redis_formatPercent(memory.usage)} of ${formatBytes(memory.max, 2)}`
-            : '';
-        return {
-            ok: true,
-            detail: `PONG, SET/GET/DEL ok${memoryNote} in ${Math.round(latencyMs)} ms`,
-            facts,
-            latencyMs,
-        };
-    }
-    /** SET, GET and DEL a temporary key; what went wrong, or undefined. */
-    async roundTrip(client) {
-        const key = `${HEALTH_KEY_PREFIX}${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
-        const value = (0,external_node_crypto_.randomBytes)(8).toString('hex');
-        try {
-            await step('SET', () => client.set(key, value, 'PX', HEALTH_KEY_TTL_MS));
-        }
-        catch (error) {
-            // OOM or READONLY: the server answered, so it is an unhealthy result, not a broken connection.
-            if (isReplyError(error))
-                return error.message;
-            throw error;
-        }
-        let removed = false;
-        try {
-            const got = await step('GET', () => client.get(key));
-            const deleted = await step('DEL', () => client.del(key));
-            removed = deleted === 1;
-            if (got !== value)
-                return `GET returned ${JSON.stringify(got)} instead of the value just SET`;
-            if (!removed)
-                return `DEL removed ${deleted} keys instead of 1`;
-            return undefined;
-        }
-        catch (error) {
-            if (isReplyError(error))
-                return error.message;
-            throw error;
-        }
-        finally {
-            if (!removed)
-                await client.del(key).catch(() => undefined);
-        }
-    }
-}
-/** Runs one command; a reply error names the command that got it ("SET failed: OOM …"). */
-async function step(name, command) {
-    try {
-        return await command();
-    }
-    catch (error) {
-        if (isReplyError(error))
-            error.message = `${name} failed: ${error.message}`;
-        throw error;
-    }
-}
-/** The server answered with an error (OOM, READONLY, NOAUTH, …), as opposed to a broken connection. */
-function isReplyError(error) {
-    return isError(error) && error.name === 'ReplyError';
-}
-function parseInfo(text) {
-    const fields = new Map();
-    for (const line of text.split(/\r?\n/)) {
-        const colon = line.indexOf(':');
-        if (colon > 0 && !line.startsWith('#'))
-            fields.set(line.slice(0, colon), line.slice(colon + 1));
-    }
-    return fields;
-}
-function memoryUse(info) {
-    const used = Number(info.get('used_memory'));
-    const max = Number(info.get('maxmemory'));
-    // maxmemory 0 means "no limit": there is no share to compare.
-    if (!(max > 0) || !Number.isFinite(used))
-        return undefined;
-    return { used, max, usage: used / max };
-}
-function describeInfo(info) {
-    const facts = {};
-    const text = (name) => {
-        const value = info.get(name);
-        if (value !== undefined)
-            facts[name] = value;
-    };
-    const number = (name) => {
-        const value = Number(info.get(name));
-        if (info.has(name) && Number.isFinite(value))
-            facts[name] = value;
-    };
-    text('redis_version');
-    text('role');
-    number('used_memory');
-    text('used_memory_human');
-    number('maxmemory');
-    text('maxmemory_policy');
-    const memory = memoryUse(info);
-    if (memory)
-        facts.memory_usage = redis_round(memory.usage);
-    number('keyspace_hits');
-    number('keyspace_misses');
-    const hits = Number(info.get('keyspace_hits') ?? 0);
-    const misses = Number(info.get('keyspace_misses') ?? 0);
-    facts.keyspace_hit_rate = hits + misses > 0 ? redis_round(hits / (hits + misses)) : 'n/a';
-    return facts;
-}
-const redis_round = (n) => Math.round(n * 10_000) / 10_000;
-/** 0.9 → "90%", 0.99361 → "99.4%": the threshold reads as the user wrote it. */
-function redis_formatPercent(fraction) {
-    return `${Number((fraction * 100).toFixed(1))}%`;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/tcp.ts
-
-
-
-
-/** Healthy when a TCP connection opens; it is closed at once without a byte sent. */
-class TcpProbe {
-    options;
-    kind = 'tcp';
-    target;
-    secrets = new mask_Secrets();
-    host;
-    port;
-    constructor(url, options) {
-        this.options = options;
-        this.target = redactUrl(url.href);
-        this.secrets.addFromUrl(url.href);
-        this.host = hostOf(url);
-        this.port = Number(url.port);
-        if (!this.host || !url.port) {
-            throw new InputError('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
-        }
-    }
-    check(signal) {
-        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, ({ signal: stop, elapsed }) => new Promise((resolve, reject) => {
-            const socket = external_node_net_default().connect({ host: this.host, port: this.port });
-            stop.addEventListener('abort', () => socket.destroy(), { once: true });
-            socket.once('connect', () => {
-                const latencyMs = elapsed();
-                socket.destroy();
-                resolve({ ok: true, latencyMs, detail: `connected in ${Math.round(latencyMs)} ms` });
-            });
-            socket.once('error', reject);
-        }));
-    }
-    async close() {
-        // Nothing is kept open between checks.
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/index.ts
-
-
-
-
-
-
-/** The probe for a target, chosen by its scheme. Throws InputError for a target no probe can check. */
-function createProbe(target, options) {
-    switch (target.protocol) {
-        case 'http:':
-        case 'https:':
-            return new HttpProbe(target, options);
-        case 'tcp:':
-            return new TcpProbe(target, options);
-        case 'redis:':
-        case 'rediss:':
-            return new RedisProbe(target, options);
-        case 'postgres:':
-        case 'postgresql:':
-            return new PostgresProbe(target, options);
-        default:
-            throw new InputError('targets', `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use http(s)://, tcp://host:port, redis:// or postgres://`);
-    }
-}
-
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
 
 
@@ -52663,7 +57360,7 @@ var VERSION = "0.0.0-development";
 
 // pkg/dist-src/defaults.js
 var userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
-var DEFAULTS = {
+var dist_bundle_DEFAULTS = {
   method: "GET",
   baseUrl: "https://api.github.com",
   headers: {
@@ -52997,7 +57694,7 @@ function withDefaults(oldDefaults, newDefaults) {
 }
 
 // pkg/dist-src/index.js
-var endpoint = withDefaults(null, DEFAULTS);
+var endpoint = withDefaults(null, dist_bundle_DEFAULTS);
 
 
 ;// CONCATENATED MODULE: ./node_modules/content-type/dist/index.js
@@ -57709,1059 +62406,6 @@ class DeploymentRecorder {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/routers/router.ts
-
-const otherColor = (color) => (color === 'blue' ? 'green' : 'blue');
-/** Throws unless the weights are whole percentages that add up to 100 (what every router is built for). */
-function checkWeights(weights) {
-    const { blue, green } = weights;
-    const percent = (n) => Number.isInteger(n) && n >= 0 && n <= 100;
-    if (!percent(blue) || !percent(green) || blue + green !== 100) {
-        throw new UserError(`weights must be whole percentages adding up to 100; got blue ${blue}, green ${green}`, 'Invalid weights');
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/verify.ts
-// Proving a traffic change by looking at the traffic: sample a URL that goes through the router and
-// count which colour answered. Every sample is a fresh connection, because a balancer decides per
-// connection as often as per request (nginx hands each connection to one worker, and each worker keeps
-// its own weighted round), and a reused connection could still belong to a worker that runs the old
-// configuration.
-
-
-
-const COLOR_HEADER = 'x-switchyard-color';
-const DEFAULT_SAMPLES = 100;
-const DEFAULT_CONCURRENCY = 4;
-const DEFAULT_TIMEOUT_MS = 5_000;
-/** A colour is named near the top of a body; the rest is not needed. */
-const verify_MAX_BODY_BYTES = 64 * 1024;
-/** The colour an answer names: the x-switchyard-color header, else the one of "blue"/"green" in the body. */
-function colorOf(header, body) {
-    const named = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase();
-    if (named === 'blue' || named === 'green')
-        return named;
-    const blue = /\bblue\b/i.test(body);
-    const green = /\bgreen\b/i.test(body);
-    if (blue !== green)
-        return blue ? 'blue' : 'green';
-    return undefined;
-}
-async function sampleColors(url, options = {}) {
-    const samples = options.samples ?? DEFAULT_SAMPLES;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const counts = { samples, blue: 0, green: 0, unnamed: 0, errors: {} };
-    let next = 0;
-    const worker = async () => {
-        while (next < samples) {
-            next++;
-            try {
-                const color = await sampleOnce(new URL(url), timeoutMs);
-                if (color)
-                    counts[color]++;
-                else
-                    counts.unnamed++;
-            }
-            catch (error) {
-                const reason = reasonOf(error);
-                counts.errors[reason] = (counts.errors[reason] ?? 0) + 1;
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.min(samples, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
-    return counts;
-}
-/**
- * How far the measured green share may be from the set one, in points. 0 and 100 are exact: a
- * colour that should get nothing must get nothing. In between, nginx and HAProxy spread requests in
- * smooth weighted rounds, so through an otherwise idle router the share is almost exact; under real
- * traffic our samples are a random subset of those rounds and spread like a binomial draw. Three
- * standard deviations (at least 10 points) keep a false alarm — which rolls a deploy back — below
- * 0.3 %, while a change that did not happen at all (10 → 25, 25 → 50, …) still shows.
- */
-function tolerance(targetGreen, named) {
-    if (targetGreen === 0 || targetGreen === 100)
-        return 0;
-    const p = targetGreen / 100;
-    const sigma = 100 * Math.sqrt((p * (1 - p)) / Math.max(1, named));
-    return Math.max(10, Math.ceil(3 * sigma));
-}
-/** Whether the samples show the weights: the judgement behind verify() of every router. */
-function judgeSamples(weights, counts, url) {
-    const named = counts.blue + counts.green;
-    const detail = describeCounts(counts, url);
-    if (named === 0) {
-        return {
-            ok: false,
-            detail: `${detail}: no answer named its colour (expected an ${COLOR_HEADER} header, or "blue" or "green" in the body)`,
-        };
-    }
-    const measuredGreen = (100 * counts.green) / named;
-    if (named < counts.samples / 2) {
-        return { ok: false, detail: `${detail}: fewer than half of the samples named a colour`, measuredGreen };
-    }
-    const allowed = tolerance(weights.green, named);
-    const off = Math.abs(measuredGreen - weights.green);
-    const ok = off <= allowed;
-    const expected = allowed === 0 ? `exactly ${weights.green}%` : `${weights.green}% ± ${allowed} points`;
-    return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
-}
-/** Samples `url` and judges it against the weights. */
-async function verifyThroughUrl(url, weights, options = {}) {
-    return judgeSamples(weights, await sampleColors(url, options), url);
-}
-function describeCounts(counts, url) {
-    const named = counts.blue + counts.green;
-    const share = named === 0 ? '' : ` (${Math.round((100 * counts.green) / named)}%)`;
-    const parts = [`${counts.green} green${share}`, `${counts.blue} blue`];
-    if (counts.unnamed > 0)
-        parts.push(`${counts.unnamed} naming no colour`);
-    for (const [reason, count] of Object.entries(counts.errors))
-        parts.push(`${count} failed (${reason})`);
-    return `${counts.samples} samples through ${redactUrl(url)}: ${parts.join(', ')}`;
-}
-function sampleOnce(url, timeoutMs) {
-    const transport = url.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
-    return new Promise((resolve, reject) => {
-        const req = transport.request(url, {
-            method: 'GET',
-            // A new connection for every sample (see the top of this file).
-            agent: false,
-            headers: { connection: 'close', 'user-agent': 'switchyard-verify', accept: '*/*' },
-            timeout: timeoutMs,
-        });
-        req.once('timeout', () => req.destroy(new TimeoutError(timeoutMs)));
-        req.once('error', reject);
-        req.once('response', (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            const done = () => resolve(colorOf(res.headers[COLOR_HEADER], body));
-            res.on('data', (chunk) => {
-                body += chunk;
-                if (body.length >= verify_MAX_BODY_BYTES) {
-                    res.destroy();
-                    done();
-                }
-            });
-            res.once('end', done);
-            res.once('error', reject);
-        });
-        req.end();
-    });
-}
-class TimeoutError extends Error {
-    constructor(timeoutMs) {
-        super(`timeout after ${timeoutMs} ms`);
-    }
-}
-function reasonOf(error) {
-    if (error instanceof TimeoutError)
-        return error.message;
-    const code = error.code;
-    if (typeof code === 'string')
-        return code;
-    return error instanceof Error ? error.message : String(error);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/command.ts
-// router: command — the user's own executable steers traffic (a cloud load balancer, Traefik, Caddy,
-// a script that ssh-es into the balancers). It runs as argv, never through a shell, with the weights in
-// its environment:
-//   SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT   whole percentages adding up to 100
-//   SWITCHYARD_ACTIVE                                 blue or green: the colour with the larger share;
-//                                                     on 50/50 the one gaining traffic compared with the
-//                                                     previous change, or green when there was none
-//   SWITCHYARD_BLUE_SERVERS, SWITCHYARD_GREEN_SERVERS the blue and green inputs, comma-separated
-// Exit code 0 means the weights are in force; anything else fails the change, with the end of what the
-// command wrote to stderr in the error. What it writes reaches the log line by line as it runs. It may run
-// for router-command-timeout (default 30 s); then, or when the workflow is cancelled, it and everything it
-// started get SIGTERM, and SIGKILL a few seconds later.
-//
-// read() runs nothing and answers "unknown": the contract above only knows one verb, and a script
-// written to it would treat a second call without weights as an order to set empty ones. The deploy
-// state then stands for what the command last accepted.
-
-
-
-
-/** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
-const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
-/** The colour that counts as active for a change (see the top of this file). */
-function activeColor(weights, previous) {
-    if (weights.blue !== weights.green)
-        return weights.blue > weights.green ? 'blue' : 'green';
-    return previous !== undefined && previous.blue < weights.blue ? 'blue' : 'green';
-}
-class CommandRouter {
-    options;
-    kind = 'command';
-    applied;
-    constructor(options) {
-        this.options = options;
-    }
-    async read() {
-        return undefined;
-    }
-    async apply(weights, options = {}) {
-        checkWeights(weights);
-        const { command, runner, log } = this.options;
-        const env = {
-            ...process.env,
-            SWITCHYARD_BLUE_WEIGHT: String(weights.blue),
-            SWITCHYARD_GREEN_WEIGHT: String(weights.green),
-            SWITCHYARD_ACTIVE: activeColor(weights, this.applied),
-            SWITCHYARD_BLUE_SERVERS: this.options.blue.join(','),
-            SWITCHYARD_GREEN_SERVERS: this.options.green.join(','),
-        };
-        log(`$ SWITCHYARD_BLUE_WEIGHT=${env.SWITCHYARD_BLUE_WEIGHT} SWITCHYARD_GREEN_WEIGHT=${env.SWITCHYARD_GREEN_WEIGHT} ` +
-            `SWITCHYARD_ACTIVE=${env.SWITCHYARD_ACTIVE} ${formatCommand(command)}`);
-        const result = await runner.run(command, {
-            env,
-            timeoutMs: this.options.commandTimeoutMs ?? ROUTER_COMMAND_TIMEOUT_MS,
-            ...(options.signal ? { signal: options.signal } : {}),
-            onLine: (line) => log(`  ${line}`),
-        });
-        if (!succeeded(result)) {
-            throw new UserError(`router-command \`${formatCommand(command)}\` ${outcomeOf(result)} setting blue ${weights.blue} / green ` +
-                `${weights.green}:\n${outputTail(result)}\nswitchyard counts the weights as not set; anything the command ` +
-                'changed before it failed is for the command to undo.', 'router-command failed');
-        }
-        this.applied = { ...weights };
-    }
-    /** Through verify-url when set; else only the command's word (its exit code) is there to go on. */
-    async verify(weights) {
-        if (this.options.verifyUrl)
-            return verifyThroughUrl(this.options.verifyUrl, weights);
-        const accepted = this.applied?.blue === weights.blue && this.applied.green === weights.green;
-        return accepted
-            ? {
-                ok: true,
-                detail: `router-command accepted blue ${weights.blue} / green ${weights.green} (exit code 0; set verify-url to sample the traffic itself)`,
-            }
-            : {
-                ok: false,
-                detail: `router-command has not set blue ${weights.blue} / green ${weights.green} in this run, and without verify-url nothing else can show it`,
-            };
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/haproxy.ts
-// router: haproxy — changes the weights of the blue and green servers through HAProxy's runtime API
-// (`set server <backend>/<server> weight N`), without a reload, and reads them back with
-// `show servers state`. One server per colour: haproxy-blue-server and haproxy-green-server.
-//
-// When is a change in force? HAProxy applies `set server … weight` inside the command itself: the
-// server's effective weight and its place in the backend's balancing tree change under the
-// backend's lock before the answer is written, and that tree is shared by every thread (nbthread),
-// so the next balancing decision on any thread uses it. apply() still waits until `show stat` —
-// the effective weight balancing uses, not only the weight asked for — agrees with the change.
-// Measured through HAProxy 2.6 with 1, 2 and 8 threads under load (test/integration/router-haproxy
-// .test.ts): no request sent after apply() returned reached a server set to weight 0. The requests
-// once seen reaching it were sent before a change and answered after it, counted in the wrong window.
-//
-// Runtime changes live in HAProxy's memory. To keep them across a restart or reload, haproxy.cfg needs
-//     global
-//       server-state-file /var/lib/haproxy/server-state
-//     defaults            (or each backend)
-//       load-server-state-from-file global
-// and switchyard is given the same path (RouterOptions.haproxy.stateFile): after every change it saves
-// `show servers state` there, and HAProxy restores each server's weight from it on start (as long as
-// the server's weight in haproxy.cfg is still the one the file recorded).
-
-
-
-
-
-const ANSWER_TIMEOUT_MS = 10_000;
-/** How long `show stat` may take to agree with a change before apply() calls it not applied. */
-const CONFIRM_TIMEOUT_MS = 2_000;
-const CONFIRM_POLL_MS = 20;
-/**
- * How long putting the first weight back is retried when the runtime API went away between the two
- * commands of a change: a reload of HAProxy replaces the socket within moments.
- */
-const UNDO_RETRY_MS = 5_000;
-const UNDO_POLL_MS = 100;
-function parseRuntimeApiAddress(socket) {
-    const tcp = /^(?:\[([0-9a-fA-F:.]+)\]|([^/:[\]]+)):(\d{1,5})$/.exec(socket);
-    if (tcp)
-        return { host: (tcp[1] ?? tcp[2]), port: Number(tcp[3]) };
-    // HAProxy's own notation for a unix socket in `stats socket` lines.
-    return { path: socket.startsWith('unix@') ? socket.slice('unix@'.length) : socket };
-}
-const OPERATIONAL = ['DOWN', 'starting', 'running', 'stopping'];
-/**
- * Parses `show servers state [backend]`: a format version line, a `# be_id be_name …` header naming
- * the columns, then one line per server. Columns are found by name, since versions add some.
- */
-function parseServersState(text) {
-    const lines = text.split('\n').map((line) => line.trim());
-    const header = lines.find((line) => line.startsWith('# '));
-    if (!header)
-        throw new Error(`not a "show servers state" answer: ${JSON.stringify(text.slice(0, 200))}`);
-    const columns = header.slice(2).split(/\s+/);
-    const at = (name) => {
-        const index = columns.indexOf(name);
-        if (index < 0)
-            throw new Error(`"show servers state" has no ${name} column (columns: ${columns.join(' ')})`);
-        return index;
-    };
-    const index = {
-        backend: at('be_name'),
-        server: at('srv_name'),
-        address: at('srv_addr'),
-        operational: at('srv_op_state'),
-        admin: at('srv_admin_state'),
-        weight: at('srv_uweight'),
-        initialWeight: at('srv_iweight'),
-        port: columns.indexOf('srv_port'),
-    };
-    const servers = [];
-    for (const line of lines) {
-        // The first line is the format version; '#' starts the header.
-        if (line === '' || line.startsWith('#') || /^\d+$/.test(line))
-            continue;
-        const fields = line.split(/\s+/);
-        const field = (i) => fields[i] ?? '';
-        const port = index.port >= 0 ? Number(field(index.port)) : NaN;
-        servers.push({
-            backend: field(index.backend),
-            server: field(index.server),
-            address: field(index.address),
-            ...(Number.isInteger(port) && port > 0 ? { port } : {}),
-            operational: Number(field(index.operational)),
-            admin: Number(field(index.admin)),
-            weight: Number(field(index.weight)),
-            initialWeight: Number(field(index.initialWeight)),
-        });
-    }
-    return servers;
-}
-/** Parses `show stat` (CSV with a `# pxname,svname,…` header), server rows only. */
-function parseStat(text) {
-    const lines = text.split('\n').map((line) => line.trim());
-    const header = lines[0]?.startsWith('# ') ? lines[0].slice(2).split(',') : undefined;
-    if (!header)
-        throw new Error(`not a "show stat" answer: ${JSON.stringify(text.slice(0, 200))}`);
-    const at = (name) => {
-        const index = header.indexOf(name);
-        if (index < 0)
-            throw new Error(`"show stat" has no ${name} column`);
-        return index;
-    };
-    const index = { backend: at('pxname'), server: at('svname'), weight: at('weight'), status: at('status') };
-    return lines
-        .slice(1)
-        .filter((line) => line !== '')
-        .map((line) => line.split(','))
-        .filter((fields) => !['FRONTEND', 'BACKEND'].includes(fields[index.server] ?? ''))
-        .map((fields) => ({
-        backend: fields[index.backend] ?? '',
-        server: fields[index.server] ?? '',
-        weight: Number(fields[index.weight]),
-        status: fields[index.status] ?? '',
-    }));
-}
-/** The runtime API could not be reached (as opposed to answering with a refusal). */
-class UnreachableError extends UserError {
-}
-class HaproxyRouter {
-    options;
-    kind = 'haproxy';
-    address;
-    constructor(options) {
-        this.options = options;
-        this.address = parseRuntimeApiAddress(options.haproxy.socket);
-    }
-    async read() {
-        const servers = await this.colorServers();
-        const total = servers.blue.weight + servers.green.weight;
-        if (total === 0) {
-            throw new UserError(`HAProxy backend ${this.options.haproxy.backend} has both ${servers.blue.server} (blue) and ` +
-                `${servers.green.server} (green) at weight 0, so it sends traffic to neither`, 'HAProxy serves no colour');
-        }
-        const blue = Math.round((100 * servers.blue.weight) / total);
-        return { blue, green: 100 - blue };
-    }
-    /**
-     * Sets both weights, the one that grows first: lowering first could, for a moment, leave both at
-     * 0 (a rollback from green 100 to blue 100) and HAProxy would answer 503. A failure on the second
-     * puts the first back. "Took effect" means `show servers state` reads back the new weights and
-     * `show stat` shows balancing use them (see the top of this file). With a state file, the change
-     * counts only once it is saved, so a restart cannot undo it silently.
-     */
-    async apply(weights, _options = {}) {
-        checkWeights(weights);
-        const before = await this.colorServers();
-        const was = { blue: before.blue.weight, green: before.green.weight };
-        await this.setBoth(weights, was);
-        const { stateFile } = this.options.haproxy;
-        try {
-            await this.confirm(weights);
-            if (stateFile) {
-                await this.saveState(stateFile).catch((error) => {
-                    throw new UserError(`could not save the weights to the HAProxy state file ${stateFile}: ${error.message}. ` +
-                        'A restart would lose them', 'HAProxy state not saved', stateFile);
-                });
-            }
-        }
-        catch (error) {
-            const problem = error instanceof UserError ? error : new UserError(String(error), 'HAProxy');
-            throw new UserError(`${problem.message}. ${await this.undo(was, weights)}`, problem.title, problem.file);
-        }
-        if (!stateFile) {
-            this.options.log('haproxy: the new weights live in HAProxy\'s memory only: a restart goes back to haproxy.cfg (see "server-state-file")');
-        }
-    }
-    /** Puts back the weights from before a change that was set but not confirmed or not saved. */
-    async undo(was, set) {
-        const { clock, log } = this.options;
-        const deadline = clock.now() + UNDO_RETRY_MS;
-        for (;;) {
-            try {
-                await this.setBoth(was, set);
-                return `The weights were put back to blue ${was.blue} / green ${was.green}.`;
-            }
-            catch (error) {
-                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
-                    return (`Putting blue ${was.blue} / green ${was.green} back failed too (${error.message}): HAProxy may ` +
-                        `serve blue ${set.blue} / green ${set.green} until its weights are set by hand or it restarts.`);
-                }
-                log(`haproxy: the runtime API went away before the change was confirmed; retrying to put blue ${was.blue} / green ${was.green} back`);
-                await clock.sleep(UNDO_POLL_MS);
-            }
-        }
-    }
-    async verify(weights) {
-        const servers = await this.colorServers();
-        const problems = [];
-        for (const color of ['blue', 'green']) {
-            const server = servers[color];
-            if (server.weight !== weights[color])
-                problems.push(`${color} is at weight ${server.weight}, not ${weights[color]}`);
-            if (weights[color] > 0 && (server.operational !== 2 || server.admin !== 0)) {
-                problems.push(`${color} (${server.server}) gets no traffic: it is ${OPERATIONAL[server.operational] ?? `in state ${server.operational}`}` +
-                    (server.admin !== 0 ? ` and in maintenance or drain (admin state ${server.admin})` : ''));
-            }
-        }
-        const detail = `show servers state ${this.options.haproxy.backend}: ${describeServers(servers)}`;
-        const own = {
-            ok: problems.length === 0,
-            detail: problems.length === 0 ? detail : `${detail}; ${problems.join('; ')}`,
-        };
-        if (!this.options.verifyUrl)
-            return own;
-        const sampled = await verifyThroughUrl(this.options.verifyUrl, weights);
-        return {
-            ok: own.ok && sampled.ok,
-            detail: `${own.detail}; ${sampled.detail}`,
-            ...(sampled.measuredGreen === undefined ? {} : { measuredGreen: sampled.measuredGreen }),
-        };
-    }
-    async setBoth(target, current) {
-        const first = target.blue > current.blue ? 'blue' : 'green';
-        const second = otherColor(first);
-        await this.setWeight(first, target[first]);
-        try {
-            await this.setWeight(second, target[second]);
-        }
-        catch (error) {
-            throw new UserError(`${error.message}; ${await this.putBack(first, current, target)}`, error.title ?? 'HAProxy weights not applied');
-        }
-    }
-    /**
-     * Undoes the first command of a change whose second failed. When the runtime API went away in
-     * between (HAProxy reloading replaces its socket), retries for UNDO_RETRY_MS: until then HAProxy
-     * serves a share nobody asked for. Says what HAProxy serves afterwards.
-     */
-    async putBack(color, current, target) {
-        const { clock, log } = this.options;
-        const deadline = clock.now() + UNDO_RETRY_MS;
-        for (;;) {
-            try {
-                await this.setWeight(color, current[color]);
-                return `${color} was put back to weight ${current[color]}, so HAProxy serves blue ${current.blue} / green ${current.green} as before`;
-            }
-            catch (error) {
-                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
-                    const half = { ...current, [color]: target[color] };
-                    return (`putting ${color} back to weight ${current[color]} failed too (${error instanceof Error ? error.message : String(error)}): ` +
-                        `HAProxy serves blue ${half.blue} / green ${half.green} (weights, not percentages) until its weights are set by hand or it restarts`);
-                }
-                log(`haproxy: the runtime API went away in the middle of a change; retrying to put ${color} back to ${current[color]}`);
-                await clock.sleep(UNDO_POLL_MS);
-            }
-        }
-    }
-    /**
-     * Returns once `show servers state` reads back the new weights and `show stat` shows balancing
-     * use them: a server meant to get nothing at effective weight 0, every other one above 0.
-     */
-    async confirm(weights) {
-        const { clock } = this.options;
-        const deadline = clock.now() + CONFIRM_TIMEOUT_MS;
-        for (;;) {
-            const after = await this.colorServers();
-            const asked = ['blue', 'green'].every((color) => after[color].weight === weights[color]);
-            if (!asked) {
-                throw new UserError(`HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
-                    'is another process changing them at the same time?', 'HAProxy weights not applied');
-            }
-            const stats = await this.colorStats();
-            const balancing = ['blue', 'green'].every((color) => (stats[color].weight === 0) === (weights[color] === 0));
-            if (balancing)
-                return;
-            if (clock.now() >= deadline) {
-                throw new UserError(`HAProxy reads back the new weights, but after ${CONFIRM_TIMEOUT_MS / 1000} s its balancing still uses ` +
-                    ['blue', 'green']
-                        .map((color) => `${color} ${stats[color].weight} (${stats[color].status})`)
-                        .join(', ') +
-                    ' (show stat)', 'HAProxy weights not applied');
-            }
-            await clock.sleep(CONFIRM_POLL_MS);
-        }
-    }
-    async colorStats() {
-        const { backend } = this.options.haproxy;
-        // Type 4: servers only; -1: all of them.
-        const rows = parseStat(await this.ask(`show stat ${backend} 4 -1`)).filter((row) => row.backend === backend);
-        const find = (color) => {
-            const found = rows.find((row) => row.server === this.serverName(color));
-            if (!found)
-                throw new UserError(`HAProxy's show stat lists no server "${this.serverName(color)}" in ${backend}`, 'HAProxy server not found');
-            return found;
-        };
-        return { blue: find('blue'), green: find('green') };
-    }
-    async setWeight(color, weight) {
-        const { backend } = this.options.haproxy;
-        const server = this.serverName(color);
-        const command = `set server ${backend}/${server} weight ${weight}`;
-        this.options.log(`haproxy: ${command}`);
-        const answer = (await this.ask(command)).trim();
-        // Success is silent; anything said is a refusal ("No such server.", "Permission denied", …).
-        if (answer !== '') {
-            throw new UserError(`HAProxy refused "${command}": ${answer}${hint(answer)}`, 'HAProxy refused the new weights');
-        }
-    }
-    async colorServers() {
-        const { backend } = this.options.haproxy;
-        const answer = await this.ask(`show servers state ${backend}`);
-        if (!answer.includes('# be_id')) {
-            throw new UserError(`HAProxy answered "show servers state ${backend}" with "${answer.trim()}": check haproxy-backend ` +
-                '(the name of the backend section in haproxy.cfg)', 'HAProxy backend not found');
-        }
-        const servers = parseServersState(answer).filter((s) => s.backend === backend);
-        const find = (color) => {
-            const name = this.serverName(color);
-            const found = servers.find((s) => s.server === name);
-            if (!found) {
-                throw new UserError(`HAProxy backend ${backend} has no server "${name}" (haproxy-${color}-server); its servers are: ` +
-                    `${servers.map((s) => s.server).join(', ') || 'none'}`, 'HAProxy server not found');
-            }
-            return found;
-        };
-        return { blue: find('blue'), green: find('green') };
-    }
-    serverName(color) {
-        return color === 'blue' ? this.options.haproxy.blueServer : this.options.haproxy.greenServer;
-    }
-    /** The whole `show servers state` (every backend: the file is global), written atomically. */
-    async saveState(file) {
-        const state = await this.ask('show servers state');
-        parseServersState(state);
-        await writeFileAtomic(file, state);
-        this.options.log(`haproxy: saved the server state to ${file}`);
-    }
-    /** One command per connection: HAProxy answers and closes (the non-interactive mode of the API). */
-    ask(command) {
-        const where = 'path' in this.address ? this.address.path : `${this.address.host}:${this.address.port}`;
-        return new Promise((resolve, reject) => {
-            const socket = 'path' in this.address
-                ? external_node_net_default().connect(this.address.path)
-                : external_node_net_default().connect(this.address.port, this.address.host);
-            let answer = '';
-            socket.setEncoding('utf8');
-            socket.setTimeout(ANSWER_TIMEOUT_MS, () => socket.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)));
-            socket.once('connect', () => socket.write(`${command}\n`));
-            socket.on('data', (chunk) => (answer += chunk));
-            socket.once('end', () => resolve(answer));
-            socket.once('error', (error) => {
-                reject(new UnreachableError(`cannot reach the HAProxy runtime API at ${where} (haproxy-socket): ${error.code ?? error.message}. ` +
-                    'It is the `stats socket <path> level admin` line of haproxy.cfg (or an `ipv4@host:port` one).', 'HAProxy runtime API unreachable'));
-            });
-        });
-    }
-}
-function describeServers(servers) {
-    return ['blue', 'green']
-        .map((color) => `${color} (${servers[color].server}) weight ${servers[color].weight}`)
-        .join(', ');
-}
-function hint(answer) {
-    if (/permission denied/i.test(answer))
-        return ' (the stats socket needs "level admin" to change weights)';
-    if (/only accepts weights/i.test(answer))
-        return ' (the backend balances with a static algorithm; use "balance roundrobin" or another dynamic one)';
-    return '';
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/nginx.ts
-// router: nginx — switchyard owns one include file holding `upstream <name> { … }` with the blue and
-// green servers, and changes traffic by rewriting it, testing the configuration and reloading nginx.
-
-
-
-
-
-
-
-/** The line that marks a file as switchyard's and records the weights it was written for. */
-const WEIGHTS_LINE = '# switchyard-weights:';
-/** nginx -t and a reload normally take well under a second; an ssh hop or sudo prompt must not hang a deploy. */
-const NGINX_COMMAND_TIMEOUT_MS = 30_000;
-/** How long a reload may take to show in the traffic before apply() leaves the judgement to verify(). */
-const SETTLE_TIMEOUT_MS = 15_000;
-/** A master forks its new workers within milliseconds of the signal; none in this long means not here. */
-const LOCAL_RELOAD_WAIT_MS = 3_000;
-const WORKER_POLL_MS = 20;
-const SETTLE_SAMPLES = 40;
-const SETTLE_RETRY_MS = 50;
-/** Five times nginx's 100 ms in which both worker generations accept. */
-const SETTLE_STABLE_MS = 500;
-/**
- * Per-server weights for a colour split. nginx weights start at 1, so a colour at 0 is marked `down`
- * on all its servers: `backup` would not do, because nginx sends traffic to backup servers whenever
- * every primary one fails — the idle colour, perhaps half-staged, would then take the traffic that
- * was meant to fail. With several servers per colour each blue server gets blue × (green servers) and
- * each green one green × (blue servers): the colour totals are then blue × nb × ng : green × ng × nb,
- * exactly the asked-for ratio. Dividing by the common factor keeps nginx's round (and the file) short.
- */
-function serverWeights(weights, blueServers, greenServers) {
-    if (weights.blue === 0)
-        return { blue: 'down', green: 1 };
-    if (weights.green === 0)
-        return { blue: 1, green: 'down' };
-    const blue = weights.blue * greenServers;
-    const green = weights.green * blueServers;
-    const common = gcd(blue, green);
-    return { blue: blue / common, green: green / common };
-}
-/** The whole include file, the same bytes for the same inputs. */
-function renderUpstream(name, servers, weights) {
-    const perServer = serverWeights(weights, servers.blue.length, servers.green.length);
-    const lines = [
-        '# Written by switchyard, which rewrites this file whole on every traffic change: edits here are lost.',
-        `${WEIGHTS_LINE} ${JSON.stringify({ blue: weights.blue, green: weights.green })}`,
-        `upstream ${name} {`,
-    ];
-    for (const color of ['blue', 'green']) {
-        const weight = perServer[color];
-        for (const address of servers[color]) {
-            lines.push(weight === 'down'
-                ? `    server ${address} down;  # ${color}: no traffic`
-                : `    server ${address} weight=${weight};  # ${color}`);
-        }
-    }
-    lines.push('}', '');
-    return lines.join('\n');
-}
-/**
- * The weights recorded in an upstream file switchyard wrote; undefined for an empty file. A file
- * with content but no weights line is someone else's, and switchyard will not take it over.
- */
-function parseUpstreamWeights(text, file) {
-    if (text.trim() === '')
-        return undefined;
-    const line = text.split('\n').find((l) => l.startsWith(WEIGHTS_LINE));
-    if (line === undefined) {
-        throw new UserError(`${file} was not written by switchyard (it has no "${WEIGHTS_LINE}" line). switchyard rewrites ` +
-            `nginx-upstream-file whole, so it must be a file of its own: point nginx-upstream-file at a new ` +
-            `file (for example ${external_node_path_default().join(external_node_path_default().dirname(file), 'switchyard-upstream.conf')}) and include that ` +
-            `in your nginx configuration instead of your own upstream block.`, 'Upstream file not owned by switchyard', file);
-    }
-    let weights;
-    try {
-        const parsed = JSON.parse(line.slice(WEIGHTS_LINE.length));
-        if (typeof parsed.blue === 'number' && typeof parsed.green === 'number') {
-            weights = { blue: parsed.blue, green: parsed.green };
-            checkWeights(weights);
-        }
-    }
-    catch {
-        weights = undefined;
-    }
-    if (!weights) {
-        throw new UserError(`${file}: the line "${line}" does not hold the weights as {"blue":N,"green":M} adding up to 100; ` +
-            `it was edited by hand — delete the file and run the deploy again to rewrite it`, 'Upstream file damaged', file);
-    }
-    return weights;
-}
-class NginxRouter {
-    options;
-    listWorkers;
-    kind = 'nginx';
-    file;
-    constructor(options, 
-    /** Where nginx's workers are seen; tests pass their own. */
-    listWorkers = localNginxWorkers) {
-        this.options = options;
-        this.listWorkers = listWorkers;
-        this.file = external_node_path_default().resolve(options.nginx.upstreamFile);
-    }
-    async read() {
-        return (await this.snapshot())?.weights;
-    }
-    /**
-     * Write → `nginx -t` → reload, putting the previous file back when either command fails, so nginx
-     * keeps serving what it served; then wait until the change took effect. A reload is asynchronous:
-     * the reload command only signals the master, which starts workers with the new file, lets both
-     * generations accept connections for about 100 ms, then tells the old workers to stop accepting
-     * and finish the requests they hold. "Took effect" means that last step happened — every new
-     * connection now meets the new weights — and is established, in this order of preference:
-     *  - on this host: the master whose workers were replaced has no worker left from before the reload
-     *    that still accepts (nginx retitles a worker "worker process is shutting down" in the same step
-     *    in which it closes its listening sockets; we do not wait for it to finish long requests);
-     *  - with verify-url (nginx on another host, reached through ssh): fresh connections through it
-     *    answer by the new weights — exactly, for 0 and 100; nearer the new share than the old one in
-     *    between — in every sample batch for SETTLE_STABLE_MS, longer than the overlap above;
-     *  - otherwise: the reload command exited 0, and that is all switchyard can know.
-     * Neither wait fails the change: after SETTLE_TIMEOUT_MS apply() returns and verify() reports.
-     */
-    async apply(weights, options = {}) {
-        checkWeights(weights);
-        const { nginx, log } = this.options;
-        const previous = await this.snapshot();
-        const next = renderUpstream(nginx.upstreamName, { blue: this.options.blue, green: this.options.green }, weights);
-        const started = this.options.clock.now();
-        await this.write(next, previous?.mode);
-        log(`nginx: wrote ${this.file} (blue ${weights.blue}, green ${weights.green})`);
-        // A cancelled test changes nothing: the file is put back and nginx was never told.
-        const test = await this.run(nginx.testCommand, options.signal);
-        if (!succeeded(test)) {
-            const restored = await this.restore(previous);
-            throw new UserError(`nginx-test-command \`${formatCommand(nginx.testCommand)}\` rejected the new upstream file ${this.file} ` +
-                `(${outcomeOf(test)}):\n${outputTail(test)}\n${restored}; nginx was not reloaded and keeps serving ` +
-                `${nginx_describe(previous?.weights)}.`, 'nginx rejected the new weights', this.file);
-        }
-        const workersBefore = await this.listWorkers();
-        // Not cancellable: stopped half-way, a reload leaves nobody knowing which file nginx serves.
-        const reload = await this.run(nginx.reloadCommand);
-        if (!succeeded(reload)) {
-            const restored = await this.restore(previous);
-            const workersAgain = await this.listWorkers();
-            const again = await this.run(nginx.reloadCommand);
-            // The failed reload may have gone through all the same (an ssh cut off after it ran): the
-            // error is thrown once the old weights are what nginx serves, not while the new ones still are.
-            if (succeeded(again) && previous?.weights)
-                await this.waitForReload(workersAgain, previous.weights, weights);
-            const after = succeeded(again)
-                ? `and nginx was reloaded with it, so it serves ${nginx_describe(previous?.weights)} as before`
-                : `but reloading nginx with it failed as well (${outcomeOf(again)}):\n${outputTail(again)}\n` +
-                    'Check that nginx is running and that the reload command works before the next deploy';
-            throw new UserError(`nginx-reload-command \`${formatCommand(nginx.reloadCommand)}\` failed (${outcomeOf(reload)}):\n` +
-                `${outputTail(reload)}\n${restored} ${after}.`, 'nginx reload failed', this.file);
-        }
-        log(`nginx: configuration tested and reloaded in ${Math.round(this.options.clock.now() - started)} ms`);
-        await this.waitForReload(workersBefore, weights, previous?.weights);
-    }
-    /** Until a reload took effect, in the ways apply() describes. */
-    async waitForReload(workersBefore, target, previous) {
-        if (await this.oldWorkersStopped(workersBefore))
-            return;
-        if (this.options.verifyUrl)
-            await this.settle(this.options.verifyUrl, target, previous);
-        else
-            this.options.log('nginx: no nginx reloaded on this host and no verify-url: trusting the reload command');
-    }
-    /** Through verify-url when set; else what the file says, which is all switchyard can see. */
-    async verify(weights) {
-        if (this.options.verifyUrl)
-            return verifyThroughUrl(this.options.verifyUrl, weights);
-        const current = await this.read();
-        const ok = current?.blue === weights.blue && current.green === weights.green;
-        return {
-            ok,
-            detail: `${this.file} sets ${nginx_describe(current)} and nginx accepted it (set verify-url to sample the traffic itself)`,
-        };
-    }
-    /**
-     * True once the workers that ran before the reload stopped accepting (see apply()); false when no
-     * nginx on this host was reloaded, so the change must be seen some other way.
-     */
-    async oldWorkersStopped(before) {
-        if (before.length === 0)
-            return false;
-        const { clock, log } = this.options;
-        const started = clock.now();
-        const old = new Set(before.map((w) => w.pid));
-        for (;;) {
-            const now = await this.listWorkers();
-            const reloaded = new Set(now.filter((w) => !old.has(w.pid)).map((w) => w.master));
-            const accepting = now.filter((w) => old.has(w.pid) && reloaded.has(w.master) && !w.shuttingDown);
-            const elapsed = Math.round(clock.now() - started);
-            if (reloaded.size > 0 && accepting.length === 0) {
-                log(`nginx: the workers of the previous configuration stopped accepting ${elapsed} ms after the reload`);
-                return true;
-            }
-            if (reloaded.size === 0 && elapsed > LOCAL_RELOAD_WAIT_MS)
-                return false;
-            if (elapsed > SETTLE_TIMEOUT_MS) {
-                log(`nginx: after ${SETTLE_TIMEOUT_MS / 1000} s, worker(s) ${accepting.map((w) => w.pid).join(', ')} of the ` +
-                    'previous configuration still accept connections');
-                return true;
-            }
-            await clock.sleep(WORKER_POLL_MS);
-        }
-    }
-    async settle(url, target, previous) {
-        const { clock, log } = this.options;
-        const started = clock.now();
-        let agreeingSince;
-        for (let batch = 1;; batch++) {
-            const batchStarted = clock.now();
-            const last = await sampleColors(url, { samples: SETTLE_SAMPLES });
-            agreeingSince = showsNewWeights(last, target, previous) ? (agreeingSince ?? batchStarted) : undefined;
-            if (agreeingSince !== undefined && clock.now() - agreeingSince >= SETTLE_STABLE_MS) {
-                log(`nginx: verify-url shows the new weights ${Math.round(agreeingSince - started)} ms after the reload ` +
-                    `(${batch} batches of ${SETTLE_SAMPLES} samples)`);
-                return;
-            }
-            if (clock.now() - started > SETTLE_TIMEOUT_MS) {
-                log(`nginx: verify-url does not show blue ${target.blue} / green ${target.green} after ` +
-                    `${SETTLE_TIMEOUT_MS / 1000} s (last batch: ${last.green} green, ${last.blue} blue of ${last.samples})`);
-                return;
-            }
-            await clock.sleep(SETTLE_RETRY_MS);
-        }
-    }
-    async snapshot() {
-        let text;
-        let mode;
-        try {
-            [text, mode] = await Promise.all([
-                (0,external_node_fs_promises_namespaceObject.readFile)(this.file, 'utf8'),
-                (0,external_node_fs_promises_namespaceObject.stat)(this.file).then((s) => s.mode & 0o7777),
-            ]);
-        }
-        catch (error) {
-            if (error.code === 'ENOENT')
-                return undefined;
-            throw new UserError(`cannot read nginx-upstream-file ${this.file}: ${error.message}`, 'nginx', this.file);
-        }
-        return { text, mode, weights: parseUpstreamWeights(text, this.file) };
-    }
-    /**
-     * A temporary file beside the target, then rename(): nginx (or anyone reading the file) sees the
-     * old content or the new, never half of one. Its name does not end in .conf, so an `include *.conf`
-     * never picks it up.
-     */
-    async write(text, mode = 0o644) {
-        try {
-            await writeFileAtomic(this.file, text, { mode });
-        }
-        catch (error) {
-            throw new UserError(`cannot write nginx-upstream-file ${this.file}: ${messageOf(error)} (switchyard writes a ` +
-                `temporary file in the same directory and renames it over, so it needs write access to ${external_node_path_default().dirname(this.file)})`, 'nginx', this.file);
-        }
-    }
-    /** Puts the file back as it was before apply(); says what it did, for the error message. */
-    async restore(previous) {
-        try {
-            if (previous) {
-                await this.write(previous.text, previous.mode);
-                this.options.log(`nginx: put the previous ${this.file} back`);
-                return 'The previous upstream file was put back';
-            }
-            await (0,external_node_fs_promises_namespaceObject.rm)(this.file, { force: true });
-            this.options.log(`nginx: removed ${this.file} again (it did not exist before)`);
-            return `${this.file} was removed again (it did not exist before)`;
-        }
-        catch (error) {
-            return `Putting the previous upstream file back FAILED too (${error.message}): fix ${this.file} by hand`;
-        }
-    }
-    run(argv, signal) {
-        const { log, runner } = this.options;
-        log(`$ ${formatCommand(argv)}`);
-        return runner.run(argv, {
-            timeoutMs: NGINX_COMMAND_TIMEOUT_MS,
-            ...(signal ? { signal } : {}),
-            onLine: (line) => log(`  ${line}`),
-        });
-    }
-}
-/**
- * Whether a batch of samples shows the new configuration rather than the old one. Exact for 0 and
- * 100. In between, within the tolerance of verify() and nearer the new share than the old, so that a
- * small step (0 → 10) is not taken for done while the old workers still answer.
- */
-function showsNewWeights(counts, target, previous) {
-    const named = counts.blue + counts.green;
-    if (named === 0 || named < counts.samples / 2)
-        return false;
-    if (target.green === 0)
-        return counts.green === 0;
-    if (target.green === 100)
-        return counts.blue === 0;
-    const measured = (100 * counts.green) / named;
-    const off = Math.abs(measured - target.green);
-    if (off > tolerance(target.green, named))
-        return false;
-    return (previous === undefined || previous.green === target.green || off < Math.abs(measured - previous.green));
-}
-/** The nginx workers running on this host (none where there is no /proc, or no nginx). */
-async function localNginxWorkers() {
-    let entries;
-    try {
-        entries = await (0,external_node_fs_promises_namespaceObject.readdir)('/proc');
-    }
-    catch {
-        return [];
-    }
-    const workers = [];
-    await Promise.all(entries
-        .filter((entry) => /^\d+$/.test(entry))
-        .map(async (entry) => {
-        try {
-            const title = await (0,external_node_fs_promises_namespaceObject.readFile)(`/proc/${entry}/cmdline`, 'utf8');
-            if (!title.startsWith('nginx: worker process'))
-                return;
-            const stat = await (0,external_node_fs_promises_namespaceObject.readFile)(`/proc/${entry}/stat`, 'utf8');
-            // The command name in parentheses may hold spaces; the parent pid is the 2nd field after it.
-            const master = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-            workers.push({ pid: Number(entry), master, shuttingDown: title.includes('shutting down') });
-        }
-        catch {
-            // it exited while we looked
-        }
-    }));
-    return workers;
-}
-function nginx_describe(weights) {
-    return weights ? `blue ${weights.blue} / green ${weights.green}` : 'its previous configuration';
-}
-function gcd(a, b) {
-    return b === 0 ? a : gcd(b, a % b);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/index.ts
-
-
-
-
-
-// Addresses and names end up inside nginx's configuration and HAProxy's command lines, where a `;`,
-// a brace or a newline would be syntax: only what a host, port, socket path or name can hold passes.
-const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
-const UNIX_SOCKET = /^unix:\/[\w./-]+$/;
-const NGINX_NAME = /^[A-Za-z0-9_.-]+$/;
-const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
-/**
- * The router of a kind, once every input it needs is present and well-formed; nothing is read,
- * written or run before that. All problems are reported together, each naming its input.
- */
-function createRouter(kind, options) {
-    const problems = [];
-    const need = (input, value) => {
-        const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
-        if (empty)
-            problems.push(new InputError(input, `is required with router: ${kind}`));
-    };
-    if (options.verifyUrl !== undefined) {
-        let url;
-        try {
-            url = new URL(options.verifyUrl);
-        }
-        catch {
-            url = undefined;
-        }
-        if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-            problems.push(new InputError('verify-url', 'must be an http:// or https:// URL that goes through the router'));
-        }
-    }
-    switch (kind) {
-        case 'nginx': {
-            const { nginx } = options;
-            if (!nginx.upstreamFile) {
-                problems.push(new InputError('nginx-upstream-file', 'is required with router: nginx; give the path of a file switchyard may own (it writes the ' +
-                    '`upstream` block there), e.g. /etc/nginx/conf.d/switchyard-upstream.conf, and include it in nginx.conf'));
-            }
-            need('blue', options.blue);
-            need('green', options.green);
-            for (const color of ['blue', 'green']) {
-                for (const address of options[color]) {
-                    const port = HOST_PORT.exec(address)?.[1];
-                    const valid = UNIX_SOCKET.test(address) || (port !== undefined && Number(port) >= 1 && Number(port) <= 65535);
-                    if (!valid) {
-                        problems.push(new InputError(color, `"${address}" is not host:port (port 1–65535), [ipv6]:port or unix:/path`));
-                    }
-                }
-            }
-            const shared = options.blue.filter((address) => options.green.includes(address));
-            if (shared.length > 0) {
-                problems.push(new InputError('green', `${shared.join(', ')} is in blue as well; each server belongs to one colour`));
-            }
-            if (!NGINX_NAME.test(nginx.upstreamName)) {
-                problems.push(new InputError('nginx-upstream-name', `"${nginx.upstreamName}" is not a name nginx accepts (letters, digits, _ . -)`));
-            }
-            need('nginx-test-command', nginx.testCommand);
-            need('nginx-reload-command', nginx.reloadCommand);
-            break;
-        }
-        case 'haproxy': {
-            const { haproxy } = options;
-            need('haproxy-socket', haproxy.socket);
-            for (const [input, value] of [
-                ['haproxy-backend', haproxy.backend],
-                ['haproxy-blue-server', haproxy.blueServer],
-                ['haproxy-green-server', haproxy.greenServer],
-            ]) {
-                need(input, value);
-                if (value && !HAPROXY_NAME.test(value)) {
-                    problems.push(new InputError(input, `"${value}" is not an HAProxy name (letters, digits, _ . : -)`));
-                }
-            }
-            if (haproxy.blueServer && haproxy.blueServer === haproxy.greenServer) {
-                problems.push(new InputError('haproxy-green-server', `is "${haproxy.greenServer}", the same server as blue`));
-            }
-            if (haproxy.socket && /[\s;]/.test(haproxy.socket)) {
-                problems.push(new InputError('haproxy-socket', 'must be a unix socket path or host:port'));
-            }
-            break;
-        }
-        case 'command':
-            need('router-command', options.command);
-            break;
-        default:
-            problems.push(new InputError('router', `"${String(kind)}" is not a router; use nginx, haproxy or command`));
-    }
-    if (problems.length === 1)
-        throw problems[0];
-    if (problems.length > 1)
-        throw new UserErrors(problems);
-    switch (kind) {
-        case 'nginx':
-            return new NginxRouter({
-                ...options,
-                nginx: { ...options.nginx, upstreamFile: options.nginx.upstreamFile },
-            });
-        case 'haproxy':
-            return new HaproxyRouter({
-                ...options,
-                haproxy: {
-                    ...options.haproxy,
-                    socket: options.haproxy.socket,
-                    backend: options.haproxy.backend,
-                    blueServer: options.haproxy.blueServer,
-                    greenServer: options.haproxy.greenServer,
-                },
-            });
-        case 'command':
-            return new CommandRouter({ ...options, command: options.command });
-    }
-}
-
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/plan.ts
 
 
@@ -59447,7 +63091,7 @@ class RedisStateStore {
                         : await client.eval(LOCKED_COMPARE_AND_SET, 2, this.keys.state, this.keys.lock, before ?? '', text, token);
             }
             catch (error) {
-                if (redis_isReplyError(error))
+                if (state_redis_isReplyError(error))
                     throw this.unreachable('EVAL', error, client);
                 this.forget(client);
                 // The connection broke, perhaps with the write sent: the value shows whether it happened.
@@ -59587,7 +63231,7 @@ class RedisStateStore {
                 return await run(client);
             }
             catch (error) {
-                if (redis_isReplyError(error) || attempt === 2)
+                if (state_redis_isReplyError(error) || attempt === 2)
                     throw this.unreachable(name, error, client);
                 this.forget(client);
             }
@@ -59603,7 +63247,7 @@ class RedisStateStore {
     }
     unreachable(what, error, client) {
         // ioredis rejects with a vague "Connection is closed." when the reason was reported as an event.
-        const reason = redis_isReplyError(error) ? error : (this.errors.get(client) ?? error);
+        const reason = state_redis_isReplyError(error) ? error : (this.errors.get(client) ?? error);
         const text = reason instanceof Error ? reason.message : String(reason);
         return new UserError(`the deploy state at ${this.location}: ${what} failed: ${this.secrets.redact(text)}`, 'Deploy state');
     }
@@ -59637,7 +63281,7 @@ function parsePath(url, shown) {
 }
 const ended = (client) => client.status === 'end';
 /** The server answered with an error (OOM, READONLY, NOAUTH…), as opposed to a broken connection. */
-const redis_isReplyError = (error) => error instanceof Error && error.name === 'ReplyError';
+const state_redis_isReplyError = (error) => error instanceof Error && error.name === 'ReplyError';
 function describeHolder(value) {
     try {
         const parsed = JSON.parse(value);
@@ -60506,7 +64150,11 @@ function markServed(releases, weights, at) {
 const weightsText = (w) => `blue ${w.blue}% / green ${w.green}%`;
 function renderDeploySummary(result) {
     const parts = [];
-    const verdict = result.succeeded ? '✅' : result.rolledBack ? '↩️ rolled back' : '❌';
+    const verdict = result.succeeded
+        ? '✅'
+        : result.rolledBack
+            ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
+            : '❌';
     parts.push(`## Deploy \`${result.command}\`: ${verdict}\n`);
     parts.push(`Active **${result.active}**, ${weightsText(result.weights)}` +
         (result.state.releases.blue ? ` · blue runs ${result.state.releases.blue.version}` : '') +
