@@ -1,4 +1,5 @@
 import type { Router, Verification, Weights } from '../../actions/core/src/routers/router.js';
+import { UserError } from '../../actions/core/src/errors.js';
 import {
   INITIAL_STATE,
   LockLostError,
@@ -39,12 +40,16 @@ export class RecordingRouter implements Router {
 export class MemoryStore implements StateStore {
   readonly location = 'memory';
   constructor(public state: DeployState = structuredClone(INITIAL_STATE)) {}
-  async read(): Promise<DeployState> {
-    return structuredClone(this.state);
-  }
   /** Set to a holder's description (or '' for "gone") to make the lock lost from then on. */
   lostTo?: string;
+  /** Set to make every call fail from then on, as an unreachable store does. */
+  down?: string;
+  async read(): Promise<DeployState> {
+    if (this.down) throw new UserError(this.down, 'Deploy state');
+    return structuredClone(this.state);
+  }
   async update(change: (state: DeployState) => DeployState, lock?: HeldLock): Promise<DeployState> {
+    if (this.down) throw new UserError(this.down, 'Deploy state');
     if (lock) await lock.check();
     this.state = { ...change(structuredClone(this.state)), revision: this.state.revision + 1 };
     return structuredClone(this.state);
@@ -52,6 +57,7 @@ export class MemoryStore implements StateStore {
   async lock(): Promise<HeldLock> {
     return {
       check: async () => {
+        if (this.down) throw new UserError(this.down, 'Deploy state');
         if (this.lostTo !== undefined) throw new LockLostError('memory', this.lostTo || undefined);
       },
       release: async () => undefined,

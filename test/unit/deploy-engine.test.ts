@@ -17,7 +17,7 @@ const STAGED: DeployState = {
   active: 'blue',
   weights: { blue: 100, green: 0 },
   releases: {
-    blue: { version: 'v1', stagedAt: '2026-11-01T00:00:00Z', servedAt: '2026-11-01T00:10:00Z' },
+    blue: { version: 'v1', stagedAt: '2026-11-01T00:00:00Z', liveAt: '2026-11-01T00:10:00Z' },
     green: { version: 'v2', stagedAt: '2026-11-02T00:00:00Z' },
   },
   history: [],
@@ -276,7 +276,7 @@ describe('trustworthy gates (issue 8)', () => {
       active: 'green',
       weights: { blue: 0, green: 100 },
       releases: {
-        green: { version: 'v8', stagedAt: '2026-11-20T00:00:00Z', servedAt: '2026-11-20T00:05:00Z' },
+        green: { version: 'v8', stagedAt: '2026-11-20T00:00:00Z', liveAt: '2026-11-20T00:05:00Z' },
         blue: { version: 'v9', stagedAt: '2026-11-30T00:00:00Z' },
       },
       history: [
@@ -292,11 +292,11 @@ describe('trustworthy gates (issue 8)', () => {
     };
     const attempt = run({ command: 'rollback', reason: 'promote failed' }, { state });
     await expect(attempt).rejects.toThrow(
-      /not rolling back to blue: it runs v9, staged 2026-11-30T00:00:00Z and never given traffic since, so it is an untested build\. Traffic stays on green/,
+      /not rolling back to blue: it runs v9, staged 2026-11-30T00:00:00Z and never live since \(it has not had all the traffic\), so it is an untested or failed build\. Traffic stays on green/,
     );
   });
 
-  it('rollback still goes back to a colour whose build served before (old states without servedAt)', async () => {
+  it('rollback still goes back to a colour whose build served before (old states without liveAt)', async () => {
     const state: DeployState = {
       revision: 9,
       active: 'green',
@@ -399,6 +399,158 @@ async function runWith(
       };
       return probe;
     },
+  });
+  return { result, router, log: recorded.log };
+}
+
+describe('found by the outside review (issue 8)', () => {
+  const quick = {
+    command: 'promote',
+    steps: '10,100',
+    'step-duration': '5s',
+    interval: '1s',
+    'min-samples': '5',
+  };
+
+  it('rollback after a promotion that failed at 10% refuses the failed build, keeping blue', async () => {
+    const store = new MemoryStore(structuredClone(STAGED));
+    let probes = 0;
+    const first = await runWith(store, quick, () => undefined);
+    expect(first.result.succeeded).toBe(true);
+    // Back to v1 on blue through a rollback, then a failing v3 on green.
+    await runWith(store, { command: 'rollback' }, () => undefined);
+    store.state.releases.green = { version: 'v3', stagedAt: new Date().toISOString() };
+    const failing = await runWithScript(store, quick, () => ({ ok: ++probes % 2 === 0 }));
+    expect(failing.result.rolledBack).toBe(true);
+    const router = new RecordingRouter();
+    await expect(runWith(store, { command: 'rollback' }, () => undefined, router)).rejects.toThrow(
+      /not rolling back to green: it runs v3, .* untested or failed build\. Traffic stays on blue/,
+    );
+    expect(router.applied).toEqual([]);
+  });
+
+  it('a stage that fails is recorded, so rollback will not ship what it left on the colour', async () => {
+    const live: DeployState = {
+      ...STAGED,
+      active: 'green',
+      weights: { blue: 0, green: 100 },
+      releases: {
+        blue: { version: 'v1', stagedAt: '2026-11-01T00:00:00Z', liveAt: '2026-11-01T00:10:00Z' },
+        green: { version: 'v2', stagedAt: '2026-11-02T00:00:00Z', liveAt: '2026-11-02T00:10:00Z' },
+      },
+    };
+    const store = new MemoryStore(structuredClone(live));
+    await expect(
+      runWithScript(
+        store,
+        { command: 'stage', version: 'v9-broken', 'stage-timeout': '3s', interval: '1s' },
+        () => ({ ok: false }),
+      ),
+    ).rejects.toThrow(/blue did not become healthy/);
+    expect(store.state.releases.blue?.version).toBe('v9-broken');
+    expect(store.state.history.map((h) => h.verdict)).toEqual(['started', 'failed']);
+    await expect(runWith(store, { command: 'rollback' }, () => undefined)).rejects.toThrow(
+      /not rolling back to blue: it runs v9-broken/,
+    );
+  });
+
+  it('a new state takes the router’s word when one colour has everything', async () => {
+    const router = new RecordingRouter();
+    router.applied.push({ blue: 0, green: 100 });
+    const store = new MemoryStore();
+    const { result, log } = await runWith(store, { command: 'shift', weight: '10' }, () => undefined, router);
+    expect(
+      log.some((l) => l.includes('is new, and the router serves blue 0% / green 100%: taking green')),
+    ).toBe(true);
+    // The idle colour is blue, not the green that serves everyone.
+    expect(router.applied.at(-1)).toEqual({ blue: 10, green: 90 });
+    expect(result.active).toBe('green');
+  });
+
+  it('refuses to stage or shift when the router and a used state disagree, changing nothing', async () => {
+    const router = new RecordingRouter();
+    router.applied.push({ blue: 0, green: 100 });
+    const store = new MemoryStore(
+      structuredClone({ ...STAGED, history: [] as DeployState['history'], revision: 5 }),
+    );
+    await expect(runWith(store, { command: 'shift', weight: '10' }, () => undefined, router)).rejects.toThrow(
+      /the router serves blue 0% \/ green 100%, but the deploy state at memory says blue 100% \/ green 0%/,
+    );
+    await expect(
+      runWith(store, { command: 'stage', version: 'v3' }, () => undefined, router),
+    ).rejects.toThrow(/Nothing was changed/);
+    expect(router.applied).toEqual([{ blue: 0, green: 100 }]);
+  });
+
+  it('puts blue back when the state store dies mid-promotion, and the result says where traffic is', async () => {
+    const store = new MemoryStore(structuredClone(STAGED));
+    let probes = 0;
+    const { result, router } = await runWith(store, quick, () => {
+      if (++probes === 3) store.down = 'the deploy state at redis://…: EVAL failed: connect ECONNREFUSED';
+    });
+    expect(result.succeeded).toBe(false);
+    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+    expect(result.active).toBe('blue');
+    expect(result.weights).toEqual({ blue: 100, green: 0 });
+    expect(result.rolledBack).toBe(true);
+    expect(result.reason).toMatch(/ECONNREFUSED; blue was restored to 100%/);
+  });
+
+  it('reports the weights it restored after losing the lock', async () => {
+    const store = new MemoryStore(structuredClone(STAGED));
+    let probes = 0;
+    const { result } = await runWith(store, quick, () => {
+      if (++probes === 3) store.lostTo = '';
+    });
+    expect(result.weights).toEqual({ blue: 100, green: 0 });
+    expect(result.active).toBe('blue');
+  });
+
+  it('a first change the router refuses leaves no unfinished promotion and says nothing moved', async () => {
+    const store = new MemoryStore(structuredClone(STAGED));
+    const router = new RecordingRouter();
+    router.failNextApply = 'nginx -t failed: config broken';
+    const { result } = await runWith(store, quick, () => undefined, router);
+    expect(result.succeeded).toBe(false);
+    expect(result.rolledBack).toBe(false);
+    expect(result.reason).toMatch(/config broken; no traffic was moved/);
+    expect(result.reason).not.toMatch(/rollback command/);
+    expect(store.state.promotion).toBeUndefined();
+    expect(router.applied).toEqual([]);
+  });
+
+  it('a successful rollback reports rolled-back', async () => {
+    const promoted: DeployState = { ...STAGED, active: 'green', weights: { blue: 0, green: 100 } };
+    const { result } = await run({ command: 'rollback' }, { state: promoted });
+    expect(result.rolledBack).toBe(true);
+  });
+});
+
+async function runWithScript(
+  store: MemoryStore,
+  raw: Record<string, string>,
+  answer: () => { ok: boolean },
+  router = new RecordingRouter(),
+) {
+  const { io, recorded } = memoryIO({ inputs: { blue: '127.0.0.1:8001', green: '127.0.0.1:8002', ...raw } });
+  const inputs = readActionInputs(io, 'deploy', deployInputs);
+  const clock = new FakeClock();
+  const result = await deploy(inputs, {
+    io,
+    clock,
+    runner: systemRunner,
+    router,
+    store,
+    createProbe: (url) => ({
+      target: url.href,
+      kind: 'http',
+      async check() {
+        clock.advance(10);
+        const { ok } = answer();
+        return { ok, latencyMs: 10, detail: ok ? 'HTTP 200' : 'HTTP 500' };
+      },
+      async close() {},
+    }),
   });
   return { result, router, log: recorded.log };
 }

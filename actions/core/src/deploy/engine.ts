@@ -7,7 +7,7 @@ import { limitsFrom, probeOptionsFrom } from '../analysis/settings.js';
 import { untilHealthy } from '../analysis/until-healthy.js';
 import { watchTargets } from '../analysis/watch.js';
 import type { Clock } from '../clock.js';
-import { InputError, UserError } from '../errors.js';
+import { InputError, messageOf, UserError } from '../errors.js';
 import { neutralise, type ActionIO } from '../io.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions } from '../probes/probe.js';
@@ -130,6 +130,8 @@ export class DeployRun {
       if (inputs.command === 'status') return await this.status();
       if (inputs.command === 'plan') return this.plan();
       this.checkCommandInputs();
+      // The router's own input checks, before the lock is taken or anything recorded.
+      void this.router;
       this.lock = await this.store.lock(this.owner(), {
         timeoutMs: inputs['lock-timeout'],
         staleAfterMs: LOCK_STALE_MS,
@@ -229,9 +231,21 @@ export class DeployRun {
    * checked first: a run that lost it must not move traffic another run now owns.
    */
   private async setWeights(weights: Weights, cancellable = false): Promise<string> {
+    await this.applyWeights(weights, cancellable);
+    return this.verifyWeights(weights);
+  }
+
+  /**
+   * The change itself, after the lock check. Routers apply atomically: when this throws, the
+   * router serves as before.
+   */
+  private async applyWeights(weights: Weights, cancellable = false): Promise<void> {
     await this.lock?.check();
     // A change that puts traffic back runs to its end, cancelled workflow or not.
     await this.router.apply(weights, cancellable ? { signal: this.deps.signal } : {});
+  }
+
+  private async verifyWeights(weights: Weights): Promise<string> {
     const verification = await this.router.verify(weights);
     if (!verification.ok) {
       throw new UserError(
@@ -241,6 +255,38 @@ export class DeployRun {
     }
     this.io.info(`traffic: ${describeWeights(weights)} — ${verification.detail}`);
     return verification.detail;
+  }
+
+  /**
+   * Compares the state with what the router serves before a command moves traffic or stages over a
+   * colour. A state that is new (a hosted runner's thrown-away workspace, an emptied Redis) takes
+   * the router's word when the router has one colour at 100%; any other disagreement is refused:
+   * acting on a state that does not describe the router could stage over, or shift traffic to,
+   * the wrong colour.
+   */
+  private async checkRouterAgrees(): Promise<void> {
+    const live = await this.router.read();
+    const state = this.state;
+    if (!live || (live.blue === state.weights.blue && live.green === state.weights.green)) return;
+    const fresh = state.revision === 0 && state.history.length === 0;
+    const sole: Color | undefined = live.blue === 100 ? 'blue' : live.green === 100 ? 'green' : undefined;
+    if (fresh && sole) {
+      this.io.warning(
+        `the deploy state at ${this.store.location} is new, and the router serves ${describeWeights(live)}: ` +
+          `taking ${sole} as the active colour`,
+      );
+      await this.save((s) => ({ ...s, active: sole, weights: live }));
+      return;
+    }
+    throw new UserError(
+      `the router serves ${describeWeights(live)}, but the deploy state at ${this.store.location} says ` +
+        `${describeWeights(state.weights)} (active ${state.active}). Nothing was changed: acting on a state that does ` +
+        `not describe the router could stage over, or shift traffic to, the wrong colour. ` +
+        (fresh
+          ? 'The state is new and the router splits traffic: put one colour at 100% on the router first (or use the state this deployment had).'
+          : 'Point `state` at this deployment’s state, or run rollback to put the router back to what the state says.'),
+      'Router and state disagree',
+    );
   }
 
   /** Refusals that need no state: made before the lock is taken or anything changes. */
@@ -307,7 +353,8 @@ export class DeployRun {
     io.info(`active: ${state.active}; weights: ${describeWeights(state.weights)}`);
     for (const color of ['blue', 'green'] as const) {
       const release = state.releases[color];
-      const untested = release && !hasServed(state, color) ? ' — has not served traffic yet' : '';
+      const untested =
+        release && !hasBeenLive(state, color) ? ' — not live yet (untested, or its promotion failed)' : '';
       io.info(
         `  ${color}: ${release ? `${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}${untested}` : 'nothing staged'}`,
       );
@@ -353,8 +400,9 @@ export class DeployRun {
   // --- stage ---
 
   private async stage(): Promise<DeployResult> {
-    const { io, inputs, deps } = this;
+    const { io, inputs } = this;
     const version = inputs.version as string;
+    await this.checkRouterAgrees();
     const idle = otherColor(this.state.active);
     if (this.state.weights[idle] > 0) {
       throw new UserError(
@@ -365,6 +413,40 @@ export class DeployRun {
     const servers = (idle === 'green' ? inputs.green : inputs.blue) ?? [];
     if (servers.length === 0)
       throw new InputError(idle, `lists no servers; stage needs the ${idle} servers to probe`);
+    // Recorded before anything runs: from here on, the idle colour may run the new build, so it is
+    // no longer the last good one (rollback refuses it until it has been live), even when staging fails.
+    const sha = io.env.GITHUB_SHA;
+    await this.save((s) =>
+      this.withHistory(
+        { ...s, releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now() } } },
+        { command: 'stage', version, sha, weights: s.weights, verdict: 'started' },
+      ),
+    );
+    try {
+      await this.deployToIdle(idle, version, servers);
+    } catch (error) {
+      const reason = messageOf(error);
+      await this.save((s) =>
+        this.withHistory(s, {
+          command: 'stage',
+          version,
+          sha,
+          weights: s.weights,
+          verdict: 'failed',
+          reason,
+        }),
+      ).catch(() => undefined);
+      throw error;
+    }
+    await this.save((s) =>
+      this.withHistory(s, { command: 'stage', version, sha, weights: s.weights, verdict: 'succeeded' }),
+    );
+    return this.result();
+  }
+
+  /** stage-command for the idle colour, then the wait until every idle server is healthy. */
+  private async deployToIdle(idle: Color, version: string, servers: { address: string }[]): Promise<void> {
+    const { io, inputs, deps } = this;
     const command = inputs['stage-command'];
     if (command) {
       io.info(`staging ${neutralise(version)} on ${idle}: ${formatCommand(command)}`);
@@ -410,25 +492,18 @@ export class DeployRun {
     } finally {
       await Promise.all(probes.map((p) => p.close()));
     }
-    const sha = io.env.GITHUB_SHA;
-    await this.save((s) =>
-      this.withHistory(
-        { ...s, releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now() } } },
-        { command: 'stage', version, sha, weights: s.weights, verdict: 'succeeded' },
-      ),
-    );
-    return this.result();
   }
 
   // --- shift ---
 
   private async shift(): Promise<DeployResult> {
+    await this.checkRouterAgrees();
     const idle = otherColor(this.state.active);
     const weights = weightsFor(idle, this.inputs.weight as number);
     const verified = await this.setWeights(weights);
     await this.save((s) =>
       this.withHistory(
-        { ...s, weights, releases: markServed(s.releases, weights, this.now()) },
+        { ...s, weights, releases: markLive(s.releases, weights, this.now()) },
         { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' },
       ),
     );
@@ -447,17 +522,22 @@ export class DeployRun {
     const state = this.state;
     const clean = !state.promotion && state.weights[state.active] === 100;
     const target: Color = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
-    if (!hasServed(state, target)) {
+    if (!hasBeenLive(state, target)) {
       const release = state.releases[target];
       throw new UserError(
         release
           ? `not rolling back to ${target}: it runs ${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
-              `staged ${release.stagedAt} and never given traffic since, so it is an untested build. ` +
+              `staged ${release.stagedAt} and never live since (it has not had all the traffic), so it is an untested or failed build. ` +
               `Traffic stays on ${state.active} (${describeWeights(state.weights)}). Stage the last good version on ${target} and promote it instead.`
           : `nothing to roll back to: ${state.active} has all traffic and ${target} never served`,
         'Cannot roll back',
       );
     }
+    const live = await this.router.read();
+    if (live && live.blue !== state.weights.blue)
+      this.io.warning(
+        `the router serves ${describeWeights(live)} while the state says ${describeWeights(state.weights)}; putting ${target} at 100%`,
+      );
     const weights = weightsFor(target, 100);
     const started = this.clock.now();
     const verified = await this.setWeights(weights);
@@ -481,11 +561,17 @@ export class DeployRun {
     const previous = state.active === target ? otherColor(target) : state.active;
     await this.save((s) =>
       this.withHistory(
-        { ...s, active: target, weights, promotion: undefined },
+        {
+          ...s,
+          active: target,
+          weights,
+          promotion: undefined,
+          releases: markLive(s.releases, weights, this.now()),
+        },
         { command: 'rollback', version: s.releases[target]?.version, weights, verdict: 'succeeded', reason },
       ),
     );
-    return this.result({ previous, router: { verified } });
+    return this.result({ previous, rolledBack: true, router: { verified } });
   }
 
   // --- promote: apply → verify → gates → record, step by step ---
@@ -502,6 +588,7 @@ export class DeployRun {
       );
       await this.rollback('interrupted promotion restarted');
     }
+    await this.checkRouterAgrees();
     const plan = planPromotion(inputs, this.state);
     const { to } = plan;
     if (!this.state.releases[to]) {
@@ -511,6 +598,8 @@ export class DeployRun {
       );
     }
     const k6 = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
+    // Read once now: a missing file or metric is found before any traffic moves, not after a step.
+    if (k6) await judgeK6(k6);
     const probes = [
       ...(inputs.targets ?? []).map((url) =>
         (this.deps.createProbe ?? createProbe)(url, probeOptionsFrom(inputs)),
@@ -542,12 +631,28 @@ export class DeployRun {
       save: (change: (state: DeployState) => DeployState) => this.save(change),
       withHistory: (state: DeployState, entry: Omit<HistoryEntry, 'at' | 'actor'>) =>
         this.withHistory(state, entry),
-      setWeights: (weights: Weights, cancellable = false) => this.setWeights(weights, cancellable),
-      /** Sets weights without the lock check: only to put traffic back after the lock was lost. */
-      restoreWithoutLock: async (weights: Weights) => {
+      applyWeights: (weights: Weights, cancellable = false) => this.applyWeights(weights, cancellable),
+      verifyWeights: (weights: Weights) => this.verifyWeights(weights),
+      /**
+       * Puts traffic back. The lock is checked unless it is known lost, but only another run
+       * holding it stops the change: a state store that cannot answer must not strand traffic.
+       */
+      applyRestore: async (weights: Weights, lockLost: boolean) => {
+        if (!lockLost) {
+          try {
+            await this.lock?.check();
+          } catch (error) {
+            if (error instanceof LockLostError && error.holder) throw error;
+            this.io.warning(
+              `the deploy lock could not be checked (${messageOf(error)}); putting traffic back all the same`,
+            );
+          }
+        }
         await this.router.apply(weights);
-        const verification = await this.router.verify(weights);
-        if (!verification.ok) throw new UserError(verification.detail, 'Traffic not shifted');
+      },
+      /** What this run knows the router serves when the state could not record it. */
+      assume: (change: (state: DeployState) => DeployState) => {
+        this.state = change(this.state);
       },
       result: (extra: Partial<DeployResult>) => this.result(extra),
       recordDeployment: (color: Color, version?: string, sha?: string) =>
@@ -658,13 +763,14 @@ class Promotion {
       for (const [index, step] of this.plan.steps.entries()) {
         if (this.tools.signal?.aborted) return await this.cancelled();
         const weights = weightsFor(this.to, step.weight);
-        // Counted as moved before the call: a change cut off half-way is put back all the same.
+        // Routers apply atomically: until apply() returns, nothing moved and nothing needs putting back.
+        await this.tools.applyWeights(weights, true);
         this.moved = true;
-        await this.tools.setWeights(weights, true);
+        await this.tools.verifyWeights(weights);
         await this.tools.save((s) => ({
           ...s,
           weights,
-          releases: markServed(s.releases, weights, this.tools.now()),
+          releases: markLive(s.releases, weights, this.tools.now()),
           promotion: s.promotion && { ...s.promotion, step: index },
         }));
         this.tools.timeline.push({ at: this.tools.at(), weights, event: `${step.weight}%` });
@@ -755,14 +861,18 @@ class Promotion {
           active: this.to,
           weights,
           promotion: undefined,
-          releases: {
-            ...s.releases,
-            [this.to]: {
-              ...s.releases[this.to],
-              version: s.releases[this.to]?.version ?? '',
-              deploymentId: id,
+          releases: markLive(
+            {
+              ...s.releases,
+              [this.to]: {
+                ...s.releases[this.to],
+                version: s.releases[this.to]?.version ?? '',
+                deploymentId: id,
+              },
             },
-          },
+            weights,
+            tools.now(),
+          ),
         },
         { command: 'promote', version: this.version, sha: this.sha, weights, verdict: 'succeeded' },
       ),
@@ -782,8 +892,14 @@ class Promotion {
   private async rollBack(reason: string, verdict: Verdict, breach?: Breach): Promise<DeployResult> {
     const { io } = this.tools;
     io.info(`${verdict === 'failed' ? 'breach' : 'not enough evidence'}: ${reason}; restoring ${this.from}`);
-    const restoreMs = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
-    io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
+    let restoreMs: number | undefined;
+    try {
+      restoreMs = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
+      io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
+    } catch (error) {
+      if (!(error instanceof UnverifiedRestore)) return this.failed(error);
+      io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+    }
     await this.finishRecord('failure', `rolled back: ${reason}`);
     return this.tools.result({
       previous: this.to,
@@ -800,8 +916,15 @@ class Promotion {
   private async cancelled(): Promise<DeployResult> {
     const reason = 'cancelled (SIGINT/SIGTERM)';
     this.tools.io.warning(`${reason}: restoring ${this.from} to 100%`);
-    const restoreMs = this.moved ? await this.restore(reason, 'interrupted') : undefined;
-    if (!this.moved) await this.clearPromotion(reason, 'interrupted');
+    let restoreMs: number | undefined;
+    if (this.moved) {
+      try {
+        restoreMs = await this.restore(reason, 'interrupted');
+      } catch (error) {
+        if (!(error instanceof UnverifiedRestore)) return this.failed(error);
+        this.tools.io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+      }
+    } else await this.clearPromotion(reason, 'interrupted');
     await this.finishRecord('inactive', reason);
     return this.tools.result({
       rolledBack: this.moved,
@@ -834,9 +957,17 @@ class Promotion {
         rolledBack = true;
         reason = `${failure.message}; ${this.from} was restored to 100%`;
       } catch (restoreError) {
-        const detail = restoreError instanceof Error ? restoreError.message : String(restoreError);
-        reason = `${failure.message}; restoring ${this.from} failed too (${detail}): run the rollback command`;
+        if (restoreError instanceof UnverifiedRestore) {
+          rolledBack = true;
+          reason = `${failure.message}; ${this.from} was set back to 100%, but ${restoreError.message}`;
+        } else {
+          reason = `${failure.message}; restoring ${this.from} failed too (${messageOf(restoreError)}): run the rollback command`;
+        }
       }
+    } else {
+      // The router refused the first change and serves as before: no promotion is under way.
+      await this.clearPromotion(failure.message, 'failed').catch(() => undefined);
+      reason = `${failure.message}; no traffic was moved`;
     }
     await this.finishRecord('error', failure.message);
     return this.tools.result({
@@ -856,24 +987,50 @@ class Promotion {
     const { tools } = this;
     const started = tools.clock.now();
     const weights = weightsFor(this.from, 100);
-    if (lockLost) await tools.restoreWithoutLock(weights);
-    else await tools.setWeights(weights);
+    await tools.applyRestore(weights, lockLost);
+    const restored = (s: DeployState): DeployState => ({
+      ...s,
+      active: this.from,
+      weights,
+      promotion: undefined,
+    });
+    tools.assume(restored);
+    let unverified: string | undefined;
+    try {
+      await tools.verifyWeights(weights);
+    } catch (error) {
+      unverified = `the router could not prove it: ${messageOf(error)}`;
+    }
     const restoreMs = tools.clock.now() - started;
     tools.timeline.push({ at: tools.at(), weights, event: 'rollback' });
-    if (lockLost) return restoreMs;
+    if (!lockLost) await this.recordRestore(restored, reason, verdict);
+    if (unverified) throw new UnverifiedRestore(unverified);
+    return restoreMs;
+  }
+
+  private async recordRestore(
+    restored: (s: DeployState) => DeployState,
+    reason: string,
+    verdict: HistoryEntry['verdict'],
+  ): Promise<void> {
+    const { tools } = this;
+    const weights = weightsFor(this.from, 100);
     try {
       await tools.save((s) =>
-        tools.withHistory(
-          { ...s, active: this.from, weights, promotion: undefined },
-          { command: 'promote', version: this.version, sha: this.sha, weights, verdict, reason },
-        ),
+        tools.withHistory(restored(s), {
+          command: 'promote',
+          version: this.version,
+          sha: this.sha,
+          weights,
+          verdict,
+          reason,
+        }),
       );
     } catch (error) {
       // Traffic is safe; the record is what failed, and the next status says so.
       if (!(error instanceof UserError)) throw error;
       tools.io.warning(`${this.from} is back at 100%, but the state could not record it: ${error.message}`);
     }
-    return restoreMs;
   }
 
   private async clearPromotion(reason: string, verdict: HistoryEntry['verdict']): Promise<void> {
@@ -895,34 +1052,34 @@ class Promotion {
 }
 
 /**
- * Whether a colour's current build has served users: it had traffic since it was staged (or,
- * with nothing staged by switchyard, at any point of the history: blue serves before the first
- * promotion). A build staged and never given traffic is untested.
+ * Whether a colour's current build has been live: it had all the traffic at some point since it
+ * was staged (promoted, rolled back to, or what served before switchyard's first promotion). A
+ * build staged and never live — including one whose promotion failed at 10% — is not a rollback
+ * target: it is untested, or known bad.
  */
-export function hasServed(state: DeployState, color: Color): boolean {
+export function hasBeenLive(state: DeployState, color: Color): boolean {
   const release = state.releases[color];
-  if (state.weights[color] > 0) return true;
-  if (!release) return state.history.some((entry) => entry.weights[color] > 0);
-  if (release.servedAt) return true;
-  return state.history.some((entry) => entry.at > release.stagedAt && entry.weights[color] > 0);
+  if (state.weights[color] === 100) return true;
+  if (!release) return state.history.some((entry) => entry.weights[color] === 100);
+  if (release.liveAt) return true;
+  return state.history.some((entry) => entry.at > release.stagedAt && entry.weights[color] === 100);
 }
 
 /** The colour that served before the active one, if any. */
 function previousOf(state: DeployState): Color | undefined {
   const other = otherColor(state.active);
-  return hasServed(state, other) ? other : undefined;
+  return hasBeenLive(state, other) ? other : undefined;
 }
 
-/** Stamps the first time each colour's current build gets traffic. */
-function markServed(
-  releases: DeployState['releases'],
-  weights: Weights,
-  at: string,
-): DeployState['releases'] {
+/** Stamps the first time each colour's current build has all the traffic. */
+function markLive(releases: DeployState['releases'], weights: Weights, at: string): DeployState['releases'] {
   const next = { ...releases };
   for (const color of ['blue', 'green'] as const) {
     const release = next[color];
-    if (release && weights[color] > 0 && !release.servedAt) next[color] = { ...release, servedAt: at };
+    if (release && weights[color] === 100 && !release.liveAt) next[color] = { ...release, liveAt: at };
   }
   return next;
 }
+
+/** The old colour was set back, but the router's verification could not prove it. */
+class UnverifiedRestore extends Error {}

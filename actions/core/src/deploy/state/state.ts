@@ -12,8 +12,8 @@ export interface Release {
   stagedAt: string;
   /** The GitHub deployment that made it live, to mark inactive when it stops serving. */
   deploymentId?: number;
-  /** ISO time this build first had traffic; absent while it is untested (rollback never picks it). */
-  servedAt?: string;
+  /** ISO time this build first had all the traffic; absent while untested or failed (rollback never picks it then). */
+  liveAt?: string;
 }
 
 /** One line of the deploy history, newest last. */
@@ -144,7 +144,7 @@ const release = z.object({
   sha: text.optional(),
   stagedAt: text,
   deploymentId: z.number().int().optional(),
-  servedAt: text.optional(),
+  liveAt: text.refine((t) => !Number.isNaN(Date.parse(t)), 'must be an ISO time').optional(),
 });
 const historyEntry = z.object({
   at: text,
