@@ -86,7 +86,8 @@ describe('health-check, run as the GitHub runner runs it', () => {
     expect(errors[0]).toContain(`Input "${input}"`);
     expect(errors[0]).toContain(fix);
     expect(run.stdout + run.stderr).not.toMatch(/^\s+at /m);
-    expect(run.outputs.healthy).toBeUndefined();
+    // Outputs are written on every path: bad input is not healthy.
+    expect(run.outputs.healthy).toBe('false');
   });
 
   it('a k6 file that is not JSON ⇒ one ::error:: naming k6-summary', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { checkHoldSettings, holdDeadlineMs } from '../../actions/core/src/analysis/evidence.js';
 import { untilHealthy } from '../../actions/core/src/analysis/until-healthy.js';
+import { systemClock } from '../../actions/core/src/clock.js';
 import { watchTargets } from '../../actions/core/src/analysis/watch.js';
 import type { Probe } from '../../actions/core/src/probes/probe.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -149,6 +150,34 @@ describe('until-healthy', () => {
     });
     expect(result.verdict).toBe('failed');
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('gives the attempt at the deadline time to answer, and reports the last real answer', async () => {
+    let attempts = 0;
+    const recovering: Probe = {
+      target: 'green',
+      kind: 'http',
+      // Refused at first; at the deadline it is back, answering after 50 ms.
+      check: (signal) =>
+        new Promise((resolve) => {
+          if (++attempts === 1) return resolve({ ok: false, latencyMs: 1, detail: 'connection refused' });
+          const answered = setTimeout(() => resolve({ ok: true, latencyMs: 50, detail: 'HTTP 200' }), 50);
+          signal?.addEventListener('abort', () => {
+            clearTimeout(answered);
+            resolve({ ok: false, latencyMs: 0, detail: 'aborted' });
+          });
+        }),
+      async close() {},
+    };
+    const result = await untilHealthy({
+      probes: [recovering],
+      intervalMs: 10_000,
+      durationMs: 300,
+      concurrency: 1,
+      clock: systemClock,
+    });
+    expect(attempts).toBe(2);
+    expect(result.verdict).toBe('passed');
   });
 
   it('says cancelled, not "not healthy within", when the signal aborts', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { colorOf, judgeSamples, tolerance } from '../../actions/core/src/routers/verify.js';
+import { colorOf, judgeSamples, tolerance, verifyThroughUrl } from '../../actions/core/src/routers/verify.js';
 
 const counts = (
   green: number,
@@ -71,5 +71,37 @@ describe('judgeSamples', () => {
     expect(mostlyRefused.detail).toContain(
       '0 green (0%), 10 blue, 90 failed (ECONNREFUSED): fewer than half',
     );
+  });
+});
+
+describe('verification that cannot pass stops early (issue 8 review)', () => {
+  it('stops at the first wrong colour when the weights are 0/100, and within its budget otherwise', async () => {
+    const { createServer } = await import('node:http');
+    let served = 0;
+    // Answers green, slowly: a colour that should get nothing.
+    const server = createServer((_req, res) => {
+      served++;
+      setTimeout(() => res.writeHead(200, { 'x-switchyard-color': 'green' }).end('green'), 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const url = `http://127.0.0.1:${port}/`;
+      const exact = await verifyThroughUrl(url, { blue: 100, green: 0 }, { samples: 100, concurrency: 2 });
+      expect(exact.ok).toBe(false);
+      expect(served).toBeLessThanOrEqual(4);
+      served = 0;
+      const started = performance.now();
+      const budgeted = await verifyThroughUrl(
+        url,
+        { blue: 50, green: 50 },
+        { samples: 1000, concurrency: 1, budgetMs: 300 },
+      );
+      expect(performance.now() - started).toBeLessThan(1500);
+      expect(served).toBeLessThan(1000);
+      expect(budgeted.detail).toMatch(/^\d+ samples through/);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -53,7 +53,11 @@ function fakeAction(onStart: (deps: ActionDeps) => void = () => {}) {
     outputs: {
       ok: { description: 'true or false.', value: (result) => String(result.ok) },
       version: { description: 'The version.', value: (result) => result.version },
-      reason: { description: 'Why it failed.', value: (result) => result.reason ?? '' },
+      reason: {
+        description: 'Why it failed.',
+        value: (result) => result.reason ?? '',
+        whenFailed: (errors) => errors.join('\n'),
+      },
     },
     report: { description: 'The report.', body: ({ reason, ...rest }) => ({ ...rest, why: reason }) },
     summary: (result) => `## fake: ${result.ok ? 'ok' : 'failed'} ${result.version}\n`,
@@ -100,8 +104,10 @@ describe('runAction: one driver for every action', () => {
     expect(recorded.errors).toHaveLength(1);
     expect(recorded.errors[0]?.message).toMatch(/^Input "mode": .*pass, fail/);
     expect(recorded.exitCode).toBe(1);
-    // Without a result there is no value to give: only `report` is set.
-    expect(Object.keys(recorded.outputs)).toEqual(['report']);
+    // Without a result every output is still set, so `if: failure()` steps read defined values:
+    // the error where the output says how (reason), empty otherwise.
+    expect(recorded.outputs).toMatchObject({ ok: '', version: '', reason: recorded.errors[0]?.message });
+    expect(Object.keys(recorded.outputs)).toEqual(['ok', 'version', 'reason', 'report']);
     expect(report.errors).toEqual([recorded.errors[0]?.message]);
     expect(recorded.summary).toContain(recorded.errors[0]?.message);
   });

@@ -36271,6 +36271,7 @@ const COLOR_HEADER = 'x-switchyard-color';
 const DEFAULT_SAMPLES = 100;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_BUDGET_MS = 10_000;
 /** A colour is named near the top of a body; the rest is not needed. */
 const verify_MAX_BODY_BYTES = 64 * 1024;
 /** The colour an answer names: the x-switchyard-color header, else the one of "blue"/"green" in the body. */
@@ -36287,11 +36288,13 @@ function colorOf(header, body) {
 async function sampleColors(url, options = {}) {
     const samples = options.samples ?? DEFAULT_SAMPLES;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const counts = { samples, blue: 0, green: 0, unnamed: 0, errors: {} };
+    const stopAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
+    const counts = { samples: 0, blue: 0, green: 0, unnamed: 0, errors: {} };
     let next = 0;
     const worker = async () => {
-        while (next < samples) {
+        while (next < samples && performance.now() < stopAt && !options.decided?.(counts)) {
             next++;
+            counts.samples++;
             try {
                 const color = await sampleOnce(new URL(url), timeoutMs);
                 if (color)
@@ -36343,9 +36346,21 @@ function judgeSamples(weights, counts, url) {
     const expected = allowed === 0 ? `exactly ${weights.green}%` : `${weights.green}% ± ${allowed} points`;
     return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
 }
-/** Samples `url` and judges it against the weights. */
+/** Samples `url` and judges it against the weights, stopping as soon as the answers cannot pass. */
 async function verifyThroughUrl(url, weights, options = {}) {
-    return judgeSamples(weights, await sampleColors(url, options), url);
+    const planned = options.samples ?? DEFAULT_SAMPLES;
+    const hopeless = (counts) => {
+        const failed = counts.unnamed + Object.values(counts.errors).reduce((sum, n) => sum + n, 0);
+        // judgeSamples needs half of the samples to name a colour, and 0 or 100 exactly.
+        if (failed > planned / 2)
+            return true;
+        if (weights.green === 0)
+            return counts.green > 0;
+        if (weights.green === 100)
+            return counts.blue > 0;
+        return false;
+    };
+    return judgeSamples(weights, await sampleColors(url, { ...options, decided: hopeless }), url);
 }
 function describeCounts(counts, url) {
     const named = counts.blue + counts.green;
@@ -37908,10 +37923,8 @@ async function runAction(definition, io, options = {}) {
             }
         };
         const done = result;
-        if (done) {
-            for (const [name, output] of Object.entries(definition.outputs)) {
-                await attempt(() => io.setOutput(name, output.value(done)));
-            }
+        for (const [name, output] of Object.entries(definition.outputs)) {
+            await attempt(() => io.setOutput(name, done ? output.value(done) : (output.whenFailed?.(errors) ?? '')));
         }
         const body = done ? (definition.report.body?.(done) ?? done) : { errors: [...errors] };
         await attempt(async () => io.setOutput('report', await (0,report/* writeReport */.u)(io, definition.name, body)));

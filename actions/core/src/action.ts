@@ -23,6 +23,11 @@ export interface ActionDeps {
 export interface ActionOutput<R> {
   description: string;
   value: (result: R) => string;
+  /**
+   * The value when the run ended without a result (bad input, a refusal): without it the output
+   * is set empty, so an `if: failure()` step reads a defined value either way.
+   */
+  whenFailed?: (errors: string[]) => string;
 }
 
 /** Why a finished run failed: printed as one `::error::` with this title (and file, line); exit 1. */
@@ -130,10 +135,10 @@ export async function runAction<T extends InputTable, R extends object>(
       }
     };
     const done = result;
-    if (done) {
-      for (const [name, output] of Object.entries(definition.outputs)) {
-        await attempt(() => io.setOutput(name, output.value(done)));
-      }
+    for (const [name, output] of Object.entries(definition.outputs)) {
+      await attempt(() =>
+        io.setOutput(name, done ? output.value(done) : (output.whenFailed?.(errors) ?? '')),
+      );
     }
     const body = done ? (definition.report.body?.(done) ?? done) : { errors: [...errors] };
     await attempt(async () => io.setOutput('report', await writeReport(io, definition.name, body)));

@@ -51287,6 +51287,7 @@ const COLOR_HEADER = 'x-switchyard-color';
 const DEFAULT_SAMPLES = 100;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_BUDGET_MS = 10_000;
 /** A colour is named near the top of a body; the rest is not needed. */
 const verify_MAX_BODY_BYTES = 64 * 1024;
 /** The colour an answer names: the x-switchyard-color header, else the one of "blue"/"green" in the body. */
@@ -51303,11 +51304,13 @@ function colorOf(header, body) {
 async function sampleColors(url, options = {}) {
     const samples = options.samples ?? DEFAULT_SAMPLES;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const counts = { samples, blue: 0, green: 0, unnamed: 0, errors: {} };
+    const stopAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
+    const counts = { samples: 0, blue: 0, green: 0, unnamed: 0, errors: {} };
     let next = 0;
     const worker = async () => {
-        while (next < samples) {
+        while (next < samples && performance.now() < stopAt && !options.decided?.(counts)) {
             next++;
+            counts.samples++;
             try {
                 const color = await sampleOnce(new URL(url), timeoutMs);
                 if (color)
@@ -51359,9 +51362,21 @@ function judgeSamples(weights, counts, url) {
     const expected = allowed === 0 ? `exactly ${weights.green}%` : `${weights.green}% ± ${allowed} points`;
     return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
 }
-/** Samples `url` and judges it against the weights. */
+/** Samples `url` and judges it against the weights, stopping as soon as the answers cannot pass. */
 async function verifyThroughUrl(url, weights, options = {}) {
-    return judgeSamples(weights, await sampleColors(url, options), url);
+    const planned = options.samples ?? DEFAULT_SAMPLES;
+    const hopeless = (counts) => {
+        const failed = counts.unnamed + Object.values(counts.errors).reduce((sum, n) => sum + n, 0);
+        // judgeSamples needs half of the samples to name a colour, and 0 or 100 exactly.
+        if (failed > planned / 2)
+            return true;
+        if (weights.green === 0)
+            return counts.green > 0;
+        if (weights.green === 100)
+            return counts.blue > 0;
+        return false;
+    };
+    return judgeSamples(weights, await sampleColors(url, { ...options, decided: hopeless }), url);
 }
 function describeCounts(counts, url) {
     const named = counts.blue + counts.green;
@@ -55973,10 +55988,8 @@ async function runAction(definition, io, options = {}) {
             }
         };
         const done = result;
-        if (done) {
-            for (const [name, output] of Object.entries(definition.outputs)) {
-                await attempt(() => io.setOutput(name, output.value(done)));
-            }
+        for (const [name, output] of Object.entries(definition.outputs)) {
+            await attempt(() => io.setOutput(name, done ? output.value(done) : (output.whenFailed?.(errors) ?? '')));
         }
         const body = done ? (definition.report.body?.(done) ?? done) : { errors: [...errors] };
         await attempt(async () => io.setOutput('report', await writeReport(io, definition.name, body)));
@@ -56819,11 +56832,14 @@ class Window {
 
 
 
+/** How long the attempt made at the deadline may take, at most. */
+const FINAL_ATTEMPT_MS = 1000;
 /**
  * Probes every target until each has passed once, or the deadline. Targets wait independently
  * (a healthy one is not probed again) and concurrently; the last attempt is made at the deadline
- * itself, and every attempt is cut off there: `duration` bounds the whole wait, a long `timeout`
- * included. Used by health-check's until-healthy mode and by deploy's stage.
+ * itself and gets at most FINAL_ATTEMPT_MS to answer, and every attempt is cut off then:
+ * `duration` bounds the whole wait, a long `timeout` included. Used by health-check's
+ * until-healthy mode and by deploy's stage.
  */
 async function untilHealthy(options) {
     const { clock, probes, durationMs, intervalMs } = options;
@@ -56835,7 +56851,8 @@ async function untilHealthy(options) {
     let lastProgress = 0;
     let pending = probes;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), Math.max(0, durationMs));
+    // The attempt made at the deadline gets a moment to answer: cut off at once it would always fail.
+    const timer = setTimeout(() => deadline.abort(), Math.max(0, durationMs) + FINAL_ATTEMPT_MS);
     timer.unref();
     const attemptSignal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     try {
@@ -56844,7 +56861,10 @@ async function untilHealthy(options) {
                 const at = elapsed();
                 const result = await probe.check(attemptSignal);
                 samples.push(sampleOf(probe.target, result, at));
-                lastDetail.set(probe.target, result.detail);
+                // An attempt cut off at the deadline says only that; the last real answer says why.
+                const cutOff = !result.ok && deadline.signal.aborted && lastDetail.get(probe.target) !== 'not probed';
+                if (!cutOff)
+                    lastDetail.set(probe.target, result.detail);
                 if (result.ok)
                     options.onHealthy?.(probe.target, result, elapsed());
                 return result.ok;
@@ -56972,6 +56992,8 @@ async function watchTargets(options) {
         stop.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let breach;
+    /** When the window reached its end short of min-samples and went on. */
+    let extendedFrom;
     const record = (sample) => {
         if (breach)
             return;
@@ -57001,6 +57023,8 @@ async function watchTargets(options) {
             const now = elapsed();
             if (now >= durationMs && (enoughSamples() || now >= deadlineMs))
                 break;
+            if (now >= durationMs)
+                extendedFrom ??= now;
             const limit = now >= durationMs ? deadlineMs : durationMs;
             // The next slot on the cadence, the end of the window at the latest; slots a slow round
             // overran are skipped, not fired in a burst.
@@ -57024,7 +57048,7 @@ async function watchTargets(options) {
         perTarget,
         overall: overall.stats(),
         elapsedMs,
-        extendedMs: Math.max(0, elapsedMs - durationMs),
+        extendedMs: extendedFrom === undefined ? 0 : elapsedMs - extendedFrom,
         cancelled,
     };
 }
@@ -62491,7 +62515,7 @@ const release = object({
     sha: state_text.optional(),
     stagedAt: state_text,
     deploymentId: schemas_number().int().optional(),
-    servedAt: state_text.optional(),
+    liveAt: state_text.refine((t) => !Number.isNaN(Date.parse(t)), 'must be an ISO time').optional(),
 });
 const historyEntry = object({
     at: state_text,
@@ -63461,6 +63485,8 @@ class DeployRun {
             if (inputs.command === 'plan')
                 return this.plan();
             this.checkCommandInputs();
+            // The router's own input checks, before the lock is taken or anything recorded.
+            void this.router;
             this.lock = await this.store.lock(this.owner(), {
                 timeoutMs: inputs['lock-timeout'],
                 staleAfterMs: LOCK_STALE_MS,
@@ -63554,15 +63580,52 @@ class DeployRun {
      * checked first: a run that lost it must not move traffic another run now owns.
      */
     async setWeights(weights, cancellable = false) {
+        await this.applyWeights(weights, cancellable);
+        return this.verifyWeights(weights);
+    }
+    /**
+     * The change itself, after the lock check. Routers apply atomically: when this throws, the
+     * router serves as before.
+     */
+    async applyWeights(weights, cancellable = false) {
         await this.lock?.check();
         // A change that puts traffic back runs to its end, cancelled workflow or not.
         await this.router.apply(weights, cancellable ? { signal: this.deps.signal } : {});
+    }
+    async verifyWeights(weights) {
         const verification = await this.router.verify(weights);
         if (!verification.ok) {
             throw new UserError(`the router did not take ${describeWeights(weights)}: ${verification.detail}`, 'Traffic not shifted');
         }
         this.io.info(`traffic: ${describeWeights(weights)} — ${verification.detail}`);
         return verification.detail;
+    }
+    /**
+     * Compares the state with what the router serves before a command moves traffic or stages over a
+     * colour. A state that is new (a hosted runner's thrown-away workspace, an emptied Redis) takes
+     * the router's word when the router has one colour at 100%; any other disagreement is refused:
+     * acting on a state that does not describe the router could stage over, or shift traffic to,
+     * the wrong colour.
+     */
+    async checkRouterAgrees() {
+        const live = await this.router.read();
+        const state = this.state;
+        if (!live || (live.blue === state.weights.blue && live.green === state.weights.green))
+            return;
+        const fresh = state.revision === 0 && state.history.length === 0;
+        const sole = live.blue === 100 ? 'blue' : live.green === 100 ? 'green' : undefined;
+        if (fresh && sole) {
+            this.io.warning(`the deploy state at ${this.store.location} is new, and the router serves ${describeWeights(live)}: ` +
+                `taking ${sole} as the active colour`);
+            await this.save((s) => ({ ...s, active: sole, weights: live }));
+            return;
+        }
+        throw new UserError(`the router serves ${describeWeights(live)}, but the deploy state at ${this.store.location} says ` +
+            `${describeWeights(state.weights)} (active ${state.active}). Nothing was changed: acting on a state that does ` +
+            `not describe the router could stage over, or shift traffic to, the wrong colour. ` +
+            (fresh
+                ? 'The state is new and the router splits traffic: put one colour at 100% on the router first (or use the state this deployment had).'
+                : 'Point `state` at this deployment’s state, or run rollback to put the router back to what the state says.'), 'Router and state disagree');
     }
     /** Refusals that need no state: made before the lock is taken or anything changes. */
     checkCommandInputs() {
@@ -63619,7 +63682,7 @@ class DeployRun {
         io.info(`active: ${state.active}; weights: ${describeWeights(state.weights)}`);
         for (const color of ['blue', 'green']) {
             const release = state.releases[color];
-            const untested = release && !hasServed(state, color) ? ' — has not served traffic yet' : '';
+            const untested = release && !hasBeenLive(state, color) ? ' — not live yet (untested, or its promotion failed)' : '';
             io.info(`  ${color}: ${release ? `${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}${untested}` : 'nothing staged'}`);
         }
         if (state.promotion) {
@@ -63653,8 +63716,9 @@ class DeployRun {
     }
     // --- stage ---
     async stage() {
-        const { io, inputs, deps } = this;
+        const { io, inputs } = this;
         const version = inputs.version;
+        await this.checkRouterAgrees();
         const idle = otherColor(this.state.active);
         if (this.state.weights[idle] > 0) {
             throw new UserError(`${idle} still serves ${this.state.weights[idle]}% of traffic; staging over it would hit users. Run rollback (or promote) first.`, 'Cannot stage');
@@ -63662,6 +63726,31 @@ class DeployRun {
         const servers = (idle === 'green' ? inputs.green : inputs.blue) ?? [];
         if (servers.length === 0)
             throw new InputError(idle, `lists no servers; stage needs the ${idle} servers to probe`);
+        // Recorded before anything runs: from here on, the idle colour may run the new build, so it is
+        // no longer the last good one (rollback refuses it until it has been live), even when staging fails.
+        const sha = io.env.GITHUB_SHA;
+        await this.save((s) => this.withHistory({ ...s, releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now() } } }, { command: 'stage', version, sha, weights: s.weights, verdict: 'started' }));
+        try {
+            await this.deployToIdle(idle, version, servers);
+        }
+        catch (error) {
+            const reason = messageOf(error);
+            await this.save((s) => this.withHistory(s, {
+                command: 'stage',
+                version,
+                sha,
+                weights: s.weights,
+                verdict: 'failed',
+                reason,
+            })).catch(() => undefined);
+            throw error;
+        }
+        await this.save((s) => this.withHistory(s, { command: 'stage', version, sha, weights: s.weights, verdict: 'succeeded' }));
+        return this.result();
+    }
+    /** stage-command for the idle colour, then the wait until every idle server is healthy. */
+    async deployToIdle(idle, version, servers) {
+        const { io, inputs, deps } = this;
         const command = inputs['stage-command'];
         if (command) {
             io.info(`staging ${neutralise(version)} on ${idle}: ${formatCommand(command)}`);
@@ -63705,16 +63794,14 @@ class DeployRun {
         finally {
             await Promise.all(probes.map((p) => p.close()));
         }
-        const sha = io.env.GITHUB_SHA;
-        await this.save((s) => this.withHistory({ ...s, releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now() } } }, { command: 'stage', version, sha, weights: s.weights, verdict: 'succeeded' }));
-        return this.result();
     }
     // --- shift ---
     async shift() {
+        await this.checkRouterAgrees();
         const idle = otherColor(this.state.active);
         const weights = weightsFor(idle, this.inputs.weight);
         const verified = await this.setWeights(weights);
-        await this.save((s) => this.withHistory({ ...s, weights, releases: markServed(s.releases, weights, this.now()) }, { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' }));
+        await this.save((s) => this.withHistory({ ...s, weights, releases: markLive(s.releases, weights, this.now()) }, { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' }));
         return this.result({ router: { verified } });
     }
     // --- rollback ---
@@ -63728,14 +63815,17 @@ class DeployRun {
         const state = this.state;
         const clean = !state.promotion && state.weights[state.active] === 100;
         const target = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
-        if (!hasServed(state, target)) {
+        if (!hasBeenLive(state, target)) {
             const release = state.releases[target];
             throw new UserError(release
                 ? `not rolling back to ${target}: it runs ${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
-                    `staged ${release.stagedAt} and never given traffic since, so it is an untested build. ` +
+                    `staged ${release.stagedAt} and never live since (it has not had all the traffic), so it is an untested or failed build. ` +
                     `Traffic stays on ${state.active} (${describeWeights(state.weights)}). Stage the last good version on ${target} and promote it instead.`
                 : `nothing to roll back to: ${state.active} has all traffic and ${target} never served`, 'Cannot roll back');
         }
+        const live = await this.router.read();
+        if (live && live.blue !== state.weights.blue)
+            this.io.warning(`the router serves ${describeWeights(live)} while the state says ${describeWeights(state.weights)}; putting ${target} at 100%`);
         const weights = weightsFor(target, 100);
         const started = this.clock.now();
         const verified = await this.setWeights(weights);
@@ -63748,8 +63838,14 @@ class DeployRun {
             await this.closeDeployment(state.releases[state.active]?.deploymentId, 'inactive', `rolled back to ${target}: ${reason}`);
         }
         const previous = state.active === target ? otherColor(target) : state.active;
-        await this.save((s) => this.withHistory({ ...s, active: target, weights, promotion: undefined }, { command: 'rollback', version: s.releases[target]?.version, weights, verdict: 'succeeded', reason }));
-        return this.result({ previous, router: { verified } });
+        await this.save((s) => this.withHistory({
+            ...s,
+            active: target,
+            weights,
+            promotion: undefined,
+            releases: markLive(s.releases, weights, this.now()),
+        }, { command: 'rollback', version: s.releases[target]?.version, weights, verdict: 'succeeded', reason }));
+        return this.result({ previous, rolledBack: true, router: { verified } });
     }
     // --- promote: apply → verify → gates → record, step by step ---
     async promote() {
@@ -63762,12 +63858,16 @@ class DeployRun {
                 `${p.steps[p.step] ?? '?'}%); restoring ${p.from} and starting again`);
             await this.rollback('interrupted promotion restarted');
         }
+        await this.checkRouterAgrees();
         const plan = planPromotion(inputs, this.state);
         const { to } = plan;
         if (!this.state.releases[to]) {
             throw new UserError(`${to} has nothing staged; run the stage command with a version first`, 'Cannot promote');
         }
         const k6 = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
+        // Read once now: a missing file or metric is found before any traffic moves, not after a step.
+        if (k6)
+            await judgeK6(k6);
         const probes = [
             ...(inputs.targets ?? []).map((url) => (this.deps.createProbe ?? createProbe)(url, probeOptionsFrom(inputs))),
             ...this.directProbes(to),
@@ -63796,13 +63896,28 @@ class DeployRun {
             state: () => this.state,
             save: (change) => this.save(change),
             withHistory: (state, entry) => this.withHistory(state, entry),
-            setWeights: (weights, cancellable = false) => this.setWeights(weights, cancellable),
-            /** Sets weights without the lock check: only to put traffic back after the lock was lost. */
-            restoreWithoutLock: async (weights) => {
+            applyWeights: (weights, cancellable = false) => this.applyWeights(weights, cancellable),
+            verifyWeights: (weights) => this.verifyWeights(weights),
+            /**
+             * Puts traffic back. The lock is checked unless it is known lost, but only another run
+             * holding it stops the change: a state store that cannot answer must not strand traffic.
+             */
+            applyRestore: async (weights, lockLost) => {
+                if (!lockLost) {
+                    try {
+                        await this.lock?.check();
+                    }
+                    catch (error) {
+                        if (error instanceof LockLostError && error.holder)
+                            throw error;
+                        this.io.warning(`the deploy lock could not be checked (${messageOf(error)}); putting traffic back all the same`);
+                    }
+                }
                 await this.router.apply(weights);
-                const verification = await this.router.verify(weights);
-                if (!verification.ok)
-                    throw new UserError(verification.detail, 'Traffic not shifted');
+            },
+            /** What this run knows the router serves when the state could not record it. */
+            assume: (change) => {
+                this.state = change(this.state);
             },
             result: (extra) => this.result(extra),
             recordDeployment: (color, version, sha) => this.recordDeployment(color, version, sha),
@@ -63905,13 +64020,14 @@ class Promotion {
                 if (this.tools.signal?.aborted)
                     return await this.cancelled();
                 const weights = weightsFor(this.to, step.weight);
-                // Counted as moved before the call: a change cut off half-way is put back all the same.
+                // Routers apply atomically: until apply() returns, nothing moved and nothing needs putting back.
+                await this.tools.applyWeights(weights, true);
                 this.moved = true;
-                await this.tools.setWeights(weights, true);
+                await this.tools.verifyWeights(weights);
                 await this.tools.save((s) => ({
                     ...s,
                     weights,
-                    releases: markServed(s.releases, weights, this.tools.now()),
+                    releases: markLive(s.releases, weights, this.tools.now()),
                     promotion: s.promotion && { ...s.promotion, step: index },
                 }));
                 this.tools.timeline.push({ at: this.tools.at(), weights, event: `${step.weight}%` });
@@ -63990,14 +64106,14 @@ class Promotion {
             active: this.to,
             weights,
             promotion: undefined,
-            releases: {
+            releases: markLive({
                 ...s.releases,
                 [this.to]: {
                     ...s.releases[this.to],
                     version: s.releases[this.to]?.version ?? '',
                     deploymentId: id,
                 },
-            },
+            }, weights, tools.now()),
         }, { command: 'promote', version: this.version, sha: this.sha, weights, verdict: 'succeeded' }));
         tools.timeline.push({ at: tools.at(), weights, event: 'promoted' });
         await this.finishRecord('success', `${this.to}${this.version ? ` (${this.version})` : ''} has all traffic`);
@@ -64008,8 +64124,16 @@ class Promotion {
     async rollBack(reason, verdict, breach) {
         const { io } = this.tools;
         io.info(`${verdict === 'failed' ? 'breach' : 'not enough evidence'}: ${reason}; restoring ${this.from}`);
-        const restoreMs = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
-        io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
+        let restoreMs;
+        try {
+            restoreMs = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
+            io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
+        }
+        catch (error) {
+            if (!(error instanceof UnverifiedRestore))
+                return this.failed(error);
+            io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+        }
         await this.finishRecord('failure', `rolled back: ${reason}`);
         return this.tools.result({
             previous: this.to,
@@ -64025,8 +64149,18 @@ class Promotion {
     async cancelled() {
         const reason = 'cancelled (SIGINT/SIGTERM)';
         this.tools.io.warning(`${reason}: restoring ${this.from} to 100%`);
-        const restoreMs = this.moved ? await this.restore(reason, 'interrupted') : undefined;
-        if (!this.moved)
+        let restoreMs;
+        if (this.moved) {
+            try {
+                restoreMs = await this.restore(reason, 'interrupted');
+            }
+            catch (error) {
+                if (!(error instanceof UnverifiedRestore))
+                    return this.failed(error);
+                this.tools.io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+            }
+        }
+        else
             await this.clearPromotion(reason, 'interrupted');
         await this.finishRecord('inactive', reason);
         return this.tools.result({
@@ -64061,9 +64195,19 @@ class Promotion {
                 reason = `${failure.message}; ${this.from} was restored to 100%`;
             }
             catch (restoreError) {
-                const detail = restoreError instanceof Error ? restoreError.message : String(restoreError);
-                reason = `${failure.message}; restoring ${this.from} failed too (${detail}): run the rollback command`;
+                if (restoreError instanceof UnverifiedRestore) {
+                    rolledBack = true;
+                    reason = `${failure.message}; ${this.from} was set back to 100%, but ${restoreError.message}`;
+                }
+                else {
+                    reason = `${failure.message}; restoring ${this.from} failed too (${messageOf(restoreError)}): run the rollback command`;
+                }
             }
+        }
+        else {
+            // The router refused the first change and serves as before: no promotion is under way.
+            await this.clearPromotion(failure.message, 'failed').catch(() => undefined);
+            reason = `${failure.message}; no traffic was moved`;
         }
         await this.finishRecord('error', failure.message);
         return this.tools.result({
@@ -64082,16 +64226,41 @@ class Promotion {
         const { tools } = this;
         const started = tools.clock.now();
         const weights = weightsFor(this.from, 100);
-        if (lockLost)
-            await tools.restoreWithoutLock(weights);
-        else
-            await tools.setWeights(weights);
+        await tools.applyRestore(weights, lockLost);
+        const restored = (s) => ({
+            ...s,
+            active: this.from,
+            weights,
+            promotion: undefined,
+        });
+        tools.assume(restored);
+        let unverified;
+        try {
+            await tools.verifyWeights(weights);
+        }
+        catch (error) {
+            unverified = `the router could not prove it: ${messageOf(error)}`;
+        }
         const restoreMs = tools.clock.now() - started;
         tools.timeline.push({ at: tools.at(), weights, event: 'rollback' });
-        if (lockLost)
-            return restoreMs;
+        if (!lockLost)
+            await this.recordRestore(restored, reason, verdict);
+        if (unverified)
+            throw new UnverifiedRestore(unverified);
+        return restoreMs;
+    }
+    async recordRestore(restored, reason, verdict) {
+        const { tools } = this;
+        const weights = weightsFor(this.from, 100);
         try {
-            await tools.save((s) => tools.withHistory({ ...s, active: this.from, weights, promotion: undefined }, { command: 'promote', version: this.version, sha: this.sha, weights, verdict, reason }));
+            await tools.save((s) => tools.withHistory(restored(s), {
+                command: 'promote',
+                version: this.version,
+                sha: this.sha,
+                weights,
+                verdict,
+                reason,
+            }));
         }
         catch (error) {
             // Traffic is safe; the record is what failed, and the next status says so.
@@ -64099,7 +64268,6 @@ class Promotion {
                 throw error;
             tools.io.warning(`${this.from} is back at 100%, but the state could not record it: ${error.message}`);
         }
-        return restoreMs;
     }
     async clearPromotion(reason, verdict) {
         const { tools } = this;
@@ -64114,34 +64282,38 @@ class Promotion {
     }
 }
 /**
- * Whether a colour's current build has served users: it had traffic since it was staged (or,
- * with nothing staged by switchyard, at any point of the history: blue serves before the first
- * promotion). A build staged and never given traffic is untested.
+ * Whether a colour's current build has been live: it had all the traffic at some point since it
+ * was staged (promoted, rolled back to, or what served before switchyard's first promotion). A
+ * build staged and never live — including one whose promotion failed at 10% — is not a rollback
+ * target: it is untested, or known bad.
  */
-function hasServed(state, color) {
+function hasBeenLive(state, color) {
     const release = state.releases[color];
-    if (state.weights[color] > 0)
+    if (state.weights[color] === 100)
         return true;
     if (!release)
-        return state.history.some((entry) => entry.weights[color] > 0);
-    if (release.servedAt)
+        return state.history.some((entry) => entry.weights[color] === 100);
+    if (release.liveAt)
         return true;
-    return state.history.some((entry) => entry.at > release.stagedAt && entry.weights[color] > 0);
+    return state.history.some((entry) => entry.at > release.stagedAt && entry.weights[color] === 100);
 }
 /** The colour that served before the active one, if any. */
 function previousOf(state) {
     const other = otherColor(state.active);
-    return hasServed(state, other) ? other : undefined;
+    return hasBeenLive(state, other) ? other : undefined;
 }
-/** Stamps the first time each colour's current build gets traffic. */
-function markServed(releases, weights, at) {
+/** Stamps the first time each colour's current build has all the traffic. */
+function markLive(releases, weights, at) {
     const next = { ...releases };
     for (const color of ['blue', 'green']) {
         const release = next[color];
-        if (release && weights[color] > 0 && !release.servedAt)
-            next[color] = { ...release, servedAt: at };
+        if (release && weights[color] === 100 && !release.liveAt)
+            next[color] = { ...release, liveAt: at };
     }
     return next;
+}
+/** The old colour was set back, but the router's verification could not prove it. */
+class UnverifiedRestore extends Error {
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/summary.ts
@@ -64227,12 +64399,14 @@ const deployAction = defineAction({
             value: (result) => JSON.stringify(result.weights),
         },
         'rolled-back': {
-            description: 'true when the command put the previous colour back (a breached promotion, a cancellation).',
+            description: 'true when the command put the previous colour back (a breached promotion, a cancellation, a rollback).',
             value: (result) => String(result.rolledBack),
+            whenFailed: () => 'false',
         },
         reason: {
-            description: 'Why it rolled back or failed (which threshold, which value).',
+            description: 'Why it rolled back or failed (which threshold, which value, or the error).',
             value: (result) => result.reason ?? '',
+            whenFailed: (errors) => errors.join('\n'),
         },
         verdict: {
             description: "promote: the analysis' last verdict — passed, failed or inconclusive (not enough evidence, or cancelled); empty for other commands.",

@@ -22,12 +22,14 @@ export const deployAction = defineAction({
     },
     'rolled-back': {
       description:
-        'true when the command put the previous colour back (a breached promotion, a cancellation).',
+        'true when the command put the previous colour back (a breached promotion, a cancellation, a rollback).',
       value: (result) => String(result.rolledBack),
+      whenFailed: () => 'false',
     },
     reason: {
-      description: 'Why it rolled back or failed (which threshold, which value).',
+      description: 'Why it rolled back or failed (which threshold, which value, or the error).',
       value: (result) => result.reason ?? '',
+      whenFailed: (errors) => errors.join('\n'),
     },
     verdict: {
       description:

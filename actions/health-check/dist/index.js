@@ -50446,6 +50446,7 @@ const COLOR_HEADER = 'x-switchyard-color';
 const DEFAULT_SAMPLES = 100;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_BUDGET_MS = 10_000;
 /** A colour is named near the top of a body; the rest is not needed. */
 const verify_MAX_BODY_BYTES = 64 * 1024;
 /** The colour an answer names: the x-switchyard-color header, else the one of "blue"/"green" in the body. */
@@ -50462,11 +50463,13 @@ function colorOf(header, body) {
 async function sampleColors(url, options = {}) {
     const samples = options.samples ?? DEFAULT_SAMPLES;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const counts = { samples, blue: 0, green: 0, unnamed: 0, errors: {} };
+    const stopAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
+    const counts = { samples: 0, blue: 0, green: 0, unnamed: 0, errors: {} };
     let next = 0;
     const worker = async () => {
-        while (next < samples) {
+        while (next < samples && performance.now() < stopAt && !options.decided?.(counts)) {
             next++;
+            counts.samples++;
             try {
                 const color = await sampleOnce(new URL(url), timeoutMs);
                 if (color)
@@ -50518,9 +50521,21 @@ function judgeSamples(weights, counts, url) {
     const expected = allowed === 0 ? `exactly ${weights.green}%` : `${weights.green}% ± ${allowed} points`;
     return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
 }
-/** Samples `url` and judges it against the weights. */
+/** Samples `url` and judges it against the weights, stopping as soon as the answers cannot pass. */
 async function verifyThroughUrl(url, weights, options = {}) {
-    return judgeSamples(weights, await sampleColors(url, options), url);
+    const planned = options.samples ?? DEFAULT_SAMPLES;
+    const hopeless = (counts) => {
+        const failed = counts.unnamed + Object.values(counts.errors).reduce((sum, n) => sum + n, 0);
+        // judgeSamples needs half of the samples to name a colour, and 0 or 100 exactly.
+        if (failed > planned / 2)
+            return true;
+        if (weights.green === 0)
+            return counts.green > 0;
+        if (weights.green === 100)
+            return counts.blue > 0;
+        return false;
+    };
+    return judgeSamples(weights, await sampleColors(url, { ...options, decided: hopeless }), url);
 }
 function describeCounts(counts, url) {
     const named = counts.blue + counts.green;
@@ -55132,10 +55147,8 @@ async function runAction(definition, io, options = {}) {
             }
         };
         const done = result;
-        if (done) {
-            for (const [name, output] of Object.entries(definition.outputs)) {
-                await attempt(() => io.setOutput(name, output.value(done)));
-            }
+        for (const [name, output] of Object.entries(definition.outputs)) {
+            await attempt(() => io.setOutput(name, done ? output.value(done) : (output.whenFailed?.(errors) ?? '')));
         }
         const body = done ? (definition.report.body?.(done) ?? done) : { errors: [...errors] };
         await attempt(async () => io.setOutput('report', await writeReport(io, definition.name, body)));
@@ -55954,11 +55967,14 @@ class Window {
 
 
 
+/** How long the attempt made at the deadline may take, at most. */
+const FINAL_ATTEMPT_MS = 1000;
 /**
  * Probes every target until each has passed once, or the deadline. Targets wait independently
  * (a healthy one is not probed again) and concurrently; the last attempt is made at the deadline
- * itself, and every attempt is cut off there: `duration` bounds the whole wait, a long `timeout`
- * included. Used by health-check's until-healthy mode and by deploy's stage.
+ * itself and gets at most FINAL_ATTEMPT_MS to answer, and every attempt is cut off then:
+ * `duration` bounds the whole wait, a long `timeout` included. Used by health-check's
+ * until-healthy mode and by deploy's stage.
  */
 async function untilHealthy(options) {
     const { clock, probes, durationMs, intervalMs } = options;
@@ -55970,7 +55986,8 @@ async function untilHealthy(options) {
     let lastProgress = 0;
     let pending = probes;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), Math.max(0, durationMs));
+    // The attempt made at the deadline gets a moment to answer: cut off at once it would always fail.
+    const timer = setTimeout(() => deadline.abort(), Math.max(0, durationMs) + FINAL_ATTEMPT_MS);
     timer.unref();
     const attemptSignal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     try {
@@ -55979,7 +55996,10 @@ async function untilHealthy(options) {
                 const at = elapsed();
                 const result = await probe.check(attemptSignal);
                 samples.push(sampleOf(probe.target, result, at));
-                lastDetail.set(probe.target, result.detail);
+                // An attempt cut off at the deadline says only that; the last real answer says why.
+                const cutOff = !result.ok && deadline.signal.aborted && lastDetail.get(probe.target) !== 'not probed';
+                if (!cutOff)
+                    lastDetail.set(probe.target, result.detail);
                 if (result.ok)
                     options.onHealthy?.(probe.target, result, elapsed());
                 return result.ok;
@@ -56107,6 +56127,8 @@ async function watchTargets(options) {
         stop.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let breach;
+    /** When the window reached its end short of min-samples and went on. */
+    let extendedFrom;
     const record = (sample) => {
         if (breach)
             return;
@@ -56136,6 +56158,8 @@ async function watchTargets(options) {
             const now = elapsed();
             if (now >= durationMs && (enoughSamples() || now >= deadlineMs))
                 break;
+            if (now >= durationMs)
+                extendedFrom ??= now;
             const limit = now >= durationMs ? deadlineMs : durationMs;
             // The next slot on the cadence, the end of the window at the latest; slots a slow round
             // overran are skipped, not fired in a burst.
@@ -56159,7 +56183,7 @@ async function watchTargets(options) {
         perTarget,
         overall: overall.stats(),
         elapsedMs,
-        extendedMs: Math.max(0, elapsedMs - durationMs),
+        extendedMs: extendedFrom === undefined ? 0 : elapsedMs - extendedFrom,
         cancelled,
     };
 }
@@ -56632,6 +56656,7 @@ const healthCheckAction = defineAction({
         healthy: {
             description: 'true when every target passed (and the k6 gate, when given), else false.',
             value: (result) => String(result.healthy),
+            whenFailed: () => 'false',
         },
         verdict: {
             description: 'passed, failed or inconclusive (not enough evidence: too few samples, no data, cancelled); healthy is true only when passed.',

@@ -11,6 +11,7 @@ export const healthCheckAction = defineAction({
     healthy: {
       description: 'true when every target passed (and the k6 gate, when given), else false.',
       value: (result) => String(result.healthy),
+      whenFailed: () => 'false',
     },
     verdict: {
       description:

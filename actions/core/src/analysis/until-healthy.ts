@@ -5,6 +5,9 @@ import { formatMs } from '../summary.js';
 import type { GateVerdict } from './gate.js';
 import { sampleOf, type Sample } from './window.js';
 
+/** How long the attempt made at the deadline may take, at most. */
+export const FINAL_ATTEMPT_MS = 1000;
+
 export interface UntilHealthyOptions {
   probes: Probe[];
   intervalMs: number;
@@ -33,8 +36,9 @@ export interface UntilHealthyResult extends GateVerdict {
 /**
  * Probes every target until each has passed once, or the deadline. Targets wait independently
  * (a healthy one is not probed again) and concurrently; the last attempt is made at the deadline
- * itself, and every attempt is cut off there: `duration` bounds the whole wait, a long `timeout`
- * included. Used by health-check's until-healthy mode and by deploy's stage.
+ * itself and gets at most FINAL_ATTEMPT_MS to answer, and every attempt is cut off then:
+ * `duration` bounds the whole wait, a long `timeout` included. Used by health-check's
+ * until-healthy mode and by deploy's stage.
  */
 export async function untilHealthy(options: UntilHealthyOptions): Promise<UntilHealthyResult> {
   const { clock, probes, durationMs, intervalMs } = options;
@@ -46,7 +50,8 @@ export async function untilHealthy(options: UntilHealthyOptions): Promise<UntilH
   let lastProgress = 0;
   let pending = probes;
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), Math.max(0, durationMs));
+  // The attempt made at the deadline gets a moment to answer: cut off at once it would always fail.
+  const timer = setTimeout(() => deadline.abort(), Math.max(0, durationMs) + FINAL_ATTEMPT_MS);
   timer.unref();
   const attemptSignal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
   try {
@@ -55,7 +60,9 @@ export async function untilHealthy(options: UntilHealthyOptions): Promise<UntilH
         const at = elapsed();
         const result = await probe.check(attemptSignal);
         samples.push(sampleOf(probe.target, result, at));
-        lastDetail.set(probe.target, result.detail);
+        // An attempt cut off at the deadline says only that; the last real answer says why.
+        const cutOff = !result.ok && deadline.signal.aborted && lastDetail.get(probe.target) !== 'not probed';
+        if (!cutOff) lastDetail.set(probe.target, result.detail);
         if (result.ok) options.onHealthy?.(probe.target, result, elapsed());
         return result.ok;
       });

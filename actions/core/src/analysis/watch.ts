@@ -30,7 +30,7 @@ export interface WatchResult extends GateVerdict {
   overall: WindowStats;
   /** How long the window lasted, including its final round. */
   elapsedMs: number;
-  /** Beyond `durationMs`, waiting for min-samples (0 when the window ended on time). */
+  /** How long the window went on past its end for min-samples (0 when it had them on time). */
   extendedMs: number;
   cancelled: boolean;
 }
@@ -60,6 +60,8 @@ export async function watchTargets(options: WatchOptions): Promise<WatchResult> 
   if (options.signal?.aborted) stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let breach: Breach | undefined;
+  /** When the window reached its end short of min-samples and went on. */
+  let extendedFrom: number | undefined;
 
   const record = (sample: Sample) => {
     if (breach) return;
@@ -87,6 +89,7 @@ export async function watchTargets(options: WatchOptions): Promise<WatchResult> 
       // window goes on only for min-samples, and never starts a round after the deadline.
       const now = elapsed();
       if (now >= durationMs && (enoughSamples() || now >= deadlineMs)) break;
+      if (now >= durationMs) extendedFrom ??= now;
       const limit = now >= durationMs ? deadlineMs : durationMs;
       // The next slot on the cadence, the end of the window at the latest; slots a slow round
       // overran are skipped, not fired in a burst.
@@ -109,7 +112,7 @@ export async function watchTargets(options: WatchOptions): Promise<WatchResult> 
     perTarget,
     overall: overall.stats(),
     elapsedMs,
-    extendedMs: Math.max(0, elapsedMs - durationMs),
+    extendedMs: extendedFrom === undefined ? 0 : elapsedMs - extendedFrom,
     cancelled,
   };
 }

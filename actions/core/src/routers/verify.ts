@@ -17,6 +17,13 @@ export interface SampleOptions {
   concurrency?: number;
   /** Per request; default 5 s. */
   timeoutMs?: number;
+  /**
+   * No new request starts after this long (default 10 s), and the verdict is made on the answers
+   * in hand: a dead colour behind a retrying balancer must not hold a rollback for a minute.
+   */
+  budgetMs?: number;
+  /** Stops sampling early once the answers so far already decide the verdict. */
+  decided?: (counts: ColorCounts) => boolean;
 }
 
 /** What a batch of samples saw. */
@@ -33,6 +40,7 @@ export interface ColorCounts {
 const DEFAULT_SAMPLES = 100;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_BUDGET_MS = 10_000;
 /** A colour is named near the top of a body; the rest is not needed. */
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -49,11 +57,13 @@ export function colorOf(header: string | string[] | undefined, body: string): Co
 export async function sampleColors(url: string, options: SampleOptions = {}): Promise<ColorCounts> {
   const samples = options.samples ?? DEFAULT_SAMPLES;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const counts: ColorCounts = { samples, blue: 0, green: 0, unnamed: 0, errors: {} };
+  const stopAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
+  const counts: ColorCounts = { samples: 0, blue: 0, green: 0, unnamed: 0, errors: {} };
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < samples) {
+    while (next < samples && performance.now() < stopAt && !options.decided?.(counts)) {
       next++;
+      counts.samples++;
       try {
         const color = await sampleOnce(new URL(url), timeoutMs);
         if (color) counts[color]++;
@@ -106,13 +116,22 @@ export function judgeSamples(weights: Weights, counts: ColorCounts, url: string)
   return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
 }
 
-/** Samples `url` and judges it against the weights. */
+/** Samples `url` and judges it against the weights, stopping as soon as the answers cannot pass. */
 export async function verifyThroughUrl(
   url: string,
   weights: Weights,
   options: SampleOptions = {},
 ): Promise<Verification> {
-  return judgeSamples(weights, await sampleColors(url, options), url);
+  const planned = options.samples ?? DEFAULT_SAMPLES;
+  const hopeless = (counts: ColorCounts): boolean => {
+    const failed = counts.unnamed + Object.values(counts.errors).reduce((sum, n) => sum + n, 0);
+    // judgeSamples needs half of the samples to name a colour, and 0 or 100 exactly.
+    if (failed > planned / 2) return true;
+    if (weights.green === 0) return counts.green > 0;
+    if (weights.green === 100) return counts.blue > 0;
+    return false;
+  };
+  return judgeSamples(weights, await sampleColors(url, { ...options, decided: hopeless }), url);
 }
 
 export function describeCounts(counts: ColorCounts, url: string): string {
