@@ -232,7 +232,9 @@ describe('faults while promoting through real nginx', () => {
     const rollback = await runDeploy(setup, 'rollback', { state, reason: 'promote failed' });
     expect(rollback.exitCode).toBe(1);
     const [error] = annotations(rollback.stdout);
-    expect(error).toMatch(/not rolling back to blue: it runs v9, .* untested or failed build\. Traffic stays on green/);
+    expect(error).toMatch(
+      /not rolling back to blue: it runs v9, .* untested or failed build\. Traffic stays on green/,
+    );
     expect(nginxWeights(setup)).toEqual({ blue: 0, green: 100 });
     expect(await answering(setup)).toEqual(new Set(['green']));
   });
