@@ -154,3 +154,11 @@ describe('watch needs evidence (issue 8, defect 2)', () => {
     expect(probed).toBe(false);
   });
 });
+
+describe('expect-body on RE2', () => {
+  it('refuses a regex RE2 cannot compile before probing anything', async () => {
+    await expect(check({ targets: 'http://a/', 'expect-body': '/a{1001}/' }, {})).rejects.toThrow(
+      /^Input "expect-body": \/a\{1001\}\/ is not a valid regular expression for RE2/,
+    );
+  });
+});

@@ -6,6 +6,8 @@ import { openStateStore } from '../../actions/core/src/deploy/state/index.js';
 import { InputError, UserError, UserErrors } from '../../actions/core/src/errors.js';
 import { memoryIO } from '../../actions/core/src/io.js';
 import { createProbe } from '../../actions/core/src/probes/index.js';
+import { prepareBodyMatcher } from '../../actions/core/src/probes/body-matcher.js';
+import type { BodyMatcher } from '../../actions/core/src/probes/probe.js';
 import { ACTION_INPUTS, type ActionName } from '../../actions/core/src/registry.js';
 
 function read<A extends ActionName>(action: A, inputs: Record<string, string>) {
@@ -175,20 +177,26 @@ describe('expect-body', () => {
     expect(error?.message).toContain('flag "y"');
   });
 
-  it('matches with the flags given, named groups and lookbehind (linear in RE2 too)', () => {
-    const body = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/^ok$/im' })[
+  it('matches with the flags given, named groups and lookbehind (linear in RE2 too)', async () => {
+    const test = async (pattern: string, text: string) => {
+      const matcher = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': pattern })[
+        'expect-body'
+      ];
+      return (await prepareBodyMatcher(matcher as BodyMatcher))(text);
+    };
+    expect(await test('/^ok$/im', 'status\nOK\n')).toBe(true);
+    expect(await test('/(?<s>up)/', 'is up')).toBe(true);
+    expect(await test('/(?<!not )ready/', 'not ready')).toBe(false);
+    expect(await test('/(?<!not )ready/', 'is ready')).toBe(true);
+  });
+
+  it('refuses, when prepared, a pattern RE2 cannot parse, naming expect-body', async () => {
+    const matcher = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/a{1001}/' })[
       'expect-body'
     ];
-    expect(body?.kind === 'regex' && body.regex.test('status\nOK\n')).toBe(true);
-    const named = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/(?<s>up)/' })[
-      'expect-body'
-    ];
-    expect(named?.kind === 'regex' && named.regex.test('is up')).toBe(true);
-    const behind = read('health-check', { targets: 'http://127.0.0.1/', 'expect-body': '/(?<!not )ready/' })[
-      'expect-body'
-    ];
-    expect(behind?.kind === 'regex' && behind.regex.test('not ready')).toBe(false);
-    expect(behind?.kind === 'regex' && behind.regex.test('is ready')).toBe(true);
+    await expect(prepareBodyMatcher(matcher as BodyMatcher)).rejects.toThrow(
+      /^Input "expect-body": \/a\{1001\}\/ is not a valid regular expression for RE2 \(invalid repeat count/,
+    );
   });
 });
 

@@ -4,6 +4,8 @@ import { InputError, UserErrors } from '../../actions/core/src/errors.js';
 import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
 import { parseDuration, parseRate, splitList } from '../../actions/core/src/inputs.js';
 import { memoryIO } from '../../actions/core/src/io.js';
+import { prepareBodyMatcher } from '../../actions/core/src/probes/body-matcher.js';
+import type { BodyMatcher } from '../../actions/core/src/probes/probe.js';
 
 function read(inputs: Record<string, string>) {
   const { io } = memoryIO({ inputs });
@@ -55,7 +57,7 @@ describe('health-check inputs', () => {
     expect(inputs['failure-limit']).toBe(3);
   });
 
-  it('parses every kind of input', () => {
+  it('parses every kind of input', async () => {
     const inputs = read({
       targets:
         'https://example.com/health\ntcp://127.0.0.1:5432\nredis://:pw@127.0.0.1:6379/2\npostgres://u:p@db/app',
@@ -74,7 +76,8 @@ describe('health-check inputs', () => {
       { min: 400, max: 499 },
     ]);
     const body = inputs['expect-body'];
-    expect(body?.kind === 'regex' && body.regex.test('OK')).toBe(true);
+    expect(body).toMatchObject({ kind: 'regex', flags: 'i' });
+    expect(await prepareBodyMatcher(body as BodyMatcher).then((test) => test('OK'))).toBe(true);
     expect(inputs.headers).toEqual([
       ['Authorization', 'Bearer abc:def'],
       ['X-Env', 'prod'],

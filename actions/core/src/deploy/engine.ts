@@ -9,6 +9,7 @@ import { watchTargets } from '../analysis/watch.js';
 import type { Clock } from '../clock.js';
 import { InputError, messageOf, UserError } from '../errors.js';
 import { neutralise, type ActionIO } from '../io.js';
+import { prepareBodyMatcher } from '../probes/body-matcher.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions } from '../probes/probe.js';
 import { formatCommand, outcomeOf, outputTail, succeeded, type ProcessRunner } from '../process.js';
@@ -130,8 +131,9 @@ export class DeployRun {
       if (inputs.command === 'status') return await this.status();
       if (inputs.command === 'plan') return this.plan();
       this.checkCommandInputs();
-      // The router's own input checks, before the lock is taken or anything recorded.
+      // The router's own input checks, and a regex RE2 refuses: before the lock or any record.
       void this.router;
+      if (inputs['expect-body']) await prepareBodyMatcher(inputs['expect-body']);
       this.lock = await this.store.lock(this.owner(), {
         timeoutMs: inputs['lock-timeout'],
         staleAfterMs: LOCK_STALE_MS,

@@ -1,6 +1,7 @@
 import type { ActionIO } from '../io.js';
 import type { Clock } from '../clock.js';
 import type { InputValues } from '../inputs.js';
+import { prepareBodyMatcher } from '../probes/body-matcher.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions, ProbeResult } from '../probes/probe.js';
 import { mapBounded, retry } from '../retry.js';
@@ -60,6 +61,8 @@ export async function healthCheck(
 ): Promise<HealthCheckResult> {
   const { clock } = deps;
   checkWindow(inputs);
+  // A regex RE2 refuses is bad input: found now, before any probe.
+  if (inputs['expect-body']) await prepareBodyMatcher(inputs['expect-body']);
   const k6Settings = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
   // Judged once now, so a threshold on a missing metric fails before any probing.
   const k6Before = k6Settings && (await judgeK6(k6Settings));

@@ -1,5 +1,4 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { RE2JS } from 're2js';
 import {
   boolean,
   duration,
@@ -14,6 +13,7 @@ import {
 } from '../inputs.js';
 import { isCredentialHeader } from '../probes/http.js';
 import { PROBE_SCHEMES } from '../probes/index.js';
+import { unsupportedFeature } from '../probes/body-matcher.js';
 import type { BodyMatcher, StatusRange } from '../probes/probe.js';
 
 /** What `targets` accepts: whatever some probe checks. */
@@ -43,48 +43,39 @@ export function parseStatusRanges(raw: string): StatusRange[] | string {
   return ranges.length > 0 ? ranges : 'no status given';
 }
 
-/** JavaScript's regex flags as RE2 reads them; `g` and `d` change nothing for a yes/no match. */
-const RE2_FLAGS: Record<string, number> = {
-  i: RE2JS.CASE_INSENSITIVE,
-  m: RE2JS.MULTILINE,
-  s: RE2JS.DOTALL,
-  u: 0,
-  g: 0,
-  d: 0,
-};
-
-/** What RE2 cannot do, recognised in a pattern it refused, to say so in the user's terms. */
-const UNSUPPORTED: [RegExp, string][] = [
-  [/\\[1-9]|\\k</, 'backreferences (\\1, \\k<name>)'],
-  [/\(\?[=!]/, 'lookahead ((?=…), (?!…))'],
-];
+/** JavaScript's regex flags that change a yes/no match; `g`, `d` and `u` change nothing here. */
+const MATCH_FLAGS = new Set(['i', 'm', 's']);
+const IGNORED_FLAGS = new Set(['g', 'd', 'u']);
 
 /**
- * `ready` (substring) or `/^ok$/i` (regular expression). Patterns run on RE2, whose matching time
- * grows linearly with the body: a pattern that backtracks catastrophically in JavaScript
- * (`/^(a+)+$/`) cannot hold a probe past its timeout, since a synchronous match cannot be cut off.
+ * `ready` (substring) or `/^ok$/i` (regular expression, run on RE2 in linear time: see
+ * probes/body-matcher.ts, which compiles it before anything runs and refuses what RE2 cannot do).
  */
 export function parseBodyMatcher(raw: string): BodyMatcher | string {
   const regex = /^\/(.*)\/([a-z]*)$/s.exec(raw);
   if (!regex) return { kind: 'substring', text: raw };
   const [, pattern = '', flags = ''] = regex;
-  let mask = 0;
   for (const flag of flags) {
-    const bit = RE2_FLAGS[flag];
-    if (bit === undefined) return `${raw} uses the flag "${flag}"; the flags that apply here are i, m and s`;
-    mask |= bit;
+    if (!MATCH_FLAGS.has(flag) && !IGNORED_FLAGS.has(flag))
+      return `${raw} uses the flag "${flag}"; the flags that apply here are i, m and s`;
   }
   try {
-    // re2js runs lookbehinds without captures in linear time too, so those are allowed.
-    const compiled = RE2JS.compile(RE2JS.translateRegExp(pattern), mask | RE2JS.LOOKBEHINDS);
-    return { kind: 'regex', regex: compiled, source: raw };
+    // Compiled, never run: JavaScript's parser finds plain syntax errors at once, and RE2's own
+    // compile (before any probe) the rest.
+    new RegExp(pattern, [...flags].filter((f) => MATCH_FLAGS.has(f)).join(''));
   } catch (error) {
-    const lacking = UNSUPPORTED.find(([found]) => found.test(pattern))?.[1];
-    if (lacking) {
-      return `${raw} uses ${lacking}, which the linear-time engine (RE2) that runs expect-body lacks; rewrite it without, or match a plain substring`;
-    }
-    return `${raw} is not a valid regular expression for RE2 (${(error as Error).message.replace(/^error parsing regexp: /, '')})`;
+    return `${raw} is not a valid regular expression (${(error as Error).message})`;
   }
+  const lacking = unsupportedFeature(pattern);
+  if (lacking) {
+    return `${raw} uses ${lacking}, which the linear-time engine (RE2) that runs expect-body lacks; rewrite it without, or match a plain substring`;
+  }
+  return {
+    kind: 'regex',
+    pattern,
+    flags: [...flags].filter((f) => MATCH_FLAGS.has(f)).join(''),
+    source: raw,
+  };
 }
 
 function header(line: string, number: number): [string, string] | string {

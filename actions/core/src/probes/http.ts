@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Secrets, redactUrl } from '../mask.js';
+import { prepareBodyMatcher, type BodyTest } from './body-matcher.js';
 import {
   runAttempt,
-  type BodyMatcher,
   type Outcome,
   type Probe,
   type ProbeKind,
@@ -98,7 +98,8 @@ export class HttpProbe implements Probe {
             facts.url = redactUrl(url.href);
             facts.redirects = redirects;
           }
-          return { ...this.judge(response, latencyMs), latencyMs, facts };
+          const bodyTest = this.options.expectBody && (await prepareBodyMatcher(this.options.expectBody));
+          return { ...this.judge(response, latencyMs, bodyTest), latencyMs, facts };
         }
       },
     );
@@ -109,7 +110,7 @@ export class HttpProbe implements Probe {
     this.agents['https:'].destroy();
   }
 
-  private judge(response: Reply, latencyMs: number): { ok: boolean; detail: string } {
+  private judge(response: Reply, latencyMs: number, bodyTest?: BodyTest): { ok: boolean; detail: string } {
     const ranges = this.options.expectStatus.length > 0 ? this.options.expectStatus : DEFAULT_STATUS;
     if (!ranges.some((r) => response.status >= r.min && response.status <= r.max)) {
       const said = firstLine(response.body);
@@ -119,7 +120,7 @@ export class HttpProbe implements Probe {
       };
     }
     const matcher = this.options.expectBody;
-    if (matcher && !matches(matcher, response.body)) {
+    if (matcher && bodyTest && !bodyTest(response.body)) {
       const where = response.cut ? ` in its first ${MAX_BODY_BYTES / 1024 / 1024} MiB` : '';
       const expected =
         matcher.kind === 'substring' ? `contain ${JSON.stringify(matcher.text)}` : `match ${matcher.source}`;
@@ -212,10 +213,6 @@ function withoutOriginHeaders(headers: Record<string, string>): Record<string, s
   return Object.fromEntries(
     Object.entries(headers).filter(([name]) => !isCredentialHeader(name) && name.toLowerCase() !== 'host'),
   );
-}
-
-function matches(matcher: BodyMatcher, body: string): boolean {
-  return matcher.kind === 'substring' ? body.includes(matcher.text) : matcher.regex.test(body);
 }
 
 function formatRange(range: StatusRange): string {

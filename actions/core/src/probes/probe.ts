@@ -1,5 +1,3 @@
-import type { RE2JS } from 're2js';
-
 /**
  * A probe checks one target once. Probes never throw for an unhealthy target: a refused
  * connection, a timeout or a wrong status is a result with `ok: false` and a `detail` a person
@@ -42,9 +40,12 @@ export interface StatusRange {
   max: number;
 }
 
-/** A regex runs on RE2 (linear time in the body); `source` is the `/pattern/flags` as written. */
+/**
+ * A regex runs on RE2 (linear time in the body; see body-matcher.ts); `source` is the
+ * `/pattern/flags` as written, `flags` the ones that change a match (i, m, s).
+ */
 export type BodyMatcher =
-  { kind: 'substring'; text: string } | { kind: 'regex'; regex: RE2JS; source: string };
+  { kind: 'substring'; text: string } | { kind: 'regex'; pattern: string; flags: string; source: string };
 
 export interface ProbeOptions {
   /** Per-attempt timeout in milliseconds. */
