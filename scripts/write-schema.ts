@@ -3,7 +3,7 @@
 // stale. The YAML goes through prettier, so `npm run lint` agrees with a fresh generation.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
-import { configJsonSchema } from '../actions/core/src/config.js';
+import { configJsonSchema, inputNamesSource } from '../actions/core/src/config-schema.js';
 import { ACTION_INPUTS } from '../actions/core/src/registry.js';
 import { actionYmlPath, withGeneratedInputs, withGeneratedTable } from './action-yml.js';
 
@@ -15,6 +15,13 @@ async function write(path: string, text: string): Promise<void> {
 }
 
 await write('schema/switchyard.schema.json', JSON.stringify(configJsonSchema(), null, 2) + '\n');
+await write(
+  'actions/core/src/input-names.ts',
+  await format(inputNamesSource(), {
+    ...((await resolveConfig('actions/core/src/input-names.ts')) ?? {}),
+    parser: 'typescript',
+  }),
+);
 for (const action of Object.keys(ACTION_INPUTS) as (keyof typeof ACTION_INPUTS)[]) {
   const path = actionYmlPath(action);
   await write(path, withGeneratedInputs(readFileSync(path, 'utf8'), action));

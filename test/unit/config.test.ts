@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { readActionInputs } from '../../actions/core/src/action-inputs.js';
-import { configJsonSchema } from '../../actions/core/src/config.js';
+import { configJsonSchema, inputNamesSource } from '../../actions/core/src/config-schema.js';
 import { UserError, UserErrors } from '../../actions/core/src/errors.js';
 import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
 import { memoryIO } from '../../actions/core/src/io.js';
@@ -154,6 +154,17 @@ describe('switchyard.yml', () => {
 });
 
 describe('generated files are current', () => {
+  it('input-names.ts names every input of every table, in order (run `npm run schema`)', async () => {
+    const { ACTION_INPUT_NAMES } = await import('../../actions/core/src/input-names.js');
+    const { ACTION_INPUTS } = await import('../../actions/core/src/registry.js');
+    expect(ACTION_INPUT_NAMES).toEqual(
+      Object.fromEntries(
+        Object.entries(ACTION_INPUTS).map(([action, table]) => [action, Object.keys(table)]),
+      ),
+    );
+    expect(inputNamesSource()).toContain('export const ACTION_INPUT_NAMES');
+  });
+
   it('schema/switchyard.schema.json matches the input tables (run `npm run schema`)', () => {
     const committed = JSON.parse(readFileSync('schema/switchyard.schema.json', 'utf8'));
     expect(committed).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));

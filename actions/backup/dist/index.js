@@ -28372,7 +28372,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(82963);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7287);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -28382,7 +28382,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 82963:
+/***/ 7287:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28404,2293 +28404,90 @@ var dist = __nccwpck_require__(38815);
 var schemas = __nccwpck_require__(9691);
 // EXTERNAL MODULE: ./actions/core/src/errors.ts
 var src_errors = __nccwpck_require__(93370);
-// EXTERNAL MODULE: ./actions/core/src/inputs.ts
-var inputs = __nccwpck_require__(23432);
-// EXTERNAL MODULE: ./actions/core/src/mask.ts
-var mask = __nccwpck_require__(55829);
-// EXTERNAL MODULE: ./actions/core/src/backup/sources/index.ts + 6 modules
-var sources = __nccwpck_require__(24528);
-;// CONCATENATED MODULE: ./actions/core/src/backup/inputs.ts
-
-
-
-
-/** A `sources` line, read by the kind its scheme names; a string says what is wrong. */
-function parseSourceSpec(entry) {
-    const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(entry)?.[1]?.toLowerCase();
-    const kind = sources/* SOURCE_KINDS */.s1.find((each) => each.schemes.includes(scheme ?? ''));
-    if (kind)
-        return kind.parse(entry);
-    // As written (redactUrl would normalise it), with any password masked.
-    const shown = (0,mask/* redactText */.Rd)(entry);
-    const help = `use ${(0,src_errors/* alternatives */.Vo)(sources/* SOURCE_KINDS */.s1.map((each) => each.written))}`;
-    return scheme
-        ? `"${shown}" has an unsupported scheme "${scheme}"; ${help}`
-        : `"${shown}" is neither a URL nor a file: entry; ${help}`;
-}
-function parseStoreSpec(raw) {
-    if (raw === 'actions-cache' || raw === 'artifact')
-        return { kind: raw };
-    if (raw.startsWith('local:')) {
-        const dir = raw.slice('local:'.length);
-        return dir.trim() === ''
-            ? 'local: needs a directory, e.g. local:.switchyard/backups'
-            : { kind: 'local', dir };
-    }
-    return `"${raw}" is not a store: use local:DIR, actions-cache or artifact`;
-}
-const BACKUP_COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune'];
-const backupInputs = {
-    command: (0,inputs/* oneOf */.yL)(BACKUP_COMMANDS, 'What to do.', { default: 'backup' }),
-    sources: (0,inputs/* list */.p_)('What to back up, one per line: postgres://…, redis://… (any database index) or file:PATH-OR-GLOB. For restore and verify with a target: which parts to restore, with the credentials the manifest leaves out (default: every part, at the address it was taken from).', parseSourceSpec, { example: 'postgres://app@db:5432/shop', urls: true }),
-    store: (0,inputs/* parsedBy */.f3)('Where backups are kept: local:DIR, actions-cache or artifact.', parseStoreSpec, {
-        default: 'local:.switchyard/backups',
-        example: 'local:/var/backups/switchyard',
-    }),
-    id: (0,inputs/* text */.Qq)('The backup to restore, verify (or name, for backup: default a timestamp and the commit). `latest` is the newest in the store.', { example: 'latest' }),
-    include: (0,inputs/* list */.p_)('Only these tables (postgres), key patterns (redis) or globs (file); default everything. Each entry goes to the sources it fits (a `:` is a key pattern, a `/` a glob, `schema.table` a table); prefix postgres:, redis: or file: to say which.', undefined, {
-        commas: true,
-        example: 'public.orders, session:*',
-    }),
-    exclude: (0,inputs/* list */.p_)('Leave these tables, key patterns or globs out (read as include reads them).', undefined, {
-        commas: true,
-        example: 'public.audit_log, cache:*',
-    }),
-    retention: (0,inputs/* integer */.nd)('How many backups to keep: prune keeps the newest this many (and always the newest verified one); after a backup, the older ones are pruned the same way.', { min: 1 }),
-    'retention-days': (0,inputs/* integer */.nd)('store: artifact — days GitHub keeps the artifact (1–90; default the repository setting).', {
-        min: 1,
-        max: 90,
-    }),
-    compression: (0,inputs/* oneOf */.yL)(['gzip', 'zstd', 'none'], 'How parts are compressed, as they stream.', {
-        default: 'gzip',
-    }),
-    target: (0,inputs/* text */.Qq)('restore and verify: restore into this instead of the source — a URL of the same kind, or a directory for file parts.', { example: 'postgres://app@db-scratch:5432/shop' }),
-    mode: (0,inputs/* oneOf */.yL)(['fail-if-exists', 'replace', 'merge'], 'restore: fail-if-exists refuses when anything restored would overwrite data; replace overwrites it; merge keeps what exists and adds the rest.', { default: 'fail-if-exists' }),
-    'safety-backup': (0,inputs/* boolean */.zM)('restore: first back up what the restore could overwrite (in replace and merge modes), into the same store.', { default: 'true' }),
-    'github-token': (0,inputs/* text */.Qq)('stores actions-cache and artifact: lists, finds and deletes backups of other runs.', {
-        secret: true,
-        example: '${{ github.token }}',
-    }),
-};
-
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(37067);
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
-// EXTERNAL MODULE: external "node:https"
-var external_node_https_ = __nccwpck_require__(44708);
-var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
-;// CONCATENATED MODULE: ./actions/core/src/probes/body-matcher.ts
-
-const prepared = new WeakMap();
-/** What RE2 cannot do, recognised in a pattern it refused, to say so in the user's terms. */
-const UNSUPPORTED = [
-    [/\\[1-9]|\\k</, 'backreferences (\\1, \\k<name>)'],
-    [/\(\?[=!]/, 'lookahead ((?=…), (?!…))'],
-];
-/** The part of a refusal that names a feature RE2 lacks, when the pattern uses one. */
-function unsupportedFeature(pattern) {
-    return UNSUPPORTED.find(([found]) => found.test(pattern))?.[1];
-}
-/**
- * The matcher's test. A regex runs on RE2 (re2js), whose matching time grows linearly with the
- * body: a pattern that backtracks catastrophically in JavaScript (`/^(a+)+$/`) cannot hold a probe
- * past its timeout, since a synchronous match cannot be cut off. The engine is loaded on first use
- * (its own chunk of the bundle), so a check without a regex does not pay for it at start-up.
- * A pattern RE2 refuses is an input error on `expect-body`; callers prepare before anything runs.
- */
-function prepareBodyMatcher(matcher) {
-    let test = prepared.get(matcher);
-    if (!test) {
-        test = compile(matcher);
-        prepared.set(matcher, test);
-    }
-    return test;
-}
-async function compile(matcher) {
-    if (matcher.kind === 'substring')
-        return (body) => body.includes(matcher.text);
-    const { RE2JS } = await __nccwpck_require__.e(/* import() */ 856).then(__nccwpck_require__.bind(__nccwpck_require__, 2856));
-    let mask = 0;
-    for (const flag of matcher.flags) {
-        if (flag === 'i')
-            mask |= RE2JS.CASE_INSENSITIVE;
-        if (flag === 'm')
-            mask |= RE2JS.MULTILINE;
-        if (flag === 's')
-            mask |= RE2JS.DOTALL;
-    }
-    try {
-        // re2js runs lookbehinds without captures in linear time too, so those are allowed.
-        const regex = RE2JS.compile(RE2JS.translateRegExp(matcher.pattern), mask | RE2JS.LOOKBEHINDS);
-        return (body) => regex.test(body);
-    }
-    catch (error) {
-        const lacking = unsupportedFeature(matcher.pattern);
-        throw new src_errors/* InputError */.dz('expect-body', lacking
-            ? `${matcher.source} uses ${lacking}, which the linear-time engine (RE2) that runs expect-body lacks; rewrite it without, or match a plain substring`
-            : `${matcher.source} is not a valid regular expression for RE2 (${error.message.replace(/^error parsing regexp: /, '')})`);
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/probe.ts
-/**
- * Runs one attempt of a probe. The attempt settles when the exchange does or, at the latest, when
- * the timeout passes or `signal` aborts — whether or not the exchange noticed — so a blackholed
- * host cannot hold a health check past its timeout. An exchange that throws is an unhealthy result
- * whose detail is the error in a person's words; every text leaving here passes through `redact`.
- */
-async function runAttempt(options, exchange) {
-    const started = performance.now();
-    const elapsed = () => performance.now() - started;
-    const stop = new AbortController();
-    const timedOut = `timed out after ${Math.round(options.timeoutMs)} ms`;
-    let give = () => undefined;
-    const givenUp = new Promise((resolve) => {
-        give = (detail) => {
-            stop.abort(new Error(detail));
-            resolve({ ok: false, detail });
-        };
-    });
-    const timer = setTimeout(() => give(timedOut), options.timeoutMs);
-    const onAbort = () => give('aborted');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted)
-        onAbort();
-    try {
-        const running = options.signal?.aborted
-            ? givenUp
-            : exchange({ signal: stop.signal, elapsed }).catch((error) => ({
-                ok: false,
-                // A driver's own timer may fire a hair before ours; the user set one timeout.
-                detail: stop.signal.aborted ? stop.signal.reason.message : describeError(error),
-            }));
-        const outcome = await Promise.race([running, givenUp]);
-        const result = {
-            ok: outcome.ok,
-            latencyMs: outcome.latencyMs ?? elapsed(),
-            detail: options.redact(outcome.detail),
-        };
-        if (outcome.facts) {
-            result.facts = Object.fromEntries(Object.entries(outcome.facts).map(([name, value]) => [
-                name,
-                typeof value === 'string' ? options.redact(value) : value,
-            ]));
-        }
-        return result;
-    }
-    finally {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-    }
-}
-const NETWORK_ERRORS = {
-    ECONNREFUSED: 'connection refused',
-    ECONNRESET: 'connection reset by the server',
-    EPIPE: 'connection closed by the server',
-    EHOSTUNREACH: 'host unreachable',
-    ENETUNREACH: 'network unreachable',
-    ETIMEDOUT: 'connection timed out',
-    EADDRNOTAVAIL: 'address not available',
-};
-const TLS_ERRORS = new Set([
-    'DEPTH_ZERO_SELF_SIGNED_CERT',
-    'SELF_SIGNED_CERT_IN_CHAIN',
-    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-    'CERT_HAS_EXPIRED',
-    'CERT_NOT_YET_VALID',
-    'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-/** A driver or socket error in a person's words: "connection refused", "host not found: db.internal". */
-function describeError(error) {
-    if (!isError(error))
-        return String(error);
-    // Node tries every address of a name (IPv6 and IPv4) and reports all failures together.
-    const { errors } = error;
-    if (Array.isArray(errors) && errors.length > 0)
-        return describeError(errors[0]);
-    const { code, hostname } = error;
-    if (typeof code === 'string') {
-        const known = NETWORK_ERRORS[code];
-        if (known)
-            return known;
-        if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-            return `host not found${typeof hostname === 'string' ? `: ${hostname}` : ''}`;
-        }
-        if (TLS_ERRORS.has(code))
-            return `TLS certificate rejected: ${error.message} (insecure: true accepts it)`;
-    }
-    return error.message || error.name;
-}
-/**
- * Whether a value is an error. Not `instanceof Error`: errors made by node's own modules come from
- * another realm when the code runs in a VM context (as under jest), and fail that test.
- */
-function isError(value) {
-    return (typeof value === 'object' &&
-        value !== null &&
-        typeof value.message === 'string' &&
-        typeof value.name === 'string');
-}
-/** The host of a URL as a socket wants it: without the brackets of an IPv6 literal. */
-function hostOf(url) {
-    return url.hostname.replace(/^\[(.*)\]$/, '$1');
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/http.ts
-
-
-
-
-
-const MAX_REDIRECTS = 5;
-/** Enough for any health page; a larger body is matched on its beginning only. */
-const MAX_BODY_BYTES = 1024 * 1024;
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const DEFAULT_STATUS = [{ min: 200, max: 399 }];
-const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|credential/i;
-/**
- * Whether a header carries a credential (Authorization, Cookie, X-Api-Key, X-Auth-Token…): its
- * value is masked in logs and it is never sent to an origin other than the one it was written
- * for. One rule for both, so a header the docs call a credential cannot leak by either path.
- */
-function isCredentialHeader(name) {
-    return CREDENTIAL_HEADER.test(name);
-}
-const httpProbeKind = {
-    schemes: ['http:', 'https:'],
-    written: 'http(s)://',
-    create: (target, options) => new HttpProbe(target, options),
-};
-/** GET a URL and judge its status and body; redirects are followed when asked to. */
-class HttpProbe {
-    url;
-    options;
-    kind = 'http';
-    target;
-    secrets = new mask/* Secrets */.Sb();
-    // One keep-alive agent per scheme and probe: repeated checks reuse their connection.
-    agents;
-    constructor(url, options) {
-        this.url = url;
-        this.options = options;
-        this.target = (0,mask/* redactUrl */.BO)(url.href);
-        this.secrets.addFromUrl(url.href);
-        this.agents = {
-            'http:': new (external_node_http_default()).Agent({ keepAlive: true }),
-            'https:': new (external_node_https_default()).Agent({ keepAlive: true, rejectUnauthorized: !options.insecure }),
-        };
-    }
-    check(signal) {
-        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
-            let url = this.url;
-            let headers = requestHeaders(this.options.headers);
-            for (let redirects = 0;; redirects++) {
-                const response = await this.get(url, headers, stop);
-                if (this.options.followRedirects &&
-                    REDIRECT_STATUSES.has(response.status) &&
-                    response.location !== undefined) {
-                    const next = new URL(response.location, url);
-                    if (redirects === MAX_REDIRECTS) {
-                        return {
-                            ok: false,
-                            detail: `more than ${MAX_REDIRECTS} redirects (the last to ${(0,mask/* redactUrl */.BO)(next.href)})`,
-                        };
-                    }
-                    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-                        return {
-                            ok: false,
-                            detail: `HTTP ${response.status} redirects to ${(0,mask/* redactUrl */.BO)(next.href)}, which is not http(s)`,
-                        };
-                    }
-                    if (next.origin !== url.origin)
-                        headers = withoutOriginHeaders(headers);
-                    url = next;
-                    continue;
-                }
-                const latencyMs = elapsed();
-                const facts = { status: response.status };
-                if (redirects > 0) {
-                    facts.url = (0,mask/* redactUrl */.BO)(url.href);
-                    facts.redirects = redirects;
-                }
-                const bodyTest = this.options.expectBody && (await prepareBodyMatcher(this.options.expectBody));
-                return { ...this.judge(response, latencyMs, bodyTest), latencyMs, facts };
-            }
-        });
-    }
-    async close() {
-        this.agents['http:'].destroy();
-        this.agents['https:'].destroy();
-    }
-    judge(response, latencyMs, bodyTest) {
-        const ranges = this.options.expectStatus.length > 0 ? this.options.expectStatus : DEFAULT_STATUS;
-        if (!ranges.some((r) => response.status >= r.min && response.status <= r.max)) {
-            const said = firstLine(response.body);
-            return {
-                ok: false,
-                detail: `HTTP ${response.status} (expected ${ranges.map(formatRange).join(', ')})${said ? `: ${JSON.stringify(said)}` : ''}`,
-            };
-        }
-        const matcher = this.options.expectBody;
-        if (matcher && bodyTest && !bodyTest(response.body)) {
-            const where = response.cut ? ` in its first ${MAX_BODY_BYTES / 1024 / 1024} MiB` : '';
-            const expected = matcher.kind === 'substring' ? `contain ${JSON.stringify(matcher.text)}` : `match ${matcher.source}`;
-            return { ok: false, detail: `HTTP ${response.status} but the body does not ${expected}${where}` };
-        }
-        return { ok: true, detail: `HTTP ${response.status} in ${Math.round(latencyMs)} ms` };
-    }
-    get(url, headers, stop, fresh = false) {
-        const protocol = url.protocol;
-        const transport = protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
-        return new Promise((resolve, reject) => {
-            const req = transport.request(url, {
-                method: 'GET',
-                headers,
-                agent: this.agents[protocol],
-                signal: stop,
-            });
-            req.on('error', (error) => {
-                // A kept-alive socket the server closed while idle: the request never reached it, so ask again.
-                if (req.reusedSocket && !fresh && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
-                    resolve(this.get(url, headers, stop, true));
-                }
-                else {
-                    reject(error);
-                }
-            });
-            req.once('response', (res) => {
-                const chunks = [];
-                let size = 0;
-                const done = (cut) => {
-                    const location = res.headers.location;
-                    resolve({
-                        status: res.statusCode ?? 0,
-                        location,
-                        // The last chunk may run past the limit: what is matched stays within it.
-                        body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'),
-                        cut,
-                    });
-                };
-                res.on('data', (chunk) => {
-                    chunks.push(chunk);
-                    size += chunk.length;
-                    if (size >= MAX_BODY_BYTES) {
-                        // The rest is not needed: give up this connection rather than download it.
-                        res.destroy();
-                        done(true);
-                    }
-                });
-                res.once('end', () => done(false));
-                res.on('error', reject);
-            });
-            req.end();
-        });
-    }
-}
-/**
- * An absolute path (and query) on the servers' own address. It is appended to `http://host:port`,
- * so anything that could move the request elsewhere (`@host`, `//host`, a scheme, a backslash,
- * which URL parsers read as `/`) is refused rather than sent to a host nobody named.
- */
-function healthPathProblem(raw) {
-    const fix = 'write an absolute path such as /health or /health?deep=1';
-    if (/[\s\p{Cc}]/u.test(raw))
-        return `"${JSON.stringify(raw).slice(1, -1)}" contains a space or control character; ${fix}`;
-    if (!raw.startsWith('/'))
-        return `"${raw}" must start with /; ${fix}`;
-    if (raw.startsWith('//'))
-        return `"${raw}" starts with //, which names another host; ${fix}`;
-    if (raw.includes('\\'))
-        return `"${raw}" contains \\, which URL parsers read as /; ${fix}`;
-    if (raw.includes('#'))
-        return `"${raw}" has a #fragment, which is never sent to the server; ${fix}`;
-    const path = raw.split('?', 1)[0];
-    if (path.includes('@'))
-        return `"${raw}" contains @, which reads as a user name before a host; ${fix}`;
-    // What the checks above mean to keep out, asked of the parser that will read it.
-    if (new URL(`http://127.0.0.1:1${raw}`).host !== '127.0.0.1:1') {
-        return `"${raw}" would change the host probed; ${fix}`;
-    }
-    return undefined;
-}
-function requestHeaders(given) {
-    const names = new Set(Object.keys(given).map((name) => name.toLowerCase()));
-    return {
-        ...(names.has('user-agent') ? {} : { 'user-agent': 'switchyard-health-check' }),
-        ...(names.has('accept') ? {} : { accept: '*/*' }),
-        ...given,
-    };
-}
-function withoutOriginHeaders(headers) {
-    // Host names the origin it was written for; a redirect elsewhere must name its own.
-    return Object.fromEntries(Object.entries(headers).filter(([name]) => !isCredentialHeader(name) && name.toLowerCase() !== 'host'));
-}
-function formatRange(range) {
-    return range.min === range.max ? String(range.min) : `${range.min}-${range.max}`;
-}
-/** The start of what the server said, to show next to a bad status. */
-function firstLine(body) {
-    const line = body.trim().split('\n', 1)[0]?.trim() ?? '';
-    return line.length > 80 ? `${line.slice(0, 79)}…` : line;
-}
-
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(77030);
-var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
-// EXTERNAL MODULE: ./actions/core/src/drivers.ts
-var drivers = __nccwpck_require__(34850);
-;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
-
-
-
-
-/** What a first column says when a check query answers "no". */
-const FALSE_ANSWERS = new Set([null, undefined, false, 0, 0n, '0', 'f', 'false']);
-const postgresProbeKind = {
-    schemes: ['postgres:', 'postgresql:'],
-    written: 'postgres://',
-    create: (target, options) => new PostgresProbe(target, options),
-};
-/**
- * Connects, runs `SELECT 1` (which also reads the server version) and the optional query, then
- * disconnects. A fresh connection per check: it is what a restarted or failed-over server needs.
- */
-class PostgresProbe {
-    options;
-    kind = 'postgres';
-    target;
-    secrets = new mask/* Secrets */.Sb();
-    connectionString;
-    constructor(url, options) {
-        this.options = options;
-        this.target = (0,mask/* redactUrl */.BO)(url.href);
-        this.secrets.addFromUrl(url.href);
-        this.connectionString = connectionString(url, options.insecure);
-    }
-    check(signal) {
-        const timeoutMs = this.options.timeoutMs;
-        return runAttempt({ timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
-            // Our own socket, so a timeout can cut it whatever state the driver is in.
-            const socket = new (external_node_net_default()).Socket();
-            stop.addEventListener('abort', () => socket.destroy(), { once: true });
-            // Loaded on first use: an HTTP-only check should not pay for parsing the PostgreSQL driver at start-up.
-            const driver = await (0,drivers/* loadPg */.Q)();
-            // Aborted while the driver loaded: connecting now would outlive the verdict.
-            if (stop.aborted)
-                throw new Error('aborted');
-            const client = new driver.Client({
-                connectionString: this.connectionString,
-                stream: () => socket,
-                connectionTimeoutMillis: timeoutMs,
-                query_timeout: timeoutMs,
-                // The server gives up on a slow query too, instead of running it for nobody.
-                statement_timeout: Math.max(1, Math.round(timeoutMs)),
-                application_name: 'switchyard-health-check',
-            });
-            // A connection dropped between queries is reported by the query that fails.
-            client.on('error', () => undefined);
-            try {
-                await client.connect();
-            }
-            catch (error) {
-                socket.destroy();
-                throw error;
-            }
-            try {
-                return await this.inspect(client, elapsed);
-            }
-            finally {
-                // Not awaited: saying goodbye is not part of the check and must not count against its timeout.
-                if (stop.aborted)
-                    socket.destroy();
-                else
-                    client.end().catch(() => socket.destroy());
-            }
-        });
-    }
-    async close() {
-        // Nothing is kept open between checks.
-    }
-    async inspect(client, elapsed) {
-        const first = await client.query("SELECT 1 AS ok, current_setting('server_version') AS server_version, pg_is_in_recovery() AS in_recovery");
-        const row = first.rows[0];
-        if (row?.ok !== 1)
-            return { ok: false, detail: `SELECT 1 returned ${JSON.stringify(row?.ok ?? null)}` };
-        const facts = { server_version: row.server_version, in_recovery: row.in_recovery };
-        let queried = '';
-        if (this.options.query) {
-            let answer;
-            try {
-                const results = (await client.query({ text: this.options.query, rowMode: 'array' }));
-                // Several statements give one result each; the last one is the answer.
-                const last = Array.isArray(results) ? results[results.length - 1] : results;
-                const row = last?.rows[0];
-                // No row, or a row without columns (SELECT FROM … WHERE …): the statement succeeded, which is the answer.
-                answer = row && row.length > 0 ? row[0] : true;
-            }
-            catch (error) {
-                if (!isError(error) || !('severity' in error))
-                    throw error;
-                return { ok: false, detail: `query failed: ${error.message}`, facts };
-            }
-            if (FALSE_ANSWERS.has(answer))
-                return { ok: false, detail: `query returned ${String(answer)}`, facts };
-            queried = ', query ok';
-        }
-        const latencyMs = elapsed();
-        return {
-            ok: true,
-            detail: `SELECT 1 ok${queried}, PostgreSQL ${row.server_version} in ${Math.round(latencyMs)} ms`,
-            facts,
-            latencyMs,
-        };
-    }
-}
-/**
- * The URL as pg reads it (sslmode included, with pg's meaning); `insecure` keeps TLS but stops
- * checking the certificate, which pg spells sslmode=no-verify.
- */
-function connectionString(url, insecure) {
-    const params = url.searchParams;
-    const sslmode = params.get('sslmode');
-    const ssl = params.get('ssl');
-    const usesTls = (sslmode !== null && sslmode !== 'disable') || ssl === 'true' || ssl === '1';
-    if (!insecure || !usesTls)
-        return url.href;
-    const relaxed = new URL(url.href);
-    relaxed.searchParams.set('sslmode', 'no-verify');
-    relaxed.searchParams.delete('uselibpqcompat');
-    return relaxed.href;
-}
-
-// EXTERNAL MODULE: ./actions/core/src/summary.ts
-var src_summary = __nccwpck_require__(11709);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-;// CONCATENATED MODULE: ./actions/core/src/probes/redis.ts
-
-
-
-
-
-
-
-
-/** Where the round trip writes; a reader of `KEYS *` can tell what it is and that it goes away. */
-const HEALTH_KEY_PREFIX = 'switchyard:health:';
-/** The key expires by itself should the DEL never arrive. */
-const HEALTH_KEY_TTL_MS = 60_000;
-const redisProbeKind = {
-    schemes: ['redis:', 'rediss:'],
-    written: 'redis://',
-    create: (target, options) => new RedisProbe(target, options),
-};
-/**
- * PING, a SET/GET/DEL round trip on a temporary key, and memory and keyspace facts from INFO.
- * One connection is kept across checks and opened again when it broke.
- */
-class RedisProbe {
-    options;
-    kind = 'redis';
-    target;
-    secrets = new mask/* Secrets */.Sb();
-    connection;
-    client;
-    /** The last error the client reported: ioredis rejects commands with a vaguer one ("Connection is closed."). */
-    lastError;
-    constructor(url, options) {
-        this.options = options;
-        this.target = (0,mask/* redactUrl */.BO)(url.href);
-        this.secrets.addFromUrl(url.href);
-        const host = hostOf(url);
-        const path = url.pathname.replace(/^\//, '');
-        if (!host)
-            throw new src_errors/* InputError */.dz('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
-        if (path !== '' && !/^\d+$/.test(path)) {
-            throw new src_errors/* InputError */.dz('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
-        }
-        this.connection = {
-            host,
-            port: url.port ? Number(url.port) : 6379,
-            username: url.username ? (0,inputs/* decodeUrlPart */.zD)(url, 'username', 'targets') : undefined,
-            password: url.password ? (0,inputs/* decodeUrlPart */.zD)(url, 'password', 'targets') : undefined,
-            db: path ? Number(path) : 0,
-            tls: url.protocol === 'rediss:'
-                ? { servername: external_node_net_default().isIP(host) ? undefined : host, rejectUnauthorized: !options.insecure }
-                : undefined,
-            lazyConnect: true,
-            // Fail now instead of queueing or retrying: the caller decides about retries.
-            enableOfflineQueue: false,
-            maxRetriesPerRequest: 0,
-            retryStrategy: () => null,
-            // PING is the readiness check; ioredis's own (INFO before "ready") would hide NOAUTH behind "Connection is closed."
-            enableReadyCheck: false,
-            connectTimeout: options.timeoutMs,
-            commandTimeout: options.timeoutMs,
-            connectionName: 'switchyard-health-check',
-        };
-    }
-    check(signal) {
-        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, async ({ signal: stop, elapsed }) => {
-            // A connection cut off mid-command is in an unknown state: the next check opens a new one.
-            stop.addEventListener('abort', () => this.disconnect(), { once: true });
-            const reused = this.client?.status === 'ready';
-            try {
-                return await this.attempt(elapsed);
-            }
-            catch (error) {
-                // The kept connection died while idle (server restarted, idle timeout): one go on a new one.
-                if (!reused || isReplyError(error) || stop.aborted)
-                    throw error;
-                return await this.attempt(elapsed);
-            }
-        });
-    }
-    async attempt(elapsed) {
-        this.lastError = undefined;
-        try {
-            return await this.inspect(await this.connect(), elapsed);
-        }
-        catch (error) {
-            this.disconnect();
-            throw isReplyError(error) ? error : (this.lastError ?? error);
-        }
-    }
-    async close() {
-        const client = this.client;
-        if (!client)
-            return;
-        let timer;
-        await Promise.race([
-            client.quit().catch(() => undefined),
-            new Promise((resolve) => (timer = setTimeout(resolve, this.options.timeoutMs))),
-        ]);
-        clearTimeout(timer);
-        this.disconnect();
-    }
-    async connect() {
-        if (this.client?.status === 'ready')
-            return this.client;
-        this.disconnect();
-        // Loaded on first use: an HTTP-only check should not pay for parsing the Redis driver at start-up.
-        const RedisClient = await (0,drivers/* loadRedisClient */.T)();
-        const client = new RedisClient(this.connection);
-        client.on('error', (error) => (this.lastError = error));
-        this.client = client;
-        await client.connect();
-        return client;
-    }
-    disconnect() {
-        const client = this.client;
-        this.client = undefined;
-        // A client that ended has no socket left; disconnecting it again arms a 2 s timer that never clears.
-        if (!client || client.status === 'end')
-            return;
-        client.disconnect();
-        // Now, not after ioredis's grace period for a polite close: nothing is waiting for a reply.
-        client.stream?.destroy();
-    }
-    async inspect(client, elapsed) {
-        const pong = await client.ping();
-        if (pong !== 'PONG') {
-            return { ok: false, detail: `PING answered ${JSON.stringify(pong)} instead of PONG` };
-        }
-        // ioredis sends SELECT when it connects and only reports a refusal as an event; PING came after it.
-        const setup = this.lastError;
-        if (setup) {
-            this.lastError = undefined;
-            throw new Error(`connection setup failed: ${setup.message}`);
-        }
-        // Read before the round trip, so the probe's own GET is not in the hit rate it reports.
-        const info = parseInfo(await step('INFO', () => client.info()));
-        const facts = describeInfo(info);
-        const problems = [];
-        const memory = memoryUse(info);
-        if (memory && this.options.maxMemoryUsage !== undefined && memory.usage > this.options.maxMemoryUsage) {
-            problems.push(`memory use ${formatPercent(memory.usage)} (${(0,src_summary/* formatBytes */.z3)(memory.used, 2)} of ${(0,src_summary/* formatBytes */.z3)(memory.max, 2)} maxmemory) ` +
-                `is above max-memory-usage ${formatPercent(this.options.maxMemoryUsage)}`);
-        }
-        const roundTrip = await this.roundTrip(client);
-        if (roundTrip)
-            problems.push(roundTrip);
-        const latencyMs = elapsed();
-        if (problems.length > 0)
-            return { ok: false, detail: problems.join('; '), facts, latencyMs };
-        const memoryNote = memory
-            ? `, memory ${formatPercent(memory.usage)} of ${(0,src_summary/* formatBytes */.z3)(memory.max, 2)}`
-            : '';
-        return {
-            ok: true,
-            detail: `PONG, SET/GET/DEL ok${memoryNote} in ${Math.round(latencyMs)} ms`,
-            facts,
-            latencyMs,
-        };
-    }
-    /** SET, GET and DEL a temporary key; what went wrong, or undefined. */
-    async roundTrip(client) {
-        const key = `${HEALTH_KEY_PREFIX}${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
-        const value = (0,external_node_crypto_.randomBytes)(8).toString('hex');
-        try {
-            await step('SET', () => client.set(key, value, 'PX', HEALTH_KEY_TTL_MS));
-        }
-        catch (error) {
-            // OOM or READONLY: the server answered, so it is an unhealthy result, not a broken connection.
-            if (isReplyError(error))
-                return error.message;
-            throw error;
-        }
-        let removed = false;
-        try {
-            const got = await step('GET', () => client.get(key));
-            const deleted = await step('DEL', () => client.del(key));
-            removed = deleted === 1;
-            if (got !== value)
-                return `GET returned ${JSON.stringify(got)} instead of the value just SET`;
-            if (!removed)
-                return `DEL removed ${deleted} keys instead of 1`;
-            return undefined;
-        }
-        catch (error) {
-            if (isReplyError(error))
-                return error.message;
-            throw error;
-        }
-        finally {
-            if (!removed)
-                await client.del(key).catch(() => undefined);
-        }
-    }
-}
-/** Runs one command; a reply error names the command that got it ("SET failed: OOM …"). */
-async function step(name, command) {
-    try {
-        return await command();
-    }
-    catch (error) {
-        if (isReplyError(error))
-            error.message = `${name} failed: ${error.message}`;
-        throw error;
-    }
-}
-/** The server answered with an error (OOM, READONLY, NOAUTH, …), as opposed to a broken connection. */
-function isReplyError(error) {
-    return isError(error) && error.name === 'ReplyError';
-}
-function parseInfo(text) {
-    const fields = new Map();
-    for (const line of text.split(/\r?\n/)) {
-        const colon = line.indexOf(':');
-        if (colon > 0 && !line.startsWith('#'))
-            fields.set(line.slice(0, colon), line.slice(colon + 1));
-    }
-    return fields;
-}
-function memoryUse(info) {
-    const used = Number(info.get('used_memory'));
-    const max = Number(info.get('maxmemory'));
-    // maxmemory 0 means "no limit": there is no share to compare.
-    if (!(max > 0) || !Number.isFinite(used))
-        return undefined;
-    return { used, max, usage: used / max };
-}
-function describeInfo(info) {
-    const facts = {};
-    const text = (name) => {
-        const value = info.get(name);
-        if (value !== undefined)
-            facts[name] = value;
-    };
-    const number = (name) => {
-        const value = Number(info.get(name));
-        if (info.has(name) && Number.isFinite(value))
-            facts[name] = value;
-    };
-    text('redis_version');
-    text('role');
-    number('used_memory');
-    text('used_memory_human');
-    number('maxmemory');
-    text('maxmemory_policy');
-    const memory = memoryUse(info);
-    if (memory)
-        facts.memory_usage = round(memory.usage);
-    number('keyspace_hits');
-    number('keyspace_misses');
-    const hits = Number(info.get('keyspace_hits') ?? 0);
-    const misses = Number(info.get('keyspace_misses') ?? 0);
-    facts.keyspace_hit_rate = hits + misses > 0 ? round(hits / (hits + misses)) : 'n/a';
-    return facts;
-}
-const round = (n) => Math.round(n * 10_000) / 10_000;
-/** 0.9 → "90%", 0.99361 → "99.4%": the threshold reads as the user wrote it. */
-function formatPercent(fraction) {
-    return `${Number((fraction * 100).toFixed(1))}%`;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/tcp.ts
-
-
-
-
-const tcpProbeKind = {
-    schemes: ['tcp:'],
-    written: 'tcp://host:port',
-    create: (target, options) => new TcpProbe(target, options),
-};
-/** Healthy when a TCP connection opens; it is closed at once without a byte sent. */
-class TcpProbe {
-    options;
-    kind = 'tcp';
-    target;
-    secrets = new mask/* Secrets */.Sb();
-    host;
-    port;
-    constructor(url, options) {
-        this.options = options;
-        this.target = (0,mask/* redactUrl */.BO)(url.href);
-        this.secrets.addFromUrl(url.href);
-        this.host = hostOf(url);
-        this.port = Number(url.port);
-        if (!this.host || !url.port) {
-            throw new src_errors/* InputError */.dz('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
-        }
-    }
-    check(signal) {
-        return runAttempt({ timeoutMs: this.options.timeoutMs, signal, redact: (text) => this.secrets.redact(text) }, ({ signal: stop, elapsed }) => new Promise((resolve, reject) => {
-            const socket = external_node_net_default().connect({ host: this.host, port: this.port });
-            stop.addEventListener('abort', () => socket.destroy(), { once: true });
-            socket.once('connect', () => {
-                const latencyMs = elapsed();
-                socket.destroy();
-                resolve({ ok: true, latencyMs, detail: `connected in ${Math.round(latencyMs)} ms` });
-            });
-            socket.once('error', reject);
-        }));
-    }
-    async close() {
-        // Nothing is kept open between checks.
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/probes/index.ts
-
-
-
-
-
-
-/** Every kind of probe: adding one is adding its file and a line here. */
-const PROBE_KINDS = [
-    httpProbeKind,
-    tcpProbeKind,
-    redisProbeKind,
-    postgresProbeKind,
-];
-/** Every scheme some probe checks, as `URL.protocol` spells it. */
-const PROBE_SCHEMES = PROBE_KINDS.flatMap((kind) => kind.schemes);
-/** The probe for a target, chosen by its scheme. Throws InputError for a target no probe can check. */
-function createProbe(target, options) {
-    const kind = PROBE_KINDS.find((each) => each.schemes.includes(target.protocol));
-    if (kind)
-        return kind.create(target, options);
-    throw new InputError('targets', `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts
-
-
-
-
-
-/** What `targets` accepts: whatever some probe checks. */
-const TARGET_SCHEMES = PROBE_SCHEMES;
-/** `200-399`, `200,204`, `2xx` → ranges; a string says what is wrong. */
-function parseStatusRanges(raw) {
-    const ranges = [];
-    for (const part of raw
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean)) {
-        const classMatch = /^([1-5])xx$/i.exec(part);
-        const rangeMatch = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(part);
-        if (classMatch) {
-            const hundred = Number(classMatch[1]) * 100;
-            ranges.push({ min: hundred, max: hundred + 99 });
-        }
-        else if (rangeMatch) {
-            const min = Number(rangeMatch[1]);
-            const max = Number(rangeMatch[2] ?? rangeMatch[1]);
-            if (min < 100 || max > 599 || min > max)
-                return `"${part}" is not a status range between 100 and 599`;
-            ranges.push({ min, max });
-        }
-        else {
-            return `"${part}" is not a status, a range like 200-399 or a class like 2xx`;
-        }
-    }
-    return ranges.length > 0 ? ranges : 'no status given';
-}
-/** JavaScript's regex flags that change a yes/no match; `g`, `d` and `u` change nothing here. */
-const MATCH_FLAGS = new Set(['i', 'm', 's']);
-const IGNORED_FLAGS = new Set(['g', 'd', 'u']);
-/**
- * `ready` (substring) or `/^ok$/i` (regular expression, run on RE2 in linear time: see
- * probes/body-matcher.ts, which compiles it before anything runs and refuses what RE2 cannot do).
- */
-function parseBodyMatcher(raw) {
-    const regex = /^\/(.*)\/([a-z]*)$/s.exec(raw);
-    if (!regex)
-        return { kind: 'substring', text: raw };
-    const [, pattern = '', flags = ''] = regex;
-    for (const flag of flags) {
-        if (!MATCH_FLAGS.has(flag) && !IGNORED_FLAGS.has(flag))
-            return `${raw} uses the flag "${flag}"; the flags that apply here are i, m and s`;
-    }
-    try {
-        // Compiled, never run: JavaScript's parser finds plain syntax errors at once, and RE2's own
-        // compile (before any probe) the rest.
-        new RegExp(pattern, [...flags].filter((f) => MATCH_FLAGS.has(f)).join(''));
-    }
-    catch (error) {
-        return `${raw} is not a valid regular expression (${error.message})`;
-    }
-    const lacking = unsupportedFeature(pattern);
-    if (lacking) {
-        return `${raw} uses ${lacking}, which the linear-time engine (RE2) that runs expect-body lacks; rewrite it without, or match a plain substring`;
-    }
-    return {
-        kind: 'regex',
-        pattern,
-        flags: [...flags].filter((f) => MATCH_FLAGS.has(f)).join(''),
-        source: raw,
-    };
-}
-function header(line, number) {
-    const colon = line.indexOf(':');
-    // Never quote the line: without a colon there is no telling a name from a token.
-    if (colon < 0)
-        return `line ${number} has no colon; write one "Name: value" per line`;
-    if (colon === 0)
-        return `line ${number} has no header name before its colon; write "Name: value"`;
-    const name = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1).trim();
-    try {
-        (0,external_node_http_.validateHeaderName)(name);
-    }
-    catch {
-        // A name with a space is often "Bearer abc: …" pasted without its name: the token must not show.
-        return `line ${number}: the text before the colon is not a valid header name; write "Name: value"`;
-    }
-    try {
-        (0,external_node_http_.validateHeaderValue)(name, value);
-    }
-    catch {
-        return `the value of ${name} holds characters a header cannot carry (control characters or line breaks)`;
-    }
-    return [name, value];
-}
-/** Values of headers that carry credentials, and the token after a scheme word ("Bearer abc" → "abc"). */
-function credentialHeaderValues(raw) {
-    const values = [];
-    for (const line of raw.split('\n')) {
-        const colon = line.indexOf(':');
-        if (colon <= 0 || !isCredentialHeader(line.slice(0, colon).trim()))
-            continue;
-        const value = line.slice(colon + 1).trim();
-        values.push(value);
-        const space = value.indexOf(' ');
-        if (space > 0)
-            values.push(value.slice(space + 1).trim());
-    }
-    return values;
-}
-const healthCheckInputs = {
-    targets: (0,inputs/* list */.p_)('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', (0,inputs/* urlItem */.J_)(TARGET_SCHEMES), {
-        required: true,
-        urls: true,
-        example: 'https://example.com/health',
-    }),
-    'expect-status': (0,inputs/* parsedBy */.f3)('HTTP statuses that count as healthy: ranges, codes or classes (200-399, 204, 2xx).', parseStatusRanges, {
-        default: '200-399',
-        example: '200-299',
-    }),
-    'expect-body': (0,inputs/* parsedBy */.f3)('Text the HTTP body must contain, or a /regular expression/.', parseBodyMatcher, {
-        example: '"status":"ok"',
-    }),
-    headers: {
-        ...(0,inputs/* list */.p_)('HTTP request headers, one "Name: value" per line. Credential headers (Authorization, *-Token, *-Key, Cookie…) are masked in logs.', header, {
-            example: 'Authorization: Bearer ${TOKEN}',
-        }),
-        secretsOf: credentialHeaderValues,
-    },
-    timeout: (0,inputs/* duration */.p0)('Timeout of one probe attempt.', { default: '5s', min: 1 }),
-    retries: (0,inputs/* integer */.nd)('Extra attempts per target in `once` mode, with exponential backoff and jitter.', {
-        default: '2',
-        max: 100,
-    }),
-    'retry-delay': (0,inputs/* duration */.p0)('Delay before the first retry; it doubles per attempt (with jitter).', {
-        default: '1s',
-    }),
-    mode: (0,inputs/* oneOf */.yL)(['once', 'until-healthy', 'watch'], 'once: probe now; until-healthy: poll until every target passes or `duration` ends; watch: probe every `interval` for `duration` and fail on the first breach.', {
-        default: 'once',
-    }),
-    interval: (0,inputs/* duration */.p0)('Time between probe rounds in `until-healthy` and `watch` modes.', {
-        default: '5s',
-        min: 1,
-    }),
-    duration: (0,inputs/* duration */.p0)('How long `watch` observes, or how long `until-healthy` waits.', { default: '1m' }),
-    'max-error-rate': (0,inputs/* rate */.TS)('watch: fail when the share of failed probes exceeds this (per target and overall).', {
-        default: '5%',
-    }),
-    'max-p95': (0,inputs/* duration */.p0)('watch: fail when the 95th percentile latency exceeds this (per target and overall).'),
-    'failure-limit': (0,inputs/* integer */.nd)('watch: fail after this many consecutive failures of one target (0 disables).', {
-        default: '3',
-    }),
-    'min-samples': (0,inputs/* integer */.nd)('watch: samples a window needs before its error rate or p95 can fail it.', {
-        default: '10',
-        min: 1,
-    }),
-    concurrency: (0,inputs/* integer */.nd)('Targets probed at the same time.', { default: '20', min: 1, max: 1000 }),
-    'follow-redirects': (0,inputs/* boolean */.zM)('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
-        default: 'true',
-    }),
-    insecure: (0,inputs/* boolean */.zM)('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
-    'max-memory-usage': (0,inputs/* rate */.TS)('Redis: fail when used memory exceeds this share of maxmemory.'),
-    query: (0,inputs/* text */.Qq)('PostgreSQL: a query that must succeed (a first column of false fails it).', {
-        example: 'SELECT count(*) > 0 FROM users',
-    }),
-    'k6-summary': (0,inputs/* list */.p_)('k6 summary files (from --summary-export or handleSummary), one per line.', undefined, {
-        example: 'k6-summary.json',
-    }),
-    'k6-thresholds': (0,inputs/* list */.p_)('Extra k6 thresholds, one metric per line: `http_req_duration: p(95)<500`.', undefined, {
-        example: 'http_req_failed: rate<0.01',
-    }),
-};
-
-// EXTERNAL MODULE: ./actions/core/src/process.ts
-var src_process = __nccwpck_require__(40848);
-;// CONCATENATED MODULE: ./actions/core/src/routers/router.ts
-
-const otherColor = (color) => (color === 'blue' ? 'green' : 'blue');
-/** Throws unless the weights are whole percentages that add up to 100 (what every router is built for). */
-function checkWeights(weights) {
-    const { blue, green } = weights;
-    const percent = (n) => Number.isInteger(n) && n >= 0 && n <= 100;
-    if (!percent(blue) || !percent(green) || blue + green !== 100) {
-        throw new src_errors/* UserError */.yo(`weights must be whole percentages adding up to 100; got blue ${blue}, green ${green}`, 'Invalid weights');
-    }
-}
-/** The problem of `input` being absent (undefined, empty, or an empty list) when router `kind` needs it. */
-function required(kind, input, value) {
-    const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
-    return empty ? [new src_errors/* InputError */.dz(input, `is required with router: ${kind}`)] : [];
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/verify.ts
-// Proving a traffic change by looking at the traffic: sample a URL that goes through the router and
-// count which colour answered. Every sample is a fresh connection, because a balancer decides per
-// connection as often as per request (nginx hands each connection to one worker, and each worker keeps
-// its own weighted round), and a reused connection could still belong to a worker that runs the old
-// configuration.
-
-
-
-const COLOR_HEADER = 'x-switchyard-color';
-const DEFAULT_SAMPLES = 100;
-const DEFAULT_CONCURRENCY = 4;
-const DEFAULT_TIMEOUT_MS = 5_000;
-const DEFAULT_BUDGET_MS = 10_000;
-/** A colour is named near the top of a body; the rest is not needed. */
-const verify_MAX_BODY_BYTES = 64 * 1024;
-/** The colour an answer names: the x-switchyard-color header, else the one of "blue"/"green" in the body. */
-function colorOf(header, body) {
-    const named = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase();
-    if (named === 'blue' || named === 'green')
-        return named;
-    const blue = /\bblue\b/i.test(body);
-    const green = /\bgreen\b/i.test(body);
-    if (blue !== green)
-        return blue ? 'blue' : 'green';
-    return undefined;
-}
-async function sampleColors(url, options = {}) {
-    const samples = options.samples ?? DEFAULT_SAMPLES;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const stopAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
-    const counts = { samples: 0, blue: 0, green: 0, unnamed: 0, errors: {} };
-    let next = 0;
-    const worker = async () => {
-        while (next < samples && performance.now() < stopAt && !options.decided?.(counts)) {
-            next++;
-            counts.samples++;
-            try {
-                const color = await sampleOnce(new URL(url), timeoutMs);
-                if (color)
-                    counts[color]++;
-                else
-                    counts.unnamed++;
-            }
-            catch (error) {
-                const reason = reasonOf(error);
-                counts.errors[reason] = (counts.errors[reason] ?? 0) + 1;
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.min(samples, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
-    return counts;
-}
-/**
- * How far the measured green share may be from the set one, in points. 0 and 100 are exact: a
- * colour that should get nothing must get nothing. In between, nginx and HAProxy spread requests in
- * smooth weighted rounds, so through an otherwise idle router the share is almost exact; under real
- * traffic our samples are a random subset of those rounds and spread like a binomial draw. Three
- * standard deviations (at least 10 points) keep a false alarm — which rolls a deploy back — below
- * 0.3 %, while a change that did not happen at all (10 → 25, 25 → 50, …) still shows.
- */
-function tolerance(targetGreen, named) {
-    if (targetGreen === 0 || targetGreen === 100)
-        return 0;
-    const p = targetGreen / 100;
-    const sigma = 100 * Math.sqrt((p * (1 - p)) / Math.max(1, named));
-    return Math.max(10, Math.ceil(3 * sigma));
-}
-/** Whether the samples show the weights: the judgement behind verify() of every router. */
-function judgeSamples(weights, counts, url) {
-    const named = counts.blue + counts.green;
-    const detail = describeCounts(counts, url);
-    if (named === 0) {
-        return {
-            ok: false,
-            detail: `${detail}: no answer named its colour (expected an ${COLOR_HEADER} header, or "blue" or "green" in the body)`,
-        };
-    }
-    const measuredGreen = (100 * counts.green) / named;
-    if (named < counts.samples / 2) {
-        return { ok: false, detail: `${detail}: fewer than half of the samples named a colour`, measuredGreen };
-    }
-    const allowed = tolerance(weights.green, named);
-    const off = Math.abs(measuredGreen - weights.green);
-    const ok = off <= allowed;
-    const expected = allowed === 0 ? `exactly ${weights.green}%` : `${weights.green}% ± ${allowed} points`;
-    return { ok, detail: `${detail} (expected green ${expected})`, measuredGreen };
-}
-/** Samples `url` and judges it against the weights, stopping as soon as the answers cannot pass. */
-async function verifyThroughUrl(url, weights, options = {}) {
-    const planned = options.samples ?? DEFAULT_SAMPLES;
-    const hopeless = (counts) => {
-        const failed = counts.unnamed + Object.values(counts.errors).reduce((sum, n) => sum + n, 0);
-        // judgeSamples needs half of the samples to name a colour, and 0 or 100 exactly.
-        if (failed > planned / 2)
-            return true;
-        if (weights.green === 0)
-            return counts.green > 0;
-        if (weights.green === 100)
-            return counts.blue > 0;
-        return false;
-    };
-    return judgeSamples(weights, await sampleColors(url, { ...options, decided: hopeless }), url);
-}
-function describeCounts(counts, url) {
-    const named = counts.blue + counts.green;
-    const share = named === 0 ? '' : ` (${Math.round((100 * counts.green) / named)}%)`;
-    const parts = [`${counts.green} green${share}`, `${counts.blue} blue`];
-    if (counts.unnamed > 0)
-        parts.push(`${counts.unnamed} naming no colour`);
-    for (const [reason, count] of Object.entries(counts.errors))
-        parts.push(`${count} failed (${reason})`);
-    return `${counts.samples} samples through ${(0,mask/* redactUrl */.BO)(url)}: ${parts.join(', ')}`;
-}
-function sampleOnce(url, timeoutMs) {
-    const transport = url.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
-    return new Promise((resolve, reject) => {
-        const req = transport.request(url, {
-            method: 'GET',
-            // A new connection for every sample (see the top of this file).
-            agent: false,
-            headers: { connection: 'close', 'user-agent': 'switchyard-verify', accept: '*/*' },
-            timeout: timeoutMs,
-        });
-        req.once('timeout', () => req.destroy(new TimeoutError(timeoutMs)));
-        req.once('error', reject);
-        req.once('response', (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            const done = () => resolve(colorOf(res.headers[COLOR_HEADER], body));
-            res.on('data', (chunk) => {
-                body += chunk;
-                if (body.length >= verify_MAX_BODY_BYTES) {
-                    res.destroy();
-                    done();
-                }
-            });
-            res.once('end', done);
-            res.once('error', reject);
-        });
-        req.end();
-    });
-}
-class TimeoutError extends Error {
-    constructor(timeoutMs) {
-        super(`timeout after ${timeoutMs} ms`);
-    }
-}
-function reasonOf(error) {
-    if (error instanceof TimeoutError)
-        return error.message;
-    const code = error.code;
-    if (typeof code === 'string')
-        return code;
-    return error instanceof Error ? error.message : String(error);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/command.ts
-// router: command — the user's own executable steers traffic (a cloud load balancer, Traefik, Caddy,
-// a script that ssh-es into the balancers). It runs as argv, never through a shell, with the weights in
-// its environment:
-//   SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT   whole percentages adding up to 100
-//   SWITCHYARD_ACTIVE                                 blue or green: the colour with the larger share;
-//                                                     on 50/50 the one gaining traffic compared with the
-//                                                     previous change, or green when there was none
-//   SWITCHYARD_BLUE_SERVERS, SWITCHYARD_GREEN_SERVERS the blue and green inputs, comma-separated
-// Exit code 0 means the weights are in force; anything else fails the change, with the end of what the
-// command wrote to stderr in the error. What it writes reaches the log line by line as it runs. It may run
-// for router-command-timeout (default 30 s); then, or when the workflow is cancelled, it and everything it
-// started get SIGTERM, and SIGKILL a few seconds later.
-//
-// read() runs nothing and answers "unknown": the contract above only knows one verb, and a script
-// written to it would treat a second call without weights as an order to set empty ones. The deploy
-// state then stands for what the command last accepted.
-
-
-
-
-/** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
-const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
-const commandRouterKind = {
-    kind: 'command',
-    check: (options) => required('command', 'router-command', options.command),
-    create: (options) => new CommandRouter({ ...options, command: options.command }),
-};
-/** The colour that counts as active for a change (see the top of this file). */
-function activeColor(weights, previous) {
-    if (weights.blue !== weights.green)
-        return weights.blue > weights.green ? 'blue' : 'green';
-    return previous !== undefined && previous.blue < weights.blue ? 'blue' : 'green';
-}
-class CommandRouter {
-    options;
-    kind = 'command';
-    applied;
-    constructor(options) {
-        this.options = options;
-    }
-    async read() {
-        return undefined;
-    }
-    async apply(weights, options = {}) {
-        checkWeights(weights);
-        const { command, runner, log } = this.options;
-        const env = {
-            ...process.env,
-            SWITCHYARD_BLUE_WEIGHT: String(weights.blue),
-            SWITCHYARD_GREEN_WEIGHT: String(weights.green),
-            SWITCHYARD_ACTIVE: activeColor(weights, this.applied),
-            SWITCHYARD_BLUE_SERVERS: this.options.blue.join(','),
-            SWITCHYARD_GREEN_SERVERS: this.options.green.join(','),
-        };
-        log(`$ SWITCHYARD_BLUE_WEIGHT=${env.SWITCHYARD_BLUE_WEIGHT} SWITCHYARD_GREEN_WEIGHT=${env.SWITCHYARD_GREEN_WEIGHT} ` +
-            `SWITCHYARD_ACTIVE=${env.SWITCHYARD_ACTIVE} ${(0,src_process/* formatCommand */.fE)(command)}`);
-        const result = await runner.run(command, {
-            env,
-            timeoutMs: this.options.commandTimeoutMs ?? ROUTER_COMMAND_TIMEOUT_MS,
-            ...(options.signal ? { signal: options.signal } : {}),
-            onLine: (line) => log(`  ${line}`),
-        });
-        if (!(0,src_process/* succeeded */.gq)(result)) {
-            throw new src_errors/* UserError */.yo(`router-command \`${(0,src_process/* formatCommand */.fE)(command)}\` ${(0,src_process/* outcomeOf */.sG)(result)} setting blue ${weights.blue} / green ` +
-                `${weights.green}:\n${(0,src_process/* outputTail */.ci)(result)}\nswitchyard counts the weights as not set; anything the command ` +
-                'changed before it failed is for the command to undo.', 'router-command failed');
-        }
-        this.applied = { ...weights };
-    }
-    /** Through verify-url when set; else only the command's word (its exit code) is there to go on. */
-    async verify(weights) {
-        if (this.options.verifyUrl)
-            return verifyThroughUrl(this.options.verifyUrl, weights);
-        const accepted = this.applied?.blue === weights.blue && this.applied.green === weights.green;
-        return accepted
-            ? {
-                ok: true,
-                detail: `router-command accepted blue ${weights.blue} / green ${weights.green} (exit code 0; set verify-url to sample the traffic itself)`,
-            }
-            : {
-                ok: false,
-                detail: `router-command has not set blue ${weights.blue} / green ${weights.green} in this run, and without verify-url nothing else can show it`,
-            };
-    }
-}
-
-// EXTERNAL MODULE: ./actions/core/src/atomic-write.ts
-var atomic_write = __nccwpck_require__(25006);
-;// CONCATENATED MODULE: ./actions/core/src/routers/haproxy.ts
-// router: haproxy — changes the weights of the blue and green servers through HAProxy's runtime API
-// (`set server <backend>/<server> weight N`), without a reload, and reads them back with
-// `show servers state`. One server per colour: haproxy-blue-server and haproxy-green-server.
-//
-// When is a change in force? HAProxy applies `set server … weight` inside the command itself: the
-// server's effective weight and its place in the backend's balancing tree change under the
-// backend's lock before the answer is written, and that tree is shared by every thread (nbthread),
-// so the next balancing decision on any thread uses it. apply() still waits until `show stat` —
-// the effective weight balancing uses, not only the weight asked for — agrees with the change.
-// Measured through HAProxy 2.6 with 1, 2 and 8 threads under load (test/integration/router-haproxy
-// .test.ts): no request sent after apply() returned reached a server set to weight 0. The requests
-// once seen reaching it were sent before a change and answered after it, counted in the wrong window.
-//
-// Runtime changes live in HAProxy's memory. To keep them across a restart or reload, haproxy.cfg needs
-//     global
-//       server-state-file /var/lib/haproxy/server-state
-//     defaults            (or each backend)
-//       load-server-state-from-file global
-// and switchyard is given the same path (RouterOptions.haproxy.stateFile): after every change it saves
-// `show servers state` there, and HAProxy restores each server's weight from it on start (as long as
-// the server's weight in haproxy.cfg is still the one the file recorded).
-
-
-
-
-
-const ANSWER_TIMEOUT_MS = 10_000;
-/** How long `show stat` may take to agree with a change before apply() calls it not applied. */
-const CONFIRM_TIMEOUT_MS = 2_000;
-const CONFIRM_POLL_MS = 20;
-/**
- * How long putting the first weight back is retried when the runtime API went away between the two
- * commands of a change: a reload of HAProxy replaces the socket within moments.
- */
-const UNDO_RETRY_MS = 5_000;
-const UNDO_POLL_MS = 100;
-function parseRuntimeApiAddress(socket) {
-    const tcp = /^(?:\[([0-9a-fA-F:.]+)\]|([^/:[\]]+)):(\d{1,5})$/.exec(socket);
-    if (tcp)
-        return { host: (tcp[1] ?? tcp[2]), port: Number(tcp[3]) };
-    // HAProxy's own notation for a unix socket in `stats socket` lines.
-    return { path: socket.startsWith('unix@') ? socket.slice('unix@'.length) : socket };
-}
-const OPERATIONAL = ['DOWN', 'starting', 'running', 'stopping'];
-/**
- * Parses `show servers state [backend]`: a format version line, a `# be_id be_name …` header naming
- * the columns, then one line per server. Columns are found by name, since versions add some.
- */
-function parseServersState(text) {
-    const lines = text.split('\n').map((line) => line.trim());
-    const header = lines.find((line) => line.startsWith('# '));
-    if (!header)
-        throw new Error(`not a "show servers state" answer: ${JSON.stringify(text.slice(0, 200))}`);
-    const columns = header.slice(2).split(/\s+/);
-    const at = (name) => {
-        const index = columns.indexOf(name);
-        if (index < 0)
-            throw new Error(`"show servers state" has no ${name} column (columns: ${columns.join(' ')})`);
-        return index;
-    };
-    const index = {
-        backend: at('be_name'),
-        server: at('srv_name'),
-        address: at('srv_addr'),
-        operational: at('srv_op_state'),
-        admin: at('srv_admin_state'),
-        weight: at('srv_uweight'),
-        initialWeight: at('srv_iweight'),
-        port: columns.indexOf('srv_port'),
-    };
-    const servers = [];
-    for (const line of lines) {
-        // The first line is the format version; '#' starts the header.
-        if (line === '' || line.startsWith('#') || /^\d+$/.test(line))
-            continue;
-        const fields = line.split(/\s+/);
-        const field = (i) => fields[i] ?? '';
-        const port = index.port >= 0 ? Number(field(index.port)) : NaN;
-        servers.push({
-            backend: field(index.backend),
-            server: field(index.server),
-            address: field(index.address),
-            ...(Number.isInteger(port) && port > 0 ? { port } : {}),
-            operational: Number(field(index.operational)),
-            admin: Number(field(index.admin)),
-            weight: Number(field(index.weight)),
-            initialWeight: Number(field(index.initialWeight)),
-        });
-    }
-    return servers;
-}
-/** Parses `show stat` (CSV with a `# pxname,svname,…` header), server rows only. */
-function parseStat(text) {
-    const lines = text.split('\n').map((line) => line.trim());
-    const header = lines[0]?.startsWith('# ') ? lines[0].slice(2).split(',') : undefined;
-    if (!header)
-        throw new Error(`not a "show stat" answer: ${JSON.stringify(text.slice(0, 200))}`);
-    const at = (name) => {
-        const index = header.indexOf(name);
-        if (index < 0)
-            throw new Error(`"show stat" has no ${name} column`);
-        return index;
-    };
-    const index = { backend: at('pxname'), server: at('svname'), weight: at('weight'), status: at('status') };
-    return lines
-        .slice(1)
-        .filter((line) => line !== '')
-        .map((line) => line.split(','))
-        .filter((fields) => !['FRONTEND', 'BACKEND'].includes(fields[index.server] ?? ''))
-        .map((fields) => ({
-        backend: fields[index.backend] ?? '',
-        server: fields[index.server] ?? '',
-        weight: Number(fields[index.weight]),
-        status: fields[index.status] ?? '',
-    }));
-}
-// Names end up in runtime API command lines, where a space or `;` would start another word or command.
-const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
-const haproxyRouterKind = {
-    kind: 'haproxy',
-    check({ haproxy }) {
-        const problems = required('haproxy', 'haproxy-socket', haproxy.socket);
-        for (const [input, value] of [
-            ['haproxy-backend', haproxy.backend],
-            ['haproxy-blue-server', haproxy.blueServer],
-            ['haproxy-green-server', haproxy.greenServer],
-        ]) {
-            problems.push(...required('haproxy', input, value));
-            if (value && !HAPROXY_NAME.test(value)) {
-                problems.push(new src_errors/* InputError */.dz(input, `"${value}" is not an HAProxy name (letters, digits, _ . : -)`));
-            }
-        }
-        if (haproxy.blueServer && haproxy.blueServer === haproxy.greenServer) {
-            problems.push(new src_errors/* InputError */.dz('haproxy-green-server', `is "${haproxy.greenServer}", the same server as blue`));
-        }
-        if (haproxy.socket && /[\s;]/.test(haproxy.socket)) {
-            problems.push(new src_errors/* InputError */.dz('haproxy-socket', 'must be a unix socket path or host:port'));
-        }
-        return problems;
-    },
-    create: (options) => new HaproxyRouter({
-        ...options,
-        haproxy: {
-            ...options.haproxy,
-            socket: options.haproxy.socket,
-            backend: options.haproxy.backend,
-            blueServer: options.haproxy.blueServer,
-            greenServer: options.haproxy.greenServer,
-        },
-    }),
-};
-/** The runtime API could not be reached (as opposed to answering with a refusal). */
-class UnreachableError extends src_errors/* UserError */.yo {
-}
-class HaproxyRouter {
-    options;
-    kind = 'haproxy';
-    address;
-    constructor(options) {
-        this.options = options;
-        this.address = parseRuntimeApiAddress(options.haproxy.socket);
-    }
-    async read() {
-        const servers = await this.colorServers();
-        const total = servers.blue.weight + servers.green.weight;
-        if (total === 0) {
-            throw new src_errors/* UserError */.yo(`HAProxy backend ${this.options.haproxy.backend} has both ${servers.blue.server} (blue) and ` +
-                `${servers.green.server} (green) at weight 0, so it sends traffic to neither`, 'HAProxy serves no colour');
-        }
-        const blue = Math.round((100 * servers.blue.weight) / total);
-        return { blue, green: 100 - blue };
-    }
-    /**
-     * Sets both weights, the one that grows first: lowering first could, for a moment, leave both at
-     * 0 (a rollback from green 100 to blue 100) and HAProxy would answer 503. A failure on the second
-     * puts the first back. "Took effect" means `show servers state` reads back the new weights and
-     * `show stat` shows balancing use them (see the top of this file). With a state file, the change
-     * counts only once it is saved, so a restart cannot undo it silently.
-     */
-    async apply(weights, _options = {}) {
-        checkWeights(weights);
-        const before = await this.colorServers();
-        const was = { blue: before.blue.weight, green: before.green.weight };
-        await this.setBoth(weights, was);
-        const { stateFile } = this.options.haproxy;
-        try {
-            await this.confirm(weights);
-            if (stateFile) {
-                await this.saveState(stateFile).catch((error) => {
-                    throw new src_errors/* UserError */.yo(`could not save the weights to the HAProxy state file ${stateFile}: ${error.message}. ` +
-                        'A restart would lose them', 'HAProxy state not saved', stateFile);
-                });
-            }
-        }
-        catch (error) {
-            const problem = error instanceof src_errors/* UserError */.yo ? error : new src_errors/* UserError */.yo(String(error), 'HAProxy');
-            throw new src_errors/* UserError */.yo(`${problem.message}. ${await this.undo(was, weights)}`, problem.title, problem.file);
-        }
-        if (!stateFile) {
-            this.options.log('haproxy: the new weights live in HAProxy\'s memory only: a restart goes back to haproxy.cfg (see "server-state-file")');
-        }
-    }
-    /** Puts back the weights from before a change that was set but not confirmed or not saved. */
-    async undo(was, set) {
-        const { clock, log } = this.options;
-        const deadline = clock.now() + UNDO_RETRY_MS;
-        for (;;) {
-            try {
-                await this.setBoth(was, set);
-                return `The weights were put back to blue ${was.blue} / green ${was.green}.`;
-            }
-            catch (error) {
-                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
-                    return (`Putting blue ${was.blue} / green ${was.green} back failed too (${error.message}): HAProxy may ` +
-                        `serve blue ${set.blue} / green ${set.green} until its weights are set by hand or it restarts.`);
-                }
-                log(`haproxy: the runtime API went away before the change was confirmed; retrying to put blue ${was.blue} / green ${was.green} back`);
-                await clock.sleep(UNDO_POLL_MS);
-            }
-        }
-    }
-    async verify(weights) {
-        const servers = await this.colorServers();
-        const problems = [];
-        for (const color of ['blue', 'green']) {
-            const server = servers[color];
-            if (server.weight !== weights[color])
-                problems.push(`${color} is at weight ${server.weight}, not ${weights[color]}`);
-            if (weights[color] > 0 && (server.operational !== 2 || server.admin !== 0)) {
-                problems.push(`${color} (${server.server}) gets no traffic: it is ${OPERATIONAL[server.operational] ?? `in state ${server.operational}`}` +
-                    (server.admin !== 0 ? ` and in maintenance or drain (admin state ${server.admin})` : ''));
-            }
-        }
-        const detail = `show servers state ${this.options.haproxy.backend}: ${describeServers(servers)}`;
-        const own = {
-            ok: problems.length === 0,
-            detail: problems.length === 0 ? detail : `${detail}; ${problems.join('; ')}`,
-        };
-        if (!this.options.verifyUrl)
-            return own;
-        const sampled = await verifyThroughUrl(this.options.verifyUrl, weights);
-        return {
-            ok: own.ok && sampled.ok,
-            detail: `${own.detail}; ${sampled.detail}`,
-            ...(sampled.measuredGreen === undefined ? {} : { measuredGreen: sampled.measuredGreen }),
-        };
-    }
-    async setBoth(target, current) {
-        const first = target.blue > current.blue ? 'blue' : 'green';
-        const second = otherColor(first);
-        await this.setWeight(first, target[first]);
-        try {
-            await this.setWeight(second, target[second]);
-        }
-        catch (error) {
-            throw new src_errors/* UserError */.yo(`${error.message}; ${await this.putBack(first, current, target)}`, error.title ?? 'HAProxy weights not applied');
-        }
-    }
-    /**
-     * Undoes the first command of a change whose second failed. When the runtime API went away in
-     * between (HAProxy reloading replaces its socket), retries for UNDO_RETRY_MS: until then HAProxy
-     * serves a share nobody asked for. Says what HAProxy serves afterwards.
-     */
-    async putBack(color, current, target) {
-        const { clock, log } = this.options;
-        const deadline = clock.now() + UNDO_RETRY_MS;
-        for (;;) {
-            try {
-                await this.setWeight(color, current[color]);
-                return `${color} was put back to weight ${current[color]}, so HAProxy serves blue ${current.blue} / green ${current.green} as before`;
-            }
-            catch (error) {
-                if (!(error instanceof UnreachableError) || clock.now() >= deadline) {
-                    const half = { ...current, [color]: target[color] };
-                    return (`putting ${color} back to weight ${current[color]} failed too (${error instanceof Error ? error.message : String(error)}): ` +
-                        `HAProxy serves blue ${half.blue} / green ${half.green} (weights, not percentages) until its weights are set by hand or it restarts`);
-                }
-                log(`haproxy: the runtime API went away in the middle of a change; retrying to put ${color} back to ${current[color]}`);
-                await clock.sleep(UNDO_POLL_MS);
-            }
-        }
-    }
-    /**
-     * Returns once `show servers state` reads back the new weights and `show stat` shows balancing
-     * use them: a server meant to get nothing at effective weight 0, every other one above 0.
-     */
-    async confirm(weights) {
-        const { clock } = this.options;
-        const deadline = clock.now() + CONFIRM_TIMEOUT_MS;
-        for (;;) {
-            const after = await this.colorServers();
-            const asked = ['blue', 'green'].every((color) => after[color].weight === weights[color]);
-            if (!asked) {
-                throw new src_errors/* UserError */.yo(`HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
-                    'is another process changing them at the same time?', 'HAProxy weights not applied');
-            }
-            const stats = await this.colorStats();
-            const balancing = ['blue', 'green'].every((color) => (stats[color].weight === 0) === (weights[color] === 0));
-            if (balancing)
-                return;
-            if (clock.now() >= deadline) {
-                throw new src_errors/* UserError */.yo(`HAProxy reads back the new weights, but after ${CONFIRM_TIMEOUT_MS / 1000} s its balancing still uses ` +
-                    ['blue', 'green']
-                        .map((color) => `${color} ${stats[color].weight} (${stats[color].status})`)
-                        .join(', ') +
-                    ' (show stat)', 'HAProxy weights not applied');
-            }
-            await clock.sleep(CONFIRM_POLL_MS);
-        }
-    }
-    async colorStats() {
-        const { backend } = this.options.haproxy;
-        // Type 4: servers only; -1: all of them.
-        const rows = parseStat(await this.ask(`show stat ${backend} 4 -1`)).filter((row) => row.backend === backend);
-        const find = (color) => {
-            const found = rows.find((row) => row.server === this.serverName(color));
-            if (!found)
-                throw new src_errors/* UserError */.yo(`HAProxy's show stat lists no server "${this.serverName(color)}" in ${backend}`, 'HAProxy server not found');
-            return found;
-        };
-        return { blue: find('blue'), green: find('green') };
-    }
-    async setWeight(color, weight) {
-        const { backend } = this.options.haproxy;
-        const server = this.serverName(color);
-        const command = `set server ${backend}/${server} weight ${weight}`;
-        this.options.log(`haproxy: ${command}`);
-        const answer = (await this.ask(command)).trim();
-        // Success is silent; anything said is a refusal ("No such server.", "Permission denied", …).
-        if (answer !== '') {
-            throw new src_errors/* UserError */.yo(`HAProxy refused "${command}": ${answer}${hint(answer)}`, 'HAProxy refused the new weights');
-        }
-    }
-    async colorServers() {
-        const { backend } = this.options.haproxy;
-        const answer = await this.ask(`show servers state ${backend}`);
-        if (!answer.includes('# be_id')) {
-            throw new src_errors/* UserError */.yo(`HAProxy answered "show servers state ${backend}" with "${answer.trim()}": check haproxy-backend ` +
-                '(the name of the backend section in haproxy.cfg)', 'HAProxy backend not found');
-        }
-        const servers = parseServersState(answer).filter((s) => s.backend === backend);
-        const find = (color) => {
-            const name = this.serverName(color);
-            const found = servers.find((s) => s.server === name);
-            if (!found) {
-                throw new src_errors/* UserError */.yo(`HAProxy backend ${backend} has no server "${name}" (haproxy-${color}-server); its servers are: ` +
-                    `${servers.map((s) => s.server).join(', ') || 'none'}`, 'HAProxy server not found');
-            }
-            return found;
-        };
-        return { blue: find('blue'), green: find('green') };
-    }
-    serverName(color) {
-        return color === 'blue' ? this.options.haproxy.blueServer : this.options.haproxy.greenServer;
-    }
-    /** The whole `show servers state` (every backend: the file is global), written atomically. */
-    async saveState(file) {
-        const state = await this.ask('show servers state');
-        parseServersState(state);
-        await (0,atomic_write/* writeFileAtomic */.Zf)(file, state);
-        this.options.log(`haproxy: saved the server state to ${file}`);
-    }
-    /** One command per connection: HAProxy answers and closes (the non-interactive mode of the API). */
-    ask(command) {
-        const where = 'path' in this.address ? this.address.path : `${this.address.host}:${this.address.port}`;
-        return new Promise((resolve, reject) => {
-            const socket = 'path' in this.address
-                ? external_node_net_default().connect(this.address.path)
-                : external_node_net_default().connect(this.address.port, this.address.host);
-            let answer = '';
-            socket.setEncoding('utf8');
-            socket.setTimeout(ANSWER_TIMEOUT_MS, () => socket.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)));
-            socket.once('connect', () => socket.write(`${command}\n`));
-            socket.on('data', (chunk) => (answer += chunk));
-            socket.once('end', () => resolve(answer));
-            socket.once('error', (error) => {
-                reject(new UnreachableError(`cannot reach the HAProxy runtime API at ${where} (haproxy-socket): ${error.code ?? error.message}. ` +
-                    'It is the `stats socket <path> level admin` line of haproxy.cfg (or an `ipv4@host:port` one).', 'HAProxy runtime API unreachable'));
-            });
-        });
-    }
-}
-function describeServers(servers) {
-    return ['blue', 'green']
-        .map((color) => `${color} (${servers[color].server}) weight ${servers[color].weight}`)
-        .join(', ');
-}
-function hint(answer) {
-    if (/permission denied/i.test(answer))
-        return ' (the stats socket needs "level admin" to change weights)';
-    if (/only accepts weights/i.test(answer))
-        return ' (the backend balances with a static algorithm; use "balance roundrobin" or another dynamic one)';
-    return '';
-}
-
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
-;// CONCATENATED MODULE: ./actions/core/src/routers/nginx.ts
-// router: nginx — switchyard owns one include file holding `upstream <name> { … }` with the blue and
-// green servers, and changes traffic by rewriting it, testing the configuration and reloading nginx.
-
-
-
-
-
-
-
-// Addresses and the upstream name end up inside nginx's configuration, where a `;`, a brace or a
-// newline would be syntax: only what a host, port, socket path or name can hold passes.
-const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
-const UNIX_SOCKET = /^unix:\/[\w./-]+$/;
-const NGINX_NAME = /^[A-Za-z0-9_.-]+$/;
-const nginxRouterKind = {
-    kind: 'nginx',
-    check(options) {
-        const { nginx } = options;
-        const problems = [];
-        if (!nginx.upstreamFile) {
-            problems.push(new src_errors/* InputError */.dz('nginx-upstream-file', 'is required with router: nginx; give the path of a file switchyard may own (it writes the ' +
-                '`upstream` block there), e.g. /etc/nginx/conf.d/switchyard-upstream.conf, and include it in nginx.conf'));
-        }
-        problems.push(...required('nginx', 'blue', options.blue), ...required('nginx', 'green', options.green));
-        for (const color of ['blue', 'green']) {
-            for (const address of options[color]) {
-                const port = HOST_PORT.exec(address)?.[1];
-                const valid = UNIX_SOCKET.test(address) || (port !== undefined && Number(port) >= 1 && Number(port) <= 65535);
-                if (!valid) {
-                    problems.push(new src_errors/* InputError */.dz(color, `"${address}" is not host:port (port 1–65535), [ipv6]:port or unix:/path`));
-                }
-            }
-        }
-        // A server in both colours would take traffic whatever the weights say.
-        const shared = options.blue.filter((address) => options.green.includes(address));
-        if (shared.length > 0) {
-            problems.push(new src_errors/* InputError */.dz('green', `${shared.join(', ')} is in blue as well; each server belongs to one colour`));
-        }
-        if (!NGINX_NAME.test(nginx.upstreamName)) {
-            problems.push(new src_errors/* InputError */.dz('nginx-upstream-name', `"${nginx.upstreamName}" is not a name nginx accepts (letters, digits, _ . -)`));
-        }
-        problems.push(...required('nginx', 'nginx-test-command', nginx.testCommand), ...required('nginx', 'nginx-reload-command', nginx.reloadCommand));
-        return problems;
-    },
-    create: (options) => new NginxRouter({
-        ...options,
-        nginx: { ...options.nginx, upstreamFile: options.nginx.upstreamFile },
-    }),
-};
-/** The line that marks a file as switchyard's and records the weights it was written for. */
-const WEIGHTS_LINE = '# switchyard-weights:';
-/** nginx -t and a reload normally take well under a second; an ssh hop or sudo prompt must not hang a deploy. */
-const NGINX_COMMAND_TIMEOUT_MS = 30_000;
-/** How long a reload may take to show in the traffic before apply() leaves the judgement to verify(). */
-const SETTLE_TIMEOUT_MS = 15_000;
-/** A master forks its new workers within milliseconds of the signal; none in this long means not here. */
-const LOCAL_RELOAD_WAIT_MS = 3_000;
-const WORKER_POLL_MS = 20;
-const SETTLE_SAMPLES = 40;
-const SETTLE_RETRY_MS = 50;
-/** Five times nginx's 100 ms in which both worker generations accept. */
-const SETTLE_STABLE_MS = 500;
-/**
- * Per-server weights for a colour split. nginx weights start at 1, so a colour at 0 is marked `down`
- * on all its servers: `backup` would not do, because nginx sends traffic to backup servers whenever
- * every primary one fails — the idle colour, perhaps half-staged, would then take the traffic that
- * was meant to fail. With several servers per colour each blue server gets blue × (green servers) and
- * each green one green × (blue servers): the colour totals are then blue × nb × ng : green × ng × nb,
- * exactly the asked-for ratio. Dividing by the common factor keeps nginx's round (and the file) short.
- */
-function serverWeights(weights, blueServers, greenServers) {
-    if (weights.blue === 0)
-        return { blue: 'down', green: 1 };
-    if (weights.green === 0)
-        return { blue: 1, green: 'down' };
-    const blue = weights.blue * greenServers;
-    const green = weights.green * blueServers;
-    const common = gcd(blue, green);
-    return { blue: blue / common, green: green / common };
-}
-/** The whole include file, the same bytes for the same inputs. */
-function renderUpstream(name, servers, weights) {
-    const perServer = serverWeights(weights, servers.blue.length, servers.green.length);
-    const lines = [
-        '# Written by switchyard, which rewrites this file whole on every traffic change: edits here are lost.',
-        `${WEIGHTS_LINE} ${JSON.stringify({ blue: weights.blue, green: weights.green })}`,
-        `upstream ${name} {`,
-    ];
-    for (const color of ['blue', 'green']) {
-        const weight = perServer[color];
-        for (const address of servers[color]) {
-            lines.push(weight === 'down'
-                ? `    server ${address} down;  # ${color}: no traffic`
-                : `    server ${address} weight=${weight};  # ${color}`);
-        }
-    }
-    lines.push('}', '');
-    return lines.join('\n');
-}
-/**
- * The weights recorded in an upstream file switchyard wrote; undefined for an empty file. A file
- * with content but no weights line is someone else's, and switchyard will not take it over.
- */
-function parseUpstreamWeights(text, file) {
-    if (text.trim() === '')
-        return undefined;
-    const line = text.split('\n').find((l) => l.startsWith(WEIGHTS_LINE));
-    if (line === undefined) {
-        throw new src_errors/* UserError */.yo(`${file} was not written by switchyard (it has no "${WEIGHTS_LINE}" line). switchyard rewrites ` +
-            `nginx-upstream-file whole, so it must be a file of its own: point nginx-upstream-file at a new ` +
-            `file (for example ${external_node_path_default().join(external_node_path_default().dirname(file), 'switchyard-upstream.conf')}) and include that ` +
-            `in your nginx configuration instead of your own upstream block.`, 'Upstream file not owned by switchyard', file);
-    }
-    let weights;
-    try {
-        const parsed = JSON.parse(line.slice(WEIGHTS_LINE.length));
-        if (typeof parsed.blue === 'number' && typeof parsed.green === 'number') {
-            weights = { blue: parsed.blue, green: parsed.green };
-            checkWeights(weights);
-        }
-    }
-    catch {
-        weights = undefined;
-    }
-    if (!weights) {
-        throw new src_errors/* UserError */.yo(`${file}: the line "${line}" does not hold the weights as {"blue":N,"green":M} adding up to 100; ` +
-            `it was edited by hand — delete the file and run the deploy again to rewrite it`, 'Upstream file damaged', file);
-    }
-    return weights;
-}
-class NginxRouter {
-    options;
-    listWorkers;
-    kind = 'nginx';
-    file;
-    constructor(options, 
-    /** Where nginx's workers are seen; tests pass their own. */
-    listWorkers = localNginxWorkers) {
-        this.options = options;
-        this.listWorkers = listWorkers;
-        this.file = external_node_path_default().resolve(options.nginx.upstreamFile);
-    }
-    async read() {
-        return (await this.snapshot())?.weights;
-    }
-    /**
-     * Write → `nginx -t` → reload, putting the previous file back when either command fails, so nginx
-     * keeps serving what it served; then wait until the change took effect. A reload is asynchronous:
-     * the reload command only signals the master, which starts workers with the new file, lets both
-     * generations accept connections for about 100 ms, then tells the old workers to stop accepting
-     * and finish the requests they hold. "Took effect" means that last step happened — every new
-     * connection now meets the new weights — and is established, in this order of preference:
-     *  - on this host: the master whose workers were replaced has no worker left from before the reload
-     *    that still accepts (nginx retitles a worker "worker process is shutting down" in the same step
-     *    in which it closes its listening sockets; we do not wait for it to finish long requests);
-     *  - with verify-url (nginx on another host, reached through ssh): fresh connections through it
-     *    answer by the new weights — exactly, for 0 and 100; nearer the new share than the old one in
-     *    between — in every sample batch for SETTLE_STABLE_MS, longer than the overlap above;
-     *  - otherwise: the reload command exited 0, and that is all switchyard can know.
-     * Neither wait fails the change: after SETTLE_TIMEOUT_MS apply() returns and verify() reports.
-     */
-    async apply(weights, options = {}) {
-        checkWeights(weights);
-        const { nginx, log } = this.options;
-        const previous = await this.snapshot();
-        const next = renderUpstream(nginx.upstreamName, { blue: this.options.blue, green: this.options.green }, weights);
-        const started = this.options.clock.now();
-        await this.write(next, previous?.mode);
-        log(`nginx: wrote ${this.file} (blue ${weights.blue}, green ${weights.green})`);
-        // A cancelled test changes nothing: the file is put back and nginx was never told.
-        const test = await this.run(nginx.testCommand, options.signal);
-        if (!(0,src_process/* succeeded */.gq)(test)) {
-            const restored = await this.restore(previous);
-            throw new src_errors/* UserError */.yo(`nginx-test-command \`${(0,src_process/* formatCommand */.fE)(nginx.testCommand)}\` rejected the new upstream file ${this.file} ` +
-                `(${(0,src_process/* outcomeOf */.sG)(test)}):\n${(0,src_process/* outputTail */.ci)(test)}\n${restored}; nginx was not reloaded and keeps serving ` +
-                `${describe(previous?.weights)}.`, 'nginx rejected the new weights', this.file);
-        }
-        const workersBefore = await this.listWorkers();
-        // Not cancellable: stopped half-way, a reload leaves nobody knowing which file nginx serves.
-        const reload = await this.run(nginx.reloadCommand);
-        if (!(0,src_process/* succeeded */.gq)(reload)) {
-            const restored = await this.restore(previous);
-            const workersAgain = await this.listWorkers();
-            const again = await this.run(nginx.reloadCommand);
-            // The failed reload may have gone through all the same (an ssh cut off after it ran): the
-            // error is thrown once the old weights are what nginx serves, not while the new ones still are.
-            if ((0,src_process/* succeeded */.gq)(again) && previous?.weights)
-                await this.waitForReload(workersAgain, previous.weights, weights);
-            const after = (0,src_process/* succeeded */.gq)(again)
-                ? `and nginx was reloaded with it, so it serves ${describe(previous?.weights)} as before`
-                : `but reloading nginx with it failed as well (${(0,src_process/* outcomeOf */.sG)(again)}):\n${(0,src_process/* outputTail */.ci)(again)}\n` +
-                    'Check that nginx is running and that the reload command works before the next deploy';
-            throw new src_errors/* UserError */.yo(`nginx-reload-command \`${(0,src_process/* formatCommand */.fE)(nginx.reloadCommand)}\` failed (${(0,src_process/* outcomeOf */.sG)(reload)}):\n` +
-                `${(0,src_process/* outputTail */.ci)(reload)}\n${restored} ${after}.`, 'nginx reload failed', this.file);
-        }
-        log(`nginx: configuration tested and reloaded in ${Math.round(this.options.clock.now() - started)} ms`);
-        await this.waitForReload(workersBefore, weights, previous?.weights);
-    }
-    /** Until a reload took effect, in the ways apply() describes. */
-    async waitForReload(workersBefore, target, previous) {
-        if (await this.oldWorkersStopped(workersBefore))
-            return;
-        if (this.options.verifyUrl)
-            await this.settle(this.options.verifyUrl, target, previous);
-        else
-            this.options.log('nginx: no nginx reloaded on this host and no verify-url: trusting the reload command');
-    }
-    /** Through verify-url when set; else what the file says, which is all switchyard can see. */
-    async verify(weights) {
-        if (this.options.verifyUrl)
-            return verifyThroughUrl(this.options.verifyUrl, weights);
-        const current = await this.read();
-        const ok = current?.blue === weights.blue && current.green === weights.green;
-        return {
-            ok,
-            detail: `${this.file} sets ${describe(current)} and nginx accepted it (set verify-url to sample the traffic itself)`,
-        };
-    }
-    /**
-     * True once the workers that ran before the reload stopped accepting (see apply()); false when no
-     * nginx on this host was reloaded, so the change must be seen some other way.
-     */
-    async oldWorkersStopped(before) {
-        if (before.length === 0)
-            return false;
-        const { clock, log } = this.options;
-        const started = clock.now();
-        const old = new Set(before.map((w) => w.pid));
-        for (;;) {
-            const now = await this.listWorkers();
-            const reloaded = new Set(now.filter((w) => !old.has(w.pid)).map((w) => w.master));
-            const accepting = now.filter((w) => old.has(w.pid) && reloaded.has(w.master) && !w.shuttingDown);
-            const elapsed = Math.round(clock.now() - started);
-            if (reloaded.size > 0 && accepting.length === 0) {
-                log(`nginx: the workers of the previous configuration stopped accepting ${elapsed} ms after the reload`);
-                return true;
-            }
-            if (reloaded.size === 0 && elapsed > LOCAL_RELOAD_WAIT_MS)
-                return false;
-            if (elapsed > SETTLE_TIMEOUT_MS) {
-                log(`nginx: after ${SETTLE_TIMEOUT_MS / 1000} s, worker(s) ${accepting.map((w) => w.pid).join(', ')} of the ` +
-                    'previous configuration still accept connections');
-                return true;
-            }
-            await clock.sleep(WORKER_POLL_MS);
-        }
-    }
-    async settle(url, target, previous) {
-        const { clock, log } = this.options;
-        const started = clock.now();
-        let agreeingSince;
-        for (let batch = 1;; batch++) {
-            const batchStarted = clock.now();
-            const last = await sampleColors(url, { samples: SETTLE_SAMPLES });
-            agreeingSince = showsNewWeights(last, target, previous) ? (agreeingSince ?? batchStarted) : undefined;
-            if (agreeingSince !== undefined && clock.now() - agreeingSince >= SETTLE_STABLE_MS) {
-                log(`nginx: verify-url shows the new weights ${Math.round(agreeingSince - started)} ms after the reload ` +
-                    `(${batch} batches of ${SETTLE_SAMPLES} samples)`);
-                return;
-            }
-            if (clock.now() - started > SETTLE_TIMEOUT_MS) {
-                log(`nginx: verify-url does not show blue ${target.blue} / green ${target.green} after ` +
-                    `${SETTLE_TIMEOUT_MS / 1000} s (last batch: ${last.green} green, ${last.blue} blue of ${last.samples})`);
-                return;
-            }
-            await clock.sleep(SETTLE_RETRY_MS);
-        }
-    }
-    async snapshot() {
-        let text;
-        let mode;
-        try {
-            [text, mode] = await Promise.all([
-                (0,promises_.readFile)(this.file, 'utf8'),
-                (0,promises_.stat)(this.file).then((s) => s.mode & 0o7777),
-            ]);
-        }
-        catch (error) {
-            if (error.code === 'ENOENT')
-                return undefined;
-            throw new src_errors/* UserError */.yo(`cannot read nginx-upstream-file ${this.file}: ${error.message}`, 'nginx', this.file);
-        }
-        return { text, mode, weights: parseUpstreamWeights(text, this.file) };
-    }
-    /**
-     * A temporary file beside the target, then rename(): nginx (or anyone reading the file) sees the
-     * old content or the new, never half of one. Its name does not end in .conf, so an `include *.conf`
-     * never picks it up.
-     */
-    async write(text, mode = 0o644) {
-        try {
-            await (0,atomic_write/* writeFileAtomic */.Zf)(this.file, text, { mode });
-        }
-        catch (error) {
-            throw new src_errors/* UserError */.yo(`cannot write nginx-upstream-file ${this.file}: ${(0,src_errors/* messageOf */.bD)(error)} (switchyard writes a ` +
-                `temporary file in the same directory and renames it over, so it needs write access to ${external_node_path_default().dirname(this.file)})`, 'nginx', this.file);
-        }
-    }
-    /** Puts the file back as it was before apply(); says what it did, for the error message. */
-    async restore(previous) {
-        try {
-            if (previous) {
-                await this.write(previous.text, previous.mode);
-                this.options.log(`nginx: put the previous ${this.file} back`);
-                return 'The previous upstream file was put back';
-            }
-            await (0,promises_.rm)(this.file, { force: true });
-            this.options.log(`nginx: removed ${this.file} again (it did not exist before)`);
-            return `${this.file} was removed again (it did not exist before)`;
-        }
-        catch (error) {
-            return `Putting the previous upstream file back FAILED too (${error.message}): fix ${this.file} by hand`;
-        }
-    }
-    run(argv, signal) {
-        const { log, runner } = this.options;
-        log(`$ ${(0,src_process/* formatCommand */.fE)(argv)}`);
-        return runner.run(argv, {
-            timeoutMs: NGINX_COMMAND_TIMEOUT_MS,
-            ...(signal ? { signal } : {}),
-            onLine: (line) => log(`  ${line}`),
-        });
-    }
-}
-/**
- * Whether a batch of samples shows the new configuration rather than the old one. Exact for 0 and
- * 100. In between, within the tolerance of verify() and nearer the new share than the old, so that a
- * small step (0 → 10) is not taken for done while the old workers still answer.
- */
-function showsNewWeights(counts, target, previous) {
-    const named = counts.blue + counts.green;
-    if (named === 0 || named < counts.samples / 2)
-        return false;
-    if (target.green === 0)
-        return counts.green === 0;
-    if (target.green === 100)
-        return counts.blue === 0;
-    const measured = (100 * counts.green) / named;
-    const off = Math.abs(measured - target.green);
-    if (off > tolerance(target.green, named))
-        return false;
-    return (previous === undefined || previous.green === target.green || off < Math.abs(measured - previous.green));
-}
-/** The nginx workers running on this host (none where there is no /proc, or no nginx). */
-async function localNginxWorkers() {
-    let entries;
-    try {
-        entries = await (0,promises_.readdir)('/proc');
-    }
-    catch {
-        return [];
-    }
-    const workers = [];
-    await Promise.all(entries
-        .filter((entry) => /^\d+$/.test(entry))
-        .map(async (entry) => {
-        try {
-            const title = await (0,promises_.readFile)(`/proc/${entry}/cmdline`, 'utf8');
-            if (!title.startsWith('nginx: worker process'))
-                return;
-            const stat = await (0,promises_.readFile)(`/proc/${entry}/stat`, 'utf8');
-            // The command name in parentheses may hold spaces; the parent pid is the 2nd field after it.
-            const master = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-            workers.push({ pid: Number(entry), master, shuttingDown: title.includes('shutting down') });
-        }
-        catch {
-            // it exited while we looked
-        }
-    }));
-    return workers;
-}
-function describe(weights) {
-    return weights ? `blue ${weights.blue} / green ${weights.green}` : 'its previous configuration';
-}
-function gcd(a, b) {
-    return b === 0 ? a : gcd(b, a % b);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/routers/index.ts
-
-
-
-
-
-/** Every kind of router: adding one is adding its file and a line here. */
-const ROUTER_KINDS = [nginxRouterKind, haproxyRouterKind, commandRouterKind];
-/** The `router` input's values, in the registry's order (its first is the example). */
-const ROUTER_NAMES = ROUTER_KINDS.map((each) => each.kind);
-/**
- * The router of a kind, once every input it needs is present and well-formed; nothing is read,
- * written or run before that. All problems are reported together, each naming its input.
- */
-function createRouter(kind, options) {
-    const problems = sharedProblems(options);
-    const routerKind = ROUTER_KINDS.find((each) => each.kind === kind);
-    if (routerKind)
-        problems.push(...routerKind.check(options));
-    else
-        problems.push(new InputError('router', `"${String(kind)}" is not a router; use ${alternatives(ROUTER_NAMES)}`));
-    if (problems.length === 1)
-        throw problems[0];
-    if (problems.length > 1)
-        throw new UserErrors(problems);
-    return routerKind.create(options);
-}
-/** Inputs every kind reads the same way. */
-function sharedProblems(options) {
-    if (options.verifyUrl === undefined)
-        return [];
-    let url;
-    try {
-        url = new URL(options.verifyUrl);
-    }
-    catch {
-        url = undefined;
-    }
-    return url && (url.protocol === 'http:' || url.protocol === 'https:')
-        ? []
-        : [new InputError('verify-url', 'must be an http:// or https:// URL that goes through the router')];
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/deploy/inputs.ts
-
-
-
-
-
-
-/** `host:port` (IPv6 in brackets), or a message saying what is wrong. */
-function parseServer(entry) {
-    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
-    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
-        return `"${entry}" is not host:port (e.g. 10.0.0.5:8080)`;
-    }
-    return { address: entry };
-}
-function servers(description) {
-    return (0,inputs/* list */.p_)(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
-}
-/** A command line, split into argv without a shell (never a shell string built from input). */
-function command(description, options) {
-    return (0,inputs/* parsedBy */.f3)(description, (raw) => {
-        const argv = (0,src_process/* splitCommand */.GW)(raw);
-        if (typeof argv === 'string')
-            return argv;
-        return argv.length > 0 ? argv : 'empty command';
-    }, options);
-}
-/** `10,25,50,75,100`: whole percentages, strictly increasing, ending at 100. */
-function parseSteps(raw) {
-    const parts = raw.split(/[\s,]+/).filter(Boolean);
-    const steps = [];
-    for (const part of parts) {
-        if (!/^\d+%?$/.test(part))
-            return `"${part}" is not a whole percentage`;
-        const value = Number(part.replace('%', ''));
-        if (value < 1 || value > 100)
-            return `${value} is outside 1–100`;
-        if (steps.length > 0 && value <= steps[steps.length - 1]) {
-            return `steps must increase: ${steps[steps.length - 1]} is followed by ${value}`;
-        }
-        steps.push(value);
-    }
-    if (steps.length === 0)
-        return 'no step given';
-    if (steps[steps.length - 1] !== 100)
-        return `the last step must be 100 (all traffic), not ${steps[steps.length - 1]}`;
-    return steps;
-}
-function steps(description) {
-    return (0,inputs/* parsedBy */.f3)(description, (raw) => parseSteps(raw.replaceAll('\n', ',')), {
-        default: '10,25,50,75,100',
-        example: '10,25,50,75,100',
-        file: schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* array */.YOg(schemas/* number */.aig().int().min(1).max(100))]),
-    });
-}
-const optional = (def) => ({ ...def, required: undefined });
-const deployInputs = {
-    command: (0,inputs/* oneOf */.yL)(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
-        default: 'status',
-    }),
-    router: (0,inputs/* oneOf */.yL)(ROUTER_NAMES, 'What steers traffic between blue and green.', {
-        default: 'nginx',
-    }),
-    blue: servers('Blue servers, host:port, comma-separated.'),
-    green: servers('Green servers, host:port, comma-separated.'),
-    'nginx-upstream-file': (0,inputs/* text */.Qq)('nginx: the upstream include file switchyard owns (and your config includes).', {
-        example: '/etc/nginx/conf.d/switchyard-upstream.conf',
-    }),
-    'nginx-upstream-name': (0,inputs/* text */.Qq)('nginx: the name of the upstream block.', { default: 'switchyard' }),
-    'nginx-test-command': command('nginx: checks the configuration before a reload.', {
-        default: 'nginx -t',
-        example: 'sudo nginx -t',
-    }),
-    'nginx-reload-command': command('nginx: applies the configuration.', {
-        default: 'nginx -s reload',
-        example: 'sudo systemctl reload nginx',
-    }),
-    'verify-url': (0,inputs/* text */.Qq)('A URL through the router whose responses name their colour (x-switchyard-color header or body); sampled after each change.', {
-        example: 'http://127.0.0.1/whoami',
-    }),
-    'haproxy-socket': (0,inputs/* text */.Qq)('HAProxy: the runtime API, a unix socket path or host:port.', {
-        example: '/run/haproxy/admin.sock',
-    }),
-    'haproxy-backend': (0,inputs/* text */.Qq)('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
-    'haproxy-blue-server': (0,inputs/* text */.Qq)('HAProxy: the blue server name in that backend.', { default: 'blue' }),
-    'haproxy-green-server': (0,inputs/* text */.Qq)('HAProxy: the green server name in that backend.', { default: 'green' }),
-    'haproxy-state-file': (0,inputs/* text */.Qq)('HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.', {
-        example: '/var/lib/haproxy/server-state',
-    }),
-    'router-command': command('router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.', {
-        example: './scripts/set-weights.sh',
-    }),
-    'router-command-timeout': (0,inputs/* duration */.p0)('router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.', { default: '30s', min: 1 }),
-    'stage-command': command('stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.', {
-        example: './deploy.sh',
-    }),
-    'stage-command-timeout': (0,inputs/* duration */.p0)('stage: how long stage-command may run; then it and what it started get SIGTERM, then SIGKILL.', { default: '10m', min: 1 }),
-    version: (0,inputs/* text */.Qq)('The version being staged or promoted (shown in status and history).', { example: 'v1.4.2' }),
-    'health-path': (0,inputs/* text */.Qq)('Path probed directly on every server of a colour: stage waits for it, promote watches the idle colour through it.', { default: '/', example: '/health', check: healthPathProblem }),
-    'stage-timeout': (0,inputs/* duration */.p0)('stage: how long the idle colour may take to become healthy.', { default: '5m' }),
-    steps: steps("promote: the idle colour's traffic share at each step, in percent, ending at 100."),
-    'step-duration': (0,inputs/* duration */.p0)('promote: how long each step is held while the analysis runs.', {
-        default: '1m',
-    }),
-    weight: (0,inputs/* integer */.nd)("shift: the idle colour's share of traffic, 0–100.", { max: 100 }),
-    reason: (0,inputs/* text */.Qq)('rollback: why (recorded in the history with the actor).', { default: 'manual rollback' }),
-    state: (0,inputs/* text */.Qq)('Where history and the deploy lock live: file:PATH or redis://host:port/db.', {
-        default: 'file:.switchyard/state.json',
-    }),
-    'lock-timeout': (0,inputs/* duration */.p0)('How long to wait for another run holding the deploy lock.', { default: '10m' }),
-    'github-token': (0,inputs/* text */.Qq)('Records a GitHub deployment for `environment` with its statuses.', {
-        secret: true,
-        example: '${{ github.token }}',
-    }),
-    // The analysis: health-check's own names and meanings.
-    targets: optional(healthCheckInputs.targets),
-    timeout: healthCheckInputs.timeout,
-    'expect-status': healthCheckInputs['expect-status'],
-    'expect-body': healthCheckInputs['expect-body'],
-    headers: healthCheckInputs.headers,
-    interval: (0,inputs/* duration */.p0)('Time between analysis probes.', { default: '5s', min: 1 }),
-    'max-error-rate': healthCheckInputs['max-error-rate'],
-    'max-p95': healthCheckInputs['max-p95'],
-    'failure-limit': healthCheckInputs['failure-limit'],
-    'min-samples': healthCheckInputs['min-samples'],
-    'k6-summary': healthCheckInputs['k6-summary'],
-    'k6-thresholds': healthCheckInputs['k6-thresholds'],
-};
-
-;// CONCATENATED MODULE: ./actions/core/src/registry.ts
-
-
-
-/** Every action's inputs, by action name: the sections of switchyard.yml and its JSON Schema. */
-const ACTION_INPUTS = {
-    'health-check': healthCheckInputs,
-    deploy: deployInputs,
-    backup: backupInputs,
+;// CONCATENATED MODULE: ./actions/core/src/input-names.ts
+// Generated by `npm run schema` from the input tables (a test fails when it is stale). The config
+// loader needs only these names, so an action does not load the other actions' parsers.
+const ACTION_INPUT_NAMES = {
+    'health-check': [
+        'targets',
+        'expect-status',
+        'expect-body',
+        'headers',
+        'timeout',
+        'retries',
+        'retry-delay',
+        'mode',
+        'interval',
+        'duration',
+        'max-error-rate',
+        'max-p95',
+        'failure-limit',
+        'min-samples',
+        'concurrency',
+        'follow-redirects',
+        'insecure',
+        'max-memory-usage',
+        'query',
+        'k6-summary',
+        'k6-thresholds',
+    ],
+    deploy: [
+        'command',
+        'router',
+        'blue',
+        'green',
+        'nginx-upstream-file',
+        'nginx-upstream-name',
+        'nginx-test-command',
+        'nginx-reload-command',
+        'verify-url',
+        'haproxy-socket',
+        'haproxy-backend',
+        'haproxy-blue-server',
+        'haproxy-green-server',
+        'haproxy-state-file',
+        'router-command',
+        'router-command-timeout',
+        'stage-command',
+        'stage-command-timeout',
+        'version',
+        'health-path',
+        'stage-timeout',
+        'steps',
+        'step-duration',
+        'weight',
+        'reason',
+        'state',
+        'lock-timeout',
+        'github-token',
+        'targets',
+        'timeout',
+        'expect-status',
+        'expect-body',
+        'headers',
+        'interval',
+        'max-error-rate',
+        'max-p95',
+        'failure-limit',
+        'min-samples',
+        'k6-summary',
+        'k6-thresholds',
+    ],
+    backup: [
+        'command',
+        'sources',
+        'store',
+        'id',
+        'include',
+        'exclude',
+        'retention',
+        'retention-days',
+        'compression',
+        'target',
+        'mode',
+        'safety-backup',
+        'github-token',
+    ],
 };
 
 ;// CONCATENATED MODULE: ./actions/core/src/config.ts
@@ -30711,52 +28508,33 @@ const ACTION_INPUTS = {
  *       health-check:
  *         targets: [https://example.com/health]
  */
-function sectionSchema(table) {
-    const shape = {};
-    for (const [name, def] of Object.entries(table)) {
-        const described = def.file.meta({
-            description: def.description,
-            ...(def.default ? { default: def.default } : {}),
-        });
-        shape[name] = described.optional();
-    }
-    return schemas/* strictObject */.rej(shape);
-}
 /**
  * Values are only checked for their kind here; each is then parsed by its input's own parser, so
  * a bad value in the file gets the same message (what is valid, an example) as a bad input.
  */
 const ANY_VALUE = schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* number */.aig(), schemas/* boolean */.zMY(), schemas/* array */.YOg(schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* number */.aig()]))]);
-function looseSection(table) {
-    return schemas/* strictObject */.rej(Object.fromEntries(Object.keys(table).map((name) => [name, ANY_VALUE.optional()])));
+function looseSection(names) {
+    return schemas/* strictObject */.rej(Object.fromEntries(names.map((name) => [name, ANY_VALUE.optional()])));
 }
-function actionSections(section) {
+function actionSections() {
     const shape = {};
-    for (const [action, table] of Object.entries(ACTION_INPUTS))
-        shape[action] = section(table).optional();
+    for (const [action, names] of Object.entries(ACTION_INPUT_NAMES))
+        shape[action] = looseSection(names).optional();
     return shape;
 }
-function fileSchema(section) {
-    return schemas/* strictObject */.rej({
-        $schema: schemas/* string */.YjP().optional().meta({ description: 'Where editors find this schema.' }),
-        ...actionSections(section),
-        environments: schemas/* record */.g1P(schemas/* string */.YjP(), schemas/* strictObject */.rej(actionSections(section)))
-            .optional()
-            .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-    });
-}
-/** What the loader accepts: known keys, values of any input kind. */
-const configSchema = fileSchema(looseSection);
-/** What editors are told: each value in the form its input takes. */
-const editorSchema = fileSchema(sectionSchema);
-/** The JSON Schema published for editors (schema/switchyard.schema.json). */
-function configJsonSchema() {
-    return {
-        ...z.toJSONSchema(editorSchema, { io: 'input', target: 'draft-2020-12' }),
-        $id: 'https://github.com/switchyard-actions/switchyard/schema/switchyard.schema.json',
-        title: 'switchyard.yml',
-    };
-}
+/**
+ * What the loader accepts: known keys, values of any input kind. Only the input names are needed
+ * (input-names.ts, generated from the tables): an action does not load the other actions' parsers
+ * (their routers, sources and drivers) to read its own section. The editors' schema, with every
+ * value's form, is config-schema.ts.
+ */
+const configSchema = schemas/* strictObject */.rej({
+    $schema: schemas/* string */.YjP().optional().meta({ description: 'Where editors find this schema.' }),
+    ...actionSections(),
+    environments: schemas/* record */.g1P(schemas/* string */.YjP(), schemas/* strictObject */.rej(actionSections()))
+        .optional()
+        .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+});
 /**
  * How many copies aliases may make in all (the yaml package's own measure): ample for a config
  * that reuses a few blocks, and far below what a billion-laughs file needs to exhaust memory.
@@ -30776,7 +28554,7 @@ function interpolate(value, env, missing) {
         return '';
     });
 }
-const config_firstLine = (text) => text.split('\n', 1)[0];
+const firstLine = (text) => text.split('\n', 1)[0];
 function toRaw(value) {
     return Array.isArray(value) ? value.map(String).join('\n') : String(value);
 }
@@ -30819,7 +28597,7 @@ function loadConfigSection(file, action, environment, env) {
         doc = (0,dist/* parseDocument */.Tp)(source, { lineCounter: lines, prettyErrors: false, logLevel: 'error' });
     }
     catch (error) {
-        throw refused(`not valid YAML: ${config_firstLine((0,src_errors/* messageOf */.bD)(error))}`);
+        throw refused(`not valid YAML: ${firstLine((0,src_errors/* messageOf */.bD)(error))}`);
     }
     const lineOf = (offset) => offset === undefined ? undefined : lines.linePos(offset).line;
     if (doc.errors.length > 0) {
@@ -30837,7 +28615,7 @@ function loadConfigSection(file, action, environment, env) {
         tree = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }) ?? {};
     }
     catch (error) {
-        const why = config_firstLine((0,src_errors/* messageOf */.bD)(error));
+        const why = firstLine((0,src_errors/* messageOf */.bD)(error));
         throw refused(/excessive alias count/i.test(why)
             ? `its aliases (*name) expand to more than ${MAX_ALIAS_EXPANSION} copies, which is how an alias bomb exhausts memory; write the values out or use fewer aliases`
             : `not valid YAML: ${why}`);
@@ -30858,7 +28636,7 @@ function loadConfigSection(file, action, environment, env) {
                 const parent = path.length === 0 ? configSchema : undefined;
                 const known = parent
                     ? Object.keys(configSchema.shape)
-                    : Object.keys(ACTION_INPUTS[path[path.length - 1]] ?? ACTION_INPUTS);
+                    : [...(ACTION_INPUT_NAMES[path[path.length - 1]] ?? Object.keys(ACTION_INPUT_NAMES))];
                 message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
                 const line = lineAt([...path, issue.keys[0]]);
                 return new src_errors/* UserError */.yo(`${file}:${line}: ${path.join('.') || 'top level'}: ${message}`, 'Invalid config', file, line);
@@ -30897,6 +28675,8 @@ function interpolateTree(value, env, missing, path = []) {
     return value;
 }
 
+// EXTERNAL MODULE: ./actions/core/src/inputs.ts
+var inputs = __nccwpck_require__(23432);
 ;// CONCATENATED MODULE: ./actions/core/src/action-inputs.ts
 
 
@@ -30971,6 +28751,8 @@ function readActionInputs(io, action, table) {
 var clock = __nccwpck_require__(99947);
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var core = __nccwpck_require__(33838);
+// EXTERNAL MODULE: ./actions/core/src/mask.ts
+var mask = __nccwpck_require__(55829);
 ;// CONCATENATED MODULE: ./actions/core/src/io.ts
 
 
@@ -31090,6 +28872,8 @@ function io_memoryIO(options) {
     return { io, recorded };
 }
 
+// EXTERNAL MODULE: ./actions/core/src/process.ts
+var src_process = __nccwpck_require__(40848);
 // EXTERNAL MODULE: ./actions/core/src/report.ts
 var report = __nccwpck_require__(35999);
 ;// CONCATENATED MODULE: ./actions/core/src/action.ts
@@ -31224,6 +29008,8 @@ function cancellationOnSignals() {
     };
 }
 
+// EXTERNAL MODULE: ./actions/core/src/atomic-write.ts
+var atomic_write = __nccwpck_require__(25006);
 ;// CONCATENATED MODULE: ./actions/core/src/index.ts
 
 
@@ -31237,6 +29023,8 @@ function cancellationOnSignals() {
 
 
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
@@ -31244,8 +29032,12 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 var external_node_stream_ = __nccwpck_require__(57075);
 // EXTERNAL MODULE: external "node:stream/promises"
 var external_node_stream_promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: ./actions/core/src/summary.ts
+var src_summary = __nccwpck_require__(11709);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(31421);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(38522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
@@ -31377,6 +29169,71 @@ class Digest extends external_node_stream_.Transform {
 
 // EXTERNAL MODULE: ./actions/core/src/backup/manifest.ts
 var backup_manifest = __nccwpck_require__(20435);
+// EXTERNAL MODULE: ./actions/core/src/backup/sources/index.ts + 7 modules
+var sources = __nccwpck_require__(42795);
+;// CONCATENATED MODULE: ./actions/core/src/backup/inputs.ts
+
+
+
+
+/** A `sources` line, read by the kind its scheme names; a string says what is wrong. */
+function parseSourceSpec(entry) {
+    const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(entry)?.[1]?.toLowerCase();
+    const kind = sources/* SOURCE_KINDS */.s1.find((each) => each.schemes.includes(scheme ?? ''));
+    if (kind)
+        return kind.parse(entry);
+    // As written (redactUrl would normalise it), with any password masked.
+    const shown = (0,mask/* redactText */.Rd)(entry);
+    const help = `use ${(0,src_errors/* alternatives */.Vo)(sources/* SOURCE_KINDS */.s1.map((each) => each.written))}`;
+    return scheme
+        ? `"${shown}" has an unsupported scheme "${scheme}"; ${help}`
+        : `"${shown}" is neither a URL nor a file: entry; ${help}`;
+}
+function parseStoreSpec(raw) {
+    if (raw === 'actions-cache' || raw === 'artifact')
+        return { kind: raw };
+    if (raw.startsWith('local:')) {
+        const dir = raw.slice('local:'.length);
+        return dir.trim() === ''
+            ? 'local: needs a directory, e.g. local:.switchyard/backups'
+            : { kind: 'local', dir };
+    }
+    return `"${raw}" is not a store: use local:DIR, actions-cache or artifact`;
+}
+const BACKUP_COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune'];
+const backupInputs = {
+    command: (0,inputs/* oneOf */.yL)(BACKUP_COMMANDS, 'What to do.', { default: 'backup' }),
+    sources: (0,inputs/* list */.p_)('What to back up, one per line: postgres://…, redis://… (any database index) or file:PATH-OR-GLOB. For restore and verify with a target: which parts to restore, with the credentials the manifest leaves out (default: every part, at the address it was taken from).', parseSourceSpec, { example: 'postgres://app@db:5432/shop', urls: true }),
+    store: (0,inputs/* parsedBy */.f3)('Where backups are kept: local:DIR, actions-cache or artifact.', parseStoreSpec, {
+        default: 'local:.switchyard/backups',
+        example: 'local:/var/backups/switchyard',
+    }),
+    id: (0,inputs/* text */.Qq)('The backup to restore, verify (or name, for backup: default a timestamp and the commit). `latest` is the newest in the store.', { example: 'latest' }),
+    include: (0,inputs/* list */.p_)('Only these tables (postgres), key patterns (redis) or globs (file); default everything. Each entry goes to the sources it fits (a `:` is a key pattern, a `/` a glob, `schema.table` a table); prefix postgres:, redis: or file: to say which.', undefined, {
+        commas: true,
+        example: 'public.orders, session:*',
+    }),
+    exclude: (0,inputs/* list */.p_)('Leave these tables, key patterns or globs out (read as include reads them).', undefined, {
+        commas: true,
+        example: 'public.audit_log, cache:*',
+    }),
+    retention: (0,inputs/* integer */.nd)('How many backups to keep: prune keeps the newest this many (and always the newest verified one); after a backup, the older ones are pruned the same way.', { min: 1 }),
+    'retention-days': (0,inputs/* integer */.nd)('store: artifact — days GitHub keeps the artifact (1–90; default the repository setting).', {
+        min: 1,
+        max: 90,
+    }),
+    compression: (0,inputs/* oneOf */.yL)(['gzip', 'zstd', 'none'], 'How parts are compressed, as they stream.', {
+        default: 'gzip',
+    }),
+    target: (0,inputs/* text */.Qq)('restore and verify: restore into this instead of the source — a URL of the same kind, or a directory for file parts.', { example: 'postgres://app@db-scratch:5432/shop' }),
+    mode: (0,inputs/* oneOf */.yL)(['fail-if-exists', 'replace', 'merge'], 'restore: fail-if-exists refuses when anything restored would overwrite data; replace overwrites it; merge keeps what exists and adds the rest.', { default: 'fail-if-exists' }),
+    'safety-backup': (0,inputs/* boolean */.zM)('restore: first back up what the restore could overwrite (in replace and merge modes), into the same store.', { default: 'true' }),
+    'github-token': (0,inputs/* text */.Qq)('stores actions-cache and artifact: lists, finds and deletes backups of other runs.', {
+        secret: true,
+        example: '${{ github.token }}',
+    }),
+};
+
 // EXTERNAL MODULE: ./actions/core/src/backup/stores/local.ts
 var local = __nccwpck_require__(4008);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/open.ts
@@ -32444,7 +30301,7 @@ async function writeFileAtomic(file, data, options = {}) {
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9691);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(93370);
-/* harmony import */ var _sources_index_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(24528);
+/* harmony import */ var _sources_index_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(42795);
 
 
 
@@ -32543,7 +30400,7 @@ function damaged(id, location, why) {
 
 /***/ }),
 
-/***/ 24528:
+/***/ 42795:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34001,8 +31858,24 @@ async function place(temporary, final, mode) {
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-// EXTERNAL MODULE: ./actions/core/src/drivers.ts
-var drivers = __nccwpck_require__(34850);
+;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
+/**
+ * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
+ * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
+ * exposes it only as `default`, so the named export may be missing there: take either.
+ */
+async function loadRedisClient() {
+    const mod = (await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(796)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 67796, 23)));
+    const client = mod.Redis ?? mod.default;
+    if (typeof client !== 'function')
+        throw new Error('the ioredis module has no Redis client');
+    return client;
+}
+async function loadPg() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 83849)));
+    return mod.default ?? mod;
+}
+
 // EXTERNAL MODULE: ./actions/core/src/mask.ts
 var mask = __nccwpck_require__(55829);
 // EXTERNAL MODULE: ./actions/core/src/process.ts
@@ -34245,7 +32118,7 @@ class PostgresSource {
         return { ...this.baseEnv, ...connectionEnv(url), PGDATABASE: databaseOf(url, this.baseEnv) };
     }
     async connect(url) {
-        const driver = await (0,drivers/* loadPg */.Q)();
+        const driver = await loadPg();
         const client = new driver.Client({
             connectionString: pgConnectionString(url),
             application_name: 'switchyard-backup',
@@ -35757,7 +33630,7 @@ class Connection {
         client.on('error', (error) => (this.lastError = error));
     }
     static async open(endpoint, secrets, context, scripts) {
-        const RedisClient = await (0,drivers/* loadRedisClient */.T)();
+        const RedisClient = await loadRedisClient();
         const connection = new Connection(new RedisClient(endpoint.options), endpoint, secrets);
         const { client } = connection;
         const cancel = () => connection.drop();
@@ -36543,33 +34416,6 @@ const systemClock = {
 
 /***/ }),
 
-/***/ 34850:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Q: () => (/* binding */ loadPg),
-/* harmony export */   T: () => (/* binding */ loadRedisClient)
-/* harmony export */ });
-/**
- * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
- * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
- * exposes it only as `default`, so the named export may be missing there: take either.
- */
-async function loadRedisClient() {
-    const mod = (await Promise.all(/* import() */[__nccwpck_require__.e(830), __nccwpck_require__.e(796)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 67796, 23)));
-    const client = mod.Redis ?? mod.default;
-    if (typeof client !== 'function')
-        throw new Error('the ioredis module has no Redis client');
-    return client;
-}
-async function loadPg() {
-    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 83849)));
-    return mod.default ?? mod;
-}
-
-
-/***/ }),
-
 /***/ 93370:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -36645,17 +34491,15 @@ function alternatives(choices) {
 /* harmony export */   CU: () => (/* binding */ parseInput),
 /* harmony export */   J_: () => (/* binding */ urlItem),
 /* harmony export */   Qq: () => (/* binding */ text),
-/* harmony export */   TS: () => (/* binding */ rate),
 /* harmony export */   f3: () => (/* binding */ parsedBy),
 /* harmony export */   nd: () => (/* binding */ integer),
-/* harmony export */   p0: () => (/* binding */ duration),
 /* harmony export */   p_: () => (/* binding */ list),
 /* harmony export */   ry: () => (/* binding */ splitList),
 /* harmony export */   yL: () => (/* binding */ oneOf),
 /* harmony export */   zD: () => (/* binding */ decodeUrlPart),
 /* harmony export */   zM: () => (/* binding */ boolean)
 /* harmony export */ });
-/* unused harmony exports DURATION_PATTERN, RATE_PATTERN, parseDuration, parseRate, listEntries */
+/* unused harmony exports DURATION_PATTERN, RATE_PATTERN, parseDuration, parseRate, listEntries, duration, rate */
 /* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(88532);
 /* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9691);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(93370);
@@ -36696,14 +34540,14 @@ function fail(ctx, message) {
     return zod__WEBPACK_IMPORTED_MODULE_1__/* .NEVER */ .tm;
 }
 /** No duration input may exceed this: Node's timers overflow past 24.8 days, and nothing waits a day. */
-const MAX_DURATION_MS = 24 * 3_600_000;
+const MAX_DURATION_MS = (/* unused pure expression or super */ null && (24 * 3_600_000));
 function duration(description, options = {}) {
     return {
         description,
         default: options.default,
         example: '10s',
-        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().regex(DURATION_PATTERN),
-        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+        file: z.string().regex(DURATION_PATTERN),
+        parse: z.string().transform((raw, ctx) => {
             const ms = parseDuration(raw);
             if (ms === undefined)
                 return fail(ctx, 'expected a duration with a unit: 500ms, 10s, 2m or 1h');
@@ -36720,8 +34564,8 @@ function rate(description, options = {}) {
         description,
         default: options.default,
         example: '5%',
-        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().regex(RATE_PATTERN), zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().min(0).max(1)]),
-        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+        file: z.union([z.string().regex(RATE_PATTERN), z.number().min(0).max(1)]),
+        parse: z.string().transform((raw, ctx) => {
             const value = parseRate(raw);
             if (value === undefined)
                 return fail(ctx, 'expected a rate such as 5% or 0.05');
@@ -37098,14 +34942,9 @@ function redactText(text) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   GW: () => (/* binding */ splitCommand),
-/* harmony export */   ci: () => (/* binding */ outputTail),
-/* harmony export */   fE: () => (/* binding */ formatCommand),
-/* harmony export */   gq: () => (/* binding */ succeeded),
-/* harmony export */   mr: () => (/* binding */ systemRunner),
-/* harmony export */   sG: () => (/* binding */ outcomeOf)
+/* harmony export */   mr: () => (/* binding */ systemRunner)
 /* harmony export */ });
-/* unused harmony exports KILL_GRACE_MS, groupMembers */
+/* unused harmony exports KILL_GRACE_MS, groupMembers, outcomeOf, succeeded, outputTail, splitCommand, formatCommand */
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { InputError, UserError, UserErrors, messageOf } from './errors.js';
-import type { InputTable } from './inputs.js';
-import { ACTION_INPUTS, type ActionName } from './registry.js';
+import { ACTION_INPUT_NAMES } from './input-names.js';
+import type { ActionName } from './registry.js';
 
 /**
  * switchyard.yml: one section per action (its inputs, by the names used in workflows), and
@@ -18,58 +18,37 @@ import { ACTION_INPUTS, type ActionName } from './registry.js';
  *         targets: [https://example.com/health]
  */
 
-function sectionSchema(table: InputTable) {
-  const shape: Record<string, z.ZodType> = {};
-  for (const [name, def] of Object.entries(table)) {
-    const described = def.file.meta({
-      description: def.description,
-      ...(def.default ? { default: def.default } : {}),
-    });
-    shape[name] = described.optional();
-  }
-  return z.strictObject(shape);
-}
-
 /**
  * Values are only checked for their kind here; each is then parsed by its input's own parser, so
  * a bad value in the file gets the same message (what is valid, an example) as a bad input.
  */
 const ANY_VALUE = z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]);
 
-function looseSection(table: InputTable) {
-  return z.strictObject(Object.fromEntries(Object.keys(table).map((name) => [name, ANY_VALUE.optional()])));
+function looseSection(names: readonly string[]) {
+  return z.strictObject(Object.fromEntries(names.map((name) => [name, ANY_VALUE.optional()])));
 }
 
-function actionSections(section: (table: InputTable) => z.ZodType) {
+function actionSections(): Record<string, z.ZodType> {
   const shape: Record<string, z.ZodType> = {};
-  for (const [action, table] of Object.entries(ACTION_INPUTS)) shape[action] = section(table).optional();
+  for (const [action, names] of Object.entries(ACTION_INPUT_NAMES))
+    shape[action] = looseSection(names).optional();
   return shape;
 }
 
-function fileSchema(section: (table: InputTable) => z.ZodType) {
-  return z.strictObject({
-    $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
-    ...actionSections(section),
-    environments: z
-      .record(z.string(), z.strictObject(actionSections(section)))
-      .optional()
-      .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-  });
-}
-
-/** What the loader accepts: known keys, values of any input kind. */
-export const configSchema = fileSchema(looseSection);
-/** What editors are told: each value in the form its input takes. */
-const editorSchema = fileSchema(sectionSchema);
-
-/** The JSON Schema published for editors (schema/switchyard.schema.json). */
-export function configJsonSchema(): Record<string, unknown> {
-  return {
-    ...z.toJSONSchema(editorSchema, { io: 'input', target: 'draft-2020-12' }),
-    $id: 'https://github.com/switchyard-actions/switchyard/schema/switchyard.schema.json',
-    title: 'switchyard.yml',
-  };
-}
+/**
+ * What the loader accepts: known keys, values of any input kind. Only the input names are needed
+ * (input-names.ts, generated from the tables): an action does not load the other actions' parsers
+ * (their routers, sources and drivers) to read its own section. The editors' schema, with every
+ * value's form, is config-schema.ts.
+ */
+export const configSchema = z.strictObject({
+  $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
+  ...actionSections(),
+  environments: z
+    .record(z.string(), z.strictObject(actionSections()))
+    .optional()
+    .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+});
 
 /** A value taken from the config file, as the raw text an input would carry, and where it came from. */
 export interface ConfigValue {
@@ -208,7 +187,7 @@ export function loadConfigSection(
         const parent = path.length === 0 ? configSchema : undefined;
         const known = parent
           ? Object.keys(configSchema.shape)
-          : Object.keys(ACTION_INPUTS[path[path.length - 1] as ActionName] ?? ACTION_INPUTS);
+          : [...(ACTION_INPUT_NAMES[path[path.length - 1] as ActionName] ?? Object.keys(ACTION_INPUT_NAMES))];
         message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
         const line = lineAt([...path, issue.keys[0] as string]);
         return new UserError(
