@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fileSchema } from './config.js';
 import type { InputTable } from './inputs.js';
 import { ACTION_INPUTS } from './registry.js';
 
@@ -23,14 +24,7 @@ function actionSections(): Record<string, z.ZodType> {
 
 /** The JSON Schema published for editors (schema/switchyard.schema.json): each value in the form its input takes. */
 export function configJsonSchema(): Record<string, unknown> {
-  const editorSchema = z.strictObject({
-    $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
-    ...actionSections(),
-    environments: z
-      .record(z.string(), z.strictObject(actionSections()))
-      .optional()
-      .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-  });
+  const editorSchema = fileSchema(actionSections);
   return {
     ...z.toJSONSchema(editorSchema, { io: 'input', target: 'draft-2020-12' }),
     $id: 'https://github.com/switchyard-actions/switchyard/schema/switchyard.schema.json',

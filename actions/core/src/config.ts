@@ -41,14 +41,19 @@ function actionSections(): Record<string, z.ZodType> {
  * (their routers, sources and drivers) to read its own section. The editors' schema, with every
  * value's form, is config-schema.ts.
  */
-export const configSchema = z.strictObject({
-  $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
-  ...actionSections(),
-  environments: z
-    .record(z.string(), z.strictObject(actionSections()))
-    .optional()
-    .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-});
+export const configSchema = fileSchema(actionSections);
+
+/** switchyard.yml's shape around the action sections: the top level, and the same per environment. */
+export function fileSchema(sections: () => Record<string, z.ZodType>) {
+  return z.strictObject({
+    $schema: z.string().optional().meta({ description: 'Where editors find this schema.' }),
+    ...sections(),
+    environments: z
+      .record(z.string(), z.strictObject(sections()))
+      .optional()
+      .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+  });
+}
 
 /** A value taken from the config file, as the raw text an input would carry, and where it came from. */
 export interface ConfigValue {
