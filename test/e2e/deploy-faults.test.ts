@@ -263,6 +263,67 @@ describe('faults while promoting through real nginx', () => {
     }
   });
 
+  it('rollback after a promotion that failed at 10% ⇒ refused: the failed build never gets everyone', async () => {
+    const setup = await blueGreen();
+    const state = `file:${stateFile()}`;
+    expect((await runDeploy(setup, 'stage', { version: 'v2', state })).exitCode).toBe(0);
+    await setFailRate(setup.green, 0.5);
+    try {
+      const failed = await runDeploy(setup, 'promote', {
+        state,
+        steps: '10,100',
+        'step-duration': '2s',
+        interval: '200ms',
+        'health-path': '/',
+      });
+      expect(failed.exitCode).toBe(1);
+      expect(failed.outputs['rolled-back']).toBe('true');
+      const rollback = await runDeploy(setup, 'rollback', { state });
+      expect(rollback.exitCode).toBe(1);
+      expect(annotations(rollback.stdout)[0]).toMatch(/not rolling back to green: it runs v2/);
+      expect(rollback.outputs.reason).toMatch(/not rolling back to green/);
+      expect(nginxWeights(setup)).toEqual({ blue: 100, green: 0 });
+    } finally {
+      await setFailRate(setup.green, 0);
+    }
+  });
+
+  it('a new state trusts a router with one colour at 100%; a used state that disagrees is refused', async () => {
+    const setup = await blueGreen();
+    const first = `file:${stateFile()}`;
+    expect((await runDeploy(setup, 'stage', { version: 'v2', state: first })).exitCode).toBe(0);
+    expect(
+      (await runDeploy(setup, 'promote', { state: first, steps: '100', 'step-duration': '700ms' })).exitCode,
+    ).toBe(0);
+    expect(nginxWeights(setup)).toEqual({ blue: 0, green: 100 });
+    // A thrown-away workspace: a brand-new state file. It must stage on blue, not on the live green.
+    const fresh = `file:${stateFile()}`;
+    const staged = await runDeploy(setup, 'stage', { version: 'v3', state: fresh });
+    expect(staged.exitCode).toBe(0);
+    expect(annotations(staged.stdout, 'warning').join('\n')).toMatch(
+      /is new, and the router serves blue 0% \/ green 100%: taking green/,
+    );
+    expect(staged.stdout).toContain('staging v3 on blue');
+    // A used state describing another router: refused, nothing moves.
+    const other = stateFile();
+    writeFileSync(
+      other,
+      JSON.stringify({
+        revision: 4,
+        active: 'blue',
+        weights: { blue: 100, green: 0 },
+        releases: {},
+        history: [],
+      }),
+    );
+    const shifted = await runDeploy(setup, 'shift', { state: `file:${other}`, weight: '50' });
+    expect(shifted.exitCode).toBe(1);
+    expect(annotations(shifted.stdout)[0]).toMatch(
+      /the router serves blue 0% \/ green 100%, but the deploy state .* says blue 100% \/ green 0%/,
+    );
+    expect(nginxWeights(setup)).toEqual({ blue: 0, green: 100 });
+  });
+
   it('a version carrying workflow commands ⇒ printed inert, now and in every later status', async () => {
     const setup = await blueGreen();
     const state = `file:${stateFile()}`;
@@ -325,6 +386,25 @@ describe('faults in the deploy lock (state in real Redis)', () => {
     expect(annotations(run.stdout).join('\n')).toMatch(/lost the deploy lock: it is gone/);
     expect(run.outputs['rolled-back']).toBe('true');
     expect(nginxWeights(setup)).toEqual({ blue: 100, green: 0 });
+  });
+});
+
+describe('the state store dies mid-promotion', () => {
+  it('Redis killed during a step ⇒ blue put back anyway, and the outputs say so', async () => {
+    const setup = await blueGreen();
+    const doomed = await startRedis();
+    const state = `${doomed.url}/0/dies`;
+    expect((await runDeploy(setup, 'stage', { version: 'v2', state })).exitCode).toBe(0);
+    const run = await promoteAnd(setup, { ...promoteInputs, state, 'step-duration': '3s' }, '50%', () =>
+      doomed.stop(),
+    );
+    expect(run.exitCode).toBe(1);
+    expectWrittenOutputs(run);
+    expect(run.outputs.active).toBe('blue');
+    expect(run.outputs['rolled-back']).toBe('true');
+    expect(JSON.parse(run.outputs.weights ?? '{}')).toEqual({ blue: 100, green: 0 });
+    expect(nginxWeights(setup)).toEqual({ blue: 100, green: 0 });
+    expect(await answering(setup)).toEqual(new Set(['blue']));
   });
 });
 

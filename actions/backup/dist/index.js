@@ -28528,13 +28528,17 @@ function actionSections() {
  * (their routers, sources and drivers) to read its own section. The editors' schema, with every
  * value's form, is config-schema.ts.
  */
-const configSchema = schemas/* strictObject */.rej({
-    $schema: schemas/* string */.YjP().optional().meta({ description: 'Where editors find this schema.' }),
-    ...actionSections(),
-    environments: schemas/* record */.g1P(schemas/* string */.YjP(), schemas/* strictObject */.rej(actionSections()))
-        .optional()
-        .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-});
+const configSchema = fileSchema(actionSections);
+/** switchyard.yml's shape around the action sections: the top level, and the same per environment. */
+function fileSchema(sections) {
+    return schemas/* strictObject */.rej({
+        $schema: schemas/* string */.YjP().optional().meta({ description: 'Where editors find this schema.' }),
+        ...sections(),
+        environments: schemas/* record */.g1P(schemas/* string */.YjP(), schemas/* strictObject */.rej(sections()))
+            .optional()
+            .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+    });
+}
 /**
  * How many copies aliases may make in all (the yaml package's own measure): ample for a config
  * that reuses a few blocks, and far below what a billion-laughs file needs to exhaust memory.

@@ -38115,13 +38115,17 @@ function actionSections() {
  * (their routers, sources and drivers) to read its own section. The editors' schema, with every
  * value's form, is config-schema.ts.
  */
-const configSchema = strictObject({
-    $schema: schemas_string().optional().meta({ description: 'Where editors find this schema.' }),
-    ...actionSections(),
-    environments: record(schemas_string(), strictObject(actionSections()))
-        .optional()
-        .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
-});
+const configSchema = fileSchema(actionSections);
+/** switchyard.yml's shape around the action sections: the top level, and the same per environment. */
+function fileSchema(sections) {
+    return strictObject({
+        $schema: schemas_string().optional().meta({ description: 'Where editors find this schema.' }),
+        ...sections(),
+        environments: record(schemas_string(), strictObject(sections()))
+            .optional()
+            .meta({ description: 'Per-environment overrides, chosen with the `environment` input.' }),
+    });
+}
 /**
  * How many copies aliases may make in all (the yaml package's own measure): ample for a config
  * that reuses a few blocks, and far below what a billion-laughs file needs to exhaust memory.
