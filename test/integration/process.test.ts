@@ -269,3 +269,11 @@ describe('stream', () => {
     expect(groupMembers(pgid)).toEqual([]);
   });
 });
+
+describe('a program that cannot start', () => {
+  it('is a result, not a throw, when spawn itself refuses (ENOTDIR)', async () => {
+    const result = await systemRunner.run(['/etc/passwd/x']);
+    expect(result.exitCode).toBe(127);
+    expect(result.outcome).toMatch(/^could not start \(\/etc\/passwd\/x: .*ENOTDIR/);
+  });
+});

@@ -554,3 +554,104 @@ async function runWithScript(
   });
   return { result, router, log: recorded.log };
 }
+
+describe('found by the second outside review (issue 8)', () => {
+  const quick = {
+    command: 'promote',
+    steps: '50,100',
+    'step-duration': '5s',
+    interval: '1s',
+    'min-samples': '5',
+  };
+
+  it('a promotion that fails at its 100% step leaves that build refused by rollback', async () => {
+    const store = new MemoryStore(structuredClone(STAGED));
+    const router = new RecordingRouter();
+    let probes = 0;
+    // Clean through the 50% step (6 probes), failing from the 100% step on.
+    const failed = await runWithScript(store, quick, () => ({ ok: ++probes <= 6 }), router);
+    expect(failed.result.rolledBack).toBe(true);
+    expect(router.applied.map((w) => w.green)).toEqual([50, 100, 0]);
+    await expect(runWith(store, { command: 'rollback' }, () => undefined, router)).rejects.toThrow(
+      /not rolling back to green: it runs v2/,
+    );
+    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+  });
+
+  it('promote refuses a colour whose stage failed', async () => {
+    const store = new MemoryStore(structuredClone(STAGED));
+    await expect(
+      runWithScript(
+        store,
+        { command: 'stage', version: 'BROKEN', 'stage-timeout': '2s', interval: '1s' },
+        () => ({
+          ok: false,
+        }),
+      ),
+    ).rejects.toThrow(/green did not become healthy/);
+    await expect(runWith(store, quick, () => undefined)).rejects.toThrow(
+      /green's stage of BROKEN failed, so green may not run it; run the stage command again/,
+    );
+  });
+
+  it('rollback follows the router when it was switched outside switchyard', async () => {
+    // green v2 is live; blue's stage of v3 failed; someone put the router back to blue by hand.
+    const state: DeployState = {
+      ...STAGED,
+      active: 'green',
+      weights: { blue: 0, green: 100 },
+      releases: {
+        green: { version: 'v2', stagedAt: '2026-11-02T00:00:00Z', liveAt: '2026-11-02T00:10:00Z' },
+        blue: { version: 'v3', stagedAt: '2026-11-03T00:00:00Z', stage: 'failed' },
+      },
+    };
+    const router = new RecordingRouter();
+    router.applied.push({ blue: 100, green: 0 });
+    const { result, log } = await runWith(
+      new MemoryStore(structuredClone(state)),
+      { command: 'rollback' },
+      () => undefined,
+      router,
+    );
+    expect(router.applied.at(-1)).toEqual({ blue: 0, green: 100 });
+    expect(result.active).toBe('green');
+    expect(
+      log.some((l) =>
+        l.includes('the router serves blue 100% / green 0% while the state says blue 0% / green 100%'),
+      ),
+    ).toBe(true);
+  });
+
+  it('rollback on a new state with the router split puts back the colour that served before switchyard', async () => {
+    const router = new RecordingRouter();
+    router.applied.push({ blue: 70, green: 30 });
+    const { result } = await runWith(new MemoryStore(), { command: 'rollback' }, () => undefined, router);
+    expect(result.active).toBe('blue');
+    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+  });
+
+  it('promote refuses a k6 summary with nothing to judge before anything moves', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-k6-'));
+    try {
+      const file = join(dir, 'summary.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          metrics: { http_reqs: { type: 'counter', contains: 'default', values: { count: 10, rate: 1 } } },
+        }),
+      );
+      const store = new MemoryStore(structuredClone(STAGED));
+      const router = new RecordingRouter();
+      await expect(runWith(store, { ...quick, 'k6-summary': file }, () => undefined, router)).rejects.toThrow(
+        /^Input "k6-summary": .* holds no thresholds and k6-thresholds gives none/,
+      );
+      expect(router.applied).toEqual([]);
+      expect(store.state.promotion).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

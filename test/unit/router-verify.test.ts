@@ -105,3 +105,15 @@ describe('verification that cannot pass stops early (issue 8 review)', () => {
     }
   });
 });
+
+describe('a share with no answer from its colour', () => {
+  it('fails, however wide the tolerance (10% with 0 green answers of 90)', () => {
+    const verdict = judgeSamples(
+      { blue: 90, green: 10 },
+      { samples: 100, blue: 90, green: 0, unnamed: 10, errors: {} },
+      'http://router/',
+    );
+    expect(verdict.ok).toBe(false);
+    expect(verdict.detail).toMatch(/no answer came from green, which should have 10%/);
+  });
+});

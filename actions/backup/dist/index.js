@@ -34959,7 +34959,9 @@ function redactText(text) {
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_3__);
 /* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
 /* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var _summary_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(11709);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(93370);
+/* harmony import */ var _summary_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(11709);
+
 
 
 
@@ -35101,13 +35103,30 @@ function start(argv, options, hooks) {
             }),
         };
     }
-    const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(program, args, {
-        cwd: options.cwd,
-        env: (options.env ?? process.env),
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Its own process group (see the top of this file).
-        detached: true,
-    });
+    let child;
+    try {
+        child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(program, args, {
+            cwd: options.cwd,
+            env: (options.env ?? process.env),
+            stdio: ['pipe', 'pipe', 'pipe'],
+            // Its own process group (see the top of this file).
+            detached: true,
+        });
+    }
+    catch (error) {
+        // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
+        const startError = `${program}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .messageOf */ .bD)(error)}`;
+        return {
+            child: undefined,
+            ended: Promise.resolve({
+                exitCode: 127,
+                timedOut: false,
+                cancelled: false,
+                outcome: `could not start (${startError})`,
+                startError,
+            }),
+        };
+    }
     const pid = child.pid;
     if (pid !== undefined) {
         running.add(pid);
@@ -35188,7 +35207,7 @@ function start(argv, options, hooks) {
                 outcome: startError
                     ? `could not start (${startError})`
                     : stopping === 'timeout'
-                        ? `timed out after ${(0,_summary_js__WEBPACK_IMPORTED_MODULE_5__/* .formatMs */ ._V)(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                        ? `timed out after ${(0,_summary_js__WEBPACK_IMPORTED_MODULE_6__/* .formatMs */ ._V)(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
                         : stopping === 'cancel'
                             ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
                             : signal

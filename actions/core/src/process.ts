@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { messageOf } from './errors.js';
 import { formatMs } from './summary.js';
 
 /**
@@ -237,13 +238,29 @@ function start(
     };
   }
 
-  const child = spawn(program, args, {
-    cwd: options.cwd,
-    env: (options.env ?? process.env) as NodeJS.ProcessEnv,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    // Its own process group (see the top of this file).
-    detached: true,
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(program, args, {
+      cwd: options.cwd,
+      env: (options.env ?? process.env) as NodeJS.ProcessEnv,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      // Its own process group (see the top of this file).
+      detached: true,
+    });
+  } catch (error) {
+    // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
+    const startError = `${program}: ${messageOf(error)}`;
+    return {
+      child: undefined,
+      ended: Promise.resolve({
+        exitCode: 127,
+        timedOut: false,
+        cancelled: false,
+        outcome: `could not start (${startError})`,
+        startError,
+      }),
+    };
+  }
   const pid = child.pid;
   if (pid !== undefined) {
     running.add(pid);

@@ -42774,6 +42774,7 @@ function formatPercent(fraction) {
 
 
 
+
 /** Output kept per stream; a chatty command must not fill memory. */
 const MAX_OUTPUT = 1 << 20;
 const STREAM_STDERR_LIMIT = 16 * 1024;
@@ -42909,13 +42910,30 @@ function start(argv, options, hooks) {
             }),
         };
     }
-    const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-        cwd: options.cwd,
-        env: (options.env ?? process.env),
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Its own process group (see the top of this file).
-        detached: true,
-    });
+    let child;
+    try {
+        child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
+            cwd: options.cwd,
+            env: (options.env ?? process.env),
+            stdio: ['pipe', 'pipe', 'pipe'],
+            // Its own process group (see the top of this file).
+            detached: true,
+        });
+    }
+    catch (error) {
+        // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
+        const startError = `${program}: ${messageOf(error)}`;
+        return {
+            child: undefined,
+            ended: Promise.resolve({
+                exitCode: 127,
+                timedOut: false,
+                cancelled: false,
+                outcome: `could not start (${startError})`,
+                startError,
+            }),
+        };
+    }
     const pid = child.pid;
     if (pid !== undefined) {
         running.add(pid);
@@ -50752,6 +50770,17 @@ function judgeSamples(weights, counts, url) {
     if (named < counts.samples / 2) {
         return { ok: false, detail: `${detail}: fewer than half of the samples named a colour`, measuredGreen };
     }
+    // A colour that should have a share but answered none of enough samples did not get it, however
+    // wide the tolerance (10 points around 10% would accept 0%).
+    for (const color of ['blue', 'green']) {
+        if (weights[color] > 0 && counts[color] === 0 && (named * weights[color]) / 100 >= 3) {
+            return {
+                ok: false,
+                detail: `${detail}: no answer came from ${color}, which should have ${weights[color]}%`,
+                measuredGreen,
+            };
+        }
+    }
     const allowed = tolerance(weights.green, named);
     const off = Math.abs(measuredGreen - weights.green);
     const ok = off <= allowed;
@@ -51818,6 +51847,7 @@ const release = object({
     stagedAt: state_text,
     deploymentId: schemas_number().int().optional(),
     liveAt: state_text.refine((t) => !Number.isNaN(Date.parse(t)), 'must be an ISO time').optional(),
+    stage: schemas_enum(['started', 'failed']).optional(),
 });
 const historyEntry = object({
     at: state_text,
@@ -52900,7 +52930,7 @@ class DeployRun {
     async verifyWeights(weights) {
         const verification = await this.router.verify(weights);
         if (!verification.ok) {
-            throw new UserError(`the router did not take ${describeWeights(weights)}: ${verification.detail}`, 'Traffic not shifted');
+            throw new UserError(`the change to ${describeWeights(weights)} is not confirmed: ${verification.detail}`, 'Traffic not shifted');
         }
         this.io.info(`traffic: ${describeWeights(weights)} — ${verification.detail}`);
         return verification.detail;
@@ -53014,6 +53044,8 @@ class DeployRun {
     }
     plan() {
         this.checkCommandInputs();
+        // The router's own checks too: plan refuses what promote would.
+        void this.router;
         const plan = planPromotion(this.inputs, this.state);
         for (const line of describePlan(plan))
             this.io.info(line);
@@ -53034,13 +53066,16 @@ class DeployRun {
         // Recorded before anything runs: from here on, the idle colour may run the new build, so it is
         // no longer the last good one (rollback refuses it until it has been live), even when staging fails.
         const sha = io.env.GITHUB_SHA;
-        await this.save((s) => this.withHistory({ ...s, releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now() } } }, { command: 'stage', version, sha, weights: s.weights, verdict: 'started' }));
+        await this.save((s) => this.withHistory({
+            ...s,
+            releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now(), stage: 'started' } },
+        }, { command: 'stage', version, sha, weights: s.weights, verdict: 'started' }));
         try {
             await this.deployToIdle(idle, version, servers);
         }
         catch (error) {
             const reason = messageOf(error);
-            await this.save((s) => this.withHistory(s, {
+            await this.save((s) => this.withHistory(withStage(s, idle, 'failed'), {
                 command: 'stage',
                 version,
                 sha,
@@ -53050,7 +53085,13 @@ class DeployRun {
             })).catch(() => undefined);
             throw error;
         }
-        await this.save((s) => this.withHistory(s, { command: 'stage', version, sha, weights: s.weights, verdict: 'succeeded' }));
+        await this.save((s) => this.withHistory(withStage(s, idle, undefined), {
+            command: 'stage',
+            version,
+            sha,
+            weights: s.weights,
+            verdict: 'succeeded',
+        }));
         return this.result();
     }
     /** stage-command for the idle colour, then the wait until every idle server is healthy. */
@@ -53106,7 +53147,7 @@ class DeployRun {
         const idle = otherColor(this.state.active);
         const weights = weightsFor(idle, this.inputs.weight);
         const verified = await this.setWeights(weights);
-        await this.save((s) => this.withHistory({ ...s, weights, releases: markLive(s.releases, weights, this.now()) }, { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' }));
+        await this.save((s) => this.withHistory({ ...s, weights }, { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' }));
         return this.result({ router: { verified } });
     }
     // --- rollback ---
@@ -53117,7 +53158,17 @@ class DeployRun {
      * everyone is no rollback.
      */
     async rollback(reason) {
-        const state = this.state;
+        // Decided on what the router serves when it says: a router switched outside switchyard must
+        // still be put back to the last good colour, and the message must say where users are.
+        const live = await this.router.read();
+        const differs = live !== undefined && live.blue !== this.state.weights.blue;
+        const state = differs
+            ? {
+                ...this.state,
+                weights: live,
+                active: live.blue === 100 ? 'blue' : live.green === 100 ? 'green' : this.state.active,
+            }
+            : this.state;
         const clean = !state.promotion && state.weights[state.active] === 100;
         const target = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
         if (!hasBeenLive(state, target)) {
@@ -53126,11 +53177,11 @@ class DeployRun {
                 ? `not rolling back to ${target}: it runs ${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
                     `staged ${release.stagedAt} and never live since (it has not had all the traffic), so it is an untested or failed build. ` +
                     `Traffic stays on ${state.active} (${describeWeights(state.weights)}). Stage the last good version on ${target} and promote it instead.`
-                : `nothing to roll back to: ${state.active} has all traffic and ${target} never served`, 'Cannot roll back');
+                : `nothing to roll back to: ${target} has never been live (it has had no build with all the traffic). ` +
+                    `Traffic stays as it is (${describeWeights(state.weights)}).`, 'Cannot roll back');
         }
-        const live = await this.router.read();
-        if (live && live.blue !== state.weights.blue)
-            this.io.warning(`the router serves ${describeWeights(live)} while the state says ${describeWeights(state.weights)}; putting ${target} at 100%`);
+        if (differs)
+            this.io.warning(`the router serves ${describeWeights(state.weights)} while the state says ${describeWeights(this.state.weights)}; putting ${target} at 100%`);
         const weights = weightsFor(target, 100);
         const started = this.clock.now();
         const verified = await this.setWeights(weights);
@@ -53166,13 +53217,21 @@ class DeployRun {
         await this.checkRouterAgrees();
         const plan = planPromotion(inputs, this.state);
         const { to } = plan;
-        if (!this.state.releases[to]) {
+        const staged = this.state.releases[to];
+        if (staged?.stage) {
+            throw new UserError(`${to}'s stage of ${neutralise(staged.version)} ${staged.stage === 'failed' ? 'failed' : 'never finished'}, so ${to} may not run it; ` +
+                `run the stage command again before promoting`, 'Cannot promote');
+        }
+        if (!staged) {
             throw new UserError(`${to} has nothing staged; run the stage command with a version first`, 'Cannot promote');
         }
         const k6 = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
-        // Read once now: a missing file or metric is found before any traffic moves, not after a step.
-        if (k6)
-            await judgeK6(k6);
+        // Read once now: a missing file or metric, or a summary with nothing to judge, is found before
+        // any traffic moves, not after a step.
+        if (k6 && (await judgeK6(k6)).result.verdicts.length === 0) {
+            throw new InputError('k6-summary', `${k6.files.join(', ')} holds no thresholds and k6-thresholds gives none, so the k6 gate could never pass: ` +
+                'add thresholds to the k6 script, or k6-thresholds such as `http_req_failed: rate<0.01`');
+        }
         const probes = [
             ...(inputs.targets ?? []).map((url) => (this.deps.createProbe ?? createProbe)(url, probeOptionsFrom(inputs))),
             ...this.directProbes(to),
@@ -53332,7 +53391,6 @@ class Promotion {
                 await this.tools.save((s) => ({
                     ...s,
                     weights,
-                    releases: markLive(s.releases, weights, this.tools.now()),
                     promotion: s.promotion && { ...s.promotion, step: index },
                 }));
                 this.tools.timeline.push({ at: this.tools.at(), weights, event: `${step.weight}%` });
@@ -53594,13 +53652,15 @@ class Promotion {
  */
 function hasBeenLive(state, color) {
     const release = state.releases[color];
-    if (state.weights[color] === 100)
+    if (release?.stage)
+        return false;
+    if (release?.liveAt)
         return true;
+    // History from before liveAt was recorded: a command that succeeded with this colour at 100%.
+    const liveIn = (entry) => entry.verdict === 'succeeded' && entry.weights[color] === 100;
     if (!release)
-        return state.history.some((entry) => entry.weights[color] === 100);
-    if (release.liveAt)
-        return true;
-    return state.history.some((entry) => entry.at > release.stagedAt && entry.weights[color] === 100);
+        return state.active === color || state.history.some(liveIn);
+    return state.history.some((entry) => entry.at > release.stagedAt && liveIn(entry));
 }
 /** The colour that served before the active one, if any. */
 function previousOf(state) {
@@ -53619,6 +53679,14 @@ function markLive(releases, weights, at) {
 }
 /** The old colour was set back, but the router's verification could not prove it. */
 class UnverifiedRestore extends Error {
+}
+/** The state with a colour's stage marked under way or failed, or (undefined) finished. */
+function withStage(state, color, stage) {
+    const release = state.releases[color];
+    if (!release)
+        return state;
+    const { stage: _previous, ...rest } = release;
+    return { ...state, releases: { ...state.releases, [color]: stage ? { ...rest, stage } : rest } };
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts

@@ -41932,6 +41932,7 @@ function formatPercent(fraction) {
 
 
 
+
 /** Output kept per stream; a chatty command must not fill memory. */
 const MAX_OUTPUT = 1 << 20;
 const STREAM_STDERR_LIMIT = 16 * 1024;
@@ -42067,13 +42068,30 @@ function start(argv, options, hooks) {
             }),
         };
     }
-    const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-        cwd: options.cwd,
-        env: (options.env ?? process.env),
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Its own process group (see the top of this file).
-        detached: true,
-    });
+    let child;
+    try {
+        child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
+            cwd: options.cwd,
+            env: (options.env ?? process.env),
+            stdio: ['pipe', 'pipe', 'pipe'],
+            // Its own process group (see the top of this file).
+            detached: true,
+        });
+    }
+    catch (error) {
+        // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
+        const startError = `${program}: ${messageOf(error)}`;
+        return {
+            child: undefined,
+            ended: Promise.resolve({
+                exitCode: 127,
+                timedOut: false,
+                cancelled: false,
+                outcome: `could not start (${startError})`,
+                startError,
+            }),
+        };
+    }
     const pid = child.pid;
     if (pid !== undefined) {
         running.add(pid);

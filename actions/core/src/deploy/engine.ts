@@ -25,6 +25,7 @@ import {
   type DeployState,
   type HeldLock,
   type HistoryEntry,
+  type Release,
   type LockOwner,
   type StateStore,
 } from './state/state.js';
@@ -251,7 +252,7 @@ export class DeployRun {
     const verification = await this.router.verify(weights);
     if (!verification.ok) {
       throw new UserError(
-        `the router did not take ${describeWeights(weights)}: ${verification.detail}`,
+        `the change to ${describeWeights(weights)} is not confirmed: ${verification.detail}`,
         'Traffic not shifted',
       );
     }
@@ -394,6 +395,8 @@ export class DeployRun {
 
   private plan(): DeployResult {
     this.checkCommandInputs();
+    // The router's own checks too: plan refuses what promote would.
+    void this.router;
     const plan = planPromotion(this.inputs, this.state);
     for (const line of describePlan(plan)) this.io.info(line);
     return this.result({ plan });
@@ -420,7 +423,10 @@ export class DeployRun {
     const sha = io.env.GITHUB_SHA;
     await this.save((s) =>
       this.withHistory(
-        { ...s, releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now() } } },
+        {
+          ...s,
+          releases: { ...s.releases, [idle]: { version, sha, stagedAt: this.now(), stage: 'started' } },
+        },
         { command: 'stage', version, sha, weights: s.weights, verdict: 'started' },
       ),
     );
@@ -429,7 +435,7 @@ export class DeployRun {
     } catch (error) {
       const reason = messageOf(error);
       await this.save((s) =>
-        this.withHistory(s, {
+        this.withHistory(withStage(s, idle, 'failed'), {
           command: 'stage',
           version,
           sha,
@@ -441,7 +447,13 @@ export class DeployRun {
       throw error;
     }
     await this.save((s) =>
-      this.withHistory(s, { command: 'stage', version, sha, weights: s.weights, verdict: 'succeeded' }),
+      this.withHistory(withStage(s, idle, undefined), {
+        command: 'stage',
+        version,
+        sha,
+        weights: s.weights,
+        verdict: 'succeeded',
+      }),
     );
     return this.result();
   }
@@ -505,7 +517,7 @@ export class DeployRun {
     const verified = await this.setWeights(weights);
     await this.save((s) =>
       this.withHistory(
-        { ...s, weights, releases: markLive(s.releases, weights, this.now()) },
+        { ...s, weights },
         { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' },
       ),
     );
@@ -521,7 +533,17 @@ export class DeployRun {
    * everyone is no rollback.
    */
   private async rollback(reason: string): Promise<DeployResult> {
-    const state = this.state;
+    // Decided on what the router serves when it says: a router switched outside switchyard must
+    // still be put back to the last good colour, and the message must say where users are.
+    const live = await this.router.read();
+    const differs = live !== undefined && live.blue !== this.state.weights.blue;
+    const state: DeployState = differs
+      ? {
+          ...this.state,
+          weights: live,
+          active: live.blue === 100 ? 'blue' : live.green === 100 ? 'green' : this.state.active,
+        }
+      : this.state;
     const clean = !state.promotion && state.weights[state.active] === 100;
     const target: Color = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
     if (!hasBeenLive(state, target)) {
@@ -531,14 +553,14 @@ export class DeployRun {
           ? `not rolling back to ${target}: it runs ${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
               `staged ${release.stagedAt} and never live since (it has not had all the traffic), so it is an untested or failed build. ` +
               `Traffic stays on ${state.active} (${describeWeights(state.weights)}). Stage the last good version on ${target} and promote it instead.`
-          : `nothing to roll back to: ${state.active} has all traffic and ${target} never served`,
+          : `nothing to roll back to: ${target} has never been live (it has had no build with all the traffic). ` +
+              `Traffic stays as it is (${describeWeights(state.weights)}).`,
         'Cannot roll back',
       );
     }
-    const live = await this.router.read();
-    if (live && live.blue !== state.weights.blue)
+    if (differs)
       this.io.warning(
-        `the router serves ${describeWeights(live)} while the state says ${describeWeights(state.weights)}; putting ${target} at 100%`,
+        `the router serves ${describeWeights(state.weights)} while the state says ${describeWeights(this.state.weights)}; putting ${target} at 100%`,
       );
     const weights = weightsFor(target, 100);
     const started = this.clock.now();
@@ -593,15 +615,30 @@ export class DeployRun {
     await this.checkRouterAgrees();
     const plan = planPromotion(inputs, this.state);
     const { to } = plan;
-    if (!this.state.releases[to]) {
+    const staged = this.state.releases[to];
+    if (staged?.stage) {
+      throw new UserError(
+        `${to}'s stage of ${neutralise(staged.version)} ${staged.stage === 'failed' ? 'failed' : 'never finished'}, so ${to} may not run it; ` +
+          `run the stage command again before promoting`,
+        'Cannot promote',
+      );
+    }
+    if (!staged) {
       throw new UserError(
         `${to} has nothing staged; run the stage command with a version first`,
         'Cannot promote',
       );
     }
     const k6 = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
-    // Read once now: a missing file or metric is found before any traffic moves, not after a step.
-    if (k6) await judgeK6(k6);
+    // Read once now: a missing file or metric, or a summary with nothing to judge, is found before
+    // any traffic moves, not after a step.
+    if (k6 && (await judgeK6(k6)).result.verdicts.length === 0) {
+      throw new InputError(
+        'k6-summary',
+        `${k6.files.join(', ')} holds no thresholds and k6-thresholds gives none, so the k6 gate could never pass: ` +
+          'add thresholds to the k6 script, or k6-thresholds such as `http_req_failed: rate<0.01`',
+      );
+    }
     const probes = [
       ...(inputs.targets ?? []).map((url) =>
         (this.deps.createProbe ?? createProbe)(url, probeOptionsFrom(inputs)),
@@ -772,7 +809,6 @@ class Promotion {
         await this.tools.save((s) => ({
           ...s,
           weights,
-          releases: markLive(s.releases, weights, this.tools.now()),
           promotion: s.promotion && { ...s.promotion, step: index },
         }));
         this.tools.timeline.push({ at: this.tools.at(), weights, event: `${step.weight}%` });
@@ -1061,10 +1097,12 @@ class Promotion {
  */
 export function hasBeenLive(state: DeployState, color: Color): boolean {
   const release = state.releases[color];
-  if (state.weights[color] === 100) return true;
-  if (!release) return state.history.some((entry) => entry.weights[color] === 100);
-  if (release.liveAt) return true;
-  return state.history.some((entry) => entry.at > release.stagedAt && entry.weights[color] === 100);
+  if (release?.stage) return false;
+  if (release?.liveAt) return true;
+  // History from before liveAt was recorded: a command that succeeded with this colour at 100%.
+  const liveIn = (entry: HistoryEntry) => entry.verdict === 'succeeded' && entry.weights[color] === 100;
+  if (!release) return state.active === color || state.history.some(liveIn);
+  return state.history.some((entry) => entry.at > release.stagedAt && liveIn(entry));
 }
 
 /** The colour that served before the active one, if any. */
@@ -1085,3 +1123,11 @@ function markLive(releases: DeployState['releases'], weights: Weights, at: strin
 
 /** The old colour was set back, but the router's verification could not prove it. */
 class UnverifiedRestore extends Error {}
+
+/** The state with a colour's stage marked under way or failed, or (undefined) finished. */
+function withStage(state: DeployState, color: Color, stage: Release['stage']): DeployState {
+  const release = state.releases[color];
+  if (!release) return state;
+  const { stage: _previous, ...rest } = release;
+  return { ...state, releases: { ...state.releases, [color]: stage ? { ...rest, stage } : rest } };
+}

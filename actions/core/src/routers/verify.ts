@@ -109,6 +109,17 @@ export function judgeSamples(weights: Weights, counts: ColorCounts, url: string)
   if (named < counts.samples / 2) {
     return { ok: false, detail: `${detail}: fewer than half of the samples named a colour`, measuredGreen };
   }
+  // A colour that should have a share but answered none of enough samples did not get it, however
+  // wide the tolerance (10 points around 10% would accept 0%).
+  for (const color of ['blue', 'green'] as const) {
+    if (weights[color] > 0 && counts[color] === 0 && (named * weights[color]) / 100 >= 3) {
+      return {
+        ok: false,
+        detail: `${detail}: no answer came from ${color}, which should have ${weights[color]}%`,
+        measuredGreen,
+      };
+    }
+  }
   const allowed = tolerance(weights.green, named);
   const off = Math.abs(measuredGreen - weights.green);
   const ok = off <= allowed;

@@ -14,6 +14,8 @@ export interface Release {
   deploymentId?: number;
   /** ISO time this build first had all the traffic; absent while untested or failed (rollback never picks it then). */
   liveAt?: string;
+  /** Set while a stage of this version runs, and left when it failed: such a build is never promoted or rolled back to. */
+  stage?: 'started' | 'failed';
 }
 
 /** One line of the deploy history, newest last. */
@@ -145,6 +147,7 @@ const release = z.object({
   stagedAt: text,
   deploymentId: z.number().int().optional(),
   liveAt: text.refine((t) => !Number.isNaN(Date.parse(t)), 'must be an ISO time').optional(),
+  stage: z.enum(['started', 'failed']).optional(),
 });
 const historyEntry = z.object({
   at: text,
