@@ -93,3 +93,18 @@ describe('PROBE_KINDS', () => {
     for (const kind of PROBE_KINDS) expect(message).toContain(kind.written);
   });
 });
+
+describe('each probe kind owns its inputs', () => {
+  it("puts every one of them in health-check's table, as declared", async () => {
+    const { PROBE_KINDS } = await import('../../actions/core/src/probes/index.js');
+    const { healthCheckInputs } = await import('../../actions/core/src/health-check/inputs.js');
+    const owned = PROBE_KINDS.flatMap((kind) => Object.entries(kind.inputs));
+    expect(owned.map(([name]) => name)).toEqual([
+      'follow-redirects',
+      'insecure',
+      'max-memory-usage',
+      'query',
+    ]);
+    for (const [name, def] of owned) expect((healthCheckInputs as Record<string, unknown>)[name]).toBe(def);
+  });
+});

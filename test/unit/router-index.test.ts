@@ -127,3 +127,15 @@ describe('ROUTER_KINDS', () => {
     for (const kind of ROUTER_KINDS) expect(unknown).toContain(kind.kind);
   });
 });
+
+describe('each router kind owns its inputs', () => {
+  it("puts every one of them in the deploy action's table, as declared", async () => {
+    const { ROUTER_KINDS } = await import('../../actions/core/src/routers/index.js');
+    const { deployInputs } = await import('../../actions/core/src/deploy/inputs.js');
+    for (const kind of ROUTER_KINDS) {
+      expect(Object.keys(kind.inputs).length).toBeGreaterThan(0);
+      for (const [name, def] of Object.entries(kind.inputs))
+        expect((deployInputs as Record<string, unknown>)[name]).toBe(def);
+    }
+  });
+});

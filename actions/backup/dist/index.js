@@ -34503,11 +34503,13 @@ function alternatives(choices) {
 /* harmony export */   zD: () => (/* binding */ decodeUrlPart),
 /* harmony export */   zM: () => (/* binding */ boolean)
 /* harmony export */ });
-/* unused harmony exports DURATION_PATTERN, RATE_PATTERN, parseDuration, parseRate, listEntries, duration, rate */
-/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(88532);
-/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9691);
+/* unused harmony exports DURATION_PATTERN, RATE_PATTERN, parseDuration, parseRate, listEntries, duration, rate, commandLine */
+/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(88532);
+/* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9691);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(93370);
-/* harmony import */ var _mask_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(55829);
+/* harmony import */ var _mask_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(55829);
+/* harmony import */ var _process_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(40848);
+
 
 
 
@@ -34541,7 +34543,7 @@ function listEntries(text, commas) {
 }
 function fail(ctx, message) {
     ctx.addIssue({ code: 'custom', message });
-    return zod__WEBPACK_IMPORTED_MODULE_1__/* .NEVER */ .tm;
+    return zod__WEBPACK_IMPORTED_MODULE_2__/* .NEVER */ .tm;
 }
 /** No duration input may exceed this: Node's timers overflow past 24.8 days, and nothing waits a day. */
 const MAX_DURATION_MS = (/* unused pure expression or super */ null && (24 * 3_600_000));
@@ -34585,8 +34587,8 @@ function integer(description, options = {}) {
         description,
         default: options.default,
         example: String(Math.max(min, 1)),
-        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig().int().min(min).max(max), zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().regex(/^\d+$/)]),
-        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+        file: zod__WEBPACK_IMPORTED_MODULE_3__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig().int().min(min).max(max), zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().regex(/^\d+$/)]),
+        parse: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().transform((raw, ctx) => {
             if (!/^-?\d+$/.test(raw))
                 return fail(ctx, 'expected a whole number');
             const value = Number(raw);
@@ -34602,8 +34604,8 @@ function boolean(description, options = {}) {
         description,
         default: options.default,
         example: 'true',
-        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .boolean */ .zMY(), zod__WEBPACK_IMPORTED_MODULE_2__/* ["enum"] */ .k5n(['true', 'false'])]),
-        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+        file: zod__WEBPACK_IMPORTED_MODULE_3__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_3__/* .boolean */ .zMY(), zod__WEBPACK_IMPORTED_MODULE_3__/* ["enum"] */ .k5n(['true', 'false'])]),
+        parse: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().transform((raw, ctx) => {
             // The same words the toolkit's getBooleanInput accepts (YAML 1.2 core schema).
             if (['true', 'True', 'TRUE'].includes(raw))
                 return true;
@@ -34622,13 +34624,13 @@ function text(description, options = {}) {
         required: options.required,
         secret: options.secret,
         example: options.example ?? 'value',
-        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
+        file: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
         parse: check
-            ? zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+            ? zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().transform((raw, ctx) => {
                 const problem = check(raw);
                 return problem === undefined ? raw : fail(ctx, problem);
             })
-            : zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
+            : zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
     };
 }
 function oneOf(values, description, options = {}) {
@@ -34636,8 +34638,8 @@ function oneOf(values, description, options = {}) {
         description,
         default: options.default,
         example: values[0],
-        file: zod__WEBPACK_IMPORTED_MODULE_2__/* ["enum"] */ .k5n(values),
-        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+        file: zod__WEBPACK_IMPORTED_MODULE_3__/* ["enum"] */ .k5n(values),
+        parse: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().transform((raw, ctx) => {
             if (values.includes(raw))
                 return raw;
             return fail(ctx, `expected one of: ${values.join(', ')}`);
@@ -34653,8 +34655,8 @@ function parsedBy(description, parse, options) {
         description,
         default: options.default,
         example: options.example,
-        file: options.file ?? zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(),
-        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+        file: options.file ?? zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(),
+        parse: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().transform((raw, ctx) => {
             const value = parse(raw);
             return typeof value === 'string' ? fail(ctx, value) : value;
         }),
@@ -34677,10 +34679,10 @@ function list(description, item, options) {
         secretsOf: options.commas
             ? (raw) => splitList(raw, true)
                 .filter((entry) => entry.includes('://'))
-                .flatMap(_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .secretsInUrl */ .Ct)
+                .flatMap(_mask_js__WEBPACK_IMPORTED_MODULE_4__/* .secretsInUrl */ .Ct)
             : undefined,
-        file: zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_2__/* .array */ .YOg(zod__WEBPACK_IMPORTED_MODULE_2__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_2__/* .number */ .aig()]))]),
-        parse: zod__WEBPACK_IMPORTED_MODULE_2__/* .string */ .YjP().transform((raw, ctx) => {
+        file: zod__WEBPACK_IMPORTED_MODULE_3__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_3__/* .array */ .YOg(zod__WEBPACK_IMPORTED_MODULE_3__/* .union */ .KCZ([zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP(), zod__WEBPACK_IMPORTED_MODULE_3__/* .number */ .aig()]))]),
+        parse: zod__WEBPACK_IMPORTED_MODULE_3__/* .string */ .YjP().transform((raw, ctx) => {
             const parsed = [];
             for (const { entry, line } of listEntries(raw, options.commas ?? false)) {
                 if (!item) {
@@ -34700,7 +34702,7 @@ function list(description, item, options) {
 function urlItem(schemes) {
     return (entry) => {
         let url;
-        const shown = (0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(entry);
+        const shown = (0,_mask_js__WEBPACK_IMPORTED_MODULE_4__/* .redactUrl */ .BO)(entry);
         if (/\s/.test(entry))
             return `"${shown}" contains a space; put one entry per line`;
         const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(entry)?.[1]?.toLowerCase();
@@ -34719,7 +34721,7 @@ function urlItem(schemes) {
             return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
         }
         if (!url.hostname)
-            return `"${(0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(entry)}" has no host`;
+            return `"${(0,_mask_js__WEBPACK_IMPORTED_MODULE_4__/* .redactUrl */ .BO)(entry)}" has no host`;
         if (!READS_STRAY_PERCENT.has(url.protocol)) {
             for (const part of ['username', 'password']) {
                 if (url[part] && !decodes(url[part]))
@@ -34759,7 +34761,7 @@ function parseInput(name, def, raw, origin) {
         return result.data;
     }
     const why = result.error.issues.map((issue) => issue.message).join('; ');
-    const shown = def.secret ? '' : ` "${def.urls ? (0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(raw) : raw}"`;
+    const shown = def.secret ? '' : ` "${def.urls ? (0,_mask_js__WEBPACK_IMPORTED_MODULE_4__/* .redactUrl */ .BO)(raw) : raw}"`;
     // List item messages already say which entry is at fault; don't quote the whole list again.
     const detail = def.listed || why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
     return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
@@ -34773,11 +34775,20 @@ function decodeUrlPart(url, part, input, encoded = url[part === 'path' ? 'pathna
         return decodeURIComponent(encoded);
     }
     catch {
-        return throwInput(input, `${(0,_mask_js__WEBPACK_IMPORTED_MODULE_3__/* .redactUrl */ .BO)(url.href)}: ${badEscape(part)}`);
+        return throwInput(input, `${(0,_mask_js__WEBPACK_IMPORTED_MODULE_4__/* .redactUrl */ .BO)(url.href)}: ${badEscape(part)}`);
     }
 }
 function throwInput(name, detail, origin) {
     throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(name, detail, origin?.file, origin?.line);
+}
+/** A command line, split into argv without a shell (never a shell string built from input). */
+function commandLine(description, options) {
+    return parsedBy(description, (raw) => {
+        const argv = splitCommand(raw);
+        if (typeof argv === 'string')
+            return argv;
+        return argv.length > 0 ? argv : 'empty command';
+    }, options);
 }
 
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import { redactUrl, secretsInUrl } from './mask.js';
+import { splitCommand } from './process.js';
 
 /**
  * One action input: how its raw text is parsed, how it may be written in switchyard.yml, and
@@ -383,4 +384,20 @@ export function decodeUrlPart(
 
 function throwInput(name: string, detail: string, origin?: { file: string; line?: number }): never {
   throw new InputError(name, detail, origin?.file, origin?.line);
+}
+
+/** A command line, split into argv without a shell (never a shell string built from input). */
+export function commandLine<const O extends { default?: string; example: string }>(
+  description: string,
+  options: O,
+) {
+  return parsedBy(
+    description,
+    (raw) => {
+      const argv = splitCommand(raw);
+      if (typeof argv === 'string') return argv;
+      return argv.length > 0 ? argv : 'empty command';
+    },
+    options,
+  );
 }

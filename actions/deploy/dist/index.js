@@ -39255,7 +39255,544 @@ function redactText(text) {
         .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme, user) => user === REDACTED ? whole : `${scheme}${REDACTED}@`);
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:stream/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./actions/core/src/summary.ts
+/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
+/**
+ * A markdown table cell holding any text: a `|` would end the cell and a line break the table, so
+ * both are escaped (breaks shown as `<br>`); a backslash is doubled so it cannot escape our `\|`.
+ * For tables built by hand (not through `markdownTable`).
+ */
+function tableCell(value) {
+    const text = value === undefined || value === null ? '' : String(value);
+    return text
+        .replaceAll('\\', '\\\\')
+        .replaceAll('|', '\\|')
+        .replace(/\r\n|\r|\n/g, '<br>');
+}
+function markdownTable(headers, rows) {
+    const line = (cells) => `| ${cells.map(tableCell).join(' | ')} |`;
+    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
+}
+/** Mermaid draws at most this many points legibly on a job summary. */
+const MAX_POINTS = 60;
+/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
+function downsample(x, series) {
+    if (x.length <= MAX_POINTS)
+        return { x, series };
+    const size = Math.ceil(x.length / MAX_POINTS);
+    const buckets = Math.ceil(x.length / size);
+    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
+    return {
+        x: pick(x, (chunk) => chunk[0]),
+        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
+    };
+}
+// A line break would end the mermaid statement early, a `"` the label.
+const quote = (text) => `"${text.replaceAll('"', "'").replace(/[\r\n]+/g, ' ')}"`;
+/**
+ * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
+ * under the chart in drawing order.
+ */
+function mermaidLineChart(chart) {
+    const { x, series } = downsample(chart.x, chart.series);
+    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
+    const lines = [
+        '```mermaid',
+        'xychart-beta',
+        `  title ${quote(chart.title)}`,
+        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
+        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
+        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
+        '```',
+    ];
+    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
+    return lines.join('\n') + '\n' + legend;
+}
+function formatMs(ms) {
+    if (ms === undefined || !Number.isFinite(ms))
+        return '–';
+    if (ms >= 120_000)
+        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
+function formatBytes(bytes, decimals = 1) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
+}
+/** "1 probe", "3 probes". */
+function count(n, noun) {
+    return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+function formatPercent(fraction) {
+    return fraction === undefined
+        ? '–'
+        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/process.ts
+
+
+
+
+
+
+
+/** Output kept per stream; a chatty command must not fill memory. */
+const MAX_OUTPUT = 1 << 20;
+const STREAM_STDERR_LIMIT = 16 * 1024;
+const STREAM_STDOUT_LIMIT = 32 * 1024 * 1024;
+/**
+ * Time for a trapped SIGTERM to clean up. Short, because a cancelled workflow gives the action
+ * about 10 s in all between its first signal and SIGKILL, and traffic must still be put back.
+ */
+const KILL_GRACE_MS = 3_000;
+/** A line longer than this is passed on in pieces rather than held back whole. */
+const MAX_LINE = 16 * 1024;
+/**
+ * After the program exits, how long its pipes may stay open: a daemon it started in the background
+ * can hold them for ever, and must not keep the deploy waiting.
+ */
+const EXIT_DRAIN_MS = 1_000;
+const GROUP_POLL_MS = 20;
+// What a pipe says when the program at its other end exits without reading everything: expected
+// for `pg_restore --list`, which reads the table of contents and stops.
+const PROGRAM_STOPPED_READING = new Set(['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+/** Process groups still running, killed if this process exits without waiting for them. */
+const running = new Set();
+let exitHookInstalled = false;
+function killGroup(pid, signal) {
+    try {
+        process.kill(-pid, signal);
+    }
+    catch {
+        // ESRCH: the whole group is gone.
+    }
+}
+/**
+ * The processes of group `pgid` still running. Zombies do not count: in a container whose first
+ * process reaps nothing, an orphan's zombie stays for ever, yet it runs nothing. Without /proc
+ * (macOS), whether the group still answers a signal.
+ */
+function groupMembers(pgid) {
+    let entries;
+    try {
+        entries = (0,external_node_fs_namespaceObject.readdirSync)('/proc');
+    }
+    catch {
+        try {
+            process.kill(-pgid, 0);
+            return [pgid];
+        }
+        catch {
+            return [];
+        }
+    }
+    const members = [];
+    for (const entry of entries) {
+        if (!/^\d+$/.test(entry))
+            continue;
+        try {
+            const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${entry}/stat`, 'utf8');
+            // The command name in parentheses may hold spaces: the fields after it are state, ppid, pgrp.
+            const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X')
+                members.push(Number(entry));
+        }
+        catch {
+            // it exited while we looked
+        }
+    }
+    return members;
+}
+/** How a run ended, for messages; results from fakes without `outcome` get one from their fields. */
+function outcomeOf(result) {
+    if (result.outcome)
+        return result.outcome;
+    if (result.cancelled)
+        return 'cancelled';
+    if (result.timedOut)
+        return 'timed out';
+    return `exited with code ${result.exitCode}`;
+}
+/** Whether the program ran to the end and said 0. */
+function succeeded(result) {
+    return result.exitCode === 0 && !result.timedOut && !result.cancelled;
+}
+/** The end of what a command said, indented, for an error message: programs put the reason last. */
+function outputTail(result, lines = 15) {
+    const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
+    return said
+        .slice(-lines)
+        .map((line) => `  ${line}`)
+        .join('\n');
+}
+/** Splits chunks into lines for `onLine`, holding a partial line until its end (or MAX_LINE) arrives. */
+function lineSplitter(stream, onLine) {
+    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let partial = '';
+    const emit = (line) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line, stream);
+    return {
+        push(chunk) {
+            partial += decoder.write(chunk);
+            let newline;
+            while ((newline = partial.indexOf('\n')) >= 0) {
+                emit(partial.slice(0, newline));
+                partial = partial.slice(newline + 1);
+            }
+            while (partial.length > MAX_LINE) {
+                emit(partial.slice(0, MAX_LINE));
+                partial = partial.slice(MAX_LINE);
+            }
+        },
+        end() {
+            partial += decoder.end();
+            if (partial !== '')
+                emit(partial);
+            partial = '';
+        },
+    };
+}
+/**
+ * Starts `argv` in its own process group and watches it: the timeout, the signal, the escalation
+ * from SIGTERM to SIGKILL. `ended` resolves once the program has exited, its pipes are drained, and
+ * — when it was stopped — nothing of its group is left (or SIGKILL has been sent to what is).
+ */
+function start(argv, options, hooks) {
+    const [program, ...args] = argv;
+    if (!program)
+        throw new Error('empty command');
+    if (options.signal?.aborted) {
+        return {
+            child: undefined,
+            ended: Promise.resolve({
+                exitCode: 130,
+                timedOut: false,
+                cancelled: true,
+                outcome: 'cancelled before it started',
+            }),
+        };
+    }
+    let child;
+    try {
+        child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
+            cwd: options.cwd,
+            env: (options.env ?? process.env),
+            stdio: ['pipe', 'pipe', 'pipe'],
+            // Its own process group (see the top of this file).
+            detached: true,
+        });
+    }
+    catch (error) {
+        // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
+        const startError = `${program}: ${messageOf(error)}`;
+        return {
+            child: undefined,
+            ended: Promise.resolve({
+                exitCode: 127,
+                timedOut: false,
+                cancelled: false,
+                outcome: `could not start (${startError})`,
+                startError,
+            }),
+        };
+    }
+    const pid = child.pid;
+    if (pid !== undefined) {
+        running.add(pid);
+        if (!exitHookInstalled) {
+            exitHookInstalled = true;
+            process.once('exit', () => {
+                for (const group of running)
+                    killGroup(group, 'SIGKILL');
+            });
+        }
+    }
+    const lines = options.onLine;
+    const out = lines && hooks.lineStdout ? lineSplitter('stdout', lines) : undefined;
+    const err = lines ? lineSplitter('stderr', lines) : undefined;
+    child.stdout?.on('data', (chunk) => {
+        hooks.stdout?.(chunk);
+        out?.push(chunk);
+    });
+    child.stderr?.on('data', (chunk) => {
+        hooks.stderr?.(chunk);
+        err?.push(chunk);
+    });
+    let stopping;
+    let killTimer;
+    let killed = false;
+    const grace = options.killGraceMs ?? KILL_GRACE_MS;
+    const stop = (why) => {
+        if (stopping || pid === undefined)
+            return;
+        stopping = why;
+        killGroup(pid, 'SIGTERM');
+        killTimer = setTimeout(() => {
+            killed = true;
+            killGroup(pid, 'SIGKILL');
+        }, grace);
+    };
+    const timeoutMs = options.timeoutMs;
+    const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
+        ? setTimeout(() => stop('timeout'), timeoutMs)
+        : undefined;
+    const onAbort = () => stop('cancel');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const ended = new Promise((resolve) => {
+        let startError;
+        child.once('error', (error) => {
+            startError = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
+            // A program that never started emits no 'exit'.
+            if (child.pid === undefined)
+                finish(127, null);
+        });
+        let exit;
+        let drainTimer;
+        child.once('exit', (code, signal) => {
+            exit = { code, signal };
+            // See EXIT_DRAIN_MS.
+            drainTimer = setTimeout(() => {
+                child.stdout?.destroy();
+                child.stderr?.destroy();
+                finish(code, signal);
+            }, EXIT_DRAIN_MS);
+        });
+        child.once('close', (code, signal) => finish(exit?.code ?? code, exit?.signal ?? signal));
+        let finished = false;
+        const finish = (code, signal) => {
+            if (finished)
+                return;
+            finished = true;
+            clearTimeout(drainTimer);
+            clearTimeout(timer);
+            options.signal?.removeEventListener('abort', onAbort);
+            out?.end();
+            err?.end();
+            const exitCode = startError && code === null ? 127 : (code ?? (signal ? 128 + signalNumber(signal) : 1));
+            const result = {
+                exitCode,
+                timedOut: stopping === 'timeout',
+                cancelled: stopping === 'cancel',
+                outcome: startError
+                    ? `could not start (${startError})`
+                    : stopping === 'timeout'
+                        ? `timed out after ${formatMs(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                        : stopping === 'cancel'
+                            ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                            : signal
+                                ? `was killed by ${signal}`
+                                : `exited with code ${exitCode}`,
+                ...(startError ? { startError } : {}),
+            };
+            if (pid === undefined || !stopping) {
+                if (pid !== undefined)
+                    running.delete(pid);
+                clearTimeout(killTimer);
+                resolve(result);
+                return;
+            }
+            // Stopped: what the program started got the same SIGTERM; wait for it to go too, or for SIGKILL.
+            let killedAt;
+            const poll = setInterval(() => {
+                if (killed)
+                    killedAt ??= Date.now();
+                const alive = groupMembers(pid).length > 0;
+                if (alive && (killedAt === undefined || Date.now() - killedAt < GROUP_POLL_MS * 10))
+                    return;
+                clearInterval(poll);
+                clearTimeout(killTimer);
+                running.delete(pid);
+                resolve(result);
+            }, GROUP_POLL_MS);
+        };
+    });
+    child.stdin?.on('error', () => undefined);
+    return { child, ended };
+}
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+function signalNumber(signal) {
+    return SIGNALS[signal] ?? 0;
+}
+/** Keeps the last `limit` characters of what is appended. */
+function tailKeeper(limit) {
+    let text = '';
+    return {
+        add(chunk) {
+            text += chunk.toString();
+            if (text.length > limit * 2)
+                text = text.slice(-limit);
+        },
+        text: () => text.slice(-limit),
+    };
+}
+function run(argv, options = {}) {
+    const stdout = tailKeeper(MAX_OUTPUT);
+    const stderr = tailKeeper(MAX_OUTPUT);
+    const { child, ended } = start(argv, options, {
+        stdout: (chunk) => stdout.add(chunk),
+        stderr: (chunk) => stderr.add(chunk),
+        lineStdout: true,
+    });
+    child?.stdin?.end(options.input ?? '');
+    return ended.then((done) => ({
+        exitCode: done.exitCode,
+        stdout: stdout.text(),
+        stderr: done.startError ? `${stderr.text()}${done.startError}` : stderr.text(),
+        timedOut: done.timedOut,
+        cancelled: done.cancelled,
+        outcome: done.outcome,
+    }));
+}
+async function stream(argv, options = {}) {
+    const stderr = tailKeeper(options.stderrLimit ?? STREAM_STDERR_LIMIT);
+    const stdoutLimit = options.stdoutLimit ?? STREAM_STDOUT_LIMIT;
+    let stdout = '';
+    const { child, ended } = start(argv, options, {
+        stderr: (chunk) => stderr.add(chunk),
+        ...(options.output
+            ? {}
+            : {
+                stdout: (chunk) => {
+                    if (stdout.length < stdoutLimit)
+                        stdout += chunk.toString();
+                },
+            }),
+        lineStdout: !options.output,
+    });
+    let inputError;
+    let outputError;
+    const result = async () => {
+        const done = await ended;
+        return {
+            exitCode: done.exitCode,
+            stderr: done.startError
+                ? `${stderr.text()}${stderr.text() ? '\n' : ''}${done.startError}`
+                : stderr.text(),
+            stdout,
+            timedOut: done.timedOut,
+            cancelled: done.cancelled,
+            aborted: done.timedOut || done.cancelled,
+            outcome: done.outcome,
+            ...(inputError ? { inputError } : {}),
+            ...(outputError ? { outputError } : {}),
+        };
+    };
+    if (!child) {
+        options.input?.destroy();
+        options.output?.destroy(options.failure?.(await result()) ?? new Error(`${argv[0]} was cancelled`));
+        return result();
+    }
+    let feeding = Promise.resolve();
+    if (options.input) {
+        feeding = (0,promises_namespaceObject.pipeline)(options.input, child.stdin).catch((error) => {
+            if (!PROGRAM_STOPPED_READING.has(error.code ?? ''))
+                inputError = error;
+        });
+    }
+    else {
+        child.stdin?.end();
+    }
+    let draining = Promise.resolve();
+    if (options.output) {
+        let gateError;
+        // Holds back the end of the output until the exit code says whether it is whole.
+        const gate = new external_node_stream_.Transform({
+            transform(chunk, _encoding, callback) {
+                options.onOutput?.(chunk.length);
+                callback(null, chunk);
+            },
+            flush(callback) {
+                result().then((done) => {
+                    if (done.exitCode === 0 && !done.inputError && !done.aborted)
+                        return callback();
+                    gateError =
+                        options.failure?.(done) ?? new Error(`${argv[0]} ${done.outcome}: ${done.stderr.trim()}`);
+                    callback(gateError);
+                }, (error) => callback(error));
+            },
+        });
+        draining = (0,promises_namespaceObject.pipeline)(child.stdout, gate, options.output).catch((error) => {
+            if (error !== gateError) {
+                outputError = error;
+                // The output is gone: the program would block on a full pipe for ever.
+                if (child.pid !== undefined)
+                    killGroup(child.pid, 'SIGTERM');
+            }
+        });
+    }
+    await Promise.all([ended, feeding, draining]);
+    return result();
+}
+const systemRunner = { run, stream };
+/**
+ * Splits a command line the way a shell splits words — whitespace separates, single and double
+ * quotes group, backslash escapes — and does nothing else: no variables, globs or pipes. Returns
+ * a message instead when the quotes do not balance.
+ */
+function splitCommand(line) {
+    const words = [];
+    let word = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < line.length)
+                word += line[++i];
+            else
+                word += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < line.length) {
+            word += line[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(word);
+            word = '';
+            inWord = false;
+        }
+        else {
+            word += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        return `unbalanced ${quote} quote`;
+    if (inWord)
+        words.push(word);
+    return words;
+}
+/** The argv as one readable line, for logs (quoting words that need it). */
+function formatCommand(argv) {
+    return argv
+        .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`))
+        .join(' ');
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
 
 
 
@@ -39526,6 +40063,15 @@ function decodeUrlPart(url, part, input, encoded = url[part === 'path' ? 'pathna
 }
 function throwInput(name, detail, origin) {
     throw new InputError(name, detail, origin?.file, origin?.line);
+}
+/** A command line, split into argv without a shell (never a shell string built from input). */
+function commandLine(description, options) {
+    return parsedBy(description, (raw) => {
+        const argv = splitCommand(raw);
+        if (typeof argv === 'string')
+            return argv;
+        return argv.length > 0 ? argv : 'empty command';
+    }, options);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/action-inputs.ts
@@ -42678,542 +43224,6 @@ function io_memoryIO(options) {
     return { io, recorded };
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./actions/core/src/summary.ts
-/** Job-summary building blocks: GitHub-flavoured markdown tables and mermaid charts. */
-/**
- * A markdown table cell holding any text: a `|` would end the cell and a line break the table, so
- * both are escaped (breaks shown as `<br>`); a backslash is doubled so it cannot escape our `\|`.
- * For tables built by hand (not through `markdownTable`).
- */
-function tableCell(value) {
-    const text = value === undefined || value === null ? '' : String(value);
-    return text
-        .replaceAll('\\', '\\\\')
-        .replaceAll('|', '\\|')
-        .replace(/\r\n|\r|\n/g, '<br>');
-}
-function markdownTable(headers, rows) {
-    const line = (cells) => `| ${cells.map(tableCell).join(' | ')} |`;
-    return [line(headers), `|${headers.map(() => ' --- ').join('|')}|`, ...rows.map(line)].join('\n') + '\n';
-}
-/** Mermaid draws at most this many points legibly on a job summary. */
-const MAX_POINTS = 60;
-/** Keeps the worst (largest) value of each bucket so a spike survives downsampling. */
-function downsample(x, series) {
-    if (x.length <= MAX_POINTS)
-        return { x, series };
-    const size = Math.ceil(x.length / MAX_POINTS);
-    const buckets = Math.ceil(x.length / size);
-    const pick = (values, reduce) => Array.from({ length: buckets }, (_, b) => reduce(values.slice(b * size, (b + 1) * size)));
-    return {
-        x: pick(x, (chunk) => chunk[0]),
-        series: series.map((s) => ({ name: s.name, values: pick(s.values, (chunk) => Math.max(...chunk)) })),
-    };
-}
-// A line break would end the mermaid statement early, a `"` the label.
-const quote = (text) => `"${text.replaceAll('"', "'").replace(/[\r\n]+/g, ' ')}"`;
-/**
- * A mermaid `xychart-beta` line chart. Mermaid draws no legend, so the series names are listed
- * under the chart in drawing order.
- */
-function mermaidLineChart(chart) {
-    const { x, series } = downsample(chart.x, chart.series);
-    const max = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite)));
-    const lines = [
-        '```mermaid',
-        'xychart-beta',
-        `  title ${quote(chart.title)}`,
-        `  x-axis ${quote(chart.xLabel)} [${x.map(quote).join(', ')}]`,
-        `  y-axis ${quote(chart.yLabel)} 0 --> ${Math.ceil(max * 1.1)}`,
-        ...series.map((s) => `  line [${s.values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) / 100 : 0)).join(', ')}]`),
-        '```',
-    ];
-    const legend = series.length > 1 ? `\nLines, in order: ${series.map((s) => `\`${s.name}\``).join(', ')}.\n` : '';
-    return lines.join('\n') + '\n' + legend;
-}
-function formatMs(ms) {
-    if (ms === undefined || !Number.isFinite(ms))
-        return '–';
-    if (ms >= 120_000)
-        return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-    return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-}
-/** 1536 → "1.5 KiB": binary units, as sizes are counted. */
-function formatBytes(bytes, decimals = 1) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${value.toFixed(unit === 0 ? 0 : decimals)} ${units[unit]}`;
-}
-/** "1 probe", "3 probes". */
-function count(n, noun) {
-    return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-function formatPercent(fraction) {
-    return fraction === undefined
-        ? '–'
-        : `${(fraction * 100).toFixed(fraction === 0 || fraction === 1 ? 0 : 2)}%`;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/process.ts
-
-
-
-
-
-
-
-/** Output kept per stream; a chatty command must not fill memory. */
-const MAX_OUTPUT = 1 << 20;
-const STREAM_STDERR_LIMIT = 16 * 1024;
-const STREAM_STDOUT_LIMIT = 32 * 1024 * 1024;
-/**
- * Time for a trapped SIGTERM to clean up. Short, because a cancelled workflow gives the action
- * about 10 s in all between its first signal and SIGKILL, and traffic must still be put back.
- */
-const KILL_GRACE_MS = 3_000;
-/** A line longer than this is passed on in pieces rather than held back whole. */
-const MAX_LINE = 16 * 1024;
-/**
- * After the program exits, how long its pipes may stay open: a daemon it started in the background
- * can hold them for ever, and must not keep the deploy waiting.
- */
-const EXIT_DRAIN_MS = 1_000;
-const GROUP_POLL_MS = 20;
-// What a pipe says when the program at its other end exits without reading everything: expected
-// for `pg_restore --list`, which reads the table of contents and stops.
-const PROGRAM_STOPPED_READING = new Set(['EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
-/** Process groups still running, killed if this process exits without waiting for them. */
-const running = new Set();
-let exitHookInstalled = false;
-function killGroup(pid, signal) {
-    try {
-        process.kill(-pid, signal);
-    }
-    catch {
-        // ESRCH: the whole group is gone.
-    }
-}
-/**
- * The processes of group `pgid` still running. Zombies do not count: in a container whose first
- * process reaps nothing, an orphan's zombie stays for ever, yet it runs nothing. Without /proc
- * (macOS), whether the group still answers a signal.
- */
-function groupMembers(pgid) {
-    let entries;
-    try {
-        entries = (0,external_node_fs_namespaceObject.readdirSync)('/proc');
-    }
-    catch {
-        try {
-            process.kill(-pgid, 0);
-            return [pgid];
-        }
-        catch {
-            return [];
-        }
-    }
-    const members = [];
-    for (const entry of entries) {
-        if (!/^\d+$/.test(entry))
-            continue;
-        try {
-            const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${entry}/stat`, 'utf8');
-            // The command name in parentheses may hold spaces: the fields after it are state, ppid, pgrp.
-            const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-            if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X')
-                members.push(Number(entry));
-        }
-        catch {
-            // it exited while we looked
-        }
-    }
-    return members;
-}
-/** How a run ended, for messages; results from fakes without `outcome` get one from their fields. */
-function outcomeOf(result) {
-    if (result.outcome)
-        return result.outcome;
-    if (result.cancelled)
-        return 'cancelled';
-    if (result.timedOut)
-        return 'timed out';
-    return `exited with code ${result.exitCode}`;
-}
-/** Whether the program ran to the end and said 0. */
-function succeeded(result) {
-    return result.exitCode === 0 && !result.timedOut && !result.cancelled;
-}
-/** The end of what a command said, indented, for an error message: programs put the reason last. */
-function outputTail(result, lines = 15) {
-    const said = (result.stderr.trim() || result.stdout.trim() || '(it printed nothing)').split('\n');
-    return said
-        .slice(-lines)
-        .map((line) => `  ${line}`)
-        .join('\n');
-}
-/** Splits chunks into lines for `onLine`, holding a partial line until its end (or MAX_LINE) arrives. */
-function lineSplitter(stream, onLine) {
-    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    let partial = '';
-    const emit = (line) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line, stream);
-    return {
-        push(chunk) {
-            partial += decoder.write(chunk);
-            let newline;
-            while ((newline = partial.indexOf('\n')) >= 0) {
-                emit(partial.slice(0, newline));
-                partial = partial.slice(newline + 1);
-            }
-            while (partial.length > MAX_LINE) {
-                emit(partial.slice(0, MAX_LINE));
-                partial = partial.slice(MAX_LINE);
-            }
-        },
-        end() {
-            partial += decoder.end();
-            if (partial !== '')
-                emit(partial);
-            partial = '';
-        },
-    };
-}
-/**
- * Starts `argv` in its own process group and watches it: the timeout, the signal, the escalation
- * from SIGTERM to SIGKILL. `ended` resolves once the program has exited, its pipes are drained, and
- * — when it was stopped — nothing of its group is left (or SIGKILL has been sent to what is).
- */
-function start(argv, options, hooks) {
-    const [program, ...args] = argv;
-    if (!program)
-        throw new Error('empty command');
-    if (options.signal?.aborted) {
-        return {
-            child: undefined,
-            ended: Promise.resolve({
-                exitCode: 130,
-                timedOut: false,
-                cancelled: true,
-                outcome: 'cancelled before it started',
-            }),
-        };
-    }
-    let child;
-    try {
-        child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-            cwd: options.cwd,
-            env: (options.env ?? process.env),
-            stdio: ['pipe', 'pipe', 'pipe'],
-            // Its own process group (see the top of this file).
-            detached: true,
-        });
-    }
-    catch (error) {
-        // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
-        const startError = `${program}: ${messageOf(error)}`;
-        return {
-            child: undefined,
-            ended: Promise.resolve({
-                exitCode: 127,
-                timedOut: false,
-                cancelled: false,
-                outcome: `could not start (${startError})`,
-                startError,
-            }),
-        };
-    }
-    const pid = child.pid;
-    if (pid !== undefined) {
-        running.add(pid);
-        if (!exitHookInstalled) {
-            exitHookInstalled = true;
-            process.once('exit', () => {
-                for (const group of running)
-                    killGroup(group, 'SIGKILL');
-            });
-        }
-    }
-    const lines = options.onLine;
-    const out = lines && hooks.lineStdout ? lineSplitter('stdout', lines) : undefined;
-    const err = lines ? lineSplitter('stderr', lines) : undefined;
-    child.stdout?.on('data', (chunk) => {
-        hooks.stdout?.(chunk);
-        out?.push(chunk);
-    });
-    child.stderr?.on('data', (chunk) => {
-        hooks.stderr?.(chunk);
-        err?.push(chunk);
-    });
-    let stopping;
-    let killTimer;
-    let killed = false;
-    const grace = options.killGraceMs ?? KILL_GRACE_MS;
-    const stop = (why) => {
-        if (stopping || pid === undefined)
-            return;
-        stopping = why;
-        killGroup(pid, 'SIGTERM');
-        killTimer = setTimeout(() => {
-            killed = true;
-            killGroup(pid, 'SIGKILL');
-        }, grace);
-    };
-    const timeoutMs = options.timeoutMs;
-    const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
-        ? setTimeout(() => stop('timeout'), timeoutMs)
-        : undefined;
-    const onAbort = () => stop('cancel');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    const ended = new Promise((resolve) => {
-        let startError;
-        child.once('error', (error) => {
-            startError = error.code === 'ENOENT' ? `command not found: ${program}` : error.message;
-            // A program that never started emits no 'exit'.
-            if (child.pid === undefined)
-                finish(127, null);
-        });
-        let exit;
-        let drainTimer;
-        child.once('exit', (code, signal) => {
-            exit = { code, signal };
-            // See EXIT_DRAIN_MS.
-            drainTimer = setTimeout(() => {
-                child.stdout?.destroy();
-                child.stderr?.destroy();
-                finish(code, signal);
-            }, EXIT_DRAIN_MS);
-        });
-        child.once('close', (code, signal) => finish(exit?.code ?? code, exit?.signal ?? signal));
-        let finished = false;
-        const finish = (code, signal) => {
-            if (finished)
-                return;
-            finished = true;
-            clearTimeout(drainTimer);
-            clearTimeout(timer);
-            options.signal?.removeEventListener('abort', onAbort);
-            out?.end();
-            err?.end();
-            const exitCode = startError && code === null ? 127 : (code ?? (signal ? 128 + signalNumber(signal) : 1));
-            const result = {
-                exitCode,
-                timedOut: stopping === 'timeout',
-                cancelled: stopping === 'cancel',
-                outcome: startError
-                    ? `could not start (${startError})`
-                    : stopping === 'timeout'
-                        ? `timed out after ${formatMs(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
-                        : stopping === 'cancel'
-                            ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
-                            : signal
-                                ? `was killed by ${signal}`
-                                : `exited with code ${exitCode}`,
-                ...(startError ? { startError } : {}),
-            };
-            if (pid === undefined || !stopping) {
-                if (pid !== undefined)
-                    running.delete(pid);
-                clearTimeout(killTimer);
-                resolve(result);
-                return;
-            }
-            // Stopped: what the program started got the same SIGTERM; wait for it to go too, or for SIGKILL.
-            let killedAt;
-            const poll = setInterval(() => {
-                if (killed)
-                    killedAt ??= Date.now();
-                const alive = groupMembers(pid).length > 0;
-                if (alive && (killedAt === undefined || Date.now() - killedAt < GROUP_POLL_MS * 10))
-                    return;
-                clearInterval(poll);
-                clearTimeout(killTimer);
-                running.delete(pid);
-                resolve(result);
-            }, GROUP_POLL_MS);
-        };
-    });
-    child.stdin?.on('error', () => undefined);
-    return { child, ended };
-}
-const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-function signalNumber(signal) {
-    return SIGNALS[signal] ?? 0;
-}
-/** Keeps the last `limit` characters of what is appended. */
-function tailKeeper(limit) {
-    let text = '';
-    return {
-        add(chunk) {
-            text += chunk.toString();
-            if (text.length > limit * 2)
-                text = text.slice(-limit);
-        },
-        text: () => text.slice(-limit),
-    };
-}
-function run(argv, options = {}) {
-    const stdout = tailKeeper(MAX_OUTPUT);
-    const stderr = tailKeeper(MAX_OUTPUT);
-    const { child, ended } = start(argv, options, {
-        stdout: (chunk) => stdout.add(chunk),
-        stderr: (chunk) => stderr.add(chunk),
-        lineStdout: true,
-    });
-    child?.stdin?.end(options.input ?? '');
-    return ended.then((done) => ({
-        exitCode: done.exitCode,
-        stdout: stdout.text(),
-        stderr: done.startError ? `${stderr.text()}${done.startError}` : stderr.text(),
-        timedOut: done.timedOut,
-        cancelled: done.cancelled,
-        outcome: done.outcome,
-    }));
-}
-async function stream(argv, options = {}) {
-    const stderr = tailKeeper(options.stderrLimit ?? STREAM_STDERR_LIMIT);
-    const stdoutLimit = options.stdoutLimit ?? STREAM_STDOUT_LIMIT;
-    let stdout = '';
-    const { child, ended } = start(argv, options, {
-        stderr: (chunk) => stderr.add(chunk),
-        ...(options.output
-            ? {}
-            : {
-                stdout: (chunk) => {
-                    if (stdout.length < stdoutLimit)
-                        stdout += chunk.toString();
-                },
-            }),
-        lineStdout: !options.output,
-    });
-    let inputError;
-    let outputError;
-    const result = async () => {
-        const done = await ended;
-        return {
-            exitCode: done.exitCode,
-            stderr: done.startError
-                ? `${stderr.text()}${stderr.text() ? '\n' : ''}${done.startError}`
-                : stderr.text(),
-            stdout,
-            timedOut: done.timedOut,
-            cancelled: done.cancelled,
-            aborted: done.timedOut || done.cancelled,
-            outcome: done.outcome,
-            ...(inputError ? { inputError } : {}),
-            ...(outputError ? { outputError } : {}),
-        };
-    };
-    if (!child) {
-        options.input?.destroy();
-        options.output?.destroy(options.failure?.(await result()) ?? new Error(`${argv[0]} was cancelled`));
-        return result();
-    }
-    let feeding = Promise.resolve();
-    if (options.input) {
-        feeding = (0,promises_namespaceObject.pipeline)(options.input, child.stdin).catch((error) => {
-            if (!PROGRAM_STOPPED_READING.has(error.code ?? ''))
-                inputError = error;
-        });
-    }
-    else {
-        child.stdin?.end();
-    }
-    let draining = Promise.resolve();
-    if (options.output) {
-        let gateError;
-        // Holds back the end of the output until the exit code says whether it is whole.
-        const gate = new external_node_stream_.Transform({
-            transform(chunk, _encoding, callback) {
-                options.onOutput?.(chunk.length);
-                callback(null, chunk);
-            },
-            flush(callback) {
-                result().then((done) => {
-                    if (done.exitCode === 0 && !done.inputError && !done.aborted)
-                        return callback();
-                    gateError =
-                        options.failure?.(done) ?? new Error(`${argv[0]} ${done.outcome}: ${done.stderr.trim()}`);
-                    callback(gateError);
-                }, (error) => callback(error));
-            },
-        });
-        draining = (0,promises_namespaceObject.pipeline)(child.stdout, gate, options.output).catch((error) => {
-            if (error !== gateError) {
-                outputError = error;
-                // The output is gone: the program would block on a full pipe for ever.
-                if (child.pid !== undefined)
-                    killGroup(child.pid, 'SIGTERM');
-            }
-        });
-    }
-    await Promise.all([ended, feeding, draining]);
-    return result();
-}
-const systemRunner = { run, stream };
-/**
- * Splits a command line the way a shell splits words — whitespace separates, single and double
- * quotes group, backslash escapes — and does nothing else: no variables, globs or pipes. Returns
- * a message instead when the quotes do not balance.
- */
-function splitCommand(line) {
-    const words = [];
-    let word = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < line.length; i++) {
-        const c = line[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < line.length)
-                word += line[++i];
-            else
-                word += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < line.length) {
-            word += line[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(word);
-            word = '';
-            inWord = false;
-        }
-        else {
-            word += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        return `unbalanced ${quote} quote`;
-    if (inWord)
-        words.push(word);
-    return words;
-}
-/** The argv as one readable line, for logs (quoting words that need it). */
-function formatCommand(argv) {
-    return argv
-        .map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`))
-        .join(' ');
-}
-
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
@@ -44682,6 +44692,7 @@ function hostOf(url) {
 
 
 
+
 const MAX_REDIRECTS = 5;
 /** Enough for any health page; a larger body is matched on its beginning only. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -44696,7 +44707,15 @@ const CREDENTIAL_HEADER = /auth|token|key|secret|cookie|pass|signature|session|c
 function isCredentialHeader(name) {
     return CREDENTIAL_HEADER.test(name);
 }
+/** The inputs only this probe reads. */
+const httpInputs = {
+    'follow-redirects': inputs_boolean('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
+        default: 'true',
+    }),
+    insecure: inputs_boolean('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
+};
 const httpProbeKind = {
+    inputs: httpInputs,
     schemes: ['http:', 'https:'],
     written: 'http(s)://',
     create: (target, options) => new HttpProbe(target, options),
@@ -44900,9 +44919,17 @@ async function loadPg() {
 
 
 
+
 /** What a first column says when a check query answers "no". */
 const FALSE_ANSWERS = new Set([null, undefined, false, 0, 0n, '0', 'f', 'false']);
+/** The inputs only this probe reads. */
+const postgresInputs = {
+    query: inputs_text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
+        example: 'SELECT count(*) > 0 FROM users',
+    }),
+};
 const postgresProbeKind = {
+    inputs: postgresInputs,
     schemes: ['postgres:', 'postgresql:'],
     written: 'postgres://',
     create: (target, options) => new PostgresProbe(target, options),
@@ -45028,11 +45055,17 @@ function connectionString(url, insecure) {
 
 
 
+
 /** Where the round trip writes; a reader of `KEYS *` can tell what it is and that it goes away. */
 const HEALTH_KEY_PREFIX = 'switchyard:health:';
 /** The key expires by itself should the DEL never arrive. */
 const HEALTH_KEY_TTL_MS = 60_000;
+/** The inputs only this probe reads. */
+const redisInputs = {
+    'max-memory-usage': rate('Redis: fail when used memory exceeds this share of maxmemory.'),
+};
 const redisProbeKind = {
+    inputs: redisInputs,
     schemes: ['redis:', 'rediss:'],
     written: 'redis://',
     create: (target, options) => new RedisProbe(target, options),
@@ -45284,7 +45317,9 @@ function redis_formatPercent(fraction) {
 
 
 
+const tcpInputs = {};
 const tcpProbeKind = {
+    inputs: tcpInputs,
     schemes: ['tcp:'],
     written: 'tcp://host:port',
     create: (target, options) => new TcpProbe(target, options),
@@ -50877,10 +50912,19 @@ function reasonOf(error) {
 
 
 
+
 /** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
 const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
+/** The inputs only router: command reads. */
+const commandInputs = {
+    'router-command': commandLine('router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.', {
+        example: './scripts/set-weights.sh',
+    }),
+    'router-command-timeout': inputs_duration('router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.', { default: '30s', min: 1 }),
+};
 const commandRouterKind = {
     kind: 'command',
+    inputs: commandInputs,
     check: (options) => router_required('command', 'router-command', options.command),
     create: (options) => new CommandRouter({ ...options, command: options.command }),
 };
@@ -50965,6 +51009,7 @@ class CommandRouter {
 // and switchyard is given the same path (RouterOptions.haproxy.stateFile): after every change it saves
 // `show servers state` there, and HAProxy restores each server's weight from it on start (as long as
 // the server's weight in haproxy.cfg is still the one the file recorded).
+
 
 
 
@@ -51062,8 +51107,21 @@ function parseStat(text) {
 }
 // Names end up in runtime API command lines, where a space or `;` would start another word or command.
 const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
+/** The inputs only router: haproxy reads. */
+const haproxyInputs = {
+    'haproxy-socket': inputs_text('HAProxy: the runtime API, a unix socket path or host:port.', {
+        example: '/run/haproxy/admin.sock',
+    }),
+    'haproxy-backend': inputs_text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
+    'haproxy-blue-server': inputs_text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
+    'haproxy-green-server': inputs_text('HAProxy: the green server name in that backend.', { default: 'green' }),
+    'haproxy-state-file': inputs_text('HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.', {
+        example: '/var/lib/haproxy/server-state',
+    }),
+};
 const haproxyRouterKind = {
     kind: 'haproxy',
+    inputs: haproxyInputs,
     check({ haproxy }) {
         const problems = router_required('haproxy', 'haproxy-socket', haproxy.socket);
         for (const [input, value] of [
@@ -51349,13 +51407,30 @@ function hint(answer) {
 
 
 
+
 // Addresses and the upstream name end up inside nginx's configuration, where a `;`, a brace or a
 // newline would be syntax: only what a host, port, socket path or name can hold passes.
 const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
 const UNIX_SOCKET = /^unix:\/[\w./-]+$/;
 const NGINX_NAME = /^[A-Za-z0-9_.-]+$/;
+/** The inputs only router: nginx reads. */
+const nginxInputs = {
+    'nginx-upstream-file': inputs_text('nginx: the upstream include file switchyard owns (and your config includes).', {
+        example: '/etc/nginx/conf.d/switchyard-upstream.conf',
+    }),
+    'nginx-upstream-name': inputs_text('nginx: the name of the upstream block.', { default: 'switchyard' }),
+    'nginx-test-command': commandLine('nginx: checks the configuration before a reload.', {
+        default: 'nginx -t',
+        example: 'sudo nginx -t',
+    }),
+    'nginx-reload-command': commandLine('nginx: applies the configuration.', {
+        default: 'nginx -s reload',
+        example: 'sudo systemctl reload nginx',
+    }),
+};
 const nginxRouterKind = {
     kind: 'nginx',
+    inputs: nginxInputs,
     check(options) {
         const { nginx } = options;
         const problems = [];
@@ -53695,6 +53770,8 @@ function withStage(state, color, stage) {
 
 
 
+
+
 /** What `targets` accepts: whatever some probe checks. */
 const TARGET_SCHEMES = PROBE_SCHEMES;
 /** `200-399`, `200,204`, `2xx` → ranges; a string says what is wrong. */
@@ -53844,14 +53921,10 @@ const healthCheckInputs = {
         min: 1,
     }),
     concurrency: inputs_integer('Targets probed at the same time.', { default: '20', min: 1, max: 1000 }),
-    'follow-redirects': inputs_boolean('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
-        default: 'true',
-    }),
-    insecure: inputs_boolean('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
-    'max-memory-usage': rate('Redis: fail when used memory exceeds this share of maxmemory.'),
-    query: inputs_text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
-        example: 'SELECT count(*) > 0 FROM users',
-    }),
+    // What only one kind of probe reads, owned by that probe.
+    ...httpProbeKind.inputs,
+    ...redisProbeKind.inputs,
+    ...postgresProbeKind.inputs,
     'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', undefined, {
         example: 'k6-summary.json',
     }),
@@ -53861,6 +53934,8 @@ const healthCheckInputs = {
 };
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/inputs.ts
+
+
 
 
 
@@ -53877,15 +53952,6 @@ function parseServer(entry) {
 }
 function servers(description) {
     return list(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
-}
-/** A command line, split into argv without a shell (never a shell string built from input). */
-function command(description, options) {
-    return parsedBy(description, (raw) => {
-        const argv = splitCommand(raw);
-        if (typeof argv === 'string')
-            return argv;
-        return argv.length > 0 ? argv : 'empty command';
-    }, options);
 }
 /** `10,25,50,75,100`: whole percentages, strictly increasing, ending at 100. */
 function parseSteps(raw) {
@@ -53925,35 +53991,13 @@ const deployInputs = {
     }),
     blue: servers('Blue servers, host:port, comma-separated.'),
     green: servers('Green servers, host:port, comma-separated.'),
-    'nginx-upstream-file': inputs_text('nginx: the upstream include file switchyard owns (and your config includes).', {
-        example: '/etc/nginx/conf.d/switchyard-upstream.conf',
-    }),
-    'nginx-upstream-name': inputs_text('nginx: the name of the upstream block.', { default: 'switchyard' }),
-    'nginx-test-command': command('nginx: checks the configuration before a reload.', {
-        default: 'nginx -t',
-        example: 'sudo nginx -t',
-    }),
-    'nginx-reload-command': command('nginx: applies the configuration.', {
-        default: 'nginx -s reload',
-        example: 'sudo systemctl reload nginx',
-    }),
+    ...nginxRouterKind.inputs,
     'verify-url': inputs_text('A URL through the router whose responses name their colour (x-switchyard-color header or body); sampled after each change.', {
         example: 'http://127.0.0.1/whoami',
     }),
-    'haproxy-socket': inputs_text('HAProxy: the runtime API, a unix socket path or host:port.', {
-        example: '/run/haproxy/admin.sock',
-    }),
-    'haproxy-backend': inputs_text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
-    'haproxy-blue-server': inputs_text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
-    'haproxy-green-server': inputs_text('HAProxy: the green server name in that backend.', { default: 'green' }),
-    'haproxy-state-file': inputs_text('HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.', {
-        example: '/var/lib/haproxy/server-state',
-    }),
-    'router-command': command('router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.', {
-        example: './scripts/set-weights.sh',
-    }),
-    'router-command-timeout': inputs_duration('router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.', { default: '30s', min: 1 }),
-    'stage-command': command('stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.', {
+    ...haproxyRouterKind.inputs,
+    ...commandRouterKind.inputs,
+    'stage-command': commandLine('stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.', {
         example: './deploy.sh',
     }),
     'stage-command-timeout': inputs_duration('stage: how long stage-command may run; then it and what it started get SIGTERM, then SIGKILL.', { default: '10m', min: 1 }),

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { healthCheckInputs } from '../health-check/inputs.js';
-import { duration, integer, list, oneOf, parsedBy, text, type InputDef } from '../inputs.js';
+import { commandLine, duration, integer, list, oneOf, parsedBy, text, type InputDef } from '../inputs.js';
 import { healthPathProblem } from '../probes/http.js';
-import { splitCommand } from '../process.js';
+import { commandRouterKind } from '../routers/command.js';
+import { haproxyRouterKind } from '../routers/haproxy.js';
 import { ROUTER_NAMES } from '../routers/index.js';
+import { nginxRouterKind } from '../routers/nginx.js';
 
 /** A server of a colour. */
 export interface Server {
@@ -22,19 +24,6 @@ export function parseServer(entry: string): Server | string {
 
 function servers(description: string) {
   return list(description, parseServer, { commas: true, example: '10.0.0.5:8080,10.0.0.6:8080' });
-}
-
-/** A command line, split into argv without a shell (never a shell string built from input). */
-function command<const O extends { default?: string; example: string }>(description: string, options: O) {
-  return parsedBy(
-    description,
-    (raw) => {
-      const argv = splitCommand(raw);
-      if (typeof argv === 'string') return argv;
-      return argv.length > 0 ? argv : 'empty command';
-    },
-    options,
-  );
 }
 
 /** `10,25,50,75,100`: whole percentages, strictly increasing, ending at 100. */
@@ -75,50 +64,16 @@ export const deployInputs = {
   }),
   blue: servers('Blue servers, host:port, comma-separated.'),
   green: servers('Green servers, host:port, comma-separated.'),
-  'nginx-upstream-file': text(
-    'nginx: the upstream include file switchyard owns (and your config includes).',
-    {
-      example: '/etc/nginx/conf.d/switchyard-upstream.conf',
-    },
-  ),
-  'nginx-upstream-name': text('nginx: the name of the upstream block.', { default: 'switchyard' }),
-  'nginx-test-command': command('nginx: checks the configuration before a reload.', {
-    default: 'nginx -t',
-    example: 'sudo nginx -t',
-  }),
-  'nginx-reload-command': command('nginx: applies the configuration.', {
-    default: 'nginx -s reload',
-    example: 'sudo systemctl reload nginx',
-  }),
+  ...nginxRouterKind.inputs,
   'verify-url': text(
     'A URL through the router whose responses name their colour (x-switchyard-color header or body); sampled after each change.',
     {
       example: 'http://127.0.0.1/whoami',
     },
   ),
-  'haproxy-socket': text('HAProxy: the runtime API, a unix socket path or host:port.', {
-    example: '/run/haproxy/admin.sock',
-  }),
-  'haproxy-backend': text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
-  'haproxy-blue-server': text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
-  'haproxy-green-server': text('HAProxy: the green server name in that backend.', { default: 'green' }),
-  'haproxy-state-file': text(
-    'HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.',
-    {
-      example: '/var/lib/haproxy/server-state',
-    },
-  ),
-  'router-command': command(
-    'router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.',
-    {
-      example: './scripts/set-weights.sh',
-    },
-  ),
-  'router-command-timeout': duration(
-    'router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.',
-    { default: '30s', min: 1 },
-  ),
-  'stage-command': command(
+  ...haproxyRouterKind.inputs,
+  ...commandRouterKind.inputs,
+  'stage-command': commandLine(
     'stage: deploys `version` to the idle colour; gets SWITCHYARD_COLOR, SWITCHYARD_VERSION and SWITCHYARD_SERVERS.',
     {
       example: './deploy.sh',

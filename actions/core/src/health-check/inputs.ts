@@ -1,17 +1,8 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import {
-  boolean,
-  duration,
-  integer,
-  list,
-  oneOf,
-  parsedBy,
-  rate,
-  text,
-  urlItem,
-  type InputDef,
-} from '../inputs.js';
-import { isCredentialHeader } from '../probes/http.js';
+import { duration, integer, list, oneOf, parsedBy, rate, urlItem, type InputDef } from '../inputs.js';
+import { httpProbeKind, isCredentialHeader } from '../probes/http.js';
+import { postgresProbeKind } from '../probes/postgres.js';
+import { redisProbeKind } from '../probes/redis.js';
 import { PROBE_SCHEMES } from '../probes/index.js';
 import { unsupportedFeature } from '../probes/body-matcher.js';
 import type { BodyMatcher, StatusRange } from '../probes/probe.js';
@@ -179,14 +170,10 @@ export const healthCheckInputs = {
     min: 1,
   }),
   concurrency: integer('Targets probed at the same time.', { default: '20', min: 1, max: 1000 }),
-  'follow-redirects': boolean('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
-    default: 'true',
-  }),
-  insecure: boolean('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
-  'max-memory-usage': rate('Redis: fail when used memory exceeds this share of maxmemory.'),
-  query: text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
-    example: 'SELECT count(*) > 0 FROM users',
-  }),
+  // What only one kind of probe reads, owned by that probe.
+  ...httpProbeKind.inputs,
+  ...redisProbeKind.inputs,
+  ...postgresProbeKind.inputs,
   'k6-summary': list('k6 summary files (from --summary-export or handleSummary), one per line.', undefined, {
     example: 'k6-summary.json',
   }),

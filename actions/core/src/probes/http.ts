@@ -1,3 +1,4 @@
+import { boolean, type InputTable } from '../inputs.js';
 import http from 'node:http';
 import https from 'node:https';
 import { Secrets, redactUrl } from '../mask.js';
@@ -36,7 +37,16 @@ interface Reply {
   cut: boolean;
 }
 
-export const httpProbeKind: ProbeKind = {
+/** The inputs only this probe reads. */
+export const httpInputs = {
+  'follow-redirects': boolean('HTTP: follow up to 5 redirects instead of judging the 3xx response.', {
+    default: 'true',
+  }),
+  insecure: boolean('HTTPS: accept certificates that do not verify (self-signed).', { default: 'false' }),
+} satisfies InputTable;
+
+export const httpProbeKind: ProbeKind<typeof httpInputs> = {
+  inputs: httpInputs,
   schemes: ['http:', 'https:'],
   written: 'http(s)://',
   create: (target, options) => new HttpProbe(target, options),

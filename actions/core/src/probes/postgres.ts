@@ -1,3 +1,4 @@
+import { text, type InputTable } from '../inputs.js';
 import net from 'node:net';
 import type pg from 'pg';
 import { Secrets, redactUrl } from '../mask.js';
@@ -15,7 +16,15 @@ import {
 /** What a first column says when a check query answers "no". */
 const FALSE_ANSWERS = new Set<unknown>([null, undefined, false, 0, 0n, '0', 'f', 'false']);
 
-export const postgresProbeKind: ProbeKind = {
+/** The inputs only this probe reads. */
+export const postgresInputs = {
+  query: text('PostgreSQL: a query that must succeed (a first column of false fails it).', {
+    example: 'SELECT count(*) > 0 FROM users',
+  }),
+} satisfies InputTable;
+
+export const postgresProbeKind: ProbeKind<typeof postgresInputs> = {
+  inputs: postgresInputs,
   schemes: ['postgres:', 'postgresql:'],
   written: 'postgres://',
   create: (target, options) => new PostgresProbe(target, options),

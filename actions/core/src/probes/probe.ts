@@ -1,3 +1,4 @@
+import type { InputTable } from '../inputs.js';
 /**
  * A probe checks one target once. Probes never throw for an unhealthy target: a refused
  * connection, a timeout or a wrong status is a result with `ok: false` and a `detail` a person
@@ -25,7 +26,9 @@ export interface Probe {
 }
 
 /** One kind of probe, as PROBE_KINDS lists it: the target schemes it checks and its factory. */
-export interface ProbeKind {
+export interface ProbeKind<Inputs extends InputTable = InputTable> {
+  /** The inputs only this kind reads (health-check lists them in PROBE_KINDS order). */
+  readonly inputs: Inputs;
   /** As `URL.protocol` spells them: `http:`, `https:`. */
   readonly schemes: readonly string[];
   /** How its targets are written, for messages: `tcp://host:port`. */

@@ -1,3 +1,4 @@
+import { rate, type InputTable } from '../inputs.js';
 import { formatBytes } from '../summary.js';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -22,7 +23,13 @@ export const HEALTH_KEY_PREFIX = 'switchyard:health:';
 /** The key expires by itself should the DEL never arrive. */
 const HEALTH_KEY_TTL_MS = 60_000;
 
-export const redisProbeKind: ProbeKind = {
+/** The inputs only this probe reads. */
+export const redisInputs = {
+  'max-memory-usage': rate('Redis: fail when used memory exceeds this share of maxmemory.'),
+} satisfies InputTable;
+
+export const redisProbeKind: ProbeKind<typeof redisInputs> = {
+  inputs: redisInputs,
   schemes: ['redis:', 'rediss:'],
   written: 'redis://',
   create: (target, options) => new RedisProbe(target, options),

@@ -1,3 +1,4 @@
+import type { InputTable } from '../inputs.js';
 import net from 'node:net';
 import { InputError } from '../errors.js';
 import { Secrets, redactUrl } from '../mask.js';
@@ -10,7 +11,10 @@ import {
   type ProbeResult,
 } from './probe.js';
 
-export const tcpProbeKind: ProbeKind = {
+export const tcpInputs = {} satisfies InputTable;
+
+export const tcpProbeKind: ProbeKind<typeof tcpInputs> = {
+  inputs: tcpInputs,
   schemes: ['tcp:'],
   written: 'tcp://host:port',
   create: (target, options) => new TcpProbe(target, options),

@@ -14,6 +14,7 @@
 // read() runs nothing and answers "unknown": the contract above only knows one verb, and a script
 // written to it would treat a second call without weights as an order to set empty ones. The deploy
 // state then stands for what the command last accepted.
+import { commandLine, duration, type InputTable } from '../inputs.js';
 import { UserError } from '../errors.js';
 import { formatCommand, outcomeOf, outputTail, succeeded } from '../process.js';
 import {
@@ -32,8 +33,23 @@ import { verifyThroughUrl } from './verify.js';
 /** Setting weights is one API call or a config push; a hung one must not hold traffic half-moved. */
 export const ROUTER_COMMAND_TIMEOUT_MS = 30_000;
 
-export const commandRouterKind: RouterKind<'command'> = {
+/** The inputs only router: command reads. */
+export const commandInputs = {
+  'router-command': commandLine(
+    'router: command — an executable that receives SWITCHYARD_BLUE_WEIGHT, SWITCHYARD_GREEN_WEIGHT and SWITCHYARD_ACTIVE.',
+    {
+      example: './scripts/set-weights.sh',
+    },
+  ),
+  'router-command-timeout': duration(
+    'router: command — how long the executable may take to set the weights; then it and what it started get SIGTERM, then SIGKILL.',
+    { default: '30s', min: 1 },
+  ),
+} satisfies InputTable;
+
+export const commandRouterKind: RouterKind<'command', typeof commandInputs> = {
   kind: 'command',
+  inputs: commandInputs,
   check: (options) => required('command', 'router-command', options.command),
   create: (options) => new CommandRouter({ ...options, command: options.command as string[] }),
 };

@@ -19,6 +19,7 @@
 // and switchyard is given the same path (RouterOptions.haproxy.stateFile): after every change it saves
 // `show servers state` there, and HAProxy restores each server's weight from it on start (as long as
 // the server's weight in haproxy.cfg is still the one the file recorded).
+import { text, type InputTable } from '../inputs.js';
 import net from 'node:net';
 import { writeFileAtomic } from '../atomic-write.js';
 import { InputError, UserError } from '../errors.js';
@@ -158,8 +159,25 @@ export function parseStat(text: string): ServerStat[] {
 // Names end up in runtime API command lines, where a space or `;` would start another word or command.
 const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
 
-export const haproxyRouterKind: RouterKind<'haproxy'> = {
+/** The inputs only router: haproxy reads. */
+export const haproxyInputs = {
+  'haproxy-socket': text('HAProxy: the runtime API, a unix socket path or host:port.', {
+    example: '/run/haproxy/admin.sock',
+  }),
+  'haproxy-backend': text('HAProxy: the backend holding the blue and green servers.', { example: 'app' }),
+  'haproxy-blue-server': text('HAProxy: the blue server name in that backend.', { default: 'blue' }),
+  'haproxy-green-server': text('HAProxy: the green server name in that backend.', { default: 'green' }),
+  'haproxy-state-file': text(
+    'HAProxy: the server-state-file your haproxy.cfg declares; switchyard saves the weights there so they survive a restart.',
+    {
+      example: '/var/lib/haproxy/server-state',
+    },
+  ),
+} satisfies InputTable;
+
+export const haproxyRouterKind: RouterKind<'haproxy', typeof haproxyInputs> = {
   kind: 'haproxy',
+  inputs: haproxyInputs,
   check({ haproxy }) {
     const problems = required('haproxy', 'haproxy-socket', haproxy.socket);
     for (const [input, value] of [

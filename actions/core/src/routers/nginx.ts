@@ -1,5 +1,6 @@
 // router: nginx — switchyard owns one include file holding `upstream <name> { … }` with the blue and
 // green servers, and changes traffic by rewriting it, testing the configuration and reloading nginx.
+import { commandLine, text, type InputTable } from '../inputs.js';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
@@ -24,8 +25,28 @@ const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9
 const UNIX_SOCKET = /^unix:\/[\w./-]+$/;
 const NGINX_NAME = /^[A-Za-z0-9_.-]+$/;
 
-export const nginxRouterKind: RouterKind<'nginx'> = {
+/** The inputs only router: nginx reads. */
+export const nginxInputs = {
+  'nginx-upstream-file': text(
+    'nginx: the upstream include file switchyard owns (and your config includes).',
+    {
+      example: '/etc/nginx/conf.d/switchyard-upstream.conf',
+    },
+  ),
+  'nginx-upstream-name': text('nginx: the name of the upstream block.', { default: 'switchyard' }),
+  'nginx-test-command': commandLine('nginx: checks the configuration before a reload.', {
+    default: 'nginx -t',
+    example: 'sudo nginx -t',
+  }),
+  'nginx-reload-command': commandLine('nginx: applies the configuration.', {
+    default: 'nginx -s reload',
+    example: 'sudo systemctl reload nginx',
+  }),
+} satisfies InputTable;
+
+export const nginxRouterKind: RouterKind<'nginx', typeof nginxInputs> = {
   kind: 'nginx',
+  inputs: nginxInputs,
   check(options) {
     const { nginx } = options;
     const problems: InputError[] = [];

@@ -1,3 +1,4 @@
+import type { InputTable } from '../inputs.js';
 import type { Clock } from '../clock.js';
 import { InputError, UserError } from '../errors.js';
 import type { ProcessRunner } from '../process.js';
@@ -98,8 +99,10 @@ export interface RouterOptions {
  * and its factory. `create` is only called once `check` and the shared checks found nothing, so it
  * may take the inputs `check` requires as present.
  */
-export interface RouterKind<Name extends string = string> {
+export interface RouterKind<Name extends string = string, Inputs extends InputTable = InputTable> {
   readonly kind: Name;
+  /** The inputs only this kind reads, in the order the deploy action lists them. */
+  readonly inputs: Inputs;
   /** Every problem with this kind's inputs, each naming its input; nothing is read, written or run. */
   check(options: RouterOptions): InputError[];
   create(options: RouterOptions): Router;
