@@ -235,6 +235,10 @@ describe('faults while promoting through real nginx', () => {
     expect(error).toMatch(
       /not rolling back to blue: it runs v9, .* untested or failed build\. Traffic stays on green/,
     );
+    // A refusal still says where traffic is.
+    expect(rollback.outputs.active).toBe('green');
+    expect(JSON.parse(rollback.outputs.weights ?? '{}')).toEqual({ blue: 0, green: 100 });
+    expect(rollback.outputs.reason).toMatch(/not rolling back to blue/);
     expect(nginxWeights(setup)).toEqual({ blue: 0, green: 100 });
     expect(await answering(setup)).toEqual(new Set(['green']));
   });

@@ -52861,6 +52861,23 @@ async function deploy(inputs, deps) {
     return new DeployRun(inputs, deps).execute();
 }
 /**
+ * The action's engine: as `deploy`, but a refusal made once the state was read (a rollback to an
+ * untested build, a stage that failed, a router that disagrees) also comes back as a failed
+ * result, so `active`, `weights` and the report say where traffic is.
+ */
+async function deployForAction(inputs, deps) {
+    const run = new DeployRun(inputs, deps);
+    try {
+        return await run.execute();
+    }
+    catch (error) {
+        const refused = run.refused(error);
+        if (refused)
+            return refused;
+        throw error;
+    }
+}
+/**
  * One deploy command from start to end. Every way it ends — success, a breach, a cancellation, a
  * router or state failure, a lost lock — comes back as a DeployResult built by `result()`, so the
  * action writes its outputs, summary and report on every path.
@@ -52959,6 +52976,12 @@ class DeployRun {
             id: `${env.GITHUB_RUN_ID ?? 'local'}-${env.GITHUB_RUN_ATTEMPT ?? 1}-${process.pid}-${(0,external_node_os_namespaceObject.hostname)()}`,
             description: `${run} by ${this.actor()} (pid ${process.pid} on ${(0,external_node_os_namespaceObject.hostname)()})`,
         };
+    }
+    /** A failed result for an error the user can act on, once there is a state to describe. */
+    refused(error) {
+        if (!(error instanceof UserError) || !this.state)
+            return undefined;
+        return this.result({ succeeded: false, reason: error.message, error });
     }
     /** The one place a result is built: outputs, summary and report all come from it. */
     result(extra = {}) {
@@ -54101,7 +54124,7 @@ function renderDeploySummary(result) {
 const deployAction = defineAction({
     name: 'deploy',
     inputs: deployInputs,
-    engine: deploy,
+    engine: deployForAction,
     outputs: {
         active: {
             description: 'The colour serving traffic after the command (blue or green).',

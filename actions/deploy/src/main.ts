@@ -1,12 +1,12 @@
 import { defineAction, githubIO, runAction, UserError, type ActionIO } from '../../core/src/index.js';
-import { deploy } from '../../core/src/deploy/engine.js';
+import { deployForAction } from '../../core/src/deploy/engine.js';
 import { deployInputs } from '../../core/src/deploy/inputs.js';
 import { renderDeploySummary } from '../../core/src/deploy/summary.js';
 
 export const deployAction = defineAction({
   name: 'deploy',
   inputs: deployInputs,
-  engine: deploy,
+  engine: deployForAction,
   outputs: {
     active: {
       description: 'The colour serving traffic after the command (blue or green).',

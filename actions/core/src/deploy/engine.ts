@@ -101,6 +101,22 @@ export async function deploy(inputs: DeployInputs, deps: DeployDeps): Promise<De
 }
 
 /**
+ * The action's engine: as `deploy`, but a refusal made once the state was read (a rollback to an
+ * untested build, a stage that failed, a router that disagrees) also comes back as a failed
+ * result, so `active`, `weights` and the report say where traffic is.
+ */
+export async function deployForAction(inputs: DeployInputs, deps: DeployDeps): Promise<DeployResult> {
+  const run = new DeployRun(inputs, deps);
+  try {
+    return await run.execute();
+  } catch (error) {
+    const refused = run.refused(error);
+    if (refused) return refused;
+    throw error;
+  }
+}
+
+/**
  * One deploy command from start to end. Every way it ends — success, a breach, a cancellation, a
  * router or state failure, a lost lock — comes back as a DeployResult built by `result()`, so the
  * action writes its outputs, summary and report on every path.
@@ -199,6 +215,12 @@ export class DeployRun {
       id: `${env.GITHUB_RUN_ID ?? 'local'}-${env.GITHUB_RUN_ATTEMPT ?? 1}-${process.pid}-${hostname()}`,
       description: `${run} by ${this.actor()} (pid ${process.pid} on ${hostname()})`,
     };
+  }
+
+  /** A failed result for an error the user can act on, once there is a state to describe. */
+  refused(error: unknown): DeployResult | undefined {
+    if (!(error instanceof UserError) || !this.state) return undefined;
+    return this.result({ succeeded: false, reason: error.message, error });
   }
 
   /** The one place a result is built: outputs, summary and report all come from it. */
