@@ -28876,8 +28876,8 @@ function io_memoryIO(options) {
     return { io, recorded };
 }
 
-// EXTERNAL MODULE: ./actions/core/src/process.ts
-var src_process = __nccwpck_require__(40848);
+// EXTERNAL MODULE: ./actions/core/src/process.ts + 1 modules
+var src_process = __nccwpck_require__(54744);
 // EXTERNAL MODULE: ./actions/core/src/report.ts
 var report = __nccwpck_require__(35999);
 ;// CONCATENATED MODULE: ./actions/core/src/action.ts
@@ -29038,8 +29038,6 @@ var external_node_stream_ = __nccwpck_require__(57075);
 var external_node_stream_promises_ = __nccwpck_require__(46466);
 // EXTERNAL MODULE: ./actions/core/src/summary.ts
 var src_summary = __nccwpck_require__(11709);
-// EXTERNAL MODULE: external "node:child_process"
-var external_node_child_process_ = __nccwpck_require__(31421);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:zlib"
@@ -29085,63 +29083,28 @@ function decompressor(kind) {
     }
 }
 /**
- * `zstd` as a stream through the program (argv, no shell). Its exit status decides the end: a
- * failed (de)compression errors the stream instead of ending it, so half a part is never taken
- * for a whole one.
+ * `zstd` as a stream through the program, run by the one process runner (argv, no shell, its
+ * whole process group stopped with the stream). Its exit status decides the end: a failed
+ * (de)compression errors the stream instead of ending it, so half a part is never taken for a
+ * whole one.
  */
 function zstdProgram(args) {
-    const child = (0,external_node_child_process_.spawn)('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk) => {
-        stderr = (stderr + chunk).slice(-4000);
-    });
+    const input = new external_node_stream_.PassThrough();
     const output = new external_node_stream_.PassThrough();
-    let failed = false;
-    const fail = (error) => {
-        if (failed)
-            return;
-        failed = true;
-        duplex.destroy(error);
-    };
-    child.on('error', (error) => fail(error.code === 'ENOENT'
-        ? new src_errors/* UserError */.yo('compression zstd needs Node 22.15 or newer, or the zstd program (sudo apt-get install -y zstd); or choose compression: gzip', 'zstd not available')
-        : error));
-    child.stdout.pipe(output, { end: false });
-    const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
-    child.stdout.on('end', () => {
-        void exited.then((code) => {
-            if (code === 0)
-                output.end();
-            else
-                fail(new Error(`zstd failed (exit ${code}): ${stderr.trim() || 'no message'}`));
-        });
-    });
-    // Input errors (EPIPE when zstd exits early) surface through the exit status instead.
-    child.stdin.on('error', () => { });
-    const duplex = new external_node_stream_.Duplex({
-        write(chunk, _encoding, callback) {
-            if (child.stdin.write(chunk))
-                callback();
-            else
-                child.stdin.once('drain', () => callback());
-        },
-        final(callback) {
-            child.stdin.end(callback);
-        },
-        read() {
-            output.resume();
-        },
-        destroy(error, callback) {
-            if (child.exitCode === null)
-                child.kill();
-            callback(error);
-        },
-    });
-    output.on('data', (chunk) => {
-        if (!duplex.push(chunk))
-            output.pause();
-    });
-    output.on('end', () => duplex.push(null));
+    const stop = new AbortController();
+    void src_process/* systemRunner */.mr
+        .stream(['zstd', ...args], {
+        input,
+        output,
+        signal: stop.signal,
+        failure: (result) => result.exitCode === 127 && !result.cancelled
+            ? new src_errors/* UserError */.yo('compression zstd needs Node 22.15 or newer, or the zstd program (sudo apt-get install -y zstd); or choose compression: gzip', 'zstd not available')
+            : new Error(`zstd failed (${result.outcome}): ${result.stderr.trim() || 'no message'}`),
+    })
+        .catch((error) => output.destroy(error instanceof Error ? error : new Error(String(error))));
+    const duplex = external_node_stream_.Duplex.from({ writable: input, readable: output });
+    // Whoever gives up on the stream (a store that failed) stops the program too.
+    duplex.once('close', () => stop.abort());
     return duplex;
 }
 /** Passes bytes through while counting them and computing their sha256. */
@@ -31882,8 +31845,8 @@ async function loadPg() {
 
 // EXTERNAL MODULE: ./actions/core/src/mask.ts
 var mask = __nccwpck_require__(55829);
-// EXTERNAL MODULE: ./actions/core/src/process.ts
-var src_process = __nccwpck_require__(40848);
+// EXTERNAL MODULE: ./actions/core/src/process.ts + 1 modules
+var src_process = __nccwpck_require__(54744);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/postgres.ts
 
 
@@ -34508,7 +34471,7 @@ function alternatives(choices) {
 /* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9691);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(93370);
 /* harmony import */ var _mask_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(55829);
-/* harmony import */ var _process_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(40848);
+/* harmony import */ var _process_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(54744);
 
 
 
@@ -34953,25 +34916,32 @@ function redactText(text) {
 
 /***/ }),
 
-/***/ 40848:
+/***/ 54744:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   mr: () => (/* binding */ systemRunner)
-/* harmony export */ });
-/* unused harmony exports KILL_GRACE_MS, groupMembers, outcomeOf, succeeded, outputTail, splitCommand, formatCommand */
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_string_decoder__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(46193);
-/* harmony import */ var node_string_decoder__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_string_decoder__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(93370);
-/* harmony import */ var _summary_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(11709);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  mr: () => (/* binding */ systemRunner)
+});
+
+// UNUSED EXPORTS: KILL_GRACE_MS, formatCommand, groupMembers, outcomeOf, outputTail, splitCommand, succeeded
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:string_decoder"
+var external_node_string_decoder_ = __nccwpck_require__(46193);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+// EXTERNAL MODULE: external "node:stream/promises"
+var promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: ./actions/core/src/errors.ts
+var errors = __nccwpck_require__(93370);
+// EXTERNAL MODULE: ./actions/core/src/summary.ts
+var summary = __nccwpck_require__(11709);
+;// CONCATENATED MODULE: ./actions/core/src/process.ts
 
 
 
@@ -35018,7 +34988,7 @@ function killGroup(pid, signal) {
 function groupMembers(pgid) {
     let entries;
     try {
-        entries = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readdirSync)('/proc');
+        entries = (0,external_node_fs_.readdirSync)('/proc');
     }
     catch {
         try {
@@ -35034,7 +35004,7 @@ function groupMembers(pgid) {
         if (!/^\d+$/.test(entry))
             continue;
         try {
-            const stat = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync)(`/proc/${entry}/stat`, 'utf8');
+            const stat = (0,external_node_fs_.readFileSync)(`/proc/${entry}/stat`, 'utf8');
             // The command name in parentheses may hold spaces: the fields after it are state, ppid, pgrp.
             const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
             if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X')
@@ -35070,7 +35040,7 @@ function outputTail(result, lines = 15) {
 }
 /** Splits chunks into lines for `onLine`, holding a partial line until its end (or MAX_LINE) arrives. */
 function lineSplitter(stream, onLine) {
-    const decoder = new node_string_decoder__WEBPACK_IMPORTED_MODULE_2__.StringDecoder('utf8');
+    const decoder = new external_node_string_decoder_.StringDecoder('utf8');
     let partial = '';
     const emit = (line) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line, stream);
     return {
@@ -35116,7 +35086,7 @@ function start(argv, options, hooks) {
     }
     let child;
     try {
-        child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(program, args, {
+        child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
             cwd: options.cwd,
             env: (options.env ?? process.env),
             stdio: ['pipe', 'pipe', 'pipe'],
@@ -35126,7 +35096,7 @@ function start(argv, options, hooks) {
     }
     catch (error) {
         // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
-        const startError = `${program}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .messageOf */ .bD)(error)}`;
+        const startError = `${program}: ${(0,errors/* messageOf */.bD)(error)}`;
         return {
             child: undefined,
             ended: Promise.resolve({
@@ -35218,7 +35188,7 @@ function start(argv, options, hooks) {
                 outcome: startError
                     ? `could not start (${startError})`
                     : stopping === 'timeout'
-                        ? `timed out after ${(0,_summary_js__WEBPACK_IMPORTED_MODULE_6__/* .formatMs */ ._V)(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
+                        ? `timed out after ${(0,summary/* formatMs */._V)(timeoutMs)}${killed ? ' (killed: it ignored SIGTERM)' : ''}`
                         : stopping === 'cancel'
                             ? `cancelled${killed ? ' (killed: it ignored SIGTERM)' : ''}`
                             : signal
@@ -35326,7 +35296,7 @@ async function stream(argv, options = {}) {
     }
     let feeding = Promise.resolve();
     if (options.input) {
-        feeding = (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(options.input, child.stdin).catch((error) => {
+        feeding = (0,promises_.pipeline)(options.input, child.stdin).catch((error) => {
             if (!PROGRAM_STOPPED_READING.has(error.code ?? ''))
                 inputError = error;
         });
@@ -35338,7 +35308,7 @@ async function stream(argv, options = {}) {
     if (options.output) {
         let gateError;
         // Holds back the end of the output until the exit code says whether it is whole.
-        const gate = new node_stream__WEBPACK_IMPORTED_MODULE_3__.Transform({
+        const gate = new external_node_stream_.Transform({
             transform(chunk, _encoding, callback) {
                 options.onOutput?.(chunk.length);
                 callback(null, chunk);
@@ -35353,7 +35323,7 @@ async function stream(argv, options = {}) {
                 }, (error) => callback(error));
             },
         });
-        draining = (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(child.stdout, gate, options.output).catch((error) => {
+        draining = (0,promises_.pipeline)(child.stdout, gate, options.output).catch((error) => {
             if (error !== gateError) {
                 outputError = error;
                 // The output is gone: the program would block on a full pipe for ever.
@@ -35659,13 +35629,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:async_h
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer");
-
-/***/ }),
-
-/***/ 31421:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 
 /***/ }),
 

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { Duplex, PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { UserError } from '../errors.js';
+import { systemRunner } from '../process.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -51,64 +51,32 @@ export function decompressor(kind: Compression): Duplex {
 }
 
 /**
- * `zstd` as a stream through the program (argv, no shell). Its exit status decides the end: a
- * failed (de)compression errors the stream instead of ending it, so half a part is never taken
- * for a whole one.
+ * `zstd` as a stream through the program, run by the one process runner (argv, no shell, its
+ * whole process group stopped with the stream). Its exit status decides the end: a failed
+ * (de)compression errors the stream instead of ending it, so half a part is never taken for a
+ * whole one.
  */
 function zstdProgram(args: string[]): Duplex {
-  const child = spawn('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
+  const input = new PassThrough();
   const output = new PassThrough();
-  let failed = false;
-  const fail = (error: Error) => {
-    if (failed) return;
-    failed = true;
-    duplex.destroy(error);
-  };
-  child.on('error', (error: NodeJS.ErrnoException) =>
-    fail(
-      error.code === 'ENOENT'
-        ? new UserError(
-            'compression zstd needs Node 22.15 or newer, or the zstd program (sudo apt-get install -y zstd); or choose compression: gzip',
-            'zstd not available',
-          )
-        : error,
-    ),
-  );
-  child.stdout.pipe(output, { end: false });
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  child.stdout.on('end', () => {
-    void exited.then((code) => {
-      if (code === 0) output.end();
-      else fail(new Error(`zstd failed (exit ${code}): ${stderr.trim() || 'no message'}`));
-    });
-  });
-  // Input errors (EPIPE when zstd exits early) surface through the exit status instead.
-  child.stdin.on('error', () => {});
-
-  const duplex = new Duplex({
-    write(chunk: Buffer, _encoding, callback) {
-      if (child.stdin.write(chunk)) callback();
-      else child.stdin.once('drain', () => callback());
-    },
-    final(callback) {
-      child.stdin.end(callback);
-    },
-    read() {
-      output.resume();
-    },
-    destroy(error, callback) {
-      if (child.exitCode === null) child.kill();
-      callback(error);
-    },
-  });
-  output.on('data', (chunk: Buffer) => {
-    if (!duplex.push(chunk)) output.pause();
-  });
-  output.on('end', () => duplex.push(null));
+  const stop = new AbortController();
+  void systemRunner
+    .stream(['zstd', ...args], {
+      input,
+      output,
+      signal: stop.signal,
+      failure: (result) =>
+        result.exitCode === 127 && !result.cancelled
+          ? new UserError(
+              'compression zstd needs Node 22.15 or newer, or the zstd program (sudo apt-get install -y zstd); or choose compression: gzip',
+              'zstd not available',
+            )
+          : new Error(`zstd failed (${result.outcome}): ${result.stderr.trim() || 'no message'}`),
+    })
+    .catch((error: unknown) => output.destroy(error instanceof Error ? error : new Error(String(error))));
+  const duplex = Duplex.from({ writable: input, readable: output });
+  // Whoever gives up on the stream (a store that failed) stops the program too.
+  duplex.once('close', () => stop.abort());
   return duplex;
 }
 
