@@ -207,3 +207,27 @@ describe('health-check, run as the GitHub runner runs it', () => {
     expect(JSON.parse(run.report ?? '{}').healthy).toBe(false);
   });
 });
+
+describe('health-check with only k6-summary (the load-test job), as the runner runs it', () => {
+  it('passes on a summary whose thresholds held, fails naming the broken one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-k6-only-'));
+    try {
+      const data = JSON.parse(readFileSync('test/fixtures/k6/handle-summary.json', 'utf8'));
+      const held = join(dir, 'held.json');
+      // The fixture records one failed threshold; held.json is the same run with it passing.
+      writeFileSync(held, JSON.stringify(data).replaceAll('{"ok":false}', '{"ok":true}'));
+      const passing = await runLikeTheRunner('health-check', { 'k6-summary': held });
+      expect(passing.exitCode).toBe(0);
+      expect(passing.outputs).toMatchObject({ healthy: 'true', verdict: 'passed' });
+
+      const failing = await runLikeTheRunner('health-check', {
+        'k6-summary': join(process.cwd(), 'test/fixtures/k6/handle-summary.json'),
+      });
+      expect(failing.exitCode).toBe(1);
+      expect(failing.outputs.healthy).toBe('false');
+      expect(annotations(failing.stdout)[0]).toMatch(/k6 thresholds failed: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -54,11 +54,11 @@ environments:
 describe('switchyard.yml', () => {
   it('supplies inputs, with ${VAR:default} interpolation', () => {
     const inputs = read({ config: configFile(FILE) });
-    expect(inputs.targets[0]?.href).toBe('http://127.0.0.1:8080/health');
+    expect(inputs.targets?.[0]?.href).toBe('http://127.0.0.1:8080/health');
     expect(inputs.timeout).toBe(2000);
     expect(inputs.mode).toBe('watch');
     const fromEnv = read({ config: configFile(FILE) }, { SERVICE_HOST: 'app.internal' });
-    expect(fromEnv.targets[0]?.hostname).toBe('app.internal');
+    expect(fromEnv.targets?.[0]?.hostname).toBe('app.internal');
   });
 
   it('lets the environment section override the action section, and inputs override both', () => {

@@ -162,3 +162,20 @@ describe('expect-body on RE2', () => {
     );
   });
 });
+
+describe('the k6 gate alone (a load-test job)', () => {
+  it('gates on k6-summary with no targets: passed on a summary whose thresholds held', async () => {
+    const { result, probes } = await check({ 'k6-summary': 'test/fixtures/k6/handle-summary.json' }, {});
+    expect(probes.size).toBe(0);
+    // The fixture records one failed threshold (p(99.9)<1000): the gate fails on it.
+    expect(result.verdict).toBe('failed');
+    expect(result.reason).toMatch(/^k6 thresholds failed: /);
+    expect(result.targets).toEqual([]);
+  });
+
+  it('still needs something: neither targets nor k6-summary is refused naming targets', async () => {
+    await expect(check({ targets: '# nothing here\n' }, {})).rejects.toThrow(
+      /^Input "targets": lists nothing to probe: give targets, .* or k6-summary to gate on a load test alone/,
+    );
+  });
+});

@@ -61,23 +61,26 @@ describe('headers', () => {
 });
 
 describe('required lists', () => {
-  it('refuses targets that hold only comments and blank lines', () => {
-    const [error] = refusal('health-check', { targets: '# http://a/\n\n   \n# later' });
-    expect((error as InputError).input).toBe('targets');
-    expect(error?.message).toContain('no entries');
+  it('refuses targets that hold only comments and blank lines (issue 8, defect 8)', async () => {
+    const { runWithInputs } = await import('../../actions/core/src/action.js');
+    const { run } = await import('../../actions/health-check/src/main.js');
+    const recorded = await runWithInputs(run, { targets: '# http://a/\n\n   \n# later' });
+    expect(recorded.exitCode).toBe(1);
+    const errors = recorded.log.filter((line) => line.startsWith('::error'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('Input "targets": lists nothing to probe');
+    expect(recorded.outputs.healthy).toBe('false');
   });
 
-  it('refuses every required list of every action when it is empty after comments', () => {
-    const lists = Object.entries(ACTION_INPUTS).flatMap(([action, table]) =>
-      Object.entries(table)
-        .filter(([, def]) => def.required && def.listed)
-        .map(([name]) => [action as ActionName, name] as const),
-    );
-    expect(lists.length).toBeGreaterThan(0);
-    for (const [action, name] of lists) {
-      const errors = refusal(action, { [name]: '# nothing yet\n' });
-      expect(errors.some((e) => e instanceof InputError && e.input === name)).toBe(true);
-    }
+  it('refuses a required list that is empty after comments', async () => {
+    const { list } = await import('../../actions/core/src/inputs.js');
+    const table = {
+      things: list('Things, one per line.', undefined, { required: true, example: 'a-thing' }),
+    };
+    const { io } = memoryIO({ inputs: { things: '# nothing yet\n' } });
+    const error = thrown(() => readActionInputs(io, 'health-check', table));
+    const errors = error instanceof UserErrors ? error.errors : [error];
+    expect(errors.some((e) => e instanceof InputError && e.input === 'things')).toBe(true);
   });
 });
 

@@ -69,7 +69,7 @@ describe('health-check inputs', () => {
       'max-p95': '750ms',
       interval: '2s',
     });
-    expect(inputs.targets.map((u) => u.protocol)).toEqual(['https:', 'tcp:', 'redis:', 'postgres:']);
+    expect(inputs.targets?.map((u) => u.protocol)).toEqual(['https:', 'tcp:', 'redis:', 'postgres:']);
     expect(inputs['expect-status']).toEqual([
       { min: 200, max: 299 },
       { min: 304, max: 304 },
@@ -129,9 +129,12 @@ describe('health-check inputs', () => {
     );
   });
 
-  it('says a required input is missing, with an example', () => {
-    expect(errorOf({}).message).toBe(
-      'Input "targets": is required. Example: targets: https://example.com/health',
+  it('says a required input is missing, with an example', async () => {
+    const { list } = await import('../../actions/core/src/inputs.js');
+    const table = { things: list('Things.', undefined, { required: true, example: 'a-thing' }) };
+    const { io } = memoryIO({ inputs: {} });
+    expect(() => readActionInputs(io, 'health-check', table)).toThrow(
+      'Input "things": is required. Example: things: a-thing',
     );
   });
 

@@ -53898,8 +53898,7 @@ function credentialHeaderValues(raw) {
     return values;
 }
 const healthCheckInputs = {
-    targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', urlItem(TARGET_SCHEMES), {
-        required: true,
+    targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…. Required unless k6-summary is given (then the check gates on the load test alone).', urlItem(TARGET_SCHEMES), {
         urls: true,
         example: 'https://example.com/health',
     }),

@@ -44553,15 +44553,22 @@ function probeOptionsFrom(inputs, extra = {}) {
 
 
 
+
 /** Progress lines during long waits: at most one per this many ms. */
 const PROGRESS_EVERY_MS = 5_000;
 async function healthCheck(inputs, deps) {
     const { clock } = deps;
-    checkWindow(inputs);
+    const k6Settings = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
+    const probing = (inputs.targets ?? []).length > 0;
+    if (!probing && !k6Settings) {
+        throw new InputError('targets', 'lists nothing to probe: give targets, one per line (https://…/health, tcp://host:port, redis://…, postgres://…), ' +
+            'or k6-summary to gate on a load test alone');
+    }
+    if (probing)
+        checkWindow(inputs);
     // A regex RE2 refuses is bad input: found now, before any probe.
     if (inputs['expect-body'])
         await prepareBodyMatcher(inputs['expect-body']);
-    const k6Settings = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
     // Judged once now, so a threshold on a missing metric fails before any probing.
     const k6Before = k6Settings && (await judgeK6(k6Settings));
     const probes = buildProbes(inputs, deps);
@@ -44569,11 +44576,14 @@ async function healthCheck(inputs, deps) {
     const last = new Map();
     const recording = probes.map((probe) => recordLast(probe, last));
     try {
-        const outcome = inputs.mode === 'watch'
-            ? await watch(inputs, recording, deps)
-            : inputs.mode === 'until-healthy'
-                ? await waitUntilHealthy(inputs, recording, deps)
-                : await once(inputs, recording, deps);
+        // With only k6-summary (a load-test job's gate), the summary is the whole evidence.
+        const outcome = !probing
+            ? nothingProbed()
+            : inputs.mode === 'watch'
+                ? await watch(inputs, recording, deps)
+                : inputs.mode === 'until-healthy'
+                    ? await waitUntilHealthy(inputs, recording, deps)
+                    : await once(inputs, recording, deps);
         const k6 = k6Before;
         const targets = probes.map((probe) => {
             const result = last.get(probe.target);
@@ -44587,7 +44597,7 @@ async function healthCheck(inputs, deps) {
                 ...stats,
             };
         });
-        const { verdict, reason } = combineVerdicts([outcome.verdict, ...(k6 ? [k6] : [])]);
+        const { verdict, reason } = combineVerdicts([...(probing ? [outcome.verdict] : []), ...(k6 ? [k6] : [])]);
         return {
             healthy: verdict === 'passed',
             verdict,
@@ -44622,7 +44632,7 @@ function buildProbes(inputs, deps) {
     const make = deps.createProbe ?? createProbe;
     const seen = new Set();
     const probes = [];
-    for (const url of inputs.targets) {
+    for (const url of inputs.targets ?? []) {
         if (seen.has(url.href)) {
             deps.io.warning(`targets: ${redactUrl(url.href)} is listed twice; probing it once`);
             continue;
@@ -44642,6 +44652,14 @@ function recordLast(probe, last) {
             last.set(probe.target, result);
             return result;
         },
+    };
+}
+function nothingProbed() {
+    return {
+        verdict: { gate: 'watch', verdict: 'inconclusive', reason: 'nothing probed' },
+        failed: [],
+        samples: [],
+        ...tally([]),
     };
 }
 function tally(samples) {
@@ -44880,8 +44898,7 @@ function credentialHeaderValues(raw) {
     return values;
 }
 const healthCheckInputs = {
-    targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…', urlItem(TARGET_SCHEMES), {
-        required: true,
+    targets: list('What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…. Required unless k6-summary is given (then the check gates on the load test alone).', urlItem(TARGET_SCHEMES), {
         urls: true,
         example: 'https://example.com/health',
     }),

@@ -1,6 +1,7 @@
 import type { ActionIO } from '../io.js';
 import type { Clock } from '../clock.js';
 import type { InputValues } from '../inputs.js';
+import { InputError } from '../errors.js';
 import { prepareBodyMatcher } from '../probes/body-matcher.js';
 import { createProbe } from '../probes/index.js';
 import type { Probe, ProbeOptions, ProbeResult } from '../probes/probe.js';
@@ -60,10 +61,18 @@ export async function healthCheck(
   deps: HealthCheckDeps,
 ): Promise<HealthCheckResult> {
   const { clock } = deps;
-  checkWindow(inputs);
+  const k6Settings = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
+  const probing = (inputs.targets ?? []).length > 0;
+  if (!probing && !k6Settings) {
+    throw new InputError(
+      'targets',
+      'lists nothing to probe: give targets, one per line (https://…/health, tcp://host:port, redis://…, postgres://…), ' +
+        'or k6-summary to gate on a load test alone',
+    );
+  }
+  if (probing) checkWindow(inputs);
   // A regex RE2 refuses is bad input: found now, before any probe.
   if (inputs['expect-body']) await prepareBodyMatcher(inputs['expect-body']);
-  const k6Settings = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
   // Judged once now, so a threshold on a missing metric fails before any probing.
   const k6Before = k6Settings && (await judgeK6(k6Settings));
   const probes = buildProbes(inputs, deps);
@@ -71,8 +80,10 @@ export async function healthCheck(
   const last = new Map<string, ProbeResult>();
   const recording = probes.map((probe) => recordLast(probe, last));
   try {
-    const outcome =
-      inputs.mode === 'watch'
+    // With only k6-summary (a load-test job's gate), the summary is the whole evidence.
+    const outcome = !probing
+      ? nothingProbed()
+      : inputs.mode === 'watch'
         ? await watch(inputs, recording, deps)
         : inputs.mode === 'until-healthy'
           ? await waitUntilHealthy(inputs, recording, deps)
@@ -90,7 +101,7 @@ export async function healthCheck(
         ...stats,
       };
     });
-    const { verdict, reason } = combineVerdicts([outcome.verdict, ...(k6 ? [k6] : [])]);
+    const { verdict, reason } = combineVerdicts([...(probing ? [outcome.verdict] : []), ...(k6 ? [k6] : [])]);
     return {
       healthy: verdict === 'passed',
       verdict,
@@ -128,7 +139,7 @@ function buildProbes(inputs: HealthCheckInputs, deps: HealthCheckDeps): Probe[] 
   const make = deps.createProbe ?? createProbe;
   const seen = new Set<string>();
   const probes: Probe[] = [];
-  for (const url of inputs.targets) {
+  for (const url of inputs.targets ?? []) {
     if (seen.has(url.href)) {
       deps.io.warning(`targets: ${redactUrl(url.href)} is listed twice; probing it once`);
       continue;
@@ -159,6 +170,15 @@ interface Outcome {
   samples: Sample[];
   perTarget: Map<string, WindowStats>;
   overall: WindowStats;
+}
+
+function nothingProbed(): Outcome {
+  return {
+    verdict: { gate: 'watch', verdict: 'inconclusive', reason: 'nothing probed' },
+    failed: [],
+    samples: [],
+    ...tally([]),
+  };
 }
 
 function tally(samples: Sample[]): { perTarget: Map<string, WindowStats>; overall: WindowStats } {

@@ -106,10 +106,9 @@ export function credentialHeaderValues(raw: string): string[] {
 
 export const healthCheckInputs = {
   targets: list(
-    'What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…',
+    'What to probe, one per line: http(s)://…, tcp://host:port, redis://…, postgres://…. Required unless k6-summary is given (then the check gates on the load test alone).',
     urlItem(TARGET_SCHEMES),
     {
-      required: true,
       urls: true,
       example: 'https://example.com/health',
     },
