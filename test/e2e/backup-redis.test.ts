@@ -23,6 +23,7 @@ import { readPart } from '../../actions/core/src/backup/sources/record-file.js';
 import { buildDataset } from '../../bench/redis-backup.js';
 import { annotations, runLikeTheRunner, type RunnerResult } from '../../scripts/run-action.js';
 import { startRedis, type RunningServer } from '../../scripts/servers/index.js';
+import { whileRunning } from '../support/while-running.js';
 
 type Server = RunningServer & { url: string };
 
@@ -173,24 +174,6 @@ interface Report {
 }
 
 const reportOf = (run: ActionRun) => JSON.parse(run.report ?? '{}') as Report;
-
-/**
- * Polls `probe` until it finds something while `run` goes on: a condition another process brings
- * about, with no event to wait for. Fails as soon as the run ends without it.
- */
-async function whileRunning<T>(what: string, run: Promise<unknown>, probe: () => T | undefined): Promise<T> {
-  let ended = false;
-  const end = () => (ended = true);
-  run.then(end, end);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const found = probe();
-    if (found !== undefined) return found;
-    if (ended) throw new Error(`the run ended before ${what}`);
-    if (Date.now() > deadline) throw new Error(`no ${what} within 20 s`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const partOf = (server: Server, db: number) => `redis-127.0.0.1-${server.port}-db${db}.redis.gz`;
 const sourceOf = (server: Server, db: number) => `redis://127.0.0.1:${server.port}/${db}`;

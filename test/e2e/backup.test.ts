@@ -34,6 +34,7 @@ import { connectionEnv } from '../../actions/core/src/backup/sources/postgres.js
 import { TAR_END, encodeEntry, type TarHeader } from '../../actions/core/src/backup/sources/tar.js';
 import { annotations, runLikeTheRunner, type RunnerResult } from '../../scripts/run-action.js';
 import { startPostgres, startRedis, type RunningPostgres } from '../../scripts/servers/index.js';
+import { whileRunning } from '../support/while-running.js';
 
 let scratch: string;
 
@@ -466,25 +467,6 @@ describe('faults: what the store and the target look like afterwards', () => {
     succeeded(await backupAction(ws, { command: 'restore', id: 'intact', target }));
     expect(await readFile(path.join(target, 'app', 'version.txt'), 'utf8')).toBe('v1\n');
   });
-
-  /** Polls the store while `run` goes on (another process writes it; there is no event to wait for). */
-  async function whileRunning<T>(
-    what: string,
-    run: Promise<unknown>,
-    probe: () => T | undefined,
-  ): Promise<T> {
-    let ended = false;
-    const end = () => (ended = true);
-    run.then(end, end);
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const found = probe();
-      if (found !== undefined) return found;
-      if (ended) throw new Error(`the run ended before ${what}`);
-      if (Date.now() > deadline) throw new Error(`no ${what} within 20 s`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
 
   /** A temporary part with data in it, in the folder of backup `id`. */
   function temporaryPart(ws: Workspace, id: string): string | undefined {

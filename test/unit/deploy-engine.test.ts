@@ -23,20 +23,24 @@ const STAGED: DeployState = {
   history: [],
 };
 
-async function run(
-  raw: Record<string, string>,
-  options: {
-    state?: DeployState;
-    scripts?: Record<string, Script>;
-    signal?: AbortSignal;
-    onProbe?: () => void;
-  } = {},
-) {
+interface Drive {
+  store?: MemoryStore;
+  router?: RecordingRouter;
+  scripts?: Record<string, Script>;
+  signal?: AbortSignal;
+  /** Called before every probe attempt (to break something mid-promotion). */
+  onProbe?: () => void;
+  /** Answers every probe instead of the scripts. */
+  answer?: () => { ok: boolean };
+}
+
+/** One deploy command over scripted probes on a fake clock, with a recording router and state in memory. */
+async function drive(raw: Record<string, string>, options: Drive = {}) {
   const { io, recorded } = memoryIO({ inputs: { blue: '127.0.0.1:8001', green: '127.0.0.1:8002', ...raw } });
   const inputs = readActionInputs(io, 'deploy', deployInputs);
   const clock = new FakeClock();
-  const router = new RecordingRouter();
-  const store = new MemoryStore(structuredClone(options.state ?? STAGED));
+  const router = options.router ?? new RecordingRouter();
+  const store = options.store ?? new MemoryStore(structuredClone(STAGED));
   const result = await deploy(inputs, {
     io,
     clock,
@@ -49,12 +53,19 @@ async function run(
       const check = probe.check.bind(probe);
       probe.check = async () => {
         options.onProbe?.();
-        return check();
+        const scripted = await check();
+        if (!options.answer) return scripted;
+        const { ok } = options.answer();
+        return { ...scripted, ok, detail: ok ? 'HTTP 200' : 'HTTP 500' };
       };
       return probe;
     },
   });
   return { result, router, store, log: recorded.log, clock };
+}
+
+function run(raw: Record<string, string>, options: Omit<Drive, 'store'> & { state?: DeployState } = {}) {
+  return drive(raw, { ...options, store: new MemoryStore(structuredClone(options.state ?? STAGED)) });
 }
 
 describe('promote', () => {
@@ -375,34 +386,6 @@ describe('trustworthy gates (issue 8)', () => {
   });
 });
 
-async function runWith(
-  store: MemoryStore,
-  raw: Record<string, string>,
-  onProbe: () => void,
-  router = new RecordingRouter(),
-) {
-  const { io, recorded } = memoryIO({ inputs: { blue: '127.0.0.1:8001', green: '127.0.0.1:8002', ...raw } });
-  const inputs = readActionInputs(io, 'deploy', deployInputs);
-  const clock = new FakeClock();
-  const result = await deploy(inputs, {
-    io,
-    clock,
-    runner: systemRunner,
-    router,
-    store,
-    createProbe: (url) => {
-      const probe = scriptedProbe(url.href, clock, [{ ok: true }]);
-      const check = probe.check.bind(probe);
-      probe.check = async () => {
-        onProbe();
-        return check();
-      };
-      return probe;
-    },
-  });
-  return { result, router, log: recorded.log };
-}
-
 describe('found by the outside review (issue 8)', () => {
   const quick = {
     command: 'promote',
@@ -526,35 +509,6 @@ describe('found by the outside review (issue 8)', () => {
   });
 });
 
-async function runWithScript(
-  store: MemoryStore,
-  raw: Record<string, string>,
-  answer: () => { ok: boolean },
-  router = new RecordingRouter(),
-) {
-  const { io, recorded } = memoryIO({ inputs: { blue: '127.0.0.1:8001', green: '127.0.0.1:8002', ...raw } });
-  const inputs = readActionInputs(io, 'deploy', deployInputs);
-  const clock = new FakeClock();
-  const result = await deploy(inputs, {
-    io,
-    clock,
-    runner: systemRunner,
-    router,
-    store,
-    createProbe: (url) => ({
-      target: url.href,
-      kind: 'http',
-      async check() {
-        clock.advance(10);
-        const { ok } = answer();
-        return { ok, latencyMs: 10, detail: ok ? 'HTTP 200' : 'HTTP 500' };
-      },
-      async close() {},
-    }),
-  });
-  return { result, router, log: recorded.log };
-}
-
 describe('found by the second outside review (issue 8)', () => {
   const quick = {
     command: 'promote',
@@ -655,3 +609,21 @@ describe('found by the second outside review (issue 8)', () => {
     }
   });
 });
+
+function runWith(
+  store: MemoryStore,
+  raw: Record<string, string>,
+  onProbe: () => void,
+  router?: RecordingRouter,
+) {
+  return drive(raw, { store, onProbe, router });
+}
+
+function runWithScript(
+  store: MemoryStore,
+  raw: Record<string, string>,
+  answer: () => { ok: boolean },
+  router?: RecordingRouter,
+) {
+  return drive(raw, { store, answer, router });
+}

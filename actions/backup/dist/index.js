@@ -34207,16 +34207,19 @@ class LocalStore {
             throw this.failure(error, doing);
         }
     }
-    async list() {
-        let names;
+    /** What the store's directory holds; nothing when it does not exist yet. */
+    async entries() {
         try {
-            names = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.readdir(this.dir);
+            return await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.readdir(this.dir);
         }
         catch (error) {
             if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error) === 'ENOENT')
                 return [];
             throw this.failure(error, 'list backups');
         }
+    }
+    async list() {
+        const names = await this.entries();
         const listed = await Promise.all(names.map(async (name) => {
             if (idProblem(name))
                 return undefined;
@@ -34226,15 +34229,7 @@ class LocalStore {
         return listed.filter((name) => name !== undefined);
     }
     async leftovers() {
-        let names;
-        try {
-            names = await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.readdir(this.dir);
-        }
-        catch (error) {
-            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorCode */ .CA)(error) === 'ENOENT')
-                return [];
-            throw this.failure(error, 'list backups');
-        }
+        const names = await this.entries();
         const found = await Promise.all(names.map(async (name) => {
             const aside = /^\.(.+)\.removing-[0-9a-f]+$/.exec(name);
             if (!aside && idProblem(name))

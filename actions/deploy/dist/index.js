@@ -44301,11 +44301,7 @@ async function untilHealthy(options) {
     const elapsedMs = elapsed();
     const cancelled = pending.length > 0 && Boolean(options.signal?.aborted);
     const targets = pending.map((p) => p.target);
-    const shown = targets
-        .slice(0, 5)
-        .map((t) => `${t} (${lastDetail.get(t)})`)
-        .join(', ');
-    const more = targets.length > 5 ? ` and ${targets.length - 5} more` : '';
+    const shown = describeFailures(targets, (t) => lastDetail.get(t));
     return {
         gate: 'until-healthy',
         verdict: probes.length === 0
@@ -44320,14 +44316,20 @@ async function untilHealthy(options) {
             : targets.length === 0
                 ? undefined
                 : cancelled
-                    ? `cancelled after ${formatMs(elapsedMs)} with ${targets.length} of ${probes.length} targets not yet healthy: ${shown}${more}`
-                    : `${targets.length} of ${probes.length} targets not healthy within ${formatMs(durationMs)}: ${shown}${more}`,
+                    ? `cancelled after ${formatMs(elapsedMs)} with ${targets.length} of ${probes.length} targets not yet healthy: ${shown}`
+                    : `${targets.length} of ${probes.length} targets not healthy within ${formatMs(durationMs)}: ${shown}`,
         pending: targets,
         lastDetail,
         samples,
         elapsedMs,
         cancelled,
     };
+}
+/** Up to five failed targets with their last result, and how many more: one line for a reason. */
+function describeFailures(failed, last) {
+    const shown = failed.slice(0, 5).map((t) => `${t} (${last(t)})`);
+    const more = failed.length > 5 ? ` and ${failed.length - 5} more` : '';
+    return `${shown.join(', ')}${more}`;
 }
 
 // EXTERNAL MODULE: external "node:events"
@@ -53585,16 +53587,16 @@ class Promotion {
     async rollBack(reason, verdict, breach) {
         const { io } = this.tools;
         io.info(`${verdict === 'failed' ? 'breach' : 'not enough evidence'}: ${reason}; restoring ${this.from}`);
-        let restoreMs;
+        let restored;
         try {
-            restoreMs = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
-            io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
+            restored = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
         }
         catch (error) {
-            if (!(error instanceof UnverifiedRestore))
-                return this.failed(error);
-            io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+            return this.failed(error);
         }
+        const restoreMs = this.reportRestore(restored);
+        if (restoreMs !== undefined)
+            io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
         await this.finishRecord('failure', `rolled back: ${reason}`);
         return this.tools.result({
             previous: this.to,
@@ -53613,12 +53615,10 @@ class Promotion {
         let restoreMs;
         if (this.moved) {
             try {
-                restoreMs = await this.restore(reason, 'interrupted');
+                restoreMs = this.reportRestore(await this.restore(reason, 'interrupted'));
             }
             catch (error) {
-                if (!(error instanceof UnverifiedRestore))
-                    return this.failed(error);
-                this.tools.io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+                return this.failed(error);
             }
         }
         else
@@ -53651,18 +53651,18 @@ class Promotion {
         else if (this.moved) {
             io.warning(`promotion failed (${failure.message}); restoring ${this.from}`);
             try {
-                restoreMs = await this.restore(failure.message, 'failed', error instanceof LockLostError);
+                const restored = await this.restore(failure.message, 'failed', error instanceof LockLostError);
                 rolledBack = true;
-                reason = `${failure.message}; ${this.from} was restored to 100%`;
-            }
-            catch (restoreError) {
-                if (restoreError instanceof UnverifiedRestore) {
-                    rolledBack = true;
-                    reason = `${failure.message}; ${this.from} was set back to 100%, but ${restoreError.message}`;
+                if (restored.unverified) {
+                    reason = `${failure.message}; ${this.from} was set back to 100%, but ${restored.unverified}`;
                 }
                 else {
-                    reason = `${failure.message}; restoring ${this.from} failed too (${messageOf(restoreError)}): run the rollback command`;
+                    restoreMs = restored.restoreMs;
+                    reason = `${failure.message}; ${this.from} was restored to 100%`;
                 }
+            }
+            catch (restoreError) {
+                reason = `${failure.message}; restoring ${this.from} failed too (${messageOf(restoreError)}): run the rollback command`;
             }
         }
         else {
@@ -53682,7 +53682,18 @@ class Promotion {
             error: error instanceof UserError ? new UserError(reason, error.title) : failure,
         });
     }
-    /** The old colour at 100%, proven, then recorded (when the lock is still ours to record with). */
+    /** The restore's time when it was proven; a warning when the router could not prove it. */
+    reportRestore(restored) {
+        if (!restored.unverified)
+            return restored.restoreMs;
+        this.tools.io.warning(`${this.from} was set back to 100%, but ${restored.unverified}`);
+        return undefined;
+    }
+    /**
+     * The old colour at 100%, then proven, then recorded (when the lock is still ours to record
+     * with). Throws only when the change itself failed; a change the router could not prove is
+     * said in `unverified`.
+     */
     async restore(reason, verdict, lockLost = false) {
         const { tools } = this;
         const started = tools.clock.now();
@@ -53706,9 +53717,7 @@ class Promotion {
         tools.timeline.push({ at: tools.at(), weights, event: 'rollback' });
         if (!lockLost)
             await this.recordRestore(restored, reason, verdict);
-        if (unverified)
-            throw new UnverifiedRestore(unverified);
-        return restoreMs;
+        return { restoreMs, unverified };
     }
     async recordRestore(restored, reason, verdict) {
         const { tools } = this;
@@ -53774,9 +53783,6 @@ function markLive(releases, weights, at) {
             next[color] = { ...release, liveAt: at };
     }
     return next;
-}
-/** The old colour was set back, but the router's verification could not prove it. */
-class UnverifiedRestore extends Error {
 }
 /** The state with a colour's stage marked under way or failed, or (undefined) finished. */
 function withStage(state, color, stage) {

@@ -44295,11 +44295,7 @@ async function untilHealthy(options) {
     const elapsedMs = elapsed();
     const cancelled = pending.length > 0 && Boolean(options.signal?.aborted);
     const targets = pending.map((p) => p.target);
-    const shown = targets
-        .slice(0, 5)
-        .map((t) => `${t} (${lastDetail.get(t)})`)
-        .join(', ');
-    const more = targets.length > 5 ? ` and ${targets.length - 5} more` : '';
+    const shown = describeFailures(targets, (t) => lastDetail.get(t));
     return {
         gate: 'until-healthy',
         verdict: probes.length === 0
@@ -44314,14 +44310,20 @@ async function untilHealthy(options) {
             : targets.length === 0
                 ? undefined
                 : cancelled
-                    ? `cancelled after ${formatMs(elapsedMs)} with ${targets.length} of ${probes.length} targets not yet healthy: ${shown}${more}`
-                    : `${targets.length} of ${probes.length} targets not healthy within ${formatMs(durationMs)}: ${shown}${more}`,
+                    ? `cancelled after ${formatMs(elapsedMs)} with ${targets.length} of ${probes.length} targets not yet healthy: ${shown}`
+                    : `${targets.length} of ${probes.length} targets not healthy within ${formatMs(durationMs)}: ${shown}`,
         pending: targets,
         lastDetail,
         samples,
         elapsedMs,
         cancelled,
     };
+}
+/** Up to five failed targets with their last result, and how many more: one line for a reason. */
+function describeFailures(failed, last) {
+    const shown = failed.slice(0, 5).map((t) => `${t} (${last(t)})`);
+    const more = failed.length > 5 ? ` and ${failed.length - 5} more` : '';
+    return `${shown.join(', ')}${more}`;
 }
 
 // EXTERNAL MODULE: external "node:events"
@@ -44672,11 +44674,6 @@ function tally(samples) {
         overall.add(sample);
     }
     return { perTarget: new Map([...windows].map(([t, w]) => [t, w.stats()])), overall: overall.stats() };
-}
-function describeFailures(failed, last) {
-    const shown = failed.slice(0, 5).map((t) => `${t} (${last(t)})`);
-    const more = failed.length > 5 ? ` and ${failed.length - 5} more` : '';
-    return `${shown.join(', ')}${more}`;
 }
 async function once(inputs, probes, deps) {
     const { io, clock } = deps;

@@ -84,11 +84,7 @@ export async function untilHealthy(options: UntilHealthyOptions): Promise<UntilH
   const elapsedMs = elapsed();
   const cancelled = pending.length > 0 && Boolean(options.signal?.aborted);
   const targets = pending.map((p) => p.target);
-  const shown = targets
-    .slice(0, 5)
-    .map((t) => `${t} (${lastDetail.get(t)})`)
-    .join(', ');
-  const more = targets.length > 5 ? ` and ${targets.length - 5} more` : '';
+  const shown = describeFailures(targets, (t) => lastDetail.get(t) as string);
   return {
     gate: 'until-healthy',
     verdict:
@@ -105,12 +101,19 @@ export async function untilHealthy(options: UntilHealthyOptions): Promise<UntilH
         : targets.length === 0
           ? undefined
           : cancelled
-            ? `cancelled after ${formatMs(elapsedMs)} with ${targets.length} of ${probes.length} targets not yet healthy: ${shown}${more}`
-            : `${targets.length} of ${probes.length} targets not healthy within ${formatMs(durationMs)}: ${shown}${more}`,
+            ? `cancelled after ${formatMs(elapsedMs)} with ${targets.length} of ${probes.length} targets not yet healthy: ${shown}`
+            : `${targets.length} of ${probes.length} targets not healthy within ${formatMs(durationMs)}: ${shown}`,
     pending: targets,
     lastDetail,
     samples,
     elapsedMs,
     cancelled,
   };
+}
+
+/** Up to five failed targets with their last result, and how many more: one line for a reason. */
+export function describeFailures(failed: string[], last: (target: string) => string): string {
+  const shown = failed.slice(0, 5).map((t) => `${t} (${last(t)})`);
+  const more = failed.length > 5 ? ` and ${failed.length - 5} more` : '';
+  return `${shown.join(', ')}${more}`;
 }

@@ -952,14 +952,15 @@ class Promotion {
   private async rollBack(reason: string, verdict: Verdict, breach?: Breach): Promise<DeployResult> {
     const { io } = this.tools;
     io.info(`${verdict === 'failed' ? 'breach' : 'not enough evidence'}: ${reason}; restoring ${this.from}`);
-    let restoreMs: number | undefined;
+    let restored: Restored;
     try {
-      restoreMs = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
-      io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
+      restored = await this.restore(reason, verdict === 'failed' ? 'rolled-back' : 'inconclusive');
     } catch (error) {
-      if (!(error instanceof UnverifiedRestore)) return this.failed(error);
-      io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+      return this.failed(error);
     }
+    const restoreMs = this.reportRestore(restored);
+    if (restoreMs !== undefined)
+      io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
     await this.finishRecord('failure', `rolled back: ${reason}`);
     return this.tools.result({
       previous: this.to,
@@ -979,10 +980,9 @@ class Promotion {
     let restoreMs: number | undefined;
     if (this.moved) {
       try {
-        restoreMs = await this.restore(reason, 'interrupted');
+        restoreMs = this.reportRestore(await this.restore(reason, 'interrupted'));
       } catch (error) {
-        if (!(error instanceof UnverifiedRestore)) return this.failed(error);
-        this.tools.io.warning(`${this.from} was set back to 100%, but ${error.message}`);
+        return this.failed(error);
       }
     } else await this.clearPromotion(reason, 'interrupted');
     await this.finishRecord('inactive', reason);
@@ -1013,16 +1013,16 @@ class Promotion {
     } else if (this.moved) {
       io.warning(`promotion failed (${failure.message}); restoring ${this.from}`);
       try {
-        restoreMs = await this.restore(failure.message, 'failed', error instanceof LockLostError);
+        const restored = await this.restore(failure.message, 'failed', error instanceof LockLostError);
         rolledBack = true;
-        reason = `${failure.message}; ${this.from} was restored to 100%`;
-      } catch (restoreError) {
-        if (restoreError instanceof UnverifiedRestore) {
-          rolledBack = true;
-          reason = `${failure.message}; ${this.from} was set back to 100%, but ${restoreError.message}`;
+        if (restored.unverified) {
+          reason = `${failure.message}; ${this.from} was set back to 100%, but ${restored.unverified}`;
         } else {
-          reason = `${failure.message}; restoring ${this.from} failed too (${messageOf(restoreError)}): run the rollback command`;
+          restoreMs = restored.restoreMs;
+          reason = `${failure.message}; ${this.from} was restored to 100%`;
         }
+      } catch (restoreError) {
+        reason = `${failure.message}; restoring ${this.from} failed too (${messageOf(restoreError)}): run the rollback command`;
       }
     } else {
       // The router refused the first change and serves as before: no promotion is under way.
@@ -1042,8 +1042,23 @@ class Promotion {
     });
   }
 
-  /** The old colour at 100%, proven, then recorded (when the lock is still ours to record with). */
-  private async restore(reason: string, verdict: HistoryEntry['verdict'], lockLost = false): Promise<number> {
+  /** The restore's time when it was proven; a warning when the router could not prove it. */
+  private reportRestore(restored: Restored): number | undefined {
+    if (!restored.unverified) return restored.restoreMs;
+    this.tools.io.warning(`${this.from} was set back to 100%, but ${restored.unverified}`);
+    return undefined;
+  }
+
+  /**
+   * The old colour at 100%, then proven, then recorded (when the lock is still ours to record
+   * with). Throws only when the change itself failed; a change the router could not prove is
+   * said in `unverified`.
+   */
+  private async restore(
+    reason: string,
+    verdict: HistoryEntry['verdict'],
+    lockLost = false,
+  ): Promise<Restored> {
     const { tools } = this;
     const started = tools.clock.now();
     const weights = weightsFor(this.from, 100);
@@ -1064,8 +1079,7 @@ class Promotion {
     const restoreMs = tools.clock.now() - started;
     tools.timeline.push({ at: tools.at(), weights, event: 'rollback' });
     if (!lockLost) await this.recordRestore(restored, reason, verdict);
-    if (unverified) throw new UnverifiedRestore(unverified);
-    return restoreMs;
+    return { restoreMs, unverified };
   }
 
   private async recordRestore(
@@ -1143,8 +1157,11 @@ function markLive(releases: DeployState['releases'], weights: Weights, at: strin
   return next;
 }
 
-/** The old colour was set back, but the router's verification could not prove it. */
-class UnverifiedRestore extends Error {}
+/** How a restore went: how long it took, and why the router could not prove it, when it could not. */
+interface Restored {
+  restoreMs: number;
+  unverified?: string;
+}
 
 /** The state with a colour's stage marked under way or failed, or (undefined) finished. */
 function withStage(state: DeployState, color: Color, stage: Release['stage']): DeployState {

@@ -12,7 +12,7 @@ import type { K6GateResult } from '../k6/thresholds.js';
 import { checkHoldSettings } from '../analysis/evidence.js';
 import { combineVerdicts, type GateVerdict, type Verdict } from '../analysis/gate.js';
 import { judgeK6, k6GateSettings } from '../analysis/k6-gate.js';
-import { untilHealthy } from '../analysis/until-healthy.js';
+import { describeFailures, untilHealthy } from '../analysis/until-healthy.js';
 import { ALL_TARGETS, watchTargets } from '../analysis/watch.js';
 import type { Breach } from '../analysis/limits.js';
 import { limitsFrom, probeOptionsFrom } from '../analysis/settings.js';
@@ -190,12 +190,6 @@ function tally(samples: Sample[]): { perTarget: Map<string, WindowStats>; overal
     overall.add(sample);
   }
   return { perTarget: new Map([...windows].map(([t, w]) => [t, w.stats()])), overall: overall.stats() };
-}
-
-function describeFailures(failed: string[], last: (target: string) => string): string {
-  const shown = failed.slice(0, 5).map((t) => `${t} (${last(t)})`);
-  const more = failed.length > 5 ? ` and ${failed.length - 5} more` : '';
-  return `${shown.join(', ')}${more}`;
 }
 
 async function once(inputs: HealthCheckInputs, probes: Probe[], deps: HealthCheckDeps): Promise<Outcome> {

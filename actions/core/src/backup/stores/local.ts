@@ -140,14 +140,18 @@ class LocalStore implements BackupStore {
     }
   }
 
-  async list(): Promise<string[]> {
-    let names: string[];
+  /** What the store's directory holds; nothing when it does not exist yet. */
+  private async entries(): Promise<string[]> {
     try {
-      names = await fs.readdir(this.dir);
+      return await fs.readdir(this.dir);
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return [];
       throw this.failure(error, 'list backups');
     }
+  }
+
+  async list(): Promise<string[]> {
+    const names = await this.entries();
     const listed = await Promise.all(
       names.map(async (name) => {
         if (idProblem(name)) return undefined;
@@ -159,13 +163,7 @@ class LocalStore implements BackupStore {
   }
 
   async leftovers(): Promise<Leftover[]> {
-    let names: string[];
-    try {
-      names = await fs.readdir(this.dir);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return [];
-      throw this.failure(error, 'list backups');
-    }
+    const names = await this.entries();
     const found = await Promise.all(
       names.map(async (name): Promise<Leftover | undefined> => {
         const aside = /^\.(.+)\.removing-[0-9a-f]+$/.exec(name);
