@@ -59,8 +59,9 @@ export interface ActionDefinition<T extends InputTable = InputTable, R extends o
   /**
    * Undefined when the result is a success. An error kept in the result may be given as it is: a
    * UserError (or UserErrors) is printed as when thrown, anything else as an unexpected error.
+   * Several (a rollback, then the rollback pull request that could not be opened) are printed in order.
    */
-  failure?: (result: R) => ActionFailure | Error | undefined;
+  failure?: (result: R) => ActionFailure | Error | (ActionFailure | Error | undefined)[] | undefined;
 }
 
 /** Infers an action's input and result types from its table. */
@@ -144,13 +145,17 @@ export async function runAction<T extends InputTable, R extends object>(
     await attempt(async () => io.setOutput('report', await writeReport(io, definition.name, body)));
     await attempt(() => io.summary(done ? definition.summary(done) : errorSummary(definition.name, errors)));
     if (done) {
-      const failure = definition.failure?.(done);
-      if (failure instanceof Error) {
-        fail(failure);
-      } else if (failure) {
-        io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
-        errors.push(failure.message);
-      } else if (cancellation.signal.aborted) {
+      const found = definition.failure?.(done);
+      const failures = (Array.isArray(found) ? found : [found]).filter((each) => each !== undefined);
+      for (const failure of failures) {
+        if (failure instanceof Error) {
+          fail(failure);
+        } else {
+          io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
+          errors.push(failure.message);
+        }
+      }
+      if (failures.length === 0 && cancellation.signal.aborted) {
         // A cancelled run never reads as a success, whatever the engine made of the time it had.
         fail(new UserError(`${definition.name}: ${messageOf(cancellation.signal.reason)}`, 'Cancelled'));
       }

@@ -36,17 +36,33 @@ export const deployAction = defineAction({
         "promote: the analysis' last verdict — passed, failed or inconclusive (not enough evidence, or cancelled); empty for other commands.",
       value: (result) => result.verdict ?? '',
     },
+    'pull-request-url': {
+      description: 'The rollback pull request, when one was opened or updated (rollback-pr: true).',
+      value: (result) => result.pullRequest?.url ?? '',
+    },
+    'pull-request-number': {
+      description: 'Its number.',
+      value: (result) => (result.pullRequest ? String(result.pullRequest.number) : ''),
+    },
+    'rollback-branch': {
+      description: 'The branch holding the reverts: switchyard/rollback-<environment>-<short bad sha>.',
+      value: (result) => result.pullRequest?.branch ?? '',
+    },
   },
   report: { description: 'Path of the JSON report (the plan, the timeline, the state and history).' },
   summary: renderDeploySummary,
-  failure: (result) =>
-    result.succeeded
+  failure: (result) => [
+    // revert's only work is the pull request: its failure is the one to report.
+    result.succeeded || result.command === 'revert'
       ? undefined
       : {
           message:
             result.error?.message ?? `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,
           title: result.error instanceof UserError ? result.error.title : `deploy ${result.command} failed`,
         },
+    // Reported after traffic: the pull request failing never undoes the rollback.
+    result.pullRequestError,
+  ],
 });
 
 export const run = (io: ActionIO = githubIO()) => runAction(deployAction, io);

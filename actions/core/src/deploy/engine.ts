@@ -15,6 +15,11 @@ import type { Probe, ProbeOptions } from '../probes/probe.js';
 import { formatCommand, outcomeOf, outputTail, succeeded, type ProcessRunner } from '../process.js';
 import { githubClient, GitHubError, repoFromEnv } from '../github/client.js';
 import { DeploymentRecorder, runLogUrl, type DeploymentOutcome } from '../github/deployments.js';
+import {
+  openRollbackPullRequest,
+  type KnownGood,
+  type RollbackPullRequestResult,
+} from '../rollback-pr/index.js';
 import { createRouter } from '../routers/index.js';
 import { otherColor, type Color, type Router, type Weights } from '../routers/router.js';
 import { formatMs, formatPercent } from '../summary.js';
@@ -76,6 +81,10 @@ export interface DeployResult {
   restoreMs?: number;
   state: DeployState;
   router?: { verified?: string };
+  /** The rollback pull request opened or updated after the rollback (rollback-pr: true). */
+  pullRequest?: RollbackPullRequestResult;
+  /** Why the rollback pull request could not be opened: traffic is safe all the same. */
+  pullRequestError?: UserError;
   /**
    * What stopped the command, when something did after it began (a router or state store
    * failure, a lost lock): reported as the action's error once outputs, summary and report are
@@ -148,6 +157,7 @@ export class DeployRun {
       if (inputs.command === 'status') return await this.status();
       if (inputs.command === 'plan') return this.plan();
       this.checkCommandInputs();
+      if (inputs.command === 'revert') return await this.revert();
       // The router's own input checks, and a regex RE2 refuses: before the lock or any record.
       void this.router;
       if (inputs['expect-body']) await prepareBodyMatcher(inputs['expect-body']);
@@ -168,7 +178,7 @@ export class DeployRun {
           case 'shift':
             return await this.shift();
           case 'rollback':
-            return await this.rollback(inputs.reason);
+            return await this.withPullRequest(await this.rollback(inputs.reason));
           case 'promote':
             return await this.promote();
         }
@@ -317,6 +327,11 @@ export class DeployRun {
   /** Refusals that need no state: made before the lock is taken or anything changes. */
   private checkCommandInputs(): void {
     const { inputs } = this;
+    if ((inputs['rollback-pr'] || inputs.command === 'revert') && !inputs['github-token'])
+      throw new InputError(
+        'github-token',
+        `is required to open the rollback pull request (${inputs.command === 'revert' ? 'command: revert' : 'rollback-pr: true'}): pass \`github-token: \${{ github.token }}\``,
+      );
     if (inputs.command === 'stage' && !inputs.version)
       throw new InputError('version', 'is required to stage: name what you deploy, e.g. version: v1.4.2');
     if (inputs.command === 'shift' && inputs.weight === undefined)
@@ -620,6 +635,75 @@ export class DeployRun {
     return this.result({ previous, rolledBack: true, router: { verified } });
   }
 
+  // --- the rollback pull request ---
+
+  /** After a rollback command: the pull request reverting the build that lost the traffic. */
+  private async withPullRequest(result: DeployResult): Promise<DeployResult> {
+    if (!this.inputs['rollback-pr'] || !result.rolledBack || !result.previous) return result;
+    const bad = result.state.releases[result.previous];
+    return { ...result, ...(await this.rollbackPullRequest({ bad, reason: this.inputs.reason })) };
+  }
+
+  /**
+   * revert: only the pull request. For a build that never got traffic but is known bad (it
+   * failed its load test): nothing to put back, but the branch should stop asking to deploy it.
+   */
+  private async revert(): Promise<DeployResult> {
+    const idle = otherColor(this.state.active);
+    const staged = this.state.releases[idle];
+    const bad = staged && !hasBeenLive(this.state, idle) ? staged : undefined;
+    this.io.info(
+      `traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active): revert opens the rollback pull request only`,
+    );
+    const outcome = await this.rollbackPullRequest({ bad, reason: this.inputs.reason });
+    return this.result({
+      ...outcome,
+      succeeded: !outcome.pullRequestError,
+      reason: outcome.pullRequestError?.message,
+    });
+  }
+
+  /**
+   * Opens (or updates) the rollback pull request. Traffic is already safe when this runs, so a
+   * failure is kept in the result and reported after it, never thrown.
+   */
+  async rollbackPullRequest(context: {
+    bad?: Release | { version?: string; sha?: string };
+    reason: string;
+    breach?: Breach;
+  }): Promise<Pick<DeployResult, 'pullRequest' | 'pullRequestError'>> {
+    const { io, inputs, state } = this;
+    try {
+      const pullRequest = await openRollbackPullRequest({
+        io,
+        runner: this.deps.runner,
+        signal: undefined,
+        cwd: this.deps.cwd ?? process.cwd(),
+        environment: this.deps.environment ?? 'production',
+        token: inputs['github-token'] ?? '',
+        bad: { sha: context.bad?.sha ?? io.env.GITHUB_SHA ?? '', version: context.bad?.version },
+        knownGood: knownGoodCommits(state),
+        goodSha: inputs['good-sha'],
+        baseBranch: inputs['base-branch'],
+        labels: inputs.labels.map((label) => label.name),
+        draft: inputs.draft,
+        reason: context.reason,
+        breach: context.breach,
+        servedBy: `${state.active} serves ${describeWeights(state.weights)}${state.releases[state.active] ? ` with ${state.releases[state.active]?.version}` : ''}`,
+        timeline: this.timeline,
+      });
+      return { pullRequest };
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      return {
+        pullRequestError: new UserError(
+          `traffic is safe (${state.active} serves ${describeWeights(state.weights)}), but the rollback pull request was not opened: ${error.message}`,
+          error.title === 'GitHub API' ? 'Rollback pull request not opened' : error.title,
+        ),
+      };
+    }
+  }
+
   // --- promote: apply → verify → gates → record, step by step ---
 
   private async promote(): Promise<DeployResult> {
@@ -718,6 +802,8 @@ export class DeployRun {
       result: (extra: Partial<DeployResult>) => this.result(extra),
       recordDeployment: (color: Color, version?: string, sha?: string) =>
         this.recordDeployment(color, version, sha),
+      rollbackPullRequest: (context: Parameters<DeployRun['rollbackPullRequest']>[0]) =>
+        this.inputs['rollback-pr'] ? this.rollbackPullRequest(context) : Promise.resolve({}),
     };
   }
 
@@ -962,6 +1048,19 @@ class Promotion {
     if (restoreMs !== undefined)
       io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
     await this.finishRecord('failure', `rolled back: ${reason}`);
+    // Only a breach shows the build is bad; a window short of evidence says nothing about the commit.
+    const pullRequest =
+      verdict === 'failed'
+        ? await this.tools.rollbackPullRequest({
+            bad: { version: this.version, sha: this.sha },
+            reason,
+            breach,
+          })
+        : {};
+    if (verdict !== 'failed' && this.tools.inputs['rollback-pr'])
+      io.info(
+        'no rollback pull request: the analysis was inconclusive, which does not show the build is bad',
+      );
     return this.tools.result({
       previous: this.to,
       rolledBack: true,
@@ -971,6 +1070,7 @@ class Promotion {
       plan: this.plan,
       breach,
       restoreMs,
+      ...pullRequest,
     });
   }
 
@@ -1169,4 +1269,20 @@ function withStage(state: DeployState, color: Color, stage: Release['stage']): D
   if (!release) return state;
   const { stage: _previous, ...rest } = release;
   return { ...state, releases: { ...state.releases, [color]: stage ? { ...rest, stage } : rest } };
+}
+
+/**
+ * Commits the deploy state knows served well, newest first: the active colour's build when it has
+ * been live, then the builds of earlier promotions that passed.
+ */
+function knownGoodCommits(state: DeployState): KnownGood[] {
+  const found: KnownGood[] = [];
+  const active = state.releases[state.active];
+  if (active?.sha && hasBeenLive(state, state.active))
+    found.push({ sha: active.sha, what: `${state.active}'s ${active.version}` });
+  for (const entry of [...state.history].reverse()) {
+    if (entry.command === 'promote' && entry.verdict === 'succeeded' && entry.sha)
+      found.push({ sha: entry.sha, what: `the promotion of ${entry.version ?? entry.sha} at ${entry.at}` });
+  }
+  return found;
 }

@@ -1,6 +1,17 @@
 import { z } from 'zod';
 import { healthCheckInputs } from '../health-check/inputs.js';
-import { commandLine, duration, integer, list, oneOf, parsedBy, text, type InputDef } from '../inputs.js';
+import {
+  boolean,
+  commandLine,
+  duration,
+  integer,
+  list,
+  oneOf,
+  parsedBy,
+  text,
+  type InputDef,
+} from '../inputs.js';
+import { branchProblem, labelItem, shaProblem } from '../rollback-pr/names.js';
 import { healthPathProblem } from '../probes/http.js';
 import { commandRouterKind } from '../routers/command.js';
 import { haproxyRouterKind } from '../routers/haproxy.js';
@@ -56,9 +67,11 @@ function steps(description: string) {
 const optional = <T extends InputDef>(def: T) => ({ ...def, required: undefined }) as T;
 
 export const deployInputs = {
-  command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
-    default: 'status',
-  }),
+  command: oneOf(
+    ['status', 'plan', 'stage', 'shift', 'promote', 'rollback', 'revert'],
+    'What to do. revert opens the rollback pull request alone, leaving traffic as it is (the bad build never had any, e.g. it failed its load test).',
+    { default: 'status' },
+  ),
   router: oneOf(ROUTER_NAMES, 'What steers traffic between blue and green.', {
     default: 'nginx',
   }),
@@ -99,10 +112,31 @@ export const deployInputs = {
     default: 'file:.switchyard/state.json',
   }),
   'lock-timeout': duration('How long to wait for another run holding the deploy lock.', { default: '10m' }),
-  'github-token': text('Records a GitHub deployment for `environment` with its statuses.', {
-    secret: true,
-    example: '${{ github.token }}',
+  'github-token': text(
+    'Records a GitHub deployment for `environment` with its statuses, and opens the rollback pull request.',
+    {
+      secret: true,
+      example: '${{ github.token }}',
+    },
+  ),
+  'rollback-pr': boolean(
+    'promote and rollback: after a rollback (a breached promotion, or the rollback command), open a pull request reverting every commit after the last good one. Needs github-token and a checkout with an `origin` to push to.',
+    { default: 'false' },
+  ),
+  'good-sha': text(
+    'The last good commit when neither the deploy state nor GitHub deployments know it (the state and deployments win).',
+    { example: '1a2b3c4d5e6f', check: shaProblem },
+  ),
+  'base-branch': text(
+    "The branch the rollback pull request targets; the repository's default branch when empty.",
+    { example: 'main', check: branchProblem },
+  ),
+  labels: list('Labels for the rollback pull request (created when missing).', labelItem, {
+    default: 'rollback',
+    commas: true,
+    example: 'rollback,incident',
   }),
+  draft: boolean('Open the rollback pull request as a draft.', { default: 'false' }),
   // The analysis: health-check's own names and meanings.
   targets: optional(healthCheckInputs.targets),
   timeout: healthCheckInputs.timeout,

@@ -1,6 +1,6 @@
 import { formatMs, markdownTable, mermaidLineChart } from '../summary.js';
 import { describePlan } from './plan.js';
-import type { DeployResult } from './engine.js';
+import type { DeployResult, TimelinePoint } from './engine.js';
 
 const weightsText = (w: { blue: number; green: number }) => `blue ${w.blue}% / green ${w.green}%`;
 
@@ -21,6 +21,15 @@ export function renderDeploySummary(result: DeployResult): string {
   if (result.reason) parts.push(`> **Why:** ${result.reason}\n`);
   if (result.restoreMs !== undefined)
     parts.push(`Traffic restored ${formatMs(result.restoreMs)} after the decision.\n`);
+  if (result.pullRequest) {
+    const pr = result.pullRequest;
+    parts.push(
+      `Rollback pull request [#${pr.number}](${pr.url}) ${pr.created ? 'opened' : 'updated'}: \`${pr.branch}\` reverts ` +
+        `${pr.reverted.length} commit${pr.reverted.length === 1 ? '' : 's'} back to \`${pr.good.slice(0, 7)}\` (last good, from the ${pr.goodSource}).\n`,
+    );
+  }
+  if (result.pullRequestError)
+    parts.push(`> **Rollback pull request not opened:** ${result.pullRequestError.message}\n`);
   if (result.plan) parts.push('```\n' + describePlan(result.plan).join('\n') + '\n```\n');
 
   const steps = result.timeline.filter((point) => point.event);
@@ -32,26 +41,8 @@ export function renderDeploySummary(result: DeployResult): string {
       ),
     );
   }
-  const rounds = result.timeline;
-  if (rounds.some((point) => point.errorRate !== undefined)) {
-    let errorRate = 0;
-    const points = rounds.map((point) => {
-      errorRate = point.errorRate ?? errorRate;
-      return { at: point.at, green: point.weights.green, errorRate: errorRate * 100 };
-    });
-    parts.push(
-      mermaidLineChart({
-        title: 'Green weight and error rate (%)',
-        xLabel: 'seconds',
-        x: points.map((p) => (p.at / 1000).toFixed(1)),
-        yLabel: '%',
-        series: [
-          { name: 'green weight %', values: points.map((p) => p.green) },
-          { name: 'error rate % (analysis, current step)', values: points.map((p) => p.errorRate) },
-        ],
-      }),
-    );
-  }
+  const chart = promotionChart(result.timeline);
+  if (chart) parts.push(chart);
   const history = result.state.history.slice(-10).reverse();
   if (history.length > 0) {
     parts.push('### Recent history\n');
@@ -71,4 +62,24 @@ export function renderDeploySummary(result: DeployResult): string {
     );
   }
   return parts.join('\n');
+}
+
+/** The promotion as a chart: the idle colour's weight and the analysis' error rate over time. */
+export function promotionChart(timeline: TimelinePoint[]): string | undefined {
+  if (!timeline.some((point) => point.errorRate !== undefined)) return undefined;
+  let errorRate = 0;
+  const points = timeline.map((point) => {
+    errorRate = point.errorRate ?? errorRate;
+    return { at: point.at, green: point.weights.green, errorRate: errorRate * 100 };
+  });
+  return mermaidLineChart({
+    title: 'Green weight and error rate (%)',
+    xLabel: 'seconds',
+    x: points.map((p) => (p.at / 1000).toFixed(1)),
+    yLabel: '%',
+    series: [
+      { name: 'green weight %', values: points.map((p) => p.green) },
+      { name: 'error rate % (analysis, current step)', values: points.map((p) => p.errorRate) },
+    ],
+  });
 }

@@ -1,0 +1,251 @@
+import type { Breach } from '../analysis/limits.js';
+import { UserError } from '../errors.js';
+import {
+  explainGitHubFailure,
+  githubClient,
+  repoFromEnv,
+  type Octokit,
+  type Repository,
+} from '../github/client.js';
+import { runLogUrl } from '../github/deployments.js';
+import type { ActionIO } from '../io.js';
+import type { ProcessRunner } from '../process.js';
+import { formatMs, formatPercent } from '../summary.js';
+import type { TimelinePoint } from '../deploy/engine.js';
+import { promotionChart } from '../deploy/summary.js';
+import { Git } from './git.js';
+import { rollbackBranchName, shaProblem } from './names.js';
+import { defaultBranch, openOrUpdatePullRequest, type RollbackPullRequest } from './pull-request.js';
+import { buildRevertBranch, type RevertBranch } from './revert.js';
+
+export type { RollbackPullRequest } from './pull-request.js';
+export { RevertConflictError } from './revert.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Where the last good commit came from, in the order they are asked. */
+export type GoodSource = 'deploy state' | 'GitHub deployments' | 'good-sha';
+
+/** A candidate for the last good commit, from the deploy state: newest first. */
+export interface KnownGood {
+  sha: string;
+  /** e.g. "blue's release v1.4.1, live since …" */
+  what: string;
+}
+
+export interface RollbackPullRequestRequest {
+  io: ActionIO;
+  runner: ProcessRunner;
+  signal?: AbortSignal;
+  /** The checkout to build the branch in. */
+  cwd: string;
+  environment: string;
+  token: string;
+  /** The commit that broke, and what it was deployed as. */
+  bad: { sha: string; version?: string };
+  /** What the deploy state knows was good, newest first. */
+  knownGood: KnownGood[];
+  goodSha?: string;
+  baseBranch?: string;
+  labels: string[];
+  draft: boolean;
+  /** Why traffic went back, for the body. */
+  reason: string;
+  breach?: Breach;
+  /** The colour users are on now, and its share. */
+  servedBy: string;
+  timeline: TimelinePoint[];
+}
+
+export interface RollbackPullRequestResult extends RollbackPullRequest {
+  good: string;
+  goodSource: GoodSource;
+  bad: string;
+  reverted: RevertBranch['commits'];
+}
+
+/**
+ * After traffic is safe: a pull request reverting every commit after the last good one, so the
+ * repository stops asking to deploy what just failed. Throws a UserError saying what to do when it
+ * cannot; the caller reports it without touching traffic.
+ */
+export async function openRollbackPullRequest(
+  request: RollbackPullRequestRequest,
+): Promise<RollbackPullRequestResult> {
+  const { io } = request;
+  const env = io.env;
+  if (!request.token) {
+    throw new UserError(
+      'rollback-pr is true but github-token is empty: pass `github-token: ${{ github.token }}` (or an App or personal token, so the pull request runs its checks)',
+      'Rollback pull request not opened',
+    );
+  }
+  const badProblem = shaProblem(request.bad.sha);
+  if (badProblem) {
+    throw new UserError(
+      `the bad commit is not known (GITHUB_SHA: ${badProblem}); run in GitHub Actions, or set GITHUB_SHA to the commit that failed`,
+      'Rollback pull request not opened',
+    );
+  }
+  const repository = repoFromEnv(env);
+  const octokit = githubClient(request.token, env, { log: (line) => io.debug(line) });
+  const base = request.baseBranch || (await defaultBranch(octokit, repository));
+  const { sha: good, source: goodSource } = await lastGoodCommit(octokit, repository, request);
+  const branch = rollbackBranchName(request.environment, request.bad.sha);
+  io.info(
+    `rollback pull request: reverting ${base} from ${request.bad.sha.slice(0, 7)} back to ${good.slice(0, 7)} (last good, from the ${goodSource}) on ${branch}`,
+  );
+  const git = new Git(request.runner, request.cwd, env, {
+    log: (line) => io.debug(line),
+    signal: request.signal,
+  });
+  const built = await buildRevertBranch(git, {
+    base,
+    good,
+    bad: request.bad.sha,
+    branch,
+    tempDir: env.RUNNER_TEMP || undefined,
+  });
+  io.info(
+    built.unchanged
+      ? `${branch} on origin already holds these reverts (${built.head.slice(0, 7)}): not pushed again`
+      : `pushed ${branch} (${built.head.slice(0, 7)}): ${built.commits.length} commit${built.commits.length === 1 ? '' : 's'} reverted` +
+          (built.baseMovedOn
+            ? `; ${base} has moved on since ${built.bad.slice(0, 7)}, and its later commits stay`
+            : ''),
+  );
+  const pull = await openOrUpdatePullRequest({
+    octokit,
+    ...repository,
+    branch,
+    base,
+    title: `Roll back ${request.environment} to ${good.slice(0, 7)}`,
+    body: io.secrets.redact(renderBody(request, built, goodSource, repository, env)),
+    labels: request.labels,
+    draft: request.draft,
+    log: (line) => io.info(line),
+  });
+  if (pull.labelProblem) io.warning(`the rollback pull request has no labels: ${pull.labelProblem}`);
+  return { ...pull, good, goodSource, bad: built.bad, reverted: built.commits };
+}
+
+/**
+ * The last good commit: what the deploy state knows served well (never the bad commit itself),
+ * else the newest GitHub deployment of the environment that succeeded, else `good-sha`.
+ */
+async function lastGoodCommit(
+  octokit: Octokit,
+  repository: Repository,
+  request: RollbackPullRequestRequest,
+): Promise<{ sha: string; source: GoodSource }> {
+  const bad = request.bad.sha.toLowerCase();
+  const differs = (sha: string) => !bad.startsWith(sha.toLowerCase()) && !sha.toLowerCase().startsWith(bad);
+  const fromState = request.knownGood.find((each) => differs(each.sha));
+  if (fromState) return { sha: fromState.sha, source: 'deploy state' };
+  const fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+  if (fromGitHub) return { sha: fromGitHub, source: 'GitHub deployments' };
+  if (request.goodSha && differs(request.goodSha)) return { sha: request.goodSha, source: 'good-sha' };
+  throw new UserError(
+    `no last good commit is known for ${request.environment}: the deploy state has no earlier promotion with a commit, ` +
+      `GitHub has no successful deployment of it, and good-sha is ${request.goodSha ? 'the bad commit itself' : 'empty'}. ` +
+      'Set good-sha to the commit to go back to.',
+    'Rollback pull request not opened',
+  );
+}
+
+/** How many of the environment's newest deployments are searched for one that succeeded. */
+const DEPLOYMENTS_SEARCHED = 30;
+
+async function lastSuccessfulDeployment(
+  octokit: Octokit,
+  repository: Repository,
+  environment: string,
+  differs: (sha: string) => boolean,
+): Promise<string | undefined> {
+  const reading = (action: string) => ({ action, permission: 'deployments: read', repository });
+  let deployments;
+  try {
+    ({ data: deployments } = await octokit.rest.repos.listDeployments({
+      ...repository,
+      environment,
+      per_page: DEPLOYMENTS_SEARCHED,
+    }));
+  } catch (error) {
+    throw explainGitHubFailure(error, reading(`list the deployments of environment "${environment}"`));
+  }
+  for (const deployment of deployments) {
+    if (!differs(deployment.sha)) continue;
+    let statuses;
+    try {
+      ({ data: statuses } = await octokit.rest.repos.listDeploymentStatuses({
+        ...repository,
+        deployment_id: deployment.id,
+        per_page: 100,
+      }));
+    } catch (error) {
+      throw explainGitHubFailure(error, reading(`read the statuses of deployment ${deployment.id}`));
+    }
+    // A success later marked inactive was still good: a newer deployment replaced it.
+    if (statuses.some((status) => status.state === 'success')) return deployment.sha;
+  }
+  return undefined;
+}
+
+function commitLink(env: Env, repository: Repository, sha: string): string {
+  const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+  return `[\`${sha.slice(0, 7)}\`](${server}/${repository.owner}/${repository.repo}/commit/${sha})`;
+}
+
+function describeBreach(breach: Breach): string {
+  const value = (n: number) =>
+    breach.limit === 'max-error-rate'
+      ? formatPercent(n)
+      : breach.limit === 'max-p95'
+        ? formatMs(n)
+        : String(n);
+  return `\`${breach.limit}\` breached on ${breach.scope}: **${value(breach.actual)}** (limit ${value(breach.threshold)}), ${formatMs(breach.at)} into the step`;
+}
+
+function renderBody(
+  request: RollbackPullRequestRequest,
+  built: RevertBranch,
+  goodSource: GoodSource,
+  repository: Repository,
+  env: Env,
+): string {
+  const link = (sha: string) => commitLink(env, repository, sha);
+  const run = runLogUrl(env);
+  const chart = promotionChart(request.timeline);
+  const lines = [
+    `switchyard rolled **${request.environment}** back, and traffic is safe: ${request.servedBy}.`,
+    '',
+    `**Why:** ${request.reason}`,
+    ...(request.breach ? ['', `**Breached:** ${describeBreach(request.breach)}.`] : []),
+    '',
+    '| | Commit |',
+    '|---|---|',
+    `| Last good (from the ${goodSource}) | ${link(built.good)} |`,
+    `| Bad${request.bad.version ? ` (${request.bad.version.replaceAll('|', '\\|')})` : ''} | ${link(built.bad)} |`,
+    '',
+    `This branch reverts ${built.commits.length === 1 ? 'the commit' : `the ${built.commits.length} commits`} after the last good one on \`${built.baseSha.slice(0, 7)}\` of the base branch, newest first:`,
+    '',
+    ...built.commits.map(
+      (c) =>
+        `- ${link(c.sha)} ${c.subject.replaceAll('\n', ' ')}${c.merge ? ' (a merge: reverted against its first parent)' : ''}${c.alreadyUndone ? ' — already undone on the base branch' : ''}`,
+    ),
+    '',
+    built.baseMovedOn
+      ? `The base branch has commits after the bad one; they are kept, so the files differ from ${link(built.good)} by those commits.`
+      : `The base branch has nothing after the bad commit, so merging this gives back exactly the files of ${link(built.good)}.`,
+    ...(chart ? ['', '### The promotion', '', chart] : []),
+    ...(run ? ['', `[The workflow run that rolled back](${run})`] : []),
+    '',
+    '### To re-deploy',
+    '',
+    '- **Merge this pull request** to make the base branch what was good again; the next deploy of it ships the good code.',
+    '- **Or fix forward:** push a fix on top of the bad commit and deploy it; then close this pull request.',
+    '',
+    `<sub>Opened by switchyard. A rollback of the same commit updates this pull request instead of opening another.</sub>`,
+  ];
+  return lines.join('\n');
+}
