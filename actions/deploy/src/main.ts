@@ -16,6 +16,16 @@ export const deployAction = defineAction({
       description: 'The other colour, when it has run a release.',
       value: (result) => result.previous ?? '',
     },
+    idle: {
+      description:
+        'The colour without traffic after the command (stage: the one just staged, where a load test goes).',
+      value: (result) => result.idle.color,
+    },
+    'idle-servers': {
+      description:
+        "The idle colour's servers, host:port, comma-separated (for a load test against it directly).",
+      value: (result) => result.idle.servers.join(','),
+    },
     weights: {
       description: 'The weights after the command, as JSON: {"blue":0,"green":100}.',
       value: (result) => JSON.stringify(result.weights),

@@ -67,6 +67,8 @@ export interface DeployResult {
   command: DeployInputs['command'];
   active: Color;
   previous?: Color;
+  /** The colour the command leaves without traffic, and its servers (where a load test goes). */
+  idle: { color: Color; servers: string[] };
   weights: Weights;
   rolledBack: boolean;
   reason?: string;
@@ -236,10 +238,15 @@ export class DeployRun {
   /** The one place a result is built: outputs, summary and report all come from it. */
   private result(extra: Partial<DeployResult> = {}): DeployResult {
     const state = this.state;
+    const idle = otherColor(state.active);
     return {
       command: this.inputs.command,
       active: state.active,
       previous: previousOf(state),
+      idle: {
+        color: idle,
+        servers: ((idle === 'green' ? this.inputs.green : this.inputs.blue) ?? []).map((s) => s.address),
+      },
       weights: state.weights,
       rolledBack: false,
       succeeded: true,
