@@ -7,6 +7,7 @@
  *
  * The behaviour behind the routes is the `routes` table below: one entry per operationId.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -19,12 +20,20 @@ import type { Octokit } from '../../actions/core/src/github/client.js';
 type Repos = Octokit['rest']['repos'];
 export type Deployment = Awaited<ReturnType<Repos['getDeployment']>>['data'];
 export type DeploymentStatus = Awaited<ReturnType<Repos['getDeploymentStatus']>>['data'];
-type SimpleUser = Deployment['creator'];
+type SimpleUser = NonNullable<Deployment['creator']>;
 type Actions = Octokit['rest']['actions'];
 export type ActionsCache = Awaited<
   ReturnType<Actions['getActionsCacheList']>
 >['data']['actions_caches'][number];
 export type Artifact = Awaited<ReturnType<Actions['getArtifact']>>['data'];
+type Pulls = Octokit['rest']['pulls'];
+type Issues = Octokit['rest']['issues'];
+export type FullRepository = Awaited<ReturnType<Repos['get']>>['data'];
+export type PullRequest = Awaited<ReturnType<Pulls['get']>>['data'];
+/** What "list pull requests" answers per pull request: the full object without the costly fields. */
+export type PullRequestSimple = Awaited<ReturnType<Pulls['list']>>['data'][number];
+export type Label = Awaited<ReturnType<Issues['addLabels']>>['data'][number];
+export type IssueComment = Awaited<ReturnType<Issues['createComment']>>['data'];
 
 /** An Actions cache entry of a repository ("owner/name"), put there by the cache service's fake. */
 export interface StoredCache {
@@ -392,6 +401,18 @@ export interface GitHubState {
   caches: StoredCache[];
   /** Workflow artifacts, oldest first (test/support/actions-services.ts stores them). */
   artifacts: StoredArtifact[];
+  /**
+   * Pull requests of every repository, oldest first, as "get a pull request" answers them; the
+   * repository is the one of `base.repo`. Their numbers are per repository, from 1, and are
+   * their issue numbers too (the fake has no plain issues).
+   */
+  pulls: PullRequest[];
+  /** Comments on pull requests (issue comments), oldest first; `issue_url` says whose. */
+  comments: IssueComment[];
+  /** The labels of every repository; `url` says whose. "Add labels" creates those it lacks. */
+  labels: Label[];
+  /** What "get a repository" answers as `default_branch`, for every repository. */
+  defaultBranch: string;
   nextId: number;
 }
 
@@ -405,6 +426,8 @@ export interface Call {
   /** The fake's URL, for the `url` fields of answers. */
   apiUrl: string;
   state: GitHubState;
+  /** The bare git repository standing in for the repository's remote, when the test gave one. */
+  origin?: string;
 }
 
 export interface Reply {
@@ -485,10 +508,297 @@ function page<T>(call: Call, items: T[]): Reply {
   return { status: 200, body: slice, headers };
 }
 
+// Repositories and pull requests, for the rollback pull request.
+
+const GITHUB_WEB = 'https://github.com';
+/** A stable number from text: the same repository or owner has the same id in every answer. */
+const idOf = (text: string) => createHash('sha1').update(text).digest().readUInt32BE(0) >>> 1;
+
 /**
- * What the fake does, per operationId. Adding behaviour (git refs, pull requests for the rollback
- * pull request) is adding an entry; a route the description has but this table lacks is answered
- * 501 and reported as a violation, so a test never passes against a route nobody implemented.
+ * A repository's owner. The fake cannot tell a user from an organization; workflows that deploy
+ * mostly run in an organization's repositories.
+ */
+function owner(apiUrl: string, login: string): SimpleUser {
+  const api = `${apiUrl}/users/${encodeURIComponent(login)}`;
+  const id = idOf(`owner:${login}`);
+  return {
+    login,
+    id,
+    node_id: nodeId('Organization', id),
+    avatar_url: `https://avatars.githubusercontent.com/u/${id}?v=4`,
+    gravatar_id: '',
+    url: api,
+    html_url: `${GITHUB_WEB}/${login}`,
+    followers_url: `${api}/followers`,
+    following_url: `${api}/following{/other_user}`,
+    gists_url: `${api}/gists{/gist_id}`,
+    starred_url: `${api}/starred{/owner}{/repo}`,
+    subscriptions_url: `${api}/subscriptions`,
+    organizations_url: `${api}/orgs`,
+    repos_url: `${api}/repos`,
+    events_url: `${api}/events{/privacy}`,
+    received_events_url: `${api}/received_events`,
+    type: 'Organization',
+    site_admin: false,
+  };
+}
+
+const repositoryUrlOf = (call: Call) => `${call.apiUrl}/repos/${repositoryOf(call)}`;
+
+/**
+ * "Get a repository" for any owner/name: every repository exists in the fake. It is both a
+ * full-repository and the "repository" a pull request's head and base carry (which also require
+ * the deprecated `has_downloads`), so one builder serves both.
+ */
+function repository(call: Call): FullRepository & PullRequest['head']['repo'] {
+  const login = String(call.params.owner);
+  const name = String(call.params.repo);
+  const fullName = `${login}/${name}`;
+  const api = repositoryUrlOf(call);
+  const html = `${GITHUB_WEB}/${fullName}`;
+  const id = idOf(`repository:${fullName}`);
+  const openIssues = pullsOf(call).filter((each) => each.state === 'open').length;
+  return {
+    id,
+    node_id: nodeId('Repository', id),
+    name,
+    full_name: fullName,
+    owner: owner(call.apiUrl, login),
+    private: false,
+    visibility: 'public',
+    html_url: html,
+    description: null,
+    fork: false,
+    url: api,
+    archive_url: `${api}/{archive_format}{/ref}`,
+    assignees_url: `${api}/assignees{/user}`,
+    blobs_url: `${api}/git/blobs{/sha}`,
+    branches_url: `${api}/branches{/branch}`,
+    collaborators_url: `${api}/collaborators{/collaborator}`,
+    comments_url: `${api}/comments{/number}`,
+    commits_url: `${api}/commits{/sha}`,
+    compare_url: `${api}/compare/{base}...{head}`,
+    contents_url: `${api}/contents/{+path}`,
+    contributors_url: `${api}/contributors`,
+    deployments_url: `${api}/deployments`,
+    downloads_url: `${api}/downloads`,
+    events_url: `${api}/events`,
+    forks_url: `${api}/forks`,
+    git_commits_url: `${api}/git/commits{/sha}`,
+    git_refs_url: `${api}/git/refs{/sha}`,
+    git_tags_url: `${api}/git/tags{/sha}`,
+    git_url: `git://github.com/${fullName}.git`,
+    issue_comment_url: `${api}/issues/comments{/number}`,
+    issue_events_url: `${api}/issues/events{/number}`,
+    issues_url: `${api}/issues{/number}`,
+    keys_url: `${api}/keys{/key_id}`,
+    labels_url: `${api}/labels{/name}`,
+    languages_url: `${api}/languages`,
+    merges_url: `${api}/merges`,
+    milestones_url: `${api}/milestones{/number}`,
+    notifications_url: `${api}/notifications{?since,all,participating}`,
+    pulls_url: `${api}/pulls{/number}`,
+    releases_url: `${api}/releases{/id}`,
+    ssh_url: `git@github.com:${fullName}.git`,
+    stargazers_url: `${api}/stargazers`,
+    statuses_url: `${api}/statuses/{sha}`,
+    subscribers_url: `${api}/subscribers`,
+    subscription_url: `${api}/subscription`,
+    tags_url: `${api}/tags`,
+    teams_url: `${api}/teams`,
+    trees_url: `${api}/git/trees{/sha}`,
+    clone_url: `${html}.git`,
+    mirror_url: null,
+    hooks_url: `${api}/hooks`,
+    svn_url: html,
+    homepage: null,
+    language: null,
+    forks_count: 0,
+    forks: 0,
+    stargazers_count: 0,
+    watchers_count: 0,
+    watchers: 0,
+    size: 0,
+    default_branch: call.state.defaultBranch,
+    // GitHub counts open pull requests among open issues.
+    open_issues_count: openIssues,
+    open_issues: openIssues,
+    is_template: false,
+    topics: [],
+    has_issues: true,
+    has_projects: true,
+    has_wiki: true,
+    has_pages: false,
+    has_downloads: true,
+    has_discussions: false,
+    archived: false,
+    disabled: false,
+    pushed_at: now(),
+    created_at: '2020-01-01T00:00:00Z',
+    updated_at: now(),
+    allow_rebase_merge: true,
+    allow_squash_merge: true,
+    allow_merge_commit: true,
+    allow_auto_merge: false,
+    delete_branch_on_merge: false,
+    allow_forking: true,
+    web_commit_signoff_required: false,
+    network_count: 0,
+    subscribers_count: 0,
+    license: null,
+  };
+}
+
+/**
+ * Git on the origin (a bare repository), run synchronously because routes answer synchronously;
+ * a test's repository is small. Exit 1 is git's "no" (no such ref, not an ancestor); any other
+ * failure, such as an origin that is not a repository, throws, so the fake reports a crash
+ * instead of answering a 422 nobody could explain.
+ */
+function git(origin: string, args: string[]): string | undefined {
+  try {
+    return execFileSync('git', ['--git-dir', origin, ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
+  } catch (caught) {
+    if ((caught as { status?: unknown }).status === 1) return undefined;
+    throw caught;
+  }
+}
+
+/**
+ * The commit a branch points at, or undefined when the repository has no such branch. With an
+ * origin that is the origin's word; without one, branches are not checked: `state.refs` names
+ * the commit when it has the branch, and any other branch gets a made-up one of its own.
+ */
+function branchSha(call: Call, branch: string): string | undefined {
+  if (call.origin) return git(call.origin, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
+  return call.state.refs.get(branch) ?? createHash('sha1').update(branch).digest('hex');
+}
+
+const isAncestor = (origin: string, ancestor: string, of: string) =>
+  git(origin, ['merge-base', '--is-ancestor', ancestor, of]) !== undefined;
+
+/** Whether head has no commits beyond base, the case GitHub refuses to open a pull request for. */
+function nothingToPull(call: Call, headSha: string, baseSha: string): boolean {
+  if (headSha === baseSha) return true;
+  return call.origin !== undefined && isAncestor(call.origin, headSha, baseSha);
+}
+
+type Changes = Pick<PullRequest, 'commits' | 'additions' | 'deletions' | 'changed_files'>;
+
+/** What GitHub counts: commits on head not on base, and the diff from their merge base. */
+function changes(call: Call, headSha: string, baseSha: string): Changes {
+  if (!call.origin)
+    return { commits: headSha === baseSha ? 0 : 1, additions: 0, deletions: 0, changed_files: 0 };
+  const commits = Number(git(call.origin, ['rev-list', '--count', `${baseSha}..${headSha}`]) ?? 0);
+  const files = (git(call.origin, ['diff', '--numstat', `${baseSha}...${headSha}`]) ?? '')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split('\t'));
+  // Binary files count as changed, with "-" for their lines.
+  const sum = (column: 0 | 1) => files.reduce((total, each) => total + (Number(each[column]) || 0), 0);
+  return { commits, additions: sum(0), deletions: sum(1), changed_files: files.length };
+}
+
+/** The pull requests of the call's repository, oldest first. */
+const pullsOf = (call: Call) =>
+  call.state.pulls.filter((each) => each.base.repo.full_name === repositoryOf(call));
+
+/**
+ * GitHub's 422 for a pull request, e.g. `{ field: 'head', code: 'invalid' }` or
+ * `{ code: 'custom', message: 'No commits between main and main' }`.
+ */
+const invalidPull = (...errors: Record<string, string>[]) =>
+  error(422, 'Validation Failed', { errors: errors.map((each) => ({ resource: 'PullRequest', ...each })) });
+
+/** The open pull request from the same head into the same base, which GitHub allows only one of. */
+const openTwin = (call: Call, headLabel: string, baseRef: string, except?: number) =>
+  pullsOf(call).find(
+    (each) =>
+      each.state === 'open' &&
+      each.number !== except &&
+      each.head.label === headLabel &&
+      each.base.ref === baseRef,
+  );
+
+const alreadyExists = (headLabel: string) =>
+  invalidPull({ code: 'custom', message: `A pull request already exists for ${headLabel}.` });
+
+/** A pull request tracks its head branch while open: a push, even a force-push, shows at the next read. */
+function withHead(call: Call, pull: PullRequest, sha: string): void {
+  if (pull.head.sha === sha) return;
+  pull.head.sha = sha;
+  pull.statuses_url = `${repositoryUrlOf(call)}/statuses/${sha}`;
+  pull._links.statuses.href = pull.statuses_url;
+  Object.assign(pull, changes(call, sha, pull.base.sha));
+  pull.updated_at = now();
+}
+
+/**
+ * Reads an open pull request's head branch again, as GitHub's answers do: a new head commit
+ * shows, and a deleted head branch closes the pull request (GitHub closes it on the push that
+ * deletes the branch). A closed pull request keeps the head it had when it closed.
+ */
+function refresh(call: Call, pull: PullRequest): PullRequest {
+  if (pull.state !== 'open') return pull;
+  const sha = call.origin ? branchSha(call, pull.head.ref) : call.state.refs.get(pull.head.ref);
+  if (sha) {
+    withHead(call, pull, sha);
+  } else if (call.origin) {
+    pull.state = 'closed';
+    pull.closed_at = pull.updated_at = now();
+  }
+  return pull;
+}
+
+/** The pull request (or, the same number, issue) of the call's path, read again from the origin. */
+function findPull(call: Call, number: unknown): PullRequest | undefined {
+  const pull = pullsOf(call).find((each) => each.number === number);
+  return pull && refresh(call, pull);
+}
+
+/** The fields "list pull requests" leaves out: GitHub computes them for a single pull request only. */
+const NOT_LISTED = [
+  'merged',
+  'mergeable',
+  'rebaseable',
+  'mergeable_state',
+  'merged_by',
+  'comments',
+  'review_comments',
+  'maintainer_can_modify',
+  'commits',
+  'additions',
+  'deletions',
+  'changed_files',
+] as const;
+
+function simple(pull: PullRequest): PullRequestSimple {
+  const listed: Record<string, unknown> = { ...pull };
+  for (const field of NOT_LISTED) delete listed[field];
+  return listed as unknown as PullRequestSimple;
+}
+
+/** "owner:branch" as GitHub takes `head`; a bare branch name means the repository's owner. */
+function parseHead(call: Call, head: string): { owner: string; ref: string } {
+  const colon = head.indexOf(':');
+  return colon < 0
+    ? { owner: String(call.params.owner), ref: head }
+    : { owner: head.slice(0, colon), ref: head.slice(colon + 1) };
+}
+
+/** One side of a pull request, as its `head` and `base` describe a branch of the repository. */
+function side(call: Call, ref: string, sha: string): PullRequest['head'] {
+  const repo = repository(call);
+  return { label: `${repo.owner.login}:${ref}`, ref, sha, repo, user: repo.owner };
+}
+
+/**
+ * What the fake does, per operationId. Adding behaviour (git refs, say) is adding an entry; a
+ * route the description has but this table lacks is answered 501 and reported as a violation, so
+ * a test never passes against a route nobody implemented.
  */
 export const routes: Record<string, Route> = {
   'repos/create-deployment': (call) => {
@@ -679,6 +989,266 @@ export const routes: Record<string, Route> = {
     if (withExpiry(found.artifact).expired) return error(410, 'Artifact has expired');
     return { status: 302, headers: { location: found.archiveUrl } };
   },
+
+  // Repositories and pull requests, what the rollback pull request needs. Branches are the
+  // origin's when the test gave one (see `startGitHubApi`).
+
+  'repos/get': (call) => ({ status: 200, body: repository(call) }),
+
+  'pulls/list': (call) => {
+    const { query } = call;
+    const wanted = String(query.state ?? 'open');
+    // GitHub filters by `head` only given as "owner:branch": a bare branch name is silently
+    // ignored, so such a client gets every pull request (of `base`, when it gave one).
+    const head =
+      typeof query.head === 'string' && query.head.includes(':') ? parseHead(call, query.head) : undefined;
+    const sort = String(query.sort ?? 'created');
+    const sign = (query.direction ?? (sort === 'created' ? 'desc' : 'asc')) === 'asc' ? 1 : -1;
+    const key = (pull: PullRequest) =>
+      sort === 'popularity'
+        ? pull.comments
+        : Date.parse(sort === 'updated' ? pull.updated_at : pull.created_at);
+    const month = 30 * 24 * 60 * 60 * 1000;
+    const matching = pullsOf(call)
+      .map((each) => refresh(call, each))
+      .filter(
+        (each) =>
+          (wanted === 'all' || each.state === wanted) &&
+          (!head ||
+            (each.head.repo.owner.login.toLowerCase() === head.owner.toLowerCase() &&
+              each.head.ref === head.ref)) &&
+          (query.base === undefined || each.base.ref === query.base) &&
+          // As documented: open for more than a month, with activity within the past month.
+          (sort !== 'long-running' ||
+            (Date.now() - Date.parse(each.created_at) > month &&
+              Date.now() - Date.parse(each.updated_at) < month)),
+      )
+      .sort((a, b) => sign * (key(a) - key(b) || a.number - b.number));
+    return page(call, matching.map(simple));
+  },
+
+  'pulls/get': (call) => {
+    const pull = findPull(call, call.params.pull_number);
+    return pull ? { status: 200, body: pull } : error(404, 'Not Found');
+  },
+
+  'pulls/create': (call) => {
+    const { state, body } = call;
+    if (body.issue !== undefined) {
+      // Reported as a crash (a violation), not answered as if GitHub had refused.
+      throw new Error('the fake does not turn issues into pull requests (body.issue)');
+    }
+    if (typeof body.title !== 'string') return invalidPull({ field: 'title', code: 'missing_field' });
+    const head = parseHead(call, String(body.head));
+    const baseRef = String(body.base);
+    // A head in another owner's repository would be a fork's branch: the fake has no forks.
+    const sameOwner = head.owner.toLowerCase() === String(call.params.owner).toLowerCase();
+    const headSha = sameOwner ? branchSha(call, head.ref) : undefined;
+    const baseSha = branchSha(call, baseRef);
+    if (!headSha || !baseSha) {
+      return invalidPull(
+        ...(headSha ? [] : [{ field: 'head', code: 'invalid' }]),
+        ...(baseSha ? [] : [{ field: 'base', code: 'invalid' }]),
+      );
+    }
+    const headSide = side(call, head.ref, headSha);
+    if (openTwin(call, headSide.label, baseRef)) return alreadyExists(headSide.label);
+    if (nothingToPull(call, headSha, baseSha)) {
+      return invalidPull({
+        code: 'custom',
+        message: `No commits between ${baseRef} and ${String(body.head)}`,
+      });
+    }
+    const number = pullsOf(call).length + 1;
+    const id = state.nextId++;
+    const repositoryUrl = repositoryUrlOf(call);
+    const url = `${repositoryUrl}/pulls/${number}`;
+    const htmlUrl = `${GITHUB_WEB}/${repositoryOf(call)}/pull/${number}`;
+    const issueUrl = `${repositoryUrl}/issues/${number}`;
+    const statusesUrl = `${repositoryUrl}/statuses/${headSha}`;
+    const reviewCommentUrl = `${repositoryUrl}/pulls/comments{/number}`;
+    const link = (href: string) => ({ href });
+    const created = now();
+    const pull: PullRequest = {
+      url,
+      id,
+      node_id: nodeId('PullRequest', id),
+      html_url: htmlUrl,
+      diff_url: `${htmlUrl}.diff`,
+      patch_url: `${htmlUrl}.patch`,
+      issue_url: issueUrl,
+      commits_url: `${url}/commits`,
+      review_comments_url: `${url}/comments`,
+      review_comment_url: reviewCommentUrl,
+      comments_url: `${issueUrl}/comments`,
+      statuses_url: statusesUrl,
+      number,
+      state: 'open',
+      locked: false,
+      title: body.title,
+      user: state.user,
+      body: typeof body.body === 'string' ? body.body : null,
+      labels: [],
+      milestone: null,
+      active_lock_reason: null,
+      created_at: created,
+      updated_at: created,
+      closed_at: null,
+      merged_at: null,
+      merge_commit_sha: null,
+      assignee: null,
+      assignees: [],
+      requested_reviewers: [],
+      requested_teams: [],
+      head: headSide,
+      base: side(call, baseRef, baseSha),
+      _links: {
+        self: link(url),
+        html: link(htmlUrl),
+        issue: link(issueUrl),
+        comments: link(`${issueUrl}/comments`),
+        review_comments: link(`${url}/comments`),
+        review_comment: link(reviewCommentUrl),
+        commits: link(`${url}/commits`),
+        statuses: link(statusesUrl),
+      },
+      author_association: 'NONE',
+      auto_merge: null,
+      draft: body.draft === true,
+      merged: false,
+      // GitHub works mergeability out in the background: null until it has, so a client must
+      // not read null as "conflicts".
+      mergeable: null,
+      rebaseable: null,
+      mergeable_state: 'unknown',
+      merged_by: null,
+      comments: 0,
+      review_comments: 0,
+      maintainer_can_modify: body.maintainer_can_modify === true,
+      ...changes(call, headSha, baseSha),
+    };
+    state.pulls.push(pull);
+    return { status: 201, body: pull, headers: { location: url } };
+  },
+
+  'pulls/update': (call) => {
+    const { body } = call;
+    const pull = findPull(call, call.params.pull_number);
+    if (!pull) return error(404, 'Not Found');
+    const baseRef = typeof body.base === 'string' ? body.base : pull.base.ref;
+    let baseSha = pull.base.sha;
+    if (baseRef !== pull.base.ref) {
+      // Even when the same request reopens it.
+      if (pull.state === 'closed') {
+        return invalidPull({
+          field: 'base',
+          code: 'invalid',
+          message: 'Cannot change the base branch of a closed pull request.',
+        });
+      }
+      const sha = branchSha(call, baseRef);
+      if (!sha) return invalidPull({ field: 'base', code: 'invalid' });
+      if (openTwin(call, pull.head.label, baseRef, pull.number)) return alreadyExists(pull.head.label);
+      baseSha = sha;
+    }
+    const reopening = body.state === 'open' && pull.state === 'closed';
+    let headSha = pull.head.sha;
+    if (reopening) {
+      const stateCannotChange = (why: string) =>
+        invalidPull({ field: 'state', code: 'custom', message: `state cannot be changed. ${why}` });
+      if (call.origin) {
+        const sha = branchSha(call, pull.head.ref);
+        if (!sha) return stateCannotChange(`The ${pull.head.ref} branch has been deleted.`);
+        // A closed pull request kept its head: only a branch that moved on from it can reopen.
+        if (sha !== headSha && !isAncestor(call.origin, headSha, sha)) {
+          return stateCannotChange(`The ${pull.head.ref} branch was force-pushed or recreated.`);
+        }
+        headSha = sha;
+      }
+      if (openTwin(call, pull.head.label, baseRef, pull.number)) return alreadyExists(pull.head.label);
+    }
+    if (typeof body.title === 'string') pull.title = body.title;
+    if (typeof body.body === 'string') pull.body = body.body;
+    if (typeof body.maintainer_can_modify === 'boolean')
+      pull.maintainer_can_modify = body.maintainer_can_modify;
+    if (baseRef !== pull.base.ref) {
+      pull.base = side(call, baseRef, baseSha);
+      Object.assign(pull, changes(call, pull.head.sha, baseSha));
+    }
+    if (body.state === 'closed' && pull.state === 'open') {
+      pull.state = 'closed';
+      pull.closed_at = now();
+    }
+    if (reopening) {
+      pull.state = 'open';
+      pull.closed_at = null;
+      withHead(call, pull, headSha);
+    }
+    pull.updated_at = now();
+    return { status: 200, body: pull };
+  },
+
+  // Issues: the fake's issues are its pull requests, as every pull request is an issue on GitHub.
+
+  'issues/add-labels': (call) => {
+    const pull = findPull(call, call.params.issue_number);
+    if (!pull) return error(404, 'Not Found');
+    // The description (as of this version) takes `{ labels }`, each a name or `{ name, … }`.
+    const asked = (Array.isArray(call.body.labels) ? call.body.labels : []) as (
+      string | { name: string; suggest?: boolean }
+    )[];
+    const labelsUrl = `${repositoryUrlOf(call)}/labels/`;
+    for (const each of asked) {
+      // A suggested label waits for a person to accept it: it is not on the issue yet.
+      if (typeof each === 'object' && each.suggest === true) continue;
+      const name = typeof each === 'string' ? each : each.name;
+      // Label names are case-insensitive: "Rollback" is the repository's "rollback".
+      const same = (label: { name: string }) => label.name.toLowerCase() === name.toLowerCase();
+      let label = call.state.labels.find((known) => known.url.startsWith(labelsUrl) && same(known));
+      if (!label) {
+        // As GitHub does, a label the repository lacks is created, in its default grey.
+        const id = call.state.nextId++;
+        label = {
+          id,
+          node_id: nodeId('Label', id),
+          url: `${labelsUrl}${encodeURIComponent(name)}`,
+          name,
+          description: null,
+          color: 'ededed',
+          default: false,
+        };
+        call.state.labels.push(label);
+      }
+      if (!pull.labels.some(same)) pull.labels.push({ ...label });
+    }
+    pull.updated_at = now();
+    return { status: 200, body: pull.labels };
+  },
+
+  'issues/create-comment': (call) => {
+    const { state, body } = call;
+    const pull = findPull(call, call.params.issue_number);
+    if (!pull) return error(404, 'Not Found');
+    const id = state.nextId++;
+    const comment: IssueComment = {
+      id,
+      node_id: nodeId('IssueComment', id),
+      url: `${repositoryUrlOf(call)}/issues/comments/${id}`,
+      // On a pull request, the comment's page is the pull request's.
+      html_url: `${pull.html_url}#issuecomment-${id}`,
+      body: String(body.body),
+      user: state.user,
+      created_at: now(),
+      updated_at: now(),
+      issue_url: pull.issue_url,
+      author_association: 'NONE',
+      performed_via_github_app: null,
+    };
+    state.comments.push(comment);
+    pull.comments += 1;
+    pull.updated_at = now();
+    return { status: 201, body: comment, headers: { location: comment.url } };
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -747,7 +1317,19 @@ function header(request: IncomingMessage, name: string): string {
   return (Array.isArray(value) ? value.join(', ') : value) ?? '';
 }
 
-export async function startGitHubApi(options: { routes?: Record<string, Route> } = {}): Promise<GitHubApi> {
+export interface GitHubApiOptions {
+  /** Replaces or adds routes, by operationId. */
+  routes?: Record<string, Route>;
+  /**
+   * A local bare git repository standing in for the repository's remote (every owner/name the
+   * fake serves). Pull requests then need their head and base branches to exist in it, take
+   * their commits from it, and follow pushes to it, as on GitHub. Without it, branches are
+   * `state.refs` and are not checked.
+   */
+  origin?: string;
+}
+
+export async function startGitHubApi(options: GitHubApiOptions = {}): Promise<GitHubApi> {
   const description = await OpenApiDescription.load();
   const table = { ...routes, ...options.routes };
   const requests: RecordedRequest[] = [];
@@ -761,6 +1343,10 @@ export async function startGitHubApi(options: { routes?: Record<string, Route> }
     deploymentStatuses: new Map(),
     caches: [],
     artifacts: [],
+    pulls: [],
+    comments: [],
+    labels: [],
+    defaultBranch: 'main',
     nextId: 1,
   };
 
@@ -874,7 +1460,7 @@ export async function startGitHubApi(options: { routes?: Record<string, Route> }
       violations.push(`${name}: the fake does not implement this operation yet (add it to \`routes\`)`);
       return error(501, 'Not implemented by the fake GitHub API');
     }
-    const reply = route({ operation, params, query, body, apiUrl, state });
+    const reply = route({ operation, params, query, body, apiUrl, state, origin: options.origin });
     const validate = description.responseValidator(operation, reply.status);
     if (validate && !validate(reply.body)) {
       // GitHub answers "" for URLs never set (target_url, environment_url…) though the

@@ -160,10 +160,10 @@ describe('the fake GitHub API', () => {
   });
 
   it('reports an operation the fake does not implement rather than pretending', async () => {
-    const response = await call(api, 'GET', '/repos/octo-org/shop/pulls');
+    const response = await call(api, 'GET', '/repos/octo-org/shop/stargazers');
     expect(response.status).toBe(501);
     expect(api.violations).toEqual([
-      'GET /repos/{owner}/{repo}/pulls (pulls/list): the fake does not implement this operation yet (add it to `routes`)',
+      'GET /repos/{owner}/{repo}/stargazers (activity/list-stargazers-for-repo): the fake does not implement this operation yet (add it to `routes`)',
     ]);
   });
 
