@@ -778,6 +778,9 @@ const NOT_LISTED = [
 function simple(pull: PullRequest): PullRequestSimple {
   const listed: Record<string, unknown> = { ...pull };
   for (const field of NOT_LISTED) delete listed[field];
+  // The listing's schema has a label's description as a string, where the full pull request
+  // (and the label itself) allow null: a label made without one is listed with ''.
+  listed.labels = pull.labels.map((label) => ({ ...label, description: label.description ?? '' }));
   return listed as unknown as PullRequestSimple;
 }
 

@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5297);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7426);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -29225,7 +29225,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5297:
+/***/ 7426:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38889,6 +38889,11 @@ const ACTION_INPUT_NAMES = {
         'state',
         'lock-timeout',
         'github-token',
+        'rollback-pr',
+        'good-sha',
+        'base-branch',
+        'labels',
+        'draft',
         'targets',
         'timeout',
         'expect-status',
@@ -43410,15 +43415,18 @@ async function runAction(definition, io, options = {}) {
         await attempt(async () => io.setOutput('report', await writeReport(io, definition.name, body)));
         await attempt(() => io.summary(done ? definition.summary(done) : errorSummary(definition.name, errors)));
         if (done) {
-            const failure = definition.failure?.(done);
-            if (failure instanceof Error) {
-                fail(failure);
+            const found = definition.failure?.(done);
+            const failures = (Array.isArray(found) ? found : [found]).filter((each) => each !== undefined);
+            for (const failure of failures) {
+                if (failure instanceof Error) {
+                    fail(failure);
+                }
+                else {
+                    io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
+                    errors.push(failure.message);
+                }
             }
-            else if (failure) {
-                io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
-                errors.push(failure.message);
-            }
-            else if (cancellation.signal.aborted) {
+            if (failures.length === 0 && cancellation.signal.aborted) {
                 // A cancelled run never reads as a success, whatever the engine made of the time it had.
                 fail(new UserError(`${definition.name}: ${messageOf(cancellation.signal.reason)}`, 'Cancelled'));
             }
@@ -50725,6 +50733,745 @@ function router_required(kind, input, value) {
     return empty ? [new InputError(input, `is required with router: ${kind}`)] : [];
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/deploy/plan.ts
+
+
+
+/** The weights with `to` at `share` percent. */
+function weightsFor(to, share) {
+    return to === 'green' ? { blue: 100 - share, green: share } : { blue: share, green: 100 - share };
+}
+function planPromotion(inputs, state) {
+    const from = state.active;
+    const to = otherColor(from);
+    const steps = inputs.steps.map((weight) => ({ weight, holdMs: inputs['step-duration'] }));
+    const checks = [];
+    const direct = (to === 'green' ? inputs.green : inputs.blue) ?? [];
+    if (inputs.targets?.length)
+        checks.push(`${inputs.targets.length} target(s) through the router`);
+    if (direct.length)
+        checks.push(`${direct.length} ${to} server(s) directly at ${inputs['health-path']}`);
+    checks.push(`every ${formatMs(inputs.interval)}: error rate ≤ ${formatPercent(inputs['max-error-rate'])}` +
+        (inputs['max-p95'] !== undefined ? `, p95 ≤ ${formatMs(inputs['max-p95'])}` : '') +
+        (inputs['failure-limit'] ? `, fewer than ${inputs['failure-limit']} failures in a row` : '') +
+        ` (rates after ${inputs['min-samples']} samples)`);
+    checks.push(`a step passes only with at least ${inputs['min-samples']} probes of every target and a success of each; ` +
+        `one short of that at its end is extended up to ${formatMs(holdDeadlineMs({ durationMs: inputs['step-duration'], intervalMs: inputs.interval, minSamples: inputs['min-samples'] }))} in all, then fails as inconclusive`);
+    if (inputs['k6-summary']?.length)
+        checks.push(`k6 thresholds in ${inputs['k6-summary'].join(', ')} after each step`);
+    return {
+        from,
+        to,
+        version: state.releases[to]?.version,
+        steps,
+        totalMs: steps.reduce((sum, step) => sum + step.holdMs, 0),
+        checks,
+        rollback: `on the first breach, ${from} goes back to 100% at once and the promotion stops (exit 1)`,
+    };
+}
+function describePlan(plan) {
+    return [
+        `promote ${plan.to}${plan.version ? ` (${plan.version})` : ''} over ${plan.from}: ` +
+            `${plan.steps.map((s) => `${s.weight}%`).join(' → ')}, ${formatMs(plan.steps[0]?.holdMs)} per step, ` +
+            `${formatMs(plan.totalMs)} in all`,
+        ...plan.checks.map((check) => `  check: ${check}`),
+        `  rollback: ${plan.rollback}`,
+    ];
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/deploy/summary.ts
+
+
+const weightsText = (w) => `blue ${w.blue}% / green ${w.green}%`;
+function renderDeploySummary(result) {
+    const parts = [];
+    const verdict = result.succeeded
+        ? '✅'
+        : result.rolledBack
+            ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
+            : '❌';
+    parts.push(`## Deploy \`${result.command}\`: ${verdict}\n`);
+    parts.push(`Active **${result.active}**, ${weightsText(result.weights)}` +
+        (result.state.releases.blue ? ` · blue runs ${result.state.releases.blue.version}` : '') +
+        (result.state.releases.green ? ` · green runs ${result.state.releases.green.version}` : '') +
+        '.\n');
+    if (result.reason)
+        parts.push(`> **Why:** ${result.reason}\n`);
+    if (result.restoreMs !== undefined)
+        parts.push(`Traffic restored ${formatMs(result.restoreMs)} after the decision.\n`);
+    if (result.pullRequest) {
+        const pr = result.pullRequest;
+        parts.push(`Rollback pull request [#${pr.number}](${pr.url}) ${pr.created ? 'opened' : 'updated'}: \`${pr.branch}\` reverts ` +
+            `${pr.reverted.length} commit${pr.reverted.length === 1 ? '' : 's'} back to \`${pr.good.slice(0, 7)}\` (last good, from the ${pr.goodSource}).\n`);
+    }
+    if (result.pullRequestError)
+        parts.push(`> **Rollback pull request not opened:** ${result.pullRequestError.message}\n`);
+    if (result.plan)
+        parts.push('```\n' + describePlan(result.plan).join('\n') + '\n```\n');
+    const steps = result.timeline.filter((point) => point.event);
+    if (steps.length > 0) {
+        parts.push(markdownTable(['At', 'Event', 'Weights'], steps.map((point) => [formatMs(point.at), point.event, weightsText(point.weights)])));
+    }
+    const chart = promotionChart(result.timeline);
+    if (chart)
+        parts.push(chart);
+    const history = result.state.history.slice(-10).reverse();
+    if (history.length > 0) {
+        parts.push('### Recent history\n');
+        parts.push(markdownTable(['When', 'Command', 'Version', 'Verdict', 'By', 'Weights', 'Reason'], history.map((h) => [
+            h.at,
+            h.command,
+            h.version ?? '',
+            h.verdict,
+            h.actor,
+            weightsText(h.weights),
+            h.reason ?? '',
+        ])));
+    }
+    return parts.join('\n');
+}
+/** The promotion as a chart: the idle colour's weight and the analysis' error rate over time. */
+function promotionChart(timeline) {
+    if (!timeline.some((point) => point.errorRate !== undefined))
+        return undefined;
+    let errorRate = 0;
+    const points = timeline.map((point) => {
+        errorRate = point.errorRate ?? errorRate;
+        return { at: point.at, green: point.weights.green, errorRate: errorRate * 100 };
+    });
+    return mermaidLineChart({
+        title: 'Green weight and error rate (%)',
+        xLabel: 'seconds',
+        x: points.map((p) => (p.at / 1000).toFixed(1)),
+        yLabel: '%',
+        series: [
+            { name: 'green weight %', values: points.map((p) => p.green) },
+            { name: 'error rate % (analysis, current step)', values: points.map((p) => p.errorRate) },
+        ],
+    });
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/rollback-pr/git.ts
+
+
+/** A fetch or push of a big repository can take a while; a hung remote must not hold a rollback forever. */
+const GIT_TIMEOUT_MS = 5 * 60_000;
+/** Who signs the reverts when the checkout has no identity of its own (the Actions bot's public one). */
+const BOT = {
+    name: 'github-actions[bot]',
+    email: '41898282+github-actions[bot]@users.noreply.github.com',
+};
+/**
+ * `git` in one repository, through the process runner: argv only, never a shell. Every call
+ * runs with prompts off (a push without credentials fails instead of waiting for a password that
+ * never comes) and in the C locale (messages we read are git's English ones).
+ */
+class Git {
+    runner;
+    cwd;
+    options;
+    env;
+    constructor(runner, cwd, env, options = {}) {
+        this.runner = runner;
+        this.cwd = cwd;
+        this.options = options;
+        this.env = { ...env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_EDITOR: 'true' };
+    }
+    /** The same repository seen from another directory (a worktree of it). */
+    at(cwd) {
+        return new Git(this.runner, cwd, this.env, this.options);
+    }
+    /** Runs git; the result as it is, for callers that read a failure. */
+    async attempt(args) {
+        return this.runner.run(['git', ...args], {
+            cwd: this.cwd,
+            env: this.env,
+            timeoutMs: GIT_TIMEOUT_MS,
+            signal: this.options.signal,
+        });
+    }
+    /** Runs git and returns its stdout, trimmed; a failure is a UserError saying what git said. */
+    async run(args, doing) {
+        this.options.log?.(`  ${formatCommand(['git', ...args])}`);
+        const result = await this.attempt(args);
+        if (!succeeded(result)) {
+            throw new UserError(`git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`, 'Rollback pull request not opened');
+        }
+        return result.stdout.trim();
+    }
+    /** Whether a git command that answers yes/no by its exit code said yes. */
+    async holds(args) {
+        const result = await this.attempt(args);
+        if (result.exitCode === 0)
+            return true;
+        if (result.exitCode === 1 && !result.timedOut && !result.cancelled)
+            return false;
+        throw new UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, 'Rollback pull request not opened');
+    }
+    /** The full id of a commit, or undefined when this repository does not have it. */
+    async commit(rev) {
+        const result = await this.attempt([
+            'rev-parse',
+            '--verify',
+            '--quiet',
+            '--end-of-options',
+            `${rev}^{commit}`,
+        ]);
+        return succeeded(result) ? result.stdout.trim() : undefined;
+    }
+    /**
+     * The author and committer of new commits: the checkout's configured identity, else the Actions
+     * bot's — a fresh runner has none, and `git revert` refuses to commit without one.
+     */
+    async ensureIdentity() {
+        const email = await this.attempt(['config', 'user.email']);
+        if (succeeded(email) && email.stdout.trim())
+            return;
+        Object.assign(this.env, {
+            GIT_AUTHOR_NAME: this.env.GIT_AUTHOR_NAME ?? BOT.name,
+            GIT_AUTHOR_EMAIL: this.env.GIT_AUTHOR_EMAIL ?? BOT.email,
+            GIT_COMMITTER_NAME: this.env.GIT_COMMITTER_NAME ?? BOT.name,
+            GIT_COMMITTER_EMAIL: this.env.GIT_COMMITTER_EMAIL ?? BOT.email,
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/rollback-pr/names.ts
+/**
+ * The names a rollback pull request is built from: branch names, commit ids and labels. Each is
+ * checked before it reaches `git` or GitHub, so a typo is one clear error instead of a git usage
+ * message, and no value can be read by git as an option.
+ */
+/** A full or abbreviated commit id: SHA-1 (40 hex) or SHA-256 (64 hex) repositories, at least 7 digits. */
+const SHA = /^[0-9a-f]{7,64}$/i;
+/** What is wrong with a commit id, if anything. */
+function shaProblem(value) {
+    return SHA.test(value) ? undefined : `"${value}" is not a commit id (7 to 64 hex digits, e.g. 1a2b3c4)`;
+}
+/**
+ * What is wrong with a branch name, if anything: git's own rules (git check-ref-format --branch),
+ * and no leading `-`, so it can never be taken for an option.
+ */
+function branchProblem(name) {
+    const why = (reason) => `"${name}" is not a valid branch name: ${reason}`;
+    if (name.length === 0)
+        return why('it is empty');
+    if (name.length > 200)
+        return why('it is longer than 200 characters');
+    if (name.startsWith('-'))
+        return why('it starts with "-"');
+    if (name.startsWith('refs/'))
+        return why('give the branch name without "refs/heads/", e.g. main');
+    // Control characters, space and the characters git reserves for revision syntax.
+    // eslint-disable-next-line no-control-regex -- git itself refuses control characters in ref names
+    if (/[\x00-\x20\x7f~^:?*[\\]/.test(name))
+        return why('it holds a space, a control character or one of ~ ^ : ? * [ \\');
+    if (name.includes('..'))
+        return why('it holds ".."');
+    if (name.includes('@{') || name === '@')
+        return why('it holds "@{" or is "@"');
+    if (name.includes('//') || name.startsWith('/') || name.endsWith('/'))
+        return why('it has an empty path part');
+    if (name.endsWith('.'))
+        return why('it ends with "."');
+    for (const part of name.split('/')) {
+        if (part.startsWith('.'))
+            return why(`its part "${part}" starts with "."`);
+        if (part.endsWith('.lock'))
+            return why(`its part "${part}" ends with ".lock"`);
+    }
+    return undefined;
+}
+/** GitHub refuses label names longer than this. */
+const MAX_LABEL = 50;
+/** A label for the list input: the name, or what is wrong with it. */
+function labelItem(entry) {
+    if (entry.length > MAX_LABEL)
+        return `label "${entry}" is longer than GitHub's ${MAX_LABEL} characters`;
+    return { name: entry };
+}
+/**
+ * `switchyard/rollback-<environment>-<short bad sha>`. One branch per environment and bad commit:
+ * a second rollback of the same commit finds the same branch, and so the same pull request.
+ */
+function rollbackBranchName(environment, badSha) {
+    // An environment name may hold what a branch may not ("prod east", "a..b"): kept readable.
+    const part = environment
+        .toLowerCase()
+        .replace(/[^a-z0-9._-]+/g, '-')
+        .replace(/\.{2,}/g, '.')
+        .replace(/^[-.]+|[-.]+$/g, '')
+        .replace(/\.lock$/, '-lock') || 'environment';
+    return `switchyard/rollback-${part}-${badSha.slice(0, 7)}`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/rollback-pr/pull-request.ts
+
+const call = (repository, action, permission = 'pull-requests: write') => ({
+    action,
+    permission,
+    repository,
+    hints: {
+        403: 'Also allow GitHub Actions to create pull requests: Settings → Actions → General → Workflow permissions → ' +
+            '"Allow GitHub Actions to create and approve pull requests" (or use a GitHub App or personal access token as github-token).',
+    },
+});
+/** The repository's default branch, for a rollback pull request without `base-branch`. */
+async function defaultBranch(octokit, repository) {
+    try {
+        const { data } = await octokit.rest.repos.get({ owner: repository.owner, repo: repository.repo });
+        return data.default_branch;
+    }
+    catch (error) {
+        throw explainGitHubFailure(error, call(repository, 'read the default branch', 'contents: read'));
+    }
+}
+/**
+ * Opens the rollback pull request, or updates the open one whose head is the same branch: one
+ * bad commit, one branch, one pull request, however many times the rollback runs.
+ */
+async function openOrUpdatePullRequest(request) {
+    const { octokit, owner, repo, branch, base, title, body, log } = request;
+    const repository = { owner, repo };
+    const existing = await findOpen(request);
+    let pull;
+    let created = false;
+    if (existing) {
+        try {
+            ({ data: pull } = await octokit.rest.pulls.update({
+                owner,
+                repo,
+                pull_number: existing,
+                title,
+                body,
+                base,
+            }));
+        }
+        catch (error) {
+            throw explainGitHubFailure(error, call(repository, `update rollback pull request #${existing}`));
+        }
+        log(`updated the rollback pull request #${pull.number}: ${pull.html_url}`);
+    }
+    else {
+        try {
+            ({ data: pull } = await octokit.rest.pulls.create({
+                owner,
+                repo,
+                head: branch,
+                base,
+                title,
+                body,
+                draft: request.draft,
+                maintainer_can_modify: true,
+            }));
+            created = true;
+        }
+        catch (error) {
+            // Another run opened it between our look and our create: it is the one to update.
+            const raced = isAlreadyExists(error) ? await findOpen(request) : undefined;
+            if (raced === undefined)
+                throw explainGitHubFailure(error, call(repository, `open a pull request from ${branch} into ${base}`));
+            return openOrUpdatePullRequest(request);
+        }
+        log(`opened the rollback pull request #${pull.number}: ${pull.html_url}`);
+    }
+    const result = {
+        url: pull.html_url,
+        number: pull.number,
+        branch,
+        created,
+        draft: pull.draft ?? request.draft,
+    };
+    if (request.labels.length > 0) {
+        try {
+            await octokit.rest.issues.addLabels({ owner, repo, issue_number: pull.number, labels: request.labels });
+        }
+        catch (error) {
+            // A pull request without its label is still the pull request: say so, do not fail over it.
+            result.labelProblem = explainGitHubFailure(error, call(repository, `label pull request #${pull.number}`, 'issues: write')).message;
+        }
+    }
+    return result;
+}
+/** The number of the open pull request from `branch`, if there is one. */
+async function findOpen(request) {
+    const { octokit, owner, repo, branch } = request;
+    try {
+        const { data } = await octokit.rest.pulls.list({
+            owner,
+            repo,
+            head: `${owner}:${branch}`,
+            state: 'open',
+            per_page: 10,
+        });
+        return data.find((pull) => pull.head.ref === branch)?.number;
+    }
+    catch (error) {
+        throw explainGitHubFailure(error, call({ owner, repo }, `look for an open pull request from ${branch}`, 'pull-requests: read'));
+    }
+}
+function isAlreadyExists(error) {
+    const data = error ?? {};
+    return (data.status === 422 &&
+        (data.response?.data?.errors ?? []).some((each) => /already exists/i.test(each.message ?? '')));
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/rollback-pr/revert.ts
+
+
+
+
+
+const TITLE = 'Rollback pull request not opened';
+/** A revert that conflicts: no branch is pushed, and the message says what to run by hand. */
+class RevertConflictError extends UserError {
+    commit;
+    paths;
+    constructor(commit, paths, manual) {
+        super(`reverting ${commit.sha.slice(0, 7)} ("${commit.subject}") conflicts in ${paths.join(', ')}, ` +
+            `so no rollback pull request was opened (a half-reverted branch would not build what was good). ` +
+            `Traffic is unaffected. To revert by hand:\n${manual}`, 'Rollback pull request: revert conflicts');
+        this.commit = commit;
+        this.paths = paths;
+        this.name = 'RevertConflictError';
+    }
+}
+/**
+ * Builds the rollback branch: from the base branch's tip on origin, `git revert` of every commit
+ * of the first-parent chain good..bad, newest first — a merged branch once, through its merge
+ * commit — then a push with --force-with-lease. The work happens in a temporary worktree, so the
+ * workspace's own checkout is left exactly as it was, whatever happens.
+ */
+async function buildRevertBranch(git, request) {
+    const { base, branch } = request;
+    await checkRepository(git);
+    const baseRef = `refs/remotes/origin/${base}`;
+    await fetchBase(git, base, baseRef);
+    const good = await resolveCommit(git, request.good, 'good-sha (the last good commit)');
+    const bad = await resolveCommit(git, request.bad, 'the bad commit (GITHUB_SHA)');
+    const baseSha = (await git.commit(baseRef));
+    if (good === bad) {
+        throw new UserError(`the last good commit and the bad commit are the same (${good.slice(0, 7)}): there is nothing to revert`, TITLE);
+    }
+    if (!(await git.holds(['merge-base', '--is-ancestor', good, bad]))) {
+        throw new UserError(`the last good commit ${good.slice(0, 7)} is not an ancestor of the bad commit ${bad.slice(0, 7)}, so "every commit after it" ` +
+            `is not defined; give good-sha as a commit the bad one was built on`, TITLE);
+    }
+    if (!(await git.holds(['merge-base', '--is-ancestor', bad, baseSha]))) {
+        throw new UserError(`the bad commit ${bad.slice(0, 7)} is not on ${base} (origin's tip ${baseSha.slice(0, 7)}), so there is nothing on ${base} to revert; ` +
+            `set base-branch to the branch it was deployed from`, TITLE);
+    }
+    const commits = await chain(git, good, bad);
+    await git.ensureIdentity();
+    const dir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)(request.tempDir ?? (0,external_node_os_namespaceObject.tmpdir)(), 'switchyard-rollback-'));
+    const tree = git.at(dir);
+    try {
+        await git.run(['worktree', 'add', '--detach', '--quiet', dir, baseSha], 'make a worktree of the base branch');
+        for (const commit of commits)
+            await revertOne(tree, commit, { base, good, bad, branch, commits });
+        if (commits.every((commit) => commit.alreadyUndone)) {
+            throw new UserError(`${base} already undoes every commit after ${good.slice(0, 7)}: there is nothing to revert`, TITLE);
+        }
+        const head = await tree.run(['rev-parse', 'HEAD']);
+        const baseMovedOn = baseSha !== bad;
+        // Proof, not hope: with nothing after the bad commit, the branch must build exactly what was good.
+        if (!baseMovedOn) {
+            const [built, wanted] = await Promise.all([
+                tree.run(['rev-parse', 'HEAD^{tree}']),
+                tree.run(['rev-parse', `${good}^{tree}`]),
+            ]);
+            if (built !== wanted) {
+                throw new UserError(`the reverts on ${branch} do not give back ${good.slice(0, 7)}'s files (tree ${built.slice(0, 7)}, expected ${wanted.slice(0, 7)}); not pushing it`, TITLE);
+            }
+        }
+        const unchanged = await pushBranch(tree, branch, head, baseSha);
+        return {
+            branch,
+            head: unchanged ?? head,
+            baseSha,
+            good,
+            bad,
+            commits,
+            baseMovedOn,
+            unchanged: !!unchanged,
+        };
+    }
+    finally {
+        await git.attempt(['worktree', 'remove', '--force', dir]);
+        await (0,external_node_fs_promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+        await git.attempt(['worktree', 'prune']);
+    }
+}
+async function checkRepository(git) {
+    const inside = await git.attempt(['rev-parse', '--is-inside-work-tree']);
+    if (!succeeded(inside) || inside.stdout.trim() !== 'true') {
+        throw new UserError(`${git.cwd} is not a git checkout, and the rollback pull request is built with git: run actions/checkout before this step`, TITLE);
+    }
+    const origin = await git.attempt(['remote', 'get-url', 'origin']);
+    if (!succeeded(origin)) {
+        throw new UserError(`the checkout in ${git.cwd} has no remote "origin" to push the rollback branch to: check out with actions/checkout`, TITLE);
+    }
+}
+/**
+ * The base branch's tip, with its history: actions/checkout fetches one commit by default, and the
+ * reverts need every commit back to the good one.
+ */
+async function fetchBase(git, base, baseRef) {
+    const shallow = (await git.run(['rev-parse', '--is-shallow-repository'])) === 'true';
+    const args = ['fetch', '--no-tags', '--quiet', ...(shallow ? ['--unshallow'] : []), 'origin'];
+    const result = await git.attempt([...args, `+refs/heads/${base}:${baseRef}`]);
+    if (!succeeded(result)) {
+        throw new UserError(`could not fetch ${base} from origin (is base-branch right, and may this job read the repository?):\n${outputTail(result, 6)}`, TITLE);
+    }
+}
+/** A commit id as given (abbreviated or not) to a full one, fetching it when the checkout lacks it. */
+async function resolveCommit(git, sha, what) {
+    const found = await git.commit(sha);
+    if (found)
+        return found;
+    // Only a full id can be fetched by itself; GitHub serves any commit reachable from a ref.
+    if (/^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(sha)) {
+        const fetched = await git.attempt(['fetch', '--no-tags', '--quiet', 'origin', sha]);
+        if (succeeded(fetched)) {
+            const now = await git.commit(sha);
+            if (now)
+                return now;
+        }
+    }
+    throw new UserError(`${what} ${sha} is not a commit of this repository (nor of origin)`, TITLE);
+}
+/** The first-parent chain good..bad, newest first, with each commit's subject and merge-ness. */
+async function chain(git, good, bad) {
+    const out = await git.run(['log', '--first-parent', '--format=%H %P%x09%s', `${good}..${bad}`, '--']);
+    return out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+        const [ids = '', subject = ''] = line.split('\t');
+        const [sha = '', ...parents] = ids.trim().split(' ');
+        return { sha, subject, merge: parents.length > 1 };
+    });
+}
+async function revertOne(tree, commit, context) {
+    const args = ['revert', '--no-edit', ...(commit.merge ? ['-m', '1'] : []), commit.sha];
+    const result = await tree.attempt(args);
+    if (succeeded(result))
+        return;
+    const conflicted = (await tree.run(['diff', '--name-only', '--diff-filter=U'])).split('\n').filter(Boolean);
+    if (conflicted.length > 0) {
+        await tree.attempt(['revert', '--abort']);
+        throw new RevertConflictError(commit, conflicted, manualCommands(context));
+    }
+    const status = await tree.run(['status', '--porcelain']);
+    if (status === '') {
+        // Nothing to undo: the base branch already reverted this commit (by hand, or an earlier PR).
+        await tree.attempt(['revert', '--skip']);
+        commit.alreadyUndone = true;
+        return;
+    }
+    await tree.attempt(['revert', '--abort']);
+    throw new UserError(`git revert of ${commit.sha.slice(0, 7)} failed:\n${outputTail(result, 8)}`, TITLE);
+}
+/** What a person runs to make the same branch by hand, resolving the conflicts as they go. */
+function manualCommands({ base, branch, commits }) {
+    return [
+        `  git fetch origin ${base}`,
+        `  git switch -c ${branch} origin/${base}`,
+        ...commits.map((c) => `  git revert --no-edit ${c.merge ? '-m 1 ' : ''}${c.sha}   # ${c.subject}`),
+        `  git push --force-with-lease origin ${branch}`,
+    ].join('\n');
+}
+/**
+ * Pushes HEAD as the rollback branch with a lease on what origin had, and proves origin now has
+ * it. Returns origin's tip instead, without pushing, when that already holds the same files on
+ * the same base: a second rollback of the same commit keeps the reviewed commits.
+ */
+async function pushBranch(tree, branch, head, baseSha) {
+    const ref = `refs/heads/${branch}`;
+    const remote = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0] ?? '';
+    if (remote) {
+        await tree.attempt(['fetch', '--no-tags', '--quiet', 'origin', `+${ref}:refs/switchyard/previous`]);
+        const sameTree = (await tree.commit('refs/switchyard/previous')) === remote &&
+            (await tree.run(['rev-parse', `${remote}^{tree}`])) ===
+                (await tree.run(['rev-parse', 'HEAD^{tree}'])) &&
+            (await tree.holds(['merge-base', '--is-ancestor', baseSha, remote]));
+        await tree.attempt(['update-ref', '-d', 'refs/switchyard/previous']);
+        if (sameTree)
+            return remote;
+    }
+    await tree.run(['push', '--quiet', `--force-with-lease=${ref}:${remote}`, 'origin', `HEAD:${ref}`], `push ${branch} (may this job write to the repository? \`permissions: contents: write\`)`);
+    const pushed = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0];
+    if (pushed !== head) {
+        throw new UserError(`origin's ${branch} is ${pushed || 'missing'} after the push, not ${head.slice(0, 7)}`, TITLE);
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/rollback-pr/index.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * After traffic is safe: a pull request reverting every commit after the last good one, so the
+ * repository stops asking to deploy what just failed. Throws a UserError saying what to do when it
+ * cannot; the caller reports it without touching traffic.
+ */
+async function openRollbackPullRequest(request) {
+    const { io } = request;
+    const env = io.env;
+    if (!request.token) {
+        throw new UserError('rollback-pr is true but github-token is empty: pass `github-token: ${{ github.token }}` (or an App or personal token, so the pull request runs its checks)', 'Rollback pull request not opened');
+    }
+    const badProblem = shaProblem(request.bad.sha);
+    if (badProblem) {
+        throw new UserError(`the bad commit is not known (GITHUB_SHA: ${badProblem}); run in GitHub Actions, or set GITHUB_SHA to the commit that failed`, 'Rollback pull request not opened');
+    }
+    const repository = repoFromEnv(env);
+    const octokit = githubClient(request.token, env, { log: (line) => io.debug(line) });
+    const base = request.baseBranch || (await defaultBranch(octokit, repository));
+    const { sha: good, source: goodSource } = await lastGoodCommit(octokit, repository, request);
+    const branch = rollbackBranchName(request.environment, request.bad.sha);
+    io.info(`rollback pull request: reverting ${base} from ${request.bad.sha.slice(0, 7)} back to ${good.slice(0, 7)} (last good, from the ${goodSource}) on ${branch}`);
+    const git = new Git(request.runner, request.cwd, env, {
+        log: (line) => io.debug(line),
+        signal: request.signal,
+    });
+    const built = await buildRevertBranch(git, {
+        base,
+        good,
+        bad: request.bad.sha,
+        branch,
+        tempDir: env.RUNNER_TEMP || undefined,
+    });
+    io.info(built.unchanged
+        ? `${branch} on origin already holds these reverts (${built.head.slice(0, 7)}): not pushed again`
+        : `pushed ${branch} (${built.head.slice(0, 7)}): ${built.commits.length} commit${built.commits.length === 1 ? '' : 's'} reverted` +
+            (built.baseMovedOn
+                ? `; ${base} has moved on since ${built.bad.slice(0, 7)}, and its later commits stay`
+                : ''));
+    const pull = await openOrUpdatePullRequest({
+        octokit,
+        ...repository,
+        branch,
+        base,
+        title: `Roll back ${request.environment} to ${good.slice(0, 7)}`,
+        body: io.secrets.redact(renderBody(request, built, goodSource, repository, env)),
+        labels: request.labels,
+        draft: request.draft,
+        log: (line) => io.info(line),
+    });
+    if (pull.labelProblem)
+        io.warning(`the rollback pull request has no labels: ${pull.labelProblem}`);
+    return { ...pull, good, goodSource, bad: built.bad, reverted: built.commits };
+}
+/**
+ * The last good commit: what the deploy state knows served well (never the bad commit itself),
+ * else the newest GitHub deployment of the environment that succeeded, else `good-sha`.
+ */
+async function lastGoodCommit(octokit, repository, request) {
+    const bad = request.bad.sha.toLowerCase();
+    const differs = (sha) => !bad.startsWith(sha.toLowerCase()) && !sha.toLowerCase().startsWith(bad);
+    const fromState = request.knownGood.find((each) => differs(each.sha));
+    if (fromState)
+        return { sha: fromState.sha, source: 'deploy state' };
+    const fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+    if (fromGitHub)
+        return { sha: fromGitHub, source: 'GitHub deployments' };
+    if (request.goodSha && differs(request.goodSha))
+        return { sha: request.goodSha, source: 'good-sha' };
+    throw new UserError(`no last good commit is known for ${request.environment}: the deploy state has no earlier promotion with a commit, ` +
+        `GitHub has no successful deployment of it, and good-sha is ${request.goodSha ? 'the bad commit itself' : 'empty'}. ` +
+        'Set good-sha to the commit to go back to.', 'Rollback pull request not opened');
+}
+/** How many of the environment's newest deployments are searched for one that succeeded. */
+const DEPLOYMENTS_SEARCHED = 30;
+async function lastSuccessfulDeployment(octokit, repository, environment, differs) {
+    const reading = (action) => ({ action, permission: 'deployments: read', repository });
+    let deployments;
+    try {
+        ({ data: deployments } = await octokit.rest.repos.listDeployments({
+            ...repository,
+            environment,
+            per_page: DEPLOYMENTS_SEARCHED,
+        }));
+    }
+    catch (error) {
+        throw explainGitHubFailure(error, reading(`list the deployments of environment "${environment}"`));
+    }
+    for (const deployment of deployments) {
+        if (!differs(deployment.sha))
+            continue;
+        let statuses;
+        try {
+            ({ data: statuses } = await octokit.rest.repos.listDeploymentStatuses({
+                ...repository,
+                deployment_id: deployment.id,
+                per_page: 100,
+            }));
+        }
+        catch (error) {
+            throw explainGitHubFailure(error, reading(`read the statuses of deployment ${deployment.id}`));
+        }
+        // A success later marked inactive was still good: a newer deployment replaced it.
+        if (statuses.some((status) => status.state === 'success'))
+            return deployment.sha;
+    }
+    return undefined;
+}
+function commitLink(env, repository, sha) {
+    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+    return `[\`${sha.slice(0, 7)}\`](${server}/${repository.owner}/${repository.repo}/commit/${sha})`;
+}
+function describeBreach(breach) {
+    const value = (n) => breach.limit === 'max-error-rate'
+        ? formatPercent(n)
+        : breach.limit === 'max-p95'
+            ? formatMs(n)
+            : String(n);
+    return `\`${breach.limit}\` breached on ${breach.scope}: **${value(breach.actual)}** (limit ${value(breach.threshold)}), ${formatMs(breach.at)} into the step`;
+}
+function renderBody(request, built, goodSource, repository, env) {
+    const link = (sha) => commitLink(env, repository, sha);
+    const run = runLogUrl(env);
+    const chart = promotionChart(request.timeline);
+    const lines = [
+        `switchyard rolled **${request.environment}** back, and traffic is safe: ${request.servedBy}.`,
+        '',
+        `**Why:** ${request.reason}`,
+        ...(request.breach ? ['', `**Breached:** ${describeBreach(request.breach)}.`] : []),
+        '',
+        '| | Commit |',
+        '|---|---|',
+        `| Last good (from the ${goodSource}) | ${link(built.good)} |`,
+        `| Bad${request.bad.version ? ` (${request.bad.version.replaceAll('|', '\\|')})` : ''} | ${link(built.bad)} |`,
+        '',
+        `This branch reverts ${built.commits.length === 1 ? 'the commit' : `the ${built.commits.length} commits`} after the last good one on \`${built.baseSha.slice(0, 7)}\` of the base branch, newest first:`,
+        '',
+        ...built.commits.map((c) => `- ${link(c.sha)} ${c.subject.replaceAll('\n', ' ')}${c.merge ? ' (a merge: reverted against its first parent)' : ''}${c.alreadyUndone ? ' — already undone on the base branch' : ''}`),
+        '',
+        built.baseMovedOn
+            ? `The base branch has commits after the bad one; they are kept, so the files differ from ${link(built.good)} by those commits.`
+            : `The base branch has nothing after the bad commit, so merging this gives back exactly the files of ${link(built.good)}.`,
+        ...(chart ? ['', '### The promotion', '', chart] : []),
+        ...(run ? ['', `[The workflow run that rolled back](${run})`] : []),
+        '',
+        '### To re-deploy',
+        '',
+        '- **Merge this pull request** to make the base branch what was good again; the next deploy of it ships the good code.',
+        '- **Or fix forward:** push a fix on top of the bad commit and deploy it; then close this pull request.',
+        '',
+        `<sub>Opened by switchyard. A rollback of the same commit updates this pull request instead of opening another.</sub>`,
+    ];
+    return lines.join('\n');
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/routers/verify.ts
 // Proving a traffic change by looking at the traffic: sample a URL that goes through the router and
 // count which colour answered. Every sample is a fresh connection, because a balancer decides per
@@ -51838,52 +52585,6 @@ function sharedProblems(options) {
         : [new InputError('verify-url', 'must be an http:// or https:// URL that goes through the router')];
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/deploy/plan.ts
-
-
-
-/** The weights with `to` at `share` percent. */
-function weightsFor(to, share) {
-    return to === 'green' ? { blue: 100 - share, green: share } : { blue: share, green: 100 - share };
-}
-function planPromotion(inputs, state) {
-    const from = state.active;
-    const to = otherColor(from);
-    const steps = inputs.steps.map((weight) => ({ weight, holdMs: inputs['step-duration'] }));
-    const checks = [];
-    const direct = (to === 'green' ? inputs.green : inputs.blue) ?? [];
-    if (inputs.targets?.length)
-        checks.push(`${inputs.targets.length} target(s) through the router`);
-    if (direct.length)
-        checks.push(`${direct.length} ${to} server(s) directly at ${inputs['health-path']}`);
-    checks.push(`every ${formatMs(inputs.interval)}: error rate ≤ ${formatPercent(inputs['max-error-rate'])}` +
-        (inputs['max-p95'] !== undefined ? `, p95 ≤ ${formatMs(inputs['max-p95'])}` : '') +
-        (inputs['failure-limit'] ? `, fewer than ${inputs['failure-limit']} failures in a row` : '') +
-        ` (rates after ${inputs['min-samples']} samples)`);
-    checks.push(`a step passes only with at least ${inputs['min-samples']} probes of every target and a success of each; ` +
-        `one short of that at its end is extended up to ${formatMs(holdDeadlineMs({ durationMs: inputs['step-duration'], intervalMs: inputs.interval, minSamples: inputs['min-samples'] }))} in all, then fails as inconclusive`);
-    if (inputs['k6-summary']?.length)
-        checks.push(`k6 thresholds in ${inputs['k6-summary'].join(', ')} after each step`);
-    return {
-        from,
-        to,
-        version: state.releases[to]?.version,
-        steps,
-        totalMs: steps.reduce((sum, step) => sum + step.holdMs, 0),
-        checks,
-        rollback: `on the first breach, ${from} goes back to 100% at once and the promotion stops (exit 1)`,
-    };
-}
-function describePlan(plan) {
-    return [
-        `promote ${plan.to}${plan.version ? ` (${plan.version})` : ''} over ${plan.from}: ` +
-            `${plan.steps.map((s) => `${s.weight}%`).join(' → ')}, ${formatMs(plan.steps[0]?.holdMs)} per step, ` +
-            `${formatMs(plan.totalMs)} in all`,
-        ...plan.checks.map((check) => `  check: ${check}`),
-        `  rollback: ${plan.rollback}`,
-    ];
-}
-
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/state/state.ts
 
 
@@ -52849,6 +53550,7 @@ function openStateStore(spec, options = {}) {
 
 
 
+
 /** History kept in the state; older entries are dropped. */
 const HISTORY_LIMIT = 200;
 /** A lock whose holder has not shown life for this long is stale. */
@@ -52912,6 +53614,8 @@ class DeployRun {
             if (inputs.command === 'plan')
                 return this.plan();
             this.checkCommandInputs();
+            if (inputs.command === 'revert')
+                return await this.revert();
             // The router's own input checks, and a regex RE2 refuses: before the lock or any record.
             void this.router;
             if (inputs['expect-body'])
@@ -52932,7 +53636,7 @@ class DeployRun {
                     case 'shift':
                         return await this.shift();
                     case 'rollback':
-                        return await this.rollback(inputs.reason);
+                        return await this.withPullRequest(await this.rollback(inputs.reason));
                     case 'promote':
                         return await this.promote();
                 }
@@ -52988,10 +53692,15 @@ class DeployRun {
     /** The one place a result is built: outputs, summary and report all come from it. */
     result(extra = {}) {
         const state = this.state;
+        const idle = otherColor(state.active);
         return {
             command: this.inputs.command,
             active: state.active,
             previous: previousOf(state),
+            idle: {
+                color: idle,
+                servers: ((idle === 'green' ? this.inputs.green : this.inputs.blue) ?? []).map((s) => s.address),
+            },
             weights: state.weights,
             rolledBack: false,
             succeeded: true,
@@ -53065,6 +53774,8 @@ class DeployRun {
     /** Refusals that need no state: made before the lock is taken or anything changes. */
     checkCommandInputs() {
         const { inputs } = this;
+        if ((inputs['rollback-pr'] || inputs.command === 'revert') && !inputs['github-token'])
+            throw new InputError('github-token', `is required to open the rollback pull request (${inputs.command === 'revert' ? 'command: revert' : 'rollback-pr: true'}): pass \`github-token: \${{ github.token }}\``);
         if (inputs.command === 'stage' && !inputs.version)
             throw new InputError('version', 'is required to stage: name what you deploy, e.g. version: v1.4.2');
         if (inputs.command === 'shift' && inputs.weight === undefined)
@@ -53303,6 +54014,65 @@ class DeployRun {
         }, { command: 'rollback', version: s.releases[target]?.version, weights, verdict: 'succeeded', reason }));
         return this.result({ previous, rolledBack: true, router: { verified } });
     }
+    // --- the rollback pull request ---
+    /** After a rollback command: the pull request reverting the build that lost the traffic. */
+    async withPullRequest(result) {
+        if (!this.inputs['rollback-pr'] || !result.rolledBack || !result.previous)
+            return result;
+        const bad = result.state.releases[result.previous];
+        return { ...result, ...(await this.rollbackPullRequest({ bad, reason: this.inputs.reason })) };
+    }
+    /**
+     * revert: only the pull request. For a build that never got traffic but is known bad (it
+     * failed its load test): nothing to put back, but the branch should stop asking to deploy it.
+     */
+    async revert() {
+        const idle = otherColor(this.state.active);
+        const staged = this.state.releases[idle];
+        const bad = staged && !hasBeenLive(this.state, idle) ? staged : undefined;
+        this.io.info(`traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active): revert opens the rollback pull request only`);
+        const outcome = await this.rollbackPullRequest({ bad, reason: this.inputs.reason });
+        return this.result({
+            ...outcome,
+            succeeded: !outcome.pullRequestError,
+            reason: outcome.pullRequestError?.message,
+        });
+    }
+    /**
+     * Opens (or updates) the rollback pull request. Traffic is already safe when this runs, so a
+     * failure is kept in the result and reported after it, never thrown.
+     */
+    async rollbackPullRequest(context) {
+        const { io, inputs, state } = this;
+        try {
+            const pullRequest = await openRollbackPullRequest({
+                io,
+                runner: this.deps.runner,
+                signal: undefined,
+                cwd: this.deps.cwd ?? process.cwd(),
+                environment: this.deps.environment ?? 'production',
+                token: inputs['github-token'] ?? '',
+                bad: { sha: context.bad?.sha ?? io.env.GITHUB_SHA ?? '', version: context.bad?.version },
+                knownGood: knownGoodCommits(state),
+                goodSha: inputs['good-sha'],
+                baseBranch: inputs['base-branch'],
+                labels: inputs.labels.map((label) => label.name),
+                draft: inputs.draft,
+                reason: context.reason,
+                breach: context.breach,
+                servedBy: `${state.active} serves ${describeWeights(state.weights)}${state.releases[state.active] ? ` with ${state.releases[state.active]?.version}` : ''}`,
+                timeline: this.timeline,
+            });
+            return { pullRequest };
+        }
+        catch (error) {
+            if (!(error instanceof UserError))
+                throw error;
+            return {
+                pullRequestError: new UserError(`traffic is safe (${state.active} serves ${describeWeights(state.weights)}), but the rollback pull request was not opened: ${error.message}`, error.title === 'GitHub API' ? 'Rollback pull request not opened' : error.title),
+            };
+        }
+    }
     // --- promote: apply → verify → gates → record, step by step ---
     async promote() {
         const { io, inputs } = this;
@@ -53385,6 +54155,7 @@ class DeployRun {
             },
             result: (extra) => this.result(extra),
             recordDeployment: (color, version, sha) => this.recordDeployment(color, version, sha),
+            rollbackPullRequest: (context) => this.inputs['rollback-pr'] ? this.rollbackPullRequest(context) : Promise.resolve({}),
         };
     }
     // --- GitHub deployments ---
@@ -53598,6 +54369,16 @@ class Promotion {
         if (restoreMs !== undefined)
             io.info(`${this.from} restored to 100% ${formatMs(restoreMs)} after the decision`);
         await this.finishRecord('failure', `rolled back: ${reason}`);
+        // Only a breach shows the build is bad; a window short of evidence says nothing about the commit.
+        const pullRequest = verdict === 'failed'
+            ? await this.tools.rollbackPullRequest({
+                bad: { version: this.version, sha: this.sha },
+                reason,
+                breach,
+            })
+            : {};
+        if (verdict !== 'failed' && this.tools.inputs['rollback-pr'])
+            io.info('no rollback pull request: the analysis was inconclusive, which does not show the build is bad');
         return this.tools.result({
             previous: this.to,
             rolledBack: true,
@@ -53607,6 +54388,7 @@ class Promotion {
             plan: this.plan,
             breach,
             restoreMs,
+            ...pullRequest,
         });
     }
     async cancelled() {
@@ -53792,6 +54574,21 @@ function withStage(state, color, stage) {
     const { stage: _previous, ...rest } = release;
     return { ...state, releases: { ...state.releases, [color]: stage ? { ...rest, stage } : rest } };
 }
+/**
+ * Commits the deploy state knows served well, newest first: the active colour's build when it has
+ * been live, then the builds of earlier promotions that passed.
+ */
+function knownGoodCommits(state) {
+    const found = [];
+    const active = state.releases[state.active];
+    if (active?.sha && hasBeenLive(state, state.active))
+        found.push({ sha: active.sha, what: `${state.active}'s ${active.version}` });
+    for (const entry of [...state.history].reverse()) {
+        if (entry.command === 'promote' && entry.verdict === 'succeeded' && entry.sha)
+            found.push({ sha: entry.sha, what: `the promotion of ${entry.version ?? entry.sha} at ${entry.at}` });
+    }
+    return found;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/health-check/inputs.ts
 
@@ -53970,6 +54767,7 @@ const healthCheckInputs = {
 
 
 
+
 /** `host:port` (IPv6 in brackets), or a message saying what is wrong. */
 function parseServer(entry) {
     const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
@@ -54011,9 +54809,7 @@ function steps(description) {
 }
 const inputs_optional = (def) => ({ ...def, required: undefined });
 const deployInputs = {
-    command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback'], 'What to do.', {
-        default: 'status',
-    }),
+    command: oneOf(['status', 'plan', 'stage', 'shift', 'promote', 'rollback', 'revert'], 'What to do. revert opens the rollback pull request alone, leaving traffic as it is (the bad build never had any, e.g. it failed its load test).', { default: 'status' }),
     router: oneOf(ROUTER_NAMES, 'What steers traffic between blue and green.', {
         default: 'nginx',
     }),
@@ -54042,10 +54838,19 @@ const deployInputs = {
         default: 'file:.switchyard/state.json',
     }),
     'lock-timeout': inputs_duration('How long to wait for another run holding the deploy lock.', { default: '10m' }),
-    'github-token': inputs_text('Records a GitHub deployment for `environment` with its statuses.', {
+    'github-token': inputs_text('Records a GitHub deployment for `environment` with its statuses, and opens the rollback pull request.', {
         secret: true,
         example: '${{ github.token }}',
     }),
+    'rollback-pr': inputs_boolean('promote and rollback: after a rollback (a breached promotion, or the rollback command), open a pull request reverting every commit after the last good one. Needs github-token and a checkout with an `origin` to push to.', { default: 'false' }),
+    'good-sha': inputs_text('The last good commit when neither the deploy state nor GitHub deployments know it (the state and deployments win).', { example: '1a2b3c4d5e6f', check: shaProblem }),
+    'base-branch': inputs_text("The branch the rollback pull request targets; the repository's default branch when empty.", { example: 'main', check: branchProblem }),
+    labels: list('Labels for the rollback pull request (created when missing).', labelItem, {
+        default: 'rollback',
+        commas: true,
+        example: 'rollback,incident',
+    }),
+    draft: inputs_boolean('Open the rollback pull request as a draft.', { default: 'false' }),
     // The analysis: health-check's own names and meanings.
     targets: inputs_optional(healthCheckInputs.targets),
     timeout: healthCheckInputs.timeout,
@@ -54060,66 +54865,6 @@ const deployInputs = {
     'k6-summary': healthCheckInputs['k6-summary'],
     'k6-thresholds': healthCheckInputs['k6-thresholds'],
 };
-
-;// CONCATENATED MODULE: ./actions/core/src/deploy/summary.ts
-
-
-const weightsText = (w) => `blue ${w.blue}% / green ${w.green}%`;
-function renderDeploySummary(result) {
-    const parts = [];
-    const verdict = result.succeeded
-        ? '✅'
-        : result.rolledBack
-            ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
-            : '❌';
-    parts.push(`## Deploy \`${result.command}\`: ${verdict}\n`);
-    parts.push(`Active **${result.active}**, ${weightsText(result.weights)}` +
-        (result.state.releases.blue ? ` · blue runs ${result.state.releases.blue.version}` : '') +
-        (result.state.releases.green ? ` · green runs ${result.state.releases.green.version}` : '') +
-        '.\n');
-    if (result.reason)
-        parts.push(`> **Why:** ${result.reason}\n`);
-    if (result.restoreMs !== undefined)
-        parts.push(`Traffic restored ${formatMs(result.restoreMs)} after the decision.\n`);
-    if (result.plan)
-        parts.push('```\n' + describePlan(result.plan).join('\n') + '\n```\n');
-    const steps = result.timeline.filter((point) => point.event);
-    if (steps.length > 0) {
-        parts.push(markdownTable(['At', 'Event', 'Weights'], steps.map((point) => [formatMs(point.at), point.event, weightsText(point.weights)])));
-    }
-    const rounds = result.timeline;
-    if (rounds.some((point) => point.errorRate !== undefined)) {
-        let errorRate = 0;
-        const points = rounds.map((point) => {
-            errorRate = point.errorRate ?? errorRate;
-            return { at: point.at, green: point.weights.green, errorRate: errorRate * 100 };
-        });
-        parts.push(mermaidLineChart({
-            title: 'Green weight and error rate (%)',
-            xLabel: 'seconds',
-            x: points.map((p) => (p.at / 1000).toFixed(1)),
-            yLabel: '%',
-            series: [
-                { name: 'green weight %', values: points.map((p) => p.green) },
-                { name: 'error rate % (analysis, current step)', values: points.map((p) => p.errorRate) },
-            ],
-        }));
-    }
-    const history = result.state.history.slice(-10).reverse();
-    if (history.length > 0) {
-        parts.push('### Recent history\n');
-        parts.push(markdownTable(['When', 'Command', 'Version', 'Verdict', 'By', 'Weights', 'Reason'], history.map((h) => [
-            h.at,
-            h.command,
-            h.version ?? '',
-            h.verdict,
-            h.actor,
-            weightsText(h.weights),
-            h.reason ?? '',
-        ])));
-    }
-    return parts.join('\n');
-}
 
 ;// CONCATENATED MODULE: ./actions/deploy/src/main.ts
 
@@ -54139,6 +54884,14 @@ const deployAction = defineAction({
             description: 'The other colour, when it has run a release.',
             value: (result) => result.previous ?? '',
         },
+        idle: {
+            description: 'The colour without traffic after the command (stage: the one just staged, where a load test goes).',
+            value: (result) => result.idle.color,
+        },
+        'idle-servers': {
+            description: "The idle colour's servers, host:port, comma-separated (for a load test against it directly).",
+            value: (result) => result.idle.servers.join(','),
+        },
         weights: {
             description: 'The weights after the command, as JSON: {"blue":0,"green":100}.',
             value: (result) => JSON.stringify(result.weights),
@@ -54157,15 +54910,32 @@ const deployAction = defineAction({
             description: "promote: the analysis' last verdict — passed, failed or inconclusive (not enough evidence, or cancelled); empty for other commands.",
             value: (result) => result.verdict ?? '',
         },
+        'pull-request-url': {
+            description: 'The rollback pull request, when one was opened or updated (rollback-pr: true).',
+            value: (result) => result.pullRequest?.url ?? '',
+        },
+        'pull-request-number': {
+            description: 'Its number.',
+            value: (result) => (result.pullRequest ? String(result.pullRequest.number) : ''),
+        },
+        'rollback-branch': {
+            description: 'The branch holding the reverts: switchyard/rollback-<environment>-<short bad sha>.',
+            value: (result) => result.pullRequest?.branch ?? '',
+        },
     },
     report: { description: 'Path of the JSON report (the plan, the timeline, the state and history).' },
     summary: renderDeploySummary,
-    failure: (result) => result.succeeded
-        ? undefined
-        : {
-            message: result.error?.message ?? `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,
-            title: result.error instanceof UserError ? result.error.title : `deploy ${result.command} failed`,
-        },
+    failure: (result) => [
+        // revert's only work is the pull request: its failure is the one to report.
+        result.succeeded || result.command === 'revert'
+            ? undefined
+            : {
+                message: result.error?.message ?? `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,
+                title: result.error instanceof UserError ? result.error.title : `deploy ${result.command} failed`,
+            },
+        // Reported after traffic: the pull request failing never undoes the rollback.
+        result.pullRequestError,
+    ],
 });
 const main_run = (io = githubIO()) => runAction(deployAction, io);
 

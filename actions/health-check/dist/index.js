@@ -38047,6 +38047,11 @@ const ACTION_INPUT_NAMES = {
         'state',
         'lock-timeout',
         'github-token',
+        'rollback-pr',
+        'good-sha',
+        'base-branch',
+        'labels',
+        'draft',
         'targets',
         'timeout',
         'expect-status',
@@ -42567,15 +42572,18 @@ async function runAction(definition, io, options = {}) {
         await attempt(async () => io.setOutput('report', await writeReport(io, definition.name, body)));
         await attempt(() => io.summary(done ? definition.summary(done) : errorSummary(definition.name, errors)));
         if (done) {
-            const failure = definition.failure?.(done);
-            if (failure instanceof Error) {
-                fail(failure);
+            const found = definition.failure?.(done);
+            const failures = (Array.isArray(found) ? found : [found]).filter((each) => each !== undefined);
+            for (const failure of failures) {
+                if (failure instanceof Error) {
+                    fail(failure);
+                }
+                else {
+                    io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
+                    errors.push(failure.message);
+                }
             }
-            else if (failure) {
-                io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
-                errors.push(failure.message);
-            }
-            else if (cancellation.signal.aborted) {
+            if (failures.length === 0 && cancellation.signal.aborted) {
                 // A cancelled run never reads as a success, whatever the engine made of the time it had.
                 fail(new UserError(`${definition.name}: ${messageOf(cancellation.signal.reason)}`, 'Cancelled'));
             }
