@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFailRate, startBlueGreen, type BlueGreen } from '../../scripts/demo/blue-green.js';
 import { annotations, type RunnerResult } from '../../scripts/run-action.js';
+import { githubClient } from '../../actions/core/src/github/client.js';
 import { runDeploy } from '../support/deploy-runs.js';
 import { git, makeOrigin, type Clone, type Origin } from '../support/git-repos.js';
 import { startGitHubApi, type GitHubApi } from '../support/github-api.js';
@@ -250,6 +251,28 @@ describe('the rollback pull request (real git origin, GitHub fake checked agains
     const none = await deploy('revert', bad);
     expect(none.exitCode).toBe(1);
     expect(annotations(none.stdout).join('\n')).toContain('Set good-sha to the commit to go back to');
+
+    // GitHub knows v1's deployment succeeded (later replaced): it wins over good-sha.
+    const octokit = githubClient(TOKEN, { GITHUB_API_URL: api.url });
+    const [owner, repo] = REPOSITORY.split('/') as [string, string];
+    const { data: deployment } = await octokit.rest.repos.createDeployment({
+      owner,
+      repo,
+      ref: good,
+      environment: 'production',
+      auto_merge: false,
+      required_contexts: [],
+    });
+    const id = (deployment as { id: number }).id;
+    for (const state of ['success', 'inactive'] as const)
+      await octokit.rest.repos.createDeploymentStatus({ owner, repo, deployment_id: id, state });
+    const middle = git(origin.bare, 'rev-parse', `${bad}~1`);
+
+    const fromGitHub = await deploy('revert', bad, { 'good-sha': middle });
+    expect(fromGitHub.exitCode).toBe(0);
+    expect(fromGitHub.stdout).toContain('(last good, from the GitHub deployments)');
+    expect(origin.tree(branch())).toBe(origin.tree(good));
+    expect(api.violations).toEqual([]);
   });
 
   it('rollback-pr without github-token is refused before anything moves', async () => {
