@@ -627,3 +627,42 @@ function runWithScript(
 ) {
   return drive(raw, { store, answer, router });
 }
+
+describe('promote with rollback-pr', () => {
+  const token = { 'rollback-pr': 'true', 'github-token': 'ghs_unitT0ken' };
+
+  it('puts traffic back first; a pull request that cannot be opened is kept in the result, not thrown', async () => {
+    const { result, router, store } = await run(
+      { command: 'promote', 'step-duration': '10s', interval: '1s', ...token },
+      { answer: () => ({ ok: false }) },
+    );
+    expect(result.verdict).toBe('failed');
+    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+    expect(store.state.active).toBe('blue');
+    expect(result.pullRequest).toBeUndefined();
+    expect(result.pullRequestError?.message).toMatch(
+      /^traffic is safe \(blue serves blue 100% \/ green 0%\), but the rollback pull request was not opened: /,
+    );
+  });
+
+  it('opens none when the analysis was only inconclusive: missing evidence does not show the build is bad', async () => {
+    // Every probe takes 3 s of a 1 s interval: a 10 s step can never hold min-samples probes.
+    const slow = Array.from({ length: 200 }, () => ({ ok: true, latencyMs: 3000 }));
+    const { result, log } = await run(
+      { command: 'promote', 'step-duration': '10s', interval: '1s', 'min-samples': '10', ...token },
+      { scripts: { '8002': slow } },
+    );
+    expect(result.verdict).toBe('inconclusive');
+    expect(result.rolledBack).toBe(true);
+    expect(result.pullRequestError).toBeUndefined();
+    expect(log).toContain(
+      'no rollback pull request: the analysis was inconclusive, which does not show the build is bad',
+    );
+  });
+
+  it('is refused before anything moves without github-token', async () => {
+    await expect(run({ command: 'promote', 'rollback-pr': 'true' })).rejects.toThrow(
+      'is required to open the rollback pull request (rollback-pr: true)',
+    );
+  });
+});
