@@ -252,6 +252,14 @@ describe('the rollback pull request (real git origin, GitHub fake checked agains
     expect(none.exitCode).toBe(1);
     expect(annotations(none.stdout).join('\n')).toContain('Set good-sha to the commit to go back to');
 
+    // A token that may not read deployments only costs that source: good-sha still says.
+    api.fail('repos/list-deployments', { status: 403, times: 1 });
+    const denied = await deploy('revert', bad, { 'good-sha': good });
+    expect(denied.exitCode).toBe(0);
+    expect(annotations(denied.stdout, 'warning').join('\n')).toContain(
+      'could not read GitHub deployments to find the last good commit',
+    );
+
     // GitHub knows v1's deployment succeeded (later replaced): it wins over good-sha.
     const octokit = githubClient(TOKEN, { GITHUB_API_URL: api.url });
     const [owner, repo] = REPOSITORY.split('/') as [string, string];

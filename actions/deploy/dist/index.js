@@ -51381,7 +51381,16 @@ async function lastGoodCommit(octokit, repository, request) {
     const fromState = request.knownGood.find((each) => differs(each.sha));
     if (fromState)
         return { sha: fromState.sha, source: 'deploy state' };
-    const fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+    let fromGitHub;
+    try {
+        fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+    }
+    catch (error) {
+        // Reading deployments is a help, not a need: good-sha may still say it.
+        if (!(error instanceof GitHubError))
+            throw error;
+        request.io.warning(`could not read GitHub deployments to find the last good commit: ${error.message}`);
+    }
     if (fromGitHub)
         return { sha: fromGitHub, source: 'GitHub deployments' };
     if (request.goodSha && differs(request.goodSha))
@@ -54048,7 +54057,7 @@ class DeployRun {
             const pullRequest = await openRollbackPullRequest({
                 io,
                 runner: this.deps.runner,
-                signal: undefined,
+                signal: this.deps.signal,
                 cwd: this.deps.cwd ?? process.cwd(),
                 environment: this.deps.environment ?? 'production',
                 token: inputs['github-token'] ?? '',

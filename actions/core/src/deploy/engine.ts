@@ -684,7 +684,7 @@ export class DeployRun {
       const pullRequest = await openRollbackPullRequest({
         io,
         runner: this.deps.runner,
-        signal: undefined,
+        signal: this.deps.signal,
         cwd: this.deps.cwd ?? process.cwd(),
         environment: this.deps.environment ?? 'production',
         token: inputs['github-token'] ?? '',

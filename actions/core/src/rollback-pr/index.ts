@@ -2,6 +2,7 @@ import type { Breach } from '../analysis/limits.js';
 import { UserError } from '../errors.js';
 import {
   explainGitHubFailure,
+  GitHubError,
   githubClient,
   repoFromEnv,
   type Octokit,
@@ -142,7 +143,14 @@ async function lastGoodCommit(
   const differs = (sha: string) => !bad.startsWith(sha.toLowerCase()) && !sha.toLowerCase().startsWith(bad);
   const fromState = request.knownGood.find((each) => differs(each.sha));
   if (fromState) return { sha: fromState.sha, source: 'deploy state' };
-  const fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+  let fromGitHub: string | undefined;
+  try {
+    fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+  } catch (error) {
+    // Reading deployments is a help, not a need: good-sha may still say it.
+    if (!(error instanceof GitHubError)) throw error;
+    request.io.warning(`could not read GitHub deployments to find the last good commit: ${error.message}`);
+  }
   if (fromGitHub) return { sha: fromGitHub, source: 'GitHub deployments' };
   if (request.goodSha && differs(request.goodSha)) return { sha: request.goodSha, source: 'good-sha' };
   throw new UserError(
