@@ -1,9 +1,10 @@
-// npm run bench [-- cold-start|fan-out|deploy|postgres-backup|redis-backup]: runs the benchmarks and prints markdown tables for BENCHMARKS.md.
+// npm run bench [-- cold-start|fan-out|deploy|postgres-backup|redis-backup|rollback-pr]: runs the benchmarks and prints markdown tables for BENCHMARKS.md.
 import { coldStart } from './cold-start.js';
 import { deployBench } from './deploy.js';
 import { fanOut } from './fan-out.js';
 import { postgresBackup } from './postgres-backup.js';
 import { redisBackup } from './redis-backup.js';
+import { rollbackPrBench } from './rollback-pr.js';
 
 const all: Record<string, () => Promise<void>> = {
   'cold-start': coldStart,
@@ -11,6 +12,7 @@ const all: Record<string, () => Promise<void>> = {
   deploy: deployBench,
   'postgres-backup': postgresBackup,
   'redis-backup': redisBackup,
+  'rollback-pr': rollbackPrBench,
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(all)) {
