@@ -6,6 +6,8 @@
 //   3. release v3: stage on blue (now idle), promote — blue starts failing 20% of requests at the
 //      25% step, and switchyard puts green back at 100% on its own.
 // It ends with a plain-text summary and a self-contained HTML report, and stops all it started.
+// npm run demo -- --workflow tells it through .github/workflows/blue-green.yml instead
+// (scripts/demo/workflow.ts).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,8 +23,15 @@ const { values } = parseArgs({
   options: {
     router: { type: 'string', default: 'nginx' },
     'step-duration': { type: 'string', default: '2s' },
+    workflow: { type: 'boolean', default: false },
   },
 });
+if (values.workflow) {
+  // --workflow: the same story told by .github/workflows/blue-green.yml itself, rehearsed job by
+  // job (scripts/demo/workflow.ts reads the other flags too); nothing below runs.
+  await import('./workflow.js');
+  process.exit();
+}
 if (values.router !== 'nginx' && values.router !== 'haproxy') {
   console.error(`--router must be nginx or haproxy, not "${values.router}"`);
   process.exit(2);

@@ -12,7 +12,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { parseOutputFile, runLikeTheRunner } from '../run-action.js';
 import {
@@ -110,6 +110,14 @@ type Job = Yaml & { needs?: string | string[]; steps?: Step[]; outputs?: Yaml; e
 
 /** This repository's actions, as a workflow names them; they run from actions/<x>/dist. */
 const OWN_ACTION = /^switchyard-actions\/switchyard\/actions\/([\w-]+)@.+$/i;
+/** This repository's reusable workflows, called by name or by a ./ path from the repository root. */
+const OWN_WORKFLOW = /^switchyard-actions\/switchyard\/(\.github\/workflows\/[\w.-]+\.ya?ml)@.+$/i;
+
+/** The file a job's `uses:` calls, when it is one of this repository's workflows. */
+function calledWorkflow(uses: string): string | undefined {
+  const path = uses.startsWith('./') ? uses : OWN_WORKFLOW.exec(uses)?.[1];
+  return path === undefined ? undefined : resolve(path);
+}
 const UNSUPPORTED_JOB_KEYS = ['strategy', 'services', 'container', 'continue-on-error'];
 const SHELLS: Record<string, string> = {
   // GitHub's own table: an unspecified shell is `bash -e`, a named `bash` adds pipefail.
@@ -150,10 +158,12 @@ function validate(jobs: Record<string, Job>, standIns: Record<string, StandIn>):
       if (!jobs[need]) problems.push(`job ${id} needs "${need}", which is not a job of this workflow`);
     for (const key of UNSUPPORTED_JOB_KEYS)
       if (job[key] !== undefined) problems.push(`job ${id}: "${key}" is not rehearsed here`);
-    if (job.uses !== undefined && !String(job.uses).startsWith('./'))
-      problems.push(
-        `job ${id} calls ${job.uses}: only reusable workflows of this repository (./…) are rehearsed`,
-      );
+    if (job.uses !== undefined) {
+      const file = calledWorkflow(String(job.uses));
+      if (!file)
+        problems.push(`job ${id} calls ${job.uses}: only this repository's reusable workflows are rehearsed`);
+      else if (!existsSync(file)) problems.push(`job ${id} calls ${job.uses}, but ${file} does not exist`);
+    }
     for (const step of job.steps ?? []) {
       if (typeof step.uses !== 'string') continue;
       if (OWN_ACTION.test(step.uses)) {
@@ -244,7 +254,7 @@ class Rehearsal {
       token,
       triggering_actor: options.actor ?? 'octocat',
       workflow: String(workflow.name ?? workflowFile),
-      workflow_ref: `${repository}/${workflowFile}@${ref}`,
+      workflow_ref: `${repository}/${relative(process.cwd(), workflowFile)}@${ref}`,
       workspace: '',
     };
     this.inputs = this.readInputs(trigger, declared);
@@ -334,14 +344,22 @@ class Rehearsal {
     return masked;
   }
 
+  /** A line about the whole workflow. */
+  private note(line: string): void {
+    this.log.push(line);
+    this.options.onLine?.(line, '');
+  }
+
   async run(order: string[]): Promise<RehearsalResult> {
     const concurrency = this.workflow.concurrency;
     if (concurrency !== undefined) {
       const group = interpolate(asRecord(concurrency).group ?? concurrency, {
         contexts: scopeFor('workflow.concurrency', this.contexts({})),
       });
-      this.log.push(`workflow concurrency group "${group}" (recorded, not enforced)`);
+      this.note(`workflow concurrency group "${group}" (recorded, not enforced)`);
     }
+    if (this.workflow.permissions !== undefined)
+      this.note(`workflow permissions: ${JSON.stringify(this.workflow.permissions)} (recorded)`);
     for (const id of order) {
       const result = await this.runJob(id, this.jobs[id] as Job);
       this.results[id] = result;
@@ -432,7 +450,10 @@ class Rehearsal {
     }
   }
 
-  /** A job that `uses: ./.github/workflows/x.yml`: that workflow rehearsed with `with:` and `secrets:`. */
+  /**
+   * A job that calls a reusable workflow: that workflow rehearsed with the job's `with:` and
+   * `secrets:` (its own jobs in their own directories); its result and outputs are the job's.
+   */
   private async callWorkflow(
     id: string,
     job: Job,
@@ -441,7 +462,6 @@ class Rehearsal {
     emit: (line: string) => void,
   ): Promise<JobResult> {
     const scope = { contexts: scopeFor('job.env', base) };
-    const root = resolve(dirname(this.workflowFile), '..', '..');
     const inputs = Object.fromEntries(
       Object.entries(asRecord(job.with)).map(([k, v]) => [k, asJson(evaluateValue(v, scope)) as string]),
     );
@@ -453,7 +473,7 @@ class Rehearsal {
           );
     const called = await rehearse({
       ...this.options,
-      workflow: join(root, String(job.uses).split('@')[0] as string),
+      workflow: calledWorkflow(String(job.uses)) as string,
       trigger: 'workflow_call',
       eventName: String(this.github.event_name),
       inputs,

@@ -165,7 +165,8 @@ const uploadArtifact: StandIn = {
 const downloadArtifact: StandIn = {
   description: "a copy from the run's artifacts directory",
   run(context) {
-    const path = inWorkspace(context, context.with.path || '.', 'path');
+    // Relative to the workspace, or anywhere (runner.temp, say), as the real one allows.
+    const path = resolve(context.workspace, context.with.path || '.');
     const names = context.with.name
       ? [context.with.name]
       : existsSync(context.artifacts)

@@ -144,6 +144,13 @@ describe('the workflow rehearsal runner', () => {
     ]);
   });
 
+  it('runs a called reusable workflow with the with: and secrets: given, and passes its outputs on', async () => {
+    const result = await run('calls-workflow', { secrets: { DEPLOY_TOKEN: 'abcd' } });
+    expect(result.jobs.deploy?.result).toBe('success');
+    expect(result.jobs.deploy?.outputs).toEqual({ served: 'green in 3 steps with token 4 chars long' });
+    expect(result.jobs.after?.log).toContain('after -> green in 3 steps with token 4 chars long (success)');
+  });
+
   describe('the k6 stand-in', () => {
     let server: Server;
     let served = 0;

@@ -1,0 +1,99 @@
+/**
+ * Issue 9: a rehearsal of .github/workflows/blue-green.yml, end to end. The workflow's own jobs,
+ * `if:`s and outputs, run by the rehearsal runner; the actions' committed bundles; real nginx in
+ * front of blue and green sample services; a real git origin with a good commit and a bad one on
+ * main; and the GitHub API fake, which checks every request against GitHub's OpenAPI description.
+ *
+ * The two releases go in order on the same servers and state, as on a real repository: the good
+ * one first, so the deploy state knows it was good when the bad one is rolled back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { annotations } from '../../scripts/run-action.js';
+import {
+  ENVIRONMENT,
+  git,
+  startBlueGreenRehearsal,
+  type BlueGreenRehearsal,
+  type Release,
+} from '../../scripts/workflow/rehearse-blue-green.js';
+
+let rehearsal: BlueGreenRehearsal;
+let good: Release | undefined;
+
+beforeAll(async () => {
+  rehearsal = await startBlueGreenRehearsal();
+});
+
+afterAll(async () => {
+  await rehearsal?.stop();
+});
+
+const resultsOf = (release: Release) =>
+  Object.fromEntries(Object.entries(release.result.jobs).map(([id, job]) => [id, job.result]));
+
+describe('blue-green.yml rehearsed on this machine', () => {
+  it('(a) a good release is promoted: its jobs succeed and nginx sends all traffic to the new colour', async () => {
+    good = await rehearsal.release('v2', 'checkout: one-page checkout', {
+      'app/VERSION': 'v2\n',
+      'app/checkout.txt': 'one page\n',
+    });
+    expect(resultsOf(good)).toEqual({
+      preflight: 'success',
+      backup: 'skipped',
+      stage: 'success',
+      'load-test': 'success',
+      promote: 'success',
+      rollback: 'skipped',
+      restore: 'skipped',
+    });
+    const promote = good.result.jobs.promote;
+    expect(promote?.outputs).toMatchObject({ active: 'green', 'rolled-back': 'false', verdict: 'passed' });
+    // The load test's summary reached promote, which gates on it at every step.
+    expect(promote?.steps.map((step) => step.outcome)).toEqual(['success', 'success', 'success']);
+    expect(good.result.outputs).toMatchObject({
+      active: 'green',
+      'rolled-back': 'false',
+      'pull-request-url': '',
+    });
+    expect(good.result.conclusion).toBe('success');
+    expect(await rehearsal.servedBy(40)).toEqual({ green: 40 });
+    expect(rehearsal.api.violations).toEqual([]);
+  }, 45_000);
+
+  it('(b) a release that breaks at 25% is rolled back, and its rollback PR reverts main to the good tree', async () => {
+    if (!good) throw new Error('needs (a): the good release is what the deploy state rolls back to');
+    const bad = await rehearsal.release(
+      'v3',
+      'pricing: new rounding',
+      { 'app/VERSION': 'v3\n', 'app/pricing.txt': 'round up\n' },
+      { breakAt: 25 },
+    );
+    expect(resultsOf(bad)).toMatchObject({
+      stage: 'success',
+      'load-test': 'success',
+      promote: 'failure',
+      // promote put the traffic back itself, so the rollback job has nothing to do.
+      rollback: 'skipped',
+    });
+    const promote = bad.result.jobs.promote;
+    expect(promote?.outputs).toMatchObject({ active: 'green', 'rolled-back': 'true', verdict: 'failed' });
+    expect(annotations(promote?.log.join('\n') ?? '')).toEqual([
+      expect.stringMatching(/^Rolled back: .*exceeds max-error-rate .* at 25%$/),
+    ]);
+    expect(await rehearsal.servedBy(40)).toEqual({ green: 40 });
+
+    const short = (sha: string) => sha.slice(0, 7);
+    const pulls = rehearsal.pulls();
+    expect(pulls).toHaveLength(1);
+    const pull = pulls[0];
+    expect(pull?.title).toBe(`Roll back ${ENVIRONMENT} to ${short(good.sha)}`);
+    expect(pull?.head.ref).toBe(`switchyard/rollback-${ENVIRONMENT}-${short(bad.sha)}`);
+    expect(pull?.base.ref).toBe('main');
+    expect(bad.result.outputs).toMatchObject({ 'rolled-back': 'true', 'pull-request-url': pull?.html_url });
+    // The branch is on the real origin, and its tree is the good commit's: the bad one undone.
+    const tree = (ref: string) => git(rehearsal.origin, 'rev-parse', `${ref}^{tree}`);
+    expect(tree(`refs/heads/${pull?.head.ref}`)).toBe(tree(good.sha));
+    expect(git(rehearsal.origin, 'rev-parse', 'refs/heads/main')).toBe(bad.sha);
+    expect(rehearsal.api.violations).toEqual([]);
+  }, 45_000);
+});
