@@ -224,6 +224,8 @@ export const AVAILABLE: Record<string, ContextName[]> = {
   'workflow.outputs': ['github', 'jobs', 'vars', 'inputs'],
   'job.if': ['github', 'needs', 'vars', 'inputs'],
   'job.env': ['github', 'needs', 'strategy', 'matrix', 'vars', 'secrets', 'inputs'],
+  'job.with': ['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs'],
+  'job.secrets': ['github', 'needs', 'strategy', 'matrix', 'secrets', 'vars', 'inputs'],
   'job.environment': ['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs'],
   'job.concurrency': ['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs'],
   'job.runs-on': ['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs'],

@@ -71,10 +71,12 @@ export interface RehearsalOptions {
   workflow: string;
   /** Which trigger's inputs apply; workflow_dispatch when the workflow has it, else workflow_call. */
   trigger?: 'workflow_dispatch' | 'workflow_call';
-  /** github.event_name (for workflow_call, the caller's event); the trigger's name by default. */
+  /** github.event_name: for workflow_call the caller's event (push by default), else workflow_dispatch. */
   eventName?: string;
   inputs?: Record<string, string | number | boolean>;
   secrets?: Record<string, string>;
+  /** A caller's `secrets: inherit`: every secret is passed, declared or not. */
+  secretsInherited?: boolean;
   vars?: Record<string, string>;
   /** owner/name. */
   repository?: string;
@@ -234,7 +236,7 @@ class Rehearsal {
       actor: options.actor ?? 'octocat',
       api_url: options.apiUrl ?? 'https://api.github.com',
       base_ref: '',
-      event_name: options.eventName ?? trigger,
+      event_name: options.eventName ?? (trigger === 'workflow_call' ? 'push' : trigger),
       event_path: eventFile,
       graphql_url: `${options.apiUrl ?? 'https://api.github.com'}/graphql`,
       head_ref: '',
@@ -314,9 +316,10 @@ class Rehearsal {
   private readSecrets(trigger: string, declared: Yaml, token: string): Record<string, string> {
     const given = this.options.secrets ?? {};
     if (trigger === 'workflow_call') {
-      for (const name of Object.keys(given))
-        if (declared[name] === undefined)
-          throw new RehearsalError(`Invalid secret, ${name} is not defined in the referenced workflow`);
+      if (!this.options.secretsInherited)
+        for (const name of Object.keys(given))
+          if (declared[name] === undefined)
+            throw new RehearsalError(`Invalid secret, ${name} is not defined in the referenced workflow`);
       for (const [name, spec] of Object.entries(declared))
         if (asRecord(spec).required && !given[name]) throw new RehearsalError(`secret "${name}" is required`);
     }
@@ -461,16 +464,21 @@ class Rehearsal {
     result: JobResult,
     emit: (line: string) => void,
   ): Promise<JobResult> {
-    const scope = { contexts: scopeFor('job.env', base) };
+    const withScope = { contexts: scopeFor('job.with', base) };
+    const secretsScope = { contexts: scopeFor('job.secrets', base) };
+    // Inputs keep their types (a boolean stays a boolean); an empty value is an empty string.
     const inputs = Object.fromEntries(
-      Object.entries(asRecord(job.with)).map(([k, v]) => [k, asJson(evaluateValue(v, scope)) as string]),
+      Object.entries(asRecord(job.with)).map(([k, v]) => [
+        k,
+        (asJson(evaluateValue(v, withScope)) ?? '') as string,
+      ]),
     );
-    const secrets =
-      job.secrets === 'inherit'
-        ? this.options.secrets
-        : Object.fromEntries(
-            Object.entries(asRecord(job.secrets)).map(([k, v]) => [k, interpolate(v, scope)]),
-          );
+    const inherited = job.secrets === 'inherit';
+    const secrets = inherited
+      ? this.options.secrets
+      : Object.fromEntries(
+          Object.entries(asRecord(job.secrets)).map(([k, v]) => [k, interpolate(v, secretsScope)]),
+        );
     const called = await rehearse({
       ...this.options,
       workflow: calledWorkflow(String(job.uses)) as string,
@@ -478,6 +486,7 @@ class Rehearsal {
       eventName: String(this.github.event_name),
       inputs,
       secrets,
+      secretsInherited: inherited,
       sha: String(this.github.sha),
       dir: join(this.dir, 'called', id),
       onLine: (line, calledJob) => this.options.onLine?.(line, `${id} / ${calledJob}`),
