@@ -87,8 +87,9 @@ try {
     console.log('  no rollback pull request was opened; see the promote job above');
   } else {
     console.log(`  rollback pull request #${pull.number}: ${pull.title}`);
-    console.log(`    ${pull.html_url} · ${pull.head.ref} → ${pull.base.ref}`);
-    console.log(`    on the local GitHub API: curl -H 'Authorization: token x' ${pull.url}`);
+    console.log(
+      `    ${pull.html_url} (opened on the local GitHub API) · ${pull.head.ref} → ${pull.base.ref}`,
+    );
     const branchTree = git(rehearsal.origin, 'rev-parse', `refs/heads/${pull.head.ref}^{tree}`);
     const goodTree = git(rehearsal.origin, 'rev-parse', `${good.sha}^{tree}`);
     console.log(`\n  git ls-tree -r ${pull.head.ref}:`);
