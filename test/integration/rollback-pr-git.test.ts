@@ -147,7 +147,11 @@ describe('the rollback branch, built with real git', () => {
     ['the good commit is the bad one', (c: Commits) => [c.bad, c.bad], 'are the same'],
     ['the good commit comes after the bad one', (c: Commits) => [c.later, c.bad], 'is not an ancestor'],
     ['the bad commit is not on the base branch', (c: Commits) => [c.good, c.side], 'is not on main'],
-    ['a commit that does not exist', (c: Commits) => [c.good, 'f'.repeat(40)], 'is not a commit of this repository'],
+    [
+      'a commit that does not exist',
+      (c: Commits) => [c.good, 'f'.repeat(40)],
+      'is not a commit of this repository',
+    ],
   ])('refuses when %s, pushing nothing', async (_, pick, message) => {
     origin = makeOrigin();
     const good = origin.work.commit('v1', { 'app.txt': 'v1\n' });
@@ -183,7 +187,12 @@ describe('the rollback branch, built with real git', () => {
     const home = mkdtempSync(join(tmpdir(), 'switchyard-home-'));
     const env = { PATH: process.env.PATH, HOME: home, GIT_CONFIG_NOSYSTEM: '1' };
     try {
-      await buildRevertBranch(new Git(systemRunner, runner.dir, env), { base: 'main', good, bad, branch: BRANCH });
+      await buildRevertBranch(new Git(systemRunner, runner.dir, env), {
+        base: 'main',
+        good,
+        bad,
+        branch: BRANCH,
+      });
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -58,7 +58,9 @@ describe('names of the rollback pull request', () => {
   });
 
   it('names the branch by environment and short bad commit, always a valid branch', () => {
-    expect(rollbackBranchName('production', 'abcdef1234567890')).toBe('switchyard/rollback-production-abcdef1');
+    expect(rollbackBranchName('production', 'abcdef1234567890')).toBe(
+      'switchyard/rollback-production-abcdef1',
+    );
     for (const environment of ['Prod East', 'a..b', '.hidden', 'x.lock', '***', 'ünïcode']) {
       const name = rollbackBranchName(environment, 'abcdef1234');
       expect(branchProblem(name)).toBeUndefined();
