@@ -57,16 +57,6 @@ describe('reusable workflows', () => {
   });
 });
 
-/**
- * Rules a workflow owned elsewhere does not follow yet. Its owners fix it; until then the rule is
- * skipped there (and says so), while every new workflow is checked from the start.
- */
-const NOT_YET: Record<string, RuleName[]> = {
-  '.github/workflows/backup.yml': ['pinned', 'permissions', 'environment', 'concurrency'],
-  '.github/workflows/health-check.yml': ['pinned', 'permissions'],
-  '.github/workflows/ci.yml': ['pinned', 'permissions'],
-};
-
 const BLUE_GREEN = '.github/workflows/blue-green.yml';
 const ROLLBACK = '.github/workflows/rollback.yml';
 
@@ -122,23 +112,13 @@ describe('every workflow, checked by actionlint and by GitHub’s own parser', (
 
 describe('our rules, on every workflow', () => {
   const cases = (Object.keys(RULES) as RuleName[]).flatMap((rule) =>
-    workflowPaths().map((path) => ({ rule, path, waived: NOT_YET[path]?.includes(rule) ?? false })),
+    workflowPaths().map((path) => ({ rule, path })),
   );
-  for (const { rule, path, waived } of cases) {
-    (waived ? it.skip : it)(`${rule}: ${path}${waived ? ' (not yet: owned elsewhere)' : ''}`, () => {
+  for (const { rule, path } of cases) {
+    it(`${rule}: ${path}`, () => {
       expect(RULES[rule](readWorkflow(path))).toEqual([]);
     });
   }
-
-  it('waives only what still fails, so a fixed workflow is checked again', () => {
-    for (const [path, rules] of Object.entries(NOT_YET))
-      for (const rule of rules)
-        expect({ path, rule, problems: RULES[rule](readWorkflow(path)).length > 0 }).toEqual({
-          path,
-          rule,
-          problems: true,
-        });
-  });
 });
 
 /** A small workflow from lines, for the rules' own tests. */
