@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemRunner } from '../actions/core/src/process.js';
-import { Git } from '../actions/core/src/rollback-pr/git.js';
+import { Git } from '../actions/core/src/git.js';
 import { buildRevertBranch } from '../actions/core/src/rollback-pr/revert.js';
 import { makeOrigin, type Origin } from '../test/support/git-repos.js';
 import { median, printTable } from './table.js';

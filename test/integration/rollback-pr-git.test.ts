@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemRunner } from '../../actions/core/src/process.js';
-import { Git } from '../../actions/core/src/rollback-pr/git.js';
+import { Git } from '../../actions/core/src/git.js';
 import { buildRevertBranch, RevertConflictError } from '../../actions/core/src/rollback-pr/revert.js';
 import { git, makeOrigin, type Origin } from '../support/git-repos.js';
 

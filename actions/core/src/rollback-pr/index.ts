@@ -14,7 +14,7 @@ import type { ProcessRunner } from '../process.js';
 import { formatMs, formatPercent } from '../summary.js';
 import type { TimelinePoint } from '../deploy/engine.js';
 import { promotionChart } from '../deploy/summary.js';
-import { Git } from './git.js';
+import { Git } from '../git.js';
 import { rollbackBranchName, shaProblem } from './names.js';
 import { defaultBranch, openOrUpdatePullRequest, type RollbackPullRequest } from './pull-request.js';
 import { buildRevertBranch, type RevertBranch } from './revert.js';

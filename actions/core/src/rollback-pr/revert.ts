@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { outputTail, succeeded } from '../process.js';
-import type { Git } from './git.js';
+import type { Git } from '../git.js';
 
 const TITLE = 'Rollback pull request not opened';
 

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { UserError } from './errors.js';
 import {
   formatCommand,
   outcomeOf,
@@ -6,7 +6,7 @@ import {
   succeeded,
   type CommandResult,
   type ProcessRunner,
-} from '../process.js';
+} from './process.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -31,9 +31,18 @@ export class Git {
     private readonly runner: ProcessRunner,
     readonly cwd: string,
     env: Env,
-    private readonly options: { log?: (line: string) => void; signal?: AbortSignal } = {},
+    private readonly options: {
+      log?: (line: string) => void;
+      signal?: AbortSignal;
+      /** The title of the errors git's failures become (what the user was doing). */
+      title?: string;
+    } = {},
   ) {
     this.env = { ...env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_EDITOR: 'true' };
+  }
+
+  private get title(): string {
+    return this.options.title ?? 'git failed';
   }
 
   /** The same repository seen from another directory (a worktree of it). */
@@ -58,7 +67,7 @@ export class Git {
     if (!succeeded(result)) {
       throw new UserError(
         `git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`,
-        'Rollback pull request not opened',
+        this.title,
       );
     }
     return result.stdout.trim();
@@ -69,10 +78,7 @@ export class Git {
     const result = await this.attempt(args);
     if (result.exitCode === 0) return true;
     if (result.exitCode === 1 && !result.timedOut && !result.cancelled) return false;
-    throw new UserError(
-      `git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`,
-      'Rollback pull request not opened',
-    );
+    throw new UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, this.title);
   }
 
   /** The full id of a commit, or undefined when this repository does not have it. */
