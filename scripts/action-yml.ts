@@ -8,6 +8,7 @@ import { COMMON_INPUTS } from '../actions/core/src/action-inputs.js';
 import { ACTION_INPUTS, type ActionName } from '../actions/core/src/registry.js';
 import { deployAction } from '../actions/deploy/src/main.js';
 import { healthCheckAction } from '../actions/health-check/src/main.js';
+import { validateMigrationAction } from '../actions/validate-migration/src/main.js';
 import { stringify } from 'yaml';
 
 /** What action.yml shows of an action's table. */
@@ -21,6 +22,7 @@ export const ACTIONS: Record<ActionName, OutputsTable> = {
   'health-check': healthCheckAction,
   deploy: deployAction,
   backup: backupAction,
+  'validate-migration': validateMigrationAction,
 };
 
 export function renderInputs(action: keyof typeof ACTION_INPUTS): string {

@@ -7,7 +7,7 @@
 // fails the bundle. (--transpile-only would not: it compiles each file alone, loses the
 // package's ESM type and emits CommonJS, which the ESM-only toolkit refuses.)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -15,6 +15,15 @@ const rootFlag = args.indexOf('--out-root');
 const outRoot = rootFlag >= 0 ? resolve(args[rootFlag + 1]) : undefined;
 const only = args.filter((_, i) => rootFlag < 0 || (i !== rootFlag && i !== rootFlag + 1));
 const ncc = join('node_modules', '.bin', 'ncc');
+
+/**
+ * Files a bundle loads at run time that ncc cannot see: libpg-query's WebAssembly is found by its
+ * Emscripten loader through a computed path, so it is copied next to dist/index.js, where
+ * actions/core/src/migrations/parser.ts looks first.
+ */
+const ASSETS = {
+  'validate-migration': ['node_modules/libpg-query/wasm/libpg-query.wasm'],
+};
 
 for (const name of readdirSync('actions')) {
   if (!existsSync(join('actions', name, 'action.yml')) || (only.length > 0 && !only.includes(name))) continue;
@@ -36,6 +45,7 @@ for (const name of readdirSync('actions')) {
       ],
       { stdio: 'inherit' },
     );
+    for (const asset of ASSETS[name] ?? []) copyFileSync(asset, join(fresh, asset.split('/').pop()));
   } catch {
     rmSync(fresh, { recursive: true, force: true });
     console.error(`bundling ${name} failed (see above); ${out} is unchanged`);

@@ -36,6 +36,9 @@ export interface ActionFailure {
   title: string;
   file?: string;
   line?: number;
+  column?: number;
+  endLine?: number;
+  endColumn?: number;
 }
 
 /**
@@ -151,7 +154,8 @@ export async function runAction<T extends InputTable, R extends object>(
         if (failure instanceof Error) {
           fail(failure);
         } else {
-          io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
+          const { message, ...where } = failure;
+          io.error(message, where);
           errors.push(failure.message);
         }
       }

@@ -22,7 +22,13 @@ import type { ActionName } from './registry.js';
  * Values are only checked for their kind here; each is then parsed by its input's own parser, so
  * a bad value in the file gets the same message (what is valid, an example) as a bad input.
  */
-const ANY_VALUE = z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]);
+const SCALAR = z.union([z.string(), z.number(), z.boolean()]);
+const ANY_VALUE = z.union([
+  SCALAR,
+  z.array(z.union([z.string(), z.number()])),
+  // A map (validate-migration's rules: rule → severity) reads as "key: value" lines.
+  z.record(z.string(), SCALAR),
+]);
 
 function looseSection(names: readonly string[]) {
   return z.strictObject(Object.fromEntries(names.map((name) => [name, ANY_VALUE.optional()])));
@@ -88,7 +94,12 @@ function interpolate(
 const firstLine = (text: string) => text.split('\n', 1)[0] as string;
 
 function toRaw(value: unknown): string {
-  return Array.isArray(value) ? value.map(String).join('\n') : String(value);
+  if (Array.isArray(value)) return value.map(String).join('\n');
+  if (typeof value === 'object' && value !== null)
+    return Object.entries(value)
+      .map(([key, each]) => `${key}: ${String(each)}`)
+      .join('\n');
+  return String(value);
 }
 
 /** Levenshtein distance, for "did you mean" on misspelt keys. */

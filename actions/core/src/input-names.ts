@@ -86,4 +86,14 @@ export const ACTION_INPUT_NAMES = {
     'safety-backup',
     'github-token',
   ],
+  'validate-migration': [
+    'command',
+    'migrations',
+    'pg-version',
+    'assume-in-transaction',
+    'baseline',
+    'squawk',
+    'rules',
+    'ignore',
+  ],
 } as const;

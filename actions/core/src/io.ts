@@ -6,6 +6,10 @@ export interface Annotation {
   title?: string;
   file?: string;
   line?: number;
+  /** 1-based, like `line`; GitHub draws the range from line:column to endLine:endColumn. */
+  column?: number;
+  endLine?: number;
+  endColumn?: number;
 }
 
 /**
@@ -88,7 +92,16 @@ function redacting(sink: Sink, secrets: Secrets): ActionIO {
 
 function toProperties(where?: Annotation): actions.AnnotationProperties | undefined {
   if (!where) return undefined;
-  return { title: where.title, file: where.file, startLine: where.line };
+  return {
+    title: where.title,
+    file: where.file,
+    startLine: where.line,
+    endLine: where.endLine,
+    // GitHub ignores columns on an annotation spanning several lines.
+    ...(where.endLine === undefined || where.endLine === where.line
+      ? { startColumn: where.column, endColumn: where.endColumn }
+      : {}),
+  };
 }
 
 /** The GitHub runner: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */

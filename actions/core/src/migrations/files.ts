@@ -1,0 +1,111 @@
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { glob } from 'tinyglobby';
+import { InputError, UserError } from '../errors.js';
+import { Git } from '../git.js';
+import type { ProcessRunner } from '../process.js';
+
+/** Migrations that undo others: they never run during a deploy, and are all drops by nature. */
+const DOWN_MIGRATION = /(^|[._-])down\.sql$|^U\d[^/]*__/i;
+
+/** Migration order: file names compared with their numbers as numbers (V2__ before V10__), then the path. */
+export function migrationOrder(a: string, b: string): number {
+  const name = (file: string) => path.posix.basename(file);
+  return (
+    name(a).localeCompare(name(b), 'en', { numeric: true, sensitivity: 'variant' }) ||
+    a.localeCompare(b, 'en', { numeric: true })
+  );
+}
+
+export interface MigrationFiles {
+  /** Relative to the workspace, `/`-separated, in migration order. */
+  files: string[];
+  /** Down migrations left out. */
+  down: string[];
+}
+
+/**
+ * The files the globs select, in migration order. Symbolic links are not followed (a link could
+ * point outside the workspace), and a file that resolves outside it is refused.
+ */
+export async function findMigrations(patterns: readonly string[], cwd: string): Promise<MigrationFiles> {
+  const found = await glob([...patterns], {
+    cwd,
+    onlyFiles: true,
+    followSymbolicLinks: false,
+    expandDirectories: false,
+    dot: true,
+  });
+  const root = await realpath(cwd);
+  const files: string[] = [];
+  const down: string[] = [];
+  for (const file of found.sort(migrationOrder)) {
+    const real = await realpath(path.join(cwd, file));
+    if (real !== root && !real.startsWith(root + path.sep))
+      throw new InputError(
+        'migrations',
+        `${file} resolves to ${real}, outside the workspace; migrations must live in it`,
+      );
+    (DOWN_MIGRATION.test(path.posix.basename(file)) ? down : files).push(file);
+  }
+  if (files.length === 0) {
+    throw new InputError(
+      'migrations',
+      `matches no migration file under ${cwd} (${patterns.join(', ')})${down.length ? `: only down migrations (${down.length})` : ''}; ` +
+        'give the globs of your migration files, e.g. db/migrations/*.sql',
+    );
+  }
+  return { files, down };
+}
+
+export interface Baseline {
+  ref: string;
+  commit: string;
+  /** Migration files (of the globs) that existed at the baseline. */
+  present: Set<string>;
+  /** Files added or changed since (committed or not, untracked included). */
+  changed: Set<string>;
+}
+
+/**
+ * What the baseline ref says: which files were there, and which changed since — so a pull request
+ * is checked for what it adds, not for the history it inherits.
+ */
+export async function readBaseline(
+  ref: string,
+  cwd: string,
+  runner: ProcessRunner,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<Baseline> {
+  const git = new Git(runner, cwd, env, { title: 'validate-migration baseline' });
+  const commit = await git.commit(ref);
+  if (!commit) {
+    const shallow = (await git.attempt(['rev-parse', '--is-shallow-repository'])).stdout.trim() === 'true';
+    throw new InputError(
+      'baseline',
+      `"${ref}" is not a commit of the checkout in ${cwd}` +
+        (shallow ? ' (it is shallow: check out with `fetch-depth: 0`, or fetch the ref first)' : '') +
+        '; give a branch, tag or commit id that exists, e.g. origin/main',
+    );
+  }
+  const lines = (text: string) => text.split('\0').filter(Boolean);
+  const present = lines(await git.run(['ls-tree', '-r', '-z', '--full-tree', '--name-only', commit, '--']));
+  const changed = [
+    ...lines(await git.run(['diff', '--name-only', '-z', '--no-renames', commit, '--'])),
+    ...lines(await git.run(['ls-files', '--others', '--exclude-standard', '--full-name', '-z', '--'])),
+  ];
+  // Every list above names files from the repository's top; the workspace may be a folder of it.
+  const top = await git.run(['rev-parse', '--show-prefix']);
+  const relative = (file: string) => (top && file.startsWith(top) ? file.slice(top.length) : file);
+  return {
+    ref,
+    commit,
+    present: new Set(present.map(relative)),
+    changed: new Set(changed.map(relative)),
+  };
+}
+
+/** A file that cannot be read is the user's to fix: its name and the reason, not a stack. */
+export function unreadable(file: string, error: unknown): UserError {
+  return new UserError(`cannot read ${file}: ${(error as Error).message}`, 'validate-migration');
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { boolean, integer, list, oneOf, parsedBy, text, type InputDef, type InputValues } from '../inputs.js';
+import { RULE_IDS } from './rules/index.js';
+
+export type RuleSetting = 'error' | 'warning' | 'off';
+
+/** A glob of migration files: relative to the workspace, never reaching out of it. */
+export function migrationGlob(entry: string): string | { pattern: string } {
+  const pattern = entry.replaceAll('\\', '/');
+  if (pattern.startsWith('/') || /^[A-Za-z]:\//.test(pattern))
+    return `"${entry}" is an absolute path; give a glob relative to the workspace, e.g. migrations/**/*.sql`;
+  if (pattern.split('/').includes('..'))
+    return `"${entry}" reaches outside the workspace (".." in it); give a glob inside it, e.g. db/migrations/*.sql`;
+  return { pattern };
+}
+
+/** What is wrong with a rule id, if anything: the ids of the rules we have, with a near miss named. */
+export function ruleIdProblem(id: string): string | undefined {
+  if (RULE_IDS.includes(id)) return undefined;
+  const near = RULE_IDS.find((known) => known.replace(/-/g, '').includes(id.replace(/-/g, '').slice(0, 8)));
+  return `"${id}" is not a rule${near ? ` (did you mean ${near}?)` : ''}; the rules are listed in docs/validate-migration.md`;
+}
+
+/** `rule: error|warning|off`, one per line (switchyard.yml: a map, which reads as these lines). */
+export function parseRuleSettings(raw: string): Map<string, RuleSetting> | string {
+  const settings = new Map<string, RuleSetting>();
+  for (const line of raw.split('\n').map((each) => each.trim())) {
+    if (!line || line.startsWith('#')) continue;
+    const match = /^([\w-]+)\s*[:=]\s*(\w+)$/.exec(line);
+    if (!match) return `"${line}" is not "rule: error|warning|off", e.g. ban-drop-column: warning`;
+    const [, id = '', setting = ''] = match;
+    const problem = ruleIdProblem(id);
+    if (problem) return problem;
+    if (setting !== 'error' && setting !== 'warning' && setting !== 'off')
+      return `${id}: "${setting}" is not error, warning or off`;
+    settings.set(id, setting);
+  }
+  return settings;
+}
+
+const gitRefProblem = (ref: string): string | undefined =>
+  /^-|\.\.|[\s~^:?*[\\]|@\{/.test(ref)
+    ? `"${ref}" is not a git ref (e.g. origin/main, v1.4.0 or a commit id)`
+    : undefined;
+
+export const validateMigrationInputs = {
+  command: oneOf(
+    ['lint'],
+    'What to do. lint: check the migration files for what breaks the old code or stalls live traffic.',
+    {
+      default: 'lint',
+    },
+  ),
+  migrations: list(
+    'The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, *_down.sql, U__*.sql) are left out.',
+    migrationGlob,
+    { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' },
+  ),
+  'pg-version': integer(
+    'The PostgreSQL major version the migrations run on; the rules that depend on it follow it.',
+    {
+      default: '17',
+      min: 9,
+      max: 18,
+    },
+  ),
+  'assume-in-transaction': boolean(
+    'Your migration tool runs each file inside a transaction (so BEGIN in a file nests, and CONCURRENTLY cannot run).',
+    { default: 'false' },
+  ),
+  baseline: text(
+    'A git ref: check only the migration files added or changed since it (e.g. the last deployed commit); empty checks every file.',
+    { example: 'origin/main', check: gitRefProblem },
+  ),
+  squawk: boolean('Also run squawk (when it is on PATH) and merge its findings, without repeating ours.', {
+    default: 'false',
+  }),
+  rules: parsedBy(
+    'Severity per rule, one "rule: error|warning|off" per line (in switchyard.yml, a map under validate-migration.rules).',
+    parseRuleSettings,
+    {
+      example: 'ban-drop-column: warning',
+      file: z.union([z.string(), z.record(z.string(), z.enum(['error', 'warning', 'off']))]),
+    },
+  ),
+  ignore: list(
+    'Rules to leave out entirely, by id (the same as "rule: off").',
+    (entry) => ruleIdProblem(entry) ?? { id: entry },
+    { commas: true, example: 'require-lock-timeout' },
+  ),
+} satisfies Record<string, InputDef>;
+
+export type ValidateMigrationInputs = InputValues<typeof validateMigrationInputs>;

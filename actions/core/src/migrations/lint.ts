@@ -1,0 +1,368 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ActionDeps } from '../action.js';
+import { neutralise } from '../io.js';
+import { count } from '../summary.js';
+import { statementContexts } from './context.js';
+import { findMigrations, migrationOrder, readBaseline, unreadable, type Baseline } from './files.js';
+import type { RuleSetting, ValidateMigrationInputs } from './inputs.js';
+import { parseMigration, type Position, type Statement } from './parser.js';
+import { isExpand, isNeutral } from './phases.js';
+import { FILE_RULES, RULES, type FileRuleId } from './rules/index.js';
+import type { Finding, Rule, Severity } from './rules/rule.js';
+import { writeSarif } from './sarif.js';
+import { runSquawk } from './squawk.js';
+import { readComments, suppressedBy, type FileComments } from './suppressions.js';
+
+export type Phase = 'expand' | 'contract' | 'none';
+
+/** One problem, where it is, and what to do instead: the `violations` output is a list of these. */
+export interface Violation {
+  file: string;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  rule: string;
+  severity: Severity;
+  message: string;
+  fix: string;
+  /** The statement's first line, for the summary. */
+  statement?: string;
+  /** squawk found it (squawk: true), not switchyard. */
+  source: 'switchyard' | 'squawk';
+}
+
+/** What was checked in one file. */
+export interface FileReport {
+  file: string;
+  phase: Phase;
+  statements: number;
+  /** Breaking statements a contract-phase file makes: allowed there, listed so they are seen. */
+  contract: { line: number; rules: string[]; statement: string }[];
+  /** Findings ignore comments silenced, with the comments' reasons. */
+  suppressed: { rule: string; line: number; reason?: string }[];
+}
+
+export interface LintResult {
+  command: 'lint';
+  valid: boolean;
+  phase: Phase;
+  violations: Violation[];
+  files: FileReport[];
+  /** Files left out: down migrations, or unchanged since the baseline. */
+  skipped: { file: string; why: string }[];
+  baseline?: { ref: string; commit: string };
+  pgVersion: number;
+  /** Path of the SARIF 2.1.0 file for GitHub code scanning. */
+  sarif: string;
+  squawk?: { version?: string; findings: number; merged: number; missing?: string };
+}
+
+const firstLine = (text: string) => (text.split('\n', 1)[0] ?? '').trim();
+
+/**
+ * validate-migration lint: every selected file through PostgreSQL's parser and the rules, with
+ * the ignore comments, the phases and the file order applied. One place builds the result, so the
+ * outputs, summary, report and SARIF are written on every path.
+ */
+export class LintRun {
+  private readonly violations: Violation[] = [];
+  private readonly files: FileReport[] = [];
+  private readonly skipped: LintResult['skipped'] = [];
+  private readonly settings: Map<string, RuleSetting>;
+
+  constructor(
+    private readonly inputs: ValidateMigrationInputs,
+    private readonly deps: Pick<ActionDeps, 'io' | 'runner' | 'cwd'>,
+  ) {
+    this.settings = new Map(inputs.rules ?? []);
+    for (const { id } of inputs.ignore ?? []) this.settings.set(id, 'off');
+  }
+
+  async execute(): Promise<LintResult> {
+    const { inputs, deps } = this;
+    const { io, cwd } = deps;
+    const found = await findMigrations(
+      inputs.migrations.map((each) => each.pattern),
+      cwd,
+    );
+    for (const file of found.down)
+      this.skipped.push({ file, why: 'a down migration (never run by a deploy)' });
+    const baseline = inputs.baseline
+      ? await readBaseline(inputs.baseline, cwd, deps.runner, io.env)
+      : undefined;
+    const selected = baseline ? found.files.filter((file) => baseline.changed.has(file)) : found.files;
+    if (baseline) {
+      for (const file of found.files)
+        if (!baseline.changed.has(file)) this.skipped.push({ file, why: `unchanged since ${baseline.ref}` });
+      io.info(
+        `baseline ${baseline.ref} (${baseline.commit.slice(0, 7)}): ${count(selected.length, 'migration file')} added or changed since, of ${found.files.length}`,
+      );
+    }
+    for (const file of selected) await this.lintFile(file);
+    if (baseline) this.checkOrder(selected, found.files, baseline);
+    const squawk = inputs.squawk ? await this.mergeSquawk(selected) : undefined;
+    return this.result(baseline, squawk);
+  }
+
+  private setting(rule: string, fallback: Severity): Severity | 'off' {
+    return this.settings.get(rule) ?? fallback;
+  }
+
+  private async lintFile(file: string): Promise<void> {
+    const { io } = this.deps;
+    let text: string;
+    try {
+      text = await readFile(path.join(this.deps.cwd, file), 'utf8');
+    } catch (error) {
+      throw unreadable(file, error);
+    }
+    const parsed = await parseMigration(text);
+    const report: FileReport = {
+      file,
+      phase: 'none',
+      statements: parsed.statements.length,
+      contract: [],
+      suppressed: [],
+    };
+    this.files.push(report);
+    if (parsed.syntaxError) {
+      const at = parsed.syntaxError.at;
+      this.fileFinding(
+        file,
+        'syntax-error',
+        { start: at, end: at },
+        {
+          message: `PostgreSQL cannot parse this: ${parsed.syntaxError.message}. Nothing in ${file} was checked, and it would fail to run.`,
+          fix: 'correct the SQL (run it against a scratch database to see the same error)',
+        },
+      );
+      return;
+    }
+    const comments = readComments(text, parsed.statements);
+    const contexts = statementContexts(parsed.statements, {
+      file,
+      pgVersion: this.inputs['pg-version'],
+      assumeInTransaction: this.inputs['assume-in-transaction'],
+    });
+    let changesSchema = false;
+    for (const statement of parsed.statements) {
+      const context = contexts[statement.index]!;
+      const breaking: string[] = [];
+      for (const rule of RULES) {
+        const setting = this.setting(rule.id, rule.severity);
+        if (setting === 'off') continue;
+        for (const finding of rule.check(statement, context)) {
+          if (rule.breaking && comments.contract) {
+            breaking.push(rule.id);
+            continue;
+          }
+          this.statementFinding(file, comments, report, statement, rule, setting, finding);
+        }
+      }
+      if (!isNeutral(statement)) changesSchema = true;
+      if (breaking.length > 0) {
+        report.contract.push({
+          line: statement.start.line,
+          rules: [...new Set(breaking)],
+          statement: firstLine(statement.text),
+        });
+      } else if (comments.contract && isExpand(statement)) {
+        this.fileFinding(
+          file,
+          'mixed-phases',
+          statement,
+          {
+            message: `${file} is a contract-phase migration, but this statement expands the schema: expand and contract belong to different deploys (the contract runs once no old code is left, and is never rolled back across).`,
+            fix: 'move this statement to an expand migration of an earlier deploy, or drop the "-- switchyard: contract" marker if nothing here breaks the old code',
+          },
+          statement.text,
+          comments,
+        );
+      }
+    }
+    report.phase = comments.contract ? 'contract' : changesSchema ? 'expand' : 'none';
+    if (comments.contract)
+      io.info(`${file}: contract phase (${count(report.contract.length, 'breaking statement')})`);
+    this.reportIgnores(file, comments);
+  }
+
+  private statementFinding(
+    file: string,
+    comments: FileComments,
+    report: FileReport,
+    statement: Statement,
+    rule: Rule,
+    severity: Severity,
+    finding: Finding,
+  ): void {
+    const silenced = suppressedBy(comments, rule.id, statement.index);
+    if (silenced) {
+      report.suppressed.push({ rule: rule.id, line: statement.start.line, reason: silenced.reason });
+      return;
+    }
+    const at = finding.at ?? { start: statement.start, end: statement.end };
+    this.violations.push({
+      file,
+      ...span(at.start, at.end),
+      rule: rule.id,
+      severity,
+      message: finding.message,
+      fix: finding.fix,
+      statement: firstLine(statement.text),
+      source: 'switchyard',
+    });
+  }
+
+  /** A finding of the engine's own (syntax, order, phases, ignore comments), configurable like a rule. */
+  private fileFinding(
+    file: string,
+    rule: FileRuleId,
+    at: { start: Position; end: Position },
+    finding: Finding,
+    statement?: string,
+    comments?: FileComments,
+  ): void {
+    const defaults: Record<FileRuleId, Severity> = {
+      'syntax-error': 'error',
+      'migration-order': 'error',
+      'mixed-phases': 'error',
+      'unused-ignore': 'warning',
+      'ignore-without-reason': 'error',
+    };
+    const severity = this.setting(rule, defaults[rule]);
+    if (severity === 'off') return;
+    if (comments && suppressedBy(comments, rule, undefined)) return;
+    this.violations.push({
+      file,
+      ...span(at.start, at.end),
+      rule,
+      severity,
+      ...finding,
+      statement: statement === undefined ? undefined : firstLine(statement),
+      source: 'switchyard',
+    });
+  }
+
+  private reportIgnores(file: string, comments: FileComments): void {
+    for (const each of comments.suppressions) {
+      if (each.squawk) continue;
+      const at = { start: { line: each.line, column: 1 }, end: { line: each.line, column: 1 } };
+      const unknown = each.rules.filter(
+        (rule) => !FILE_RULES[rule as FileRuleId] && !RULES.some((r) => r.id === rule),
+      );
+      if (!each.file && each.reason === undefined) {
+        this.fileFinding(file, 'ignore-without-reason', at, {
+          message: `this switchyard-ignore of ${each.rules.join(', ')} gives no reason, so it silences nothing: say why the statement is safe.`,
+          fix: `-- switchyard-ignore ${each.rules.join(', ')}: <why it is safe here>`,
+        });
+      } else if (unknown.length > 0) {
+        this.fileFinding(file, 'unused-ignore', at, {
+          message: `switchyard-ignore names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is not a rule' : 'are not rules'}: it silences nothing.`,
+          fix: 'use a rule id from docs/validate-migration.md',
+        });
+      } else if (each.used.size === 0) {
+        this.fileFinding(file, 'unused-ignore', at, {
+          message: `this switchyard-ignore of ${each.rules.join(', ')} silences nothing${each.file ? ' in the file' : ' on the statement after it'}: the rule does not fire there (any more).`,
+          fix: 'remove the comment, so it cannot hide a future problem',
+        });
+      }
+    }
+  }
+
+  /** New files must run after every file that was already there: tools that run in order may skip one that sorts earlier. */
+  private checkOrder(selected: string[], all: string[], baseline: Baseline): void {
+    const present = all.filter((file) => baseline.present.has(file));
+    const newest = present.sort(migrationOrder).at(-1);
+    if (!newest) return;
+    for (const file of selected) {
+      if (baseline.present.has(file) || migrationOrder(file, newest) > 0) continue;
+      const start = { line: 1, column: 1 };
+      this.fileFinding(
+        file,
+        'migration-order',
+        { start, end: start },
+        {
+          message: `${file} is new since ${baseline.ref} but sorts before ${newest}, which was already there: a tool that runs files in order may never run it (or run it after the ones it sorts before, where it was not tested).`,
+          fix: `rename it to sort after ${path.posix.basename(newest)} (e.g. the next number or a current timestamp)`,
+        },
+      );
+    }
+  }
+
+  private async mergeSquawk(files: string[]): Promise<LintResult['squawk']> {
+    const { io } = this.deps;
+    const squawk = await runSquawk(files, {
+      cwd: this.deps.cwd,
+      runner: this.deps.runner,
+      pgVersion: this.inputs['pg-version'],
+      assumeInTransaction: this.inputs['assume-in-transaction'],
+      env: io.env,
+    });
+    if (squawk.missing) {
+      io.warning(`squawk: true, but ${squawk.missing}; linting without it`);
+      return { findings: 0, merged: 0, missing: squawk.missing };
+    }
+    let merged = 0;
+    for (const finding of squawk.findings) {
+      const setting = this.setting(finding.rule, 'warning');
+      if (setting === 'off') continue;
+      // Ours already said it: one violation per statement and rule, whoever found it.
+      const same = this.violations.some(
+        (v) =>
+          v.file === finding.file &&
+          v.rule === finding.rule &&
+          v.line <= finding.line &&
+          finding.line <= v.endLine,
+      );
+      if (same) continue;
+      merged++;
+      this.violations.push({ ...finding, severity: setting, source: 'squawk' });
+    }
+    io.info(
+      `squawk ${squawk.version ?? ''}: ${count(squawk.findings.length, 'finding')}, ${merged} not already reported`,
+    );
+    return { version: squawk.version, findings: squawk.findings.length, merged };
+  }
+
+  private async result(baseline: Baseline | undefined, squawk: LintResult['squawk']): Promise<LintResult> {
+    const violations = this.violations.sort(
+      (a, b) =>
+        migrationOrder(a.file, b.file) ||
+        a.line - b.line ||
+        a.column - b.column ||
+        a.rule.localeCompare(b.rule),
+    );
+    const phases = this.files.map((file) => file.phase);
+    const phase: Phase = phases.includes('contract')
+      ? 'contract'
+      : phases.includes('expand')
+        ? 'expand'
+        : 'none';
+    const sarif = await writeSarif(violations, this.deps.io.env);
+    const errors = violations.filter((v) => v.severity === 'error').length;
+    this.deps.io.info(
+      `${count(this.files.length, 'file')} checked: ${count(errors, 'error')}, ${count(violations.length - errors, 'warning')}; phase ${phase}`,
+    );
+    return {
+      command: 'lint',
+      valid: errors === 0,
+      phase,
+      violations,
+      files: this.files,
+      skipped: this.skipped,
+      baseline: baseline && { ref: baseline.ref, commit: baseline.commit },
+      pgVersion: this.inputs['pg-version'],
+      sarif,
+      squawk,
+    };
+  }
+}
+
+function span(start: Position, end: Position) {
+  return { line: start.line, column: start.column, endLine: end.line, endColumn: end.column };
+}
+
+/** Text from a migration file for the log: it may hold anything. */
+export const printable = (text: string) => neutralise(text);

@@ -1,0 +1,47 @@
+import type { Statement } from './parser.js';
+import { nodeOf } from './rules/rule.js';
+
+/** Statements that change nothing a deploy cares about: settings, transaction control, reads. */
+const NEUTRAL = new Set([
+  'VariableSetStmt',
+  'VariableShowStmt',
+  'TransactionStmt',
+  'SelectStmt',
+  'CheckPointStmt',
+]);
+
+/** What only adds: new tables, columns, indexes, types, functions, values, constraints. */
+const CREATES = new Set([
+  'CreateStmt',
+  'IndexStmt',
+  'ViewStmt',
+  'CreateFunctionStmt',
+  'CreateEnumStmt',
+  'CreateSeqStmt',
+  'CreateSchemaStmt',
+  'CreateExtensionStmt',
+  'CreateTrigStmt',
+  'CompositeTypeStmt',
+  'CreateDomainStmt',
+  'CreateTableAsStmt',
+  'CreateRangeStmt',
+  'CreatePolicyStmt',
+]);
+const ADDS = new Set(['AT_AddColumn', 'AT_AddConstraint', 'AT_AddIndex', 'AT_AddIndexConstraint']);
+
+export function isNeutral(statement: Statement): boolean {
+  const [kind, body] = nodeOf(statement.node);
+  return NEUTRAL.has(kind) && !(kind === 'SelectStmt' && body.intoClause);
+}
+
+/** Whether a statement expands the schema (the first half of expand → migrate → contract). */
+export function isExpand(statement: Statement): boolean {
+  const [kind, body] = nodeOf(statement.node);
+  if (CREATES.has(kind)) return true;
+  if (kind === 'AlterEnumStmt') return !body.oldVal;
+  if (kind === 'AlterTableStmt') {
+    const commands = (body.cmds as { AlterTableCmd?: { subtype?: string } }[] | undefined) ?? [];
+    return commands.some((each) => ADDS.has(each.AlterTableCmd?.subtype ?? ''));
+  }
+  return false;
+}

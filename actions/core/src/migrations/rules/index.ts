@@ -1,0 +1,26 @@
+import { breakingRules } from './breaking.js';
+import { lockRules } from './locks.js';
+import type { Rule } from './rule.js';
+import { transactionRules } from './transactions.js';
+
+/** The checks the lint engine runs on each statement, by category. */
+export const RULES: readonly Rule[] = [...breakingRules, ...lockRules, ...transactionRules];
+
+/**
+ * Findings the engine makes about the files themselves, not one statement: they can be set in
+ * switchyard.yml and ignored like any rule.
+ */
+export const FILE_RULES = {
+  'syntax-error': 'PostgreSQL cannot parse the file: nothing in it can be checked, and it would fail to run.',
+  'migration-order':
+    'A new migration file sorts before one that was already there: tools that run files in order may skip it, or run it out of order.',
+  'mixed-phases':
+    'A contract-phase file (-- switchyard: contract) also expands the schema: expand and contract belong to different deploys.',
+  'unused-ignore': 'A switchyard-ignore comment that suppresses nothing.',
+  'ignore-without-reason': 'A switchyard-ignore comment without ": <reason>" suppresses nothing.',
+} as const;
+
+export type FileRuleId = keyof typeof FILE_RULES;
+
+/** Every rule id a user may name in switchyard.yml, `ignore` or a suppression comment. */
+export const RULE_IDS: readonly string[] = [...RULES.map((rule) => rule.id), ...Object.keys(FILE_RULES)];
