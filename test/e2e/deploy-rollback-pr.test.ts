@@ -208,6 +208,9 @@ describe('the rollback pull request (real git origin, GitHub fake checked agains
     expect(errors[1]).toContain('pull-requests: write');
     expect(errors[1]).toContain('Allow GitHub Actions to create and approve pull requests');
     expect(run.outputs['pull-request-url']).toBe('');
+    // The branch was pushed before GitHub refused: the output says where it is.
+    expect(run.outputs['rollback-branch']).toBe(branch());
+    expect(origin.branch(branch())).toBeDefined();
     expectNoToken(run);
   });
 
@@ -245,7 +248,7 @@ describe('the rollback pull request (real git origin, GitHub fake checked agains
 
     const withGoodSha = await deploy('revert', bad, { 'good-sha': good });
     expect(withGoodSha.exitCode).toBe(0);
-    expect(withGoodSha.stdout).toContain('(last good, from the good-sha)');
+    expect(withGoodSha.stdout).toContain('last good commit: ' + good.slice(0, 7) + ' (from the good-sha)');
     expect(origin.tree(branch())).toBe(origin.tree(good));
 
     const none = await deploy('revert', bad);
@@ -278,7 +281,9 @@ describe('the rollback pull request (real git origin, GitHub fake checked agains
 
     const fromGitHub = await deploy('revert', bad, { 'good-sha': middle });
     expect(fromGitHub.exitCode).toBe(0);
-    expect(fromGitHub.stdout).toContain('(last good, from the GitHub deployments)');
+    expect(fromGitHub.stdout).toContain(
+      'last good commit: ' + good.slice(0, 7) + ' (from the GitHub deployments)',
+    );
     expect(origin.tree(branch())).toBe(origin.tree(good));
     expect(api.violations).toEqual([]);
   });
@@ -300,5 +305,56 @@ describe('the rollback pull request (real git origin, GitHub fake checked agains
       ),
     ]);
     expect(git(origin.bare, 'branch', '--list')).toBe('* main');
+  });
+});
+
+describe('the rollback pull request: what a user can get wrong, and what is nobody’s fault', () => {
+  it('revert without github-token fails, naming the input', async () => {
+    await goodLiveBadStaged({ failing: false });
+    const run = await deploy('revert', bad, { 'github-token': '' });
+    expect(run.exitCode).toBe(1);
+    expect(annotations(run.stdout)).toEqual([
+      expect.stringContaining(
+        'Input "github-token": is required to open the rollback pull request (command: revert)',
+      ),
+    ]);
+  });
+
+  it('revert refuses to undo the build serving users when nothing bad is staged', async () => {
+    await goodLiveBadStaged({ failing: false });
+    expect((await deploy('promote', bad)).exitCode).toBe(0);
+    const run = await deploy('revert', bad);
+    expect(run.exitCode).toBe(1);
+    expect(annotations(run.stdout).join('\n')).toContain(
+      'revert would open a pull request undoing the live build',
+    );
+    expect(api.requests.filter((r) => r.operationId === 'pulls/create')).toHaveLength(0);
+  });
+
+  it('rollback-pr set for every command does not stop a stage without a token', async () => {
+    const run = await deploy('stage', good, { version: 'v1', 'rollback-pr': 'true', 'github-token': '' });
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('a base branch that already undoes the bad commit is a notice, not a failure', async () => {
+    await goodLiveBadStaged({ failing: false });
+    origin.work.git('revert', '--no-edit', bad);
+    origin.work.git('revert', '--no-edit', `${bad}~1`);
+    origin.work.git('push', '-q', 'origin', 'main');
+    const run = await deploy('revert', bad);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain('no rollback pull request: main already undoes every commit after');
+    expect(run.outputs['pull-request-url']).toBe('');
+  });
+
+  it('a rollback whose pull request fails says why in reason, and still rolled back', async () => {
+    await goodLiveBadStaged({ failing: false });
+    expect((await deploy('promote', bad)).exitCode).toBe(0);
+    api.fail('pulls/create', { status: 422 });
+    const run = await deploy('rollback', bad, { 'rollback-pr': 'true' });
+    expect(run.exitCode).toBe(1);
+    expect(run.outputs['rolled-back']).toBe('true');
+    expect(run.outputs.reason).toContain('but the rollback pull request was not opened');
+    expect(routerWeights()).toEqual(allOn(live));
   });
 });

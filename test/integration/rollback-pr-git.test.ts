@@ -144,7 +144,7 @@ describe('the rollback branch, built with real git', () => {
   });
 
   it.each([
-    ['the good commit is the bad one', (c: Commits) => [c.bad, c.bad], 'are the same'],
+    ['the good commit is the bad one', (c: Commits) => [c.bad, c.bad], 'is the bad commit itself'],
     ['the good commit comes after the bad one', (c: Commits) => [c.later, c.bad], 'is not an ancestor'],
     ['the bad commit is not on the base branch', (c: Commits) => [c.good, c.side], 'is not on main'],
     [
@@ -209,3 +209,45 @@ interface Commits {
   later: string;
   side: string;
 }
+
+describe('the rollback branch: candidates and other people’s commits', () => {
+  it('takes the first good candidate the bad commit was built on, stepping over a hotfix from elsewhere', async () => {
+    origin = makeOrigin();
+    const good = origin.work.commit('v1', { 'app.txt': 'v1\n' });
+    const bad = origin.work.commit('v2', { 'app.txt': 'v2\n' });
+    origin.work.git('checkout', '-q', '-b', 'hotfix', good);
+    const hotfix = origin.work.commit('hotfix on v1', { 'fix.txt': 'x\n' });
+    origin.work.git('push', '-q', 'origin', 'main', 'hotfix');
+
+    const built = await buildRevertBranch(new Git(systemRunner, checkout(bad).dir, process.env), {
+      base: 'main',
+      good: [hotfix, good],
+      bad,
+      branch: BRANCH,
+    });
+
+    expect(built.good).toBe(good);
+    expect(origin.tree(BRANCH)).toBe(origin.tree(good));
+  });
+
+  it('never replaces commits someone pushed onto the rollback branch', async () => {
+    origin = makeOrigin();
+    const good = origin.work.commit('v1', { 'app.txt': 'v1\n' });
+    const bad = origin.work.commit('v2', { 'app.txt': 'v2\n' });
+    origin.work.git('push', '-q', 'origin', 'main');
+    const runner = checkout(bad);
+    await build(runner.dir, good, bad);
+    // A person fixes forward on the rollback branch.
+    const person = origin.clone();
+    person.git('checkout', '-q', BRANCH);
+    const theirs = person.commit('human: keep the new cart', { 'cart.txt': 'kept\n' });
+    person.git('push', '-q', 'origin', BRANCH);
+    origin.work.commit('docs', { 'docs.txt': 'moved on\n' });
+    origin.work.git('push', '-q', 'origin', 'main');
+
+    await expect(build(runner.dir, good, bad)).rejects.toThrow(
+      `has commits switchyard did not make (${theirs.slice(0, 7)}): not replacing them`,
+    );
+    expect(origin.branch(BRANCH)).toBe(theirs);
+  });
+});

@@ -43,6 +43,7 @@ describe('names of the rollback pull request', () => {
     ['a/.hidden', 'starts with "."'],
     ['x.lock', 'ends with ".lock"'],
     ['', 'empty'],
+    ['HEAD', 'not a branch'],
   ])('refuses the branch %j (%s), as git does or because git would read it as an option', (name, reason) => {
     expect(branchProblem(name)).toContain(reason);
     if (!name.startsWith('-') && !name.startsWith('refs/')) expect(gitAccepts(name)).toBe(false);

@@ -584,7 +584,7 @@ describe('blue-green.yml, run after run: which jobs GitHub starts, as its condit
     });
   });
 
-  it('a promotion that failed with traffic split: the rollback job puts the old colour back and opens the pull request', () => {
+  it('a promotion that failed with traffic split: the rollback job puts the old colour back, and opens no pull request (the failure says nothing about the commit)', () => {
     const split = run(
       {},
       {
@@ -592,7 +592,7 @@ describe('blue-green.yml, run after run: which jobs GitHub starts, as its condit
         rollback: {
           steps: {
             ...status({ blue: 75, green: 25 }).steps,
-            rollback: { active: 'blue', 'rolled-back': 'true', 'pull-request-url': 'https://pr/8' },
+            rollback: { active: 'blue', 'rolled-back': 'true' },
           },
         },
       },
@@ -600,14 +600,10 @@ describe('blue-green.yml, run after run: which jobs GitHub starts, as its condit
     expect(split.jobs.rollback?.steps).toEqual(['#1', 'status', 'rollback']);
     expect(split.jobs.rollback?.with.rollback).toMatchObject({
       command: 'rollback',
-      'rollback-pr': 'true',
+      'rollback-pr': 'false',
       reason: 'the promotion failed (run 42)',
     });
-    expect(split.outputs).toMatchObject({
-      active: 'blue',
-      'rolled-back': 'true',
-      'pull-request-url': 'https://pr/8',
-    });
+    expect(split.outputs).toMatchObject({ active: 'blue', 'rolled-back': 'true', 'pull-request-url': '' });
   });
 
   it('a promotion that failed before any traffic moved: nothing is rolled back (that would move users off a good build)', () => {
@@ -652,6 +648,15 @@ describe('blue-green.yml, run after run: which jobs GitHub starts, as its condit
       rollback: { result: 'failure', ...status({ blue: 50, green: 50 }) },
     });
     expect(rollbackFailed.jobs.restore?.result).toBe('skipped');
+    // The rollback job failed only on its pull request, with traffic back on one colour.
+    const prFailed = run(asked, {
+      promote: { result: 'failure' },
+      rollback: {
+        result: 'failure',
+        steps: { ...status({ blue: 50, green: 50 }).steps, rollback: { 'rolled-back': 'true' } },
+      },
+    });
+    expect(prFailed.jobs.restore?.result).toBe('success');
     expect(run({ backup: true }, { stage: { result: 'failure' } }).jobs.restore?.result).toBe('skipped');
     expect(run({ restore: true }, { stage: { result: 'failure' } }).jobs.restore?.result).toBe('skipped');
     expect(run(asked).jobs.restore?.result).toBe('skipped');
@@ -705,7 +710,7 @@ describe('rollback.yml', () => {
     );
   });
 
-  it('rolls back, then restores only when a backup is named, and only after the rollback succeeded', () => {
+  it('rolls back, then restores only when a backup is named, and only once traffic moved back', () => {
     const plain = run({ reason: 'errors after 1.4.2' });
     expect(ran(plain)).toEqual(['rollback']);
     expect(plain.jobs.rollback?.with.rollback).toMatchObject({
@@ -713,7 +718,8 @@ describe('rollback.yml', () => {
       reason: 'errors after 1.4.2',
       'rollback-pr': 'true',
     });
-    const restored = run({ reason: 'bad data', 'restore-backup': 'latest' });
+    const movedBack = { rollback: { steps: { rollback: { 'rolled-back': 'true' } } } };
+    const restored = run({ reason: 'bad data', 'restore-backup': 'latest' }, movedBack);
     expect(ran(restored)).toEqual(['rollback', 'restore']);
     expect(restored.jobs.restore?.with.restore).toMatchObject({
       command: 'restore',
@@ -723,6 +729,12 @@ describe('rollback.yml', () => {
     expect(
       ran(run({ reason: 'x', 'restore-backup': 'latest' }, { rollback: { result: 'failure' } })),
     ).toEqual(['rollback']);
+    // Traffic moved; only the pull request failed: the restore goes ahead.
+    const prFailed = run(
+      { reason: 'x', 'restore-backup': 'latest' },
+      { rollback: { result: 'failure', steps: { rollback: { 'rolled-back': 'true' } } } },
+    );
+    expect(ran(prFailed)).toEqual(['rollback', 'restore']);
   });
 });
 

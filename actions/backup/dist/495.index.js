@@ -492,10 +492,10 @@ function githubClient(token, env, options = {}) {
     return octokit;
 }
 /** The repository the workflow runs in (GITHUB_REPOSITORY, "owner/name"). */
-function repoFromEnv(env) {
+function repoFromEnv(env, purpose = 'record deployments in') {
     const value = env.GITHUB_REPOSITORY?.trim();
     if (!value) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo('GITHUB_REPOSITORY is not set, so switchyard does not know which repository to record deployments in. ' +
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo(`GITHUB_REPOSITORY is not set, so switchyard does not know which repository to ${purpose}. ` +
             'GitHub Actions sets it; elsewhere, set GITHUB_REPOSITORY=owner/name.');
     }
     const match = /^([^/\s]+)\/([^/\s]+)$/.exec(value);

@@ -28493,6 +28493,16 @@ const ACTION_INPUT_NAMES = {
         'safety-backup',
         'github-token',
     ],
+    'validate-migration': [
+        'command',
+        'migrations',
+        'pg-version',
+        'assume-in-transaction',
+        'baseline',
+        'squawk',
+        'rules',
+        'ignore',
+    ],
 };
 
 ;// CONCATENATED MODULE: ./actions/core/src/config.ts
@@ -28517,7 +28527,13 @@ const ACTION_INPUT_NAMES = {
  * Values are only checked for their kind here; each is then parsed by its input's own parser, so
  * a bad value in the file gets the same message (what is valid, an example) as a bad input.
  */
-const ANY_VALUE = schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* number */.aig(), schemas/* boolean */.zMY(), schemas/* array */.YOg(schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* number */.aig()]))]);
+const SCALAR = schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* number */.aig(), schemas/* boolean */.zMY()]);
+const ANY_VALUE = schemas/* union */.KCZ([
+    SCALAR,
+    schemas/* array */.YOg(schemas/* union */.KCZ([schemas/* string */.YjP(), schemas/* number */.aig()])),
+    // A map (validate-migration's rules: rule → severity) reads as "key: value" lines.
+    schemas/* record */.g1P(schemas/* string */.YjP(), SCALAR),
+]);
 function looseSection(names) {
     return schemas/* strictObject */.rej(Object.fromEntries(names.map((name) => [name, ANY_VALUE.optional()])));
 }
@@ -28565,7 +28581,13 @@ function interpolate(value, env, missing) {
 }
 const firstLine = (text) => text.split('\n', 1)[0];
 function toRaw(value) {
-    return Array.isArray(value) ? value.map(String).join('\n') : String(value);
+    if (Array.isArray(value))
+        return value.map(String).join('\n');
+    if (typeof value === 'object' && value !== null)
+        return Object.entries(value)
+            .map(([key, each]) => `${key}: ${String(each)}`)
+            .join('\n');
+    return String(value);
 }
 /** Levenshtein distance, for "did you mean" on misspelt keys. */
 function distance(a, b) {
@@ -28818,7 +28840,16 @@ function redacting(sink, secrets) {
 function toProperties(where) {
     if (!where)
         return undefined;
-    return { title: where.title, file: where.file, startLine: where.line };
+    return {
+        title: where.title,
+        file: where.file,
+        startLine: where.line,
+        endLine: where.endLine,
+        // GitHub ignores columns on an annotation spanning several lines.
+        ...(where.endLine === undefined || where.endLine === where.line
+            ? { startColumn: where.column, endColumn: where.endColumn }
+            : {}),
+    };
 }
 /** The GitHub runner: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */
 function githubIO(env = process.env) {
@@ -28959,7 +28990,8 @@ async function runAction(definition, io, options = {}) {
                     fail(failure);
                 }
                 else {
-                    io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
+                    const { message, ...where } = failure;
+                    io.error(message, where);
                     errors.push(failure.message);
                 }
             }

@@ -29215,7 +29215,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7426);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6765);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -29225,7 +29225,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7426:
+/***/ 6765:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38922,6 +38922,16 @@ const ACTION_INPUT_NAMES = {
         'safety-backup',
         'github-token',
     ],
+    'validate-migration': [
+        'command',
+        'migrations',
+        'pg-version',
+        'assume-in-transaction',
+        'baseline',
+        'squawk',
+        'rules',
+        'ignore',
+    ],
 };
 
 ;// CONCATENATED MODULE: ./actions/core/src/config.ts
@@ -38946,7 +38956,13 @@ const ACTION_INPUT_NAMES = {
  * Values are only checked for their kind here; each is then parsed by its input's own parser, so
  * a bad value in the file gets the same message (what is valid, an example) as a bad input.
  */
-const ANY_VALUE = union([schemas_string(), schemas_number(), schemas_boolean(), array(union([schemas_string(), schemas_number()]))]);
+const SCALAR = union([schemas_string(), schemas_number(), schemas_boolean()]);
+const ANY_VALUE = union([
+    SCALAR,
+    array(union([schemas_string(), schemas_number()])),
+    // A map (validate-migration's rules: rule → severity) reads as "key: value" lines.
+    record(schemas_string(), SCALAR),
+]);
 function looseSection(names) {
     return strictObject(Object.fromEntries(names.map((name) => [name, ANY_VALUE.optional()])));
 }
@@ -38994,7 +39010,13 @@ function interpolate(value, env, missing) {
 }
 const firstLine = (text) => text.split('\n', 1)[0];
 function toRaw(value) {
-    return Array.isArray(value) ? value.map(String).join('\n') : String(value);
+    if (Array.isArray(value))
+        return value.map(String).join('\n');
+    if (typeof value === 'object' && value !== null)
+        return Object.entries(value)
+            .map(([key, each]) => `${key}: ${String(each)}`)
+            .join('\n');
+    return String(value);
 }
 /** Levenshtein distance, for "did you mean" on misspelt keys. */
 function distance(a, b) {
@@ -43166,7 +43188,16 @@ function redacting(sink, secrets) {
 function toProperties(where) {
     if (!where)
         return undefined;
-    return { title: where.title, file: where.file, startLine: where.line };
+    return {
+        title: where.title,
+        file: where.file,
+        startLine: where.line,
+        endLine: where.endLine,
+        // GitHub ignores columns on an annotation spanning several lines.
+        ...(where.endLine === undefined || where.endLine === where.line
+            ? { startColumn: where.column, endColumn: where.endColumn }
+            : {}),
+    };
 }
 /** The GitHub runner: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */
 function githubIO(env = process.env) {
@@ -43422,7 +43453,8 @@ async function runAction(definition, io, options = {}) {
                     fail(failure);
                 }
                 else {
-                    io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
+                    const { message, ...where } = failure;
+                    io.error(message, where);
                     errors.push(failure.message);
                 }
             }
@@ -50434,10 +50466,10 @@ function githubClient(token, env, options = {}) {
     return octokit;
 }
 /** The repository the workflow runs in (GITHUB_REPOSITORY, "owner/name"). */
-function repoFromEnv(env) {
+function repoFromEnv(env, purpose = 'record deployments in') {
     const value = env.GITHUB_REPOSITORY?.trim();
     if (!value) {
-        throw new UserError('GITHUB_REPOSITORY is not set, so switchyard does not know which repository to record deployments in. ' +
+        throw new UserError(`GITHUB_REPOSITORY is not set, so switchyard does not know which repository to ${purpose}. ` +
             'GitHub Actions sets it; elsewhere, set GITHUB_REPOSITORY=owner/name.');
     }
     const match = /^([^/\s]+)\/([^/\s]+)$/.exec(value);
@@ -50851,7 +50883,7 @@ function promotionChart(timeline) {
     });
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/rollback-pr/git.ts
+;// CONCATENATED MODULE: ./actions/core/src/git.ts
 
 
 /** A fetch or push of a big repository can take a while; a hung remote must not hold a rollback forever. */
@@ -50877,6 +50909,9 @@ class Git {
         this.options = options;
         this.env = { ...env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_EDITOR: 'true' };
     }
+    get title() {
+        return this.options.title ?? 'git failed';
+    }
     /** The same repository seen from another directory (a worktree of it). */
     at(cwd) {
         return new Git(this.runner, cwd, this.env, this.options);
@@ -50895,7 +50930,7 @@ class Git {
         this.options.log?.(`  ${formatCommand(['git', ...args])}`);
         const result = await this.attempt(args);
         if (!succeeded(result)) {
-            throw new UserError(`git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`, 'Rollback pull request not opened');
+            throw new UserError(`git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`, this.title);
         }
         return result.stdout.trim();
     }
@@ -50906,7 +50941,7 @@ class Git {
             return true;
         if (result.exitCode === 1 && !result.timedOut && !result.cancelled)
             return false;
-        throw new UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, 'Rollback pull request not opened');
+        throw new UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, this.title);
     }
     /** The full id of a commit, or undefined when this repository does not have it. */
     async commit(rev) {
@@ -50960,6 +50995,8 @@ function branchProblem(name) {
         return why('it is longer than 200 characters');
     if (name.startsWith('-'))
         return why('it starts with "-"');
+    if (name === 'HEAD')
+        return why('HEAD names the current commit, not a branch');
     if (name.startsWith('refs/'))
         return why('give the branch name without "refs/heads/", e.g. main');
     // Control characters, space and the characters git reserves for revision syntax.
@@ -51011,10 +51048,12 @@ const call = (repository, action, permission = 'pull-requests: write') => ({
     action,
     permission,
     repository,
-    hints: {
-        403: 'Also allow GitHub Actions to create pull requests: Settings → Actions → General → Workflow permissions → ' +
-            '"Allow GitHub Actions to create and approve pull requests" (or use a GitHub App or personal access token as github-token).',
-    },
+    hints: permission === 'pull-requests: write'
+        ? {
+            403: 'Also allow GitHub Actions to create pull requests: Settings → Actions → General → Workflow permissions → ' +
+                '"Allow GitHub Actions to create and approve pull requests" (or use a GitHub App or personal access token as github-token).',
+        }
+        : undefined,
 });
 /** The repository's default branch, for a rollback pull request without `base-branch`. */
 async function defaultBranch(octokit, repository) {
@@ -51034,6 +51073,8 @@ async function openOrUpdatePullRequest(request) {
     const { octokit, owner, repo, branch, base, title, body, log } = request;
     const repository = { owner, repo };
     const existing = await findOpen(request);
+    if (existing)
+        request.onFound?.(existing);
     let pull;
     let created = false;
     if (existing) {
@@ -51041,14 +51082,14 @@ async function openOrUpdatePullRequest(request) {
             ({ data: pull } = await octokit.rest.pulls.update({
                 owner,
                 repo,
-                pull_number: existing,
+                pull_number: existing.number,
                 title,
                 body,
                 base,
             }));
         }
         catch (error) {
-            throw explainGitHubFailure(error, call(repository, `update rollback pull request #${existing}`));
+            throw explainGitHubFailure(error, call(repository, `update rollback pull request #${existing.number}`));
         }
         log(`updated the rollback pull request #${pull.number}: ${pull.html_url}`);
     }
@@ -51104,7 +51145,8 @@ async function findOpen(request) {
             state: 'open',
             per_page: 10,
         });
-        return data.find((pull) => pull.head.ref === branch)?.number;
+        const found = data.find((pull) => pull.head.ref === branch);
+        return found && { number: found.number, url: found.html_url };
     }
     catch (error) {
         throw explainGitHubFailure(error, call({ owner, repo }, `look for an open pull request from ${branch}`, 'pull-requests: read'));
@@ -51123,6 +51165,16 @@ function isAlreadyExists(error) {
 
 
 const TITLE = 'Rollback pull request not opened';
+/**
+ * The base branch already undoes the bad range (an earlier rollback pull request was merged, or
+ * someone reverted by hand): nothing to open, and nothing wrong.
+ */
+class NothingToRevert extends UserError {
+    constructor(message) {
+        super(message, 'Nothing to revert');
+        this.name = 'NothingToRevert';
+    }
+}
 /** A revert that conflicts: no branch is pushed, and the message says what to run by hand. */
 class RevertConflictError extends UserError {
     commit;
@@ -51147,16 +51199,9 @@ async function buildRevertBranch(git, request) {
     await checkRepository(git);
     const baseRef = `refs/remotes/origin/${base}`;
     await fetchBase(git, base, baseRef);
-    const good = await resolveCommit(git, request.good, 'good-sha (the last good commit)');
     const bad = await resolveCommit(git, request.bad, 'the bad commit (GITHUB_SHA)');
+    const good = await chooseGood(git, typeof request.good === 'string' ? [request.good] : request.good, bad);
     const baseSha = (await git.commit(baseRef));
-    if (good === bad) {
-        throw new UserError(`the last good commit and the bad commit are the same (${good.slice(0, 7)}): there is nothing to revert`, TITLE);
-    }
-    if (!(await git.holds(['merge-base', '--is-ancestor', good, bad]))) {
-        throw new UserError(`the last good commit ${good.slice(0, 7)} is not an ancestor of the bad commit ${bad.slice(0, 7)}, so "every commit after it" ` +
-            `is not defined; give good-sha as a commit the bad one was built on`, TITLE);
-    }
     if (!(await git.holds(['merge-base', '--is-ancestor', bad, baseSha]))) {
         throw new UserError(`the bad commit ${bad.slice(0, 7)} is not on ${base} (origin's tip ${baseSha.slice(0, 7)}), so there is nothing on ${base} to revert; ` +
             `set base-branch to the branch it was deployed from`, TITLE);
@@ -51170,7 +51215,7 @@ async function buildRevertBranch(git, request) {
         for (const commit of commits)
             await revertOne(tree, commit, { base, good, bad, branch, commits });
         if (commits.every((commit) => commit.alreadyUndone)) {
-            throw new UserError(`${base} already undoes every commit after ${good.slice(0, 7)}: there is nothing to revert`, TITLE);
+            throw new NothingToRevert(`${base} already undoes every commit after ${good.slice(0, 7)}: there is nothing to revert`);
         }
         const head = await tree.run(['rev-parse', 'HEAD']);
         const baseMovedOn = baseSha !== bad;
@@ -51184,7 +51229,7 @@ async function buildRevertBranch(git, request) {
                 throw new UserError(`the reverts on ${branch} do not give back ${good.slice(0, 7)}'s files (tree ${built.slice(0, 7)}, expected ${wanted.slice(0, 7)}); not pushing it`, TITLE);
             }
         }
-        const unchanged = await pushBranch(tree, branch, head, baseSha);
+        const unchanged = await pushBranch(tree, branch, head, baseSha, commits);
         return {
             branch,
             head: unchanged ?? head,
@@ -51224,6 +51269,32 @@ async function fetchBase(git, base, baseRef) {
         throw new UserError(`could not fetch ${base} from origin (is base-branch right, and may this job read the repository?):\n${outputTail(result, 6)}`, TITLE);
     }
 }
+/**
+ * The first candidate the bad commit was built on. The others are said in the error when none is:
+ * "every commit after the good one" needs the good one in the bad one's history.
+ */
+async function chooseGood(git, candidates, bad) {
+    const refused = [];
+    for (const candidate of candidates) {
+        const found = await git.commit(candidate);
+        if (!found) {
+            const fetched = await resolveCommit(git, candidate, 'the last good commit').catch(() => undefined);
+            if (!fetched) {
+                refused.push(`${candidate.slice(0, 12)} is not in this repository${/^[0-9a-f]{40}/i.test(candidate) ? '' : ' (give its full 40-character id, so it can be fetched)'}`);
+                continue;
+            }
+        }
+        const sha = (found ?? (await git.commit(candidate)));
+        if (sha === bad)
+            refused.push(`${sha.slice(0, 7)} is the bad commit itself`);
+        else if (!(await git.holds(['merge-base', '--is-ancestor', sha, bad])))
+            refused.push(`${sha.slice(0, 7)} is not an ancestor of the bad commit ${bad.slice(0, 7)}`);
+        else
+            return sha;
+    }
+    throw new UserError(`no last good commit the bad commit ${bad.slice(0, 7)} was built on: ${refused.join('; ')}. ` +
+        'Set good-sha to a commit in its history (the last release that worked).', TITLE);
+}
 /** A commit id as given (abbreviated or not) to a full one, fetching it when the checkout lacks it. */
 async function resolveCommit(git, sha, what) {
     const found = await git.commit(sha);
@@ -51238,7 +51309,9 @@ async function resolveCommit(git, sha, what) {
                 return now;
         }
     }
-    throw new UserError(`${what} ${sha} is not a commit of this repository (nor of origin)`, TITLE);
+    throw new UserError(/^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(sha)
+        ? `${what} ${sha} is not a commit of this repository (nor of origin)`
+        : `${what} ${sha} is not in this checkout, and an abbreviated id cannot be fetched: give the full 40-character commit id`, TITLE);
 }
 /** The first-parent chain good..bad, newest first, with each commit's subject and merge-ness. */
 async function chain(git, good, bad) {
@@ -51286,25 +51359,65 @@ function manualCommands({ base, branch, commits }) {
  * it. Returns origin's tip instead, without pushing, when that already holds the same files on
  * the same base: a second rollback of the same commit keeps the reviewed commits.
  */
-async function pushBranch(tree, branch, head, baseSha) {
+async function pushBranch(tree, branch, head, baseSha, ours) {
     const ref = `refs/heads/${branch}`;
     const remote = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0] ?? '';
     if (remote) {
         await tree.attempt(['fetch', '--no-tags', '--quiet', 'origin', `+${ref}:refs/switchyard/previous`]);
-        const sameTree = (await tree.commit('refs/switchyard/previous')) === remote &&
-            (await tree.run(['rev-parse', `${remote}^{tree}`])) ===
+        try {
+            const theirs = await othersCommits(tree, 'refs/switchyard/previous', baseSha, ours);
+            if (theirs.length > 0) {
+                throw new UserError(`${branch} on origin has commits switchyard did not make (${theirs.map((c) => c.slice(0, 7)).join(', ')}): ` +
+                    'not replacing them. Merge or close its pull request and delete the branch, then roll back again to have it rebuilt.', TITLE);
+            }
+            const sameTree = (await tree.run(['rev-parse', `${remote}^{tree}`])) ===
                 (await tree.run(['rev-parse', 'HEAD^{tree}'])) &&
-            (await tree.holds(['merge-base', '--is-ancestor', baseSha, remote]));
-        await tree.attempt(['update-ref', '-d', 'refs/switchyard/previous']);
-        if (sameTree)
-            return remote;
+                (await tree.holds(['merge-base', '--is-ancestor', baseSha, remote]));
+            if (sameTree)
+                return remote;
+        }
+        finally {
+            await tree.attempt(['update-ref', '-d', 'refs/switchyard/previous']);
+        }
     }
-    await tree.run(['push', '--quiet', `--force-with-lease=${ref}:${remote}`, 'origin', `HEAD:${ref}`], `push ${branch} (may this job write to the repository? \`permissions: contents: write\`)`);
-    const pushed = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0];
-    if (pushed !== head) {
-        throw new UserError(`origin's ${branch} is ${pushed || 'missing'} after the push, not ${head.slice(0, 7)}`, TITLE);
+    const pushed = await tree.attempt([
+        'push',
+        '--quiet',
+        `--force-with-lease=${ref}:${remote}`,
+        'origin',
+        `HEAD:${ref}`,
+    ]);
+    if (!succeeded(pushed)) {
+        const workflows = (await tree.run(['diff', '--name-only', baseSha, 'HEAD', '--', '.github/workflows'])).trim();
+        throw new UserError(`could not push ${branch} to origin:\n${outputTail(pushed, 6)}\n` +
+            (workflows
+                ? `The reverts change workflow files (${workflows.split('\n').join(', ')}), which GitHub refuses from GITHUB_TOKEN: ` +
+                    'pass a token with the workflows permission (a fine-grained PAT: Workflows read and write) as github-token and to actions/checkout.'
+                : 'May this job write to the repository? It needs `permissions: contents: write` (and a checkout with persisted credentials).'), TITLE);
+    }
+    const now = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0];
+    if (now !== head) {
+        throw new UserError(`origin's ${branch} is ${now || 'missing'} after the push, not ${head.slice(0, 7)}`, TITLE);
     }
     return undefined;
+}
+/**
+ * Commits on the branch that are neither the base's nor reverts switchyard makes of this range:
+ * a person's fix pushed onto the rollback branch, which a rebuild must not throw away.
+ */
+async function othersCommits(tree, branchRef, baseSha, ours) {
+    const reverted = new Set(ours.map((c) => c.sha));
+    const log = await tree.run(['log', '--format=%H%x00%B%x01', branchRef, '--not', baseSha, '--']);
+    return log
+        .split('\x01')
+        .map((entry) => entry.trim())
+        .filter(Boolean)
+        .filter((entry) => {
+        const [sha = '', body = ''] = entry.split('\0');
+        const of = /This reverts commit ([0-9a-f]{40})/.exec(body)?.[1];
+        return !(body.startsWith('Revert "') && of && reverted.has(of)) && sha !== '';
+    })
+        .map((entry) => entry.split('\0')[0]);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/rollback-pr/index.ts
@@ -51317,6 +51430,34 @@ async function pushBranch(tree, branch, head, baseSha) {
 
 
 
+/**
+ * The rollback pull request could not be opened (or updated). What did happen is kept: the
+ * branch, when it was pushed, and the pull request, when one exists — the outputs still say them.
+ */
+class RollbackPullRequestError extends UserError {
+    branch;
+    pullRequest;
+    constructor(message, title, 
+    /** Pushed to origin, when it was. */
+    branch, pullRequest) {
+        super(message, title === 'GitHub API' ? 'Rollback pull request not opened' : title);
+        this.branch = branch;
+        this.pullRequest = pullRequest;
+        this.name = 'RollbackPullRequestError';
+    }
+    /** The same failure, said another way (the caller adds where traffic is). */
+    reworded(message) {
+        return new RollbackPullRequestError(message, this.title, this.branch, this.pullRequest);
+    }
+}
+/** Any failure of the pull request as a RollbackPullRequestError, keeping what was done. */
+function keeping(error, branch, pullRequest) {
+    if (error instanceof RollbackPullRequestError || !(error instanceof UserError))
+        return error;
+    if (error instanceof NothingToRevert)
+        return error;
+    return new RollbackPullRequestError(error.message, error.title, branch, pullRequest);
+}
 
 /**
  * After traffic is safe: a pull request reverting every commit after the last good one, so the
@@ -51333,23 +51474,32 @@ async function openRollbackPullRequest(request) {
     if (badProblem) {
         throw new UserError(`the bad commit is not known (GITHUB_SHA: ${badProblem}); run in GitHub Actions, or set GITHUB_SHA to the commit that failed`, 'Rollback pull request not opened');
     }
-    const repository = repoFromEnv(env);
+    const badSha = request.bad.sha.toLowerCase();
+    const branch = rollbackBranchName(request.environment, badSha);
+    const repository = repoFromEnv(env, 'open the rollback pull request in');
     const octokit = githubClient(request.token, env, { log: (line) => io.debug(line) });
     const base = request.baseBranch || (await defaultBranch(octokit, repository));
-    const { sha: good, source: goodSource } = await lastGoodCommit(octokit, repository, request);
-    const branch = rollbackBranchName(request.environment, request.bad.sha);
-    io.info(`rollback pull request: reverting ${base} from ${request.bad.sha.slice(0, 7)} back to ${good.slice(0, 7)} (last good, from the ${goodSource}) on ${branch}`);
+    const candidates = await goodCandidates(octokit, repository, request);
+    io.info(`rollback pull request: reverting ${base} from ${badSha.slice(0, 7)} back to the last good commit ` +
+        `(${candidates.map((c) => `${c.sha.slice(0, 7)} from the ${c.source}`).join(', then ')}) on ${branch}`);
     const git = new Git(request.runner, request.cwd, env, {
         log: (line) => io.debug(line),
         signal: request.signal,
+        title: 'Rollback pull request not opened',
     });
+    let known;
     const built = await buildRevertBranch(git, {
         base,
-        good,
-        bad: request.bad.sha,
+        good: candidates.map((c) => c.sha),
+        bad: badSha,
         branch,
         tempDir: env.RUNNER_TEMP || undefined,
+    }).catch((error) => {
+        throw keeping(error);
     });
+    const good = built.good;
+    const goodSource = candidates.find((c) => good.startsWith(c.sha.toLowerCase()))?.source ?? 'good-sha';
+    io.info(`last good commit: ${good.slice(0, 7)} (from the ${goodSource})`);
     io.info(built.unchanged
         ? `${branch} on origin already holds these reverts (${built.head.slice(0, 7)}): not pushed again`
         : `pushed ${branch} (${built.head.slice(0, 7)}): ${built.commits.length} commit${built.commits.length === 1 ? '' : 's'} reverted` +
@@ -51357,6 +51507,7 @@ async function openRollbackPullRequest(request) {
                 ? `; ${base} has moved on since ${built.bad.slice(0, 7)}, and its later commits stay`
                 : ''));
     const pull = await openOrUpdatePullRequest({
+        onFound: (found) => (known = found),
         octokit,
         ...repository,
         branch,
@@ -51366,24 +51517,27 @@ async function openRollbackPullRequest(request) {
         labels: request.labels,
         draft: request.draft,
         log: (line) => io.info(line),
+    }).catch((error) => {
+        throw keeping(error, branch, known);
     });
     if (pull.labelProblem)
         io.warning(`the rollback pull request has no labels: ${pull.labelProblem}`);
     return { ...pull, good, goodSource, bad: built.bad, reverted: built.commits };
 }
 /**
- * The last good commit: what the deploy state knows served well (never the bad commit itself),
- * else the newest GitHub deployment of the environment that succeeded, else `good-sha`.
+ * Candidates for the last good commit, in order: what the deploy state knows served well (never
+ * the bad commit itself), then GitHub deployments of the environment that succeeded, newest
+ * first, then `good-sha`. The revert takes the first the bad commit was built on.
  */
-async function lastGoodCommit(octokit, repository, request) {
+async function goodCandidates(octokit, repository, request) {
     const bad = request.bad.sha.toLowerCase();
     const differs = (sha) => !bad.startsWith(sha.toLowerCase()) && !sha.toLowerCase().startsWith(bad);
-    const fromState = request.knownGood.find((each) => differs(each.sha));
-    if (fromState)
-        return { sha: fromState.sha, source: 'deploy state' };
-    let fromGitHub;
+    const found = request.knownGood
+        .filter((each) => differs(each.sha))
+        .map((each) => ({ sha: each.sha.toLowerCase(), source: 'deploy state' }));
     try {
-        fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+        for (const sha of await successfulDeployments(octokit, repository, request.environment, differs))
+            found.push({ sha: sha.toLowerCase(), source: 'GitHub deployments' });
     }
     catch (error) {
         // Reading deployments is a help, not a need: good-sha may still say it.
@@ -51391,17 +51545,21 @@ async function lastGoodCommit(octokit, repository, request) {
             throw error;
         request.io.warning(`could not read GitHub deployments to find the last good commit: ${error.message}`);
     }
-    if (fromGitHub)
-        return { sha: fromGitHub, source: 'GitHub deployments' };
     if (request.goodSha && differs(request.goodSha))
-        return { sha: request.goodSha, source: 'good-sha' };
+        found.push({ sha: request.goodSha.toLowerCase(), source: 'good-sha' });
+    const unique = found.filter((each, index) => found.findIndex((other) => other.sha === each.sha) === index);
+    if (unique.length > 0)
+        return unique;
     throw new UserError(`no last good commit is known for ${request.environment}: the deploy state has no earlier promotion with a commit, ` +
         `GitHub has no successful deployment of it, and good-sha is ${request.goodSha ? 'the bad commit itself' : 'empty'}. ` +
         'Set good-sha to the commit to go back to.', 'Rollback pull request not opened');
 }
 /** How many of the environment's newest deployments are searched for one that succeeded. */
 const DEPLOYMENTS_SEARCHED = 30;
-async function lastSuccessfulDeployment(octokit, repository, environment, differs) {
+/** Enough candidates to step over a hotfix deployed from another branch. */
+const SUCCESSES_KEPT = 3;
+async function successfulDeployments(octokit, repository, environment, differs) {
+    const successes = [];
     const reading = (action) => ({ action, permission: 'deployments: read', repository });
     let deployments;
     try {
@@ -51430,9 +51588,11 @@ async function lastSuccessfulDeployment(octokit, repository, environment, differ
         }
         // A success later marked inactive was still good: a newer deployment replaced it.
         if (statuses.some((status) => status.state === 'success'))
-            return deployment.sha;
+            successes.push(deployment.sha);
+        if (successes.length >= SUCCESSES_KEPT)
+            break;
     }
-    return undefined;
+    return successes;
 }
 function commitLink(env, repository, sha) {
     const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
@@ -53783,7 +53943,11 @@ class DeployRun {
     /** Refusals that need no state: made before the lock is taken or anything changes. */
     checkCommandInputs() {
         const { inputs } = this;
-        if ((inputs['rollback-pr'] || inputs.command === 'revert') && !inputs['github-token'])
+        // Only the commands that can open the pull request need the token: rollback-pr set in
+        // switchyard.yml for every command must not stop a stage or a shift.
+        const opensPullRequest = inputs.command === 'revert' ||
+            (inputs['rollback-pr'] && (inputs.command === 'promote' || inputs.command === 'rollback'));
+        if (opensPullRequest && !inputs['github-token'])
             throw new InputError('github-token', `is required to open the rollback pull request (${inputs.command === 'revert' ? 'command: revert' : 'rollback-pr: true'}): pass \`github-token: \${{ github.token }}\``);
         if (inputs.command === 'stage' && !inputs.version)
             throw new InputError('version', 'is required to stage: name what you deploy, e.g. version: v1.4.2');
@@ -54039,13 +54203,16 @@ class DeployRun {
         const idle = otherColor(this.state.active);
         const staged = this.state.releases[idle];
         const bad = staged && !hasBeenLive(this.state, idle) ? staged : undefined;
+        const live = this.state.releases[this.state.active];
+        const sha = (bad?.sha ?? this.io.env.GITHUB_SHA ?? '').toLowerCase();
+        if (!bad && live?.sha && sha && live.sha.toLowerCase() === sha) {
+            throw new UserError(`${sha.slice(0, 7)} (GITHUB_SHA) is the build ${this.state.active} serves to users (${neutralise(live.version)}), ` +
+                `and nothing bad is staged on ${idle}: revert would open a pull request undoing the live build. ` +
+                'If the live build is bad, run rollback (rollback-pr: true) to move traffic back first.', 'Nothing to revert');
+        }
         this.io.info(`traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active): revert opens the rollback pull request only`);
         const outcome = await this.rollbackPullRequest({ bad, reason: this.inputs.reason });
-        return this.result({
-            ...outcome,
-            succeeded: !outcome.pullRequestError,
-            reason: outcome.pullRequestError?.message,
-        });
+        return this.result({ ...outcome, succeeded: !outcome.pullRequestError });
     }
     /**
      * Opens (or updates) the rollback pull request. Traffic is already safe when this runs, so a
@@ -54075,10 +54242,17 @@ class DeployRun {
             return { pullRequest };
         }
         catch (error) {
+            if (error instanceof NothingToRevert) {
+                io.info(`no rollback pull request: ${error.message}`);
+                return {};
+            }
             if (!(error instanceof UserError))
                 throw error;
+            const failure = error instanceof RollbackPullRequestError
+                ? error
+                : new RollbackPullRequestError(error.message, error.title);
             return {
-                pullRequestError: new UserError(`traffic is safe (${state.active} serves ${describeWeights(state.weights)}), but the rollback pull request was not opened: ${error.message}`, error.title === 'GitHub API' ? 'Rollback pull request not opened' : error.title),
+                pullRequestError: failure.reworded(`traffic is safe (${state.active} serves ${describeWeights(state.weights)}), but the rollback pull request was not opened: ${error.message}`),
             };
         }
     }
@@ -54912,7 +55086,7 @@ const deployAction = defineAction({
         },
         reason: {
             description: 'Why it rolled back or failed (which threshold, which value, or the error).',
-            value: (result) => result.reason ?? '',
+            value: (result) => result.reason ?? result.pullRequestError?.message ?? '',
             whenFailed: (errors) => errors.join('\n'),
         },
         verdict: {
@@ -54921,22 +55095,22 @@ const deployAction = defineAction({
         },
         'pull-request-url': {
             description: 'The rollback pull request, when one was opened or updated (rollback-pr: true).',
-            value: (result) => result.pullRequest?.url ?? '',
+            value: (result) => result.pullRequest?.url ?? result.pullRequestError?.pullRequest?.url ?? '',
         },
         'pull-request-number': {
             description: 'Its number.',
-            value: (result) => (result.pullRequest ? String(result.pullRequest.number) : ''),
+            value: (result) => String(result.pullRequest?.number ?? result.pullRequestError?.pullRequest?.number ?? ''),
         },
         'rollback-branch': {
             description: 'The branch holding the reverts: switchyard/rollback-<environment>-<short bad sha>.',
-            value: (result) => result.pullRequest?.branch ?? '',
+            value: (result) => result.pullRequest?.branch ?? result.pullRequestError?.branch ?? '',
         },
     },
     report: { description: 'Path of the JSON report (the plan, the timeline, the state and history).' },
     summary: renderDeploySummary,
     failure: (result) => [
         // revert's only work is the pull request: its failure is the one to report.
-        result.succeeded || result.command === 'revert'
+        result.succeeded || (result.command === 'revert' && result.pullRequestError)
             ? undefined
             : {
                 message: result.error?.message ?? `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,

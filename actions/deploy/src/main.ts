@@ -38,7 +38,7 @@ export const deployAction = defineAction({
     },
     reason: {
       description: 'Why it rolled back or failed (which threshold, which value, or the error).',
-      value: (result) => result.reason ?? '',
+      value: (result) => result.reason ?? result.pullRequestError?.message ?? '',
       whenFailed: (errors) => errors.join('\n'),
     },
     verdict: {
@@ -48,22 +48,23 @@ export const deployAction = defineAction({
     },
     'pull-request-url': {
       description: 'The rollback pull request, when one was opened or updated (rollback-pr: true).',
-      value: (result) => result.pullRequest?.url ?? '',
+      value: (result) => result.pullRequest?.url ?? result.pullRequestError?.pullRequest?.url ?? '',
     },
     'pull-request-number': {
       description: 'Its number.',
-      value: (result) => (result.pullRequest ? String(result.pullRequest.number) : ''),
+      value: (result) =>
+        String(result.pullRequest?.number ?? result.pullRequestError?.pullRequest?.number ?? ''),
     },
     'rollback-branch': {
       description: 'The branch holding the reverts: switchyard/rollback-<environment>-<short bad sha>.',
-      value: (result) => result.pullRequest?.branch ?? '',
+      value: (result) => result.pullRequest?.branch ?? result.pullRequestError?.branch ?? '',
     },
   },
   report: { description: 'Path of the JSON report (the plan, the timeline, the state and history).' },
   summary: renderDeploySummary,
   failure: (result) => [
     // revert's only work is the pull request: its failure is the one to report.
-    result.succeeded || result.command === 'revert'
+    result.succeeded || (result.command === 'revert' && result.pullRequestError)
       ? undefined
       : {
           message:

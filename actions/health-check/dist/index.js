@@ -38080,6 +38080,16 @@ const ACTION_INPUT_NAMES = {
         'safety-backup',
         'github-token',
     ],
+    'validate-migration': [
+        'command',
+        'migrations',
+        'pg-version',
+        'assume-in-transaction',
+        'baseline',
+        'squawk',
+        'rules',
+        'ignore',
+    ],
 };
 
 ;// CONCATENATED MODULE: ./actions/core/src/config.ts
@@ -38104,7 +38114,13 @@ const ACTION_INPUT_NAMES = {
  * Values are only checked for their kind here; each is then parsed by its input's own parser, so
  * a bad value in the file gets the same message (what is valid, an example) as a bad input.
  */
-const ANY_VALUE = union([schemas_string(), schemas_number(), schemas_boolean(), array(union([schemas_string(), schemas_number()]))]);
+const SCALAR = union([schemas_string(), schemas_number(), schemas_boolean()]);
+const ANY_VALUE = union([
+    SCALAR,
+    array(union([schemas_string(), schemas_number()])),
+    // A map (validate-migration's rules: rule → severity) reads as "key: value" lines.
+    record(schemas_string(), SCALAR),
+]);
 function looseSection(names) {
     return strictObject(Object.fromEntries(names.map((name) => [name, ANY_VALUE.optional()])));
 }
@@ -38152,7 +38168,13 @@ function interpolate(value, env, missing) {
 }
 const firstLine = (text) => text.split('\n', 1)[0];
 function toRaw(value) {
-    return Array.isArray(value) ? value.map(String).join('\n') : String(value);
+    if (Array.isArray(value))
+        return value.map(String).join('\n');
+    if (typeof value === 'object' && value !== null)
+        return Object.entries(value)
+            .map(([key, each]) => `${key}: ${String(each)}`)
+            .join('\n');
+    return String(value);
 }
 /** Levenshtein distance, for "did you mean" on misspelt keys. */
 function distance(a, b) {
@@ -42324,7 +42346,16 @@ function redacting(sink, secrets) {
 function toProperties(where) {
     if (!where)
         return undefined;
-    return { title: where.title, file: where.file, startLine: where.line };
+    return {
+        title: where.title,
+        file: where.file,
+        startLine: where.line,
+        endLine: where.endLine,
+        // GitHub ignores columns on an annotation spanning several lines.
+        ...(where.endLine === undefined || where.endLine === where.line
+            ? { startColumn: where.column, endColumn: where.endColumn }
+            : {}),
+    };
 }
 /** The GitHub runner: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */
 function githubIO(env = process.env) {
@@ -42579,7 +42610,8 @@ async function runAction(definition, io, options = {}) {
                     fail(failure);
                 }
                 else {
-                    io.error(failure.message, { title: failure.title, file: failure.file, line: failure.line });
+                    const { message, ...where } = failure;
+                    io.error(message, where);
                     errors.push(failure.message);
                 }
             }

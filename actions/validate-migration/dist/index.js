@@ -45191,14 +45191,2167 @@ function cancellationOnSignals() {
 
 
 
-;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/breaking.ts
-const breakingRules = [];
+;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/rule.ts
+/** The one key of a parse-tree node and its body, e.g. ['AlterTableStmt', {...}]. */
+function nodeOf(node) {
+    const [kind, body] = Object.entries(node)[0] ?? ['Unknown', {}];
+    return [kind, (body ?? {})];
+}
+/** A RangeVar's name as written: schema-qualified when it was. */
+function relationName(relation) {
+    if (!relation?.relname)
+        return '';
+    return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
+}
 
-;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/locks.ts
-const lockRules = [];
+;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/breaking.ts
+
+const CONTRACT = "in a file marked '-- switchyard: contract', run by a later deploy once no old code is left";
+// ---------------------------------------------------------------------------------------------
+// Reading the parse tree
+function body(statement, kind) {
+    const [found, content] = nodeOf(statement.node);
+    return found === kind ? content : undefined;
+}
+/** The String nodes of a list (`public.mood`, a constraint's columns). */
+function strings(items) {
+    return (items ?? [])
+        .map((item) => item.String?.sval ?? '')
+        .filter(Boolean);
+}
+/** A name given as a list of String nodes, dot-joined. */
+function dotted(items) {
+    return strings(items).join('.');
+}
+/** The name of one object of a DROP / RENAME / SET SCHEMA, however the grammar wrote it. */
+function objectName(object) {
+    const [kind, content] = nodeOf(object);
+    if (kind === 'List')
+        return dotted(content.items);
+    if (kind === 'String')
+        return String(content.sval ?? '');
+    if (kind === 'TypeName')
+        return dotted(content.names);
+    if (kind === 'ObjectWithArgs')
+        return dotted(content.objname);
+    return '';
+}
+/** `public.orders` and `orders` are the same object for our purposes (the default search_path). */
+function sameName(a, b) {
+    const bare = (name) => name.replace(/^public\./, '');
+    return a !== '' && bare(a) === bare(b);
+}
+function tableIsNew(name, context) {
+    for (const created of context.createdTables)
+        if (sameName(created, name))
+            return true;
+    return false;
+}
+function alterTable(statement, context) {
+    const content = body(statement, 'AlterTableStmt');
+    if (!content)
+        return undefined;
+    const table = relationName(content.relation);
+    const commands = (content.cmds ?? []).flatMap((each) => each.AlterTableCmd
+        ? [
+            {
+                subtype: String(each.AlterTableCmd.subtype ?? ''),
+                name: String(each.AlterTableCmd.name ?? ''),
+                def: each.AlterTableCmd.def,
+                behavior: each.AlterTableCmd.behavior,
+            },
+        ]
+        : []);
+    return {
+        table,
+        objtype: String(content.objtype ?? 'OBJECT_TABLE'),
+        commands,
+        isNew: tableIsNew(table, context),
+    };
+}
+/** ALTER TABLE and ALTER FOREIGN TABLE: both are tables the old code queries. */
+function isTable(objtype) {
+    return objtype === 'OBJECT_TABLE' || objtype === 'OBJECT_FOREIGN_TABLE';
+}
+function cascadeNote(behavior) {
+    return behavior === 'DROP_CASCADE'
+        ? ' CASCADE also drops whatever depends on it (views, defaults, foreign keys), which blue may use too.'
+        : '';
+}
+/** Earlier statements of the file, as [kind, body]. */
+function earlier(context) {
+    return context.statements.slice(0, context.index).map((each) => nodeOf(each.node));
+}
+/**
+ * Whether the file created an object before this statement, one that did not exist before the
+ * file ran: its first mention is the CREATE, not a DROP (DROP + CREATE replaces what blue uses).
+ */
+function createdByFile(context, created, dropped) {
+    for (const entry of earlier(context)) {
+        if (dropped(entry))
+            return false;
+        if (created(entry))
+            return true;
+    }
+    return false;
+}
+/** The objects of a DROP of one of these kinds. */
+function dropped([kind, content], removeTypes) {
+    if (kind !== 'DropStmt' || !removeTypes.includes(String(content.removeType)))
+        return [];
+    return content.objects ?? [];
+}
+/**
+ * The statements that run in the same transaction as this one, after it: none when the statement
+ * runs outside a transaction (each statement is then its own).
+ */
+function laterInSameTransaction(context) {
+    if (!context.inTransaction)
+        return [];
+    const after = [];
+    for (const each of context.statements.slice(context.index + 1)) {
+        const entry = nodeOf(each.node);
+        if (entry[0] === 'TransactionStmt')
+            break;
+        after.push(entry);
+    }
+    return after;
+}
+function laterInFile(context) {
+    return context.statements.slice(context.index + 1).map((each) => nodeOf(each.node));
+}
+// Views ---------------------------------------------------------------------------------------
+/** The view a statement creates (CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW), if any. */
+function viewCreated([kind, content], replaceCounts) {
+    if (kind === 'ViewStmt' && (replaceCounts || !content.replace))
+        return relationName(content.view);
+    if (kind === 'CreateTableAsStmt' && content.objtype === 'OBJECT_MATVIEW' && !content.if_not_exists)
+        return relationName(content.into?.rel);
+    return undefined;
+}
+const VIEWS = ['OBJECT_VIEW', 'OBJECT_MATVIEW'];
+function viewIsNew(name, context) {
+    return createdByFile(context, (entry) => sameName(viewCreated(entry, false) ?? '', name), (entry) => dropped(entry, VIEWS).some((object) => sameName(objectName(object), name)));
+}
+// Functions -----------------------------------------------------------------------------------
+/**
+ * An argument type as PostgreSQL matches it, to compare a DROP's with a CREATE's: its name without
+ * pg_catalog (`bigint` parses as pg_catalog.int8, `int8` as int8) and whether it is an array;
+ * type modifiers do not count in a function's signature.
+ */
+function typeKey(typeName) {
+    const type = (typeName?.TypeName ?? typeName ?? {});
+    const names = strings(type.names);
+    if (names[0] === 'pg_catalog')
+        names.shift();
+    return `${names.join('.')}${type.arrayBounds ? '[]' : ''}${type.setof ? ' setof' : ''}`;
+}
+function functionRef(object) {
+    const content = object.ObjectWithArgs ?? {};
+    return {
+        name: dotted(content.objname),
+        args: content.args_unspecified ? undefined : (content.objargs ?? []).map(typeKey),
+    };
+}
+/** The function a CREATE FUNCTION / PROCEDURE makes, with its input argument types. */
+function functionCreated([kind, content], replaceCounts) {
+    if (kind !== 'CreateFunctionStmt' || (content.replace && !replaceCounts))
+        return undefined;
+    const parameters = (content.parameters ?? [])
+        .map((each) => each.FunctionParameter ?? {})
+        .filter((each) => each.mode !== 'FUNC_PARAM_OUT' && each.mode !== 'FUNC_PARAM_TABLE');
+    return { name: dotted(content.funcname), args: parameters.map((each) => typeKey(each.argType)) };
+}
+function sameFunction(dropped, created) {
+    if (!created || !sameName(dropped.name, created.name))
+        return false;
+    return dropped.args === undefined || JSON.stringify(dropped.args) === JSON.stringify(created.args);
+}
+function functionIsNew(ref, context) {
+    return createdByFile(context, (entry) => sameFunction(ref, functionCreated(entry, false)), (entry) => dropped(entry, Object.keys(FUNCTION_KINDS)).some((object) => sameName(functionRef(object).name, ref.name)));
+}
+// Types and schemas -----------------------------------------------------------------------------
+function typeCreated([kind, content]) {
+    if (kind === 'CreateEnumStmt' || kind === 'CreateRangeStmt')
+        return dotted(content.typeName);
+    if (kind === 'CreateDomainStmt')
+        return dotted(content.domainname);
+    if (kind === 'CompositeTypeStmt')
+        return relationName(content.typevar);
+    if (kind === 'DefineStmt' && content.kind === 'OBJECT_TYPE')
+        return dotted(content.defnames);
+    return undefined;
+}
+const TYPES = ['OBJECT_TYPE', 'OBJECT_DOMAIN'];
+function typeIsNew(name, context) {
+    return createdByFile(context, (entry) => sameName(typeCreated(entry) ?? '', name), (entry) => dropped(entry, TYPES).some((object) => sameName(objectName(object), name)));
+}
+function schemaIsNew(name, context) {
+    return createdByFile(context, ([kind, content]) => kind === 'CreateSchemaStmt' && !content.if_not_exists && content.schemaname === name, (entry) => dropped(entry, ['OBJECT_SCHEMA']).some((object) => objectName(object) === name));
+}
+/** Whether a DEFAULT expression is the NULL constant (`DEFAULT NULL` is no default). */
+function isNullConstant(node) {
+    return Boolean(node?.A_Const?.isnull);
+}
+// ---------------------------------------------------------------------------------------------
+// The rules
+function rule(definition) {
+    return { category: 'breaks-old-code', ...definition };
+}
+const banDropColumn = rule({
+    id: 'ban-drop-column',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP COLUMN: the old code still reads and writes the column.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_DropColumn')
+            .map((command) => ({
+            message: `Dropping ${alter.table}.${command.name} breaks blue: the old code still reads and writes ${alter.table}.${command.name}, ` +
+                `and its queries fail with 'column "${command.name}" does not exist' until the shift is over.` +
+                cascadeNote(command.behavior),
+            fix: `Expand → migrate → contract: first deploy code that no longer reads or writes ${alter.table}.${command.name} ` +
+                `(make it nullable or give it a default first if it is NOT NULL, so that code's inserts succeed); ` +
+                `then drop the column ${CONTRACT}.`,
+        }));
+    },
+});
+const banDropTable = rule({
+    id: 'ban-drop-table',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP TABLE: the old code still queries the table.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || (content.removeType !== 'OBJECT_TABLE' && content.removeType !== 'OBJECT_FOREIGN_TABLE'))
+            return [];
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((table) => !tableIsNew(table, context))
+            .map((table) => ({
+            message: `Dropping table ${table} breaks blue: the old code still queries ${table}, and every one of those queries fails ` +
+                `with 'relation "${table}" does not exist' until the shift is over; its data is gone for a rollback too.` +
+                cascadeNote(content.behavior),
+            fix: `Expand → migrate → contract: deploy code that no longer reads or writes ${table}; back it up; ` +
+                `then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+const renamingColumn = rule({
+    id: 'renaming-column',
+    severity: 'error',
+    breaking: true,
+    summary: 'RENAME COLUMN: the old code still uses the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || content.renameType !== 'OBJECT_COLUMN')
+            return [];
+        const relation = relationName(content.relation);
+        if (tableIsNew(relation, context) || viewIsNew(relation, context))
+            return [];
+        const from = String(content.subname ?? '');
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming ${relation}.${from} to ${to} breaks blue: the old code still reads and writes ${relation}.${from}, ` +
+                    `and its queries fail with 'column "${from}" does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: add ${relation}.${to}, keep both in sync (a trigger, or the new code writing both) and backfill; ` +
+                    `deploy code that uses ${to}; then drop ${from} ${CONTRACT}. Or keep the column's name and rename the field in the code only.`,
+            },
+        ];
+    },
+});
+const renamingTable = rule({
+    id: 'renaming-table',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER TABLE … RENAME TO: the old code still uses the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || (content.renameType !== 'OBJECT_TABLE' && content.renameType !== 'OBJECT_FOREIGN_TABLE'))
+            return [];
+        const table = relationName(content.relation);
+        if (tableIsNew(table, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming table ${table} to ${to} breaks blue: the old code still queries ${table}, and its queries fail with ` +
+                    `'relation "${table}" does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create a view ${to} AS SELECT * FROM ${table} (simple views are updatable) and deploy code that uses ${to}; ` +
+                    `then, ${CONTRACT}, drop the view and rename the table in one transaction.`,
+            },
+        ];
+    },
+});
+const changingColumnType = rule({
+    id: 'changing-column-type',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER COLUMN … TYPE: the old code reads and writes the old type, and the table is rewritten.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_AlterColumnType')
+            .map((command) => ({
+            message: `Changing the type of ${alter.table}.${command.name} breaks blue: the old code reads and writes it as the old type, ` +
+                `so values green writes may not parse, fit or compare the way blue expects (and cached plans fail with ` +
+                `'cached plan must not change result type'). Most type changes also rewrite ${alter.table} and its indexes ` +
+                `under an ACCESS EXCLUSIVE lock, stalling all traffic to it while they run.`,
+            fix: `Expand → migrate → contract: add a new column of the new type; keep it in sync with ${command.name} (a trigger) ` +
+                `and backfill in batches; deploy code that uses the new column; then drop ${command.name} ${CONTRACT}.`,
+        }));
+    },
+});
+/** Whether a new column's value is filled in for inserts that leave it out. */
+function fillsItself(column) {
+    const type = dotted(column.typeName?.names);
+    if (/^(pg_catalog\.)?(small|big)?serial[248]?$/.test(type))
+        return true;
+    return (column.constraints ?? []).some((each) => {
+        const contype = each.Constraint?.contype;
+        if (contype === 'CONSTR_DEFAULT')
+            return !isNullConstant(each.Constraint?.raw_expr);
+        return contype === 'CONSTR_IDENTITY' || contype === 'CONSTR_GENERATED';
+    });
+}
+const addingRequiredField = rule({
+    id: 'adding-required-field',
+    severity: 'error',
+    summary: 'ADD COLUMN … NOT NULL without a DEFAULT: the old code’s inserts leave it out, and fail.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands.flatMap((command) => {
+            if (command.subtype !== 'AT_AddColumn')
+                return [];
+            const column = command.def?.ColumnDef ?? {};
+            const constraints = column.constraints ?? [];
+            const notNull = constraints.some((each) => each.Constraint?.contype === 'CONSTR_NOTNULL' || each.Constraint?.contype === 'CONSTR_PRIMARY');
+            if (!notNull || fillsItself(column))
+                return [];
+            const name = String(column.colname ?? '');
+            return [
+                {
+                    message: `Adding ${alter.table}.${name} as NOT NULL without a default breaks blue: the old code does not know the column, ` +
+                        `so its INSERTs into ${alter.table} leave it out and fail with 'null value in column "${name}" of relation … violates not-null constraint'. ` +
+                        `On a table that has rows the statement itself fails.`,
+                    fix: `Add ${alter.table}.${name} nullable (or NOT NULL with a constant DEFAULT); deploy code that always writes it; ` +
+                        `backfill existing rows in batches; then, in a later deploy, add CHECK (${name} IS NOT NULL) NOT VALID, VALIDATE it, and SET NOT NULL.`,
+                },
+            ];
+        });
+    },
+});
+const banDropNotNull = rule({
+    id: 'ban-drop-not-null',
+    severity: 'warning',
+    summary: 'ALTER COLUMN … DROP NOT NULL: green may write NULLs the old code does not expect.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_DropNotNull')
+            .map((command) => ({
+            message: `Dropping NOT NULL from ${alter.table}.${command.name} lets green (and anything else) write NULLs there, ` +
+                `while blue still assumes every ${alter.table}.${command.name} has a value: its reads of those rows may crash or misbehave.`,
+            fix: `Only the code that stops writing ${alter.table}.${command.name} needs it nullable: make sure the release blue runs ` +
+                `handles NULL there before green writes any (or write a marker value instead of NULL), then drop NOT NULL.`,
+        }));
+    },
+});
+const banDropDatabase = rule({
+    id: 'ban-drop-database',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP DATABASE: everything connected to it breaks.',
+    check(statement) {
+        const content = body(statement, 'DropdbStmt');
+        if (!content)
+            return [];
+        const name = String(content.dbname ?? '');
+        return [
+            {
+                message: `Dropping database ${name} breaks every client of it, blue and green alike: their connections are refused and the data is gone.`,
+                fix: `A migration should not drop a database. Back it up, move every client off it, and drop it by hand once nothing connects.`,
+            },
+        ];
+    },
+});
+const banDropView = rule({
+    id: 'ban-drop-view',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP VIEW / MATERIALIZED VIEW: the old code still queries the view.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || (content.removeType !== 'OBJECT_VIEW' && content.removeType !== 'OBJECT_MATVIEW'))
+            return [];
+        const kind = content.removeType === 'OBJECT_MATVIEW' ? 'materialized view' : 'view';
+        const atomic = laterInSameTransaction(context);
+        return (content.objects ?? []).map(objectName).flatMap((view) => {
+            if (viewIsNew(view, context))
+                return [];
+            // DROP + CREATE in one transaction replaces the view: blue never sees it missing.
+            if (atomic.some((entry) => sameName(viewCreated(entry, true) ?? '', view)))
+                return [];
+            const recreated = laterInFile(context).some((entry) => sameName(viewCreated(entry, true) ?? '', view));
+            return [
+                {
+                    message: recreated
+                        ? `Dropping ${kind} ${view} and creating it again outside one transaction breaks blue: between the two statements ` +
+                            `its queries of ${view} fail with 'relation "${view}" does not exist'.` +
+                            cascadeNote(content.behavior)
+                        : `Dropping ${kind} ${view} breaks blue: the old code still queries ${view}, and those queries fail with ` +
+                            `'relation "${view}" does not exist' until the shift is over.` +
+                            cascadeNote(content.behavior),
+                    fix: recreated
+                        ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE VIEW when the columns stay.`
+                        : `Expand → migrate → contract: deploy code that no longer queries ${view}; then drop it ${CONTRACT}.`,
+                },
+            ];
+        });
+    },
+});
+const renamingView = rule({
+    id: 'renaming-view',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER VIEW / MATERIALIZED VIEW … RENAME TO: the old code still uses the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || (content.renameType !== 'OBJECT_VIEW' && content.renameType !== 'OBJECT_MATVIEW'))
+            return [];
+        const view = relationName(content.relation);
+        if (viewIsNew(view, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming view ${view} to ${to} breaks blue: the old code still queries ${view}, and its queries fail with ` +
+                    `'relation "${view}" does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create ${to} beside ${view} (same definition); deploy code that uses ${to}; then drop ${view} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const FUNCTION_KINDS = {
+    OBJECT_FUNCTION: 'function',
+    OBJECT_PROCEDURE: 'procedure',
+    OBJECT_ROUTINE: 'routine',
+    OBJECT_AGGREGATE: 'aggregate',
+};
+const banDropFunction = rule({
+    id: 'ban-drop-function',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP FUNCTION / PROCEDURE: the old code (or its defaults and triggers) still calls it.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        const kind = FUNCTION_KINDS[String(content?.removeType)];
+        if (!content || !kind)
+            return [];
+        const atomic = laterInSameTransaction(context);
+        return (content.objects ?? []).map(functionRef).flatMap((ref) => {
+            if (functionIsNew(ref, context))
+                return [];
+            if (atomic.some((entry) => sameFunction(ref, functionCreated(entry, true))))
+                return [];
+            const recreated = laterInFile(context).some((entry) => sameFunction(ref, functionCreated(entry, true)));
+            return [
+                {
+                    message: recreated
+                        ? `Dropping ${kind} ${ref.name} and creating it again outside one transaction breaks blue: between the two statements ` +
+                            `its calls of ${ref.name} fail with 'function ${ref.name}(…) does not exist'.` +
+                            cascadeNote(content.behavior)
+                        : `Dropping ${kind} ${ref.name} breaks blue: the old code still calls ${ref.name}, and those calls fail with ` +
+                            `'function ${ref.name}(…) does not exist' until the shift is over.` +
+                            cascadeNote(content.behavior),
+                    fix: recreated
+                        ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE when the signature stays.`
+                        : `Expand → migrate → contract: deploy code that no longer calls ${ref.name}; then drop it ${CONTRACT}.`,
+                },
+            ];
+        });
+    },
+});
+const renamingFunction = rule({
+    id: 'renaming-function',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER FUNCTION / PROCEDURE … RENAME TO: the old code still calls the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        const kind = FUNCTION_KINDS[String(content?.renameType)];
+        if (!content || !kind)
+            return [];
+        const ref = functionRef(content.object);
+        if (functionIsNew(ref, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming ${kind} ${ref.name} to ${to} breaks blue: the old code still calls ${ref.name}, and those calls fail with ` +
+                    `'function ${ref.name}(…) does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create ${to} with the same body beside ${ref.name}; deploy code that calls ${to}; then drop ${ref.name} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const banDropType = rule({
+    id: 'ban-drop-type',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP TYPE / DOMAIN: the old code still casts to it or writes columns of it.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || (content.removeType !== 'OBJECT_TYPE' && content.removeType !== 'OBJECT_DOMAIN'))
+            return [];
+        const kind = content.removeType === 'OBJECT_DOMAIN' ? 'domain' : 'type';
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((type) => !typeIsNew(type, context))
+            .map((type) => ({
+            message: `Dropping ${kind} ${type} breaks blue: the old code still names ${type} (casts such as $1::${type}, columns and functions of that type), ` +
+                `and those queries fail with 'type "${type}" does not exist' until the shift is over.` +
+                cascadeNote(content.behavior),
+            fix: `Expand → migrate → contract: move the columns off ${type} and deploy code that no longer names it; then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+const renamingType = rule({
+    id: 'renaming-type',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER TYPE / DOMAIN … RENAME TO: the old code still casts to the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || (content.renameType !== 'OBJECT_TYPE' && content.renameType !== 'OBJECT_DOMAIN'))
+            return [];
+        const type = objectName(content.object);
+        if (typeIsNew(type, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming type ${type} to ${to} breaks blue: the old code still names ${type} (casts such as $1::${type}, which ORMs write for enums), ` +
+                    `and those queries fail with 'type "${type}" does not exist' the moment the rename commits.`,
+                fix: `Keep the type's name and rename it in the code only; or add the new type, move the columns to it across deploys, and drop ${type} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const enumValueRenamed = rule({
+    id: 'enum-value-renamed',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER TYPE … RENAME VALUE: the old code still writes the old value, and compares with it.',
+    check(statement, context) {
+        const content = body(statement, 'AlterEnumStmt');
+        if (!content?.oldVal)
+            return [];
+        const type = dotted(content.typeName);
+        if (typeIsNew(type, context))
+            return [];
+        const from = String(content.oldVal);
+        const to = String(content.newVal ?? '');
+        return [
+            {
+                message: `Renaming value '${from}' of enum ${type} to '${to}' breaks blue: the old code still writes '${from}' and fails with ` +
+                    `'invalid input value for enum ${type}: "${from}"', and its reads meet '${to}', which it does not know.`,
+                fix: `Expand → migrate → contract: ADD VALUE '${to}'; deploy code that writes '${to}' and reads both; UPDATE the rows from '${from}' to '${to}' in batches; ` +
+                    `stop using '${from}' (an enum value cannot be dropped: leave it, or move the column to a new type ${CONTRACT}).`,
+            },
+        ];
+    },
+});
+const enumValueAdded = rule({
+    id: 'enum-value-added',
+    severity: 'warning',
+    summary: 'ALTER TYPE … ADD VALUE: green may write a value the old code does not know.',
+    check(statement, context) {
+        const content = body(statement, 'AlterEnumStmt');
+        if (!content || content.oldVal || !content.newVal)
+            return [];
+        const type = dotted(content.typeName);
+        if (typeIsNew(type, context))
+            return [];
+        const value = String(content.newVal);
+        return [
+            {
+                message: `Adding value '${value}' to enum ${type}: once green writes '${value}', blue reads a ${type} it does not know ` +
+                    `(an unmatched case, a failed parse into its own enum) for as long as the shift lasts — and after a rollback.`,
+                fix: `Add the value one deploy before any code writes it, in a release whose code reads '${value}' safely; ` +
+                    `only the next release starts writing it.`,
+            },
+        ];
+    },
+});
+const banDropColumnDefault = rule({
+    id: 'ban-drop-column-default',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER COLUMN … DROP DEFAULT / DROP IDENTITY / DROP EXPRESSION: the old code’s inserts relied on it.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands.flatMap((command) => {
+            const column = `${alter.table}.${command.name}`;
+            const dropsDefault = command.subtype === 'AT_ColumnDefault' && (command.def === undefined || isNullConstant(command.def));
+            const what = dropsDefault
+                ? 'the default'
+                : command.subtype === 'AT_DropIdentity'
+                    ? 'the identity (its generated values)'
+                    : command.subtype === 'AT_DropExpression'
+                        ? 'the generation expression'
+                        : undefined;
+            if (!what)
+                return [];
+            return [
+                {
+                    message: `Dropping ${what} of ${column} breaks blue: the old code's INSERTs that leave ${command.name} out now store NULL instead, ` +
+                        `and fail with 'null value in column "${command.name}" of relation … violates not-null constraint' when it is NOT NULL.`,
+                    fix: `Expand → migrate → contract: deploy code that always writes ${column}; then drop ${what} ${CONTRACT}.`,
+                },
+            ];
+        });
+    },
+});
+const changingColumnDefault = rule({
+    id: 'changing-column-default',
+    severity: 'warning',
+    summary: 'ALTER COLUMN … SET DEFAULT: the old code’s inserts get a value it did not choose.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_ColumnDefault' && command.def !== undefined && !isNullConstant(command.def))
+            .map((command) => ({
+            message: `Changing the default of ${alter.table}.${command.name}: blue's INSERTs that leave ${command.name} out now get the new default, ` +
+                `a value the old code did not choose and may not expect when it reads the row back.`,
+            fix: `Make sure the old code handles the new default (or always writes ${command.name}) before changing it; ` +
+                `or let green write the new value explicitly and change the default once blue is gone.`,
+        }));
+    },
+});
+const CONSTRAINT_KINDS = {
+    CONSTR_CHECK: 'CHECK',
+    CONSTR_UNIQUE: 'UNIQUE',
+    CONSTR_PRIMARY: 'PRIMARY KEY',
+    CONSTR_FOREIGN: 'FOREIGN KEY',
+    CONSTR_EXCLUSION: 'EXCLUDE',
+};
+/** A new rule every write must follow: `writes` says whose writes, e.g. "INSERTs and UPDATEs of orders". */
+function restriction(writes, what, extra = '') {
+    return {
+        message: `${what} applies to every write from now on, not only to new code: blue's ${writes} that break it fail ` +
+            `(the old code was never written to respect it), for the whole shift and after a rollback.${extra}`,
+        fix: `Add it only once every release that can still run writes data that satisfies it: deploy that code first, fix the existing rows, ` +
+            `then add it in a later deploy (NOT VALID first, then VALIDATE, to keep the lock short).`,
+    };
+}
+const newWriteRestriction = rule({
+    id: 'new-write-restriction',
+    severity: 'warning',
+    summary: 'ADD CONSTRAINT (CHECK — even NOT VALID —, UNIQUE, PRIMARY KEY, FOREIGN KEY, EXCLUDE), CREATE UNIQUE INDEX, SET NOT NULL: the old code’s writes may violate it.',
+    check(statement, context) {
+        const index = body(statement, 'IndexStmt');
+        if (index) {
+            const table = relationName(index.relation);
+            if (!index.unique || tableIsNew(table, context))
+                return [];
+            const columns = (index.indexParams ?? [])
+                .map((each) => each.IndexElem?.name ?? 'an expression')
+                .join(', ');
+            return [
+                restriction(`INSERTs and UPDATEs of ${table}`, `The unique index ${index.idxname ? `${String(index.idxname)} ` : ''}on ${table} (${columns})`),
+            ];
+        }
+        const domain = body(statement, 'AlterDomainStmt');
+        if (domain) {
+            const name = dotted(domain.typeName);
+            if (typeIsNew(name, context))
+                return [];
+            const writes = `writes to columns of domain ${name}`;
+            if (domain.subtype === 'O')
+                return [restriction(writes, `SET NOT NULL on domain ${name}`)];
+            if (domain.subtype === 'C')
+                return [
+                    restriction(writes, `The constraint added to domain ${name}`, ' NOT VALID skips only the existing rows.'),
+                ];
+            return [];
+        }
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands.flatMap((command) => {
+            if (command.subtype === 'AT_SetNotNull')
+                return [
+                    restriction(`INSERTs and UPDATEs of ${alter.table}`, `SET NOT NULL on ${alter.table}.${command.name}`, ` An old release that leaves ${command.name} out of its INSERTs, or writes NULL, fails with 'null value in column "${command.name}"'.`),
+                ];
+            if (command.subtype !== 'AT_AddConstraint')
+                return [];
+            const constraint = command.def?.Constraint ?? {};
+            const kind = CONSTRAINT_KINDS[String(constraint.contype)];
+            // UNIQUE USING INDEX: the unique index already enforced it.
+            if (!kind || (constraint.contype === 'CONSTR_UNIQUE' && constraint.indexname))
+                return [];
+            const named = constraint.conname ? ` ${String(constraint.conname)}` : '';
+            const keys = strings(constraint.keys ?? constraint.fk_attrs).join(', ');
+            const what = `The ${kind} constraint${named} on ${alter.table}${keys ? ` (${keys})` : ''}`;
+            let extra = '';
+            if (constraint.skip_validation)
+                extra += ' NOT VALID skips only the existing rows.';
+            if (constraint.contype === 'CONSTR_PRIMARY')
+                extra += ' A primary key also makes its columns NOT NULL.';
+            if (constraint.contype === 'CONSTR_FOREIGN') {
+                const parent = relationName(constraint.pktable);
+                extra += ` Blue's DELETEs and key UPDATEs of ${parent} rows that ${alter.table} still references fail too.`;
+            }
+            return [restriction(`INSERTs and UPDATEs of ${alter.table}`, what, extra)];
+        });
+    },
+});
+const banDropConstraint = rule({
+    id: 'ban-drop-constraint',
+    severity: 'warning',
+    summary: 'DROP CONSTRAINT: the old code may rely on it (ON CONFLICT, data it guarantees).',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_DropConstraint')
+            .map((command) => ({
+            message: `Dropping constraint ${command.name} of ${alter.table}: if it is a UNIQUE or PRIMARY KEY constraint, blue's ` +
+                `INSERT … ON CONFLICT on its columns (or ON CONFLICT ON CONSTRAINT ${command.name}) fails with 'there is no unique or exclusion constraint matching'; ` +
+                `whatever it is, blue may rely on the data it guaranteed, which green can now break.` +
+                cascadeNote(command.behavior),
+            fix: `Loosening a CHECK or a foreign key for green is an expand step: drop it once blue tolerates the data green will write. ` +
+                `A unique or primary key constraint: deploy code that no longer upserts on it first, then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+/** PostgreSQL's default names for the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint. */
+const CONSTRAINT_INDEX_NAME = /_(pkey|key|excl)$/;
+const renamingConstraint = rule({
+    id: 'renaming-constraint',
+    severity: 'warning',
+    summary: 'RENAME CONSTRAINT (or renaming the index behind one): the old code may name it (ON CONFLICT ON CONSTRAINT, error handling).',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content)
+            return [];
+        const to = String(content.newname ?? '');
+        const consequences = (from, owner) => `blue's INSERT … ON CONFLICT ON CONSTRAINT ${from} fails with 'constraint "${from}" for table "${owner}" does not exist', ` +
+            `and old code that recognises violations by the constraint's name (ORMs mapping errors to fields) no longer does.`;
+        const fix = (from) => `Rename it in a later deploy, once no code that names ${from} is left; queries that name no constraint are unaffected.`;
+        if (content.renameType === 'OBJECT_INDEX') {
+            // Queries never name an index, but renaming the index of a constraint renames the
+            // constraint too. The statement does not say which it is: PostgreSQL's default names do.
+            const index = relationName(content.relation);
+            const bare = content.relation.relname ?? '';
+            const ofNewTable = [...context.createdTables].some((table) => bare.startsWith(`${table.replace(/^.*\./, '')}_`));
+            if (!CONSTRAINT_INDEX_NAME.test(bare) || ofNewTable)
+                return [];
+            return [
+                {
+                    message: `Renaming index ${index} to ${to}: ${bare} is PostgreSQL's default name for the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint, ` +
+                        `and renaming such an index renames its constraint too. Then blue's INSERT … ON CONFLICT ON CONSTRAINT ${bare} fails with ` +
+                        `'constraint "${bare}" … does not exist', and old code that recognises violations by the constraint's name no longer does. ` +
+                        `(If it is a plain unique index, nothing breaks: suppress this.)`,
+                    fix: fix(bare),
+                },
+            ];
+        }
+        // A domain's constraints are in no query (ON CONFLICT names table constraints only).
+        if (content.renameType !== 'OBJECT_TABCONSTRAINT')
+            return [];
+        const owner = relationName(content.relation);
+        if (tableIsNew(owner, context))
+            return [];
+        const from = String(content.subname ?? '');
+        return [
+            {
+                message: `Renaming constraint ${from} of ${owner} to ${to}: ${consequences(from, owner)}`,
+                fix: fix(from),
+            },
+        ];
+    },
+});
+const renamingSchema = rule({
+    id: 'renaming-schema',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER SCHEMA … RENAME TO: the old code’s qualified names and search_path stop resolving.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || content.renameType !== 'OBJECT_SCHEMA')
+            return [];
+        const schema = String(content.subname ?? '');
+        if (schemaIsNew(schema, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming schema ${schema} to ${to} breaks blue: every query of the old code that names ${schema}.something, or finds ` +
+                    `its tables through a search_path with ${schema}, fails with 'relation does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create the objects in ${to} (or views there onto ${schema}'s); deploy code that uses ${to}; then drop or rename ${schema} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const changingSchema = rule({
+    id: 'changing-schema',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER … SET SCHEMA: the old code still finds the object in its old schema.',
+    check(statement, context) {
+        const content = body(statement, 'AlterObjectSchemaStmt');
+        if (!content)
+            return [];
+        const name = content.relation ? relationName(content.relation) : objectName(content.object);
+        const objectType = String(content.objectType ?? '');
+        if (objectType === 'OBJECT_TABLE' && tableIsNew(name, context))
+            return [];
+        if ((objectType === 'OBJECT_VIEW' || objectType === 'OBJECT_MATVIEW') && viewIsNew(name, context))
+            return [];
+        if ((objectType === 'OBJECT_TYPE' || objectType === 'OBJECT_DOMAIN') && typeIsNew(name, context))
+            return [];
+        const to = String(content.newschema ?? '');
+        const kind = objectType
+            .replace(/^OBJECT_/, '')
+            .replace(/_/g, ' ')
+            .toLowerCase();
+        return [
+            {
+                message: `Moving ${kind} ${name} to schema ${to} breaks blue: the old code still finds ${name} where it was ` +
+                    `(by its qualified name or its search_path), and those queries fail with 'does not exist' the moment the move commits.`,
+                fix: `Expand → migrate → contract: leave ${name} where it is and point a view (or a wrapper) in ${to} at it; deploy code that uses ${to}; then move it ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const banDropSchema = rule({
+    id: 'ban-drop-schema',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP SCHEMA: the old code still uses what is in it.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || content.removeType !== 'OBJECT_SCHEMA')
+            return [];
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((schema) => !schemaIsNew(schema, context))
+            .map((schema) => ({
+            message: `Dropping schema ${schema} breaks blue: the old code's queries of anything in ${schema} fail with 'does not exist' ` +
+                `until the shift is over.` +
+                (content.behavior === 'DROP_CASCADE'
+                    ? ` CASCADE drops every table, view and function in it, with their data.`
+                    : ''),
+            fix: `Expand → migrate → contract: deploy code that no longer uses ${schema}; back it up; then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+/** The "breaks the old code" rules, in the order the docs list them. */
+const breakingRules = [
+    banDropColumn,
+    banDropTable,
+    renamingColumn,
+    renamingTable,
+    changingColumnType,
+    addingRequiredField,
+    banDropNotNull,
+    banDropDatabase,
+    banDropView,
+    renamingView,
+    banDropFunction,
+    renamingFunction,
+    banDropType,
+    renamingType,
+    enumValueRenamed,
+    enumValueAdded,
+    banDropColumnDefault,
+    changingColumnDefault,
+    newWriteRestriction,
+    banDropConstraint,
+    renamingConstraint,
+    renamingSchema,
+    changingSchema,
+    banDropSchema,
+];
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/context.ts
+
+/**
+ * What each statement of a file runs within: the transaction state (an explicit BEGIN … COMMIT,
+ * or the tool's own), whether lock_timeout is set, which tables the file created before it.
+ * Walked once, in order, as PostgreSQL would run the file.
+ */
+function statementContexts(statements, settings) {
+    let explicit = false;
+    let lockTimeoutSet = false;
+    // SET LOCAL lasts until the transaction ends; plain SET, for the session.
+    let localLockTimeout = false;
+    const created = new Set();
+    return statements.map((statement, index) => {
+        const context = {
+            pgVersion: settings.pgVersion,
+            file: settings.file,
+            statements,
+            index,
+            inTransaction: settings.assumeInTransaction || explicit,
+            lockTimeoutSet: lockTimeoutSet || localLockTimeout,
+            createdTables: new Set(created),
+        };
+        const [kind, body] = nodeOf(statement.node);
+        if (kind === 'TransactionStmt') {
+            const what = body.kind;
+            if (what === 'TRANS_STMT_BEGIN' || what === 'TRANS_STMT_START')
+                explicit = true;
+            if (what === 'TRANS_STMT_COMMIT' ||
+                what === 'TRANS_STMT_ROLLBACK' ||
+                what === 'TRANS_STMT_COMMIT_PREPARED') {
+                explicit = false;
+                localLockTimeout = false;
+            }
+        }
+        else if (kind === 'VariableSetStmt' && String(body.name).toLowerCase() === 'lock_timeout') {
+            const value = lockTimeoutValue(body);
+            if (body.is_local)
+                localLockTimeout = value;
+            else
+                lockTimeoutSet = value;
+        }
+        else if (kind === 'CreateStmt') {
+            created.add(relationName(body.relation));
+        }
+        return context;
+    });
+}
+/** Whether a SET lock_timeout sets a limit: `0`, DEFAULT and RESET mean none. */
+function lockTimeoutValue(body) {
+    if (body.kind !== 'VAR_SET_VALUE')
+        return false;
+    const [first] = body.args ?? [];
+    const constant = first?.A_Const ?? {};
+    const value = constant.ival?.ival ??
+        constant.sval?.sval ??
+        constant.fval?.fval;
+    if (value === undefined)
+        return false;
+    return !/^\s*0+\s*(ms|s|min|h|d)?\s*$/i.test(String(value));
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/transactions.ts
-const transactionRules = [];
+
+/**
+ * BEGIN / START TRANSACTION open a block; COMMIT (END), ROLLBACK (ABORT) and PREPARE TRANSACTION
+ * close it, unless `AND CHAIN` opens the next one at once. Savepoints neither open nor close one.
+ */
+function transactionEffect(statement) {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind !== 'TransactionStmt')
+        return undefined;
+    switch (body.kind) {
+        case 'TRANS_STMT_BEGIN':
+        case 'TRANS_STMT_START':
+            return 'begin';
+        case 'TRANS_STMT_COMMIT':
+        case 'TRANS_STMT_ROLLBACK':
+        case 'TRANS_STMT_PREPARE':
+            return body.chain ? undefined : 'end';
+        default:
+            return undefined;
+    }
+}
+/** The COMMIT/ROLLBACK kind, for messages. */
+function endWord(statement) {
+    const [, body] = nodeOf(statement.node);
+    if (body.kind === 'TRANS_STMT_ROLLBACK')
+        return 'ROLLBACK';
+    if (body.kind === 'TRANS_STMT_PREPARE')
+        return 'PREPARE TRANSACTION';
+    return 'COMMIT';
+}
+const maps = new WeakMap();
+/**
+ * With `assumeInTransaction`, the migration tool's own transaction (id 0) is open from the first
+ * statement: a BEGIN inside it is ignored by PostgreSQL (with a warning) and the first COMMIT ends
+ * it. Computed once per file and setting.
+ */
+function transactionMap(statements, assumeInTransaction) {
+    let byAssume = maps.get(statements);
+    if (!byAssume)
+        maps.set(statements, (byAssume = new Map()));
+    const known = byAssume.get(assumeInTransaction);
+    if (known)
+        return known;
+    const ids = [];
+    const before = [];
+    let current = assumeInTransaction ? 0 : undefined;
+    let next = 1;
+    for (const statement of statements) {
+        before.push(current);
+        const effect = transactionEffect(statement);
+        if (effect === 'begin' && current === undefined)
+            current = next++;
+        ids.push(current);
+        if (effect === 'end')
+            current = undefined;
+    }
+    const map = { ids, before };
+    byAssume.set(assumeInTransaction, map);
+    return map;
+}
+/**
+ * Whether the migration tool wraps the file in a transaction (`assume-in-transaction`). The
+ * context says so directly when it carries the setting; else it is read off `inTransaction`,
+ * which is the setting wherever no explicit BEGIN is open (inside one, it cannot tell: false).
+ */
+function assumesTransaction(context) {
+    const setting = context.assumeInTransaction;
+    if (setting !== undefined)
+        return setting;
+    const explicit = transactionMap(context.statements, false).before[context.index] !== undefined;
+    return explicit ? false : context.inTransaction;
+}
+/** Whether statements `earlier` and `later` of the file run in one and the same transaction. */
+function sameTransaction(context, earlier, later) {
+    const { ids } = transactionMap(context.statements, assumesTransaction(context));
+    const id = ids[earlier];
+    return id !== undefined && id === ids[later];
+}
+function lineOf(context, index) {
+    const statement = index === undefined ? undefined : context.statements[index];
+    return statement ? `line ${statement.start.line}` : 'an earlier line';
+}
+/** The index of the BEGIN that opened the explicit block open before statement `index`. */
+function openingBegin(context, index) {
+    const { ids, before } = transactionMap(context.statements, false);
+    const open = before[index];
+    if (open === undefined)
+        return undefined;
+    return ids.findIndex((id, at) => id === open && transactionEffect(context.statements[at]) === 'begin');
+}
+/** CREATE INDEX / DROP INDEX / REINDEX … CONCURRENTLY: the statement's words, or undefined. */
+function concurrentIndexOperation(statement) {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind === 'IndexStmt' && body.concurrent)
+        return 'CREATE INDEX CONCURRENTLY';
+    if (kind === 'DropStmt' && body.removeType === 'OBJECT_INDEX' && body.concurrent)
+        return 'DROP INDEX CONCURRENTLY';
+    if (kind === 'ReindexStmt') {
+        const params = body.params ?? [];
+        const concurrently = params.find((each) => each.DefElem?.defname === 'concurrently')?.DefElem;
+        if (concurrently && !isFalse(concurrently.arg))
+            return 'REINDEX CONCURRENTLY';
+    }
+    return undefined;
+}
+function isFalse(arg) {
+    const value = arg ?? {};
+    if (value.String)
+        return /^(false|off|0|no)$/i.test(value.String.sval ?? '');
+    if (value.Integer)
+        return !value.Integer.ival;
+    return false;
+}
+const banConcurrentIndexCreationInTransaction = {
+    id: 'ban-concurrent-index-creation-in-transaction',
+    category: 'transactions',
+    severity: 'error',
+    summary: 'CREATE / DROP / REINDEX … CONCURRENTLY inside a transaction block: PostgreSQL refuses it.',
+    check(statement, context) {
+        const operation = concurrentIndexOperation(statement);
+        if (!operation || !context.inTransaction)
+            return [];
+        // As squawk: a file of this one statement is not wrapped by tools that know it cannot be
+        // (golang-migrate, and any tool sending the file as one query); a file of several is.
+        if (context.statements.length < 2)
+            return [];
+        const begin = openingBegin(context, context.index);
+        const where = begin !== undefined
+            ? `inside the transaction opened at ${lineOf(context, begin)}`
+            : 'inside the transaction your migration tool wraps this file in (assume-in-transaction)';
+        return [
+            {
+                message: `${operation} cannot run inside a transaction block, and this one runs ${where}: PostgreSQL ` +
+                    'rejects it, the migration fails at this statement and everything before it in the transaction ' +
+                    'rolls back — green is deployed against a schema it expected to have.',
+                fix: `Move the ${operation} into its own migration file that runs outside a transaction (no BEGIN; ` +
+                    "turn off your tool's transaction for that file: e.g. `-- +goose NO TRANSACTION`, Rails " +
+                    '`disable_ddl_transaction!`, Django `atomic = False`, Flyway `executeInTransaction=false`). If a ' +
+                    'concurrent build fails it leaves an INVALID index: DROP INDEX CONCURRENTLY it and run the file again.',
+            },
+        ];
+    },
+};
+const transactionNesting = {
+    id: 'transaction-nesting',
+    category: 'transactions',
+    severity: 'error',
+    summary: "BEGIN inside a transaction, or COMMIT / ROLLBACK of the migration tool's transaction (or of none).",
+    check(statement, context) {
+        const effect = transactionEffect(statement);
+        if (!effect)
+            return [];
+        const assume = assumesTransaction(context);
+        const explicitBegin = openingBegin(context, context.index);
+        if (effect === 'begin') {
+            if (explicitBegin !== undefined)
+                return [
+                    {
+                        message: `A transaction is already open (BEGIN at ${lineOf(context, explicitBegin)}): PostgreSQL ignores ` +
+                            'this BEGIN with a warning, and the first COMMIT ends both — whatever the author meant to be ' +
+                            'atomic after it is not, and a failure there leaves the migration half applied.',
+                        fix: 'Remove the inner BEGIN (and its COMMIT): one BEGIN … COMMIT per file, or none when your tool wraps the file.',
+                    },
+                ];
+            if (!assume)
+                return [];
+            return [
+                {
+                    message: 'Your migration tool already runs this file in a transaction (assume-in-transaction): PostgreSQL ' +
+                        "ignores this BEGIN with a warning, and the COMMIT that pairs with it commits the tool's " +
+                        'transaction early — statements after it run outside any transaction, so a failure leaves the ' +
+                        'migration half applied and the tool believes it rolled back.',
+                    fix: 'Remove BEGIN and COMMIT and let the tool own the transaction; to split the work into separate ' +
+                        'transactions, split it into separate migration files.',
+                },
+            ];
+        }
+        const word = endWord(statement);
+        if (assume)
+            return [
+                {
+                    message: `${word} here ends the transaction your migration tool wraps this file in (assume-in-transaction): ` +
+                        'statements after it run outside any transaction (a failure leaves the migration half applied), ' +
+                        "and the tool's own COMMIT at the end finds no transaction.",
+                    fix: 'Remove BEGIN/COMMIT/ROLLBACK from the file and let the tool own the transaction; put statements ' +
+                        'that need their own transaction in a separate migration file.',
+                },
+            ];
+        if (explicitBegin !== undefined)
+            return [];
+        return [
+            {
+                message: `There is no transaction for this ${word} to end: PostgreSQL warns and does nothing — the ` +
+                    'statements before it already committed one by one, so they were never atomic.',
+                fix: `Put BEGIN where the transaction should start, or remove the ${word}.`,
+            },
+        ];
+    },
+};
+const banUncommittedTransaction = {
+    id: 'ban-uncommitted-transaction',
+    category: 'transactions',
+    severity: 'error',
+    summary: 'A BEGIN with no COMMIT or ROLLBACK by the end of the file.',
+    check(statement, context) {
+        if (transactionEffect(statement) !== 'begin')
+            return [];
+        // As squawk: the file's last BEGIN, when nothing after it ends a transaction.
+        for (const later of context.statements.slice(context.index + 1))
+            if (transactionEffect(later) !== undefined)
+                return [];
+        if (assumesTransaction(context))
+            return [
+                {
+                    message: "This BEGIN is never committed or rolled back in the file: only your migration tool's final COMMIT " +
+                        'ends it (PostgreSQL ignored the BEGIN inside the tool\'s transaction), so the file does not say ' +
+                        'where its transaction ends — run without the tool (psql -f) it stays open, holding every lock ' +
+                        'its statements took until the connection closes, and then rolls back.',
+                    fix: 'Remove the BEGIN and let the tool own the transaction, or end the file with COMMIT;.',
+                },
+            ];
+        return [
+            {
+                message: 'This BEGIN is never committed or rolled back: at the end of the file the transaction is still ' +
+                    'open, holding every lock its statements took (an ACCESS EXCLUSIVE from any ALTER TABLE blocks ' +
+                    'all reads and writes of that table, for blue and green) until the connection closes — and then ' +
+                    'PostgreSQL rolls the whole migration back.',
+                fix: 'End the file with COMMIT; (or remove the BEGIN when your migration tool wraps the file in a transaction).',
+            },
+        ];
+    },
+};
+const transactionRules = [
+    banConcurrentIndexCreationInTransaction,
+    transactionNesting,
+    banUncommittedTransaction,
+];
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/locks.ts
+
+
+
+/** PostgreSQL's table lock modes, weakest first. */
+const MODES = [
+    'ACCESS SHARE',
+    'ROW SHARE',
+    'ROW EXCLUSIVE',
+    'SHARE UPDATE EXCLUSIVE',
+    'SHARE',
+    'SHARE ROW EXCLUSIVE',
+    'EXCLUSIVE',
+    'ACCESS EXCLUSIVE',
+];
+const strength = (mode) => MODES.indexOf(mode);
+/** From SHARE up, a lock conflicts with the ROW EXCLUSIVE every INSERT, UPDATE and DELETE takes. */
+const blocksWrites = (mode) => strength(mode) >= strength('SHARE');
+/** Who waits while a lock is held (or queued for). */
+function stalls(lock) {
+    if (lock.mode === 'ACCESS EXCLUSIVE')
+        return `every read and write of ${lock.label}`;
+    if (lock.mode === 'EXCLUSIVE')
+        return `every write of ${lock.label} (reads continue)`;
+    return `every INSERT, UPDATE and DELETE on ${lock.label} (reads continue)`;
+}
+function bare(table) {
+    return table.startsWith('public.') ? table.slice('public.'.length) : table;
+}
+/** The table was created earlier in this file: no traffic reaches it before this deploy. */
+function isNew(table, context) {
+    if (!table)
+        return false;
+    const name = bare(table);
+    return (context.createdTables.has(table) ||
+        context.createdTables.has(name) ||
+        context.createdTables.has(`public.${name}`));
+}
+function sameTable(a, b) {
+    return bare(a) === bare(b);
+}
+function locks_list(value) {
+    return Array.isArray(value) ? value : [];
+}
+/** The bodies of an ALTER TABLE's commands. */
+function commands(body) {
+    return locks_list(body.cmds).map((each) => nodeOf(each)[1]);
+}
+/** A `{Constraint: {...}}` node's body. */
+function constraintOf(node) {
+    return node?.Constraint;
+}
+/** The column definition an ADD COLUMN adds. */
+function columnOf(command) {
+    return command.def?.ColumnDef;
+}
+function columnConstraints(column) {
+    return locks_list(column?.constraints)
+        .map(constraintOf)
+        .filter((each) => each !== undefined);
+}
+/** A DROP's object names: `[["s", "t"], ["u"]]` → `["s.t", "u"]`. */
+function dropNames(body) {
+    return locks_list(body.objects).map((each) => (each.List?.items ?? []).map((item) => item.String?.sval ?? ''));
+}
+function rangeVars(value) {
+    return locks_list(value).map((each) => relationName(each.RangeVar));
+}
+/** The first two words of the statement, upper-cased: "ALTER TABLE", "CREATE INDEX". */
+function leadingWords(statement) {
+    const words = statement.text.match(/^[A-Za-z]+(\s+[A-Za-z]+)?/)?.[0] ?? statement.kind;
+    return words.replace(/\s+/g, ' ').toUpperCase();
+}
+const SHARE_UPDATE_EXCLUSIVE_COMMANDS = new Set([
+    'AT_SetStatistics',
+    'AT_SetOptions',
+    'AT_ResetOptions',
+    'AT_SetRelOptions',
+    'AT_ResetRelOptions',
+    'AT_ClusterOn',
+    'AT_DropCluster',
+    'AT_ValidateConstraint',
+]);
+const TRIGGER_COMMANDS = new Set([
+    'AT_EnableTrig',
+    'AT_EnableAlwaysTrig',
+    'AT_EnableReplicaTrig',
+    'AT_EnableTrigAll',
+    'AT_EnableTrigUser',
+    'AT_DisableTrig',
+    'AT_DisableTrigAll',
+    'AT_DisableTrigUser',
+]);
+function alterTableLocks(body) {
+    const table = relationName(body.relation);
+    const objtype = body.objtype;
+    if (objtype === 'OBJECT_TYPE')
+        return [];
+    const label = objtype === 'OBJECT_INDEX'
+        ? `index ${table} (and every query of its table)`
+        : objtype === 'OBJECT_VIEW' || objtype === 'OBJECT_MATVIEW'
+            ? `view ${table}`
+            : table;
+    const locks = [];
+    let mode = 'ACCESS SHARE';
+    const raise = (to) => {
+        if (strength(to) > strength(mode))
+            mode = to;
+    };
+    for (const command of commands(body)) {
+        const subtype = command.subtype;
+        if (SHARE_UPDATE_EXCLUSIVE_COMMANDS.has(subtype))
+            raise('SHARE UPDATE EXCLUSIVE');
+        else if (TRIGGER_COMMANDS.has(subtype))
+            raise('SHARE ROW EXCLUSIVE');
+        else if (subtype === 'AT_AttachPartition' || subtype === 'AT_DetachPartition') {
+            const partition = command.def
+                ?.PartitionCmd;
+            const concurrent = subtype === 'AT_AttachPartition' || Boolean(partition?.concurrent);
+            raise(concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'ACCESS EXCLUSIVE');
+            const name = relationName(partition?.name);
+            // ATTACH checks the partition's rows under ACCESS EXCLUSIVE on the partition.
+            if (name && subtype === 'AT_AttachPartition')
+                locks.push({ table: name, label: name, mode: 'ACCESS EXCLUSIVE' });
+        }
+        else if (subtype === 'AT_AddConstraint') {
+            const constraint = constraintOf(command.def);
+            if (constraint?.contype === 'CONSTR_FOREIGN') {
+                raise('SHARE ROW EXCLUSIVE');
+                const target = relationName(constraint.pktable);
+                if (target)
+                    locks.push({ table: target, label: target, mode: 'SHARE ROW EXCLUSIVE' });
+            }
+            else
+                raise('ACCESS EXCLUSIVE');
+        }
+        else {
+            raise('ACCESS EXCLUSIVE');
+            for (const constraint of columnConstraints(columnOf(command)))
+                if (constraint.contype === 'CONSTR_FOREIGN') {
+                    const target = relationName(constraint.pktable);
+                    if (target)
+                        locks.push({ table: target, label: target, mode: 'SHARE ROW EXCLUSIVE' });
+                }
+        }
+    }
+    return [{ table: objtype === 'OBJECT_INDEX' ? '' : table, label, mode }, ...locks];
+}
+const RENAMES_UNDER_ACCESS_EXCLUSIVE = new Set([
+    'OBJECT_TABLE',
+    'OBJECT_COLUMN',
+    'OBJECT_TABCONSTRAINT',
+    'OBJECT_VIEW',
+    'OBJECT_MATVIEW',
+    'OBJECT_FOREIGN_TABLE',
+    'OBJECT_SEQUENCE',
+    'OBJECT_TRIGGER',
+    'OBJECT_RULE',
+    'OBJECT_POLICY',
+]);
+const DROPS_UNDER_ACCESS_EXCLUSIVE = new Set([
+    'OBJECT_TABLE',
+    'OBJECT_VIEW',
+    'OBJECT_MATVIEW',
+    'OBJECT_FOREIGN_TABLE',
+    'OBJECT_SEQUENCE',
+]);
+/**
+ * The locks a statement takes on relations that traffic may use, as PostgreSQL's documentation
+ * gives them ("Explicit Locking", and each command's page). Statements that lock no relation
+ * (CREATE FUNCTION, CREATE TYPE, GRANT…) give none.
+ */
+function tableLocks(statement, pgVersion) {
+    const [kind, body] = nodeOf(statement.node);
+    const one = (table, mode, label = table) => [{ table, label, mode }];
+    switch (kind) {
+        case 'AlterTableStmt':
+            return alterTableLocks(body);
+        case 'RenameStmt': {
+            const table = relationName(body.relation);
+            if (!table)
+                return [];
+            if (body.renameType === 'OBJECT_INDEX')
+                return [
+                    {
+                        table: '',
+                        label: `index ${table} (and every query of its table)`,
+                        mode: pgVersion >= 12 ? 'SHARE UPDATE EXCLUSIVE' : 'ACCESS EXCLUSIVE',
+                    },
+                ];
+            return RENAMES_UNDER_ACCESS_EXCLUSIVE.has(body.renameType)
+                ? one(table, 'ACCESS EXCLUSIVE')
+                : [];
+        }
+        case 'AlterObjectSchemaStmt': {
+            const table = relationName(body.relation);
+            return table ? one(table, 'ACCESS EXCLUSIVE') : [];
+        }
+        case 'IndexStmt':
+            return one(relationName(body.relation), body.concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'SHARE');
+        case 'DropStmt': {
+            const type = body.removeType;
+            const names = dropNames(body);
+            if (DROPS_UNDER_ACCESS_EXCLUSIVE.has(type))
+                return names.map((name) => ({ table: name.join('.'), label: name.join('.'), mode: 'ACCESS EXCLUSIVE' }));
+            if (type === 'OBJECT_INDEX')
+                return names.map((name) => ({
+                    table: '',
+                    label: `the table of index ${name.join('.')}`,
+                    mode: body.concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'ACCESS EXCLUSIVE',
+                }));
+            if (type === 'OBJECT_TRIGGER' || type === 'OBJECT_RULE' || type === 'OBJECT_POLICY')
+                return names.map((name) => {
+                    const table = name.slice(0, -1).join('.');
+                    return { table, label: table, mode: 'ACCESS EXCLUSIVE' };
+                });
+            return [];
+        }
+        case 'TruncateStmt':
+            return rangeVars(body.relations).map((table) => ({ table, label: table, mode: 'ACCESS EXCLUSIVE' }));
+        case 'ClusterStmt': {
+            const table = relationName(body.relation);
+            return one(table, 'ACCESS EXCLUSIVE', table || 'every table clustered before');
+        }
+        case 'VacuumStmt': {
+            if (!isVacuumFull(body))
+                return [];
+            const tables = locks_list(body.rels).map((each) => relationName(each.VacuumRelation?.relation));
+            if (tables.length === 0)
+                return one('', 'ACCESS EXCLUSIVE', 'every table of the database, in turn');
+            return tables.map((table) => ({ table, label: table, mode: 'ACCESS EXCLUSIVE' }));
+        }
+        case 'ReindexStmt': {
+            if (reindexIsConcurrent(body))
+                return [];
+            const name = relationName(body.relation) || String(body.name ?? '');
+            const what = String(body.kind ?? '');
+            if (what === 'REINDEX_OBJECT_TABLE')
+                return one(name, 'ACCESS EXCLUSIVE');
+            if (what === 'REINDEX_OBJECT_INDEX')
+                return one('', 'ACCESS EXCLUSIVE', `index ${name} (and every query of its table)`);
+            return one('', 'ACCESS EXCLUSIVE', `every table of ${name || 'the database'}, in turn`);
+        }
+        case 'RefreshMatViewStmt': {
+            const view = relationName(body.relation);
+            return one(view, body.concurrent ? 'EXCLUSIVE' : 'ACCESS EXCLUSIVE', `materialized view ${view}`);
+        }
+        case 'LockStmt': {
+            const mode = MODES[Number(body.mode ?? 8) - 1] ?? 'ACCESS EXCLUSIVE';
+            return rangeVars(body.relations).map((table) => ({ table, label: table, mode }));
+        }
+        case 'CreateTrigStmt':
+            return one(relationName(body.relation), 'SHARE ROW EXCLUSIVE');
+        case 'CreatePolicyStmt':
+        case 'AlterPolicyStmt':
+            return one(relationName(body.table), 'ACCESS EXCLUSIVE');
+        case 'RuleStmt':
+            return one(relationName(body.relation), 'ACCESS EXCLUSIVE');
+        case 'ViewStmt': {
+            const view = relationName(body.view);
+            return body.replace ? one(view, 'ACCESS EXCLUSIVE', `view ${view}`) : [];
+        }
+        case 'CreateStmt': {
+            const locks = [];
+            // CREATE TABLE … PARTITION OF locks the parent; INHERITS takes SHARE UPDATE EXCLUSIVE.
+            if (body.partbound)
+                for (const parent of rangeVars(body.inhRelations))
+                    locks.push({ table: parent, label: parent, mode: 'ACCESS EXCLUSIVE' });
+            for (const element of locks_list(body.tableElts)) {
+                const [elementKind, elementBody] = nodeOf(element);
+                const constraints = elementKind === 'Constraint' ? [elementBody] : columnConstraints(elementBody);
+                for (const constraint of constraints)
+                    if (constraint.contype === 'CONSTR_FOREIGN') {
+                        const target = relationName(constraint.pktable);
+                        if (target)
+                            locks.push({ table: target, label: target, mode: 'SHARE ROW EXCLUSIVE' });
+                    }
+            }
+            return locks;
+        }
+        default:
+            return [];
+    }
+}
+function isVacuumFull(body) {
+    if (!body.is_vacuumcmd)
+        return false;
+    const full = locks_list(body.options).find((each) => each.DefElem?.defname === 'full')?.DefElem;
+    return full !== undefined && !locks_isFalse(full.arg);
+}
+function reindexIsConcurrent(body) {
+    const option = locks_list(body.params).find((each) => each.DefElem?.defname === 'concurrently')?.DefElem;
+    return option !== undefined && !locks_isFalse(option.arg);
+}
+function locks_isFalse(arg) {
+    const value = arg ?? {};
+    if (value.String)
+        return /^(false|off|0|no)$/i.test(value.String.sval ?? '');
+    if (value.Integer)
+        return !value.Integer.ival;
+    return false;
+}
+/** The locks of a statement that stall traffic on a table this file did not create. */
+function liveBlockingLocks(statement, context) {
+    return tableLocks(statement, context.pgVersion)
+        .filter((lock) => blocksWrites(lock.mode) && !isNew(lock.table, context))
+        .sort((a, b) => strength(b.mode) - strength(a.mode));
+}
+// ---------------------------------------------------------------------------------------------
+// Volatility of a DEFAULT expression (PostgreSQL 11+ adds a column with a non-volatile default
+// without rewriting the table: the value is computed once and kept in the catalog).
+/**
+ * Built-in functions that are not VOLATILE (pg_proc.provolatile <> 'v') and commonly appear in
+ * defaults. Any other function — every user-defined one defaults to VOLATILE — counts as volatile.
+ */
+const NON_VOLATILE_FUNCTIONS = new Set(('now transaction_timestamp statement_timestamp timezone date_trunc date_part extract date_bin ' +
+    'make_date make_time make_timestamp make_timestamptz make_interval to_timestamp to_date to_char ' +
+    'to_number justify_days justify_hours justify_interval lower upper initcap btrim ltrim rtrim ' +
+    'substring substr replace translate concat concat_ws format left right length char_length lpad ' +
+    'rpad repeat reverse split_part md5 sha224 sha256 sha384 sha512 encode decode abs round trunc ' +
+    'floor ceil ceiling sign mod power sqrt pi jsonb_build_object jsonb_build_array json_build_object ' +
+    'json_build_array to_jsonb to_json jsonb_object json_object array_fill string_to_array ' +
+    'array_to_string array_append array_prepend array_cat int4range int8range numrange tsrange ' +
+    'tstzrange daterange current_setting current_database current_schema current_schemas version ' +
+    'inet_client_addr uuid_nil').split(/\s+/));
+function isNonVolatile(expression) {
+    if (expression === undefined || expression === null)
+        return true;
+    const [kind, body] = nodeOf(expression);
+    switch (kind) {
+        case 'A_Const':
+        case 'SQLValueFunction':
+            return true;
+        case 'TypeCast':
+        case 'CollateClause':
+        case 'NullTest':
+        case 'BooleanTest':
+            return isNonVolatile(body.arg);
+        case 'A_Expr':
+            return isNonVolatile(body.lexpr) && isNonVolatile(body.rexpr);
+        case 'BoolExpr':
+        case 'CoalesceExpr':
+        case 'MinMaxExpr':
+        case 'RowExpr':
+            return locks_list(body.args).every(isNonVolatile);
+        case 'A_ArrayExpr':
+            return locks_list(body.elements).every(isNonVolatile);
+        case 'CaseExpr':
+            return (isNonVolatile(body.arg) &&
+                isNonVolatile(body.defresult) &&
+                locks_list(body.args).every((each) => isNonVolatile(each.CaseWhen?.expr) && isNonVolatile(each.CaseWhen?.result)));
+        case 'FuncCall': {
+            const names = locks_list(body.funcname).map((each) => each.String?.sval ?? '');
+            const name = names.at(-1) ?? '';
+            const schema = names.length > 1 ? names[0] : 'pg_catalog';
+            return schema === 'pg_catalog' && NON_VOLATILE_FUNCTIONS.has(name) && locks_list(body.args).every(isNonVolatile);
+        }
+        default:
+            return false;
+    }
+}
+function locks_isNullConstant(expression) {
+    return Boolean(expression?.A_Const?.isnull);
+}
+const SERIAL_TYPES = new Set(['serial', 'serial4', 'bigserial', 'serial8', 'smallserial', 'serial2']);
+/** Why adding this column rewrites the table, or undefined when it does not. */
+function rewriteReason(column, pgVersion) {
+    const name = String(column.colname ?? '');
+    const typeNames = locks_list(column.typeName?.names).map((each) => each.String?.sval ?? '');
+    const typeName = typeNames.at(-1) ?? '';
+    const sequenceFix = `ADD COLUMN ${name} bigint without a default (instant); CREATE SEQUENCE and ALTER COLUMN ${name} SET ` +
+        `DEFAULT nextval(…) (new rows only, instant); backfill existing rows in batches; then add the ` +
+        'constraints you need the safe way (see adding-not-nullable-field, adding-serial-primary-key-field).';
+    if (typeNames.length === 1 && SERIAL_TYPES.has(typeName))
+        return { why: `a ${typeName} column (DEFAULT nextval(…): a new value for every row)`, fix: sequenceFix };
+    for (const constraint of columnConstraints(column)) {
+        if (constraint.contype === 'CONSTR_IDENTITY')
+            return { why: 'an identity column (a new sequence value for every row)', fix: sequenceFix };
+        if (constraint.contype === 'CONSTR_GENERATED')
+            return {
+                why: 'a stored generated column (computed and written for every row)',
+                fix: `ADD COLUMN ${name} as a plain nullable column; fill it for new rows with a trigger and for ` +
+                    'existing rows with a batched backfill (a stored generated column cannot be added without a ' +
+                    'rewrite; PostgreSQL 18 adds VIRTUAL generated columns, which need none).',
+            };
+        if (constraint.contype !== 'CONSTR_DEFAULT' || locks_isNullConstant(constraint.raw_expr))
+            continue;
+        const laterDefault = `ADD COLUMN ${name} without the DEFAULT (instant); ALTER TABLE … ALTER COLUMN ${name} SET DEFAULT … ` +
+            '(instant: it applies to new rows only); backfill existing rows in batches of a few thousand, each ' +
+            'batch its own transaction';
+        if (pgVersion < 11)
+            return {
+                why: `a DEFAULT, before PostgreSQL 11 (pg-version ${pgVersion}): every existing row is written with it`,
+                fix: `${laterDefault}; then SET NOT NULL the safe way if you need it.`,
+            };
+        if (!isNonVolatile(constraint.raw_expr))
+            return {
+                why: 'a volatile DEFAULT (a different value for every row, so PostgreSQL writes each one)',
+                fix: `${laterDefault}, computing the volatile value per row in the backfill.`,
+            };
+    }
+    return undefined;
+}
+const constraintFacts = new WeakMap();
+function constraintEvents(statements) {
+    const known = constraintFacts.get(statements);
+    if (known)
+        return known;
+    const events = [];
+    statements.forEach((statement, index) => {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'AlterTableStmt')
+            return;
+        const table = relationName(body.relation);
+        for (const command of commands(body)) {
+            if (command.subtype === 'AT_ValidateConstraint')
+                events.push({ index, table, kind: 'validate', name: String(command.name ?? '') });
+            else if (command.subtype === 'AT_AddConstraint') {
+                const constraint = constraintOf(command.def);
+                if (!constraint)
+                    continue;
+                events.push({
+                    index,
+                    table,
+                    kind: 'add',
+                    name: String(constraint.conname ?? ''),
+                    contype: constraint.contype,
+                    notValid: Boolean(constraint.skip_validation),
+                    notNullColumns: constraint.contype === 'CONSTR_CHECK' ? notNullColumns(constraint.raw_expr) : [],
+                });
+            }
+        }
+    });
+    constraintFacts.set(statements, events);
+    return events;
+}
+/** The columns `a IS NOT NULL [AND b IS NOT NULL …]` proves not null. */
+function notNullColumns(expression) {
+    const [kind, body] = nodeOf((expression ?? {}));
+    if (kind === 'NullTest' && body.nulltesttype === 'IS_NOT_NULL') {
+        const fields = locks_list(body.arg?.ColumnRef?.fields);
+        const column = fields.at(-1)?.String?.sval;
+        return column ? [column] : [];
+    }
+    if (kind === 'BoolExpr' && body.boolop === 'AND_EXPR')
+        return locks_list(body.args).flatMap(notNullColumns);
+    return [];
+}
+/**
+ * Whether, from PostgreSQL 12, an earlier statement of the file has left a validated CHECK that
+ * proves `column` NOT NULL — or validated a constraint added by an earlier migration (taken, as
+ * squawk takes it, to be that check: this linter cannot see earlier files).
+ */
+function provenNotNull(context, table, column) {
+    const before = constraintEvents(context.statements).filter((event) => event.index < context.index && sameTable(event.table, table));
+    for (const event of before) {
+        if (event.kind === 'add' && !event.notValid && event.notNullColumns?.includes(column))
+            return true;
+        if (event.kind !== 'validate')
+            continue;
+        const added = before.find((each) => each.kind === 'add' && each.name === event.name);
+        if (!added || added.notNullColumns?.includes(column))
+            return true;
+    }
+    return false;
+}
+// ---------------------------------------------------------------------------------------------
+// Rules
+const requireConcurrentIndexCreation = {
+    id: 'require-concurrent-index-creation',
+    category: 'locks',
+    severity: 'error',
+    summary: 'CREATE INDEX without CONCURRENTLY blocks every write to the table while the index is built.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'IndexStmt' || body.concurrent)
+            return [];
+        const table = relationName(body.relation);
+        if (isNew(table, context))
+            return [];
+        const index = body.idxname ? `${body.idxname} ` : '';
+        return [
+            {
+                message: `CREATE ${body.unique ? 'UNIQUE ' : ''}INDEX without CONCURRENTLY takes a SHARE lock on ${table}: ` +
+                    `every INSERT, UPDATE and DELETE on ${table} — blue's and green's — waits until the whole index ` +
+                    'is built (reads continue).',
+                fix: `CREATE ${body.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY ${index}ON ${table} (…), in a migration ` +
+                    'file that runs outside a transaction (CONCURRENTLY cannot run in one). If it fails it leaves an ' +
+                    'INVALID index: DROP INDEX CONCURRENTLY it and run it again. (A partitioned table: CREATE INDEX ' +
+                    'ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX … ATTACH PARTITION.)',
+            },
+        ];
+    },
+};
+const requireConcurrentIndexDeletion = {
+    id: 'require-concurrent-index-deletion',
+    category: 'locks',
+    severity: 'warning',
+    summary: 'DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the index’s table.',
+    check(statement) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'DropStmt' || body.removeType !== 'OBJECT_INDEX' || body.concurrent)
+            return [];
+        const names = dropNames(body).map((name) => name.join('.'));
+        return [
+            {
+                message: `DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table of ${names.join(', ')}: ` +
+                    'every read and write of that table — blue and green — waits, first for every transaction ' +
+                    'already using the table to finish, then for the drop.',
+                fix: `${names.map((name) => `DROP INDEX CONCURRENTLY ${name};`).join(' ')} (one index per statement, outside a transaction).`,
+            },
+        ];
+    },
+};
+const constraintMissingNotValid = {
+    id: 'constraint-missing-not-valid',
+    category: 'locks',
+    severity: 'error',
+    summary: 'ADD CONSTRAINT CHECK / FOREIGN KEY without NOT VALID (or VALIDATE in the same transaction) scans the table under a lock that blocks traffic.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'AlterTableStmt')
+            return [];
+        const table = relationName(body.relation);
+        if (isNew(table, context))
+            return [];
+        const findings = [];
+        for (const command of commands(body)) {
+            if (command.subtype === 'AT_ValidateConstraint') {
+                const name = String(command.name ?? '');
+                const added = constraintEvents(context.statements).find((event) => event.kind === 'add' &&
+                    event.notValid &&
+                    event.name === name &&
+                    event.index < context.index &&
+                    sameTable(event.table, table) &&
+                    sameTransaction(context, event.index, context.index));
+                if (!added)
+                    continue;
+                const foreign = added.contype === 'CONSTR_FOREIGN';
+                const lock = foreign ? 'SHARE ROW EXCLUSIVE' : 'ACCESS EXCLUSIVE';
+                const who = foreign
+                    ? `every INSERT, UPDATE and DELETE on ${table} (and on the referenced table)`
+                    : `every read and write of ${table}`;
+                findings.push({
+                    message: `VALIDATE CONSTRAINT ${name} runs in the same transaction as the ADD CONSTRAINT … NOT VALID at ` +
+                        `line ${context.statements[added.index].start.line}, whose ${lock} lock on ${table} is held until ` +
+                        `COMMIT: the validation scan runs under it, so ${who} waits for the whole scan — NOT VALID bought nothing.`,
+                    fix: `COMMIT after the ADD CONSTRAINT … NOT VALID, and run ALTER TABLE ${table} VALIDATE CONSTRAINT ` +
+                        `${name} in its own transaction (a separate migration file when your tool wraps each file in ` +
+                        'one): alone, VALIDATE takes SHARE UPDATE EXCLUSIVE, and reads and writes continue during the scan.',
+                });
+                continue;
+            }
+            if (command.subtype !== 'AT_AddConstraint')
+                continue;
+            const constraint = constraintOf(command.def);
+            if (!constraint || constraint.skip_validation)
+                continue;
+            const name = constraint.conname ? `${constraint.conname} ` : '';
+            if (constraint.contype === 'CONSTR_CHECK')
+                findings.push({
+                    message: `ADD CONSTRAINT ${name}CHECK without NOT VALID checks every existing row of ${table} under ` +
+                        `ACCESS EXCLUSIVE: every read and write of ${table} — blue's and green's — waits until the scan ends.`,
+                    fix: `ALTER TABLE ${table} ADD CONSTRAINT ${name}CHECK (…) NOT VALID (instant; new and updated rows ` +
+                        `are checked from then on); COMMIT; then ALTER TABLE ${table} VALIDATE CONSTRAINT ${name.trim() || '…'} ` +
+                        'in a separate transaction — it takes SHARE UPDATE EXCLUSIVE, so traffic continues during the scan.',
+                });
+            else if (constraint.contype === 'CONSTR_FOREIGN') {
+                const target = relationName(constraint.pktable);
+                findings.push({
+                    message: `ADD CONSTRAINT ${name}FOREIGN KEY without NOT VALID checks every row of ${table} against ` +
+                        `${target} under SHARE ROW EXCLUSIVE on both: every INSERT, UPDATE and DELETE on ${table} and ` +
+                        `${target} — blue's and green's — waits until the scan ends.`,
+                    fix: `ALTER TABLE ${table} ADD CONSTRAINT ${name}FOREIGN KEY (…) REFERENCES ${target} (…) NOT VALID ` +
+                        `(instant); COMMIT; then ALTER TABLE ${table} VALIDATE CONSTRAINT ${name.trim() || '…'} in a ` +
+                        `separate transaction — SHARE UPDATE EXCLUSIVE on ${table}, ROW SHARE on ${target}: traffic continues.`,
+                });
+            }
+            else if (constraint.contype === 'CONSTR_EXCLUSION')
+                findings.push({
+                    message: `ADD CONSTRAINT ${name}EXCLUDE builds its index under ACCESS EXCLUSIVE on ${table}: every read ` +
+                        `and write of ${table} waits until it is built — and an exclusion constraint can be neither NOT ` +
+                        'VALID nor built CONCURRENTLY.',
+                    fix: 'PostgreSQL has no online way to add an exclusion constraint to a live table: add it in a ' +
+                        'maintenance window (with lock_timeout set), or create a new table with the constraint and move ' +
+                        'traffic to it over an expand/contract pair of deploys.',
+                });
+        }
+        return findings;
+    },
+};
+const addingForeignKeyConstraint = {
+    id: 'adding-foreign-key-constraint',
+    category: 'locks',
+    severity: 'error',
+    summary: 'A foreign key added to a live table without NOT VALID blocks writes to both tables while it is checked.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'AlterTableStmt')
+            return [];
+        const table = relationName(body.relation);
+        if (isNew(table, context))
+            return [];
+        const findings = [];
+        for (const command of commands(body)) {
+            if (command.subtype === 'AT_AddConstraint') {
+                const constraint = constraintOf(command.def);
+                if (constraint?.contype !== 'CONSTR_FOREIGN' || constraint.skip_validation)
+                    continue;
+                const target = relationName(constraint.pktable);
+                findings.push({
+                    message: `Adding the foreign key checks every row of ${table} against ${target} while holding SHARE ROW ` +
+                        `EXCLUSIVE on both tables: every INSERT, UPDATE and DELETE on ${table} and on ${target} — blue's ` +
+                        "and green's — waits until the check ends.",
+                    fix: `ADD CONSTRAINT … FOREIGN KEY … REFERENCES ${target} … NOT VALID; COMMIT; then VALIDATE ` +
+                        'CONSTRAINT in a separate transaction (SHARE UPDATE EXCLUSIVE and ROW SHARE: traffic continues).',
+                });
+            }
+            else if (command.subtype === 'AT_AddColumn') {
+                const column = columnOf(command);
+                for (const constraint of columnConstraints(column)) {
+                    if (constraint.contype !== 'CONSTR_FOREIGN')
+                        continue;
+                    const target = relationName(constraint.pktable);
+                    const name = String(column?.colname ?? '');
+                    findings.push({
+                        message: `ADD COLUMN ${name} … REFERENCES ${target} checks the new foreign key over every row of ` +
+                            `${table} while holding ACCESS EXCLUSIVE on ${table} and SHARE ROW EXCLUSIVE on ${target}: ` +
+                            `every read and write of ${table}, and every write of ${target}, waits until the check ends.`,
+                        fix: `ADD COLUMN ${name} without REFERENCES (instant); then ALTER TABLE ${table} ADD CONSTRAINT ` +
+                            `${table.split('.').at(-1)}_${name}_fkey FOREIGN KEY (${name}) REFERENCES ${target} NOT VALID; ` +
+                            'COMMIT; then VALIDATE CONSTRAINT in a separate transaction.',
+                    });
+                }
+            }
+        }
+        return findings;
+    },
+};
+const addingFieldWithDefault = {
+    id: 'adding-field-with-default',
+    category: 'locks',
+    severity: 'error',
+    summary: 'ADD COLUMN that rewrites the table: a volatile default, a generated, identity or serial column; any default before PostgreSQL 11.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'AlterTableStmt')
+            return [];
+        const table = relationName(body.relation);
+        if (isNew(table, context))
+            return [];
+        const findings = [];
+        for (const command of commands(body)) {
+            if (command.subtype !== 'AT_AddColumn')
+                continue;
+            const column = columnOf(command);
+            const reason = column ? rewriteReason(column, context.pgVersion) : undefined;
+            if (!column || !reason)
+                continue;
+            findings.push({
+                message: `ADD COLUMN ${String(column.colname ?? '')} is ${reason.why}: PostgreSQL rewrites every row of ` +
+                    `${table} under ACCESS EXCLUSIVE, and every read and write of ${table} — blue's and green's — ` +
+                    'waits until the whole table is rewritten.',
+                fix: reason.fix,
+            });
+        }
+        return findings;
+    },
+};
+const addingNotNullableField = {
+    id: 'adding-not-nullable-field',
+    category: 'locks',
+    severity: 'error',
+    summary: 'SET NOT NULL scans the whole table under ACCESS EXCLUSIVE (unless a validated CHECK proves it, from PostgreSQL 12).',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'AlterTableStmt')
+            return [];
+        const table = relationName(body.relation);
+        if (isNew(table, context))
+            return [];
+        const findings = [];
+        for (const command of commands(body)) {
+            if (command.subtype !== 'AT_SetNotNull')
+                continue;
+            const column = String(command.name ?? '');
+            if (context.pgVersion >= 12 && provenNotNull(context, table, column))
+                continue;
+            const check = `${table.split('.').at(-1)}_${column}_not_null`;
+            findings.push({
+                message: `SET NOT NULL on ${table}.${column} scans every row for NULLs under ACCESS EXCLUSIVE: every read ` +
+                    `and write of ${table} — blue's and green's — waits until the scan ends.`,
+                fix: context.pgVersion >= 12
+                    ? `ALTER TABLE ${table} ADD CONSTRAINT ${check} CHECK (${column} IS NOT NULL) NOT VALID; COMMIT; ` +
+                        `ALTER TABLE ${table} VALIDATE CONSTRAINT ${check} (SHARE UPDATE EXCLUSIVE: traffic continues); ` +
+                        `then SET NOT NULL (PostgreSQL 12+ sees the validated check and skips the scan) and DROP ` +
+                        `CONSTRAINT ${check}. switchyard lints one file at a time: if an earlier migration already ` +
+                        'added and validated that check, this statement is safe — say so with `-- switchyard-ignore ' +
+                        'adding-not-nullable-field: validated by <that file>`.'
+                    : `Before PostgreSQL 12 (pg-version ${context.pgVersion}) SET NOT NULL always scans: enforce it ` +
+                        `with ADD CONSTRAINT ${check} CHECK (${column} IS NOT NULL) NOT VALID and a VALIDATE in a later ` +
+                        'transaction instead, and SET NOT NULL once on PostgreSQL 12 or later.',
+            });
+        }
+        return findings;
+    },
+};
+const disallowedUniqueConstraint = {
+    id: 'disallowed-unique-constraint',
+    category: 'locks',
+    severity: 'error',
+    summary: 'ADD CONSTRAINT UNIQUE (or ADD COLUMN … UNIQUE) builds its index under ACCESS EXCLUSIVE.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'AlterTableStmt')
+            return [];
+        const table = relationName(body.relation);
+        if (isNew(table, context))
+            return [];
+        const findings = [];
+        const short = table.split('.').at(-1);
+        for (const command of commands(body)) {
+            const constraints = command.subtype === 'AT_AddConstraint'
+                ? [constraintOf(command.def)]
+                : command.subtype === 'AT_AddColumn'
+                    ? columnConstraints(columnOf(command))
+                    : [];
+            for (const constraint of constraints) {
+                if (constraint?.contype !== 'CONSTR_UNIQUE' || constraint.indexname)
+                    continue;
+                const name = String(constraint.conname ?? `${short}_key`);
+                findings.push({
+                    message: `The UNIQUE constraint builds its index under ACCESS EXCLUSIVE on ${table}: every read and ` +
+                        `write of ${table} — blue's and green's — waits until the whole index is built.`,
+                    fix: `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); then ` +
+                        `ALTER TABLE ${table} ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}_idx (instant).`,
+                });
+            }
+        }
+        return findings;
+    },
+};
+const addingSerialPrimaryKeyField = {
+    id: 'adding-serial-primary-key-field',
+    category: 'locks',
+    severity: 'error',
+    summary: 'ADD PRIMARY KEY without USING INDEX builds its index under ACCESS EXCLUSIVE.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'AlterTableStmt')
+            return [];
+        const table = relationName(body.relation);
+        if (isNew(table, context))
+            return [];
+        const findings = [];
+        const short = table.split('.').at(-1);
+        for (const command of commands(body)) {
+            const constraints = command.subtype === 'AT_AddConstraint'
+                ? [constraintOf(command.def)]
+                : command.subtype === 'AT_AddColumn'
+                    ? columnConstraints(columnOf(command))
+                    : [];
+            for (const constraint of constraints) {
+                if (constraint?.contype !== 'CONSTR_PRIMARY' || constraint.indexname)
+                    continue;
+                const name = String(constraint.conname ?? `${short}_pkey`);
+                findings.push({
+                    message: `ADD PRIMARY KEY builds its unique index (and makes its columns NOT NULL, scanning for NULLs) ` +
+                        `under ACCESS EXCLUSIVE on ${table}: every read and write of ${table} — blue's and green's — ` +
+                        'waits until it is done.',
+                    fix: `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); make the ` +
+                        'columns NOT NULL the scan-free way (see adding-not-nullable-field); then ALTER TABLE ' +
+                        `${table} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}_idx (instant). A new key ` +
+                        'column: add it without a default and fill it in batches first (see adding-field-with-default).',
+                });
+            }
+        }
+        return findings;
+    },
+};
+const preferRepack = {
+    id: 'prefer-repack',
+    category: 'locks',
+    severity: 'error',
+    summary: 'VACUUM FULL and CLUSTER rewrite the table under ACCESS EXCLUSIVE.',
+    check(statement, context) {
+        const [kind] = nodeOf(statement.node);
+        if (kind !== 'VacuumStmt' && kind !== 'ClusterStmt')
+            return [];
+        const locks = tableLocks(statement, context.pgVersion).filter((lock) => !isNew(lock.table, context));
+        if (locks.length === 0)
+            return [];
+        const what = kind === 'ClusterStmt' ? 'CLUSTER' : 'VACUUM FULL';
+        const labels = locks.map((lock) => lock.label).join(', ');
+        const tables = locks.map((lock) => lock.table).filter(Boolean);
+        return [
+            {
+                message: `${what} rewrites ${labels} under ACCESS EXCLUSIVE: every read and write of ${labels} — blue's and ` +
+                    "green's — waits until the whole table (and its indexes) is rewritten.",
+                fix: (context.pgVersion >= 19 ? `REPACK (CONCURRENTLY) ${tables[0] ?? '<table>'} (PostgreSQL 19+), or ` : '') +
+                    `pg_repack (the extension: \`pg_repack --table=${tables[0] ?? '<table>'}\`), outside the migration: ` +
+                    'it rewrites the table while traffic continues and takes ACCESS EXCLUSIVE only for a moment at the ' +
+                    'end. For bloat alone, a plain VACUUM (no FULL) takes no lock that blocks traffic.',
+            },
+        ];
+    },
+};
+/** The statements at which require-lock-timeout reports: the first of each stretch without one. */
+const lockTimeoutFacts = new WeakMap();
+function lockTimeoutReports(context) {
+    const known = lockTimeoutFacts.get(context.statements);
+    if (known)
+        return known;
+    const contexts = statementContexts(context.statements, {
+        file: context.file,
+        pgVersion: context.pgVersion,
+        assumeInTransaction: assumesTransaction(context),
+    });
+    const reports = new Set();
+    let reported = false;
+    context.statements.forEach((statement, index) => {
+        const each = contexts[index];
+        if (each.lockTimeoutSet)
+            reported = false;
+        else if (!reported && liveBlockingLocks(statement, each).length > 0) {
+            reports.add(index);
+            reported = true;
+        }
+    });
+    lockTimeoutFacts.set(context.statements, reports);
+    return reports;
+}
+const requireLockTimeout = {
+    id: 'require-lock-timeout',
+    category: 'locks',
+    severity: 'warning',
+    summary: 'A statement that queues for a lock blocking reads or writes of a live table, with no lock_timeout set before it.',
+    check(statement, context) {
+        if (context.lockTimeoutSet)
+            return [];
+        const [lock] = liveBlockingLocks(statement, context);
+        if (!lock || !lockTimeoutReports(context).has(context.index))
+            return [];
+        return [
+            {
+                message: `${leadingWords(statement)} takes ${lock.mode} on ${lock.label} and no lock_timeout is set: if any ` +
+                    `transaction holds a lock on it — a long report, a session idle in transaction — this statement ` +
+                    `waits for it, and ${stalls(lock)} queues behind it for as long as it waits.`,
+                fix: "SET lock_timeout = '2s'; at the top of the file (SET LOCAL inside its transaction), before the " +
+                    'first statement that locks a live table: on a timeout the migration fails fast and can be run ' +
+                    'again, instead of stalling traffic. One per file is enough.',
+            },
+        ];
+    },
+};
+const NOT_DDL = new Set([
+    'SelectStmt',
+    'InsertStmt',
+    'UpdateStmt',
+    'DeleteStmt',
+    'MergeStmt',
+    'TransactionStmt',
+    'VariableSetStmt',
+    'VariableShowStmt',
+    'CopyStmt',
+    'ExplainStmt',
+    'CallStmt',
+    'DoStmt',
+    'NotifyStmt',
+    'ListenStmt',
+    'UnlistenStmt',
+    'PrepareStmt',
+    'ExecuteStmt',
+    'DeallocateStmt',
+    'DeclareCursorStmt',
+    'FetchStmt',
+    'ClosePortalStmt',
+    'CheckPointStmt',
+    'DiscardStmt',
+    'LoadStmt',
+    'ConstraintsSetStmt',
+    'VacuumStmt',
+    'GrantStmt',
+    'GrantRoleStmt',
+]);
+/** No WHERE, or one that is constant true (`WHERE true`, `WHERE 1 = 1`). */
+function everyRow(where) {
+    if (where === undefined)
+        return true;
+    const [kind, body] = nodeOf(where);
+    if (kind === 'A_Const')
+        return Boolean(body.boolval?.boolval);
+    if (kind === 'A_Expr' && body.kind === 'AEXPR_OP') {
+        const operator = locks_list(body.name)[0]?.String?.sval;
+        const left = body.lexpr?.A_Const;
+        const right = body.rexpr?.A_Const;
+        if (operator === '=' && left && right) {
+            const value = (constant) => JSON.stringify({ ...constant, location: 0 });
+            return value(left) === value(right);
+        }
+    }
+    return false;
+}
+const banUnbatchedBackfill = {
+    id: 'ban-unbatched-backfill',
+    category: 'locks',
+    severity: 'warning',
+    summary: 'An UPDATE or DELETE of a whole table (no WHERE) in a migration with DDL: one long transaction locking every row.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'UpdateStmt' && kind !== 'DeleteStmt')
+            return [];
+        if (!everyRow(body.whereClause))
+            return [];
+        const table = relationName(body.relation);
+        if (!table || isNew(table, context))
+            return [];
+        const ddl = context.statements.filter((each) => !NOT_DDL.has(each.kind));
+        if (ddl.length === 0)
+            return [];
+        const verb = kind === 'UpdateStmt' ? 'UPDATE' : 'DELETE';
+        // A lock the DDL holds on the same transaction's tables, until COMMIT: the worst part.
+        let held = '';
+        for (const other of ddl) {
+            if (!sameTransaction(context, other.index, context.index))
+                continue;
+            const [lock] = liveBlockingLocks(other, context);
+            if (!lock)
+                continue;
+            held =
+                ` And ${leadingWords(other)} at line ${other.start.line}, in the same transaction, holds ${lock.mode} ` +
+                    `on ${lock.label} until COMMIT: ${stalls(lock)} waits for the whole ${verb} as well.`;
+            break;
+        }
+        return [
+            {
+                message: `${verb} of every row of ${table} in one statement (no WHERE): each row it touches stays locked ` +
+                    `until its transaction commits, so blue's and green's UPDATE and DELETE of ${table} rows wait for ` +
+                    `the whole table to be processed — minutes on a large table, with one burst of WAL and bloat.${held}`,
+                fix: `Backfill in batches outside the DDL's migration: ${verb} … WHERE id > $last AND id <= $last + 5000 ` +
+                    '(by primary key), each batch its own transaction, from a job or a separate migration that runs ' +
+                    'after the expand deploy; then, in a later migration, the DDL that needs the data (e.g. SET NOT NULL ' +
+                    'the safe way).',
+            },
+        ];
+    },
+};
+const lockRules = [
+    requireConcurrentIndexCreation,
+    requireConcurrentIndexDeletion,
+    constraintMissingNotValid,
+    addingForeignKeyConstraint,
+    addingFieldWithDefault,
+    addingNotNullableField,
+    disallowedUniqueConstraint,
+    addingSerialPrimaryKeyField,
+    preferRepack,
+    requireLockTimeout,
+    banUnbatchedBackfill,
+];
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/index.ts
 
@@ -45283,81 +47436,6 @@ const validateMigrationInputs = {
     }),
     ignore: list('Rules to leave out entirely, by id (the same as "rule: off").', (entry) => ruleIdProblem(entry) ?? { id: entry }, { commas: true, example: 'require-lock-timeout' }),
 };
-
-;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/rule.ts
-/** The one key of a parse-tree node and its body, e.g. ['AlterTableStmt', {...}]. */
-function nodeOf(node) {
-    const [kind, body] = Object.entries(node)[0] ?? ['Unknown', {}];
-    return [kind, (body ?? {})];
-}
-/** A RangeVar's name as written: schema-qualified when it was. */
-function relationName(relation) {
-    if (!relation?.relname)
-        return '';
-    return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/migrations/context.ts
-
-/**
- * What each statement of a file runs within: the transaction state (an explicit BEGIN … COMMIT,
- * or the tool's own), whether lock_timeout is set, which tables the file created before it.
- * Walked once, in order, as PostgreSQL would run the file.
- */
-function statementContexts(statements, settings) {
-    let explicit = false;
-    let lockTimeoutSet = false;
-    // SET LOCAL lasts until the transaction ends; plain SET, for the session.
-    let localLockTimeout = false;
-    const created = new Set();
-    return statements.map((statement, index) => {
-        const context = {
-            pgVersion: settings.pgVersion,
-            file: settings.file,
-            statements,
-            index,
-            inTransaction: settings.assumeInTransaction || explicit,
-            lockTimeoutSet: lockTimeoutSet || localLockTimeout,
-            createdTables: new Set(created),
-        };
-        const [kind, body] = nodeOf(statement.node);
-        if (kind === 'TransactionStmt') {
-            const what = body.kind;
-            if (what === 'TRANS_STMT_BEGIN' || what === 'TRANS_STMT_START')
-                explicit = true;
-            if (what === 'TRANS_STMT_COMMIT' ||
-                what === 'TRANS_STMT_ROLLBACK' ||
-                what === 'TRANS_STMT_COMMIT_PREPARED') {
-                explicit = false;
-                localLockTimeout = false;
-            }
-        }
-        else if (kind === 'VariableSetStmt' && String(body.name).toLowerCase() === 'lock_timeout') {
-            const value = lockTimeoutValue(body);
-            if (body.is_local)
-                localLockTimeout = value;
-            else
-                lockTimeoutSet = value;
-        }
-        else if (kind === 'CreateStmt') {
-            created.add(relationName(body.relation));
-        }
-        return context;
-    });
-}
-/** Whether a SET lock_timeout sets a limit: `0`, DEFAULT and RESET mean none. */
-function lockTimeoutValue(body) {
-    if (body.kind !== 'VAR_SET_VALUE')
-        return false;
-    const [first] = body.args ?? [];
-    const constant = first?.A_Const ?? {};
-    const value = constant.ival?.ival ??
-        constant.sval?.sval ??
-        constant.fval?.fval;
-    if (value === undefined)
-        return false;
-    return !/^\s*0+\s*(ms|s|min|h|d)?\s*$/i.test(String(value));
-}
 
 ;// CONCATENATED MODULE: external "url"
 const external_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
@@ -46742,7 +48820,7 @@ async function runSquawk(files, options) {
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/suppressions.ts
 const IGNORE = /^\s*--\s*(switchyard|squawk)-ignore(-file)?\s+([\w-]+(?:\s*,\s*[\w-]+)*)\s*(?::\s*(.*\S))?\s*$/;
-const CONTRACT = /^\s*--\s*switchyard:\s*contract\b/i;
+const suppressions_CONTRACT = /^\s*--\s*switchyard:\s*contract\b/i;
 /** The ignore comments of a file and its phase marker. */
 function readComments(text, statements) {
     const lines = text.split('\n');
@@ -46756,7 +48834,7 @@ function readComments(text, statements) {
         const text = raw.replace(/\r$/, '');
         if (!seenComment && line < firstStatementLine && /^\s*--/.test(text)) {
             seenComment = true;
-            if (CONTRACT.test(text)) {
+            if (suppressions_CONTRACT.test(text)) {
                 contract = true;
                 contractAt = { line, column: text.indexOf('--') + 1 };
             }
@@ -47077,7 +49155,9 @@ function renderLintSummary(result) {
     const parts = [
         `## validate-migration lint: ${result.valid ? '✅' : '❌'} ${count(errors, 'error')}, ${count(warnings, 'warning')} · phase **${result.phase}**\n`,
         `${count(result.files.length, 'file')} checked against PostgreSQL ${result.pgVersion}` +
-            (result.baseline ? ` (added or changed since \`${result.baseline.ref}\`, ${result.baseline.commit.slice(0, 7)})` : '') +
+            (result.baseline
+                ? ` (added or changed since \`${result.baseline.ref}\`, ${result.baseline.commit.slice(0, 7)})`
+                : '') +
             (result.skipped.length ? `; ${count(result.skipped.length, 'file')} left out` : '') +
             '.\n',
     ];
@@ -47090,7 +49170,14 @@ function renderLintSummary(result) {
             continue;
         parts.push(`### \`${file.file}\` (${file.phase})\n`);
         if (found.length > 0) {
-            parts.push(markdownTable(['', 'Line', 'Rule', 'Statement', 'What breaks', 'Fix'], found.map((v) => [ICON[v.severity], v.line, `\`${v.rule}\``, v.statement ? `\`${v.statement}\`` : '', v.message, v.fix])));
+            parts.push(markdownTable(['', 'Line', 'Rule', 'Statement', 'What breaks', 'Fix'], found.map((v) => [
+                ICON[v.severity],
+                v.line,
+                `\`${v.rule}\``,
+                v.statement ? `\`${v.statement}\`` : '',
+                v.message,
+                v.fix,
+            ])));
         }
         if (file.contract.length > 0) {
             parts.push(markdownTable(['Line', 'Contract statement (allowed here)', 'Rules'], file.contract.map((c) => [c.line, `\`${c.statement}\``, c.rules.join(', ')])));
@@ -47133,7 +49220,9 @@ const validateMigrationAction = defineAction({
             value: (result) => result.sarif,
         },
     },
-    report: { description: 'Path of the JSON report (every file, violation, suppression and contract statement).' },
+    report: {
+        description: 'Path of the JSON report (every file, violation, suppression and contract statement).',
+    },
     summary: renderLintSummary,
     failure: (result) => result.violations
         .filter((v) => v.severity === 'error')

@@ -16,7 +16,9 @@ import { formatCommand, outcomeOf, outputTail, succeeded, type ProcessRunner } f
 import { githubClient, GitHubError, repoFromEnv } from '../github/client.js';
 import { DeploymentRecorder, runLogUrl, type DeploymentOutcome } from '../github/deployments.js';
 import {
+  NothingToRevert,
   openRollbackPullRequest,
+  RollbackPullRequestError,
   type KnownGood,
   type RollbackPullRequestResult,
 } from '../rollback-pr/index.js';
@@ -86,7 +88,7 @@ export interface DeployResult {
   /** The rollback pull request opened or updated after the rollback (rollback-pr: true). */
   pullRequest?: RollbackPullRequestResult;
   /** Why the rollback pull request could not be opened: traffic is safe all the same. */
-  pullRequestError?: UserError;
+  pullRequestError?: RollbackPullRequestError;
   /**
    * What stopped the command, when something did after it began (a router or state store
    * failure, a lost lock): reported as the action's error once outputs, summary and report are
@@ -334,7 +336,12 @@ export class DeployRun {
   /** Refusals that need no state: made before the lock is taken or anything changes. */
   private checkCommandInputs(): void {
     const { inputs } = this;
-    if ((inputs['rollback-pr'] || inputs.command === 'revert') && !inputs['github-token'])
+    // Only the commands that can open the pull request need the token: rollback-pr set in
+    // switchyard.yml for every command must not stop a stage or a shift.
+    const opensPullRequest =
+      inputs.command === 'revert' ||
+      (inputs['rollback-pr'] && (inputs.command === 'promote' || inputs.command === 'rollback'));
+    if (opensPullRequest && !inputs['github-token'])
       throw new InputError(
         'github-token',
         `is required to open the rollback pull request (${inputs.command === 'revert' ? 'command: revert' : 'rollback-pr: true'}): pass \`github-token: \${{ github.token }}\``,
@@ -659,15 +666,21 @@ export class DeployRun {
     const idle = otherColor(this.state.active);
     const staged = this.state.releases[idle];
     const bad = staged && !hasBeenLive(this.state, idle) ? staged : undefined;
+    const live = this.state.releases[this.state.active];
+    const sha = (bad?.sha ?? this.io.env.GITHUB_SHA ?? '').toLowerCase();
+    if (!bad && live?.sha && sha && live.sha.toLowerCase() === sha) {
+      throw new UserError(
+        `${sha.slice(0, 7)} (GITHUB_SHA) is the build ${this.state.active} serves to users (${neutralise(live.version)}), ` +
+          `and nothing bad is staged on ${idle}: revert would open a pull request undoing the live build. ` +
+          'If the live build is bad, run rollback (rollback-pr: true) to move traffic back first.',
+        'Nothing to revert',
+      );
+    }
     this.io.info(
       `traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active): revert opens the rollback pull request only`,
     );
     const outcome = await this.rollbackPullRequest({ bad, reason: this.inputs.reason });
-    return this.result({
-      ...outcome,
-      succeeded: !outcome.pullRequestError,
-      reason: outcome.pullRequestError?.message,
-    });
+    return this.result({ ...outcome, succeeded: !outcome.pullRequestError });
   }
 
   /**
@@ -701,11 +714,18 @@ export class DeployRun {
       });
       return { pullRequest };
     } catch (error) {
+      if (error instanceof NothingToRevert) {
+        io.info(`no rollback pull request: ${error.message}`);
+        return {};
+      }
       if (!(error instanceof UserError)) throw error;
+      const failure =
+        error instanceof RollbackPullRequestError
+          ? error
+          : new RollbackPullRequestError(error.message, error.title);
       return {
-        pullRequestError: new UserError(
+        pullRequestError: failure.reworded(
           `traffic is safe (${state.active} serves ${describeWeights(state.weights)}), but the rollback pull request was not opened: ${error.message}`,
-          error.title === 'GitHub API' ? 'Rollback pull request not opened' : error.title,
         ),
       };
     }

@@ -57,11 +57,11 @@ export interface Repository {
 }
 
 /** The repository the workflow runs in (GITHUB_REPOSITORY, "owner/name"). */
-export function repoFromEnv(env: Env): Repository {
+export function repoFromEnv(env: Env, purpose = 'record deployments in'): Repository {
   const value = env.GITHUB_REPOSITORY?.trim();
   if (!value) {
     throw new UserError(
-      'GITHUB_REPOSITORY is not set, so switchyard does not know which repository to record deployments in. ' +
+      `GITHUB_REPOSITORY is not set, so switchyard does not know which repository to ${purpose}. ` +
         'GitHub Actions sets it; elsewhere, set GITHUB_REPOSITORY=owner/name.',
     );
   }

@@ -17,10 +17,39 @@ import { promotionChart } from '../deploy/summary.js';
 import { Git } from '../git.js';
 import { rollbackBranchName, shaProblem } from './names.js';
 import { defaultBranch, openOrUpdatePullRequest, type RollbackPullRequest } from './pull-request.js';
-import { buildRevertBranch, type RevertBranch } from './revert.js';
+import { buildRevertBranch, NothingToRevert, type RevertBranch } from './revert.js';
 
 export type { RollbackPullRequest } from './pull-request.js';
-export { RevertConflictError } from './revert.js';
+
+/**
+ * The rollback pull request could not be opened (or updated). What did happen is kept: the
+ * branch, when it was pushed, and the pull request, when one exists — the outputs still say them.
+ */
+export class RollbackPullRequestError extends UserError {
+  constructor(
+    message: string,
+    title: string,
+    /** Pushed to origin, when it was. */
+    readonly branch?: string,
+    readonly pullRequest?: { url: string; number: number },
+  ) {
+    super(message, title === 'GitHub API' ? 'Rollback pull request not opened' : title);
+    this.name = 'RollbackPullRequestError';
+  }
+
+  /** The same failure, said another way (the caller adds where traffic is). */
+  reworded(message: string): RollbackPullRequestError {
+    return new RollbackPullRequestError(message, this.title, this.branch, this.pullRequest);
+  }
+}
+
+/** Any failure of the pull request as a RollbackPullRequestError, keeping what was done. */
+function keeping(error: unknown, branch?: string, pullRequest?: { url: string; number: number }): unknown {
+  if (error instanceof RollbackPullRequestError || !(error instanceof UserError)) return error;
+  if (error instanceof NothingToRevert) return error;
+  return new RollbackPullRequestError(error.message, error.title, branch, pullRequest);
+}
+export { NothingToRevert, RevertConflictError } from './revert.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -88,25 +117,34 @@ export async function openRollbackPullRequest(
       'Rollback pull request not opened',
     );
   }
-  const repository = repoFromEnv(env);
+  const badSha = request.bad.sha.toLowerCase();
+  const branch = rollbackBranchName(request.environment, badSha);
+  const repository = repoFromEnv(env, 'open the rollback pull request in');
   const octokit = githubClient(request.token, env, { log: (line) => io.debug(line) });
   const base = request.baseBranch || (await defaultBranch(octokit, repository));
-  const { sha: good, source: goodSource } = await lastGoodCommit(octokit, repository, request);
-  const branch = rollbackBranchName(request.environment, request.bad.sha);
+  const candidates = await goodCandidates(octokit, repository, request);
   io.info(
-    `rollback pull request: reverting ${base} from ${request.bad.sha.slice(0, 7)} back to ${good.slice(0, 7)} (last good, from the ${goodSource}) on ${branch}`,
+    `rollback pull request: reverting ${base} from ${badSha.slice(0, 7)} back to the last good commit ` +
+      `(${candidates.map((c) => `${c.sha.slice(0, 7)} from the ${c.source}`).join(', then ')}) on ${branch}`,
   );
   const git = new Git(request.runner, request.cwd, env, {
     log: (line) => io.debug(line),
     signal: request.signal,
+    title: 'Rollback pull request not opened',
   });
+  let known: { url: string; number: number } | undefined;
   const built = await buildRevertBranch(git, {
     base,
-    good,
-    bad: request.bad.sha,
+    good: candidates.map((c) => c.sha),
+    bad: badSha,
     branch,
     tempDir: env.RUNNER_TEMP || undefined,
+  }).catch((error: unknown) => {
+    throw keeping(error);
   });
+  const good = built.good;
+  const goodSource = candidates.find((c) => good.startsWith(c.sha.toLowerCase()))?.source ?? 'good-sha';
+  io.info(`last good commit: ${good.slice(0, 7)} (from the ${goodSource})`);
   io.info(
     built.unchanged
       ? `${branch} on origin already holds these reverts (${built.head.slice(0, 7)}): not pushed again`
@@ -116,6 +154,7 @@ export async function openRollbackPullRequest(
             : ''),
   );
   const pull = await openOrUpdatePullRequest({
+    onFound: (found) => (known = found),
     octokit,
     ...repository,
     branch,
@@ -125,34 +164,40 @@ export async function openRollbackPullRequest(
     labels: request.labels,
     draft: request.draft,
     log: (line) => io.info(line),
+  }).catch((error: unknown) => {
+    throw keeping(error, branch, known);
   });
   if (pull.labelProblem) io.warning(`the rollback pull request has no labels: ${pull.labelProblem}`);
   return { ...pull, good, goodSource, bad: built.bad, reverted: built.commits };
 }
 
 /**
- * The last good commit: what the deploy state knows served well (never the bad commit itself),
- * else the newest GitHub deployment of the environment that succeeded, else `good-sha`.
+ * Candidates for the last good commit, in order: what the deploy state knows served well (never
+ * the bad commit itself), then GitHub deployments of the environment that succeeded, newest
+ * first, then `good-sha`. The revert takes the first the bad commit was built on.
  */
-async function lastGoodCommit(
+async function goodCandidates(
   octokit: Octokit,
   repository: Repository,
   request: RollbackPullRequestRequest,
-): Promise<{ sha: string; source: GoodSource }> {
+): Promise<{ sha: string; source: GoodSource }[]> {
   const bad = request.bad.sha.toLowerCase();
   const differs = (sha: string) => !bad.startsWith(sha.toLowerCase()) && !sha.toLowerCase().startsWith(bad);
-  const fromState = request.knownGood.find((each) => differs(each.sha));
-  if (fromState) return { sha: fromState.sha, source: 'deploy state' };
-  let fromGitHub: string | undefined;
+  const found: { sha: string; source: GoodSource }[] = request.knownGood
+    .filter((each) => differs(each.sha))
+    .map((each) => ({ sha: each.sha.toLowerCase(), source: 'deploy state' }));
   try {
-    fromGitHub = await lastSuccessfulDeployment(octokit, repository, request.environment, differs);
+    for (const sha of await successfulDeployments(octokit, repository, request.environment, differs))
+      found.push({ sha: sha.toLowerCase(), source: 'GitHub deployments' });
   } catch (error) {
     // Reading deployments is a help, not a need: good-sha may still say it.
     if (!(error instanceof GitHubError)) throw error;
     request.io.warning(`could not read GitHub deployments to find the last good commit: ${error.message}`);
   }
-  if (fromGitHub) return { sha: fromGitHub, source: 'GitHub deployments' };
-  if (request.goodSha && differs(request.goodSha)) return { sha: request.goodSha, source: 'good-sha' };
+  if (request.goodSha && differs(request.goodSha))
+    found.push({ sha: request.goodSha.toLowerCase(), source: 'good-sha' });
+  const unique = found.filter((each, index) => found.findIndex((other) => other.sha === each.sha) === index);
+  if (unique.length > 0) return unique;
   throw new UserError(
     `no last good commit is known for ${request.environment}: the deploy state has no earlier promotion with a commit, ` +
       `GitHub has no successful deployment of it, and good-sha is ${request.goodSha ? 'the bad commit itself' : 'empty'}. ` +
@@ -163,13 +208,16 @@ async function lastGoodCommit(
 
 /** How many of the environment's newest deployments are searched for one that succeeded. */
 const DEPLOYMENTS_SEARCHED = 30;
+/** Enough candidates to step over a hotfix deployed from another branch. */
+const SUCCESSES_KEPT = 3;
 
-async function lastSuccessfulDeployment(
+async function successfulDeployments(
   octokit: Octokit,
   repository: Repository,
   environment: string,
   differs: (sha: string) => boolean,
-): Promise<string | undefined> {
+): Promise<string[]> {
+  const successes: string[] = [];
   const reading = (action: string) => ({ action, permission: 'deployments: read', repository });
   let deployments;
   try {
@@ -194,9 +242,10 @@ async function lastSuccessfulDeployment(
       throw explainGitHubFailure(error, reading(`read the statuses of deployment ${deployment.id}`));
     }
     // A success later marked inactive was still good: a newer deployment replaced it.
-    if (statuses.some((status) => status.state === 'success')) return deployment.sha;
+    if (statuses.some((status) => status.state === 'success')) successes.push(deployment.sha);
+    if (successes.length >= SUCCESSES_KEPT) break;
   }
-  return undefined;
+  return successes;
 }
 
 function commitLink(env: Env, repository: Repository, sha: string): string {

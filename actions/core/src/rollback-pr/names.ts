@@ -21,6 +21,7 @@ export function branchProblem(name: string): string | undefined {
   if (name.length === 0) return why('it is empty');
   if (name.length > 200) return why('it is longer than 200 characters');
   if (name.startsWith('-')) return why('it starts with "-"');
+  if (name === 'HEAD') return why('HEAD names the current commit, not a branch');
   if (name.startsWith('refs/')) return why('give the branch name without "refs/heads/", e.g. main');
   // Control characters, space and the characters git reserves for revision syntax.
   // eslint-disable-next-line no-control-regex -- git itself refuses control characters in ref names

@@ -21,17 +21,22 @@ export interface PullRequestRequest extends Repository {
   labels: string[];
   draft: boolean;
   log: (line: string) => void;
+  /** Told the pull request as soon as one is known, so a later failure can still name it. */
+  onFound?: (pull: { url: string; number: number }) => void;
 }
 
 const call = (repository: Repository, action: string, permission = 'pull-requests: write'): GitHubCall => ({
   action,
   permission,
   repository,
-  hints: {
-    403:
-      'Also allow GitHub Actions to create pull requests: Settings → Actions → General → Workflow permissions → ' +
-      '"Allow GitHub Actions to create and approve pull requests" (or use a GitHub App or personal access token as github-token).',
-  },
+  hints:
+    permission === 'pull-requests: write'
+      ? {
+          403:
+            'Also allow GitHub Actions to create pull requests: Settings → Actions → General → Workflow permissions → ' +
+            '"Allow GitHub Actions to create and approve pull requests" (or use a GitHub App or personal access token as github-token).',
+        }
+      : undefined,
 });
 
 /** The repository's default branch, for a rollback pull request without `base-branch`. */
@@ -52,6 +57,7 @@ export async function openOrUpdatePullRequest(request: PullRequestRequest): Prom
   const { octokit, owner, repo, branch, base, title, body, log } = request;
   const repository = { owner, repo };
   const existing = await findOpen(request);
+  if (existing) request.onFound?.(existing);
   let pull: { html_url: string; number: number; draft?: boolean };
   let created = false;
   if (existing) {
@@ -59,13 +65,13 @@ export async function openOrUpdatePullRequest(request: PullRequestRequest): Prom
       ({ data: pull } = await octokit.rest.pulls.update({
         owner,
         repo,
-        pull_number: existing,
+        pull_number: existing.number,
         title,
         body,
         base,
       }));
     } catch (error) {
-      throw explainGitHubFailure(error, call(repository, `update rollback pull request #${existing}`));
+      throw explainGitHubFailure(error, call(repository, `update rollback pull request #${existing.number}`));
     }
     log(`updated the rollback pull request #${pull.number}: ${pull.html_url}`);
   } else {
@@ -115,7 +121,7 @@ export async function openOrUpdatePullRequest(request: PullRequestRequest): Prom
 }
 
 /** The number of the open pull request from `branch`, if there is one. */
-async function findOpen(request: PullRequestRequest): Promise<number | undefined> {
+async function findOpen(request: PullRequestRequest): Promise<{ number: number; url: string } | undefined> {
   const { octokit, owner, repo, branch } = request;
   try {
     const { data } = await octokit.rest.pulls.list({
@@ -125,7 +131,8 @@ async function findOpen(request: PullRequestRequest): Promise<number | undefined
       state: 'open',
       per_page: 10,
     });
-    return data.find((pull) => pull.head.ref === branch)?.number;
+    const found = data.find((pull) => pull.head.ref === branch);
+    return found && { number: found.number, url: found.html_url };
   } catch (error) {
     throw explainGitHubFailure(
       error,

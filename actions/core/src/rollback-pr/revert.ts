@@ -36,11 +36,26 @@ export interface RevertBranch {
 export interface RevertRequest {
   /** The branch to revert on, e.g. main. */
   base: string;
-  good: string;
+  /**
+   * The last good commit, or candidates for it in order of preference: the first that the bad
+   * commit was built on is taken (a hotfix branched elsewhere cannot be "every commit after").
+   */
+  good: string | readonly string[];
   bad: string;
   branch: string;
   /** Where the temporary worktree goes (RUNNER_TEMP on a runner). */
   tempDir?: string;
+}
+
+/**
+ * The base branch already undoes the bad range (an earlier rollback pull request was merged, or
+ * someone reverted by hand): nothing to open, and nothing wrong.
+ */
+export class NothingToRevert extends UserError {
+  constructor(message: string) {
+    super(message, 'Nothing to revert');
+    this.name = 'NothingToRevert';
+  }
 }
 
 /** A revert that conflicts: no branch is pushed, and the message says what to run by hand. */
@@ -71,22 +86,9 @@ export async function buildRevertBranch(git: Git, request: RevertRequest): Promi
   await checkRepository(git);
   const baseRef = `refs/remotes/origin/${base}`;
   await fetchBase(git, base, baseRef);
-  const good = await resolveCommit(git, request.good, 'good-sha (the last good commit)');
   const bad = await resolveCommit(git, request.bad, 'the bad commit (GITHUB_SHA)');
+  const good = await chooseGood(git, typeof request.good === 'string' ? [request.good] : request.good, bad);
   const baseSha = (await git.commit(baseRef)) as string;
-  if (good === bad) {
-    throw new UserError(
-      `the last good commit and the bad commit are the same (${good.slice(0, 7)}): there is nothing to revert`,
-      TITLE,
-    );
-  }
-  if (!(await git.holds(['merge-base', '--is-ancestor', good, bad]))) {
-    throw new UserError(
-      `the last good commit ${good.slice(0, 7)} is not an ancestor of the bad commit ${bad.slice(0, 7)}, so "every commit after it" ` +
-        `is not defined; give good-sha as a commit the bad one was built on`,
-      TITLE,
-    );
-  }
   if (!(await git.holds(['merge-base', '--is-ancestor', bad, baseSha]))) {
     throw new UserError(
       `the bad commit ${bad.slice(0, 7)} is not on ${base} (origin's tip ${baseSha.slice(0, 7)}), so there is nothing on ${base} to revert; ` +
@@ -105,9 +107,8 @@ export async function buildRevertBranch(git: Git, request: RevertRequest): Promi
     );
     for (const commit of commits) await revertOne(tree, commit, { base, good, bad, branch, commits });
     if (commits.every((commit) => commit.alreadyUndone)) {
-      throw new UserError(
+      throw new NothingToRevert(
         `${base} already undoes every commit after ${good.slice(0, 7)}: there is nothing to revert`,
-        TITLE,
       );
     }
     const head = await tree.run(['rev-parse', 'HEAD']);
@@ -125,7 +126,7 @@ export async function buildRevertBranch(git: Git, request: RevertRequest): Promi
         );
       }
     }
-    const unchanged = await pushBranch(tree, branch, head, baseSha);
+    const unchanged = await pushBranch(tree, branch, head, baseSha, commits);
     return {
       branch,
       head: unchanged ?? head,
@@ -176,6 +177,36 @@ async function fetchBase(git: Git, base: string, baseRef: string): Promise<void>
   }
 }
 
+/**
+ * The first candidate the bad commit was built on. The others are said in the error when none is:
+ * "every commit after the good one" needs the good one in the bad one's history.
+ */
+async function chooseGood(git: Git, candidates: readonly string[], bad: string): Promise<string> {
+  const refused: string[] = [];
+  for (const candidate of candidates) {
+    const found = await git.commit(candidate);
+    if (!found) {
+      const fetched = await resolveCommit(git, candidate, 'the last good commit').catch(() => undefined);
+      if (!fetched) {
+        refused.push(
+          `${candidate.slice(0, 12)} is not in this repository${/^[0-9a-f]{40}/i.test(candidate) ? '' : ' (give its full 40-character id, so it can be fetched)'}`,
+        );
+        continue;
+      }
+    }
+    const sha = (found ?? (await git.commit(candidate))) as string;
+    if (sha === bad) refused.push(`${sha.slice(0, 7)} is the bad commit itself`);
+    else if (!(await git.holds(['merge-base', '--is-ancestor', sha, bad])))
+      refused.push(`${sha.slice(0, 7)} is not an ancestor of the bad commit ${bad.slice(0, 7)}`);
+    else return sha;
+  }
+  throw new UserError(
+    `no last good commit the bad commit ${bad.slice(0, 7)} was built on: ${refused.join('; ')}. ` +
+      'Set good-sha to a commit in its history (the last release that worked).',
+    TITLE,
+  );
+}
+
 /** A commit id as given (abbreviated or not) to a full one, fetching it when the checkout lacks it. */
 async function resolveCommit(git: Git, sha: string, what: string): Promise<string> {
   const found = await git.commit(sha);
@@ -188,7 +219,12 @@ async function resolveCommit(git: Git, sha: string, what: string): Promise<strin
       if (now) return now;
     }
   }
-  throw new UserError(`${what} ${sha} is not a commit of this repository (nor of origin)`, TITLE);
+  throw new UserError(
+    /^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(sha)
+      ? `${what} ${sha} is not a commit of this repository (nor of origin)`
+      : `${what} ${sha} is not in this checkout, and an abbreviated id cannot be fetched: give the full 40-character commit id`,
+    TITLE,
+  );
 }
 
 /** The first-parent chain good..bad, newest first, with each commit's subject and merge-ness. */
@@ -252,29 +288,80 @@ async function pushBranch(
   branch: string,
   head: string,
   baseSha: string,
+  ours: readonly RevertedCommit[],
 ): Promise<string | undefined> {
   const ref = `refs/heads/${branch}`;
   const remote = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0] ?? '';
   if (remote) {
     await tree.attempt(['fetch', '--no-tags', '--quiet', 'origin', `+${ref}:refs/switchyard/previous`]);
-    const sameTree =
-      (await tree.commit('refs/switchyard/previous')) === remote &&
-      (await tree.run(['rev-parse', `${remote}^{tree}`])) ===
-        (await tree.run(['rev-parse', 'HEAD^{tree}'])) &&
-      (await tree.holds(['merge-base', '--is-ancestor', baseSha, remote]));
-    await tree.attempt(['update-ref', '-d', 'refs/switchyard/previous']);
-    if (sameTree) return remote;
+    try {
+      const theirs = await othersCommits(tree, 'refs/switchyard/previous', baseSha, ours);
+      if (theirs.length > 0) {
+        throw new UserError(
+          `${branch} on origin has commits switchyard did not make (${theirs.map((c) => c.slice(0, 7)).join(', ')}): ` +
+            'not replacing them. Merge or close its pull request and delete the branch, then roll back again to have it rebuilt.',
+          TITLE,
+        );
+      }
+      const sameTree =
+        (await tree.run(['rev-parse', `${remote}^{tree}`])) ===
+          (await tree.run(['rev-parse', 'HEAD^{tree}'])) &&
+        (await tree.holds(['merge-base', '--is-ancestor', baseSha, remote]));
+      if (sameTree) return remote;
+    } finally {
+      await tree.attempt(['update-ref', '-d', 'refs/switchyard/previous']);
+    }
   }
-  await tree.run(
-    ['push', '--quiet', `--force-with-lease=${ref}:${remote}`, 'origin', `HEAD:${ref}`],
-    `push ${branch} (may this job write to the repository? \`permissions: contents: write\`)`,
-  );
-  const pushed = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0];
-  if (pushed !== head) {
+  const pushed = await tree.attempt([
+    'push',
+    '--quiet',
+    `--force-with-lease=${ref}:${remote}`,
+    'origin',
+    `HEAD:${ref}`,
+  ]);
+  if (!succeeded(pushed)) {
+    const workflows = (
+      await tree.run(['diff', '--name-only', baseSha, 'HEAD', '--', '.github/workflows'])
+    ).trim();
     throw new UserError(
-      `origin's ${branch} is ${pushed || 'missing'} after the push, not ${head.slice(0, 7)}`,
+      `could not push ${branch} to origin:\n${outputTail(pushed, 6)}\n` +
+        (workflows
+          ? `The reverts change workflow files (${workflows.split('\n').join(', ')}), which GitHub refuses from GITHUB_TOKEN: ` +
+            'pass a token with the workflows permission (a fine-grained PAT: Workflows read and write) as github-token and to actions/checkout.'
+          : 'May this job write to the repository? It needs `permissions: contents: write` (and a checkout with persisted credentials).'),
+      TITLE,
+    );
+  }
+  const now = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0];
+  if (now !== head) {
+    throw new UserError(
+      `origin's ${branch} is ${now || 'missing'} after the push, not ${head.slice(0, 7)}`,
       TITLE,
     );
   }
   return undefined;
+}
+
+/**
+ * Commits on the branch that are neither the base's nor reverts switchyard makes of this range:
+ * a person's fix pushed onto the rollback branch, which a rebuild must not throw away.
+ */
+async function othersCommits(
+  tree: Git,
+  branchRef: string,
+  baseSha: string,
+  ours: readonly RevertedCommit[],
+): Promise<string[]> {
+  const reverted = new Set(ours.map((c) => c.sha));
+  const log = await tree.run(['log', '--format=%H%x00%B%x01', branchRef, '--not', baseSha, '--']);
+  return log
+    .split('\x01')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .filter((entry) => {
+      const [sha = '', body = ''] = entry.split('\0');
+      const of = /This reverts commit ([0-9a-f]{40})/.exec(body)?.[1];
+      return !(body.startsWith('Revert "') && of && reverted.has(of)) && sha !== '';
+    })
+    .map((entry) => entry.split('\0')[0] as string);
 }
