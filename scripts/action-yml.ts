@@ -10,6 +10,7 @@ import { deployAction } from '../actions/deploy/src/main.js';
 import { healthCheckAction } from '../actions/health-check/src/main.js';
 import { validateMigrationAction } from '../actions/validate-migration/src/main.js';
 import { stringify } from 'yaml';
+import { FILE_RULES, RULES } from '../actions/core/src/migrations/rules/index.js';
 
 /** What action.yml shows of an action's table. */
 interface OutputsTable {
@@ -84,4 +85,35 @@ export function withGeneratedTable(doc: string, action: keyof typeof ACTION_INPU
   const end = doc.indexOf(DOC_END);
   if (start < 0 || end < 0) throw new Error(`docs/${action}.md lacks the generated-inputs markers`);
   return doc.slice(0, start + DOC_BEGIN.length) + renderInputsTable(action) + doc.slice(end);
+}
+
+const RULES_BEGIN = '<!-- BEGIN rules index -->';
+const RULES_END = '<!-- END rules index -->';
+
+const CATEGORY: Record<string, string> = {
+  'breaks-old-code': 'breaks the old code',
+  locks: 'locks live traffic',
+  transactions: 'transactions',
+};
+
+/** docs/validate-migration.md's index of rules, from the rules themselves. */
+export function withRulesIndex(doc: string): string {
+  const start = doc.indexOf(RULES_BEGIN);
+  const end = doc.indexOf(RULES_END);
+  if (start < 0 || end < 0) throw new Error('docs/validate-migration.md lacks the rules-index markers');
+  const cell = (text: string) => text.replaceAll('|', '\\|').replace(/\s+/g, ' ');
+  const rows = [
+    ...RULES.map(
+      (rule) =>
+        `| [\`${rule.id}\`](rules/${rule.id}.md) | ${CATEGORY[rule.category] ?? rule.category} | ${rule.severity}${rule.breaking ? ' (allowed in a contract phase)' : ''} | ${cell(rule.summary)} |`,
+    ),
+    ...Object.entries(FILE_RULES).map(
+      ([id, summary]) =>
+        `| [\`${id}\`](rules/${id}.md) | files | ${id === 'unused-ignore' ? 'warning' : 'error'} | ${cell(summary)} |`,
+    ),
+  ];
+  const table = ['', '| Rule | What | Severity | Summary |', '| --- | --- | --- | --- |', ...rows, ''].join(
+    '\n',
+  );
+  return doc.slice(0, start + RULES_BEGIN.length) + table + doc.slice(end);
 }

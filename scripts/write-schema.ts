@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
 import { configJsonSchema, inputNamesSource } from '../actions/core/src/config-schema.js';
 import { ACTION_INPUTS } from '../actions/core/src/registry.js';
-import { actionYmlPath, withGeneratedInputs, withGeneratedTable } from './action-yml.js';
+import { actionYmlPath, withGeneratedInputs, withGeneratedTable, withRulesIndex } from './action-yml.js';
 
 async function write(path: string, text: string): Promise<void> {
   // Only the YAML is prettier's to check (.prettierignore leaves markdown and schema/ alone).
@@ -28,3 +28,4 @@ for (const action of Object.keys(ACTION_INPUTS) as (keyof typeof ACTION_INPUTS)[
   const doc = `docs/${action}.md`;
   await write(doc, withGeneratedTable(readFileSync(doc, 'utf8'), action));
 }
+await write('docs/validate-migration.md', withRulesIndex(readFileSync('docs/validate-migration.md', 'utf8')));

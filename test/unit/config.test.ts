@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -8,7 +8,8 @@ import { configJsonSchema, inputNamesSource } from '../../actions/core/src/confi
 import { UserError, UserErrors } from '../../actions/core/src/errors.js';
 import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
 import { memoryIO } from '../../actions/core/src/io.js';
-import { renderInputs, withGeneratedTable } from '../../scripts/action-yml.js';
+import { renderInputs, withGeneratedTable, withRulesIndex } from '../../scripts/action-yml.js';
+import { RULE_IDS } from '../../actions/core/src/migrations/rules/index.js';
 
 let dir: string;
 beforeAll(() => {
@@ -179,16 +180,26 @@ describe('generated files are current', () => {
     expect(section['timeout']?.default).toBe('5s');
   });
 
-  it('actions/health-check/action.yml declares exactly the inputs the code reads (run `npm run schema`)', () => {
-    const actionYml = parse(readFileSync('actions/health-check/action.yml', 'utf8'));
-    expect(actionYml.inputs).toEqual(parse(renderInputs('health-check')).inputs);
-    expect(actionYml.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+  const actions = ['health-check', 'deploy', 'backup', 'validate-migration'] as const;
+
+  it.each(actions)(
+    'actions/%s/action.yml declares exactly the inputs the code reads (run `npm run schema`)',
+    (action) => {
+      const actionYml = parse(readFileSync(`actions/${action}/action.yml`, 'utf8'));
+      expect(actionYml.inputs).toEqual(parse(renderInputs(action)).inputs);
+      expect(actionYml.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+    },
+  );
+
+  it.each(actions)('docs/%s.md lists exactly those inputs and defaults (run `npm run schema`)', (action) => {
+    const doc = readFileSync(`docs/${action}.md`, 'utf8');
+    expect(doc === withGeneratedTable(doc, action) ? 'current' : 'stale: run npm run schema').toBe('current');
   });
 
-  it('docs/health-check.md lists exactly those inputs and defaults (run `npm run schema`)', () => {
-    const doc = readFileSync('docs/health-check.md', 'utf8');
-    expect(doc === withGeneratedTable(doc, 'health-check') ? 'current' : 'stale: run npm run schema').toBe(
-      'current',
-    );
+  it('docs/validate-migration.md indexes every rule, and each rule has its page (run `npm run schema`)', () => {
+    const doc = readFileSync('docs/validate-migration.md', 'utf8');
+    expect(doc === withRulesIndex(doc) ? 'current' : 'stale: run npm run schema').toBe('current');
+    const missing = RULE_IDS.filter((id) => !existsSync(`docs/rules/${id}.md`));
+    expect(missing).toEqual([]);
   });
 });

@@ -25,14 +25,15 @@ export interface MigrationFiles {
 }
 
 /**
- * The files the globs select, in migration order. Symbolic links are not followed (a link could
- * point outside the workspace), and a file that resolves outside it is refused.
+ * The files the globs select, in migration order. A file that resolves (through a link) outside
+ * the workspace is refused: the lint must read what the deploy will run, nothing else.
  */
 export async function findMigrations(patterns: readonly string[], cwd: string): Promise<MigrationFiles> {
   const found = await glob([...patterns], {
     cwd,
     onlyFiles: true,
-    followSymbolicLinks: false,
+    // Links are followed, then each file's real path must be inside the workspace.
+    followSymbolicLinks: true,
     expandDirectories: false,
     dot: true,
   });

@@ -72,9 +72,12 @@ export const validateMigrationInputs = {
     'A git ref: check only the migration files added or changed since it (e.g. the last deployed commit); empty checks every file.',
     { example: 'origin/main', check: gitRefProblem },
   ),
-  squawk: boolean('Also run squawk (when it is on PATH) and merge its findings, without repeating ours.', {
-    default: 'false',
-  }),
+  squawk: boolean(
+    'Also run squawk (when it is on PATH) and add the findings of its rules switchyard does not have.',
+    {
+      default: 'false',
+    },
+  ),
   rules: parsedBy(
     'Severity per rule, one "rule: error|warning|off" per line (in switchyard.yml, a map under validate-migration.rules).',
     parseRuleSettings,

@@ -8,7 +8,7 @@ import { findMigrations, migrationOrder, readBaseline, unreadable, type Baseline
 import type { RuleSetting, ValidateMigrationInputs } from './inputs.js';
 import { parseMigration, type Position, type Statement } from './parser.js';
 import { isExpand, isNeutral } from './phases.js';
-import { FILE_RULES, RULES, type FileRuleId } from './rules/index.js';
+import { FILE_RULES, RULE_IDS, RULES, type FileRuleId } from './rules/index.js';
 import type { Finding, Rule, Severity } from './rules/rule.js';
 import { writeSarif } from './sarif.js';
 import { runSquawk } from './squawk.js';
@@ -308,20 +308,15 @@ export class LintRun {
     for (const finding of squawk.findings) {
       const setting = this.setting(finding.rule, 'warning');
       if (setting === 'off') continue;
-      // Ours already said it: one violation per statement and rule, whoever found it.
-      const same = this.violations.some(
-        (v) =>
-          v.file === finding.file &&
-          v.rule === finding.rule &&
-          v.line <= finding.line &&
-          finding.line <= v.endLine,
-      );
-      if (same) continue;
+      // A rule we have is ours to judge: where ours said nothing (a table created earlier in the
+      // same file, say), squawk's verdict is the one we disagree with on purpose. squawk adds only
+      // what we do not check.
+      if (RULE_IDS.includes(finding.rule)) continue;
       merged++;
       this.violations.push({ ...finding, severity: setting, source: 'squawk' });
     }
     io.info(
-      `squawk ${squawk.version ?? ''}: ${count(squawk.findings.length, 'finding')}, ${merged} not already reported`,
+      `squawk ${squawk.version ?? ''}: ${count(squawk.findings.length, 'finding')}, ${merged} from rules switchyard does not have`,
     );
     return { version: squawk.version, findings: squawk.findings.length, merged };
   }
