@@ -29,6 +29,7 @@ export function statementContexts(
       statements,
       index,
       inTransaction: settings.assumeInTransaction || explicit,
+      assumeInTransaction: settings.assumeInTransaction,
       lockTimeoutSet: lockTimeoutSet || localLockTimeout,
       createdTables: new Set(created),
     };
@@ -36,13 +37,12 @@ export function statementContexts(
     if (kind === 'TransactionStmt') {
       const what = body.kind as string | undefined;
       if (what === 'TRANS_STMT_BEGIN' || what === 'TRANS_STMT_START') explicit = true;
-      if (
-        what === 'TRANS_STMT_COMMIT' ||
-        what === 'TRANS_STMT_ROLLBACK' ||
-        what === 'TRANS_STMT_COMMIT_PREPARED'
-      ) {
-        explicit = false;
+      // PREPARE TRANSACTION ends this session's transaction too; COMMIT/ROLLBACK PREPARED act on
+      // another, already prepared one; AND CHAIN starts the next transaction at once.
+      const ends = ['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_PREPARE'].includes(what ?? '');
+      if (ends) {
         localLockTimeout = false;
+        explicit = Boolean(body.chain);
       }
     } else if (kind === 'VariableSetStmt' && String(body.name).toLowerCase() === 'lock_timeout') {
       const value = lockTimeoutValue(body);

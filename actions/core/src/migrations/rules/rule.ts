@@ -39,6 +39,8 @@ export interface StatementContext {
    * tool wraps each file), or an explicit BEGIN before it that is not yet committed.
    */
   inTransaction: boolean;
+  /** The migration tool wraps the whole file in its own transaction (`assume-in-transaction`). */
+  assumeInTransaction: boolean;
   /** `lock_timeout` has been set (SET or SET LOCAL) earlier in the file, to something other than 0. */
   lockTimeoutSet: boolean;
   /**
