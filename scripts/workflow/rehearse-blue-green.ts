@@ -111,6 +111,9 @@ export async function startBlueGreenRehearsal(
       'app/VERSION': 'v1\n',
       'switchyard.yml': switchyardYml(setup, join(dir, 'state', 'state.json'), options.stepDuration ?? '1s'),
       'load/smoke.js': SMOKE_TEST,
+      // Linted by preflight before every deploy: what is added since the live build, once one is known.
+      'db/migrations/001_orders.sql':
+        'CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL);\n',
     });
     git(work, 'push', '-q', 'origin', 'main');
   } catch (error) {
@@ -131,7 +134,12 @@ export async function startBlueGreenRehearsal(
         workflow: options.workflow ?? '.github/workflows/blue-green.yml',
         trigger: 'workflow_call',
         eventName: 'push',
-        inputs: { environment: ENVIRONMENT, version, 'load-test': 'load/smoke.js' },
+        inputs: {
+          environment: ENVIRONMENT,
+          version,
+          'load-test': 'load/smoke.js',
+          migrations: 'db/migrations/*.sql',
+        },
         repository: REPOSITORY,
         origin,
         sha,

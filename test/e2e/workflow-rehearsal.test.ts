@@ -36,6 +36,9 @@ describe('blue-green.yml rehearsed on this machine', () => {
     good = await rehearsal.release('v2', 'checkout: one-page checkout', {
       'app/VERSION': 'v2\n',
       'app/checkout.txt': 'one page\n',
+      // An expand-only migration: blue keeps working while traffic shifts.
+      'db/migrations/002_orders_note.sql':
+        "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN note text;\n",
     });
     expect(resultsOf(good)).toEqual({
       preflight: 'success',
@@ -48,8 +51,10 @@ describe('blue-green.yml rehearsed on this machine', () => {
     });
     const promote = good.result.jobs.promote;
     expect(promote?.outputs).toMatchObject({ active: 'green', 'rolled-back': 'false', verdict: 'passed' });
-    // The load test's summary reached promote, which gates on it at every step.
-    expect(promote?.steps.map((step) => step.outcome)).toEqual(['success', 'success', 'success']);
+    // The migrations were linted before anything was staged: expand only.
+    expect(good.result.jobs.preflight?.outputs).toMatchObject({ 'migration-phase': 'expand' });
+    // The load test's summary reached promote, which gates on it at every step (no contract-phase warning).
+    expect(promote?.steps.map((step) => step.outcome)).toEqual(['success', 'success', 'skipped', 'success']);
     expect(good.result.outputs).toMatchObject({
       active: 'green',
       'rolled-back': 'false',
@@ -95,5 +100,25 @@ describe('blue-green.yml rehearsed on this machine', () => {
     expect(tree(`refs/heads/${pull?.head.ref}`)).toBe(tree(good.sha));
     expect(git(rehearsal.origin, 'rev-parse', 'refs/heads/main')).toBe(bad.sha);
     expect(rehearsal.api.violations).toEqual([]);
+  }, 45_000);
+
+  it('(c) a migration that breaks the old code stops the deploy in preflight, before anything is staged', async () => {
+    if (!good) throw new Error('needs (a): the live build is the lint’s baseline');
+    const before = rehearsal.pulls().length;
+    const dropped = await rehearsal.release('v4', 'orders: drop total', {
+      'db/migrations/003_drop_total.sql': "SET lock_timeout = '2s';\nALTER TABLE orders DROP COLUMN total;\n",
+    });
+    expect(resultsOf(dropped)).toMatchObject({ preflight: 'failure', stage: 'skipped', promote: 'skipped' });
+    const errors = annotations(dropped.result.jobs.preflight?.log.join('\n') ?? '');
+    expect(errors).toEqual([expect.stringContaining('blue')]);
+    expect(dropped.result.jobs.preflight?.log.join('\n')).toMatch(
+      /::error title=ban-drop-column,file=db\/migrations\/003_drop_total.sql,line=2/,
+    );
+    // Only the new file was checked: the ones the live build already ran are its history.
+    expect(dropped.result.jobs.preflight?.log.join('\n')).toContain(
+      '1 migration file added or changed since',
+    );
+    expect(await rehearsal.servedBy(20)).toEqual({ green: 20 });
+    expect(rehearsal.pulls()).toHaveLength(before);
   }, 45_000);
 });

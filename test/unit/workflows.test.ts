@@ -400,6 +400,7 @@ describe('blue-green.yml', () => {
       'runs-on': { required: false, default: 'self-hosted', type: 'string' },
       backup: { required: false, default: false, type: 'boolean' },
       'load-test': { required: false, default: '', type: 'string' },
+      migrations: { required: false, default: '', type: 'string' },
       'rollback-pr': { required: false, default: true, type: 'boolean' },
       restore: { required: false, default: false, type: 'boolean' },
     });
@@ -419,7 +420,8 @@ describe('blue-green.yml', () => {
       backup: ['preflight'],
       stage: ['preflight', 'backup'],
       'load-test': ['stage'],
-      promote: ['stage', 'load-test'],
+      // preflight: the migrations' phase reaches promote.
+      promote: ['preflight', 'stage', 'load-test'],
       rollback: ['stage', 'load-test', 'promote'],
       restore: ['backup', 'stage', 'load-test', 'promote', 'rollback'],
     });

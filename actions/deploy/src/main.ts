@@ -1,5 +1,5 @@
 import { defineAction, githubIO, runAction, UserError, type ActionIO } from '../../core/src/index.js';
-import { deployForAction } from '../../core/src/deploy/engine.js';
+import { deployForAction, hasBeenLive } from '../../core/src/deploy/engine.js';
 import { deployInputs } from '../../core/src/deploy/inputs.js';
 import { renderDeploySummary } from '../../core/src/deploy/summary.js';
 
@@ -25,6 +25,12 @@ export const deployAction = defineAction({
       description:
         "The idle colour's servers, host:port, comma-separated (for a load test against it directly).",
       value: (result) => result.idle.servers.join(','),
+    },
+    'live-sha': {
+      description:
+        'The commit the active colour serves, as it was staged (empty when unknown): the last good commit, e.g. the baseline of a migration lint.',
+      value: (result) =>
+        hasBeenLive(result.state, result.active) ? (result.state.releases[result.active]?.sha ?? '') : '',
     },
     weights: {
       description: 'The weights after the command, as JSON: {"blue":0,"green":100}.',

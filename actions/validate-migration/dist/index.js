@@ -45242,10 +45242,11 @@ function sameName(a, b) {
     return a !== '' && bare(a) === bare(b);
 }
 function tableIsNew(name, context) {
-    for (const created of context.createdTables)
-        if (sameName(created, name))
-            return true;
-    return false;
+    if (!name)
+        return false;
+    const bare = name.replace(/^public\./, '');
+    const created = context.createdTables;
+    return created.has(name) || created.has(bare) || created.has(`public.${bare}`);
 }
 function alterTable(statement, context) {
     const content = body(statement, 'AlterTableStmt');
@@ -45278,62 +45279,26 @@ function cascadeNote(behavior) {
         ? ' CASCADE also drops whatever depends on it (views, defaults, foreign keys), which blue may use too.'
         : '';
 }
-/** Earlier statements of the file, as [kind, body]. */
-function earlier(context) {
-    return context.statements.slice(0, context.index).map((each) => nodeOf(each.node));
-}
-/**
- * Whether the file created an object before this statement, one that did not exist before the
- * file ran: its first mention is the CREATE, not a DROP (DROP + CREATE replaces what blue uses).
- */
-function createdByFile(context, created, dropped) {
-    for (const entry of earlier(context)) {
-        if (dropped(entry))
-            return false;
-        if (created(entry))
-            return true;
-    }
-    return false;
-}
-/** The objects of a DROP of one of these kinds. */
-function dropped([kind, content], removeTypes) {
-    if (kind !== 'DropStmt' || !removeTypes.includes(String(content.removeType)))
-        return [];
-    return content.objects ?? [];
-}
-/**
- * The statements that run in the same transaction as this one, after it: none when the statement
- * runs outside a transaction (each statement is then its own).
- */
-function laterInSameTransaction(context) {
-    if (!context.inTransaction)
-        return [];
-    const after = [];
-    for (const each of context.statements.slice(context.index + 1)) {
-        const entry = nodeOf(each.node);
-        if (entry[0] === 'TransactionStmt')
-            break;
-        after.push(entry);
-    }
-    return after;
-}
-function laterInFile(context) {
-    return context.statements.slice(context.index + 1).map((each) => nodeOf(each.node));
-}
-// Views ---------------------------------------------------------------------------------------
+// Views, functions, types ----------------------------------------------------------------------
+const VIEWS = ['OBJECT_VIEW', 'OBJECT_MATVIEW'];
+const TYPES = ['OBJECT_TYPE', 'OBJECT_DOMAIN'];
+const FUNCTION_KINDS = {
+    OBJECT_FUNCTION: 'function',
+    OBJECT_PROCEDURE: 'procedure',
+    OBJECT_ROUTINE: 'routine',
+    OBJECT_AGGREGATE: 'aggregate',
+};
 /** The view a statement creates (CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW), if any. */
-function viewCreated([kind, content], replaceCounts) {
-    if (kind === 'ViewStmt' && (replaceCounts || !content.replace))
-        return relationName(content.view);
-    if (kind === 'CreateTableAsStmt' && content.objtype === 'OBJECT_MATVIEW' && !content.if_not_exists)
-        return relationName(content.into?.rel);
+function viewCreated([kind, content]) {
+    if (kind === 'ViewStmt')
+        return { name: relationName(content.view), replace: Boolean(content.replace) };
+    if (kind === 'CreateTableAsStmt' && content.objtype === 'OBJECT_MATVIEW')
+        return {
+            name: relationName(content.into?.rel),
+            replace: Boolean(content.if_not_exists),
+        };
     return undefined;
 }
-const VIEWS = ['OBJECT_VIEW', 'OBJECT_MATVIEW'];
-function viewIsNew(name, context) {
-    return createdByFile(context, (entry) => sameName(viewCreated(entry, false) ?? '', name), (entry) => dropped(entry, VIEWS).some((object) => sameName(objectName(object), name)));
-}
-// Functions -----------------------------------------------------------------------------------
 /**
  * An argument type as PostgreSQL matches it, to compare a DROP's with a CREATE's: its name without
  * pg_catalog (`bigint` parses as pg_catalog.int8, `int8` as int8) and whether it is an array;
@@ -45353,24 +45318,24 @@ function functionRef(object) {
         args: content.args_unspecified ? undefined : (content.objargs ?? []).map(typeKey),
     };
 }
-/** The function a CREATE FUNCTION / PROCEDURE makes, with its input argument types. */
-function functionCreated([kind, content], replaceCounts) {
-    if (kind !== 'CreateFunctionStmt' || (content.replace && !replaceCounts))
+/** The function a CREATE [OR REPLACE] FUNCTION / PROCEDURE makes, with its input argument types. */
+function functionCreated([kind, content]) {
+    if (kind !== 'CreateFunctionStmt')
         return undefined;
     const parameters = (content.parameters ?? [])
         .map((each) => each.FunctionParameter ?? {})
         .filter((each) => each.mode !== 'FUNC_PARAM_OUT' && each.mode !== 'FUNC_PARAM_TABLE');
-    return { name: dotted(content.funcname), args: parameters.map((each) => typeKey(each.argType)) };
+    return {
+        name: dotted(content.funcname),
+        args: parameters.map((each) => typeKey(each.argType)),
+        replace: Boolean(content.replace),
+    };
 }
 function sameFunction(dropped, created) {
     if (!created || !sameName(dropped.name, created.name))
         return false;
     return dropped.args === undefined || JSON.stringify(dropped.args) === JSON.stringify(created.args);
 }
-function functionIsNew(ref, context) {
-    return createdByFile(context, (entry) => sameFunction(ref, functionCreated(entry, false)), (entry) => dropped(entry, Object.keys(FUNCTION_KINDS)).some((object) => sameName(functionRef(object).name, ref.name)));
-}
-// Types and schemas -----------------------------------------------------------------------------
 function typeCreated([kind, content]) {
     if (kind === 'CreateEnumStmt' || kind === 'CreateRangeStmt')
         return dotted(content.typeName);
@@ -45382,12 +45347,110 @@ function typeCreated([kind, content]) {
         return dotted(content.defnames);
     return undefined;
 }
-const TYPES = ['OBJECT_TYPE', 'OBJECT_DOMAIN'];
+/** Built once per file (the rules see each statement of it in turn), so a check costs no scan. */
+const fileIndexes = new WeakMap();
+function eventKey(namespace, name) {
+    return `${namespace} ${name.replace(/^public\./, '')}`;
+}
+function fileIndex(statements) {
+    const known = fileIndexes.get(statements);
+    if (known)
+        return known;
+    const events = new Map();
+    const add = (namespace, name, event) => {
+        if (!name)
+            return;
+        const key = eventKey(namespace, name);
+        events.set(key, [...(events.get(key) ?? []), event]);
+    };
+    const nextTransactionStatement = [];
+    let next = Infinity;
+    for (let index = statements.length - 1; index >= 0; index--) {
+        nextTransactionStatement[index] = next;
+        if (statements[index].kind === 'TransactionStmt')
+            next = index;
+    }
+    statements.forEach((statement, index) => {
+        const entry = nodeOf(statement.node);
+        const [kind, content] = entry;
+        const view = viewCreated(entry);
+        if (view)
+            add('view', view.name, { index, created: true, replace: view.replace });
+        const made = functionCreated(entry);
+        if (made)
+            add('function', made.name, { index, created: true, replace: made.replace, function: made });
+        const type = typeCreated(entry);
+        if (type)
+            add('type', type, { index, created: true, replace: false });
+        if (kind === 'CreateSchemaStmt')
+            add('schema', String(content.schemaname ?? ''), {
+                index,
+                created: true,
+                replace: Boolean(content.if_not_exists),
+            });
+        if (kind !== 'DropStmt')
+            return;
+        const removeType = String(content.removeType);
+        for (const object of content.objects ?? []) {
+            const drop = { index, created: false, replace: false };
+            if (VIEWS.includes(removeType))
+                add('view', objectName(object), drop);
+            else if (TYPES.includes(removeType))
+                add('type', objectName(object), drop);
+            else if (removeType === 'OBJECT_SCHEMA')
+                add('schema', objectName(object), drop);
+            else if (FUNCTION_KINDS[removeType]) {
+                const ref = functionRef(object);
+                add('function', ref.name, { ...drop, function: ref });
+            }
+        }
+    });
+    const index = { events, nextTransactionStatement };
+    fileIndexes.set(statements, index);
+    return index;
+}
+/**
+ * Whether the file created the object before this statement, and it did not exist before the file
+ * ran: the first thing the file does to it is a CREATE — not OR REPLACE or IF NOT EXISTS, and not
+ * after a DROP (DROP + CREATE replaces what blue uses).
+ */
+function createdByFile(context, namespace, name, matches = () => true) {
+    for (const event of fileIndex(context.statements).events.get(eventKey(namespace, name)) ?? []) {
+        if (event.index >= context.index)
+            break;
+        if (!matches(event))
+            continue;
+        if (!event.created)
+            return false;
+        if (!event.replace)
+            return true;
+    }
+    return false;
+}
+/**
+ * Whether the file creates the object again after this statement (its DROP): in the same
+ * transaction (blue never sees it missing), or later, or not at all.
+ */
+function recreated(context, namespace, name, matches = () => true) {
+    const file = fileIndex(context.statements);
+    const again = (file.events.get(eventKey(namespace, name)) ?? []).find((event) => event.index > context.index && event.created && matches(event));
+    if (!again)
+        return undefined;
+    const sameTransaction = context.inTransaction && again.index < (file.nextTransactionStatement[context.index] ?? Infinity);
+    return sameTransaction ? 'in the same transaction' : 'later';
+}
+function viewIsNew(name, context) {
+    return createdByFile(context, 'view', name);
+}
+/** A drop of any function of that name says it existed; a create must have the same signature. */
+function functionIsNew(ref, context) {
+    return createdByFile(context, 'function', ref.name, (event) => !event.created || sameFunction(ref, event.function));
+}
 function typeIsNew(name, context) {
-    return createdByFile(context, (entry) => sameName(typeCreated(entry) ?? '', name), (entry) => dropped(entry, TYPES).some((object) => sameName(objectName(object), name)));
+    return createdByFile(context, 'type', name);
 }
 function schemaIsNew(name, context) {
-    return createdByFile(context, ([kind, content]) => kind === 'CreateSchemaStmt' && !content.if_not_exists && content.schemaname === name, (entry) => dropped(entry, ['OBJECT_SCHEMA']).some((object) => objectName(object) === name));
+    return createdByFile(context, 'schema', name);
 }
 /** Whether a DEFAULT expression is the NULL constant (`DEFAULT NULL` is no default). */
 function isNullConstant(node) {
@@ -45595,24 +45658,23 @@ const banDropView = rule({
         if (!content || (content.removeType !== 'OBJECT_VIEW' && content.removeType !== 'OBJECT_MATVIEW'))
             return [];
         const kind = content.removeType === 'OBJECT_MATVIEW' ? 'materialized view' : 'view';
-        const atomic = laterInSameTransaction(context);
         return (content.objects ?? []).map(objectName).flatMap((view) => {
             if (viewIsNew(view, context))
                 return [];
+            const again = recreated(context, 'view', view);
             // DROP + CREATE in one transaction replaces the view: blue never sees it missing.
-            if (atomic.some((entry) => sameName(viewCreated(entry, true) ?? '', view)))
+            if (again === 'in the same transaction')
                 return [];
-            const recreated = laterInFile(context).some((entry) => sameName(viewCreated(entry, true) ?? '', view));
             return [
                 {
-                    message: recreated
+                    message: again
                         ? `Dropping ${kind} ${view} and creating it again outside one transaction breaks blue: between the two statements ` +
                             `its queries of ${view} fail with 'relation "${view}" does not exist'.` +
                             cascadeNote(content.behavior)
                         : `Dropping ${kind} ${view} breaks blue: the old code still queries ${view}, and those queries fail with ` +
                             `'relation "${view}" does not exist' until the shift is over.` +
                             cascadeNote(content.behavior),
-                    fix: recreated
+                    fix: again
                         ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE VIEW when the columns stay.`
                         : `Expand → migrate → contract: deploy code that no longer queries ${view}; then drop it ${CONTRACT}.`,
                 },
@@ -45642,12 +45704,6 @@ const renamingView = rule({
         ];
     },
 });
-const FUNCTION_KINDS = {
-    OBJECT_FUNCTION: 'function',
-    OBJECT_PROCEDURE: 'procedure',
-    OBJECT_ROUTINE: 'routine',
-    OBJECT_AGGREGATE: 'aggregate',
-};
 const banDropFunction = rule({
     id: 'ban-drop-function',
     severity: 'error',
@@ -45658,23 +45714,22 @@ const banDropFunction = rule({
         const kind = FUNCTION_KINDS[String(content?.removeType)];
         if (!content || !kind)
             return [];
-        const atomic = laterInSameTransaction(context);
         return (content.objects ?? []).map(functionRef).flatMap((ref) => {
             if (functionIsNew(ref, context))
                 return [];
-            if (atomic.some((entry) => sameFunction(ref, functionCreated(entry, true))))
+            const again = recreated(context, 'function', ref.name, (event) => sameFunction(ref, event.function));
+            if (again === 'in the same transaction')
                 return [];
-            const recreated = laterInFile(context).some((entry) => sameFunction(ref, functionCreated(entry, true)));
             return [
                 {
-                    message: recreated
+                    message: again
                         ? `Dropping ${kind} ${ref.name} and creating it again outside one transaction breaks blue: between the two statements ` +
                             `its calls of ${ref.name} fail with 'function ${ref.name}(…) does not exist'.` +
                             cascadeNote(content.behavior)
                         : `Dropping ${kind} ${ref.name} breaks blue: the old code still calls ${ref.name}, and those calls fail with ` +
                             `'function ${ref.name}(…) does not exist' until the shift is over.` +
                             cascadeNote(content.behavior),
-                    fix: recreated
+                    fix: again
                         ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE when the signature stays.`
                         : `Expand → migrate → contract: deploy code that no longer calls ${ref.name}; then drop it ${CONTRACT}.`,
                 },
@@ -45915,7 +45970,14 @@ const newWriteRestriction = rule({
                 extra += ' A primary key also makes its columns NOT NULL.';
             if (constraint.contype === 'CONSTR_FOREIGN') {
                 const parent = relationName(constraint.pktable);
-                extra += ` Blue's DELETEs and key UPDATEs of ${parent} rows that ${alter.table} still references fail too.`;
+                // NO ACTION (the default) or RESTRICT: deleting a parent still referenced fails.
+                const blocks = (action) => action === undefined || action === 'a' || action === 'r';
+                const writes = [
+                    blocks(constraint.fk_del_action) ? 'DELETEs' : '',
+                    blocks(constraint.fk_upd_action) ? 'key UPDATEs' : '',
+                ].filter(Boolean);
+                if (writes.length > 0)
+                    extra += ` Blue's ${writes.join(' and ')} of ${parent} rows that ${alter.table} still references fail too.`;
             }
             return [restriction(`INSERTs and UPDATEs of ${alter.table}`, what, extra)];
         });
@@ -46111,6 +46173,7 @@ function statementContexts(statements, settings) {
             statements,
             index,
             inTransaction: settings.assumeInTransaction || explicit,
+            assumeInTransaction: settings.assumeInTransaction,
             lockTimeoutSet: lockTimeoutSet || localLockTimeout,
             createdTables: new Set(created),
         };
@@ -46119,11 +46182,12 @@ function statementContexts(statements, settings) {
             const what = body.kind;
             if (what === 'TRANS_STMT_BEGIN' || what === 'TRANS_STMT_START')
                 explicit = true;
-            if (what === 'TRANS_STMT_COMMIT' ||
-                what === 'TRANS_STMT_ROLLBACK' ||
-                what === 'TRANS_STMT_COMMIT_PREPARED') {
-                explicit = false;
+            // PREPARE TRANSACTION ends this session's transaction too; COMMIT/ROLLBACK PREPARED act on
+            // another, already prepared one; AND CHAIN starts the next transaction at once.
+            const ends = ['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_PREPARE'].includes(what ?? '');
+            if (ends) {
                 localLockTimeout = false;
+                explicit = Boolean(body.chain);
             }
         }
         else if (kind === 'VariableSetStmt' && String(body.name).toLowerCase() === 'lock_timeout') {
@@ -46199,18 +46263,21 @@ function transactionMap(statements, assumeInTransaction) {
         return known;
     const ids = [];
     const before = [];
+    const openedBy = new Map();
     let current = assumeInTransaction ? 0 : undefined;
     let next = 1;
-    for (const statement of statements) {
+    statements.forEach((statement, index) => {
         before.push(current);
         const effect = transactionEffect(statement);
-        if (effect === 'begin' && current === undefined)
+        if (effect === 'begin' && current === undefined) {
             current = next++;
+            openedBy.set(current, index);
+        }
         ids.push(current);
         if (effect === 'end')
             current = undefined;
-    }
-    const map = { ids, before };
+    });
+    const map = { ids, before, openedBy };
     byAssume.set(assumeInTransaction, map);
     return map;
 }
@@ -46238,11 +46305,9 @@ function lineOf(context, index) {
 }
 /** The index of the BEGIN that opened the explicit block open before statement `index`. */
 function openingBegin(context, index) {
-    const { ids, before } = transactionMap(context.statements, false);
+    const { before, openedBy } = transactionMap(context.statements, false);
     const open = before[index];
-    if (open === undefined)
-        return undefined;
-    return ids.findIndex((id, at) => id === open && transactionEffect(context.statements[at]) === 'begin');
+    return open === undefined ? undefined : openedBy.get(open);
 }
 /** CREATE INDEX / DROP INDEX / REINDEX … CONCURRENTLY: the statement's words, or undefined. */
 function concurrentIndexOperation(statement) {
@@ -46259,6 +46324,7 @@ function concurrentIndexOperation(statement) {
     }
     return undefined;
 }
+/** Whether an option's argument turns it off: `(FULL false)`, `(CONCURRENTLY 0)`. */
 function isFalse(arg) {
     const value = arg ?? {};
     if (value.String)
@@ -46353,23 +46419,35 @@ const transactionNesting = {
         ];
     },
 };
+const uncommitted = new WeakMap();
+/** As squawk: the file's last BEGIN, when nothing after it ends a transaction. */
+function uncommittedBegin(statements) {
+    if (uncommitted.has(statements))
+        return uncommitted.get(statements);
+    let open;
+    statements.forEach((statement, index) => {
+        const effect = transactionEffect(statement);
+        if (effect === 'begin')
+            open = index;
+        else if (effect === 'end')
+            open = undefined;
+    });
+    uncommitted.set(statements, open);
+    return open;
+}
 const banUncommittedTransaction = {
     id: 'ban-uncommitted-transaction',
     category: 'transactions',
     severity: 'error',
     summary: 'A BEGIN with no COMMIT or ROLLBACK by the end of the file.',
     check(statement, context) {
-        if (transactionEffect(statement) !== 'begin')
+        if (context.index !== uncommittedBegin(context.statements))
             return [];
-        // As squawk: the file's last BEGIN, when nothing after it ends a transaction.
-        for (const later of context.statements.slice(context.index + 1))
-            if (transactionEffect(later) !== undefined)
-                return [];
         if (assumesTransaction(context))
             return [
                 {
                     message: "This BEGIN is never committed or rolled back in the file: only your migration tool's final COMMIT " +
-                        'ends it (PostgreSQL ignored the BEGIN inside the tool\'s transaction), so the file does not say ' +
+                        "ends it (PostgreSQL ignored the BEGIN inside the tool's transaction), so the file does not say " +
                         'where its transaction ends — run without the tool (psql -f) it stays open, holding every lock ' +
                         'its statements took until the connection closes, and then rolls back.',
                     fix: 'Remove the BEGIN and let the tool own the transaction, or end the file with COMMIT;.',
@@ -46460,10 +46538,18 @@ function dropNames(body) {
 function rangeVars(value) {
     return locks_list(value).map((each) => relationName(each.RangeVar));
 }
-/** The first two words of the statement, upper-cased: "ALTER TABLE", "CREATE INDEX". */
+const OBJECT_WORDS = new Set(['TABLE', 'INDEX', 'VIEW', 'TRIGGER', 'POLICY', 'RULE', 'SEQUENCE', 'SCHEMA']);
+/** The statement's leading keywords, upper-cased: "ALTER TABLE", "CREATE UNIQUE INDEX", "TRUNCATE". */
 function leadingWords(statement) {
-    const words = statement.text.match(/^[A-Za-z]+(\s+[A-Za-z]+)?/)?.[0] ?? statement.kind;
-    return words.replace(/\s+/g, ' ').toUpperCase();
+    const words = (statement.text.match(/^[A-Za-z]+(\s+[A-Za-z]+){0,4}/)?.[0] ?? statement.kind)
+        .toUpperCase()
+        .split(/\s+/);
+    const object = words.findIndex((word) => OBJECT_WORDS.has(word));
+    if (object >= 0)
+        return words.slice(0, object + 1).join(' ');
+    return ['ALTER', 'CREATE', 'DROP', 'REFRESH'].includes(words[0] ?? '')
+        ? words.slice(0, 2).join(' ')
+        : words[0];
 }
 const SHARE_UPDATE_EXCLUSIVE_COMMANDS = new Set([
     'AT_SetStatistics',
@@ -46596,7 +46682,11 @@ function tableLocks(statement, pgVersion) {
             const type = body.removeType;
             const names = dropNames(body);
             if (DROPS_UNDER_ACCESS_EXCLUSIVE.has(type))
-                return names.map((name) => ({ table: name.join('.'), label: name.join('.'), mode: 'ACCESS EXCLUSIVE' }));
+                return names.map((name) => ({
+                    table: name.join('.'),
+                    label: name.join('.'),
+                    mode: 'ACCESS EXCLUSIVE',
+                }));
             if (type === 'OBJECT_INDEX')
                 return names.map((name) => ({
                     table: '',
@@ -46680,19 +46770,11 @@ function isVacuumFull(body) {
     if (!body.is_vacuumcmd)
         return false;
     const full = locks_list(body.options).find((each) => each.DefElem?.defname === 'full')?.DefElem;
-    return full !== undefined && !locks_isFalse(full.arg);
+    return full !== undefined && !isFalse(full.arg);
 }
 function reindexIsConcurrent(body) {
     const option = locks_list(body.params).find((each) => each.DefElem?.defname === 'concurrently')?.DefElem;
-    return option !== undefined && !locks_isFalse(option.arg);
-}
-function locks_isFalse(arg) {
-    const value = arg ?? {};
-    if (value.String)
-        return /^(false|off|0|no)$/i.test(value.String.sval ?? '');
-    if (value.Integer)
-        return !value.Integer.ival;
-    return false;
+    return option !== undefined && !isFalse(option.arg);
 }
 /** The locks of a statement that stall traffic on a table this file did not create. */
 function liveBlockingLocks(statement, context) {
@@ -46747,7 +46829,7 @@ function isNonVolatile(expression) {
             const names = locks_list(body.funcname).map((each) => each.String?.sval ?? '');
             const name = names.at(-1) ?? '';
             const schema = names.length > 1 ? names[0] : 'pg_catalog';
-            return schema === 'pg_catalog' && NON_VOLATILE_FUNCTIONS.has(name) && locks_list(body.args).every(isNonVolatile);
+            return (schema === 'pg_catalog' && NON_VOLATILE_FUNCTIONS.has(name) && locks_list(body.args).every(isNonVolatile));
         }
         default:
             return false;
@@ -47191,7 +47273,9 @@ const preferRepack = {
             {
                 message: `${what} rewrites ${labels} under ACCESS EXCLUSIVE: every read and write of ${labels} — blue's and ` +
                     "green's — waits until the whole table (and its indexes) is rewritten.",
-                fix: (context.pgVersion >= 19 ? `REPACK (CONCURRENTLY) ${tables[0] ?? '<table>'} (PostgreSQL 19+), or ` : '') +
+                fix: (context.pgVersion >= 19
+                    ? `REPACK (CONCURRENTLY) ${tables[0] ?? '<table>'} (PostgreSQL 19+), or `
+                    : '') +
                     `pg_repack (the extension: \`pg_repack --table=${tables[0] ?? '<table>'}\`), outside the migration: ` +
                     'it rewrites the table while traffic continues and takes ACCESS EXCLUSIVE only for a moment at the ' +
                     'end. For bloat alone, a plain VACUUM (no FULL) takes no lock that blocks traffic.',
@@ -47277,6 +47361,14 @@ const NOT_DDL = new Set([
     'GrantStmt',
     'GrantRoleStmt',
 ]);
+const ddlFacts = new WeakMap();
+/** The file's schema changes (anything but queries, transaction control and settings). */
+function ddlStatements(statements) {
+    let ddl = ddlFacts.get(statements);
+    if (!ddl)
+        ddlFacts.set(statements, (ddl = statements.filter((each) => !NOT_DDL.has(each.kind))));
+    return ddl;
+}
 /** No WHERE, or one that is constant true (`WHERE true`, `WHERE 1 = 1`). */
 function everyRow(where) {
     if (where === undefined)
@@ -47309,14 +47401,16 @@ const banUnbatchedBackfill = {
         const table = relationName(body.relation);
         if (!table || isNew(table, context))
             return [];
-        const ddl = context.statements.filter((each) => !NOT_DDL.has(each.kind));
+        const ddl = ddlStatements(context.statements);
         if (ddl.length === 0)
             return [];
         const verb = kind === 'UpdateStmt' ? 'UPDATE' : 'DELETE';
-        // A lock the DDL holds on the same transaction's tables, until COMMIT: the worst part.
+        // A lock the DDL of the same transaction holds until COMMIT: the worst part.
+        const transaction = transactionMap(context.statements, assumesTransaction(context)).ids;
+        const id = transaction[context.index];
         let held = '';
-        for (const other of ddl) {
-            if (!sameTransaction(context, other.index, context.index))
+        for (const other of id === undefined ? [] : ddl) {
+            if (transaction[other.index] !== id)
                 continue;
             const [lock] = liveBlockingLocks(other, context);
             if (!lock)
@@ -47427,7 +47521,7 @@ const validateMigrationInputs = {
     }),
     'assume-in-transaction': inputs_boolean('Your migration tool runs each file inside a transaction (so BEGIN in a file nests, and CONCURRENTLY cannot run).', { default: 'false' }),
     baseline: inputs_text('A git ref: check only the migration files added or changed since it (e.g. the last deployed commit); empty checks every file.', { example: 'origin/main', check: gitRefProblem }),
-    squawk: inputs_boolean('Also run squawk (when it is on PATH) and merge its findings, without repeating ours.', {
+    squawk: inputs_boolean('Also run squawk (when it is on PATH) and add the findings of its rules switchyard does not have.', {
         default: 'false',
     }),
     rules: parsedBy('Severity per rule, one "rule: error|warning|off" per line (in switchyard.yml, a map under validate-migration.rules).', parseRuleSettings, {
@@ -48426,14 +48520,15 @@ function migrationOrder(a, b) {
         a.localeCompare(b, 'en', { numeric: true }));
 }
 /**
- * The files the globs select, in migration order. Symbolic links are not followed (a link could
- * point outside the workspace), and a file that resolves outside it is refused.
+ * The files the globs select, in migration order. A file that resolves (through a link) outside
+ * the workspace is refused: the lint must read what the deploy will run, nothing else.
  */
 async function findMigrations(patterns, cwd) {
     const found = await glob([...patterns], {
         cwd,
         onlyFiles: true,
-        followSymbolicLinks: false,
+        // Links are followed, then each file's real path must be inside the workspace.
+        followSymbolicLinks: true,
         expandDirectories: false,
         dot: true,
     });
@@ -49098,17 +49193,15 @@ class LintRun {
             const setting = this.setting(finding.rule, 'warning');
             if (setting === 'off')
                 continue;
-            // Ours already said it: one violation per statement and rule, whoever found it.
-            const same = this.violations.some((v) => v.file === finding.file &&
-                v.rule === finding.rule &&
-                v.line <= finding.line &&
-                finding.line <= v.endLine);
-            if (same)
+            // A rule we have is ours to judge: where ours said nothing (a table created earlier in the
+            // same file, say), squawk's verdict is the one we disagree with on purpose. squawk adds only
+            // what we do not check.
+            if (RULE_IDS.includes(finding.rule))
                 continue;
             merged++;
             this.violations.push({ ...finding, severity: setting, source: 'squawk' });
         }
-        io.info(`squawk ${squawk.version ?? ''}: ${count(squawk.findings.length, 'finding')}, ${merged} not already reported`);
+        io.info(`squawk ${squawk.version ?? ''}: ${count(squawk.findings.length, 'finding')}, ${merged} from rules switchyard does not have`);
         return { version: squawk.version, findings: squawk.findings.length, merged };
     }
     async result(baseline, squawk) {
