@@ -13,6 +13,7 @@ const all: Record<string, () => Promise<void>> = {
   'postgres-backup': postgresBackup,
   'redis-backup': redisBackup,
   'rollback-pr': rollbackPrBench,
+  'validate-migration': async () => (await import('./validate-migration.js')).validateMigrationBench(),
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(all)) {

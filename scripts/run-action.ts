@@ -50,6 +50,8 @@ export async function runLikeTheRunner(
     /** Called with the child process once spawned (to signal it, say). */
     onSpawn?: (child: ChildProcess) => void;
     cwd?: string;
+    /** The action's dist/ directory, when not this checkout's actions/<action>/dist (a copy elsewhere). */
+    dist?: string;
   } = {},
 ): Promise<RunnerResult> {
   const dir = mkdtempSync(join(tmpdir(), `switchyard-e2e-${action}-`));
@@ -68,7 +70,8 @@ export async function runLikeTheRunner(
   for (const [name, value] of Object.entries(inputs))
     childEnv[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   try {
-    const child = spawn(process.execPath, [join(process.cwd(), 'actions', action, 'dist', 'index.js')], {
+    const dist = options.dist ?? join(process.cwd(), 'actions', action, 'dist');
+    const child = spawn(process.execPath, [join(dist, 'index.js')], {
       env: childEnv,
       cwd: options.cwd,
     });
