@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { statementContexts } from '../../actions/core/src/migrations/context.js';
 import { parseMigration } from '../../actions/core/src/migrations/parser.js';
 import type { Rule } from '../../actions/core/src/migrations/rules/rule.js';
 import {

@@ -48513,11 +48513,11 @@ class Git {
 
 /** Migrations that undo others: they never run during a deploy, and are all drops by nature. */
 const DOWN_MIGRATION = /(^|[._-])down\.sql$|^U\d[^/]*__/i;
+/** One collator for every comparison: building one per call costs more than the compare. */
+const NUMERIC = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
 /** Migration order: file names compared with their numbers as numbers (V2__ before V10__), then the path. */
 function migrationOrder(a, b) {
-    const name = (file) => external_node_path_default().posix.basename(file);
-    return (name(a).localeCompare(name(b), 'en', { numeric: true, sensitivity: 'variant' }) ||
-        a.localeCompare(b, 'en', { numeric: true }));
+    return NUMERIC.compare(external_node_path_default().posix.basename(a), external_node_path_default().posix.basename(b)) || NUMERIC.compare(a, b);
 }
 /**
  * The files the globs select, in migration order. A file that resolves (through a link) outside
@@ -49216,6 +49216,17 @@ class LintRun {
                 ? 'expand'
                 : 'none';
         const sarif = await writeSarif(violations, this.deps.io.env);
+        // Errors become annotations when the action fails; warnings are annotated here, at their place.
+        for (const v of violations)
+            if (v.severity === 'warning')
+                this.deps.io.warning(`${v.message} Fix: ${v.fix}`, {
+                    title: v.rule,
+                    file: v.file,
+                    line: v.line,
+                    column: v.column,
+                    endLine: v.endLine,
+                    endColumn: v.endColumn,
+                });
         const errors = violations.filter((v) => v.severity === 'error').length;
         this.deps.io.info(`${count(this.files.length, 'file')} checked: ${count(errors, 'error')}, ${count(violations.length - errors, 'warning')}; phase ${phase}`);
         return {
@@ -49241,6 +49252,11 @@ const printable = (text) => neutralise(text);
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/summary.ts
 
 const ICON = { error: '❌', warning: '⚠️' };
+/**
+ * Rows the summary shows in all. GitHub refuses a job summary over 1 MiB (the step's summary is
+ * then lost entirely); the report and the SARIF file always hold every violation.
+ */
+const SUMMARY_ROWS = 300;
 /** The job summary: the verdict, then a table per file with the rule, the statement and the fix. */
 function renderLintSummary(result) {
     const errors = result.violations.filter((v) => v.severity === 'error').length;
@@ -49257,10 +49273,13 @@ function renderLintSummary(result) {
     if (result.phase === 'contract') {
         parts.push('> **Contract phase:** this deploy drops or renames what old code used. Once it has run, rolling traffic back to the old code would break it: the deploy freezes and alerts instead of rolling back across it.\n');
     }
+    let shown = 0;
     for (const file of result.files) {
-        const found = result.violations.filter((v) => v.file === file.file);
-        if (found.length === 0 && file.contract.length === 0)
+        const all = result.violations.filter((v) => v.file === file.file);
+        if (all.length === 0 && file.contract.length === 0)
             continue;
+        const found = all.slice(0, Math.max(0, SUMMARY_ROWS - shown));
+        shown += found.length;
         parts.push(`### \`${file.file}\` (${file.phase})\n`);
         if (found.length > 0) {
             parts.push(markdownTable(['', 'Line', 'Rule', 'Statement', 'What breaks', 'Fix'], found.map((v) => [
@@ -49272,9 +49291,14 @@ function renderLintSummary(result) {
                 v.fix,
             ])));
         }
+        if (found.length < all.length)
+            parts.push(`…and ${all.length - found.length} more in this file.\n`);
         if (file.contract.length > 0) {
             parts.push(markdownTable(['Line', 'Contract statement (allowed here)', 'Rules'], file.contract.map((c) => [c.line, `\`${c.statement}\``, c.rules.join(', ')])));
         }
+    }
+    if (shown < result.violations.length) {
+        parts.push(`The summary shows ${SUMMARY_ROWS} of ${result.violations.length} violations; the report (\`report\` output) and the SARIF file hold them all.\n`);
     }
     const clean = result.files.filter((file) => !result.violations.some((v) => v.file === file.file) && file.contract.length === 0);
     if (clean.length > 0)
@@ -49289,6 +49313,8 @@ function renderLintSummary(result) {
 
 
 
+/** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
+const MAX_OUTPUT_VIOLATIONS = 500;
 const validateMigrationAction = defineAction({
     name: 'validate-migration',
     inputs: validateMigrationInputs,
@@ -49300,8 +49326,8 @@ const validateMigrationAction = defineAction({
             whenFailed: () => 'false',
         },
         violations: {
-            description: 'JSON list: file, line, column, endLine, endColumn, rule, severity, message, fix.',
-            value: (result) => JSON.stringify(result.violations),
+            description: `JSON list: file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all).`,
+            value: (result) => JSON.stringify(result.violations.slice(0, MAX_OUTPUT_VIOLATIONS)),
             whenFailed: () => '[]',
         },
         phase: {

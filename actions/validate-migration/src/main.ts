@@ -3,6 +3,9 @@ import { validateMigrationInputs } from '../../core/src/migrations/inputs.js';
 import { LintRun } from '../../core/src/migrations/lint.js';
 import { renderLintSummary } from '../../core/src/migrations/summary.js';
 
+/** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
+const MAX_OUTPUT_VIOLATIONS = 500;
+
 export const validateMigrationAction = defineAction({
   name: 'validate-migration',
   inputs: validateMigrationInputs,
@@ -14,8 +17,8 @@ export const validateMigrationAction = defineAction({
       whenFailed: () => 'false',
     },
     violations: {
-      description: 'JSON list: file, line, column, endLine, endColumn, rule, severity, message, fix.',
-      value: (result) => JSON.stringify(result.violations),
+      description: `JSON list: file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all).`,
+      value: (result) => JSON.stringify(result.violations.slice(0, MAX_OUTPUT_VIOLATIONS)),
       whenFailed: () => '[]',
     },
     phase: {

@@ -336,6 +336,17 @@ export class LintRun {
         ? 'expand'
         : 'none';
     const sarif = await writeSarif(violations, this.deps.io.env);
+    // Errors become annotations when the action fails; warnings are annotated here, at their place.
+    for (const v of violations)
+      if (v.severity === 'warning')
+        this.deps.io.warning(`${v.message} Fix: ${v.fix}`, {
+          title: v.rule,
+          file: v.file,
+          line: v.line,
+          column: v.column,
+          endLine: v.endLine,
+          endColumn: v.endColumn,
+        });
     const errors = violations.filter((v) => v.severity === 'error').length;
     this.deps.io.info(
       `${count(this.files.length, 'file')} checked: ${count(errors, 'error')}, ${count(violations.length - errors, 'warning')}; phase ${phase}`,
