@@ -10,7 +10,16 @@
  */
 import type { Node } from '@pgsql/types';
 import type { Statement } from '../parser.js';
-import { nodeOf, relationName, type Finding, type Rule, type StatementContext } from './rule.js';
+import {
+  isNullConstant,
+  nodeOf,
+  relationName,
+  sameName,
+  tableIsNew,
+  type Finding,
+  type Rule,
+  type StatementContext,
+} from './rule.js';
 
 type Body = Record<string, unknown>;
 type RangeVar = { schemaname?: string; relname?: string };
@@ -61,19 +70,6 @@ function objectName(object: unknown): string {
   if (kind === 'TypeName') return dotted(content.names);
   if (kind === 'ObjectWithArgs') return dotted(content.objname);
   return '';
-}
-
-/** `public.orders` and `orders` are the same object for our purposes (the default search_path). */
-function sameName(a: string, b: string): boolean {
-  const bare = (name: string) => name.replace(/^public\./, '');
-  return a !== '' && bare(a) === bare(b);
-}
-
-function tableIsNew(name: string, context: StatementContext): boolean {
-  if (!name) return false;
-  const bare = name.replace(/^public\./, '');
-  const created = context.createdTables;
-  return created.has(name) || created.has(bare) || created.has(`public.${bare}`);
 }
 
 function alterTable(statement: Statement, context: StatementContext): AlterTable | undefined {
@@ -328,11 +324,6 @@ function typeIsNew(name: string, context: StatementContext): boolean {
 
 function schemaIsNew(name: string, context: StatementContext): boolean {
   return createdByFile(context, 'schema', name);
-}
-
-/** Whether a DEFAULT expression is the NULL constant (`DEFAULT NULL` is no default). */
-function isNullConstant(node: unknown): boolean {
-  return Boolean((node as { A_Const?: { isnull?: boolean } } | undefined)?.A_Const?.isnull);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,16 @@
 import type { Node } from '@pgsql/types';
 import { statementContexts } from '../context.js';
 import type { Statement } from '../parser.js';
-import { nodeOf, relationName, type Finding, type Rule, type StatementContext } from './rule.js';
+import {
+  isNullConstant,
+  nodeOf,
+  relationName,
+  sameName,
+  tableIsNew,
+  type Finding,
+  type Rule,
+  type StatementContext,
+} from './rule.js';
 import { assumesTransaction, isFalse, sameTransaction, transactionMap } from './transactions.js';
 
 type Body = Record<string, unknown>;
@@ -41,25 +50,6 @@ function stalls(lock: TableLock): string {
   if (lock.mode === 'ACCESS EXCLUSIVE') return `every read and write of ${lock.label}`;
   if (lock.mode === 'EXCLUSIVE') return `every write of ${lock.label} (reads continue)`;
   return `every INSERT, UPDATE and DELETE on ${lock.label} (reads continue)`;
-}
-
-function bare(table: string): string {
-  return table.startsWith('public.') ? table.slice('public.'.length) : table;
-}
-
-/** The table was created earlier in this file: no traffic reaches it before this deploy. */
-function isNew(table: string, context: StatementContext): boolean {
-  if (!table) return false;
-  const name = bare(table);
-  return (
-    context.createdTables.has(table) ||
-    context.createdTables.has(name) ||
-    context.createdTables.has(`public.${name}`)
-  );
-}
-
-function sameTable(a: string, b: string): boolean {
-  return bare(a) === bare(b);
 }
 
 function list<T = Body>(value: unknown): T[] {
@@ -340,7 +330,7 @@ function reindexIsConcurrent(body: Body): boolean {
 /** The locks of a statement that stall traffic on a table this file did not create. */
 function liveBlockingLocks(statement: Statement, context: StatementContext): TableLock[] {
   return tableLocks(statement, context.pgVersion)
-    .filter((lock) => blocksWrites(lock.mode) && !isNew(lock.table, context))
+    .filter((lock) => blocksWrites(lock.mode) && !tableIsNew(lock.table, context))
     .sort((a, b) => strength(b.mode) - strength(a.mode));
 }
 
@@ -409,10 +399,6 @@ function isNonVolatile(expression: unknown): boolean {
     default:
       return false;
   }
-}
-
-function isNullConstant(expression: unknown): boolean {
-  return Boolean((expression as { A_Const?: { isnull?: boolean } } | undefined)?.A_Const?.isnull);
 }
 
 const SERIAL_TYPES = new Set(['serial', 'serial4', 'bigserial', 'serial8', 'smallserial', 'serial2']);
@@ -527,7 +513,7 @@ function notNullColumns(expression: unknown): string[] {
  */
 function provenNotNull(context: StatementContext, table: string, column: string): boolean {
   const before = constraintEvents(context.statements).filter(
-    (event) => event.index < context.index && sameTable(event.table, table),
+    (event) => event.index < context.index && sameName(event.table, table),
   );
   for (const event of before) {
     if (event.kind === 'add' && !event.notValid && event.notNullColumns?.includes(column)) return true;
@@ -550,7 +536,7 @@ const requireConcurrentIndexCreation: Rule = {
     const [kind, body] = nodeOf(statement.node);
     if (kind !== 'IndexStmt' || body.concurrent) return [];
     const table = relationName(body.relation as RangeVar);
-    if (isNew(table, context)) return [];
+    if (tableIsNew(table, context)) return [];
     const index = body.idxname ? `${body.idxname} ` : '';
     return [
       {
@@ -599,7 +585,7 @@ const constraintMissingNotValid: Rule = {
     const [kind, body] = nodeOf(statement.node);
     if (kind !== 'AlterTableStmt') return [];
     const table = relationName(body.relation as RangeVar);
-    if (isNew(table, context)) return [];
+    if (tableIsNew(table, context)) return [];
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype === 'AT_ValidateConstraint') {
@@ -610,7 +596,7 @@ const constraintMissingNotValid: Rule = {
             event.notValid &&
             event.name === name &&
             event.index < context.index &&
-            sameTable(event.table, table) &&
+            sameName(event.table, table) &&
             sameTransaction(context, event.index, context.index),
         );
         if (!added) continue;
@@ -683,7 +669,7 @@ const addingForeignKeyConstraint: Rule = {
     const [kind, body] = nodeOf(statement.node);
     if (kind !== 'AlterTableStmt') return [];
     const table = relationName(body.relation as RangeVar);
-    if (isNew(table, context)) return [];
+    if (tableIsNew(table, context)) return [];
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype === 'AT_AddConstraint') {
@@ -732,7 +718,7 @@ const addingFieldWithDefault: Rule = {
     const [kind, body] = nodeOf(statement.node);
     if (kind !== 'AlterTableStmt') return [];
     const table = relationName(body.relation as RangeVar);
-    if (isNew(table, context)) return [];
+    if (tableIsNew(table, context)) return [];
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype !== 'AT_AddColumn') continue;
@@ -761,7 +747,7 @@ const addingNotNullableField: Rule = {
     const [kind, body] = nodeOf(statement.node);
     if (kind !== 'AlterTableStmt') return [];
     const table = relationName(body.relation as RangeVar);
-    if (isNew(table, context)) return [];
+    if (tableIsNew(table, context)) return [];
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype !== 'AT_SetNotNull') continue;
@@ -789,80 +775,79 @@ const addingNotNullableField: Rule = {
   },
 };
 
-const disallowedUniqueConstraint: Rule = {
-  id: 'disallowed-unique-constraint',
-  category: 'locks',
-  severity: 'error',
-  summary: 'ADD CONSTRAINT UNIQUE (or ADD COLUMN … UNIQUE) builds its index under ACCESS EXCLUSIVE.',
-  check(statement, context): Finding[] {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind !== 'AlterTableStmt') return [];
-    const table = relationName(body.relation as RangeVar);
-    if (isNew(table, context)) return [];
-    const findings: Finding[] = [];
-    const short = table.split('.').at(-1);
-    for (const command of commands(body)) {
-      const constraints =
-        command.subtype === 'AT_AddConstraint'
-          ? [constraintOf(command.def)]
-          : command.subtype === 'AT_AddColumn'
-            ? columnConstraints(columnOf(command))
-            : [];
-      for (const constraint of constraints) {
-        if (constraint?.contype !== 'CONSTR_UNIQUE' || constraint.indexname) continue;
-        const name = String(constraint.conname ?? `${short}_key`);
-        findings.push({
-          message:
-            `The UNIQUE constraint builds its index under ACCESS EXCLUSIVE on ${table}: every read and ` +
-            `write of ${table} — blue's and green's — waits until the whole index is built.`,
-          fix:
-            `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); then ` +
-            `ALTER TABLE ${table} ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}_idx (instant).`,
-        });
-      }
-    }
-    return findings;
-  },
-};
+/** The UNIQUE or PRIMARY KEY constraints an ALTER TABLE adds without an index built beforehand. */
+function constraintsBuildingAnIndex(body: Body, contype: string): Body[] {
+  return commands(body)
+    .flatMap((command) =>
+      command.subtype === 'AT_AddConstraint'
+        ? [constraintOf(command.def)]
+        : command.subtype === 'AT_AddColumn'
+          ? columnConstraints(columnOf(command))
+          : [],
+    )
+    .filter((constraint): constraint is Body => constraint?.contype === contype && !constraint.indexname);
+}
 
-const addingSerialPrimaryKeyField: Rule = {
+/**
+ * A constraint whose index PostgreSQL builds under ACCESS EXCLUSIVE, where CREATE UNIQUE INDEX
+ * CONCURRENTLY then ADD CONSTRAINT … USING INDEX would not block anyone.
+ */
+function indexBuildingRule(options: {
+  id: string;
+  summary: string;
+  contype: string;
+  /** PostgreSQL's default name suffix for the constraint. */
+  suffix: string;
+  message: (table: string) => string;
+  fix: (table: string, name: string) => string;
+}): Rule {
+  return {
+    id: options.id,
+    category: 'locks',
+    severity: 'error',
+    summary: options.summary,
+    check(statement, context): Finding[] {
+      const [kind, body] = nodeOf(statement.node);
+      if (kind !== 'AlterTableStmt') return [];
+      const table = relationName(body.relation as RangeVar);
+      if (tableIsNew(table, context)) return [];
+      const short = table.split('.').at(-1);
+      return constraintsBuildingAnIndex(body, options.contype).map((constraint) => ({
+        message: options.message(table),
+        fix: options.fix(table, String(constraint.conname ?? `${short}_${options.suffix}`)),
+      }));
+    },
+  };
+}
+
+const disallowedUniqueConstraint = indexBuildingRule({
+  id: 'disallowed-unique-constraint',
+  summary: 'ADD CONSTRAINT UNIQUE (or ADD COLUMN … UNIQUE) builds its index under ACCESS EXCLUSIVE.',
+  contype: 'CONSTR_UNIQUE',
+  suffix: 'key',
+  message: (table) =>
+    `The UNIQUE constraint builds its index under ACCESS EXCLUSIVE on ${table}: every read and ` +
+    `write of ${table} — blue's and green's — waits until the whole index is built.`,
+  fix: (table, name) =>
+    `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); then ` +
+    `ALTER TABLE ${table} ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}_idx (instant).`,
+});
+
+const addingSerialPrimaryKeyField = indexBuildingRule({
   id: 'adding-serial-primary-key-field',
-  category: 'locks',
-  severity: 'error',
   summary: 'ADD PRIMARY KEY without USING INDEX builds its index under ACCESS EXCLUSIVE.',
-  check(statement, context): Finding[] {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind !== 'AlterTableStmt') return [];
-    const table = relationName(body.relation as RangeVar);
-    if (isNew(table, context)) return [];
-    const findings: Finding[] = [];
-    const short = table.split('.').at(-1);
-    for (const command of commands(body)) {
-      const constraints =
-        command.subtype === 'AT_AddConstraint'
-          ? [constraintOf(command.def)]
-          : command.subtype === 'AT_AddColumn'
-            ? columnConstraints(columnOf(command))
-            : [];
-      for (const constraint of constraints) {
-        if (constraint?.contype !== 'CONSTR_PRIMARY' || constraint.indexname) continue;
-        const name = String(constraint.conname ?? `${short}_pkey`);
-        findings.push({
-          message:
-            `ADD PRIMARY KEY builds its unique index (and makes its columns NOT NULL, scanning for NULLs) ` +
-            `under ACCESS EXCLUSIVE on ${table}: every read and write of ${table} — blue's and green's — ` +
-            'waits until it is done.',
-          fix:
-            `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); make the ` +
-            'columns NOT NULL the scan-free way (see adding-not-nullable-field); then ALTER TABLE ' +
-            `${table} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}_idx (instant). A new key ` +
-            'column: add it without a default and fill it in batches first (see adding-field-with-default).',
-        });
-      }
-    }
-    return findings;
-  },
-};
+  contype: 'CONSTR_PRIMARY',
+  suffix: 'pkey',
+  message: (table) =>
+    `ADD PRIMARY KEY builds its unique index (and makes its columns NOT NULL, scanning for NULLs) ` +
+    `under ACCESS EXCLUSIVE on ${table}: every read and write of ${table} — blue's and green's — ` +
+    'waits until it is done.',
+  fix: (table, name) =>
+    `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); make the ` +
+    'columns NOT NULL the scan-free way (see adding-not-nullable-field); then ALTER TABLE ' +
+    `${table} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}_idx (instant). A new key ` +
+    'column: add it without a default and fill it in batches first (see adding-field-with-default).',
+});
 
 const preferRepack: Rule = {
   id: 'prefer-repack',
@@ -872,7 +857,7 @@ const preferRepack: Rule = {
   check(statement, context): Finding[] {
     const [kind] = nodeOf(statement.node);
     if (kind !== 'VacuumStmt' && kind !== 'ClusterStmt') return [];
-    const locks = tableLocks(statement, context.pgVersion).filter((lock) => !isNew(lock.table, context));
+    const locks = tableLocks(statement, context.pgVersion).filter((lock) => !tableIsNew(lock.table, context));
     if (locks.length === 0) return [];
     const what = kind === 'ClusterStmt' ? 'CLUSTER' : 'VACUUM FULL';
     const labels = locks.map((lock) => lock.label).join(', ');
@@ -1012,7 +997,7 @@ const banUnbatchedBackfill: Rule = {
     if (kind !== 'UpdateStmt' && kind !== 'DeleteStmt') return [];
     if (!everyRow(body.whereClause)) return [];
     const table = relationName(body.relation as RangeVar);
-    if (!table || isNew(table, context)) return [];
+    if (!table || tableIsNew(table, context)) return [];
     const ddl = ddlStatements(context.statements);
     if (ddl.length === 0) return [];
     const verb = kind === 'UpdateStmt' ? 'UPDATE' : 'DELETE';

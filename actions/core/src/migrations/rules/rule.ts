@@ -82,3 +82,26 @@ export function relationName(relation: { schemaname?: string; relname?: string }
   if (!relation?.relname) return '';
   return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
 }
+
+/** A name without the default schema: `public.orders` and `orders` are one table (the default search_path). */
+export function withoutPublic(name: string): string {
+  return name.startsWith('public.') ? name.slice('public.'.length) : name;
+}
+
+/** Whether two names, as written, name the same object. */
+export function sameName(a: string, b: string): boolean {
+  return a !== '' && withoutPublic(a) === withoutPublic(b);
+}
+
+/** The table was created earlier in this file: no traffic reaches it before this deploy. */
+export function tableIsNew(table: string, context: StatementContext): boolean {
+  if (!table) return false;
+  const name = withoutPublic(table);
+  const created = context.createdTables;
+  return created.has(table) || created.has(name) || created.has(`public.${name}`);
+}
+
+/** Whether an expression is the NULL constant (`DEFAULT NULL` is no default). */
+export function isNullConstant(expression: unknown): boolean {
+  return Boolean((expression as { A_Const?: { isnull?: boolean } } | undefined)?.A_Const?.isnull);
+}
