@@ -227,3 +227,17 @@ describe('a malformed escape in a backup Redis source path', () => {
     }
   });
 });
+
+describe('a URL typed into an input that takes none', () => {
+  it('is refused without echoing the token of its query, even when the whole line parses as one URL', () => {
+    const { io } = memoryIO({ inputs: { timeout: 'http://127.0.0.1:1/?token=Hunter2Mark, 5%' } });
+    let message = '';
+    try {
+      readActionInputs(io, 'health-check', ACTION_INPUTS['health-check']);
+    } catch (error) {
+      message = io.secrets.redact((error as Error).message);
+    }
+    expect(message).toContain('Input "timeout"');
+    expect(message).not.toContain('Hunter2Mark');
+  });
+});

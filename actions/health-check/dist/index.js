@@ -39276,9 +39276,16 @@ const COMMON_INPUTS = {
  */
 function readActionInputs(io, action, table) {
     const register = (def, raw) => {
-        for (const line of splitList(raw, false))
-            if (line.includes('://'))
-                io.secrets.addFromUrl(line);
+        for (const line of splitList(raw, false)) {
+            if (!line.includes('://'))
+                continue;
+            io.secrets.addFromUrl(line);
+            // A value mistyped into the wrong input ("http://h/?token=…, 5%") is echoed in its error:
+            // each URL-like word in it is searched on its own too, whatever the line parses as.
+            for (const word of line.split(/[\s,]+/))
+                if (word.includes('://') && word !== line)
+                    io.secrets.addFromUrl(word);
+        }
         if (def.secret)
             io.secrets.add(raw);
         for (const secret of def.secretsOf?.(raw) ?? [])

@@ -41781,9 +41781,16 @@ const COMMON_INPUTS = {
  */
 function readActionInputs(io, action, table) {
     const register = (def, raw) => {
-        for (const line of splitList(raw, false))
-            if (line.includes('://'))
-                io.secrets.addFromUrl(line);
+        for (const line of splitList(raw, false)) {
+            if (!line.includes('://'))
+                continue;
+            io.secrets.addFromUrl(line);
+            // A value mistyped into the wrong input ("http://h/?token=…, 5%") is echoed in its error:
+            // each URL-like word in it is searched on its own too, whatever the line parses as.
+            for (const word of line.split(/[\s,]+/))
+                if (word.includes('://') && word !== line)
+                    io.secrets.addFromUrl(word);
+        }
         if (def.secret)
             io.secrets.add(raw);
         for (const secret of def.secretsOf?.(raw) ?? [])
@@ -45203,6 +45210,26 @@ function relationName(relation) {
         return '';
     return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
 }
+/** A name without the default schema: `public.orders` and `orders` are one table (the default search_path). */
+function withoutPublic(name) {
+    return name.startsWith('public.') ? name.slice('public.'.length) : name;
+}
+/** Whether two names, as written, name the same object. */
+function sameName(a, b) {
+    return a !== '' && withoutPublic(a) === withoutPublic(b);
+}
+/** The table was created earlier in this file: no traffic reaches it before this deploy. */
+function tableIsNew(table, context) {
+    if (!table)
+        return false;
+    const name = withoutPublic(table);
+    const created = context.createdTables;
+    return created.has(table) || created.has(name) || created.has(`public.${name}`);
+}
+/** Whether an expression is the NULL constant (`DEFAULT NULL` is no default). */
+function isNullConstant(expression) {
+    return Boolean(expression?.A_Const?.isnull);
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/breaking.ts
 
@@ -45235,18 +45262,6 @@ function objectName(object) {
     if (kind === 'ObjectWithArgs')
         return dotted(content.objname);
     return '';
-}
-/** `public.orders` and `orders` are the same object for our purposes (the default search_path). */
-function sameName(a, b) {
-    const bare = (name) => name.replace(/^public\./, '');
-    return a !== '' && bare(a) === bare(b);
-}
-function tableIsNew(name, context) {
-    if (!name)
-        return false;
-    const bare = name.replace(/^public\./, '');
-    const created = context.createdTables;
-    return created.has(name) || created.has(bare) || created.has(`public.${bare}`);
 }
 function alterTable(statement, context) {
     const content = body(statement, 'AlterTableStmt');
@@ -45451,10 +45466,6 @@ function typeIsNew(name, context) {
 }
 function schemaIsNew(name, context) {
     return createdByFile(context, 'schema', name);
-}
-/** Whether a DEFAULT expression is the NULL constant (`DEFAULT NULL` is no default). */
-function isNullConstant(node) {
-    return Boolean(node?.A_Const?.isnull);
 }
 // ---------------------------------------------------------------------------------------------
 // The rules
@@ -46496,21 +46507,6 @@ function stalls(lock) {
         return `every write of ${lock.label} (reads continue)`;
     return `every INSERT, UPDATE and DELETE on ${lock.label} (reads continue)`;
 }
-function bare(table) {
-    return table.startsWith('public.') ? table.slice('public.'.length) : table;
-}
-/** The table was created earlier in this file: no traffic reaches it before this deploy. */
-function isNew(table, context) {
-    if (!table)
-        return false;
-    const name = bare(table);
-    return (context.createdTables.has(table) ||
-        context.createdTables.has(name) ||
-        context.createdTables.has(`public.${name}`));
-}
-function sameTable(a, b) {
-    return bare(a) === bare(b);
-}
 function locks_list(value) {
     return Array.isArray(value) ? value : [];
 }
@@ -46779,7 +46775,7 @@ function reindexIsConcurrent(body) {
 /** The locks of a statement that stall traffic on a table this file did not create. */
 function liveBlockingLocks(statement, context) {
     return tableLocks(statement, context.pgVersion)
-        .filter((lock) => blocksWrites(lock.mode) && !isNew(lock.table, context))
+        .filter((lock) => blocksWrites(lock.mode) && !tableIsNew(lock.table, context))
         .sort((a, b) => strength(b.mode) - strength(a.mode));
 }
 // ---------------------------------------------------------------------------------------------
@@ -46835,9 +46831,6 @@ function isNonVolatile(expression) {
             return false;
     }
 }
-function locks_isNullConstant(expression) {
-    return Boolean(expression?.A_Const?.isnull);
-}
 const SERIAL_TYPES = new Set(['serial', 'serial4', 'bigserial', 'serial8', 'smallserial', 'serial2']);
 /** Why adding this column rewrites the table, or undefined when it does not. */
 function rewriteReason(column, pgVersion) {
@@ -46859,7 +46852,7 @@ function rewriteReason(column, pgVersion) {
                     'existing rows with a batched backfill (a stored generated column cannot be added without a ' +
                     'rewrite; PostgreSQL 18 adds VIRTUAL generated columns, which need none).',
             };
-        if (constraint.contype !== 'CONSTR_DEFAULT' || locks_isNullConstant(constraint.raw_expr))
+        if (constraint.contype !== 'CONSTR_DEFAULT' || isNullConstant(constraint.raw_expr))
             continue;
         const laterDefault = `ADD COLUMN ${name} without the DEFAULT (instant); ALTER TABLE … ALTER COLUMN ${name} SET DEFAULT … ` +
             '(instant: it applies to new rows only); backfill existing rows in batches of a few thousand, each ' +
@@ -46928,7 +46921,7 @@ function notNullColumns(expression) {
  * squawk takes it, to be that check: this linter cannot see earlier files).
  */
 function provenNotNull(context, table, column) {
-    const before = constraintEvents(context.statements).filter((event) => event.index < context.index && sameTable(event.table, table));
+    const before = constraintEvents(context.statements).filter((event) => event.index < context.index && sameName(event.table, table));
     for (const event of before) {
         if (event.kind === 'add' && !event.notValid && event.notNullColumns?.includes(column))
             return true;
@@ -46952,7 +46945,7 @@ const requireConcurrentIndexCreation = {
         if (kind !== 'IndexStmt' || body.concurrent)
             return [];
         const table = relationName(body.relation);
-        if (isNew(table, context))
+        if (tableIsNew(table, context))
             return [];
         const index = body.idxname ? `${body.idxname} ` : '';
         return [
@@ -46998,7 +46991,7 @@ const constraintMissingNotValid = {
         if (kind !== 'AlterTableStmt')
             return [];
         const table = relationName(body.relation);
-        if (isNew(table, context))
+        if (tableIsNew(table, context))
             return [];
         const findings = [];
         for (const command of commands(body)) {
@@ -47008,7 +47001,7 @@ const constraintMissingNotValid = {
                     event.notValid &&
                     event.name === name &&
                     event.index < context.index &&
-                    sameTable(event.table, table) &&
+                    sameName(event.table, table) &&
                     sameTransaction(context, event.index, context.index));
                 if (!added)
                     continue;
@@ -47075,7 +47068,7 @@ const addingForeignKeyConstraint = {
         if (kind !== 'AlterTableStmt')
             return [];
         const table = relationName(body.relation);
-        if (isNew(table, context))
+        if (tableIsNew(table, context))
             return [];
         const findings = [];
         for (const command of commands(body)) {
@@ -47123,7 +47116,7 @@ const addingFieldWithDefault = {
         if (kind !== 'AlterTableStmt')
             return [];
         const table = relationName(body.relation);
-        if (isNew(table, context))
+        if (tableIsNew(table, context))
             return [];
         const findings = [];
         for (const command of commands(body)) {
@@ -47153,7 +47146,7 @@ const addingNotNullableField = {
         if (kind !== 'AlterTableStmt')
             return [];
         const table = relationName(body.relation);
-        if (isNew(table, context))
+        if (tableIsNew(table, context))
             return [];
         const findings = [];
         for (const command of commands(body)) {
@@ -47181,79 +47174,64 @@ const addingNotNullableField = {
         return findings;
     },
 };
-const disallowedUniqueConstraint = {
+/** The UNIQUE or PRIMARY KEY constraints an ALTER TABLE adds without an index built beforehand. */
+function constraintsBuildingAnIndex(body, contype) {
+    return commands(body)
+        .flatMap((command) => command.subtype === 'AT_AddConstraint'
+        ? [constraintOf(command.def)]
+        : command.subtype === 'AT_AddColumn'
+            ? columnConstraints(columnOf(command))
+            : [])
+        .filter((constraint) => constraint?.contype === contype && !constraint.indexname);
+}
+/**
+ * A constraint whose index PostgreSQL builds under ACCESS EXCLUSIVE, where CREATE UNIQUE INDEX
+ * CONCURRENTLY then ADD CONSTRAINT … USING INDEX would not block anyone.
+ */
+function indexBuildingRule(options) {
+    return {
+        id: options.id,
+        category: 'locks',
+        severity: 'error',
+        summary: options.summary,
+        check(statement, context) {
+            const [kind, body] = nodeOf(statement.node);
+            if (kind !== 'AlterTableStmt')
+                return [];
+            const table = relationName(body.relation);
+            if (tableIsNew(table, context))
+                return [];
+            const short = table.split('.').at(-1);
+            return constraintsBuildingAnIndex(body, options.contype).map((constraint) => ({
+                message: options.message(table),
+                fix: options.fix(table, String(constraint.conname ?? `${short}_${options.suffix}`)),
+            }));
+        },
+    };
+}
+const disallowedUniqueConstraint = indexBuildingRule({
     id: 'disallowed-unique-constraint',
-    category: 'locks',
-    severity: 'error',
     summary: 'ADD CONSTRAINT UNIQUE (or ADD COLUMN … UNIQUE) builds its index under ACCESS EXCLUSIVE.',
-    check(statement, context) {
-        const [kind, body] = nodeOf(statement.node);
-        if (kind !== 'AlterTableStmt')
-            return [];
-        const table = relationName(body.relation);
-        if (isNew(table, context))
-            return [];
-        const findings = [];
-        const short = table.split('.').at(-1);
-        for (const command of commands(body)) {
-            const constraints = command.subtype === 'AT_AddConstraint'
-                ? [constraintOf(command.def)]
-                : command.subtype === 'AT_AddColumn'
-                    ? columnConstraints(columnOf(command))
-                    : [];
-            for (const constraint of constraints) {
-                if (constraint?.contype !== 'CONSTR_UNIQUE' || constraint.indexname)
-                    continue;
-                const name = String(constraint.conname ?? `${short}_key`);
-                findings.push({
-                    message: `The UNIQUE constraint builds its index under ACCESS EXCLUSIVE on ${table}: every read and ` +
-                        `write of ${table} — blue's and green's — waits until the whole index is built.`,
-                    fix: `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); then ` +
-                        `ALTER TABLE ${table} ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}_idx (instant).`,
-                });
-            }
-        }
-        return findings;
-    },
-};
-const addingSerialPrimaryKeyField = {
+    contype: 'CONSTR_UNIQUE',
+    suffix: 'key',
+    message: (table) => `The UNIQUE constraint builds its index under ACCESS EXCLUSIVE on ${table}: every read and ` +
+        `write of ${table} — blue's and green's — waits until the whole index is built.`,
+    fix: (table, name) => `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); then ` +
+        `ALTER TABLE ${table} ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}_idx (instant).`,
+});
+const addingSerialPrimaryKeyField = indexBuildingRule({
     id: 'adding-serial-primary-key-field',
-    category: 'locks',
-    severity: 'error',
     summary: 'ADD PRIMARY KEY without USING INDEX builds its index under ACCESS EXCLUSIVE.',
-    check(statement, context) {
-        const [kind, body] = nodeOf(statement.node);
-        if (kind !== 'AlterTableStmt')
-            return [];
-        const table = relationName(body.relation);
-        if (isNew(table, context))
-            return [];
-        const findings = [];
-        const short = table.split('.').at(-1);
-        for (const command of commands(body)) {
-            const constraints = command.subtype === 'AT_AddConstraint'
-                ? [constraintOf(command.def)]
-                : command.subtype === 'AT_AddColumn'
-                    ? columnConstraints(columnOf(command))
-                    : [];
-            for (const constraint of constraints) {
-                if (constraint?.contype !== 'CONSTR_PRIMARY' || constraint.indexname)
-                    continue;
-                const name = String(constraint.conname ?? `${short}_pkey`);
-                findings.push({
-                    message: `ADD PRIMARY KEY builds its unique index (and makes its columns NOT NULL, scanning for NULLs) ` +
-                        `under ACCESS EXCLUSIVE on ${table}: every read and write of ${table} — blue's and green's — ` +
-                        'waits until it is done.',
-                    fix: `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); make the ` +
-                        'columns NOT NULL the scan-free way (see adding-not-nullable-field); then ALTER TABLE ' +
-                        `${table} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}_idx (instant). A new key ` +
-                        'column: add it without a default and fill it in batches first (see adding-field-with-default).',
-                });
-            }
-        }
-        return findings;
-    },
-};
+    contype: 'CONSTR_PRIMARY',
+    suffix: 'pkey',
+    message: (table) => `ADD PRIMARY KEY builds its unique index (and makes its columns NOT NULL, scanning for NULLs) ` +
+        `under ACCESS EXCLUSIVE on ${table}: every read and write of ${table} — blue's and green's — ` +
+        'waits until it is done.',
+    fix: (table, name) => `CREATE UNIQUE INDEX CONCURRENTLY ${name}_idx ON ${table} (…) (outside a transaction); make the ` +
+        'columns NOT NULL the scan-free way (see adding-not-nullable-field); then ALTER TABLE ' +
+        `${table} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}_idx (instant). A new key ` +
+        'column: add it without a default and fill it in batches first (see adding-field-with-default).',
+});
 const preferRepack = {
     id: 'prefer-repack',
     category: 'locks',
@@ -47263,7 +47241,7 @@ const preferRepack = {
         const [kind] = nodeOf(statement.node);
         if (kind !== 'VacuumStmt' && kind !== 'ClusterStmt')
             return [];
-        const locks = tableLocks(statement, context.pgVersion).filter((lock) => !isNew(lock.table, context));
+        const locks = tableLocks(statement, context.pgVersion).filter((lock) => !tableIsNew(lock.table, context));
         if (locks.length === 0)
             return [];
         const what = kind === 'ClusterStmt' ? 'CLUSTER' : 'VACUUM FULL';
@@ -47399,7 +47377,7 @@ const banUnbatchedBackfill = {
         if (!everyRow(body.whereClause))
             return [];
         const table = relationName(body.relation);
-        if (!table || isNew(table, context))
+        if (!table || tableIsNew(table, context))
             return [];
         const ddl = ddlStatements(context.statements);
         if (ddl.length === 0)
