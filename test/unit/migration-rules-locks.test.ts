@@ -28,6 +28,8 @@ describe('lock rules: the catalogue', () => {
     expect(lockRules.map((each) => each.id)).toEqual([
       'require-concurrent-index-creation',
       'require-concurrent-index-deletion',
+      'ban-concurrent-index-deletion-of-several',
+      'require-concurrent-reindex',
       'constraint-missing-not-valid',
       'adding-foreign-key-constraint',
       'adding-field-with-default',
@@ -35,6 +37,8 @@ describe('lock rules: the catalogue', () => {
       'disallowed-unique-constraint',
       'adding-serial-primary-key-field',
       'prefer-repack',
+      'ban-table-rewrite',
+      'require-concurrent-refresh',
       'require-lock-timeout',
       'ban-unbatched-backfill',
     ]);
@@ -77,6 +81,17 @@ describe('tableLocks', () => {
     ['CREATE TABLE items (order_id int REFERENCES orders)', [['orders', 'SHARE ROW EXCLUSIVE']]],
     ['CREATE TABLE orders_2026 PARTITION OF orders FOR VALUES IN (2026)', [['orders', 'ACCESS EXCLUSIVE']]],
     ['VACUUM orders', []],
+    [
+      'REINDEX TABLE orders',
+      [
+        ['orders', 'SHARE'],
+        ['orders', 'ACCESS EXCLUSIVE'],
+      ],
+    ],
+    ['REINDEX INDEX orders_email_idx', [['', 'ACCESS EXCLUSIVE']]],
+    ['REINDEX TABLE CONCURRENTLY orders', []],
+    ['ALTER TABLE orders SET TABLESPACE fast', [['orders', 'ACCESS EXCLUSIVE']]],
+    ['ALTER TABLE ALL IN TABLESPACE a SET TABLESPACE b', [['', 'ACCESS EXCLUSIVE']]],
     ['CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ select 1 $$', []],
   ])('%s', async (sql, expected) => {
     const [statement] = (await parseMigration(sql)).statements;
@@ -378,6 +393,95 @@ describe('prefer-repack', () => {
     const sql =
       'VACUUM orders;\nVACUUM (FULL false) orders;\nVACUUM ANALYZE orders;\nCREATE TABLE carts (id int);\nVACUUM FULL carts;';
     expect(await hits(id, sql)).toEqual([]);
+  });
+});
+
+describe('ban-concurrent-index-deletion-of-several', () => {
+  const id = 'ban-concurrent-index-deletion-of-several';
+  it('reports DROP INDEX CONCURRENTLY of several indexes, or with CASCADE: PostgreSQL refuses both', async () => {
+    const [hit] = await ruleHits(rule(id), 'DROP INDEX CONCURRENTLY a_idx, b_idx;');
+    expect(hit?.message).toContain('does not support dropping multiple objects');
+    expect(hit?.fix).toContain('DROP INDEX CONCURRENTLY a_idx; DROP INDEX CONCURRENTLY b_idx;');
+    expect(await hits(id, 'DROP INDEX CONCURRENTLY a_idx CASCADE;')).toEqual([0]);
+  });
+  it('accepts one index, and a plain DROP INDEX of several', async () => {
+    expect(await hits(id, 'DROP INDEX CONCURRENTLY a_idx;\nDROP INDEX a_idx, b_idx;')).toEqual([]);
+  });
+});
+
+describe('require-concurrent-reindex', () => {
+  const id = 'require-concurrent-reindex';
+  it('reports REINDEX TABLE / INDEX / SCHEMA / DATABASE, with the locks REINDEX takes', async () => {
+    const [table] = await ruleHits(rule(id), 'REINDEX TABLE orders;');
+    expect(table?.message).toContain('SHARE on orders and ACCESS EXCLUSIVE on each of its indexes');
+    expect(table?.message).toContain('every INSERT, UPDATE and DELETE on orders');
+    expect(table?.message).not.toContain('ACCESS EXCLUSIVE on orders');
+    expect(table?.fix).toContain('REINDEX TABLE CONCURRENTLY orders');
+    const [index] = await ruleHits(rule(id), 'REINDEX INDEX orders_email_idx;');
+    expect(index?.message).toContain('ACCESS EXCLUSIVE on index orders_email_idx and SHARE on its table');
+    expect(
+      await hits(id, 'REINDEX SCHEMA app;\nREINDEX DATABASE shop;\nREINDEX (CONCURRENTLY false) INDEX i;'),
+    ).toEqual([0, 1, 2]);
+  });
+  it('accepts CONCURRENTLY, REINDEX SYSTEM (it cannot be concurrent), and a table this file created', async () => {
+    expect(
+      await hits(
+        id,
+        'REINDEX TABLE CONCURRENTLY orders;\nREINDEX (VERBOSE) INDEX CONCURRENTLY i;\nREINDEX SYSTEM shop;\nCREATE TABLE carts (id int);\nREINDEX TABLE carts;',
+      ),
+    ).toEqual([]);
+  });
+  it('is what require-lock-timeout describes too: SHARE on the table, not ACCESS EXCLUSIVE', async () => {
+    const [hit] = await ruleHits(rule('require-lock-timeout'), 'REINDEX TABLE orders;');
+    expect(hit?.message).toContain(
+      'REINDEX TABLE takes SHARE on orders and ACCESS EXCLUSIVE on each of its indexes',
+    );
+  });
+});
+
+describe('ban-table-rewrite', () => {
+  const id = 'ban-table-rewrite';
+  it('reports SET LOGGED / UNLOGGED, SET TABLESPACE and SET EXPRESSION on a live table', async () => {
+    const sql = [
+      'ALTER TABLE orders SET UNLOGGED;',
+      'ALTER TABLE orders SET LOGGED;',
+      'ALTER TABLE orders SET TABLESPACE fast;',
+      'ALTER TABLE orders ALTER COLUMN total SET EXPRESSION AS (price * qty);',
+      'ALTER INDEX orders_email_idx SET TABLESPACE fast;',
+      'ALTER TABLE ALL IN TABLESPACE slow SET TABLESPACE fast;',
+    ].join('\n');
+    const found = await ruleHits(rule(id), sql);
+    expect(found.map((hit) => hit.statement)).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const hit of found) expect(hit.message).toContain('ACCESS EXCLUSIVE');
+    expect(found[2]?.fix).toContain('pg_repack');
+    expect(found[5]?.message).toContain('ALL IN TABLESPACE slow');
+  });
+  it('accepts a table this file created, and ALTER TABLE commands that rewrite nothing', async () => {
+    expect(
+      await hits(
+        id,
+        'CREATE TABLE carts (id int);\nALTER TABLE carts SET UNLOGGED;\nALTER TABLE orders SET (fillfactor = 70);\nALTER TABLE orders ADD COLUMN a int;',
+      ),
+    ).toEqual([]);
+  });
+});
+
+describe('require-concurrent-refresh', () => {
+  const id = 'require-concurrent-refresh';
+  it('reports REFRESH MATERIALIZED VIEW without CONCURRENTLY: reads of the view wait', async () => {
+    const [hit] = await ruleHits(rule(id), 'REFRESH MATERIALIZED VIEW daily_totals;');
+    expect(hit?.message).toContain('every read of daily_totals');
+    expect(hit?.fix).toContain('REFRESH MATERIALIZED VIEW CONCURRENTLY daily_totals');
+    expect(hit?.fix).toContain('UNIQUE index');
+    expect(await hits(id, 'REFRESH MATERIALIZED VIEW s.totals WITH NO DATA;')).toEqual([0]);
+  });
+  it('accepts CONCURRENTLY, and a view this file created', async () => {
+    expect(
+      await hits(
+        id,
+        'REFRESH MATERIALIZED VIEW CONCURRENTLY daily_totals;\nCREATE MATERIALIZED VIEW mv AS SELECT 1 AS a WITH NO DATA;\nREFRESH MATERIALIZED VIEW mv;',
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -718,6 +822,20 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'reindex',
+    sql: `${TIMEOUT}REINDEX TABLE t;\nREINDEX INDEX i;\nREINDEX SCHEMA s;\nREINDEX DATABASE d;\nREINDEX SYSTEM d;\nREINDEX TABLE CONCURRENTLY t;\nREINDEX (CONCURRENTLY false) INDEX i;`,
+    onlyOurs: [
+      [7, 'require-concurrent-reindex', 'CONCURRENTLY false is no CONCURRENTLY; squawk sees the word'],
+    ],
+  },
+  {
+    name: 'reindex-new-table',
+    sql: `${TIMEOUT}CREATE TABLE n (id int);\nREINDEX TABLE n;`,
+    onlySquawk: [
+      [2, 'require-concurrent-reindex', 'no traffic reaches a table before the deploy that creates it'],
+    ],
+  },
+  {
     name: 'lock-timeout-local-lapsed',
     sql: "BEGIN;\nSET LOCAL lock_timeout = '1s';\nCOMMIT;\nALTER TABLE t ADD COLUMN a int;",
     onlyOurs: [
@@ -730,9 +848,14 @@ const CASES: Case[] = [
   },
 ];
 
-const SHARED_WITH_SQUAWK = new Set(
-  lockRules.map((each) => each.id).filter((id) => id !== 'ban-unbatched-backfill'),
-);
+/** Our lock rules squawk has no rule of the same meaning for. */
+const NOT_IN_SQUAWK = new Set([
+  'ban-unbatched-backfill',
+  'ban-concurrent-index-deletion-of-several',
+  'ban-table-rewrite',
+  'require-concurrent-refresh',
+]);
+const SHARED_WITH_SQUAWK = new Set(lockRules.map((each) => each.id).filter((id) => !NOT_IN_SQUAWK.has(id)));
 
 const SQUAWK = join(process.cwd(), 'node_modules', '.bin', 'squawk');
 const squawkVersion = spawnSync(SQUAWK, ['--version'], { encoding: 'utf8' });

@@ -43,10 +43,20 @@ export interface TableLock {
   /** How messages name it: "orders", "the table of index orders_email_idx". */
   label: string;
   mode: LockMode;
+  /** How messages name the locks, when one mode on one label does not say it (REINDEX). */
+  says?: string;
+  /** Who waits, when `stalls` cannot say it from the mode. */
+  blocks?: string;
+}
+
+/** What a lock is, for messages: "ACCESS EXCLUSIVE on orders". */
+function lockPhrase(lock: TableLock): string {
+  return lock.says ?? `${lock.mode} on ${lock.label}`;
 }
 
 /** Who waits while a lock is held (or queued for). */
 function stalls(lock: TableLock): string {
+  if (lock.blocks) return lock.blocks;
   if (lock.mode === 'ACCESS EXCLUSIVE') return `every read and write of ${lock.label}`;
   if (lock.mode === 'EXCLUSIVE') return `every write of ${lock.label} (reads continue)`;
   return `every INSERT, UPDATE and DELETE on ${lock.label} (reads continue)`;
@@ -262,14 +272,18 @@ export function tableLocks(statement: Statement, pgVersion: number): TableLock[]
       return tables.map((table) => ({ table, label: table, mode: 'ACCESS EXCLUSIVE' }));
     }
     case 'ReindexStmt': {
+      // REINDEX: SHARE on the table (writes wait, reads continue) and ACCESS EXCLUSIVE on each
+      // index it rebuilds (every query that would use that index waits). CONCURRENTLY: SHARE
+      // UPDATE EXCLUSIVE, which blocks no traffic.
       if (reindexIsConcurrent(body)) return [];
-      const name = relationName(body.relation as RangeVar) || String(body.name ?? '');
-      const what = String(body.kind ?? '');
-      if (what === 'REINDEX_OBJECT_TABLE') return one(name, 'ACCESS EXCLUSIVE');
-      if (what === 'REINDEX_OBJECT_INDEX')
-        return one('', 'ACCESS EXCLUSIVE', `index ${name} (and every query of its table)`);
-      return one('', 'ACCESS EXCLUSIVE', `every table of ${name || 'the database'}, in turn`);
+      return reindexLocks(body);
     }
+    case 'AlterTableMoveAllStmt':
+      return one(
+        '',
+        'ACCESS EXCLUSIVE',
+        `every ${String(body.objtype ?? '') === 'OBJECT_INDEX' ? 'index' : 'table'} of tablespace ${String(body.orig_tablespacename ?? '')}, in turn`,
+      );
     case 'RefreshMatViewStmt': {
       const view = relationName(body.relation as RangeVar);
       return one(view, body.concurrent ? 'EXCLUSIVE' : 'ACCESS EXCLUSIVE', `materialized view ${view}`);
@@ -320,7 +334,47 @@ function isVacuumFull(body: Body): boolean {
   return full !== undefined && !isFalse(full.arg);
 }
 
-function reindexIsConcurrent(body: Body): boolean {
+/** The locks of a REINDEX without CONCURRENTLY. */
+function reindexLocks(body: Body): TableLock[] {
+  const name = relationName(body.relation as RangeVar) || String(body.name ?? '');
+  const what = String(body.kind ?? '');
+  if (what === 'REINDEX_OBJECT_TABLE')
+    return [
+      { table: name, label: name, mode: 'SHARE' },
+      {
+        table: name,
+        label: `every index of ${name}`,
+        mode: 'ACCESS EXCLUSIVE',
+        says: `SHARE on ${name} and ACCESS EXCLUSIVE on each of its indexes`,
+        blocks:
+          `every INSERT, UPDATE and DELETE on ${name}, and every query that uses one of its indexes ` +
+          '(the planner opens them all: in practice most reads too),',
+      },
+    ];
+  if (what === 'REINDEX_OBJECT_INDEX')
+    return [
+      {
+        table: '',
+        label: `index ${name}`,
+        mode: 'ACCESS EXCLUSIVE',
+        says: `ACCESS EXCLUSIVE on index ${name} and SHARE on its table`,
+        blocks: `every INSERT, UPDATE and DELETE on the table of ${name}, and every query that uses ${name},`,
+      },
+    ];
+  const scope =
+    what === 'REINDEX_OBJECT_SCHEMA' ? `schema ${name}` : name ? `database ${name}` : 'the database';
+  return [
+    {
+      table: '',
+      label: `every table of ${scope}, in turn`,
+      mode: 'ACCESS EXCLUSIVE',
+      says: `SHARE on every table of ${scope} in turn, and ACCESS EXCLUSIVE on each index it rebuilds`,
+      blocks: `every write of each table of ${scope}, and every query that uses one of its indexes,`,
+    },
+  ];
+}
+
+export function reindexIsConcurrent(body: Body): boolean {
   const option = list<{ DefElem?: { defname?: string; arg?: unknown } }>(body.params).find(
     (each) => each.DefElem?.defname === 'concurrently',
   )?.DefElem;
@@ -917,7 +971,7 @@ const requireLockTimeout: Rule = {
     return [
       {
         message:
-          `${leadingWords(statement)} takes ${lock.mode} on ${lock.label} and no lock_timeout is set: if any ` +
+          `${leadingWords(statement)} takes ${lockPhrase(lock)} and no lock_timeout is set: if any ` +
           `transaction holds a lock on it — a long report, a session idle in transaction — this statement ` +
           `waits for it, and ${stalls(lock)} queues behind it for as long as it waits.`,
         fix:
@@ -1010,8 +1064,8 @@ const banUnbatchedBackfill: Rule = {
       const [lock] = liveBlockingLocks(other, context);
       if (!lock) continue;
       held =
-        ` And ${leadingWords(other)} at line ${other.start.line}, in the same transaction, holds ${lock.mode} ` +
-        `on ${lock.label} until COMMIT: ${stalls(lock)} waits for the whole ${verb} as well.`;
+        ` And ${leadingWords(other)} at line ${other.start.line}, in the same transaction, holds ` +
+        `${lockPhrase(lock)} until COMMIT: ${stalls(lock)} waits for the whole ${verb} as well.`;
       break;
     }
     return [
@@ -1030,9 +1084,188 @@ const banUnbatchedBackfill: Rule = {
   },
 };
 
+const requireConcurrentReindex: Rule = {
+  id: 'require-concurrent-reindex',
+  category: 'locks',
+  severity: 'error',
+  summary:
+    'REINDEX without CONCURRENTLY: SHARE on the table (writes wait) and ACCESS EXCLUSIVE on each index it rebuilds.',
+  check(statement, context): Finding[] {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind !== 'ReindexStmt' || reindexIsConcurrent(body)) return [];
+    const what = String(body.kind ?? '');
+    if (what === 'REINDEX_OBJECT_SYSTEM') return [];
+    const name = relationName(body.relation as RangeVar) || String(body.name ?? '');
+    if (what === 'REINDEX_OBJECT_TABLE' && tableIsNew(name, context)) return [];
+    const lock = reindexLocks(body).at(-1)!;
+    const word = what.replace('REINDEX_OBJECT_', '');
+    return [
+      {
+        message:
+          `REINDEX ${word} ${name} without CONCURRENTLY takes ${lockPhrase(lock)}: ${stalls(lock)} ` +
+          "blue's and green's, waits until every index is rebuilt.",
+        fix:
+          `REINDEX ${word} CONCURRENTLY ${name} (PostgreSQL 12+), in a migration file that runs outside a ` +
+          'transaction (CONCURRENTLY cannot run in one). If it fails it leaves an INVALID index named …_ccnew: ' +
+          'DROP INDEX CONCURRENTLY it and run it again.' +
+          (context.pgVersion < 12
+            ? ` Before PostgreSQL 12 (pg-version ${context.pgVersion}): CREATE INDEX CONCURRENTLY a copy, then ` +
+              'DROP INDEX CONCURRENTLY the old one.'
+            : ''),
+      },
+    ];
+  },
+};
+
+const REWRITES: Record<string, (command: Body) => { what: string; fix: string }> = {
+  AT_SetLogged: () => ({
+    what: 'SET LOGGED writes the whole table into the WAL',
+    fix:
+      'PostgreSQL has no online way to change a live table between LOGGED and UNLOGGED: create a new ' +
+      'table of the persistence you want, copy the rows in batches (a trigger keeps it in sync), and ' +
+      'switch the code to it over an expand/contract pair of deploys — or do it in a maintenance window.',
+  }),
+  AT_SetUnLogged: () => ({
+    what: 'SET UNLOGGED rewrites the whole table',
+    fix:
+      'PostgreSQL has no online way to change a live table between LOGGED and UNLOGGED: create a new ' +
+      'table of the persistence you want, copy the rows in batches (a trigger keeps it in sync), and ' +
+      'switch the code to it over an expand/contract pair of deploys — or do it in a maintenance window. ' +
+      'Note that an unlogged table is emptied after a crash and is not replicated.',
+  }),
+  AT_SetTableSpace: (command) => ({
+    what: `SET TABLESPACE ${String(command.name ?? '')} copies every block of it to the new tablespace`,
+    fix:
+      'Move it online with pg_repack (`pg_repack --table=<table> --tablespace=<tablespace> --moveidx`), ' +
+      'outside the migration: it copies while traffic continues and takes ACCESS EXCLUSIVE only for a ' +
+      'moment at the end. New tables and indexes can be created in the tablespace directly.',
+  }),
+  AT_SetExpression: (command) => ({
+    what: `ALTER COLUMN ${String(command.name ?? '')} SET EXPRESSION recomputes and rewrites every row`,
+    fix:
+      `Add a new plain column, fill it for new rows with a trigger and for existing rows with a batched ` +
+      `backfill, deploy code that reads it, then drop ${String(command.name ?? 'the old column')} in a ` +
+      'contract-phase file.',
+  }),
+};
+
+const banTableRewrite: Rule = {
+  id: 'ban-table-rewrite',
+  category: 'locks',
+  severity: 'error',
+  summary:
+    'ALTER TABLE … SET LOGGED / UNLOGGED, SET TABLESPACE (also ALL IN TABLESPACE), ALTER COLUMN … SET EXPRESSION: the table is rewritten under ACCESS EXCLUSIVE.',
+  check(statement, context): Finding[] {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind === 'AlterTableMoveAllStmt') {
+      const what = String(body.objtype ?? '') === 'OBJECT_INDEX' ? 'index' : 'table';
+      const from = String(body.orig_tablespacename ?? '');
+      const to = String(body.new_tablespacename ?? '');
+      return [
+        {
+          message:
+            `ALTER ${what.toUpperCase()} ALL IN TABLESPACE ${from} SET TABLESPACE ${to} copies every ${what} of ` +
+            `${from}, one after another, each under ACCESS EXCLUSIVE: every read and write of each — blue's and ` +
+            "green's — waits while it is copied (and, in one transaction, until all are).",
+          fix: REWRITES.AT_SetTableSpace!({ name: to }).fix,
+        },
+      ];
+    }
+    if (kind !== 'AlterTableStmt') return [];
+    const table = relationName(body.relation as RangeVar);
+    if (tableIsNew(table, context)) return [];
+    const objtype = String(body.objtype ?? '');
+    const label =
+      objtype === 'OBJECT_INDEX'
+        ? `index ${table}`
+        : objtype === 'OBJECT_MATVIEW'
+          ? `materialized view ${table}`
+          : table;
+    return commands(body).flatMap((command): Finding[] => {
+      const rewrite = REWRITES[String(command.subtype)];
+      if (!rewrite) return [];
+      const { what, fix } = rewrite(command);
+      return [
+        {
+          message:
+            `${what} of ${label} under ACCESS EXCLUSIVE: every read and write of ${label} — blue's and green's — ` +
+            'waits until the whole table (and its indexes) is rewritten.',
+          fix,
+        },
+      ];
+    });
+  },
+};
+
+/** Materialized views created earlier in the file (no traffic reads them yet). */
+function viewIsNew(view: string, context: StatementContext): boolean {
+  if (tableIsNew(view, context)) return true;
+  return context.statements.slice(0, context.index).some((each) => {
+    const [kind, body] = nodeOf(each.node);
+    if (kind !== 'CreateTableAsStmt' || body.objtype !== 'OBJECT_MATVIEW' || body.if_not_exists) return false;
+    return sameName(relationName((body.into as { rel?: RangeVar } | undefined)?.rel), view);
+  });
+}
+
+const requireConcurrentRefresh: Rule = {
+  id: 'require-concurrent-refresh',
+  category: 'locks',
+  severity: 'error',
+  summary:
+    'REFRESH MATERIALIZED VIEW without CONCURRENTLY: every read of the view waits for the whole refresh.',
+  check(statement, context): Finding[] {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind !== 'RefreshMatViewStmt' || body.concurrent) return [];
+    const view = relationName(body.relation as RangeVar);
+    if (viewIsNew(view, context)) return [];
+    const noData = body.skipData ? ' WITH NO DATA also empties it: reads fail until the next refresh.' : '';
+    return [
+      {
+        message:
+          `REFRESH MATERIALIZED VIEW ${view} without CONCURRENTLY takes ACCESS EXCLUSIVE on it: every read of ` +
+          `${view} — blue's and green's — waits until the whole query behind it has run again.${noData}`,
+        fix:
+          `REFRESH MATERIALIZED VIEW CONCURRENTLY ${view} (EXCLUSIVE: reads continue). It needs a UNIQUE index ` +
+          `on ${view} covering all rows (CREATE UNIQUE INDEX CONCURRENTLY … ON ${view} (…) first) and a view ` +
+          'that is already populated; it can run inside a transaction.',
+      },
+    ];
+  },
+};
+
+const banConcurrentDropOfSeveral: Rule = {
+  id: 'ban-concurrent-index-deletion-of-several',
+  category: 'locks',
+  severity: 'error',
+  summary: 'DROP INDEX CONCURRENTLY of several indexes, or with CASCADE: PostgreSQL refuses it.',
+  check(statement): Finding[] {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind !== 'DropStmt' || body.removeType !== 'OBJECT_INDEX' || !body.concurrent) return [];
+    const names = dropNames(body).map((name) => name.join('.'));
+    const cascade = body.behavior === 'DROP_CASCADE';
+    if (names.length < 2 && !cascade) return [];
+    return [
+      {
+        message:
+          names.length > 1
+            ? `DROP INDEX CONCURRENTLY ${names.join(', ')}: PostgreSQL refuses it ('DROP INDEX CONCURRENTLY does ` +
+              "not support dropping multiple objects'): the migration fails at this statement, and green is " +
+              'deployed against a schema it expected to have.'
+            : `DROP INDEX CONCURRENTLY ${names[0] ?? ''} CASCADE: PostgreSQL refuses it ('DROP INDEX CONCURRENTLY ` +
+              "does not support CASCADE'): the migration fails at this statement.",
+        fix:
+          `${names.map((name) => `DROP INDEX CONCURRENTLY ${name};`).join(' ')} — one index per statement, ` +
+          'without CASCADE, outside a transaction (drop what depends on an index first).',
+      },
+    ];
+  },
+};
+
 export const lockRules: Rule[] = [
   requireConcurrentIndexCreation,
   requireConcurrentIndexDeletion,
+  banConcurrentDropOfSeveral,
+  requireConcurrentReindex,
   constraintMissingNotValid,
   addingForeignKeyConstraint,
   addingFieldWithDefault,
@@ -1040,6 +1273,8 @@ export const lockRules: Rule[] = [
   disallowedUniqueConstraint,
   addingSerialPrimaryKeyField,
   preferRepack,
+  banTableRewrite,
+  requireConcurrentRefresh,
   requireLockTimeout,
   banUnbatchedBackfill,
 ];
