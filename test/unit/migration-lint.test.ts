@@ -281,3 +281,134 @@ describe('squawk: true', () => {
     expect(result.valid).toBe(true);
   });
 });
+
+describe('what a black-box review found (each failed before its fix)', () => {
+  const lockSet = "SET lock_timeout = '2s';\n";
+
+  it('an ignore comment inside a function body or a statement silences nothing', async () => {
+    files({
+      'migrations/001.sql':
+        lockSet +
+        'CREATE OR REPLACE FUNCTION f() RETURNS void AS $$\n-- switchyard-ignore ban-drop-column: inside a body\nSELECT 1;\n$$ LANGUAGE sql;\n' +
+        'ALTER TABLE orders DROP COLUMN b;\n',
+    });
+    expect(rulesOf(await lint())).toEqual(['migrations/001.sql:6 ban-drop-column']);
+  });
+
+  it('a table created IF NOT EXISTS may be the live one: what follows on it is checked', async () => {
+    files({
+      'migrations/001.sql':
+        lockSet +
+        'CREATE TABLE IF NOT EXISTS orders (id bigint PRIMARY KEY);\nALTER TABLE orders DROP COLUMN total;\n',
+    });
+    expect(rulesOf(await lint())).toEqual(['migrations/001.sql:3 ban-drop-column']);
+  });
+
+  it('leaves out only real down migrations: V12__tear_down.sql is an up migration', async () => {
+    files({
+      'migrations/V12__legacy_tear_down.sql': 'DROP TABLE legacy_orders;',
+      'migrations/000002_x.down.sql': 'DROP TABLE x;',
+      'migrations/2024-01-01_x/down.sql': 'DROP TABLE x;',
+    });
+    const result = await lint({ migrations: 'migrations/**/*.sql' });
+    expect(result.files.map((f) => f.file)).toEqual(['migrations/V12__legacy_tear_down.sql']);
+    expect(result.skipped).toHaveLength(2);
+  });
+
+  it('SET LOCAL lock_timeout outside a transaction sets nothing', async () => {
+    files({
+      'migrations/001.sql': "SET LOCAL lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN note text;\n",
+    });
+    expect(rulesOf(await lint())).toContain('migrations/001.sql:2 require-lock-timeout');
+  });
+
+  it('a contract statement that also adds is mixed-phases; the marker may follow other header comments', async () => {
+    files({
+      'migrations/001.sql':
+        '-- Migration: drop legacy\n-- switchyard: contract\n' +
+        lockSet +
+        'ALTER TABLE orders DROP COLUMN legacy_total, ADD COLUMN x int;\n',
+    });
+    const result = await lint();
+    expect(result.phase).toBe('contract');
+    expect(rulesOf(result)).toEqual(['migrations/001.sql:4 mixed-phases']);
+  });
+
+  it('an empty file is no syntax error; a BOM is no SQL; a latin-1 byte is named', async () => {
+    files({
+      'migrations/001.sql': '',
+      'migrations/002.sql': `\uFEFF${lockSet}ALTER TABLE orders ADD COLUMN note text;`,
+      'migrations/003.sql': Buffer.from([
+        0x53, 0x45, 0x4c, 0x45, 0x43, 0x54, 0x20, 0x27, 0xe9, 0x27, 0x3b,
+      ]).toString('latin1'),
+    });
+    writeFileSync(join(workspace, 'migrations/003.sql'), Buffer.from("SELECT 'caf\xe9';", 'latin1'));
+    const result = await lint();
+    expect(rulesOf(result)).toEqual(['migrations/003.sql:1 syntax-error']);
+    expect(result.violations[0]?.message).toContain('is not UTF-8 (byte 0xe9 at line 1)');
+    expect(result.files.map((f) => f.phase)).toEqual(['none', 'expand', 'none']);
+  });
+
+  it('a file that only changes data leaves the phase none', async () => {
+    files({
+      'migrations/001.sql':
+        "INSERT INTO plans VALUES (1, 'pro');\nUPDATE plans SET name = 'Pro' WHERE id = 1;\n",
+    });
+    expect((await lint()).phase).toBe('none');
+  });
+
+  it('ignores silence the engine’s own findings too, and a partly unused one is reported', async () => {
+    files({
+      'migrations/001.sql':
+        '-- switchyard: contract\n' +
+        lockSet +
+        '-- switchyard-ignore mixed-phases, ban-drop-table: the new table replaces the dropped one\nCREATE TABLE orders_v2 (id bigint);\n' +
+        '-- switchyard-ignore ban-drop-column:\nSELECT 1;\n',
+    });
+    expect(rulesOf(await lint())).toEqual([
+      'migrations/001.sql:3 unused-ignore',
+      'migrations/001.sql:5 ignore-without-reason',
+    ]);
+  });
+
+  it('orders new files per folder, and never Flyway’s repeatable ones', async () => {
+    files({
+      'a/migrations/V10__x.sql': 'SELECT 1;',
+      'b/migrations/V1__x.sql': 'SELECT 1;',
+      'b/migrations/R__views.sql': 'SELECT 1;',
+    });
+    git(workspace, 'init', '-q', '--initial-branch=main');
+    git(workspace, 'add', '.');
+    git(workspace, 'commit', '-q', '-m', 'services');
+    writeFileSync(join(workspace, 'b/migrations/V2__y.sql'), 'SELECT 2;');
+    writeFileSync(join(workspace, 'b/migrations/R__views.sql'), 'SELECT 3;');
+    const result = await lint({ migrations: '*/migrations/*.sql', baseline: 'HEAD~0' });
+    expect(result.files.map((f) => f.file).sort()).toEqual([
+      'b/migrations/R__views.sql',
+      'b/migrations/V2__y.sql',
+    ]);
+    expect(result.violations).toEqual([]);
+  });
+
+  it('explains a folder given as migrations, and a baseline outside git', async () => {
+    files({ 'db/flyway/V1__x.sql': 'SELECT 1;' });
+    await expect(lint({ migrations: 'db/flyway' })).rejects.toThrow(
+      'give a glob of the files in it, e.g. db/flyway/*.sql',
+    );
+    await expect(lint({ migrations: 'db/flyway/*.sql', baseline: 'HEAD~1' })).rejects.toThrow(
+      'needs a git checkout',
+    );
+  });
+
+  it('percent-encodes file names in SARIF, and ends a statement before the comments after it', async () => {
+    files({ 'migrations/2024 q1/V1__café #1.sql': 'ALTER TABLE orders DROP COLUMN x\n-- end of file\n' });
+    const result = await lint({ migrations: 'migrations/**/*.sql', ignore: 'require-lock-timeout' });
+    expect(result.violations.map((v) => [v.line, v.endLine])).toEqual([[1, 1]]);
+    const log = JSON.parse(readFileSync(result.sarif, 'utf8')) as {
+      runs: { results: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }[] }[];
+    };
+    expect(log.runs[0]?.results[0]?.locations[0]?.physicalLocation.artifactLocation.uri).toBe(
+      'migrations/2024%20q1/V1__caf%C3%A9%20%231.sql',
+    );
+  });
+});

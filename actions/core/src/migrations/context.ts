@@ -46,10 +46,16 @@ export function statementContexts(
       }
     } else if (kind === 'VariableSetStmt' && String(body.name).toLowerCase() === 'lock_timeout') {
       const value = lockTimeoutValue(body);
-      if (body.is_local) localLockTimeout = value;
+      // SET LOCAL outside a transaction is a no-op (PostgreSQL only warns).
+      if (body.is_local) localLockTimeout = context.inTransaction && value;
       else lockTimeoutSet = value;
-    } else if (kind === 'CreateStmt') {
+    } else if (kind === 'CreateStmt' && !body.if_not_exists) {
+      // IF NOT EXISTS may meet the live table, with its traffic: only a table surely new counts.
       created.add(relationName(body.relation as { schemaname?: string; relname?: string }));
+    } else if (kind === 'CreateTableAsStmt' && !body.if_not_exists) {
+      created.add(relationName((body.into as { rel?: { schemaname?: string; relname?: string } })?.rel));
+    } else if (kind === 'SelectStmt' && body.intoClause) {
+      created.add(relationName((body.intoClause as { rel?: { schemaname?: string; relname?: string } }).rel));
     }
     return context;
   });
@@ -65,5 +71,5 @@ function lockTimeoutValue(body: Record<string, unknown>): boolean {
     (constant.sval as { sval?: string } | undefined)?.sval ??
     (constant.fval as { fval?: string } | undefined)?.fval;
   if (value === undefined) return false;
-  return !/^\s*0+\s*(ms|s|min|h|d)?\s*$/i.test(String(value));
+  return !/^\s*0+(\.0*)?\s*(us|ms|s|min|h|d)?\s*$/i.test(String(value));
 }

@@ -5,8 +5,12 @@ import { InputError, UserError } from '../errors.js';
 import { Git } from '../git.js';
 import type { ProcessRunner } from '../process.js';
 
-/** Migrations that undo others: they never run during a deploy, and are all drops by nature. */
-const DOWN_MIGRATION = /(^|[._-])down\.sql$|^U\d[^/]*__/i;
+/**
+ * Migrations that undo others: they never run during a deploy, and are all drops by nature —
+ * golang-migrate's `*.down.sql`, Diesel's `down.sql` and Flyway's undo `U<version>__*.sql`. Only
+ * those names: `V12__tear_down.sql` is an up migration like any other.
+ */
+const DOWN_MIGRATION = /^down\.sql$|\.down\.sql$|^U\d[\d._]*__/;
 
 /** One collator for every comparison: building one per call costs more than the compare. */
 const NUMERIC = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
@@ -49,6 +53,13 @@ export async function findMigrations(patterns: readonly string[], cwd: string): 
     (DOWN_MIGRATION.test(path.posix.basename(file)) ? down : files).push(file);
   }
   if (files.length === 0) {
+    const folders = await glob([...patterns], { cwd, onlyDirectories: true, expandDirectories: false });
+    if (folders.length > 0) {
+      throw new InputError(
+        'migrations',
+        `names the folder ${folders[0]}, not files: give a glob of the files in it, e.g. ${folders[0]?.replace(/\/$/, '')}/*.sql`,
+      );
+    }
     throw new InputError(
       'migrations',
       `matches no migration file under ${cwd} (${patterns.join(', ')})${down.length ? `: only down migrations (${down.length})` : ''}; ` +
@@ -78,6 +89,13 @@ export async function readBaseline(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<Baseline> {
   const git = new Git(runner, cwd, env, { title: 'validate-migration baseline' });
+  const inside = await git.attempt(['rev-parse', '--is-inside-work-tree']);
+  if (inside.exitCode !== 0 || inside.stdout.trim() !== 'true') {
+    throw new InputError(
+      'baseline',
+      `needs a git checkout, and ${cwd} is not one: check the repository out (actions/checkout with fetch-depth: 0), or leave baseline empty to check every file`,
+    );
+  }
   const commit = await git.commit(ref);
   if (!commit) {
     const shallow = (await git.attempt(['rev-parse', '--is-shallow-repository'])).stdout.trim() === 'true';

@@ -38,9 +38,10 @@ export function parseRuleSettings(raw: string): Map<string, RuleSetting> | strin
   return settings;
 }
 
+/** A ref or revision git can resolve (HEAD~1, main^, v1.4.0…), never one it would read as an option or a range. */
 const gitRefProblem = (ref: string): string | undefined =>
-  /^-|\.\.|[\s~^:?*[\\]|@\{/.test(ref)
-    ? `"${ref}" is not a git ref (e.g. origin/main, v1.4.0 or a commit id)`
+  /^-|\.\.|[\s:?*[\\]/.test(ref)
+    ? `"${ref}" is not a git ref (e.g. origin/main, HEAD~1, v1.4.0 or a commit id)`
     : undefined;
 
 export const validateMigrationInputs = {

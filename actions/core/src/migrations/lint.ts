@@ -1,14 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ActionDeps } from '../action.js';
+import { UserError } from '../errors.js';
 import { neutralise } from '../io.js';
 import { count } from '../summary.js';
 import { statementContexts } from './context.js';
 import { findMigrations, migrationOrder, readBaseline, unreadable, type Baseline } from './files.js';
 import type { RuleSetting, ValidateMigrationInputs } from './inputs.js';
 import { parseMigration, type Position, type Statement } from './parser.js';
-import { isExpand, isNeutral } from './phases.js';
-import { FILE_RULES, RULE_IDS, RULES, type FileRuleId } from './rules/index.js';
+import { changesTheSchema, isExpand } from './phases.js';
+import { RULE_IDS, RULES, type FileRuleId } from './rules/index.js';
 import type { Finding, Rule, Severity } from './rules/rule.js';
 import { writeSarif } from './sarif.js';
 import { runSquawk } from './squawk.js';
@@ -71,6 +72,8 @@ export class LintRun {
   private readonly files: FileReport[] = [];
   private readonly skipped: LintResult['skipped'] = [];
   private readonly settings: Map<string, RuleSetting>;
+  /** Each parsed file's ignore comments, to report the unused ones once every finding is in. */
+  private readonly comments = new Map<string, FileComments>();
 
   constructor(
     private readonly inputs: ValidateMigrationInputs,
@@ -102,6 +105,7 @@ export class LintRun {
     }
     for (const file of selected) await this.lintFile(file);
     if (baseline) this.checkOrder(selected, found.files, baseline);
+    this.reportIgnores();
     const squawk = inputs.squawk ? await this.mergeSquawk(selected) : undefined;
     return this.result(baseline, squawk);
   }
@@ -112,21 +116,31 @@ export class LintRun {
 
   private async lintFile(file: string): Promise<void> {
     const { io } = this.deps;
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(path.join(this.deps.cwd, file), 'utf8');
+      bytes = await readFile(path.join(this.deps.cwd, file));
     } catch (error) {
       throw unreadable(file, error);
     }
-    const parsed = await parseMigration(text);
-    const report: FileReport = {
-      file,
-      phase: 'none',
-      statements: parsed.statements.length,
-      contract: [],
-      suppressed: [],
-    };
+    const report: FileReport = { file, phase: 'none', statements: 0, contract: [], suppressed: [] };
     this.files.push(report);
+    const decoded = decodeUtf8(bytes);
+    if (typeof decoded !== 'string') {
+      this.fileFinding(
+        file,
+        'syntax-error',
+        { start: decoded.at, end: decoded.at },
+        {
+          message: `${file} is not UTF-8 (byte 0x${decoded.byte.toString(16)} at line ${decoded.at.line}): PostgreSQL, with a UTF8 client encoding, refuses it, and nothing in it was checked.`,
+          fix: 'save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)',
+        },
+      );
+      return;
+    }
+    // A byte-order mark is no SQL: Flyway strips it, and so does the lint.
+    const text = decoded.replace(/^\uFEFF/, '');
+    const parsed = await parseMigration(text);
+    report.statements = parsed.statements.length;
     if (parsed.syntaxError) {
       const at = parsed.syntaxError.at;
       this.fileFinding(
@@ -135,12 +149,13 @@ export class LintRun {
         { start: at, end: at },
         {
           message: `PostgreSQL cannot parse this: ${parsed.syntaxError.message}. Nothing in ${file} was checked, and it would fail to run.`,
-          fix: 'correct the SQL (run it against a scratch database to see the same error)',
+          fix: 'correct the SQL (run it against a scratch database to see the same error); psql meta-commands (\\c, \\set) and COPY data are not SQL a migration tool runs',
         },
       );
       return;
     }
     const comments = readComments(text, parsed.statements);
+    this.comments.set(file, comments);
     const contexts = statementContexts(parsed.statements, {
       file,
       pgVersion: this.inputs['pg-version'],
@@ -161,23 +176,25 @@ export class LintRun {
           this.statementFinding(file, comments, report, statement, rule, setting, finding);
         }
       }
-      if (!isNeutral(statement)) changesSchema = true;
+      if (changesTheSchema(statement)) changesSchema = true;
       if (breaking.length > 0) {
         report.contract.push({
           line: statement.start.line,
           rules: [...new Set(breaking)],
           statement: firstLine(statement.text),
         });
-      } else if (comments.contract && isExpand(statement)) {
+      }
+      // Also a statement that drops and adds at once: the adding half belongs to another deploy.
+      if (comments.contract && isExpand(statement)) {
         this.fileFinding(
           file,
           'mixed-phases',
           statement,
           {
             message: `${file} is a contract-phase migration, but this statement expands the schema: expand and contract belong to different deploys (the contract runs once no old code is left, and is never rolled back across).`,
-            fix: 'move this statement to an expand migration of an earlier deploy, or drop the "-- switchyard: contract" marker if nothing here breaks the old code',
+            fix: 'move what it adds to an expand migration of an earlier deploy, or drop the "-- switchyard: contract" marker if nothing here breaks the old code',
           },
-          statement.text,
+          statement,
           comments,
         );
       }
@@ -185,7 +202,6 @@ export class LintRun {
     report.phase = comments.contract ? 'contract' : changesSchema ? 'expand' : 'none';
     if (comments.contract)
       io.info(`${file}: contract phase (${count(report.contract.length, 'breaking statement')})`);
-    this.reportIgnores(file, comments);
   }
 
   private statementFinding(
@@ -215,13 +231,16 @@ export class LintRun {
     });
   }
 
-  /** A finding of the engine's own (syntax, order, phases, ignore comments), configurable like a rule. */
+  /**
+   * A finding of the engine's own (syntax, order, phases, ignore comments), configurable like a
+   * rule and silenced like one: by a comment before its statement, or a file-wide one.
+   */
   private fileFinding(
     file: string,
     rule: FileRuleId,
     at: { start: Position; end: Position },
     finding: Finding,
-    statement?: string,
+    statement?: Statement,
     comments?: FileComments,
   ): void {
     const defaults: Record<FileRuleId, Severity> = {
@@ -233,51 +252,68 @@ export class LintRun {
     };
     const severity = this.setting(rule, defaults[rule]);
     if (severity === 'off') return;
-    if (comments && suppressedBy(comments, rule, undefined)) return;
+    if (comments && suppressedBy(comments, rule, statement?.index)) return;
     this.violations.push({
       file,
       ...span(at.start, at.end),
       rule,
       severity,
       ...finding,
-      statement: statement === undefined ? undefined : firstLine(statement),
+      statement: statement === undefined ? undefined : firstLine(statement.text),
       source: 'switchyard',
     });
   }
 
-  private reportIgnores(file: string, comments: FileComments): void {
-    for (const each of comments.suppressions) {
-      if (each.squawk) continue;
-      const at = { start: { line: each.line, column: 1 }, end: { line: each.line, column: 1 } };
-      const unknown = each.rules.filter(
-        (rule) => !FILE_RULES[rule as FileRuleId] && !RULES.some((r) => r.id === rule),
-      );
-      if (!each.file && each.reason === undefined) {
-        this.fileFinding(file, 'ignore-without-reason', at, {
-          message: `this switchyard-ignore of ${each.rules.join(', ')} gives no reason, so it silences nothing: say why the statement is safe.`,
-          fix: `-- switchyard-ignore ${each.rules.join(', ')}: <why it is safe here>`,
-        });
-      } else if (unknown.length > 0) {
-        this.fileFinding(file, 'unused-ignore', at, {
-          message: `switchyard-ignore names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is not a rule' : 'are not rules'}: it silences nothing.`,
-          fix: 'use a rule id from docs/validate-migration.md',
-        });
-      } else if (each.used.size === 0) {
-        this.fileFinding(file, 'unused-ignore', at, {
-          message: `this switchyard-ignore of ${each.rules.join(', ')} silences nothing${each.file ? ' in the file' : ' on the statement after it'}: the rule does not fire there (any more).`,
-          fix: 'remove the comment, so it cannot hide a future problem',
-        });
+  /** Ignore comments that silence nothing, or cannot: reported once every finding is in. */
+  private reportIgnores(): void {
+    for (const [file, comments] of this.comments) {
+      for (const each of comments.suppressions) {
+        if (each.squawk) continue;
+        const at = { start: { line: each.line, column: 1 }, end: { line: each.line, column: 1 } };
+        const unknown = each.rules.filter((rule) => !RULE_IDS.includes(rule));
+        const idle = each.rules.filter((rule) => !unknown.includes(rule) && !each.used.has(rule));
+        if (!each.file && each.reason === undefined) {
+          this.fileFinding(file, 'ignore-without-reason', at, {
+            message: `this switchyard-ignore of ${each.rules.join(', ')} gives no reason, so it silences nothing: say why the statement is safe.`,
+            fix: `-- switchyard-ignore ${each.rules.join(', ')}: <why it is safe here>`,
+          });
+          continue;
+        }
+        if (unknown.length > 0) {
+          this.fileFinding(file, 'unused-ignore', at, {
+            message: `switchyard-ignore names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is not a rule' : 'are not rules'}: it silences nothing.`,
+            fix: 'use a rule id from docs/validate-migration.md',
+          });
+        }
+        if (idle.length > 0) {
+          this.fileFinding(file, 'unused-ignore', at, {
+            message: `this switchyard-ignore of ${idle.join(', ')} silences nothing${each.file ? ' in the file' : ' on the statement after it'}: ${idle.length === 1 ? 'the rule does' : 'those rules do'} not fire there (any more).`,
+            fix:
+              idle.length === each.rules.length
+                ? 'remove the comment, so it cannot hide a future problem'
+                : `remove ${idle.join(', ')} from it`,
+          });
+        }
       }
     }
   }
 
-  /** New files must run after every file that was already there: tools that run in order may skip one that sorts earlier. */
+  /**
+   * New files must run after every file that was already there in their folder: tools that run
+   * in order may skip one that sorts earlier. Flyway's repeatable migrations (R__) have no order.
+   */
   private checkOrder(selected: string[], all: string[], baseline: Baseline): void {
-    const present = all.filter((file) => baseline.present.has(file));
-    const newest = present.sort(migrationOrder).at(-1);
-    if (!newest) return;
+    const ordered = (file: string) => !/^R__/.test(path.posix.basename(file));
     for (const file of selected) {
-      if (baseline.present.has(file) || migrationOrder(file, newest) > 0) continue;
+      if (baseline.present.has(file) || !ordered(file)) continue;
+      const folder = path.posix.dirname(file);
+      const newest = all
+        .filter(
+          (other) => baseline.present.has(other) && ordered(other) && path.posix.dirname(other) === folder,
+        )
+        .sort(migrationOrder)
+        .at(-1);
+      if (!newest || migrationOrder(file, newest) > 0) continue;
       const start = { line: 1, column: 1 };
       this.fileFinding(
         file,
@@ -287,19 +323,28 @@ export class LintRun {
           message: `${file} is new since ${baseline.ref} but sorts before ${newest}, which was already there: a tool that runs files in order may never run it (or run it after the ones it sorts before, where it was not tested).`,
           fix: `rename it to sort after ${path.posix.basename(newest)} (e.g. the next number or a current timestamp)`,
         },
+        undefined,
+        this.comments.get(file),
       );
     }
   }
 
   private async mergeSquawk(files: string[]): Promise<LintResult['squawk']> {
     const { io } = this.deps;
-    const squawk = await runSquawk(files, {
-      cwd: this.deps.cwd,
-      runner: this.deps.runner,
-      pgVersion: this.inputs['pg-version'],
-      assumeInTransaction: this.inputs['assume-in-transaction'],
-      env: io.env,
-    });
+    let squawk;
+    try {
+      squawk = await runSquawk(files, {
+        cwd: this.deps.cwd,
+        runner: this.deps.runner,
+        pgVersion: this.inputs['pg-version'],
+        assumeInTransaction: this.inputs['assume-in-transaction'],
+        env: io.env,
+      });
+    } catch (error) {
+      // squawk is an extra: its failure costs its findings, not ours.
+      if (!(error instanceof UserError)) throw error;
+      squawk = { findings: [], missing: `it failed (${error.message})` };
+    }
     if (squawk.missing) {
       io.warning(`squawk: true, but ${squawk.missing}; linting without it`);
       return { findings: 0, merged: 0, missing: squawk.missing };
@@ -372,3 +417,19 @@ function span(start: Position, end: Position) {
 
 /** Text from a migration file for the log: it may hold anything. */
 export const printable = (text: string) => neutralise(text);
+
+/** The text, or where it stops being UTF-8. */
+function decodeUtf8(bytes: Buffer): string | { byte: number; at: Position } {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Where: the first byte the lenient decoder had to replace.
+    const lenient = bytes.toString('utf8');
+    const bad = lenient.indexOf('\uFFFD');
+    const before = lenient.slice(0, Math.max(0, bad));
+    const line = before.split('\n').length;
+    const column = [...before.slice(before.lastIndexOf('\n') + 1)].length + 1;
+    const offset = Buffer.byteLength(before, 'utf8');
+    return { byte: bytes[offset] ?? 0, at: { line, column } };
+  }
+}

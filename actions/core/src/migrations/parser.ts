@@ -98,6 +98,9 @@ export class SourceMap {
     return this.bytes.length;
   }
 
+  /** The last lookup: statements come in order, so the next one usually continues its line. */
+  private last = { line: 0, offset: 0, column: 1 };
+
   /** The 1-based line and column of a byte offset. */
   position(offset: number): Position {
     let low = 0;
@@ -108,8 +111,13 @@ export class SourceMap {
       else high = mid - 1;
     }
     const lineStart = this.lineStarts[low] as number;
-    const before = this.bytes.subarray(lineStart, offset).toString('utf8');
-    return { line: low + 1, column: [...before].length + 1 };
+    // Counted on from the last lookup when it was earlier on this line: a file of many statements
+    // on one line would otherwise be decoded from the line's start for every statement.
+    const from =
+      this.last.line === low + 1 && this.last.offset <= offset ? this.last : { offset: lineStart, column: 1 };
+    const column = from.column + characters(this.bytes, from.offset, offset);
+    this.last = { line: low + 1, offset, column };
+    return { line: low + 1, column };
   }
 
   slice(start: number, end: number): string {
@@ -143,20 +151,31 @@ export class SourceMap {
     return i;
   }
 
-  /** The last byte before `to` that is not white space or `;`, plus one. */
+  /**
+   * The end of the statement's own text: before trailing white space, `;`, and line comments on
+   * lines of their own after it (the parser counts them into the last statement of a file).
+   */
   trimEnd(from: number, to: number): number {
     let i = to;
-    while (i > from) {
-      const c = this.bytes[i - 1] as number;
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b) i--;
-      else break;
+    for (;;) {
+      while (i > from) {
+        const c = this.bytes[i - 1] as number;
+        if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b) i--;
+        else break;
+      }
+      const lineStart = this.bytes.lastIndexOf(0x0a, i - 1) + 1;
+      if (lineStart <= from) return i;
+      const line = this.bytes.subarray(lineStart, i).toString('utf8');
+      if (!/^\s*--/.test(line)) return i;
+      i = lineStart;
     }
-    return i;
   }
 }
 
 /** A file's statements, each with its place; a syntax error is reported, never thrown. */
 export async function parseMigration(text: string): Promise<ParsedFile> {
+  // libpg-query refuses an empty query; an empty migration file runs, doing nothing.
+  if (text.trim() === '') return { statements: [] };
   const library = await loadParser();
   const source = new SourceMap(text);
   let raw: RawStatement[];
@@ -196,4 +215,11 @@ export async function parseMigration(text: string): Promise<ParsedFile> {
 
 function lastCharacter(after: Position): Position {
   return { line: after.line, column: Math.max(1, after.column - 1) };
+}
+
+/** How many characters the UTF-8 bytes from `start` to `end` hold (continuation bytes are not). */
+function characters(bytes: Buffer, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) if (((bytes[i] as number) & 0xc0) !== 0x80) n++;
+  return n;
 }

@@ -29,9 +29,14 @@ const CREATES = new Set([
 ]);
 const ADDS = new Set(['AT_AddColumn', 'AT_AddConstraint', 'AT_AddIndex', 'AT_AddIndexConstraint']);
 
-export function isNeutral(statement: Statement): boolean {
+/** Statements that change rows, not the schema: a backfill alone leaves the phase `none`. */
+const DATA = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'CopyStmt', 'MergeStmt']);
+
+/** Whether a statement changes the schema: not a setting, a transaction, a read or a data change. */
+export function changesTheSchema(statement: Statement): boolean {
   const [kind, body] = nodeOf(statement.node);
-  return NEUTRAL.has(kind) && !(kind === 'SelectStmt' && body.intoClause);
+  if (kind === 'SelectStmt') return Boolean(body.intoClause);
+  return !NEUTRAL.has(kind) && !DATA.has(kind);
 }
 
 /** Whether a statement expands the schema (the first half of expand → migrate → contract). */

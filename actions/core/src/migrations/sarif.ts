@@ -44,7 +44,11 @@ export function sarifLog(violations: readonly Violation[]) {
           locations: [
             {
               physicalLocation: {
-                artifactLocation: { uri: v.file, uriBaseId: '%SRCROOT%' },
+                // A URI reference: each path segment percent-encoded (spaces, #, %, non-ASCII).
+                artifactLocation: {
+                  uri: v.file.split('/').map(encodeURIComponent).join('/'),
+                  uriBaseId: '%SRCROOT%',
+                },
                 // SARIF's endColumn is the column after the region; ours is its last character.
                 region: {
                   startLine: v.line,

@@ -1,4 +1,4 @@
-import { outputTail, type ProcessRunner } from '../process.js';
+import { outcomeOf, outputTail, type ProcessRunner } from '../process.js';
 import { UserError } from '../errors.js';
 import type { Violation } from './lint.js';
 
@@ -54,6 +54,10 @@ export async function runSquawk(
     ...files,
   ];
   const result = await runner.run(argv, { cwd, env, timeoutMs: 5 * 60_000 });
+  // 0: nothing found; 1: findings. Anything else is squawk failing, whatever stdout says.
+  if (result.exitCode !== 0 && result.exitCode !== 1) {
+    throw new UserError(`squawk ${outcomeOf(result)}:\n${outputTail(result, 8)}`, 'squawk failed');
+  }
   let parsed: SquawkJson[];
   try {
     parsed = JSON.parse(result.stdout || '[]') as SquawkJson[];

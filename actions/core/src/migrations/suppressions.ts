@@ -23,31 +23,34 @@ export interface FileComments {
   contractAt?: Position;
 }
 
-const IGNORE =
-  /^\s*--\s*(switchyard|squawk)-ignore(-file)?\s+([\w-]+(?:\s*,\s*[\w-]+)*)\s*(?::\s*(.*\S))?\s*$/;
+const IGNORE = /^\s*--\s*(switchyard|squawk)-ignore(-file)?\s+([\w-]+(?:\s*,\s*[\w-]+)*)\s*(?::(.*))?$/;
 const CONTRACT = /^\s*--\s*switchyard:\s*contract\b/i;
 
-/** The ignore comments of a file and its phase marker. */
+/**
+ * The ignore comments of a file and its phase marker. Only comments between statements count: a
+ * line inside a statement (a function body, a string, a statement split over lines) is the
+ * statement's text, whatever it looks like.
+ */
 export function readComments(text: string, statements: readonly Statement[]): FileComments {
   const lines = text.split('\n');
   const suppressions: Suppression[] = [];
   let contract = false;
   let contractAt: Position | undefined;
   const firstStatementLine = statements[0]?.start.line ?? Number.POSITIVE_INFINITY;
-  let seenComment = false;
+  const inStatement = statementLines(statements);
   lines.forEach((raw, index) => {
     const line = index + 1;
+    if (inStatement.has(line)) return;
     const text = raw.replace(/\r$/, '');
-    if (!seenComment && line < firstStatementLine && /^\s*--/.test(text)) {
-      seenComment = true;
-      if (CONTRACT.test(text)) {
-        contract = true;
-        contractAt = { line, column: text.indexOf('--') + 1 };
-      }
+    // The marker belongs to the comments that open the file, before its first statement.
+    if (line < firstStatementLine && CONTRACT.test(text)) {
+      contract = true;
+      contractAt ??= { line, column: text.indexOf('--') + 1 };
     }
     const match = IGNORE.exec(text);
     if (!match) return;
-    const [, tool, fileWide, list = '', reason] = match;
+    const [, tool, fileWide, list = '', said] = match;
+    const reason = said?.trim() || undefined;
     const statement = fileWide ? undefined : statements.find((each) => each.start.line > line)?.index;
     suppressions.push({
       rules: list.split(',').map((rule) => rule.trim()),
@@ -60,6 +63,14 @@ export function readComments(text: string, statements: readonly Statement[]): Fi
     });
   });
   return { suppressions, contract, contractAt };
+}
+
+/** The lines statements span (their first to their last character). */
+function statementLines(statements: readonly Statement[]): Set<number> {
+  const lines = new Set<number>();
+  for (const statement of statements)
+    for (let line = statement.start.line; line <= statement.end.line; line++) lines.add(line);
+  return lines;
 }
 
 /**
