@@ -75,6 +75,13 @@ describe('the rules themselves', () => {
     'renaming-schema': ['error', true],
     'changing-schema': ['error', true],
     'ban-drop-schema': ['error', true],
+    'ban-truncate': ['error', false],
+    'ban-drop-sequence': ['error', true],
+    'ban-drop-extension': ['error', true],
+    'revoking-privileges': ['warning', true],
+    'enabling-row-level-security': ['warning', false],
+    'identity-generated-always': ['error', true],
+    'unchecked-do-block': ['warning', false],
   };
 
   test('each has the severity and breaking flag it is documented with, and the breaks-old-code category', () => {
@@ -569,6 +576,22 @@ describe('changing-column-default', () => {
        ALTER TABLE carts ALTER COLUMN id SET DEFAULT 1;`,
     );
   });
+
+  test('a column added earlier in the file, or in the same statement: blue never saw it', async () => {
+    await expectNone(
+      'changing-column-default',
+      `ALTER TABLE orders ADD COLUMN region text;
+       ALTER TABLE public.orders ALTER COLUMN region SET DEFAULT 'eu';
+       ALTER TABLE orders ADD COLUMN note text, ALTER COLUMN note SET DEFAULT '';`,
+    );
+    // Another table's column of that name is still blue's.
+    await expectHits(
+      'changing-column-default',
+      `ALTER TABLE carts ADD COLUMN region text;
+       ALTER TABLE orders ALTER COLUMN region SET DEFAULT 'eu';`,
+      [{ statement: 1, names: ['orders.region'] }],
+    );
+  });
 });
 
 describe('new-write-restriction', () => {
@@ -631,6 +654,46 @@ describe('new-write-restriction', () => {
        ALTER TABLE carts ALTER COLUMN owner SET NOT NULL;
        CREATE UNIQUE INDEX ON carts (owner);
        ALTER TABLE orders ADD COLUMN coupon text CHECK (coupon <> '') REFERENCES coupons (code);`,
+    );
+  });
+
+  test('constraints on a column added in the same statement, that the NULL blue leaves there passes', async () => {
+    await expectNone(
+      'new-write-restriction',
+      `ALTER TABLE orders ADD COLUMN coupon text, ADD CONSTRAINT coupon_set CHECK (coupon <> '') NOT VALID;
+       ALTER TABLE orders ADD COLUMN customer_id bigint, ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;
+       ALTER TABLE orders ADD COLUMN ref text, ADD CONSTRAINT orders_ref_key UNIQUE (ref);`,
+    );
+    // …but a CHECK that rejects NULL, a UNIQUE every blue insert fills with one default, a CHECK
+    // on an old column too, and a new column of an earlier statement (blue's writes may be checked) are reported.
+    await expectHits(
+      'new-write-restriction',
+      `ALTER TABLE orders ADD COLUMN a text, ADD CONSTRAINT a_set CHECK (a IS NOT NULL) NOT VALID;
+       ALTER TABLE orders ADD COLUMN b text DEFAULT 'x', ADD CONSTRAINT b_key UNIQUE (b);
+       ALTER TABLE orders ADD COLUMN c int, ADD CONSTRAINT c_below CHECK (c < total) NOT VALID;
+       ALTER TABLE orders ADD COLUMN d int, ADD CONSTRAINT d_key UNIQUE NULLS NOT DISTINCT (d);`,
+      [
+        { statement: 0, names: ['a_set'] },
+        { statement: 1, names: ['b_key'] },
+        { statement: 2, names: ['c_below'] },
+        { statement: 3, names: ['d_key'] },
+      ],
+    );
+  });
+
+  test('SET NOT NULL after a CHECK (col IS NOT NULL) in the file is reported once: the CHECK is the restriction', async () => {
+    await expectHits(
+      'new-write-restriction',
+      `ALTER TABLE orders ADD CONSTRAINT region_set CHECK (region IS NOT NULL) NOT VALID;
+       ALTER TABLE orders VALIDATE CONSTRAINT region_set;
+       ALTER TABLE orders ALTER COLUMN region SET NOT NULL;
+       ALTER TABLE orders ADD CONSTRAINT note_set CHECK (note IS NOT NULL), ALTER COLUMN note SET NOT NULL;
+       ALTER TABLE orders ALTER COLUMN total SET NOT NULL;`,
+      [
+        { statement: 0, names: ['region_set'] },
+        { statement: 3, names: ['note_set'] },
+        { statement: 4, names: ['orders.total'] },
+      ],
     );
   });
 });
@@ -756,6 +819,150 @@ describe('ban-drop-schema', () => {
 
   test('a schema the file created', async () => {
     await expectNone('ban-drop-schema', `CREATE SCHEMA scratch; DROP SCHEMA scratch;`);
+  });
+});
+
+describe('ban-truncate', () => {
+  test('TRUNCATE of live tables, CASCADE said', async () => {
+    const [hit] = await expectHits(
+      'ban-truncate',
+      `TRUNCATE orders, public.items;
+       TRUNCATE TABLE ONLY audit CASCADE;`,
+      [
+        { statement: 0, names: ['orders, public.items', 'blue', 'ACCESS EXCLUSIVE'] },
+        { statement: 1, names: ['audit', 'CASCADE'] },
+      ],
+    );
+    expect(hit!.fix).toMatch(/batches/);
+  });
+
+  test('a table the file created', async () => {
+    await expectNone('ban-truncate', `CREATE TABLE staging (id int);\nTRUNCATE staging;`);
+  });
+});
+
+describe('ban-drop-sequence', () => {
+  test('DROP SEQUENCE, each sequence', async () => {
+    await expectHits('ban-drop-sequence', `DROP SEQUENCE orders_id_seq, s.other_seq CASCADE;`, [
+      { statement: 0, names: ["nextval('orders_id_seq')", 'blue'] },
+      { statement: 0, names: ['s.other_seq'] },
+    ]);
+  });
+
+  test('a sequence the file created; IF NOT EXISTS does not say it is new', async () => {
+    await expectNone('ban-drop-sequence', `CREATE SEQUENCE tmp_seq;\nDROP SEQUENCE tmp_seq;`);
+    await expectHits('ban-drop-sequence', `CREATE SEQUENCE IF NOT EXISTS tmp_seq;\nDROP SEQUENCE tmp_seq;`, [
+      { statement: 1, names: ['tmp_seq'] },
+    ]);
+  });
+});
+
+describe('ban-drop-extension', () => {
+  test('DROP EXTENSION, CASCADE said', async () => {
+    await expectHits('ban-drop-extension', `DROP EXTENSION IF EXISTS pg_trgm CASCADE;`, [
+      { statement: 0, names: ['pg_trgm', 'blue', 'CASCADE'] },
+    ]);
+  });
+
+  test('an extension the file created', async () => {
+    await expectNone('ban-drop-extension', `CREATE EXTENSION citext;\nDROP EXTENSION citext;`);
+  });
+});
+
+describe('revoking-privileges', () => {
+  test('REVOKE on tables, on all tables of a schema, on a sequence', async () => {
+    await expectHits(
+      'revoking-privileges',
+      `REVOKE SELECT, INSERT ON orders FROM app;
+       REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
+       REVOKE USAGE ON SEQUENCE orders_id_seq FROM app;`,
+      [
+        { statement: 0, names: ['table orders', 'app', 'permission denied'] },
+        { statement: 1, names: ['every table in schema public', 'PUBLIC'] },
+        { statement: 2, names: ['sequence orders_id_seq'] },
+      ],
+    );
+  });
+
+  test('GRANT, and a table the file created', async () => {
+    await expectNone(
+      'revoking-privileges',
+      `GRANT SELECT ON orders TO app;
+       CREATE TABLE carts (id int);
+       REVOKE ALL ON carts FROM PUBLIC;`,
+    );
+  });
+});
+
+describe('enabling-row-level-security', () => {
+  test('ENABLE and FORCE ROW LEVEL SECURITY', async () => {
+    await expectHits(
+      'enabling-row-level-security',
+      `ALTER TABLE orders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;`,
+      [
+        { statement: 0, names: ['ENABLE ROW LEVEL SECURITY on orders', 'policy'] },
+        { statement: 0, names: ['FORCE', 'owner too'] },
+      ],
+    );
+  });
+
+  test('DISABLE, and a table the file created', async () => {
+    await expectNone(
+      'enabling-row-level-security',
+      `ALTER TABLE orders DISABLE ROW LEVEL SECURITY;
+       CREATE TABLE carts (id int);
+       ALTER TABLE carts ENABLE ROW LEVEL SECURITY;`,
+    );
+  });
+});
+
+describe('identity-generated-always', () => {
+  test('ADD GENERATED ALWAYS AS IDENTITY, SET GENERATED ALWAYS', async () => {
+    const [hit] = await expectHits(
+      'identity-generated-always',
+      `ALTER TABLE orders ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;
+       ALTER TABLE items ALTER COLUMN id SET GENERATED ALWAYS;`,
+      [
+        { statement: 0, names: ['orders.id', 'cannot insert a non-DEFAULT value'] },
+        { statement: 1, names: ['items.id'] },
+      ],
+    );
+    expect(hit!.fix).toContain('BY DEFAULT');
+  });
+
+  test('BY DEFAULT, a new identity column, a table the file created', async () => {
+    await expectNone(
+      'identity-generated-always',
+      `ALTER TABLE orders ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY;
+       ALTER TABLE orders ALTER COLUMN id SET GENERATED BY DEFAULT;
+       ALTER TABLE orders ADD COLUMN n bigint GENERATED ALWAYS AS IDENTITY;
+       CREATE TABLE carts (id int NOT NULL);
+       ALTER TABLE carts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;`,
+    );
+  });
+});
+
+describe('unchecked-do-block', () => {
+  test('DO, CALL, and SELECT of a function the file created', async () => {
+    await expectHits(
+      'unchecked-do-block',
+      `DO $$ BEGIN EXECUTE 'ALTER TABLE orders DROP COLUMN total'; END $$;
+       CALL migrate_orders();
+       CREATE FUNCTION public.fix_orders() RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$;
+       SELECT fix_orders();`,
+      [
+        { statement: 0, names: ['DO block', 'cannot see inside'] },
+        { statement: 1, names: ['CALL migrate_orders'] },
+        { statement: 3, names: ['fix_orders'] },
+      ],
+    );
+  });
+
+  test('SELECT of built-in or other functions', async () => {
+    await expectNone(
+      'unchecked-do-block',
+      `SELECT pg_advisory_lock(1);\nSELECT set_config('search_path', 'app', false);`,
+    );
   });
 });
 

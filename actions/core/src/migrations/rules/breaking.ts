@@ -10,6 +10,7 @@
  */
 import type { Node } from '@pgsql/types';
 import type { Statement } from '../parser.js';
+import { notNullColumns } from './locks.js';
 import {
   isNullConstant,
   nodeOf,
@@ -324,6 +325,108 @@ function typeIsNew(name: string, context: StatementContext): boolean {
 
 function schemaIsNew(name: string, context: StatementContext): boolean {
   return createdByFile(context, 'schema', name);
+}
+
+// Columns and constraints the file adds ------------------------------------------------------
+
+interface AddedColumn {
+  name: string;
+  /** A non-NULL DEFAULT (or identity, serial, generated): blue's inserts get a value. */
+  fills: boolean;
+}
+
+function addedColumn(command: Command): AddedColumn | undefined {
+  const column = (command.def as { ColumnDef?: Body } | undefined)?.ColumnDef;
+  if (!column?.colname) return undefined;
+  return { name: String(column.colname), fills: fillsItself(column) };
+}
+
+/** The columns of `table` that ALTER TABLE … ADD COLUMN added in statements before this one. */
+function columnsAddedBefore(context: StatementContext, table: string): Set<string> {
+  const names = new Set<string>();
+  for (const statement of context.statements.slice(0, context.index)) {
+    const content = body(statement, 'AlterTableStmt');
+    if (!content || !sameName(relationName(content.relation as RangeVar), table)) continue;
+    for (const each of (content.cmds as { AlterTableCmd?: Body }[] | undefined) ?? []) {
+      if (each.AlterTableCmd?.subtype !== 'AT_AddColumn') continue;
+      const column = addedColumn({ subtype: 'AT_AddColumn', name: '', def: each.AlterTableCmd.def as Node });
+      if (column) names.add(column.name);
+    }
+  }
+  return names;
+}
+
+/** The column names an expression refers to. */
+function referencedColumns(expression: unknown): string[] {
+  const found: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      const ref = (node as { ColumnRef?: { fields?: unknown } }).ColumnRef;
+      if (ref) {
+        const column = strings(ref.fields).at(-1);
+        if (column) found.push(column);
+        return;
+      }
+      Object.values(node).forEach(walk);
+    }
+  };
+  walk(expression);
+  return found;
+}
+
+/** A CHECK that can reject a NULL: IS NOT NULL, COALESCE, IS TRUE, IS DISTINCT FROM… */
+function rejectsNull(expression: unknown): boolean {
+  return /"(NullTest|BooleanTest|CoalesceExpr|NullIfExpr)"|AEXPR_(NOT_)?DISTINCT/.test(
+    JSON.stringify(expression ?? {}),
+  );
+}
+
+/**
+ * Whether a constraint only restricts columns added in the same ALTER TABLE statement, in a way
+ * blue's writes — which leave those columns NULL — always pass: a CHECK that NULL passes, a
+ * foreign key (NULL references nothing), a UNIQUE of columns without a default.
+ */
+function onlyOnNewColumns(constraint: Body, added: Map<string, AddedColumn>): boolean {
+  const contype = String(constraint.contype);
+  const columns =
+    contype === 'CONSTR_CHECK'
+      ? referencedColumns(constraint.raw_expr)
+      : contype === 'CONSTR_FOREIGN'
+        ? strings(constraint.fk_attrs)
+        : contype === 'CONSTR_UNIQUE'
+          ? strings(constraint.keys)
+          : [];
+  if (columns.length === 0 || !columns.every((column) => added.has(column))) return false;
+  if (contype === 'CONSTR_CHECK') return !rejectsNull(constraint.raw_expr);
+  if (contype === 'CONSTR_UNIQUE')
+    return !constraint.nulls_not_distinct && columns.every((column) => !added.get(column)!.fills);
+  return true;
+}
+
+/**
+ * Whether an earlier CHECK (column IS NOT NULL) on the table — in this statement or an earlier
+ * one of the file — already is the restriction a SET NOT NULL makes (and was reported itself).
+ */
+function checkedNotNullBefore(
+  context: StatementContext,
+  table: string,
+  column: string,
+  earlierCommands: Command[],
+): boolean {
+  const proves = (def: unknown) => {
+    const constraint = (def as { Constraint?: Body } | undefined)?.Constraint;
+    return constraint?.contype === 'CONSTR_CHECK' && notNullColumns(constraint.raw_expr).includes(column);
+  };
+  if (earlierCommands.some((command) => command.subtype === 'AT_AddConstraint' && proves(command.def)))
+    return true;
+  return context.statements.slice(0, context.index).some((statement) => {
+    const content = body(statement, 'AlterTableStmt');
+    if (!content || !sameName(relationName(content.relation as RangeVar), table)) return false;
+    return ((content.cmds as { AlterTableCmd?: Body }[] | undefined) ?? []).some(
+      (each) => each.AlterTableCmd?.subtype === 'AT_AddConstraint' && proves(each.AlterTableCmd.def),
+    );
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,11 +881,21 @@ const changingColumnDefault = rule({
   check(statement, context) {
     const alter = alterTable(statement, context);
     if (!alter || alter.isNew || !isTable(alter.objtype)) return [];
+    // A column this file added: blue never saw it, so its inserts never relied on its default.
+    const added = columnsAddedBefore(context, alter.table);
     return alter.commands
-      .filter(
-        (command) =>
-          command.subtype === 'AT_ColumnDefault' && command.def !== undefined && !isNullConstant(command.def),
-      )
+      .filter((command, at) => {
+        if (
+          command.subtype !== 'AT_ColumnDefault' ||
+          command.def === undefined ||
+          isNullConstant(command.def)
+        )
+          return false;
+        if (added.has(command.name)) return false;
+        return !alter.commands
+          .slice(0, at)
+          .some((each) => each.subtype === 'AT_AddColumn' && addedColumn(each)?.name === command.name);
+      })
       .map((command) => ({
         message:
           `Changing the default of ${alter.table}.${command.name}: blue's INSERTs that leave ${command.name} out now get the new default, ` +
@@ -852,8 +965,16 @@ const newWriteRestriction = rule({
     }
     const alter = alterTable(statement, context);
     if (!alter || alter.isNew || !isTable(alter.objtype)) return [];
-    return alter.commands.flatMap((command): Finding[] => {
-      if (command.subtype === 'AT_SetNotNull')
+    const addedHere = new Map(
+      alter.commands.flatMap((command) => {
+        const column = command.subtype === 'AT_AddColumn' ? addedColumn(command) : undefined;
+        return column ? [[column.name, column] as const] : [];
+      }),
+    );
+    return alter.commands.flatMap((command, at): Finding[] => {
+      if (command.subtype === 'AT_SetNotNull') {
+        // The CHECK (… IS NOT NULL) before it was the restriction, and was reported itself.
+        if (checkedNotNullBefore(context, alter.table, command.name, alter.commands.slice(0, at))) return [];
         return [
           restriction(
             `INSERTs and UPDATEs of ${alter.table}`,
@@ -861,8 +982,10 @@ const newWriteRestriction = rule({
             ` An old release that leaves ${command.name} out of its INSERTs, or writes NULL, fails with 'null value in column "${command.name}"'.`,
           ),
         ];
+      }
       if (command.subtype !== 'AT_AddConstraint') return [];
       const constraint = (command.def as { Constraint?: Body } | undefined)?.Constraint ?? {};
+      if (onlyOnNewColumns(constraint, addedHere)) return [];
       const kind = CONSTRAINT_KINDS[String(constraint.contype)];
       // UNIQUE USING INDEX: the unique index already enforced it.
       if (!kind || (constraint.contype === 'CONSTR_UNIQUE' && constraint.indexname)) return [];
@@ -1037,6 +1160,256 @@ const banDropSchema = rule({
   },
 });
 
+/** Whether the file created the relation (CREATE SEQUENCE, not IF NOT EXISTS) before this statement. */
+function createdBefore(
+  context: StatementContext,
+  kind: string,
+  name: string,
+  read: (content: Body) => string,
+): boolean {
+  return context.statements.slice(0, context.index).some((statement) => {
+    const content = body(statement, kind);
+    return content !== undefined && !content.if_not_exists && sameName(read(content), name);
+  });
+}
+
+const banTruncate = rule({
+  id: 'ban-truncate',
+  severity: 'error',
+  summary: 'TRUNCATE of a live table: every row is gone for blue too, under ACCESS EXCLUSIVE.',
+  check(statement, context) {
+    const content = body(statement, 'TruncateStmt');
+    if (!content) return [];
+    const tables = ((content.relations as { RangeVar?: RangeVar }[] | undefined) ?? [])
+      .map((each) => relationName(each.RangeVar))
+      .filter((table) => table && !tableIsNew(table, context));
+    if (tables.length === 0) return [];
+    const list = tables.join(', ');
+    return [
+      {
+        message:
+          `TRUNCATE ${list} deletes every row for blue too — the rows it reads, the rows a rollback would need — ` +
+          `and takes ACCESS EXCLUSIVE on ${list}: every read and write, blue's and green's, waits until the ` +
+          'transaction commits.' +
+          (content.behavior === 'DROP_CASCADE'
+            ? ' CASCADE also empties every table with a foreign key to it, which the statement does not name.'
+            : ''),
+        fix:
+          'Delete only what must go, in batches (DELETE … WHERE id IN (SELECT id … LIMIT 5000), each batch its ' +
+          'own transaction) from a job; to retire a table, deploy code that no longer uses it and drop it ' +
+          `${CONTRACT}. A table no release reads (a staging table): suppress with the reason.`,
+      },
+    ];
+  },
+});
+
+const banDropSequence = rule({
+  id: 'ban-drop-sequence',
+  severity: 'error',
+  breaking: true,
+  summary: 'DROP SEQUENCE: the old code (and its columns’ DEFAULT nextval) still uses it.',
+  check(statement, context) {
+    const content = body(statement, 'DropStmt');
+    if (!content || content.removeType !== 'OBJECT_SEQUENCE') return [];
+    return ((content.objects as unknown[]) ?? [])
+      .map(objectName)
+      .filter(
+        (sequence) =>
+          !createdBefore(context, 'CreateSeqStmt', sequence, (each) =>
+            relationName(each.sequence as RangeVar),
+          ),
+      )
+      .map((sequence) => ({
+        message:
+          `Dropping sequence ${sequence} breaks blue: its nextval('${sequence}') calls fail with 'relation "${sequence}" ` +
+          "does not exist', and with CASCADE the column defaults that call it go too — blue's INSERTs that leave " +
+          'the id out then store NULL, or fail on NOT NULL.',
+        fix: `Expand → migrate → contract: deploy code (and defaults) that no longer use ${sequence}; then drop it ${CONTRACT}.`,
+      }));
+  },
+});
+
+const banDropExtension = rule({
+  id: 'ban-drop-extension',
+  severity: 'error',
+  breaking: true,
+  summary: 'DROP EXTENSION: the old code still uses its functions, types and operators.',
+  check(statement, context) {
+    const content = body(statement, 'DropStmt');
+    if (!content || content.removeType !== 'OBJECT_EXTENSION') return [];
+    return ((content.objects as unknown[]) ?? [])
+      .map(objectName)
+      .filter(
+        (extension) =>
+          !createdBefore(context, 'CreateExtensionStmt', extension, (each) => String(each.extname ?? '')),
+      )
+      .map((extension) => ({
+        message:
+          `Dropping extension ${extension} breaks blue: the functions, types and operators it provides (e.g. ` +
+          "uuid_generate_v4(), citext, gin_trgm_ops) are gone, and blue's queries that use them fail with 'does not " +
+          "exist'." +
+          (content.behavior === 'DROP_CASCADE'
+            ? ' CASCADE also drops the columns, defaults and indexes that depend on it, with their data.'
+            : ''),
+        fix: `Expand → migrate → contract: deploy code that no longer uses ${extension}; then drop it ${CONTRACT}.`,
+      }));
+  },
+});
+
+const revokingPrivileges = rule({
+  id: 'revoking-privileges',
+  severity: 'warning',
+  breaking: true,
+  summary: 'REVOKE on a table, sequence, schema or function: blue’s role may lose access it uses.',
+  check(statement, context) {
+    const content = body(statement, 'GrantStmt');
+    if (!content || content.is_grant) return [];
+    const objtype = String(content.objtype ?? '')
+      .replace(/^OBJECT_/, '')
+      .toLowerCase();
+    const objects = ((content.objects as unknown[] | undefined) ?? []).map((each) => {
+      const range = (each as { RangeVar?: RangeVar }).RangeVar;
+      return range ? relationName(range) : objectName(each);
+    });
+    const live = objects.filter((each) => objtype !== 'table' || !tableIsNew(each, context));
+    if (live.length === 0) return [];
+    const what =
+      content.targtype === 'ACL_TARGET_ALL_IN_SCHEMA'
+        ? `every ${objtype} in schema ${live.join(', ')}`
+        : `${objtype} ${live.join(', ')}`;
+    const roles = ((content.grantees as { RoleSpec?: { rolename?: string; roletype?: string } }[]) ?? [])
+      .map(
+        (each) => each.RoleSpec?.rolename ?? (each.RoleSpec?.roletype === 'ROLESPEC_PUBLIC' ? 'PUBLIC' : ''),
+      )
+      .filter(Boolean)
+      .join(', ');
+    return [
+      {
+        message:
+          `REVOKE on ${what} from ${roles}: if blue connects as ${roles} (or through PUBLIC), its queries of ` +
+          `${live.join(', ')} fail with 'permission denied' the moment this commits.`,
+        fix:
+          'Revoke only what no running release uses: deploy code (or a role) that no longer needs the privilege; ' +
+          `then revoke it ${CONTRACT}. Granting green a new privilege is safe at any time.`,
+      },
+    ];
+  },
+});
+
+const enablingRowLevelSecurity = rule({
+  id: 'enabling-row-level-security',
+  severity: 'warning',
+  summary:
+    'ALTER TABLE … ENABLE / FORCE ROW LEVEL SECURITY: blue’s role sees and writes only what a policy allows.',
+  check(statement, context) {
+    const alter = alterTable(statement, context);
+    if (!alter || alter.isNew || !isTable(alter.objtype)) return [];
+    return alter.commands
+      .filter(
+        (command) => command.subtype === 'AT_EnableRowSecurity' || command.subtype === 'AT_ForceRowSecurity',
+      )
+      .map((command) => {
+        const force = command.subtype === 'AT_ForceRowSecurity';
+        return {
+          message:
+            `${force ? 'FORCE' : 'ENABLE'} ROW LEVEL SECURITY on ${alter.table}: from now on ` +
+            `${force ? "the table's owner too" : "every role but the table's owner (and BYPASSRLS roles)"} sees and ` +
+            `writes only the rows a policy allows — with no policy, none. If blue connects as such a role, its ` +
+            `queries of ${alter.table} silently return fewer rows (or none) and its writes fail with 'new row ` +
+            "violates row-level security policy'.",
+          fix:
+            `CREATE POLICY the policies blue's role needs on ${alter.table} first (e.g. a permissive policy for the ` +
+            "application role), in the same transaction or an earlier migration; check blue's queries under that " +
+            'role in staging; then enable it.',
+        };
+      });
+  },
+});
+
+/** GENERATED ALWAYS (`a`), from ADD GENERATED … AS IDENTITY or SET GENERATED. */
+function generatesAlways(command: Command): boolean {
+  if (command.subtype === 'AT_AddIdentity')
+    return (command.def as { Constraint?: Body } | undefined)?.Constraint?.generated_when === 'a';
+  if (command.subtype !== 'AT_SetIdentity') return false;
+  const options = ((command.def as { List?: { items?: unknown[] } } | undefined)?.List?.items ?? []) as {
+    DefElem?: { defname?: string; arg?: { Integer?: { ival?: number } } };
+  }[];
+  return options.some(
+    (each) => each.DefElem?.defname === 'generated' && each.DefElem.arg?.Integer?.ival === 97,
+  );
+}
+
+const identityGeneratedAlways = rule({
+  id: 'identity-generated-always',
+  severity: 'error',
+  breaking: true,
+  summary:
+    'ALTER COLUMN … ADD GENERATED ALWAYS AS IDENTITY / SET GENERATED ALWAYS: the old code’s inserts that give the value fail.',
+  check(statement, context) {
+    const alter = alterTable(statement, context);
+    if (!alter || alter.isNew || !isTable(alter.objtype)) return [];
+    return alter.commands.filter(generatesAlways).map((command) => ({
+      message:
+        `${alter.table}.${command.name} becomes GENERATED ALWAYS: blue's INSERTs that give ${command.name} a value ` +
+        `(as the old code did before the identity existed) fail with 'cannot insert a non-DEFAULT value into column ` +
+        `"${command.name}"', and its UPDATEs of it fail too.`,
+      fix:
+        `ADD GENERATED BY DEFAULT AS IDENTITY (explicit values are still accepted; set its START above the highest ` +
+        `${command.name}); deploy code that no longer writes ${command.name}; then SET GENERATED ALWAYS ${CONTRACT}.`,
+    }));
+  },
+});
+
+const uncheckedDoBlock = rule({
+  id: 'unchecked-do-block',
+  severity: 'warning',
+  summary: 'DO blocks, CALL, and functions the file creates and runs: the lint cannot see what they execute.',
+  check(statement, context) {
+    const [kind, content] = nodeOf(statement.node);
+    let what: string | undefined;
+    if (kind === 'DoStmt') what = 'A DO block';
+    else if (kind === 'CallStmt') {
+      const name = dotted((content.funccall as { funcname?: unknown } | undefined)?.funcname);
+      what = `CALL ${name}`;
+    } else if (kind === 'SelectStmt') {
+      const created = new Set(
+        context.statements.slice(0, context.index).flatMap((each) => {
+          const made = functionCreated(nodeOf(each.node));
+          return made ? [made.name.replace(/^public\./, '')] : [];
+        }),
+      );
+      const called = functionCalls(content).find((name) => created.has(name.replace(/^public\./, '')));
+      if (called) what = `SELECT ${called}(…), a function this file creates,`;
+    }
+    if (!what) return [];
+    return [
+      {
+        message:
+          `${what} runs SQL the lint cannot see inside: whatever DDL it executes — drops, renames, rewrites, locks ` +
+          "that stall traffic — is not checked against blue's queries or live traffic.",
+        fix:
+          'Move the DDL out of the DO block (or the function) into plain statements of the migration, where each ' +
+          'is checked; keep procedural code for data only. If it runs no DDL, suppress with the reason.',
+      },
+    ];
+  },
+});
+
+/** The names of the functions a query calls. */
+function functionCalls(node: unknown): string[] {
+  const found: string[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') {
+      const call = (value as { FuncCall?: { funcname?: unknown } }).FuncCall;
+      if (call) found.push(dotted(call.funcname));
+      Object.values(value).forEach(walk);
+    }
+  };
+  walk(node);
+  return found;
+}
+
 /** The "breaks the old code" rules, in the order the docs list them. */
 export const breakingRules: Rule[] = [
   banDropColumn,
@@ -1063,4 +1436,11 @@ export const breakingRules: Rule[] = [
   renamingSchema,
   changingSchema,
   banDropSchema,
+  banTruncate,
+  banDropSequence,
+  banDropExtension,
+  revokingPrivileges,
+  enablingRowLevelSecurity,
+  identityGeneratedAlways,
+  uncheckedDoBlock,
 ];

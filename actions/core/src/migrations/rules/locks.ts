@@ -547,7 +547,7 @@ function constraintEvents(statements: readonly Statement[]): ConstraintEvent[] {
 }
 
 /** The columns `a IS NOT NULL [AND b IS NOT NULL …]` proves not null. */
-function notNullColumns(expression: unknown): string[] {
+export function notNullColumns(expression: unknown): string[] {
   const [kind, body] = nodeOf((expression ?? {}) as Node);
   if (kind === 'NullTest' && body.nulltesttype === 'IS_NOT_NULL') {
     const fields = list<{ String?: { sval?: string } }>(
