@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { parseMigration } from '../../actions/core/src/migrations/parser.js';
 import { breakingRules } from '../../actions/core/src/migrations/rules/breaking.js';
+import { RULES } from '../../actions/core/src/migrations/rules/index.js';
 import { statementContexts, type FileSettings } from '../../actions/core/src/migrations/context.js';
 import type { Rule } from '../../actions/core/src/migrations/rules/rule.js';
 import { ruleHits, type RuleHit } from '../support/migration-rules.js';
@@ -1199,6 +1200,29 @@ describe('side by side with squawk-cli', () => {
         expect(
           [...theirs].filter((each) => each.endsWith(` ${id}`) && ours.has(each)).length,
         ).toBeGreaterThan(0);
+    },
+  );
+});
+
+describe("the docs' safe sequences lint clean", () => {
+  /** Every rule's findings on one file, as "statement:rule". */
+  async function allHits(sql: string, settings: Partial<FileSettings>): Promise<string[]> {
+    const found: string[] = [];
+    for (const each of RULES)
+      for (const hit of await ruleHits(each, sql, settings)) found.push(`${hit.statement}:${each.id}`);
+    return found;
+  }
+
+  test.each([false, true])(
+    'adding-required-field.md, step 3 (assume-in-transaction: %s)',
+    async (assumeInTransaction) => {
+      const page = readFileSync(join(process.cwd(), 'docs', 'rules', 'adding-required-field.md'), 'utf8');
+      const files = [...page.matchAll(/```sql\n(-- 004[23][^\n]*\n[\s\S]*?)```/g)].map((match) => match[1]!);
+      expect(files).toHaveLength(2);
+      // The CHECK file's one finding is the one its ignore comment names.
+      expect(await allHits(files[0]!, { assumeInTransaction })).toEqual(['1:new-write-restriction']);
+      expect(files[0]).toContain('-- switchyard-ignore new-write-restriction: ');
+      expect(await allHits(files[1]!, { assumeInTransaction })).toEqual([]);
     },
   );
 });

@@ -32,6 +32,7 @@ describe('transaction rules: the catalogue', () => {
       'ban-concurrent-index-creation-in-transaction',
       'transaction-nesting',
       'ban-uncommitted-transaction',
+      'enum-value-in-transaction',
     ]);
     for (const each of transactionRules) {
       expect(each.category).toBe('transactions');
@@ -145,6 +146,58 @@ describe('ban-uncommitted-transaction', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+describe('enum-value-in-transaction', () => {
+  const id = 'enum-value-in-transaction';
+  it('reports a use of the new value in the same transaction: explicit BEGIN, or assume-in-transaction', async () => {
+    const sql =
+      "BEGIN;\nALTER TYPE mood ADD VALUE 'ecstatic';\nUPDATE people SET mood = 'ecstatic' WHERE id = 1;\nCOMMIT;";
+    const [hit] = await ruleHits(rule(id), sql);
+    expect(hit?.statement).toBe(2);
+    expect(hit?.message).toContain('unsafe use of new value "ecstatic"');
+    expect(
+      await hits(
+        id,
+        "ALTER TYPE public.mood ADD VALUE 'ecstatic';\nALTER TABLE people ALTER COLUMN mood SET DEFAULT 'ecstatic'::mood;",
+        assume,
+      ),
+    ).toEqual([1]);
+  });
+  it('accepts a use after COMMIT, without a transaction, other values, and an enum created in the same transaction', async () => {
+    expect(
+      await hits(
+        id,
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'ecstatic';\nCOMMIT;\nUPDATE people SET mood = 'ecstatic';",
+      ),
+    ).toEqual([]);
+    expect(
+      await hits(id, "ALTER TYPE mood ADD VALUE 'ecstatic';\nUPDATE people SET mood = 'ecstatic';"),
+    ).toEqual([]);
+    expect(
+      await hits(id, "ALTER TYPE mood ADD VALUE 'ecstatic';\nUPDATE people SET mood = 'sad';", assume),
+    ).toEqual([]);
+    expect(
+      await hits(
+        id,
+        "BEGIN;\nCREATE TYPE mood AS ENUM ('sad');\nALTER TYPE mood ADD VALUE 'ecstatic';\nINSERT INTO people (mood) VALUES ('ecstatic');\nCOMMIT;",
+      ),
+    ).toEqual([]);
+  });
+  it('before PostgreSQL 12 reports ADD VALUE inside a transaction at all', async () => {
+    const [hit] = await ruleHits(rule(id), "BEGIN;\nALTER TYPE mood ADD VALUE 'ecstatic';\nCOMMIT;", {
+      pgVersion: 11,
+    });
+    expect(hit?.statement).toBe(1);
+    expect(hit?.message).toContain('cannot run inside a transaction block');
+    expect(
+      await hits(id, "SELECT 1;\nALTER TYPE mood ADD VALUE 'ecstatic';", { ...assume, pgVersion: 11 }),
+    ).toEqual([1]);
+    expect(await hits(id, "ALTER TYPE mood ADD VALUE 'ecstatic';", { pgVersion: 11 })).toEqual([]);
+    expect(
+      await hits(id, "BEGIN;\nALTER TYPE mood ADD VALUE 'ecstatic';\nCOMMIT;", { pgVersion: 12 }),
+    ).toEqual([]);
+  });
+});
+
 // Side by side with squawk (see migration-rules-locks.test.ts for the lock rules).
 
 interface Case {
@@ -189,7 +242,9 @@ const CASES: Case[] = [
   { name: 'uncommitted-second', sql: 'BEGIN;\nSELECT 1;\nCOMMIT;\nBEGIN;\nSELECT 2;' },
 ];
 
-const SHARED_WITH_SQUAWK = new Set(transactionRules.map((each) => each.id));
+const SHARED_WITH_SQUAWK = new Set(
+  transactionRules.map((each) => each.id).filter((id) => id !== 'enum-value-in-transaction'),
+);
 
 const SQUAWK = join(process.cwd(), 'node_modules', '.bin', 'squawk');
 const squawkVersion = spawnSync(SQUAWK, ['--version'], { encoding: 'utf8' });

@@ -420,13 +420,54 @@ function checkedNotNullBefore(
   };
   if (earlierCommands.some((command) => command.subtype === 'AT_AddConstraint' && proves(command.def)))
     return true;
-  return context.statements.slice(0, context.index).some((statement) => {
+  const earlier = tableCommandsBefore(context, table);
+  return earlier.some(
+    (command) =>
+      (command.subtype === 'AT_AddConstraint' && proves(command.def)) ||
+      // VALIDATE of a constraint an earlier migration added: taken, as adding-not-nullable-field
+      // (and squawk) take it, to be that check — its ADD was reported in its own file.
+      (command.subtype === 'AT_ValidateConstraint' &&
+        !earlier.some(
+          (each) =>
+            each.subtype === 'AT_AddConstraint' &&
+            (each.def as { Constraint?: Body } | undefined)?.Constraint?.conname === command.name,
+        )),
+  );
+}
+
+/** The ALTER TABLE commands on `table` in the statements of the file before this one, in order. */
+function tableCommandsBefore(context: StatementContext, table: string): Command[] {
+  return context.statements.slice(0, context.index).flatMap((statement) => {
     const content = body(statement, 'AlterTableStmt');
-    if (!content || !sameName(relationName(content.relation as RangeVar), table)) return false;
-    return ((content.cmds as { AlterTableCmd?: Body }[] | undefined) ?? []).some(
-      (each) => each.AlterTableCmd?.subtype === 'AT_AddConstraint' && proves(each.AlterTableCmd.def),
+    if (!content || !sameName(relationName(content.relation as RangeVar), table)) return [];
+    return ((content.cmds as { AlterTableCmd?: Body }[] | undefined) ?? []).flatMap((each) =>
+      each.AlterTableCmd
+        ? [
+            {
+              subtype: String(each.AlterTableCmd.subtype ?? ''),
+              name: String(each.AlterTableCmd.name ?? ''),
+              def: each.AlterTableCmd.def as Node | undefined,
+            },
+          ]
+        : [],
     );
   });
+}
+
+/**
+ * Whether a DROP CONSTRAINT ends the safe way to SET NOT NULL: the file validated (or added) the
+ * constraint, then SET NOT NULL on the table — the NOT NULL now guarantees what the check did.
+ */
+function replacedByNotNull(context: StatementContext, table: string, name: string): boolean {
+  const earlier = tableCommandsBefore(context, table);
+  const at = earlier.findIndex(
+    (command) =>
+      (command.subtype === 'AT_ValidateConstraint' && command.name === name) ||
+      (command.subtype === 'AT_AddConstraint' &&
+        (command.def as { Constraint?: Body } | undefined)?.Constraint?.conname === name &&
+        notNullColumns((command.def as { Constraint?: Body }).Constraint?.raw_expr).length > 0),
+  );
+  return at >= 0 && earlier.slice(at + 1).some((command) => command.subtype === 'AT_SetNotNull');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1019,7 +1060,10 @@ const banDropConstraint = rule({
     const alter = alterTable(statement, context);
     if (!alter || alter.isNew || !isTable(alter.objtype)) return [];
     return alter.commands
-      .filter((command) => command.subtype === 'AT_DropConstraint')
+      .filter(
+        (command) =>
+          command.subtype === 'AT_DropConstraint' && !replacedByNotNull(context, alter.table, command.name),
+      )
       .map((command) => ({
         message:
           `Dropping constraint ${command.name} of ${alter.table}: if it is a UNIQUE or PRIMARY KEY constraint, blue's ` +

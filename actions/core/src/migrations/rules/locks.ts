@@ -479,7 +479,7 @@ function rewriteReason(column: Body, pgVersion: number): { why: string; fix: str
         fix:
           `ADD COLUMN ${name} as a plain nullable column; fill it for new rows with a trigger and for ` +
           'existing rows with a batched backfill (a stored generated column cannot be added without a ' +
-          'rewrite; PostgreSQL 18 adds VIRTUAL generated columns, which need none).',
+          'rewrite).',
       };
     if (constraint.contype !== 'CONSTR_DEFAULT' || isNullConstant(constraint.raw_expr)) continue;
     const laterDefault =

@@ -271,8 +271,86 @@ const banUncommittedTransaction: Rule = {
   },
 };
 
+/** Whether a statement's parse tree holds the string constant `value` ('x', 'x'::mood). */
+function usesString(node: unknown, value: string): boolean {
+  if (Array.isArray(node)) return node.some((each) => usesString(each, value));
+  if (!node || typeof node !== 'object') return false;
+  const constant = (node as { A_Const?: { sval?: { sval?: string } } }).A_Const;
+  if (constant) return constant.sval?.sval === value;
+  return Object.values(node).some((each) => usesString(each, value));
+}
+
+function dottedName(items: unknown): string {
+  return ((items as { String?: { sval?: string } }[] | undefined) ?? [])
+    .map((each) => each.String?.sval ?? '')
+    .join('.')
+    .replace(/^public\./, '');
+}
+
+/** ALTER TYPE … ADD VALUE: the type and the value. */
+function addedEnumValue(statement: Statement): { type: string; value: string } | undefined {
+  const [kind, body] = nodeOf(statement.node);
+  if (kind !== 'AlterEnumStmt' || body.oldVal || !body.newVal) return undefined;
+  return { type: dottedName(body.typeName), value: String(body.newVal) };
+}
+
+const enumValueInTransaction: Rule = {
+  id: 'enum-value-in-transaction',
+  category: 'transactions',
+  severity: 'error',
+  summary:
+    'A value ALTER TYPE … ADD VALUE added, used in the same transaction; or ADD VALUE in a transaction before PostgreSQL 12: PostgreSQL refuses both.',
+  check(statement, context): Finding[] {
+    const added = addedEnumValue(statement);
+    if (added) {
+      if (context.pgVersion >= 12 || !context.inTransaction) return [];
+      if (context.statements.length < 2 && openingBegin(context, context.index) === undefined) return [];
+      return [
+        {
+          message:
+            `Before PostgreSQL 12 (pg-version ${context.pgVersion}) ALTER TYPE ${added.type} ADD VALUE cannot run ` +
+            "inside a transaction block ('ALTER TYPE … ADD cannot run inside a transaction block'): the migration " +
+            'fails here and everything before it in the transaction rolls back.',
+          fix:
+            "Put the ADD VALUE in its own migration file that runs outside a transaction (turn off your tool's " +
+            'transaction for that file, no BEGIN).',
+        },
+      ];
+    }
+    if (context.pgVersion < 12 || !context.inTransaction) return [];
+    const findings: Finding[] = [];
+    const seen = new Set<string>();
+    for (let index = 0; index < context.index; index++) {
+      const earlier = addedEnumValue(context.statements[index]!);
+      if (!earlier || seen.has(earlier.value) || !sameTransaction(context, index, context.index)) continue;
+      // An enum created in the same transaction may use its new values at once.
+      const createdHere = context.statements.slice(0, index).some((each, at) => {
+        const [kind, body] = nodeOf(each.node);
+        return (
+          kind === 'CreateEnumStmt' &&
+          dottedName(body.typeName) === earlier.type &&
+          sameTransaction(context, at, context.index)
+        );
+      });
+      if (createdHere || !usesString(statement.node, earlier.value)) continue;
+      seen.add(earlier.value);
+      findings.push({
+        message:
+          `'${earlier.value}' was added to enum ${earlier.type} at ${lineOf(context, index)}, in this same ` +
+          `transaction: PostgreSQL refuses to use it before that transaction commits ('unsafe use of new value ` +
+          `"${earlier.value}" of enum type ${earlier.type}'), so the migration fails here and rolls back.`,
+        fix:
+          `COMMIT after the ADD VALUE and use '${earlier.value}' in a later transaction — a separate migration ` +
+          'file when your tool wraps each file in one.',
+      });
+    }
+    return findings;
+  },
+};
+
 export const transactionRules: Rule[] = [
   banConcurrentIndexCreationInTransaction,
   transactionNesting,
   banUncommittedTransaction,
+  enumValueInTransaction,
 ];
