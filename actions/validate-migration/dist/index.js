@@ -45231,939 +45231,6 @@ function isNullConstant(expression) {
     return Boolean(expression?.A_Const?.isnull);
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/breaking.ts
-
-const CONTRACT = "in a file marked '-- switchyard: contract', run by a later deploy once no old code is left";
-// ---------------------------------------------------------------------------------------------
-// Reading the parse tree
-function body(statement, kind) {
-    const [found, content] = nodeOf(statement.node);
-    return found === kind ? content : undefined;
-}
-/** The String nodes of a list (`public.mood`, a constraint's columns). */
-function strings(items) {
-    return (items ?? [])
-        .map((item) => item.String?.sval ?? '')
-        .filter(Boolean);
-}
-/** A name given as a list of String nodes, dot-joined. */
-function dotted(items) {
-    return strings(items).join('.');
-}
-/** The name of one object of a DROP / RENAME / SET SCHEMA, however the grammar wrote it. */
-function objectName(object) {
-    const [kind, content] = nodeOf(object);
-    if (kind === 'List')
-        return dotted(content.items);
-    if (kind === 'String')
-        return String(content.sval ?? '');
-    if (kind === 'TypeName')
-        return dotted(content.names);
-    if (kind === 'ObjectWithArgs')
-        return dotted(content.objname);
-    return '';
-}
-function alterTable(statement, context) {
-    const content = body(statement, 'AlterTableStmt');
-    if (!content)
-        return undefined;
-    const table = relationName(content.relation);
-    const commands = (content.cmds ?? []).flatMap((each) => each.AlterTableCmd
-        ? [
-            {
-                subtype: String(each.AlterTableCmd.subtype ?? ''),
-                name: String(each.AlterTableCmd.name ?? ''),
-                def: each.AlterTableCmd.def,
-                behavior: each.AlterTableCmd.behavior,
-            },
-        ]
-        : []);
-    return {
-        table,
-        objtype: String(content.objtype ?? 'OBJECT_TABLE'),
-        commands,
-        isNew: tableIsNew(table, context),
-    };
-}
-/** ALTER TABLE and ALTER FOREIGN TABLE: both are tables the old code queries. */
-function isTable(objtype) {
-    return objtype === 'OBJECT_TABLE' || objtype === 'OBJECT_FOREIGN_TABLE';
-}
-function cascadeNote(behavior) {
-    return behavior === 'DROP_CASCADE'
-        ? ' CASCADE also drops whatever depends on it (views, defaults, foreign keys), which blue may use too.'
-        : '';
-}
-// Views, functions, types ----------------------------------------------------------------------
-const VIEWS = ['OBJECT_VIEW', 'OBJECT_MATVIEW'];
-const TYPES = ['OBJECT_TYPE', 'OBJECT_DOMAIN'];
-const FUNCTION_KINDS = {
-    OBJECT_FUNCTION: 'function',
-    OBJECT_PROCEDURE: 'procedure',
-    OBJECT_ROUTINE: 'routine',
-    OBJECT_AGGREGATE: 'aggregate',
-};
-/** The view a statement creates (CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW), if any. */
-function viewCreated([kind, content]) {
-    if (kind === 'ViewStmt')
-        return { name: relationName(content.view), replace: Boolean(content.replace) };
-    if (kind === 'CreateTableAsStmt' && content.objtype === 'OBJECT_MATVIEW')
-        return {
-            name: relationName(content.into?.rel),
-            replace: Boolean(content.if_not_exists),
-        };
-    return undefined;
-}
-/**
- * An argument type as PostgreSQL matches it, to compare a DROP's with a CREATE's: its name without
- * pg_catalog (`bigint` parses as pg_catalog.int8, `int8` as int8) and whether it is an array;
- * type modifiers do not count in a function's signature.
- */
-function typeKey(typeName) {
-    const type = (typeName?.TypeName ?? typeName ?? {});
-    const names = strings(type.names);
-    if (names[0] === 'pg_catalog')
-        names.shift();
-    return `${names.join('.')}${type.arrayBounds ? '[]' : ''}${type.setof ? ' setof' : ''}`;
-}
-function functionRef(object) {
-    const content = object.ObjectWithArgs ?? {};
-    return {
-        name: dotted(content.objname),
-        args: content.args_unspecified ? undefined : (content.objargs ?? []).map(typeKey),
-    };
-}
-/** The function a CREATE [OR REPLACE] FUNCTION / PROCEDURE makes, with its input argument types. */
-function functionCreated([kind, content]) {
-    if (kind !== 'CreateFunctionStmt')
-        return undefined;
-    const parameters = (content.parameters ?? [])
-        .map((each) => each.FunctionParameter ?? {})
-        .filter((each) => each.mode !== 'FUNC_PARAM_OUT' && each.mode !== 'FUNC_PARAM_TABLE');
-    return {
-        name: dotted(content.funcname),
-        args: parameters.map((each) => typeKey(each.argType)),
-        replace: Boolean(content.replace),
-    };
-}
-function sameFunction(dropped, created) {
-    if (!created || !sameName(dropped.name, created.name))
-        return false;
-    return dropped.args === undefined || JSON.stringify(dropped.args) === JSON.stringify(created.args);
-}
-function typeCreated([kind, content]) {
-    if (kind === 'CreateEnumStmt' || kind === 'CreateRangeStmt')
-        return dotted(content.typeName);
-    if (kind === 'CreateDomainStmt')
-        return dotted(content.domainname);
-    if (kind === 'CompositeTypeStmt')
-        return relationName(content.typevar);
-    if (kind === 'DefineStmt' && content.kind === 'OBJECT_TYPE')
-        return dotted(content.defnames);
-    return undefined;
-}
-/** Built once per file (the rules see each statement of it in turn), so a check costs no scan. */
-const fileIndexes = new WeakMap();
-function eventKey(namespace, name) {
-    return `${namespace} ${name.replace(/^public\./, '')}`;
-}
-function fileIndex(statements) {
-    const known = fileIndexes.get(statements);
-    if (known)
-        return known;
-    const events = new Map();
-    const add = (namespace, name, event) => {
-        if (!name)
-            return;
-        const key = eventKey(namespace, name);
-        events.set(key, [...(events.get(key) ?? []), event]);
-    };
-    const nextTransactionStatement = [];
-    let next = Infinity;
-    for (let index = statements.length - 1; index >= 0; index--) {
-        nextTransactionStatement[index] = next;
-        if (statements[index].kind === 'TransactionStmt')
-            next = index;
-    }
-    statements.forEach((statement, index) => {
-        const entry = nodeOf(statement.node);
-        const [kind, content] = entry;
-        const view = viewCreated(entry);
-        if (view)
-            add('view', view.name, { index, created: true, replace: view.replace });
-        const made = functionCreated(entry);
-        if (made)
-            add('function', made.name, { index, created: true, replace: made.replace, function: made });
-        const type = typeCreated(entry);
-        if (type)
-            add('type', type, { index, created: true, replace: false });
-        if (kind === 'CreateSchemaStmt')
-            add('schema', String(content.schemaname ?? ''), {
-                index,
-                created: true,
-                replace: Boolean(content.if_not_exists),
-            });
-        if (kind !== 'DropStmt')
-            return;
-        const removeType = String(content.removeType);
-        for (const object of content.objects ?? []) {
-            const drop = { index, created: false, replace: false };
-            if (VIEWS.includes(removeType))
-                add('view', objectName(object), drop);
-            else if (TYPES.includes(removeType))
-                add('type', objectName(object), drop);
-            else if (removeType === 'OBJECT_SCHEMA')
-                add('schema', objectName(object), drop);
-            else if (FUNCTION_KINDS[removeType]) {
-                const ref = functionRef(object);
-                add('function', ref.name, { ...drop, function: ref });
-            }
-        }
-    });
-    const index = { events, nextTransactionStatement };
-    fileIndexes.set(statements, index);
-    return index;
-}
-/**
- * Whether the file created the object before this statement, and it did not exist before the file
- * ran: the first thing the file does to it is a CREATE — not OR REPLACE or IF NOT EXISTS, and not
- * after a DROP (DROP + CREATE replaces what blue uses).
- */
-function createdByFile(context, namespace, name, matches = () => true) {
-    for (const event of fileIndex(context.statements).events.get(eventKey(namespace, name)) ?? []) {
-        if (event.index >= context.index)
-            break;
-        if (!matches(event))
-            continue;
-        if (!event.created)
-            return false;
-        if (!event.replace)
-            return true;
-    }
-    return false;
-}
-/**
- * Whether the file creates the object again after this statement (its DROP): in the same
- * transaction (blue never sees it missing), or later, or not at all.
- */
-function recreated(context, namespace, name, matches = () => true) {
-    const file = fileIndex(context.statements);
-    const again = (file.events.get(eventKey(namespace, name)) ?? []).find((event) => event.index > context.index && event.created && matches(event));
-    if (!again)
-        return undefined;
-    const sameTransaction = context.inTransaction && again.index < (file.nextTransactionStatement[context.index] ?? Infinity);
-    return sameTransaction ? 'in the same transaction' : 'later';
-}
-function viewIsNew(name, context) {
-    return createdByFile(context, 'view', name);
-}
-/** A drop of any function of that name says it existed; a create must have the same signature. */
-function functionIsNew(ref, context) {
-    return createdByFile(context, 'function', ref.name, (event) => !event.created || sameFunction(ref, event.function));
-}
-function typeIsNew(name, context) {
-    return createdByFile(context, 'type', name);
-}
-function schemaIsNew(name, context) {
-    return createdByFile(context, 'schema', name);
-}
-// ---------------------------------------------------------------------------------------------
-// The rules
-function rule(definition) {
-    return { category: 'breaks-old-code', ...definition };
-}
-const banDropColumn = rule({
-    id: 'ban-drop-column',
-    severity: 'error',
-    breaking: true,
-    summary: 'DROP COLUMN: the old code still reads and writes the column.',
-    check(statement, context) {
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands
-            .filter((command) => command.subtype === 'AT_DropColumn')
-            .map((command) => ({
-            message: `Dropping ${alter.table}.${command.name} breaks blue: the old code still reads and writes ${alter.table}.${command.name}, ` +
-                `and its queries fail with 'column "${command.name}" does not exist' until the shift is over.` +
-                cascadeNote(command.behavior),
-            fix: `Expand → migrate → contract: first deploy code that no longer reads or writes ${alter.table}.${command.name} ` +
-                `(make it nullable or give it a default first if it is NOT NULL, so that code's inserts succeed); ` +
-                `then drop the column ${CONTRACT}.`,
-        }));
-    },
-});
-const banDropTable = rule({
-    id: 'ban-drop-table',
-    severity: 'error',
-    breaking: true,
-    summary: 'DROP TABLE: the old code still queries the table.',
-    check(statement, context) {
-        const content = body(statement, 'DropStmt');
-        if (!content || (content.removeType !== 'OBJECT_TABLE' && content.removeType !== 'OBJECT_FOREIGN_TABLE'))
-            return [];
-        return (content.objects ?? [])
-            .map(objectName)
-            .filter((table) => !tableIsNew(table, context))
-            .map((table) => ({
-            message: `Dropping table ${table} breaks blue: the old code still queries ${table}, and every one of those queries fails ` +
-                `with 'relation "${table}" does not exist' until the shift is over; its data is gone for a rollback too.` +
-                cascadeNote(content.behavior),
-            fix: `Expand → migrate → contract: deploy code that no longer reads or writes ${table}; back it up; ` +
-                `then drop it ${CONTRACT}.`,
-        }));
-    },
-});
-const renamingColumn = rule({
-    id: 'renaming-column',
-    severity: 'error',
-    breaking: true,
-    summary: 'RENAME COLUMN: the old code still uses the old name.',
-    check(statement, context) {
-        const content = body(statement, 'RenameStmt');
-        if (!content || content.renameType !== 'OBJECT_COLUMN')
-            return [];
-        const relation = relationName(content.relation);
-        if (tableIsNew(relation, context) || viewIsNew(relation, context))
-            return [];
-        const from = String(content.subname ?? '');
-        const to = String(content.newname ?? '');
-        return [
-            {
-                message: `Renaming ${relation}.${from} to ${to} breaks blue: the old code still reads and writes ${relation}.${from}, ` +
-                    `and its queries fail with 'column "${from}" does not exist' the moment the rename commits.`,
-                fix: `Expand → migrate → contract: add ${relation}.${to}, keep both in sync (a trigger, or the new code writing both) and backfill; ` +
-                    `deploy code that uses ${to}; then drop ${from} ${CONTRACT}. Or keep the column's name and rename the field in the code only.`,
-            },
-        ];
-    },
-});
-const renamingTable = rule({
-    id: 'renaming-table',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER TABLE … RENAME TO: the old code still uses the old name.',
-    check(statement, context) {
-        const content = body(statement, 'RenameStmt');
-        if (!content || (content.renameType !== 'OBJECT_TABLE' && content.renameType !== 'OBJECT_FOREIGN_TABLE'))
-            return [];
-        const table = relationName(content.relation);
-        if (tableIsNew(table, context))
-            return [];
-        const to = String(content.newname ?? '');
-        return [
-            {
-                message: `Renaming table ${table} to ${to} breaks blue: the old code still queries ${table}, and its queries fail with ` +
-                    `'relation "${table}" does not exist' the moment the rename commits.`,
-                fix: `Expand → migrate → contract: create a view ${to} AS SELECT * FROM ${table} (simple views are updatable) and deploy code that uses ${to}; ` +
-                    `then, ${CONTRACT}, drop the view and rename the table in one transaction.`,
-            },
-        ];
-    },
-});
-const changingColumnType = rule({
-    id: 'changing-column-type',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER COLUMN … TYPE: the old code reads and writes the old type, and the table is rewritten.',
-    check(statement, context) {
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands
-            .filter((command) => command.subtype === 'AT_AlterColumnType')
-            .map((command) => ({
-            message: `Changing the type of ${alter.table}.${command.name} breaks blue: the old code reads and writes it as the old type, ` +
-                `so values green writes may not parse, fit or compare the way blue expects (and cached plans fail with ` +
-                `'cached plan must not change result type'). Most type changes also rewrite ${alter.table} and its indexes ` +
-                `under an ACCESS EXCLUSIVE lock, stalling all traffic to it while they run.`,
-            fix: `Expand → migrate → contract: add a new column of the new type; keep it in sync with ${command.name} (a trigger) ` +
-                `and backfill in batches; deploy code that uses the new column; then drop ${command.name} ${CONTRACT}.`,
-        }));
-    },
-});
-/** Whether a new column's value is filled in for inserts that leave it out. */
-function fillsItself(column) {
-    const type = dotted(column.typeName?.names);
-    if (/^(pg_catalog\.)?(small|big)?serial[248]?$/.test(type))
-        return true;
-    return (column.constraints ?? []).some((each) => {
-        const contype = each.Constraint?.contype;
-        if (contype === 'CONSTR_DEFAULT')
-            return !isNullConstant(each.Constraint?.raw_expr);
-        return contype === 'CONSTR_IDENTITY' || contype === 'CONSTR_GENERATED';
-    });
-}
-const addingRequiredField = rule({
-    id: 'adding-required-field',
-    severity: 'error',
-    summary: 'ADD COLUMN … NOT NULL without a DEFAULT: the old code’s inserts leave it out, and fail.',
-    check(statement, context) {
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands.flatMap((command) => {
-            if (command.subtype !== 'AT_AddColumn')
-                return [];
-            const column = command.def?.ColumnDef ?? {};
-            const constraints = column.constraints ?? [];
-            const notNull = constraints.some((each) => each.Constraint?.contype === 'CONSTR_NOTNULL' || each.Constraint?.contype === 'CONSTR_PRIMARY');
-            if (!notNull || fillsItself(column))
-                return [];
-            const name = String(column.colname ?? '');
-            return [
-                {
-                    message: `Adding ${alter.table}.${name} as NOT NULL without a default breaks blue: the old code does not know the column, ` +
-                        `so its INSERTs into ${alter.table} leave it out and fail with 'null value in column "${name}" of relation … violates not-null constraint'. ` +
-                        `On a table that has rows the statement itself fails.`,
-                    fix: `Add ${alter.table}.${name} nullable (or NOT NULL with a constant DEFAULT); deploy code that always writes it; ` +
-                        `backfill existing rows in batches; then, in a later deploy, add CHECK (${name} IS NOT NULL) NOT VALID, VALIDATE it, and SET NOT NULL.`,
-                },
-            ];
-        });
-    },
-});
-const banDropNotNull = rule({
-    id: 'ban-drop-not-null',
-    severity: 'warning',
-    summary: 'ALTER COLUMN … DROP NOT NULL: green may write NULLs the old code does not expect.',
-    check(statement, context) {
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands
-            .filter((command) => command.subtype === 'AT_DropNotNull')
-            .map((command) => ({
-            message: `Dropping NOT NULL from ${alter.table}.${command.name} lets green (and anything else) write NULLs there, ` +
-                `while blue still assumes every ${alter.table}.${command.name} has a value: its reads of those rows may crash or misbehave.`,
-            fix: `Only the code that stops writing ${alter.table}.${command.name} needs it nullable: make sure the release blue runs ` +
-                `handles NULL there before green writes any (or write a marker value instead of NULL), then drop NOT NULL.`,
-        }));
-    },
-});
-const banDropDatabase = rule({
-    id: 'ban-drop-database',
-    severity: 'error',
-    breaking: true,
-    summary: 'DROP DATABASE: everything connected to it breaks.',
-    check(statement) {
-        const content = body(statement, 'DropdbStmt');
-        if (!content)
-            return [];
-        const name = String(content.dbname ?? '');
-        return [
-            {
-                message: `Dropping database ${name} breaks every client of it, blue and green alike: their connections are refused and the data is gone.`,
-                fix: `A migration should not drop a database. Back it up, move every client off it, and drop it by hand once nothing connects.`,
-            },
-        ];
-    },
-});
-const banDropView = rule({
-    id: 'ban-drop-view',
-    severity: 'error',
-    breaking: true,
-    summary: 'DROP VIEW / MATERIALIZED VIEW: the old code still queries the view.',
-    check(statement, context) {
-        const content = body(statement, 'DropStmt');
-        if (!content || (content.removeType !== 'OBJECT_VIEW' && content.removeType !== 'OBJECT_MATVIEW'))
-            return [];
-        const kind = content.removeType === 'OBJECT_MATVIEW' ? 'materialized view' : 'view';
-        return (content.objects ?? []).map(objectName).flatMap((view) => {
-            if (viewIsNew(view, context))
-                return [];
-            const again = recreated(context, 'view', view);
-            // DROP + CREATE in one transaction replaces the view: blue never sees it missing.
-            if (again === 'in the same transaction')
-                return [];
-            return [
-                {
-                    message: again
-                        ? `Dropping ${kind} ${view} and creating it again outside one transaction breaks blue: between the two statements ` +
-                            `its queries of ${view} fail with 'relation "${view}" does not exist'.` +
-                            cascadeNote(content.behavior)
-                        : `Dropping ${kind} ${view} breaks blue: the old code still queries ${view}, and those queries fail with ` +
-                            `'relation "${view}" does not exist' until the shift is over.` +
-                            cascadeNote(content.behavior),
-                    fix: again
-                        ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE VIEW when the columns stay.`
-                        : `Expand → migrate → contract: deploy code that no longer queries ${view}; then drop it ${CONTRACT}.`,
-                },
-            ];
-        });
-    },
-});
-const renamingView = rule({
-    id: 'renaming-view',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER VIEW / MATERIALIZED VIEW … RENAME TO: the old code still uses the old name.',
-    check(statement, context) {
-        const content = body(statement, 'RenameStmt');
-        if (!content || (content.renameType !== 'OBJECT_VIEW' && content.renameType !== 'OBJECT_MATVIEW'))
-            return [];
-        const view = relationName(content.relation);
-        if (viewIsNew(view, context))
-            return [];
-        const to = String(content.newname ?? '');
-        return [
-            {
-                message: `Renaming view ${view} to ${to} breaks blue: the old code still queries ${view}, and its queries fail with ` +
-                    `'relation "${view}" does not exist' the moment the rename commits.`,
-                fix: `Expand → migrate → contract: create ${to} beside ${view} (same definition); deploy code that uses ${to}; then drop ${view} ${CONTRACT}.`,
-            },
-        ];
-    },
-});
-const banDropFunction = rule({
-    id: 'ban-drop-function',
-    severity: 'error',
-    breaking: true,
-    summary: 'DROP FUNCTION / PROCEDURE: the old code (or its defaults and triggers) still calls it.',
-    check(statement, context) {
-        const content = body(statement, 'DropStmt');
-        const kind = FUNCTION_KINDS[String(content?.removeType)];
-        if (!content || !kind)
-            return [];
-        return (content.objects ?? []).map(functionRef).flatMap((ref) => {
-            if (functionIsNew(ref, context))
-                return [];
-            const again = recreated(context, 'function', ref.name, (event) => sameFunction(ref, event.function));
-            if (again === 'in the same transaction')
-                return [];
-            return [
-                {
-                    message: again
-                        ? `Dropping ${kind} ${ref.name} and creating it again outside one transaction breaks blue: between the two statements ` +
-                            `its calls of ${ref.name} fail with 'function ${ref.name}(…) does not exist'.` +
-                            cascadeNote(content.behavior)
-                        : `Dropping ${kind} ${ref.name} breaks blue: the old code still calls ${ref.name}, and those calls fail with ` +
-                            `'function ${ref.name}(…) does not exist' until the shift is over.` +
-                            cascadeNote(content.behavior),
-                    fix: again
-                        ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE when the signature stays.`
-                        : `Expand → migrate → contract: deploy code that no longer calls ${ref.name}; then drop it ${CONTRACT}.`,
-                },
-            ];
-        });
-    },
-});
-const renamingFunction = rule({
-    id: 'renaming-function',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER FUNCTION / PROCEDURE … RENAME TO: the old code still calls the old name.',
-    check(statement, context) {
-        const content = body(statement, 'RenameStmt');
-        const kind = FUNCTION_KINDS[String(content?.renameType)];
-        if (!content || !kind)
-            return [];
-        const ref = functionRef(content.object);
-        if (functionIsNew(ref, context))
-            return [];
-        const to = String(content.newname ?? '');
-        return [
-            {
-                message: `Renaming ${kind} ${ref.name} to ${to} breaks blue: the old code still calls ${ref.name}, and those calls fail with ` +
-                    `'function ${ref.name}(…) does not exist' the moment the rename commits.`,
-                fix: `Expand → migrate → contract: create ${to} with the same body beside ${ref.name}; deploy code that calls ${to}; then drop ${ref.name} ${CONTRACT}.`,
-            },
-        ];
-    },
-});
-const banDropType = rule({
-    id: 'ban-drop-type',
-    severity: 'error',
-    breaking: true,
-    summary: 'DROP TYPE / DOMAIN: the old code still casts to it or writes columns of it.',
-    check(statement, context) {
-        const content = body(statement, 'DropStmt');
-        if (!content || (content.removeType !== 'OBJECT_TYPE' && content.removeType !== 'OBJECT_DOMAIN'))
-            return [];
-        const kind = content.removeType === 'OBJECT_DOMAIN' ? 'domain' : 'type';
-        return (content.objects ?? [])
-            .map(objectName)
-            .filter((type) => !typeIsNew(type, context))
-            .map((type) => ({
-            message: `Dropping ${kind} ${type} breaks blue: the old code still names ${type} (casts such as $1::${type}, columns and functions of that type), ` +
-                `and those queries fail with 'type "${type}" does not exist' until the shift is over.` +
-                cascadeNote(content.behavior),
-            fix: `Expand → migrate → contract: move the columns off ${type} and deploy code that no longer names it; then drop it ${CONTRACT}.`,
-        }));
-    },
-});
-const renamingType = rule({
-    id: 'renaming-type',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER TYPE / DOMAIN … RENAME TO: the old code still casts to the old name.',
-    check(statement, context) {
-        const content = body(statement, 'RenameStmt');
-        if (!content || (content.renameType !== 'OBJECT_TYPE' && content.renameType !== 'OBJECT_DOMAIN'))
-            return [];
-        const type = objectName(content.object);
-        if (typeIsNew(type, context))
-            return [];
-        const to = String(content.newname ?? '');
-        return [
-            {
-                message: `Renaming type ${type} to ${to} breaks blue: the old code still names ${type} (casts such as $1::${type}, which ORMs write for enums), ` +
-                    `and those queries fail with 'type "${type}" does not exist' the moment the rename commits.`,
-                fix: `Keep the type's name and rename it in the code only; or add the new type, move the columns to it across deploys, and drop ${type} ${CONTRACT}.`,
-            },
-        ];
-    },
-});
-const enumValueRenamed = rule({
-    id: 'enum-value-renamed',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER TYPE … RENAME VALUE: the old code still writes the old value, and compares with it.',
-    check(statement, context) {
-        const content = body(statement, 'AlterEnumStmt');
-        if (!content?.oldVal)
-            return [];
-        const type = dotted(content.typeName);
-        if (typeIsNew(type, context))
-            return [];
-        const from = String(content.oldVal);
-        const to = String(content.newVal ?? '');
-        return [
-            {
-                message: `Renaming value '${from}' of enum ${type} to '${to}' breaks blue: the old code still writes '${from}' and fails with ` +
-                    `'invalid input value for enum ${type}: "${from}"', and its reads meet '${to}', which it does not know.`,
-                fix: `Expand → migrate → contract: ADD VALUE '${to}'; deploy code that writes '${to}' and reads both; UPDATE the rows from '${from}' to '${to}' in batches; ` +
-                    `stop using '${from}' (an enum value cannot be dropped: leave it, or move the column to a new type ${CONTRACT}).`,
-            },
-        ];
-    },
-});
-const enumValueAdded = rule({
-    id: 'enum-value-added',
-    severity: 'warning',
-    summary: 'ALTER TYPE … ADD VALUE: green may write a value the old code does not know.',
-    check(statement, context) {
-        const content = body(statement, 'AlterEnumStmt');
-        if (!content || content.oldVal || !content.newVal)
-            return [];
-        const type = dotted(content.typeName);
-        if (typeIsNew(type, context))
-            return [];
-        const value = String(content.newVal);
-        return [
-            {
-                message: `Adding value '${value}' to enum ${type}: once green writes '${value}', blue reads a ${type} it does not know ` +
-                    `(an unmatched case, a failed parse into its own enum) for as long as the shift lasts — and after a rollback.`,
-                fix: `Add the value one deploy before any code writes it, in a release whose code reads '${value}' safely; ` +
-                    `only the next release starts writing it.`,
-            },
-        ];
-    },
-});
-const banDropColumnDefault = rule({
-    id: 'ban-drop-column-default',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER COLUMN … DROP DEFAULT / DROP IDENTITY / DROP EXPRESSION: the old code’s inserts relied on it.',
-    check(statement, context) {
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands.flatMap((command) => {
-            const column = `${alter.table}.${command.name}`;
-            const dropsDefault = command.subtype === 'AT_ColumnDefault' && (command.def === undefined || isNullConstant(command.def));
-            const what = dropsDefault
-                ? 'the default'
-                : command.subtype === 'AT_DropIdentity'
-                    ? 'the identity (its generated values)'
-                    : command.subtype === 'AT_DropExpression'
-                        ? 'the generation expression'
-                        : undefined;
-            if (!what)
-                return [];
-            return [
-                {
-                    message: `Dropping ${what} of ${column} breaks blue: the old code's INSERTs that leave ${command.name} out now store NULL instead, ` +
-                        `and fail with 'null value in column "${command.name}" of relation … violates not-null constraint' when it is NOT NULL.`,
-                    fix: `Expand → migrate → contract: deploy code that always writes ${column}; then drop ${what} ${CONTRACT}.`,
-                },
-            ];
-        });
-    },
-});
-const changingColumnDefault = rule({
-    id: 'changing-column-default',
-    severity: 'warning',
-    summary: 'ALTER COLUMN … SET DEFAULT: the old code’s inserts get a value it did not choose.',
-    check(statement, context) {
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands
-            .filter((command) => command.subtype === 'AT_ColumnDefault' && command.def !== undefined && !isNullConstant(command.def))
-            .map((command) => ({
-            message: `Changing the default of ${alter.table}.${command.name}: blue's INSERTs that leave ${command.name} out now get the new default, ` +
-                `a value the old code did not choose and may not expect when it reads the row back.`,
-            fix: `Make sure the old code handles the new default (or always writes ${command.name}) before changing it; ` +
-                `or let green write the new value explicitly and change the default once blue is gone.`,
-        }));
-    },
-});
-const CONSTRAINT_KINDS = {
-    CONSTR_CHECK: 'CHECK',
-    CONSTR_UNIQUE: 'UNIQUE',
-    CONSTR_PRIMARY: 'PRIMARY KEY',
-    CONSTR_FOREIGN: 'FOREIGN KEY',
-    CONSTR_EXCLUSION: 'EXCLUDE',
-};
-/** A new rule every write must follow: `writes` says whose writes, e.g. "INSERTs and UPDATEs of orders". */
-function restriction(writes, what, extra = '') {
-    return {
-        message: `${what} applies to every write from now on, not only to new code: blue's ${writes} that break it fail ` +
-            `(the old code was never written to respect it), for the whole shift and after a rollback.${extra}`,
-        fix: `Add it only once every release that can still run writes data that satisfies it: deploy that code first, fix the existing rows, ` +
-            `then add it in a later deploy (NOT VALID first, then VALIDATE, to keep the lock short).`,
-    };
-}
-const newWriteRestriction = rule({
-    id: 'new-write-restriction',
-    severity: 'warning',
-    summary: 'ADD CONSTRAINT (CHECK — even NOT VALID —, UNIQUE, PRIMARY KEY, FOREIGN KEY, EXCLUDE), CREATE UNIQUE INDEX, SET NOT NULL: the old code’s writes may violate it.',
-    check(statement, context) {
-        const index = body(statement, 'IndexStmt');
-        if (index) {
-            const table = relationName(index.relation);
-            if (!index.unique || tableIsNew(table, context))
-                return [];
-            const columns = (index.indexParams ?? [])
-                .map((each) => each.IndexElem?.name ?? 'an expression')
-                .join(', ');
-            return [
-                restriction(`INSERTs and UPDATEs of ${table}`, `The unique index ${index.idxname ? `${String(index.idxname)} ` : ''}on ${table} (${columns})`),
-            ];
-        }
-        const domain = body(statement, 'AlterDomainStmt');
-        if (domain) {
-            const name = dotted(domain.typeName);
-            if (typeIsNew(name, context))
-                return [];
-            const writes = `writes to columns of domain ${name}`;
-            if (domain.subtype === 'O')
-                return [restriction(writes, `SET NOT NULL on domain ${name}`)];
-            if (domain.subtype === 'C')
-                return [
-                    restriction(writes, `The constraint added to domain ${name}`, ' NOT VALID skips only the existing rows.'),
-                ];
-            return [];
-        }
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands.flatMap((command) => {
-            if (command.subtype === 'AT_SetNotNull')
-                return [
-                    restriction(`INSERTs and UPDATEs of ${alter.table}`, `SET NOT NULL on ${alter.table}.${command.name}`, ` An old release that leaves ${command.name} out of its INSERTs, or writes NULL, fails with 'null value in column "${command.name}"'.`),
-                ];
-            if (command.subtype !== 'AT_AddConstraint')
-                return [];
-            const constraint = command.def?.Constraint ?? {};
-            const kind = CONSTRAINT_KINDS[String(constraint.contype)];
-            // UNIQUE USING INDEX: the unique index already enforced it.
-            if (!kind || (constraint.contype === 'CONSTR_UNIQUE' && constraint.indexname))
-                return [];
-            const named = constraint.conname ? ` ${String(constraint.conname)}` : '';
-            const keys = strings(constraint.keys ?? constraint.fk_attrs).join(', ');
-            const what = `The ${kind} constraint${named} on ${alter.table}${keys ? ` (${keys})` : ''}`;
-            let extra = '';
-            if (constraint.skip_validation)
-                extra += ' NOT VALID skips only the existing rows.';
-            if (constraint.contype === 'CONSTR_PRIMARY')
-                extra += ' A primary key also makes its columns NOT NULL.';
-            if (constraint.contype === 'CONSTR_FOREIGN') {
-                const parent = relationName(constraint.pktable);
-                // NO ACTION (the default) or RESTRICT: deleting a parent still referenced fails.
-                const blocks = (action) => action === undefined || action === 'a' || action === 'r';
-                const writes = [
-                    blocks(constraint.fk_del_action) ? 'DELETEs' : '',
-                    blocks(constraint.fk_upd_action) ? 'key UPDATEs' : '',
-                ].filter(Boolean);
-                if (writes.length > 0)
-                    extra += ` Blue's ${writes.join(' and ')} of ${parent} rows that ${alter.table} still references fail too.`;
-            }
-            return [restriction(`INSERTs and UPDATEs of ${alter.table}`, what, extra)];
-        });
-    },
-});
-const banDropConstraint = rule({
-    id: 'ban-drop-constraint',
-    severity: 'warning',
-    summary: 'DROP CONSTRAINT: the old code may rely on it (ON CONFLICT, data it guarantees).',
-    check(statement, context) {
-        const alter = alterTable(statement, context);
-        if (!alter || alter.isNew || !isTable(alter.objtype))
-            return [];
-        return alter.commands
-            .filter((command) => command.subtype === 'AT_DropConstraint')
-            .map((command) => ({
-            message: `Dropping constraint ${command.name} of ${alter.table}: if it is a UNIQUE or PRIMARY KEY constraint, blue's ` +
-                `INSERT … ON CONFLICT on its columns (or ON CONFLICT ON CONSTRAINT ${command.name}) fails with 'there is no unique or exclusion constraint matching'; ` +
-                `whatever it is, blue may rely on the data it guaranteed, which green can now break.` +
-                cascadeNote(command.behavior),
-            fix: `Loosening a CHECK or a foreign key for green is an expand step: drop it once blue tolerates the data green will write. ` +
-                `A unique or primary key constraint: deploy code that no longer upserts on it first, then drop it ${CONTRACT}.`,
-        }));
-    },
-});
-/** PostgreSQL's default names for the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint. */
-const CONSTRAINT_INDEX_NAME = /_(pkey|key|excl)$/;
-const renamingConstraint = rule({
-    id: 'renaming-constraint',
-    severity: 'warning',
-    summary: 'RENAME CONSTRAINT (or renaming the index behind one): the old code may name it (ON CONFLICT ON CONSTRAINT, error handling).',
-    check(statement, context) {
-        const content = body(statement, 'RenameStmt');
-        if (!content)
-            return [];
-        const to = String(content.newname ?? '');
-        const consequences = (from, owner) => `blue's INSERT … ON CONFLICT ON CONSTRAINT ${from} fails with 'constraint "${from}" for table "${owner}" does not exist', ` +
-            `and old code that recognises violations by the constraint's name (ORMs mapping errors to fields) no longer does.`;
-        const fix = (from) => `Rename it in a later deploy, once no code that names ${from} is left; queries that name no constraint are unaffected.`;
-        if (content.renameType === 'OBJECT_INDEX') {
-            // Queries never name an index, but renaming the index of a constraint renames the
-            // constraint too. The statement does not say which it is: PostgreSQL's default names do.
-            const index = relationName(content.relation);
-            const bare = content.relation.relname ?? '';
-            const ofNewTable = [...context.createdTables].some((table) => bare.startsWith(`${table.replace(/^.*\./, '')}_`));
-            if (!CONSTRAINT_INDEX_NAME.test(bare) || ofNewTable)
-                return [];
-            return [
-                {
-                    message: `Renaming index ${index} to ${to}: ${bare} is PostgreSQL's default name for the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint, ` +
-                        `and renaming such an index renames its constraint too. Then blue's INSERT … ON CONFLICT ON CONSTRAINT ${bare} fails with ` +
-                        `'constraint "${bare}" … does not exist', and old code that recognises violations by the constraint's name no longer does. ` +
-                        `(If it is a plain unique index, nothing breaks: suppress this.)`,
-                    fix: fix(bare),
-                },
-            ];
-        }
-        // A domain's constraints are in no query (ON CONFLICT names table constraints only).
-        if (content.renameType !== 'OBJECT_TABCONSTRAINT')
-            return [];
-        const owner = relationName(content.relation);
-        if (tableIsNew(owner, context))
-            return [];
-        const from = String(content.subname ?? '');
-        return [
-            {
-                message: `Renaming constraint ${from} of ${owner} to ${to}: ${consequences(from, owner)}`,
-                fix: fix(from),
-            },
-        ];
-    },
-});
-const renamingSchema = rule({
-    id: 'renaming-schema',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER SCHEMA … RENAME TO: the old code’s qualified names and search_path stop resolving.',
-    check(statement, context) {
-        const content = body(statement, 'RenameStmt');
-        if (!content || content.renameType !== 'OBJECT_SCHEMA')
-            return [];
-        const schema = String(content.subname ?? '');
-        if (schemaIsNew(schema, context))
-            return [];
-        const to = String(content.newname ?? '');
-        return [
-            {
-                message: `Renaming schema ${schema} to ${to} breaks blue: every query of the old code that names ${schema}.something, or finds ` +
-                    `its tables through a search_path with ${schema}, fails with 'relation does not exist' the moment the rename commits.`,
-                fix: `Expand → migrate → contract: create the objects in ${to} (or views there onto ${schema}'s); deploy code that uses ${to}; then drop or rename ${schema} ${CONTRACT}.`,
-            },
-        ];
-    },
-});
-const changingSchema = rule({
-    id: 'changing-schema',
-    severity: 'error',
-    breaking: true,
-    summary: 'ALTER … SET SCHEMA: the old code still finds the object in its old schema.',
-    check(statement, context) {
-        const content = body(statement, 'AlterObjectSchemaStmt');
-        if (!content)
-            return [];
-        const name = content.relation ? relationName(content.relation) : objectName(content.object);
-        const objectType = String(content.objectType ?? '');
-        if (objectType === 'OBJECT_TABLE' && tableIsNew(name, context))
-            return [];
-        if ((objectType === 'OBJECT_VIEW' || objectType === 'OBJECT_MATVIEW') && viewIsNew(name, context))
-            return [];
-        if ((objectType === 'OBJECT_TYPE' || objectType === 'OBJECT_DOMAIN') && typeIsNew(name, context))
-            return [];
-        const to = String(content.newschema ?? '');
-        const kind = objectType
-            .replace(/^OBJECT_/, '')
-            .replace(/_/g, ' ')
-            .toLowerCase();
-        return [
-            {
-                message: `Moving ${kind} ${name} to schema ${to} breaks blue: the old code still finds ${name} where it was ` +
-                    `(by its qualified name or its search_path), and those queries fail with 'does not exist' the moment the move commits.`,
-                fix: `Expand → migrate → contract: leave ${name} where it is and point a view (or a wrapper) in ${to} at it; deploy code that uses ${to}; then move it ${CONTRACT}.`,
-            },
-        ];
-    },
-});
-const banDropSchema = rule({
-    id: 'ban-drop-schema',
-    severity: 'error',
-    breaking: true,
-    summary: 'DROP SCHEMA: the old code still uses what is in it.',
-    check(statement, context) {
-        const content = body(statement, 'DropStmt');
-        if (!content || content.removeType !== 'OBJECT_SCHEMA')
-            return [];
-        return (content.objects ?? [])
-            .map(objectName)
-            .filter((schema) => !schemaIsNew(schema, context))
-            .map((schema) => ({
-            message: `Dropping schema ${schema} breaks blue: the old code's queries of anything in ${schema} fail with 'does not exist' ` +
-                `until the shift is over.` +
-                (content.behavior === 'DROP_CASCADE'
-                    ? ` CASCADE drops every table, view and function in it, with their data.`
-                    : ''),
-            fix: `Expand → migrate → contract: deploy code that no longer uses ${schema}; back it up; then drop it ${CONTRACT}.`,
-        }));
-    },
-});
-/** The "breaks the old code" rules, in the order the docs list them. */
-const breakingRules = [
-    banDropColumn,
-    banDropTable,
-    renamingColumn,
-    renamingTable,
-    changingColumnType,
-    addingRequiredField,
-    banDropNotNull,
-    banDropDatabase,
-    banDropView,
-    renamingView,
-    banDropFunction,
-    renamingFunction,
-    banDropType,
-    renamingType,
-    enumValueRenamed,
-    enumValueAdded,
-    banDropColumnDefault,
-    changingColumnDefault,
-    newWriteRestriction,
-    banDropConstraint,
-    renamingConstraint,
-    renamingSchema,
-    changingSchema,
-    banDropSchema,
-];
-
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/context.ts
 
 /**
@@ -46203,13 +45270,21 @@ function statementContexts(statements, settings) {
         }
         else if (kind === 'VariableSetStmt' && String(body.name).toLowerCase() === 'lock_timeout') {
             const value = lockTimeoutValue(body);
+            // SET LOCAL outside a transaction is a no-op (PostgreSQL only warns).
             if (body.is_local)
-                localLockTimeout = value;
+                localLockTimeout = context.inTransaction && value;
             else
                 lockTimeoutSet = value;
         }
-        else if (kind === 'CreateStmt') {
+        else if (kind === 'CreateStmt' && !body.if_not_exists) {
+            // IF NOT EXISTS may meet the live table, with its traffic: only a table surely new counts.
             created.add(relationName(body.relation));
+        }
+        else if (kind === 'CreateTableAsStmt' && !body.if_not_exists) {
+            created.add(relationName(body.into?.rel));
+        }
+        else if (kind === 'SelectStmt' && body.intoClause) {
+            created.add(relationName(body.intoClause.rel));
         }
         return context;
     });
@@ -46225,7 +45300,7 @@ function lockTimeoutValue(body) {
         constant.fval?.fval;
     if (value === undefined)
         return false;
-    return !/^\s*0+\s*(ms|s|min|h|d)?\s*$/i.test(String(value));
+    return !/^\s*0+(\.0*)?\s*(us|ms|s|min|h|d)?\s*$/i.test(String(value));
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/transactions.ts
@@ -46475,10 +45550,86 @@ const banUncommittedTransaction = {
         ];
     },
 };
+/** Whether a statement's parse tree holds the string constant `value` ('x', 'x'::mood). */
+function usesString(node, value) {
+    if (Array.isArray(node))
+        return node.some((each) => usesString(each, value));
+    if (!node || typeof node !== 'object')
+        return false;
+    const constant = node.A_Const;
+    if (constant)
+        return constant.sval?.sval === value;
+    return Object.values(node).some((each) => usesString(each, value));
+}
+function dottedName(items) {
+    return (items ?? [])
+        .map((each) => each.String?.sval ?? '')
+        .join('.')
+        .replace(/^public\./, '');
+}
+/** ALTER TYPE … ADD VALUE: the type and the value. */
+function addedEnumValue(statement) {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind !== 'AlterEnumStmt' || body.oldVal || !body.newVal)
+        return undefined;
+    return { type: dottedName(body.typeName), value: String(body.newVal) };
+}
+const enumValueInTransaction = {
+    id: 'enum-value-in-transaction',
+    category: 'transactions',
+    severity: 'error',
+    summary: 'A value ALTER TYPE … ADD VALUE added, used in the same transaction; or ADD VALUE in a transaction before PostgreSQL 12: PostgreSQL refuses both.',
+    check(statement, context) {
+        const added = addedEnumValue(statement);
+        if (added) {
+            if (context.pgVersion >= 12 || !context.inTransaction)
+                return [];
+            if (context.statements.length < 2 && openingBegin(context, context.index) === undefined)
+                return [];
+            return [
+                {
+                    message: `Before PostgreSQL 12 (pg-version ${context.pgVersion}) ALTER TYPE ${added.type} ADD VALUE cannot run ` +
+                        "inside a transaction block ('ALTER TYPE … ADD cannot run inside a transaction block'): the migration " +
+                        'fails here and everything before it in the transaction rolls back.',
+                    fix: "Put the ADD VALUE in its own migration file that runs outside a transaction (turn off your tool's " +
+                        'transaction for that file, no BEGIN).',
+                },
+            ];
+        }
+        if (context.pgVersion < 12 || !context.inTransaction)
+            return [];
+        const findings = [];
+        const seen = new Set();
+        for (let index = 0; index < context.index; index++) {
+            const earlier = addedEnumValue(context.statements[index]);
+            if (!earlier || seen.has(earlier.value) || !sameTransaction(context, index, context.index))
+                continue;
+            // An enum created in the same transaction may use its new values at once.
+            const createdHere = context.statements.slice(0, index).some((each, at) => {
+                const [kind, body] = nodeOf(each.node);
+                return (kind === 'CreateEnumStmt' &&
+                    dottedName(body.typeName) === earlier.type &&
+                    sameTransaction(context, at, context.index));
+            });
+            if (createdHere || !usesString(statement.node, earlier.value))
+                continue;
+            seen.add(earlier.value);
+            findings.push({
+                message: `'${earlier.value}' was added to enum ${earlier.type} at ${lineOf(context, index)}, in this same ` +
+                    `transaction: PostgreSQL refuses to use it before that transaction commits ('unsafe use of new value ` +
+                    `"${earlier.value}" of enum type ${earlier.type}'), so the migration fails here and rolls back.`,
+                fix: `COMMIT after the ADD VALUE and use '${earlier.value}' in a later transaction — a separate migration ` +
+                    'file when your tool wraps each file in one.',
+            });
+        }
+        return findings;
+    },
+};
 const transactionRules = [
     banConcurrentIndexCreationInTransaction,
     transactionNesting,
     banUncommittedTransaction,
+    enumValueInTransaction,
 ];
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/locks.ts
@@ -46499,8 +45650,14 @@ const MODES = [
 const strength = (mode) => MODES.indexOf(mode);
 /** From SHARE up, a lock conflicts with the ROW EXCLUSIVE every INSERT, UPDATE and DELETE takes. */
 const blocksWrites = (mode) => strength(mode) >= strength('SHARE');
+/** What a lock is, for messages: "ACCESS EXCLUSIVE on orders". */
+function lockPhrase(lock) {
+    return lock.says ?? `${lock.mode} on ${lock.label}`;
+}
 /** Who waits while a lock is held (or queued for). */
 function stalls(lock) {
+    if (lock.blocks)
+        return lock.blocks;
     if (lock.mode === 'ACCESS EXCLUSIVE')
         return `every read and write of ${lock.label}`;
     if (lock.mode === 'EXCLUSIVE')
@@ -46711,16 +45868,15 @@ function tableLocks(statement, pgVersion) {
             return tables.map((table) => ({ table, label: table, mode: 'ACCESS EXCLUSIVE' }));
         }
         case 'ReindexStmt': {
+            // REINDEX: SHARE on the table (writes wait, reads continue) and ACCESS EXCLUSIVE on each
+            // index it rebuilds (every query that would use that index waits). CONCURRENTLY: SHARE
+            // UPDATE EXCLUSIVE, which blocks no traffic.
             if (reindexIsConcurrent(body))
                 return [];
-            const name = relationName(body.relation) || String(body.name ?? '');
-            const what = String(body.kind ?? '');
-            if (what === 'REINDEX_OBJECT_TABLE')
-                return one(name, 'ACCESS EXCLUSIVE');
-            if (what === 'REINDEX_OBJECT_INDEX')
-                return one('', 'ACCESS EXCLUSIVE', `index ${name} (and every query of its table)`);
-            return one('', 'ACCESS EXCLUSIVE', `every table of ${name || 'the database'}, in turn`);
+            return reindexLocks(body);
         }
+        case 'AlterTableMoveAllStmt':
+            return one('', 'ACCESS EXCLUSIVE', `every ${String(body.objtype ?? '') === 'OBJECT_INDEX' ? 'index' : 'table'} of tablespace ${String(body.orig_tablespacename ?? '')}, in turn`);
         case 'RefreshMatViewStmt': {
             const view = relationName(body.relation);
             return one(view, body.concurrent ? 'EXCLUSIVE' : 'ACCESS EXCLUSIVE', `materialized view ${view}`);
@@ -46767,6 +45923,43 @@ function isVacuumFull(body) {
         return false;
     const full = locks_list(body.options).find((each) => each.DefElem?.defname === 'full')?.DefElem;
     return full !== undefined && !isFalse(full.arg);
+}
+/** The locks of a REINDEX without CONCURRENTLY. */
+function reindexLocks(body) {
+    const name = relationName(body.relation) || String(body.name ?? '');
+    const what = String(body.kind ?? '');
+    if (what === 'REINDEX_OBJECT_TABLE')
+        return [
+            { table: name, label: name, mode: 'SHARE' },
+            {
+                table: name,
+                label: `every index of ${name}`,
+                mode: 'ACCESS EXCLUSIVE',
+                says: `SHARE on ${name} and ACCESS EXCLUSIVE on each of its indexes`,
+                blocks: `every INSERT, UPDATE and DELETE on ${name}, and every query that uses one of its indexes ` +
+                    '(the planner opens them all: in practice most reads too),',
+            },
+        ];
+    if (what === 'REINDEX_OBJECT_INDEX')
+        return [
+            {
+                table: '',
+                label: `index ${name}`,
+                mode: 'ACCESS EXCLUSIVE',
+                says: `ACCESS EXCLUSIVE on index ${name} and SHARE on its table`,
+                blocks: `every INSERT, UPDATE and DELETE on the table of ${name}, and every query that uses ${name},`,
+            },
+        ];
+    const scope = what === 'REINDEX_OBJECT_SCHEMA' ? `schema ${name}` : name ? `database ${name}` : 'the database';
+    return [
+        {
+            table: '',
+            label: `every table of ${scope}, in turn`,
+            mode: 'ACCESS EXCLUSIVE',
+            says: `SHARE on every table of ${scope} in turn, and ACCESS EXCLUSIVE on each index it rebuilds`,
+            blocks: `every write of each table of ${scope}, and every query that uses one of its indexes,`,
+        },
+    ];
 }
 function reindexIsConcurrent(body) {
     const option = locks_list(body.params).find((each) => each.DefElem?.defname === 'concurrently')?.DefElem;
@@ -46850,7 +46043,7 @@ function rewriteReason(column, pgVersion) {
                 why: 'a stored generated column (computed and written for every row)',
                 fix: `ADD COLUMN ${name} as a plain nullable column; fill it for new rows with a trigger and for ` +
                     'existing rows with a batched backfill (a stored generated column cannot be added without a ' +
-                    'rewrite; PostgreSQL 18 adds VIRTUAL generated columns, which need none).',
+                    'rewrite).',
             };
         if (constraint.contype !== 'CONSTR_DEFAULT' || isNullConstant(constraint.raw_expr))
             continue;
@@ -47299,7 +46492,7 @@ const requireLockTimeout = {
             return [];
         return [
             {
-                message: `${leadingWords(statement)} takes ${lock.mode} on ${lock.label} and no lock_timeout is set: if any ` +
+                message: `${leadingWords(statement)} takes ${lockPhrase(lock)} and no lock_timeout is set: if any ` +
                     `transaction holds a lock on it — a long report, a session idle in transaction — this statement ` +
                     `waits for it, and ${stalls(lock)} queues behind it for as long as it waits.`,
                 fix: "SET lock_timeout = '2s'; at the top of the file (SET LOCAL inside its transaction), before the " +
@@ -47394,8 +46587,8 @@ const banUnbatchedBackfill = {
             if (!lock)
                 continue;
             held =
-                ` And ${leadingWords(other)} at line ${other.start.line}, in the same transaction, holds ${lock.mode} ` +
-                    `on ${lock.label} until COMMIT: ${stalls(lock)} waits for the whole ${verb} as well.`;
+                ` And ${leadingWords(other)} at line ${other.start.line}, in the same transaction, holds ` +
+                    `${lockPhrase(lock)} until COMMIT: ${stalls(lock)} waits for the whole ${verb} as well.`;
             break;
         }
         return [
@@ -47411,9 +46604,178 @@ const banUnbatchedBackfill = {
         ];
     },
 };
+const requireConcurrentReindex = {
+    id: 'require-concurrent-reindex',
+    category: 'locks',
+    severity: 'error',
+    summary: 'REINDEX without CONCURRENTLY: SHARE on the table (writes wait) and ACCESS EXCLUSIVE on each index it rebuilds.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'ReindexStmt' || reindexIsConcurrent(body))
+            return [];
+        const what = String(body.kind ?? '');
+        if (what === 'REINDEX_OBJECT_SYSTEM')
+            return [];
+        const name = relationName(body.relation) || String(body.name ?? '');
+        if (what === 'REINDEX_OBJECT_TABLE' && tableIsNew(name, context))
+            return [];
+        const lock = reindexLocks(body).at(-1);
+        const word = what.replace('REINDEX_OBJECT_', '');
+        return [
+            {
+                message: `REINDEX ${word} ${name} without CONCURRENTLY takes ${lockPhrase(lock)}: ${stalls(lock)} ` +
+                    "blue's and green's, waits until every index is rebuilt.",
+                fix: `REINDEX ${word} CONCURRENTLY ${name} (PostgreSQL 12+), in a migration file that runs outside a ` +
+                    'transaction (CONCURRENTLY cannot run in one). If it fails it leaves an INVALID index named …_ccnew: ' +
+                    'DROP INDEX CONCURRENTLY it and run it again.' +
+                    (context.pgVersion < 12
+                        ? ` Before PostgreSQL 12 (pg-version ${context.pgVersion}): CREATE INDEX CONCURRENTLY a copy, then ` +
+                            'DROP INDEX CONCURRENTLY the old one.'
+                        : ''),
+            },
+        ];
+    },
+};
+const REWRITES = {
+    AT_SetLogged: () => ({
+        what: 'SET LOGGED writes the whole table into the WAL',
+        fix: 'PostgreSQL has no online way to change a live table between LOGGED and UNLOGGED: create a new ' +
+            'table of the persistence you want, copy the rows in batches (a trigger keeps it in sync), and ' +
+            'switch the code to it over an expand/contract pair of deploys — or do it in a maintenance window.',
+    }),
+    AT_SetUnLogged: () => ({
+        what: 'SET UNLOGGED rewrites the whole table',
+        fix: 'PostgreSQL has no online way to change a live table between LOGGED and UNLOGGED: create a new ' +
+            'table of the persistence you want, copy the rows in batches (a trigger keeps it in sync), and ' +
+            'switch the code to it over an expand/contract pair of deploys — or do it in a maintenance window. ' +
+            'Note that an unlogged table is emptied after a crash and is not replicated.',
+    }),
+    AT_SetTableSpace: (command) => ({
+        what: `SET TABLESPACE ${String(command.name ?? '')} copies every block of it to the new tablespace`,
+        fix: 'Move it online with pg_repack (`pg_repack --table=<table> --tablespace=<tablespace> --moveidx`), ' +
+            'outside the migration: it copies while traffic continues and takes ACCESS EXCLUSIVE only for a ' +
+            'moment at the end. New tables and indexes can be created in the tablespace directly.',
+    }),
+    AT_SetExpression: (command) => ({
+        what: `ALTER COLUMN ${String(command.name ?? '')} SET EXPRESSION recomputes and rewrites every row`,
+        fix: `Add a new plain column, fill it for new rows with a trigger and for existing rows with a batched ` +
+            `backfill, deploy code that reads it, then drop ${String(command.name ?? 'the old column')} in a ` +
+            'contract-phase file.',
+    }),
+};
+const banTableRewrite = {
+    id: 'ban-table-rewrite',
+    category: 'locks',
+    severity: 'error',
+    summary: 'ALTER TABLE … SET LOGGED / UNLOGGED, SET TABLESPACE (also ALL IN TABLESPACE), ALTER COLUMN … SET EXPRESSION: the table is rewritten under ACCESS EXCLUSIVE.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind === 'AlterTableMoveAllStmt') {
+            const what = String(body.objtype ?? '') === 'OBJECT_INDEX' ? 'index' : 'table';
+            const from = String(body.orig_tablespacename ?? '');
+            const to = String(body.new_tablespacename ?? '');
+            return [
+                {
+                    message: `ALTER ${what.toUpperCase()} ALL IN TABLESPACE ${from} SET TABLESPACE ${to} copies every ${what} of ` +
+                        `${from}, one after another, each under ACCESS EXCLUSIVE: every read and write of each — blue's and ` +
+                        "green's — waits while it is copied (and, in one transaction, until all are).",
+                    fix: REWRITES.AT_SetTableSpace({ name: to }).fix,
+                },
+            ];
+        }
+        if (kind !== 'AlterTableStmt')
+            return [];
+        const table = relationName(body.relation);
+        if (tableIsNew(table, context))
+            return [];
+        const objtype = String(body.objtype ?? '');
+        const label = objtype === 'OBJECT_INDEX'
+            ? `index ${table}`
+            : objtype === 'OBJECT_MATVIEW'
+                ? `materialized view ${table}`
+                : table;
+        return commands(body).flatMap((command) => {
+            const rewrite = REWRITES[String(command.subtype)];
+            if (!rewrite)
+                return [];
+            const { what, fix } = rewrite(command);
+            return [
+                {
+                    message: `${what} of ${label} under ACCESS EXCLUSIVE: every read and write of ${label} — blue's and green's — ` +
+                        'waits until the whole table (and its indexes) is rewritten.',
+                    fix,
+                },
+            ];
+        });
+    },
+};
+/** Materialized views created earlier in the file (no traffic reads them yet). */
+function viewIsNew(view, context) {
+    if (tableIsNew(view, context))
+        return true;
+    return context.statements.slice(0, context.index).some((each) => {
+        const [kind, body] = nodeOf(each.node);
+        if (kind !== 'CreateTableAsStmt' || body.objtype !== 'OBJECT_MATVIEW' || body.if_not_exists)
+            return false;
+        return sameName(relationName(body.into?.rel), view);
+    });
+}
+const requireConcurrentRefresh = {
+    id: 'require-concurrent-refresh',
+    category: 'locks',
+    severity: 'error',
+    summary: 'REFRESH MATERIALIZED VIEW without CONCURRENTLY: every read of the view waits for the whole refresh.',
+    check(statement, context) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'RefreshMatViewStmt' || body.concurrent)
+            return [];
+        const view = relationName(body.relation);
+        if (viewIsNew(view, context))
+            return [];
+        const noData = body.skipData ? ' WITH NO DATA also empties it: reads fail until the next refresh.' : '';
+        return [
+            {
+                message: `REFRESH MATERIALIZED VIEW ${view} without CONCURRENTLY takes ACCESS EXCLUSIVE on it: every read of ` +
+                    `${view} — blue's and green's — waits until the whole query behind it has run again.${noData}`,
+                fix: `REFRESH MATERIALIZED VIEW CONCURRENTLY ${view} (EXCLUSIVE: reads continue). It needs a UNIQUE index ` +
+                    `on ${view} covering all rows (CREATE UNIQUE INDEX CONCURRENTLY … ON ${view} (…) first) and a view ` +
+                    'that is already populated; it can run inside a transaction.',
+            },
+        ];
+    },
+};
+const banConcurrentDropOfSeveral = {
+    id: 'ban-concurrent-index-deletion-of-several',
+    category: 'locks',
+    severity: 'error',
+    summary: 'DROP INDEX CONCURRENTLY of several indexes, or with CASCADE: PostgreSQL refuses it.',
+    check(statement) {
+        const [kind, body] = nodeOf(statement.node);
+        if (kind !== 'DropStmt' || body.removeType !== 'OBJECT_INDEX' || !body.concurrent)
+            return [];
+        const names = dropNames(body).map((name) => name.join('.'));
+        const cascade = body.behavior === 'DROP_CASCADE';
+        if (names.length < 2 && !cascade)
+            return [];
+        return [
+            {
+                message: names.length > 1
+                    ? `DROP INDEX CONCURRENTLY ${names.join(', ')}: PostgreSQL refuses it ('DROP INDEX CONCURRENTLY does ` +
+                        "not support dropping multiple objects'): the migration fails at this statement, and green is " +
+                        'deployed against a schema it expected to have.'
+                    : `DROP INDEX CONCURRENTLY ${names[0] ?? ''} CASCADE: PostgreSQL refuses it ('DROP INDEX CONCURRENTLY ` +
+                        "does not support CASCADE'): the migration fails at this statement.",
+                fix: `${names.map((name) => `DROP INDEX CONCURRENTLY ${name};`).join(' ')} — one index per statement, ` +
+                    'without CASCADE, outside a transaction (drop what depends on an index first).',
+            },
+        ];
+    },
+};
 const lockRules = [
     requireConcurrentIndexCreation,
     requireConcurrentIndexDeletion,
+    banConcurrentDropOfSeveral,
+    requireConcurrentReindex,
     constraintMissingNotValid,
     addingForeignKeyConstraint,
     addingFieldWithDefault,
@@ -47421,8 +46783,1307 @@ const lockRules = [
     disallowedUniqueConstraint,
     addingSerialPrimaryKeyField,
     preferRepack,
+    banTableRewrite,
+    requireConcurrentRefresh,
     requireLockTimeout,
     banUnbatchedBackfill,
+];
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/breaking.ts
+
+
+const CONTRACT = "in a file marked '-- switchyard: contract', run by a later deploy once no old code is left";
+// ---------------------------------------------------------------------------------------------
+// Reading the parse tree
+function body(statement, kind) {
+    const [found, content] = nodeOf(statement.node);
+    return found === kind ? content : undefined;
+}
+/** The String nodes of a list (`public.mood`, a constraint's columns). */
+function strings(items) {
+    return (items ?? [])
+        .map((item) => item.String?.sval ?? '')
+        .filter(Boolean);
+}
+/** A name given as a list of String nodes, dot-joined. */
+function dotted(items) {
+    return strings(items).join('.');
+}
+/** The name of one object of a DROP / RENAME / SET SCHEMA, however the grammar wrote it. */
+function objectName(object) {
+    const [kind, content] = nodeOf(object);
+    if (kind === 'List')
+        return dotted(content.items);
+    if (kind === 'String')
+        return String(content.sval ?? '');
+    if (kind === 'TypeName')
+        return dotted(content.names);
+    if (kind === 'ObjectWithArgs')
+        return dotted(content.objname);
+    return '';
+}
+function alterTable(statement, context) {
+    const content = body(statement, 'AlterTableStmt');
+    if (!content)
+        return undefined;
+    const table = relationName(content.relation);
+    const commands = (content.cmds ?? []).flatMap((each) => each.AlterTableCmd
+        ? [
+            {
+                subtype: String(each.AlterTableCmd.subtype ?? ''),
+                name: String(each.AlterTableCmd.name ?? ''),
+                def: each.AlterTableCmd.def,
+                behavior: each.AlterTableCmd.behavior,
+            },
+        ]
+        : []);
+    return {
+        table,
+        objtype: String(content.objtype ?? 'OBJECT_TABLE'),
+        commands,
+        isNew: tableIsNew(table, context),
+    };
+}
+/** ALTER TABLE and ALTER FOREIGN TABLE: both are tables the old code queries. */
+function isTable(objtype) {
+    return objtype === 'OBJECT_TABLE' || objtype === 'OBJECT_FOREIGN_TABLE';
+}
+function cascadeNote(behavior) {
+    return behavior === 'DROP_CASCADE'
+        ? ' CASCADE also drops whatever depends on it (views, defaults, foreign keys), which blue may use too.'
+        : '';
+}
+// Views, functions, types ----------------------------------------------------------------------
+const VIEWS = ['OBJECT_VIEW', 'OBJECT_MATVIEW'];
+const TYPES = ['OBJECT_TYPE', 'OBJECT_DOMAIN'];
+const FUNCTION_KINDS = {
+    OBJECT_FUNCTION: 'function',
+    OBJECT_PROCEDURE: 'procedure',
+    OBJECT_ROUTINE: 'routine',
+    OBJECT_AGGREGATE: 'aggregate',
+};
+/** The view a statement creates (CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW), if any. */
+function viewCreated([kind, content]) {
+    if (kind === 'ViewStmt')
+        return { name: relationName(content.view), replace: Boolean(content.replace) };
+    if (kind === 'CreateTableAsStmt' && content.objtype === 'OBJECT_MATVIEW')
+        return {
+            name: relationName(content.into?.rel),
+            replace: Boolean(content.if_not_exists),
+        };
+    return undefined;
+}
+/**
+ * An argument type as PostgreSQL matches it, to compare a DROP's with a CREATE's: its name without
+ * pg_catalog (`bigint` parses as pg_catalog.int8, `int8` as int8) and whether it is an array;
+ * type modifiers do not count in a function's signature.
+ */
+function typeKey(typeName) {
+    const type = (typeName?.TypeName ?? typeName ?? {});
+    const names = strings(type.names);
+    if (names[0] === 'pg_catalog')
+        names.shift();
+    return `${names.join('.')}${type.arrayBounds ? '[]' : ''}${type.setof ? ' setof' : ''}`;
+}
+function functionRef(object) {
+    const content = object.ObjectWithArgs ?? {};
+    return {
+        name: dotted(content.objname),
+        args: content.args_unspecified ? undefined : (content.objargs ?? []).map(typeKey),
+    };
+}
+/** The function a CREATE [OR REPLACE] FUNCTION / PROCEDURE makes, with its input argument types. */
+function functionCreated([kind, content]) {
+    if (kind !== 'CreateFunctionStmt')
+        return undefined;
+    const parameters = (content.parameters ?? [])
+        .map((each) => each.FunctionParameter ?? {})
+        .filter((each) => each.mode !== 'FUNC_PARAM_OUT' && each.mode !== 'FUNC_PARAM_TABLE');
+    return {
+        name: dotted(content.funcname),
+        args: parameters.map((each) => typeKey(each.argType)),
+        replace: Boolean(content.replace),
+    };
+}
+function sameFunction(dropped, created) {
+    if (!created || !sameName(dropped.name, created.name))
+        return false;
+    return dropped.args === undefined || JSON.stringify(dropped.args) === JSON.stringify(created.args);
+}
+function typeCreated([kind, content]) {
+    if (kind === 'CreateEnumStmt' || kind === 'CreateRangeStmt')
+        return dotted(content.typeName);
+    if (kind === 'CreateDomainStmt')
+        return dotted(content.domainname);
+    if (kind === 'CompositeTypeStmt')
+        return relationName(content.typevar);
+    if (kind === 'DefineStmt' && content.kind === 'OBJECT_TYPE')
+        return dotted(content.defnames);
+    return undefined;
+}
+/** Built once per file (the rules see each statement of it in turn), so a check costs no scan. */
+const fileIndexes = new WeakMap();
+function eventKey(namespace, name) {
+    return `${namespace} ${name.replace(/^public\./, '')}`;
+}
+function fileIndex(statements) {
+    const known = fileIndexes.get(statements);
+    if (known)
+        return known;
+    const events = new Map();
+    const add = (namespace, name, event) => {
+        if (!name)
+            return;
+        const key = eventKey(namespace, name);
+        events.set(key, [...(events.get(key) ?? []), event]);
+    };
+    const nextTransactionStatement = [];
+    let next = Infinity;
+    for (let index = statements.length - 1; index >= 0; index--) {
+        nextTransactionStatement[index] = next;
+        if (statements[index].kind === 'TransactionStmt')
+            next = index;
+    }
+    statements.forEach((statement, index) => {
+        const entry = nodeOf(statement.node);
+        const [kind, content] = entry;
+        const view = viewCreated(entry);
+        if (view)
+            add('view', view.name, { index, created: true, replace: view.replace });
+        const made = functionCreated(entry);
+        if (made)
+            add('function', made.name, { index, created: true, replace: made.replace, function: made });
+        const type = typeCreated(entry);
+        if (type)
+            add('type', type, { index, created: true, replace: false });
+        if (kind === 'CreateSchemaStmt')
+            add('schema', String(content.schemaname ?? ''), {
+                index,
+                created: true,
+                replace: Boolean(content.if_not_exists),
+            });
+        if (kind !== 'DropStmt')
+            return;
+        const removeType = String(content.removeType);
+        for (const object of content.objects ?? []) {
+            const drop = { index, created: false, replace: false };
+            if (VIEWS.includes(removeType))
+                add('view', objectName(object), drop);
+            else if (TYPES.includes(removeType))
+                add('type', objectName(object), drop);
+            else if (removeType === 'OBJECT_SCHEMA')
+                add('schema', objectName(object), drop);
+            else if (FUNCTION_KINDS[removeType]) {
+                const ref = functionRef(object);
+                add('function', ref.name, { ...drop, function: ref });
+            }
+        }
+    });
+    const index = { events, nextTransactionStatement };
+    fileIndexes.set(statements, index);
+    return index;
+}
+/**
+ * Whether the file created the object before this statement, and it did not exist before the file
+ * ran: the first thing the file does to it is a CREATE — not OR REPLACE or IF NOT EXISTS, and not
+ * after a DROP (DROP + CREATE replaces what blue uses).
+ */
+function createdByFile(context, namespace, name, matches = () => true) {
+    for (const event of fileIndex(context.statements).events.get(eventKey(namespace, name)) ?? []) {
+        if (event.index >= context.index)
+            break;
+        if (!matches(event))
+            continue;
+        if (!event.created)
+            return false;
+        if (!event.replace)
+            return true;
+    }
+    return false;
+}
+/**
+ * Whether the file creates the object again after this statement (its DROP): in the same
+ * transaction (blue never sees it missing), or later, or not at all.
+ */
+function recreated(context, namespace, name, matches = () => true) {
+    const file = fileIndex(context.statements);
+    const again = (file.events.get(eventKey(namespace, name)) ?? []).find((event) => event.index > context.index && event.created && matches(event));
+    if (!again)
+        return undefined;
+    const sameTransaction = context.inTransaction && again.index < (file.nextTransactionStatement[context.index] ?? Infinity);
+    return sameTransaction ? 'in the same transaction' : 'later';
+}
+function breaking_viewIsNew(name, context) {
+    return createdByFile(context, 'view', name);
+}
+/** A drop of any function of that name says it existed; a create must have the same signature. */
+function functionIsNew(ref, context) {
+    return createdByFile(context, 'function', ref.name, (event) => !event.created || sameFunction(ref, event.function));
+}
+function typeIsNew(name, context) {
+    return createdByFile(context, 'type', name);
+}
+function schemaIsNew(name, context) {
+    return createdByFile(context, 'schema', name);
+}
+function addedColumn(command) {
+    const column = command.def?.ColumnDef;
+    if (!column?.colname)
+        return undefined;
+    return { name: String(column.colname), fills: fillsItself(column) };
+}
+/** The columns of `table` that ALTER TABLE … ADD COLUMN added in statements before this one. */
+function columnsAddedBefore(context, table) {
+    const names = new Set();
+    for (const statement of context.statements.slice(0, context.index)) {
+        const content = body(statement, 'AlterTableStmt');
+        if (!content || !sameName(relationName(content.relation), table))
+            continue;
+        for (const each of content.cmds ?? []) {
+            if (each.AlterTableCmd?.subtype !== 'AT_AddColumn')
+                continue;
+            const column = addedColumn({ subtype: 'AT_AddColumn', name: '', def: each.AlterTableCmd.def });
+            if (column)
+                names.add(column.name);
+        }
+    }
+    return names;
+}
+/** The column names an expression refers to. */
+function referencedColumns(expression) {
+    const found = [];
+    const walk = (node) => {
+        if (Array.isArray(node))
+            node.forEach(walk);
+        else if (node && typeof node === 'object') {
+            const ref = node.ColumnRef;
+            if (ref) {
+                const column = strings(ref.fields).at(-1);
+                if (column)
+                    found.push(column);
+                return;
+            }
+            Object.values(node).forEach(walk);
+        }
+    };
+    walk(expression);
+    return found;
+}
+/** A CHECK that can reject a NULL: IS NOT NULL, COALESCE, IS TRUE, IS DISTINCT FROM… */
+function rejectsNull(expression) {
+    return /"(NullTest|BooleanTest|CoalesceExpr|NullIfExpr)"|AEXPR_(NOT_)?DISTINCT/.test(JSON.stringify(expression ?? {}));
+}
+/**
+ * Whether a constraint only restricts columns added in the same ALTER TABLE statement, in a way
+ * blue's writes — which leave those columns NULL — always pass: a CHECK that NULL passes, a
+ * foreign key (NULL references nothing), a UNIQUE of columns without a default.
+ */
+function onlyOnNewColumns(constraint, added) {
+    const contype = String(constraint.contype);
+    const columns = contype === 'CONSTR_CHECK'
+        ? referencedColumns(constraint.raw_expr)
+        : contype === 'CONSTR_FOREIGN'
+            ? strings(constraint.fk_attrs)
+            : contype === 'CONSTR_UNIQUE'
+                ? strings(constraint.keys)
+                : [];
+    if (columns.length === 0 || !columns.every((column) => added.has(column)))
+        return false;
+    if (contype === 'CONSTR_CHECK')
+        return !rejectsNull(constraint.raw_expr);
+    if (contype === 'CONSTR_UNIQUE')
+        return !constraint.nulls_not_distinct && columns.every((column) => !added.get(column).fills);
+    return true;
+}
+/**
+ * Whether an earlier CHECK (column IS NOT NULL) on the table — in this statement or an earlier
+ * one of the file — already is the restriction a SET NOT NULL makes (and was reported itself).
+ */
+function checkedNotNullBefore(context, table, column, earlierCommands) {
+    const proves = (def) => {
+        const constraint = def?.Constraint;
+        return constraint?.contype === 'CONSTR_CHECK' && notNullColumns(constraint.raw_expr).includes(column);
+    };
+    if (earlierCommands.some((command) => command.subtype === 'AT_AddConstraint' && proves(command.def)))
+        return true;
+    const earlier = tableCommandsBefore(context, table);
+    return earlier.some((command) => (command.subtype === 'AT_AddConstraint' && proves(command.def)) ||
+        // VALIDATE of a constraint an earlier migration added: taken, as adding-not-nullable-field
+        // (and squawk) take it, to be that check — its ADD was reported in its own file.
+        (command.subtype === 'AT_ValidateConstraint' &&
+            !earlier.some((each) => each.subtype === 'AT_AddConstraint' &&
+                each.def?.Constraint?.conname === command.name)));
+}
+/** The ALTER TABLE commands on `table` in the statements of the file before this one, in order. */
+function tableCommandsBefore(context, table) {
+    return context.statements.slice(0, context.index).flatMap((statement) => {
+        const content = body(statement, 'AlterTableStmt');
+        if (!content || !sameName(relationName(content.relation), table))
+            return [];
+        return (content.cmds ?? []).flatMap((each) => each.AlterTableCmd
+            ? [
+                {
+                    subtype: String(each.AlterTableCmd.subtype ?? ''),
+                    name: String(each.AlterTableCmd.name ?? ''),
+                    def: each.AlterTableCmd.def,
+                },
+            ]
+            : []);
+    });
+}
+/**
+ * Whether a DROP CONSTRAINT ends the safe way to SET NOT NULL: the file validated (or added) the
+ * constraint, then SET NOT NULL on the table — the NOT NULL now guarantees what the check did.
+ */
+function replacedByNotNull(context, table, name) {
+    const earlier = tableCommandsBefore(context, table);
+    const at = earlier.findIndex((command) => (command.subtype === 'AT_ValidateConstraint' && command.name === name) ||
+        (command.subtype === 'AT_AddConstraint' &&
+            command.def?.Constraint?.conname === name &&
+            notNullColumns(command.def.Constraint?.raw_expr).length > 0));
+    return at >= 0 && earlier.slice(at + 1).some((command) => command.subtype === 'AT_SetNotNull');
+}
+// ---------------------------------------------------------------------------------------------
+// The rules
+function rule(definition) {
+    return { category: 'breaks-old-code', ...definition };
+}
+const banDropColumn = rule({
+    id: 'ban-drop-column',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP COLUMN: the old code still reads and writes the column.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_DropColumn')
+            .map((command) => ({
+            message: `Dropping ${alter.table}.${command.name} breaks blue: the old code still reads and writes ${alter.table}.${command.name}, ` +
+                `and its queries fail with 'column "${command.name}" does not exist' until the shift is over.` +
+                cascadeNote(command.behavior),
+            fix: `Expand → migrate → contract: first deploy code that no longer reads or writes ${alter.table}.${command.name} ` +
+                `(make it nullable or give it a default first if it is NOT NULL, so that code's inserts succeed); ` +
+                `then drop the column ${CONTRACT}.`,
+        }));
+    },
+});
+const banDropTable = rule({
+    id: 'ban-drop-table',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP TABLE: the old code still queries the table.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || (content.removeType !== 'OBJECT_TABLE' && content.removeType !== 'OBJECT_FOREIGN_TABLE'))
+            return [];
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((table) => !tableIsNew(table, context))
+            .map((table) => ({
+            message: `Dropping table ${table} breaks blue: the old code still queries ${table}, and every one of those queries fails ` +
+                `with 'relation "${table}" does not exist' until the shift is over; its data is gone for a rollback too.` +
+                cascadeNote(content.behavior),
+            fix: `Expand → migrate → contract: deploy code that no longer reads or writes ${table}; back it up; ` +
+                `then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+const renamingColumn = rule({
+    id: 'renaming-column',
+    severity: 'error',
+    breaking: true,
+    summary: 'RENAME COLUMN: the old code still uses the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || content.renameType !== 'OBJECT_COLUMN')
+            return [];
+        const relation = relationName(content.relation);
+        if (tableIsNew(relation, context) || breaking_viewIsNew(relation, context))
+            return [];
+        const from = String(content.subname ?? '');
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming ${relation}.${from} to ${to} breaks blue: the old code still reads and writes ${relation}.${from}, ` +
+                    `and its queries fail with 'column "${from}" does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: add ${relation}.${to}, keep both in sync (a trigger, or the new code writing both) and backfill; ` +
+                    `deploy code that uses ${to}; then drop ${from} ${CONTRACT}. Or keep the column's name and rename the field in the code only.`,
+            },
+        ];
+    },
+});
+const renamingTable = rule({
+    id: 'renaming-table',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER TABLE … RENAME TO: the old code still uses the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || (content.renameType !== 'OBJECT_TABLE' && content.renameType !== 'OBJECT_FOREIGN_TABLE'))
+            return [];
+        const table = relationName(content.relation);
+        if (tableIsNew(table, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming table ${table} to ${to} breaks blue: the old code still queries ${table}, and its queries fail with ` +
+                    `'relation "${table}" does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create a view ${to} AS SELECT * FROM ${table} (simple views are updatable) and deploy code that uses ${to}; ` +
+                    `then, ${CONTRACT}, drop the view and rename the table in one transaction.`,
+            },
+        ];
+    },
+});
+const changingColumnType = rule({
+    id: 'changing-column-type',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER COLUMN … TYPE: the old code reads and writes the old type, and the table is rewritten.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_AlterColumnType')
+            .map((command) => ({
+            message: `Changing the type of ${alter.table}.${command.name} breaks blue: the old code reads and writes it as the old type, ` +
+                `so values green writes may not parse, fit or compare the way blue expects (and cached plans fail with ` +
+                `'cached plan must not change result type'). Most type changes also rewrite ${alter.table} and its indexes ` +
+                `under an ACCESS EXCLUSIVE lock, stalling all traffic to it while they run.`,
+            fix: `Expand → migrate → contract: add a new column of the new type; keep it in sync with ${command.name} (a trigger) ` +
+                `and backfill in batches; deploy code that uses the new column; then drop ${command.name} ${CONTRACT}.`,
+        }));
+    },
+});
+/** Whether a new column's value is filled in for inserts that leave it out. */
+function fillsItself(column) {
+    const type = dotted(column.typeName?.names);
+    if (/^(pg_catalog\.)?(small|big)?serial[248]?$/.test(type))
+        return true;
+    return (column.constraints ?? []).some((each) => {
+        const contype = each.Constraint?.contype;
+        if (contype === 'CONSTR_DEFAULT')
+            return !isNullConstant(each.Constraint?.raw_expr);
+        return contype === 'CONSTR_IDENTITY' || contype === 'CONSTR_GENERATED';
+    });
+}
+const addingRequiredField = rule({
+    id: 'adding-required-field',
+    severity: 'error',
+    summary: 'ADD COLUMN … NOT NULL without a DEFAULT: the old code’s inserts leave it out, and fail.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands.flatMap((command) => {
+            if (command.subtype !== 'AT_AddColumn')
+                return [];
+            const column = command.def?.ColumnDef ?? {};
+            const constraints = column.constraints ?? [];
+            const notNull = constraints.some((each) => each.Constraint?.contype === 'CONSTR_NOTNULL' || each.Constraint?.contype === 'CONSTR_PRIMARY');
+            if (!notNull || fillsItself(column))
+                return [];
+            const name = String(column.colname ?? '');
+            return [
+                {
+                    message: `Adding ${alter.table}.${name} as NOT NULL without a default breaks blue: the old code does not know the column, ` +
+                        `so its INSERTs into ${alter.table} leave it out and fail with 'null value in column "${name}" of relation … violates not-null constraint'. ` +
+                        `On a table that has rows the statement itself fails.`,
+                    fix: `Add ${alter.table}.${name} nullable (or NOT NULL with a constant DEFAULT); deploy code that always writes it; ` +
+                        `backfill existing rows in batches; then, in a later deploy, add CHECK (${name} IS NOT NULL) NOT VALID, VALIDATE it, and SET NOT NULL.`,
+                },
+            ];
+        });
+    },
+});
+const banDropNotNull = rule({
+    id: 'ban-drop-not-null',
+    severity: 'warning',
+    summary: 'ALTER COLUMN … DROP NOT NULL: green may write NULLs the old code does not expect.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_DropNotNull')
+            .map((command) => ({
+            message: `Dropping NOT NULL from ${alter.table}.${command.name} lets green (and anything else) write NULLs there, ` +
+                `while blue still assumes every ${alter.table}.${command.name} has a value: its reads of those rows may crash or misbehave.`,
+            fix: `Only the code that stops writing ${alter.table}.${command.name} needs it nullable: make sure the release blue runs ` +
+                `handles NULL there before green writes any (or write a marker value instead of NULL), then drop NOT NULL.`,
+        }));
+    },
+});
+const banDropDatabase = rule({
+    id: 'ban-drop-database',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP DATABASE: everything connected to it breaks.',
+    check(statement) {
+        const content = body(statement, 'DropdbStmt');
+        if (!content)
+            return [];
+        const name = String(content.dbname ?? '');
+        return [
+            {
+                message: `Dropping database ${name} breaks every client of it, blue and green alike: their connections are refused and the data is gone.`,
+                fix: `A migration should not drop a database. Back it up, move every client off it, and drop it by hand once nothing connects.`,
+            },
+        ];
+    },
+});
+const banDropView = rule({
+    id: 'ban-drop-view',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP VIEW / MATERIALIZED VIEW: the old code still queries the view.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || (content.removeType !== 'OBJECT_VIEW' && content.removeType !== 'OBJECT_MATVIEW'))
+            return [];
+        const kind = content.removeType === 'OBJECT_MATVIEW' ? 'materialized view' : 'view';
+        return (content.objects ?? []).map(objectName).flatMap((view) => {
+            if (breaking_viewIsNew(view, context))
+                return [];
+            const again = recreated(context, 'view', view);
+            // DROP + CREATE in one transaction replaces the view: blue never sees it missing.
+            if (again === 'in the same transaction')
+                return [];
+            return [
+                {
+                    message: again
+                        ? `Dropping ${kind} ${view} and creating it again outside one transaction breaks blue: between the two statements ` +
+                            `its queries of ${view} fail with 'relation "${view}" does not exist'.` +
+                            cascadeNote(content.behavior)
+                        : `Dropping ${kind} ${view} breaks blue: the old code still queries ${view}, and those queries fail with ` +
+                            `'relation "${view}" does not exist' until the shift is over.` +
+                            cascadeNote(content.behavior),
+                    fix: again
+                        ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE VIEW when the columns stay.`
+                        : `Expand → migrate → contract: deploy code that no longer queries ${view}; then drop it ${CONTRACT}.`,
+                },
+            ];
+        });
+    },
+});
+const renamingView = rule({
+    id: 'renaming-view',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER VIEW / MATERIALIZED VIEW … RENAME TO: the old code still uses the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || (content.renameType !== 'OBJECT_VIEW' && content.renameType !== 'OBJECT_MATVIEW'))
+            return [];
+        const view = relationName(content.relation);
+        if (breaking_viewIsNew(view, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming view ${view} to ${to} breaks blue: the old code still queries ${view}, and its queries fail with ` +
+                    `'relation "${view}" does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create ${to} beside ${view} (same definition); deploy code that uses ${to}; then drop ${view} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const banDropFunction = rule({
+    id: 'ban-drop-function',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP FUNCTION / PROCEDURE: the old code (or its defaults and triggers) still calls it.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        const kind = FUNCTION_KINDS[String(content?.removeType)];
+        if (!content || !kind)
+            return [];
+        return (content.objects ?? []).map(functionRef).flatMap((ref) => {
+            if (functionIsNew(ref, context))
+                return [];
+            const again = recreated(context, 'function', ref.name, (event) => sameFunction(ref, event.function));
+            if (again === 'in the same transaction')
+                return [];
+            return [
+                {
+                    message: again
+                        ? `Dropping ${kind} ${ref.name} and creating it again outside one transaction breaks blue: between the two statements ` +
+                            `its calls of ${ref.name} fail with 'function ${ref.name}(…) does not exist'.` +
+                            cascadeNote(content.behavior)
+                        : `Dropping ${kind} ${ref.name} breaks blue: the old code still calls ${ref.name}, and those calls fail with ` +
+                            `'function ${ref.name}(…) does not exist' until the shift is over.` +
+                            cascadeNote(content.behavior),
+                    fix: again
+                        ? `Run the DROP and the CREATE in one transaction (BEGIN … COMMIT), or use CREATE OR REPLACE when the signature stays.`
+                        : `Expand → migrate → contract: deploy code that no longer calls ${ref.name}; then drop it ${CONTRACT}.`,
+                },
+            ];
+        });
+    },
+});
+const renamingFunction = rule({
+    id: 'renaming-function',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER FUNCTION / PROCEDURE … RENAME TO: the old code still calls the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        const kind = FUNCTION_KINDS[String(content?.renameType)];
+        if (!content || !kind)
+            return [];
+        const ref = functionRef(content.object);
+        if (functionIsNew(ref, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming ${kind} ${ref.name} to ${to} breaks blue: the old code still calls ${ref.name}, and those calls fail with ` +
+                    `'function ${ref.name}(…) does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create ${to} with the same body beside ${ref.name}; deploy code that calls ${to}; then drop ${ref.name} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const banDropType = rule({
+    id: 'ban-drop-type',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP TYPE / DOMAIN: the old code still casts to it or writes columns of it.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || (content.removeType !== 'OBJECT_TYPE' && content.removeType !== 'OBJECT_DOMAIN'))
+            return [];
+        const kind = content.removeType === 'OBJECT_DOMAIN' ? 'domain' : 'type';
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((type) => !typeIsNew(type, context))
+            .map((type) => ({
+            message: `Dropping ${kind} ${type} breaks blue: the old code still names ${type} (casts such as $1::${type}, columns and functions of that type), ` +
+                `and those queries fail with 'type "${type}" does not exist' until the shift is over.` +
+                cascadeNote(content.behavior),
+            fix: `Expand → migrate → contract: move the columns off ${type} and deploy code that no longer names it; then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+const renamingType = rule({
+    id: 'renaming-type',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER TYPE / DOMAIN … RENAME TO: the old code still casts to the old name.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || (content.renameType !== 'OBJECT_TYPE' && content.renameType !== 'OBJECT_DOMAIN'))
+            return [];
+        const type = objectName(content.object);
+        if (typeIsNew(type, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming type ${type} to ${to} breaks blue: the old code still names ${type} (casts such as $1::${type}, which ORMs write for enums), ` +
+                    `and those queries fail with 'type "${type}" does not exist' the moment the rename commits.`,
+                fix: `Keep the type's name and rename it in the code only; or add the new type, move the columns to it across deploys, and drop ${type} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const enumValueRenamed = rule({
+    id: 'enum-value-renamed',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER TYPE … RENAME VALUE: the old code still writes the old value, and compares with it.',
+    check(statement, context) {
+        const content = body(statement, 'AlterEnumStmt');
+        if (!content?.oldVal)
+            return [];
+        const type = dotted(content.typeName);
+        if (typeIsNew(type, context))
+            return [];
+        const from = String(content.oldVal);
+        const to = String(content.newVal ?? '');
+        return [
+            {
+                message: `Renaming value '${from}' of enum ${type} to '${to}' breaks blue: the old code still writes '${from}' and fails with ` +
+                    `'invalid input value for enum ${type}: "${from}"', and its reads meet '${to}', which it does not know.`,
+                fix: `Expand → migrate → contract: ADD VALUE '${to}'; deploy code that writes '${to}' and reads both; UPDATE the rows from '${from}' to '${to}' in batches; ` +
+                    `stop using '${from}' (an enum value cannot be dropped: leave it, or move the column to a new type ${CONTRACT}).`,
+            },
+        ];
+    },
+});
+const enumValueAdded = rule({
+    id: 'enum-value-added',
+    severity: 'warning',
+    summary: 'ALTER TYPE … ADD VALUE: green may write a value the old code does not know.',
+    check(statement, context) {
+        const content = body(statement, 'AlterEnumStmt');
+        if (!content || content.oldVal || !content.newVal)
+            return [];
+        const type = dotted(content.typeName);
+        if (typeIsNew(type, context))
+            return [];
+        const value = String(content.newVal);
+        return [
+            {
+                message: `Adding value '${value}' to enum ${type}: once green writes '${value}', blue reads a ${type} it does not know ` +
+                    `(an unmatched case, a failed parse into its own enum) for as long as the shift lasts — and after a rollback.`,
+                fix: `Add the value one deploy before any code writes it, in a release whose code reads '${value}' safely; ` +
+                    `only the next release starts writing it.`,
+            },
+        ];
+    },
+});
+const banDropColumnDefault = rule({
+    id: 'ban-drop-column-default',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER COLUMN … DROP DEFAULT / DROP IDENTITY / DROP EXPRESSION: the old code’s inserts relied on it.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands.flatMap((command) => {
+            const column = `${alter.table}.${command.name}`;
+            const dropsDefault = command.subtype === 'AT_ColumnDefault' && (command.def === undefined || isNullConstant(command.def));
+            const what = dropsDefault
+                ? 'the default'
+                : command.subtype === 'AT_DropIdentity'
+                    ? 'the identity (its generated values)'
+                    : command.subtype === 'AT_DropExpression'
+                        ? 'the generation expression'
+                        : undefined;
+            if (!what)
+                return [];
+            return [
+                {
+                    message: `Dropping ${what} of ${column} breaks blue: the old code's INSERTs that leave ${command.name} out now store NULL instead, ` +
+                        `and fail with 'null value in column "${command.name}" of relation … violates not-null constraint' when it is NOT NULL.`,
+                    fix: `Expand → migrate → contract: deploy code that always writes ${column}; then drop ${what} ${CONTRACT}.`,
+                },
+            ];
+        });
+    },
+});
+const changingColumnDefault = rule({
+    id: 'changing-column-default',
+    severity: 'warning',
+    summary: 'ALTER COLUMN … SET DEFAULT: the old code’s inserts get a value it did not choose.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        // A column this file added: blue never saw it, so its inserts never relied on its default.
+        const added = columnsAddedBefore(context, alter.table);
+        return alter.commands
+            .filter((command, at) => {
+            if (command.subtype !== 'AT_ColumnDefault' ||
+                command.def === undefined ||
+                isNullConstant(command.def))
+                return false;
+            if (added.has(command.name))
+                return false;
+            return !alter.commands
+                .slice(0, at)
+                .some((each) => each.subtype === 'AT_AddColumn' && addedColumn(each)?.name === command.name);
+        })
+            .map((command) => ({
+            message: `Changing the default of ${alter.table}.${command.name}: blue's INSERTs that leave ${command.name} out now get the new default, ` +
+                `a value the old code did not choose and may not expect when it reads the row back.`,
+            fix: `Make sure the old code handles the new default (or always writes ${command.name}) before changing it; ` +
+                `or let green write the new value explicitly and change the default once blue is gone.`,
+        }));
+    },
+});
+const CONSTRAINT_KINDS = {
+    CONSTR_CHECK: 'CHECK',
+    CONSTR_UNIQUE: 'UNIQUE',
+    CONSTR_PRIMARY: 'PRIMARY KEY',
+    CONSTR_FOREIGN: 'FOREIGN KEY',
+    CONSTR_EXCLUSION: 'EXCLUDE',
+};
+/** A new rule every write must follow: `writes` says whose writes, e.g. "INSERTs and UPDATEs of orders". */
+function restriction(writes, what, extra = '') {
+    return {
+        message: `${what} applies to every write from now on, not only to new code: blue's ${writes} that break it fail ` +
+            `(the old code was never written to respect it), for the whole shift and after a rollback.${extra}`,
+        fix: `Add it only once every release that can still run writes data that satisfies it: deploy that code first, fix the existing rows, ` +
+            `then add it in a later deploy (NOT VALID first, then VALIDATE, to keep the lock short).`,
+    };
+}
+const newWriteRestriction = rule({
+    id: 'new-write-restriction',
+    severity: 'warning',
+    summary: 'ADD CONSTRAINT (CHECK — even NOT VALID —, UNIQUE, PRIMARY KEY, FOREIGN KEY, EXCLUDE), CREATE UNIQUE INDEX, SET NOT NULL: the old code’s writes may violate it.',
+    check(statement, context) {
+        const index = body(statement, 'IndexStmt');
+        if (index) {
+            const table = relationName(index.relation);
+            if (!index.unique || tableIsNew(table, context))
+                return [];
+            const columns = (index.indexParams ?? [])
+                .map((each) => each.IndexElem?.name ?? 'an expression')
+                .join(', ');
+            return [
+                restriction(`INSERTs and UPDATEs of ${table}`, `The unique index ${index.idxname ? `${String(index.idxname)} ` : ''}on ${table} (${columns})`),
+            ];
+        }
+        const domain = body(statement, 'AlterDomainStmt');
+        if (domain) {
+            const name = dotted(domain.typeName);
+            if (typeIsNew(name, context))
+                return [];
+            const writes = `writes to columns of domain ${name}`;
+            if (domain.subtype === 'O')
+                return [restriction(writes, `SET NOT NULL on domain ${name}`)];
+            if (domain.subtype === 'C')
+                return [
+                    restriction(writes, `The constraint added to domain ${name}`, ' NOT VALID skips only the existing rows.'),
+                ];
+            return [];
+        }
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        const addedHere = new Map(alter.commands.flatMap((command) => {
+            const column = command.subtype === 'AT_AddColumn' ? addedColumn(command) : undefined;
+            return column ? [[column.name, column]] : [];
+        }));
+        return alter.commands.flatMap((command, at) => {
+            if (command.subtype === 'AT_SetNotNull') {
+                // The CHECK (… IS NOT NULL) before it was the restriction, and was reported itself.
+                if (checkedNotNullBefore(context, alter.table, command.name, alter.commands.slice(0, at)))
+                    return [];
+                return [
+                    restriction(`INSERTs and UPDATEs of ${alter.table}`, `SET NOT NULL on ${alter.table}.${command.name}`, ` An old release that leaves ${command.name} out of its INSERTs, or writes NULL, fails with 'null value in column "${command.name}"'.`),
+                ];
+            }
+            if (command.subtype !== 'AT_AddConstraint')
+                return [];
+            const constraint = command.def?.Constraint ?? {};
+            if (onlyOnNewColumns(constraint, addedHere))
+                return [];
+            const kind = CONSTRAINT_KINDS[String(constraint.contype)];
+            // UNIQUE USING INDEX: the unique index already enforced it.
+            if (!kind || (constraint.contype === 'CONSTR_UNIQUE' && constraint.indexname))
+                return [];
+            const named = constraint.conname ? ` ${String(constraint.conname)}` : '';
+            const keys = strings(constraint.keys ?? constraint.fk_attrs).join(', ');
+            const what = `The ${kind} constraint${named} on ${alter.table}${keys ? ` (${keys})` : ''}`;
+            let extra = '';
+            if (constraint.skip_validation)
+                extra += ' NOT VALID skips only the existing rows.';
+            if (constraint.contype === 'CONSTR_PRIMARY')
+                extra += ' A primary key also makes its columns NOT NULL.';
+            if (constraint.contype === 'CONSTR_FOREIGN') {
+                const parent = relationName(constraint.pktable);
+                // NO ACTION (the default) or RESTRICT: deleting a parent still referenced fails.
+                const blocks = (action) => action === undefined || action === 'a' || action === 'r';
+                const writes = [
+                    blocks(constraint.fk_del_action) ? 'DELETEs' : '',
+                    blocks(constraint.fk_upd_action) ? 'key UPDATEs' : '',
+                ].filter(Boolean);
+                if (writes.length > 0)
+                    extra += ` Blue's ${writes.join(' and ')} of ${parent} rows that ${alter.table} still references fail too.`;
+            }
+            return [restriction(`INSERTs and UPDATEs of ${alter.table}`, what, extra)];
+        });
+    },
+});
+const banDropConstraint = rule({
+    id: 'ban-drop-constraint',
+    severity: 'warning',
+    summary: 'DROP CONSTRAINT: the old code may rely on it (ON CONFLICT, data it guarantees).',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_DropConstraint' && !replacedByNotNull(context, alter.table, command.name))
+            .map((command) => ({
+            message: `Dropping constraint ${command.name} of ${alter.table}: if it is a UNIQUE or PRIMARY KEY constraint, blue's ` +
+                `INSERT … ON CONFLICT on its columns (or ON CONFLICT ON CONSTRAINT ${command.name}) fails with 'there is no unique or exclusion constraint matching'; ` +
+                `whatever it is, blue may rely on the data it guaranteed, which green can now break.` +
+                cascadeNote(command.behavior),
+            fix: `Loosening a CHECK or a foreign key for green is an expand step: drop it once blue tolerates the data green will write. ` +
+                `A unique or primary key constraint: deploy code that no longer upserts on it first, then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+/** PostgreSQL's default names for the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint. */
+const CONSTRAINT_INDEX_NAME = /_(pkey|key|excl)$/;
+const renamingConstraint = rule({
+    id: 'renaming-constraint',
+    severity: 'warning',
+    summary: 'RENAME CONSTRAINT (or renaming the index behind one): the old code may name it (ON CONFLICT ON CONSTRAINT, error handling).',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content)
+            return [];
+        const to = String(content.newname ?? '');
+        const consequences = (from, owner) => `blue's INSERT … ON CONFLICT ON CONSTRAINT ${from} fails with 'constraint "${from}" for table "${owner}" does not exist', ` +
+            `and old code that recognises violations by the constraint's name (ORMs mapping errors to fields) no longer does.`;
+        const fix = (from) => `Rename it in a later deploy, once no code that names ${from} is left; queries that name no constraint are unaffected.`;
+        if (content.renameType === 'OBJECT_INDEX') {
+            // Queries never name an index, but renaming the index of a constraint renames the
+            // constraint too. The statement does not say which it is: PostgreSQL's default names do.
+            const index = relationName(content.relation);
+            const bare = content.relation.relname ?? '';
+            const ofNewTable = [...context.createdTables].some((table) => bare.startsWith(`${table.replace(/^.*\./, '')}_`));
+            if (!CONSTRAINT_INDEX_NAME.test(bare) || ofNewTable)
+                return [];
+            return [
+                {
+                    message: `Renaming index ${index} to ${to}: ${bare} is PostgreSQL's default name for the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint, ` +
+                        `and renaming such an index renames its constraint too. Then blue's INSERT … ON CONFLICT ON CONSTRAINT ${bare} fails with ` +
+                        `'constraint "${bare}" … does not exist', and old code that recognises violations by the constraint's name no longer does. ` +
+                        `(If it is a plain unique index, nothing breaks: suppress this.)`,
+                    fix: fix(bare),
+                },
+            ];
+        }
+        // A domain's constraints are in no query (ON CONFLICT names table constraints only).
+        if (content.renameType !== 'OBJECT_TABCONSTRAINT')
+            return [];
+        const owner = relationName(content.relation);
+        if (tableIsNew(owner, context))
+            return [];
+        const from = String(content.subname ?? '');
+        return [
+            {
+                message: `Renaming constraint ${from} of ${owner} to ${to}: ${consequences(from, owner)}`,
+                fix: fix(from),
+            },
+        ];
+    },
+});
+const renamingSchema = rule({
+    id: 'renaming-schema',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER SCHEMA … RENAME TO: the old code’s qualified names and search_path stop resolving.',
+    check(statement, context) {
+        const content = body(statement, 'RenameStmt');
+        if (!content || content.renameType !== 'OBJECT_SCHEMA')
+            return [];
+        const schema = String(content.subname ?? '');
+        if (schemaIsNew(schema, context))
+            return [];
+        const to = String(content.newname ?? '');
+        return [
+            {
+                message: `Renaming schema ${schema} to ${to} breaks blue: every query of the old code that names ${schema}.something, or finds ` +
+                    `its tables through a search_path with ${schema}, fails with 'relation does not exist' the moment the rename commits.`,
+                fix: `Expand → migrate → contract: create the objects in ${to} (or views there onto ${schema}'s); deploy code that uses ${to}; then drop or rename ${schema} ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const changingSchema = rule({
+    id: 'changing-schema',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER … SET SCHEMA: the old code still finds the object in its old schema.',
+    check(statement, context) {
+        const content = body(statement, 'AlterObjectSchemaStmt');
+        if (!content)
+            return [];
+        const name = content.relation ? relationName(content.relation) : objectName(content.object);
+        const objectType = String(content.objectType ?? '');
+        if (objectType === 'OBJECT_TABLE' && tableIsNew(name, context))
+            return [];
+        if ((objectType === 'OBJECT_VIEW' || objectType === 'OBJECT_MATVIEW') && breaking_viewIsNew(name, context))
+            return [];
+        if ((objectType === 'OBJECT_TYPE' || objectType === 'OBJECT_DOMAIN') && typeIsNew(name, context))
+            return [];
+        const to = String(content.newschema ?? '');
+        const kind = objectType
+            .replace(/^OBJECT_/, '')
+            .replace(/_/g, ' ')
+            .toLowerCase();
+        return [
+            {
+                message: `Moving ${kind} ${name} to schema ${to} breaks blue: the old code still finds ${name} where it was ` +
+                    `(by its qualified name or its search_path), and those queries fail with 'does not exist' the moment the move commits.`,
+                fix: `Expand → migrate → contract: leave ${name} where it is and point a view (or a wrapper) in ${to} at it; deploy code that uses ${to}; then move it ${CONTRACT}.`,
+            },
+        ];
+    },
+});
+const banDropSchema = rule({
+    id: 'ban-drop-schema',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP SCHEMA: the old code still uses what is in it.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || content.removeType !== 'OBJECT_SCHEMA')
+            return [];
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((schema) => !schemaIsNew(schema, context))
+            .map((schema) => ({
+            message: `Dropping schema ${schema} breaks blue: the old code's queries of anything in ${schema} fail with 'does not exist' ` +
+                `until the shift is over.` +
+                (content.behavior === 'DROP_CASCADE'
+                    ? ` CASCADE drops every table, view and function in it, with their data.`
+                    : ''),
+            fix: `Expand → migrate → contract: deploy code that no longer uses ${schema}; back it up; then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+/** Whether the file created the relation (CREATE SEQUENCE, not IF NOT EXISTS) before this statement. */
+function createdBefore(context, kind, name, read) {
+    return context.statements.slice(0, context.index).some((statement) => {
+        const content = body(statement, kind);
+        return content !== undefined && !content.if_not_exists && sameName(read(content), name);
+    });
+}
+const banTruncate = rule({
+    id: 'ban-truncate',
+    severity: 'error',
+    summary: 'TRUNCATE of a live table: every row is gone for blue too, under ACCESS EXCLUSIVE.',
+    check(statement, context) {
+        const content = body(statement, 'TruncateStmt');
+        if (!content)
+            return [];
+        const tables = (content.relations ?? [])
+            .map((each) => relationName(each.RangeVar))
+            .filter((table) => table && !tableIsNew(table, context));
+        if (tables.length === 0)
+            return [];
+        const list = tables.join(', ');
+        return [
+            {
+                message: `TRUNCATE ${list} deletes every row for blue too — the rows it reads, the rows a rollback would need — ` +
+                    `and takes ACCESS EXCLUSIVE on ${list}: every read and write, blue's and green's, waits until the ` +
+                    'transaction commits.' +
+                    (content.behavior === 'DROP_CASCADE'
+                        ? ' CASCADE also empties every table with a foreign key to it, which the statement does not name.'
+                        : ''),
+                fix: 'Delete only what must go, in batches (DELETE … WHERE id IN (SELECT id … LIMIT 5000), each batch its ' +
+                    'own transaction) from a job; to retire a table, deploy code that no longer uses it and drop it ' +
+                    `${CONTRACT}. A table no release reads (a staging table): suppress with the reason.`,
+            },
+        ];
+    },
+});
+const banDropSequence = rule({
+    id: 'ban-drop-sequence',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP SEQUENCE: the old code (and its columns’ DEFAULT nextval) still uses it.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || content.removeType !== 'OBJECT_SEQUENCE')
+            return [];
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((sequence) => !createdBefore(context, 'CreateSeqStmt', sequence, (each) => relationName(each.sequence)))
+            .map((sequence) => ({
+            message: `Dropping sequence ${sequence} breaks blue: its nextval('${sequence}') calls fail with 'relation "${sequence}" ` +
+                "does not exist', and with CASCADE the column defaults that call it go too — blue's INSERTs that leave " +
+                'the id out then store NULL, or fail on NOT NULL.',
+            fix: `Expand → migrate → contract: deploy code (and defaults) that no longer use ${sequence}; then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+const banDropExtension = rule({
+    id: 'ban-drop-extension',
+    severity: 'error',
+    breaking: true,
+    summary: 'DROP EXTENSION: the old code still uses its functions, types and operators.',
+    check(statement, context) {
+        const content = body(statement, 'DropStmt');
+        if (!content || content.removeType !== 'OBJECT_EXTENSION')
+            return [];
+        return (content.objects ?? [])
+            .map(objectName)
+            .filter((extension) => !createdBefore(context, 'CreateExtensionStmt', extension, (each) => String(each.extname ?? '')))
+            .map((extension) => ({
+            message: `Dropping extension ${extension} breaks blue: the functions, types and operators it provides (e.g. ` +
+                "uuid_generate_v4(), citext, gin_trgm_ops) are gone, and blue's queries that use them fail with 'does not " +
+                "exist'." +
+                (content.behavior === 'DROP_CASCADE'
+                    ? ' CASCADE also drops the columns, defaults and indexes that depend on it, with their data.'
+                    : ''),
+            fix: `Expand → migrate → contract: deploy code that no longer uses ${extension}; then drop it ${CONTRACT}.`,
+        }));
+    },
+});
+const revokingPrivileges = rule({
+    id: 'revoking-privileges',
+    severity: 'warning',
+    breaking: true,
+    summary: 'REVOKE on a table, sequence, schema or function: blue’s role may lose access it uses.',
+    check(statement, context) {
+        const content = body(statement, 'GrantStmt');
+        if (!content || content.is_grant)
+            return [];
+        const objtype = String(content.objtype ?? '')
+            .replace(/^OBJECT_/, '')
+            .toLowerCase();
+        const objects = (content.objects ?? []).map((each) => {
+            const range = each.RangeVar;
+            return range ? relationName(range) : objectName(each);
+        });
+        const live = objects.filter((each) => objtype !== 'table' || !tableIsNew(each, context));
+        if (live.length === 0)
+            return [];
+        const what = content.targtype === 'ACL_TARGET_ALL_IN_SCHEMA'
+            ? `every ${objtype} in schema ${live.join(', ')}`
+            : `${objtype} ${live.join(', ')}`;
+        const roles = (content.grantees ?? [])
+            .map((each) => each.RoleSpec?.rolename ?? (each.RoleSpec?.roletype === 'ROLESPEC_PUBLIC' ? 'PUBLIC' : ''))
+            .filter(Boolean)
+            .join(', ');
+        return [
+            {
+                message: `REVOKE on ${what} from ${roles}: if blue connects as ${roles} (or through PUBLIC), its queries of ` +
+                    `${live.join(', ')} fail with 'permission denied' the moment this commits.`,
+                fix: 'Revoke only what no running release uses: deploy code (or a role) that no longer needs the privilege; ' +
+                    `then revoke it ${CONTRACT}. Granting green a new privilege is safe at any time.`,
+            },
+        ];
+    },
+});
+const enablingRowLevelSecurity = rule({
+    id: 'enabling-row-level-security',
+    severity: 'warning',
+    summary: 'ALTER TABLE … ENABLE / FORCE ROW LEVEL SECURITY: blue’s role sees and writes only what a policy allows.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands
+            .filter((command) => command.subtype === 'AT_EnableRowSecurity' || command.subtype === 'AT_ForceRowSecurity')
+            .map((command) => {
+            const force = command.subtype === 'AT_ForceRowSecurity';
+            return {
+                message: `${force ? 'FORCE' : 'ENABLE'} ROW LEVEL SECURITY on ${alter.table}: from now on ` +
+                    `${force ? "the table's owner too" : "every role but the table's owner (and BYPASSRLS roles)"} sees and ` +
+                    `writes only the rows a policy allows — with no policy, none. If blue connects as such a role, its ` +
+                    `queries of ${alter.table} silently return fewer rows (or none) and its writes fail with 'new row ` +
+                    "violates row-level security policy'.",
+                fix: `CREATE POLICY the policies blue's role needs on ${alter.table} first (e.g. a permissive policy for the ` +
+                    "application role), in the same transaction or an earlier migration; check blue's queries under that " +
+                    'role in staging; then enable it.',
+            };
+        });
+    },
+});
+/** GENERATED ALWAYS (`a`), from ADD GENERATED … AS IDENTITY or SET GENERATED. */
+function generatesAlways(command) {
+    if (command.subtype === 'AT_AddIdentity')
+        return command.def?.Constraint?.generated_when === 'a';
+    if (command.subtype !== 'AT_SetIdentity')
+        return false;
+    const options = (command.def?.List?.items ?? []);
+    return options.some((each) => each.DefElem?.defname === 'generated' && each.DefElem.arg?.Integer?.ival === 97);
+}
+const identityGeneratedAlways = rule({
+    id: 'identity-generated-always',
+    severity: 'error',
+    breaking: true,
+    summary: 'ALTER COLUMN … ADD GENERATED ALWAYS AS IDENTITY / SET GENERATED ALWAYS: the old code’s inserts that give the value fail.',
+    check(statement, context) {
+        const alter = alterTable(statement, context);
+        if (!alter || alter.isNew || !isTable(alter.objtype))
+            return [];
+        return alter.commands.filter(generatesAlways).map((command) => ({
+            message: `${alter.table}.${command.name} becomes GENERATED ALWAYS: blue's INSERTs that give ${command.name} a value ` +
+                `(as the old code did before the identity existed) fail with 'cannot insert a non-DEFAULT value into column ` +
+                `"${command.name}"', and its UPDATEs of it fail too.`,
+            fix: `ADD GENERATED BY DEFAULT AS IDENTITY (explicit values are still accepted; set its START above the highest ` +
+                `${command.name}); deploy code that no longer writes ${command.name}; then SET GENERATED ALWAYS ${CONTRACT}.`,
+        }));
+    },
+});
+const uncheckedDoBlock = rule({
+    id: 'unchecked-do-block',
+    severity: 'warning',
+    summary: 'DO blocks, CALL, and functions the file creates and runs: the lint cannot see what they execute.',
+    check(statement, context) {
+        const [kind, content] = nodeOf(statement.node);
+        let what;
+        if (kind === 'DoStmt')
+            what = 'A DO block';
+        else if (kind === 'CallStmt') {
+            const name = dotted(content.funccall?.funcname);
+            what = `CALL ${name}`;
+        }
+        else if (kind === 'SelectStmt') {
+            const created = new Set(context.statements.slice(0, context.index).flatMap((each) => {
+                const made = functionCreated(nodeOf(each.node));
+                return made ? [made.name.replace(/^public\./, '')] : [];
+            }));
+            const called = functionCalls(content).find((name) => created.has(name.replace(/^public\./, '')));
+            if (called)
+                what = `SELECT ${called}(…), a function this file creates,`;
+        }
+        if (!what)
+            return [];
+        return [
+            {
+                message: `${what} runs SQL the lint cannot see inside: whatever DDL it executes — drops, renames, rewrites, locks ` +
+                    "that stall traffic — is not checked against blue's queries or live traffic.",
+                fix: 'Move the DDL out of the DO block (or the function) into plain statements of the migration, where each ' +
+                    'is checked; keep procedural code for data only. If it runs no DDL, suppress with the reason.',
+            },
+        ];
+    },
+});
+/** The names of the functions a query calls. */
+function functionCalls(node) {
+    const found = [];
+    const walk = (value) => {
+        if (Array.isArray(value))
+            value.forEach(walk);
+        else if (value && typeof value === 'object') {
+            const call = value.FuncCall;
+            if (call)
+                found.push(dotted(call.funcname));
+            Object.values(value).forEach(walk);
+        }
+    };
+    walk(node);
+    return found;
+}
+/** The "breaks the old code" rules, in the order the docs list them. */
+const breakingRules = [
+    banDropColumn,
+    banDropTable,
+    renamingColumn,
+    renamingTable,
+    changingColumnType,
+    addingRequiredField,
+    banDropNotNull,
+    banDropDatabase,
+    banDropView,
+    renamingView,
+    banDropFunction,
+    renamingFunction,
+    banDropType,
+    renamingType,
+    enumValueRenamed,
+    enumValueAdded,
+    banDropColumnDefault,
+    changingColumnDefault,
+    newWriteRestriction,
+    banDropConstraint,
+    renamingConstraint,
+    renamingSchema,
+    changingSchema,
+    banDropSchema,
+    banTruncate,
+    banDropSequence,
+    banDropExtension,
+    revokingPrivileges,
+    enablingRowLevelSecurity,
+    identityGeneratedAlways,
+    uncheckedDoBlock,
 ];
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/index.ts
@@ -47484,14 +48145,15 @@ function parseRuleSettings(raw) {
     }
     return settings;
 }
-const gitRefProblem = (ref) => /^-|\.\.|[\s~^:?*[\\]|@\{/.test(ref)
-    ? `"${ref}" is not a git ref (e.g. origin/main, v1.4.0 or a commit id)`
+/** A ref or revision git can resolve (HEAD~1, main^, v1.4.0…), never one it would read as an option or a range. */
+const gitRefProblem = (ref) => /^-|\.\.|[\s:?*[\\]/.test(ref)
+    ? `"${ref}" is not a git ref (e.g. origin/main, HEAD~1, v1.4.0 or a commit id)`
     : undefined;
 const validateMigrationInputs = {
     command: oneOf(['lint'], 'What to do. lint: check the migration files for what breaks the old code or stalls live traffic.', {
         default: 'lint',
     }),
-    migrations: list('The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, *_down.sql, U__*.sql) are left out.', migrationGlob, { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' }),
+    migrations: list("The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, down.sql, Flyway's U<version>__*.sql) are left out.", migrationGlob, { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' }),
     'pg-version': inputs_integer('The PostgreSQL major version the migrations run on; the rules that depend on it follow it.', {
         default: '17',
         min: 9,
@@ -48489,8 +49151,12 @@ class Git {
 
 
 
-/** Migrations that undo others: they never run during a deploy, and are all drops by nature. */
-const DOWN_MIGRATION = /(^|[._-])down\.sql$|^U\d[^/]*__/i;
+/**
+ * Migrations that undo others: they never run during a deploy, and are all drops by nature —
+ * golang-migrate's `*.down.sql`, Diesel's `down.sql` and Flyway's undo `U<version>__*.sql`. Only
+ * those names: `V12__tear_down.sql` is an up migration like any other.
+ */
+const DOWN_MIGRATION = /^down\.sql$|\.down\.sql$|^U\d[\d._]*__/;
 /** One collator for every comparison: building one per call costs more than the compare. */
 const NUMERIC = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
 /** Migration order: file names compared with their numbers as numbers (V2__ before V10__), then the path. */
@@ -48520,6 +49186,10 @@ async function findMigrations(patterns, cwd) {
         (DOWN_MIGRATION.test(external_node_path_default().posix.basename(file)) ? down : files).push(file);
     }
     if (files.length === 0) {
+        const folders = await glob([...patterns], { cwd, onlyDirectories: true, expandDirectories: false });
+        if (folders.length > 0) {
+            throw new InputError('migrations', `names the folder ${folders[0]}, not files: give a glob of the files in it, e.g. ${folders[0]?.replace(/\/$/, '')}/*.sql`);
+        }
         throw new InputError('migrations', `matches no migration file under ${cwd} (${patterns.join(', ')})${down.length ? `: only down migrations (${down.length})` : ''}; ` +
             'give the globs of your migration files, e.g. db/migrations/*.sql');
     }
@@ -48531,6 +49201,10 @@ async function findMigrations(patterns, cwd) {
  */
 async function readBaseline(ref, cwd, runner, env) {
     const git = new Git(runner, cwd, env, { title: 'validate-migration baseline' });
+    const inside = await git.attempt(['rev-parse', '--is-inside-work-tree']);
+    if (inside.exitCode !== 0 || inside.stdout.trim() !== 'true') {
+        throw new InputError('baseline', `needs a git checkout, and ${cwd} is not one: check the repository out (actions/checkout with fetch-depth: 0), or leave baseline empty to check every file`);
+    }
     const commit = await git.commit(ref);
     if (!commit) {
         const shallow = (await git.attempt(['rev-parse', '--is-shallow-repository'])).stdout.trim() === 'true';
@@ -48621,6 +49295,8 @@ class SourceMap {
     get byteLength() {
         return this.bytes.length;
     }
+    /** The last lookup: statements come in order, so the next one usually continues its line. */
+    last = { line: 0, offset: 0, column: 1 };
     /** The 1-based line and column of a byte offset. */
     position(offset) {
         let low = 0;
@@ -48633,8 +49309,12 @@ class SourceMap {
                 high = mid - 1;
         }
         const lineStart = this.lineStarts[low];
-        const before = this.bytes.subarray(lineStart, offset).toString('utf8');
-        return { line: low + 1, column: [...before].length + 1 };
+        // Counted on from the last lookup when it was earlier on this line: a file of many statements
+        // on one line would otherwise be decoded from the line's start for every statement.
+        const from = this.last.line === low + 1 && this.last.offset <= offset ? this.last : { offset: lineStart, column: 1 };
+        const column = from.column + characters(this.bytes, from.offset, offset);
+        this.last = { line: low + 1, offset, column };
+        return { line: low + 1, column };
     }
     slice(start, end) {
         return this.bytes.subarray(start, end).toString('utf8');
@@ -48673,21 +49353,35 @@ class SourceMap {
         }
         return i;
     }
-    /** The last byte before `to` that is not white space or `;`, plus one. */
+    /**
+     * The end of the statement's own text: before trailing white space, `;`, and line comments on
+     * lines of their own after it (the parser counts them into the last statement of a file).
+     */
     trimEnd(from, to) {
         let i = to;
-        while (i > from) {
-            const c = this.bytes[i - 1];
-            if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b)
-                i--;
-            else
-                break;
+        for (;;) {
+            while (i > from) {
+                const c = this.bytes[i - 1];
+                if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b)
+                    i--;
+                else
+                    break;
+            }
+            const lineStart = this.bytes.lastIndexOf(0x0a, i - 1) + 1;
+            if (lineStart <= from)
+                return i;
+            const line = this.bytes.subarray(lineStart, i).toString('utf8');
+            if (!/^\s*--/.test(line))
+                return i;
+            i = lineStart;
         }
-        return i;
     }
 }
 /** A file's statements, each with its place; a syntax error is reported, never thrown. */
 async function parseMigration(text) {
+    // libpg-query refuses an empty query; an empty migration file runs, doing nothing.
+    if (text.trim() === '')
+        return { statements: [] };
     const library = await loadParser();
     const source = new SourceMap(text);
     let raw;
@@ -48728,6 +49422,14 @@ async function parseMigration(text) {
 function lastCharacter(after) {
     return { line: after.line, column: Math.max(1, after.column - 1) };
 }
+/** How many characters the UTF-8 bytes from `start` to `end` hold (continuation bytes are not). */
+function characters(bytes, start, end) {
+    let n = 0;
+    for (let i = start; i < end; i++)
+        if ((bytes[i] & 0xc0) !== 0x80)
+            n++;
+    return n;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/phases.ts
 
@@ -48757,9 +49459,14 @@ const CREATES = new Set([
     'CreatePolicyStmt',
 ]);
 const ADDS = new Set(['AT_AddColumn', 'AT_AddConstraint', 'AT_AddIndex', 'AT_AddIndexConstraint']);
-function isNeutral(statement) {
+/** Statements that change rows, not the schema: a backfill alone leaves the phase `none`. */
+const DATA = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'CopyStmt', 'MergeStmt']);
+/** Whether a statement changes the schema: not a setting, a transaction, a read or a data change. */
+function changesTheSchema(statement) {
     const [kind, body] = nodeOf(statement.node);
-    return NEUTRAL.has(kind) && !(kind === 'SelectStmt' && body.intoClause);
+    if (kind === 'SelectStmt')
+        return Boolean(body.intoClause);
+    return !NEUTRAL.has(kind) && !DATA.has(kind);
 }
 /** Whether a statement expands the schema (the first half of expand → migrate → contract). */
 function isExpand(statement) {
@@ -48819,7 +49526,11 @@ function sarifLog(violations) {
                     locations: [
                         {
                             physicalLocation: {
-                                artifactLocation: { uri: v.file, uriBaseId: '%SRCROOT%' },
+                                // A URI reference: each path segment percent-encoded (spaces, #, %, non-ASCII).
+                                artifactLocation: {
+                                    uri: v.file.split('/').map(encodeURIComponent).join('/'),
+                                    uriBaseId: '%SRCROOT%',
+                                },
                                 // SARIF's endColumn is the column after the region; ours is its last character.
                                 region: {
                                     startLine: v.line,
@@ -48869,6 +49580,10 @@ async function runSquawk(files, options) {
         ...files,
     ];
     const result = await runner.run(argv, { cwd, env, timeoutMs: 5 * 60_000 });
+    // 0: nothing found; 1: findings. Anything else is squawk failing, whatever stdout says.
+    if (result.exitCode !== 0 && result.exitCode !== 1) {
+        throw new UserError(`squawk ${outcomeOf(result)}:\n${outputTail(result, 8)}`, 'squawk failed');
+    }
     let parsed;
     try {
         parsed = JSON.parse(result.stdout || '[]');
@@ -48892,30 +49607,35 @@ async function runSquawk(files, options) {
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/suppressions.ts
-const IGNORE = /^\s*--\s*(switchyard|squawk)-ignore(-file)?\s+([\w-]+(?:\s*,\s*[\w-]+)*)\s*(?::\s*(.*\S))?\s*$/;
+const IGNORE = /^\s*--\s*(switchyard|squawk)-ignore(-file)?\s+([\w-]+(?:\s*,\s*[\w-]+)*)\s*(?::(.*))?$/;
 const suppressions_CONTRACT = /^\s*--\s*switchyard:\s*contract\b/i;
-/** The ignore comments of a file and its phase marker. */
+/**
+ * The ignore comments of a file and its phase marker. Only comments between statements count: a
+ * line inside a statement (a function body, a string, a statement split over lines) is the
+ * statement's text, whatever it looks like.
+ */
 function readComments(text, statements) {
     const lines = text.split('\n');
     const suppressions = [];
     let contract = false;
     let contractAt;
     const firstStatementLine = statements[0]?.start.line ?? Number.POSITIVE_INFINITY;
-    let seenComment = false;
+    const inStatement = statementLines(statements);
     lines.forEach((raw, index) => {
         const line = index + 1;
+        if (inStatement.has(line))
+            return;
         const text = raw.replace(/\r$/, '');
-        if (!seenComment && line < firstStatementLine && /^\s*--/.test(text)) {
-            seenComment = true;
-            if (suppressions_CONTRACT.test(text)) {
-                contract = true;
-                contractAt = { line, column: text.indexOf('--') + 1 };
-            }
+        // The marker belongs to the comments that open the file, before its first statement.
+        if (line < firstStatementLine && suppressions_CONTRACT.test(text)) {
+            contract = true;
+            contractAt ??= { line, column: text.indexOf('--') + 1 };
         }
         const match = IGNORE.exec(text);
         if (!match)
             return;
-        const [, tool, fileWide, list = '', reason] = match;
+        const [, tool, fileWide, list = '', said] = match;
+        const reason = said?.trim() || undefined;
         const statement = fileWide ? undefined : statements.find((each) => each.start.line > line)?.index;
         suppressions.push({
             rules: list.split(',').map((rule) => rule.trim()),
@@ -48928,6 +49648,14 @@ function readComments(text, statements) {
         });
     });
     return { suppressions, contract, contractAt };
+}
+/** The lines statements span (their first to their last character). */
+function statementLines(statements) {
+    const lines = new Set();
+    for (const statement of statements)
+        for (let line = statement.start.line; line <= statement.end.line; line++)
+            lines.add(line);
+    return lines;
 }
 /**
  * The suppression that silences `rule` on statement `index`, if any. switchyard's own comments
@@ -48954,6 +49682,7 @@ function suppressedBy(comments, rule, index) {
 
 
 
+
 const lint_firstLine = (text) => (text.split('\n', 1)[0] ?? '').trim();
 /**
  * validate-migration lint: every selected file through PostgreSQL's parser and the rules, with
@@ -48967,6 +49696,8 @@ class LintRun {
     files = [];
     skipped = [];
     settings;
+    /** Each parsed file's ignore comments, to report the unused ones once every finding is in. */
+    comments = new Map();
     constructor(inputs, deps) {
         this.inputs = inputs;
         this.deps = deps;
@@ -48994,6 +49725,7 @@ class LintRun {
             await this.lintFile(file);
         if (baseline)
             this.checkOrder(selected, found.files, baseline);
+        this.reportIgnores();
         const squawk = inputs.squawk ? await this.mergeSquawk(selected) : undefined;
         return this.result(baseline, squawk);
     }
@@ -49002,31 +49734,37 @@ class LintRun {
     }
     async lintFile(file) {
         const { io } = this.deps;
-        let text;
+        let bytes;
         try {
-            text = await (0,external_node_fs_promises_namespaceObject.readFile)(external_node_path_default().join(this.deps.cwd, file), 'utf8');
+            bytes = await (0,external_node_fs_promises_namespaceObject.readFile)(external_node_path_default().join(this.deps.cwd, file));
         }
         catch (error) {
             throw unreadable(file, error);
         }
-        const parsed = await parseMigration(text);
-        const report = {
-            file,
-            phase: 'none',
-            statements: parsed.statements.length,
-            contract: [],
-            suppressed: [],
-        };
+        const report = { file, phase: 'none', statements: 0, contract: [], suppressed: [] };
         this.files.push(report);
+        const decoded = decodeUtf8(bytes);
+        if (typeof decoded !== 'string') {
+            this.fileFinding(file, 'syntax-error', { start: decoded.at, end: decoded.at }, {
+                message: `${file} is not UTF-8 (byte 0x${decoded.byte.toString(16)} at line ${decoded.at.line}): PostgreSQL, with a UTF8 client encoding, refuses it, and nothing in it was checked.`,
+                fix: 'save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)',
+            });
+            return;
+        }
+        // A byte-order mark is no SQL: Flyway strips it, and so does the lint.
+        const text = decoded.replace(/^\uFEFF/, '');
+        const parsed = await parseMigration(text);
+        report.statements = parsed.statements.length;
         if (parsed.syntaxError) {
             const at = parsed.syntaxError.at;
             this.fileFinding(file, 'syntax-error', { start: at, end: at }, {
                 message: `PostgreSQL cannot parse this: ${parsed.syntaxError.message}. Nothing in ${file} was checked, and it would fail to run.`,
-                fix: 'correct the SQL (run it against a scratch database to see the same error)',
+                fix: 'correct the SQL (run it against a scratch database to see the same error); psql meta-commands (\\c, \\set) and COPY data are not SQL a migration tool runs',
             });
             return;
         }
         const comments = readComments(text, parsed.statements);
+        this.comments.set(file, comments);
         const contexts = statementContexts(parsed.statements, {
             file,
             pgVersion: this.inputs['pg-version'],
@@ -49048,7 +49786,7 @@ class LintRun {
                     this.statementFinding(file, comments, report, statement, rule, setting, finding);
                 }
             }
-            if (!isNeutral(statement))
+            if (changesTheSchema(statement))
                 changesSchema = true;
             if (breaking.length > 0) {
                 report.contract.push({
@@ -49057,17 +49795,17 @@ class LintRun {
                     statement: lint_firstLine(statement.text),
                 });
             }
-            else if (comments.contract && isExpand(statement)) {
+            // Also a statement that drops and adds at once: the adding half belongs to another deploy.
+            if (comments.contract && isExpand(statement)) {
                 this.fileFinding(file, 'mixed-phases', statement, {
                     message: `${file} is a contract-phase migration, but this statement expands the schema: expand and contract belong to different deploys (the contract runs once no old code is left, and is never rolled back across).`,
-                    fix: 'move this statement to an expand migration of an earlier deploy, or drop the "-- switchyard: contract" marker if nothing here breaks the old code',
-                }, statement.text, comments);
+                    fix: 'move what it adds to an expand migration of an earlier deploy, or drop the "-- switchyard: contract" marker if nothing here breaks the old code',
+                }, statement, comments);
             }
         }
         report.phase = comments.contract ? 'contract' : changesSchema ? 'expand' : 'none';
         if (comments.contract)
             io.info(`${file}: contract phase (${count(report.contract.length, 'breaking statement')})`);
-        this.reportIgnores(file, comments);
     }
     statementFinding(file, comments, report, statement, rule, severity, finding) {
         const silenced = suppressedBy(comments, rule.id, statement.index);
@@ -49087,7 +49825,10 @@ class LintRun {
             source: 'switchyard',
         });
     }
-    /** A finding of the engine's own (syntax, order, phases, ignore comments), configurable like a rule. */
+    /**
+     * A finding of the engine's own (syntax, order, phases, ignore comments), configurable like a
+     * rule and silenced like one: by a comment before its statement, or a file-wide one.
+     */
     fileFinding(file, rule, at, finding, statement, comments) {
         const defaults = {
             'syntax-error': 'error',
@@ -49099,7 +49840,7 @@ class LintRun {
         const severity = this.setting(rule, defaults[rule]);
         if (severity === 'off')
             return;
-        if (comments && suppressedBy(comments, rule, undefined))
+        if (comments && suppressedBy(comments, rule, statement?.index))
             return;
         this.violations.push({
             file,
@@ -49107,61 +49848,84 @@ class LintRun {
             rule,
             severity,
             ...finding,
-            statement: statement === undefined ? undefined : lint_firstLine(statement),
+            statement: statement === undefined ? undefined : lint_firstLine(statement.text),
             source: 'switchyard',
         });
     }
-    reportIgnores(file, comments) {
-        for (const each of comments.suppressions) {
-            if (each.squawk)
-                continue;
-            const at = { start: { line: each.line, column: 1 }, end: { line: each.line, column: 1 } };
-            const unknown = each.rules.filter((rule) => !FILE_RULES[rule] && !RULES.some((r) => r.id === rule));
-            if (!each.file && each.reason === undefined) {
-                this.fileFinding(file, 'ignore-without-reason', at, {
-                    message: `this switchyard-ignore of ${each.rules.join(', ')} gives no reason, so it silences nothing: say why the statement is safe.`,
-                    fix: `-- switchyard-ignore ${each.rules.join(', ')}: <why it is safe here>`,
-                });
-            }
-            else if (unknown.length > 0) {
-                this.fileFinding(file, 'unused-ignore', at, {
-                    message: `switchyard-ignore names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is not a rule' : 'are not rules'}: it silences nothing.`,
-                    fix: 'use a rule id from docs/validate-migration.md',
-                });
-            }
-            else if (each.used.size === 0) {
-                this.fileFinding(file, 'unused-ignore', at, {
-                    message: `this switchyard-ignore of ${each.rules.join(', ')} silences nothing${each.file ? ' in the file' : ' on the statement after it'}: the rule does not fire there (any more).`,
-                    fix: 'remove the comment, so it cannot hide a future problem',
-                });
+    /** Ignore comments that silence nothing, or cannot: reported once every finding is in. */
+    reportIgnores() {
+        for (const [file, comments] of this.comments) {
+            for (const each of comments.suppressions) {
+                if (each.squawk)
+                    continue;
+                const at = { start: { line: each.line, column: 1 }, end: { line: each.line, column: 1 } };
+                const unknown = each.rules.filter((rule) => !RULE_IDS.includes(rule));
+                const idle = each.rules.filter((rule) => !unknown.includes(rule) && !each.used.has(rule));
+                if (!each.file && each.reason === undefined) {
+                    this.fileFinding(file, 'ignore-without-reason', at, {
+                        message: `this switchyard-ignore of ${each.rules.join(', ')} gives no reason, so it silences nothing: say why the statement is safe.`,
+                        fix: `-- switchyard-ignore ${each.rules.join(', ')}: <why it is safe here>`,
+                    });
+                    continue;
+                }
+                if (unknown.length > 0) {
+                    this.fileFinding(file, 'unused-ignore', at, {
+                        message: `switchyard-ignore names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is not a rule' : 'are not rules'}: it silences nothing.`,
+                        fix: 'use a rule id from docs/validate-migration.md',
+                    });
+                }
+                if (idle.length > 0) {
+                    this.fileFinding(file, 'unused-ignore', at, {
+                        message: `this switchyard-ignore of ${idle.join(', ')} silences nothing${each.file ? ' in the file' : ' on the statement after it'}: ${idle.length === 1 ? 'the rule does' : 'those rules do'} not fire there (any more).`,
+                        fix: idle.length === each.rules.length
+                            ? 'remove the comment, so it cannot hide a future problem'
+                            : `remove ${idle.join(', ')} from it`,
+                    });
+                }
             }
         }
     }
-    /** New files must run after every file that was already there: tools that run in order may skip one that sorts earlier. */
+    /**
+     * New files must run after every file that was already there in their folder: tools that run
+     * in order may skip one that sorts earlier. Flyway's repeatable migrations (R__) have no order.
+     */
     checkOrder(selected, all, baseline) {
-        const present = all.filter((file) => baseline.present.has(file));
-        const newest = present.sort(migrationOrder).at(-1);
-        if (!newest)
-            return;
+        const ordered = (file) => !/^R__/.test(external_node_path_default().posix.basename(file));
         for (const file of selected) {
-            if (baseline.present.has(file) || migrationOrder(file, newest) > 0)
+            if (baseline.present.has(file) || !ordered(file))
+                continue;
+            const folder = external_node_path_default().posix.dirname(file);
+            const newest = all
+                .filter((other) => baseline.present.has(other) && ordered(other) && external_node_path_default().posix.dirname(other) === folder)
+                .sort(migrationOrder)
+                .at(-1);
+            if (!newest || migrationOrder(file, newest) > 0)
                 continue;
             const start = { line: 1, column: 1 };
             this.fileFinding(file, 'migration-order', { start, end: start }, {
                 message: `${file} is new since ${baseline.ref} but sorts before ${newest}, which was already there: a tool that runs files in order may never run it (or run it after the ones it sorts before, where it was not tested).`,
                 fix: `rename it to sort after ${external_node_path_default().posix.basename(newest)} (e.g. the next number or a current timestamp)`,
-            });
+            }, undefined, this.comments.get(file));
         }
     }
     async mergeSquawk(files) {
         const { io } = this.deps;
-        const squawk = await runSquawk(files, {
-            cwd: this.deps.cwd,
-            runner: this.deps.runner,
-            pgVersion: this.inputs['pg-version'],
-            assumeInTransaction: this.inputs['assume-in-transaction'],
-            env: io.env,
-        });
+        let squawk;
+        try {
+            squawk = await runSquawk(files, {
+                cwd: this.deps.cwd,
+                runner: this.deps.runner,
+                pgVersion: this.inputs['pg-version'],
+                assumeInTransaction: this.inputs['assume-in-transaction'],
+                env: io.env,
+            });
+        }
+        catch (error) {
+            // squawk is an extra: its failure costs its findings, not ours.
+            if (!(error instanceof UserError))
+                throw error;
+            squawk = { findings: [], missing: `it failed (${error.message})` };
+        }
         if (squawk.missing) {
             io.warning(`squawk: true, but ${squawk.missing}; linting without it`);
             return { findings: 0, merged: 0, missing: squawk.missing };
@@ -49226,6 +49990,22 @@ function span(start, end) {
 }
 /** Text from a migration file for the log: it may hold anything. */
 const printable = (text) => neutralise(text);
+/** The text, or where it stops being UTF-8. */
+function decodeUtf8(bytes) {
+    try {
+        return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    }
+    catch {
+        // Where: the first byte the lenient decoder had to replace.
+        const lenient = bytes.toString('utf8');
+        const bad = lenient.indexOf('\uFFFD');
+        const before = lenient.slice(0, Math.max(0, bad));
+        const line = before.split('\n').length;
+        const column = [...before.slice(before.lastIndexOf('\n') + 1)].length + 1;
+        const offset = Buffer.byteLength(before, 'utf8');
+        return { byte: bytes[offset] ?? 0, at: { line, column } };
+    }
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/summary.ts
 

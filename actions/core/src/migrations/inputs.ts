@@ -53,7 +53,7 @@ export const validateMigrationInputs = {
     },
   ),
   migrations: list(
-    'The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, down.sql, Flyway's U<version>__*.sql) are left out.',
+    "The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, down.sql, Flyway's U<version>__*.sql) are left out.",
     migrationGlob,
     { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' },
   ),
