@@ -28502,6 +28502,13 @@ const ACTION_INPUT_NAMES = {
         'squawk',
         'rules',
         'ignore',
+        'database-url',
+        'redis-url',
+        'snapshot',
+        'sample',
+        'before',
+        'after',
+        'expect',
     ],
 };
 

@@ -95,5 +95,12 @@ export const ACTION_INPUT_NAMES = {
     'squawk',
     'rules',
     'ignore',
+    'database-url',
+    'redis-url',
+    'snapshot',
+    'sample',
+    'before',
+    'after',
+    'expect',
   ],
 } as const;

@@ -38089,6 +38089,13 @@ const ACTION_INPUT_NAMES = {
         'squawk',
         'rules',
         'ignore',
+        'database-url',
+        'redis-url',
+        'snapshot',
+        'sample',
+        'before',
+        'after',
+        'expect',
     ],
 };
 

@@ -27442,7 +27442,7 @@ const {
   kResult,
   kEvents,
   kAborted
-} = __nccwpck_require__(3342)
+} = __nccwpck_require__(961)
 const { webidl } = __nccwpck_require__(5893)
 const { kEnumerableProperty } = __nccwpck_require__(3440)
 
@@ -27862,7 +27862,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3342:
+/***/ 961:
 /***/ ((module) => {
 
 
@@ -27890,7 +27890,7 @@ const {
   kResult,
   kAborted,
   kLastProgressEventFired
-} = __nccwpck_require__(3342)
+} = __nccwpck_require__(961)
 const { ProgressEvent } = __nccwpck_require__(8573)
 const { getEncoding } = __nccwpck_require__(2607)
 const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(1900)
@@ -30878,7 +30878,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(961);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5810);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -30888,7 +30888,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 961:
+/***/ 5810:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40594,6 +40594,13 @@ const ACTION_INPUT_NAMES = {
         'squawk',
         'rules',
         'ignore',
+        'database-url',
+        'redis-url',
+        'snapshot',
+        'sample',
+        'before',
+        'after',
+        'expect',
     ],
 };
 
@@ -40832,7 +40839,7 @@ function secretQueryValues(search) {
         .map(([, value]) => value);
 }
 /** The URL with its password (and secret-looking query values) replaced by `***`. */
-function mask_redactUrl(url) {
+function redactUrl(url) {
     let parsed;
     try {
         parsed = new URL(url);
@@ -41543,8 +41550,8 @@ function rate(description, options = {}) {
         description,
         default: options.default,
         example: '5%',
-        file: z.union([z.string().regex(RATE_PATTERN), z.number().min(0).max(1)]),
-        parse: z.string().transform((raw, ctx) => {
+        file: union([schemas_string().regex(RATE_PATTERN), schemas_number().min(0).max(1)]),
+        parse: schemas_string().transform((raw, ctx) => {
             const value = parseRate(raw);
             if (value === undefined)
                 return fail(ctx, 'expected a rate such as 5% or 0.05');
@@ -41734,7 +41741,7 @@ function parseInput(name, def, raw, origin) {
         return result.data;
     }
     const why = result.error.issues.map((issue) => issue.message).join('; ');
-    const shown = def.secret ? '' : ` "${def.urls ? mask_redactUrl(raw) : raw}"`;
+    const shown = def.secret ? '' : ` "${def.urls ? redactUrl(raw) : raw}"`;
     // List item messages already say which entry is at fault; don't quote the whole list again.
     const detail = def.listed || why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
     return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
@@ -41857,8 +41864,8 @@ const systemClock = {
     }),
 };
 
-;// CONCATENATED MODULE: external "os"
-const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -41933,7 +41940,7 @@ function utils_toCommandProperties(annotationProperties) {
  */
 function command_issueCommand(command, properties, message) {
     const cmd = new Command(command, properties, message);
-    process.stdout.write(cmd.toString() + external_os_namespaceObject.EOL);
+    process.stdout.write(cmd.toString() + external_os_.EOL);
 }
 function command_issue(name, message = '') {
     command_issueCommand(name, {}, message);
@@ -41987,11 +41994,11 @@ function escapeProperty(s) {
         .replace(/,/g, '%2C');
 }
 //# sourceMappingURL=command.js.map
-;// CONCATENATED MODULE: external "crypto"
-const external_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
-;// CONCATENATED MODULE: external "fs"
-const external_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
-var external_fs_namespaceObject_0 = /*#__PURE__*/__nccwpck_require__.t(external_fs_namespaceObject, 2);
+// EXTERNAL MODULE: external "crypto"
+var external_crypto_ = __nccwpck_require__(6982);
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(9896);
+var external_fs_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_fs_, 2);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
 // For internal use, subject to change.
 // We use any as a valid input type
@@ -42005,15 +42012,15 @@ function file_command_issueFileCommand(command, message) {
     if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
     }
-    if (!external_fs_namespaceObject.existsSync(filePath)) {
+    if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_namespaceObject.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
 function file_command_prepareKeyValueMessage(key, value) {
-    const delimiter = `ghadelimiter_${external_crypto_namespaceObject.randomUUID()}`;
+    const delimiter = `ghadelimiter_${external_crypto_.randomUUID()}`;
     const convertedValue = utils_toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
@@ -42024,11 +42031,11 @@ function file_command_prepareKeyValueMessage(key, value) {
     if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
     }
-    return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
+    return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
-;// CONCATENATED MODULE: external "path"
-const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(6928);
 // EXTERNAL MODULE: external "http"
 var external_http_ = __nccwpck_require__(8611);
 // EXTERNAL MODULE: external "https"
@@ -42987,7 +42994,7 @@ var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { access, appendFile, writeFile } = external_fs_namespaceObject.promises;
+const { access, appendFile, writeFile } = external_fs_.promises;
 const SUMMARY_ENV_VAR = 'GITHUB_STEP_SUMMARY';
 const SUMMARY_DOCS_URL = 'https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-job-summary';
 class Summary {
@@ -43010,7 +43017,7 @@ class Summary {
                 throw new Error(`Unable to find environment variable for $${SUMMARY_ENV_VAR}. Check if your runtime environment supports job summaries.`);
             }
             try {
-                yield access(pathFromEnv, external_fs_namespaceObject.constants.R_OK | external_fs_namespaceObject.constants.W_OK);
+                yield access(pathFromEnv, external_fs_.constants.R_OK | external_fs_.constants.W_OK);
             }
             catch (_a) {
                 throw new Error(`Unable to access summary file: '${pathFromEnv}'. Check if the file has correct read/write permissions.`);
@@ -43106,7 +43113,7 @@ class Summary {
      * @returns {Summary} summary instance
      */
     addEOL() {
-        return this.addRaw(external_os_namespaceObject.EOL);
+        return this.addRaw(external_os_.EOL);
     }
     /**
      * Adds an HTML codeblock to the summary buffer
@@ -43310,7 +43317,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
+const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -43337,7 +43344,7 @@ function readlink(fsPath) {
 }
 // See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
 const UV_FS_O_EXLOCK = 0x10000000;
-const READONLY = external_fs_namespaceObject.constants.O_RDONLY;
+const READONLY = external_fs_.constants.O_RDONLY;
 function exists(fsPath) {
     return io_util_awaiter(this, void 0, void 0, function* () {
         try {
@@ -43395,7 +43402,7 @@ function tryGetExecutablePath(filePath, extensions) {
         if (stats && stats.isFile()) {
             if (IS_WINDOWS) {
                 // on Windows, test for valid extension
-                const upperExt = external_path_namespaceObject.extname(filePath).toUpperCase();
+                const upperExt = external_path_.extname(filePath).toUpperCase();
                 if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
                     return filePath;
                 }
@@ -43424,11 +43431,11 @@ function tryGetExecutablePath(filePath, extensions) {
                 if (IS_WINDOWS) {
                     // preserve the case of the actual file (since an extension was appended)
                     try {
-                        const directory = external_path_namespaceObject.dirname(filePath);
-                        const upperName = external_path_namespaceObject.basename(filePath).toUpperCase();
+                        const directory = external_path_.dirname(filePath);
+                        const upperName = external_path_.basename(filePath).toUpperCase();
                         for (const actualName of yield readdir(directory)) {
                             if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_namespaceObject.join(directory, actualName);
+                                filePath = external_path_.join(directory, actualName);
                                 break;
                             }
                         }
@@ -43648,7 +43655,7 @@ function findInPath(tool) {
         // build the list of extensions to try
         const extensions = [];
         if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_namespaceObject.delimiter)) {
+            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
                 if (extension) {
                     extensions.push(extension);
                 }
@@ -43663,7 +43670,7 @@ function findInPath(tool) {
             return [];
         }
         // if any path separators, return empty
-        if (tool.includes(external_path_namespaceObject.sep)) {
+        if (tool.includes(external_path_.sep)) {
             return [];
         }
         // build the list of directories
@@ -43674,7 +43681,7 @@ function findInPath(tool) {
         // across platforms.
         const directories = [];
         if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_namespaceObject.delimiter)) {
+            for (const p of process.env.PATH.split(external_path_.delimiter)) {
                 if (p) {
                     directories.push(p);
                 }
@@ -43683,7 +43690,7 @@ function findInPath(tool) {
         // find all matches
         const matches = [];
         for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_namespaceObject.join(directory, tool), extensions);
+            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
             if (filePath) {
                 matches.push(filePath);
             }
@@ -43830,13 +43837,13 @@ class ToolRunner extends external_events_.EventEmitter {
     _processLineBuffer(data, strBuffer, onLine) {
         try {
             let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_namespaceObject.EOL);
+            let n = s.indexOf(external_os_.EOL);
             while (n > -1) {
                 const line = s.substring(0, n);
                 onLine(line);
                 // the rest of the string ...
-                s = s.substring(n + external_os_namespaceObject.EOL.length);
-                n = s.indexOf(external_os_namespaceObject.EOL);
+                s = s.substring(n + external_os_.EOL.length);
+                n = s.indexOf(external_os_.EOL);
             }
             return s;
         }
@@ -44114,7 +44121,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 (this.toolPath.includes('/') ||
                     (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
                 // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
-                this.toolPath = external_path_namespaceObject.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+                this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
             }
             // if the tool is only a file name, then resolve it from the PATH
             // otherwise verify it exists (add extension on Windows if necessary)
@@ -44127,7 +44134,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 }
                 const optionsNonNull = this._cloneExecOptions(this.options);
                 if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
                 }
                 const state = new ExecState(optionsNonNull, this.toolPath);
                 state.on('debug', (message) => {
@@ -44466,8 +44473,8 @@ const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* ()
         version
     };
 });
-const platform = external_os_namespaceObject.platform();
-const arch = external_os_namespaceObject.arch();
+const platform = external_os_.platform();
+const arch = external_os_.arch();
 const isWindows = platform === 'win32';
 const isMacOS = platform === 'darwin';
 const isLinux = platform === 'linux';
@@ -44648,7 +44655,7 @@ function setOutput(name, value) {
     if (filePath) {
         return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
     }
-    process.stdout.write(external_os_namespaceObject.EOL);
+    process.stdout.write(external_os_.EOL);
     command_issueCommand('set-output', { name }, utils_toCommandValue(value));
 }
 /**
@@ -44716,7 +44723,7 @@ function notice(message, properties = {}) {
  * @param message info message
  */
 function info(message) {
-    process.stdout.write(message + external_os_namespaceObject.EOL);
+    process.stdout.write(message + external_os_.EOL);
 }
 /**
  * Begin an output group.
@@ -45301,6 +45308,1317 @@ function lockTimeoutValue(body) {
     if (value === undefined)
         return false;
     return !/^\s*0+(\.0*)?\s*(us|ms|s|min|h|d)?\s*$/i.test(String(value));
+}
+
+;// CONCATENATED MODULE: external "url"
+const external_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+;// CONCATENATED MODULE: external "module"
+const external_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("module");
+;// CONCATENATED MODULE: ./node_modules/tinyglobby/node_modules/fdir/dist/index.mjs
+
+
+
+
+//#region rolldown:runtime
+var __require = /* @__PURE__ */ (0,external_module_namespaceObject.createRequire)(import.meta.url);
+
+//#endregion
+//#region src/utils.ts
+function cleanPath(path) {
+	let normalized = (0,external_path_.normalize)(path);
+	if (normalized.length > 1 && normalized[normalized.length - 1] === external_path_.sep) normalized = normalized.substring(0, normalized.length - 1);
+	return normalized;
+}
+const SLASHES_REGEX = /[\\/]/g;
+function convertSlashes(path, separator) {
+	return path.replace(SLASHES_REGEX, separator);
+}
+const WINDOWS_ROOT_DIR_REGEX = /^[a-z]:[\\/]$/i;
+function isRootDirectory(path) {
+	return path === "/" || WINDOWS_ROOT_DIR_REGEX.test(path);
+}
+function normalizePath(path, options) {
+	const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
+	const pathNeedsCleaning = process.platform === "win32" && path.includes("/") || path.startsWith(".");
+	if (resolvePaths) path = (0,external_path_.resolve)(path);
+	if (normalizePath$1 || pathNeedsCleaning) path = cleanPath(path);
+	if (path === ".") return "";
+	const needsSeperator = path[path.length - 1] !== pathSeparator;
+	return convertSlashes(needsSeperator ? path + pathSeparator : path, pathSeparator);
+}
+
+//#endregion
+//#region src/api/functions/join-path.ts
+function joinPathWithBasePath(filename, directoryPath) {
+	return directoryPath + filename;
+}
+function joinPathWithRelativePath(root, options) {
+	return function(filename, directoryPath) {
+		const sameRoot = directoryPath.startsWith(root);
+		if (sameRoot) return directoryPath.slice(root.length) + filename;
+		else return convertSlashes((0,external_path_.relative)(root, directoryPath), options.pathSeparator) + options.pathSeparator + filename;
+	};
+}
+function joinPath(filename) {
+	return filename;
+}
+function joinDirectoryPath(filename, directoryPath, separator) {
+	return directoryPath + filename + separator;
+}
+function build$7(root, options) {
+	const { relativePaths, includeBasePath } = options;
+	return relativePaths && root ? joinPathWithRelativePath(root, options) : includeBasePath ? joinPathWithBasePath : joinPath;
+}
+
+//#endregion
+//#region src/api/functions/push-directory.ts
+function pushDirectoryWithRelativePath(root) {
+	return function(directoryPath, paths) {
+		paths.push(directoryPath.substring(root.length) || ".");
+	};
+}
+function pushDirectoryFilterWithRelativePath(root) {
+	return function(directoryPath, paths, filters) {
+		const relativePath = directoryPath.substring(root.length) || ".";
+		if (filters.every((filter) => filter(relativePath, true))) paths.push(relativePath);
+	};
+}
+const pushDirectory = (directoryPath, paths) => {
+	paths.push(directoryPath || ".");
+};
+const pushDirectoryFilter = (directoryPath, paths, filters) => {
+	const path = directoryPath || ".";
+	if (filters.every((filter) => filter(path, true))) paths.push(path);
+};
+const empty$2 = () => {};
+function build$6(root, options) {
+	const { includeDirs, filters, relativePaths } = options;
+	if (!includeDirs) return empty$2;
+	if (relativePaths) return filters && filters.length ? pushDirectoryFilterWithRelativePath(root) : pushDirectoryWithRelativePath(root);
+	return filters && filters.length ? pushDirectoryFilter : pushDirectory;
+}
+
+//#endregion
+//#region src/api/functions/push-file.ts
+const pushFileFilterAndCount = (filename, _paths, counts, filters) => {
+	if (filters.every((filter) => filter(filename, false))) counts.files++;
+};
+const pushFileFilter = (filename, paths, _counts, filters) => {
+	if (filters.every((filter) => filter(filename, false))) paths.push(filename);
+};
+const pushFileCount = (_filename, _paths, counts, _filters) => {
+	counts.files++;
+};
+const pushFile = (filename, paths) => {
+	paths.push(filename);
+};
+const empty$1 = () => {};
+function build$5(options) {
+	const { excludeFiles, filters, onlyCounts } = options;
+	if (excludeFiles) return empty$1;
+	if (filters && filters.length) return onlyCounts ? pushFileFilterAndCount : pushFileFilter;
+	else if (onlyCounts) return pushFileCount;
+	else return pushFile;
+}
+
+//#endregion
+//#region src/api/functions/get-array.ts
+const getArray = (paths) => {
+	return paths;
+};
+const getArrayGroup = () => {
+	return [""].slice(0, 0);
+};
+function build$4(options) {
+	return options.group ? getArrayGroup : getArray;
+}
+
+//#endregion
+//#region src/api/functions/group-files.ts
+const groupFiles = (groups, directory, files) => {
+	groups.push({
+		directory,
+		files,
+		dir: directory
+	});
+};
+const empty = () => {};
+function build$3(options) {
+	return options.group ? groupFiles : empty;
+}
+
+//#endregion
+//#region src/api/functions/resolve-symlink.ts
+const resolveSymlinksAsync = function(path, state, callback$1) {
+	const { queue, fs, options: { suppressErrors } } = state;
+	queue.enqueue();
+	fs.realpath(path, (error, resolvedPath) => {
+		if (error) return queue.dequeue(suppressErrors ? null : error, state);
+		fs.stat(resolvedPath, (error$1, stat) => {
+			if (error$1) return queue.dequeue(suppressErrors ? null : error$1, state);
+			if (stat.isDirectory() && dist_isRecursive(path, resolvedPath, state)) return queue.dequeue(null, state);
+			callback$1(stat, resolvedPath);
+			queue.dequeue(null, state);
+		});
+	});
+};
+const resolveSymlinks = function(path, state, callback$1) {
+	const { queue, fs, options: { suppressErrors } } = state;
+	queue.enqueue();
+	try {
+		const resolvedPath = fs.realpathSync(path);
+		const stat = fs.statSync(resolvedPath);
+		if (stat.isDirectory() && dist_isRecursive(path, resolvedPath, state)) return;
+		callback$1(stat, resolvedPath);
+	} catch (e) {
+		if (!suppressErrors) throw e;
+	}
+};
+function build$2(options, isSynchronous) {
+	if (!options.resolveSymlinks || options.excludeSymlinks) return null;
+	return isSynchronous ? resolveSymlinks : resolveSymlinksAsync;
+}
+function dist_isRecursive(path, resolved, state) {
+	if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
+	let parent = (0,external_path_.dirname)(path);
+	let depth = 1;
+	while (parent !== state.root && depth < 2) {
+		const resolvedPath = state.symlinks.get(parent);
+		const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
+		if (isSameRoot) depth++;
+		else parent = (0,external_path_.dirname)(parent);
+	}
+	state.symlinks.set(path, resolved);
+	return depth > 1;
+}
+function isRecursiveUsingRealPaths(resolved, state) {
+	return state.visited.includes(resolved + state.options.pathSeparator);
+}
+
+//#endregion
+//#region src/api/functions/invoke-callback.ts
+const onlyCountsSync = (state) => {
+	return state.counts;
+};
+const groupsSync = (state) => {
+	return state.groups;
+};
+const defaultSync = (state) => {
+	return state.paths;
+};
+const limitFilesSync = (state) => {
+	return state.paths.slice(0, state.options.maxFiles);
+};
+const onlyCountsAsync = (state, error, callback$1) => {
+	report(error, callback$1, state.counts, state.options.suppressErrors);
+	return null;
+};
+const defaultAsync = (state, error, callback$1) => {
+	report(error, callback$1, state.paths, state.options.suppressErrors);
+	return null;
+};
+const limitFilesAsync = (state, error, callback$1) => {
+	report(error, callback$1, state.paths.slice(0, state.options.maxFiles), state.options.suppressErrors);
+	return null;
+};
+const groupsAsync = (state, error, callback$1) => {
+	report(error, callback$1, state.groups, state.options.suppressErrors);
+	return null;
+};
+function report(error, callback$1, output, suppressErrors) {
+	if (error && !suppressErrors) callback$1(error, output);
+	else callback$1(null, output);
+}
+function build$1(options, isSynchronous) {
+	const { onlyCounts, group, maxFiles } = options;
+	if (onlyCounts) return isSynchronous ? onlyCountsSync : onlyCountsAsync;
+	else if (group) return isSynchronous ? groupsSync : groupsAsync;
+	else if (maxFiles) return isSynchronous ? limitFilesSync : limitFilesAsync;
+	else return isSynchronous ? defaultSync : defaultAsync;
+}
+
+//#endregion
+//#region src/api/functions/walk-directory.ts
+const readdirOpts = { withFileTypes: true };
+const walkAsync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
+	state.queue.enqueue();
+	if (currentDepth < 0) return state.queue.dequeue(null, state);
+	const { fs } = state;
+	state.visited.push(crawlPath);
+	state.counts.directories++;
+	fs.readdir(crawlPath || ".", readdirOpts, (error, entries = []) => {
+		callback$1(entries, directoryPath, currentDepth);
+		state.queue.dequeue(state.options.suppressErrors ? null : error, state);
+	});
+};
+const walkSync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
+	const { fs } = state;
+	if (currentDepth < 0) return;
+	state.visited.push(crawlPath);
+	state.counts.directories++;
+	let entries = [];
+	try {
+		entries = fs.readdirSync(crawlPath || ".", readdirOpts);
+	} catch (e) {
+		if (!state.options.suppressErrors) throw e;
+	}
+	callback$1(entries, directoryPath, currentDepth);
+};
+function build(isSynchronous) {
+	return isSynchronous ? walkSync : walkAsync;
+}
+
+//#endregion
+//#region src/api/queue.ts
+/**
+* This is a custom stateless queue to track concurrent async fs calls.
+* It increments a counter whenever a call is queued and decrements it
+* as soon as it completes. When the counter hits 0, it calls onQueueEmpty.
+*/
+var Queue = class {
+	count = 0;
+	constructor(onQueueEmpty) {
+		this.onQueueEmpty = onQueueEmpty;
+	}
+	enqueue() {
+		this.count++;
+		return this.count;
+	}
+	dequeue(error, output) {
+		if (this.onQueueEmpty && (--this.count <= 0 || error)) {
+			this.onQueueEmpty(error, output);
+			if (error) {
+				output.controller.abort();
+				this.onQueueEmpty = void 0;
+			}
+		}
+	}
+};
+
+//#endregion
+//#region src/api/counter.ts
+var Counter = class {
+	_files = 0;
+	_directories = 0;
+	set files(num) {
+		this._files = num;
+	}
+	get files() {
+		return this._files;
+	}
+	set directories(num) {
+		this._directories = num;
+	}
+	get directories() {
+		return this._directories;
+	}
+	/**
+	* @deprecated use `directories` instead
+	*/
+	/* c8 ignore next 3 */
+	get dirs() {
+		return this._directories;
+	}
+};
+
+//#endregion
+//#region src/api/aborter.ts
+/**
+* AbortController is not supported on Node 14 so we use this until we can drop
+* support for Node 14.
+*/
+var Aborter = class {
+	aborted = false;
+	abort() {
+		this.aborted = true;
+	}
+};
+
+//#endregion
+//#region src/api/walker.ts
+var Walker = class {
+	root;
+	isSynchronous;
+	state;
+	joinPath;
+	pushDirectory;
+	pushFile;
+	getArray;
+	groupFiles;
+	resolveSymlink;
+	walkDirectory;
+	callbackInvoker;
+	constructor(root, options, callback$1) {
+		this.isSynchronous = !callback$1;
+		this.callbackInvoker = build$1(options, this.isSynchronous);
+		this.root = normalizePath(root, options);
+		this.state = {
+			root: isRootDirectory(this.root) ? this.root : this.root.slice(0, -1),
+			paths: [""].slice(0, 0),
+			groups: [],
+			counts: new Counter(),
+			options,
+			queue: new Queue((error, state) => this.callbackInvoker(state, error, callback$1)),
+			symlinks: /* @__PURE__ */ new Map(),
+			visited: [""].slice(0, 0),
+			controller: new Aborter(),
+			fs: options.fs || external_fs_namespaceObject
+		};
+		this.joinPath = build$7(this.root, options);
+		this.pushDirectory = build$6(this.root, options);
+		this.pushFile = build$5(options);
+		this.getArray = build$4(options);
+		this.groupFiles = build$3(options);
+		this.resolveSymlink = build$2(options, this.isSynchronous);
+		this.walkDirectory = build(this.isSynchronous);
+	}
+	start() {
+		this.pushDirectory(this.root, this.state.paths, this.state.options.filters);
+		this.walkDirectory(this.state, this.root, this.root, this.state.options.maxDepth, this.walk);
+		return this.isSynchronous ? this.callbackInvoker(this.state, null) : null;
+	}
+	walk = (entries, directoryPath, depth) => {
+		const { paths, options: { filters, resolveSymlinks: resolveSymlinks$1, excludeSymlinks, exclude, maxFiles, signal, useRealPaths, pathSeparator }, controller } = this.state;
+		if (controller.aborted || signal && signal.aborted || maxFiles && paths.length > maxFiles) return;
+		const files = this.getArray(this.state.paths);
+		for (let i = 0; i < entries.length; ++i) {
+			const entry = entries[i];
+			if (entry.isFile() || entry.isSymbolicLink() && !resolveSymlinks$1 && !excludeSymlinks) {
+				const filename = this.joinPath(entry.name, directoryPath);
+				this.pushFile(filename, files, this.state.counts, filters);
+			} else if (entry.isDirectory()) {
+				let path = joinDirectoryPath(entry.name, directoryPath, this.state.options.pathSeparator);
+				if (exclude && exclude(entry.name, path)) continue;
+				this.pushDirectory(path, paths, filters);
+				this.walkDirectory(this.state, path, path, depth - 1, this.walk);
+			} else if (this.resolveSymlink && entry.isSymbolicLink()) {
+				let path = joinPathWithBasePath(entry.name, directoryPath);
+				this.resolveSymlink(path, this.state, (stat, resolvedPath) => {
+					if (stat.isDirectory()) {
+						resolvedPath = normalizePath(resolvedPath, this.state.options);
+						if (exclude && exclude(entry.name, useRealPaths ? resolvedPath : path + pathSeparator)) return;
+						this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path + pathSeparator, depth - 1, this.walk);
+					} else {
+						resolvedPath = useRealPaths ? resolvedPath : path;
+						const filename = (0,external_path_.basename)(resolvedPath);
+						const directoryPath$1 = normalizePath((0,external_path_.dirname)(resolvedPath), this.state.options);
+						resolvedPath = this.joinPath(filename, directoryPath$1);
+						this.pushFile(resolvedPath, files, this.state.counts, filters);
+					}
+				});
+			}
+		}
+		this.groupFiles(this.state.groups, directoryPath, files);
+	};
+};
+
+//#endregion
+//#region src/api/async.ts
+function dist_promise(root, options) {
+	return new Promise((resolve$1, reject) => {
+		callback(root, options, (err, output) => {
+			if (err) return reject(err);
+			resolve$1(output);
+		});
+	});
+}
+function callback(root, options, callback$1) {
+	let walker = new Walker(root, options, callback$1);
+	walker.start();
+}
+
+//#endregion
+//#region src/api/sync.ts
+function sync(root, options) {
+	const walker = new Walker(root, options);
+	return walker.start();
+}
+
+//#endregion
+//#region src/builder/api-builder.ts
+var APIBuilder = class {
+	constructor(root, options) {
+		this.root = root;
+		this.options = options;
+	}
+	withPromise() {
+		return dist_promise(this.root, this.options);
+	}
+	withCallback(cb) {
+		callback(this.root, this.options, cb);
+	}
+	sync() {
+		return sync(this.root, this.options);
+	}
+};
+
+//#endregion
+//#region src/builder/index.ts
+let dist_pm = null;
+/* c8 ignore next 6 */
+try {
+	__require.resolve("picomatch");
+	dist_pm = __require("picomatch");
+} catch {}
+var Builder = class {
+	globCache = {};
+	options = {
+		maxDepth: Infinity,
+		suppressErrors: true,
+		pathSeparator: external_path_.sep,
+		filters: []
+	};
+	globFunction;
+	constructor(options) {
+		this.options = {
+			...this.options,
+			...options
+		};
+		this.globFunction = this.options.globFunction;
+	}
+	group() {
+		this.options.group = true;
+		return this;
+	}
+	withPathSeparator(separator) {
+		this.options.pathSeparator = separator;
+		return this;
+	}
+	withBasePath() {
+		this.options.includeBasePath = true;
+		return this;
+	}
+	withRelativePaths() {
+		this.options.relativePaths = true;
+		return this;
+	}
+	withDirs() {
+		this.options.includeDirs = true;
+		return this;
+	}
+	withMaxDepth(depth) {
+		this.options.maxDepth = depth;
+		return this;
+	}
+	withMaxFiles(limit) {
+		this.options.maxFiles = limit;
+		return this;
+	}
+	withFullPaths() {
+		this.options.resolvePaths = true;
+		this.options.includeBasePath = true;
+		return this;
+	}
+	withErrors() {
+		this.options.suppressErrors = false;
+		return this;
+	}
+	withSymlinks({ resolvePaths = true } = {}) {
+		this.options.resolveSymlinks = true;
+		this.options.useRealPaths = resolvePaths;
+		return this.withFullPaths();
+	}
+	withAbortSignal(signal) {
+		this.options.signal = signal;
+		return this;
+	}
+	normalize() {
+		this.options.normalizePath = true;
+		return this;
+	}
+	filter(predicate) {
+		this.options.filters.push(predicate);
+		return this;
+	}
+	onlyDirs() {
+		this.options.excludeFiles = true;
+		this.options.includeDirs = true;
+		return this;
+	}
+	exclude(predicate) {
+		this.options.exclude = predicate;
+		return this;
+	}
+	onlyCounts() {
+		this.options.onlyCounts = true;
+		return this;
+	}
+	crawl(root) {
+		return new APIBuilder(root || ".", this.options);
+	}
+	withGlobFunction(fn) {
+		this.globFunction = fn;
+		return this;
+	}
+	/**
+	* @deprecated Pass options using the constructor instead:
+	* ```ts
+	* new fdir(options).crawl("/path/to/root");
+	* ```
+	* This method will be removed in v7.0
+	*/
+	/* c8 ignore next 4 */
+	crawlWithOptions(root, options) {
+		this.options = {
+			...this.options,
+			...options
+		};
+		return new APIBuilder(root || ".", this.options);
+	}
+	glob(...patterns) {
+		if (this.globFunction) return this.globWithOptions(patterns);
+		return this.globWithOptions(patterns, ...[{ dot: true }]);
+	}
+	globWithOptions(patterns, ...options) {
+		const globFn = this.globFunction || dist_pm;
+		/* c8 ignore next 5 */
+		if (!globFn) throw new Error("Please specify a glob function to use glob matching.");
+		var isMatch = this.globCache[patterns.join("\0")];
+		if (!isMatch) {
+			isMatch = globFn(patterns, ...options);
+			this.globCache[patterns.join("\0")] = isMatch;
+		}
+		this.options.filters.push((path) => isMatch(path));
+		return this;
+	}
+};
+
+//#endregion
+
+// EXTERNAL MODULE: ./node_modules/tinyglobby/node_modules/picomatch/index.js
+var picomatch = __nccwpck_require__(6501);
+;// CONCATENATED MODULE: ./node_modules/tinyglobby/dist/index.mjs
+
+
+
+
+
+//#region src/utils.ts
+const isReadonlyArray = Array.isArray;
+const BACKSLASHES = /\\/g;
+const DRIVE_RELATIVE_PATH = /^[A-Za-z]:$/;
+const isWin = process.platform === "win32";
+const ONLY_PARENT_DIRECTORIES = /^(\/?\.\.)+$/;
+function getPartialMatcher(patterns, options = {}) {
+	const patternsCount = patterns.length;
+	const patternsParts = Array(patternsCount);
+	const matchers = Array(patternsCount);
+	let i, j;
+	for (i = 0; i < patternsCount; i++) {
+		const parts = splitPattern(patterns[i]);
+		patternsParts[i] = parts;
+		const partsCount = parts.length;
+		const partMatchers = Array(partsCount);
+		for (j = 0; j < partsCount; j++) partMatchers[j] = picomatch(parts[j], options);
+		matchers[i] = partMatchers;
+	}
+	return (input) => {
+		const inputParts = input.split("/");
+		if (inputParts[0] === ".." && ONLY_PARENT_DIRECTORIES.test(input)) return true;
+		for (i = 0; i < patternsCount; i++) {
+			const patternParts = patternsParts[i];
+			const matcher = matchers[i];
+			const inputPatternCount = inputParts.length;
+			const minParts = Math.min(inputPatternCount, patternParts.length);
+			j = 0;
+			while (j < minParts) {
+				const part = patternParts[j];
+				if (part.includes("/")) return true;
+				if (!matcher[j](inputParts[j])) break;
+				if (!options.noglobstar && part === "**") return true;
+				j++;
+			}
+			if (j === inputPatternCount) return true;
+		}
+		return false;
+	};
+}
+/* node:coverage ignore next 2 */
+const WIN32_ROOT_DIR = /^[A-Z]:\/$/i;
+const isRoot = isWin ? (p) => WIN32_ROOT_DIR.test(p) : (p) => p === "/";
+function buildFormat(cwd, root, absolute) {
+	if (cwd === root || root.startsWith(`${cwd}/`)) {
+		if (absolute) {
+			const start = cwd.length + +!isRoot(cwd);
+			return (p, isDir) => p.slice(start, isDir ? -1 : void 0) || ".";
+		}
+		const prefix = root.slice(cwd.length + 1);
+		if (prefix) return (p, isDir) => {
+			if (p === ".") return prefix;
+			const result = `${prefix}/${p}`;
+			return isDir ? result.slice(0, -1) : result;
+		};
+		return (p, isDir) => isDir && p !== "." ? p.slice(0, -1) : p;
+	}
+	if (absolute) return (p) => external_path_.posix.relative(cwd, p) || ".";
+	return (p) => external_path_.posix.relative(cwd, `${root}/${p}`) || ".";
+}
+function buildRelative(cwd, root) {
+	if (root.startsWith(`${cwd}/`)) {
+		const prefix = root.slice(cwd.length + 1);
+		return (p) => `${prefix}/${p}`;
+	}
+	return (p) => {
+		const result = external_path_.posix.relative(cwd, `${root}/${p}`);
+		return p[p.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
+	};
+}
+function ensureNonDriveRelativePath(path) {
+	return path.replace(DRIVE_RELATIVE_PATH, (match) => `${match}/`);
+}
+const splitPatternOptions = { parts: true };
+function splitPattern(path) {
+	var _result$parts;
+	const result = picomatch.scan(path, splitPatternOptions);
+	return ((_result$parts = result.parts) === null || _result$parts === void 0 ? void 0 : _result$parts.length) ? result.parts : [path];
+}
+const ESCAPED_WIN32_BACKSLASHES = /\\(?![()[\]{}!+@])/g;
+function convertPosixPathToPattern(path) {
+	return escapePosixPath(path);
+}
+function convertWin32PathToPattern(path) {
+	return escapeWin32Path(path).replace(ESCAPED_WIN32_BACKSLASHES, "/");
+}
+/**
+* Converts a path to a pattern depending on the platform.
+* Identical to {@link escapePath} on POSIX systems.
+* @see {@link https://superchupu.dev/tinyglobby/documentation#convertPathToPattern}
+*/
+/* node:coverage ignore next 3 */
+const convertPathToPattern = (/* unused pure expression or super */ null && (isWin ? convertWin32PathToPattern : convertPosixPathToPattern));
+const POSIX_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}*?|]|^!|[!+@](?=\()|\\(?![()[\]{}!*+?@|]))/g;
+const WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
+const escapePosixPath = (path) => path.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+const escapeWin32Path = (path) => path.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+/**
+* Escapes a path's special characters depending on the platform.
+* @see {@link https://superchupu.dev/tinyglobby/documentation#escapePath}
+*/
+/* node:coverage ignore next */
+const escapePath = isWin ? escapeWin32Path : escapePosixPath;
+/**
+* Checks if a pattern has dynamic parts.
+*
+* Has a few minor differences with [`fast-glob`](https://github.com/mrmlnc/fast-glob) for better accuracy:
+*
+* - Doesn't necessarily return `false` on patterns that include `\`.
+* - Returns `true` if the pattern includes parentheses, regardless of them representing one single pattern or not.
+* - Returns `true` for unfinished glob extensions i.e. `(h`, `+(h`.
+* - Returns `true` for unfinished brace expansions as long as they include `,` or `..`.
+*
+* @see {@link https://superchupu.dev/tinyglobby/documentation#isDynamicPattern}
+*/
+function isDynamicPattern(pattern, options) {
+	if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
+	const scan = picomatch.scan(pattern);
+	return scan.isGlob || scan.negated;
+}
+function log(...tasks) {
+	console.log(`[tinyglobby ${(/* @__PURE__ */ new Date()).toLocaleTimeString("es")}]`, ...tasks);
+}
+function ensureStringArray(value) {
+	return typeof value === "string" ? [value] : value !== null && value !== void 0 ? value : [];
+}
+//#endregion
+//#region src/patterns.ts
+const PARENT_DIRECTORY = /^(\/?\.\.)+/;
+const ESCAPING_BACKSLASHES = /\\(?=[()[\]{}!*+?@|])/g;
+function normalizePattern(pattern, opts, props, isIgnore) {
+	var _PARENT_DIRECTORY$exe;
+	const cwd = opts.cwd;
+	let result = pattern;
+	if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
+	if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
+	const escapedCwd = escapePath(cwd);
+	result = (0,external_path_.isAbsolute)(result.replace(ESCAPING_BACKSLASHES, "")) ? external_path_.posix.relative(escapedCwd, result) : external_path_.posix.normalize(result);
+	const parentDir = (_PARENT_DIRECTORY$exe = PARENT_DIRECTORY.exec(result)) === null || _PARENT_DIRECTORY$exe === void 0 ? void 0 : _PARENT_DIRECTORY$exe[0];
+	const parts = splitPattern(result);
+	if (parentDir) {
+		const n = (parentDir.length + 1) / 3;
+		let i = 0;
+		const cwdParts = escapedCwd.split("/");
+		while (i < n && parts[i + n] === cwdParts[cwdParts.length + i - n]) {
+			result = result.slice(0, (n - i - 1) * 3) + result.slice((n - i) * 3 + parts[i + n].length + 1) || ".";
+			i++;
+		}
+		const potentialRoot = external_path_.posix.join(cwd, parentDir.slice(i * 3));
+		if (potentialRoot[0] !== "." && props.root.length > potentialRoot.length) {
+			props.root = ensureNonDriveRelativePath(potentialRoot);
+			props.depthOffset = -n + i;
+		}
+	}
+	if (!isIgnore && props.depthOffset >= 0) {
+		var _props$commonPath;
+		(_props$commonPath = props.commonPath) !== null && _props$commonPath !== void 0 || (props.commonPath = parts);
+		const newCommonPath = [];
+		const length = Math.min(props.commonPath.length, parts.length);
+		for (let i = 0; i < length; i++) {
+			const part = parts[i];
+			if (part === "**" && !parts[i + 1]) {
+				newCommonPath.pop();
+				break;
+			}
+			if (i === parts.length - 1 || part !== props.commonPath[i] || isDynamicPattern(part)) break;
+			newCommonPath.push(part);
+		}
+		props.depthOffset = newCommonPath.length;
+		props.commonPath = newCommonPath;
+		props.root = ensureNonDriveRelativePath(newCommonPath.length > 0 ? external_path_.posix.join(cwd, ...newCommonPath) : cwd);
+	}
+	return result;
+}
+function processPatterns(options, patterns, props) {
+	const matchPatterns = [];
+	const ignorePatterns = [];
+	for (const pattern of options.ignore) {
+		if (!pattern) continue;
+		if (pattern[0] !== "!" || pattern[1] === "(") ignorePatterns.push(normalizePattern(pattern, options, props, true));
+	}
+	for (const pattern of patterns) {
+		if (!pattern) continue;
+		if (pattern[0] !== "!" || pattern[1] === "(") matchPatterns.push(normalizePattern(pattern, options, props, false));
+		else if (pattern[1] !== "!" || pattern[2] === "(") ignorePatterns.push(normalizePattern(pattern.slice(1), options, props, true));
+	}
+	return {
+		match: matchPatterns,
+		ignore: ignorePatterns
+	};
+}
+//#endregion
+//#region src/crawler.ts
+function buildCrawler(options, patterns) {
+	const cwd = options.cwd;
+	const props = {
+		root: cwd,
+		depthOffset: 0
+	};
+	const processed = processPatterns(options, patterns, props);
+	if (options.debug) log("internal processing patterns:", processed);
+	const { absolute, caseSensitiveMatch, debug, dot, followSymbolicLinks, onlyDirectories } = options;
+	const root = props.root.replace(BACKSLASHES, "");
+	const matchOptions = {
+		dot,
+		nobrace: options.braceExpansion === false,
+		nocase: !caseSensitiveMatch,
+		noextglob: options.extglob === false,
+		noglobstar: options.globstar === false,
+		posix: true
+	};
+	const matcher = picomatch(processed.match, matchOptions);
+	const ignore = picomatch(processed.ignore, matchOptions);
+	const partialMatcher = getPartialMatcher(processed.match, matchOptions);
+	const format = buildFormat(cwd, root, absolute);
+	const excludeFormatter = absolute ? format : buildFormat(cwd, root, true);
+	const excludePredicate = (_, p) => {
+		const relativePath = excludeFormatter(p, true);
+		return relativePath !== "." && !partialMatcher(relativePath) || ignore(relativePath);
+	};
+	let maxDepth;
+	if (options.deep !== void 0) maxDepth = Math.round(options.deep - props.depthOffset);
+	const crawler = new Builder({
+		filters: [debug ? (p, isDirectory) => {
+			const path = format(p, isDirectory);
+			const matches = matcher(path) && !ignore(path);
+			if (matches) log(`matched ${path}`);
+			return matches;
+		} : (p, isDirectory) => {
+			const path = format(p, isDirectory);
+			return matcher(path) && !ignore(path);
+		}],
+		exclude: debug ? (_, p) => {
+			const skipped = excludePredicate(_, p);
+			log(`${skipped ? "skipped" : "crawling"} ${p}`);
+			return skipped;
+		} : excludePredicate,
+		fs: options.fs,
+		pathSeparator: "/",
+		relativePaths: !absolute,
+		resolvePaths: absolute,
+		includeBasePath: absolute,
+		resolveSymlinks: followSymbolicLinks,
+		excludeSymlinks: !followSymbolicLinks,
+		excludeFiles: onlyDirectories,
+		includeDirs: onlyDirectories || !options.onlyFiles,
+		maxDepth,
+		signal: options.signal
+	}).crawl(root);
+	if (options.debug) log("internal properties:", {
+		...props,
+		root
+	});
+	return [crawler, cwd !== root && !absolute && buildRelative(cwd, root)];
+}
+//#endregion
+//#region src/index.ts
+function formatPaths(paths, mapper) {
+	if (mapper) for (let i = paths.length - 1; i >= 0; i--) paths[i] = mapper(paths[i]);
+	return paths;
+}
+const defaultOptions = {
+	caseSensitiveMatch: true,
+	debug: !!process.env.TINYGLOBBY_DEBUG,
+	expandDirectories: true,
+	followSymbolicLinks: true,
+	onlyFiles: true
+};
+function getOptions(options) {
+	const opts = Object.assign({}, options);
+	for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
+	opts.cwd = (opts.cwd instanceof URL ? (0,external_url_namespaceObject.fileURLToPath)(opts.cwd) : (0,external_path_.resolve)(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
+	opts.ignore = ensureStringArray(opts.ignore);
+	opts.fs && (opts.fs = {
+		readdir: opts.fs.readdir || external_fs_.readdir,
+		readdirSync: opts.fs.readdirSync || external_fs_.readdirSync,
+		realpath: opts.fs.realpath || external_fs_.realpath,
+		realpathSync: opts.fs.realpathSync || external_fs_.realpathSync,
+		stat: opts.fs.stat || external_fs_.stat,
+		statSync: opts.fs.statSync || external_fs_.statSync
+	});
+	if (opts.debug) log("globbing with options:", opts);
+	return opts;
+}
+function getCrawler(globInput, inputOptions = {}) {
+	var _ref;
+	if (globInput && (inputOptions === null || inputOptions === void 0 ? void 0 : inputOptions.patterns)) throw new Error("Cannot pass patterns as both an argument and an option");
+	const isModern = isReadonlyArray(globInput) || typeof globInput === "string";
+	const patterns = ensureStringArray((_ref = isModern ? globInput : globInput.patterns) !== null && _ref !== void 0 ? _ref : "**/*");
+	const options = getOptions(isModern ? inputOptions : globInput);
+	return patterns.length > 0 ? buildCrawler(options, patterns) : [];
+}
+async function glob(globInput, options) {
+	const [crawler, relative] = getCrawler(globInput, options);
+	return crawler ? formatPaths(await crawler.withPromise(), relative) : [];
+}
+function globSync(globInput, options) {
+	const [crawler, relative] = getCrawler(globInput, options);
+	return crawler ? formatPaths(crawler.sync(), relative) : [];
+}
+//#endregion
+
+
+;// CONCATENATED MODULE: ./actions/core/src/git.ts
+
+
+/** A fetch or push of a big repository can take a while; a hung remote must not hold a rollback forever. */
+const GIT_TIMEOUT_MS = 5 * 60_000;
+/** Who signs the reverts when the checkout has no identity of its own (the Actions bot's public one). */
+const BOT = {
+    name: 'github-actions[bot]',
+    email: '41898282+github-actions[bot]@users.noreply.github.com',
+};
+/**
+ * `git` in one repository, through the process runner: argv only, never a shell. Every call
+ * runs with prompts off (a push without credentials fails instead of waiting for a password that
+ * never comes) and in the C locale (messages we read are git's English ones).
+ */
+class Git {
+    runner;
+    cwd;
+    options;
+    env;
+    constructor(runner, cwd, env, options = {}) {
+        this.runner = runner;
+        this.cwd = cwd;
+        this.options = options;
+        this.env = { ...env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_EDITOR: 'true' };
+    }
+    get title() {
+        return this.options.title ?? 'git failed';
+    }
+    /** The same repository seen from another directory (a worktree of it). */
+    at(cwd) {
+        return new Git(this.runner, cwd, this.env, this.options);
+    }
+    /** Runs git; the result as it is, for callers that read a failure. */
+    async attempt(args) {
+        return this.runner.run(['git', ...args], {
+            cwd: this.cwd,
+            env: this.env,
+            timeoutMs: GIT_TIMEOUT_MS,
+            signal: this.options.signal,
+        });
+    }
+    /** Runs git and returns its stdout, trimmed; a failure is a UserError saying what git said. */
+    async run(args, doing) {
+        this.options.log?.(`  ${formatCommand(['git', ...args])}`);
+        const result = await this.attempt(args);
+        if (!succeeded(result)) {
+            throw new UserError(`git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`, this.title);
+        }
+        return result.stdout.trim();
+    }
+    /** Whether a git command that answers yes/no by its exit code said yes. */
+    async holds(args) {
+        const result = await this.attempt(args);
+        if (result.exitCode === 0)
+            return true;
+        if (result.exitCode === 1 && !result.timedOut && !result.cancelled)
+            return false;
+        throw new UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, this.title);
+    }
+    /** The full id of a commit, or undefined when this repository does not have it. */
+    async commit(rev) {
+        const result = await this.attempt([
+            'rev-parse',
+            '--verify',
+            '--quiet',
+            '--end-of-options',
+            `${rev}^{commit}`,
+        ]);
+        return succeeded(result) ? result.stdout.trim() : undefined;
+    }
+    /**
+     * The author and committer of new commits: the checkout's configured identity, else the Actions
+     * bot's — a fresh runner has none, and `git revert` refuses to commit without one.
+     */
+    async ensureIdentity() {
+        const email = await this.attempt(['config', 'user.email']);
+        if (succeeded(email) && email.stdout.trim())
+            return;
+        Object.assign(this.env, {
+            GIT_AUTHOR_NAME: this.env.GIT_AUTHOR_NAME ?? BOT.name,
+            GIT_AUTHOR_EMAIL: this.env.GIT_AUTHOR_EMAIL ?? BOT.email,
+            GIT_COMMITTER_NAME: this.env.GIT_COMMITTER_NAME ?? BOT.name,
+            GIT_COMMITTER_EMAIL: this.env.GIT_COMMITTER_EMAIL ?? BOT.email,
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/files.ts
+
+
+
+
+
+/**
+ * Migrations that undo others: they never run during a deploy, and are all drops by nature —
+ * golang-migrate's `*.down.sql`, Diesel's `down.sql` and Flyway's undo `U<version>__*.sql`. Only
+ * those names: `V12__tear_down.sql` is an up migration like any other.
+ */
+const DOWN_MIGRATION = /^down\.sql$|\.down\.sql$|^U\d[\d._]*__/;
+/** One collator for every comparison: building one per call costs more than the compare. */
+const NUMERIC = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
+/** Migration order: file names compared with their numbers as numbers (V2__ before V10__), then the path. */
+function migrationOrder(a, b) {
+    return NUMERIC.compare(external_node_path_default().posix.basename(a), external_node_path_default().posix.basename(b)) || NUMERIC.compare(a, b);
+}
+/**
+ * The files the globs select, in migration order. A file that resolves (through a link) outside
+ * the workspace is refused: the lint must read what the deploy will run, nothing else.
+ */
+async function findMigrations(patterns, cwd) {
+    const found = await glob([...patterns], {
+        cwd,
+        onlyFiles: true,
+        // Links are followed, then each file's real path must be inside the workspace.
+        followSymbolicLinks: true,
+        expandDirectories: false,
+        dot: true,
+    });
+    const root = await (0,external_node_fs_promises_namespaceObject.realpath)(cwd);
+    const files = [];
+    const down = [];
+    for (const file of found.sort(migrationOrder)) {
+        const real = await (0,external_node_fs_promises_namespaceObject.realpath)(external_node_path_default().join(cwd, file));
+        if (real !== root && !real.startsWith(root + (external_node_path_default()).sep))
+            throw new InputError('migrations', `${file} resolves to ${real}, outside the workspace; migrations must live in it`);
+        (DOWN_MIGRATION.test(external_node_path_default().posix.basename(file)) ? down : files).push(file);
+    }
+    if (files.length === 0) {
+        const folders = await glob([...patterns], { cwd, onlyDirectories: true, expandDirectories: false });
+        if (folders.length > 0) {
+            throw new InputError('migrations', `names the folder ${folders[0]}, not files: give a glob of the files in it, e.g. ${folders[0]?.replace(/\/$/, '')}/*.sql`);
+        }
+        throw new InputError('migrations', `matches no migration file under ${cwd} (${patterns.join(', ')})${down.length ? `: only down migrations (${down.length})` : ''}; ` +
+            'give the globs of your migration files, e.g. db/migrations/*.sql');
+    }
+    return { files, down };
+}
+/**
+ * What the baseline ref says: which files were there, and which changed since — so a pull request
+ * is checked for what it adds, not for the history it inherits.
+ */
+async function readBaseline(ref, cwd, runner, env) {
+    const git = new Git(runner, cwd, env, { title: 'validate-migration baseline' });
+    const inside = await git.attempt(['rev-parse', '--is-inside-work-tree']);
+    if (inside.exitCode !== 0 || inside.stdout.trim() !== 'true') {
+        throw new InputError('baseline', `needs a git checkout, and ${cwd} is not one: check the repository out (actions/checkout with fetch-depth: 0), or leave baseline empty to check every file`);
+    }
+    const commit = await git.commit(ref);
+    if (!commit) {
+        const shallow = (await git.attempt(['rev-parse', '--is-shallow-repository'])).stdout.trim() === 'true';
+        throw new InputError('baseline', `"${ref}" is not a commit of the checkout in ${cwd}` +
+            (shallow ? ' (it is shallow: check out with `fetch-depth: 0`, or fetch the ref first)' : '') +
+            '; give a branch, tag or commit id that exists, e.g. origin/main');
+    }
+    const lines = (text) => text.split('\0').filter(Boolean);
+    const present = lines(await git.run(['ls-tree', '-r', '-z', '--full-tree', '--name-only', commit, '--']));
+    const changed = [
+        ...lines(await git.run(['diff', '--name-only', '-z', '--no-renames', commit, '--'])),
+        ...lines(await git.run(['ls-files', '--others', '--exclude-standard', '--full-name', '-z', '--'])),
+    ];
+    // Every list above names files from the repository's top; the workspace may be a folder of it.
+    const top = await git.run(['rev-parse', '--show-prefix']);
+    const relative = (file) => (top && file.startsWith(top) ? file.slice(top.length) : file);
+    return {
+        ref,
+        commit,
+        present: new Set(present.map(relative)),
+        changed: new Set(changed.map(relative)),
+    };
+}
+/** A file that cannot be read is the user's to fix: its name and the reason, not a stack. */
+function unreadable(file, error) {
+    return new UserError(`cannot read ${file}: ${error.message}`, 'validate-migration');
+}
+
+;// CONCATENATED MODULE: external "node:module"
+const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./actions/core/src/migrations/parser.ts
+
+
+
+
+const WASM = 'libpg-query.wasm';
+/**
+ * Where the parser's WebAssembly is: next to the bundle (`npm run bundle` copies it into dist/),
+ * else in node_modules when running from source.
+ */
+function wasmDirectory() {
+    const here = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
+    if ((0,external_node_fs_.existsSync)((0,external_node_path_namespaceObject.join)(here, WASM)))
+        return here;
+    return (0,external_node_path_namespaceObject.dirname)((0,external_node_module_namespaceObject.createRequire)(import.meta.url).resolve(`libpg-query/wasm/${WASM}`));
+}
+let loading;
+/**
+ * libpg-query, loaded once. Its Emscripten loader finds the .wasm through `__dirname`, which an
+ * ES module bundle does not have: it gets one, pointing where the .wasm is, for as long as the
+ * module takes to load.
+ */
+function loadParser() {
+    loading ??= (async () => {
+        const global = globalThis;
+        const had = Object.prototype.hasOwnProperty.call(global, '__dirname');
+        if (!had)
+            global.__dirname = wasmDirectory();
+        try {
+            const library = await __nccwpck_require__.e(/* import() */ 627).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2627, 23));
+            await library.loadModule();
+            return library;
+        }
+        finally {
+            if (!had)
+                delete global.__dirname;
+        }
+    })();
+    return loading;
+}
+/**
+ * Byte offsets (what the parser reports: it works on UTF-8) to positions and text. Built once
+ * per file; each lookup is a binary search over line starts.
+ */
+class SourceMap {
+    text;
+    bytes;
+    lineStarts = [0];
+    constructor(text) {
+        this.text = text;
+        this.bytes = Buffer.from(text, 'utf8');
+        for (let i = 0; i < this.bytes.length; i++)
+            if (this.bytes[i] === 0x0a)
+                this.lineStarts.push(i + 1);
+    }
+    get byteLength() {
+        return this.bytes.length;
+    }
+    /** The last lookup: statements come in order, so the next one usually continues its line. */
+    last = { line: 0, offset: 0, column: 1 };
+    /** The 1-based line and column of a byte offset. */
+    position(offset) {
+        let low = 0;
+        let high = this.lineStarts.length - 1;
+        while (low < high) {
+            const mid = (low + high + 1) >> 1;
+            if (this.lineStarts[mid] <= offset)
+                low = mid;
+            else
+                high = mid - 1;
+        }
+        const lineStart = this.lineStarts[low];
+        // Counted on from the last lookup when it was earlier on this line: a file of many statements
+        // on one line would otherwise be decoded from the line's start for every statement.
+        const from = this.last.line === low + 1 && this.last.offset <= offset ? this.last : { offset: lineStart, column: 1 };
+        const column = from.column + characters(this.bytes, from.offset, offset);
+        this.last = { line: low + 1, offset, column };
+        return { line: low + 1, column };
+    }
+    slice(start, end) {
+        return this.bytes.subarray(start, end).toString('utf8');
+    }
+    /** The first byte at or after `from` that is not white space or a comment. */
+    skipTrivia(from, to) {
+        const b = this.bytes;
+        let i = from;
+        while (i < to) {
+            const c = b[i];
+            if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c)
+                i++;
+            else if (c === 0x2d && b[i + 1] === 0x2d) {
+                while (i < to && b[i] !== 0x0a)
+                    i++;
+            }
+            else if (c === 0x2f && b[i + 1] === 0x2a) {
+                // Block comments nest in PostgreSQL.
+                let depth = 1;
+                i += 2;
+                while (i < to && depth > 0) {
+                    if (b[i] === 0x2f && b[i + 1] === 0x2a) {
+                        depth++;
+                        i += 2;
+                    }
+                    else if (b[i] === 0x2a && b[i + 1] === 0x2f) {
+                        depth--;
+                        i += 2;
+                    }
+                    else
+                        i++;
+                }
+            }
+            else
+                break;
+        }
+        return i;
+    }
+    /**
+     * The end of the statement's own text: before trailing white space, `;`, and line comments on
+     * lines of their own after it (the parser counts them into the last statement of a file).
+     */
+    trimEnd(from, to) {
+        let i = to;
+        for (;;) {
+            while (i > from) {
+                const c = this.bytes[i - 1];
+                if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b)
+                    i--;
+                else
+                    break;
+            }
+            const lineStart = this.bytes.lastIndexOf(0x0a, i - 1) + 1;
+            if (lineStart <= from)
+                return i;
+            const line = this.bytes.subarray(lineStart, i).toString('utf8');
+            if (!/^\s*--/.test(line))
+                return i;
+            i = lineStart;
+        }
+    }
+}
+/** A file's statements, each with its place; a syntax error is reported, never thrown. */
+async function parseMigration(text) {
+    // libpg-query refuses an empty query; an empty migration file runs, doing nothing.
+    if (text.trim() === '')
+        return { statements: [] };
+    const library = await loadParser();
+    const source = new SourceMap(text);
+    let raw;
+    try {
+        raw = library.parseSync(text).stmts ?? [];
+    }
+    catch (error) {
+        const details = error.sqlDetails;
+        // The cursor is a character position in libpg_query's message convention, 0-based here.
+        const cursor = details?.cursorPosition ?? 0;
+        const offset = Buffer.byteLength([...text].slice(0, cursor).join(''), 'utf8');
+        return {
+            statements: [],
+            syntaxError: {
+                message: error.message,
+                at: source.position(Math.min(offset, source.byteLength)),
+            },
+        };
+    }
+    const statements = raw.map((each, index) => {
+        // stmt_location is left out when 0; stmt_len is 0 for a last statement running to the end.
+        const from = each.stmt_location ?? 0;
+        const to = each.stmt_len ? from + each.stmt_len : source.byteLength;
+        const start = source.skipTrivia(from, to);
+        const end = Math.max(start, source.trimEnd(start, to));
+        return {
+            node: each.stmt,
+            kind: Object.keys(each.stmt)[0] ?? 'Unknown',
+            start: source.position(start),
+            // Inclusive, as annotations take it: the statement's last character.
+            end: lastCharacter(source.position(end)),
+            text: source.slice(start, end),
+            index,
+        };
+    });
+    return { statements };
+}
+function lastCharacter(after) {
+    return { line: after.line, column: Math.max(1, after.column - 1) };
+}
+/** How many characters the UTF-8 bytes from `start` to `end` hold (continuation bytes are not). */
+function characters(bytes, start, end) {
+    let n = 0;
+    for (let i = start; i < end; i++)
+        if ((bytes[i] & 0xc0) !== 0x80)
+            n++;
+    return n;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/phases.ts
+
+/** Statements that change nothing a deploy cares about: settings, transaction control, reads. */
+const NEUTRAL = new Set([
+    'VariableSetStmt',
+    'VariableShowStmt',
+    'TransactionStmt',
+    'SelectStmt',
+    'CheckPointStmt',
+]);
+/** What only adds: new tables, columns, indexes, types, functions, values, constraints. */
+const CREATES = new Set([
+    'CreateStmt',
+    'IndexStmt',
+    'ViewStmt',
+    'CreateFunctionStmt',
+    'CreateEnumStmt',
+    'CreateSeqStmt',
+    'CreateSchemaStmt',
+    'CreateExtensionStmt',
+    'CreateTrigStmt',
+    'CompositeTypeStmt',
+    'CreateDomainStmt',
+    'CreateTableAsStmt',
+    'CreateRangeStmt',
+    'CreatePolicyStmt',
+]);
+const ADDS = new Set(['AT_AddColumn', 'AT_AddConstraint', 'AT_AddIndex', 'AT_AddIndexConstraint']);
+/** Statements that change rows, not the schema: a backfill alone leaves the phase `none`. */
+const DATA = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'CopyStmt', 'MergeStmt']);
+/** Whether a statement changes the schema: not a setting, a transaction, a read or a data change. */
+function changesTheSchema(statement) {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind === 'SelectStmt')
+        return Boolean(body.intoClause);
+    return !NEUTRAL.has(kind) && !DATA.has(kind);
+}
+/** Whether a statement expands the schema (the first half of expand → migrate → contract). */
+function isExpand(statement) {
+    const [kind, body] = nodeOf(statement.node);
+    if (CREATES.has(kind))
+        return true;
+    if (kind === 'AlterEnumStmt')
+        return !body.oldVal;
+    if (kind === 'AlterTableStmt') {
+        const commands = body.cmds ?? [];
+        return commands.some((each) => ADDS.has(each.AlterTableCmd?.subtype ?? ''));
+    }
+    return false;
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/transactions.ts
@@ -48106,1382 +49424,6 @@ const FILE_RULES = {
 /** Every rule id a user may name in switchyard.yml, `ignore` or a suppression comment. */
 const RULE_IDS = [...RULES.map((rule) => rule.id), ...Object.keys(FILE_RULES)];
 
-;// CONCATENATED MODULE: ./actions/core/src/migrations/inputs.ts
-
-
-
-/** A glob of migration files: relative to the workspace, never reaching out of it. */
-function migrationGlob(entry) {
-    const pattern = entry.replaceAll('\\', '/');
-    if (pattern.startsWith('/') || /^[A-Za-z]:\//.test(pattern))
-        return `"${entry}" is an absolute path; give a glob relative to the workspace, e.g. migrations/**/*.sql`;
-    if (pattern.split('/').includes('..'))
-        return `"${entry}" reaches outside the workspace (".." in it); give a glob inside it, e.g. db/migrations/*.sql`;
-    return { pattern };
-}
-/** What is wrong with a rule id, if anything: the ids of the rules we have, with a near miss named. */
-function ruleIdProblem(id) {
-    if (RULE_IDS.includes(id))
-        return undefined;
-    const near = RULE_IDS.find((known) => known.replace(/-/g, '').includes(id.replace(/-/g, '').slice(0, 8)));
-    return `"${id}" is not a rule${near ? ` (did you mean ${near}?)` : ''}; the rules are listed in docs/validate-migration.md`;
-}
-/** `rule: error|warning|off`, one per line (switchyard.yml: a map, which reads as these lines). */
-function parseRuleSettings(raw) {
-    const settings = new Map();
-    for (const line of raw.split('\n').map((each) => each.trim())) {
-        if (!line || line.startsWith('#'))
-            continue;
-        const match = /^([\w-]+)\s*[:=]\s*(\w+)$/.exec(line);
-        if (!match)
-            return `"${line}" is not "rule: error|warning|off", e.g. ban-drop-column: warning`;
-        const [, id = '', setting = ''] = match;
-        const problem = ruleIdProblem(id);
-        if (problem)
-            return problem;
-        if (setting !== 'error' && setting !== 'warning' && setting !== 'off')
-            return `${id}: "${setting}" is not error, warning or off`;
-        settings.set(id, setting);
-    }
-    return settings;
-}
-/** A ref or revision git can resolve (HEAD~1, main^, v1.4.0…), never one it would read as an option or a range. */
-const gitRefProblem = (ref) => /^-|\.\.|[\s:?*[\\]/.test(ref)
-    ? `"${ref}" is not a git ref (e.g. origin/main, HEAD~1, v1.4.0 or a commit id)`
-    : undefined;
-const validateMigrationInputs = {
-    command: oneOf(['lint'], 'What to do. lint: check the migration files for what breaks the old code or stalls live traffic.', {
-        default: 'lint',
-    }),
-    migrations: list("The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, down.sql, Flyway's U<version>__*.sql) are left out.", migrationGlob, { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' }),
-    'pg-version': inputs_integer('The PostgreSQL major version the migrations run on; the rules that depend on it follow it.', {
-        default: '17',
-        min: 9,
-        max: 18,
-    }),
-    'assume-in-transaction': inputs_boolean('Your migration tool runs each file inside a transaction (so BEGIN in a file nests, and CONCURRENTLY cannot run).', { default: 'false' }),
-    baseline: inputs_text('A git ref: check only the migration files added or changed since it (e.g. the last deployed commit); empty checks every file.', { example: 'origin/main', check: gitRefProblem }),
-    squawk: inputs_boolean('Also run squawk (when it is on PATH) and add the findings of its rules switchyard does not have.', {
-        default: 'false',
-    }),
-    rules: parsedBy('Severity per rule, one "rule: error|warning|off" per line (in switchyard.yml, a map under validate-migration.rules).', parseRuleSettings, {
-        example: 'ban-drop-column: warning',
-        file: union([schemas_string(), record(schemas_string(), schemas_enum(['error', 'warning', 'off']))]),
-    }),
-    ignore: list('Rules to leave out entirely, by id (the same as "rule: off").', (entry) => ruleIdProblem(entry) ?? { id: entry }, { commas: true, example: 'require-lock-timeout' }),
-};
-
-;// CONCATENATED MODULE: external "url"
-const external_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
-;// CONCATENATED MODULE: external "module"
-const external_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("module");
-;// CONCATENATED MODULE: ./node_modules/tinyglobby/node_modules/fdir/dist/index.mjs
-
-
-
-
-//#region rolldown:runtime
-var __require = /* @__PURE__ */ (0,external_module_namespaceObject.createRequire)(import.meta.url);
-
-//#endregion
-//#region src/utils.ts
-function cleanPath(path) {
-	let normalized = (0,external_path_namespaceObject.normalize)(path);
-	if (normalized.length > 1 && normalized[normalized.length - 1] === external_path_namespaceObject.sep) normalized = normalized.substring(0, normalized.length - 1);
-	return normalized;
-}
-const SLASHES_REGEX = /[\\/]/g;
-function convertSlashes(path, separator) {
-	return path.replace(SLASHES_REGEX, separator);
-}
-const WINDOWS_ROOT_DIR_REGEX = /^[a-z]:[\\/]$/i;
-function isRootDirectory(path) {
-	return path === "/" || WINDOWS_ROOT_DIR_REGEX.test(path);
-}
-function normalizePath(path, options) {
-	const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
-	const pathNeedsCleaning = process.platform === "win32" && path.includes("/") || path.startsWith(".");
-	if (resolvePaths) path = (0,external_path_namespaceObject.resolve)(path);
-	if (normalizePath$1 || pathNeedsCleaning) path = cleanPath(path);
-	if (path === ".") return "";
-	const needsSeperator = path[path.length - 1] !== pathSeparator;
-	return convertSlashes(needsSeperator ? path + pathSeparator : path, pathSeparator);
-}
-
-//#endregion
-//#region src/api/functions/join-path.ts
-function joinPathWithBasePath(filename, directoryPath) {
-	return directoryPath + filename;
-}
-function joinPathWithRelativePath(root, options) {
-	return function(filename, directoryPath) {
-		const sameRoot = directoryPath.startsWith(root);
-		if (sameRoot) return directoryPath.slice(root.length) + filename;
-		else return convertSlashes((0,external_path_namespaceObject.relative)(root, directoryPath), options.pathSeparator) + options.pathSeparator + filename;
-	};
-}
-function joinPath(filename) {
-	return filename;
-}
-function joinDirectoryPath(filename, directoryPath, separator) {
-	return directoryPath + filename + separator;
-}
-function build$7(root, options) {
-	const { relativePaths, includeBasePath } = options;
-	return relativePaths && root ? joinPathWithRelativePath(root, options) : includeBasePath ? joinPathWithBasePath : joinPath;
-}
-
-//#endregion
-//#region src/api/functions/push-directory.ts
-function pushDirectoryWithRelativePath(root) {
-	return function(directoryPath, paths) {
-		paths.push(directoryPath.substring(root.length) || ".");
-	};
-}
-function pushDirectoryFilterWithRelativePath(root) {
-	return function(directoryPath, paths, filters) {
-		const relativePath = directoryPath.substring(root.length) || ".";
-		if (filters.every((filter) => filter(relativePath, true))) paths.push(relativePath);
-	};
-}
-const pushDirectory = (directoryPath, paths) => {
-	paths.push(directoryPath || ".");
-};
-const pushDirectoryFilter = (directoryPath, paths, filters) => {
-	const path = directoryPath || ".";
-	if (filters.every((filter) => filter(path, true))) paths.push(path);
-};
-const empty$2 = () => {};
-function build$6(root, options) {
-	const { includeDirs, filters, relativePaths } = options;
-	if (!includeDirs) return empty$2;
-	if (relativePaths) return filters && filters.length ? pushDirectoryFilterWithRelativePath(root) : pushDirectoryWithRelativePath(root);
-	return filters && filters.length ? pushDirectoryFilter : pushDirectory;
-}
-
-//#endregion
-//#region src/api/functions/push-file.ts
-const pushFileFilterAndCount = (filename, _paths, counts, filters) => {
-	if (filters.every((filter) => filter(filename, false))) counts.files++;
-};
-const pushFileFilter = (filename, paths, _counts, filters) => {
-	if (filters.every((filter) => filter(filename, false))) paths.push(filename);
-};
-const pushFileCount = (_filename, _paths, counts, _filters) => {
-	counts.files++;
-};
-const pushFile = (filename, paths) => {
-	paths.push(filename);
-};
-const empty$1 = () => {};
-function build$5(options) {
-	const { excludeFiles, filters, onlyCounts } = options;
-	if (excludeFiles) return empty$1;
-	if (filters && filters.length) return onlyCounts ? pushFileFilterAndCount : pushFileFilter;
-	else if (onlyCounts) return pushFileCount;
-	else return pushFile;
-}
-
-//#endregion
-//#region src/api/functions/get-array.ts
-const getArray = (paths) => {
-	return paths;
-};
-const getArrayGroup = () => {
-	return [""].slice(0, 0);
-};
-function build$4(options) {
-	return options.group ? getArrayGroup : getArray;
-}
-
-//#endregion
-//#region src/api/functions/group-files.ts
-const groupFiles = (groups, directory, files) => {
-	groups.push({
-		directory,
-		files,
-		dir: directory
-	});
-};
-const empty = () => {};
-function build$3(options) {
-	return options.group ? groupFiles : empty;
-}
-
-//#endregion
-//#region src/api/functions/resolve-symlink.ts
-const resolveSymlinksAsync = function(path, state, callback$1) {
-	const { queue, fs, options: { suppressErrors } } = state;
-	queue.enqueue();
-	fs.realpath(path, (error, resolvedPath) => {
-		if (error) return queue.dequeue(suppressErrors ? null : error, state);
-		fs.stat(resolvedPath, (error$1, stat) => {
-			if (error$1) return queue.dequeue(suppressErrors ? null : error$1, state);
-			if (stat.isDirectory() && dist_isRecursive(path, resolvedPath, state)) return queue.dequeue(null, state);
-			callback$1(stat, resolvedPath);
-			queue.dequeue(null, state);
-		});
-	});
-};
-const resolveSymlinks = function(path, state, callback$1) {
-	const { queue, fs, options: { suppressErrors } } = state;
-	queue.enqueue();
-	try {
-		const resolvedPath = fs.realpathSync(path);
-		const stat = fs.statSync(resolvedPath);
-		if (stat.isDirectory() && dist_isRecursive(path, resolvedPath, state)) return;
-		callback$1(stat, resolvedPath);
-	} catch (e) {
-		if (!suppressErrors) throw e;
-	}
-};
-function build$2(options, isSynchronous) {
-	if (!options.resolveSymlinks || options.excludeSymlinks) return null;
-	return isSynchronous ? resolveSymlinks : resolveSymlinksAsync;
-}
-function dist_isRecursive(path, resolved, state) {
-	if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
-	let parent = (0,external_path_namespaceObject.dirname)(path);
-	let depth = 1;
-	while (parent !== state.root && depth < 2) {
-		const resolvedPath = state.symlinks.get(parent);
-		const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
-		if (isSameRoot) depth++;
-		else parent = (0,external_path_namespaceObject.dirname)(parent);
-	}
-	state.symlinks.set(path, resolved);
-	return depth > 1;
-}
-function isRecursiveUsingRealPaths(resolved, state) {
-	return state.visited.includes(resolved + state.options.pathSeparator);
-}
-
-//#endregion
-//#region src/api/functions/invoke-callback.ts
-const onlyCountsSync = (state) => {
-	return state.counts;
-};
-const groupsSync = (state) => {
-	return state.groups;
-};
-const defaultSync = (state) => {
-	return state.paths;
-};
-const limitFilesSync = (state) => {
-	return state.paths.slice(0, state.options.maxFiles);
-};
-const onlyCountsAsync = (state, error, callback$1) => {
-	report(error, callback$1, state.counts, state.options.suppressErrors);
-	return null;
-};
-const defaultAsync = (state, error, callback$1) => {
-	report(error, callback$1, state.paths, state.options.suppressErrors);
-	return null;
-};
-const limitFilesAsync = (state, error, callback$1) => {
-	report(error, callback$1, state.paths.slice(0, state.options.maxFiles), state.options.suppressErrors);
-	return null;
-};
-const groupsAsync = (state, error, callback$1) => {
-	report(error, callback$1, state.groups, state.options.suppressErrors);
-	return null;
-};
-function report(error, callback$1, output, suppressErrors) {
-	if (error && !suppressErrors) callback$1(error, output);
-	else callback$1(null, output);
-}
-function build$1(options, isSynchronous) {
-	const { onlyCounts, group, maxFiles } = options;
-	if (onlyCounts) return isSynchronous ? onlyCountsSync : onlyCountsAsync;
-	else if (group) return isSynchronous ? groupsSync : groupsAsync;
-	else if (maxFiles) return isSynchronous ? limitFilesSync : limitFilesAsync;
-	else return isSynchronous ? defaultSync : defaultAsync;
-}
-
-//#endregion
-//#region src/api/functions/walk-directory.ts
-const readdirOpts = { withFileTypes: true };
-const walkAsync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
-	state.queue.enqueue();
-	if (currentDepth < 0) return state.queue.dequeue(null, state);
-	const { fs } = state;
-	state.visited.push(crawlPath);
-	state.counts.directories++;
-	fs.readdir(crawlPath || ".", readdirOpts, (error, entries = []) => {
-		callback$1(entries, directoryPath, currentDepth);
-		state.queue.dequeue(state.options.suppressErrors ? null : error, state);
-	});
-};
-const walkSync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
-	const { fs } = state;
-	if (currentDepth < 0) return;
-	state.visited.push(crawlPath);
-	state.counts.directories++;
-	let entries = [];
-	try {
-		entries = fs.readdirSync(crawlPath || ".", readdirOpts);
-	} catch (e) {
-		if (!state.options.suppressErrors) throw e;
-	}
-	callback$1(entries, directoryPath, currentDepth);
-};
-function build(isSynchronous) {
-	return isSynchronous ? walkSync : walkAsync;
-}
-
-//#endregion
-//#region src/api/queue.ts
-/**
-* This is a custom stateless queue to track concurrent async fs calls.
-* It increments a counter whenever a call is queued and decrements it
-* as soon as it completes. When the counter hits 0, it calls onQueueEmpty.
-*/
-var Queue = class {
-	count = 0;
-	constructor(onQueueEmpty) {
-		this.onQueueEmpty = onQueueEmpty;
-	}
-	enqueue() {
-		this.count++;
-		return this.count;
-	}
-	dequeue(error, output) {
-		if (this.onQueueEmpty && (--this.count <= 0 || error)) {
-			this.onQueueEmpty(error, output);
-			if (error) {
-				output.controller.abort();
-				this.onQueueEmpty = void 0;
-			}
-		}
-	}
-};
-
-//#endregion
-//#region src/api/counter.ts
-var Counter = class {
-	_files = 0;
-	_directories = 0;
-	set files(num) {
-		this._files = num;
-	}
-	get files() {
-		return this._files;
-	}
-	set directories(num) {
-		this._directories = num;
-	}
-	get directories() {
-		return this._directories;
-	}
-	/**
-	* @deprecated use `directories` instead
-	*/
-	/* c8 ignore next 3 */
-	get dirs() {
-		return this._directories;
-	}
-};
-
-//#endregion
-//#region src/api/aborter.ts
-/**
-* AbortController is not supported on Node 14 so we use this until we can drop
-* support for Node 14.
-*/
-var Aborter = class {
-	aborted = false;
-	abort() {
-		this.aborted = true;
-	}
-};
-
-//#endregion
-//#region src/api/walker.ts
-var Walker = class {
-	root;
-	isSynchronous;
-	state;
-	joinPath;
-	pushDirectory;
-	pushFile;
-	getArray;
-	groupFiles;
-	resolveSymlink;
-	walkDirectory;
-	callbackInvoker;
-	constructor(root, options, callback$1) {
-		this.isSynchronous = !callback$1;
-		this.callbackInvoker = build$1(options, this.isSynchronous);
-		this.root = normalizePath(root, options);
-		this.state = {
-			root: isRootDirectory(this.root) ? this.root : this.root.slice(0, -1),
-			paths: [""].slice(0, 0),
-			groups: [],
-			counts: new Counter(),
-			options,
-			queue: new Queue((error, state) => this.callbackInvoker(state, error, callback$1)),
-			symlinks: /* @__PURE__ */ new Map(),
-			visited: [""].slice(0, 0),
-			controller: new Aborter(),
-			fs: options.fs || external_fs_namespaceObject_0
-		};
-		this.joinPath = build$7(this.root, options);
-		this.pushDirectory = build$6(this.root, options);
-		this.pushFile = build$5(options);
-		this.getArray = build$4(options);
-		this.groupFiles = build$3(options);
-		this.resolveSymlink = build$2(options, this.isSynchronous);
-		this.walkDirectory = build(this.isSynchronous);
-	}
-	start() {
-		this.pushDirectory(this.root, this.state.paths, this.state.options.filters);
-		this.walkDirectory(this.state, this.root, this.root, this.state.options.maxDepth, this.walk);
-		return this.isSynchronous ? this.callbackInvoker(this.state, null) : null;
-	}
-	walk = (entries, directoryPath, depth) => {
-		const { paths, options: { filters, resolveSymlinks: resolveSymlinks$1, excludeSymlinks, exclude, maxFiles, signal, useRealPaths, pathSeparator }, controller } = this.state;
-		if (controller.aborted || signal && signal.aborted || maxFiles && paths.length > maxFiles) return;
-		const files = this.getArray(this.state.paths);
-		for (let i = 0; i < entries.length; ++i) {
-			const entry = entries[i];
-			if (entry.isFile() || entry.isSymbolicLink() && !resolveSymlinks$1 && !excludeSymlinks) {
-				const filename = this.joinPath(entry.name, directoryPath);
-				this.pushFile(filename, files, this.state.counts, filters);
-			} else if (entry.isDirectory()) {
-				let path = joinDirectoryPath(entry.name, directoryPath, this.state.options.pathSeparator);
-				if (exclude && exclude(entry.name, path)) continue;
-				this.pushDirectory(path, paths, filters);
-				this.walkDirectory(this.state, path, path, depth - 1, this.walk);
-			} else if (this.resolveSymlink && entry.isSymbolicLink()) {
-				let path = joinPathWithBasePath(entry.name, directoryPath);
-				this.resolveSymlink(path, this.state, (stat, resolvedPath) => {
-					if (stat.isDirectory()) {
-						resolvedPath = normalizePath(resolvedPath, this.state.options);
-						if (exclude && exclude(entry.name, useRealPaths ? resolvedPath : path + pathSeparator)) return;
-						this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path + pathSeparator, depth - 1, this.walk);
-					} else {
-						resolvedPath = useRealPaths ? resolvedPath : path;
-						const filename = (0,external_path_namespaceObject.basename)(resolvedPath);
-						const directoryPath$1 = normalizePath((0,external_path_namespaceObject.dirname)(resolvedPath), this.state.options);
-						resolvedPath = this.joinPath(filename, directoryPath$1);
-						this.pushFile(resolvedPath, files, this.state.counts, filters);
-					}
-				});
-			}
-		}
-		this.groupFiles(this.state.groups, directoryPath, files);
-	};
-};
-
-//#endregion
-//#region src/api/async.ts
-function dist_promise(root, options) {
-	return new Promise((resolve$1, reject) => {
-		callback(root, options, (err, output) => {
-			if (err) return reject(err);
-			resolve$1(output);
-		});
-	});
-}
-function callback(root, options, callback$1) {
-	let walker = new Walker(root, options, callback$1);
-	walker.start();
-}
-
-//#endregion
-//#region src/api/sync.ts
-function sync(root, options) {
-	const walker = new Walker(root, options);
-	return walker.start();
-}
-
-//#endregion
-//#region src/builder/api-builder.ts
-var APIBuilder = class {
-	constructor(root, options) {
-		this.root = root;
-		this.options = options;
-	}
-	withPromise() {
-		return dist_promise(this.root, this.options);
-	}
-	withCallback(cb) {
-		callback(this.root, this.options, cb);
-	}
-	sync() {
-		return sync(this.root, this.options);
-	}
-};
-
-//#endregion
-//#region src/builder/index.ts
-let dist_pm = null;
-/* c8 ignore next 6 */
-try {
-	__require.resolve("picomatch");
-	dist_pm = __require("picomatch");
-} catch {}
-var Builder = class {
-	globCache = {};
-	options = {
-		maxDepth: Infinity,
-		suppressErrors: true,
-		pathSeparator: external_path_namespaceObject.sep,
-		filters: []
-	};
-	globFunction;
-	constructor(options) {
-		this.options = {
-			...this.options,
-			...options
-		};
-		this.globFunction = this.options.globFunction;
-	}
-	group() {
-		this.options.group = true;
-		return this;
-	}
-	withPathSeparator(separator) {
-		this.options.pathSeparator = separator;
-		return this;
-	}
-	withBasePath() {
-		this.options.includeBasePath = true;
-		return this;
-	}
-	withRelativePaths() {
-		this.options.relativePaths = true;
-		return this;
-	}
-	withDirs() {
-		this.options.includeDirs = true;
-		return this;
-	}
-	withMaxDepth(depth) {
-		this.options.maxDepth = depth;
-		return this;
-	}
-	withMaxFiles(limit) {
-		this.options.maxFiles = limit;
-		return this;
-	}
-	withFullPaths() {
-		this.options.resolvePaths = true;
-		this.options.includeBasePath = true;
-		return this;
-	}
-	withErrors() {
-		this.options.suppressErrors = false;
-		return this;
-	}
-	withSymlinks({ resolvePaths = true } = {}) {
-		this.options.resolveSymlinks = true;
-		this.options.useRealPaths = resolvePaths;
-		return this.withFullPaths();
-	}
-	withAbortSignal(signal) {
-		this.options.signal = signal;
-		return this;
-	}
-	normalize() {
-		this.options.normalizePath = true;
-		return this;
-	}
-	filter(predicate) {
-		this.options.filters.push(predicate);
-		return this;
-	}
-	onlyDirs() {
-		this.options.excludeFiles = true;
-		this.options.includeDirs = true;
-		return this;
-	}
-	exclude(predicate) {
-		this.options.exclude = predicate;
-		return this;
-	}
-	onlyCounts() {
-		this.options.onlyCounts = true;
-		return this;
-	}
-	crawl(root) {
-		return new APIBuilder(root || ".", this.options);
-	}
-	withGlobFunction(fn) {
-		this.globFunction = fn;
-		return this;
-	}
-	/**
-	* @deprecated Pass options using the constructor instead:
-	* ```ts
-	* new fdir(options).crawl("/path/to/root");
-	* ```
-	* This method will be removed in v7.0
-	*/
-	/* c8 ignore next 4 */
-	crawlWithOptions(root, options) {
-		this.options = {
-			...this.options,
-			...options
-		};
-		return new APIBuilder(root || ".", this.options);
-	}
-	glob(...patterns) {
-		if (this.globFunction) return this.globWithOptions(patterns);
-		return this.globWithOptions(patterns, ...[{ dot: true }]);
-	}
-	globWithOptions(patterns, ...options) {
-		const globFn = this.globFunction || dist_pm;
-		/* c8 ignore next 5 */
-		if (!globFn) throw new Error("Please specify a glob function to use glob matching.");
-		var isMatch = this.globCache[patterns.join("\0")];
-		if (!isMatch) {
-			isMatch = globFn(patterns, ...options);
-			this.globCache[patterns.join("\0")] = isMatch;
-		}
-		this.options.filters.push((path) => isMatch(path));
-		return this;
-	}
-};
-
-//#endregion
-
-// EXTERNAL MODULE: ./node_modules/tinyglobby/node_modules/picomatch/index.js
-var picomatch = __nccwpck_require__(6501);
-;// CONCATENATED MODULE: ./node_modules/tinyglobby/dist/index.mjs
-
-
-
-
-
-//#region src/utils.ts
-const isReadonlyArray = Array.isArray;
-const BACKSLASHES = /\\/g;
-const DRIVE_RELATIVE_PATH = /^[A-Za-z]:$/;
-const isWin = process.platform === "win32";
-const ONLY_PARENT_DIRECTORIES = /^(\/?\.\.)+$/;
-function getPartialMatcher(patterns, options = {}) {
-	const patternsCount = patterns.length;
-	const patternsParts = Array(patternsCount);
-	const matchers = Array(patternsCount);
-	let i, j;
-	for (i = 0; i < patternsCount; i++) {
-		const parts = splitPattern(patterns[i]);
-		patternsParts[i] = parts;
-		const partsCount = parts.length;
-		const partMatchers = Array(partsCount);
-		for (j = 0; j < partsCount; j++) partMatchers[j] = picomatch(parts[j], options);
-		matchers[i] = partMatchers;
-	}
-	return (input) => {
-		const inputParts = input.split("/");
-		if (inputParts[0] === ".." && ONLY_PARENT_DIRECTORIES.test(input)) return true;
-		for (i = 0; i < patternsCount; i++) {
-			const patternParts = patternsParts[i];
-			const matcher = matchers[i];
-			const inputPatternCount = inputParts.length;
-			const minParts = Math.min(inputPatternCount, patternParts.length);
-			j = 0;
-			while (j < minParts) {
-				const part = patternParts[j];
-				if (part.includes("/")) return true;
-				if (!matcher[j](inputParts[j])) break;
-				if (!options.noglobstar && part === "**") return true;
-				j++;
-			}
-			if (j === inputPatternCount) return true;
-		}
-		return false;
-	};
-}
-/* node:coverage ignore next 2 */
-const WIN32_ROOT_DIR = /^[A-Z]:\/$/i;
-const isRoot = isWin ? (p) => WIN32_ROOT_DIR.test(p) : (p) => p === "/";
-function buildFormat(cwd, root, absolute) {
-	if (cwd === root || root.startsWith(`${cwd}/`)) {
-		if (absolute) {
-			const start = cwd.length + +!isRoot(cwd);
-			return (p, isDir) => p.slice(start, isDir ? -1 : void 0) || ".";
-		}
-		const prefix = root.slice(cwd.length + 1);
-		if (prefix) return (p, isDir) => {
-			if (p === ".") return prefix;
-			const result = `${prefix}/${p}`;
-			return isDir ? result.slice(0, -1) : result;
-		};
-		return (p, isDir) => isDir && p !== "." ? p.slice(0, -1) : p;
-	}
-	if (absolute) return (p) => external_path_namespaceObject.posix.relative(cwd, p) || ".";
-	return (p) => external_path_namespaceObject.posix.relative(cwd, `${root}/${p}`) || ".";
-}
-function buildRelative(cwd, root) {
-	if (root.startsWith(`${cwd}/`)) {
-		const prefix = root.slice(cwd.length + 1);
-		return (p) => `${prefix}/${p}`;
-	}
-	return (p) => {
-		const result = external_path_namespaceObject.posix.relative(cwd, `${root}/${p}`);
-		return p[p.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
-	};
-}
-function ensureNonDriveRelativePath(path) {
-	return path.replace(DRIVE_RELATIVE_PATH, (match) => `${match}/`);
-}
-const splitPatternOptions = { parts: true };
-function splitPattern(path) {
-	var _result$parts;
-	const result = picomatch.scan(path, splitPatternOptions);
-	return ((_result$parts = result.parts) === null || _result$parts === void 0 ? void 0 : _result$parts.length) ? result.parts : [path];
-}
-const ESCAPED_WIN32_BACKSLASHES = /\\(?![()[\]{}!+@])/g;
-function convertPosixPathToPattern(path) {
-	return escapePosixPath(path);
-}
-function convertWin32PathToPattern(path) {
-	return escapeWin32Path(path).replace(ESCAPED_WIN32_BACKSLASHES, "/");
-}
-/**
-* Converts a path to a pattern depending on the platform.
-* Identical to {@link escapePath} on POSIX systems.
-* @see {@link https://superchupu.dev/tinyglobby/documentation#convertPathToPattern}
-*/
-/* node:coverage ignore next 3 */
-const convertPathToPattern = (/* unused pure expression or super */ null && (isWin ? convertWin32PathToPattern : convertPosixPathToPattern));
-const POSIX_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}*?|]|^!|[!+@](?=\()|\\(?![()[\]{}!*+?@|]))/g;
-const WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
-const escapePosixPath = (path) => path.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
-const escapeWin32Path = (path) => path.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
-/**
-* Escapes a path's special characters depending on the platform.
-* @see {@link https://superchupu.dev/tinyglobby/documentation#escapePath}
-*/
-/* node:coverage ignore next */
-const escapePath = isWin ? escapeWin32Path : escapePosixPath;
-/**
-* Checks if a pattern has dynamic parts.
-*
-* Has a few minor differences with [`fast-glob`](https://github.com/mrmlnc/fast-glob) for better accuracy:
-*
-* - Doesn't necessarily return `false` on patterns that include `\`.
-* - Returns `true` if the pattern includes parentheses, regardless of them representing one single pattern or not.
-* - Returns `true` for unfinished glob extensions i.e. `(h`, `+(h`.
-* - Returns `true` for unfinished brace expansions as long as they include `,` or `..`.
-*
-* @see {@link https://superchupu.dev/tinyglobby/documentation#isDynamicPattern}
-*/
-function isDynamicPattern(pattern, options) {
-	if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
-	const scan = picomatch.scan(pattern);
-	return scan.isGlob || scan.negated;
-}
-function log(...tasks) {
-	console.log(`[tinyglobby ${(/* @__PURE__ */ new Date()).toLocaleTimeString("es")}]`, ...tasks);
-}
-function ensureStringArray(value) {
-	return typeof value === "string" ? [value] : value !== null && value !== void 0 ? value : [];
-}
-//#endregion
-//#region src/patterns.ts
-const PARENT_DIRECTORY = /^(\/?\.\.)+/;
-const ESCAPING_BACKSLASHES = /\\(?=[()[\]{}!*+?@|])/g;
-function normalizePattern(pattern, opts, props, isIgnore) {
-	var _PARENT_DIRECTORY$exe;
-	const cwd = opts.cwd;
-	let result = pattern;
-	if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
-	if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
-	const escapedCwd = escapePath(cwd);
-	result = (0,external_path_namespaceObject.isAbsolute)(result.replace(ESCAPING_BACKSLASHES, "")) ? external_path_namespaceObject.posix.relative(escapedCwd, result) : external_path_namespaceObject.posix.normalize(result);
-	const parentDir = (_PARENT_DIRECTORY$exe = PARENT_DIRECTORY.exec(result)) === null || _PARENT_DIRECTORY$exe === void 0 ? void 0 : _PARENT_DIRECTORY$exe[0];
-	const parts = splitPattern(result);
-	if (parentDir) {
-		const n = (parentDir.length + 1) / 3;
-		let i = 0;
-		const cwdParts = escapedCwd.split("/");
-		while (i < n && parts[i + n] === cwdParts[cwdParts.length + i - n]) {
-			result = result.slice(0, (n - i - 1) * 3) + result.slice((n - i) * 3 + parts[i + n].length + 1) || ".";
-			i++;
-		}
-		const potentialRoot = external_path_namespaceObject.posix.join(cwd, parentDir.slice(i * 3));
-		if (potentialRoot[0] !== "." && props.root.length > potentialRoot.length) {
-			props.root = ensureNonDriveRelativePath(potentialRoot);
-			props.depthOffset = -n + i;
-		}
-	}
-	if (!isIgnore && props.depthOffset >= 0) {
-		var _props$commonPath;
-		(_props$commonPath = props.commonPath) !== null && _props$commonPath !== void 0 || (props.commonPath = parts);
-		const newCommonPath = [];
-		const length = Math.min(props.commonPath.length, parts.length);
-		for (let i = 0; i < length; i++) {
-			const part = parts[i];
-			if (part === "**" && !parts[i + 1]) {
-				newCommonPath.pop();
-				break;
-			}
-			if (i === parts.length - 1 || part !== props.commonPath[i] || isDynamicPattern(part)) break;
-			newCommonPath.push(part);
-		}
-		props.depthOffset = newCommonPath.length;
-		props.commonPath = newCommonPath;
-		props.root = ensureNonDriveRelativePath(newCommonPath.length > 0 ? external_path_namespaceObject.posix.join(cwd, ...newCommonPath) : cwd);
-	}
-	return result;
-}
-function processPatterns(options, patterns, props) {
-	const matchPatterns = [];
-	const ignorePatterns = [];
-	for (const pattern of options.ignore) {
-		if (!pattern) continue;
-		if (pattern[0] !== "!" || pattern[1] === "(") ignorePatterns.push(normalizePattern(pattern, options, props, true));
-	}
-	for (const pattern of patterns) {
-		if (!pattern) continue;
-		if (pattern[0] !== "!" || pattern[1] === "(") matchPatterns.push(normalizePattern(pattern, options, props, false));
-		else if (pattern[1] !== "!" || pattern[2] === "(") ignorePatterns.push(normalizePattern(pattern.slice(1), options, props, true));
-	}
-	return {
-		match: matchPatterns,
-		ignore: ignorePatterns
-	};
-}
-//#endregion
-//#region src/crawler.ts
-function buildCrawler(options, patterns) {
-	const cwd = options.cwd;
-	const props = {
-		root: cwd,
-		depthOffset: 0
-	};
-	const processed = processPatterns(options, patterns, props);
-	if (options.debug) log("internal processing patterns:", processed);
-	const { absolute, caseSensitiveMatch, debug, dot, followSymbolicLinks, onlyDirectories } = options;
-	const root = props.root.replace(BACKSLASHES, "");
-	const matchOptions = {
-		dot,
-		nobrace: options.braceExpansion === false,
-		nocase: !caseSensitiveMatch,
-		noextglob: options.extglob === false,
-		noglobstar: options.globstar === false,
-		posix: true
-	};
-	const matcher = picomatch(processed.match, matchOptions);
-	const ignore = picomatch(processed.ignore, matchOptions);
-	const partialMatcher = getPartialMatcher(processed.match, matchOptions);
-	const format = buildFormat(cwd, root, absolute);
-	const excludeFormatter = absolute ? format : buildFormat(cwd, root, true);
-	const excludePredicate = (_, p) => {
-		const relativePath = excludeFormatter(p, true);
-		return relativePath !== "." && !partialMatcher(relativePath) || ignore(relativePath);
-	};
-	let maxDepth;
-	if (options.deep !== void 0) maxDepth = Math.round(options.deep - props.depthOffset);
-	const crawler = new Builder({
-		filters: [debug ? (p, isDirectory) => {
-			const path = format(p, isDirectory);
-			const matches = matcher(path) && !ignore(path);
-			if (matches) log(`matched ${path}`);
-			return matches;
-		} : (p, isDirectory) => {
-			const path = format(p, isDirectory);
-			return matcher(path) && !ignore(path);
-		}],
-		exclude: debug ? (_, p) => {
-			const skipped = excludePredicate(_, p);
-			log(`${skipped ? "skipped" : "crawling"} ${p}`);
-			return skipped;
-		} : excludePredicate,
-		fs: options.fs,
-		pathSeparator: "/",
-		relativePaths: !absolute,
-		resolvePaths: absolute,
-		includeBasePath: absolute,
-		resolveSymlinks: followSymbolicLinks,
-		excludeSymlinks: !followSymbolicLinks,
-		excludeFiles: onlyDirectories,
-		includeDirs: onlyDirectories || !options.onlyFiles,
-		maxDepth,
-		signal: options.signal
-	}).crawl(root);
-	if (options.debug) log("internal properties:", {
-		...props,
-		root
-	});
-	return [crawler, cwd !== root && !absolute && buildRelative(cwd, root)];
-}
-//#endregion
-//#region src/index.ts
-function formatPaths(paths, mapper) {
-	if (mapper) for (let i = paths.length - 1; i >= 0; i--) paths[i] = mapper(paths[i]);
-	return paths;
-}
-const defaultOptions = {
-	caseSensitiveMatch: true,
-	debug: !!process.env.TINYGLOBBY_DEBUG,
-	expandDirectories: true,
-	followSymbolicLinks: true,
-	onlyFiles: true
-};
-function getOptions(options) {
-	const opts = Object.assign({}, options);
-	for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
-	opts.cwd = (opts.cwd instanceof URL ? (0,external_url_namespaceObject.fileURLToPath)(opts.cwd) : (0,external_path_namespaceObject.resolve)(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
-	opts.ignore = ensureStringArray(opts.ignore);
-	opts.fs && (opts.fs = {
-		readdir: opts.fs.readdir || external_fs_namespaceObject.readdir,
-		readdirSync: opts.fs.readdirSync || external_fs_namespaceObject.readdirSync,
-		realpath: opts.fs.realpath || external_fs_namespaceObject.realpath,
-		realpathSync: opts.fs.realpathSync || external_fs_namespaceObject.realpathSync,
-		stat: opts.fs.stat || external_fs_namespaceObject.stat,
-		statSync: opts.fs.statSync || external_fs_namespaceObject.statSync
-	});
-	if (opts.debug) log("globbing with options:", opts);
-	return opts;
-}
-function getCrawler(globInput, inputOptions = {}) {
-	var _ref;
-	if (globInput && (inputOptions === null || inputOptions === void 0 ? void 0 : inputOptions.patterns)) throw new Error("Cannot pass patterns as both an argument and an option");
-	const isModern = isReadonlyArray(globInput) || typeof globInput === "string";
-	const patterns = ensureStringArray((_ref = isModern ? globInput : globInput.patterns) !== null && _ref !== void 0 ? _ref : "**/*");
-	const options = getOptions(isModern ? inputOptions : globInput);
-	return patterns.length > 0 ? buildCrawler(options, patterns) : [];
-}
-async function glob(globInput, options) {
-	const [crawler, relative] = getCrawler(globInput, options);
-	return crawler ? formatPaths(await crawler.withPromise(), relative) : [];
-}
-function globSync(globInput, options) {
-	const [crawler, relative] = getCrawler(globInput, options);
-	return crawler ? formatPaths(crawler.sync(), relative) : [];
-}
-//#endregion
-
-
-;// CONCATENATED MODULE: ./actions/core/src/git.ts
-
-
-/** A fetch or push of a big repository can take a while; a hung remote must not hold a rollback forever. */
-const GIT_TIMEOUT_MS = 5 * 60_000;
-/** Who signs the reverts when the checkout has no identity of its own (the Actions bot's public one). */
-const BOT = {
-    name: 'github-actions[bot]',
-    email: '41898282+github-actions[bot]@users.noreply.github.com',
-};
-/**
- * `git` in one repository, through the process runner: argv only, never a shell. Every call
- * runs with prompts off (a push without credentials fails instead of waiting for a password that
- * never comes) and in the C locale (messages we read are git's English ones).
- */
-class Git {
-    runner;
-    cwd;
-    options;
-    env;
-    constructor(runner, cwd, env, options = {}) {
-        this.runner = runner;
-        this.cwd = cwd;
-        this.options = options;
-        this.env = { ...env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_EDITOR: 'true' };
-    }
-    get title() {
-        return this.options.title ?? 'git failed';
-    }
-    /** The same repository seen from another directory (a worktree of it). */
-    at(cwd) {
-        return new Git(this.runner, cwd, this.env, this.options);
-    }
-    /** Runs git; the result as it is, for callers that read a failure. */
-    async attempt(args) {
-        return this.runner.run(['git', ...args], {
-            cwd: this.cwd,
-            env: this.env,
-            timeoutMs: GIT_TIMEOUT_MS,
-            signal: this.options.signal,
-        });
-    }
-    /** Runs git and returns its stdout, trimmed; a failure is a UserError saying what git said. */
-    async run(args, doing) {
-        this.options.log?.(`  ${formatCommand(['git', ...args])}`);
-        const result = await this.attempt(args);
-        if (!succeeded(result)) {
-            throw new UserError(`git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`, this.title);
-        }
-        return result.stdout.trim();
-    }
-    /** Whether a git command that answers yes/no by its exit code said yes. */
-    async holds(args) {
-        const result = await this.attempt(args);
-        if (result.exitCode === 0)
-            return true;
-        if (result.exitCode === 1 && !result.timedOut && !result.cancelled)
-            return false;
-        throw new UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, this.title);
-    }
-    /** The full id of a commit, or undefined when this repository does not have it. */
-    async commit(rev) {
-        const result = await this.attempt([
-            'rev-parse',
-            '--verify',
-            '--quiet',
-            '--end-of-options',
-            `${rev}^{commit}`,
-        ]);
-        return succeeded(result) ? result.stdout.trim() : undefined;
-    }
-    /**
-     * The author and committer of new commits: the checkout's configured identity, else the Actions
-     * bot's — a fresh runner has none, and `git revert` refuses to commit without one.
-     */
-    async ensureIdentity() {
-        const email = await this.attempt(['config', 'user.email']);
-        if (succeeded(email) && email.stdout.trim())
-            return;
-        Object.assign(this.env, {
-            GIT_AUTHOR_NAME: this.env.GIT_AUTHOR_NAME ?? BOT.name,
-            GIT_AUTHOR_EMAIL: this.env.GIT_AUTHOR_EMAIL ?? BOT.email,
-            GIT_COMMITTER_NAME: this.env.GIT_COMMITTER_NAME ?? BOT.name,
-            GIT_COMMITTER_EMAIL: this.env.GIT_COMMITTER_EMAIL ?? BOT.email,
-        });
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/migrations/files.ts
-
-
-
-
-
-/**
- * Migrations that undo others: they never run during a deploy, and are all drops by nature —
- * golang-migrate's `*.down.sql`, Diesel's `down.sql` and Flyway's undo `U<version>__*.sql`. Only
- * those names: `V12__tear_down.sql` is an up migration like any other.
- */
-const DOWN_MIGRATION = /^down\.sql$|\.down\.sql$|^U\d[\d._]*__/;
-/** One collator for every comparison: building one per call costs more than the compare. */
-const NUMERIC = new Intl.Collator('en', { numeric: true, sensitivity: 'variant' });
-/** Migration order: file names compared with their numbers as numbers (V2__ before V10__), then the path. */
-function migrationOrder(a, b) {
-    return NUMERIC.compare(external_node_path_default().posix.basename(a), external_node_path_default().posix.basename(b)) || NUMERIC.compare(a, b);
-}
-/**
- * The files the globs select, in migration order. A file that resolves (through a link) outside
- * the workspace is refused: the lint must read what the deploy will run, nothing else.
- */
-async function findMigrations(patterns, cwd) {
-    const found = await glob([...patterns], {
-        cwd,
-        onlyFiles: true,
-        // Links are followed, then each file's real path must be inside the workspace.
-        followSymbolicLinks: true,
-        expandDirectories: false,
-        dot: true,
-    });
-    const root = await (0,external_node_fs_promises_namespaceObject.realpath)(cwd);
-    const files = [];
-    const down = [];
-    for (const file of found.sort(migrationOrder)) {
-        const real = await (0,external_node_fs_promises_namespaceObject.realpath)(external_node_path_default().join(cwd, file));
-        if (real !== root && !real.startsWith(root + (external_node_path_default()).sep))
-            throw new InputError('migrations', `${file} resolves to ${real}, outside the workspace; migrations must live in it`);
-        (DOWN_MIGRATION.test(external_node_path_default().posix.basename(file)) ? down : files).push(file);
-    }
-    if (files.length === 0) {
-        const folders = await glob([...patterns], { cwd, onlyDirectories: true, expandDirectories: false });
-        if (folders.length > 0) {
-            throw new InputError('migrations', `names the folder ${folders[0]}, not files: give a glob of the files in it, e.g. ${folders[0]?.replace(/\/$/, '')}/*.sql`);
-        }
-        throw new InputError('migrations', `matches no migration file under ${cwd} (${patterns.join(', ')})${down.length ? `: only down migrations (${down.length})` : ''}; ` +
-            'give the globs of your migration files, e.g. db/migrations/*.sql');
-    }
-    return { files, down };
-}
-/**
- * What the baseline ref says: which files were there, and which changed since — so a pull request
- * is checked for what it adds, not for the history it inherits.
- */
-async function readBaseline(ref, cwd, runner, env) {
-    const git = new Git(runner, cwd, env, { title: 'validate-migration baseline' });
-    const inside = await git.attempt(['rev-parse', '--is-inside-work-tree']);
-    if (inside.exitCode !== 0 || inside.stdout.trim() !== 'true') {
-        throw new InputError('baseline', `needs a git checkout, and ${cwd} is not one: check the repository out (actions/checkout with fetch-depth: 0), or leave baseline empty to check every file`);
-    }
-    const commit = await git.commit(ref);
-    if (!commit) {
-        const shallow = (await git.attempt(['rev-parse', '--is-shallow-repository'])).stdout.trim() === 'true';
-        throw new InputError('baseline', `"${ref}" is not a commit of the checkout in ${cwd}` +
-            (shallow ? ' (it is shallow: check out with `fetch-depth: 0`, or fetch the ref first)' : '') +
-            '; give a branch, tag or commit id that exists, e.g. origin/main');
-    }
-    const lines = (text) => text.split('\0').filter(Boolean);
-    const present = lines(await git.run(['ls-tree', '-r', '-z', '--full-tree', '--name-only', commit, '--']));
-    const changed = [
-        ...lines(await git.run(['diff', '--name-only', '-z', '--no-renames', commit, '--'])),
-        ...lines(await git.run(['ls-files', '--others', '--exclude-standard', '--full-name', '-z', '--'])),
-    ];
-    // Every list above names files from the repository's top; the workspace may be a folder of it.
-    const top = await git.run(['rev-parse', '--show-prefix']);
-    const relative = (file) => (top && file.startsWith(top) ? file.slice(top.length) : file);
-    return {
-        ref,
-        commit,
-        present: new Set(present.map(relative)),
-        changed: new Set(changed.map(relative)),
-    };
-}
-/** A file that cannot be read is the user's to fix: its name and the reason, not a stack. */
-function unreadable(file, error) {
-    return new UserError(`cannot read ${file}: ${error.message}`, 'validate-migration');
-}
-
-;// CONCATENATED MODULE: external "node:module"
-const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./actions/core/src/migrations/parser.ts
-
-
-
-
-const WASM = 'libpg-query.wasm';
-/**
- * Where the parser's WebAssembly is: next to the bundle (`npm run bundle` copies it into dist/),
- * else in node_modules when running from source.
- */
-function wasmDirectory() {
-    const here = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
-    if ((0,external_node_fs_.existsSync)((0,external_node_path_namespaceObject.join)(here, WASM)))
-        return here;
-    return (0,external_node_path_namespaceObject.dirname)((0,external_node_module_namespaceObject.createRequire)(import.meta.url).resolve(`libpg-query/wasm/${WASM}`));
-}
-let loading;
-/**
- * libpg-query, loaded once. Its Emscripten loader finds the .wasm through `__dirname`, which an
- * ES module bundle does not have: it gets one, pointing where the .wasm is, for as long as the
- * module takes to load.
- */
-function loadParser() {
-    loading ??= (async () => {
-        const global = globalThis;
-        const had = Object.prototype.hasOwnProperty.call(global, '__dirname');
-        if (!had)
-            global.__dirname = wasmDirectory();
-        try {
-            const library = await __nccwpck_require__.e(/* import() */ 627).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2627, 23));
-            await library.loadModule();
-            return library;
-        }
-        finally {
-            if (!had)
-                delete global.__dirname;
-        }
-    })();
-    return loading;
-}
-/**
- * Byte offsets (what the parser reports: it works on UTF-8) to positions and text. Built once
- * per file; each lookup is a binary search over line starts.
- */
-class SourceMap {
-    text;
-    bytes;
-    lineStarts = [0];
-    constructor(text) {
-        this.text = text;
-        this.bytes = Buffer.from(text, 'utf8');
-        for (let i = 0; i < this.bytes.length; i++)
-            if (this.bytes[i] === 0x0a)
-                this.lineStarts.push(i + 1);
-    }
-    get byteLength() {
-        return this.bytes.length;
-    }
-    /** The last lookup: statements come in order, so the next one usually continues its line. */
-    last = { line: 0, offset: 0, column: 1 };
-    /** The 1-based line and column of a byte offset. */
-    position(offset) {
-        let low = 0;
-        let high = this.lineStarts.length - 1;
-        while (low < high) {
-            const mid = (low + high + 1) >> 1;
-            if (this.lineStarts[mid] <= offset)
-                low = mid;
-            else
-                high = mid - 1;
-        }
-        const lineStart = this.lineStarts[low];
-        // Counted on from the last lookup when it was earlier on this line: a file of many statements
-        // on one line would otherwise be decoded from the line's start for every statement.
-        const from = this.last.line === low + 1 && this.last.offset <= offset ? this.last : { offset: lineStart, column: 1 };
-        const column = from.column + characters(this.bytes, from.offset, offset);
-        this.last = { line: low + 1, offset, column };
-        return { line: low + 1, column };
-    }
-    slice(start, end) {
-        return this.bytes.subarray(start, end).toString('utf8');
-    }
-    /** The first byte at or after `from` that is not white space or a comment. */
-    skipTrivia(from, to) {
-        const b = this.bytes;
-        let i = from;
-        while (i < to) {
-            const c = b[i];
-            if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c)
-                i++;
-            else if (c === 0x2d && b[i + 1] === 0x2d) {
-                while (i < to && b[i] !== 0x0a)
-                    i++;
-            }
-            else if (c === 0x2f && b[i + 1] === 0x2a) {
-                // Block comments nest in PostgreSQL.
-                let depth = 1;
-                i += 2;
-                while (i < to && depth > 0) {
-                    if (b[i] === 0x2f && b[i + 1] === 0x2a) {
-                        depth++;
-                        i += 2;
-                    }
-                    else if (b[i] === 0x2a && b[i + 1] === 0x2f) {
-                        depth--;
-                        i += 2;
-                    }
-                    else
-                        i++;
-                }
-            }
-            else
-                break;
-        }
-        return i;
-    }
-    /**
-     * The end of the statement's own text: before trailing white space, `;`, and line comments on
-     * lines of their own after it (the parser counts them into the last statement of a file).
-     */
-    trimEnd(from, to) {
-        let i = to;
-        for (;;) {
-            while (i > from) {
-                const c = this.bytes[i - 1];
-                if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b)
-                    i--;
-                else
-                    break;
-            }
-            const lineStart = this.bytes.lastIndexOf(0x0a, i - 1) + 1;
-            if (lineStart <= from)
-                return i;
-            const line = this.bytes.subarray(lineStart, i).toString('utf8');
-            if (!/^\s*--/.test(line))
-                return i;
-            i = lineStart;
-        }
-    }
-}
-/** A file's statements, each with its place; a syntax error is reported, never thrown. */
-async function parseMigration(text) {
-    // libpg-query refuses an empty query; an empty migration file runs, doing nothing.
-    if (text.trim() === '')
-        return { statements: [] };
-    const library = await loadParser();
-    const source = new SourceMap(text);
-    let raw;
-    try {
-        raw = library.parseSync(text).stmts ?? [];
-    }
-    catch (error) {
-        const details = error.sqlDetails;
-        // The cursor is a character position in libpg_query's message convention, 0-based here.
-        const cursor = details?.cursorPosition ?? 0;
-        const offset = Buffer.byteLength([...text].slice(0, cursor).join(''), 'utf8');
-        return {
-            statements: [],
-            syntaxError: {
-                message: error.message,
-                at: source.position(Math.min(offset, source.byteLength)),
-            },
-        };
-    }
-    const statements = raw.map((each, index) => {
-        // stmt_location is left out when 0; stmt_len is 0 for a last statement running to the end.
-        const from = each.stmt_location ?? 0;
-        const to = each.stmt_len ? from + each.stmt_len : source.byteLength;
-        const start = source.skipTrivia(from, to);
-        const end = Math.max(start, source.trimEnd(start, to));
-        return {
-            node: each.stmt,
-            kind: Object.keys(each.stmt)[0] ?? 'Unknown',
-            start: source.position(start),
-            // Inclusive, as annotations take it: the statement's last character.
-            end: lastCharacter(source.position(end)),
-            text: source.slice(start, end),
-            index,
-        };
-    });
-    return { statements };
-}
-function lastCharacter(after) {
-    return { line: after.line, column: Math.max(1, after.column - 1) };
-}
-/** How many characters the UTF-8 bytes from `start` to `end` hold (continuation bytes are not). */
-function characters(bytes, start, end) {
-    let n = 0;
-    for (let i = start; i < end; i++)
-        if ((bytes[i] & 0xc0) !== 0x80)
-            n++;
-    return n;
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/migrations/phases.ts
-
-/** Statements that change nothing a deploy cares about: settings, transaction control, reads. */
-const NEUTRAL = new Set([
-    'VariableSetStmt',
-    'VariableShowStmt',
-    'TransactionStmt',
-    'SelectStmt',
-    'CheckPointStmt',
-]);
-/** What only adds: new tables, columns, indexes, types, functions, values, constraints. */
-const CREATES = new Set([
-    'CreateStmt',
-    'IndexStmt',
-    'ViewStmt',
-    'CreateFunctionStmt',
-    'CreateEnumStmt',
-    'CreateSeqStmt',
-    'CreateSchemaStmt',
-    'CreateExtensionStmt',
-    'CreateTrigStmt',
-    'CompositeTypeStmt',
-    'CreateDomainStmt',
-    'CreateTableAsStmt',
-    'CreateRangeStmt',
-    'CreatePolicyStmt',
-]);
-const ADDS = new Set(['AT_AddColumn', 'AT_AddConstraint', 'AT_AddIndex', 'AT_AddIndexConstraint']);
-/** Statements that change rows, not the schema: a backfill alone leaves the phase `none`. */
-const DATA = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'CopyStmt', 'MergeStmt']);
-/** Whether a statement changes the schema: not a setting, a transaction, a read or a data change. */
-function changesTheSchema(statement) {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind === 'SelectStmt')
-        return Boolean(body.intoClause);
-    return !NEUTRAL.has(kind) && !DATA.has(kind);
-}
-/** Whether a statement expands the schema (the first half of expand → migrate → contract). */
-function isExpand(statement) {
-    const [kind, body] = nodeOf(statement.node);
-    if (CREATES.has(kind))
-        return true;
-    if (kind === 'AlterEnumStmt')
-        return !body.oldVal;
-    if (kind === 'AlterTableStmt') {
-        const commands = body.cmds ?? [];
-        return commands.some((each) => ADDS.has(each.AlterTableCmd?.subtype ?? ''));
-    }
-    return false;
-}
-
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/sarif.ts
 
 
@@ -50007,6 +49949,2342 @@ function decodeUtf8(bytes) {
     }
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/compare.ts
+
+const SUBJECT = String.raw `([^()\s]+)`;
+const NUMBER_CHECK = new RegExp(String.raw `^(rows|keys)\(${SUBJECT}\)\s*(?:(unchanged)|(==|!=|>=|<=|>|<)\s*(?:(before)(?:\.(?:rows|keys)\(${SUBJECT}\))?|(\d+)))$`);
+const STATE_CHECK = new RegExp(String.raw `^(checksum|schema)\(${SUBJECT}\)\s+(unchanged|changed)$`);
+const PRESENCE_CHECK = new RegExp(String.raw `^(table|column)\(${SUBJECT}\)\s+(added|removed|unchanged)$`);
+const TTL_CHECK = new RegExp(String.raw `^ttl\(${SUBJECT}\)\s+kept$`);
+const qualify = (table) => (table.includes('.') ? table : `public.${table}`);
+/** The `expect` input's lines as checks; a line that is none is refused with the grammar. */
+function parseExpectations(raw) {
+    const checks = [];
+    raw.split('\n').forEach((whole, index) => {
+        const text = whole.trim();
+        const line = index + 1;
+        if (!text || text.startsWith('#'))
+            return;
+        let m;
+        if ((m = NUMBER_CHECK.exec(text))) {
+            const [, measure, subject = '', unchanged, op, before, other, value] = m;
+            const name = measure === 'rows' ? qualify(subject) : subject;
+            const right = unchanged || before
+                ? { before: other ? (measure === 'rows' ? qualify(other) : other) : name }
+                : { value: Number(value) };
+            checks.push({
+                line,
+                text,
+                kind: 'number',
+                measure: measure,
+                subject: name,
+                op: (unchanged ? '==' : op),
+                right,
+            });
+        }
+        else if ((m = STATE_CHECK.exec(text))) {
+            checks.push({
+                line,
+                text,
+                kind: m[1],
+                subject: qualify(m[2] ?? ''),
+                want: m[3],
+            });
+        }
+        else if ((m = PRESENCE_CHECK.exec(text))) {
+            const kind = m[1];
+            const subject = kind === 'table' ? qualify(m[2] ?? '') : qualifyColumn(m[2] ?? '');
+            checks.push({ line, text, kind, subject, want: m[3] });
+        }
+        else if ((m = TTL_CHECK.exec(text))) {
+            checks.push({ line, text, kind: 'ttl', subject: m[1] ?? '' });
+        }
+        else {
+            throw new InputError('expect', `line ${line} "${text}" is not a check; write e.g. "rows(public.orders) unchanged", "rows(public.orders) >= before", ` +
+                '"checksum(public.users) unchanged", "column(public.users.email) added", "keys(v2:user:*) == before.keys(user:*)" or "ttl(v2:session:*) kept"');
+        }
+    });
+    return checks;
+}
+/** "users.email" → "public.users.email". */
+function qualifyColumn(subject) {
+    return subject.split('.').length === 2 ? `public.${subject}` : subject;
+}
+const tableOf = (snapshot, name) => snapshot.postgres?.tables.find((table) => table.name === name || `public.${table.name}` === name);
+const patternOf = (snapshot, pattern) => snapshot.redis?.patterns.find((each) => each.pattern === pattern);
+function countOf(snapshot, measure, subject) {
+    return measure === 'rows'
+        ? tableOf(snapshot, subject)?.rows
+        : (patternOf(snapshot, subject)?.keys ?? (snapshot.redis ? 0 : undefined));
+}
+const holds = (op, a, b) => op === '=='
+    ? a === b
+    : op === '!='
+        ? a !== b
+        : op === '>='
+            ? a >= b
+            : op === '<='
+                ? a <= b
+                : op === '>'
+                    ? a > b
+                    : a < b;
+/** Each check against the two snapshots, with both values in its detail. */
+function checkExpectations(before, after, checks) {
+    return checks.map((check) => {
+        const result = (passed, detail) => ({
+            line: check.line,
+            text: check.text,
+            passed,
+            detail,
+        });
+        switch (check.kind) {
+            case 'number': {
+                const unit = check.measure === 'rows' ? 'rows' : 'keys';
+                const now = countOf(after, check.measure, check.subject);
+                if (now === undefined)
+                    return result(false, `${check.subject}: not in the after snapshot`);
+                if ('value' in check.right)
+                    return result(holds(check.op, now, check.right.value), `${check.subject}: ${now} ${unit} after (expected ${check.op} ${check.right.value})`);
+                const then = countOf(before, check.measure, check.right.before);
+                if (then === undefined)
+                    return result(false, `${check.right.before}: not in the before snapshot`);
+                const same = check.right.before === check.subject ? '' : ` (${check.right.before})`;
+                return result(holds(check.op, now, then), `${check.subject}: ${then} ${unit} before${same}, ${now} after`);
+            }
+            case 'checksum':
+            case 'schema': {
+                const [a, b] = [tableOf(before, check.subject), tableOf(after, check.subject)];
+                if (!a || !b)
+                    return result(false, `${check.subject}: ${a ? 'not in the after snapshot' : 'not in the before snapshot'}`);
+                const key = check.kind === 'checksum' ? 'checksum' : 'schemaDigest';
+                const same = a[key] === b[key];
+                const sampled = check.kind === 'checksum' && (a.sampled || b.sampled) ? ' (sampled: probabilistic)' : '';
+                return result(same === (check.want === 'unchanged'), `${check.subject}: ${check.kind} ${a[key].slice(0, 12)} before, ${b[key].slice(0, 12)} after${sampled}`);
+            }
+            case 'table': {
+                const [a, b] = [Boolean(tableOf(before, check.subject)), Boolean(tableOf(after, check.subject))];
+                return result(presence(a, b) === check.want, `${check.subject}: ${a ? 'present' : 'absent'} before, ${b ? 'present' : 'absent'} after`);
+            }
+            case 'column': {
+                const parts = check.subject.split('.');
+                const column = parts.pop() ?? '';
+                const table = parts.join('.');
+                const find = (snapshot) => tableOf(snapshot, table)?.columns.find((c) => c.name === column);
+                const [a, b] = [find(before), find(after)];
+                const state = presence(Boolean(a), Boolean(b));
+                const changedType = a && b && a.type !== b.type;
+                const passed = check.want === 'unchanged' ? Boolean(a && b && !changedType) : state === check.want;
+                return result(passed, `${check.subject}: ${a ? a.type : 'absent'} before, ${b ? b.type : 'absent'} after`);
+            }
+            case 'ttl': {
+                const now = patternOf(after, check.subject);
+                if (!now)
+                    return result(false, `${check.subject}: no such keys after`);
+                const then = patternOf(before, check.subject);
+                // A pattern that existed: every key that expired still does. A new one (keys moved there):
+                // every key expires, as cache and session keys must.
+                const passed = then ? now.withTtl >= then.withTtl : now.withTtl === now.keys;
+                return result(passed, `${check.subject}: ${then ? `${then.withTtl} of ${then.keys} keys with a TTL before, ` : ''}${now.withTtl} of ${now.keys} after`);
+            }
+        }
+    });
+}
+function presence(before, after) {
+    return before === after ? 'unchanged' : after ? 'added' : 'removed';
+}
+/** Every difference between two snapshots, for a compare without `expect`. */
+function differences(before, after) {
+    const found = [];
+    const tables = new Set([...(before.postgres?.tables ?? []), ...(after.postgres?.tables ?? [])].map((t) => t.name));
+    for (const name of [...tables].sort()) {
+        const [a, b] = [tableOf(before, name), tableOf(after, name)];
+        if (!a || !b) {
+            found.push({
+                kind: 'table',
+                subject: name,
+                before: a ? 'present' : 'absent',
+                after: b ? 'present' : 'absent',
+            });
+            continue;
+        }
+        if (a.rows !== b.rows)
+            found.push({ kind: 'rows', subject: name, before: String(a.rows), after: String(b.rows) });
+        if (a.checksum !== b.checksum)
+            found.push({
+                kind: 'checksum',
+                subject: name,
+                before: a.checksum.slice(0, 12),
+                after: b.checksum.slice(0, 12),
+            });
+        if (a.schemaDigest !== b.schemaDigest) {
+            const changed = changedColumns(name, a, b);
+            found.push(...changed);
+            // The shape changed elsewhere: a constraint or an index.
+            if (changed.length === 0)
+                found.push({
+                    kind: 'schema',
+                    subject: name,
+                    before: a.schemaDigest.slice(0, 12),
+                    after: b.schemaDigest.slice(0, 12),
+                });
+        }
+    }
+    const patterns = new Set([...(before.redis?.patterns ?? []), ...(after.redis?.patterns ?? [])].map((p) => p.pattern));
+    for (const pattern of [...patterns].sort()) {
+        const [a, b] = [patternOf(before, pattern), patternOf(after, pattern)];
+        if (!a || !b) {
+            found.push({
+                kind: 'pattern',
+                subject: pattern,
+                before: a ? `${a.keys} keys` : 'absent',
+                after: b ? `${b.keys} keys` : 'absent',
+            });
+            continue;
+        }
+        if (a.keys !== b.keys)
+            found.push({ kind: 'keys', subject: pattern, before: String(a.keys), after: String(b.keys) });
+        const types = (p) => Object.entries(p.types)
+            .sort()
+            .map(([t, n]) => `${t} ${n}`)
+            .join(', ');
+        if (types(a) !== types(b))
+            found.push({ kind: 'types', subject: pattern, before: types(a), after: types(b) });
+        if (a.withTtl !== b.withTtl)
+            found.push({
+                kind: 'ttl',
+                subject: pattern,
+                before: `${a.withTtl} with a TTL`,
+                after: `${b.withTtl} with a TTL`,
+            });
+    }
+    return found;
+}
+function describeColumn(column) {
+    if (!column)
+        return 'absent';
+    return `${column.type}${column.nullable ? '' : ' NOT NULL'}${column.default ? ` DEFAULT ${column.default}` : ''}`;
+}
+function changedColumns(table, a, b) {
+    const names = new Set([...a.columns, ...b.columns].map((c) => c.name));
+    return [...names].flatMap((column) => {
+        const [x, y] = [
+            describeColumn(a.columns.find((c) => c.name === column)),
+            describeColumn(b.columns.find((c) => c.name === column)),
+        ];
+        return x === y ? [] : [{ kind: 'column', subject: `${table}.${column}`, before: x, after: y }];
+    });
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
+/**
+ * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
+ * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
+ * exposes it only as `default`, so the named export may be missing there: take either.
+ */
+async function loadRedisClient() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 796).then(__nccwpck_require__.t.bind(__nccwpck_require__, 7796, 23)));
+    const client = mod.Redis ?? mod.default;
+    if (typeof client !== 'function')
+        throw new Error('the ioredis module has no Redis client');
+    return client;
+}
+async function loadPg() {
+    const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 3849)));
+    return mod.default ?? mod;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/postgres.ts
+
+
+
+
+/*
+ * The PostgreSQL half of `validate-migration snapshot`: for every table its shape, exact row count
+ * and a content checksum, all read in one READ ONLY, REPEATABLE READ transaction, so the numbers
+ * are of one moment even while the application writes.
+ *
+ * Which tables: ordinary and partitioned tables of every schema except pg_catalog,
+ * information_schema, pg_toast and the other pg_* schemas, and not the tables an extension owns
+ * (as the backup leaves them out: an ALTER EXTENSION … UPDATE would otherwise show as lost data).
+ * A partitioned table is ONE entry, its rows and checksum taken over all its partitions; the
+ * partitions themselves are not listed. So a migration that re-partitions a table, attaches or
+ * detaches-and-reattaches partitions compares equal when the data is. An inheritance child (old
+ * style, not a partition) is a table of its own, and its parent is read with ONLY.
+ *
+ * The checksum is computed in the database; per batch only one 32-byte digest crosses the wire:
+ * - Every row is hashed as sha256 of its text form (`t::text`, UTF-8), with the settings that
+ *   shape that text pinned for the transaction (DateStyle, IntervalStyle, TimeZone,
+ *   extra_float_digits, bytea_output, lc_monetary, search_path), so two sessions with different
+ *   defaults agree.
+ * - With a primary key (and no sampling): keyset batches of BATCH_ROWS rows in primary-key order
+ *   (`WHERE (pk) > (last) ORDER BY pk LIMIT n`, an index range scan each), each batch folded to
+ *   sha256 of its rows' hashes in order; the checksum is sha256 of the batch digests in order. No
+ *   sort, no temporary files; the server holds one batch of hashes (BATCH_ROWS × 32 bytes), this
+ *   process one running hash. (Measured on 2M rows, PostgreSQL 15: one
+ *   `string_agg(md5(t::text) ORDER BY pk)` took 3.8 s and 131 MB of backend memory; the batches take
+ *   4.6 s and 4.5 MB.)
+ * - Without a primary key, or sampled: the rows' hashes sorted (by the hash, so no collation can
+ *   change the order), in groups by the hash's leading bits (about BATCH_ROWS rows per group, at
+ *   most 65,536 groups), folded the same way. The sort is the server's, within work_mem, spilling to
+ *   temporary files beyond it (2M rows: 4.5 s, 18 MB of backend memory).
+ * Equal content gives equal checksums whatever the physical order (VACUUM FULL, CLUSTER, a dump and
+ * restore). The checksum does depend on the column order and on the primary key (rows are in its
+ * order, so adding or changing a primary key changes the checksum of unchanged data; `primaryKey`
+ * shows why), and a text primary key orders by its collation.
+ */
+/** Rows per batch (primary-key order) or, roughly, per group (hash order). Part of the checksum's definition. */
+const BATCH_ROWS = 10_000;
+/** Tables of at most this many rows are checksummed whole even when `sample` is given: that is cheap. */
+const SAMPLE_MIN_ROWS = 100_000;
+/** TABLESAMPLE's seed: the same seed picks the same rows of an unchanged table. */
+const SAMPLE_SEED = 42;
+const INPUT = 'database-url';
+async function snapshotPostgres(url, options = {}) {
+    const fraction = checkSample(options.sample);
+    const secrets = new mask_Secrets();
+    secrets.addFromUrl(url);
+    const display = redactUrl(url);
+    const client = await connect(url, display, secrets);
+    let doing = `reading the catalog of ${display}`;
+    try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        // A row-level security policy must fail the snapshot, not hide rows from it.
+        await client.query(`SET LOCAL row_security = off; SET LOCAL search_path = ''; SET LOCAL DateStyle = 'ISO, YMD';
+       SET LOCAL IntervalStyle = 'postgres'; SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 1;
+       SET LOCAL bytea_output = 'hex'; SET LOCAL lc_monetary = 'C'`);
+        const about = await client.query(`SELECT current_setting('server_version') AS server, current_database() AS database`);
+        const server = /^\S+/.exec(about.rows[0]?.server ?? '')?.[0] ?? 'unknown';
+        const database = about.rows[0]?.database ?? '';
+        if (options.schemas)
+            await checkSchemas(client, options.schemas, display);
+        const tables = await listTables(client, options.schemas);
+        const shapes = await describeTables(client, tables.map((t) => t.oid));
+        const snapshots = [];
+        for (const table of tables) {
+            doing = `taking the checksum of ${table.quoted} in ${display}`;
+            const shape = shapes.get(table.oid) ?? { columns: [], description: [], primaryKey: [] };
+            snapshots.push({
+                name: table.quoted,
+                columns: shape.columns,
+                schemaDigest: sha256Hex(shape.description.join('\n')),
+                ...(await contentOf(client, table, shape, fraction)),
+            });
+        }
+        await client.query('COMMIT');
+        return { server, database, tables: snapshots };
+    }
+    catch (error) {
+        if (error instanceof UserError)
+            throw error;
+        throw new UserError(`PostgreSQL failed while ${doing}: ${secrets.redact(messageOf(error))}`, 'PostgreSQL');
+    }
+    finally {
+        await client.end().catch(() => undefined);
+    }
+}
+function checkSample(sample) {
+    if (sample === undefined)
+        return 1;
+    if (!Number.isFinite(sample) || sample <= 0 || sample > 1)
+        throw new InputError('sample', `${sample} is not a fraction of the rows: give a number above 0 and at most 1, e.g. 0.1`);
+    return sample;
+}
+async function connect(url, display, secrets) {
+    let parsed;
+    try {
+        parsed = new URL(url);
+    }
+    catch {
+        throw new InputError(INPUT, `"${display}" is not a URL: expected postgres://user:password@host:port/database`);
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+        throw new InputError(INPUT, `${display} is not a PostgreSQL URL: expected postgres://…`);
+    const driver = await loadPg();
+    const client = new driver.Client({
+        connectionString: libpqCompatible(parsed),
+        application_name: 'switchyard-snapshot',
+    });
+    // A connection dropped between queries is reported by the query that fails.
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw new UserError(`Could not connect to ${display}: ${secrets.redact(messageOf(error))}`, 'PostgreSQL');
+    }
+    return client;
+}
+/** With sslmode set, libpq's meaning of it, as the backup source asks for. */
+function libpqCompatible(url) {
+    if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat'))
+        return url.href;
+    const compatible = new URL(url.href);
+    if (compatible.searchParams.get('sslmode') === 'no-verify')
+        compatible.searchParams.set('sslmode', 'require');
+    compatible.searchParams.set('uselibpqcompat', 'true');
+    return compatible.href;
+}
+async function checkSchemas(client, schemas, display) {
+    const found = await client.query('SELECT nspname AS name FROM pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])', [schemas]);
+    const known = new Set(found.rows.map((row) => row.name));
+    const missing = schemas.filter((schema) => !known.has(schema));
+    if (missing.length > 0)
+        throw new InputError('schemas', `${missing.map((name) => JSON.stringify(name)).join(', ')} ${missing.length === 1 ? 'is not a schema' : 'are not schemas'} of ${display}`);
+}
+async function listTables(client, schemas) {
+    const result = await client.query(`SELECT c.oid::int8 AS oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS quoted,
+            c.relkind::text AS kind
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+        AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+        AND ($1::text[] IS NULL OR n.nspname = ANY($1::text[]))
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY n.nspname, c.relname`, [schemas ?? null]);
+    return result.rows.map((row) => ({
+        oid: Number(row.oid),
+        quoted: row.quoted,
+        partitioned: row.kind === 'p',
+    }));
+}
+/**
+ * Columns (in their order: it is part of the shape, `SELECT *` sees it), then constraints and
+ * indexes sorted, as PostgreSQL itself prints them (pg_get_constraintdef, pg_get_indexdef; with
+ * an empty search_path every name in them is schema-qualified, the same in every session).
+ */
+async function describeTables(client, oids) {
+    const shapes = new Map(oids.map((oid) => [oid, { columns: [], primaryKey: [], description: [] }]));
+    const columns = await client.query(`SELECT a.attrelid::int8 AS oid, a.attname AS name, quote_ident(a.attname) AS quoted,
+            pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
+            pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity::text AS identity,
+            a.attgenerated::text AS generated,
+            CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS collation
+       FROM pg_catalog.pg_attribute a
+       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+       LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+      WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY a.attrelid, a.attnum`, [oids]);
+    for (const row of columns.rows) {
+        const shape = shapes.get(Number(row.oid));
+        if (!shape)
+            continue;
+        shape.columns.push({
+            name: row.name,
+            type: row.type,
+            nullable: row.nullable,
+            ...(row.default === null ? {} : { default: row.default }),
+        });
+        shape.description.push([
+            `column ${row.quoted} ${row.type}`,
+            row.nullable ? '' : ' not null',
+            row.default === null
+                ? ''
+                : ` ${row.generated ? `generated ${row.generated}` : 'default'} ${row.default}`,
+            row.identity ? ` identity ${row.identity}` : '',
+            row.collation === null ? '' : ` collate ${row.collation}`,
+        ].join(''));
+    }
+    const byName = new Map(columns.rows.map((row) => [`${row.oid}/${row.name}`, row]));
+    const constraints = await client.query(`SELECT c.conrelid::int8 AS oid,
+            'constraint ' || quote_ident(c.conname) || ' ' || pg_catalog.pg_get_constraintdef(c.oid, true) AS line,
+            CASE WHEN c.contype = 'p' THEN
+              ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(attnum, i)
+                      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                     ORDER BY k.i)
+            END AS key
+       FROM pg_catalog.pg_constraint c WHERE c.conrelid = ANY($1::oid[])`, [oids]);
+    const indexes = await client.query(`SELECT i.indrelid::int8 AS oid, 'index ' || pg_catalog.pg_get_indexdef(i.indexrelid) AS line
+       FROM pg_catalog.pg_index i WHERE i.indrelid = ANY($1::oid[])`, [oids]);
+    const rest = new Map();
+    for (const row of [...constraints.rows, ...indexes.rows]) {
+        const oid = Number(row.oid);
+        rest.set(oid, [...(rest.get(oid) ?? []), row.line]);
+    }
+    for (const row of constraints.rows) {
+        const shape = shapes.get(Number(row.oid));
+        if (!shape || !row.key)
+            continue;
+        shape.primaryKey = row.key.map((name) => {
+            const column = byName.get(`${row.oid}/${name}`);
+            return { name, quoted: column?.quoted ?? name, type: column?.type ?? 'text' };
+        });
+    }
+    for (const [oid, lines] of rest)
+        shapes.get(oid)?.description.push(...lines.sort());
+    return shapes;
+}
+async function contentOf(client, table, shape, fraction) {
+    const primaryKey = shape.primaryKey.length > 0 ? { primaryKey: shape.primaryKey.map((c) => c.name) } : {};
+    if (fraction === 1 && shape.primaryKey.length > 0) {
+        const { rows, checksum } = await checksumByKey(client, table, shape.primaryKey);
+        return { rows, checksum, ...primaryKey };
+    }
+    const from = `${table.partitioned ? '' : 'ONLY '}${table.quoted} t`;
+    const counted = await client.query(`SELECT count(*) AS n FROM ${from}`);
+    const rows = Number(counted.rows[0]?.n ?? 0);
+    if (fraction === 1 || rows <= SAMPLE_MIN_ROWS) {
+        const { checksum } = await checksumByHash(client, from, rows);
+        return { rows, checksum, ...primaryKey };
+    }
+    // A sampled checksum is probabilistic: it sees only the sampled rows, so a change elsewhere goes
+    // unnoticed. And BERNOULLI picks rows by their physical place (block and line), so the same seed
+    // selects the same rows only while the table's layout is unchanged: after a rewrite (VACUUM FULL,
+    // CLUSTER, an ALTER TABLE that rewrites, a dump and restore) or heavy updates, the sampled
+    // checksum can differ although no data changed. The row count is always exact.
+    const sampled = `${from} TABLESAMPLE BERNOULLI (${fraction * 100}) REPEATABLE (${SAMPLE_SEED})`;
+    const { checksum, rows: sampledRows } = await checksumByHash(client, sampled, Math.round(rows * fraction));
+    return { rows, checksum, ...primaryKey, sampled: { fraction, rows: sampledRows } };
+}
+const ROW_HASH = `pg_catalog.sha256(pg_catalog.convert_to(t::text, 'UTF8'))`;
+/** Keyset batches in primary-key order: sha256 over the batches' digests. */
+async function checksumByKey(client, table, key) {
+    const from = `${table.partitioned ? '' : 'ONLY '}${table.quoted} t`;
+    const columns = key.map((c) => `t.${c.quoted}`);
+    const order = columns.join(', ');
+    const after = `ROW(${order}) > ROW(${key.map((c, i) => `$${i + 1}::${c.type}`).join(', ')})`;
+    const lastKey = key.map((_, i) => `max(b.k${i}) FILTER (WHERE b.rn = ${BATCH_ROWS}) AS k${i}`).join(', ');
+    const batch = (where) => `SELECT count(*) AS n, pg_catalog.sha256(string_agg(b.h, ''::bytea ORDER BY b.rn)) AS digest, ${lastKey}
+       FROM (SELECT ${ROW_HASH} AS h, ${columns.map((c, i) => `${c}::text AS k${i}`).join(', ')},
+                    row_number() OVER (ORDER BY ${order}) AS rn
+               FROM ${from} ${where} ORDER BY ${order} LIMIT ${BATCH_ROWS}) b`;
+    const first = batch('');
+    const next = batch(`WHERE ${after}`);
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let rows = 0;
+    let last;
+    for (;;) {
+        const result = await client.query(last ? next : first, last);
+        const row = result.rows[0] ?? {};
+        const n = Number(row.n ?? 0);
+        rows += n;
+        if (row.digest instanceof Buffer)
+            hash.update(row.digest);
+        if (n < BATCH_ROWS)
+            break;
+        last = key.map((_, i) => String(row[`k${i}`]));
+    }
+    return { rows, checksum: hash.digest('hex') };
+}
+/**
+ * The rows' hashes sorted, grouped by their leading bits (a server-side cursor hands over one
+ * digest per group): sha256 over the groups' digests in order.
+ */
+async function checksumByHash(client, from, expectedRows) {
+    const bits = Math.min(16, Math.max(0, Math.ceil(Math.log2(expectedRows / BATCH_ROWS))));
+    // OFFSET 0 keeps each row's hash computed once, not once per use.
+    await client.query(`DECLARE switchyard_snapshot NO SCROLL CURSOR FOR
+     SELECT count(*) AS n, pg_catalog.sha256(string_agg(s.h, ''::bytea ORDER BY s.h)) AS digest
+       FROM (SELECT r.h, (get_byte(r.h, 0) * 256 + get_byte(r.h, 1)) >> ${16 - bits} AS g
+               FROM (SELECT ${ROW_HASH} AS h FROM ${from} OFFSET 0) r OFFSET 0) s
+      GROUP BY s.g ORDER BY s.g`);
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let rows = 0;
+    for (;;) {
+        const result = await client.query('FETCH 1000 FROM switchyard_snapshot');
+        for (const row of result.rows) {
+            rows += Number(row.n);
+            hash.update(row.digest);
+        }
+        if (result.rows.length < 1000)
+            break;
+    }
+    await client.query('CLOSE switchyard_snapshot');
+    return { rows, checksum: hash.digest('hex') };
+}
+function sha256Hex(text) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex');
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
+;// CONCATENATED MODULE: ./actions/core/src/backup/source.ts
+
+
+/**
+ * The restore target holds data the chosen `mode` may not touch (or lacks what it needs). It names
+ * the `mode` input, since choosing another mode or an empty target is the fix.
+ */
+class TargetInTheWay extends InputError {
+    constructor(detail) {
+        super('mode', detail);
+    }
+}
+/** What a kind whose sources are URLs with one of `schemes` reads them with. */
+function urlSourceKind(kind, schemes) {
+    return {
+        kind,
+        schemes,
+        parse(entry) {
+            const url = urlItem(schemes)(entry);
+            return typeof url === 'string' ? url : { kind, url, raw: entry };
+        },
+        recorded: (source) => ({ kind, url: new URL(source), raw: source }),
+    };
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/record-file.ts
+/**
+ * The Redis part format: a small framed binary stream, written and read one batch at a time so a
+ * part of any size never sits in memory. All integers are big-endian.
+ *
+ *   header   "switchyard-redis-part 1 " + JSON ({"redisVersion":"7.2.4","db":0}) + "\n"   (≤ 4 KiB)
+ *   key      'K'  u32 key length · key bytes · i64 TTL in ms (-1 = no expiry) · u32 dump length · dump
+ *   end      'E'  u64 number of key records
+ *
+ * The dump is Redis's own DUMP payload (RDB encoding, RDB version and CRC64 included), which
+ * RESTORE takes back as it is. The end record and its count make a part cut short anywhere (a
+ * store that lost its tail, a backup killed mid-write) detectable: reading fails instead of
+ * restoring half the keys as if they were all.
+ */
+const PART_MAGIC = 'switchyard-redis-part';
+const PART_VERSION = 1;
+/** A part that is not a whole, well-formed Redis part; `offset` is the byte where reading stopped. */
+class PartFormatError extends Error {
+    offset;
+    keysRead;
+    constructor(message, offset, keysRead) {
+        super(message);
+        this.offset = offset;
+        this.keysRead = keysRead;
+        this.name = 'PartFormatError';
+    }
+}
+const KEY_TAG = 0x4b; // 'K'
+const END_TAG = 0x45; // 'E'
+const HEADER_LIMIT = 4096;
+// Redis refuses longer keys, so a longer length can only be damage (and waiting for it would
+// buffer the rest of the part).
+const KEY_LIMIT = 512 * 1024 * 1024;
+const TWO_32 = 2 ** 32;
+const EMPTY = Buffer.alloc(0);
+function encodeHeader(header) {
+    const line = `${PART_MAGIC} ${PART_VERSION} ${JSON.stringify(header)}\n`;
+    if (Buffer.byteLength(line) > HEADER_LIMIT)
+        throw new Error('the Redis part header is too long');
+    return Buffer.from(line);
+}
+/** One buffer for a whole batch: one write per batch instead of five per key. */
+function encodeKeys(records) {
+    let size = 0;
+    for (const { key, dump } of records) {
+        if (dump.length >= TWO_32)
+            throw new Error(`the dump of one key is ${dump.length} bytes, over 4 GiB`);
+        size += 1 + 4 + key.length + 8 + 4 + dump.length;
+    }
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const { key, ttlMs, dump } of records) {
+        out[at] = KEY_TAG;
+        out.writeUInt32BE(key.length, at + 1);
+        at += 5 + key.copy(out, at + 5);
+        // Two halves instead of BigInt: TTLs are safe integers, and this runs once per key.
+        const high = Math.floor(ttlMs / TWO_32);
+        out.writeInt32BE(high, at);
+        out.writeUInt32BE(ttlMs - high * TWO_32, at + 4);
+        out.writeUInt32BE(dump.length, at + 8);
+        at += 12 + dump.copy(out, at + 12);
+    }
+    return out;
+}
+function encodeEnd(keys) {
+    const out = Buffer.allocUnsafe(9);
+    out[0] = END_TAG;
+    const high = Math.floor(keys / TWO_32);
+    out.writeUInt32BE(high, 1);
+    out.writeUInt32BE(keys - high * TWO_32, 5);
+    return out;
+}
+/**
+ * Reads a part: first its header, then the key records of each chunk as they become whole (a
+ * record may span any number of chunks). Throws a PartFormatError when the part is not one, is
+ * damaged, ends before its end record, or goes on after it.
+ */
+async function* readPart(input) {
+    let buffer = EMPTY;
+    let at = 0;
+    /** Stream offset of buffer[0]. */
+    let base = 0;
+    /** Bytes needed from `at` before the next item can be parsed. */
+    let needed = 1;
+    // Chunks kept aside while one large record arrives: joined once it is all there, so a 100 MB
+    // dump costs one copy instead of one per chunk.
+    const waiting = [];
+    let waitingBytes = 0;
+    let header;
+    let keysRead = 0;
+    let ended = false;
+    const fail = (problem, offset = base + at) => {
+        throw new PartFormatError(problem, offset, keysRead);
+    };
+    for await (const chunk of input) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        if (bytes.length === 0)
+            continue;
+        if (ended)
+            fail(`it goes on after its end record (${bytes.length}+ more bytes)`);
+        if (buffer.length - at + waitingBytes + bytes.length < needed) {
+            waiting.push(bytes);
+            waitingBytes += bytes.length;
+            continue;
+        }
+        base += at;
+        buffer =
+            at === buffer.length && waiting.length === 0
+                ? bytes
+                : Buffer.concat([buffer.subarray(at), ...waiting, bytes]);
+        at = 0;
+        waiting.length = 0;
+        waitingBytes = 0;
+        if (!header) {
+            const newline = buffer.indexOf(0x0a);
+            if (newline < 0) {
+                if (buffer.length >= HEADER_LIMIT ||
+                    !PART_MAGIC.startsWith(buffer.toString('latin1', 0, PART_MAGIC.length)))
+                    fail('it does not start with a switchyard Redis part header', 0);
+                needed = buffer.length + 1;
+                continue;
+            }
+            header = parseHeader(buffer.toString('utf8', 0, newline), fail);
+            at = newline + 1;
+            yield { kind: 'header', header };
+        }
+        const keys = [];
+        while (!ended) {
+            const available = buffer.length - at;
+            if (available < 1) {
+                needed = 1;
+                break;
+            }
+            const tag = buffer[at];
+            if (tag === END_TAG) {
+                if (available < 9) {
+                    needed = 9;
+                    break;
+                }
+                const count = buffer.readUInt32BE(at + 1) * TWO_32 + buffer.readUInt32BE(at + 5);
+                if (count !== keysRead + keys.length)
+                    fail(`its end record counts ${count} keys but ${keysRead + keys.length} were read`);
+                at += 9;
+                ended = true;
+                if (at < buffer.length)
+                    fail(`it goes on after its end record (${buffer.length - at} more bytes)`);
+                break;
+            }
+            if (tag !== KEY_TAG)
+                fail(`byte 0x${(tag ?? 0).toString(16).padStart(2, '0')} where a record should start`);
+            if (available < 5) {
+                needed = 5;
+                break;
+            }
+            const keyLength = buffer.readUInt32BE(at + 1);
+            if (keyLength > KEY_LIMIT)
+                fail(`a key length of ${keyLength} bytes, over Redis's 512 MiB limit`);
+            const dumpLengthAt = at + 5 + keyLength + 8;
+            if (available < 5 + keyLength + 12) {
+                needed = 5 + keyLength + 12;
+                break;
+            }
+            const dumpLength = buffer.readUInt32BE(dumpLengthAt);
+            const size = 5 + keyLength + 12 + dumpLength;
+            if (available < size) {
+                needed = size;
+                break;
+            }
+            const ttlAt = at + 5 + keyLength;
+            keys.push({
+                key: buffer.subarray(at + 5, ttlAt),
+                ttlMs: buffer.readInt32BE(ttlAt) * TWO_32 + buffer.readUInt32BE(ttlAt + 4),
+                dump: buffer.subarray(dumpLengthAt + 4, dumpLengthAt + 4 + dumpLength),
+            });
+            at += size;
+        }
+        if (keys.length > 0) {
+            keysRead += keys.length;
+            yield { kind: 'keys', keys };
+        }
+    }
+    if (!header)
+        fail(base + buffer.length === 0 ? 'it is empty' : 'it ends inside its header');
+    if (!ended) {
+        const partial = buffer.length - at + waitingBytes;
+        fail(partial > 0
+            ? `it ends in the middle of a record (${partial} bytes of it) after ${keysRead} keys, without its end record`
+            : `it ends after ${keysRead} keys without its end record`);
+    }
+}
+function parseHeader(line, fail) {
+    const [magic, version, ...rest] = line.split(' ');
+    if (magic !== PART_MAGIC)
+        fail('it does not start with a switchyard Redis part header', 0);
+    if (version !== String(PART_VERSION))
+        fail(`it is format version ${version}, and this switchyard reads version ${PART_VERSION}: use a newer switchyard`, 0);
+    let fields;
+    try {
+        fields = JSON.parse(rest.join(' '));
+    }
+    catch {
+        fail('its header is damaged', 0);
+    }
+    const { redisVersion, db } = (fields ?? {});
+    if (typeof redisVersion !== 'string' || typeof db !== 'number')
+        fail('its header is damaged', 0);
+    return { redisVersion: redisVersion, db: db };
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/backup/sources/redis.ts
+
+
+
+
+
+
+
+
+function createRedisSource(url, options = {}) {
+    return new RedisSource(url, options);
+}
+/** Batches sent ahead of the one being handled here. */
+const IN_FLIGHT = 2;
+/**
+ * Keys per pipeline when Lua is not allowed: ioredis handles a pipeline of a few hundred commands
+ * much faster per command than one of thousands (1M keys: 6.6 s with 250 keys per pipeline,
+ * 11 s with 1000), and with less garbage.
+ */
+const PIPELINE_KEYS = 200;
+const DEFAULTS = {
+    batchKeys: 1000,
+    batchBytes: 8 * 1024 * 1024,
+    commandTimeoutMs: 60_000,
+    connectTimeoutMs: 10_000,
+    progressEveryMs: 2_000,
+};
+/** TYPE's names for the six data types; module types and anything newer count as "other". */
+const TYPE_NAMES = new Set(['string', 'list', 'set', 'zset', 'hash', 'stream']);
+class RedisSource {
+    kind = 'redis';
+    display;
+    partName;
+    source;
+    secrets = new mask_Secrets();
+    settings;
+    open = new Set();
+    constructor(url, options) {
+        this.settings = {
+            ...DEFAULTS,
+            ...definedOnly(options),
+            scripts: options.scripts ?? true,
+            clock: options.clock ?? systemClock,
+        };
+        this.source = parseEndpoint(url, 'sources', this.settings);
+        this.secrets.addFromUrl(url.href);
+        this.display = this.source.display;
+        // IPv6 colons and other characters a file or artifact name cannot hold become '_'.
+        this.partName = `redis-${this.source.host.replace(/[^A-Za-z0-9.-]+/g, '_')}-${this.source.port}-db${this.source.db}`;
+    }
+    async backup(out, context) {
+        const selection = new KeySelection(context.include, context.exclude);
+        const writer = new PartWriter(out);
+        const tally = new Tally(selection);
+        const progress = this.progress(context, `Redis backup of ${this.display}`);
+        let connection;
+        let vanished = 0;
+        let rdbVersion = 0;
+        try {
+            connection = await this.connect(this.source, context);
+            const client = connection.client;
+            const dumper = connection.scripts ? dumpByScript : dumpByPipeline;
+            await writer.write(encodeHeader({ redisVersion: connection.version, db: this.source.db }));
+            const scan = scanKeys(client, selection.match, this.settings.batchKeys);
+            let queue = [];
+            const keysPerStep = connection.scripts
+                ? this.settings.batchKeys
+                : Math.min(this.settings.batchKeys, PIPELINE_KEYS);
+            let perStep = keysPerStep;
+            // Two batches are in flight (and the next SCAN is on its way) while one is written out: the
+            // server always has the next batch queued when it finishes one, and this process encodes and
+            // writes meanwhile. With one in flight, each would wait for the other half of the time.
+            let scanned = false;
+            const request = async () => {
+                // SCAN's COUNT is a hint and filters thin its steps out: gather a full batch, so that no
+                // round trip carries a handful of keys.
+                while (queue.length < perStep && !scanned) {
+                    const step = await scan.next();
+                    if (step.done) {
+                        scanned = true;
+                        break;
+                    }
+                    const taken = selection.everything
+                        ? step.value
+                        : step.value.filter((key) => selection.pick(key) >= 0);
+                    tally.excluded += step.value.length - taken.length;
+                    queue = queue.length === 0 ? taken : queue.concat(taken);
+                }
+                if (queue.length === 0)
+                    return undefined;
+                const keys = queue.length > perStep ? queue.slice(0, perStep) : queue;
+                queue = queue.length > perStep ? queue.slice(perStep) : [];
+                return inFlight(keys, dumper(client, keys, this.settings.batchBytes));
+            };
+            const window = [];
+            const fill = async () => {
+                while (window.length < IN_FLIGHT) {
+                    const batch = await request();
+                    if (!batch)
+                        return;
+                    window.push(batch);
+                }
+            };
+            await fill();
+            for (let current = window.shift(); current; current = window.shift()) {
+                if (context.signal?.aborted)
+                    throw this.cancelled('Backup', tally.total);
+                const { dumps, ttls } = await current.reply;
+                // The script stops at the byte budget: the keys it did not reach go first in the next batch.
+                if (dumps.length < current.keys.length)
+                    queue = [...current.keys.slice(dumps.length), ...queue];
+                const keys = current.keys;
+                await fill();
+                const records = [];
+                let bytes = 0;
+                for (let i = 0; i < dumps.length; i++) {
+                    const dump = dumps[i];
+                    const ttl = ttls[i];
+                    if (!dump || ttl === -2) {
+                        vanished++;
+                        continue;
+                    }
+                    const key = keys[i];
+                    // PTTL 0 has a moment left; RESTORE would read 0 as "no expiry".
+                    records.push({ key, ttlMs: ttl === 0 ? 1 : ttl, dump });
+                    tally.add(key, typeOfDump(dump));
+                    rdbVersion = Math.max(rdbVersion, rdbVersionOf(dump));
+                    bytes += dump.length;
+                }
+                if (!connection.scripts && dumps.length > 0)
+                    perStep = stepFor(bytes / dumps.length, keysPerStep, this.settings.batchBytes);
+                if (records.length > 0)
+                    await writer.write(encodeKeys(records));
+                progress.add(records.length, bytes);
+            }
+            await writer.end(encodeEnd(tally.total));
+            return {
+                records: tally.records(),
+                facts: {
+                    redis_version: connection.version,
+                    db: this.source.db,
+                    format: `${PART_MAGIC} v${PART_VERSION}`,
+                    rdb_version: rdbVersion,
+                    keys: tally.total,
+                    vanished,
+                    ...(selection.everything ? {} : { excluded: tally.excluded }),
+                    method: connection.scripts ? 'SCAN + Lua DUMP/PTTL batches' : 'SCAN + pipelined DUMP/PTTL',
+                    consistency: 'per key (SCAN): not a point-in-time snapshot',
+                },
+            };
+        }
+        catch (error) {
+            const failure = writer.failure === error
+                ? error
+                : context.signal?.aborted
+                    ? this.cancelled('Backup', tally.total)
+                    : redis_describe(error, connection, `Backup of ${this.display} failed after ${formatCount(tally.total)} keys`, 'The part is incomplete. Check that Redis is running and reachable, then back up again.');
+            // Whoever reads the part must not take half of it for a whole one: with an error for those
+            // listening, as a premature close for a pipeline.
+            if (out.listenerCount('error') > 0)
+                out.destroy(failure);
+            else
+                out.destroy();
+            throw failure;
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    async checkTarget(open, context) {
+        const target = this.target(context);
+        const selection = new KeySelection(context.include, context.exclude);
+        const connection = await this.connect(target, context);
+        try {
+            const mustBeAbsent = context.mode === 'fail-if-exists';
+            // An empty database has nothing in the way: the part is still read through, so that a
+            // damaged one is refused before anything is written.
+            const nothingInTheWay = !mustBeAbsent || (await connection.client.dbsize()) === 0;
+            const inTheWay = [];
+            let found = 0;
+            let batch = [];
+            const look = async () => {
+                const keys = batch;
+                batch = [];
+                if (nothingInTheWay || keys.length === 0)
+                    return;
+                // One EXISTS for the whole batch; only a batch with hits is asked key by key.
+                if ((await connection.client.exists(...keys)) === 0)
+                    return;
+                const pipeline = connection.client.pipeline();
+                for (const key of keys)
+                    pipeline.exists(key);
+                const replies = (await pipeline.exec()) ?? [];
+                replies.forEach(([error, exists], i) => {
+                    if (error)
+                        throw error;
+                    if (exists !== 1)
+                        return;
+                    found++;
+                    if (inTheWay.length < 5)
+                        inTheWay.push(showKey(keys[i]));
+                });
+            };
+            for await (const item of readPart(open())) {
+                if (item.kind !== 'keys')
+                    continue;
+                for (const { key } of item.keys) {
+                    if (!selection.everything && selection.pick(key) < 0)
+                        continue;
+                    batch.push(key);
+                    if (batch.length >= this.settings.batchKeys)
+                        await look();
+                }
+            }
+            await look();
+            if (found > 0) {
+                throw new TargetInTheWay(`Cannot restore part ${this.partName} into ${target.display} in fail-if-exists mode: ` +
+                    `${formatCount(found)} of its keys already exist there (${inTheWay.join(', ')}${found > inTheWay.length ? ', …' : ''}). ` +
+                    `Nothing was changed. Restore into an empty database, choose mode "replace" to overwrite them or "merge" ` +
+                    `to keep them and restore the rest, or leave them out with "exclude".`);
+            }
+        }
+        catch (error) {
+            if (error instanceof PartFormatError)
+                throw this.damaged(error, target, 0);
+            throw redis_describe(error, connection, `Checking ${target.display} before restoring part ${this.partName} failed`, 'Nothing was changed.');
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    async restore(open, context) {
+        const target = this.target(context);
+        const selection = new KeySelection(context.include, context.exclude);
+        const tally = new Tally(selection);
+        const progress = this.progress(context, `Redis restore into ${target.display}`);
+        const replace = context.mode === 'replace';
+        let connection;
+        let present = 0;
+        let notSelected = 0;
+        let header;
+        // Batches sent and not yet counted, oldest first: the next is sent before the last is answered.
+        const pending = [];
+        const settle = async () => {
+            const batch = pending.shift();
+            if (!batch)
+                return;
+            const { tried, existing, refused } = await batch.reply;
+            let bytes = 0;
+            for (let i = 0; i < tried; i++) {
+                if (existing.has(i) || refused.has(i))
+                    continue;
+                const record = batch.keys[i];
+                tally.add(record.key, typeOfDump(record.dump));
+                bytes += record.dump.length;
+            }
+            present += existing.size;
+            progress.add(tried - existing.size - refused.size, bytes);
+            const [first] = refused;
+            if (first)
+                throw new KeyRefused(batch.keys[first[0]], first[1]);
+        };
+        try {
+            connection = await this.connect(target, context);
+            const client = connection.client;
+            const restorer = connection.scripts ? restoreByScript : restoreByPipeline;
+            const batchKeys = connection.scripts
+                ? this.settings.batchKeys
+                : Math.min(this.settings.batchKeys, PIPELINE_KEYS);
+            let batch = [];
+            let batchBytes = 0;
+            const send = async () => {
+                const keys = batch;
+                batch = [];
+                batchBytes = 0;
+                if (pending.length >= IN_FLIGHT)
+                    await settle();
+                if (context.signal?.aborted)
+                    throw this.cancelled('Restore', tally.total);
+                pending.push(inFlight(keys, restorer(client, keys, replace)));
+            };
+            for await (const item of readPart(open())) {
+                if (item.kind === 'header') {
+                    header = item.header;
+                    continue;
+                }
+                for (const record of item.keys) {
+                    if (!selection.everything && selection.pick(record.key) < 0) {
+                        notSelected++;
+                        continue;
+                    }
+                    batch.push(record);
+                    batchBytes += record.dump.length;
+                    if (batch.length >= batchKeys || batchBytes >= this.settings.batchBytes)
+                        await send();
+                }
+            }
+            if (batch.length > 0)
+                await send();
+            while (pending.length > 0)
+                await settle();
+            if (present > 0 && context.mode !== 'merge') {
+                context.log(`${formatCount(present)} keys were already present in ${target.display} when their turn came and were left as ` +
+                    `they were (a key listed twice by SCAN during the backup, or one written by another client meanwhile).`);
+            }
+            return {
+                records: tally.records(),
+                facts: {
+                    target: target.display,
+                    mode: context.mode,
+                    redis_version: connection.version,
+                    db: target.db,
+                    restored: tally.total,
+                    [context.mode === 'merge' ? 'skipped_existing' : 'already_present']: present,
+                    ...(selection.everything ? {} : { not_selected: notSelected }),
+                    ...(header ? { backed_up_from_redis: header.redisVersion } : {}),
+                    ttl: 'time left at backup, counted from the restore',
+                },
+            };
+        }
+        catch (error) {
+            // What the batches in flight did still counts in "how much was restored".
+            while (pending.length > 0)
+                await settle().catch(() => undefined);
+            if (context.signal?.aborted)
+                throw this.cancelled('Restore', tally.total);
+            if (error instanceof KeyRefused)
+                throw this.refused(error, target, tally.total, header, connection);
+            if (error instanceof PartFormatError)
+                throw this.damaged(error, target, tally.total);
+            throw redis_describe(error, connection, `Restore of part ${this.partName} into ${target.display} failed after ${formatCount(tally.total)} keys`, tally.total > 0
+                ? 'The keys restored so far were left in place; once the cause is fixed, restore again in replace mode.'
+                : 'Nothing was changed.');
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    /**
+     * Counts the keys the way backup() does (SCAN, then TYPE). Given a RestoreContext (which has a
+     * `target`), it counts the restore target, so the engine can confirm a restore into another Redis.
+     */
+    async count(context) {
+        const endpoint = typeof context.target === 'string' ? this.target(context) : this.source;
+        const selection = new KeySelection(context.include, context.exclude);
+        const tally = new Tally(selection);
+        const connection = await this.connect(endpoint, context);
+        try {
+            const typer = connection.scripts ? typesByScript : typesByPipeline;
+            for await (const scanned of scanKeys(connection.client, selection.match, this.settings.batchKeys)) {
+                const keys = selection.everything ? scanned : scanned.filter((key) => selection.pick(key) >= 0);
+                if (keys.length === 0)
+                    continue;
+                const types = await typer(connection.client, keys);
+                types.forEach((type, i) => {
+                    // "none": gone since SCAN listed it.
+                    if (type !== 'none')
+                        tally.add(keys[i], TYPE_NAMES.has(type) ? type : 'other');
+                });
+            }
+            return tally.records();
+        }
+        catch (error) {
+            throw redis_describe(error, connection, `Counting the keys of ${endpoint.display} failed`);
+        }
+        finally {
+            await this.release(connection);
+        }
+    }
+    async close() {
+        await Promise.all([...this.open].map((connection) => this.release(connection)));
+    }
+    /** The restore target: `context.target` (another Redis), else the source itself. */
+    target(context) {
+        if (context.target === undefined)
+            return this.source;
+        let url;
+        try {
+            url = new URL(context.target);
+        }
+        catch {
+            throw new InputError('target', `"${redactUrl(context.target)}" is not a Redis URL; expected e.g. redis://cache.internal:6379/0`);
+        }
+        this.secrets.addFromUrl(url.href);
+        return parseEndpoint(url, 'target', this.settings);
+    }
+    async connect(endpoint, context) {
+        const connection = await Connection.open(endpoint, this.secrets, context, this.settings.scripts);
+        this.open.add(connection);
+        return connection;
+    }
+    async release(connection) {
+        if (!connection)
+            return;
+        this.open.delete(connection);
+        await connection.close();
+    }
+    /** A part that is not whole: which one, where, and how much of it was restored before that. */
+    damaged(error, target, restored) {
+        return new UserError(`Part ${this.partName} cannot be restored into ${target.display}: it is damaged at byte ${formatCount(error.offset)} ` +
+            `(${error.message}). ` +
+            (restored > 0
+                ? `${formatCount(restored)} keys were restored before that point and left in place; restore a whole backup in replace mode to overwrite them.`
+                : 'Nothing was changed. Restore from another backup.'), 'Redis part damaged');
+    }
+    refused({ reply, record }, target, restored, header, connection) {
+        const message = this.secrets.redact(reply).replace(/\.$/, '');
+        const versions = /payload version/i.test(message) && header && connection
+            ? ` The part was written by Redis ${header.redisVersion} and the target runs ${connection.version}: a dump ` +
+                'restores only into a Redis that reads its RDB format (the same version or a newer one), and is refused ' +
+                'if it was damaged.'
+            : '';
+        return new UserError(`Restore of part ${this.partName} into ${target.display} failed after ${formatCount(restored)} keys: Redis refused ` +
+            `key ${showKey(record.key)}: ${message}.${versions} ` +
+            (restored > 0
+                ? 'The keys restored so far were left in place; once the cause is fixed, restore again in replace mode.'
+                : 'Nothing was changed.'), 'Redis restore');
+    }
+    cancelled(what, keys) {
+        return new UserError(`${what} of ${this.display} was cancelled after ${formatCount(keys)} keys.`, `Redis ${what}`);
+    }
+    progress(context, label) {
+        return new Progress(context.log, this.settings.clock, label, this.settings.progressEveryMs);
+    }
+}
+/** A key Redis would not restore; reported once the batches still in flight are counted. */
+class KeyRefused extends Error {
+    record;
+    reply;
+    constructor(record, reply) {
+        super(reply);
+        this.record = record;
+        this.reply = reply;
+    }
+}
+// Redis has no other way to read a key and its TTL with nothing in between. The byte budget is
+// checked after each key, so a batch always makes progress.
+const DUMP_SCRIPT = `
+local budget = tonumber(ARGV[1])
+local out, size = {}, 0
+for _, key in ipairs(KEYS) do
+  local dump = redis.call('DUMP', key)
+  out[#out + 1] = dump
+  out[#out + 1] = redis.call('PTTL', key)
+  if dump then size = size + #dump end
+  if size >= budget then break end
+end
+return out`;
+const RESTORE_SCRIPT = `
+local replace = ARGV[1] == 'REPLACE'
+local out = { 0, '' }
+for i, key in ipairs(KEYS) do
+  local reply
+  if replace then
+    reply = redis.pcall('RESTORE', key, ARGV[2 * i], ARGV[2 * i + 1], 'REPLACE')
+  else
+    reply = redis.pcall('RESTORE', key, ARGV[2 * i], ARGV[2 * i + 1])
+  end
+  if type(reply) == 'table' and reply.err then
+    if string.sub(reply.err, 1, 8) == 'BUSYKEY ' then
+      out[#out + 1] = i
+    else
+      out[1] = i
+      out[2] = reply.err
+      return out
+    end
+  end
+end
+return out`;
+const TYPE_SCRIPT = `
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('TYPE', key).ok end
+return out`;
+async function dumpByScript(client, keys, budget) {
+    const reply = (await client.callBuffer('EVAL', DUMP_SCRIPT, keys.length, ...keys, budget));
+    const dumps = [];
+    const ttls = [];
+    for (let i = 0; i < reply.length; i += 2) {
+        dumps.push(reply[i]);
+        ttls.push(reply[i + 1]);
+    }
+    return { dumps, ttls };
+}
+async function dumpByPipeline(client, keys) {
+    const pipeline = client.pipeline();
+    for (const key of keys)
+        pipeline.dumpBuffer(key).pttl(key);
+    const replies = (await pipeline.exec()) ?? [];
+    const dumps = [];
+    const ttls = [];
+    for (let i = 0; i < replies.length; i += 2) {
+        const [dumpError, dump] = replies[i] ?? [];
+        const [ttlError, ttl] = replies[i + 1] ?? [];
+        if (dumpError ?? ttlError)
+            throw dumpError ?? ttlError;
+        dumps.push(dump ?? null);
+        ttls.push(ttl);
+    }
+    return { dumps, ttls };
+}
+async function restoreByScript(client, records, replace) {
+    const args = records.map((record) => record.key);
+    args.push(replace ? 'REPLACE' : 'KEEP');
+    for (const { ttlMs, dump } of records)
+        args.push(String(ttlMs < 0 ? 0 : ttlMs), dump);
+    const reply = (await client.callBuffer('EVAL', RESTORE_SCRIPT, records.length, ...args));
+    const failedAt = reply[0];
+    return {
+        tried: failedAt > 0 ? failedAt : records.length,
+        existing: new Set(reply.slice(2).map((index) => index - 1)),
+        refused: failedAt > 0 ? new Map([[failedAt - 1, String(reply[1])]]) : new Map(),
+    };
+}
+async function restoreByPipeline(client, records, replace) {
+    const pipeline = client.pipeline();
+    for (const { key, ttlMs, dump } of records) {
+        const ttl = ttlMs < 0 ? 0 : ttlMs;
+        if (replace)
+            pipeline.restore(key, ttl, dump, 'REPLACE');
+        else
+            pipeline.restore(key, ttl, dump);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const existing = new Set();
+    const refused = new Map();
+    replies.forEach(([error], i) => {
+        if (!error)
+            return;
+        if (!isReplyError(error))
+            throw error;
+        if (error.message.startsWith('BUSYKEY '))
+            existing.add(i);
+        else
+            refused.set(i, error.message);
+    });
+    return { tried: records.length, existing, refused };
+}
+async function typesByScript(client, keys) {
+    const reply = (await client.callBuffer('EVAL', TYPE_SCRIPT, keys.length, ...keys));
+    return reply.map((type) => type.toString());
+}
+async function typesByPipeline(client, keys) {
+    const pipeline = client.pipeline();
+    for (const key of keys)
+        pipeline.type(key);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, type]) => {
+        if (error)
+            throw error;
+        return String(type);
+    });
+}
+/** Keys per pipeline once dumps are known to be large: about one byte budget per round trip. */
+function stepFor(averageDump, most, budget) {
+    return Math.max(1, Math.min(most, Math.floor(budget / Math.max(1, averageDump))));
+}
+/** SCAN steps, each asked for as soon as the previous answer is in (not when its keys are done). */
+async function* scanKeys(client, match, count) {
+    const filter = match === undefined ? [] : ['MATCH', match];
+    const scan = (cursor) => {
+        const reply = client.callBuffer('SCAN', cursor, ...filter, 'COUNT', count);
+        // Awaited below; an abandoned scan must not become an unhandled rejection.
+        reply.catch(() => undefined);
+        return reply;
+    };
+    let next = scan('0');
+    while (next) {
+        const [cursor, keys] = await next;
+        const position = cursor.toString();
+        next = position === '0' ? undefined : scan(position);
+        if (keys.length > 0)
+            yield keys;
+    }
+}
+function inFlight(keys, reply) {
+    // Awaited later; until then a rejection must not count as unhandled.
+    reply.catch(() => undefined);
+    return { keys, reply };
+}
+function parseEndpoint(url, input, settings) {
+    const display = redactUrl(url.href);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+        throw new InputError(input, `${display} is not a Redis URL; expected redis://host:port/db or rediss://…`);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (!host)
+        throw new InputError(input, `${display} needs a host, e.g. redis://cache.internal:6379/0`);
+    const path = decodeUrlPart(url, 'path', input, url.pathname.replace(/^\//, ''));
+    if (path !== '' && !/^\d+$/.test(path)) {
+        throw new InputError(input, `the path of ${display} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+    }
+    const port = url.port ? Number(url.port) : 6379;
+    return {
+        display,
+        host,
+        port,
+        db: path ? Number(path) : 0,
+        options: {
+            host,
+            port,
+            username: url.username ? decodeUrlPart(url, 'username', input) : undefined,
+            password: url.password ? decodeUrlPart(url, 'password', input) : undefined,
+            // Selected once connected (see Connection.open), so that a refusal is an answer, not an event.
+            db: 0,
+            tls: url.protocol === 'rediss:' ? { servername: external_node_net_default().isIP(host) ? undefined : host } : undefined,
+            lazyConnect: true,
+            // A lost connection fails the backup at once, with its reason: a part written across a
+            // reconnect could miss keys, and ioredis would otherwise queue and retry for a long time.
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: () => null,
+            // INFO right after connecting does the job, and reports NOAUTH instead of "Connection is closed."
+            enableReadyCheck: false,
+            connectTimeout: settings.connectTimeoutMs,
+            commandTimeout: settings.commandTimeoutMs,
+            connectionName: 'switchyard-backup',
+        },
+    };
+}
+class Connection {
+    client;
+    endpoint;
+    secrets;
+    /** The last error the client reported: ioredis rejects commands with a vaguer one ("Connection is closed."). */
+    lastError;
+    connected = false;
+    version = 'unknown';
+    scripts = false;
+    constructor(client, endpoint, secrets) {
+        this.client = client;
+        this.endpoint = endpoint;
+        this.secrets = secrets;
+        client.on('error', (error) => (this.lastError = error));
+    }
+    static async open(endpoint, secrets, context, scripts) {
+        const RedisClient = await loadRedisClient();
+        const connection = new Connection(new RedisClient(endpoint.options), endpoint, secrets);
+        const { client } = connection;
+        const cancel = () => connection.drop();
+        context.signal?.addEventListener('abort', cancel, { once: true });
+        client.once('end', () => context.signal?.removeEventListener('abort', cancel));
+        try {
+            await client.connect();
+            connection.connected = true;
+            const info = parseInfo(await client.info());
+            connection.version = info.get('redis_version') ?? 'unknown';
+            const refusal = unsupportedServer(info, endpoint.display);
+            if (refusal)
+                throw refusal;
+            if (info.get('loading') === '1')
+                throw new UserError(`${endpoint.display} is still loading its data set; try again once it has finished.`, 'Redis');
+            if (endpoint.db !== 0)
+                await selectDatabase(client, endpoint);
+            if (scripts)
+                connection.scripts = await scriptsAllowed(client, context, endpoint);
+            return connection;
+        }
+        catch (error) {
+            const failure = redis_describe(error, connection, `Connecting to ${endpoint.display} failed`, connection.connected
+                ? ''
+                : 'Check the host and port, and that Redis is running and reachable from here.');
+            await connection.close();
+            throw failure;
+        }
+    }
+    /** A UserError saying what failed, with any password blanked. */
+    explain(error) {
+        // A refused AUTH or SELECT at connection time arrives as an event, the command after it as a
+        // closed connection: the event has the reason.
+        const reason = isReplyError(error) ? error : (this.lastError ?? error);
+        if (isReplyError(reason))
+            return `Redis answered "${this.secrets.redact(reason.message).replace(/\.$/, '')}"`;
+        const text = messageOf(reason);
+        if (/timed out/i.test(text))
+            return `${this.endpoint.display} did not answer in time (${text})`;
+        if (!this.connected)
+            return `no connection (${this.secrets.redact(text)})`;
+        return `the connection to ${this.endpoint.display} was lost (${this.secrets.redact(text)})`;
+    }
+    async close() {
+        const client = this.client;
+        if (client.status === 'ready') {
+            let timer;
+            await Promise.race([
+                client.quit().catch(() => undefined),
+                new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
+            ]);
+            clearTimeout(timer);
+        }
+        this.drop();
+    }
+    /** Now, not after ioredis's grace period: nothing is waiting for a reply worth having. */
+    drop() {
+        // A client that ended has no socket left; disconnecting it again arms a 2 s timer that never clears.
+        if (this.client.status === 'end')
+            return;
+        this.client.disconnect();
+        this.client.stream?.destroy();
+    }
+}
+async function selectDatabase(client, endpoint) {
+    try {
+        await client.select(endpoint.db);
+    }
+    catch (error) {
+        if (!isReplyError(error))
+            throw error;
+        const limit = (await client.config('GET', 'databases').catch(() => []))[1];
+        throw new UserError(`${endpoint.display}: database ${endpoint.db} cannot be selected (${error.message})` +
+            (limit ? `; this server has databases 0 to ${Number(limit) - 1}.` : '.'), 'Redis');
+    }
+}
+/** Lua scripts, unless the server or this user is not allowed them (ACL without @scripting, EVAL renamed). */
+async function scriptsAllowed(client, context, endpoint) {
+    try {
+        await client.callBuffer('EVAL', 'return 1', 0);
+        return true;
+    }
+    catch (error) {
+        if (!isReplyError(error) || !/NOPERM|unknown command|disabled|not allowed/i.test(error.message))
+            throw error;
+        context.log(`${endpoint.display} does not run Lua scripts for this user (${error.message.split('.')[0]}); using pipelined commands ` +
+            `instead: slower (about 2× for small keys), and a key's value and TTL are then read by two separate commands.`);
+        return false;
+    }
+}
+function parseInfo(text) {
+    const fields = new Map();
+    for (const line of text.split(/\r?\n/)) {
+        const colon = line.indexOf(':');
+        if (colon > 0 && !line.startsWith('#'))
+            fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+    return fields;
+}
+/** Why this server cannot be backed up or restored key by key over one connection, if it cannot. */
+function unsupportedServer(info, display) {
+    if (info.get('cluster_enabled') === '1' || info.get('redis_mode') === 'cluster') {
+        return new UserError(`${display} is a Redis Cluster node, and Redis Cluster is not supported: its keys are spread over several ` +
+            `primaries and a SCAN sees one of them. Back up each primary separately as a plain Redis, or take ` +
+            `snapshots with the cluster's own tooling (BGSAVE on every primary).`, 'Redis Cluster not supported');
+    }
+    if (info.get('redis_mode') === 'sentinel') {
+        return new UserError(`${display} is a Redis Sentinel, which holds no data: back up the primary it monitors ` +
+            `(SENTINEL GET-MASTER-ADDR-BY-NAME tells its address).`, 'Redis Sentinel');
+    }
+    return undefined;
+}
+/** Errors of this module pass as they are; a driver's error becomes one a person can act on. */
+function redis_describe(error, connection, what, advice = '') {
+    if (error instanceof UserError)
+        return error;
+    // A bug here is not the user's to fix: keep its stack.
+    if (isError(error) && ['TypeError', 'RangeError', 'ReferenceError'].includes(error.name))
+        return error;
+    const reason = connection ? connection.explain(error) : messageOf(error);
+    return new UserError(`${what}: ${reason}.${advice ? ` ${advice}` : ''}`, 'Redis');
+}
+// Duck-typed: errors made by Node itself (a refused connection) come from another realm under a
+// test runner's VM, where \`instanceof Error\` is false.
+function isError(error) {
+    return typeof error === 'object' && error !== null && typeof error.message === 'string';
+}
+function isReplyError(error) {
+    return isError(error) && error.name === 'ReplyError';
+}
+// ---------------------------------------------------------------------------------------------
+// Which keys: include/exclude patterns with Redis's own glob rules.
+/**
+ * Where `deploy` with `state: redis://…` keeps its lock and history. A backup leaves it out unless
+ * include names it: restoring an old copy would bring back an old lock. (The deploy state store
+ * uses the same prefix; this source owns its own copy so the backup needs nothing from deploy.)
+ */
+const DEPLOY_STATE_PREFIX = 'switchyard:';
+const DEPLOY_STATE_KEYS = `${DEPLOY_STATE_PREFIX}*`;
+/** The deploy state's keys excluded, unless include asks for them (or it says so already). */
+function leaveOutDeployState(selection) {
+    const { include, exclude } = selection;
+    if (include.some((pattern) => pattern.startsWith(DEPLOY_STATE_PREFIX)) ||
+        exclude.includes(DEPLOY_STATE_KEYS))
+        return selection;
+    return { include, exclude: [...exclude, DEPLOY_STATE_KEYS] };
+}
+/** include/exclude entries a Redis source takes: any key pattern; a `:` is what marks one. */
+const redisPatterns = {
+    kind: 'redis',
+    label: 'Redis key pattern',
+    scheme: 'redis://',
+    fits: (pattern) => (pattern.includes(':') ? 'strong' : 'weak'),
+    complete: leaveOutDeployState,
+};
+const redisSourceKind = {
+    ...urlSourceKind('redis', ['redis:', 'rediss:']),
+    written: 'redis://…',
+    suffix: '.redis',
+    patterns: redisPatterns,
+    open: (spec) => createRedisSource(spec.url),
+};
+class KeySelection {
+    /** Every key, nothing to test. */
+    everything;
+    /** SCAN's MATCH when there is exactly one include pattern: the server then filters. */
+    match;
+    includes;
+    excludes;
+    include;
+    constructor(include, exclude) {
+        // Also here, not only where the engine records the selection: every backup, restore and count
+        // of this source leaves the deploy state alone, whatever a manifest says.
+        ({ include, exclude } = leaveOutDeployState({ include, exclude }));
+        this.include = include;
+        this.everything = include.length === 0 && exclude.length === 0;
+        this.match = include.length === 1 ? include[0] : undefined;
+        this.includes = include.map(redisGlob);
+        this.excludes = exclude.map(redisGlob);
+    }
+    /**
+     * The include pattern a key counts under (the first it matches; 0 without include patterns),
+     * or -1 when it is not taken. Overlapping patterns never take a key twice.
+     */
+    pick(key) {
+        if (this.excludes.some((matches) => matches(key)))
+            return -1;
+        if (this.includes.length === 0)
+            return 0;
+        return this.includes.findIndex((matches) => matches(key));
+    }
+}
+const STAR = 0x2a;
+const QUESTION = 0x3f;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
+const CARET = 0x5e;
+const DASH = 0x2d;
+const BACKSLASH = 0x5c;
+/**
+ * A Redis glob pattern as KEYS and SCAN MATCH read it, matched on bytes like Redis does (`?` is
+ * one byte, not one character): `*` any bytes, `?` one byte, `[abc]` `[^a]` `[a-z]` (a reversed
+ * range works, an unclosed `[` runs to the end of the pattern), `\x` is x itself. A port of
+ * Redis's stringmatchlen (util.c), including its early stop, so a pattern of many stars costs
+ * time in proportion to the key, not exponential in the stars as a regular expression would.
+ */
+function redisGlob(pattern) {
+    // SCAN and KEYS skip matching for a lone star (the only way the empty key matches "*").
+    if (pattern === '*')
+        return () => true;
+    const bytes = Buffer.from(pattern, 'utf8');
+    return (key) => matchFrom(bytes, 0, key, 0, { giveUp: false });
+}
+function matchFrom(p, pi, s, si, state) {
+    while (pi < p.length && si < s.length) {
+        const c = p[pi];
+        if (c === STAR) {
+            while (p[pi + 1] === STAR)
+                pi++;
+            if (pi + 1 === p.length)
+                return true;
+            for (; si < s.length; si++) {
+                if (matchFrom(p, pi + 1, s, si, state))
+                    return true;
+                if (state.giveUp)
+                    return false;
+            }
+            // The rest of the pattern matches nowhere in the rest of the key: a longer match for an
+            // earlier star cannot help either.
+            state.giveUp = true;
+            return false;
+        }
+        else if (c === QUESTION) {
+            si++;
+        }
+        else if (c === OPEN) {
+            pi++;
+            const not = p[pi] === CARET;
+            if (not)
+                pi++;
+            let match = false;
+            for (;;) {
+                if (p[pi] === BACKSLASH && p.length - pi >= 2) {
+                    pi++;
+                    if (p[pi] === s[si])
+                        match = true;
+                }
+                else if (p[pi] === CLOSE) {
+                    break;
+                }
+                else if (pi >= p.length) {
+                    pi--;
+                    break;
+                }
+                else if (p.length - pi >= 3 && p[pi + 1] === DASH) {
+                    const [a, b] = [p[pi], p[pi + 2]];
+                    const byte = s[si];
+                    if (byte >= Math.min(a, b) && byte <= Math.max(a, b))
+                        match = true;
+                    pi += 2;
+                }
+                else if (p[pi] === s[si]) {
+                    match = true;
+                }
+                pi++;
+            }
+            if (not)
+                match = !match;
+            if (!match)
+                return false;
+            si++;
+        }
+        else {
+            if (c === BACKSLASH && p.length - pi >= 2)
+                pi++;
+            if (p[pi] !== s[si])
+                return false;
+            si++;
+        }
+        pi++;
+        if (si === s.length) {
+            while (p[pi] === STAR)
+                pi++;
+            break;
+        }
+    }
+    return pi === p.length && si === s.length;
+}
+// ---------------------------------------------------------------------------------------------
+// Counting and progress.
+class Tally {
+    selection;
+    total = 0;
+    excluded = 0;
+    byType = new Map();
+    byPattern;
+    constructor(selection) {
+        this.selection = selection;
+        this.byPattern = selection.include.map(() => 0);
+    }
+    add(key, type) {
+        this.total++;
+        this.byType.set(type, (this.byType.get(type) ?? 0) + 1);
+        if (this.byPattern.length === 0)
+            return;
+        const pattern = this.byPattern.length === 1 ? 0 : this.selection.pick(key);
+        if (pattern >= 0)
+            this.byPattern[pattern] = (this.byPattern[pattern] ?? 0) + 1;
+    }
+    /** "keys:<type>" for each data type present, and "pattern:<p>" for each include pattern. */
+    records() {
+        const records = {};
+        for (const [type, n] of [...this.byType].sort(([a], [b]) => a.localeCompare(b)))
+            records[`keys:${type}`] = n;
+        this.selection.include.forEach((pattern, i) => (records[`pattern:${pattern}`] = this.byPattern[i] ?? 0));
+        return records;
+    }
+}
+// The first byte of a DUMP payload is the RDB object type (rdb.h); every encoding of a type says
+// the same as TYPE does.
+const RDB_TYPES = {
+    0: 'string',
+    1: 'list',
+    2: 'set',
+    3: 'zset',
+    4: 'hash',
+    5: 'zset',
+    9: 'hash',
+    10: 'list',
+    11: 'set',
+    12: 'zset',
+    13: 'hash',
+    14: 'list',
+    15: 'stream',
+    16: 'hash',
+    17: 'zset',
+    18: 'list',
+    19: 'stream',
+    20: 'set',
+    21: 'stream',
+    22: 'hash',
+    23: 'hash',
+    24: 'hash',
+    25: 'hash',
+};
+/** The data type of a dumped key, without asking the server (6 and 7 are module types). */
+function typeOfDump(dump) {
+    return RDB_TYPES[dump[0] ?? -1] ?? 'other';
+}
+/** A DUMP payload ends with its RDB version (2 bytes, little-endian) and a CRC64 (8 bytes). */
+function rdbVersionOf(dump) {
+    return dump.length >= 10 ? dump.readUInt16LE(dump.length - 10) : 0;
+}
+class Progress {
+    log;
+    clock;
+    label;
+    everyMs;
+    started;
+    last;
+    keys = 0;
+    bytes = 0;
+    constructor(log, clock, label, everyMs) {
+        this.log = log;
+        this.clock = clock;
+        this.label = label;
+        this.everyMs = everyMs;
+        this.started = this.last = clock.now();
+    }
+    add(keys, bytes) {
+        this.keys += keys;
+        this.bytes += bytes;
+        const now = this.clock.now();
+        if (now - this.last < this.everyMs)
+            return;
+        this.last = now;
+        const seconds = Math.max((now - this.started) / 1000, 0.001);
+        const mb = this.bytes / 1e6;
+        this.log(`${this.label}: ${formatCount(this.keys)} keys, ${mb.toFixed(1)} MB ` +
+            `(${formatCount(Math.round(this.keys / seconds))} keys/s, ${(mb / seconds).toFixed(1)} MB/s)`);
+    }
+}
+// ---------------------------------------------------------------------------------------------
+// Writing the part.
+/** Writes with backpressure; remembers the stream's own failure, which passes through unchanged. */
+class PartWriter {
+    out;
+    failure;
+    constructor(out) {
+        this.out = out;
+    }
+    async write(chunk) {
+        if (this.out.write(chunk))
+            return;
+        await this.settled('drain');
+    }
+    async end(chunk) {
+        this.out.end(chunk);
+        await this.settled('finish');
+    }
+    settled(event) {
+        const out = this.out;
+        return new Promise((resolve, reject) => {
+            const done = (error) => {
+                out.off(event, ok);
+                out.off('error', failed);
+                out.off('close', closed);
+                if (error === undefined)
+                    return resolve();
+                this.failure = error;
+                reject(error);
+            };
+            const ok = () => done();
+            const failed = (error) => done(error);
+            const closed = () => done(out.errored ?? new Error('the backup part was closed before it was complete'));
+            if (out.errored)
+                return failed(out.errored);
+            if (event === 'finish' && out.writableFinished)
+                return resolve();
+            if (out.destroyed)
+                return closed();
+            out.on(event, ok);
+            out.on('error', failed);
+            out.on('close', closed);
+        });
+    }
+}
+function showKey(key) {
+    const text = key.toString('utf8');
+    return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}
+function formatCount(n) {
+    return n.toLocaleString('en-US');
+}
+function definedOnly(value) {
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/redis.ts
+
+
+
+
+
+
+/*
+ * The Redis half of `validate-migration snapshot`: how many keys of which shape, type and expiry the
+ * selected database holds. Keys are streamed with SCAN (COUNT 1000); per step one pipeline asks
+ * TYPE and PTTL of its keys, while the next SCAN step is already on its way. Only the tally per
+ * pattern is kept: memory grows with the number of patterns, never with the number of keys.
+ *
+ * A key's pattern is its name with every `:`-separated segment that is a number, a hex string of
+ * at least 8 characters or a UUID replaced by `*` (see keyPattern). Should a keyspace have more
+ * than MAX_PATTERNS of them (an id that is none of these, such as an e-mail address, makes every
+ * key its own pattern), the tally falls back to the first segment (`user:*`), and past that
+ * again to a single `*`: the bound holds whatever the keys look like.
+ *
+ * Like the backup, SCAN is not a point-in-time view: keys created or deleted during the snapshot
+ * may or may not be counted, a key that vanishes between SCAN and TYPE is not, and SCAN can return
+ * a key twice when the keyspace shrinks a lot meanwhile. On a database nobody writes to, the
+ * counts are exact. Our own deploy state (`switchyard:*`) is left out, as the backup leaves it out.
+ */
+const SCAN_COUNT = 1000;
+const MAX_PATTERNS = 10_000;
+const redis_INPUT = 'redis-url';
+const redis_TYPE_NAMES = new Set(['string', 'list', 'set', 'zset', 'hash', 'stream']);
+const DEPLOY_STATE = Buffer.from(DEPLOY_STATE_PREFIX);
+const NUMBER = /^-?\d+$/;
+const HEX = /^[0-9a-f]{8,}$/i;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** `user:123:profile` → `user:*:profile`; `session:9f86d081884c7d65` → `session:*`. */
+function keyPattern(key) {
+    return key
+        .split(':')
+        .map((segment) => (NUMBER.test(segment) || HEX.test(segment) || UUID.test(segment) ? '*' : segment))
+        .join(':');
+}
+/** The coarser patterns a tally falls back to, level by level. */
+const COARSER = [
+    (pattern) => pattern,
+    (pattern) => {
+        const colon = pattern.indexOf(':');
+        return colon < 0 ? pattern : `${pattern.slice(0, colon)}:*`;
+    },
+    () => '*',
+];
+class Patterns {
+    level = 0;
+    tallies = new Map();
+    add(key, type, expires) {
+        const pattern = COARSER[this.level]?.(keyPattern(key)) ?? '*';
+        let tally = this.tallies.get(pattern);
+        if (!tally) {
+            tally = { keys: 0, types: new Map(), withTtl: 0 };
+            this.tallies.set(pattern, tally);
+            if (this.tallies.size > MAX_PATTERNS)
+                this.coarsen();
+            tally = this.tallies.get(COARSER[this.level]?.(pattern) ?? '*') ?? tally;
+        }
+        tally.keys++;
+        tally.types.set(type, (tally.types.get(type) ?? 0) + 1);
+        if (expires)
+            tally.withTtl++;
+    }
+    /** Merges every tally into its coarser pattern until they fit (each level's pattern is a function of the finer one). */
+    coarsen() {
+        while (this.tallies.size > MAX_PATTERNS && this.level < COARSER.length - 1) {
+            this.level++;
+            const coarser = COARSER[this.level] ?? (() => '*');
+            const merged = new Map();
+            for (const [pattern, tally] of this.tallies) {
+                const into = merged.get(coarser(pattern));
+                if (!into) {
+                    merged.set(coarser(pattern), tally);
+                    continue;
+                }
+                into.keys += tally.keys;
+                into.withTtl += tally.withTtl;
+                for (const [type, n] of tally.types)
+                    into.types.set(type, (into.types.get(type) ?? 0) + n);
+            }
+            this.tallies.clear();
+            for (const [pattern, tally] of merged)
+                this.tallies.set(pattern, tally);
+        }
+    }
+    list() {
+        return [...this.tallies]
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([pattern, tally]) => ({
+            pattern,
+            keys: tally.keys,
+            types: Object.fromEntries([...tally.types].sort(([a], [b]) => (a < b ? -1 : 1))),
+            withTtl: tally.withTtl,
+        }));
+    }
+}
+async function snapshotRedis(url) {
+    const secrets = new mask_Secrets();
+    secrets.addFromUrl(url);
+    const endpoint = redis_parseEndpoint(url);
+    const RedisClient = await loadRedisClient();
+    const client = new RedisClient({
+        host: endpoint.host,
+        port: endpoint.port,
+        username: endpoint.username,
+        password: endpoint.password,
+        db: 0,
+        tls: endpoint.tls ? { servername: external_node_net_default().isIP(endpoint.host) ? undefined : endpoint.host } : undefined,
+        lazyConnect: true,
+        // A lost connection fails the snapshot at once: counts across a reconnect could miss keys.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        enableReadyCheck: false,
+        connectTimeout: 10_000,
+        commandTimeout: 60_000,
+        connectionName: 'switchyard-snapshot',
+    });
+    let lastError;
+    client.on('error', (error) => (lastError = error));
+    let connected = false;
+    let counted = 0;
+    const explain = (error) => {
+        const reason = redis_isReplyError(error) ? error : (lastError ?? error);
+        const text = secrets.redact(messageOf(reason)).replace(/\.$/, '');
+        return redis_isReplyError(reason)
+            ? `Redis answered "${text}"`
+            : connected
+                ? `the connection was lost (${text})`
+                : `no connection (${text})`;
+    };
+    try {
+        try {
+            await client.connect();
+            connected = true;
+            const refusal = unsupportedServer(parseInfo(await client.info()), endpoint.display);
+            if (refusal)
+                throw refusal;
+            if (endpoint.db !== 0)
+                await client.select(endpoint.db);
+        }
+        catch (error) {
+            if (error instanceof UserError)
+                throw error;
+            throw new UserError(`Connecting to ${endpoint.display} failed: ${explain(error)}.` +
+                (connected ? '' : ' Check the host and port, and that Redis is running and reachable from here.'), 'Redis');
+        }
+        const patterns = new Patterns();
+        try {
+            for await (const keys of redis_scanKeys(client)) {
+                const ours = keys.filter((key) => !key.subarray(0, DEPLOY_STATE.length).equals(DEPLOY_STATE));
+                if (ours.length === 0)
+                    continue;
+                const pipeline = client.pipeline();
+                for (const key of ours)
+                    pipeline.type(key).pttl(key);
+                const replies = (await pipeline.exec()) ?? [];
+                ours.forEach((key, i) => {
+                    const [typeError, type] = replies[2 * i] ?? [];
+                    const [ttlError, ttl] = replies[2 * i + 1] ?? [];
+                    if (typeError)
+                        throw typeError;
+                    if (ttlError)
+                        throw ttlError;
+                    // Gone between SCAN and TYPE (deleted, or expired).
+                    if (type === 'none' || ttl === -2)
+                        return;
+                    counted++;
+                    patterns.add(key.toString('utf8'), redis_TYPE_NAMES.has(String(type)) ? String(type) : 'other', Number(ttl) >= 0);
+                });
+            }
+        }
+        catch (error) {
+            throw new UserError(`Snapshot of ${endpoint.display} failed after ${counted.toLocaleString('en-US')} keys: ${explain(error)}.`, 'Redis');
+        }
+        return { database: endpoint.db, keys: counted, patterns: patterns.list() };
+    }
+    finally {
+        await redis_close(client);
+    }
+}
+/** SCAN steps, the next asked for as soon as the previous answer is in. */
+async function* redis_scanKeys(client) {
+    const scan = (cursor) => {
+        const reply = client.callBuffer('SCAN', cursor, 'COUNT', SCAN_COUNT);
+        // Awaited below; an abandoned scan must not become an unhandled rejection.
+        reply.catch(() => undefined);
+        return reply;
+    };
+    let next = scan('0');
+    while (next) {
+        const [cursor, keys] = await next;
+        const position = cursor.toString();
+        next = position === '0' ? undefined : scan(position);
+        if (keys.length > 0)
+            yield keys;
+    }
+}
+function redis_parseEndpoint(text) {
+    const display = redactUrl(text);
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        throw new InputError(redis_INPUT, `"${display}" is not a URL: expected redis://host:port/db or rediss://…`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+        throw new InputError(redis_INPUT, `${display} is not a Redis URL; expected redis://host:port/db or rediss://…`);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (!host)
+        throw new InputError(redis_INPUT, `${display} needs a host, e.g. redis://cache.internal:6379/0`);
+    const path = decodeUrlPart(url, 'path', redis_INPUT, url.pathname.replace(/^\//, ''));
+    if (path !== '' && !/^\d+$/.test(path))
+        throw new InputError(redis_INPUT, `the path of ${display} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+    return {
+        display,
+        host,
+        port: url.port ? Number(url.port) : 6379,
+        db: path ? Number(path) : 0,
+        username: url.username ? decodeUrlPart(url, 'username', redis_INPUT) : undefined,
+        password: url.password ? decodeUrlPart(url, 'password', redis_INPUT) : undefined,
+        tls: url.protocol === 'rediss:',
+    };
+}
+async function redis_close(client) {
+    if (client.status === 'ready') {
+        let timer;
+        await Promise.race([
+            client.quit().catch(() => undefined),
+            new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
+        ]);
+        clearTimeout(timer);
+    }
+    if (client.status !== 'end') {
+        client.disconnect();
+        client.stream?.destroy();
+    }
+}
+// Duck-typed: under a test runner's VM, errors from another realm fail `instanceof Error`.
+function redis_isReplyError(error) {
+    return typeof error === 'object' && error !== null && error.name === 'ReplyError';
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/snapshot.ts
+/**
+ * A snapshot of the data a migration must not lose: per table its shape, its exact row count and
+ * a checksum of its content; per Redis key pattern how many keys of which type, and how many
+ * expire. `snapshot` writes one before and after a migration; `compare` checks the two against
+ * the `expect` lines.
+ */
+const SNAPSHOT_FORMAT = 1;
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/run.ts
+
+
+
+
+
+
+
+
+/** validate-migration snapshot: the database and the cache as they are now, written as JSON. */
+async function takeSnapshot(inputs, deps) {
+    const { io, cwd } = deps;
+    const databaseUrl = inputs['database-url'];
+    const redisUrl = inputs['redis-url'];
+    if (!databaseUrl && !redisUrl)
+        throw new InputError('database-url', 'or redis-url is required to take a snapshot: name what to record');
+    const takenAt = new Date().toISOString();
+    const snapshot = { format: SNAPSHOT_FORMAT, takenAt };
+    if (databaseUrl) {
+        io.info('snapshot: PostgreSQL tables (exact row counts and checksums, in one read-only transaction)');
+        snapshot.postgres = await snapshotPostgres(databaseUrl, {
+            sample: inputs.sample < 1 ? inputs.sample : undefined,
+        });
+        for (const table of snapshot.postgres.tables)
+            io.info(`  ${table.name}: ${table.rows} rows, checksum ${table.checksum.slice(0, 12)}${table.sampled ? ` (sampled ${table.sampled.fraction})` : ''}`);
+    }
+    if (redisUrl) {
+        io.info('snapshot: Redis keys by pattern (SCAN)');
+        snapshot.redis = await snapshotRedis(redisUrl);
+        for (const pattern of snapshot.redis.patterns)
+            io.info(`  ${pattern.pattern}: ${pattern.keys} keys, ${pattern.withTtl} with a TTL`);
+    }
+    const target = external_node_path_default().resolve(cwd, inputs.snapshot || external_node_path_default().join('.switchyard', 'snapshots', `${takenAt.replace(/[:.]/g, '-')}.json`));
+    await (0,external_node_fs_promises_namespaceObject.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+    await writeFileAtomic(target, JSON.stringify(io.secrets.redactDeep(snapshot), null, 2) + '\n');
+    io.info(`snapshot written to ${target}`);
+    return { command: 'snapshot', valid: true, path: target, snapshot };
+}
+/** validate-migration compare: two snapshots, against the expect lines. */
+async function compareSnapshots(inputs, deps) {
+    const { io, cwd } = deps;
+    const before = await readSnapshot('before', inputs.before, cwd);
+    const after = await readSnapshot('after', inputs.after, cwd);
+    const checks = checkExpectations(before, after, inputs.expect ?? []);
+    const found = differences(before, after);
+    for (const check of checks)
+        io.info(`${check.passed ? '✓' : '✗'} ${check.text}: ${check.detail}`);
+    if (checks.length === 0)
+        for (const each of found)
+            io.info(`${each.kind} ${each.subject}: ${each.before} → ${each.after}`);
+    return {
+        command: 'compare',
+        valid: checks.every((check) => check.passed),
+        checks,
+        differences: found,
+        before: inputs.before ?? '',
+        after: inputs.after ?? '',
+    };
+}
+async function readSnapshot(input, file, cwd) {
+    if (!file)
+        throw new InputError(input, 'is required to compare: the path of a snapshot the snapshot command wrote');
+    let parsed;
+    try {
+        parsed = JSON.parse(await (0,external_node_fs_promises_namespaceObject.readFile)(external_node_path_default().resolve(cwd, file), 'utf8'));
+    }
+    catch (error) {
+        throw new InputError(input, `${file} cannot be read as a snapshot: ${error.message}`);
+    }
+    if (parsed.format !== SNAPSHOT_FORMAT)
+        throw new InputError(input, `${file} is not a switchyard snapshot (format ${SNAPSHOT_FORMAT}); take one with command: snapshot`);
+    return parsed;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/engine.ts
+
+
+/** validate-migration: one engine per command. */
+function validateMigration(inputs, deps) {
+    switch (inputs.command) {
+        case 'lint':
+            return new LintRun(inputs, deps).execute();
+        case 'snapshot':
+            return takeSnapshot(inputs, deps);
+        case 'compare':
+            return compareSnapshots(inputs, deps);
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/inputs.ts
+
+
+
+
+
+/** A glob of migration files: relative to the workspace, never reaching out of it. */
+function migrationGlob(entry) {
+    const pattern = entry.replaceAll('\\', '/');
+    if (pattern.startsWith('/') || /^[A-Za-z]:\//.test(pattern))
+        return `"${entry}" is an absolute path; give a glob relative to the workspace, e.g. migrations/**/*.sql`;
+    if (pattern.split('/').includes('..'))
+        return `"${entry}" reaches outside the workspace (".." in it); give a glob inside it, e.g. db/migrations/*.sql`;
+    return { pattern };
+}
+/** What is wrong with a rule id, if anything: the ids of the rules we have, with a near miss named. */
+function ruleIdProblem(id) {
+    if (RULE_IDS.includes(id))
+        return undefined;
+    const near = RULE_IDS.find((known) => known.replace(/-/g, '').includes(id.replace(/-/g, '').slice(0, 8)));
+    return `"${id}" is not a rule${near ? ` (did you mean ${near}?)` : ''}; the rules are listed in docs/validate-migration.md`;
+}
+/** `rule: error|warning|off`, one per line (switchyard.yml: a map, which reads as these lines). */
+function parseRuleSettings(raw) {
+    const settings = new Map();
+    for (const line of raw.split('\n').map((each) => each.trim())) {
+        if (!line || line.startsWith('#'))
+            continue;
+        const match = /^([\w-]+)\s*[:=]\s*(\w+)$/.exec(line);
+        if (!match)
+            return `"${line}" is not "rule: error|warning|off", e.g. ban-drop-column: warning`;
+        const [, id = '', setting = ''] = match;
+        const problem = ruleIdProblem(id);
+        if (problem)
+            return problem;
+        if (setting !== 'error' && setting !== 'warning' && setting !== 'off')
+            return `${id}: "${setting}" is not error, warning or off`;
+        settings.set(id, setting);
+    }
+    return settings;
+}
+/** A ref or revision git can resolve (HEAD~1, main^, v1.4.0…), never one it would read as an option or a range. */
+const gitRefProblem = (ref) => /^-|\.\.|[\s:?*[\\]/.test(ref)
+    ? `"${ref}" is not a git ref (e.g. origin/main, HEAD~1, v1.4.0 or a commit id)`
+    : undefined;
+const validateMigrationInputs = {
+    command: oneOf(['lint', 'snapshot', 'compare'], 'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect.', {
+        default: 'lint',
+    }),
+    migrations: list("The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, down.sql, Flyway's U<version>__*.sql) are left out.", migrationGlob, { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' }),
+    'pg-version': inputs_integer('The PostgreSQL major version the migrations run on; the rules that depend on it follow it.', {
+        default: '17',
+        min: 9,
+        max: 18,
+    }),
+    'assume-in-transaction': inputs_boolean('Your migration tool runs each file inside a transaction (so BEGIN in a file nests, and CONCURRENTLY cannot run).', { default: 'false' }),
+    baseline: inputs_text('A git ref: check only the migration files added or changed since it (e.g. the last deployed commit); empty checks every file.', { example: 'origin/main', check: gitRefProblem }),
+    squawk: inputs_boolean('Also run squawk (when it is on PATH) and add the findings of its rules switchyard does not have.', {
+        default: 'false',
+    }),
+    rules: parsedBy('Severity per rule, one "rule: error|warning|off" per line (in switchyard.yml, a map under validate-migration.rules).', parseRuleSettings, {
+        example: 'ban-drop-column: warning',
+        file: union([schemas_string(), record(schemas_string(), schemas_enum(['error', 'warning', 'off']))]),
+    }),
+    ignore: list('Rules to leave out entirely, by id (the same as "rule: off").', (entry) => ruleIdProblem(entry) ?? { id: entry }, { commas: true, example: 'require-lock-timeout' }),
+    'database-url': inputs_text('snapshot: the PostgreSQL database, postgres://user:password@host:5432/db.', {
+        example: 'postgres://app:${{ secrets.PG_PASSWORD }}@db.internal:5432/shop',
+        check: (raw) => /^postgres(ql)?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a postgres:// URL`,
+    }),
+    'redis-url': inputs_text('snapshot: the Redis database, redis://[:password@]host:6379/0 (rediss:// for TLS).', {
+        example: 'redis://:${{ secrets.REDIS_PASSWORD }}@cache.internal:6379/0',
+        check: (raw) => (/^rediss?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a redis:// URL`),
+    }),
+    snapshot: inputs_text('snapshot: where to write the snapshot (JSON); default .switchyard/snapshots/<time>.json.', {
+        example: '.switchyard/snapshots/before.json',
+    }),
+    sample: rate('snapshot: the share of rows a table checksum reads (1 = all; less for large tables, then the checksum is probabilistic: a change in rows it did not read goes unseen).', { default: '100%' }),
+    before: inputs_text('compare: the snapshot taken before the migration.', {
+        example: '.switchyard/snapshots/before.json',
+    }),
+    after: inputs_text('compare: the snapshot taken after it.', { example: '.switchyard/snapshots/after.json' }),
+    expect: parsedBy('compare: checks, one per line: rows(public.orders) unchanged, rows(t) >= before, checksum(t) unchanged, schema(t) unchanged, table(t) added, column(t.c) added|removed|unchanged, keys(v2:user:*) == before.keys(user:*), ttl(p) kept. Without it, every difference is listed.', (raw) => {
+        try {
+            return parseExpectations(raw);
+        }
+        catch (error) {
+            return error.message.replace(/^Input "expect": /, '');
+        }
+    }, { example: 'rows(public.orders) unchanged' }),
+};
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/summary.ts
+
+function renderSnapshotSummary(result) {
+    const { postgres, redis } = result.snapshot;
+    const parts = [`## validate-migration snapshot: ✅ \`${result.path}\`\n`];
+    if (postgres) {
+        parts.push(`PostgreSQL ${postgres.server}, database \`${postgres.database}\`:\n`);
+        parts.push(markdownTable(['Table', 'Rows', 'Checksum', 'Schema'], postgres.tables.map((t) => [
+            `\`${t.name}\``,
+            t.rows,
+            `\`${t.checksum.slice(0, 12)}\`${t.sampled ? ` (sampled ${t.sampled.fraction})` : ''}`,
+            `\`${t.schemaDigest.slice(0, 12)}\``,
+        ])));
+    }
+    if (redis) {
+        parts.push(`Redis database ${redis.database}, ${redis.keys} keys:\n`);
+        parts.push(markdownTable(['Pattern', 'Keys', 'Types', 'With a TTL'], redis.patterns.map((p) => [
+            `\`${p.pattern}\``,
+            p.keys,
+            Object.entries(p.types)
+                .map(([type, n]) => `${type} ${n}`)
+                .join(', '),
+            p.withTtl,
+        ])));
+    }
+    return parts.join('\n');
+}
+function renderCompareSummary(result) {
+    const failed = result.checks.filter((c) => !c.passed).length;
+    const parts = [
+        `## validate-migration compare: ${result.valid ? '✅' : '❌'} ${result.checks.length ? `${result.checks.length - failed} of ${result.checks.length} checks passed` : 'no expect lines: the differences'}\n`,
+        `\`${result.before}\` → \`${result.after}\`\n`,
+    ];
+    if (result.checks.length > 0)
+        parts.push(markdownTable(['', 'Check', 'Before / after'], result.checks.map((c) => [c.passed ? '✅' : '❌', `\`${c.text}\``, c.detail])));
+    if (result.differences.length > 0)
+        parts.push('### Differences\n', markdownTable(['What', 'Of', 'Before', 'After'], result.differences.map((d) => [d.kind, `\`${d.subject}\``, d.before, d.after])));
+    else
+        parts.push('No differences.\n');
+    return parts.join('\n');
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/summary.ts
 
 const ICON = { error: '❌', warning: '⚠️' };
@@ -50071,47 +52349,71 @@ function renderLintSummary(result) {
 
 
 
+
 /** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
 const MAX_OUTPUT_VIOLATIONS = 500;
+const lintOnly = (result, value) => (result.command === 'lint' ? value(result) : undefined);
 const validateMigrationAction = defineAction({
     name: 'validate-migration',
     inputs: validateMigrationInputs,
-    engine: (inputs, deps) => new LintRun(inputs, deps).execute(),
+    engine: validateMigration,
     outputs: {
         valid: {
-            description: 'true when no violation has severity error.',
+            description: 'lint: true when no violation has severity error; compare: true when every expect line holds.',
             value: (result) => String(result.valid),
             whenFailed: () => 'false',
         },
         violations: {
-            description: `JSON list: file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all).`,
-            value: (result) => JSON.stringify(result.violations.slice(0, MAX_OUTPUT_VIOLATIONS)),
+            description: `lint: JSON list of file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all).`,
+            value: (result) => JSON.stringify(lintOnly(result, (lint) => lint.violations.slice(0, MAX_OUTPUT_VIOLATIONS)) ?? []),
             whenFailed: () => '[]',
         },
         phase: {
-            description: 'contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema compatibly, none otherwise.',
-            value: (result) => result.phase,
+            description: 'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise.',
+            value: (result) => lintOnly(result, (lint) => lint.phase) ?? '',
         },
         sarif: {
-            description: 'Path of a SARIF 2.1.0 file of the violations, for github/codeql-action/upload-sarif.',
-            value: (result) => result.sarif,
+            description: 'lint: path of a SARIF 2.1.0 file of the violations, for github/codeql-action/upload-sarif.',
+            value: (result) => lintOnly(result, (lint) => lint.sarif) ?? '',
+        },
+        snapshot: {
+            description: 'snapshot: the path of the snapshot written.',
+            value: (result) => (result.command === 'snapshot' ? result.path : ''),
+        },
+        differences: {
+            description: 'compare: JSON list of every difference between the snapshots (kind, subject, before, after).',
+            value: (result) => JSON.stringify(result.command === 'compare' ? result.differences : []),
+            whenFailed: () => '[]',
         },
     },
     report: {
-        description: 'Path of the JSON report (every file, violation, suppression and contract statement).',
+        description: 'Path of the JSON report (lint: every file, violation, suppression and contract statement; snapshot and compare: all they found).',
     },
-    summary: renderLintSummary,
-    failure: (result) => result.violations
-        .filter((v) => v.severity === 'error')
-        .map((v) => ({
-        message: `${v.message} Fix: ${v.fix}`,
-        title: v.rule,
-        file: v.file,
-        line: v.line,
-        column: v.column,
-        endLine: v.endLine,
-        endColumn: v.endColumn,
-    })),
+    summary: (result) => result.command === 'lint'
+        ? renderLintSummary(result)
+        : result.command === 'snapshot'
+            ? renderSnapshotSummary(result)
+            : renderCompareSummary(result),
+    failure: (result) => result.command === 'compare'
+        ? result.checks
+            .filter((check) => !check.passed)
+            .map((check) => ({
+            message: `expect line ${check.line} "${check.text}" does not hold: ${check.detail}`,
+            title: 'compare',
+        }))
+        : result.command === 'lint'
+            ? result.violations
+                .filter((v) => v.severity === 'error')
+                .map((v) => ({
+                message: `${v.message} Fix: ${v.fix}`,
+                title: v.rule,
+                file: v.file,
+                line: v.line,
+                column: v.column,
+                endLine: v.endLine,
+                endColumn: v.endColumn,
+            }))
+            : undefined,
 });
 const main_run = (io = githubIO()) => runAction(validateMigrationAction, io);
 
@@ -50132,10 +52434,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
 
 /***/ }),
 
+/***/ 6982:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
+
+/***/ }),
+
+/***/ 2250:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("dns");
+
+/***/ }),
+
 /***/ 4434:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
+
+/***/ }),
+
+/***/ 9896:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 
 /***/ }),
 
@@ -50307,10 +52630,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 
 /***/ }),
 
+/***/ 857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+
+/***/ }),
+
+/***/ 6928:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
 /***/ 932:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
+/***/ 2203:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
 
 /***/ }),
 
@@ -50328,10 +52672,24 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
+/***/ 2018:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tty");
+
+/***/ }),
+
 /***/ 9023:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
+
+/***/ }),
+
+/***/ 8253:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
 
 /***/ }),
 

@@ -1,52 +1,86 @@
 import { defineAction, githubIO, runAction, type ActionIO } from '../../core/src/index.js';
+import { validateMigration, type ValidateMigrationResult } from '../../core/src/migrations/engine.js';
 import { validateMigrationInputs } from '../../core/src/migrations/inputs.js';
-import { LintRun } from '../../core/src/migrations/lint.js';
+import { renderCompareSummary, renderSnapshotSummary } from '../../core/src/migrations/snapshot/summary.js';
 import { renderLintSummary } from '../../core/src/migrations/summary.js';
 
 /** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
 const MAX_OUTPUT_VIOLATIONS = 500;
 
+const lintOnly = <T>(
+  result: ValidateMigrationResult,
+  value: (lint: Extract<ValidateMigrationResult, { command: 'lint' }>) => T,
+) => (result.command === 'lint' ? value(result) : undefined);
+
 export const validateMigrationAction = defineAction({
   name: 'validate-migration',
   inputs: validateMigrationInputs,
-  engine: (inputs, deps) => new LintRun(inputs, deps).execute(),
+  engine: validateMigration,
   outputs: {
     valid: {
-      description: 'true when no violation has severity error.',
+      description:
+        'lint: true when no violation has severity error; compare: true when every expect line holds.',
       value: (result) => String(result.valid),
       whenFailed: () => 'false',
     },
     violations: {
-      description: `JSON list: file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all).`,
-      value: (result) => JSON.stringify(result.violations.slice(0, MAX_OUTPUT_VIOLATIONS)),
+      description: `lint: JSON list of file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all).`,
+      value: (result) =>
+        JSON.stringify(lintOnly(result, (lint) => lint.violations.slice(0, MAX_OUTPUT_VIOLATIONS)) ?? []),
       whenFailed: () => '[]',
     },
     phase: {
       description:
-        'contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema compatibly, none otherwise.',
-      value: (result) => result.phase,
+        'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise.',
+      value: (result) => lintOnly(result, (lint) => lint.phase) ?? '',
     },
     sarif: {
-      description: 'Path of a SARIF 2.1.0 file of the violations, for github/codeql-action/upload-sarif.',
-      value: (result) => result.sarif,
+      description:
+        'lint: path of a SARIF 2.1.0 file of the violations, for github/codeql-action/upload-sarif.',
+      value: (result) => lintOnly(result, (lint) => lint.sarif) ?? '',
+    },
+    snapshot: {
+      description: 'snapshot: the path of the snapshot written.',
+      value: (result) => (result.command === 'snapshot' ? result.path : ''),
+    },
+    differences: {
+      description:
+        'compare: JSON list of every difference between the snapshots (kind, subject, before, after).',
+      value: (result) => JSON.stringify(result.command === 'compare' ? result.differences : []),
+      whenFailed: () => '[]',
     },
   },
   report: {
-    description: 'Path of the JSON report (every file, violation, suppression and contract statement).',
+    description:
+      'Path of the JSON report (lint: every file, violation, suppression and contract statement; snapshot and compare: all they found).',
   },
-  summary: renderLintSummary,
+  summary: (result) =>
+    result.command === 'lint'
+      ? renderLintSummary(result)
+      : result.command === 'snapshot'
+        ? renderSnapshotSummary(result)
+        : renderCompareSummary(result),
   failure: (result) =>
-    result.violations
-      .filter((v) => v.severity === 'error')
-      .map((v) => ({
-        message: `${v.message} Fix: ${v.fix}`,
-        title: v.rule,
-        file: v.file,
-        line: v.line,
-        column: v.column,
-        endLine: v.endLine,
-        endColumn: v.endColumn,
-      })),
+    result.command === 'compare'
+      ? result.checks
+          .filter((check) => !check.passed)
+          .map((check) => ({
+            message: `expect line ${check.line} "${check.text}" does not hold: ${check.detail}`,
+            title: 'compare',
+          }))
+      : result.command === 'lint'
+        ? result.violations
+            .filter((v) => v.severity === 'error')
+            .map((v) => ({
+              message: `${v.message} Fix: ${v.fix}`,
+              title: v.rule,
+              file: v.file,
+              line: v.line,
+              column: v.column,
+              endLine: v.endLine,
+              endColumn: v.endColumn,
+            }))
+        : undefined,
 });
 
 export const run = (io: ActionIO = githubIO()) => runAction(validateMigrationAction, io);

@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { boolean, integer, list, oneOf, parsedBy, text, type InputDef, type InputValues } from '../inputs.js';
+import {
+  boolean,
+  integer,
+  list,
+  oneOf,
+  parsedBy,
+  rate,
+  text,
+  type InputDef,
+  type InputValues,
+} from '../inputs.js';
+import { redactText } from '../mask.js';
+import { parseExpectations } from './snapshot/compare.js';
 import { RULE_IDS } from './rules/index.js';
 
 export type RuleSetting = 'error' | 'warning' | 'off';
@@ -46,8 +58,8 @@ const gitRefProblem = (ref: string): string | undefined =>
 
 export const validateMigrationInputs = {
   command: oneOf(
-    ['lint'],
-    'What to do. lint: check the migration files for what breaks the old code or stalls live traffic.',
+    ['lint', 'snapshot', 'compare'],
+    'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect.',
     {
       default: 'lint',
     },
@@ -91,6 +103,37 @@ export const validateMigrationInputs = {
     'Rules to leave out entirely, by id (the same as "rule: off").',
     (entry) => ruleIdProblem(entry) ?? { id: entry },
     { commas: true, example: 'require-lock-timeout' },
+  ),
+  'database-url': text('snapshot: the PostgreSQL database, postgres://user:password@host:5432/db.', {
+    example: 'postgres://app:${{ secrets.PG_PASSWORD }}@db.internal:5432/shop',
+    check: (raw) =>
+      /^postgres(ql)?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a postgres:// URL`,
+  }),
+  'redis-url': text('snapshot: the Redis database, redis://[:password@]host:6379/0 (rediss:// for TLS).', {
+    example: 'redis://:${{ secrets.REDIS_PASSWORD }}@cache.internal:6379/0',
+    check: (raw) => (/^rediss?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a redis:// URL`),
+  }),
+  snapshot: text('snapshot: where to write the snapshot (JSON); default .switchyard/snapshots/<time>.json.', {
+    example: '.switchyard/snapshots/before.json',
+  }),
+  sample: rate(
+    'snapshot: the share of rows a table checksum reads (1 = all; less for large tables, then the checksum is probabilistic: a change in rows it did not read goes unseen).',
+    { default: '100%' },
+  ),
+  before: text('compare: the snapshot taken before the migration.', {
+    example: '.switchyard/snapshots/before.json',
+  }),
+  after: text('compare: the snapshot taken after it.', { example: '.switchyard/snapshots/after.json' }),
+  expect: parsedBy(
+    'compare: checks, one per line: rows(public.orders) unchanged, rows(t) >= before, checksum(t) unchanged, schema(t) unchanged, table(t) added, column(t.c) added|removed|unchanged, keys(v2:user:*) == before.keys(user:*), ttl(p) kept. Without it, every difference is listed.',
+    (raw) => {
+      try {
+        return parseExpectations(raw);
+      } catch (error) {
+        return (error as Error).message.replace(/^Input "expect": /, '');
+      }
+    },
+    { example: 'rows(public.orders) unchanged' },
   ),
 } satisfies Record<string, InputDef>;
 

@@ -15,8 +15,9 @@ export interface TableSnapshot {
   /** The exact row count (count(*)), never an estimate. */
   rows: number;
   /**
-   * sha256 over every row in primary-key order (or, without a primary key, over the sorted row
-   * texts). With `sample`, over the sampled rows only: then `sampled` says the fraction.
+   * sha256 over every row's text, in primary-key order (without a primary key, in the order of
+   * the rows' own hashes), folded batch by batch. With `sample`, over the sampled rows only: then
+   * `sampled` says the fraction (tables up to 100,000 rows are always read whole).
    */
   checksum: string;
   primaryKey?: string[];

@@ -1,0 +1,21 @@
+import type { ActionDeps } from '../action.js';
+import type { ValidateMigrationInputs } from './inputs.js';
+import { LintRun, type LintResult } from './lint.js';
+import { compareSnapshots, takeSnapshot, type CompareResult, type SnapshotResult } from './snapshot/run.js';
+
+export type ValidateMigrationResult = LintResult | SnapshotResult | CompareResult;
+
+/** validate-migration: one engine per command. */
+export function validateMigration(
+  inputs: ValidateMigrationInputs,
+  deps: ActionDeps,
+): Promise<ValidateMigrationResult> {
+  switch (inputs.command) {
+    case 'lint':
+      return new LintRun(inputs, deps).execute();
+    case 'snapshot':
+      return takeSnapshot(inputs, deps);
+    case 'compare':
+      return compareSnapshots(inputs, deps);
+  }
+}
