@@ -17,3 +17,16 @@ export async function loadPg(): Promise<typeof pg> {
   const mod = (await import('pg')) as unknown as { default?: typeof pg } & typeof pg;
   return mod.default ?? mod;
 }
+
+/**
+ * The URL as node-postgres should read it. With sslmode set, libpq's meaning is asked for, so our
+ * connections and the ones libpq tools (pg_dump) make agree about certificates.
+ */
+export function pgConnectionString(url: URL): string {
+  if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat')) return url.href;
+  const compatible = new URL(url.href);
+  if (compatible.searchParams.get('sslmode') === 'no-verify')
+    compatible.searchParams.set('sslmode', 'require');
+  compatible.searchParams.set('uselibpqcompat', 'true');
+  return compatible.href;
+}

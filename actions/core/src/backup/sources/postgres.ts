@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
-import { loadPg } from '../../drivers.js';
+import { loadPg, pgConnectionString } from '../../drivers.js';
 import { messageOf, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
 import { systemRunner, type ProcessRunner, type StreamedResult } from '../../process.js';
@@ -468,19 +468,6 @@ function partNameOf(url: URL, env: Record<string, string | undefined>): string {
   const port = own.PGPORT ?? env.PGPORT ?? '5432';
   const name = ['postgres', host, port, databaseOf(url, env)].join('-');
   return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
-}
-
-/**
- * The URL as node-postgres should read it. With sslmode set, libpq's meaning is asked for, so the
- * connection we count on and the one pg_dump dumps on agree about certificates.
- */
-function pgConnectionString(url: URL): string {
-  if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat')) return url.href;
-  const compatible = new URL(url.href);
-  if (compatible.searchParams.get('sslmode') === 'no-verify')
-    compatible.searchParams.set('sslmode', 'require');
-  compatible.searchParams.set('uselibpqcompat', 'true');
-  return compatible.href;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { loadPg } from '../../drivers.js';
+import { loadPg, pgConnectionString } from '../../drivers.js';
 import { InputError, messageOf, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
 import type { Snapshot, TableSnapshot } from './snapshot.js';
@@ -152,7 +152,7 @@ async function connect(url: string, display: string, secrets: Secrets): Promise<
     throw new InputError(INPUT, `${display} is not a PostgreSQL URL: expected postgres://…`);
   const driver = await loadPg();
   const client = new driver.Client({
-    connectionString: libpqCompatible(parsed),
+    connectionString: pgConnectionString(parsed),
     application_name: 'switchyard-snapshot',
   });
   // A connection dropped between queries is reported by the query that fails.
@@ -164,16 +164,6 @@ async function connect(url: string, display: string, secrets: Secrets): Promise<
     throw new UserError(`Could not connect to ${display}: ${secrets.redact(messageOf(error))}`, 'PostgreSQL');
   }
   return client;
-}
-
-/** With sslmode set, libpq's meaning of it, as the backup source asks for. */
-function libpqCompatible(url: URL): string {
-  if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat')) return url.href;
-  const compatible = new URL(url.href);
-  if (compatible.searchParams.get('sslmode') === 'no-verify')
-    compatible.searchParams.set('sslmode', 'require');
-  compatible.searchParams.set('uselibpqcompat', 'true');
-  return compatible.href;
 }
 
 async function checkSchemas(client: pg.Client, schemas: string[], display: string): Promise<void> {
