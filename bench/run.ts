@@ -13,6 +13,7 @@ const all: Record<string, () => Promise<void>> = {
   'postgres-backup': postgresBackup,
   'redis-backup': redisBackup,
   'rollback-pr': rollbackPrBench,
+  'migration-snapshot': async () => (await import('./migration-snapshot.js')).migrationSnapshotBench(),
   'validate-migration': async () => (await import('./validate-migration.js')).validateMigrationBench(),
 };
 const chosen = process.argv.slice(2);
