@@ -31896,6 +31896,19 @@ async function loadPg() {
     const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 83849)));
     return mod.default ?? mod;
 }
+/**
+ * The URL as node-postgres should read it. With sslmode set, libpq's meaning is asked for, so our
+ * connections and the ones libpq tools (pg_dump) make agree about certificates.
+ */
+function pgConnectionString(url) {
+    if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat'))
+        return url.href;
+    const compatible = new URL(url.href);
+    if (compatible.searchParams.get('sslmode') === 'no-verify')
+        compatible.searchParams.set('sslmode', 'require');
+    compatible.searchParams.set('uselibpqcompat', 'true');
+    return compatible.href;
+}
 
 // EXTERNAL MODULE: ./actions/core/src/mask.ts
 var mask = __nccwpck_require__(55829);
@@ -32294,19 +32307,6 @@ function postgres_partNameOf(url, env) {
     const port = own.PGPORT ?? env.PGPORT ?? '5432';
     const name = ['postgres', host, port, databaseOf(url, env)].join('-');
     return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
-}
-/**
- * The URL as node-postgres should read it. With sslmode set, libpq's meaning is asked for, so the
- * connection we count on and the one pg_dump dumps on agree about certificates.
- */
-function pgConnectionString(url) {
-    if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat'))
-        return url.href;
-    const compatible = new URL(url.href);
-    if (compatible.searchParams.get('sslmode') === 'no-verify')
-        compatible.searchParams.set('sslmode', 'require');
-    compatible.searchParams.set('uselibpqcompat', 'true');
-    return compatible.href;
 }
 /** The PATH, then each /usr/lib/postgresql/<version>/bin, newest first. */
 function defaultClientDirs(env) {

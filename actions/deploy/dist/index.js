@@ -44969,6 +44969,19 @@ async function loadPg() {
     const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 3849)));
     return mod.default ?? mod;
 }
+/**
+ * The URL as node-postgres should read it. With sslmode set, libpq's meaning is asked for, so our
+ * connections and the ones libpq tools (pg_dump) make agree about certificates.
+ */
+function pgConnectionString(url) {
+    if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat'))
+        return url.href;
+    const compatible = new URL(url.href);
+    if (compatible.searchParams.get('sslmode') === 'no-verify')
+        compatible.searchParams.set('sslmode', 'require');
+    compatible.searchParams.set('uselibpqcompat', 'true');
+    return compatible.href;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
 

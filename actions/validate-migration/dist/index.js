@@ -50192,6 +50192,19 @@ async function loadPg() {
     const mod = (await __nccwpck_require__.e(/* import() */ 849).then(__nccwpck_require__.bind(__nccwpck_require__, 3849)));
     return mod.default ?? mod;
 }
+/**
+ * The URL as node-postgres should read it. With sslmode set, libpq's meaning is asked for, so our
+ * connections and the ones libpq tools (pg_dump) make agree about certificates.
+ */
+function pgConnectionString(url) {
+    if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat'))
+        return url.href;
+    const compatible = new URL(url.href);
+    if (compatible.searchParams.get('sslmode') === 'no-verify')
+        compatible.searchParams.set('sslmode', 'require');
+    compatible.searchParams.set('uselibpqcompat', 'true');
+    return compatible.href;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/postgres.ts
 
@@ -50301,7 +50314,7 @@ async function connect(url, display, secrets) {
         throw new InputError(INPUT, `${display} is not a PostgreSQL URL: expected postgres://…`);
     const driver = await loadPg();
     const client = new driver.Client({
-        connectionString: libpqCompatible(parsed),
+        connectionString: pgConnectionString(parsed),
         application_name: 'switchyard-snapshot',
     });
     // A connection dropped between queries is reported by the query that fails.
@@ -50314,16 +50327,6 @@ async function connect(url, display, secrets) {
         throw new UserError(`Could not connect to ${display}: ${secrets.redact(messageOf(error))}`, 'PostgreSQL');
     }
     return client;
-}
-/** With sslmode set, libpq's meaning of it, as the backup source asks for. */
-function libpqCompatible(url) {
-    if (!url.searchParams.has('sslmode') || url.searchParams.has('uselibpqcompat'))
-        return url.href;
-    const compatible = new URL(url.href);
-    if (compatible.searchParams.get('sslmode') === 'no-verify')
-        compatible.searchParams.set('sslmode', 'require');
-    compatible.searchParams.set('uselibpqcompat', 'true');
-    return compatible.href;
 }
 async function checkSchemas(client, schemas, display) {
     const found = await client.query('SELECT nspname AS name FROM pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])', [schemas]);
