@@ -102,5 +102,9 @@ export const ACTION_INPUT_NAMES = {
     'before',
     'after',
     'expect',
+    'blue-url',
+    'green-url',
+    'requests',
+    'max-latency-ratio',
   ],
 } as const;

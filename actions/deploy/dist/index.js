@@ -38938,6 +38938,10 @@ const ACTION_INPUT_NAMES = {
         'before',
         'after',
         'expect',
+        'blue-url',
+        'green-url',
+        'requests',
+        'max-latency-ratio',
     ],
 };
 

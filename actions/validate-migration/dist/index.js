@@ -30878,7 +30878,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5810);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7257);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -30888,7 +30888,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5810:
+/***/ 7257:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40601,6 +40601,10 @@ const ACTION_INPUT_NAMES = {
         'before',
         'after',
         'expect',
+        'blue-url',
+        'green-url',
+        'requests',
+        'max-latency-ratio',
     ],
 };
 
@@ -46372,253 +46376,230 @@ function unreadable(file, error) {
     return new UserError(`cannot read ${file}: ${error.message}`, 'validate-migration');
 }
 
-;// CONCATENATED MODULE: external "node:module"
-const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./actions/core/src/migrations/parser.ts
+;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/compare.ts
 
-
-
-
-const WASM = 'libpg-query.wasm';
-/**
- * Where the parser's WebAssembly is: next to the bundle (`npm run bundle` copies it into dist/),
- * else in node_modules when running from source.
- */
-function wasmDirectory() {
-    const here = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
-    if ((0,external_node_fs_.existsSync)((0,external_node_path_namespaceObject.join)(here, WASM)))
-        return here;
-    return (0,external_node_path_namespaceObject.dirname)((0,external_node_module_namespaceObject.createRequire)(import.meta.url).resolve(`libpg-query/wasm/${WASM}`));
-}
-let loading;
-/**
- * libpg-query, loaded once. Its Emscripten loader finds the .wasm through `__dirname`, which an
- * ES module bundle does not have: it gets one, pointing where the .wasm is, for as long as the
- * module takes to load.
- */
-function loadParser() {
-    loading ??= (async () => {
-        const global = globalThis;
-        const had = Object.prototype.hasOwnProperty.call(global, '__dirname');
-        if (!had)
-            global.__dirname = wasmDirectory();
-        try {
-            const library = await __nccwpck_require__.e(/* import() */ 627).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2627, 23));
-            await library.loadModule();
-            return library;
+const SUBJECT = String.raw `([^()\s]+)`;
+const NUMBER_CHECK = new RegExp(String.raw `^(rows|keys)\(${SUBJECT}\)\s*(?:(unchanged)|(==|!=|>=|<=|>|<)\s*(?:(before)(?:\.(?:rows|keys)\(${SUBJECT}\))?|(\d+)))$`);
+const STATE_CHECK = new RegExp(String.raw `^(checksum|schema)\(${SUBJECT}\)\s+(unchanged|changed)$`);
+const PRESENCE_CHECK = new RegExp(String.raw `^(table|column)\(${SUBJECT}\)\s+(added|removed|unchanged)$`);
+const TTL_CHECK = new RegExp(String.raw `^ttl\(${SUBJECT}\)\s+kept$`);
+const qualify = (table) => (table.includes('.') ? table : `public.${table}`);
+/** The `expect` input's lines as checks; a line that is none is refused with the grammar. */
+function parseExpectations(raw) {
+    const checks = [];
+    raw.split('\n').forEach((whole, index) => {
+        const text = whole.trim();
+        const line = index + 1;
+        if (!text || text.startsWith('#'))
+            return;
+        let m;
+        if ((m = NUMBER_CHECK.exec(text))) {
+            const [, measure, subject = '', unchanged, op, before, other, value] = m;
+            const name = measure === 'rows' ? qualify(subject) : subject;
+            const right = unchanged || before
+                ? { before: other ? (measure === 'rows' ? qualify(other) : other) : name }
+                : { value: Number(value) };
+            checks.push({
+                line,
+                text,
+                kind: 'number',
+                measure: measure,
+                subject: name,
+                op: (unchanged ? '==' : op),
+                right,
+            });
         }
-        finally {
-            if (!had)
-                delete global.__dirname;
+        else if ((m = STATE_CHECK.exec(text))) {
+            checks.push({
+                line,
+                text,
+                kind: m[1],
+                subject: qualify(m[2] ?? ''),
+                want: m[3],
+            });
         }
-    })();
-    return loading;
-}
-/**
- * Byte offsets (what the parser reports: it works on UTF-8) to positions and text. Built once
- * per file; each lookup is a binary search over line starts.
- */
-class SourceMap {
-    text;
-    bytes;
-    lineStarts = [0];
-    constructor(text) {
-        this.text = text;
-        this.bytes = Buffer.from(text, 'utf8');
-        for (let i = 0; i < this.bytes.length; i++)
-            if (this.bytes[i] === 0x0a)
-                this.lineStarts.push(i + 1);
-    }
-    get byteLength() {
-        return this.bytes.length;
-    }
-    /** The last lookup: statements come in order, so the next one usually continues its line. */
-    last = { line: 0, offset: 0, column: 1 };
-    /** The 1-based line and column of a byte offset. */
-    position(offset) {
-        let low = 0;
-        let high = this.lineStarts.length - 1;
-        while (low < high) {
-            const mid = (low + high + 1) >> 1;
-            if (this.lineStarts[mid] <= offset)
-                low = mid;
-            else
-                high = mid - 1;
+        else if ((m = PRESENCE_CHECK.exec(text))) {
+            const kind = m[1];
+            const subject = kind === 'table' ? qualify(m[2] ?? '') : qualifyColumn(m[2] ?? '');
+            checks.push({ line, text, kind, subject, want: m[3] });
         }
-        const lineStart = this.lineStarts[low];
-        // Counted on from the last lookup when it was earlier on this line: a file of many statements
-        // on one line would otherwise be decoded from the line's start for every statement.
-        const from = this.last.line === low + 1 && this.last.offset <= offset ? this.last : { offset: lineStart, column: 1 };
-        const column = from.column + characters(this.bytes, from.offset, offset);
-        this.last = { line: low + 1, offset, column };
-        return { line: low + 1, column };
-    }
-    slice(start, end) {
-        return this.bytes.subarray(start, end).toString('utf8');
-    }
-    /** The first byte at or after `from` that is not white space or a comment. */
-    skipTrivia(from, to) {
-        const b = this.bytes;
-        let i = from;
-        while (i < to) {
-            const c = b[i];
-            if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c)
-                i++;
-            else if (c === 0x2d && b[i + 1] === 0x2d) {
-                while (i < to && b[i] !== 0x0a)
-                    i++;
-            }
-            else if (c === 0x2f && b[i + 1] === 0x2a) {
-                // Block comments nest in PostgreSQL.
-                let depth = 1;
-                i += 2;
-                while (i < to && depth > 0) {
-                    if (b[i] === 0x2f && b[i + 1] === 0x2a) {
-                        depth++;
-                        i += 2;
-                    }
-                    else if (b[i] === 0x2a && b[i + 1] === 0x2f) {
-                        depth--;
-                        i += 2;
-                    }
-                    else
-                        i++;
-                }
-            }
-            else
-                break;
+        else if ((m = TTL_CHECK.exec(text))) {
+            checks.push({ line, text, kind: 'ttl', subject: m[1] ?? '' });
         }
-        return i;
-    }
-    /**
-     * The end of the statement's own text: before trailing white space, `;`, and line comments on
-     * lines of their own after it (the parser counts them into the last statement of a file).
-     */
-    trimEnd(from, to) {
-        let i = to;
-        for (;;) {
-            while (i > from) {
-                const c = this.bytes[i - 1];
-                if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b)
-                    i--;
-                else
-                    break;
-            }
-            const lineStart = this.bytes.lastIndexOf(0x0a, i - 1) + 1;
-            if (lineStart <= from)
-                return i;
-            const line = this.bytes.subarray(lineStart, i).toString('utf8');
-            if (!/^\s*--/.test(line))
-                return i;
-            i = lineStart;
+        else {
+            throw new InputError('expect', `line ${line} "${text}" is not a check; write e.g. "rows(public.orders) unchanged", "rows(public.orders) >= before", ` +
+                '"checksum(public.users) unchanged", "column(public.users.email) added", "keys(v2:user:*) == before.keys(user:*)" or "ttl(v2:session:*) kept"');
         }
-    }
-}
-/** A file's statements, each with its place; a syntax error is reported, never thrown. */
-async function parseMigration(text) {
-    // libpg-query refuses an empty query; an empty migration file runs, doing nothing.
-    if (text.trim() === '')
-        return { statements: [] };
-    const library = await loadParser();
-    const source = new SourceMap(text);
-    let raw;
-    try {
-        raw = library.parseSync(text).stmts ?? [];
-    }
-    catch (error) {
-        const details = error.sqlDetails;
-        // The cursor is a character position in libpg_query's message convention, 0-based here.
-        const cursor = details?.cursorPosition ?? 0;
-        const offset = Buffer.byteLength([...text].slice(0, cursor).join(''), 'utf8');
-        return {
-            statements: [],
-            syntaxError: {
-                message: error.message,
-                at: source.position(Math.min(offset, source.byteLength)),
-            },
-        };
-    }
-    const statements = raw.map((each, index) => {
-        // stmt_location is left out when 0; stmt_len is 0 for a last statement running to the end.
-        const from = each.stmt_location ?? 0;
-        const to = each.stmt_len ? from + each.stmt_len : source.byteLength;
-        const start = source.skipTrivia(from, to);
-        const end = Math.max(start, source.trimEnd(start, to));
-        return {
-            node: each.stmt,
-            kind: Object.keys(each.stmt)[0] ?? 'Unknown',
-            start: source.position(start),
-            // Inclusive, as annotations take it: the statement's last character.
-            end: lastCharacter(source.position(end)),
-            text: source.slice(start, end),
-            index,
-        };
     });
-    return { statements };
+    return checks;
 }
-function lastCharacter(after) {
-    return { line: after.line, column: Math.max(1, after.column - 1) };
+/** "users.email" → "public.users.email". */
+function qualifyColumn(subject) {
+    return subject.split('.').length === 2 ? `public.${subject}` : subject;
 }
-/** How many characters the UTF-8 bytes from `start` to `end` hold (continuation bytes are not). */
-function characters(bytes, start, end) {
-    let n = 0;
-    for (let i = start; i < end; i++)
-        if ((bytes[i] & 0xc0) !== 0x80)
-            n++;
-    return n;
+const tableOf = (snapshot, name) => snapshot.postgres?.tables.find((table) => table.name === name || `public.${table.name}` === name);
+const patternOf = (snapshot, pattern) => snapshot.redis?.patterns.find((each) => each.pattern === pattern);
+function countOf(snapshot, measure, subject) {
+    return measure === 'rows'
+        ? tableOf(snapshot, subject)?.rows
+        : (patternOf(snapshot, subject)?.keys ?? (snapshot.redis ? 0 : undefined));
 }
-
-;// CONCATENATED MODULE: ./actions/core/src/migrations/phases.ts
-
-/** Statements that change nothing a deploy cares about: settings, transaction control, reads. */
-const NEUTRAL = new Set([
-    'VariableSetStmt',
-    'VariableShowStmt',
-    'TransactionStmt',
-    'SelectStmt',
-    'CheckPointStmt',
-]);
-/** What only adds: new tables, columns, indexes, types, functions, values, constraints. */
-const CREATES = new Set([
-    'CreateStmt',
-    'IndexStmt',
-    'ViewStmt',
-    'CreateFunctionStmt',
-    'CreateEnumStmt',
-    'CreateSeqStmt',
-    'CreateSchemaStmt',
-    'CreateExtensionStmt',
-    'CreateTrigStmt',
-    'CompositeTypeStmt',
-    'CreateDomainStmt',
-    'CreateTableAsStmt',
-    'CreateRangeStmt',
-    'CreatePolicyStmt',
-]);
-const ADDS = new Set(['AT_AddColumn', 'AT_AddConstraint', 'AT_AddIndex', 'AT_AddIndexConstraint']);
-/** Statements that change rows, not the schema: a backfill alone leaves the phase `none`. */
-const DATA = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'CopyStmt', 'MergeStmt']);
-/** Whether a statement changes the schema: not a setting, a transaction, a read or a data change. */
-function changesTheSchema(statement) {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind === 'SelectStmt')
-        return Boolean(body.intoClause);
-    return !NEUTRAL.has(kind) && !DATA.has(kind);
+const holds = (op, a, b) => op === '=='
+    ? a === b
+    : op === '!='
+        ? a !== b
+        : op === '>='
+            ? a >= b
+            : op === '<='
+                ? a <= b
+                : op === '>'
+                    ? a > b
+                    : a < b;
+/** Each check against the two snapshots, with both values in its detail. */
+function checkExpectations(before, after, checks) {
+    return checks.map((check) => {
+        const result = (passed, detail) => ({
+            line: check.line,
+            text: check.text,
+            passed,
+            detail,
+        });
+        switch (check.kind) {
+            case 'number': {
+                const unit = check.measure === 'rows' ? 'rows' : 'keys';
+                const now = countOf(after, check.measure, check.subject);
+                if (now === undefined)
+                    return result(false, `${check.subject}: not in the after snapshot`);
+                if ('value' in check.right)
+                    return result(holds(check.op, now, check.right.value), `${check.subject}: ${now} ${unit} after (expected ${check.op} ${check.right.value})`);
+                const then = countOf(before, check.measure, check.right.before);
+                if (then === undefined)
+                    return result(false, `${check.right.before}: not in the before snapshot`);
+                const same = check.right.before === check.subject ? '' : ` (${check.right.before})`;
+                return result(holds(check.op, now, then), `${check.subject}: ${then} ${unit} before${same}, ${now} after`);
+            }
+            case 'checksum':
+            case 'schema': {
+                const [a, b] = [tableOf(before, check.subject), tableOf(after, check.subject)];
+                if (!a || !b)
+                    return result(false, `${check.subject}: ${a ? 'not in the after snapshot' : 'not in the before snapshot'}`);
+                const key = check.kind === 'checksum' ? 'checksum' : 'schemaDigest';
+                const same = a[key] === b[key];
+                const sampled = check.kind === 'checksum' && (a.sampled || b.sampled) ? ' (sampled: probabilistic)' : '';
+                return result(same === (check.want === 'unchanged'), `${check.subject}: ${check.kind} ${a[key].slice(0, 12)} before, ${b[key].slice(0, 12)} after${sampled}`);
+            }
+            case 'table': {
+                const [a, b] = [Boolean(tableOf(before, check.subject)), Boolean(tableOf(after, check.subject))];
+                return result(presence(a, b) === check.want, `${check.subject}: ${a ? 'present' : 'absent'} before, ${b ? 'present' : 'absent'} after`);
+            }
+            case 'column': {
+                const parts = check.subject.split('.');
+                const column = parts.pop() ?? '';
+                const table = parts.join('.');
+                const find = (snapshot) => tableOf(snapshot, table)?.columns.find((c) => c.name === column);
+                const [a, b] = [find(before), find(after)];
+                const state = presence(Boolean(a), Boolean(b));
+                const changedType = a && b && a.type !== b.type;
+                const passed = check.want === 'unchanged' ? Boolean(a && b && !changedType) : state === check.want;
+                return result(passed, `${check.subject}: ${a ? a.type : 'absent'} before, ${b ? b.type : 'absent'} after`);
+            }
+            case 'ttl': {
+                const now = patternOf(after, check.subject);
+                if (!now)
+                    return result(false, `${check.subject}: no such keys after`);
+                const then = patternOf(before, check.subject);
+                // A pattern that existed: every key that expired still does. A new one (keys moved there):
+                // every key expires, as cache and session keys must.
+                const passed = then ? now.withTtl >= then.withTtl : now.withTtl === now.keys;
+                return result(passed, `${check.subject}: ${then ? `${then.withTtl} of ${then.keys} keys with a TTL before, ` : ''}${now.withTtl} of ${now.keys} after`);
+            }
+        }
+    });
 }
-/** Whether a statement expands the schema (the first half of expand → migrate → contract). */
-function isExpand(statement) {
-    const [kind, body] = nodeOf(statement.node);
-    if (CREATES.has(kind))
-        return true;
-    if (kind === 'AlterEnumStmt')
-        return !body.oldVal;
-    if (kind === 'AlterTableStmt') {
-        const commands = body.cmds ?? [];
-        return commands.some((each) => ADDS.has(each.AlterTableCmd?.subtype ?? ''));
+function presence(before, after) {
+    return before === after ? 'unchanged' : after ? 'added' : 'removed';
+}
+/** Every difference between two snapshots, for a compare without `expect`. */
+function differences(before, after) {
+    const found = [];
+    const tables = new Set([...(before.postgres?.tables ?? []), ...(after.postgres?.tables ?? [])].map((t) => t.name));
+    for (const name of [...tables].sort()) {
+        const [a, b] = [tableOf(before, name), tableOf(after, name)];
+        if (!a || !b) {
+            found.push({
+                kind: 'table',
+                subject: name,
+                before: a ? 'present' : 'absent',
+                after: b ? 'present' : 'absent',
+            });
+            continue;
+        }
+        if (a.rows !== b.rows)
+            found.push({ kind: 'rows', subject: name, before: String(a.rows), after: String(b.rows) });
+        if (a.checksum !== b.checksum)
+            found.push({
+                kind: 'checksum',
+                subject: name,
+                before: a.checksum.slice(0, 12),
+                after: b.checksum.slice(0, 12),
+            });
+        if (a.schemaDigest !== b.schemaDigest) {
+            const changed = changedColumns(name, a, b);
+            found.push(...changed);
+            // The shape changed elsewhere: a constraint or an index.
+            if (changed.length === 0)
+                found.push({
+                    kind: 'schema',
+                    subject: name,
+                    before: a.schemaDigest.slice(0, 12),
+                    after: b.schemaDigest.slice(0, 12),
+                });
+        }
     }
-    return false;
+    const patterns = new Set([...(before.redis?.patterns ?? []), ...(after.redis?.patterns ?? [])].map((p) => p.pattern));
+    for (const pattern of [...patterns].sort()) {
+        const [a, b] = [patternOf(before, pattern), patternOf(after, pattern)];
+        if (!a || !b) {
+            found.push({
+                kind: 'pattern',
+                subject: pattern,
+                before: a ? `${a.keys} keys` : 'absent',
+                after: b ? `${b.keys} keys` : 'absent',
+            });
+            continue;
+        }
+        if (a.keys !== b.keys)
+            found.push({ kind: 'keys', subject: pattern, before: String(a.keys), after: String(b.keys) });
+        const types = (p) => Object.entries(p.types)
+            .sort()
+            .map(([t, n]) => `${t} ${n}`)
+            .join(', ');
+        if (types(a) !== types(b))
+            found.push({ kind: 'types', subject: pattern, before: types(a), after: types(b) });
+        if (a.withTtl !== b.withTtl)
+            found.push({
+                kind: 'ttl',
+                subject: pattern,
+                before: `${a.withTtl} with a TTL`,
+                after: `${b.withTtl} with a TTL`,
+            });
+    }
+    return found;
+}
+function describeColumn(column) {
+    if (!column)
+        return 'absent';
+    return `${column.type}${column.nullable ? '' : ' NOT NULL'}${column.default ? ` DEFAULT ${column.default}` : ''}`;
+}
+function changedColumns(table, a, b) {
+    const names = new Set([...a.columns, ...b.columns].map((c) => c.name));
+    return [...names].flatMap((column) => {
+        const [x, y] = [
+            describeColumn(a.columns.find((c) => c.name === column)),
+            describeColumn(b.columns.find((c) => c.name === column)),
+        ];
+        return x === y ? [] : [{ kind: 'column', subject: `${table}.${column}`, before: x, after: y }];
+    });
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/rules/transactions.ts
@@ -49424,6 +49405,354 @@ const FILE_RULES = {
 /** Every rule id a user may name in switchyard.yml, `ignore` or a suppression comment. */
 const RULE_IDS = [...RULES.map((rule) => rule.id), ...Object.keys(FILE_RULES)];
 
+;// CONCATENATED MODULE: ./actions/core/src/migrations/inputs.ts
+
+
+
+
+
+/** A glob of migration files: relative to the workspace, never reaching out of it. */
+function migrationGlob(entry) {
+    const pattern = entry.replaceAll('\\', '/');
+    if (pattern.startsWith('/') || /^[A-Za-z]:\//.test(pattern))
+        return `"${entry}" is an absolute path; give a glob relative to the workspace, e.g. migrations/**/*.sql`;
+    if (pattern.split('/').includes('..'))
+        return `"${entry}" reaches outside the workspace (".." in it); give a glob inside it, e.g. db/migrations/*.sql`;
+    return { pattern };
+}
+/** What is wrong with a rule id, if anything: the ids of the rules we have, with a near miss named. */
+function ruleIdProblem(id) {
+    if (RULE_IDS.includes(id))
+        return undefined;
+    const near = RULE_IDS.find((known) => known.replace(/-/g, '').includes(id.replace(/-/g, '').slice(0, 8)));
+    return `"${id}" is not a rule${near ? ` (did you mean ${near}?)` : ''}; the rules are listed in docs/validate-migration.md`;
+}
+/** `rule: error|warning|off`, one per line (switchyard.yml: a map, which reads as these lines). */
+function parseRuleSettings(raw) {
+    const settings = new Map();
+    for (const line of raw.split('\n').map((each) => each.trim())) {
+        if (!line || line.startsWith('#'))
+            continue;
+        const match = /^([\w-]+)\s*[:=]\s*(\w+)$/.exec(line);
+        if (!match)
+            return `"${line}" is not "rule: error|warning|off", e.g. ban-drop-column: warning`;
+        const [, id = '', setting = ''] = match;
+        const problem = ruleIdProblem(id);
+        if (problem)
+            return problem;
+        if (setting !== 'error' && setting !== 'warning' && setting !== 'off')
+            return `${id}: "${setting}" is not error, warning or off`;
+        settings.set(id, setting);
+    }
+    return settings;
+}
+/** A ref or revision git can resolve (HEAD~1, main^, v1.4.0…), never one it would read as an option or a range. */
+const gitRefProblem = (ref) => /^-|\.\.|[\s:?*[\\]/.test(ref)
+    ? `"${ref}" is not a git ref (e.g. origin/main, HEAD~1, v1.4.0 or a commit id)`
+    : undefined;
+const validateMigrationInputs = {
+    command: oneOf(['lint', 'snapshot', 'compare', 'parity'], 'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect; parity: send the same requests to blue-url and green-url and compare the answers.', {
+        default: 'lint',
+    }),
+    migrations: list("The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, down.sql, Flyway's U<version>__*.sql) are left out.", migrationGlob, { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' }),
+    'pg-version': inputs_integer('The PostgreSQL major version the migrations run on; the rules that depend on it follow it.', {
+        default: '17',
+        min: 9,
+        max: 18,
+    }),
+    'assume-in-transaction': inputs_boolean('Your migration tool runs each file inside a transaction (so BEGIN in a file nests, and CONCURRENTLY cannot run).', { default: 'false' }),
+    baseline: inputs_text('A git ref: check only the migration files added or changed since it (e.g. the last deployed commit); empty checks every file.', { example: 'origin/main', check: gitRefProblem }),
+    squawk: inputs_boolean('Also run squawk (when it is on PATH) and add the findings of its rules switchyard does not have.', {
+        default: 'false',
+    }),
+    rules: parsedBy('Severity per rule, one "rule: error|warning|off" per line (in switchyard.yml, a map under validate-migration.rules).', parseRuleSettings, {
+        example: 'ban-drop-column: warning',
+        file: union([schemas_string(), record(schemas_string(), schemas_enum(['error', 'warning', 'off']))]),
+    }),
+    ignore: list('lint: rules to leave out entirely, by id (the same as "rule: off"). parity: JSON paths left out of the bodies compared ($.timestamp, $.items[*].id, $..version).', (entry) => ({ id: entry }), { commas: true, example: 'require-lock-timeout' }),
+    'database-url': inputs_text('snapshot: the PostgreSQL database, postgres://user:password@host:5432/db.', {
+        example: 'postgres://app:${{ secrets.PG_PASSWORD }}@db.internal:5432/shop',
+        check: (raw) => /^postgres(ql)?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a postgres:// URL`,
+    }),
+    'redis-url': inputs_text('snapshot: the Redis database, redis://[:password@]host:6379/0 (rediss:// for TLS).', {
+        example: 'redis://:${{ secrets.REDIS_PASSWORD }}@cache.internal:6379/0',
+        check: (raw) => (/^rediss?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a redis:// URL`),
+    }),
+    snapshot: inputs_text('snapshot: where to write the snapshot (JSON); default .switchyard/snapshots/<time>.json.', {
+        example: '.switchyard/snapshots/before.json',
+    }),
+    sample: rate('snapshot: the share of rows a table checksum reads (1 = all; less for large tables, then the checksum is probabilistic: a change in rows it did not read goes unseen).', { default: '100%' }),
+    before: inputs_text('compare: the snapshot taken before the migration.', {
+        example: '.switchyard/snapshots/before.json',
+    }),
+    after: inputs_text('compare: the snapshot taken after it.', { example: '.switchyard/snapshots/after.json' }),
+    expect: parsedBy('compare: checks, one per line: rows(public.orders) unchanged, rows(t) >= before, checksum(t) unchanged, schema(t) unchanged, table(t) added, column(t.c) added|removed|unchanged, keys(v2:user:*) == before.keys(user:*), ttl(p) kept. Without it, every difference is listed.', (raw) => {
+        try {
+            return parseExpectations(raw);
+        }
+        catch (error) {
+            return error.message.replace(/^Input "expect": /, '');
+        }
+    }, { example: 'rows(public.orders) unchanged' }),
+    'blue-url': inputs_text('parity: the base URL of the blue colour, e.g. http://10.0.0.5:8080.', {
+        example: 'http://10.0.0.5:8080',
+    }),
+    'green-url': inputs_text('parity: the base URL of the green colour.', { example: 'http://10.0.0.6:8080' }),
+    requests: list('parity: what to send to both, one per line: "/path" or "METHOD /path"; or one line naming a JSON or YAML file of { method, path, body, headers }.', undefined, { example: '/api/orders/1' }),
+    'max-latency-ratio': parsedBy("parity: how much slower green's median answer may be than blue's (2 = twice as slow).", (raw) => /^\d+(\.\d+)?$/.test(raw) && Number(raw) >= 1
+        ? Number(raw)
+        : `"${raw}" is not a ratio of at least 1, e.g. 1.5`, { default: '2', example: '1.5', file: union([schemas_string(), schemas_number().min(1)]) }),
+};
+
+;// CONCATENATED MODULE: external "node:module"
+const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./actions/core/src/migrations/parser.ts
+
+
+
+
+const WASM = 'libpg-query.wasm';
+/**
+ * Where the parser's WebAssembly is: next to the bundle (`npm run bundle` copies it into dist/),
+ * else in node_modules when running from source.
+ */
+function wasmDirectory() {
+    const here = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
+    if ((0,external_node_fs_.existsSync)((0,external_node_path_namespaceObject.join)(here, WASM)))
+        return here;
+    return (0,external_node_path_namespaceObject.dirname)((0,external_node_module_namespaceObject.createRequire)(import.meta.url).resolve(`libpg-query/wasm/${WASM}`));
+}
+let loading;
+/**
+ * libpg-query, loaded once. Its Emscripten loader finds the .wasm through `__dirname`, which an
+ * ES module bundle does not have: it gets one, pointing where the .wasm is, for as long as the
+ * module takes to load.
+ */
+function loadParser() {
+    loading ??= (async () => {
+        const global = globalThis;
+        const had = Object.prototype.hasOwnProperty.call(global, '__dirname');
+        if (!had)
+            global.__dirname = wasmDirectory();
+        try {
+            const library = await __nccwpck_require__.e(/* import() */ 627).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2627, 23));
+            await library.loadModule();
+            return library;
+        }
+        finally {
+            if (!had)
+                delete global.__dirname;
+        }
+    })();
+    return loading;
+}
+/**
+ * Byte offsets (what the parser reports: it works on UTF-8) to positions and text. Built once
+ * per file; each lookup is a binary search over line starts.
+ */
+class SourceMap {
+    text;
+    bytes;
+    lineStarts = [0];
+    constructor(text) {
+        this.text = text;
+        this.bytes = Buffer.from(text, 'utf8');
+        for (let i = 0; i < this.bytes.length; i++)
+            if (this.bytes[i] === 0x0a)
+                this.lineStarts.push(i + 1);
+    }
+    get byteLength() {
+        return this.bytes.length;
+    }
+    /** The last lookup: statements come in order, so the next one usually continues its line. */
+    last = { line: 0, offset: 0, column: 1 };
+    /** The 1-based line and column of a byte offset. */
+    position(offset) {
+        let low = 0;
+        let high = this.lineStarts.length - 1;
+        while (low < high) {
+            const mid = (low + high + 1) >> 1;
+            if (this.lineStarts[mid] <= offset)
+                low = mid;
+            else
+                high = mid - 1;
+        }
+        const lineStart = this.lineStarts[low];
+        // Counted on from the last lookup when it was earlier on this line: a file of many statements
+        // on one line would otherwise be decoded from the line's start for every statement.
+        const from = this.last.line === low + 1 && this.last.offset <= offset ? this.last : { offset: lineStart, column: 1 };
+        const column = from.column + characters(this.bytes, from.offset, offset);
+        this.last = { line: low + 1, offset, column };
+        return { line: low + 1, column };
+    }
+    slice(start, end) {
+        return this.bytes.subarray(start, end).toString('utf8');
+    }
+    /** The first byte at or after `from` that is not white space or a comment. */
+    skipTrivia(from, to) {
+        const b = this.bytes;
+        let i = from;
+        while (i < to) {
+            const c = b[i];
+            if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c)
+                i++;
+            else if (c === 0x2d && b[i + 1] === 0x2d) {
+                while (i < to && b[i] !== 0x0a)
+                    i++;
+            }
+            else if (c === 0x2f && b[i + 1] === 0x2a) {
+                // Block comments nest in PostgreSQL.
+                let depth = 1;
+                i += 2;
+                while (i < to && depth > 0) {
+                    if (b[i] === 0x2f && b[i + 1] === 0x2a) {
+                        depth++;
+                        i += 2;
+                    }
+                    else if (b[i] === 0x2a && b[i + 1] === 0x2f) {
+                        depth--;
+                        i += 2;
+                    }
+                    else
+                        i++;
+                }
+            }
+            else
+                break;
+        }
+        return i;
+    }
+    /**
+     * The end of the statement's own text: before trailing white space, `;`, and line comments on
+     * lines of their own after it (the parser counts them into the last statement of a file).
+     */
+    trimEnd(from, to) {
+        let i = to;
+        for (;;) {
+            while (i > from) {
+                const c = this.bytes[i - 1];
+                if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x3b)
+                    i--;
+                else
+                    break;
+            }
+            const lineStart = this.bytes.lastIndexOf(0x0a, i - 1) + 1;
+            if (lineStart <= from)
+                return i;
+            const line = this.bytes.subarray(lineStart, i).toString('utf8');
+            if (!/^\s*--/.test(line))
+                return i;
+            i = lineStart;
+        }
+    }
+}
+/** A file's statements, each with its place; a syntax error is reported, never thrown. */
+async function parseMigration(text) {
+    // libpg-query refuses an empty query; an empty migration file runs, doing nothing.
+    if (text.trim() === '')
+        return { statements: [] };
+    const library = await loadParser();
+    const source = new SourceMap(text);
+    let raw;
+    try {
+        raw = library.parseSync(text).stmts ?? [];
+    }
+    catch (error) {
+        const details = error.sqlDetails;
+        // The cursor is a character position in libpg_query's message convention, 0-based here.
+        const cursor = details?.cursorPosition ?? 0;
+        const offset = Buffer.byteLength([...text].slice(0, cursor).join(''), 'utf8');
+        return {
+            statements: [],
+            syntaxError: {
+                message: error.message,
+                at: source.position(Math.min(offset, source.byteLength)),
+            },
+        };
+    }
+    const statements = raw.map((each, index) => {
+        // stmt_location is left out when 0; stmt_len is 0 for a last statement running to the end.
+        const from = each.stmt_location ?? 0;
+        const to = each.stmt_len ? from + each.stmt_len : source.byteLength;
+        const start = source.skipTrivia(from, to);
+        const end = Math.max(start, source.trimEnd(start, to));
+        return {
+            node: each.stmt,
+            kind: Object.keys(each.stmt)[0] ?? 'Unknown',
+            start: source.position(start),
+            // Inclusive, as annotations take it: the statement's last character.
+            end: lastCharacter(source.position(end)),
+            text: source.slice(start, end),
+            index,
+        };
+    });
+    return { statements };
+}
+function lastCharacter(after) {
+    return { line: after.line, column: Math.max(1, after.column - 1) };
+}
+/** How many characters the UTF-8 bytes from `start` to `end` hold (continuation bytes are not). */
+function characters(bytes, start, end) {
+    let n = 0;
+    for (let i = start; i < end; i++)
+        if ((bytes[i] & 0xc0) !== 0x80)
+            n++;
+    return n;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/migrations/phases.ts
+
+/** Statements that change nothing a deploy cares about: settings, transaction control, reads. */
+const NEUTRAL = new Set([
+    'VariableSetStmt',
+    'VariableShowStmt',
+    'TransactionStmt',
+    'SelectStmt',
+    'CheckPointStmt',
+]);
+/** What only adds: new tables, columns, indexes, types, functions, values, constraints. */
+const CREATES = new Set([
+    'CreateStmt',
+    'IndexStmt',
+    'ViewStmt',
+    'CreateFunctionStmt',
+    'CreateEnumStmt',
+    'CreateSeqStmt',
+    'CreateSchemaStmt',
+    'CreateExtensionStmt',
+    'CreateTrigStmt',
+    'CompositeTypeStmt',
+    'CreateDomainStmt',
+    'CreateTableAsStmt',
+    'CreateRangeStmt',
+    'CreatePolicyStmt',
+]);
+const ADDS = new Set(['AT_AddColumn', 'AT_AddConstraint', 'AT_AddIndex', 'AT_AddIndexConstraint']);
+/** Statements that change rows, not the schema: a backfill alone leaves the phase `none`. */
+const DATA = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'CopyStmt', 'MergeStmt']);
+/** Whether a statement changes the schema: not a setting, a transaction, a read or a data change. */
+function changesTheSchema(statement) {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind === 'SelectStmt')
+        return Boolean(body.intoClause);
+    return !NEUTRAL.has(kind) && !DATA.has(kind);
+}
+/** Whether a statement expands the schema (the first half of expand → migrate → contract). */
+function isExpand(statement) {
+    const [kind, body] = nodeOf(statement.node);
+    if (CREATES.has(kind))
+        return true;
+    if (kind === 'AlterEnumStmt')
+        return !body.oldVal;
+    if (kind === 'AlterTableStmt') {
+        const commands = body.cmds ?? [];
+        return commands.some((each) => ADDS.has(each.AlterTableCmd?.subtype ?? ''));
+    }
+    return false;
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/sarif.ts
 
 
@@ -49625,6 +49954,7 @@ function suppressedBy(comments, rule, index) {
 
 
 
+
 const lint_firstLine = (text) => (text.split('\n', 1)[0] ?? '').trim();
 /**
  * validate-migration lint: every selected file through PostgreSQL's parser and the rules, with
@@ -49644,8 +49974,12 @@ class LintRun {
         this.inputs = inputs;
         this.deps = deps;
         this.settings = new Map(inputs.rules ?? []);
-        for (const { id } of inputs.ignore ?? [])
+        for (const { id } of inputs.ignore ?? []) {
+            const problem = ruleIdProblem(id);
+            if (problem)
+                throw new InputError('ignore', problem);
             this.settings.set(id, 'off');
+        }
     }
     async execute() {
         const { inputs, deps } = this;
@@ -49949,230 +50283,247 @@ function decodeUtf8(bytes) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/compare.ts
+;// CONCATENATED MODULE: ./actions/core/src/migrations/parity.ts
 
-const SUBJECT = String.raw `([^()\s]+)`;
-const NUMBER_CHECK = new RegExp(String.raw `^(rows|keys)\(${SUBJECT}\)\s*(?:(unchanged)|(==|!=|>=|<=|>|<)\s*(?:(before)(?:\.(?:rows|keys)\(${SUBJECT}\))?|(\d+)))$`);
-const STATE_CHECK = new RegExp(String.raw `^(checksum|schema)\(${SUBJECT}\)\s+(unchanged|changed)$`);
-const PRESENCE_CHECK = new RegExp(String.raw `^(table|column)\(${SUBJECT}\)\s+(added|removed|unchanged)$`);
-const TTL_CHECK = new RegExp(String.raw `^ttl\(${SUBJECT}\)\s+kept$`);
-const qualify = (table) => (table.includes('.') ? table : `public.${table}`);
-/** The `expect` input's lines as checks; a line that is none is refused with the grammar. */
-function parseExpectations(raw) {
-    const checks = [];
-    raw.split('\n').forEach((whole, index) => {
-        const text = whole.trim();
-        const line = index + 1;
-        if (!text || text.startsWith('#'))
-            return;
-        let m;
-        if ((m = NUMBER_CHECK.exec(text))) {
-            const [, measure, subject = '', unchanged, op, before, other, value] = m;
-            const name = measure === 'rows' ? qualify(subject) : subject;
-            const right = unchanged || before
-                ? { before: other ? (measure === 'rows' ? qualify(other) : other) : name }
-                : { value: Number(value) };
-            checks.push({
-                line,
-                text,
-                kind: 'number',
-                measure: measure,
-                subject: name,
-                op: (unchanged ? '==' : op),
-                right,
-            });
-        }
-        else if ((m = STATE_CHECK.exec(text))) {
-            checks.push({
-                line,
-                text,
-                kind: m[1],
-                subject: qualify(m[2] ?? ''),
-                want: m[3],
-            });
-        }
-        else if ((m = PRESENCE_CHECK.exec(text))) {
-            const kind = m[1];
-            const subject = kind === 'table' ? qualify(m[2] ?? '') : qualifyColumn(m[2] ?? '');
-            checks.push({ line, text, kind, subject, want: m[3] });
-        }
-        else if ((m = TTL_CHECK.exec(text))) {
-            checks.push({ line, text, kind: 'ttl', subject: m[1] ?? '' });
-        }
-        else {
-            throw new InputError('expect', `line ${line} "${text}" is not a check; write e.g. "rows(public.orders) unchanged", "rows(public.orders) >= before", ` +
-                '"checksum(public.users) unchanged", "column(public.users.email) added", "keys(v2:user:*) == before.keys(user:*)" or "ttl(v2:session:*) kept"');
-        }
-    });
-    return checks;
+
+
+
+
+
+
+/** How often each request is sent to each colour: the latency is their median. */
+const REPEATS = 3;
+const TIMEOUT_MS = 10_000;
+/** Below this, a latency is noise: the ratio is taken over at least this much. */
+const LATENCY_FLOOR_MS = 5;
+/**
+ * validate-migration parity: the same requests to blue and to green, compared — status, JSON body
+ * (less the `ignore` paths), content type — and green's latency against blue's. Old code and new
+ * reading one database must answer alike, or the migration changed what users get.
+ */
+async function checkParity(inputs, deps) {
+    const { io } = deps;
+    const blue = baseUrl('blue-url', inputs['blue-url']);
+    const green = baseUrl('green-url', inputs['green-url']);
+    const requests = await readRequests(inputs.requests ?? [], deps.cwd);
+    const ignore = (inputs.ignore ?? []).map((each) => jsonPath(each.id));
+    const maxRatio = inputs['max-latency-ratio'];
+    const differences = [];
+    const answered = [];
+    const latencies = { blue: [], green: [] };
+    for (const request of requests) {
+        const label = `${request.method} ${request.path}`;
+        const [a, b] = [await send(blue, request, deps.signal), await send(green, request, deps.signal)];
+        latencies.blue.push(a.answer.ms);
+        latencies.green.push(b.answer.ms);
+        answered.push({ request: label, blue: a.answer, green: b.answer });
+        const found = compareAnswers(label, a, b, ignore);
+        differences.push(...found);
+        io.info(`${found.length === 0 ? '✓' : '✗'} ${label}: blue ${parity_describe(a.answer)}, green ${parity_describe(b.answer)}`);
+    }
+    const blueMs = median(latencies.blue);
+    const greenMs = median(latencies.green);
+    const ratio = Math.max(greenMs, LATENCY_FLOOR_MS) / Math.max(blueMs, LATENCY_FLOOR_MS);
+    const latency = { blueMs, greenMs, ratio, max: maxRatio, passed: ratio <= maxRatio };
+    io.info(`latency: blue ${formatMs(blueMs)}, green ${formatMs(greenMs)} (median): ${ratio.toFixed(2)}× (max-latency-ratio ${maxRatio})`);
+    return {
+        command: 'parity',
+        valid: differences.length === 0 && latency.passed,
+        requests: answered,
+        differences,
+        latency,
+    };
 }
-/** "users.email" → "public.users.email". */
-function qualifyColumn(subject) {
-    return subject.split('.').length === 2 ? `public.${subject}` : subject;
+function baseUrl(input, raw) {
+    if (!raw)
+        throw new InputError(input, 'is required for parity: the base URL of that colour, e.g. http://10.0.0.5:8080');
+    try {
+        const url = new URL(raw);
+        if (url.protocol === 'http:' || url.protocol === 'https:')
+            return url;
+    }
+    catch {
+        // said below
+    }
+    throw new InputError(input, `"${redactUrl(raw)}" is not an http(s):// URL`);
 }
-const tableOf = (snapshot, name) => snapshot.postgres?.tables.find((table) => table.name === name || `public.${table.name}` === name);
-const patternOf = (snapshot, pattern) => snapshot.redis?.patterns.find((each) => each.pattern === pattern);
-function countOf(snapshot, measure, subject) {
-    return measure === 'rows'
-        ? tableOf(snapshot, subject)?.rows
-        : (patternOf(snapshot, subject)?.keys ?? (snapshot.redis ? 0 : undefined));
-}
-const holds = (op, a, b) => op === '=='
-    ? a === b
-    : op === '!='
-        ? a !== b
-        : op === '>='
-            ? a >= b
-            : op === '<='
-                ? a <= b
-                : op === '>'
-                    ? a > b
-                    : a < b;
-/** Each check against the two snapshots, with both values in its detail. */
-function checkExpectations(before, after, checks) {
-    return checks.map((check) => {
-        const result = (passed, detail) => ({
-            line: check.line,
-            text: check.text,
-            passed,
-            detail,
+/**
+ * `requests`: lines of "METHOD /path" or "/path"; or one line naming a JSON or YAML file of
+ * { method, path, body, headers } entries.
+ */
+async function readRequests(lines, cwd) {
+    if (lines.length === 0)
+        throw new InputError('requests', 'is required for parity: paths such as /api/orders, one per line, or a requests file');
+    const only = lines.length === 1 ? (lines[0] ?? '') : '';
+    if (/\.(json|ya?ml)$/i.test(only) && (0,external_node_fs_.existsSync)(external_node_path_default().resolve(cwd, only))) {
+        let entries;
+        try {
+            entries = (0,dist/* parse */.qg)(await (0,external_node_fs_promises_namespaceObject.readFile)(external_node_path_default().resolve(cwd, only), 'utf8'));
+        }
+        catch (error) {
+            throw new InputError('requests', `${only} cannot be read: ${error.message}`);
+        }
+        if (!Array.isArray(entries))
+            throw new InputError('requests', `${only} must hold a list of { method, path, body, headers }`);
+        return entries.map((entry, index) => {
+            const { method = 'GET', path: at, body, headers, } = (entry ?? {});
+            if (typeof at !== 'string' || !at.startsWith('/'))
+                throw new InputError('requests', `${only}, entry ${index + 1}: path must be a server path starting with /`);
+            return {
+                method: String(method).toUpperCase(),
+                path: at,
+                body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+                headers,
+            };
         });
-        switch (check.kind) {
-            case 'number': {
-                const unit = check.measure === 'rows' ? 'rows' : 'keys';
-                const now = countOf(after, check.measure, check.subject);
-                if (now === undefined)
-                    return result(false, `${check.subject}: not in the after snapshot`);
-                if ('value' in check.right)
-                    return result(holds(check.op, now, check.right.value), `${check.subject}: ${now} ${unit} after (expected ${check.op} ${check.right.value})`);
-                const then = countOf(before, check.measure, check.right.before);
-                if (then === undefined)
-                    return result(false, `${check.right.before}: not in the before snapshot`);
-                const same = check.right.before === check.subject ? '' : ` (${check.right.before})`;
-                return result(holds(check.op, now, then), `${check.subject}: ${then} ${unit} before${same}, ${now} after`);
-            }
-            case 'checksum':
-            case 'schema': {
-                const [a, b] = [tableOf(before, check.subject), tableOf(after, check.subject)];
-                if (!a || !b)
-                    return result(false, `${check.subject}: ${a ? 'not in the after snapshot' : 'not in the before snapshot'}`);
-                const key = check.kind === 'checksum' ? 'checksum' : 'schemaDigest';
-                const same = a[key] === b[key];
-                const sampled = check.kind === 'checksum' && (a.sampled || b.sampled) ? ' (sampled: probabilistic)' : '';
-                return result(same === (check.want === 'unchanged'), `${check.subject}: ${check.kind} ${a[key].slice(0, 12)} before, ${b[key].slice(0, 12)} after${sampled}`);
-            }
-            case 'table': {
-                const [a, b] = [Boolean(tableOf(before, check.subject)), Boolean(tableOf(after, check.subject))];
-                return result(presence(a, b) === check.want, `${check.subject}: ${a ? 'present' : 'absent'} before, ${b ? 'present' : 'absent'} after`);
-            }
-            case 'column': {
-                const parts = check.subject.split('.');
-                const column = parts.pop() ?? '';
-                const table = parts.join('.');
-                const find = (snapshot) => tableOf(snapshot, table)?.columns.find((c) => c.name === column);
-                const [a, b] = [find(before), find(after)];
-                const state = presence(Boolean(a), Boolean(b));
-                const changedType = a && b && a.type !== b.type;
-                const passed = check.want === 'unchanged' ? Boolean(a && b && !changedType) : state === check.want;
-                return result(passed, `${check.subject}: ${a ? a.type : 'absent'} before, ${b ? b.type : 'absent'} after`);
-            }
-            case 'ttl': {
-                const now = patternOf(after, check.subject);
-                if (!now)
-                    return result(false, `${check.subject}: no such keys after`);
-                const then = patternOf(before, check.subject);
-                // A pattern that existed: every key that expired still does. A new one (keys moved there):
-                // every key expires, as cache and session keys must.
-                const passed = then ? now.withTtl >= then.withTtl : now.withTtl === now.keys;
-                return result(passed, `${check.subject}: ${then ? `${then.withTtl} of ${then.keys} keys with a TTL before, ` : ''}${now.withTtl} of ${now.keys} after`);
-            }
-        }
+    }
+    return lines.map((line) => {
+        const match = /^(?:([A-Z]+)\s+)?(\/\S*)$/.exec(line);
+        if (!match)
+            throw new InputError('requests', `"${line}" is not "METHOD /path" or "/path"`);
+        return { method: match[1] ?? 'GET', path: match[2] ?? '/' };
     });
 }
-function presence(before, after) {
-    return before === after ? 'unchanged' : after ? 'added' : 'removed';
+async function send(base, request, signal) {
+    const url = new URL(request.path, base);
+    const times = [];
+    let last = { answer: { ms: 0 } };
+    for (let i = 0; i < REPEATS; i++) {
+        const started = performance.now();
+        try {
+            const response = await fetch(url, {
+                method: request.method,
+                headers: request.headers,
+                body: request.body,
+                redirect: 'manual',
+                signal: signal
+                    ? AbortSignal.any([signal, AbortSignal.timeout(TIMEOUT_MS)])
+                    : AbortSignal.timeout(TIMEOUT_MS),
+            });
+            const body = await response.text();
+            times.push(performance.now() - started);
+            last = {
+                answer: {
+                    status: response.status,
+                    ms: 0,
+                    contentType: response.headers.get('content-type') ?? undefined,
+                },
+                body,
+            };
+        }
+        catch (error) {
+            times.push(performance.now() - started);
+            last = { answer: { ms: 0, error: error.message } };
+        }
+    }
+    last.answer.ms = median(times);
+    return last;
 }
-/** Every difference between two snapshots, for a compare without `expect`. */
-function differences(before, after) {
+function compareAnswers(label, blue, green, ignore) {
     const found = [];
-    const tables = new Set([...(before.postgres?.tables ?? []), ...(after.postgres?.tables ?? [])].map((t) => t.name));
-    for (const name of [...tables].sort()) {
-        const [a, b] = [tableOf(before, name), tableOf(after, name)];
-        if (!a || !b) {
+    const { answer: a } = blue;
+    const { answer: b } = green;
+    if (a.error || b.error) {
+        if (a.error !== b.error)
             found.push({
-                kind: 'table',
-                subject: name,
-                before: a ? 'present' : 'absent',
-                after: b ? 'present' : 'absent',
+                request: label,
+                what: 'error',
+                blue: a.error ?? 'answered',
+                green: b.error ?? 'answered',
             });
-            continue;
-        }
-        if (a.rows !== b.rows)
-            found.push({ kind: 'rows', subject: name, before: String(a.rows), after: String(b.rows) });
-        if (a.checksum !== b.checksum)
-            found.push({
-                kind: 'checksum',
-                subject: name,
-                before: a.checksum.slice(0, 12),
-                after: b.checksum.slice(0, 12),
-            });
-        if (a.schemaDigest !== b.schemaDigest) {
-            const changed = changedColumns(name, a, b);
-            found.push(...changed);
-            // The shape changed elsewhere: a constraint or an index.
-            if (changed.length === 0)
-                found.push({
-                    kind: 'schema',
-                    subject: name,
-                    before: a.schemaDigest.slice(0, 12),
-                    after: b.schemaDigest.slice(0, 12),
-                });
-        }
+        return found;
     }
-    const patterns = new Set([...(before.redis?.patterns ?? []), ...(after.redis?.patterns ?? [])].map((p) => p.pattern));
-    for (const pattern of [...patterns].sort()) {
-        const [a, b] = [patternOf(before, pattern), patternOf(after, pattern)];
-        if (!a || !b) {
-            found.push({
-                kind: 'pattern',
-                subject: pattern,
-                before: a ? `${a.keys} keys` : 'absent',
-                after: b ? `${b.keys} keys` : 'absent',
-            });
-            continue;
-        }
-        if (a.keys !== b.keys)
-            found.push({ kind: 'keys', subject: pattern, before: String(a.keys), after: String(b.keys) });
-        const types = (p) => Object.entries(p.types)
-            .sort()
-            .map(([t, n]) => `${t} ${n}`)
-            .join(', ');
-        if (types(a) !== types(b))
-            found.push({ kind: 'types', subject: pattern, before: types(a), after: types(b) });
-        if (a.withTtl !== b.withTtl)
-            found.push({
-                kind: 'ttl',
-                subject: pattern,
-                before: `${a.withTtl} with a TTL`,
-                after: `${b.withTtl} with a TTL`,
-            });
-    }
+    if (a.status !== b.status)
+        found.push({ request: label, what: 'status', blue: String(a.status), green: String(b.status) });
+    const type = (value) => value?.split(';')[0]?.trim().toLowerCase() ?? '';
+    if (type(a.contentType) !== type(b.contentType))
+        found.push({
+            request: label,
+            what: 'header',
+            blue: `content-type: ${a.contentType ?? ''}`,
+            green: `content-type: ${b.contentType ?? ''}`,
+        });
+    const [x, y] = [comparable(blue.body ?? '', ignore), comparable(green.body ?? '', ignore)];
+    if (x !== y)
+        found.push({ request: label, what: 'body', blue: excerpt(x), green: excerpt(y) });
     return found;
 }
-function describeColumn(column) {
-    if (!column)
-        return 'absent';
-    return `${column.type}${column.nullable ? '' : ' NOT NULL'}${column.default ? ` DEFAULT ${column.default}` : ''}`;
+/** A body as compared: JSON with the ignored paths removed and keys sorted; other text as it is. */
+function comparable(body, ignore) {
+    let value;
+    try {
+        value = JSON.parse(body);
+    }
+    catch {
+        return body;
+    }
+    for (const each of ignore)
+        value = without(value, each);
+    return JSON.stringify(sorted(value));
 }
-function changedColumns(table, a, b) {
-    const names = new Set([...a.columns, ...b.columns].map((c) => c.name));
-    return [...names].flatMap((column) => {
-        const [x, y] = [
-            describeColumn(a.columns.find((c) => c.name === column)),
-            describeColumn(b.columns.find((c) => c.name === column)),
-        ];
-        return x === y ? [] : [{ kind: 'column', subject: `${table}.${column}`, before: x, after: y }];
-    });
+function sorted(value) {
+    if (Array.isArray(value))
+        return value.map(sorted);
+    if (value && typeof value === 'object')
+        return Object.fromEntries(Object.keys(value)
+            .sort()
+            .map((key) => [key, sorted(value[key])]));
+    return value;
+}
+function jsonPath(text) {
+    const match = /^\$(\.\.|\.)?(.*)$/.exec(text.trim());
+    if (!match || !match[2])
+        throw new InputError('ignore', `"${text}" is not a JSON path such as $.timestamp, $.items[*].id or $..version`);
+    const steps = match[2]
+        .replace(/\[\*\]/g, '.*')
+        .replace(/\[(\d+)\]/g, '.$1')
+        .split('.')
+        .filter(Boolean);
+    return { steps, anyDepth: match[1] === '..' };
+}
+function without(value, at) {
+    if (at.anyDepth) {
+        const key = at.steps[0] ?? '';
+        const walk = (node) => {
+            if (Array.isArray(node))
+                return node.map(walk);
+            if (node && typeof node === 'object')
+                return Object.fromEntries(Object.entries(node)
+                    .filter(([k]) => k !== key)
+                    .map(([k, v]) => [k, walk(v)]));
+            return node;
+        };
+        return walk(value);
+    }
+    const drop = (node, steps) => {
+        const [step, ...rest] = steps;
+        if (step === undefined || !node || typeof node !== 'object')
+            return node;
+        if (Array.isArray(node)) {
+            if (step === '*')
+                return rest.length === 0 ? [] : node.map((item) => drop(item, rest));
+            const index = Number(step);
+            return node
+                .map((item, i) => (i === index ? (rest.length === 0 ? undefined : drop(item, rest)) : item))
+                .filter((_, i) => !(i === index && rest.length === 0));
+        }
+        const entries = Object.entries(node);
+        return Object.fromEntries(entries
+            .filter(([key]) => !(rest.length === 0 && (step === '*' || key === step)))
+            .map(([key, child]) => [key, step === '*' || key === step ? drop(child, rest) : child]));
+    };
+    return drop(value, at.steps);
+}
+const excerpt = (text) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
+const parity_describe = (answer) => answer.error ? `failed (${answer.error})` : `${answer.status} in ${formatMs(answer.ms)}`;
+function median(values) {
+    if (values.length === 0)
+        return 0;
+    const sortedValues = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sortedValues.length / 2);
+    return sortedValues.length % 2
+        ? sortedValues[mid]
+        : (sortedValues[mid - 1] + sortedValues[mid]) / 2;
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
@@ -52143,6 +52494,7 @@ async function readSnapshot(input, file, cwd) {
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/engine.ts
 
 
+
 /** validate-migration: one engine per command. */
 function validateMigration(inputs, deps) {
     switch (inputs.command) {
@@ -52152,99 +52504,10 @@ function validateMigration(inputs, deps) {
             return takeSnapshot(inputs, deps);
         case 'compare':
             return compareSnapshots(inputs, deps);
+        case 'parity':
+            return checkParity(inputs, deps);
     }
 }
-
-;// CONCATENATED MODULE: ./actions/core/src/migrations/inputs.ts
-
-
-
-
-
-/** A glob of migration files: relative to the workspace, never reaching out of it. */
-function migrationGlob(entry) {
-    const pattern = entry.replaceAll('\\', '/');
-    if (pattern.startsWith('/') || /^[A-Za-z]:\//.test(pattern))
-        return `"${entry}" is an absolute path; give a glob relative to the workspace, e.g. migrations/**/*.sql`;
-    if (pattern.split('/').includes('..'))
-        return `"${entry}" reaches outside the workspace (".." in it); give a glob inside it, e.g. db/migrations/*.sql`;
-    return { pattern };
-}
-/** What is wrong with a rule id, if anything: the ids of the rules we have, with a near miss named. */
-function ruleIdProblem(id) {
-    if (RULE_IDS.includes(id))
-        return undefined;
-    const near = RULE_IDS.find((known) => known.replace(/-/g, '').includes(id.replace(/-/g, '').slice(0, 8)));
-    return `"${id}" is not a rule${near ? ` (did you mean ${near}?)` : ''}; the rules are listed in docs/validate-migration.md`;
-}
-/** `rule: error|warning|off`, one per line (switchyard.yml: a map, which reads as these lines). */
-function parseRuleSettings(raw) {
-    const settings = new Map();
-    for (const line of raw.split('\n').map((each) => each.trim())) {
-        if (!line || line.startsWith('#'))
-            continue;
-        const match = /^([\w-]+)\s*[:=]\s*(\w+)$/.exec(line);
-        if (!match)
-            return `"${line}" is not "rule: error|warning|off", e.g. ban-drop-column: warning`;
-        const [, id = '', setting = ''] = match;
-        const problem = ruleIdProblem(id);
-        if (problem)
-            return problem;
-        if (setting !== 'error' && setting !== 'warning' && setting !== 'off')
-            return `${id}: "${setting}" is not error, warning or off`;
-        settings.set(id, setting);
-    }
-    return settings;
-}
-/** A ref or revision git can resolve (HEAD~1, main^, v1.4.0…), never one it would read as an option or a range. */
-const gitRefProblem = (ref) => /^-|\.\.|[\s:?*[\\]/.test(ref)
-    ? `"${ref}" is not a git ref (e.g. origin/main, HEAD~1, v1.4.0 or a commit id)`
-    : undefined;
-const validateMigrationInputs = {
-    command: oneOf(['lint', 'snapshot', 'compare'], 'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect.', {
-        default: 'lint',
-    }),
-    migrations: list("The migration files: globs relative to the workspace, one per line, checked in migration order (file names sorted with numbers as numbers). Down migrations (*.down.sql, down.sql, Flyway's U<version>__*.sql) are left out.", migrationGlob, { default: 'migrations/**/*.sql', example: 'db/migrate/*.sql' }),
-    'pg-version': inputs_integer('The PostgreSQL major version the migrations run on; the rules that depend on it follow it.', {
-        default: '17',
-        min: 9,
-        max: 18,
-    }),
-    'assume-in-transaction': inputs_boolean('Your migration tool runs each file inside a transaction (so BEGIN in a file nests, and CONCURRENTLY cannot run).', { default: 'false' }),
-    baseline: inputs_text('A git ref: check only the migration files added or changed since it (e.g. the last deployed commit); empty checks every file.', { example: 'origin/main', check: gitRefProblem }),
-    squawk: inputs_boolean('Also run squawk (when it is on PATH) and add the findings of its rules switchyard does not have.', {
-        default: 'false',
-    }),
-    rules: parsedBy('Severity per rule, one "rule: error|warning|off" per line (in switchyard.yml, a map under validate-migration.rules).', parseRuleSettings, {
-        example: 'ban-drop-column: warning',
-        file: union([schemas_string(), record(schemas_string(), schemas_enum(['error', 'warning', 'off']))]),
-    }),
-    ignore: list('Rules to leave out entirely, by id (the same as "rule: off").', (entry) => ruleIdProblem(entry) ?? { id: entry }, { commas: true, example: 'require-lock-timeout' }),
-    'database-url': inputs_text('snapshot: the PostgreSQL database, postgres://user:password@host:5432/db.', {
-        example: 'postgres://app:${{ secrets.PG_PASSWORD }}@db.internal:5432/shop',
-        check: (raw) => /^postgres(ql)?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a postgres:// URL`,
-    }),
-    'redis-url': inputs_text('snapshot: the Redis database, redis://[:password@]host:6379/0 (rediss:// for TLS).', {
-        example: 'redis://:${{ secrets.REDIS_PASSWORD }}@cache.internal:6379/0',
-        check: (raw) => (/^rediss?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a redis:// URL`),
-    }),
-    snapshot: inputs_text('snapshot: where to write the snapshot (JSON); default .switchyard/snapshots/<time>.json.', {
-        example: '.switchyard/snapshots/before.json',
-    }),
-    sample: rate('snapshot: the share of rows a table checksum reads (1 = all; less for large tables, then the checksum is probabilistic: a change in rows it did not read goes unseen).', { default: '100%' }),
-    before: inputs_text('compare: the snapshot taken before the migration.', {
-        example: '.switchyard/snapshots/before.json',
-    }),
-    after: inputs_text('compare: the snapshot taken after it.', { example: '.switchyard/snapshots/after.json' }),
-    expect: parsedBy('compare: checks, one per line: rows(public.orders) unchanged, rows(t) >= before, checksum(t) unchanged, schema(t) unchanged, table(t) added, column(t.c) added|removed|unchanged, keys(v2:user:*) == before.keys(user:*), ttl(p) kept. Without it, every difference is listed.', (raw) => {
-        try {
-            return parseExpectations(raw);
-        }
-        catch (error) {
-            return error.message.replace(/^Input "expect": /, '');
-        }
-    }, { example: 'rows(public.orders) unchanged' }),
-};
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/summary.ts
 
@@ -52285,6 +52548,22 @@ function renderCompareSummary(result) {
         parts.push('### Differences\n', markdownTable(['What', 'Of', 'Before', 'After'], result.differences.map((d) => [d.kind, `\`${d.subject}\``, d.before, d.after])));
     else
         parts.push('No differences.\n');
+    return parts.join('\n');
+}
+function renderParitySummary(result) {
+    const { latency } = result;
+    const parts = [
+        `## validate-migration parity: ${result.valid ? '✅' : '❌'} ${result.requests.length} requests, ${result.differences.length} differences\n`,
+        `Latency (median): blue ${formatMs(latency.blueMs)}, green ${formatMs(latency.greenMs)} — ${latency.ratio.toFixed(2)}× (max-latency-ratio ${latency.max})${latency.passed ? '' : ' ❌'}.\n`,
+        markdownTable(['Request', 'Blue', 'Green', ''], result.requests.map((r) => [
+            `\`${r.request}\``,
+            r.blue.error ?? `${r.blue.status} · ${formatMs(r.blue.ms)}`,
+            r.green.error ?? `${r.green.status} · ${formatMs(r.green.ms)}`,
+            result.differences.some((d) => d.request === r.request) ? '❌' : '✅',
+        ])),
+    ];
+    if (result.differences.length > 0)
+        parts.push('### Differences\n', markdownTable(['Request', 'What', 'Blue', 'Green'], result.differences.map((d) => [`\`${d.request}\``, d.what, d.blue, d.green])));
     return parts.join('\n');
 }
 
@@ -52385,7 +52664,7 @@ const validateMigrationAction = defineAction({
         },
         differences: {
             description: 'compare: JSON list of every difference between the snapshots (kind, subject, before, after).',
-            value: (result) => JSON.stringify(result.command === 'compare' ? result.differences : []),
+            value: (result) => JSON.stringify(result.command === 'compare' || result.command === 'parity' ? result.differences : []),
             whenFailed: () => '[]',
         },
     },
@@ -52396,27 +52675,44 @@ const validateMigrationAction = defineAction({
         ? renderLintSummary(result)
         : result.command === 'snapshot'
             ? renderSnapshotSummary(result)
-            : renderCompareSummary(result),
-    failure: (result) => result.command === 'compare'
-        ? result.checks
-            .filter((check) => !check.passed)
-            .map((check) => ({
-            message: `expect line ${check.line} "${check.text}" does not hold: ${check.detail}`,
-            title: 'compare',
-        }))
-        : result.command === 'lint'
-            ? result.violations
-                .filter((v) => v.severity === 'error')
-                .map((v) => ({
-                message: `${v.message} Fix: ${v.fix}`,
-                title: v.rule,
-                file: v.file,
-                line: v.line,
-                column: v.column,
-                endLine: v.endLine,
-                endColumn: v.endColumn,
+            : result.command === 'compare'
+                ? renderCompareSummary(result)
+                : renderParitySummary(result),
+    failure: (result) => result.command === 'parity'
+        ? [
+            ...result.differences.map((d) => ({
+                message: `${d.request}: the ${d.what} differs — blue ${d.blue}, green ${d.green}`,
+                title: 'parity',
+            })),
+            ...(result.latency.passed
+                ? []
+                : [
+                    {
+                        message: `green answers ${result.latency.ratio.toFixed(2)}× slower than blue (median ${result.latency.greenMs.toFixed(1)} ms vs ${result.latency.blueMs.toFixed(1)} ms), over max-latency-ratio ${result.latency.max}`,
+                        title: 'parity',
+                    },
+                ]),
+        ]
+        : result.command === 'compare'
+            ? result.checks
+                .filter((check) => !check.passed)
+                .map((check) => ({
+                message: `expect line ${check.line} "${check.text}" does not hold: ${check.detail}`,
+                title: 'compare',
             }))
-            : undefined,
+            : result.command === 'lint'
+                ? result.violations
+                    .filter((v) => v.severity === 'error')
+                    .map((v) => ({
+                    message: `${v.message} Fix: ${v.fix}`,
+                    title: v.rule,
+                    file: v.file,
+                    line: v.line,
+                    column: v.column,
+                    endLine: v.endLine,
+                    endColumn: v.endColumn,
+                }))
+                : undefined,
 });
 const main_run = (io = githubIO()) => runAction(validateMigrationAction, io);
 
@@ -55345,7 +55641,7 @@ __webpack_unused_export__ = cst;
 __webpack_unused_export__ = lexer.Lexer;
 exports.HN = lineCounter.LineCounter;
 __webpack_unused_export__ = parser.Parser;
-__webpack_unused_export__ = publicApi.parse;
+exports.qg = publicApi.parse;
 __webpack_unused_export__ = publicApi.parseAllDocuments;
 exports.Tp = publicApi.parseDocument;
 __webpack_unused_export__ = publicApi.stringify;

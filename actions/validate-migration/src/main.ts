@@ -1,7 +1,11 @@
 import { defineAction, githubIO, runAction, type ActionIO } from '../../core/src/index.js';
 import { validateMigration, type ValidateMigrationResult } from '../../core/src/migrations/engine.js';
 import { validateMigrationInputs } from '../../core/src/migrations/inputs.js';
-import { renderCompareSummary, renderSnapshotSummary } from '../../core/src/migrations/snapshot/summary.js';
+import {
+  renderCompareSummary,
+  renderParitySummary,
+  renderSnapshotSummary,
+} from '../../core/src/migrations/snapshot/summary.js';
 import { renderLintSummary } from '../../core/src/migrations/summary.js';
 
 /** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
@@ -46,7 +50,8 @@ export const validateMigrationAction = defineAction({
     differences: {
       description:
         'compare: JSON list of every difference between the snapshots (kind, subject, before, after).',
-      value: (result) => JSON.stringify(result.command === 'compare' ? result.differences : []),
+      value: (result) =>
+        JSON.stringify(result.command === 'compare' || result.command === 'parity' ? result.differences : []),
       whenFailed: () => '[]',
     },
   },
@@ -59,28 +64,45 @@ export const validateMigrationAction = defineAction({
       ? renderLintSummary(result)
       : result.command === 'snapshot'
         ? renderSnapshotSummary(result)
-        : renderCompareSummary(result),
+        : result.command === 'compare'
+          ? renderCompareSummary(result)
+          : renderParitySummary(result),
   failure: (result) =>
-    result.command === 'compare'
-      ? result.checks
-          .filter((check) => !check.passed)
-          .map((check) => ({
-            message: `expect line ${check.line} "${check.text}" does not hold: ${check.detail}`,
-            title: 'compare',
-          }))
-      : result.command === 'lint'
-        ? result.violations
-            .filter((v) => v.severity === 'error')
-            .map((v) => ({
-              message: `${v.message} Fix: ${v.fix}`,
-              title: v.rule,
-              file: v.file,
-              line: v.line,
-              column: v.column,
-              endLine: v.endLine,
-              endColumn: v.endColumn,
+    result.command === 'parity'
+      ? [
+          ...result.differences.map((d) => ({
+            message: `${d.request}: the ${d.what} differs — blue ${d.blue}, green ${d.green}`,
+            title: 'parity',
+          })),
+          ...(result.latency.passed
+            ? []
+            : [
+                {
+                  message: `green answers ${result.latency.ratio.toFixed(2)}× slower than blue (median ${result.latency.greenMs.toFixed(1)} ms vs ${result.latency.blueMs.toFixed(1)} ms), over max-latency-ratio ${result.latency.max}`,
+                  title: 'parity',
+                },
+              ]),
+        ]
+      : result.command === 'compare'
+        ? result.checks
+            .filter((check) => !check.passed)
+            .map((check) => ({
+              message: `expect line ${check.line} "${check.text}" does not hold: ${check.detail}`,
+              title: 'compare',
             }))
-        : undefined,
+        : result.command === 'lint'
+          ? result.violations
+              .filter((v) => v.severity === 'error')
+              .map((v) => ({
+                message: `${v.message} Fix: ${v.fix}`,
+                title: v.rule,
+                file: v.file,
+                line: v.line,
+                column: v.column,
+                endLine: v.endLine,
+                endColumn: v.endColumn,
+              }))
+          : undefined,
 });
 
 export const run = (io: ActionIO = githubIO()) => runAction(validateMigrationAction, io);

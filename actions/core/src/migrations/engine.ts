@@ -1,9 +1,10 @@
 import type { ActionDeps } from '../action.js';
 import type { ValidateMigrationInputs } from './inputs.js';
 import { LintRun, type LintResult } from './lint.js';
+import { checkParity, type ParityResult } from './parity.js';
 import { compareSnapshots, takeSnapshot, type CompareResult, type SnapshotResult } from './snapshot/run.js';
 
-export type ValidateMigrationResult = LintResult | SnapshotResult | CompareResult;
+export type ValidateMigrationResult = LintResult | SnapshotResult | CompareResult | ParityResult;
 
 /** validate-migration: one engine per command. */
 export function validateMigration(
@@ -17,5 +18,7 @@ export function validateMigration(
       return takeSnapshot(inputs, deps);
     case 'compare':
       return compareSnapshots(inputs, deps);
+    case 'parity':
+      return checkParity(inputs, deps);
   }
 }

@@ -58,8 +58,8 @@ const gitRefProblem = (ref: string): string | undefined =>
 
 export const validateMigrationInputs = {
   command: oneOf(
-    ['lint', 'snapshot', 'compare'],
-    'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect.',
+    ['lint', 'snapshot', 'compare', 'parity'],
+    'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect; parity: send the same requests to blue-url and green-url and compare the answers.',
     {
       default: 'lint',
     },
@@ -100,8 +100,8 @@ export const validateMigrationInputs = {
     },
   ),
   ignore: list(
-    'Rules to leave out entirely, by id (the same as "rule: off").',
-    (entry) => ruleIdProblem(entry) ?? { id: entry },
+    'lint: rules to leave out entirely, by id (the same as "rule: off"). parity: JSON paths left out of the bodies compared ($.timestamp, $.items[*].id, $..version).',
+    (entry) => ({ id: entry }),
     { commas: true, example: 'require-lock-timeout' },
   ),
   'database-url': text('snapshot: the PostgreSQL database, postgres://user:password@host:5432/db.', {
@@ -134,6 +134,23 @@ export const validateMigrationInputs = {
       }
     },
     { example: 'rows(public.orders) unchanged' },
+  ),
+  'blue-url': text('parity: the base URL of the blue colour, e.g. http://10.0.0.5:8080.', {
+    example: 'http://10.0.0.5:8080',
+  }),
+  'green-url': text('parity: the base URL of the green colour.', { example: 'http://10.0.0.6:8080' }),
+  requests: list(
+    'parity: what to send to both, one per line: "/path" or "METHOD /path"; or one line naming a JSON or YAML file of { method, path, body, headers }.',
+    undefined,
+    { example: '/api/orders/1' },
+  ),
+  'max-latency-ratio': parsedBy(
+    "parity: how much slower green's median answer may be than blue's (2 = twice as slow).",
+    (raw) =>
+      /^\d+(\.\d+)?$/.test(raw) && Number(raw) >= 1
+        ? Number(raw)
+        : `"${raw}" is not a ratio of at least 1, e.g. 1.5`,
+    { default: '2', example: '1.5', file: z.union([z.string(), z.number().min(1)]) },
   ),
 } satisfies Record<string, InputDef>;
 

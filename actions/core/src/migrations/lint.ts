@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ActionDeps } from '../action.js';
-import { UserError } from '../errors.js';
+import { InputError, UserError } from '../errors.js';
 import { neutralise } from '../io.js';
 import { count } from '../summary.js';
 import { statementContexts } from './context.js';
 import { findMigrations, migrationOrder, readBaseline, unreadable, type Baseline } from './files.js';
-import type { RuleSetting, ValidateMigrationInputs } from './inputs.js';
+import { ruleIdProblem, type RuleSetting, type ValidateMigrationInputs } from './inputs.js';
 import { parseMigration, type Position, type Statement } from './parser.js';
 import { changesTheSchema, isExpand } from './phases.js';
 import { RULE_IDS, RULES, type FileRuleId } from './rules/index.js';
@@ -80,7 +80,11 @@ export class LintRun {
     private readonly deps: Pick<ActionDeps, 'io' | 'runner' | 'cwd'>,
   ) {
     this.settings = new Map(inputs.rules ?? []);
-    for (const { id } of inputs.ignore ?? []) this.settings.set(id, 'off');
+    for (const { id } of inputs.ignore ?? []) {
+      const problem = ruleIdProblem(id);
+      if (problem) throw new InputError('ignore', problem);
+      this.settings.set(id, 'off');
+    }
   }
 
   async execute(): Promise<LintResult> {

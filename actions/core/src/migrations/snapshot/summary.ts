@@ -1,4 +1,5 @@
-import { markdownTable } from '../../summary.js';
+import { formatMs, markdownTable } from '../../summary.js';
+import type { ParityResult } from '../parity.js';
 import type { CompareResult, SnapshotResult } from './run.js';
 
 export function renderSnapshotSummary(result: SnapshotResult): string {
@@ -59,5 +60,31 @@ export function renderCompareSummary(result: CompareResult): string {
       ),
     );
   else parts.push('No differences.\n');
+  return parts.join('\n');
+}
+
+export function renderParitySummary(result: ParityResult): string {
+  const { latency } = result;
+  const parts = [
+    `## validate-migration parity: ${result.valid ? '✅' : '❌'} ${result.requests.length} requests, ${result.differences.length} differences\n`,
+    `Latency (median): blue ${formatMs(latency.blueMs)}, green ${formatMs(latency.greenMs)} — ${latency.ratio.toFixed(2)}× (max-latency-ratio ${latency.max})${latency.passed ? '' : ' ❌'}.\n`,
+    markdownTable(
+      ['Request', 'Blue', 'Green', ''],
+      result.requests.map((r) => [
+        `\`${r.request}\``,
+        r.blue.error ?? `${r.blue.status} · ${formatMs(r.blue.ms)}`,
+        r.green.error ?? `${r.green.status} · ${formatMs(r.green.ms)}`,
+        result.differences.some((d) => d.request === r.request) ? '❌' : '✅',
+      ]),
+    ),
+  ];
+  if (result.differences.length > 0)
+    parts.push(
+      '### Differences\n',
+      markdownTable(
+        ['Request', 'What', 'Blue', 'Green'],
+        result.differences.map((d) => [`\`${d.request}\``, d.what, d.blue, d.green]),
+      ),
+    );
   return parts.join('\n');
 }
