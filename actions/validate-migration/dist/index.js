@@ -30878,7 +30878,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7257);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1233);
 // The bundle's entry: the runner executes dist/index.js, which runs the action once.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -30888,7 +30888,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7257:
+/***/ 1233:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -50283,7 +50283,56 @@ function decodeUtf8(bytes) {
     }
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/analysis/window.ts
+/** The sample one probe attempt makes. */
+function sampleOf(target, result, at, round) {
+    return { at, target, ok: result.ok, latencyMs: result.latencyMs, detail: result.detail, round };
+}
+/** Percentile by linear interpolation between closest ranks (as k6 computes p(N)). */
+function percentile(sorted, p) {
+    if (sorted.length === 0)
+        return undefined;
+    const rank = (p / 100) * (sorted.length - 1);
+    const low = Math.floor(rank);
+    const high = Math.ceil(rank);
+    const lowValue = sorted[low];
+    return lowValue + (sorted[high] - lowValue) * (rank - low);
+}
+/** The samples of one scope (a target, or all targets together). */
+class Window {
+    latencies = [];
+    failures = 0;
+    streak = 0;
+    add(sample) {
+        // Insert in order: windows stay small (hundreds of samples), and stats are read after every add.
+        let i = this.latencies.length;
+        while (i > 0 && this.latencies[i - 1] > sample.latencyMs)
+            i--;
+        this.latencies.splice(i, 0, sample.latencyMs);
+        if (sample.ok) {
+            this.streak = 0;
+        }
+        else {
+            this.failures++;
+            this.streak++;
+        }
+    }
+    stats() {
+        const samples = this.latencies.length;
+        return {
+            samples,
+            failures: this.failures,
+            errorRate: samples === 0 ? 0 : this.failures / samples,
+            p50: percentile(this.latencies, 50),
+            p95: percentile(this.latencies, 95),
+            p99: percentile(this.latencies, 99),
+            consecutiveFailures: this.streak,
+        };
+    }
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/parity.ts
+
 
 
 
@@ -50516,14 +50565,9 @@ function without(value, at) {
 }
 const excerpt = (text) => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
 const parity_describe = (answer) => answer.error ? `failed (${answer.error})` : `${answer.status} in ${formatMs(answer.ms)}`;
+/** The median, by the analysis' own percentile (as k6 computes p(50)). */
 function median(values) {
-    if (values.length === 0)
-        return 0;
-    const sortedValues = [...values].sort((a, b) => a - b);
-    const mid = Math.floor(sortedValues.length / 2);
-    return sortedValues.length % 2
-        ? sortedValues[mid]
-        : (sortedValues[mid - 1] + sortedValues[mid]) / 2;
+    return (percentile([...values].sort((a, b) => a - b), 50) ?? 0);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/drivers.ts

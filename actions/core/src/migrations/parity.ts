@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ActionDeps } from '../action.js';
+import { percentile } from '../analysis/window.js';
 import { InputError } from '../errors.js';
 import { redactUrl } from '../mask.js';
 import { formatMs } from '../summary.js';
@@ -302,11 +303,12 @@ const excerpt = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}…
 const describe = (answer: Answer) =>
   answer.error ? `failed (${answer.error})` : `${answer.status} in ${formatMs(answer.ms)}`;
 
+/** The median, by the analysis' own percentile (as k6 computes p(50)). */
 function median(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sortedValues = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sortedValues.length / 2);
-  return sortedValues.length % 2
-    ? (sortedValues[mid] as number)
-    : ((sortedValues[mid - 1] as number) + (sortedValues[mid] as number)) / 2;
+  return (
+    percentile(
+      [...values].sort((a, b) => a - b),
+      50,
+    ) ?? 0
+  );
 }
