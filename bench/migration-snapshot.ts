@@ -10,7 +10,7 @@
 // - `pg_dump` plain to /dev/null: reading every row out, no compression, no file.
 // Then the snapshot's row counts, as a sanity check (pgbench_accounts: SCALE × 100,000).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,22 +19,11 @@ import type { Snapshot } from '../actions/core/src/migrations/snapshot/snapshot.
 import { systemRunner } from '../actions/core/src/process.js';
 import { runLikeTheRunner } from '../scripts/run-action.js';
 import { startPostgres, stopAllServers } from '../scripts/servers/index.js';
+import { postgresProgram } from './postgres-programs.js';
 import { median, printTable } from './table.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALE = Number(process.env.BENCH_SCALE ?? 20);
-
-function postgresProgram(name: string): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root)
-    ? readdirSync(root).sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a))
-    : [];
-  const found = ['/usr/bin', ...versions.map((v) => join(root, v, 'bin'))]
-    .map((dir) => join(dir, name))
-    .find((file) => existsSync(file));
-  if (!found) throw new Error(`${name} is not installed: sudo apt-get install -y postgresql-contrib`);
-  return found;
-}
 
 async function run(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const child = spawn(program, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });

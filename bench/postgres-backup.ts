@@ -16,7 +16,7 @@
 // - raw `pg_dump -Fc -Z1` → node → file: the least any streaming source costs, the bytes read
 //   by node from a pipe instead of written by pg_dump to a file; ours ÷ this is what is ours.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
@@ -31,22 +31,11 @@ import {
 import { systemRunner } from '../actions/core/src/process.js';
 import { startPostgres, stopAllServers } from '../scripts/servers/index.js';
 import { runBackupAction } from './backup-action.js';
+import { postgresProgram } from './postgres-programs.js';
 import { median, printTable } from './table.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SCALE = Number(process.env.BENCH_SCALE ?? 20);
-
-function postgresProgram(name: string): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root)
-    ? readdirSync(root).sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a))
-    : [];
-  const found = ['/usr/bin', ...versions.map((v) => join(root, v, 'bin'))]
-    .map((dir) => join(dir, name))
-    .find((file) => existsSync(file));
-  if (!found) throw new Error(`${name} is not installed: sudo apt-get install -y postgresql-contrib`);
-  return found;
-}
 
 /** Runs pg_dump with its stdout going to `out` (a file or a gzip stream). */
 async function rawDump(

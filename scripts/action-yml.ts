@@ -108,8 +108,7 @@ export function withRulesIndex(doc: string): string {
         `| [\`${rule.id}\`](rules/${rule.id}.md) | ${CATEGORY[rule.category] ?? rule.category} | ${rule.severity}${rule.breaking ? ' (allowed in a contract phase)' : ''} | ${cell(rule.summary)} |`,
     ),
     ...Object.entries(FILE_RULES).map(
-      ([id, summary]) =>
-        `| [\`${id}\`](rules/${id}.md) | files | ${id === 'unused-ignore' ? 'warning' : 'error'} | ${cell(summary)} |`,
+      ([id, rule]) => `| [\`${id}\`](rules/${id}.md) | files | ${rule.severity} | ${cell(rule.summary)} |`,
     ),
   ];
   const table = ['', '| Rule | What | Severity | Summary |', '| --- | --- | --- | --- |', ...rows, ''].join(

@@ -446,7 +446,7 @@ async function writeFresh(file, text) {
 /* harmony export */   K: () => (/* binding */ repoFromEnv),
 /* harmony export */   d5: () => (/* binding */ explainGitHubFailure)
 /* harmony export */ });
-/* unused harmony exports GITHUB_API_VERSION, apiUrl, GitHubError */
+/* unused harmony exports GITHUB_API_VERSION, serverUrl, apiUrl, GitHubError */
 /* harmony import */ var _actions_github__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(61351);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(93370);
 /* harmony import */ var _report_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(35999);
@@ -460,6 +460,10 @@ async function writeFresh(file, text) {
 const GITHUB_API_VERSION = '2022-11-28';
 /** A GitHub call that hangs must not hold up a deploy: the caller decides whether to go on. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/** The GitHub web site's address (GITHUB_SERVER_URL on GitHub Enterprise Server), for links. */
+function serverUrl(env) {
+    return (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+}
 function apiUrl(env) {
     return (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
 }

@@ -31913,6 +31913,25 @@ function pgConnectionString(url) {
     compatible.searchParams.set('uselibpqcompat', 'true');
     return compatible.href;
 }
+/**
+ * Ends a Redis connection: QUIT when it is up, given a second to answer, then the socket closed
+ * if it still is not. A client that ended has no socket left: disconnecting it again arms a 2 s
+ * timer that never clears.
+ */
+async function closeRedis(client) {
+    if (client.status === 'ready') {
+        let timer;
+        await Promise.race([
+            client.quit().catch(() => undefined),
+            new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
+        ]);
+        clearTimeout(timer);
+    }
+    if (client.status === 'end')
+        return;
+    client.disconnect();
+    client.stream?.destroy();
+}
 
 // EXTERNAL MODULE: ./actions/core/src/mask.ts
 var mask = __nccwpck_require__(55829);
@@ -33700,16 +33719,7 @@ class Connection {
         return `the connection to ${this.endpoint.display} was lost (${this.secrets.redact(text)})`;
     }
     async close() {
-        const client = this.client;
-        if (client.status === 'ready') {
-            let timer;
-            await Promise.race([
-                client.quit().catch(() => undefined),
-                new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
-            ]);
-            clearTimeout(timer);
-        }
-        this.drop();
+        await closeRedis(this.client);
     }
     /** Now, not after ioredis's grace period: nothing is waiting for a reply worth having. */
     drop() {

@@ -44986,6 +44986,25 @@ function pgConnectionString(url) {
     compatible.searchParams.set('uselibpqcompat', 'true');
     return compatible.href;
 }
+/**
+ * Ends a Redis connection: QUIT when it is up, given a second to answer, then the socket closed
+ * if it still is not. A client that ended has no socket left: disconnecting it again arms a 2 s
+ * timer that never clears.
+ */
+async function closeRedis(client) {
+    if (client.status === 'ready') {
+        let timer;
+        await Promise.race([
+            client.quit().catch(() => undefined),
+            new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
+        ]);
+        clearTimeout(timer);
+    }
+    if (client.status === 'end')
+        return;
+    client.disconnect();
+    client.stream?.destroy();
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
 
@@ -50465,6 +50484,10 @@ function getOctokit(token, options, ...additionalPlugins) {
 const GITHUB_API_VERSION = '2022-11-28';
 /** A GitHub call that hangs must not hold up a deploy: the caller decides whether to go on. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/** The GitHub web site's address (GITHUB_SERVER_URL on GitHub Enterprise Server), for links. */
+function serverUrl(env) {
+    return (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+}
 function apiUrl(env) {
     return (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
 }
@@ -50608,8 +50631,7 @@ function runLogUrl(env) {
     if (!repository || !runId)
         return undefined;
     // The form GitHub's own API gives as a run's html_url; the "/attempts/N" page is not documented.
-    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-    return `${server}/${repository}/actions/runs/${runId}`;
+    return `${serverUrl(env)}/${repository}/actions/runs/${runId}`;
 }
 function shortDescription(text) {
     const oneLine = text.replace(/\s+/g, ' ').trim();
@@ -51564,8 +51586,8 @@ async function goodCandidates(octokit, repository, request) {
     const bad = request.bad.sha.toLowerCase();
     const differs = (sha) => !bad.startsWith(sha.toLowerCase()) && !sha.toLowerCase().startsWith(bad);
     const found = request.knownGood
-        .filter((each) => differs(each.sha))
-        .map((each) => ({ sha: each.sha.toLowerCase(), source: 'deploy state' }));
+        .filter(differs)
+        .map((sha) => ({ sha: sha.toLowerCase(), source: 'deploy state' }));
     try {
         for (const sha of await successfulDeployments(octokit, repository, request.environment, differs))
             found.push({ sha: sha.toLowerCase(), source: 'GitHub deployments' });
@@ -51626,8 +51648,7 @@ async function successfulDeployments(octokit, repository, environment, differs) 
     return successes;
 }
 function commitLink(env, repository, sha) {
-    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-    return `[\`${sha.slice(0, 7)}\`](${server}/${repository.owner}/${repository.repo}/commit/${sha})`;
+    return `[\`${sha.slice(0, 7)}\`](${serverUrl(env)}/${repository.owner}/${repository.repo}/commit/${sha})`;
 }
 function describeBreach(breach) {
     const value = (n) => breach.limit === 'max-error-rate'
@@ -54796,11 +54817,10 @@ function knownGoodCommits(state) {
     const found = [];
     const active = state.releases[state.active];
     if (active?.sha && hasBeenLive(state, state.active))
-        found.push({ sha: active.sha, what: `${state.active}'s ${active.version}` });
-    for (const entry of [...state.history].reverse()) {
+        found.push(active.sha);
+    for (const entry of [...state.history].reverse())
         if (entry.command === 'promote' && entry.verdict === 'succeeded' && entry.sha)
-            found.push({ sha: entry.sha, what: `the promotion of ${entry.version ?? entry.sha} at ${entry.at}` });
-    }
+            found.push(entry.sha);
     return found;
 }
 

@@ -43107,6 +43107,25 @@ function pgConnectionString(url) {
     compatible.searchParams.set('uselibpqcompat', 'true');
     return compatible.href;
 }
+/**
+ * Ends a Redis connection: QUIT when it is up, given a second to answer, then the socket closed
+ * if it still is not. A client that ended has no socket left: disconnecting it again arms a 2 s
+ * timer that never clears.
+ */
+async function closeRedis(client) {
+    if (client.status === 'ready') {
+        let timer;
+        await Promise.race([
+            client.quit().catch(() => undefined),
+            new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
+        ]);
+        clearTimeout(timer);
+    }
+    if (client.status === 'end')
+        return;
+    client.disconnect();
+    client.stream?.destroy();
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
 

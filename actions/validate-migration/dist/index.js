@@ -46966,6 +46966,14 @@ function stalls(lock) {
 function locks_list(value) {
     return Array.isArray(value) ? value : [];
 }
+/** An ALTER TABLE of a table live traffic reaches (not one this file created), with its name. */
+function liveAlterTable(statement, context) {
+    const [kind, body] = nodeOf(statement.node);
+    if (kind !== 'AlterTableStmt')
+        return undefined;
+    const table = relationName(body.relation);
+    return tableIsNew(table, context) ? undefined : { body, table };
+}
 /** The bodies of an ALTER TABLE's commands. */
 function commands(body) {
     return locks_list(body.cmds).map((each) => nodeOf(each)[1]);
@@ -47479,12 +47487,10 @@ const constraintMissingNotValid = {
     severity: 'error',
     summary: 'ADD CONSTRAINT CHECK / FOREIGN KEY without NOT VALID (or VALIDATE in the same transaction) scans the table under a lock that blocks traffic.',
     check(statement, context) {
-        const [kind, body] = nodeOf(statement.node);
-        if (kind !== 'AlterTableStmt')
+        const live = liveAlterTable(statement, context);
+        if (!live)
             return [];
-        const table = relationName(body.relation);
-        if (tableIsNew(table, context))
-            return [];
+        const { body, table } = live;
         const findings = [];
         for (const command of commands(body)) {
             if (command.subtype === 'AT_ValidateConstraint') {
@@ -47556,12 +47562,10 @@ const addingForeignKeyConstraint = {
     severity: 'error',
     summary: 'A foreign key added to a live table without NOT VALID blocks writes to both tables while it is checked.',
     check(statement, context) {
-        const [kind, body] = nodeOf(statement.node);
-        if (kind !== 'AlterTableStmt')
+        const live = liveAlterTable(statement, context);
+        if (!live)
             return [];
-        const table = relationName(body.relation);
-        if (tableIsNew(table, context))
-            return [];
+        const { body, table } = live;
         const findings = [];
         for (const command of commands(body)) {
             if (command.subtype === 'AT_AddConstraint') {
@@ -47604,12 +47608,10 @@ const addingFieldWithDefault = {
     severity: 'error',
     summary: 'ADD COLUMN that rewrites the table: a volatile default, a generated, identity or serial column; any default before PostgreSQL 11.',
     check(statement, context) {
-        const [kind, body] = nodeOf(statement.node);
-        if (kind !== 'AlterTableStmt')
+        const live = liveAlterTable(statement, context);
+        if (!live)
             return [];
-        const table = relationName(body.relation);
-        if (tableIsNew(table, context))
-            return [];
+        const { body, table } = live;
         const findings = [];
         for (const command of commands(body)) {
             if (command.subtype !== 'AT_AddColumn')
@@ -47634,12 +47636,10 @@ const addingNotNullableField = {
     severity: 'error',
     summary: 'SET NOT NULL scans the whole table under ACCESS EXCLUSIVE (unless a validated CHECK proves it, from PostgreSQL 12).',
     check(statement, context) {
-        const [kind, body] = nodeOf(statement.node);
-        if (kind !== 'AlterTableStmt')
+        const live = liveAlterTable(statement, context);
+        if (!live)
             return [];
-        const table = relationName(body.relation);
-        if (tableIsNew(table, context))
-            return [];
+        const { body, table } = live;
         const findings = [];
         for (const command of commands(body)) {
             if (command.subtype !== 'AT_SetNotNull')
@@ -47687,12 +47687,10 @@ function indexBuildingRule(options) {
         severity: 'error',
         summary: options.summary,
         check(statement, context) {
-            const [kind, body] = nodeOf(statement.node);
-            if (kind !== 'AlterTableStmt')
+            const live = liveAlterTable(statement, context);
+            if (!live)
                 return [];
-            const table = relationName(body.relation);
-            if (tableIsNew(table, context))
-                return [];
+            const { body, table } = live;
             const short = table.split('.').at(-1);
             return constraintsBuildingAnIndex(body, options.contype).map((constraint) => ({
                 message: options.message(table),
@@ -49396,11 +49394,23 @@ const RULES = [...breakingRules, ...lockRules, ...transactionRules];
  * switchyard.yml and ignored like any rule.
  */
 const FILE_RULES = {
-    'syntax-error': 'PostgreSQL cannot parse the file: nothing in it can be checked, and it would fail to run.',
-    'migration-order': 'A new migration file sorts before one that was already there: tools that run files in order may skip it, or run it out of order.',
-    'mixed-phases': 'A contract-phase file (-- switchyard: contract) also expands the schema: expand and contract belong to different deploys.',
-    'unused-ignore': 'A switchyard-ignore comment that suppresses nothing.',
-    'ignore-without-reason': 'A switchyard-ignore comment without ": <reason>" suppresses nothing.',
+    'syntax-error': {
+        severity: 'error',
+        summary: 'PostgreSQL cannot parse the file: nothing in it can be checked, and it would fail to run.',
+    },
+    'migration-order': {
+        severity: 'error',
+        summary: 'A new migration file sorts before one that was already there: tools that run files in order may skip it, or run it out of order.',
+    },
+    'mixed-phases': {
+        severity: 'error',
+        summary: 'A contract-phase file (-- switchyard: contract) also expands the schema: expand and contract belong to different deploys.',
+    },
+    'unused-ignore': { severity: 'warning', summary: 'A switchyard-ignore comment that suppresses nothing.' },
+    'ignore-without-reason': {
+        severity: 'error',
+        summary: 'A switchyard-ignore comment without ": <reason>" suppresses nothing.',
+    },
 };
 /** Every rule id a user may name in switchyard.yml, `ignore` or a suppression comment. */
 const RULE_IDS = [...RULES.map((rule) => rule.id), ...Object.keys(FILE_RULES)];
@@ -49769,7 +49779,7 @@ const DOCS = 'https://github.com/switchyard-actions/switchyard/blob/main/docs/ru
 function sarifLog(violations) {
     const described = new Map([
         ...RULES.map((rule) => [rule.id, rule.summary]),
-        ...Object.entries(FILE_RULES),
+        ...Object.entries(FILE_RULES).map(([id, rule]) => [id, rule.summary]),
     ]);
     const ids = [...new Set(violations.map((v) => v.rule))].sort();
     return {
@@ -49839,8 +49849,9 @@ async function runSquawk(files, options) {
     const version = await runner.run(['squawk', '--version'], { cwd, env, timeoutMs: 30_000 });
     if (version.exitCode !== 0)
         return { findings: [], missing: 'squawk is not on PATH (npm install -g squawk-cli)' };
+    const installed = version.stdout.trim().replace(/^squawk\s*/, '');
     if (files.length === 0)
-        return { version: version.stdout.trim().replace(/^squawk\s*/, ''), findings: [] };
+        return { version: installed, findings: [] };
     const argv = [
         'squawk',
         '--reporter',
@@ -49863,7 +49874,7 @@ async function runSquawk(files, options) {
         throw new UserError(`squawk did not answer in JSON (exit ${result.exitCode}):\n${outputTail(result, 8)}`, 'squawk failed');
     }
     return {
-        version: version.stdout.trim().replace(/^squawk\s*/, ''),
+        version: installed,
         findings: parsed.map((each) => ({
             file: each.file,
             line: each.line + 1,
@@ -50106,14 +50117,7 @@ class LintRun {
      * rule and silenced like one: by a comment before its statement, or a file-wide one.
      */
     fileFinding(file, rule, at, finding, statement, comments) {
-        const defaults = {
-            'syntax-error': 'error',
-            'migration-order': 'error',
-            'mixed-phases': 'error',
-            'unused-ignore': 'warning',
-            'ignore-without-reason': 'error',
-        };
-        const severity = this.setting(rule, defaults[rule]);
+        const severity = this.setting(rule, FILE_RULES[rule].severity);
         if (severity === 'off')
             return;
         if (comments && suppressedBy(comments, rule, statement?.index))
@@ -50236,15 +50240,10 @@ class LintRun {
         const sarif = await writeSarif(violations, this.deps.io.env);
         // Errors become annotations when the action fails; warnings are annotated here, at their place.
         for (const v of violations)
-            if (v.severity === 'warning')
-                this.deps.io.warning(`${v.message} Fix: ${v.fix}`, {
-                    title: v.rule,
-                    file: v.file,
-                    line: v.line,
-                    column: v.column,
-                    endLine: v.endLine,
-                    endColumn: v.endColumn,
-                });
+            if (v.severity === 'warning') {
+                const { message, ...where } = annotationOf(v);
+                this.deps.io.warning(message, where);
+            }
         const errors = violations.filter((v) => v.severity === 'error').length;
         this.deps.io.info(`${count(this.files.length, 'file')} checked: ${count(errors, 'error')}, ${count(violations.length - errors, 'warning')}; phase ${phase}`);
         return {
@@ -50260,6 +50259,18 @@ class LintRun {
             squawk,
         };
     }
+}
+/** A violation as an annotation at its statement: the rule as the title, the fix in the text. */
+function annotationOf(v) {
+    return {
+        message: `${v.message} Fix: ${v.fix}`,
+        title: v.rule,
+        file: v.file,
+        line: v.line,
+        column: v.column,
+        endLine: v.endLine,
+        endColumn: v.endColumn,
+    };
 }
 function span(start, end) {
     return { line: start.line, column: start.column, endLine: end.line, endColumn: end.column };
@@ -50599,6 +50610,25 @@ function pgConnectionString(url) {
         compatible.searchParams.set('sslmode', 'require');
     compatible.searchParams.set('uselibpqcompat', 'true');
     return compatible.href;
+}
+/**
+ * Ends a Redis connection: QUIT when it is up, given a second to answer, then the socket closed
+ * if it still is not. A client that ended has no socket left: disconnecting it again arms a 2 s
+ * timer that never clears.
+ */
+async function closeRedis(client) {
+    if (client.status === 'ready') {
+        let timer;
+        await Promise.race([
+            client.quit().catch(() => undefined),
+            new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
+        ]);
+        clearTimeout(timer);
+    }
+    if (client.status === 'end')
+        return;
+    client.disconnect();
+    client.stream?.destroy();
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/snapshot/postgres.ts
@@ -51811,16 +51841,7 @@ class Connection {
         return `the connection to ${this.endpoint.display} was lost (${this.secrets.redact(text)})`;
     }
     async close() {
-        const client = this.client;
-        if (client.status === 'ready') {
-            let timer;
-            await Promise.race([
-                client.quit().catch(() => undefined),
-                new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
-            ]);
-            clearTimeout(timer);
-        }
-        this.drop();
+        await closeRedis(this.client);
     }
     /** Now, not after ioredis's grace period: nothing is waiting for a reply worth having. */
     drop() {
@@ -52386,7 +52407,7 @@ async function snapshotRedis(url) {
         return { database: endpoint.db, keys: counted, patterns: patterns.list() };
     }
     finally {
-        await redis_close(client);
+        await closeRedis(client);
     }
 }
 /** SCAN steps, the next asked for as soon as the previous answer is in. */
@@ -52432,20 +52453,6 @@ function redis_parseEndpoint(text) {
         password: url.password ? decodeUrlPart(url, 'password', redis_INPUT) : undefined,
         tls: url.protocol === 'rediss:',
     };
-}
-async function redis_close(client) {
-    if (client.status === 'ready') {
-        let timer;
-        await Promise.race([
-            client.quit().catch(() => undefined),
-            new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
-        ]);
-        clearTimeout(timer);
-    }
-    if (client.status !== 'end') {
-        client.disconnect();
-        client.stream?.destroy();
-    }
 }
 // Duck-typed: under a test runner's VM, errors from another realm fail `instanceof Error`.
 function redis_isReplyError(error) {
@@ -52676,6 +52683,7 @@ function renderLintSummary(result) {
 
 
 
+
 /** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
 const MAX_OUTPUT_VIOLATIONS = 500;
 const lintOnly = (result, value) => (result.command === 'lint' ? value(result) : undefined);
@@ -52745,17 +52753,7 @@ const validateMigrationAction = defineAction({
                 title: 'compare',
             }))
             : result.command === 'lint'
-                ? result.violations
-                    .filter((v) => v.severity === 'error')
-                    .map((v) => ({
-                    message: `${v.message} Fix: ${v.fix}`,
-                    title: v.rule,
-                    file: v.file,
-                    line: v.line,
-                    column: v.column,
-                    endLine: v.endLine,
-                    endColumn: v.endColumn,
-                }))
+                ? result.violations.filter((v) => v.severity === 'error').map(annotationOf)
                 : undefined,
 });
 const main_run = (io = githubIO()) => runAction(validateMigrationAction, io);

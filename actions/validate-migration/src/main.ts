@@ -1,6 +1,7 @@
 import { defineAction, githubIO, runAction, type ActionIO } from '../../core/src/index.js';
 import { validateMigration, type ValidateMigrationResult } from '../../core/src/migrations/engine.js';
 import { validateMigrationInputs } from '../../core/src/migrations/inputs.js';
+import { annotationOf } from '../../core/src/migrations/lint.js';
 import {
   renderCompareSummary,
   renderParitySummary,
@@ -91,17 +92,7 @@ export const validateMigrationAction = defineAction({
               title: 'compare',
             }))
         : result.command === 'lint'
-          ? result.violations
-              .filter((v) => v.severity === 'error')
-              .map((v) => ({
-                message: `${v.message} Fix: ${v.fix}`,
-                title: v.rule,
-                file: v.file,
-                line: v.line,
-                column: v.column,
-                endLine: v.endLine,
-                endColumn: v.endColumn,
-              }))
+          ? result.violations.filter((v) => v.severity === 'error').map(annotationOf)
           : undefined,
 });
 

@@ -19,7 +19,6 @@ import {
   NothingToRevert,
   openRollbackPullRequest,
   RollbackPullRequestError,
-  type KnownGood,
   type RollbackPullRequestResult,
 } from '../rollback-pr/index.js';
 import { createRouter } from '../routers/index.js';
@@ -1302,14 +1301,11 @@ function withStage(state: DeployState, color: Color, stage: Release['stage']): D
  * Commits the deploy state knows served well, newest first: the active colour's build when it has
  * been live, then the builds of earlier promotions that passed.
  */
-function knownGoodCommits(state: DeployState): KnownGood[] {
-  const found: KnownGood[] = [];
+function knownGoodCommits(state: DeployState): string[] {
+  const found: string[] = [];
   const active = state.releases[state.active];
-  if (active?.sha && hasBeenLive(state, state.active))
-    found.push({ sha: active.sha, what: `${state.active}'s ${active.version}` });
-  for (const entry of [...state.history].reverse()) {
-    if (entry.command === 'promote' && entry.verdict === 'succeeded' && entry.sha)
-      found.push({ sha: entry.sha, what: `the promotion of ${entry.version ?? entry.sha} at ${entry.at}` });
-  }
+  if (active?.sha && hasBeenLive(state, state.active)) found.push(active.sha);
+  for (const entry of [...state.history].reverse())
+    if (entry.command === 'promote' && entry.verdict === 'succeeded' && entry.sha) found.push(entry.sha);
   return found;
 }

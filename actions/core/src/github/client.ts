@@ -14,6 +14,11 @@ export const GITHUB_API_VERSION = '2022-11-28';
 /** A GitHub call that hangs must not hold up a deploy: the caller decides whether to go on. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/** The GitHub web site's address (GITHUB_SERVER_URL on GitHub Enterprise Server), for links. */
+export function serverUrl(env: Env): string {
+  return (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+}
+
 export function apiUrl(env: Env): string {
   return (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
 }

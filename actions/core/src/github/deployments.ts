@@ -1,6 +1,7 @@
 import { SWITCHYARD_VERSION } from '../report.js';
 import {
   explainGitHubFailure,
+  serverUrl,
   GitHubError,
   type GitHubCall,
   type Octokit,
@@ -25,8 +26,7 @@ export function runLogUrl(env: Env): string | undefined {
   const { GITHUB_REPOSITORY: repository, GITHUB_RUN_ID: runId } = env;
   if (!repository || !runId) return undefined;
   // The form GitHub's own API gives as a run's html_url; the "/attempts/N" page is not documented.
-  const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-  return `${server}/${repository}/actions/runs/${runId}`;
+  return `${serverUrl(env)}/${repository}/actions/runs/${runId}`;
 }
 
 function shortDescription(text: string): string {

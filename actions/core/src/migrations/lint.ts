@@ -9,7 +9,7 @@ import { findMigrations, migrationOrder, readBaseline, unreadable, type Baseline
 import { ruleIdProblem, type RuleSetting, type ValidateMigrationInputs } from './inputs.js';
 import { parseMigration, type Position, type Statement } from './parser.js';
 import { changesTheSchema, isExpand } from './phases.js';
-import { RULE_IDS, RULES, type FileRuleId } from './rules/index.js';
+import { FILE_RULES, RULE_IDS, RULES, type FileRuleId } from './rules/index.js';
 import type { Finding, Rule, Severity } from './rules/rule.js';
 import { writeSarif } from './sarif.js';
 import { runSquawk } from './squawk.js';
@@ -247,14 +247,7 @@ export class LintRun {
     statement?: Statement,
     comments?: FileComments,
   ): void {
-    const defaults: Record<FileRuleId, Severity> = {
-      'syntax-error': 'error',
-      'migration-order': 'error',
-      'mixed-phases': 'error',
-      'unused-ignore': 'warning',
-      'ignore-without-reason': 'error',
-    };
-    const severity = this.setting(rule, defaults[rule]);
+    const severity = this.setting(rule, FILE_RULES[rule].severity);
     if (severity === 'off') return;
     if (comments && suppressedBy(comments, rule, statement?.index)) return;
     this.violations.push({
@@ -387,15 +380,10 @@ export class LintRun {
     const sarif = await writeSarif(violations, this.deps.io.env);
     // Errors become annotations when the action fails; warnings are annotated here, at their place.
     for (const v of violations)
-      if (v.severity === 'warning')
-        this.deps.io.warning(`${v.message} Fix: ${v.fix}`, {
-          title: v.rule,
-          file: v.file,
-          line: v.line,
-          column: v.column,
-          endLine: v.endLine,
-          endColumn: v.endColumn,
-        });
+      if (v.severity === 'warning') {
+        const { message, ...where } = annotationOf(v);
+        this.deps.io.warning(message, where);
+      }
     const errors = violations.filter((v) => v.severity === 'error').length;
     this.deps.io.info(
       `${count(this.files.length, 'file')} checked: ${count(errors, 'error')}, ${count(violations.length - errors, 'warning')}; phase ${phase}`,
@@ -413,6 +401,19 @@ export class LintRun {
       squawk,
     };
   }
+}
+
+/** A violation as an annotation at its statement: the rule as the title, the fix in the text. */
+export function annotationOf(v: Violation) {
+  return {
+    message: `${v.message} Fix: ${v.fix}`,
+    title: v.rule,
+    file: v.file,
+    line: v.line,
+    column: v.column,
+    endLine: v.endLine,
+    endColumn: v.endColumn,
+  };
 }
 
 function span(start: Position, end: Position) {

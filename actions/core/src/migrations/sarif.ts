@@ -16,7 +16,7 @@ const DOCS = 'https://github.com/switchyard-actions/switchyard/blob/main/docs/ru
 export function sarifLog(violations: readonly Violation[]) {
   const described = new Map<string, string>([
     ...RULES.map((rule): [string, string] => [rule.id, rule.summary]),
-    ...Object.entries(FILE_RULES),
+    ...Object.entries(FILE_RULES).map(([id, rule]): [string, string] => [id, rule.summary]),
   ]);
   const ids = [...new Set(violations.map((v) => v.rule))].sort();
   return {

@@ -43,7 +43,8 @@ export async function runSquawk(
   const version = await runner.run(['squawk', '--version'], { cwd, env, timeoutMs: 30_000 });
   if (version.exitCode !== 0)
     return { findings: [], missing: 'squawk is not on PATH (npm install -g squawk-cli)' };
-  if (files.length === 0) return { version: version.stdout.trim().replace(/^squawk\s*/, ''), findings: [] };
+  const installed = version.stdout.trim().replace(/^squawk\s*/, '');
+  if (files.length === 0) return { version: installed, findings: [] };
   const argv = [
     'squawk',
     '--reporter',
@@ -68,7 +69,7 @@ export async function runSquawk(
     );
   }
   return {
-    version: version.stdout.trim().replace(/^squawk\s*/, ''),
+    version: installed,
     findings: parsed.map((each) => ({
       file: each.file,
       line: each.line + 1,

@@ -5,6 +5,7 @@ import {
   GitHubError,
   githubClient,
   repoFromEnv,
+  serverUrl,
   type Octokit,
   type Repository,
 } from '../github/client.js';
@@ -56,13 +57,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Where the last good commit came from, in the order they are asked. */
 export type GoodSource = 'deploy state' | 'GitHub deployments' | 'good-sha';
 
-/** A candidate for the last good commit, from the deploy state: newest first. */
-export interface KnownGood {
-  sha: string;
-  /** e.g. "blue's release v1.4.1, live since …" */
-  what: string;
-}
-
 export interface RollbackPullRequestRequest {
   io: ActionIO;
   runner: ProcessRunner;
@@ -74,7 +68,8 @@ export interface RollbackPullRequestRequest {
   /** The commit that broke, and what it was deployed as. */
   bad: { sha: string; version?: string };
   /** What the deploy state knows was good, newest first. */
-  knownGood: KnownGood[];
+  /** Commits the deploy state knows served well, newest first. */
+  knownGood: string[];
   goodSha?: string;
   baseBranch?: string;
   labels: string[];
@@ -184,8 +179,8 @@ async function goodCandidates(
   const bad = request.bad.sha.toLowerCase();
   const differs = (sha: string) => !bad.startsWith(sha.toLowerCase()) && !sha.toLowerCase().startsWith(bad);
   const found: { sha: string; source: GoodSource }[] = request.knownGood
-    .filter((each) => differs(each.sha))
-    .map((each) => ({ sha: each.sha.toLowerCase(), source: 'deploy state' }));
+    .filter(differs)
+    .map((sha) => ({ sha: sha.toLowerCase(), source: 'deploy state' }));
   try {
     for (const sha of await successfulDeployments(octokit, repository, request.environment, differs))
       found.push({ sha: sha.toLowerCase(), source: 'GitHub deployments' });
@@ -249,8 +244,7 @@ async function successfulDeployments(
 }
 
 function commitLink(env: Env, repository: Repository, sha: string): string {
-  const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-  return `[\`${sha.slice(0, 7)}\`](${server}/${repository.owner}/${repository.repo}/commit/${sha})`;
+  return `[\`${sha.slice(0, 7)}\`](${serverUrl(env)}/${repository.owner}/${repository.repo}/commit/${sha})`;
 }
 
 function describeBreach(breach: Breach): string {

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { Redis, RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../../clock.js';
-import { loadRedisClient } from '../../drivers.js';
+import { closeRedis, loadRedisClient } from '../../drivers.js';
 import { InputError, messageOf, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
 import { decodeUrlPart } from '../../inputs.js';
@@ -828,16 +828,7 @@ class Connection {
   }
 
   async close(): Promise<void> {
-    const client = this.client;
-    if (client.status === 'ready') {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        client.quit().catch(() => undefined),
-        new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
-      ]);
-      clearTimeout(timer);
-    }
-    this.drop();
+    await closeRedis(this.client);
   }
 
   /** Now, not after ioredis's grace period: nothing is waiting for a reply worth having. */

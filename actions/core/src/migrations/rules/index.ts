@@ -1,6 +1,6 @@
 import { breakingRules } from './breaking.js';
 import { lockRules } from './locks.js';
-import type { Rule } from './rule.js';
+import type { Rule, Severity } from './rule.js';
 import { transactionRules } from './transactions.js';
 
 /** The checks the lint engine runs on each statement, by category. */
@@ -11,14 +11,26 @@ export const RULES: readonly Rule[] = [...breakingRules, ...lockRules, ...transa
  * switchyard.yml and ignored like any rule.
  */
 export const FILE_RULES = {
-  'syntax-error': 'PostgreSQL cannot parse the file: nothing in it can be checked, and it would fail to run.',
-  'migration-order':
-    'A new migration file sorts before one that was already there: tools that run files in order may skip it, or run it out of order.',
-  'mixed-phases':
-    'A contract-phase file (-- switchyard: contract) also expands the schema: expand and contract belong to different deploys.',
-  'unused-ignore': 'A switchyard-ignore comment that suppresses nothing.',
-  'ignore-without-reason': 'A switchyard-ignore comment without ": <reason>" suppresses nothing.',
-} as const;
+  'syntax-error': {
+    severity: 'error',
+    summary: 'PostgreSQL cannot parse the file: nothing in it can be checked, and it would fail to run.',
+  },
+  'migration-order': {
+    severity: 'error',
+    summary:
+      'A new migration file sorts before one that was already there: tools that run files in order may skip it, or run it out of order.',
+  },
+  'mixed-phases': {
+    severity: 'error',
+    summary:
+      'A contract-phase file (-- switchyard: contract) also expands the schema: expand and contract belong to different deploys.',
+  },
+  'unused-ignore': { severity: 'warning', summary: 'A switchyard-ignore comment that suppresses nothing.' },
+  'ignore-without-reason': {
+    severity: 'error',
+    summary: 'A switchyard-ignore comment without ": <reason>" suppresses nothing.',
+  },
+} as const satisfies Record<string, { severity: Severity; summary: string }>;
 
 export type FileRuleId = keyof typeof FILE_RULES;
 

@@ -66,6 +66,17 @@ function list<T = Body>(value: unknown): T[] {
   return Array.isArray(value) ? (value as T[]) : [];
 }
 
+/** An ALTER TABLE of a table live traffic reaches (not one this file created), with its name. */
+function liveAlterTable(
+  statement: Statement,
+  context: StatementContext,
+): { body: Body; table: string } | undefined {
+  const [kind, body] = nodeOf(statement.node);
+  if (kind !== 'AlterTableStmt') return undefined;
+  const table = relationName(body.relation as RangeVar);
+  return tableIsNew(table, context) ? undefined : { body, table };
+}
+
 /** The bodies of an ALTER TABLE's commands. */
 function commands(body: Body): Body[] {
   return list<Node>(body.cmds).map((each) => nodeOf(each)[1]);
@@ -636,10 +647,9 @@ const constraintMissingNotValid: Rule = {
   summary:
     'ADD CONSTRAINT CHECK / FOREIGN KEY without NOT VALID (or VALIDATE in the same transaction) scans the table under a lock that blocks traffic.',
   check(statement, context): Finding[] {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind !== 'AlterTableStmt') return [];
-    const table = relationName(body.relation as RangeVar);
-    if (tableIsNew(table, context)) return [];
+    const live = liveAlterTable(statement, context);
+    if (!live) return [];
+    const { body, table } = live;
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype === 'AT_ValidateConstraint') {
@@ -720,10 +730,9 @@ const addingForeignKeyConstraint: Rule = {
   summary:
     'A foreign key added to a live table without NOT VALID blocks writes to both tables while it is checked.',
   check(statement, context): Finding[] {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind !== 'AlterTableStmt') return [];
-    const table = relationName(body.relation as RangeVar);
-    if (tableIsNew(table, context)) return [];
+    const live = liveAlterTable(statement, context);
+    if (!live) return [];
+    const { body, table } = live;
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype === 'AT_AddConstraint') {
@@ -769,10 +778,9 @@ const addingFieldWithDefault: Rule = {
   summary:
     'ADD COLUMN that rewrites the table: a volatile default, a generated, identity or serial column; any default before PostgreSQL 11.',
   check(statement, context): Finding[] {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind !== 'AlterTableStmt') return [];
-    const table = relationName(body.relation as RangeVar);
-    if (tableIsNew(table, context)) return [];
+    const live = liveAlterTable(statement, context);
+    if (!live) return [];
+    const { body, table } = live;
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype !== 'AT_AddColumn') continue;
@@ -798,10 +806,9 @@ const addingNotNullableField: Rule = {
   summary:
     'SET NOT NULL scans the whole table under ACCESS EXCLUSIVE (unless a validated CHECK proves it, from PostgreSQL 12).',
   check(statement, context): Finding[] {
-    const [kind, body] = nodeOf(statement.node);
-    if (kind !== 'AlterTableStmt') return [];
-    const table = relationName(body.relation as RangeVar);
-    if (tableIsNew(table, context)) return [];
+    const live = liveAlterTable(statement, context);
+    if (!live) return [];
+    const { body, table } = live;
     const findings: Finding[] = [];
     for (const command of commands(body)) {
       if (command.subtype !== 'AT_SetNotNull') continue;
@@ -861,10 +868,9 @@ function indexBuildingRule(options: {
     severity: 'error',
     summary: options.summary,
     check(statement, context): Finding[] {
-      const [kind, body] = nodeOf(statement.node);
-      if (kind !== 'AlterTableStmt') return [];
-      const table = relationName(body.relation as RangeVar);
-      if (tableIsNew(table, context)) return [];
+      const live = liveAlterTable(statement, context);
+      if (!live) return [];
+      const { body, table } = live;
       const short = table.split('.').at(-1);
       return constraintsBuildingAnIndex(body, options.contype).map((constraint) => ({
         message: options.message(table),

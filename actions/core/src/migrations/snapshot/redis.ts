@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Redis } from 'ioredis';
 import { DEPLOY_STATE_PREFIX, parseInfo, unsupportedServer } from '../../backup/sources/redis.js';
-import { loadRedisClient } from '../../drivers.js';
+import { closeRedis, loadRedisClient } from '../../drivers.js';
 import { InputError, messageOf, UserError } from '../../errors.js';
 import { decodeUrlPart } from '../../inputs.js';
 import { Secrets, redactUrl } from '../../mask.js';
@@ -191,7 +191,7 @@ export async function snapshotRedis(url: string): Promise<NonNullable<Snapshot['
     }
     return { database: endpoint.db, keys: counted, patterns: patterns.list() };
   } finally {
-    await close(client);
+    await closeRedis(client);
   }
 }
 
@@ -249,21 +249,6 @@ function parseEndpoint(text: string): Endpoint {
     password: url.password ? decodeUrlPart(url, 'password', INPUT) : undefined,
     tls: url.protocol === 'rediss:',
   };
-}
-
-async function close(client: Redis): Promise<void> {
-  if (client.status === 'ready') {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      client.quit().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, 1_000))),
-    ]);
-    clearTimeout(timer);
-  }
-  if (client.status !== 'end') {
-    client.disconnect();
-    client.stream?.destroy();
-  }
 }
 
 // Duck-typed: under a test runner's VM, errors from another realm fail `instanceof Error`.
