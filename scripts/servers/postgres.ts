@@ -10,6 +10,10 @@ export interface PostgresOptions {
   password?: string;
   /** Name of the database owned by `switchyard` (default 'switchyard'). */
   database?: string;
+  /** `switchyard` may create databases (rehearse's scratch copies, tests' fresh databases). */
+  createDb?: boolean;
+  /** More server settings, e.g. { shared_preload_libraries: 'pg_stat_statements' }. */
+  settings?: Record<string, string>;
 }
 
 export type RunningPostgres = RunningServer & {
@@ -85,6 +89,7 @@ async function startPostgresOnce(opts: PostgresOptions): Promise<RunningPostgres
       'full_page_writes=off',
       '-c',
       'max_connections=50',
+      ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
     port,
     dir,
@@ -125,7 +130,7 @@ async function startPostgresOnce(opts: PostgresOptions): Promise<RunningPostgres
       {
         cwd: dir,
         runAs,
-        input: `CREATE ROLE :"user" LOGIN PASSWORD :'password';\nCREATE DATABASE :"database" OWNER :"user";\n`,
+        input: `CREATE ROLE :"user" LOGIN ${opts.createDb ? 'CREATEDB ' : ''}PASSWORD :'password';\nCREATE DATABASE :"database" OWNER :"user";\n`,
       },
     );
   } catch (error) {

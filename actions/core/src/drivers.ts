@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { InputError, messageOf, UserError } from './errors.js';
+import { redactUrl, type Secrets } from './mask.js';
 
 /**
  * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
@@ -48,4 +50,43 @@ export async function closeRedis(client: Redis): Promise<void> {
   if (client.status === 'end') return;
   client.disconnect();
   client.stream?.destroy();
+}
+
+/**
+ * A connected node-postgres client for the URL an input gave. A bad URL is that input's error; a
+ * refused login says where (password masked). Errors of a connection dropped between queries are
+ * reported by the query that fails, never as an unhandled event.
+ */
+export async function connectPostgres(
+  url: string,
+  options: { input: string; application: string; secrets: Secrets },
+): Promise<pg.Client> {
+  const display = redactUrl(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InputError(
+      options.input,
+      `"${display}" is not a URL: expected postgres://user:password@host:port/database`,
+    );
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+    throw new InputError(options.input, `${display} is not a PostgreSQL URL: expected postgres://…`);
+  const driver = await loadPg();
+  const client = new driver.Client({
+    connectionString: pgConnectionString(parsed),
+    application_name: options.application,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw new UserError(
+      `Could not connect to ${display}: ${options.secrets.redact(messageOf(error))}`,
+      'PostgreSQL',
+    );
+  }
+  return client;
 }

@@ -401,3 +401,19 @@ export function commandLine<const O extends { default?: string; example: string 
     options,
   );
 }
+
+/**
+ * An input table's values from raw text, each missing one at its default: how one engine drives
+ * another (run's backup through the backup engine) with exactly the parsing its users get.
+ */
+export function inputValues<T extends InputTable>(
+  table: T,
+  raw: Partial<Record<keyof T & string, string>>,
+): InputValues<T> {
+  const values: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(table)) {
+    const text = (raw as Record<string, string | undefined>)[name] ?? def.default;
+    values[name] = text === undefined || text === '' ? undefined : parseInput(name, def, text);
+  }
+  return values as InputValues<T>;
+}

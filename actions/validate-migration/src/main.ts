@@ -7,6 +7,7 @@ import {
   renderParitySummary,
   renderSnapshotSummary,
 } from '../../core/src/migrations/snapshot/summary.js';
+import { renderRunSummary } from '../../core/src/migrations/run/summary.js';
 import { renderLintSummary } from '../../core/src/migrations/summary.js';
 
 /** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
@@ -24,7 +25,7 @@ export const validateMigrationAction = defineAction({
   outputs: {
     valid: {
       description:
-        'lint: true when no violation has severity error; compare: true when every expect line holds.',
+        'lint: true when no violation has severity error; run: true when every pending file applied and every check passed; rehearse: true when every query still prepares; compare: true when every expect line holds; parity: true when blue and green answer alike.',
       value: (result) => String(result.valid),
       whenFailed: () => 'false',
     },
@@ -36,8 +37,19 @@ export const validateMigrationAction = defineAction({
     },
     phase: {
       description:
-        'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise.',
-      value: (result) => lintOnly(result, (lint) => lint.phase) ?? '',
+        'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise. run: the same, of the files it applied and kept (none after a restore); the deploy input migration-phase takes it.',
+      value: (result) => (result.command === 'lint' || result.command === 'run' ? result.phase : ''),
+    },
+    applied: {
+      description:
+        'run: JSON list of the files applied and kept (file, sha256, phase, statements, durationMs, outsideTransaction); [] when nothing was or a restore took them back.',
+      value: (result) => JSON.stringify(result.command === 'run' ? result.applied : []),
+      whenFailed: () => '[]',
+    },
+    'backup-id': {
+      description:
+        'run: the id of the backup taken before the first file (empty when nothing was pending or backup is false).',
+      value: (result) => (result.command === 'run' ? (result.backupId ?? '') : ''),
     },
     sarif: {
       description:
@@ -63,11 +75,13 @@ export const validateMigrationAction = defineAction({
   summary: (result) =>
     result.command === 'lint'
       ? renderLintSummary(result)
-      : result.command === 'snapshot'
-        ? renderSnapshotSummary(result)
-        : result.command === 'compare'
-          ? renderCompareSummary(result)
-          : renderParitySummary(result),
+      : result.command === 'run'
+        ? renderRunSummary(result)
+        : result.command === 'snapshot'
+          ? renderSnapshotSummary(result)
+          : result.command === 'compare'
+            ? renderCompareSummary(result)
+            : renderParitySummary(result),
   failure: (result) =>
     result.command === 'parity'
       ? [
@@ -93,7 +107,9 @@ export const validateMigrationAction = defineAction({
             }))
         : result.command === 'lint'
           ? result.violations.filter((v) => v.severity === 'error').map(annotationOf)
-          : undefined,
+          : result.command === 'run'
+            ? result.failures.map(({ code: _code, ...failure }) => failure)
+            : undefined,
 });
 
 export const run = (io: ActionIO = githubIO()) => runAction(validateMigrationAction, io);

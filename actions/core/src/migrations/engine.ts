@@ -1,10 +1,11 @@
 import type { ActionDeps } from '../action.js';
 import type { ValidateMigrationInputs } from './inputs.js';
 import { LintRun, type LintResult } from './lint.js';
+import { runMigrations, type RunResult } from './run/run.js';
 import { checkParity, type ParityResult } from './parity.js';
 import { compareSnapshots, takeSnapshot, type CompareResult, type SnapshotResult } from './snapshot/run.js';
 
-export type ValidateMigrationResult = LintResult | SnapshotResult | CompareResult | ParityResult;
+export type ValidateMigrationResult = LintResult | RunResult | SnapshotResult | CompareResult | ParityResult;
 
 /** validate-migration: one engine per command. */
 export function validateMigration(
@@ -14,6 +15,10 @@ export function validateMigration(
   switch (inputs.command) {
     case 'lint':
       return new LintRun(inputs, deps).execute();
+    case 'run':
+      return runMigrations(inputs, deps);
+    case 'rehearse':
+      throw new Error('rehearse: not built yet');
     case 'snapshot':
       return takeSnapshot(inputs, deps);
     case 'compare':

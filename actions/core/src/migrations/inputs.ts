@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { parseStoreSpec } from '../backup/inputs.js';
 import {
   boolean,
+  duration,
   integer,
   list,
   oneOf,
@@ -56,10 +58,25 @@ const gitRefProblem = (ref: string): string | undefined =>
     ? `"${ref}" is not a git ref (e.g. origin/main, HEAD~1, v1.4.0 or a commit id)`
     : undefined;
 
+const postgresUrlProblem = (raw: string): string | undefined =>
+  /^postgres(ql)?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a postgres:// URL`;
+
+/** A schema or table name as PostgreSQL writes it unquoted: letters, digits, _ and $. */
+const identifierProblem = (raw: string): string | undefined =>
+  /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(raw)
+    ? undefined
+    : `"${raw}" is not a plain schema name (letters, digits and _; at most 63), e.g. switchyard`;
+
+/** SQL queries, one per line, that must return no rows. */
+const checkQuery = (entry: string) => {
+  const query = entry.replace(/;\s*$/, '').trim();
+  return query === '' ? `"${entry}" is not a query` : { query };
+};
+
 export const validateMigrationInputs = {
   command: oneOf(
-    ['lint', 'snapshot', 'compare', 'parity'],
-    'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect; parity: send the same requests to blue-url and green-url and compare the answers.',
+    ['lint', 'run', 'rehearse', 'snapshot', 'compare', 'parity'],
+    'What to do. lint: check the migration files for what breaks the old code or stalls live traffic; run: apply the pending files to database-url, each in its own transaction, after a backup, restoring it when one fails; rehearse: apply them to a scratch copy and PREPARE the queries the live database runs there, to find what the old code would break on; snapshot: record row counts, checksums and key patterns of database-url and redis-url; compare: check two snapshots against expect; parity: send the same requests to blue-url and green-url and compare the answers.',
     {
       default: 'lint',
     },
@@ -104,10 +121,70 @@ export const validateMigrationInputs = {
     (entry) => ({ id: entry }),
     { commas: true, example: 'require-lock-timeout' },
   ),
-  'database-url': text('snapshot: the PostgreSQL database, postgres://user:password@host:5432/db.', {
-    example: 'postgres://app:${{ secrets.PG_PASSWORD }}@db.internal:5432/shop',
-    check: (raw) =>
-      /^postgres(ql)?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a postgres:// URL`,
+  'database-url': text(
+    'snapshot, run, rehearse: the PostgreSQL database, postgres://user:password@host:5432/db (rehearse only reads it).',
+    {
+      example: 'postgres://app:${{ secrets.PG_PASSWORD }}@db.internal:5432/shop',
+      check: postgresUrlProblem,
+    },
+  ),
+  'tracking-schema': text(
+    'run, rehearse: the schema of the switchyard_migrations table, which records each file applied (its sha256, when, how long, by whom); created when missing.',
+    { default: 'public', example: 'switchyard', check: identifierProblem },
+  ),
+  store: parsedBy(
+    "run: where the backup taken before the first file goes (the backup action's store: local:DIR, actions-cache or artifact); rehearse: where it finds the latest backup to restore.",
+    parseStoreSpec,
+    { default: 'local:.switchyard/backups', example: 'local:/var/backups/switchyard' },
+  ),
+  backup: boolean(
+    'run: back up database-url before the first pending file (false skips it, with a warning: a failure then cannot be undone).',
+    { default: 'true' },
+  ),
+  'restore-on-failure': boolean(
+    'run: when a file fails after earlier files (or a statement outside a transaction) changed the database, restore it from the backup.',
+    { default: 'true' },
+  ),
+  'lock-timeout': duration(
+    'run, rehearse: the longest a statement waits for a lock before it fails (lock_timeout, set in each transaction): a migration queued behind a long query stalls every query queued behind it.',
+    { default: '5s', min: 1 },
+  ),
+  'statement-timeout': duration(
+    'run, rehearse: the longest one statement may run (statement_timeout, set in each transaction).',
+    { default: '15m', min: 1 },
+  ),
+  'pre-checks': list(
+    'run: SQL queries, one per line, that must return no rows before anything is applied, e.g. SELECT 1 FROM orders WHERE total < 0.',
+    checkQuery,
+    { example: 'SELECT 1 FROM orders WHERE total < 0' },
+  ),
+  'post-checks': list(
+    'run: SQL queries, one per line, that must return no rows once every file is applied (when one returns rows, the run fails and is restored).',
+    checkQuery,
+    { example: 'SELECT 1 FROM users WHERE email IS NULL' },
+  ),
+  'scratch-url': text(
+    'rehearse: the server to create the scratch database on (the database in the URL is only where it connects to create it); default the server of database-url.',
+    {
+      example: 'postgres://postgres:${{ secrets.SCRATCH_PASSWORD }}@scratch.internal:5432/postgres',
+      check: postgresUrlProblem,
+    },
+  ),
+  'schema-only': boolean(
+    'rehearse: copy only the schema of database-url into the scratch database (pg_dump --schema-only) instead of restoring the latest backup.',
+    { default: 'false' },
+  ),
+  queries: integer(
+    'rehearse: how many of the statements the live database runs most often (pg_stat_statements, by calls) are prepared against the migrated copy.',
+    { default: '500', min: 1, max: 100000 },
+  ),
+  'queries-file': text(
+    "rehearse: a SQL file of the application's queries ($1 for parameters), prepared against the migrated copy as well — or instead, when pg_stat_statements is not installed.",
+    { example: 'db/app-queries.sql' },
+  ),
+  'github-token': text('store actions-cache or artifact: finds and writes backups.', {
+    secret: true,
+    example: '${{ github.token }}',
   }),
   'redis-url': text('snapshot: the Redis database, redis://[:password@]host:6379/0 (rediss:// for TLS).', {
     example: 'redis://:${{ secrets.REDIS_PASSWORD }}@cache.internal:6379/0',

@@ -8,7 +8,7 @@ import { statementContexts } from './context.js';
 import { findMigrations, migrationOrder, readBaseline, unreadable, type Baseline } from './files.js';
 import { ruleIdProblem, type RuleSetting, type ValidateMigrationInputs } from './inputs.js';
 import { parseMigration, type Position, type Statement } from './parser.js';
-import { changesTheSchema, isExpand } from './phases.js';
+import { isExpand, phaseOf } from './phases.js';
 import { FILE_RULES, RULE_IDS, RULES, type FileRuleId } from './rules/index.js';
 import type { Finding, Rule, Severity } from './rules/rule.js';
 import { writeSarif } from './sarif.js';
@@ -165,7 +165,6 @@ export class LintRun {
       pgVersion: this.inputs['pg-version'],
       assumeInTransaction: this.inputs['assume-in-transaction'],
     });
-    let changesSchema = false;
     for (const statement of parsed.statements) {
       const context = contexts[statement.index]!;
       const breaking: string[] = [];
@@ -180,7 +179,6 @@ export class LintRun {
           this.statementFinding(file, comments, report, statement, rule, setting, finding);
         }
       }
-      if (changesTheSchema(statement)) changesSchema = true;
       if (breaking.length > 0) {
         report.contract.push({
           line: statement.start.line,
@@ -203,7 +201,7 @@ export class LintRun {
         );
       }
     }
-    report.phase = comments.contract ? 'contract' : changesSchema ? 'expand' : 'none';
+    report.phase = phaseOf(parsed.statements, comments.contract);
     if (comments.contract)
       io.info(`${file}: contract phase (${count(report.contract.length, 'breaking statement')})`);
   }
@@ -424,7 +422,7 @@ function span(start: Position, end: Position) {
 export const printable = (text: string) => neutralise(text);
 
 /** The text, or where it stops being UTF-8. */
-function decodeUtf8(bytes: Buffer): string | { byte: number; at: Position } {
+export function decodeUtf8(bytes: Buffer): string | { byte: number; at: Position } {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {

@@ -1,3 +1,4 @@
+import type { Phase } from './lint.js';
 import type { Statement } from './parser.js';
 import { nodeOf } from './rules/rule.js';
 
@@ -49,4 +50,10 @@ export function isExpand(statement: Statement): boolean {
     return commands.some((each) => ADDS.has(each.AlterTableCmd?.subtype ?? ''));
   }
   return false;
+}
+
+/** A file's phase: contract when it says so, expand when it changes the schema, else none. */
+export function phaseOf(statements: readonly Statement[], contract: boolean): Phase {
+  if (contract) return 'contract';
+  return statements.some(changesTheSchema) ? 'expand' : 'none';
 }

@@ -482,7 +482,7 @@ export interface PostgresClient {
 }
 
 /** The PATH, then each /usr/lib/postgresql/<version>/bin, newest first. */
-function defaultClientDirs(env: Record<string, string | undefined>): string[] {
+export function defaultClientDirs(env: Record<string, string | undefined>): string[] {
   const onPath = (env.PATH ?? '').split(path.delimiter).filter(Boolean);
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)

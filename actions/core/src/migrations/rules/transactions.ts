@@ -111,7 +111,7 @@ function openingBegin(context: StatementContext, index: number): number | undefi
 }
 
 /** CREATE INDEX / DROP INDEX / REINDEX … CONCURRENTLY: the statement's words, or undefined. */
-function concurrentIndexOperation(statement: Statement): string | undefined {
+export function concurrentIndexOperation(statement: Statement): string | undefined {
   const [kind, body] = nodeOf(statement.node);
   if (kind === 'IndexStmt' && body.concurrent) return 'CREATE INDEX CONCURRENTLY';
   if (kind === 'DropStmt' && body.removeType === 'OBJECT_INDEX' && body.concurrent)

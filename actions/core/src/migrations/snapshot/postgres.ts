@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { loadPg, pgConnectionString } from '../../drivers.js';
+import { connectPostgres } from '../../drivers.js';
 import { InputError, messageOf, UserError } from '../../errors.js';
 import { Secrets, redactUrl } from '../../mask.js';
 import type { Snapshot, TableSnapshot } from './snapshot.js';
@@ -82,7 +82,7 @@ export async function snapshotPostgres(
   const secrets = new Secrets();
   secrets.addFromUrl(url);
   const display = redactUrl(url);
-  const client = await connect(url, display, secrets);
+  const client = await connectPostgres(url, { input: INPUT, application: 'switchyard-snapshot', secrets });
   let doing = `reading the catalog of ${display}`;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
@@ -136,34 +136,6 @@ function checkSample(sample: number | undefined): number {
       `${sample} is not a fraction of the rows: give a number above 0 and at most 1, e.g. 0.1`,
     );
   return sample;
-}
-
-async function connect(url: string, display: string, secrets: Secrets): Promise<pg.Client> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new InputError(
-      INPUT,
-      `"${display}" is not a URL: expected postgres://user:password@host:port/database`,
-    );
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
-    throw new InputError(INPUT, `${display} is not a PostgreSQL URL: expected postgres://…`);
-  const driver = await loadPg();
-  const client = new driver.Client({
-    connectionString: pgConnectionString(parsed),
-    application_name: 'switchyard-snapshot',
-  });
-  // A connection dropped between queries is reported by the query that fails.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw new UserError(`Could not connect to ${display}: ${secrets.redact(messageOf(error))}`, 'PostgreSQL');
-  }
-  return client;
 }
 
 async function checkSchemas(client: pg.Client, schemas: string[], display: string): Promise<void> {

@@ -1,0 +1,124 @@
+import type pg from 'pg';
+import type { ActionDeps } from '../../action.js';
+import { runBackupCommand, type BackupOutcome } from '../../backup/engine.js';
+import { backupInputs, type StoreSpec } from '../../backup/inputs.js';
+import { inputValues } from '../../inputs.js';
+
+/** How run reaches the backup engine: the store users named, and the GitHub token its stores may need. */
+export interface BackupSettings {
+  store: StoreSpec;
+  githubToken?: string;
+}
+
+const storeText = (store: StoreSpec) => (store.kind === 'local' ? `local:${store.dir}` : store.kind);
+
+function backupCommand(
+  command: 'backup' | 'restore' | 'list',
+  url: string,
+  settings: BackupSettings,
+  deps: ActionDeps,
+  extra: Record<string, string> = {},
+): Promise<BackupOutcome> {
+  const inputs = inputValues(backupInputs, {
+    command,
+    sources: url,
+    store: storeText(settings.store),
+    ...(settings.githubToken ? { 'github-token': settings.githubToken } : {}),
+    ...extra,
+  });
+  return runBackupCommand(inputs, deps);
+}
+
+/** A backup of the database through the backup engine (the PostgreSQL source): its id. */
+export async function backUp(url: string, settings: BackupSettings, deps: ActionDeps): Promise<string> {
+  const outcome = await backupCommand('backup', url, settings, deps);
+  return outcome.id ?? '';
+}
+
+/** Restores backup `id` into `target` (default: where it was taken), in `mode`. */
+export function restoreBackup(
+  url: string,
+  id: string,
+  settings: BackupSettings,
+  deps: ActionDeps,
+  options: { target?: string; mode: 'replace' | 'fail-if-exists' },
+): Promise<BackupOutcome> {
+  return backupCommand('restore', url, settings, deps, {
+    id,
+    mode: options.mode,
+    'safety-backup': 'false',
+    ...(options.target ? { target: options.target } : {}),
+  });
+}
+
+/** A named object of the database that a migration can create. */
+export interface CatalogObject {
+  /** The DROP that removes it, e.g. `TABLE "public"."orders_v2"`. */
+  drop: string;
+}
+
+/**
+ * The objects a migration can add that pg_restore --clean would not remove (it drops only what the
+ * backup holds): schemas, extensions, relations, types and routines, by identity. What a migration
+ * adds to an existing table (a column, an index, a constraint, a trigger) goes when pg_restore
+ * drops and recreates that table.
+ */
+export async function listObjects(client: pg.Client): Promise<Set<string>> {
+  const user = `n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'`;
+  const notFromExtension = (catalog: string, oid: string) =>
+    `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
+  // An empty search_path: regprocedure then writes every name with its schema.
+  await client.query(`BEGIN READ ONLY; SET LOCAL search_path = ''`);
+  const result = await client.query<{ drop: string }>(`
+    SELECT 'SCHEMA ' || quote_ident(n.nspname) AS drop FROM pg_namespace n
+     WHERE ${user} AND ${notFromExtension('pg_namespace', 'n.oid')}
+    UNION ALL
+    SELECT 'EXTENSION ' || quote_ident(e.extname) FROM pg_extension e WHERE e.extname <> 'plpgsql'
+    UNION ALL
+    SELECT CASE c.relkind WHEN 'v' THEN 'VIEW ' WHEN 'm' THEN 'MATERIALIZED VIEW ' WHEN 'S' THEN 'SEQUENCE '
+                          WHEN 'f' THEN 'FOREIGN TABLE ' ELSE 'TABLE ' END
+           || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND ${user} AND ${notFromExtension('pg_class', 'c.oid')}
+    UNION ALL
+    SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN ' ELSE 'TYPE ' END || quote_ident(n.nspname) || '.' || quote_ident(t.typname)
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE ${user} AND ${notFromExtension('pg_type', 't.oid')}
+       AND (t.typtype IN ('d', 'e', 'r', 'm')
+            OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'))
+    UNION ALL
+    SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE ' WHEN 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END
+           || p.oid::regprocedure::text
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE ${user} AND ${notFromExtension('pg_proc', 'p.oid')}`);
+  await client.query('COMMIT');
+  return new Set(result.rows.map((row) => row.drop));
+}
+
+/**
+ * Drops what the run created (objects there now that were not before), in one transaction:
+ * extensions and schemas first (their contents go with them), then the rest. CASCADE also takes
+ * what an older object gained from them (a column of a new type): the restore recreates those
+ * objects whole.
+ */
+export async function dropCreated(client: pg.Client, before: Set<string>): Promise<string[]> {
+  const created = [...(await listObjects(client))].filter((each) => !before.has(each));
+  const rank = (drop: string) => (drop.startsWith('EXTENSION') ? 0 : drop.startsWith('SCHEMA') ? 1 : 2);
+  created.sort((a, b) => rank(a) - rank(b));
+  if (created.length === 0) return [];
+  await client.query('BEGIN');
+  try {
+    for (const drop of created) {
+      const words = /^(MATERIALIZED VIEW|FOREIGN TABLE) /.test(drop) ? 2 : 1;
+      const parts = drop.split(' ');
+      await client.query(
+        `DROP ${parts.slice(0, words).join(' ')} IF EXISTS ${parts.slice(words).join(' ')} CASCADE`,
+      );
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  return created;
+}
