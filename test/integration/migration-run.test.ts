@@ -44,7 +44,8 @@ async function freshDatabase(): Promise<void> {
     CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL, note text);
     INSERT INTO orders SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 2000) g;
     CREATE TABLE users (id serial PRIMARY KEY, email text);
-    INSERT INTO users (email) SELECT 'u' || g || '@example.com' FROM generate_series(1, 300) g;`);
+    INSERT INTO users (email) SELECT 'u' || g || '@example.com' FROM generate_series(1, 300) g;
+    GRANT SELECT ON orders TO PUBLIC;`);
 }
 
 function migrations(files: Record<string, string>): void {

@@ -218,6 +218,11 @@ describe('restoreCommand', () => {
     expect(restoreCommand('pg_restore', 'merge', 'shop')).toEqual([...base, '--data-only', '--dbname=shop']);
   });
 
+  it('restores the grants only over the database the backup came from (elsewhere its roles may not exist)', () => {
+    expect(restoreCommand('pg_restore', 'replace', 'shop', true)).not.toContain('--no-privileges');
+    expect(restoreCommand('pg_restore', 'replace', 'shop', false)).toContain('--no-privileges');
+  });
+
   it('keeps a database name that looks like connection settings a name', () => {
     expect(restoreCommand('pg_restore', 'merge', "a=b's").at(-1)).toBe("--dbname=dbname='a=b\\'s'");
     expect(restoreCommand('pg_restore', 'merge', 'postgres://x').at(-1)).toBe(

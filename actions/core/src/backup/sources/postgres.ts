@@ -213,7 +213,12 @@ class PostgresSource implements BackupSource {
       const server = await serverVersion(client);
       const sequencesBefore = context.mode === 'merge' ? await sequenceValues(client) : undefined;
       const result = await this.stream(
-        restoreCommand(pgRestore.path, context.mode, databaseOf(target, this.baseEnv)),
+        restoreCommand(
+          pgRestore.path,
+          context.mode,
+          databaseOf(target, this.baseEnv),
+          context.target === undefined,
+        ),
         {
           env: this.childEnv(target),
           input: open(),
@@ -817,8 +822,17 @@ export function dumpCommand(pgDump: string, plan: TablePlan & { snapshot?: strin
   ];
 }
 
-/** pg_restore reading the part from stdin, all or nothing, as the target's own user. */
-export function restoreCommand(pgRestore: string, mode: RestoreMode, database: string): string[] {
+/**
+ * pg_restore reading the part from stdin, all or nothing, as the target's own user. Into another
+ * database the grants are left out (its roles may not exist); over the database the backup was
+ * taken from they are restored, or the application's roles would lose their privileges.
+ */
+export function restoreCommand(
+  pgRestore: string,
+  mode: RestoreMode,
+  database: string,
+  overSource = false,
+): string[] {
   const byMode: Record<RestoreMode, string[]> = {
     'fail-if-exists': [],
     replace: ['--clean', '--if-exists'],
@@ -828,7 +842,7 @@ export function restoreCommand(pgRestore: string, mode: RestoreMode, database: s
     pgRestore,
     '--no-password',
     '--no-owner',
-    '--no-privileges',
+    ...(overSource ? [] : ['--no-privileges']),
     '--exit-on-error',
     '--single-transaction',
     ...byMode[mode],
