@@ -122,6 +122,25 @@ export function annotations(stdout: string, kind: 'error' | 'warning' | 'notice'
     .map((line) => unescapeCommandData(line.slice(line.indexOf('::', 2) + 2)));
 }
 
+/** Each `::error file=…,line=…::message` as the runner reads it: its properties (file, line, col, title…) and message. */
+export function workflowCommands(
+  stdout: string,
+  kind: 'error' | 'warning',
+): (Record<string, string> & { message: string })[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith(`::${kind} `) || line.startsWith(`::${kind}::`))
+    .map((line) => {
+      const end = line.indexOf('::', 2);
+      const properties: Record<string, string> = {};
+      for (const pair of line.slice(`::${kind}`.length, end).trim().split(',').filter(Boolean)) {
+        const [key = '', value = ''] = pair.split('=');
+        properties[key] = unescapeCommandData(value.replaceAll('%2C', ',').replaceAll('%3A', ':'));
+      }
+      return { ...properties, message: unescapeCommandData(line.slice(end + 2)) };
+    });
+}
+
 /** A workflow command's data as the runner reads it back. */
 function unescapeCommandData(data: string): string {
   return data.replaceAll('%0D', '\r').replaceAll('%0A', '\n').replaceAll('%25', '%');

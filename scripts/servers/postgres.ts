@@ -14,10 +14,16 @@ export interface PostgresOptions {
   createDb?: boolean;
   /** More server settings, e.g. { shared_preload_libraries: 'pg_stat_statements' }. */
   settings?: Record<string, string>;
+  /** Extensions created in the database by the superuser (e.g. pg_stat_statements, which only it may create). */
+  extensions?: string[];
+  /** A password for the superuser `postgres` over TCP; then `superuserUrl` is set. */
+  superuserPassword?: string;
 }
 
 export type RunningPostgres = RunningServer & {
   url: string;
+  /** The superuser's URL, when a superuserPassword was given. */
+  superuserUrl?: string;
   database: string;
   user: string;
   password: string;
@@ -130,7 +136,20 @@ async function startPostgresOnce(opts: PostgresOptions): Promise<RunningPostgres
       {
         cwd: dir,
         runAs,
-        input: `CREATE ROLE :"user" LOGIN ${opts.createDb ? 'CREATEDB ' : ''}PASSWORD :'password';\nCREATE DATABASE :"database" OWNER :"user";\n`,
+        input: [
+          `CREATE ROLE :"user" LOGIN ${opts.createDb ? 'CREATEDB ' : ''}PASSWORD :'password';`,
+          'CREATE DATABASE :"database" OWNER :"user";',
+          ...(opts.superuserPassword
+            ? [`ALTER ROLE postgres PASSWORD '${opts.superuserPassword.replaceAll("'", "''")}';`]
+            : []),
+          ...(opts.extensions?.length
+            ? [
+                '\\c :"database"',
+                ...opts.extensions.map((name) => `CREATE EXTENSION IF NOT EXISTS "${name}";`),
+              ]
+            : []),
+          '',
+        ].join('\n'),
       },
     );
   } catch (error) {
@@ -139,7 +158,10 @@ async function startPostgresOnce(opts: PostgresOptions): Promise<RunningPostgres
   }
 
   const url = `postgres://${USER}:${encodeURIComponent(password)}@${HOST}:${port}/${encodeURIComponent(database)}`;
-  return { ...server, url, database, user: USER, password };
+  const superuserUrl = opts.superuserPassword
+    ? `postgres://postgres:${encodeURIComponent(opts.superuserPassword)}@${HOST}:${port}/postgres`
+    : undefined;
+  return { ...server, url, superuserUrl, database, user: USER, password };
 }
 
 /** The newest /usr/lib/postgresql/<version>/bin, else wherever `postgres` is on the PATH. */

@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { annotations, runLikeTheRunner, type RunnerResult } from '../../scripts/run-action.js';
+import {
+  annotations,
+  runLikeTheRunner,
+  workflowCommands,
+  type RunnerResult,
+} from '../../scripts/run-action.js';
 
 let root: string;
 let dist: string;
@@ -46,27 +51,6 @@ async function lint(
     { cwd, dist: from },
   );
   return { ...run, runnerTemp };
-}
-
-/** A workflow command's properties (`::error file=…,line=…::`), unescaped as the runner reads them. */
-function commands(stdout: string, kind: 'error' | 'warning') {
-  return stdout
-    .split('\n')
-    .filter((line) => line.startsWith(`::${kind} `) || line.startsWith(`::${kind}::`))
-    .map((line) => {
-      const end = line.indexOf('::', 2);
-      const properties: Record<string, string> = {};
-      for (const pair of line.slice(`::${kind}`.length, end).trim().split(',').filter(Boolean)) {
-        const [key = '', value = ''] = pair.split('=');
-        properties[key] = value
-          .replaceAll('%2C', ',')
-          .replaceAll('%3A', ':')
-          .replaceAll('%0D', '\r')
-          .replaceAll('%0A', '\n')
-          .replaceAll('%25', '%');
-      }
-      return properties;
-    });
 }
 
 interface Violation {
@@ -179,7 +163,7 @@ ALTER TYPE order_status ADD VALUE 'refunded';
     );
 
     const errors = violations.filter((v) => v.severity === 'error');
-    const raised = commands(run.stdout, 'error');
+    const raised = workflowCommands(run.stdout, 'error');
     expect(raised).toHaveLength(errors.length);
     expect(annotations(run.stdout)).toHaveLength(errors.length);
     for (const v of errors) {
@@ -224,7 +208,7 @@ SELECT 1;
         message: expect.stringContaining('"TABLEE"'),
       }),
     ]);
-    expect(commands(run.stdout, 'error')).toEqual([
+    expect(workflowCommands(run.stdout, 'error')).toEqual([
       expect.objectContaining({
         title: 'syntax-error',
         file: 'migrations/V2__typo.sql',

@@ -2,11 +2,13 @@ import { defineAction, githubIO, runAction, type ActionIO } from '../../core/src
 import { validateMigration, type ValidateMigrationResult } from '../../core/src/migrations/engine.js';
 import { validateMigrationInputs } from '../../core/src/migrations/inputs.js';
 import { annotationOf } from '../../core/src/migrations/lint.js';
+import type { RehearsalViolation } from '../../core/src/migrations/rehearse/rehearse.js';
 import {
   renderCompareSummary,
   renderParitySummary,
   renderSnapshotSummary,
 } from '../../core/src/migrations/snapshot/summary.js';
+import { renderRehearseSummary } from '../../core/src/migrations/rehearse/summary.js';
 import { renderRunSummary } from '../../core/src/migrations/run/summary.js';
 import { renderLintSummary } from '../../core/src/migrations/summary.js';
 
@@ -17,6 +19,14 @@ const lintOnly = <T>(
   result: ValidateMigrationResult,
   value: (lint: Extract<ValidateMigrationResult, { command: 'lint' }>) => T,
 ) => (result.command === 'lint' ? value(result) : undefined);
+
+const rehearsalAnnotation = (violation: RehearsalViolation) => ({
+  message: `the old code's statement "${violation.query.replace(/\s+/g, ' ').slice(0, 200)}"${violation.calls !== undefined ? ` (${violation.calls} calls)` : ''} no longer prepares after the migration: ${violation.error}. Blue would fail with it during the shift: keep what it reads (expand now, contract in a later deploy)`,
+  title: 'rehearse',
+  ...(violation.source === 'queries-file' && violation.file
+    ? { file: violation.file, line: violation.line }
+    : {}),
+});
 
 export const validateMigrationAction = defineAction({
   name: 'validate-migration',
@@ -30,9 +40,13 @@ export const validateMigrationAction = defineAction({
       whenFailed: () => 'false',
     },
     violations: {
-      description: `lint: JSON list of file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all).`,
+      description: `lint: JSON list of file, line, column, endLine, endColumn, rule, severity, message, fix — the first ${MAX_OUTPUT_VIOLATIONS} (a step output must stay under GitHub's 1 MB; the report and the SARIF file hold all). rehearse: JSON list of query, source (pg_stat_statements or queries-file), calls, line, error, code — each statement of the application that no longer prepares after the migration.`,
       value: (result) =>
-        JSON.stringify(lintOnly(result, (lint) => lint.violations.slice(0, MAX_OUTPUT_VIOLATIONS)) ?? []),
+        JSON.stringify(
+          result.command === 'lint' || result.command === 'rehearse'
+            ? result.violations.slice(0, MAX_OUTPUT_VIOLATIONS)
+            : [],
+        ),
       whenFailed: () => '[]',
     },
     phase: {
@@ -77,11 +91,13 @@ export const validateMigrationAction = defineAction({
       ? renderLintSummary(result)
       : result.command === 'run'
         ? renderRunSummary(result)
-        : result.command === 'snapshot'
-          ? renderSnapshotSummary(result)
-          : result.command === 'compare'
-            ? renderCompareSummary(result)
-            : renderParitySummary(result),
+        : result.command === 'rehearse'
+          ? renderRehearseSummary(result)
+          : result.command === 'snapshot'
+            ? renderSnapshotSummary(result)
+            : result.command === 'compare'
+              ? renderCompareSummary(result)
+              : renderParitySummary(result),
   failure: (result) =>
     result.command === 'parity'
       ? [
@@ -109,7 +125,12 @@ export const validateMigrationAction = defineAction({
           ? result.violations.filter((v) => v.severity === 'error').map(annotationOf)
           : result.command === 'run'
             ? result.failures.map(({ code: _code, ...failure }) => failure)
-            : undefined,
+            : result.command === 'rehearse'
+              ? [
+                  ...result.failures.map(({ code: _code, ...failure }) => failure),
+                  ...result.violations.map(rehearsalAnnotation),
+                ]
+              : undefined,
 });
 
 export const run = (io: ActionIO = githubIO()) => runAction(validateMigrationAction, io);

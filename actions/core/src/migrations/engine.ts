@@ -1,11 +1,13 @@
 import type { ActionDeps } from '../action.js';
 import type { ValidateMigrationInputs } from './inputs.js';
 import { LintRun, type LintResult } from './lint.js';
+import { rehearseMigrations, type RehearseResult } from './rehearse/rehearse.js';
 import { runMigrations, type RunResult } from './run/run.js';
 import { checkParity, type ParityResult } from './parity.js';
 import { compareSnapshots, takeSnapshot, type CompareResult, type SnapshotResult } from './snapshot/run.js';
 
-export type ValidateMigrationResult = LintResult | RunResult | SnapshotResult | CompareResult | ParityResult;
+export type ValidateMigrationResult =
+  LintResult | RunResult | RehearseResult | SnapshotResult | CompareResult | ParityResult;
 
 /** validate-migration: one engine per command. */
 export function validateMigration(
@@ -18,7 +20,7 @@ export function validateMigration(
     case 'run':
       return runMigrations(inputs, deps);
     case 'rehearse':
-      throw new Error('rehearse: not built yet');
+      return rehearseMigrations(inputs, deps);
     case 'snapshot':
       return takeSnapshot(inputs, deps);
     case 'compare':

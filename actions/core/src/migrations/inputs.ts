@@ -154,12 +154,12 @@ export const validateMigrationInputs = {
     { default: '15m', min: 1 },
   ),
   'pre-checks': list(
-    'run: SQL queries, one per line, that must return no rows before anything is applied, e.g. SELECT 1 FROM orders WHERE total < 0.',
+    'run, rehearse: SQL queries, one per line, that must return no rows before anything is applied, e.g. SELECT 1 FROM orders WHERE total < 0.',
     checkQuery,
     { example: 'SELECT 1 FROM orders WHERE total < 0' },
   ),
   'post-checks': list(
-    'run: SQL queries, one per line, that must return no rows once every file is applied (when one returns rows, the run fails and is restored).',
+    'run, rehearse: SQL queries, one per line, that must return no rows once every file is applied (when one returns rows, run fails and restores the backup; rehearse fails).',
     checkQuery,
     { example: 'SELECT 1 FROM users WHERE email IS NULL' },
   ),

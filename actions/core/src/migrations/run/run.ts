@@ -107,6 +107,8 @@ export class MigrationRun {
   constructor(
     private readonly inputs: ValidateMigrationInputs,
     private readonly deps: ActionDeps,
+    /** A rehearsal applies to a scratch copy: no backup, no restore, nothing to warn about. */
+    private readonly options: { rehearsal?: boolean } = {},
   ) {
     const url = inputs['database-url'];
     if (!url)
@@ -266,6 +268,7 @@ export class MigrationRun {
   /** The backup, and what a restore is checked against: taken before the first file. */
   private async prepareWayBack(): Promise<{ objects: Set<string>; fingerprint?: Fingerprint } | undefined> {
     const { inputs, deps } = this;
+    if (this.options.rehearsal) return undefined;
     if (!inputs.backup) {
       deps.io.warning(
         `backup: false — ${this.display} is not backed up before the migrations: if one fails after another committed, the database cannot be restored`,
@@ -401,6 +404,7 @@ export class MigrationRun {
   ): Promise<void> {
     const { inputs, result } = this;
     result.changed = this.changed;
+    if (this.options.rehearsal) return;
     if (!this.changed) {
       this.log(
         'nothing was changed: the failing transaction rolled back, and no earlier file of this run committed',
