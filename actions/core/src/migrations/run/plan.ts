@@ -42,14 +42,17 @@ export class StatementFailed extends UserError {
 /** The sha256 recorded for a file: of its bytes, as git has them. */
 export const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-/** Reads and plans one file; anything that would stop it half-way is found here, before the run. */
-export async function planFile(file: string, cwd: string, serverMajor: number): Promise<PlannedFile> {
-  let bytes: Buffer;
+/** A migration file's bytes. */
+export async function readMigrationFile(file: string, cwd: string): Promise<Buffer> {
   try {
-    bytes = await readFile(path.join(cwd, file));
+    return await readFile(path.join(cwd, file));
   } catch (error) {
     throw unreadable(file, error);
   }
+}
+
+/** Plans one file; anything that would stop it half-way is found here, before the run. */
+export async function planFile(file: string, bytes: Buffer, serverMajor: number): Promise<PlannedFile> {
   const decoded = decodeUtf8(bytes);
   if (typeof decoded !== 'string')
     throw located(file, decoded.at, `${file} is not UTF-8; save it as UTF-8 (nothing was applied)`);

@@ -11,7 +11,14 @@ import type { ValidateMigrationInputs } from '../inputs.js';
 import type { Phase } from '../lint.js';
 import type { Statement } from '../parser.js';
 import { fingerprint, fingerprintDifferences, type Fingerprint } from './fingerprint.js';
-import { planFile, positionIn, StatementFailed, type PlannedFile } from './plan.js';
+import {
+  planFile,
+  positionIn,
+  readMigrationFile,
+  sha256Of,
+  StatementFailed,
+  type PlannedFile,
+} from './plan.js';
 import { backUp, dropCreated, listObjects, restoreBackup, type BackupSettings } from './restore.js';
 import {
   ensureTrackingTable,
@@ -206,22 +213,29 @@ export class MigrationRun {
     const planned: PlannedFile[] = [];
     const lastApplied = [...applied.keys()].sort(migrationOrder).at(-1);
     for (const file of files) {
-      const plan = await planFile(file, this.deps.cwd, major);
+      const bytes = await readMigrationFile(file, this.deps.cwd);
       const record = applied.get(file);
+      // Only what will run is parsed: an applied file is only compared.
       if (!record) {
-        planned.push(plan);
+        planned.push(await planFile(file, bytes, major));
         continue;
       }
       this.result.alreadyApplied.push(file);
-      if (record.sha256 !== plan.sha256)
+      const sha256 = sha256Of(bytes);
+      if (record.sha256 !== sha256)
         this.fail({
-          message: `${file} was applied on ${record.appliedAt} and has changed since (sha256 ${record.sha256.slice(0, 12)} then, ${plan.sha256.slice(0, 12)} now): an applied migration must not change. Restore its old content and put the change in a new file; nothing was applied`,
+          message: `${file} was applied on ${record.appliedAt} and has changed since (sha256 ${record.sha256.slice(0, 12)} then, ${sha256.slice(0, 12)} now): an applied migration must not change. Restore its old content and put the change in a new file; nothing was applied`,
           title: 'migration drift',
           file,
           line: 1,
         });
     }
     this.result.pending = planned.map((each) => each.file);
+    const gone = [...applied.keys()].filter((file) => !files.includes(file));
+    if (gone.length > 0)
+      this.log(
+        `recorded as applied but not among the migrations now (renamed or deleted, left alone): ${gone.join(', ')}`,
+      );
     this.log(
       `${count(files.length, 'migration file')}: ${this.result.alreadyApplied.length} already applied, ${planned.length} pending (tracked in ${trackingTable(this.inputs['tracking-schema'])} of ${this.display})`,
     );
@@ -503,7 +517,7 @@ export class MigrationRun {
 
   private databaseError(error: unknown): UserError {
     return new UserError(
-      `PostgreSQL failed while running migrations on ${this.display}: ${this.secrets.redact(messageOf(error))}`,
+      `PostgreSQL failed while running migrations on ${this.display}: ${this.secrets.redact(messageOf(error))}. ${this.keptText()}${this.result.backupId ? ` The backup taken first is ${this.result.backupId}.` : ''}`,
       'PostgreSQL',
     );
   }
