@@ -8,6 +8,7 @@
  * one first, so the deploy state knows it was good when the bad one is rolled back.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { annotations } from '../../scripts/run-action.js';
 import {
   ENVIRONMENT,
@@ -43,6 +44,8 @@ describe('blue-green.yml rehearsed on this machine', () => {
     expect(resultsOf(good)).toEqual({
       preflight: 'success',
       backup: 'skipped',
+      // No database_url: the migrations are linted, not applied, and stage runs all the same.
+      migrate: 'skipped',
       stage: 'success',
       'load-test': 'success',
       promote: 'success',
@@ -121,4 +124,59 @@ describe('blue-green.yml rehearsed on this machine', () => {
     expect(await rehearsal.servedBy(20)).toEqual({ green: 20 });
     expect(rehearsal.pulls()).toHaveLength(before);
   }, 45_000);
+
+  it('(d) after a contract-phase migration, a release that breaks at 25% freezes: nginx keeps the split, the rollback job holds it', async () => {
+    if (!good) throw new Error('needs (a): the live build is the lint’s baseline');
+    const before = rehearsal.pulls().length;
+    // The team marks the drop (c) refused as the contract phase it is; applying it is theirs
+    // (no database_url), so promote gets the phase preflight's lint found.
+    const contract = await rehearsal.release(
+      'v5',
+      'orders: drop total, as the contract phase',
+      {
+        'db/migrations/003_drop_total.sql':
+          "-- switchyard: contract\nSET lock_timeout = '2s';\nALTER TABLE orders DROP COLUMN total;\n",
+        'app/VERSION': 'v5\n',
+      },
+      { breakAt: 25 },
+    );
+    expect(resultsOf(contract)).toEqual({
+      preflight: 'success',
+      backup: 'skipped',
+      migrate: 'skipped',
+      stage: 'success',
+      'load-test': 'success',
+      promote: 'failure',
+      // It runs (promote failed without rolling back), and holds.
+      rollback: 'success',
+      restore: 'skipped',
+    });
+    expect(contract.result.jobs.preflight?.outputs).toMatchObject({ 'migration-phase': 'contract' });
+    const promote = contract.result.jobs.promote;
+    expect(promote?.outputs).toMatchObject({ 'rolled-back': 'false', frozen: 'true', verdict: 'failed' });
+    expect(annotations(promote?.log.join('\n') ?? '')).toEqual([
+      expect.stringMatching(
+        /^traffic is frozen at 25% blue \(blue 25% \/ green 75%\), not rolled back: .*exceeds max-error-rate .* at 25%\. A contract-phase migration was applied/,
+      ),
+    ]);
+    const rollback = contract.result.jobs.rollback;
+    expect(
+      Object.fromEntries((rollback?.steps ?? []).filter((s) => s.id).map((s) => [s.id, s.outcome])),
+    ).toEqual({ status: 'success', rollback: 'skipped', frozen: 'success', revert: 'skipped' });
+    expect(rollback?.outputs).toMatchObject({ frozen: 'true', 'traffic-safe': 'false' });
+    expect(contract.result.outputs).toMatchObject({ frozen: 'true', 'rolled-back': 'false' });
+    // nginx still splits as the failing step left it: the old code got no traffic back.
+    const upstream = readFileSync(rehearsal.setup.upstreamFile ?? '', 'utf8');
+    expect(/# switchyard-weights: (.*)/.exec(upstream)?.[1]).toBe('{"blue":25,"green":75}');
+    const served = await rehearsal.servedBy(60);
+    expect(Object.keys(served).sort()).toEqual(['blue', 'green']);
+    // The rollback pull request still opened, saying traffic is frozen, not rolled back.
+    const pulls = rehearsal.pulls();
+    expect(pulls).toHaveLength(before + 1);
+    const body = pulls.at(-1)?.body ?? '';
+    expect(body).toContain('switchyard **froze** traffic on **production** instead of rolling it back');
+    expect(body).toContain('Merging this alone does not make the old code safe');
+    expect(contract.result.outputs['pull-request-url']).toBe(pulls.at(-1)?.html_url);
+    expect(rehearsal.api.violations).toEqual([]);
+  }, 60_000);
 });

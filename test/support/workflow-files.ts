@@ -441,6 +441,8 @@ export function simulateRun(
     cancelledAt?: string;
     /** The run is cancelled just after this job ended as it would have. */
     cancelledAfter?: string;
+    /** The secrets the workflow gets (none by default). */
+    secrets?: Record<string, string>;
   },
 ): SimulatedRun {
   const { doc } = workflow;
@@ -468,7 +470,13 @@ export function simulateRun(
       failure: before.includes('failure'),
       cancelled,
     };
-    const context = { inputs: options.inputs, github, needs, runner: { temp: '/tmp/runner' }, secrets: {} };
+    const context = {
+      inputs: options.inputs,
+      github,
+      needs,
+      runner: { temp: '/tmp/runner' },
+      secrets: options.secrets ?? {},
+    };
     if (!evaluator(context, status).condition(job.if)) {
       done[name] = { result: 'skipped', outputs: {}, steps: [], with: {} };
       continue;

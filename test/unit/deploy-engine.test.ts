@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { readActionInputs } from '../../actions/core/src/action-inputs.js';
-import { deploy } from '../../actions/core/src/deploy/engine.js';
+import { deploy, deployForAction } from '../../actions/core/src/deploy/engine.js';
 import { deployInputs } from '../../actions/core/src/deploy/inputs.js';
 import type { DeployState } from '../../actions/core/src/deploy/state/state.js';
 import { memoryIO } from '../../actions/core/src/io.js';
@@ -663,6 +663,257 @@ describe('promote with rollback-pr', () => {
   it('is refused before anything moves without github-token', async () => {
     await expect(run({ command: 'promote', 'rollback-pr': 'true' })).rejects.toThrow(
       'is required to open the rollback pull request (rollback-pr: true)',
+    );
+  });
+});
+
+describe('a contract-phase migration: a failing promotion freezes instead of rolling back (issue 11)', () => {
+  const contract = {
+    command: 'promote',
+    'step-duration': '10s',
+    interval: '1s',
+    'failure-limit': '3',
+    'migration-phase': 'contract',
+  };
+  // Green answers well through the 10% step and part of 25%, then fails.
+  const breaksAt25 = (): { ok: boolean } => ({ ok: ++breaksAt25.probes <= 12 });
+  breaksAt25.probes = 0;
+
+  async function frozenAt25(
+    store = new MemoryStore(structuredClone(STAGED)),
+    router = new RecordingRouter(),
+  ) {
+    breaksAt25.probes = 0;
+    const outcome = await drive(contract, { store, router, answer: breaksAt25 });
+    return { ...outcome, store, router };
+  }
+
+  it('holds the split of the failing step, records the freeze, and fails saying why and what to do', async () => {
+    const { result, router, store } = await frozenAt25();
+    // 10%, 25%, and nothing after: blue was not given its traffic back.
+    expect(router.applied.map((w) => w.green)).toEqual([10, 25]);
+    expect(result.succeeded).toBe(false);
+    expect(result.rolledBack).toBe(false);
+    expect(result.verdict).toBe('failed');
+    expect(result.weights).toEqual({ blue: 75, green: 25 });
+    expect(result.froze).toMatchObject({ from: 'blue', to: 'green', weights: { blue: 75, green: 25 } });
+    expect(result.reason).toMatch(
+      /^frozen at 25% green \(blue 75% \/ green 25%\) instead of rolled back \(a contract-phase migration was applied\): .*3 consecutive failures .* at 25%$/,
+    );
+    expect(result.error?.message).toMatch(
+      /^traffic is frozen at 25% green \(blue 75% \/ green 25%\), not rolled back: .* at 25%\. A contract-phase migration was applied \(migration-phase: contract\): blue's code predates it and would break on the new schema/,
+    );
+    expect(result.error?.message).toMatch(
+      /fix forward .* restore the database .* rollback with force-rollback: true/,
+    );
+    expect(store.state).toMatchObject({ active: 'blue', weights: { blue: 75, green: 25 } });
+    expect(store.state.promotion).toBeUndefined();
+    expect(store.state.frozen).toMatchObject({ from: 'blue', to: 'green', version: 'v2' });
+    expect(store.state.history.map((h) => h.verdict)).toEqual(['started', 'frozen']);
+    expect(result.timeline.map((p) => p.event).filter(Boolean)).toEqual(['start', '10%', '25%', 'frozen']);
+  });
+
+  it('without migration-phase (or with expand) the same breach rolls back as before', async () => {
+    for (const phase of ['none', 'expand']) {
+      breaksAt25.probes = 0;
+      const { result, router } = await drive(
+        { ...contract, 'migration-phase': phase },
+        { store: new MemoryStore(structuredClone(STAGED)), answer: breaksAt25 },
+      );
+      expect(result.rolledBack).toBe(true);
+      expect(result.froze).toBeUndefined();
+      expect(router.applied.map((w) => w.green)).toEqual([10, 25, 0]);
+    }
+  });
+
+  it('status says traffic is frozen; rollback and shift refuse, touching nothing, until forced', async () => {
+    const { store, router } = await frozenAt25();
+    const status = await drive({ command: 'status' }, { store, router });
+    expect(status.log.join('\n')).toMatch(
+      /::warning::traffic is frozen at 25% green \(blue 75% \/ green 25%\) since .*: the promotion of green \(v2\) failed/,
+    );
+    await expect(drive({ command: 'rollback' }, { store, router })).rejects.toThrow(
+      /^not rolling back to blue: traffic is frozen at 25% green \(blue 75% \/ green 25%\) since .*Traffic stays as it is/,
+    );
+    await expect(drive({ command: 'shift', weight: '0' }, { store, router })).rejects.toThrow(
+      /^not shifting traffic: it is frozen at 25% green/,
+    );
+    expect(router.applied.map((w) => w.green)).toEqual([10, 25]);
+    expect(store.state.frozen).toBeDefined();
+
+    const forced = await drive(
+      { command: 'rollback', 'force-rollback': 'true', reason: 'database restored' },
+      { store, router },
+    );
+    expect(forced.result.succeeded).toBe(true);
+    expect(forced.log.join('\n')).toMatch(/::warning::force-rollback: putting blue back at 100%/);
+    expect(router.applied.at(-1)).toEqual({ blue: 100, green: 0 });
+    expect(store.state.frozen).toBeUndefined();
+    expect(store.state.history.at(-1)).toMatchObject({
+      command: 'rollback',
+      reason: 'database restored (force-rollback: past a contract-phase migration)',
+    });
+  });
+
+  it('the action engine reports a refused rollback as a failed result that says it is frozen', async () => {
+    const { store, router } = await frozenAt25();
+    const { io } = memoryIO({ inputs: { command: 'rollback' } });
+    const inputs = readActionInputs(io, 'deploy', deployInputs);
+    const result = await deployForAction(inputs, {
+      io,
+      clock: new FakeClock(),
+      runner: systemRunner,
+      router,
+      store,
+    });
+    expect(result.succeeded).toBe(false);
+    expect(result.state.frozen).toBeDefined();
+    expect(result.weights).toEqual({ blue: 75, green: 25 });
+    expect(result.error).toMatchObject({ title: 'Traffic frozen' });
+  });
+
+  it('fixing forward: stage goes over the frozen colour, and promote resumes from the held step, forward only', async () => {
+    const { store, router } = await frozenAt25();
+    const staged = await drive(
+      { command: 'stage', version: 'v2.1', 'stage-timeout': '5s' },
+      { store, router },
+    );
+    expect(staged.log.join('\n')).toMatch(
+      /::warning::traffic is frozen at 25% green .*: staging v2\.1 over green/,
+    );
+    expect(store.state.releases.green?.version).toBe('v2.1');
+    // No migration-phase this time: the freeze in the state is what keeps the old colour out.
+    const resumed = await drive(
+      { command: 'promote', 'step-duration': '10s', interval: '1s' },
+      { store, router },
+    );
+    expect(resumed.result.succeeded).toBe(true);
+    expect(resumed.log.join('\n')).toMatch(/resuming from 25% forward, without giving blue traffic back/);
+    expect(router.applied.map((w) => w.green)).toEqual([10, 25, 25, 50, 75, 100]);
+    expect(store.state).toMatchObject({ active: 'green', weights: { blue: 0, green: 100 } });
+    expect(store.state.frozen).toBeUndefined();
+  });
+
+  it('a resumed promotion that fails again freezes again, never going below the held split', async () => {
+    const { store, router } = await frozenAt25();
+    const again = await drive(
+      { command: 'promote', 'step-duration': '10s', interval: '1s', 'failure-limit': '3' },
+      { store, router, answer: () => ({ ok: false }) },
+    );
+    expect(again.result.froze?.weights).toEqual({ blue: 75, green: 25 });
+    expect(router.applied.map((w) => w.green)).toEqual([10, 25, 25]);
+    expect(store.state.history.map((h) => h.verdict)).toEqual(['started', 'frozen', 'started', 'frozen']);
+  });
+
+  it('an inconclusive step, a cancellation and a router failure hold traffic too, and open no pull request', async () => {
+    const slow = Array.from({ length: 200 }, () => ({ ok: true, latencyMs: 3000 }));
+    const token = { 'rollback-pr': 'true', 'github-token': 'ghs_unitT0ken' };
+    const inconclusive = await run(
+      { ...contract, ...token, 'min-samples': '10' },
+      { scripts: { '8002': slow } },
+    );
+    expect(inconclusive.result).toMatchObject({ verdict: 'inconclusive', rolledBack: false });
+    expect(inconclusive.router.applied.map((w) => w.green)).toEqual([10]);
+    expect(inconclusive.result.pullRequestError).toBeUndefined();
+
+    const controller = new AbortController();
+    let probes = 0;
+    const cancelled = await run(contract, {
+      signal: controller.signal,
+      onProbe: () => {
+        if (++probes === 4) controller.abort();
+      },
+    });
+    expect(cancelled.router.applied).toEqual([{ blue: 90, green: 10 }]);
+    expect(cancelled.result.froze?.reason).toBe('cancelled (SIGINT/SIGTERM)');
+
+    const router = new RecordingRouter();
+    probes = 0;
+    const broken = await drive(contract, {
+      store: new MemoryStore(structuredClone(STAGED)),
+      router,
+      onProbe: () => {
+        if (++probes === 15) router.failVerify = 'verify-url saw no colour in 40 samples';
+      },
+    });
+    expect(broken.result.froze).toBeDefined();
+    expect(broken.result.rolledBack).toBe(false);
+    // The 50% change was applied but not proven: what the router says it serves is what is held.
+    expect(broken.result.error?.message).toMatch(
+      /^traffic is frozen at 50% green \(blue 50% \/ green 50%\), not rolled back: the change to blue 50% \/ green 50% is not confirmed: verify-url saw no colour/,
+    );
+    expect(router.applied.at(-1)).toEqual({ blue: 50, green: 50 });
+    expect(broken.store.state.frozen?.weights).toEqual({ blue: 50, green: 50 });
+  });
+
+  it('a breach with rollback-pr still opens the pull request, and its failure says traffic is frozen', async () => {
+    breaksAt25.probes = 0;
+    const { result } = await drive(
+      { ...contract, 'rollback-pr': 'true', 'github-token': 'ghs_unitT0ken' },
+      { store: new MemoryStore(structuredClone(STAGED)), answer: breaksAt25 },
+    );
+    expect(result.froze).toBeDefined();
+    expect(result.pullRequestError?.message).toMatch(
+      /^traffic is frozen at 25% green \(blue 75% \/ green 25%\), but the rollback pull request was not opened: /,
+    );
+  });
+
+  it('rollback with migration-phase contract refuses to put the old build back unless forced', async () => {
+    const promoted: DeployState = { ...STAGED, active: 'green', weights: { blue: 0, green: 100 } };
+    const store = new MemoryStore(structuredClone(promoted));
+    const router = new RecordingRouter();
+    await expect(
+      drive({ command: 'rollback', 'migration-phase': 'contract' }, { store, router }),
+    ).rejects.toThrow(
+      /^not rolling back to blue: migration-phase is contract\. Traffic stays as it is \(blue 0% \/ green 100%\)/,
+    );
+    expect(router.applied).toEqual([]);
+    const forced = await drive(
+      { command: 'rollback', 'migration-phase': 'contract', 'force-rollback': 'true' },
+      { store, router },
+    );
+    expect(forced.result.active).toBe('blue');
+    expect(router.applied).toEqual([{ blue: 100, green: 0 }]);
+  });
+
+  it('a promotion a killed run left after a contract-phase migration resumes instead of restoring the old colour', async () => {
+    const interrupted: DeployState = {
+      ...STAGED,
+      weights: { blue: 75, green: 25 },
+      promotion: {
+        id: '1',
+        from: 'blue',
+        to: 'green',
+        version: 'v2',
+        startedAt: '2026-11-02T00:00:00Z',
+        step: 1,
+        steps: [10, 25, 50, 75, 100],
+        owner: 'run 1 (killed)',
+      },
+    };
+    const router = new RecordingRouter();
+    router.applied.push({ blue: 75, green: 25 });
+    const { result } = await drive(
+      { command: 'promote', 'step-duration': '10s', interval: '1s', 'migration-phase': 'contract' },
+      { store: new MemoryStore(structuredClone(interrupted)), router },
+    );
+    expect(result.succeeded).toBe(true);
+    expect(router.applied.map((w) => w.green)).toEqual([25, 25, 50, 75, 100]);
+  });
+
+  it('plan says a breach freezes when migration-phase is contract', async () => {
+    const { log } = await run({ command: 'plan', 'migration-phase': 'contract' });
+    expect(log.join('\n')).toContain(
+      "rollback: on the first breach, traffic freezes at the split it has and the promotion stops (exit 1): a contract-phase migration was applied, and blue's code would break on the new schema",
+    );
+  });
+
+  it('a state with a freeze in it is read back by the stores’ own check', async () => {
+    const { checkState } = await import('../../actions/core/src/deploy/state/state.js');
+    const { store } = await frozenAt25();
+    expect(checkState(store.state)).toBeUndefined();
+    expect(checkState({ ...store.state, frozen: { ...store.state.frozen, to: 'blue' } })).toMatch(
+      /freezes a colour over itself/,
     );
   });
 });

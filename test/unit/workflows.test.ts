@@ -404,27 +404,45 @@ describe('blue-green.yml', () => {
       'rollback-pr': { required: false, default: true, type: 'boolean' },
       restore: { required: false, default: false, type: 'boolean' },
     });
-    expect(Object.keys(call?.secrets ?? {})).toEqual(['state', 'backup_sources', 'pr_token']);
+    expect(Object.keys(call?.secrets ?? {})).toEqual([
+      'state',
+      'backup_sources',
+      'pr_token',
+      'database_url',
+      'scratch_url',
+    ]);
     expect(Object.values(call?.secrets ?? {}).every((secret) => !secret.required)).toBe(true);
     expect(Object.keys(call?.outputs ?? {})).toEqual([
       'active',
       'rolled-back',
       'pull-request-url',
+      'frozen',
       'backup-id',
     ]);
   });
 
-  it('runs its jobs in order: preflight → backup → stage → load-test → promote → rollback → restore', () => {
+  it('runs its jobs in order: preflight → backup → migrate → stage → load-test → promote → rollback → restore', () => {
     expect(Object.fromEntries(Object.entries(jobs).map(([name, job]) => [name, needsOf(job)]))).toEqual({
       preflight: [],
       backup: ['preflight'],
-      stage: ['preflight', 'backup'],
+      migrate: ['preflight', 'backup'],
+      stage: ['preflight', 'backup', 'migrate'],
       'load-test': ['stage'],
-      // preflight: the migrations' phase reaches promote.
-      promote: ['preflight', 'stage', 'load-test'],
-      rollback: ['stage', 'load-test', 'promote'],
+      // preflight and migrate: the migrations' phase reaches promote and rollback.
+      promote: ['preflight', 'migrate', 'stage', 'load-test'],
+      rollback: ['preflight', 'migrate', 'stage', 'load-test', 'promote'],
       restore: ['backup', 'stage', 'load-test', 'promote', 'rollback'],
     });
+    expect(Object.keys(jobs)).toEqual([
+      'preflight',
+      'backup',
+      'migrate',
+      'stage',
+      'load-test',
+      'promote',
+      'rollback',
+      'restore',
+    ]);
   });
 
   it('runs every job on the runner label given, and names the environment on each that touches production', () => {
@@ -434,7 +452,7 @@ describe('blue-green.yml', () => {
       .filter(([, job]) => job.environment !== undefined)
       .map(([name, job]) => [name, job.environment]);
     expect(withEnvironment).toEqual(
-      ['backup', 'stage', 'promote', 'rollback', 'restore'].map((name) => [
+      ['backup', 'migrate', 'stage', 'promote', 'rollback', 'restore'].map((name) => [
         name,
         '${{ inputs.environment }}',
       ]),
@@ -496,6 +514,7 @@ describe('blue-green.yml', () => {
 const BLUE_GREEN_PERMISSIONS = {
   preflight: { contents: 'read' },
   backup: { contents: 'read', actions: 'write' },
+  migrate: { contents: 'read', actions: 'write' },
   stage: { contents: 'read' },
   'load-test': { contents: 'read' },
   promote: { contents: 'write', 'pull-requests': 'write', issues: 'write', deployments: 'write' },
@@ -528,6 +547,7 @@ describe('blue-green.yml, run after run: which jobs GitHub starts, as its condit
       active: 'green',
       'rolled-back': 'false',
       'pull-request-url': '',
+      frozen: 'false',
       'backup-id': '',
     });
     expect(shipped.jobs.promote?.with.promote).toMatchObject({
@@ -691,6 +711,156 @@ describe('blue-green.yml, run after run: which jobs GitHub starts, as its condit
   });
 });
 
+describe('blue-green.yml, the migrate job and the contract-phase freeze (issue 11)', () => {
+  const wf = readWorkflow(BLUE_GREEN);
+  const DATABASE = { database_url: 'postgres://app:pw@db.internal:5432/shop' };
+  const STAGED: Record<string, JobOutcome> = {
+    backup: { steps: { backup: { 'backup-id': '20260101-0000-abc1234' } } },
+    migrate: { steps: { run: { phase: 'expand', applied: '[{"file":"db/002.sql"}]' } } },
+    stage: { steps: { stage: { active: 'blue', idle: 'green', 'idle-servers': 'green-1:8080' } } },
+    promote: { steps: { promote: { active: 'green', 'rolled-back': 'false', verdict: 'passed' } } },
+  };
+  const run = (
+    given: Inputs,
+    outcomes: Record<string, JobOutcome> = {},
+    secrets: Record<string, string> = {},
+  ) => simulateRun(wf, { inputs: inputsOf(wf, given), outcomes: { ...STAGED, ...outcomes }, secrets });
+  const migrations = { migrations: 'db/migrations/*.sql' };
+  /** promote froze at 25% after a contract-phase migration. */
+  const frozeAt25 = (pullRequestUrl = 'https://pr/9'): Record<string, JobOutcome> => ({
+    migrate: { steps: { run: { phase: 'contract', applied: '[{"file":"db/003_drop.sql"}]' } } },
+    promote: {
+      result: 'failure',
+      steps: {
+        promote: {
+          active: 'blue',
+          'rolled-back': 'false',
+          frozen: 'true',
+          verdict: 'failed',
+          'pull-request-url': pullRequestUrl,
+        },
+      },
+    },
+    rollback: {
+      steps: { status: { active: 'blue', weights: '{"blue":75,"green":25}', frozen: 'true' } },
+    },
+  });
+
+  it('is skipped, and stage still runs, without migrations or without database_url', () => {
+    expect(ran(run({}, {}, DATABASE))).toEqual(['preflight', 'stage', 'promote']);
+    const lintOnly = run(migrations);
+    expect(ran(lintOnly)).toEqual(['preflight', 'stage', 'promote']);
+    expect(lintOnly.jobs.preflight?.outputs).toMatchObject({ migrate: 'false' });
+    expect(ran(run({ ...migrations, backup: true }))).toEqual(['preflight', 'backup', 'stage', 'promote']);
+  });
+
+  it('runs after the backup and before stage with migrations and database_url: run alone, or rehearse first with scratch_url', () => {
+    const shipped = run({ ...migrations, backup: true }, {}, DATABASE);
+    expect(ran(shipped)).toEqual(['preflight', 'backup', 'migrate', 'stage', 'promote']);
+    expect(shipped.jobs.migrate?.steps).toEqual(['#1', 'run']);
+    expect(shipped.jobs.migrate?.with.run).toMatchObject({
+      command: 'run',
+      migrations: 'db/migrations/*.sql',
+      config: 'switchyard.yml',
+      environment: 'production',
+    });
+    expect(shipped.jobs.migrate?.outputs).toEqual({
+      phase: 'expand',
+      applied: '[{"file":"db/002.sql"}]',
+      'backup-id': '',
+    });
+    const rehearsed = run(
+      migrations,
+      {},
+      { ...DATABASE, scratch_url: 'postgres://scratch.internal/postgres' },
+    );
+    expect(rehearsed.jobs.migrate?.steps).toEqual(['#1', 'rehearse', 'run']);
+    expect(rehearsed.jobs.migrate?.with.rehearse).toMatchObject({ command: 'rehearse' });
+    // Secrets reach the action through with:, never a run: script.
+    const step = wf.doc.jobs.migrate?.steps?.find((each) => each.id === 'rehearse');
+    expect(step?.with).toMatchObject({
+      'database-url': '${{ secrets.database_url }}',
+      'scratch-url': '${{ secrets.scratch_url }}',
+    });
+    // A failed backup: no migration runs on a database that has no backup.
+    expect(ran(run({ ...migrations, backup: true }, { backup: { result: 'failure' } }, DATABASE))).toEqual([
+      'preflight',
+      'backup',
+    ]);
+  });
+
+  it('a failed migrate stops the release: nothing is staged, promoted, rolled back or restored', () => {
+    const failed = run(
+      { ...migrations, backup: true, restore: true },
+      { migrate: { result: 'failure' } },
+      DATABASE,
+    );
+    expect(ran(failed)).toEqual(['preflight', 'backup', 'migrate']);
+    expect(failed.outputs).toMatchObject({ 'rolled-back': 'false', frozen: 'false' });
+    // A cancelled migrate starts nothing either.
+    expect(ran(run(migrations, { migrate: { result: 'cancelled' } }, DATABASE))).toEqual([
+      'preflight',
+      'migrate',
+    ]);
+  });
+
+  it('promote gets the phase migrate applied, or, without a migrate job, the phase the lint found', () => {
+    const applied = run(migrations, frozeAt25(), DATABASE);
+    expect(applied.jobs.promote?.with.promote).toMatchObject({ 'migration-phase': 'contract' });
+    const linted = run(migrations, {
+      preflight: { steps: { lint: { phase: 'contract' } } },
+      promote: STAGED.promote as JobOutcome,
+    });
+    expect(linted.jobs.migrate?.result).toBe('skipped');
+    expect(linted.jobs.promote?.with.promote).toMatchObject({ 'migration-phase': 'contract' });
+    expect(run({}).jobs.promote?.with.promote).toMatchObject({ 'migration-phase': '' });
+  });
+
+  it('after promote froze: the rollback job holds the split, opens the pull request only if promote could not, and nothing is restored', () => {
+    const frozen = run({ ...migrations, backup: true, restore: true }, frozeAt25(), DATABASE);
+    expect(ran(frozen)).toEqual(['preflight', 'backup', 'migrate', 'stage', 'promote', 'rollback']);
+    expect(frozen.jobs.rollback?.steps).toEqual(['#1', 'status', 'frozen']);
+    expect(frozen.jobs.restore?.result).toBe('skipped');
+    expect(frozen.outputs).toMatchObject({
+      frozen: 'true',
+      'rolled-back': 'false',
+      'pull-request-url': 'https://pr/9',
+    });
+    // promote could not open the pull request: the rollback job does, with the freeze in its body.
+    const noPull = run(migrations, frozeAt25(''), DATABASE);
+    expect(noPull.jobs.rollback?.steps).toEqual(['#1', 'status', 'frozen', 'revert']);
+    expect(noPull.jobs.rollback?.with.revert).toMatchObject({
+      command: 'revert',
+      reason: 'the promotion failed, traffic frozen (run 42)',
+    });
+    expect(noPull.jobs.rollback?.steps).not.toContain('rollback');
+  });
+
+  it('a promotion that died after a contract-phase migration without freezing: rollback is asked, and deploy refuses it', () => {
+    const died = run(
+      migrations,
+      {
+        migrate: { steps: { run: { phase: 'contract' } } },
+        promote: { result: 'failure', steps: { promote: { active: 'blue', 'rolled-back': 'false' } } },
+        rollback: {
+          steps: { status: { active: 'blue', weights: '{"blue":75,"green":25}', frozen: 'false' } },
+        },
+      },
+      DATABASE,
+    );
+    expect(died.jobs.rollback?.steps).toEqual(['#1', 'status', 'rollback']);
+    expect(died.jobs.rollback?.with.rollback).toMatchObject({ 'migration-phase': 'contract' });
+  });
+
+  it('the state says frozen though promote said nothing (its outputs lost): the rollback job still holds', () => {
+    const lost = run(migrations, {
+      ...frozeAt25(),
+      promote: { result: 'failure', steps: { promote: {} } },
+    });
+    expect(lost.jobs.rollback?.steps).toEqual(['#1', 'status', 'frozen']);
+  });
+});
+
 describe('rollback.yml', () => {
   const wf = readWorkflow(ROLLBACK);
   const run = (given: Inputs, outcomes: Record<string, JobOutcome> = {}) =>
@@ -703,12 +873,16 @@ describe('rollback.yml', () => {
       'reason',
       'restore-backup',
       'rollback-pr',
+      'force-rollback',
       'config',
       'runs-on',
     ]);
     expect(names(wf.doc.on?.workflow_call?.inputs)).toEqual(names(wf.doc.on?.workflow_dispatch?.inputs));
+    // All but the migrate job's: a rollback applies no migration.
     expect(names(wf.doc.on?.workflow_call?.secrets)).toEqual(
-      names(readWorkflow(BLUE_GREEN).doc.on?.workflow_call?.secrets),
+      names(readWorkflow(BLUE_GREEN).doc.on?.workflow_call?.secrets).filter(
+        (name) => !['database_url', 'scratch_url'].includes(name),
+      ),
     );
   });
 
@@ -719,7 +893,13 @@ describe('rollback.yml', () => {
       command: 'rollback',
       reason: 'errors after 1.4.2',
       'rollback-pr': 'true',
+      'force-rollback': 'false',
     });
+    expect(run({ reason: 'db restored', 'force-rollback': true }).jobs.rollback?.with.rollback).toMatchObject(
+      {
+        'force-rollback': 'true',
+      },
+    );
     const movedBack = { rollback: { steps: { rollback: { 'rolled-back': 'true' } } } };
     const restored = run({ reason: 'bad data', 'restore-backup': 'latest' }, movedBack);
     expect(ran(restored)).toEqual(['rollback', 'restore']);

@@ -42,8 +42,14 @@ export const deployAction = defineAction({
       value: (result) => String(result.rolledBack),
       whenFailed: () => 'false',
     },
+    frozen: {
+      description:
+        'true when traffic is frozen mid-promotion: a promotion failed after a contract-phase migration (migration-phase: contract) and held its split instead of rolling back. Stays true, for every command, until a promotion reaches 100% or a rollback is forced (force-rollback).',
+      value: (result) => String(result.state.frozen !== undefined),
+      whenFailed: () => 'false',
+    },
     reason: {
-      description: 'Why it rolled back or failed (which threshold, which value, or the error).',
+      description: 'Why it rolled back, froze or failed (which threshold, which value, or the error).',
       value: (result) => result.reason ?? result.pullRequestError?.message ?? '',
       whenFailed: (errors) => errors.join('\n'),
     },

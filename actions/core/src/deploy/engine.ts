@@ -24,11 +24,19 @@ import {
 import { createRouter } from '../routers/index.js';
 import { otherColor, type Color, type Router, type Weights } from '../routers/router.js';
 import { formatMs, formatPercent } from '../summary.js';
-import { describePlan, planPromotion, weightsFor, type DeployInputs, type PromotionPlan } from './plan.js';
+import {
+  describePlan,
+  planPromotion,
+  resumeFrom,
+  weightsFor,
+  type DeployInputs,
+  type PromotionPlan,
+} from './plan.js';
 import { openStateStore } from './state/index.js';
 import {
   LockLostError,
   type DeployState,
+  type FrozenPromotion,
   type HeldLock,
   type HistoryEntry,
   type Release,
@@ -89,6 +97,11 @@ export interface DeployResult {
   /** Why the rollback pull request could not be opened: traffic is safe all the same. */
   pullRequestError?: RollbackPullRequestError;
   /**
+   * The freeze this command made: its promotion failed after a contract-phase migration, and the
+   * split was held instead of rolled back. (`state.frozen` says whether traffic is frozen now.)
+   */
+  froze?: FrozenPromotion;
+  /**
    * What stopped the command, when something did after it began (a router or state store
    * failure, a lost lock): reported as the action's error once outputs, summary and report are
    * written. Bad input found before anything changed is thrown instead.
@@ -105,6 +118,25 @@ const STAGE_POLL_MS = 1000;
 
 function describeWeights(weights: Weights): string {
   return `blue ${weights.blue}% / green ${weights.green}%`;
+}
+
+/** "25% green (blue 75% / green 25%)": the held split, led by the new colour's share. */
+export function describeFreeze(frozen: Pick<FrozenPromotion, 'to' | 'weights'>): string {
+  return `${frozen.weights[frozen.to]}% ${frozen.to} (${describeWeights(frozen.weights)})`;
+}
+
+/**
+ * Why traffic does not go back, and what to do: one text for the freeze's error, status, and the
+ * refusals of rollback, shift and stage. `from` runs the old code.
+ */
+export function freezeAdvice(from: Color, to: Color, share: number): string {
+  return (
+    `A contract-phase migration was applied (migration-phase: contract): ${from}'s code predates it and would break on the new schema, ` +
+    `wherever it still uses the columns, tables or constraints the migration dropped, renamed or tightened. ` +
+    `To go on: fix forward — stage the fix (it goes over ${to}, which keeps its ${share}%) and promote, which resumes ${to} from ${share}%, forward only; ` +
+    `or restore the database from the backup taken before the migration, then run rollback with force-rollback: true. ` +
+    `Until then rollback and shift refuse.`
+  );
 }
 
 /** Runs one deploy command. Holds the deploy lock for everything that changes traffic or state. */
@@ -412,6 +444,13 @@ export class DeployRun {
         `  ${color}: ${release ? `${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}${untested}` : 'nothing staged'}`,
       );
     }
+    if (state.frozen) {
+      const f = state.frozen;
+      io.warning(
+        `traffic is frozen at ${describeFreeze(f)} since ${f.at}: the promotion of ${f.to}${f.version ? ` (${neutralise(f.version)})` : ''} failed (${neutralise(f.reason)}) ` +
+          `and was not rolled back. ${freezeAdvice(f.from, f.to, f.weights[f.to])}`,
+      );
+    }
     if (state.promotion) {
       io.warning(
         `an unfinished promotion of ${state.promotion.to} (started ${state.promotion.startedAt} by ${state.promotion.owner}) ` +
@@ -459,7 +498,13 @@ export class DeployRun {
     const version = inputs.version as string;
     await this.checkRouterAgrees();
     const idle = otherColor(this.state.active);
-    if (this.state.weights[idle] > 0) {
+    const frozen = this.state.frozen;
+    if (frozen) {
+      // Fixing forward: the frozen build is the one to replace, and the old code cannot take its users.
+      io.warning(
+        `traffic is frozen at ${describeFreeze(frozen)}: staging ${neutralise(version)} over ${idle}, whose users get it as stage-command installs it; promote then resumes ${idle} from ${frozen.weights[idle]}%`,
+      );
+    } else if (this.state.weights[idle] > 0) {
       throw new UserError(
         `${idle} still serves ${this.state.weights[idle]}% of traffic; staging over it would hit users. Run rollback (or promote) first.`,
         'Cannot stage',
@@ -562,12 +607,14 @@ export class DeployRun {
 
   private async shift(): Promise<DeployResult> {
     await this.checkRouterAgrees();
+    this.refuseShiftWhileFrozen();
     const idle = otherColor(this.state.active);
     const weights = weightsFor(idle, this.inputs.weight as number);
     const verified = await this.setWeights(weights);
     await this.save((s) =>
       this.withHistory(
-        { ...s, weights },
+        // force-rollback took traffic out of the freeze's hands: it ends here.
+        { ...s, weights, frozen: undefined },
         { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' },
       ),
     );
@@ -608,6 +655,7 @@ export class DeployRun {
         'Cannot roll back',
       );
     }
+    this.refuseBackAcrossContract(target, state);
     if (differs)
       this.io.warning(
         `the router serves ${describeWeights(state.weights)} while the state says ${describeWeights(this.state.weights)}; putting ${target} at 100%`,
@@ -633,6 +681,7 @@ export class DeployRun {
       );
     }
     const previous = state.active === target ? otherColor(target) : state.active;
+    const forced = this.inputs['force-rollback'] && this.crossesContract(state);
     await this.save((s) =>
       this.withHistory(
         {
@@ -640,12 +689,63 @@ export class DeployRun {
           active: target,
           weights,
           promotion: undefined,
+          frozen: undefined,
           releases: markLive(s.releases, weights, this.now()),
         },
-        { command: 'rollback', version: s.releases[target]?.version, weights, verdict: 'succeeded', reason },
+        {
+          command: 'rollback',
+          version: s.releases[target]?.version,
+          weights,
+          verdict: 'succeeded',
+          reason: forced ? `${reason} (force-rollback: past a contract-phase migration)` : reason,
+        },
       ),
     );
     return this.result({ previous, rolledBack: true, router: { verified } });
+  }
+
+  /** Whether putting the old colour back would cross a contract-phase migration. */
+  private crossesContract(state: DeployState = this.state): boolean {
+    return state.frozen !== undefined || this.inputs['migration-phase'] === 'contract';
+  }
+
+  /**
+   * A rollback to `target` runs the old code on the new schema when a contract-phase migration was
+   * applied: refused, traffic untouched, unless force-rollback says the database was restored (or
+   * the old code is known to cope).
+   */
+  private refuseBackAcrossContract(target: Color, state: DeployState): void {
+    if (!this.crossesContract(state)) return;
+    const frozen = state.frozen;
+    if (this.inputs['force-rollback']) {
+      this.io.warning(
+        `force-rollback: putting ${target} back at 100% although a contract-phase migration was applied` +
+          `${frozen ? ` (traffic was frozen at ${describeFreeze(frozen)} since ${frozen.at})` : ''}: ` +
+          `its code must work on the schema the database has now`,
+      );
+      return;
+    }
+    const to = otherColor(target);
+    throw new UserError(
+      `not rolling back to ${target}: ` +
+        (frozen
+          ? `traffic is frozen at ${describeFreeze(frozen)} since ${frozen.at}, after the promotion of ${to} failed (${neutralise(frozen.reason)}). `
+          : `migration-phase is contract. `) +
+        `Traffic stays as it is (${describeWeights(state.weights)}). ${freezeAdvice(target, to, state.weights[to])}`,
+      'Traffic frozen',
+    );
+  }
+
+  /** A shift would move what a frozen split holds (back to the old code, or on without analysis): refused unless forced. */
+  private refuseShiftWhileFrozen(): void {
+    const frozen = this.state.frozen;
+    if (!frozen || this.inputs['force-rollback']) return;
+    throw new UserError(
+      `not shifting traffic: it is frozen at ${describeFreeze(frozen)} since ${frozen.at}, after the promotion of ${frozen.to} failed ` +
+        `(${neutralise(frozen.reason)}). Nothing was changed. ${freezeAdvice(frozen.from, frozen.to, frozen.weights[frozen.to])} ` +
+        '(shift with force-rollback: true moves traffic all the same, and ends the freeze.)',
+      'Traffic frozen',
+    );
   }
 
   // --- the rollback pull request ---
@@ -676,9 +776,13 @@ export class DeployRun {
       );
     }
     this.io.info(
-      `traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active): revert opens the rollback pull request only`,
+      `traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active${this.state.frozen ? ', frozen' : ''}): revert opens the rollback pull request only`,
     );
-    const outcome = await this.rollbackPullRequest({ bad, reason: this.inputs.reason });
+    const outcome = await this.rollbackPullRequest({
+      bad,
+      reason: this.inputs.reason,
+      frozen: this.state.frozen,
+    });
     return this.result({ ...outcome, succeeded: !outcome.pullRequestError });
   }
 
@@ -690,8 +794,13 @@ export class DeployRun {
     bad?: Release | { version?: string; sha?: string };
     reason: string;
     breach?: Breach;
+    /** Traffic was frozen rather than rolled back: the body says so, and what merging does not fix. */
+    frozen?: FrozenPromotion;
   }): Promise<Pick<DeployResult, 'pullRequest' | 'pullRequestError'>> {
     const { io, inputs, state } = this;
+    const where = context.frozen
+      ? `traffic is frozen at ${describeFreeze(context.frozen)}`
+      : `traffic is safe (${state.active} serves ${describeWeights(state.weights)})`;
     try {
       const pullRequest = await openRollbackPullRequest({
         io,
@@ -708,6 +817,12 @@ export class DeployRun {
         draft: inputs.draft,
         reason: context.reason,
         breach: context.breach,
+        frozen: context.frozen && {
+          from: context.frozen.from,
+          to: context.frozen.to,
+          weights: describeWeights(context.frozen.weights),
+          share: context.frozen.weights[context.frozen.to],
+        },
         servedBy: `${state.active} serves ${describeWeights(state.weights)}${state.releases[state.active] ? ` with ${state.releases[state.active]?.version}` : ''}`,
         timeline: this.timeline,
       });
@@ -724,7 +839,7 @@ export class DeployRun {
           : new RollbackPullRequestError(error.message, error.title);
       return {
         pullRequestError: failure.reworded(
-          `traffic is safe (${state.active} serves ${describeWeights(state.weights)}), but the rollback pull request was not opened: ${error.message}`,
+          `${where}, but the rollback pull request was not opened: ${error.message}`,
         ),
       };
     }
@@ -734,7 +849,16 @@ export class DeployRun {
 
   private async promote(): Promise<DeployResult> {
     const { io, inputs } = this;
-    if (this.state.promotion) {
+    // After a contract-phase migration the old colour must not get traffic back: a frozen
+    // promotion, or one a killed run left, goes on from the split it holds, forward only.
+    const resumes = this.state.frozen !== undefined || (this.state.promotion && this.crossesContract());
+    if (resumes) {
+      const p = this.state.frozen ?? this.state.promotion;
+      io.warning(
+        `${this.state.frozen ? 'traffic is frozen' : 'found an unfinished promotion'} of ${p?.to} at ${describeWeights(this.state.weights)}, after a contract-phase migration: ` +
+          `resuming from ${this.state.weights[p?.to ?? 'green']}% forward, without giving ${p?.from} traffic back`,
+      );
+    } else if (this.state.promotion) {
       // Documented behaviour: an interrupted promotion is restarted from the first step, after the
       // colour it was promoting over is restored to all traffic.
       const p = this.state.promotion;
@@ -745,7 +869,8 @@ export class DeployRun {
       await this.rollback('interrupted promotion restarted');
     }
     await this.checkRouterAgrees();
-    const plan = planPromotion(inputs, this.state);
+    const planned = planPromotion(inputs, this.state);
+    const plan = resumes ? resumeFrom(planned, this.state.weights[planned.to]) : planned;
     const { to } = plan;
     const staged = this.state.releases[to];
     if (staged?.stage) {
@@ -821,6 +946,10 @@ export class DeployRun {
         }
         await this.router.apply(weights);
       },
+      /** What the router says it serves, when it can say (a freeze records what is really held). */
+      readRouter: () => this.router.read(),
+      /** A failure now must hold the split rather than put the old colour back. */
+      crossesContract: () => this.crossesContract(),
       /** What this run knows the router serves when the state could not record it. */
       assume: (change: (state: DeployState) => DeployState) => {
         this.state = change(this.state);
@@ -913,6 +1042,11 @@ class Promotion {
   private readonly sha?: string;
   /** Whether this run changed traffic yet: nothing to put back before the first step. */
   private moved = false;
+  /**
+   * A contract-phase migration was applied (migration-phase: contract, or the promotion resumes
+   * a freeze): every way this promotion fails holds the split instead of restoring `from`.
+   */
+  private readonly holds: boolean;
 
   constructor(
     run: DeployRun,
@@ -926,6 +1060,7 @@ class Promotion {
     const release = this.tools.state().releases[plan.to];
     this.version = release?.version;
     this.sha = release?.sha;
+    this.holds = this.tools.crossesContract();
   }
 
   async run(): Promise<DeployResult> {
@@ -1033,6 +1168,7 @@ class Promotion {
           active: this.to,
           weights,
           promotion: undefined,
+          frozen: undefined,
           releases: markLive(
             {
               ...s.releases,
@@ -1063,6 +1199,7 @@ class Promotion {
   /** A gate did not pass: the old colour back at once, then the record. */
   private async rollBack(reason: string, verdict: Verdict, breach?: Breach): Promise<DeployResult> {
     const { io } = this.tools;
+    if (this.holds) return this.freeze(reason, verdict, breach);
     io.info(`${verdict === 'failed' ? 'breach' : 'not enough evidence'}: ${reason}; restoring ${this.from}`);
     let restored: Restored;
     try {
@@ -1102,6 +1239,7 @@ class Promotion {
 
   private async cancelled(): Promise<DeployResult> {
     const reason = 'cancelled (SIGINT/SIGTERM)';
+    if (this.holds && this.moved) return this.freeze(reason, 'inconclusive');
     this.tools.io.warning(`${reason}: restoring ${this.from} to 100%`);
     let restoreMs: number | undefined;
     if (this.moved) {
@@ -1136,6 +1274,8 @@ class Promotion {
     let reason = failure.message;
     if (lostTo) {
       io.warning(`${failure.message}: not touching the router`);
+    } else if (this.moved && this.holds) {
+      return this.freeze(failure.message, 'inconclusive', undefined, failure);
     } else if (this.moved) {
       io.warning(`promotion failed (${failure.message}); restoring ${this.from}`);
       try {
@@ -1165,6 +1305,85 @@ class Promotion {
       plan: this.plan,
       restoreMs,
       error: error instanceof UserError ? new UserError(reason, error.title) : failure,
+    });
+  }
+
+  /**
+   * The promotion failed after a contract-phase migration: traffic stays at the split it has (the
+   * old code would break on the new schema), the freeze is recorded so that status shows it and
+   * rollback, shift and stage refuse, and the command fails saying what to do. A breach still
+   * opens the rollback pull request, which says that traffic was frozen, not rolled back.
+   */
+  private async freeze(
+    why: string,
+    verdict: Verdict,
+    breach?: Breach,
+    failure?: Error,
+  ): Promise<DeployResult> {
+    const { tools } = this;
+    const { io } = tools;
+    // What the router serves is what is held; after a failed change the state may lag behind it.
+    const live = await tools.readRouter().catch(() => undefined);
+    const weights = live ?? tools.state().weights;
+    const frozen: FrozenPromotion = {
+      at: tools.now(),
+      from: this.from,
+      to: this.to,
+      version: this.version,
+      sha: this.sha,
+      weights,
+      reason: why,
+    };
+    const held = describeFreeze(frozen);
+    io.info(
+      `${verdict === 'failed' ? 'breach' : 'promotion stopped'}: ${why}; holding traffic at ${held} (not restoring ${this.from})`,
+    );
+    const record = (s: DeployState): DeployState => ({ ...s, weights, promotion: undefined, frozen });
+    try {
+      await tools.save((s) =>
+        tools.withHistory(record(s), {
+          command: 'promote',
+          version: this.version,
+          sha: this.sha,
+          weights,
+          verdict: 'frozen',
+          reason: why,
+        }),
+      );
+    } catch (error) {
+      // Traffic is held either way; the next run's status must be told by hand.
+      if (!(error instanceof UserError)) throw error;
+      tools.assume(record);
+      io.warning(`traffic is frozen at ${held}, but the state could not record it: ${error.message}`);
+    }
+    tools.timeline.push({ at: tools.at(), weights, event: 'frozen' });
+    await this.finishRecord('failure', `frozen at ${held}: ${why}`);
+    const pullRequest =
+      verdict === 'failed'
+        ? await tools.rollbackPullRequest({
+            bad: { version: this.version, sha: this.sha },
+            reason: why,
+            breach,
+            frozen,
+          })
+        : {};
+    const message =
+      `traffic is frozen at ${held}, not rolled back: ${why}. ` +
+      freezeAdvice(this.from, this.to, weights[this.to]);
+    return tools.result({
+      previous: this.to,
+      rolledBack: false,
+      succeeded: false,
+      reason: `frozen at ${held} instead of rolled back (a contract-phase migration was applied): ${why}`,
+      verdict,
+      plan: this.plan,
+      breach,
+      froze: frozen,
+      error: new UserError(
+        message,
+        failure instanceof UserError ? `Traffic frozen: ${failure.title}` : 'Traffic frozen',
+      ),
+      ...pullRequest,
     });
   }
 

@@ -108,6 +108,15 @@ export const deployInputs = {
   }),
   weight: integer("shift: the idle colour's share of traffic, 0–100.", { max: 100 }),
   reason: text('rollback: why (recorded in the history with the actor).', { default: 'manual rollback' }),
+  'migration-phase': oneOf(
+    ['none', 'expand', 'contract'],
+    "promote, rollback: the phase of the migrations applied for this release, as validate-migration run outputs it (its `phase`). contract: the old colour's code would break on the new schema, so a promotion that fails freezes traffic at the split it has instead of putting the old colour back, and rollback refuses without force-rollback.",
+    { default: 'none' },
+  ),
+  'force-rollback': boolean(
+    'rollback, shift: move traffic back to the old colour although a contract-phase migration was applied (migration-phase: contract, or a promotion frozen for one). Only once the database is restored from the backup taken before the migration, or the old code is known to work on the new schema.',
+    { default: 'false' },
+  ),
   state: text('Where history and the deploy lock live: file:PATH or redis://host:port/db.', {
     default: 'file:.switchyard/state.json',
   }),

@@ -49,8 +49,23 @@ export function planPromotion(inputs: DeployInputs, state: DeployState): Promoti
     steps,
     totalMs: steps.reduce((sum, step) => sum + step.holdMs, 0),
     checks,
-    rollback: `on the first breach, ${from} goes back to 100% at once and the promotion stops (exit 1)`,
+    rollback:
+      inputs['migration-phase'] === 'contract' || state.frozen
+        ? `on the first breach, traffic freezes at the split it has and the promotion stops (exit 1): a contract-phase migration was applied, and ${from}'s code would break on the new schema`
+        : `on the first breach, ${from} goes back to 100% at once and the promotion stops (exit 1)`,
   };
+}
+
+/**
+ * A promotion going on from a held split (frozen, or left by a killed run after a contract-phase
+ * migration): the held share analysed again, then the steps above it. Nothing held, nothing to
+ * resume: the plan as it is.
+ */
+export function resumeFrom(plan: PromotionPlan, held: number): PromotionPlan {
+  if (held <= 0) return plan;
+  const holdMs = plan.steps[0]?.holdMs ?? 0;
+  const steps = [{ weight: held, holdMs }, ...plan.steps.filter((step) => step.weight > held)];
+  return { ...plan, steps, totalMs: steps.reduce((sum, step) => sum + step.holdMs, 0) };
 }
 
 export function describePlan(plan: PromotionPlan): string[] {

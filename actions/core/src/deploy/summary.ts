@@ -8,9 +8,11 @@ export function renderDeploySummary(result: DeployResult): string {
   const parts: string[] = [];
   const verdict = result.succeeded
     ? '✅'
-    : result.rolledBack
-      ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
-      : '❌';
+    : result.froze
+      ? `🧊 traffic frozen at ${result.froze.weights[result.froze.to]}% ${result.froze.to}, not rolled back (a contract-phase migration was applied)`
+      : result.rolledBack
+        ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
+        : '❌';
   parts.push(`## Deploy \`${result.command}\`: ${verdict}\n`);
   parts.push(
     `Active **${result.active}**, ${weightsText(result.weights)}` +
@@ -19,6 +21,13 @@ export function renderDeploySummary(result: DeployResult): string {
       '.\n',
   );
   if (result.reason) parts.push(`> **Why:** ${result.reason}\n`);
+  if (result.state.frozen) {
+    const f = result.state.frozen;
+    parts.push(
+      `> **Traffic is frozen** at ${weightsText(f.weights)} since ${f.at}: ${f.from}'s code would break on the schema a contract-phase migration left. ` +
+        `Fix forward (stage the fix over ${f.to}, then promote, which resumes from ${f.weights[f.to]}%), or restore the database and run rollback with \`force-rollback: true\`.\n`,
+    );
+  }
   if (result.restoreMs !== undefined)
     parts.push(`Traffic restored ${formatMs(result.restoreMs)} after the decision.\n`);
   if (result.pullRequest) {

@@ -67,7 +67,6 @@ export interface RollbackPullRequestRequest {
   token: string;
   /** The commit that broke, and what it was deployed as. */
   bad: { sha: string; version?: string };
-  /** What the deploy state knows was good, newest first. */
   /** Commits the deploy state knows served well, newest first. */
   knownGood: string[];
   goodSha?: string;
@@ -79,6 +78,11 @@ export interface RollbackPullRequestRequest {
   breach?: Breach;
   /** The colour users are on now, and its share. */
   servedBy: string;
+  /**
+   * Traffic was frozen instead of rolled back (a contract-phase migration was applied): the split
+   * held, e.g. "blue 75% / green 25%", and the new colour's share of it.
+   */
+  frozen?: { from: string; to: string; weights: string; share: number };
   timeline: TimelinePoint[];
 }
 
@@ -267,8 +271,13 @@ function renderBody(
   const link = (sha: string) => commitLink(env, repository, sha);
   const run = runLogUrl(env);
   const chart = promotionChart(request.timeline);
+  const frozen = request.frozen;
   const lines = [
-    `switchyard rolled **${request.environment}** back, and traffic is safe: ${request.servedBy}.`,
+    frozen
+      ? `switchyard **froze** traffic on **${request.environment}** instead of rolling it back: it stays at ${frozen.weights}, ` +
+        `with ${frozen.share}% on the new build (${frozen.to}). A contract-phase migration was applied, and the old code on ${frozen.from} ` +
+        'would break on the new schema, so moving users back to it would not make them safe.'
+      : `switchyard rolled **${request.environment}** back, and traffic is safe: ${request.servedBy}.`,
     '',
     `**Why:** ${request.reason}`,
     ...(request.breach ? ['', `**Breached:** ${describeBreach(request.breach)}.`] : []),
@@ -289,12 +298,26 @@ function renderBody(
       ? `The base branch has commits after the bad one; they are kept, so the files differ from ${link(built.good)} by those commits.`
       : `The base branch has nothing after the bad commit, so merging this gives back exactly the files of ${link(built.good)}.`,
     ...(chart ? ['', '### The promotion', '', chart] : []),
-    ...(run ? ['', `[The workflow run that rolled back](${run})`] : []),
+    ...(run ? ['', `[The workflow run that ${frozen ? 'froze traffic' : 'rolled back'}](${run})`] : []),
     '',
-    '### To re-deploy',
-    '',
-    '- **Merge this pull request** to make the base branch what was good again; the next deploy of it ships the good code.',
-    '- **Or fix forward:** push a fix on top of the bad commit and deploy it; then close this pull request.',
+    ...(frozen
+      ? [
+          '### Merging this alone does not make the old code safe',
+          '',
+          'These reverts undo the code, not the schema: the database keeps the contract-phase migration, and the reverted ' +
+            'code is the old code, which breaks on it the same way. Either:',
+          '',
+          `- **Fix forward** (usually right): push a fix on top of the bad commit and deploy it: \`deploy stage\` installs it over ${frozen.to}, ` +
+            `which keeps its ${frozen.share}%, and \`deploy promote\` resumes ${frozen.to} from there, forward only (rollback and shift refuse while traffic is frozen). Then close this pull request.`,
+          '- **Or go back for real:** restore the database from the backup taken before the migration, run `deploy rollback` with ' +
+            '`force-rollback: true`, then merge this pull request, so the next deploy ships the old code onto the old schema.',
+        ]
+      : [
+          '### To re-deploy',
+          '',
+          '- **Merge this pull request** to make the base branch what was good again; the next deploy of it ships the good code.',
+          '- **Or fix forward:** push a fix on top of the bad commit and deploy it; then close this pull request.',
+        ]),
     '',
     `<sub>Opened by switchyard. A rollback of the same commit updates this pull request instead of opening another.</sub>`,
   ];

@@ -28,8 +28,28 @@ export interface HistoryEntry {
   version?: string;
   sha?: string;
   weights: Weights;
-  verdict: 'started' | 'succeeded' | 'failed' | 'rolled-back' | 'interrupted' | 'inconclusive';
+  /** frozen: a failing promotion held its split instead of rolling back (a contract-phase migration was applied). */
+  verdict: 'started' | 'succeeded' | 'failed' | 'rolled-back' | 'interrupted' | 'inconclusive' | 'frozen';
   reason?: string;
+}
+
+/**
+ * A promotion that failed after a contract-phase migration was applied, and so held the split it
+ * had instead of putting the old colour back (the old code would break on the new schema).
+ * Stays until a promotion goes forward to 100% or a rollback is forced (force-rollback): rollback,
+ * shift and stage refuse while it stands, so traffic never drifts back to the old code by default.
+ */
+export interface FrozenPromotion {
+  /** ISO time it froze. */
+  at: string;
+  from: Color;
+  to: Color;
+  version?: string;
+  sha?: string;
+  /** The split held. */
+  weights: Weights;
+  /** Why the promotion failed. */
+  reason: string;
 }
 
 /** A promotion that was under way; present while running, and left behind when a run was killed. */
@@ -56,6 +76,8 @@ export interface DeployState {
   weights: Weights;
   releases: Partial<Record<Color, Release>>;
   promotion?: PromotionInProgress;
+  /** Set while traffic is frozen mid-promotion (see FrozenPromotion). */
+  frozen?: FrozenPromotion;
   history: HistoryEntry[];
 }
 
@@ -156,7 +178,7 @@ const historyEntry = z.object({
   version: text.optional(),
   sha: text.optional(),
   weights,
-  verdict: z.enum(['started', 'succeeded', 'failed', 'rolled-back', 'interrupted', 'inconclusive']),
+  verdict: z.enum(['started', 'succeeded', 'failed', 'rolled-back', 'interrupted', 'inconclusive', 'frozen']),
   reason: text.optional(),
 });
 const promotion = z
@@ -173,12 +195,24 @@ const promotion = z
     deploymentId: z.number().int().optional(),
   })
   .refine((p) => p.from !== p.to, 'promotes a colour over itself');
+const frozen = z
+  .object({
+    at: text,
+    from: color,
+    to: color,
+    version: text.optional(),
+    sha: text.optional(),
+    weights,
+    reason: text,
+  })
+  .refine((f) => f.from !== f.to, 'freezes a colour over itself');
 const stateSchema = z.object({
   revision: z.number().int().min(0),
   active: color,
   weights,
   releases: z.object({ blue: release.optional(), green: release.optional() }),
   promotion: promotion.optional(),
+  frozen: frozen.optional(),
   history: z.array(historyEntry),
 });
 
