@@ -4,7 +4,10 @@
 //   1. health-check through the router;
 //   2. release v2: stage on green, promote 10 → 25 → 50 → 75 → 100;
 //   3. release v3: stage on blue (now idle), promote — blue starts failing 20% of requests at the
-//      25% step, and switchyard puts green back at 100% on its own.
+//      25% step, and switchyard puts green back at 100% on its own;
+//   4. migrations on a real PostgreSQL (scripts/demo/migrations.ts): backup, an expand migration
+//      rehearsed clean, a rename rehearsed and failing on the old app's query, the expand run, and
+//      a failing batch restored (--no-migrations leaves this out).
 // It ends with a plain-text summary and a self-contained HTML report, and stops all it started.
 // npm run demo -- --workflow tells it through .github/workflows/blue-green.yml instead
 // (scripts/demo/workflow.ts).
@@ -18,12 +21,14 @@ import { annotations, runLikeTheRunner, type RunnerResult } from '../run-action.
 import { stopAllServers } from '../servers/index.js';
 import { setFailRate, startBlueGreen } from './blue-green.js';
 import { renderHtmlReport, type ReportSeries } from './html-report.js';
+import { migrationChapter } from './migrations.js';
 
 const { values } = parseArgs({
   options: {
     router: { type: 'string', default: 'nginx' },
     'step-duration': { type: 'string', default: '2s' },
     workflow: { type: 'boolean', default: false },
+    'no-migrations': { type: 'boolean', default: false },
   },
 });
 if (values.workflow) {
@@ -136,6 +141,19 @@ try {
   )
     failures++;
 
+  const migrations = values['no-migrations']
+    ? undefined
+    : await migrationChapter({
+        step,
+        phase: async (name) => {
+          say(name);
+          await load.mark(name);
+        },
+        highlight: (line) => console.log(bold(`  ${line}`)),
+        scratch,
+      });
+  failures += migrations?.failures ?? 0;
+
   const report: LoadReport = await load.stop();
   const during = (prefix: string) =>
     report.windows
@@ -160,6 +178,7 @@ try {
       `${during('3b').failed} of ${during('3b').total} user requests failed during that promotion`,
     `traffic: ${report.total} requests in ${(report.durationMs / 1000).toFixed(1)} s, ${report.failed} failed in all`,
     `active now: ${promote3.run.outputs.active}, weights ${promote3.run.outputs.weights}`,
+    ...(migrations?.lines ?? []),
   ];
   const series: ReportSeries[] = [
     { title: 'Release v2 (green)', verdict: 'promoted', points: toPoints(promoteReport) },
