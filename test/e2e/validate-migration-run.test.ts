@@ -195,6 +195,37 @@ describe('validate-migration rehearse (bundle, real PostgreSQL with pg_stat_stat
   }, 180_000);
 });
 
+describe('validate-migration rehearse on a stale backup', () => {
+  it('refuses to judge a backup older than the live schema, and says how to get a current one', async () => {
+    const applied = await action({
+      command: 'run',
+      'database-url': postgres.url,
+      migrations: migrations('since', { 'V1__since.sql': 'ALTER TABLE orders ADD COLUMN coupon text;\n' }),
+      backup: 'false',
+    });
+    expect(applied.exitCode).toBe(0);
+    const result = await action({
+      command: 'rehearse',
+      'database-url': postgres.url,
+      'scratch-url': postgres.superuserUrl ?? '',
+      migrations: migrations('since-more', {
+        'V1__since.sql': 'ALTER TABLE orders ADD COLUMN coupon text;\n',
+        'V2__more.sql': 'ALTER TABLE orders ADD COLUMN discount numeric;\n',
+      }),
+      store: 'local:backups',
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.outputs.valid).toBe('false');
+    const errors = workflowCommands(result.stdout, 'error').map((each) => each.message);
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^backup \S+ is not the live database as it is now: 1 migration applied since it was taken \(since\/V1__since\.sql\).*use schema-only: true$/,
+      ),
+    ]);
+    expect(await scratchDatabases()).toEqual([]);
+  }, 180_000);
+});
+
 describe('validate-migration run (bundle, real PostgreSQL)', () => {
   it('applies the pending files, then restores the database when a later file fails, with the error at its line', async () => {
     await sql('CREATE DATABASE shop_run', [], postgres.superuserUrl);

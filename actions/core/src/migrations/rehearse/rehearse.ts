@@ -11,10 +11,10 @@ import { redactUrl, Secrets } from '../../mask.js';
 import { outputTail } from '../../process.js';
 import { count, formatMs } from '../../summary.js';
 import type { ValidateMigrationInputs } from '../inputs.js';
-import { pgDumpFor } from '../run/fingerprint.js';
+import { pgDumpFor, schemaDump } from '../run/fingerprint.js';
 import { restoreBackup } from '../run/restore.js';
 import { MigrationRun, type AppliedEntry, type RunFailure } from '../run/run.js';
-import { trackingTable, trackingTableExists } from '../run/tracking.js';
+import { readApplied, trackingTable, trackingTableExists } from '../run/tracking.js';
 import {
   fileQueries,
   prepareError,
@@ -58,6 +58,13 @@ export interface RehearseResult {
   failures: RunFailure[];
   durationMs: number;
 }
+
+/** A schema dump less what a copy need not keep: owners, grants, and pg_stat_statements. */
+const comparable = (dump: string) =>
+  dump
+    .split('\n')
+    .filter((line) => !/ OWNER TO |^(GRANT|REVOKE) |pg_stat_statements/.test(line))
+    .join('\n');
 
 /** pg_stat_statements only a superuser may create; it is monitoring, nothing of the application needs it in the copy. */
 const LEFT_OUT_OF_COPY = /\bEXTENSION\s+(-\s+)?pg_stat_statements\b/;
@@ -146,6 +153,7 @@ export class Rehearsal {
         secrets: this.secrets,
       });
       await scratch.query(`SET statement_timeout = ${this.inputs['statement-timeout']}`);
+      if (!(await this.copyIsCurrent(scratch))) return this.finish();
       const before = await this.prepareAll(scratch, queries);
       const checked = queries.filter((query) => !before.has(query));
       this.result.queries.checked = checked.length;
@@ -262,6 +270,52 @@ export class Rehearsal {
         { title: 'rehearse' },
       );
     }
+  }
+
+  /**
+   * A rehearsal on an old backup judges another schema: the copy must have the live schema (less
+   * owners and grants, which a copy need not keep) and the same files recorded as applied, or the
+   * verdict would be about something else.
+   */
+  private async copyIsCurrent(scratch: pg.Client): Promise<boolean> {
+    const schema = this.inputs['tracking-schema'];
+    const live = await connectPostgres(this.liveUrl, {
+      input: 'database-url',
+      application: 'switchyard-rehearse',
+      secrets: this.secrets,
+    });
+    const { runner } = this.deps;
+    const env = this.deps.io.env;
+    let liveSchema: string;
+    let liveApplied: string[];
+    try {
+      await live.query('SET default_transaction_read_only = on');
+      liveSchema = comparable(await schemaDump(this.liveUrl, live, runner, env));
+      liveApplied = (await trackingTableExists(live, schema))
+        ? [...(await readApplied(live, schema)).keys()]
+        : [];
+    } finally {
+      await live.end().catch(() => undefined);
+    }
+    const copySchema = comparable(await schemaDump(this.scratchUrl(), scratch, runner, env));
+    const copyApplied = (await trackingTableExists(scratch, schema))
+      ? new Set((await readApplied(scratch, schema)).keys())
+      : new Set<string>();
+    const missing = liveApplied.filter((file) => !copyApplied.has(file));
+    const copy = this.result.copy.kind === 'backup' ? `backup ${this.result.copy.id}` : 'the schema copy';
+    if (missing.length > 0 || liveSchema !== copySchema) {
+      this.result.valid = false;
+      this.result.failures.push({
+        title: 'rehearse',
+        message: `${copy} is not the live database as it is now: ${
+          missing.length > 0
+            ? `${count(missing.length, 'migration')} applied since it was taken (${missing.slice(0, 5).join(', ')})`
+            : 'its schema differs from the live schema'
+        }. A rehearsal on it would judge another schema: back up the live database first (the backup job, or the backup action), or use schema-only: true`,
+      });
+      return false;
+    }
+    return true;
   }
 
   private async copyInto(): Promise<void> {
