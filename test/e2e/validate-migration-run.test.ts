@@ -101,10 +101,11 @@ describe('validate-migration rehearse (bundle, real PostgreSQL with pg_stat_stat
     const glob = migrations('rename', {
       'V1__rename.sql': '-- switchyard: contract\nALTER TABLE users RENAME COLUMN email TO email_address;\n',
     });
+    // The application's role, which may create databases but not pg_stat_statements: the copy
+    // leaves that extension out.
     const result = await action({
       command: 'rehearse',
       'database-url': postgres.url,
-      'scratch-url': postgres.superuserUrl ?? '',
       migrations: glob,
       store: 'local:backups',
     });

@@ -40,6 +40,12 @@ async function freshDatabase(): Promise<void> {
   const name = `run_${++dbCounter}`;
   await sql(`CREATE DATABASE ${name}`, postgres.url);
   databaseUrl = postgres.url.replace(/\/[^/]+$/, `/${name}`);
+  // As on most self-hosted servers: the application's role owns the tables, a superuser installed
+  // pg_stat_statements (which the role may neither create nor drop).
+  await sql(
+    'CREATE EXTENSION pg_stat_statements',
+    databaseUrl.replace(/\/\/[^@]+@/, `//postgres:run-su-pw@`),
+  );
   await sql(`
     CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL, note text);
     INSERT INTO orders SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 2000) g;
@@ -81,7 +87,7 @@ async function state(): Promise<{ schema: string; tables: Record<string, string>
 }
 
 beforeAll(async () => {
-  postgres = await startPostgres({ password: PASSWORD, createDb: true });
+  postgres = await startPostgres({ password: PASSWORD, createDb: true, superuserPassword: 'run-su-pw' });
   workspace = mkdtempSync(path.join(tmpdir(), 'switchyard-run-'));
 }, 120_000);
 

@@ -10,6 +10,7 @@ import {
   namePattern,
   parseArchiveList,
   restoreCommand,
+  withoutExtensions,
   selectTables,
   tableName,
   type Relation,
@@ -218,9 +219,46 @@ describe('restoreCommand', () => {
     expect(restoreCommand('pg_restore', 'merge', 'shop')).toEqual([...base, '--data-only', '--dbname=shop']);
   });
 
-  it('restores the grants only over the database the backup came from (elsewhere its roles may not exist)', () => {
-    expect(restoreCommand('pg_restore', 'replace', 'shop', true)).not.toContain('--no-privileges');
-    expect(restoreCommand('pg_restore', 'replace', 'shop', false)).toContain('--no-privileges');
+  it('restores owners and grants only over the database the backup came from (elsewhere its roles may not exist)', () => {
+    expect(restoreCommand('pg_restore', 'replace', 'shop', true)).toEqual([
+      'pg_restore',
+      '--no-password',
+      '--exit-on-error',
+      '--single-transaction',
+      '--clean',
+      '--if-exists',
+      '--dbname=shop',
+    ]);
+    expect(restoreCommand('pg_restore', 'replace', 'shop', false)).toEqual(
+      expect.arrayContaining(['--no-owner', '--no-privileges']),
+    );
+  });
+
+  it('restores only the entries of a list file when given one', () => {
+    expect(restoreCommand('pg_restore', 'fail-if-exists', 'shop', false, '/tmp/x.list')).toEqual([
+      ...base,
+      '--use-list=/tmp/x.list',
+      '--dbname=shop',
+    ]);
+  });
+
+  it('comments out the entries of the extensions left alone, and their comments, nothing else', () => {
+    const listing = [
+      ';',
+      '; Selected TOC Entries:',
+      '2; 3079 16386 EXTENSION - pg_stat_statements ',
+      '3359; 0 0 COMMENT - EXTENSION pg_stat_statements ',
+      '3; 3079 16400 EXTENSION - pgcrypto ',
+      '217; 1259 16417 TABLE public pg_stat_statements_copy app',
+    ].join('\n');
+    expect(withoutExtensions(listing, ['pg_stat_statements']).split('\n')).toEqual([
+      ';',
+      '; Selected TOC Entries:',
+      ';2; 3079 16386 EXTENSION - pg_stat_statements ',
+      ';3359; 0 0 COMMENT - EXTENSION pg_stat_statements ',
+      '3; 3079 16400 EXTENSION - pgcrypto ',
+      '217; 1259 16417 TABLE public pg_stat_statements_copy app',
+    ]);
   });
 
   it('keeps a database name that looks like connection settings a name', () => {

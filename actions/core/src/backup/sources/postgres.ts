@@ -1,4 +1,5 @@
 import { accessSync, constants, existsSync, readdirSync, realpathSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -209,15 +210,32 @@ class PostgresSource implements BackupSource {
     const archive = await this.readArchiveList(open, context);
     const pgRestore = await this.firstClient('pg_restore');
     const client = await this.connect(target);
+    let listDir: string | undefined;
     try {
       const server = await serverVersion(client);
       const sequencesBefore = context.mode === 'merge' ? await sequenceValues(client) : undefined;
+      const leftOut = await extensionsLeftOut(client, archive);
+      let listFile: string | undefined;
+      if (leftOut.length > 0) {
+        for (const { name, why } of leftOut)
+          context.log(`${this.partName}: extension ${name} left as it is (${why})`);
+        listDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-restore-'));
+        listFile = path.join(listDir, 'restore.list');
+        await writeFile(
+          listFile,
+          withoutExtensions(
+            archive.text,
+            leftOut.map((each) => each.name),
+          ),
+        );
+      }
       const result = await this.stream(
         restoreCommand(
           pgRestore.path,
           context.mode,
           databaseOf(target, this.baseEnv),
           context.target === undefined,
+          listFile,
         ),
         {
           env: this.childEnv(target),
@@ -264,6 +282,7 @@ class PostgresSource implements BackupSource {
       };
     } finally {
       await client.end().catch(() => undefined);
+      if (listDir) await rm(listDir, { recursive: true, force: true });
     }
   }
 
@@ -823,15 +842,17 @@ export function dumpCommand(pgDump: string, plan: TablePlan & { snapshot?: strin
 }
 
 /**
- * pg_restore reading the part from stdin, all or nothing, as the target's own user. Into another
- * database the grants are left out (its roles may not exist); over the database the backup was
- * taken from they are restored, or the application's roles would lose their privileges.
+ * pg_restore reading the part from stdin, all or nothing. Into another database as the target's
+ * own user, owners and grants left out (its roles may not exist); over the database the backup
+ * was taken from, both restored, or the application's roles would lose their tables and
+ * privileges. `listFile`: the entries to restore (pg_restore --list, some commented out).
  */
 export function restoreCommand(
   pgRestore: string,
   mode: RestoreMode,
   database: string,
   overSource = false,
+  listFile?: string,
 ): string[] {
   const byMode: Record<RestoreMode, string[]> = {
     'fail-if-exists': [],
@@ -841,11 +862,11 @@ export function restoreCommand(
   return [
     pgRestore,
     '--no-password',
-    '--no-owner',
-    ...(overSource ? [] : ['--no-privileges']),
+    ...(overSource ? [] : ['--no-owner', '--no-privileges']),
     '--exit-on-error',
     '--single-transaction',
     ...byMode[mode],
+    ...(listFile ? [`--use-list=${listFile}`] : []),
     // A name holding "=" or looking like a URL would be read as connection settings: say it is a name.
     `--dbname=${/=|^postgres(ql)?:/.test(database) ? `dbname='${database.replace(/['\\]/g, '\\$&')}'` : database}`,
   ];
@@ -863,6 +884,8 @@ export interface ArchiveEntry {
 
 export interface ArchiveList {
   entries: ArchiveEntry[];
+  /** pg_restore --list as it printed it (what --use-list reads back). */
+  text: string;
   dumpedFrom?: string;
   dumpedBy?: string;
 }
@@ -888,7 +911,7 @@ const ENTRY_KINDS = [
 ];
 
 export function parseArchiveList(text: string): ArchiveList {
-  const list: ArchiveList = { entries: [] };
+  const list: ArchiveList = { entries: [], text };
   for (const line of text.split('\n')) {
     const header = /^;\s+Dumped (from database|by pg_dump) version: (.*)$/.exec(line);
     if (header) {
@@ -905,6 +928,46 @@ export function parseArchiveList(text: string): ArchiveList {
     list.entries.push({ desc, rest });
   }
   return list;
+}
+
+/**
+ * Extensions of the part pg_restore must leave alone: one already in the target (its objects are
+ * the target's; --clean would try to drop it, which only its owner may), and one the restoring
+ * role may not create (pg_stat_statements and the other untrusted ones, for all but a superuser).
+ */
+async function extensionsLeftOut(
+  client: pg.Client,
+  archive: ArchiveList,
+): Promise<{ name: string; why: string }[]> {
+  const names = archive.entries
+    .filter((entry) => entry.desc === 'EXTENSION')
+    .map((entry) => entry.rest.trim());
+  if (names.length === 0) return [];
+  const found = await client.query<{ superuser: boolean; installed: string[]; trusted: string[] }>(
+    `SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+            ARRAY(SELECT extname::text FROM pg_extension) AS installed,
+            ARRAY(SELECT DISTINCT name::text FROM pg_available_extension_versions WHERE trusted) AS trusted`,
+  );
+  const { superuser = false, installed = [], trusted = [] } = found.rows[0] ?? {};
+  return names.flatMap((name) =>
+    installed.includes(name)
+      ? [{ name, why: 'already installed in the target' }]
+      : !superuser && !trusted.includes(name)
+        ? [{ name, why: 'only a superuser may create it; restore as one to have it' }]
+        : [],
+  );
+}
+
+/** The listing with these extensions' entries (and their comments) commented out. */
+export function withoutExtensions(listing: string, names: string[]): string {
+  const left = new Set(names);
+  return listing
+    .split('\n')
+    .map((line) => {
+      const match = /^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )(\S+)/.exec(line);
+      return match && left.has(match[1] as string) ? `;${line}` : line;
+    })
+    .join('\n');
 }
 
 function qualifiedKey(schema: string, name: string): string {
