@@ -73,11 +73,10 @@ export async function migrationChapter(ctx: MigrationChapterContext): Promise<Mi
       settings: { shared_preload_libraries: 'pg_stat_statements' },
       extensions: ['pg_stat_statements'],
     });
-    // Two roles: the app's (`switchyard`, whose queries pg_stat_statements holds) reads and writes
-    // the shop through grants; the superuser `postgres` owns its tables and pg_stat_statements, and
-    // migrates. Only it may create that extension again — in the rehearsals' scratch copies of the
-    // backup, and in the pg_restore --clean of run's restore — and its restore keeps the owner and
-    // the grants as they were (as a managed database's admin role would).
+    // Two roles, as on a managed database: the app's (`switchyard`, whose queries
+    // pg_stat_statements holds) reads and writes the shop through grants; the admin role
+    // (`postgres`) owns the tables, migrates, and creates the rehearsals' scratch databases. run's
+    // restore brings the owner and the grants back as they were, and the old app's queries answer.
     const db = postgres.url;
     const admin = postgres.superuserUrl ?? '';
     const owner = admin.replace(/\/postgres$/, `/${postgres.database}`);
