@@ -15,6 +15,7 @@ const all: Record<string, () => Promise<void>> = {
   'rollback-pr': rollbackPrBench,
   'migration-snapshot': async () => (await import('./migration-snapshot.js')).migrationSnapshotBench(),
   'validate-migration': async () => (await import('./validate-migration.js')).validateMigrationBench(),
+  'migration-run': async () => (await import('./migration-run.js')).migrationRunBench(),
 };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length ? chosen : Object.keys(all)) {
