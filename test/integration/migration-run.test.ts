@@ -10,6 +10,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import pg from 'pg';
 import { runAction } from '../../actions/core/src/action.js';
 import { memoryIO } from '../../actions/core/src/io.js';
+import { fingerprint, fingerprintDifferences } from '../../actions/core/src/migrations/run/fingerprint.js';
+import { systemRunner } from '../../actions/core/src/process.js';
 import { snapshotPostgres } from '../../actions/core/src/migrations/snapshot/postgres.js';
 import { validateMigrationAction } from '../../actions/validate-migration/src/main.js';
 import { startPostgres, type RunningPostgres } from '../../scripts/servers/index.js';
@@ -256,6 +258,29 @@ describe('validate-migration run (real PostgreSQL)', () => {
       expect(blocked.errors[0]?.message).toMatch(/V1__lock\.sql:1: .*lock timeout/);
     } finally {
       await holder.end();
+    }
+  }, 60_000);
+
+  it("the restore's fingerprint tells one changed value and a revoked grant from the database before", async () => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const take = () => fingerprint(databaseUrl, client, systemRunner, process.env);
+      const before = await take();
+      expect(Object.keys(before.tables)).toEqual(['public.orders', 'public.users']);
+      expect(fingerprintDifferences(before, await take())).toEqual([]);
+      await client.query("UPDATE orders SET note = 'changed' WHERE id = 1500");
+      expect(fingerprintDifferences(before, await take())).toEqual([
+        expect.stringMatching(/^table public\.orders: 2000 rows \(checksum \S+\) before, 2000 \(\S+\) now$/),
+      ]);
+      await client.query("UPDATE orders SET note = 'n1500' WHERE id = 1500");
+      expect(fingerprintDifferences(before, await take())).toEqual([]);
+      await client.query('REVOKE SELECT ON orders FROM PUBLIC');
+      expect(fingerprintDifferences(before, await take())).toEqual([
+        expect.stringContaining('missing: GRANT SELECT ON TABLE public.orders TO PUBLIC;'),
+      ]);
+    } finally {
+      await client.end();
     }
   }, 60_000);
 

@@ -291,12 +291,16 @@ export class MigrationRun {
       return undefined;
     }
     const objects = await listObjects(this.requireClient());
-    const before = inputs['restore-on-failure']
-      ? await fingerprint(this.url, this.requireClient(), deps.runner, deps.io.env)
-      : undefined;
     this.log(`backing up ${this.display} before the first file`);
-    this.result.backupId = await backUp(this.url, this.backupSettings(), deps);
-    this.log(`backup ${this.result.backupId} taken (the way back if a file fails)`);
+    // Both only read: the fingerprint a restore is checked against is taken while the backup runs.
+    const [before, backupId] = await Promise.all([
+      inputs['restore-on-failure']
+        ? fingerprint(this.url, this.requireClient(), deps.runner, deps.io.env)
+        : undefined,
+      backUp(this.url, this.backupSettings(), deps),
+    ]);
+    this.result.backupId = backupId;
+    this.log(`backup ${backupId} taken (the way back if a file fails)`);
     return { objects, fingerprint: before };
   }
 
