@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { loadConfigSection, type ConfigValue } from './config.js';
 import { InputError, UserError, UserErrors } from './errors.js';
-import { parseInput, splitList, type InputTable, type InputValues } from './inputs.js';
+import { parseInput, type InputTable, type InputValues } from './inputs.js';
 import type { ActionIO } from './io.js';
 import type { ActionName } from './registry.js';
 
@@ -23,7 +23,8 @@ export function readActionInputs<T extends InputTable>(
   table: T,
 ): InputValues<T> {
   const register = (def: InputTable[string], raw: string) => {
-    for (const line of splitList(raw, false)) {
+    // Every line, comments too: an error may quote the whole value, commented-out URL and all.
+    for (const line of raw.split('\n').map((each) => each.trim())) {
       if (!line.includes('://')) continue;
       io.secrets.addFromUrl(line);
       // A value mistyped into the wrong input ("http://h/?token=…, 5%") is echoed in its error:
