@@ -63,11 +63,18 @@ function migrations(files: Record<string, string>): void {
     writeFileSync(path.join(workspace, 'migrations', name), text);
 }
 
-async function run(inputs: Record<string, string> = {}) {
+async function run(
+  inputs: Record<string, string> = {},
+  options: { echo?: (line: string) => void; signal?: AbortSignal } = {},
+) {
   const { io, recorded } = memoryIO({
     inputs: { command: 'run', 'database-url': databaseUrl, migrations: 'migrations/*.sql', ...inputs },
+    echo: options.echo,
   });
-  const outcome = await runAction(validateMigrationAction, io, { cwd: workspace });
+  const outcome = await runAction(validateMigrationAction, io, {
+    cwd: workspace,
+    ...(options.signal ? { cancellation: { signal: options.signal, dispose: () => undefined } } : {}),
+  });
   return { ...recorded, result: outcome.result as Extract<typeof outcome.result, { command: 'run' }> };
 }
 
@@ -282,6 +289,91 @@ describe('validate-migration run (real PostgreSQL)', () => {
     } finally {
       await client.end();
     }
+  }, 60_000);
+
+  it('restores after a failed CREATE INDEX CONCURRENTLY: no INVALID index, no tracking table', async () => {
+    const before = await state();
+    migrations({ 'V1__unique.sql': 'CREATE UNIQUE INDEX CONCURRENTLY orders_total ON orders ((id % 2));\n' });
+    const failed = await run({ store: `local:${path.join(workspace, 'backups-cic')}` });
+    expect(failed.exitCode).toBe(1);
+    expect(failed.log.join('\n')).toContain('outside a transaction: what it did stays until restored');
+    expect(failed.result.restored).toMatchObject({ verified: true });
+    expect(await sql(`SELECT 1 FROM pg_index WHERE NOT indisvalid`)).toEqual([]);
+    expect(await state()).toEqual(before);
+  }, 60_000);
+
+  it("runs checks read only, and keeps one file's SET out of the next", async () => {
+    migrations({
+      'V1__path.sql': 'SET search_path = nowhere;\nSELECT 1;\n',
+      'V2__table.sql': 'CREATE TABLE made_here (id int);\n',
+    });
+    const sneaky = await run({
+      backup: 'false',
+      'pre-checks': 'WITH d AS (DELETE FROM orders RETURNING 1) SELECT 1 WHERE false',
+    });
+    expect(sneaky.exitCode).toBe(1);
+    expect(sneaky.errors[0]?.message).toMatch(/pre-check .* failed: .*read-only transaction/);
+    expect(await sql<{ n: string }>('SELECT count(*) AS n FROM orders')).toEqual([{ n: '2000' }]);
+    const applied = await run({ backup: 'false' });
+    expect(applied.errors).toEqual([]);
+    expect(await sql(`SELECT to_regclass('public.made_here') IS NOT NULL AS made`)).toEqual([{ made: true }]);
+  }, 60_000);
+
+  it('a restore that meets a held lock waits lock-timeout, tries again, and restores once the lock is gone', async () => {
+    const before = await state();
+    migrations({
+      'V1__ok.sql': 'CREATE TABLE extra (id int);\n',
+      'V2__blocked.sql': 'SELECT 1;\nALTER TABLE users\n  ADD COLUMN x int;\n',
+    });
+    const holder = new pg.Client({ connectionString: databaseUrl });
+    await holder.connect();
+    await holder.query('BEGIN; LOCK TABLE users IN ACCESS SHARE MODE');
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      void holder.end();
+    };
+    try {
+      const failed = await run(
+        { 'lock-timeout': '300ms', store: `local:${path.join(workspace, 'backups-lock')}` },
+        { echo: (line) => (/could not take its locks .*trying again/.test(line) ? release() : undefined) },
+      );
+      expect(failed.errors[0]?.message).toMatch(/V2__blocked\.sql:2: .*lock timeout/);
+      expect(released).toBe(true);
+      expect(failed.result.restored).toMatchObject({ verified: true });
+      expect(await state()).toEqual(before);
+    } finally {
+      release();
+    }
+  }, 60_000);
+
+  it('a cancelled run cancels its statement on the server, and says what it kept', async () => {
+    migrations({
+      'V1__ok.sql': 'ALTER TABLE users ADD COLUMN phone text;\n',
+      'V2__slow.sql': 'ALTER TABLE orders ADD COLUMN z int;\nSELECT pg_sleep(30);\n',
+    });
+    const cancel = new AbortController();
+    const running = run({ backup: 'false' }, { signal: cancel.signal });
+    const sleeping = async () =>
+      (
+        await sql(
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'switchyard-migrate' AND query LIKE 'SELECT pg_sleep%' AND state = 'active'`,
+        )
+      ).length > 0;
+    for (let i = 0; i < 200 && !(await sleeping()); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await sleeping()).toBe(true);
+    cancel.abort(new Error('the workflow was cancelled'));
+    const cancelled = await running;
+    expect(cancelled.exitCode).toBe(1);
+    expect(cancelled.errors[0]?.message).toMatch(
+      /cancelled: .*Applied and recorded in public\.switchyard_migrations: migrations\/V1__ok\.sql\./,
+    );
+    expect(await sleeping()).toBe(false);
+    expect(
+      await sql(`SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'z'`),
+    ).toEqual([]);
   }, 60_000);
 
   it('reports a contract-phase file as phase contract', async () => {

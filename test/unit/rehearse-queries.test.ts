@@ -28,6 +28,19 @@ describe('pg_stat_statements availability', () => {
     expect(advice).toContain('CREATE EXTENSION pg_stat_statements');
   });
 
+  it('says both steps when the role may not read shared_preload_libraries (not a superuser)', async () => {
+    const client = {
+      query: async (text: string) => {
+        if (/shared_preload_libraries/.test(text))
+          throw new Error('must be superuser or have privileges of pg_read_all_settings');
+        return { rows: [] };
+      },
+    } as unknown as pg.Client;
+    const advice = await statementsAvailability(client);
+    expect(advice).toContain('add it to shared_preload_libraries');
+    expect(advice).toContain('CREATE EXTENSION pg_stat_statements');
+  });
+
   it('says only CREATE EXTENSION is left when it is preloaded', async () => {
     const advice = await statementsAvailability(
       fakeClient([[/shared_preload_libraries/, [{ libraries: 'auto_explain, pg_stat_statements' }]]]),
@@ -54,14 +67,19 @@ describe('the statements prepared', () => {
           { query: 'CREATE TABLE t (a int)', calls: '400' },
           { query: 'DELETE FROM sessions WHERE at < $1', calls: '300' },
           { query: 'SELECT * INTO copy FROM users', calls: '200' },
+          { query: 'SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1', calls: '150' },
+          { query: 'SELECT 1', calls: '140' },
+          { query: 'SELECT * FROM pg_locks', calls: '130' },
+          { query: 'SELECT o.id FROM orders o JOIN pg_catalog.pg_class c ON c.oid = $1', calls: '120' },
         ],
       ],
     ]);
-    const found = await topStatements(client, 2);
-    expect(found).toEqual([
+    expect(await topStatements(client, 2)).toEqual([
       { text: 'SELECT id FROM users WHERE id = $1', source: 'pg_stat_statements', calls: 800 },
       { text: 'UPDATE users SET name = $1 WHERE id = $2', source: 'pg_stat_statements', calls: 500 },
     ]);
+    // The catalog's own statements (pg_dump's, monitoring's) and table-less ones are left out.
+    expect((await topStatements(client, 10)).map((each) => each.calls)).toEqual([800, 500, 300, 120]);
   });
 
   it('reads a queries file statement by statement, with lines, and names what it leaves out', async () => {

@@ -61,11 +61,13 @@ const gitRefProblem = (ref: string): string | undefined =>
 const postgresUrlProblem = (raw: string): string | undefined =>
   /^postgres(ql)?:\/\//.test(raw) ? undefined : `"${redactText(raw)}" is not a postgres:// URL`;
 
-/** A schema or table name as PostgreSQL writes it unquoted: letters, digits, _ and $. */
+/** A schema name as PostgreSQL reads it unquoted (lower case), and one a user may create. */
 const identifierProblem = (raw: string): string | undefined =>
-  /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(raw)
-    ? undefined
-    : `"${raw}" is not a plain schema name (letters, digits and _; at most 63), e.g. switchyard`;
+  !/^[a-z_][a-z0-9_$]{0,62}$/.test(raw)
+    ? `"${raw}" is not a plain schema name (lower-case letters, digits and _; at most 63), e.g. switchyard`
+    : /^pg_|^information_schema$/.test(raw)
+      ? `"${raw}" is PostgreSQL's own schema; name one of yours, e.g. switchyard`
+      : undefined;
 
 /** SQL queries, one per line, that must return no rows. */
 const checkQuery = (entry: string) => {

@@ -18,22 +18,50 @@ export interface AppQuery {
 /** What PREPARE accepts: the statements an application sends. */
 const PREPARABLE = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 
-async function preparable(text: string): Promise<boolean> {
+async function preparable(text: string, application = false): Promise<boolean> {
   const parsed = await parseMigration(text).catch(() => undefined);
   const statement = parsed?.statements.length === 1 ? parsed.statements[0] : undefined;
   if (!statement || !PREPARABLE.has(statement.kind)) return false;
   const [kind, body] = nodeOf(statement.node);
-  return !(kind === 'SelectStmt' && body.intoClause);
+  if (kind === 'SelectStmt' && body.intoClause) return false;
+  return !application || !onlyTheCatalog(statement.node);
+}
+
+/**
+ * A statement that reads only PostgreSQL's catalog (pg_dump's, a monitoring agent's, ours): no
+ * migration of the application's tables changes what it plans, and it would crowd the `queries`
+ * budget. Without any table (SELECT 1, SELECT now()) it is left out too.
+ */
+function onlyTheCatalog(node: unknown): boolean {
+  const relations: { schemaname?: string; relname?: string }[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object')
+      for (const [key, child] of Object.entries(value)) {
+        // FROM items are RangeVar nodes; the target of INSERT, UPDATE, DELETE and MERGE is a bare `relation`.
+        if (key === 'RangeVar' || (key === 'relation' && (child as { relname?: string } | null)?.relname))
+          relations.push(child as { schemaname?: string; relname?: string });
+        walk(child);
+      }
+  };
+  walk(node);
+  return relations.every(
+    (each) =>
+      each.schemaname === 'pg_catalog' ||
+      each.schemaname === 'information_schema' ||
+      (!each.schemaname && /^pg_/.test(each.relname ?? '')),
+  );
 }
 
 /** Whether pg_stat_statements can be read here, and if not, how to make it so. */
 export async function statementsAvailability(client: pg.Client): Promise<string | undefined> {
   const installed = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'`);
   if (installed.rows.length > 0) return undefined;
-  const preload = await client.query<{ libraries: string }>(
-    `SELECT current_setting('shared_preload_libraries') AS libraries`,
-  );
-  const loaded = /(^|[\s,])pg_stat_statements($|[\s,])/.test(preload.rows[0]?.libraries ?? '');
+  // Only a superuser or pg_read_all_settings may read it: not knowing, both steps are said.
+  const preload = await client
+    .query<{ libraries: string }>(`SELECT current_setting('shared_preload_libraries') AS libraries`)
+    .catch(() => undefined);
+  const loaded = /(^|[\s,])pg_stat_statements($|[\s,])/.test(preload?.rows[0]?.libraries ?? '');
   return loaded
     ? 'pg_stat_statements is loaded but not installed in this database: run CREATE EXTENSION pg_stat_statements; (as a superuser) in it'
     : "pg_stat_statements is not installed: add it to shared_preload_libraries (shared_preload_libraries = 'pg_stat_statements' in postgresql.conf, or the parameter group of a managed database), restart PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in this database";
@@ -52,7 +80,7 @@ export async function topStatements(client: pg.Client, limit: number): Promise<A
   for (const row of rows.rows) {
     if (found.length >= limit) break;
     if (/\bpg_stat_statements\b|\bswitchyard_migrations\b/.test(row.query)) continue;
-    if (await preparable(row.query))
+    if (await preparable(row.query, true))
       found.push({ text: row.query, source: 'pg_stat_statements', calls: Number(row.calls) });
   }
   return found;

@@ -12,7 +12,7 @@ import { outputTail } from '../../process.js';
 import { count, formatMs } from '../../summary.js';
 import type { ValidateMigrationInputs } from '../inputs.js';
 import { pgDumpFor, schemaDump } from '../run/fingerprint.js';
-import { restoreBackup } from '../run/restore.js';
+import { latestBackupOf, restoreBackup } from '../run/restore.js';
 import { MigrationRun, type AppliedEntry, type RunFailure } from '../run/run.js';
 import { readApplied, trackingTable, trackingTableExists } from '../run/tracking.js';
 import {
@@ -82,6 +82,7 @@ export class Rehearsal {
   private readonly scratchName: string;
   private readonly started: number;
   private readonly result: RehearseResult;
+  private created = false;
 
   constructor(
     private readonly inputs: ValidateMigrationInputs,
@@ -127,12 +128,20 @@ export class Rehearsal {
   }
 
   async execute(): Promise<RehearseResult> {
+    if (
+      this.inputs['schema-only'] &&
+      (this.inputs['pre-checks']?.length || this.inputs['post-checks']?.length)
+    )
+      this.deps.io.warning(
+        'schema-only: true copies no rows: pre-checks and post-checks run on empty tables there and return none whatever the data; rehearse from a backup for them to mean something',
+        { title: 'rehearse' },
+      );
     const queries = await this.readQueries();
     if (queries.length === 0) {
       this.result.valid = false;
       this.result.failures.push({
         title: 'rehearse',
-        message: `nothing to rehearse against: no statement of the application to prepare. ${this.result.pgStatStatements.advice ?? 'pg_stat_statements holds no statement PREPARE takes yet'}${this.inputs['queries-file'] ? '' : '; or give queries-file, a SQL file of the queries the application runs'}`,
+        message: `nothing to rehearse against: no statement of the application to prepare. ${this.result.pgStatStatements.advice ?? 'pg_stat_statements holds no statement PREPARE takes yet'}${this.inputs['queries-file'] ? `; ${this.inputs['queries-file']} has no statement PREPARE takes (SELECT, INSERT, UPDATE, DELETE, MERGE)` : '; or give queries-file, a SQL file of the queries the application runs'}`,
       });
       return this.finish();
     }
@@ -162,7 +171,7 @@ export class Rehearsal {
         error: error.message,
       }));
       this.log(
-        `${count(checked.length, 'statement')} prepare on the copy as it is${before.size ? `; ${before.size} do not even before the migration and are left out (see the report)` : ''}`,
+        `${count(checked.length, 'statement')} ${checked.length === 1 ? 'prepares' : 'prepare'} on the copy as it is${before.size ? `; ${before.size} do not even before the migration and are left out (see the report)` : ''}`,
       );
       if (!(await this.migrate())) return this.finish();
       const after = await this.prepareAll(scratch, checked);
@@ -240,7 +249,7 @@ export class Rehearsal {
       this.result.queries.skippedFromFile = skipped;
       queries.push(...fromFile);
       this.log(
-        `${count(fromFile.length, 'query')} from ${file}${skipped.length ? ` (${skipped.length} not preparable, left out)` : ''}`,
+        `${`${fromFile.length} ${fromFile.length === 1 ? 'query' : 'queries'}`} from ${file}${skipped.length ? ` (${skipped.length} not preparable, left out)` : ''}`,
       );
     }
     return queries;
@@ -250,6 +259,7 @@ export class Rehearsal {
     this.log(`scratch database ${this.scratchName} on ${this.result.scratch.server}`);
     try {
       await admin.query(`CREATE DATABASE "${this.scratchName}" TEMPLATE template0`);
+      this.created = true;
     } catch (error) {
       throw new UserError(
         `Could not create the scratch database on ${this.result.scratch.server}: ${this.secrets.redact(messageOf(error))}. The role needs CREATEDB; or give scratch-url, a server where it has it`,
@@ -260,6 +270,7 @@ export class Rehearsal {
 
   /** Always: a rehearsal leaves nothing behind, also after a failure or a cancellation. */
   private async dropScratch(admin: pg.Client): Promise<void> {
+    if (!this.created) return;
     try {
       await admin.query(`DROP DATABASE IF EXISTS "${this.scratchName}" WITH (FORCE)`);
       this.result.scratch.dropped = true;
@@ -322,7 +333,13 @@ export class Rehearsal {
     const started = this.deps.clock.now();
     if (this.inputs['schema-only']) await this.copySchema();
     else {
-      const outcome = await restoreBackup(this.liveUrl, 'latest', this.restoreSettings(), this.deps, {
+      const id = await latestBackupOf(this.liveUrl, this.restoreSettings(), this.deps);
+      if (!id)
+        throw new UserError(
+          `rehearse found no backup of ${this.result.database} in ${this.storeText()}: take one with the backup action first (the workflow's backup job does), or use schema-only: true`,
+          'rehearse',
+        );
+      const outcome = await restoreBackup(this.liveUrl, id, this.restoreSettings(), this.deps, {
         mode: 'fail-if-exists',
         target: this.scratchUrl(),
       }).catch((error: unknown) => {
@@ -343,6 +360,11 @@ export class Rehearsal {
     this.log(
       `copy ready in ${formatMs(this.deps.clock.now() - started)} (${this.result.copy.kind === 'backup' ? `backup ${this.result.copy.id}` : 'schema only'})`,
     );
+  }
+
+  private storeText(): string {
+    const { store } = this.inputs;
+    return store.kind === 'local' ? `local:${store.dir}` : store.kind;
   }
 
   private restoreSettings() {

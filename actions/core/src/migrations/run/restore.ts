@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ActionDeps } from '../../action.js';
 import { runBackupCommand, type BackupOutcome } from '../../backup/engine.js';
 import { backupInputs, type StoreSpec } from '../../backup/inputs.js';
+import { createPostgresSource } from '../../backup/sources/postgres.js';
 import { inputValues } from '../../inputs.js';
 
 /** How run reaches the backup engine: the store users named, and the GitHub token its stores may need. */
@@ -49,6 +50,68 @@ export function restoreBackup(
     'safety-backup': 'false',
     ...(options.target ? { target: options.target } : {}),
   });
+}
+
+/**
+ * The newest usable backup in the store that holds this database: a store shared by several
+ * databases has newer backups of the others.
+ */
+export async function latestBackupOf(
+  url: string,
+  settings: BackupSettings,
+  deps: ActionDeps,
+): Promise<string | undefined> {
+  const part = createPostgresSource(new URL(url), { env: deps.io.env }).partName;
+  const quiet = { ...deps, io: { ...deps.io, info: () => undefined } };
+  const { backups = [] } = await backupCommand('list', url, settings, quiet);
+  return backups
+    .filter(
+      (backup) =>
+        !backup.damaged && backup.parts.some((name) => name === part || name.startsWith(`${part}.`)),
+    )
+    .sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? ''))[0]?.id;
+}
+
+/**
+ * Runs `restore` with a watch on its pg_restore, found by `application` (its PGAPPNAME): a
+ * statement of it waiting for a lock longer than `lockTimeoutMs` is cancelled, so a restore never
+ * queues the application's queries behind it for long. (PGOPTIONS cannot do it: the archive
+ * itself sets lock_timeout = 0.) Whether it cancelled anything is reported with the outcome.
+ */
+export async function watchingLocks<T>(
+  client: pg.Client,
+  application: string,
+  lockTimeoutMs: number,
+  restore: () => Promise<T>,
+): Promise<{ value?: T; error?: unknown; cancelledForLock: boolean }> {
+  let cancelledForLock = false;
+  let checking: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(
+    () => {
+      checking = checking.then(() =>
+        client
+          .query<{ cancelled: boolean }>(
+            `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+            WHERE application_name = $1 AND wait_event_type = 'Lock'
+              AND now() - query_start > $2 * interval '1 millisecond'`,
+            [application, lockTimeoutMs],
+          )
+          .then((found) => {
+            if (found.rows.some((row) => row.cancelled)) cancelledForLock = true;
+          })
+          .catch(() => undefined),
+      );
+    },
+    Math.max(50, Math.min(1_000, lockTimeoutMs / 4)),
+  );
+  try {
+    return { value: await restore(), cancelledForLock };
+  } catch (error) {
+    return { error, cancelledForLock };
+  } finally {
+    clearInterval(timer);
+    await checking;
+  }
 }
 
 /** A named object of the database that a migration can create. */
@@ -101,13 +164,18 @@ export async function listObjects(client: pg.Client): Promise<Set<string>> {
  * what an older object gained from them (a column of a new type): the restore recreates those
  * objects whole.
  */
-export async function dropCreated(client: pg.Client, before: Set<string>): Promise<string[]> {
+export async function dropCreated(
+  client: pg.Client,
+  before: Set<string>,
+  lockTimeoutMs: number,
+): Promise<string[]> {
   const created = [...(await listObjects(client))].filter((each) => !before.has(each));
   const rank = (drop: string) => (drop.startsWith('EXTENSION') ? 0 : drop.startsWith('SCHEMA') ? 1 : 2);
   created.sort((a, b) => rank(a) - rank(b));
   if (created.length === 0) return [];
   await client.query('BEGIN');
   try {
+    await client.query(`SET LOCAL lock_timeout = ${Math.round(lockTimeoutMs)}`);
     for (const drop of created) {
       const words = /^(MATERIALIZED VIEW|FOREIGN TABLE) /.test(drop) ? 2 : 1;
       const parts = drop.split(' ');

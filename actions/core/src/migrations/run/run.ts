@@ -19,7 +19,14 @@ import {
   StatementFailed,
   type PlannedFile,
 } from './plan.js';
-import { backUp, dropCreated, listObjects, restoreBackup, type BackupSettings } from './restore.js';
+import {
+  backUp,
+  dropCreated,
+  listObjects,
+  restoreBackup,
+  watchingLocks,
+  type BackupSettings,
+} from './restore.js';
 import {
   ensureTrackingTable,
   readApplied,
@@ -91,6 +98,9 @@ export interface RunResult {
   durationMs: number;
 }
 
+/** A restore statement cancelled by the lock watch: worth another attempt. */
+class LockWaitCancelled extends Error {}
+
 /** The advisory lock two runs against one database take in turn: a fixed key per tracking schema. */
 const LOCK_SQL = `SELECT pg_try_advisory_lock(hashtext('switchyard_migrations:' || $1)) AS locked`;
 
@@ -161,7 +171,9 @@ export class MigrationRun {
       secrets: this.secrets,
     });
     this.client = client;
-    const abort = () => void client.end().catch(() => undefined);
+    // A cancelled run stops the statement on the server too (ending the socket alone leaves it
+    // running, holding its locks), then the session, whose open transaction rolls back.
+    const abort = () => void this.cancelOnServer(client).finally(() => client.end().catch(() => undefined));
     this.deps.signal.addEventListener('abort', abort, { once: true });
     try {
       const major = await this.serverMajor();
@@ -187,7 +199,7 @@ export class MigrationRun {
     } catch (error) {
       if (this.deps.signal.aborted) {
         this.fail({
-          message: `cancelled: ${messageOf(this.deps.signal.reason)}; the open transaction rolled back. ${this.keptText()}`,
+          message: `cancelled: ${messageOf(this.deps.signal.reason)}; the statement running was cancelled and its transaction rolled back (a CREATE INDEX CONCURRENTLY cancelled leaves an INVALID index: DROP INDEX CONCURRENTLY it). ${this.keptText()}${this.result.backupId ? ` Nothing was restored: backup ${this.result.backupId} is the way back.` : ''}`,
           title: 'Cancelled',
         });
         return this.finish();
@@ -197,6 +209,18 @@ export class MigrationRun {
       this.deps.signal.removeEventListener('abort', abort);
       await client.end().catch(() => undefined);
     }
+  }
+
+  private async cancelOnServer(client: pg.Client): Promise<void> {
+    const pid = (client as unknown as { processID?: number }).processID;
+    if (!pid) return;
+    const other = await connectPostgres(this.url, {
+      input: 'database-url',
+      application: 'switchyard-migrate',
+      secrets: this.secrets,
+    }).catch(() => undefined);
+    await other?.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+    await other?.end().catch(() => undefined);
   }
 
   private async serverMajor(): Promise<number> {
@@ -255,8 +279,12 @@ export class MigrationRun {
     for (const { query } of queries) {
       let rows: Record<string, unknown>[];
       try {
+        // Read only: a check must not be able to change what it checks.
+        await this.query('BEGIN READ ONLY');
         rows = (await this.query<Record<string, unknown>>(query)).rows;
+        await this.query('COMMIT');
       } catch (error) {
+        await this.client?.query('ROLLBACK').catch(() => undefined);
         this.fail({
           message: `${kind} "${query}" failed: ${this.secrets.redact(messageOf(error))}`,
           title: kind,
@@ -322,7 +350,7 @@ export class MigrationRun {
     const outside: string[] = [];
     const timeouts = `lock_timeout ${formatMs(inputs['lock-timeout'])}, statement_timeout ${formatMs(inputs['statement-timeout'])}`;
     this.log(
-      `${file.file} (${file.phase}): ${count(file.statements, 'statement')}, ${file.steps.length <= 1 ? 'in one transaction' : `in ${count(file.steps.length, 'step')}`} (${timeouts})${file.ownTransaction ? "; the file's own BEGIN/COMMIT replaced by the run's transaction" : ''}`,
+      `${file.file} (${file.phase}): ${count(file.statements, 'statement')}, ${file.steps.length === 1 && file.steps[0]?.inTransaction === false ? 'alone, outside a transaction' : file.steps.length <= 1 ? 'in one transaction' : `in ${count(file.steps.length, 'step')}`} (${timeouts})${file.ownTransaction ? "; the file's own BEGIN/COMMIT replaced by the run's transaction" : ''}`,
     );
     const entry = (durationMs: number) => ({
       file: file.file,
@@ -361,17 +389,21 @@ export class MigrationRun {
             await ensureTrackingTable(this.requireClient(), schema);
             this.tracked = true;
           }
-          await this.runStatement(file, step.statement);
+          // Outside a transaction nothing rolls back: a CONCURRENTLY build that fails leaves an
+          // INVALID index behind. From here on the database counts as changed.
           this.changed = true;
+          await this.runStatement(file, step.statement);
           if (last) await recordApplied(this.requireClient(), schema, entry(this.deps.clock.now() - started));
         } catch (error) {
-          return this.failedStatement(file, error);
+          return this.failedStatement(file, error, { outsideTransaction: true });
         }
       }
       // What a later file or check fails after, the restore has to undo.
       if (step.inTransaction && !last) this.changed = true;
     }
-    const durationMs = this.deps.clock.now() - started;
+    // A file's own SET (search_path, statement_timeout…) outlives its transaction: not into the next file.
+    await this.query('RESET ALL');
+    const durationMs = Math.round(this.deps.clock.now() - started);
     this.changed = true;
     this.result.applied.push({
       file: file.file,
@@ -390,18 +422,36 @@ export class MigrationRun {
       await this.requireClient().query(statement.text);
     } catch (error) {
       if (this.deps.signal.aborted) throw error;
-      const details = error as { message?: string; position?: string; code?: string };
+      const details = error as {
+        message?: string;
+        position?: string;
+        code?: string;
+        detail?: string;
+        hint?: string;
+        where?: string;
+      };
+      const said = [
+        details.message ?? messageOf(error),
+        details.detail,
+        details.hint && `Hint: ${details.hint}`,
+      ]
+        .filter(Boolean)
+        .join('. ');
       throw new StatementFailed(
         file.file,
         positionIn(statement, Number(details.position) || undefined),
         statement.text,
-        this.secrets.redact(details.message ?? messageOf(error)),
+        this.secrets.redact(said),
         details.code,
       );
     }
   }
 
-  private failedStatement(file: PlannedFile, error: unknown): false {
+  private failedStatement(
+    file: PlannedFile,
+    error: unknown,
+    how: { outsideTransaction?: boolean } = {},
+  ): false {
     if (!(error instanceof StatementFailed)) throw error;
     const first = error.statement.split('\n')[0] ?? '';
     this.fail({
@@ -412,7 +462,11 @@ export class MigrationRun {
       column: error.at.column,
       code: error.code,
     });
-    this.log(`${file.file} failed at line ${error.at.line}; its transaction rolled back`);
+    this.log(
+      how.outsideTransaction
+        ? `${file.file} failed at line ${error.at.line}, outside a transaction: what it did stays until restored`
+        : `${file.file} failed at line ${error.at.line}; its transaction rolled back`,
+    );
     return false;
   }
 
@@ -440,17 +494,35 @@ export class MigrationRun {
     const restored: RestoreOutcome = { backupId: id, dropped: [], verified: false, differences: [] };
     result.restored = restored;
     try {
-      restored.dropped = await dropCreated(this.requireClient(), before.objects);
+      restored.dropped = await this.withLockRetries('dropping what the run created', () =>
+        dropCreated(this.requireClient(), before.objects, inputs['lock-timeout']),
+      );
       if (restored.dropped.length > 0)
         this.log(
           `restore: dropped ${count(restored.dropped.length, 'object')} the run created: ${restored.dropped.slice(0, 10).join(', ')}`,
         );
       this.log(`restore: backup ${id} into ${this.display} (pg_restore --clean, one transaction)`);
-      await restoreBackup(this.url, id, this.backupSettings(), this.deps, { mode: 'replace' });
+      // pg_restore waits for a lock no longer than a migration would (a watch cancels it), and
+      // tries again: each attempt is one transaction, so a cancelled one changes nothing.
+      const application = `switchyard-restore-${process.pid}`;
+      const deps = {
+        ...this.deps,
+        io: { ...this.deps.io, env: { ...this.deps.io.env, PGAPPNAME: application } },
+      };
+      await this.withLockRetries('pg_restore', async () => {
+        const outcome = await watchingLocks(this.requireClient(), application, inputs['lock-timeout'], () =>
+          restoreBackup(this.url, id, this.backupSettings(), deps, { mode: 'replace' }),
+        );
+        if (outcome.error === undefined) return outcome.value;
+        throw outcome.cancelledForLock ? new LockWaitCancelled(messageOf(outcome.error)) : outcome.error;
+      });
     } catch (error) {
       restored.error = this.secrets.redact(messageOf(error));
+      const dropped = restored.dropped.length
+        ? ` The objects the run created were dropped first (${restored.dropped.slice(0, 5).join(', ')}); the rest of what it changed is still there${this.result.applied.length ? `: ${this.result.applied.map((each) => each.file).join(', ')}` : ''}.`
+        : ` ${this.keptText()}`;
       this.fail({
-        message: `restoring backup ${id} failed: ${restored.error}. ${this.keptText()} Restore it by hand: backup action, command: restore, id: ${id}, mode: replace`,
+        message: `restoring backup ${id} failed: ${restored.error}.${dropped} Restore it by hand: backup action, command: restore, id: ${id}, mode: replace`,
         title: 'restore failed',
       });
       return;
@@ -464,13 +536,32 @@ export class MigrationRun {
     }
     if (restored.verified)
       this.log(
-        `restored: the schema and ${count(Object.keys(before.fingerprint?.tables ?? {}).length, 'table')}' checksums equal those before the run${result.undone.length ? `; undone: ${result.undone.join(', ')}` : ''}`,
+        `restored: the schema and ${Object.keys(before.fingerprint?.tables ?? {}).length} tables' checksums equal those before the run${result.undone.length ? `; undone: ${result.undone.join(', ')}` : ''}`,
       );
     else
       this.deps.io.warning(
         `backup ${id} was restored, but the database is not what it was before the run: ${restored.differences.slice(0, 5).join('; ')} (writes made while the run ran, or objects the restore does not cover)`,
         { title: 'restore differs' },
       );
+  }
+
+  /** Runs `attempt`, again after a lock timeout (SQLSTATE 55P03 or its message), up to 5 times with a growing pause. */
+  private async withLockRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    for (let round = 1; ; round++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        const lockTimeout =
+          error instanceof LockWaitCancelled ||
+          (error as { code?: string }).code === '55P03' ||
+          /lock timeout/i.test(messageOf(error));
+        if (!lockTimeout || round >= 5 || this.deps.signal.aborted) throw error;
+        this.log(
+          `restore: ${what} could not take its locks within lock-timeout (attempt ${round} of 5); trying again`,
+        );
+        await this.deps.clock.sleep(1_000 * 2 ** (round - 1), this.deps.signal).catch(() => undefined);
+      }
+    }
   }
 
   /** What the database keeps of this run, in words. */
@@ -502,7 +593,7 @@ export class MigrationRun {
     const phases = result.applied.map((each) => each.phase);
     result.phase = phases.includes('contract') ? 'contract' : phases.includes('expand') ? 'expand' : 'none';
     result.changed ||= this.changed && result.failures.length > 0;
-    result.durationMs = this.deps.clock.now() - this.started;
+    result.durationMs = Math.round(this.deps.clock.now() - this.started);
     if (result.valid && result.applied.length > 0)
       this.log(
         `${count(result.applied.length, 'file')} applied in ${formatMs(result.durationMs)}; phase ${result.phase}${result.backupId ? `; backup ${result.backupId}` : ''}`,
