@@ -23,6 +23,93 @@ function decode(text: string): string {
   }
 }
 
+/** Where a URL starts in text: its scheme and `://`. */
+const URL_START = /[a-z][a-z0-9+.-]*:\/\//gi;
+// What WHATWG URL parsing ends an authority at ('\' too, in http(s) and the other special schemes).
+const AUTHORITY_END = /[/?#\\]/;
+// `host:port/` before an '@' (http://localhost:4873/@scope/pkg, https://host:443/@someone) reads as
+// user "host" with password "4873/": masking that everywhere would blank every URL of the server.
+const PORT_AND_SLASH = /^\d*[/?#\\]$/;
+// Free text ends a URL at whitespace; quotes and angle brackets end it too when redacting, so one
+// JSON line or markdown cell holding a URL and, further on, an unrelated '@' keeps its shape.
+const TEXT_URL_END = /[\s"`<>]/;
+const INPUT_URL_END = /\s/;
+
+/**
+ * The user info of a URL as written, up to the LAST '@' before the URL ends (`end`): a password
+ * may hold an unencoded '@', '/', '?' or '#', which WHATWG parsing cuts at the first '/', '?' or
+ * '#' (so the URL does not parse, or parses with part of the password as host, port or path).
+ */
+interface WrittenUserinfo {
+  /** The URL as written, from its scheme to where it ends. */
+  url: string;
+  scheme: string;
+  /** Offsets in the text: the user info starts after `://` and ends at the '@'. */
+  start: number;
+  at: number;
+  user: string;
+  /** After the first ':'; undefined when the user info has none. */
+  password?: string;
+}
+
+function writtenUserinfos(text: string, end: RegExp): WrittenUserinfo[] {
+  if (!text.includes('://')) return [];
+  const starts = [...text.matchAll(URL_START)];
+  const found: WrittenUserinfo[] = [];
+  starts.forEach((match, i) => {
+    const start = match.index + match[0].length;
+    // A URL ends where the next one starts (postgres://a:b@h/x,postgres://c:d@h/y).
+    const next = starts[i + 1]?.index ?? text.length;
+    const rest = text.slice(start, next);
+    const stop = rest.search(end);
+    const written = stop >= 0 ? rest.slice(0, stop) : rest;
+    const at = written.lastIndexOf('@');
+    if (at < 0) return;
+    const userinfo = written.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    const user = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+    // "https://host/a:b@c": what precedes the first ':' holds a path, so this is no user info.
+    if (colon >= 0 && AUTHORITY_END.test(user)) return;
+    found.push({
+      url: match[0] + written,
+      scheme: match[0].slice(0, -2).toLowerCase(),
+      start,
+      at: start + at,
+      user,
+      password: colon >= 0 ? userinfo.slice(colon + 1) : undefined,
+    });
+  });
+  return found;
+}
+
+function parses(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The secrets in the user info of the URLs in text, as written (see `writtenUserinfos`). */
+function writtenSecrets(text: string): string[] {
+  const found: string[] = [];
+  for (const info of writtenUserinfos(text, INPUT_URL_END)) {
+    const parsed = parses(info.url);
+    if (info.password !== undefined) {
+      if (!info.password) continue;
+      // Parsed as host:port and a path holding '@': a port and a slash are no password to mask.
+      const asHost = parsed && !parsed.username && !parsed.password;
+      if (asHost && PORT_AND_SLASH.test(info.password)) continue;
+      found.push(info.password, decode(info.password));
+    } else if (TOKEN_AS_USER.test(info.scheme) && info.user) {
+      // https://TOKEN@host; but a path holding '@' (https://host/@scope/pkg, …/repo@v1) is no token.
+      if (parsed && AUTHORITY_END.test(info.user)) continue;
+      found.push(info.user, decode(info.user));
+    }
+  }
+  return found;
+}
+
 /** Raw (still encoded) query values whose names look secret. */
 function secretQueryValues(search: string): string[] {
   return search
@@ -41,6 +128,15 @@ export function redactUrl(url: string): string {
   } catch {
     return redactText(url);
   }
+  // A password holding '/', '?' or '#' parsed as host, port or path: blank it as written, then parse.
+  const written = writtenUserinfos(url, TEXT_URL_END)[0];
+  if (written?.password && url.trimStart().startsWith(written.url) && AUTHORITY_END.test(written.password)) {
+    const blanked = parses(
+      `${url.slice(0, written.at - written.password.length)}${REDACTED}${url.slice(written.at)}`,
+    );
+    if (!blanked) return redactText(url);
+    parsed = blanked;
+  }
   if (parsed.password) parsed.password = REDACTED;
   else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol)) parsed.username = REDACTED;
   for (const name of [...parsed.searchParams.keys()]) {
@@ -52,21 +148,23 @@ export function redactUrl(url: string): string {
 
 /** The secrets inside a URL: its password and secret-looking query values. */
 export function secretsInUrl(url: string): string[] {
+  // As written first: what parsing takes for user info may be only the start of the password.
+  const found = writtenSecrets(url);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
+    const inText = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
     const query = url.indexOf('?');
-    if (query >= 0) found.push(...secretQueryValues(url.slice(query)));
-    return found.flatMap((value) => [value, decode(value)]).filter(Boolean);
+    if (query >= 0) inText.push(...secretQueryValues(url.slice(query)));
+    found.push(...inText.flatMap((value) => [value, decode(value)]));
+    return [...new Set(found.filter(Boolean))];
   }
-  const found: string[] = [];
   if (parsed.password) found.push(parsed.password, decode(parsed.password));
   else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
     found.push(parsed.username, decode(parsed.username));
   for (const value of secretQueryValues(parsed.search)) found.push(value, decode(value));
-  return found;
+  return [...new Set(found)];
 }
 
 export class Secrets {
@@ -128,10 +226,25 @@ export class Secrets {
   }
 }
 
-/** Blanks URL passwords (and password-less userinfo) in free text. */
-/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
+/**
+ * Free text with the passwords of the URLs in it (and password-less user info of http(s) URLs)
+ * replaced by `***`, left as written otherwise. The user info runs to the last '@' of the URL, so
+ * a password holding '@', '/', '?' or '#' is blanked whole.
+ */
 export function redactText(text: string): string {
-  return text
+  let out = '';
+  let from = 0;
+  for (const info of writtenUserinfos(text, TEXT_URL_END)) {
+    const blankUser =
+      info.password === undefined &&
+      TOKEN_AS_USER.test(info.scheme) &&
+      info.user &&
+      !AUTHORITY_END.test(info.user);
+    if (info.password === '' || (info.password === undefined && !blankUser)) continue;
+    out += text.slice(from, info.start) + (blankUser ? REDACTED : `${info.user}:${REDACTED}`);
+    from = info.at;
+  }
+  return (out + text.slice(from))
     .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
     .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme: string, user: string) =>
       user === REDACTED ? whole : `${scheme}${REDACTED}@`,
