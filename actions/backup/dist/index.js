@@ -28457,6 +28457,8 @@ const ACTION_INPUT_NAMES = {
         'step-duration',
         'weight',
         'reason',
+        'migration-phase',
+        'force-rollback',
         'state',
         'lock-timeout',
         'github-token',
@@ -28503,6 +28505,19 @@ const ACTION_INPUT_NAMES = {
         'rules',
         'ignore',
         'database-url',
+        'tracking-schema',
+        'store',
+        'backup',
+        'restore-on-failure',
+        'lock-timeout',
+        'statement-timeout',
+        'pre-checks',
+        'post-checks',
+        'scratch-url',
+        'schema-only',
+        'queries',
+        'queries-file',
+        'github-token',
         'redis-url',
         'snapshot',
         'sample',
@@ -28736,7 +28751,8 @@ const COMMON_INPUTS = {
  */
 function readActionInputs(io, action, table) {
     const register = (def, raw) => {
-        for (const line of (0,inputs/* splitList */.ry)(raw, false)) {
+        // Every line, comments too: an error may quote the whole value, commented-out URL and all.
+        for (const line of raw.split('\n').map((each) => each.trim())) {
             if (!line.includes('://'))
                 continue;
             io.secrets.addFromUrl(line);
@@ -31880,10 +31896,14 @@ async function place(temporary, final, mode) {
     }
 }
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var external_node_fs_promises_ = __nccwpck_require__(51455);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
 ;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
+
+
 /**
  * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
  * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
@@ -31932,12 +31952,44 @@ async function closeRedis(client) {
     client.disconnect();
     client.stream?.destroy();
 }
+/**
+ * A connected node-postgres client for the URL an input gave. A bad URL is that input's error; a
+ * refused login says where (password masked). Errors of a connection dropped between queries are
+ * reported by the query that fails, never as an unhandled event.
+ */
+async function connectPostgres(url, options) {
+    const display = redactUrl(url);
+    let parsed;
+    try {
+        parsed = new URL(url);
+    }
+    catch {
+        throw new InputError(options.input, `"${display}" is not a URL: expected postgres://user:password@host:port/database`);
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+        throw new InputError(options.input, `${display} is not a PostgreSQL URL: expected postgres://…`);
+    const driver = await loadPg();
+    const client = new driver.Client({
+        connectionString: pgConnectionString(parsed),
+        application_name: options.application,
+    });
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw new UserError(`Could not connect to ${display}: ${options.secrets.redact(messageOf(error))}`, 'PostgreSQL');
+    }
+    return client;
+}
 
 // EXTERNAL MODULE: ./actions/core/src/mask.ts
 var mask = __nccwpck_require__(55829);
 // EXTERNAL MODULE: ./actions/core/src/process.ts + 1 modules
 var src_process = __nccwpck_require__(54744);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/postgres.ts
+
 
 
 
@@ -32091,10 +32143,20 @@ class PostgresSource {
         const archive = await this.readArchiveList(open, context);
         const pgRestore = await this.firstClient('pg_restore');
         const client = await this.connect(target);
+        let listDir;
         try {
             const server = await serverVersion(client);
             const sequencesBefore = context.mode === 'merge' ? await sequenceValues(client) : undefined;
-            const result = await this.stream(restoreCommand(pgRestore.path, context.mode, databaseOf(target, this.baseEnv)), {
+            const leftOut = await extensionsLeftOut(client, archive);
+            let listFile;
+            if (leftOut.length > 0) {
+                for (const { name, why } of leftOut)
+                    context.log(`${this.partName}: extension ${name} left as it is (${why})`);
+                listDir = await (0,external_node_fs_promises_.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'switchyard-restore-'));
+                listFile = external_node_path_default().join(listDir, 'restore.list');
+                await (0,external_node_fs_promises_.writeFile)(listFile, withoutExtensions(archive.text, leftOut.map((each) => each.name)));
+            }
+            const result = await this.stream(restoreCommand(pgRestore.path, context.mode, databaseOf(target, this.baseEnv), context.target === undefined, listFile), {
                 env: this.childEnv(target),
                 input: open(),
                 signal: context.signal,
@@ -32134,6 +32196,8 @@ class PostgresSource {
         }
         finally {
             await client.end().catch(() => undefined);
+            if (listDir)
+                await (0,external_node_fs_promises_.rm)(listDir, { recursive: true, force: true });
         }
     }
     /** Rows per table of the tables `include`/`exclude` select, in the target when the context names one. */
@@ -32605,8 +32669,13 @@ function dumpCommand(pgDump, plan) {
         ...plan.excludeTables.map((t) => `--exclude-table=${exactPattern(t)}`),
     ];
 }
-/** pg_restore reading the part from stdin, all or nothing, as the target's own user. */
-function restoreCommand(pgRestore, mode, database) {
+/**
+ * pg_restore reading the part from stdin, all or nothing. Into another database as the target's
+ * own user, owners and grants left out (its roles may not exist); over the database the backup
+ * was taken from, both restored, or the application's roles would lose their tables and
+ * privileges. `listFile`: the entries to restore (pg_restore --list, some commented out).
+ */
+function restoreCommand(pgRestore, mode, database, overSource = false, listFile) {
     const byMode = {
         'fail-if-exists': [],
         replace: ['--clean', '--if-exists'],
@@ -32615,11 +32684,11 @@ function restoreCommand(pgRestore, mode, database) {
     return [
         pgRestore,
         '--no-password',
-        '--no-owner',
-        '--no-privileges',
+        ...(overSource ? [] : ['--no-owner', '--no-privileges']),
         '--exit-on-error',
         '--single-transaction',
         ...byMode[mode],
+        ...(listFile ? [`--use-list=${listFile}`] : []),
         // A name holding "=" or looking like a URL would be read as connection settings: say it is a name.
         `--dbname=${/=|^postgres(ql)?:/.test(database) ? `dbname='${database.replace(/['\\]/g, '\\$&')}'` : database}`,
     ];
@@ -32644,7 +32713,7 @@ const ENTRY_KINDS = [
     'TYPE',
 ];
 function parseArchiveList(text) {
-    const list = { entries: [] };
+    const list = { entries: [], text };
     for (const line of text.split('\n')) {
         const header = /^;\s+Dumped (from database|by pg_dump) version: (.*)$/.exec(line);
         if (header) {
@@ -32665,6 +32734,38 @@ function parseArchiveList(text) {
         list.entries.push({ desc, rest });
     }
     return list;
+}
+/**
+ * Extensions of the part pg_restore must leave alone: one already in the target (its objects are
+ * the target's; --clean would try to drop it, which only its owner may), and one the restoring
+ * role may not create (pg_stat_statements and the other untrusted ones, for all but a superuser).
+ */
+async function extensionsLeftOut(client, archive) {
+    const names = archive.entries
+        .filter((entry) => entry.desc === 'EXTENSION')
+        .map((entry) => entry.rest.trim());
+    if (names.length === 0)
+        return [];
+    const found = await client.query(`SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+            ARRAY(SELECT extname::text FROM pg_extension) AS installed,
+            ARRAY(SELECT DISTINCT name::text FROM pg_available_extension_versions WHERE trusted) AS trusted`);
+    const { superuser = false, installed = [], trusted = [] } = found.rows[0] ?? {};
+    return names.flatMap((name) => installed.includes(name)
+        ? [{ name, why: 'already installed in the target' }]
+        : !superuser && !trusted.includes(name)
+            ? [{ name, why: 'only a superuser may create it; restore as one to have it' }]
+            : []);
+}
+/** The listing with these extensions' entries (and their comments) commented out. */
+function withoutExtensions(listing, names) {
+    const left = new Set(names);
+    return listing
+        .split('\n')
+        .map((line) => {
+        const match = /^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )(\S+)/.exec(line);
+        return match && left.has(match[1]) ? `;${line}` : line;
+    })
+        .join('\n');
 }
 function qualifiedKey(schema, name) {
     return `${schema}\u0000${name}`;
@@ -34524,12 +34625,11 @@ function alternatives(choices) {
 /* harmony export */   f3: () => (/* binding */ parsedBy),
 /* harmony export */   nd: () => (/* binding */ integer),
 /* harmony export */   p_: () => (/* binding */ list),
-/* harmony export */   ry: () => (/* binding */ splitList),
 /* harmony export */   yL: () => (/* binding */ oneOf),
 /* harmony export */   zD: () => (/* binding */ decodeUrlPart),
 /* harmony export */   zM: () => (/* binding */ boolean)
 /* harmony export */ });
-/* unused harmony exports DURATION_PATTERN, RATE_PATTERN, parseDuration, parseRate, listEntries, duration, rate, commandLine */
+/* unused harmony exports DURATION_PATTERN, RATE_PATTERN, parseDuration, parseRate, splitList, listEntries, duration, rate, commandLine, inputValues */
 /* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(88532);
 /* harmony import */ var zod__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9691);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(93370);
@@ -34816,6 +34916,18 @@ function commandLine(description, options) {
         return argv.length > 0 ? argv : 'empty command';
     }, options);
 }
+/**
+ * An input table's values from raw text, each missing one at its default: how one engine drives
+ * another (run's backup through the backup engine) with exactly the parsing its users get.
+ */
+function inputValues(table, raw) {
+    const values = {};
+    for (const [name, def] of Object.entries(table)) {
+        const text = raw[name] ?? def.default;
+        values[name] = text === undefined || text === '' ? undefined : parseInput(name, def, text);
+    }
+    return values;
+}
 
 
 /***/ }),
@@ -34853,6 +34965,80 @@ function decode(text) {
         return text;
     }
 }
+/** Where a URL starts in text: its scheme and `://`. */
+const URL_START = /[a-z][a-z0-9+.-]*:\/\//gi;
+// What WHATWG URL parsing ends an authority at ('\' too, in http(s) and the other special schemes).
+const AUTHORITY_END = /[/?#\\]/;
+// `host:port/` before an '@' (http://localhost:4873/@scope/pkg, https://host:443/@someone) reads as
+// user "host" with password "4873/": masking that everywhere would blank every URL of the server.
+const PORT_AND_SLASH = /^\d*[/?#\\]$/;
+// Free text ends a URL at whitespace; quotes and angle brackets end it too when redacting, so one
+// JSON line or markdown cell holding a URL and, further on, an unrelated '@' keeps its shape.
+const TEXT_URL_END = /[\s"`<>]/;
+const INPUT_URL_END = /\s/;
+function writtenUserinfos(text, end) {
+    if (!text.includes('://'))
+        return [];
+    const starts = [...text.matchAll(URL_START)];
+    const found = [];
+    starts.forEach((match, i) => {
+        const start = match.index + match[0].length;
+        // A URL ends where the next one starts (postgres://a:b@h/x,postgres://c:d@h/y).
+        const next = starts[i + 1]?.index ?? text.length;
+        const rest = text.slice(start, next);
+        const stop = rest.search(end);
+        const written = stop >= 0 ? rest.slice(0, stop) : rest;
+        const at = written.lastIndexOf('@');
+        if (at < 0)
+            return;
+        const userinfo = written.slice(0, at);
+        const colon = userinfo.indexOf(':');
+        const user = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+        // "https://host/a:b@c": what precedes the first ':' holds a path, so this is no user info.
+        if (colon >= 0 && AUTHORITY_END.test(user))
+            return;
+        found.push({
+            url: match[0] + written,
+            scheme: match[0].slice(0, -2).toLowerCase(),
+            start,
+            at: start + at,
+            user,
+            password: colon >= 0 ? userinfo.slice(colon + 1) : undefined,
+        });
+    });
+    return found;
+}
+function parses(url) {
+    try {
+        return new URL(url);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The secrets in the user info of the URLs in text, as written (see `writtenUserinfos`). */
+function writtenSecrets(text) {
+    const found = [];
+    for (const info of writtenUserinfos(text, INPUT_URL_END)) {
+        const parsed = parses(info.url);
+        if (info.password !== undefined) {
+            if (!info.password)
+                continue;
+            // Parsed as host:port and a path holding '@': a port and a slash are no password to mask.
+            const asHost = parsed && !parsed.username && !parsed.password;
+            if (asHost && PORT_AND_SLASH.test(info.password))
+                continue;
+            found.push(info.password, decode(info.password));
+        }
+        else if (TOKEN_AS_USER.test(info.scheme) && info.user) {
+            // https://TOKEN@host; but a path holding '@' (https://host/@scope/pkg, …/repo@v1) is no token.
+            if (parsed && AUTHORITY_END.test(info.user))
+                continue;
+            found.push(info.user, decode(info.user));
+        }
+    }
+    return found;
+}
 /** Raw (still encoded) query values whose names look secret. */
 function secretQueryValues(search) {
     return search
@@ -34871,6 +35057,14 @@ function redactUrl(url) {
     catch {
         return redactText(url);
     }
+    // A password holding '/', '?' or '#' parsed as host, port or path: blank it as written, then parse.
+    const written = writtenUserinfos(url, TEXT_URL_END)[0];
+    if (written?.password && url.trimStart().startsWith(written.url) && AUTHORITY_END.test(written.password)) {
+        const blanked = parses(`${url.slice(0, written.at - written.password.length)}${REDACTED}${url.slice(written.at)}`);
+        if (!blanked)
+            return redactText(url);
+        parsed = blanked;
+    }
     if (parsed.password)
         parsed.password = REDACTED;
     else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
@@ -34884,25 +35078,27 @@ function redactUrl(url) {
 }
 /** The secrets inside a URL: its password and secret-looking query values. */
 function secretsInUrl(url) {
+    // As written first: what parsing takes for user info may be only the start of the password.
+    const found = writtenSecrets(url);
     let parsed;
     try {
         parsed = new URL(url);
     }
     catch {
-        const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
+        const inText = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
         const query = url.indexOf('?');
         if (query >= 0)
-            found.push(...secretQueryValues(url.slice(query)));
-        return found.flatMap((value) => [value, decode(value)]).filter(Boolean);
+            inText.push(...secretQueryValues(url.slice(query)));
+        found.push(...inText.flatMap((value) => [value, decode(value)]));
+        return [...new Set(found.filter(Boolean))];
     }
-    const found = [];
     if (parsed.password)
         found.push(parsed.password, decode(parsed.password));
     else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
         found.push(parsed.username, decode(parsed.username));
     for (const value of secretQueryValues(parsed.search))
         found.push(value, decode(value));
-    return found;
+    return [...new Set(found)];
 }
 class Secrets {
     onAdd;
@@ -34968,10 +35164,25 @@ class Secrets {
         return value;
     }
 }
-/** Blanks URL passwords (and password-less userinfo) in free text. */
-/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
+/**
+ * Free text with the passwords of the URLs in it (and password-less user info of http(s) URLs)
+ * replaced by `***`, left as written otherwise. The user info runs to the last '@' of the URL, so
+ * a password holding '@', '/', '?' or '#' is blanked whole.
+ */
 function redactText(text) {
-    return text
+    let out = '';
+    let from = 0;
+    for (const info of writtenUserinfos(text, TEXT_URL_END)) {
+        const blankUser = info.password === undefined &&
+            TOKEN_AS_USER.test(info.scheme) &&
+            info.user &&
+            !AUTHORITY_END.test(info.user);
+        if (info.password === '' || (info.password === undefined && !blankUser))
+            continue;
+        out += text.slice(from, info.start) + (blankUser ? REDACTED : `${info.user}:${REDACTED}`);
+        from = info.at;
+    }
+    return (out + text.slice(from))
         .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
         .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme, user) => user === REDACTED ? whole : `${scheme}${REDACTED}@`);
 }

@@ -38783,7 +38783,7 @@ function preprocess(fn, schema) {
  * Errors a user can act on. The action runner prints `message` as one `::error::` line (with
  * `title` and, when known, the file and line) and exits 1 — never a stack trace.
  */
-class UserError extends Error {
+class errors_UserError extends Error {
     title;
     file;
     line;
@@ -38796,7 +38796,7 @@ class UserError extends Error {
     }
 }
 /** A bad action input: the message names the input, says what was found and what would be valid. */
-class InputError extends UserError {
+class errors_InputError extends errors_UserError {
     input;
     constructor(input, detail, file, line) {
         super(`Input "${input}": ${detail}`, `Invalid input: ${input}`, file, line);
@@ -38805,7 +38805,7 @@ class InputError extends UserError {
     }
 }
 /** Several problems found at once (e.g. every bad input), each reported as its own `::error::`. */
-class UserErrors extends UserError {
+class UserErrors extends errors_UserError {
     errors;
     constructor(errors) {
         super(errors.map((e) => e.message).join('\n'), errors[0]?.title);
@@ -38817,7 +38817,7 @@ class UserErrors extends UserError {
  * The message of anything thrown. Duck-typed: errors made by Node itself (a refused connection)
  * come from another realm under a test runner's VM, where `instanceof Error` is false.
  */
-function messageOf(error) {
+function errors_messageOf(error) {
     if (typeof error === 'object' && error !== null && typeof error.message === 'string') {
         return error.message;
     }
@@ -38886,6 +38886,8 @@ const ACTION_INPUT_NAMES = {
         'step-duration',
         'weight',
         'reason',
+        'migration-phase',
+        'force-rollback',
         'state',
         'lock-timeout',
         'github-token',
@@ -38932,6 +38934,19 @@ const ACTION_INPUT_NAMES = {
         'rules',
         'ignore',
         'database-url',
+        'tracking-schema',
+        'store',
+        'backup',
+        'restore-on-failure',
+        'lock-timeout',
+        'statement-timeout',
+        'pre-checks',
+        'post-checks',
+        'scratch-url',
+        'schema-only',
+        'queries',
+        'queries-file',
+        'github-token',
         'redis-url',
         'snapshot',
         'sample',
@@ -39058,21 +39073,21 @@ function loadConfigSection(file, action, environment, env) {
     }
     catch (error) {
         const reason = error.code === 'ENOENT' ? 'no such file' : String(error);
-        throw new InputError('config', `cannot read "${file}" (${reason}); give the path of your switchyard.yml`);
+        throw new errors_InputError('config', `cannot read "${file}" (${reason}); give the path of your switchyard.yml`);
     }
     const lines = new dist/* LineCounter */.HN();
-    const refused = (why) => new UserError(`${file}: ${why}`, 'Invalid config', file);
+    const refused = (why) => new errors_UserError(`${file}: ${why}`, 'Invalid config', file);
     let doc;
     try {
         // logLevel: what yaml would print to stderr (a complex key stringified) is said as an error or not at all.
         doc = (0,dist/* parseDocument */.Tp)(source, { lineCounter: lines, prettyErrors: false, logLevel: 'error' });
     }
     catch (error) {
-        throw refused(`not valid YAML: ${firstLine(messageOf(error))}`);
+        throw refused(`not valid YAML: ${firstLine(errors_messageOf(error))}`);
     }
     const lineOf = (offset) => offset === undefined ? undefined : lines.linePos(offset).line;
     if (doc.errors.length > 0) {
-        throw new UserErrors(doc.errors.map((e) => new UserError(`${file}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`, 'Invalid config', file, lineOf(e.pos[0]))));
+        throw new UserErrors(doc.errors.map((e) => new errors_UserError(`${file}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`, 'Invalid config', file, lineOf(e.pos[0]))));
     }
     const lineAt = (path) => {
         const node = doc.getIn(path, true);
@@ -39086,7 +39101,7 @@ function loadConfigSection(file, action, environment, env) {
         tree = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }) ?? {};
     }
     catch (error) {
-        const why = firstLine(messageOf(error));
+        const why = firstLine(errors_messageOf(error));
         throw refused(/excessive alias count/i.test(why)
             ? `its aliases (*name) expand to more than ${MAX_ALIAS_EXPANSION} copies, which is how an alias bomb exhausts memory; write the values out or use fewer aliases`
             : `not valid YAML: ${why}`);
@@ -39094,7 +39109,7 @@ function loadConfigSection(file, action, environment, env) {
     const unset = [];
     const interpolated = interpolateTree(tree, env, (path, name) => {
         const line = lineAt(path);
-        unset.push(new UserError(`${file}:${line}: ${path.join('.')}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`, 'Invalid config', file, line));
+        unset.push(new errors_UserError(`${file}:${line}: ${path.join('.')}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`, 'Invalid config', file, line));
     });
     if (unset.length > 0)
         throw new UserErrors(unset);
@@ -39110,10 +39125,10 @@ function loadConfigSection(file, action, environment, env) {
                     : [...(ACTION_INPUT_NAMES[path[path.length - 1]] ?? Object.keys(ACTION_INPUT_NAMES))];
                 message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
                 const line = lineAt([...path, issue.keys[0]]);
-                return new UserError(`${file}:${line}: ${path.join('.') || 'top level'}: ${message}`, 'Invalid config', file, line);
+                return new errors_UserError(`${file}:${line}: ${path.join('.') || 'top level'}: ${message}`, 'Invalid config', file, line);
             }
             const line = lineAt(path);
-            return new UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
+            return new errors_UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
         });
         throw new UserErrors(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
     }
@@ -39121,7 +39136,7 @@ function loadConfigSection(file, action, environment, env) {
     // A file without environments applies to every environment; one with them must name this one.
     if (environment && config.environments && !config.environments[environment]) {
         const known = Object.keys(config.environments ?? {});
-        throw new InputError('environment', `"${environment}" is not in ${file}; it has: ${known.join(', ')}`);
+        throw new errors_InputError('environment', `"${environment}" is not in ${file}; it has: ${known.join(', ')}`);
     }
     const values = new Map();
     const take = (section, path) => {
@@ -39170,6 +39185,80 @@ function mask_decode(text) {
         return text;
     }
 }
+/** Where a URL starts in text: its scheme and `://`. */
+const URL_START = /[a-z][a-z0-9+.-]*:\/\//gi;
+// What WHATWG URL parsing ends an authority at ('\' too, in http(s) and the other special schemes).
+const AUTHORITY_END = /[/?#\\]/;
+// `host:port/` before an '@' (http://localhost:4873/@scope/pkg, https://host:443/@someone) reads as
+// user "host" with password "4873/": masking that everywhere would blank every URL of the server.
+const PORT_AND_SLASH = /^\d*[/?#\\]$/;
+// Free text ends a URL at whitespace; quotes and angle brackets end it too when redacting, so one
+// JSON line or markdown cell holding a URL and, further on, an unrelated '@' keeps its shape.
+const TEXT_URL_END = /[\s"`<>]/;
+const INPUT_URL_END = /\s/;
+function writtenUserinfos(text, end) {
+    if (!text.includes('://'))
+        return [];
+    const starts = [...text.matchAll(URL_START)];
+    const found = [];
+    starts.forEach((match, i) => {
+        const start = match.index + match[0].length;
+        // A URL ends where the next one starts (postgres://a:b@h/x,postgres://c:d@h/y).
+        const next = starts[i + 1]?.index ?? text.length;
+        const rest = text.slice(start, next);
+        const stop = rest.search(end);
+        const written = stop >= 0 ? rest.slice(0, stop) : rest;
+        const at = written.lastIndexOf('@');
+        if (at < 0)
+            return;
+        const userinfo = written.slice(0, at);
+        const colon = userinfo.indexOf(':');
+        const user = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+        // "https://host/a:b@c": what precedes the first ':' holds a path, so this is no user info.
+        if (colon >= 0 && AUTHORITY_END.test(user))
+            return;
+        found.push({
+            url: match[0] + written,
+            scheme: match[0].slice(0, -2).toLowerCase(),
+            start,
+            at: start + at,
+            user,
+            password: colon >= 0 ? userinfo.slice(colon + 1) : undefined,
+        });
+    });
+    return found;
+}
+function parses(url) {
+    try {
+        return new URL(url);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The secrets in the user info of the URLs in text, as written (see `writtenUserinfos`). */
+function writtenSecrets(text) {
+    const found = [];
+    for (const info of writtenUserinfos(text, INPUT_URL_END)) {
+        const parsed = parses(info.url);
+        if (info.password !== undefined) {
+            if (!info.password)
+                continue;
+            // Parsed as host:port and a path holding '@': a port and a slash are no password to mask.
+            const asHost = parsed && !parsed.username && !parsed.password;
+            if (asHost && PORT_AND_SLASH.test(info.password))
+                continue;
+            found.push(info.password, mask_decode(info.password));
+        }
+        else if (TOKEN_AS_USER.test(info.scheme) && info.user) {
+            // https://TOKEN@host; but a path holding '@' (https://host/@scope/pkg, …/repo@v1) is no token.
+            if (parsed && AUTHORITY_END.test(info.user))
+                continue;
+            found.push(info.user, mask_decode(info.user));
+        }
+    }
+    return found;
+}
 /** Raw (still encoded) query values whose names look secret. */
 function secretQueryValues(search) {
     return search
@@ -39180,13 +39269,21 @@ function secretQueryValues(search) {
         .map(([, value]) => value);
 }
 /** The URL with its password (and secret-looking query values) replaced by `***`. */
-function redactUrl(url) {
+function mask_redactUrl(url) {
     let parsed;
     try {
         parsed = new URL(url);
     }
     catch {
         return redactText(url);
+    }
+    // A password holding '/', '?' or '#' parsed as host, port or path: blank it as written, then parse.
+    const written = writtenUserinfos(url, TEXT_URL_END)[0];
+    if (written?.password && url.trimStart().startsWith(written.url) && AUTHORITY_END.test(written.password)) {
+        const blanked = parses(`${url.slice(0, written.at - written.password.length)}${REDACTED}${url.slice(written.at)}`);
+        if (!blanked)
+            return redactText(url);
+        parsed = blanked;
     }
     if (parsed.password)
         parsed.password = REDACTED;
@@ -39201,25 +39298,27 @@ function redactUrl(url) {
 }
 /** The secrets inside a URL: its password and secret-looking query values. */
 function secretsInUrl(url) {
+    // As written first: what parsing takes for user info may be only the start of the password.
+    const found = writtenSecrets(url);
     let parsed;
     try {
         parsed = new URL(url);
     }
     catch {
-        const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
+        const inText = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
         const query = url.indexOf('?');
         if (query >= 0)
-            found.push(...secretQueryValues(url.slice(query)));
-        return found.flatMap((value) => [value, mask_decode(value)]).filter(Boolean);
+            inText.push(...secretQueryValues(url.slice(query)));
+        found.push(...inText.flatMap((value) => [value, mask_decode(value)]));
+        return [...new Set(found.filter(Boolean))];
     }
-    const found = [];
     if (parsed.password)
         found.push(parsed.password, mask_decode(parsed.password));
     else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
         found.push(parsed.username, mask_decode(parsed.username));
     for (const value of secretQueryValues(parsed.search))
         found.push(value, mask_decode(value));
-    return found;
+    return [...new Set(found)];
 }
 class mask_Secrets {
     onAdd;
@@ -39285,10 +39384,25 @@ class mask_Secrets {
         return value;
     }
 }
-/** Blanks URL passwords (and password-less userinfo) in free text. */
-/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
+/**
+ * Free text with the passwords of the URLs in it (and password-less user info of http(s) URLs)
+ * replaced by `***`, left as written otherwise. The user info runs to the last '@' of the URL, so
+ * a password holding '@', '/', '?' or '#' is blanked whole.
+ */
 function redactText(text) {
-    return text
+    let out = '';
+    let from = 0;
+    for (const info of writtenUserinfos(text, TEXT_URL_END)) {
+        const blankUser = info.password === undefined &&
+            TOKEN_AS_USER.test(info.scheme) &&
+            info.user &&
+            !AUTHORITY_END.test(info.user);
+        if (info.password === '' || (info.password === undefined && !blankUser))
+            continue;
+        out += text.slice(from, info.start) + (blankUser ? REDACTED : `${info.user}:${REDACTED}`);
+        from = info.at;
+    }
+    return (out + text.slice(from))
         .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
         .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme, user) => user === REDACTED ? whole : `${scheme}${REDACTED}@`);
 }
@@ -39537,7 +39651,7 @@ function start(argv, options, hooks) {
     }
     catch (error) {
         // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
-        const startError = `${program}: ${messageOf(error)}`;
+        const startError = `${program}: ${errors_messageOf(error)}`;
         return {
             child: undefined,
             ended: Promise.resolve({
@@ -40023,7 +40137,7 @@ function list(description, item, options) {
 function urlItem(schemes) {
     return (entry) => {
         let url;
-        const shown = redactUrl(entry);
+        const shown = mask_redactUrl(entry);
         if (/\s/.test(entry))
             return `"${shown}" contains a space; put one entry per line`;
         const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(entry)?.[1]?.toLowerCase();
@@ -40042,7 +40156,7 @@ function urlItem(schemes) {
             return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
         }
         if (!url.hostname)
-            return `"${redactUrl(entry)}" has no host`;
+            return `"${mask_redactUrl(entry)}" has no host`;
         if (!READS_STRAY_PERCENT.has(url.protocol)) {
             for (const part of ['username', 'password']) {
                 if (url[part] && !decodes(url[part]))
@@ -40082,7 +40196,7 @@ function parseInput(name, def, raw, origin) {
         return result.data;
     }
     const why = result.error.issues.map((issue) => issue.message).join('; ');
-    const shown = def.secret ? '' : ` "${def.urls ? redactUrl(raw) : raw}"`;
+    const shown = def.secret ? '' : ` "${def.urls ? mask_redactUrl(raw) : raw}"`;
     // List item messages already say which entry is at fault; don't quote the whole list again.
     const detail = def.listed || why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
     return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
@@ -40096,11 +40210,11 @@ function decodeUrlPart(url, part, input, encoded = url[part === 'path' ? 'pathna
         return decodeURIComponent(encoded);
     }
     catch {
-        return throwInput(input, `${redactUrl(url.href)}: ${badEscape(part)}`);
+        return throwInput(input, `${mask_redactUrl(url.href)}: ${badEscape(part)}`);
     }
 }
 function throwInput(name, detail, origin) {
-    throw new InputError(name, detail, origin?.file, origin?.line);
+    throw new errors_InputError(name, detail, origin?.file, origin?.line);
 }
 /** A command line, split into argv without a shell (never a shell string built from input). */
 function commandLine(description, options) {
@@ -40110,6 +40224,18 @@ function commandLine(description, options) {
             return argv;
         return argv.length > 0 ? argv : 'empty command';
     }, options);
+}
+/**
+ * An input table's values from raw text, each missing one at its default: how one engine drives
+ * another (run's backup through the backup engine) with exactly the parsing its users get.
+ */
+function inputValues(table, raw) {
+    const values = {};
+    for (const [name, def] of Object.entries(table)) {
+        const text = raw[name] ?? def.default;
+        values[name] = text === undefined || text === '' ? undefined : parseInput(name, def, text);
+    }
+    return values;
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/action-inputs.ts
@@ -40129,7 +40255,8 @@ const COMMON_INPUTS = {
  */
 function readActionInputs(io, action, table) {
     const register = (def, raw) => {
-        for (const line of splitList(raw, false)) {
+        // Every line, comments too: an error may quote the whole value, commented-out URL and all.
+        for (const line of raw.split('\n').map((each) => each.trim())) {
             if (!line.includes('://'))
                 continue;
             io.secrets.addFromUrl(line);
@@ -40169,7 +40296,7 @@ function readActionInputs(io, action, table) {
         const { raw, origin } = chosen.get(name);
         if (raw === '') {
             if (def.required) {
-                errors.push(new InputError(name, `is required. Example: ${name}: ${def.example}`));
+                errors.push(new errors_InputError(name, `is required. Example: ${name}: ${def.example}`));
             }
             continue;
         }
@@ -40177,7 +40304,7 @@ function readActionInputs(io, action, table) {
             values[name] = parseInput(name, def, raw, origin);
         }
         catch (error) {
-            if (!(error instanceof UserError))
+            if (!(error instanceof errors_UserError))
                 throw error;
             errors.push(error);
         }
@@ -43478,7 +43605,7 @@ async function runAction(definition, io, options = {}) {
             }
             if (failures.length === 0 && cancellation.signal.aborted) {
                 // A cancelled run never reads as a success, whatever the engine made of the time it had.
-                fail(new UserError(`${definition.name}: ${messageOf(cancellation.signal.reason)}`, 'Cancelled'));
+                fail(new errors_UserError(`${definition.name}: ${errors_messageOf(cancellation.signal.reason)}`, 'Cancelled'));
             }
         }
     }
@@ -43497,11 +43624,11 @@ function errorSummary(action, errors) {
 function reportFailure(io, error) {
     if (error instanceof UserErrors)
         return error.errors.flatMap((each) => reportFailure(io, each));
-    if (error instanceof UserError) {
+    if (error instanceof errors_UserError) {
         io.error(error.message, { title: error.title, file: error.file, line: error.line });
         return [error.message];
     }
-    const message = `Unexpected error: ${messageOf(error)}. Re-run with debug logging (RUNNER_DEBUG=1) for details.`;
+    const message = `Unexpected error: ${errors_messageOf(error)}. Re-run with debug logging (RUNNER_DEBUG=1) for details.`;
     io.error(message, { title: 'switchyard failed' });
     if (error instanceof Error && error.stack)
         io.debug(error.stack);
@@ -43577,7 +43704,7 @@ function checkHoldSettings(settings, names) {
         ? `is ${formatDuration(durationMs)}: a window that short takes no probe, so nothing could judge it`
         : `${formatDuration(durationMs)} with ${names.interval} ${formatDuration(intervalMs)} cannot gather ` +
             `${names.minSamples} (${minSamples}) probes per target (${names.interval} × ${names.minSamples} = ${formatDuration(needed)})`;
-    throw new InputError(names.duration, `${found}. Without that evidence no gate can pass. Set ${alternatives.join(', or ')}.`);
+    throw new errors_InputError(names.duration, `${found}. Without that evidence no gate can pass. Set ${alternatives.join(', or ')}.`);
 }
 /** In the inputs' own syntax where it is exact (`50s`, `2m`, `500ms`), so it can be pasted back. */
 function formatDuration(ms) {
@@ -43662,7 +43789,7 @@ function normaliseStatistic(key) {
     return Number.isFinite(n) ? `p(${n})` : key;
 }
 function summary_fail(file, detail) {
-    throw new InputError(INPUT, `${file}: ${detail} ${FIX}`);
+    throw new errors_InputError(INPUT, `${file}: ${detail} ${FIX}`);
 }
 /** `k6 run --out json=FILE` writes one JSON object per line: a metric stream, not a summary. */
 function isMetricStream(text) {
@@ -43777,7 +43904,7 @@ function parseK6Summary(text, file) {
         }
         // JSON.parse quotes the text around the fault, newlines included; an ::error:: is one line.
         const reason = error.message.replace(/\s+/g, ' ').trim();
-        throw new InputError(INPUT, `${file} is not JSON (${reason}). ${FIX}`);
+        throw new errors_InputError(INPUT, `${file} is not JSON (${reason}). ${FIX}`);
     }
     if (!isObject(document))
         summary_fail(file, `the file holds ${summary_describe(document)}, not a k6 summary object.`);
@@ -43822,13 +43949,13 @@ async function readK6Summary(file) {
     catch (error) {
         const code = error.code;
         if (code === 'ENOENT') {
-            throw new InputError(INPUT, `${file} does not exist. Check the path (relative paths start at the working directory) and that ` +
+            throw new errors_InputError(INPUT, `${file} does not exist. Check the path (relative paths start at the working directory) and that ` +
                 `the k6 step ran before this one. ${FIX}`);
         }
         if (code === 'EISDIR') {
-            throw new InputError(INPUT, `${file} is a directory. ${FIX}`);
+            throw new errors_InputError(INPUT, `${file} is a directory. ${FIX}`);
         }
-        throw new InputError(INPUT, `${file} cannot be read (${error.message}).`);
+        throw new errors_InputError(INPUT, `${file} cannot be read (${error.message}).`);
     }
     return parseK6Summary(text, file);
 }
@@ -44018,7 +44145,7 @@ function parseThresholdLines(lines) {
             problems.push(`line ${index + 1} "${line}": ${result.reason}.`);
     });
     if (problems.length > 0)
-        throw new InputError(thresholds_INPUT, `${problems.join(' ')} ${THRESHOLD_SYNTAX}`);
+        throw new errors_InputError(thresholds_INPUT, `${problems.join(' ')} ${THRESHOLD_SYNTAX}`);
     return parsed;
 }
 function compare(actual, operator, limit) {
@@ -44062,16 +44189,16 @@ function missingMetric(summary, wanted) {
         ? ' k6 writes a tagged sub-metric only when the script declares a threshold on it ' +
             `(options.thresholds: { '${wanted}': [...] }).`
         : '';
-    return new InputError(thresholds_INPUT, `metric "${wanted}" is not in ${summary.file}; it has: ${names.length > 0 ? names.join(', ') : 'no metrics'}.${hint}`);
+    return new errors_InputError(thresholds_INPUT, `metric "${wanted}" is not in ${summary.file}; it has: ${names.length > 0 ? names.join(', ') : 'no metrics'}.${hint}`);
 }
 function evaluateInput(summary, metric, source) {
     const parsed = parseThresholdExpression(source);
     if (!parsed.ok)
-        throw new InputError(thresholds_INPUT, `"${source}" on ${metric.name}: ${parsed.reason}. ${THRESHOLD_SYNTAX}`);
+        throw new errors_InputError(thresholds_INPUT, `"${source}" on ${metric.name}: ${parsed.reason}. ${THRESHOLD_SYNTAX}`);
     const expression = parsed.value;
     const allowed = SUPPORTED[metric.type];
     if (!allowed.includes(expression.method)) {
-        throw new InputError(thresholds_INPUT, `"${source}" cannot be checked on ${metric.name}: it is a ${metric.type} metric, and k6 thresholds on ` +
+        throw new errors_InputError(thresholds_INPUT, `"${source}" cannot be checked on ${metric.name}: it is a ${metric.type} metric, and k6 thresholds on ` +
             `${metric.type} metrics use ${allowed.map((m) => (m === 'p' ? 'p(N)' : m)).join(', ')}.`);
     }
     const base = { file: summary.file, metric: metric.name, expression: source, source: 'input' };
@@ -44088,7 +44215,7 @@ function evaluateInput(summary, metric, source) {
         const fix = metric.type === 'trend'
             ? ` Add "${statistic}" to summaryTrendStats in the k6 options (or --summary-trend-stats) so k6 writes it.`
             : '';
-        throw new InputError(thresholds_INPUT, `"${source}" on ${metric.name} needs ${statistic}, which is not in ${summary.file}; ` +
+        throw new errors_InputError(thresholds_INPUT, `"${source}" on ${metric.name} needs ${statistic}, which is not in ${summary.file}; ` +
             `it has ${has.length > 0 ? has.join(', ') : 'no statistics'} for that metric.${fix}`);
     }
     return { ...base, ok: compare(actual, expression.operator, expression.value), actual, statistic };
@@ -44144,7 +44271,7 @@ function k6GateSettings(files, thresholds) {
     const lines = parseThresholdLines(thresholds ?? []);
     if (!files?.length) {
         if (lines.length > 0) {
-            throw new InputError('k6-thresholds', 'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()');
+            throw new errors_InputError('k6-thresholds', 'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()');
         }
         return undefined;
     }
@@ -44629,7 +44756,7 @@ async function compile(matcher) {
     }
     catch (error) {
         const lacking = unsupportedFeature(matcher.pattern);
-        throw new InputError('expect-body', lacking
+        throw new errors_InputError('expect-body', lacking
             ? `${matcher.source} uses ${lacking}, which the linear-time engine (RE2) that runs expect-body lacks; rewrite it without, or match a plain substring`
             : `${matcher.source} is not a valid regular expression for RE2 (${error.message.replace(/^error parsing regexp: /, '')})`);
     }
@@ -44792,7 +44919,7 @@ class HttpProbe {
     constructor(url, options) {
         this.url = url;
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         this.agents = {
             'http:': new (external_node_http_default()).Agent({ keepAlive: true }),
@@ -44812,13 +44939,13 @@ class HttpProbe {
                     if (redirects === MAX_REDIRECTS) {
                         return {
                             ok: false,
-                            detail: `more than ${MAX_REDIRECTS} redirects (the last to ${redactUrl(next.href)})`,
+                            detail: `more than ${MAX_REDIRECTS} redirects (the last to ${mask_redactUrl(next.href)})`,
                         };
                     }
                     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
                         return {
                             ok: false,
-                            detail: `HTTP ${response.status} redirects to ${redactUrl(next.href)}, which is not http(s)`,
+                            detail: `HTTP ${response.status} redirects to ${mask_redactUrl(next.href)}, which is not http(s)`,
                         };
                     }
                     if (next.origin !== url.origin)
@@ -44829,7 +44956,7 @@ class HttpProbe {
                 const latencyMs = elapsed();
                 const facts = { status: response.status };
                 if (redirects > 0) {
-                    facts.url = redactUrl(url.href);
+                    facts.url = mask_redactUrl(url.href);
                     facts.redirects = redirects;
                 }
                 const bodyTest = this.options.expectBody && (await prepareBodyMatcher(this.options.expectBody));
@@ -44957,6 +45084,8 @@ function http_firstLine(body) {
 var external_node_net_ = __nccwpck_require__(7030);
 var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
 ;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
+
+
 /**
  * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
  * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
@@ -45005,6 +45134,37 @@ async function closeRedis(client) {
     client.disconnect();
     client.stream?.destroy();
 }
+/**
+ * A connected node-postgres client for the URL an input gave. A bad URL is that input's error; a
+ * refused login says where (password masked). Errors of a connection dropped between queries are
+ * reported by the query that fails, never as an unhandled event.
+ */
+async function connectPostgres(url, options) {
+    const display = redactUrl(url);
+    let parsed;
+    try {
+        parsed = new URL(url);
+    }
+    catch {
+        throw new InputError(options.input, `"${display}" is not a URL: expected postgres://user:password@host:port/database`);
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+        throw new InputError(options.input, `${display} is not a PostgreSQL URL: expected postgres://…`);
+    const driver = await loadPg();
+    const client = new driver.Client({
+        connectionString: pgConnectionString(parsed),
+        application_name: options.application,
+    });
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw new UserError(`Could not connect to ${display}: ${options.secrets.redact(messageOf(error))}`, 'PostgreSQL');
+    }
+    return client;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
 
@@ -45038,7 +45198,7 @@ class PostgresProbe {
     connectionString;
     constructor(url, options) {
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         this.connectionString = connectionString(url, options.insecure);
     }
@@ -45177,14 +45337,14 @@ class RedisProbe {
     lastError;
     constructor(url, options) {
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         const host = hostOf(url);
         const path = url.pathname.replace(/^\//, '');
         if (!host)
-            throw new InputError('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
+            throw new errors_InputError('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
         if (path !== '' && !/^\d+$/.test(path)) {
-            throw new InputError('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+            throw new errors_InputError('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
         }
         this.connection = {
             host,
@@ -45426,12 +45586,12 @@ class TcpProbe {
     port;
     constructor(url, options) {
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         this.host = hostOf(url);
         this.port = Number(url.port);
         if (!this.host || !url.port) {
-            throw new InputError('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
+            throw new errors_InputError('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
         }
     }
     check(signal) {
@@ -45472,7 +45632,7 @@ function createProbe(target, options) {
     const kind = PROBE_KINDS.find((each) => each.schemes.includes(target.protocol));
     if (kind)
         return kind.create(target, options);
-    throw new InputError('targets', `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`);
+    throw new errors_InputError('targets', `unsupported scheme "${target.protocol}" in ${mask_redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`);
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -50498,7 +50658,7 @@ function apiUrl(env) {
  */
 function githubClient(token, env, options = {}) {
     if (!token)
-        throw new UserError('github-token is empty: pass a token, e.g. `github-token: ${{ github.token }}`.');
+        throw new errors_UserError('github-token is empty: pass a token, e.g. `github-token: ${{ github.token }}`.');
     const debug = options.log ?? (() => { });
     // Octokit's own logger writes to the console, around our redaction: route it to the debug log.
     const log = { debug, info: debug, warn: debug, error: debug };
@@ -50523,19 +50683,19 @@ function githubClient(token, env, options = {}) {
 function repoFromEnv(env, purpose = 'record deployments in') {
     const value = env.GITHUB_REPOSITORY?.trim();
     if (!value) {
-        throw new UserError(`GITHUB_REPOSITORY is not set, so switchyard does not know which repository to ${purpose}. ` +
+        throw new errors_UserError(`GITHUB_REPOSITORY is not set, so switchyard does not know which repository to ${purpose}. ` +
             'GitHub Actions sets it; elsewhere, set GITHUB_REPOSITORY=owner/name.');
     }
     const match = /^([^/\s]+)\/([^/\s]+)$/.exec(value);
     if (!match)
-        throw new UserError(`GITHUB_REPOSITORY is "${value}"; expected "owner/name", e.g. "octo-org/shop".`);
+        throw new errors_UserError(`GITHUB_REPOSITORY is "${value}"; expected "owner/name", e.g. "octo-org/shop".`);
     return { owner: match[1], repo: match[2] };
 }
 /**
  * A GitHub API call failed. It is a UserError (the message says what to fix), and a distinct
  * type so a caller for whom the call is a side show (recording a deployment) can warn and go on.
  */
-class GitHubError extends UserError {
+class GitHubError extends errors_UserError {
     status;
     requestId;
     constructor(message, 
@@ -50809,13 +50969,13 @@ function checkWeights(weights) {
     const { blue, green } = weights;
     const percent = (n) => Number.isInteger(n) && n >= 0 && n <= 100;
     if (!percent(blue) || !percent(green) || blue + green !== 100) {
-        throw new UserError(`weights must be whole percentages adding up to 100; got blue ${blue}, green ${green}`, 'Invalid weights');
+        throw new errors_UserError(`weights must be whole percentages adding up to 100; got blue ${blue}, green ${green}`, 'Invalid weights');
     }
 }
 /** The problem of `input` being absent (undefined, empty, or an empty list) when router `kind` needs it. */
 function router_required(kind, input, value) {
     const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
-    return empty ? [new InputError(input, `is required with router: ${kind}`)] : [];
+    return empty ? [new errors_InputError(input, `is required with router: ${kind}`)] : [];
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/plan.ts
@@ -50851,8 +51011,22 @@ function planPromotion(inputs, state) {
         steps,
         totalMs: steps.reduce((sum, step) => sum + step.holdMs, 0),
         checks,
-        rollback: `on the first breach, ${from} goes back to 100% at once and the promotion stops (exit 1)`,
+        rollback: inputs['migration-phase'] === 'contract' || state.frozen
+            ? `on the first breach, traffic freezes at the split it has and the promotion stops (exit 1): a contract-phase migration was applied, and ${from}'s code would break on the new schema`
+            : `on the first breach, ${from} goes back to 100% at once and the promotion stops (exit 1)`,
     };
+}
+/**
+ * A promotion going on from a held split (frozen, or left by a killed run after a contract-phase
+ * migration): the held share analysed again, then the steps above it. Nothing held, nothing to
+ * resume: the plan as it is.
+ */
+function resumeFrom(plan, held) {
+    if (held <= 0)
+        return plan;
+    const holdMs = plan.steps[0]?.holdMs ?? 0;
+    const steps = [{ weight: held, holdMs }, ...plan.steps.filter((step) => step.weight > held)];
+    return { ...plan, steps, totalMs: steps.reduce((sum, step) => sum + step.holdMs, 0) };
 }
 function describePlan(plan) {
     return [
@@ -50872,9 +51046,11 @@ function renderDeploySummary(result) {
     const parts = [];
     const verdict = result.succeeded
         ? '✅'
-        : result.rolledBack
-            ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
-            : '❌';
+        : result.froze
+            ? `🧊 traffic frozen at ${result.froze.weights[result.froze.to]}% ${result.froze.to}, not rolled back (a contract-phase migration was applied)`
+            : result.rolledBack
+                ? `↩️ rolled back${result.verdict === 'inconclusive' ? ' (inconclusive: not enough evidence to go on)' : ''}`
+                : '❌';
     parts.push(`## Deploy \`${result.command}\`: ${verdict}\n`);
     parts.push(`Active **${result.active}**, ${weightsText(result.weights)}` +
         (result.state.releases.blue ? ` · blue runs ${result.state.releases.blue.version}` : '') +
@@ -50882,6 +51058,11 @@ function renderDeploySummary(result) {
         '.\n');
     if (result.reason)
         parts.push(`> **Why:** ${result.reason}\n`);
+    if (result.state.frozen) {
+        const f = result.state.frozen;
+        parts.push(`> **Traffic is frozen** at ${weightsText(f.weights)} since ${f.at}: ${f.from}'s code would break on the schema a contract-phase migration left. ` +
+            `Fix forward (stage the fix over ${f.to}, then promote, which resumes from ${f.weights[f.to]}%), or restore the database and run rollback with \`force-rollback: true\`.\n`);
+    }
     if (result.restoreMs !== undefined)
         parts.push(`Traffic restored ${formatMs(result.restoreMs)} after the decision.\n`);
     if (result.pullRequest) {
@@ -50983,7 +51164,7 @@ class Git {
         this.options.log?.(`  ${formatCommand(['git', ...args])}`);
         const result = await this.attempt(args);
         if (!succeeded(result)) {
-            throw new UserError(`git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`, this.title);
+            throw new errors_UserError(`git ${args[0]} ${outcomeOf(result)}${doing ? ` while trying to ${doing}` : ''}:\n${outputTail(result, 8)}`, this.title);
         }
         return result.stdout.trim();
     }
@@ -50994,7 +51175,7 @@ class Git {
             return true;
         if (result.exitCode === 1 && !result.timedOut && !result.cancelled)
             return false;
-        throw new UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, this.title);
+        throw new errors_UserError(`git ${args[0]} ${outcomeOf(result)}:\n${outputTail(result, 8)}`, this.title);
     }
     /** The full id of a commit, or undefined when this repository does not have it. */
     async commit(rev) {
@@ -51222,14 +51403,14 @@ const TITLE = 'Rollback pull request not opened';
  * The base branch already undoes the bad range (an earlier rollback pull request was merged, or
  * someone reverted by hand): nothing to open, and nothing wrong.
  */
-class NothingToRevert extends UserError {
+class NothingToRevert extends errors_UserError {
     constructor(message) {
         super(message, 'Nothing to revert');
         this.name = 'NothingToRevert';
     }
 }
 /** A revert that conflicts: no branch is pushed, and the message says what to run by hand. */
-class RevertConflictError extends UserError {
+class RevertConflictError extends errors_UserError {
     commit;
     paths;
     constructor(commit, paths, manual) {
@@ -51256,7 +51437,7 @@ async function buildRevertBranch(git, request) {
     const good = await chooseGood(git, typeof request.good === 'string' ? [request.good] : request.good, bad);
     const baseSha = (await git.commit(baseRef));
     if (!(await git.holds(['merge-base', '--is-ancestor', bad, baseSha]))) {
-        throw new UserError(`the bad commit ${bad.slice(0, 7)} is not on ${base} (origin's tip ${baseSha.slice(0, 7)}), so there is nothing on ${base} to revert; ` +
+        throw new errors_UserError(`the bad commit ${bad.slice(0, 7)} is not on ${base} (origin's tip ${baseSha.slice(0, 7)}), so there is nothing on ${base} to revert; ` +
             `set base-branch to the branch it was deployed from`, TITLE);
     }
     const commits = await chain(git, good, bad);
@@ -51279,7 +51460,7 @@ async function buildRevertBranch(git, request) {
                 tree.run(['rev-parse', `${good}^{tree}`]),
             ]);
             if (built !== wanted) {
-                throw new UserError(`the reverts on ${branch} do not give back ${good.slice(0, 7)}'s files (tree ${built.slice(0, 7)}, expected ${wanted.slice(0, 7)}); not pushing it`, TITLE);
+                throw new errors_UserError(`the reverts on ${branch} do not give back ${good.slice(0, 7)}'s files (tree ${built.slice(0, 7)}, expected ${wanted.slice(0, 7)}); not pushing it`, TITLE);
             }
         }
         const unchanged = await pushBranch(tree, branch, head, baseSha, commits);
@@ -51303,11 +51484,11 @@ async function buildRevertBranch(git, request) {
 async function checkRepository(git) {
     const inside = await git.attempt(['rev-parse', '--is-inside-work-tree']);
     if (!succeeded(inside) || inside.stdout.trim() !== 'true') {
-        throw new UserError(`${git.cwd} is not a git checkout, and the rollback pull request is built with git: run actions/checkout before this step`, TITLE);
+        throw new errors_UserError(`${git.cwd} is not a git checkout, and the rollback pull request is built with git: run actions/checkout before this step`, TITLE);
     }
     const origin = await git.attempt(['remote', 'get-url', 'origin']);
     if (!succeeded(origin)) {
-        throw new UserError(`the checkout in ${git.cwd} has no remote "origin" to push the rollback branch to: check out with actions/checkout`, TITLE);
+        throw new errors_UserError(`the checkout in ${git.cwd} has no remote "origin" to push the rollback branch to: check out with actions/checkout`, TITLE);
     }
 }
 /**
@@ -51319,7 +51500,7 @@ async function fetchBase(git, base, baseRef) {
     const args = ['fetch', '--no-tags', '--quiet', ...(shallow ? ['--unshallow'] : []), 'origin'];
     const result = await git.attempt([...args, `+refs/heads/${base}:${baseRef}`]);
     if (!succeeded(result)) {
-        throw new UserError(`could not fetch ${base} from origin (is base-branch right, and may this job read the repository?):\n${outputTail(result, 6)}`, TITLE);
+        throw new errors_UserError(`could not fetch ${base} from origin (is base-branch right, and may this job read the repository?):\n${outputTail(result, 6)}`, TITLE);
     }
 }
 /**
@@ -51345,7 +51526,7 @@ async function chooseGood(git, candidates, bad) {
         else
             return sha;
     }
-    throw new UserError(`no last good commit the bad commit ${bad.slice(0, 7)} was built on: ${refused.join('; ')}. ` +
+    throw new errors_UserError(`no last good commit the bad commit ${bad.slice(0, 7)} was built on: ${refused.join('; ')}. ` +
         'Set good-sha to a commit in its history (the last release that worked).', TITLE);
 }
 /** A commit id as given (abbreviated or not) to a full one, fetching it when the checkout lacks it. */
@@ -51362,7 +51543,7 @@ async function resolveCommit(git, sha, what) {
                 return now;
         }
     }
-    throw new UserError(/^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(sha)
+    throw new errors_UserError(/^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(sha)
         ? `${what} ${sha} is not a commit of this repository (nor of origin)`
         : `${what} ${sha} is not in this checkout, and an abbreviated id cannot be fetched: give the full 40-character commit id`, TITLE);
 }
@@ -51396,7 +51577,7 @@ async function revertOne(tree, commit, context) {
         return;
     }
     await tree.attempt(['revert', '--abort']);
-    throw new UserError(`git revert of ${commit.sha.slice(0, 7)} failed:\n${outputTail(result, 8)}`, TITLE);
+    throw new errors_UserError(`git revert of ${commit.sha.slice(0, 7)} failed:\n${outputTail(result, 8)}`, TITLE);
 }
 /** What a person runs to make the same branch by hand, resolving the conflicts as they go. */
 function manualCommands({ base, branch, commits }) {
@@ -51420,7 +51601,7 @@ async function pushBranch(tree, branch, head, baseSha, ours) {
         try {
             const theirs = await othersCommits(tree, 'refs/switchyard/previous', baseSha, ours);
             if (theirs.length > 0) {
-                throw new UserError(`${branch} on origin has commits switchyard did not make (${theirs.map((c) => c.slice(0, 7)).join(', ')}): ` +
+                throw new errors_UserError(`${branch} on origin has commits switchyard did not make (${theirs.map((c) => c.slice(0, 7)).join(', ')}): ` +
                     'not replacing them. Merge or close its pull request and delete the branch, then roll back again to have it rebuilt.', TITLE);
             }
             const sameTree = (await tree.run(['rev-parse', `${remote}^{tree}`])) ===
@@ -51442,7 +51623,7 @@ async function pushBranch(tree, branch, head, baseSha, ours) {
     ]);
     if (!succeeded(pushed)) {
         const workflows = (await tree.run(['diff', '--name-only', baseSha, 'HEAD', '--', '.github/workflows'])).trim();
-        throw new UserError(`could not push ${branch} to origin:\n${outputTail(pushed, 6)}\n` +
+        throw new errors_UserError(`could not push ${branch} to origin:\n${outputTail(pushed, 6)}\n` +
             (workflows
                 ? `The reverts change workflow files (${workflows.split('\n').join(', ')}), which GitHub refuses from GITHUB_TOKEN: ` +
                     'pass a token with the workflows permission (a fine-grained PAT: Workflows read and write) as github-token and to actions/checkout.'
@@ -51450,7 +51631,7 @@ async function pushBranch(tree, branch, head, baseSha, ours) {
     }
     const now = (await tree.run(['ls-remote', '--heads', 'origin', ref])).split(/\s/)[0];
     if (now !== head) {
-        throw new UserError(`origin's ${branch} is ${now || 'missing'} after the push, not ${head.slice(0, 7)}`, TITLE);
+        throw new errors_UserError(`origin's ${branch} is ${now || 'missing'} after the push, not ${head.slice(0, 7)}`, TITLE);
     }
     return undefined;
 }
@@ -51487,7 +51668,7 @@ async function othersCommits(tree, branchRef, baseSha, ours) {
  * The rollback pull request could not be opened (or updated). What did happen is kept: the
  * branch, when it was pushed, and the pull request, when one exists — the outputs still say them.
  */
-class RollbackPullRequestError extends UserError {
+class RollbackPullRequestError extends errors_UserError {
     branch;
     pullRequest;
     constructor(message, title, 
@@ -51505,7 +51686,7 @@ class RollbackPullRequestError extends UserError {
 }
 /** Any failure of the pull request as a RollbackPullRequestError, keeping what was done. */
 function keeping(error, branch, pullRequest) {
-    if (error instanceof RollbackPullRequestError || !(error instanceof UserError))
+    if (error instanceof RollbackPullRequestError || !(error instanceof errors_UserError))
         return error;
     if (error instanceof NothingToRevert)
         return error;
@@ -51521,11 +51702,11 @@ async function openRollbackPullRequest(request) {
     const { io } = request;
     const env = io.env;
     if (!request.token) {
-        throw new UserError('rollback-pr is true but github-token is empty: pass `github-token: ${{ github.token }}` (or an App or personal token, so the pull request runs its checks)', 'Rollback pull request not opened');
+        throw new errors_UserError('rollback-pr is true but github-token is empty: pass `github-token: ${{ github.token }}` (or an App or personal token, so the pull request runs its checks)', 'Rollback pull request not opened');
     }
     const badProblem = shaProblem(request.bad.sha);
     if (badProblem) {
-        throw new UserError(`the bad commit is not known (GITHUB_SHA: ${badProblem}); run in GitHub Actions, or set GITHUB_SHA to the commit that failed`, 'Rollback pull request not opened');
+        throw new errors_UserError(`the bad commit is not known (GITHUB_SHA: ${badProblem}); run in GitHub Actions, or set GITHUB_SHA to the commit that failed`, 'Rollback pull request not opened');
     }
     const badSha = request.bad.sha.toLowerCase();
     const branch = rollbackBranchName(request.environment, badSha);
@@ -51603,7 +51784,7 @@ async function goodCandidates(octokit, repository, request) {
     const unique = found.filter((each, index) => found.findIndex((other) => other.sha === each.sha) === index);
     if (unique.length > 0)
         return unique;
-    throw new UserError(`no last good commit is known for ${request.environment}: the deploy state has no earlier promotion with a commit, ` +
+    throw new errors_UserError(`no last good commit is known for ${request.environment}: the deploy state has no earlier promotion with a commit, ` +
         `GitHub has no successful deployment of it, and good-sha is ${request.goodSha ? 'the bad commit itself' : 'empty'}. ` +
         'Set good-sha to the commit to go back to.', 'Rollback pull request not opened');
 }
@@ -51662,8 +51843,13 @@ function renderBody(request, built, goodSource, repository, env) {
     const link = (sha) => commitLink(env, repository, sha);
     const run = runLogUrl(env);
     const chart = promotionChart(request.timeline);
+    const frozen = request.frozen;
     const lines = [
-        `switchyard rolled **${request.environment}** back, and traffic is safe: ${request.servedBy}.`,
+        frozen
+            ? `switchyard **froze** traffic on **${request.environment}** instead of rolling it back: it stays at ${frozen.weights}, ` +
+                `with ${frozen.share}% on the new build (${frozen.to}). A contract-phase migration was applied, and the old code on ${frozen.from} ` +
+                'would break on the new schema, so moving users back to it would not make them safe.'
+            : `switchyard rolled **${request.environment}** back, and traffic is safe: ${request.servedBy}.`,
         '',
         `**Why:** ${request.reason}`,
         ...(request.breach ? ['', `**Breached:** ${describeBreach(request.breach)}.`] : []),
@@ -51681,12 +51867,26 @@ function renderBody(request, built, goodSource, repository, env) {
             ? `The base branch has commits after the bad one; they are kept, so the files differ from ${link(built.good)} by those commits.`
             : `The base branch has nothing after the bad commit, so merging this gives back exactly the files of ${link(built.good)}.`,
         ...(chart ? ['', '### The promotion', '', chart] : []),
-        ...(run ? ['', `[The workflow run that rolled back](${run})`] : []),
+        ...(run ? ['', `[The workflow run that ${frozen ? 'froze traffic' : 'rolled back'}](${run})`] : []),
         '',
-        '### To re-deploy',
-        '',
-        '- **Merge this pull request** to make the base branch what was good again; the next deploy of it ships the good code.',
-        '- **Or fix forward:** push a fix on top of the bad commit and deploy it; then close this pull request.',
+        ...(frozen
+            ? [
+                '### Merging this alone does not make the old code safe',
+                '',
+                'These reverts undo the code, not the schema: the database keeps the contract-phase migration, and the reverted ' +
+                    'code is the old code, which breaks on it the same way. Either:',
+                '',
+                `- **Fix forward** (usually right): push a fix on top of the bad commit and deploy it: \`deploy stage\` installs it over ${frozen.to}, ` +
+                    `which keeps its ${frozen.share}%, and \`deploy promote\` resumes ${frozen.to} from there, forward only (rollback and shift refuse while traffic is frozen). Then close this pull request.`,
+                '- **Or go back for real:** restore the database from the backup taken before the migration, run `deploy rollback` with ' +
+                    '`force-rollback: true`, then merge this pull request, so the next deploy ships the old code onto the old schema.',
+            ]
+            : [
+                '### To re-deploy',
+                '',
+                '- **Merge this pull request** to make the base branch what was good again; the next deploy of it ships the good code.',
+                '- **Or fix forward:** push a fix on top of the bad commit and deploy it; then close this pull request.',
+            ]),
         '',
         `<sub>Opened by switchyard. A rollback of the same commit updates this pull request instead of opening another.</sub>`,
     ];
@@ -51816,7 +52016,7 @@ function describeCounts(counts, url) {
         parts.push(`${counts.unnamed} naming no colour`);
     for (const [reason, count] of Object.entries(counts.errors))
         parts.push(`${count} failed (${reason})`);
-    return `${counts.samples} samples through ${redactUrl(url)}: ${parts.join(', ')}`;
+    return `${counts.samples} samples through ${mask_redactUrl(url)}: ${parts.join(', ')}`;
 }
 function sampleOnce(url, timeoutMs) {
     const transport = url.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
@@ -51934,7 +52134,7 @@ class CommandRouter {
             onLine: (line) => log(`  ${line}`),
         });
         if (!succeeded(result)) {
-            throw new UserError(`router-command \`${formatCommand(command)}\` ${outcomeOf(result)} setting blue ${weights.blue} / green ` +
+            throw new errors_UserError(`router-command \`${formatCommand(command)}\` ${outcomeOf(result)} setting blue ${weights.blue} / green ` +
                 `${weights.green}:\n${outputTail(result)}\nswitchyard counts the weights as not set; anything the command ` +
                 'changed before it failed is for the command to undo.', 'router-command failed');
         }
@@ -52101,14 +52301,14 @@ const haproxyRouterKind = {
         ]) {
             problems.push(...router_required('haproxy', input, value));
             if (value && !HAPROXY_NAME.test(value)) {
-                problems.push(new InputError(input, `"${value}" is not an HAProxy name (letters, digits, _ . : -)`));
+                problems.push(new errors_InputError(input, `"${value}" is not an HAProxy name (letters, digits, _ . : -)`));
             }
         }
         if (haproxy.blueServer && haproxy.blueServer === haproxy.greenServer) {
-            problems.push(new InputError('haproxy-green-server', `is "${haproxy.greenServer}", the same server as blue`));
+            problems.push(new errors_InputError('haproxy-green-server', `is "${haproxy.greenServer}", the same server as blue`));
         }
         if (haproxy.socket && /[\s;]/.test(haproxy.socket)) {
-            problems.push(new InputError('haproxy-socket', 'must be a unix socket path or host:port'));
+            problems.push(new errors_InputError('haproxy-socket', 'must be a unix socket path or host:port'));
         }
         return problems;
     },
@@ -52124,7 +52324,7 @@ const haproxyRouterKind = {
     }),
 };
 /** The runtime API could not be reached (as opposed to answering with a refusal). */
-class UnreachableError extends UserError {
+class UnreachableError extends errors_UserError {
 }
 class HaproxyRouter {
     options;
@@ -52138,7 +52338,7 @@ class HaproxyRouter {
         const servers = await this.colorServers();
         const total = servers.blue.weight + servers.green.weight;
         if (total === 0) {
-            throw new UserError(`HAProxy backend ${this.options.haproxy.backend} has both ${servers.blue.server} (blue) and ` +
+            throw new errors_UserError(`HAProxy backend ${this.options.haproxy.backend} has both ${servers.blue.server} (blue) and ` +
                 `${servers.green.server} (green) at weight 0, so it sends traffic to neither`, 'HAProxy serves no colour');
         }
         const blue = Math.round((100 * servers.blue.weight) / total);
@@ -52161,14 +52361,14 @@ class HaproxyRouter {
             await this.confirm(weights);
             if (stateFile) {
                 await this.saveState(stateFile).catch((error) => {
-                    throw new UserError(`could not save the weights to the HAProxy state file ${stateFile}: ${error.message}. ` +
+                    throw new errors_UserError(`could not save the weights to the HAProxy state file ${stateFile}: ${error.message}. ` +
                         'A restart would lose them', 'HAProxy state not saved', stateFile);
                 });
             }
         }
         catch (error) {
-            const problem = error instanceof UserError ? error : new UserError(String(error), 'HAProxy');
-            throw new UserError(`${problem.message}. ${await this.undo(was, weights)}`, problem.title, problem.file);
+            const problem = error instanceof errors_UserError ? error : new errors_UserError(String(error), 'HAProxy');
+            throw new errors_UserError(`${problem.message}. ${await this.undo(was, weights)}`, problem.title, problem.file);
         }
         if (!stateFile) {
             this.options.log('haproxy: the new weights live in HAProxy\'s memory only: a restart goes back to haproxy.cfg (see "server-state-file")');
@@ -52227,7 +52427,7 @@ class HaproxyRouter {
             await this.setWeight(second, target[second]);
         }
         catch (error) {
-            throw new UserError(`${error.message}; ${await this.putBack(first, current, target)}`, error.title ?? 'HAProxy weights not applied');
+            throw new errors_UserError(`${error.message}; ${await this.putBack(first, current, target)}`, error.title ?? 'HAProxy weights not applied');
         }
     }
     /**
@@ -52265,7 +52465,7 @@ class HaproxyRouter {
             const after = await this.colorServers();
             const asked = ['blue', 'green'].every((color) => after[color].weight === weights[color]);
             if (!asked) {
-                throw new UserError(`HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
+                throw new errors_UserError(`HAProxy accepted the new weights but reads back ${describeServers(after)}; ` +
                     'is another process changing them at the same time?', 'HAProxy weights not applied');
             }
             const stats = await this.colorStats();
@@ -52273,7 +52473,7 @@ class HaproxyRouter {
             if (balancing)
                 return;
             if (clock.now() >= deadline) {
-                throw new UserError(`HAProxy reads back the new weights, but after ${CONFIRM_TIMEOUT_MS / 1000} s its balancing still uses ` +
+                throw new errors_UserError(`HAProxy reads back the new weights, but after ${CONFIRM_TIMEOUT_MS / 1000} s its balancing still uses ` +
                     ['blue', 'green']
                         .map((color) => `${color} ${stats[color].weight} (${stats[color].status})`)
                         .join(', ') +
@@ -52289,7 +52489,7 @@ class HaproxyRouter {
         const find = (color) => {
             const found = rows.find((row) => row.server === this.serverName(color));
             if (!found)
-                throw new UserError(`HAProxy's show stat lists no server "${this.serverName(color)}" in ${backend}`, 'HAProxy server not found');
+                throw new errors_UserError(`HAProxy's show stat lists no server "${this.serverName(color)}" in ${backend}`, 'HAProxy server not found');
             return found;
         };
         return { blue: find('blue'), green: find('green') };
@@ -52302,14 +52502,14 @@ class HaproxyRouter {
         const answer = (await this.ask(command)).trim();
         // Success is silent; anything said is a refusal ("No such server.", "Permission denied", …).
         if (answer !== '') {
-            throw new UserError(`HAProxy refused "${command}": ${answer}${hint(answer)}`, 'HAProxy refused the new weights');
+            throw new errors_UserError(`HAProxy refused "${command}": ${answer}${hint(answer)}`, 'HAProxy refused the new weights');
         }
     }
     async colorServers() {
         const { backend } = this.options.haproxy;
         const answer = await this.ask(`show servers state ${backend}`);
         if (!answer.includes('# be_id')) {
-            throw new UserError(`HAProxy answered "show servers state ${backend}" with "${answer.trim()}": check haproxy-backend ` +
+            throw new errors_UserError(`HAProxy answered "show servers state ${backend}" with "${answer.trim()}": check haproxy-backend ` +
                 '(the name of the backend section in haproxy.cfg)', 'HAProxy backend not found');
         }
         const servers = parseServersState(answer).filter((s) => s.backend === backend);
@@ -52317,7 +52517,7 @@ class HaproxyRouter {
             const name = this.serverName(color);
             const found = servers.find((s) => s.server === name);
             if (!found) {
-                throw new UserError(`HAProxy backend ${backend} has no server "${name}" (haproxy-${color}-server); its servers are: ` +
+                throw new errors_UserError(`HAProxy backend ${backend} has no server "${name}" (haproxy-${color}-server); its servers are: ` +
                     `${servers.map((s) => s.server).join(', ') || 'none'}`, 'HAProxy server not found');
             }
             return found;
@@ -52405,7 +52605,7 @@ const nginxRouterKind = {
         const { nginx } = options;
         const problems = [];
         if (!nginx.upstreamFile) {
-            problems.push(new InputError('nginx-upstream-file', 'is required with router: nginx; give the path of a file switchyard may own (it writes the ' +
+            problems.push(new errors_InputError('nginx-upstream-file', 'is required with router: nginx; give the path of a file switchyard may own (it writes the ' +
                 '`upstream` block there), e.g. /etc/nginx/conf.d/switchyard-upstream.conf, and include it in nginx.conf'));
         }
         problems.push(...router_required('nginx', 'blue', options.blue), ...router_required('nginx', 'green', options.green));
@@ -52414,17 +52614,17 @@ const nginxRouterKind = {
                 const port = HOST_PORT.exec(address)?.[1];
                 const valid = UNIX_SOCKET.test(address) || (port !== undefined && Number(port) >= 1 && Number(port) <= 65535);
                 if (!valid) {
-                    problems.push(new InputError(color, `"${address}" is not host:port (port 1–65535), [ipv6]:port or unix:/path`));
+                    problems.push(new errors_InputError(color, `"${address}" is not host:port (port 1–65535), [ipv6]:port or unix:/path`));
                 }
             }
         }
         // A server in both colours would take traffic whatever the weights say.
         const shared = options.blue.filter((address) => options.green.includes(address));
         if (shared.length > 0) {
-            problems.push(new InputError('green', `${shared.join(', ')} is in blue as well; each server belongs to one colour`));
+            problems.push(new errors_InputError('green', `${shared.join(', ')} is in blue as well; each server belongs to one colour`));
         }
         if (!NGINX_NAME.test(nginx.upstreamName)) {
-            problems.push(new InputError('nginx-upstream-name', `"${nginx.upstreamName}" is not a name nginx accepts (letters, digits, _ . -)`));
+            problems.push(new errors_InputError('nginx-upstream-name', `"${nginx.upstreamName}" is not a name nginx accepts (letters, digits, _ . -)`));
         }
         problems.push(...router_required('nginx', 'nginx-test-command', nginx.testCommand), ...router_required('nginx', 'nginx-reload-command', nginx.reloadCommand));
         return problems;
@@ -52493,7 +52693,7 @@ function parseUpstreamWeights(text, file) {
         return undefined;
     const line = text.split('\n').find((l) => l.startsWith(WEIGHTS_LINE));
     if (line === undefined) {
-        throw new UserError(`${file} was not written by switchyard (it has no "${WEIGHTS_LINE}" line). switchyard rewrites ` +
+        throw new errors_UserError(`${file} was not written by switchyard (it has no "${WEIGHTS_LINE}" line). switchyard rewrites ` +
             `nginx-upstream-file whole, so it must be a file of its own: point nginx-upstream-file at a new ` +
             `file (for example ${external_node_path_default().join(external_node_path_default().dirname(file), 'switchyard-upstream.conf')}) and include that ` +
             `in your nginx configuration instead of your own upstream block.`, 'Upstream file not owned by switchyard', file);
@@ -52510,7 +52710,7 @@ function parseUpstreamWeights(text, file) {
         weights = undefined;
     }
     if (!weights) {
-        throw new UserError(`${file}: the line "${line}" does not hold the weights as {"blue":N,"green":M} adding up to 100; ` +
+        throw new errors_UserError(`${file}: the line "${line}" does not hold the weights as {"blue":N,"green":M} adding up to 100; ` +
             `it was edited by hand — delete the file and run the deploy again to rewrite it`, 'Upstream file damaged', file);
     }
     return weights;
@@ -52558,7 +52758,7 @@ class NginxRouter {
         const test = await this.run(nginx.testCommand, options.signal);
         if (!succeeded(test)) {
             const restored = await this.restore(previous);
-            throw new UserError(`nginx-test-command \`${formatCommand(nginx.testCommand)}\` rejected the new upstream file ${this.file} ` +
+            throw new errors_UserError(`nginx-test-command \`${formatCommand(nginx.testCommand)}\` rejected the new upstream file ${this.file} ` +
                 `(${outcomeOf(test)}):\n${outputTail(test)}\n${restored}; nginx was not reloaded and keeps serving ` +
                 `${nginx_describe(previous?.weights)}.`, 'nginx rejected the new weights', this.file);
         }
@@ -52577,7 +52777,7 @@ class NginxRouter {
                 ? `and nginx was reloaded with it, so it serves ${nginx_describe(previous?.weights)} as before`
                 : `but reloading nginx with it failed as well (${outcomeOf(again)}):\n${outputTail(again)}\n` +
                     'Check that nginx is running and that the reload command works before the next deploy';
-            throw new UserError(`nginx-reload-command \`${formatCommand(nginx.reloadCommand)}\` failed (${outcomeOf(reload)}):\n` +
+            throw new errors_UserError(`nginx-reload-command \`${formatCommand(nginx.reloadCommand)}\` failed (${outcomeOf(reload)}):\n` +
                 `${outputTail(reload)}\n${restored} ${after}.`, 'nginx reload failed', this.file);
         }
         log(`nginx: configuration tested and reloaded in ${Math.round(this.options.clock.now() - started)} ms`);
@@ -52665,7 +52865,7 @@ class NginxRouter {
         catch (error) {
             if (error.code === 'ENOENT')
                 return undefined;
-            throw new UserError(`cannot read nginx-upstream-file ${this.file}: ${error.message}`, 'nginx', this.file);
+            throw new errors_UserError(`cannot read nginx-upstream-file ${this.file}: ${error.message}`, 'nginx', this.file);
         }
         return { text, mode, weights: parseUpstreamWeights(text, this.file) };
     }
@@ -52679,7 +52879,7 @@ class NginxRouter {
             await writeFileAtomic(this.file, text, { mode });
         }
         catch (error) {
-            throw new UserError(`cannot write nginx-upstream-file ${this.file}: ${messageOf(error)} (switchyard writes a ` +
+            throw new errors_UserError(`cannot write nginx-upstream-file ${this.file}: ${errors_messageOf(error)} (switchyard writes a ` +
                 `temporary file in the same directory and renames it over, so it needs write access to ${external_node_path_default().dirname(this.file)})`, 'nginx', this.file);
         }
     }
@@ -52783,7 +52983,7 @@ function createRouter(kind, options) {
     if (routerKind)
         problems.push(...routerKind.check(options));
     else
-        problems.push(new InputError('router', `"${String(kind)}" is not a router; use ${alternatives(ROUTER_NAMES)}`));
+        problems.push(new errors_InputError('router', `"${String(kind)}" is not a router; use ${alternatives(ROUTER_NAMES)}`));
     if (problems.length === 1)
         throw problems[0];
     if (problems.length > 1)
@@ -52803,7 +53003,7 @@ function sharedProblems(options) {
     }
     return url && (url.protocol === 'http:' || url.protocol === 'https:')
         ? []
-        : [new InputError('verify-url', 'must be an http:// or https:// URL that goes through the router')];
+        : [new errors_InputError('verify-url', 'must be an http:// or https:// URL that goes through the router')];
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/state/state.ts
@@ -52822,7 +53022,7 @@ const INITIAL_STATE = {
  * store lost it (a Redis restarted empty). `holder` names the run that holds it now, if any: then
  * that run owns the router and this one must touch nothing.
  */
-class LockLostError extends UserError {
+class LockLostError extends errors_UserError {
     location;
     holder;
     constructor(location, holder) {
@@ -52855,7 +53055,7 @@ const historyEntry = object({
     version: state_text.optional(),
     sha: state_text.optional(),
     weights,
-    verdict: schemas_enum(['started', 'succeeded', 'failed', 'rolled-back', 'interrupted', 'inconclusive']),
+    verdict: schemas_enum(['started', 'succeeded', 'failed', 'rolled-back', 'interrupted', 'inconclusive', 'frozen']),
     reason: state_text.optional(),
 });
 const promotion = object({
@@ -52871,12 +53071,23 @@ const promotion = object({
     deploymentId: schemas_number().int().optional(),
 })
     .refine((p) => p.from !== p.to, 'promotes a colour over itself');
+const frozen = object({
+    at: state_text,
+    from: color,
+    to: color,
+    version: state_text.optional(),
+    sha: state_text.optional(),
+    weights,
+    reason: state_text,
+})
+    .refine((f) => f.from !== f.to, 'freezes a colour over itself');
 const stateSchema = object({
     revision: schemas_number().int().min(0),
     active: color,
     weights,
     releases: object({ blue: release.optional(), green: release.optional() }),
     promotion: promotion.optional(),
+    frozen: frozen.optional(),
     history: array(historyEntry),
 });
 /**
@@ -52953,7 +53164,7 @@ function lockWaiter(location, options) {
     return async (holder) => {
         const waited = clock.now() - started;
         if (waited >= timeoutMs) {
-            throw new UserError(describeLockTimeout(location, holder, timeoutMs), 'Deploy lock held');
+            throw new errors_UserError(describeLockTimeout(location, holder, timeoutMs), 'Deploy lock held');
         }
         if (options.onWait && (reportedAt === undefined || clock.now() - reportedAt >= 5_000)) {
             reportedAt = clock.now();
@@ -53016,7 +53227,7 @@ class FileStateStore {
         catch (error) {
             if (errorCode(error) === 'ENOENT')
                 return structuredClone(INITIAL_STATE);
-            throw new UserError(`cannot read the deploy state file ${this.file}: ${messageOf(error)}`, 'Deploy state', this.file);
+            throw new errors_UserError(`cannot read the deploy state file ${this.file}: ${errors_messageOf(error)}`, 'Deploy state', this.file);
         }
         return parseState(text, this.file);
     }
@@ -53054,9 +53265,9 @@ class FileStateStore {
     /** A file system refusal (a read-only or full disk, permissions) as something the user can act on. */
     fileFailure(error) {
         const syscall = error?.syscall;
-        if (error instanceof UserError || typeof syscall !== 'string')
+        if (error instanceof errors_UserError || typeof syscall !== 'string')
             return error;
-        return new UserError(`cannot use the deploy state at ${this.file}: ${messageOf(error)}`, 'Deploy state', this.file);
+        return new errors_UserError(`cannot use the deploy state at ${this.file}: ${errors_messageOf(error)}`, 'Deploy state', this.file);
     }
     async acquire(owner, options) {
         const { staleAfterMs } = options;
@@ -53192,7 +53403,7 @@ class FileStateStore {
                 continue;
             }
             if (Date.now() - started > MUTEX_WAIT_MS) {
-                throw new UserError(`the deploy state file ${this.file} has been busy for ${Math.round(MUTEX_WAIT_MS / 1000)} s ` +
+                throw new errors_UserError(`the deploy state file ${this.file} has been busy for ${Math.round(MUTEX_WAIT_MS / 1000)} s ` +
                     `(${this.mutexFile} is held by ${holder.who}). If no switchyard run is using it, delete ${this.mutexFile}.`, 'Deploy state busy', this.file);
             }
             // Jittered, so a crowd of updaters does not retry in lock-step.
@@ -53334,7 +53545,7 @@ function parseState(text, file) {
         value = JSON.parse(text);
     }
     catch (error) {
-        throw corrupt(file, `is not valid JSON (${messageOf(error)})`);
+        throw corrupt(file, `is not valid JSON (${errors_messageOf(error)})`);
     }
     const problem = checkState(value);
     if (problem)
@@ -53342,7 +53553,7 @@ function parseState(text, file) {
     return value;
 }
 function corrupt(file, problem) {
-    return new UserError(`the deploy state file ${file} ${problem}. It was left as it is: repair it, or move it away to start ` +
+    return new errors_UserError(`the deploy state file ${file} ${problem}. It was left as it is: repair it, or move it away to start ` +
         `a new history (the colours' traffic and releases are then unknown to switchyard).`, 'Deploy state unreadable', file);
 }
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53392,17 +53603,17 @@ class RedisStateStore {
     tokens = new WeakMap();
     constructor(url) {
         this.secrets.addFromUrl(url.href);
-        const shown = redactUrl(url.href);
+        const shown = mask_redactUrl(url.href);
         const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
         if (!host)
-            throw new InputError('state', `${shown} needs a host, e.g. redis://cache.internal:6379/0`);
+            throw new errors_InputError('state', `${shown} needs a host, e.g. redis://cache.internal:6379/0`);
         const { db, prefix } = parsePath(url, shown);
         this.prefix = prefix;
         this.keys = { state: `${prefix}:state`, lock: `${prefix}:lock`, holder: `${prefix}:lock:holder` };
         const base = new URL(`${url.protocol}//${url.host}/${db}/${prefix}`);
         base.username = url.username;
         base.password = url.password;
-        this.location = redactUrl(base.href);
+        this.location = mask_redactUrl(base.href);
         this.lockLocation = `${this.location} (key ${this.keys.lock})`;
         this.connection = {
             host,
@@ -53460,7 +53671,7 @@ class RedisStateStore {
             if (Array.isArray(written))
                 throw this.lost(written[1]);
             if (Date.now() - started > UPDATE_GIVE_UP_MS) {
-                throw new UserError(`the deploy state at ${this.location} kept changing under us for ${UPDATE_GIVE_UP_MS / 1000} s; ` +
+                throw new errors_UserError(`the deploy state at ${this.location} kept changing under us for ${UPDATE_GIVE_UP_MS / 1000} s; ` +
                     `is something other than switchyard writing ${this.keys.state}?`, 'Deploy state busy');
             }
             // Another run wrote in between: start again from what it wrote.
@@ -53547,7 +53758,7 @@ class RedisStateStore {
         return value;
     }
     corrupt(problem) {
-        return new UserError(`the deploy state in key ${this.keys.state} at ${this.location} ${problem}. It was left as it is: repair it, ` +
+        return new errors_UserError(`the deploy state in key ${this.keys.state} at ${this.location} ${problem}. It was left as it is: repair it, ` +
             `or delete the key to start a new history (the colours' traffic and releases are then unknown to switchyard).`, 'Deploy state unreadable');
     }
     /** The open connection, or a new one when there is none or it broke (e.g. Redis restarted mid-promotion). */
@@ -53604,7 +53815,7 @@ class RedisStateStore {
         // ioredis rejects with a vague "Connection is closed." when the reason was reported as an event.
         const reason = redis_isReplyError(error) ? error : (this.errors.get(client) ?? error);
         const text = reason instanceof Error ? reason.message : String(reason);
-        return new UserError(`the deploy state at ${this.location}: ${what} failed: ${this.secrets.redact(text)}`, 'Deploy state');
+        return new errors_UserError(`the deploy state at ${this.location}: ${what} failed: ${this.secrets.redact(text)}`, 'Deploy state');
     }
 }
 /** `/db`, `/db/prefix` or `/prefix`; `?prefix=` (or `?key=`) names the prefix too. */
@@ -53615,11 +53826,11 @@ function parsePath(url, shown) {
         .map((segment) => decodeUrlPart(url, 'path', 'state', segment));
     const db = segments[0] !== undefined && /^\d+$/.test(segments[0]) ? Number(segments.shift()) : 0;
     if (segments.length > 1) {
-        throw new InputError('state', `${shown}: the path is /db/prefix, e.g. redis://cache:6379/0/my-service`);
+        throw new errors_InputError('state', `${shown}: the path is /db/prefix, e.g. redis://cache:6379/0/my-service`);
     }
     const fromQuery = url.searchParams.get('prefix') ?? url.searchParams.get('key') ?? undefined;
     if (segments[0] !== undefined && fromQuery !== undefined && fromQuery !== segments[0]) {
-        throw new InputError('state', `${shown} names the key prefix twice (in the path and the query): keep one`);
+        throw new errors_InputError('state', `${shown} names the key prefix twice (in the path and the query): keep one`);
     }
     const named = segments[0] ?? fromQuery;
     // Every key under `switchyard:`, whatever the prefix: backups leave that namespace out, so a
@@ -53630,7 +53841,7 @@ function parsePath(url, shown) {
             ? named
             : `${KEY_NAMESPACE}${named}`;
     if (named === '' || /\s/.test(prefix)) {
-        throw new InputError('state', `${shown}: the key prefix must be non-empty without spaces, e.g. my-service`);
+        throw new errors_InputError('state', `${shown}: the key prefix must be non-empty without spaces, e.g. my-service`);
     }
     return { db, prefix };
 }
@@ -53734,7 +53945,7 @@ function openStateStore(spec, options = {}) {
     if (text.startsWith('file:')) {
         const file = text.slice('file:'.length);
         if (file === '')
-            throw new InputError('state', 'file: needs a path, e.g. file:.switchyard/state.json');
+            throw new errors_InputError('state', 'file: needs a path, e.g. file:.switchyard/state.json');
         return new FileStateStore(external_node_path_default().resolve(options.cwd ?? process.cwd(), file));
     }
     if (/^rediss?:\/\//i.test(text)) {
@@ -53743,11 +53954,11 @@ function openStateStore(spec, options = {}) {
             url = new URL(text);
         }
         catch {
-            throw new InputError('state', `${redactUrl(text)} is not a valid URL; expected redis://host:port/db`);
+            throw new errors_InputError('state', `${mask_redactUrl(text)} is not a valid URL; expected redis://host:port/db`);
         }
         return new RedisStateStore(url);
     }
-    throw new InputError('state', `expected file:PATH or redis://host:port/db; got "${redactUrl(text)}"`);
+    throw new errors_InputError('state', `expected file:PATH or redis://host:port/db; got "${mask_redactUrl(text)}"`);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/deploy/engine.ts
@@ -53780,6 +53991,21 @@ const LOCK_STALE_MS = 30_000;
 const STAGE_POLL_MS = 1000;
 function describeWeights(weights) {
     return `blue ${weights.blue}% / green ${weights.green}%`;
+}
+/** "25% green (blue 75% / green 25%)": the held split, led by the new colour's share. */
+function describeFreeze(frozen) {
+    return `${frozen.weights[frozen.to]}% ${frozen.to} (${describeWeights(frozen.weights)})`;
+}
+/**
+ * Why traffic does not go back, and what to do: one text for the freeze's error, status, and the
+ * refusals of rollback, shift and stage. `from` runs the old code.
+ */
+function freezeAdvice(from, to, share) {
+    return (`A contract-phase migration was applied (migration-phase: contract): ${from}'s code predates it and would break on the new schema, ` +
+        `wherever it still uses the columns, tables or constraints the migration dropped, renamed or tightened. ` +
+        `To go on: fix forward — stage the fix (it goes over ${to}, which keeps its ${share}%) and promote, which resumes ${to} from ${share}%, forward only; ` +
+        `or restore the database from the backup taken before the migration, then run rollback with force-rollback: true. ` +
+        `Until then rollback and shift refuse.`);
 }
 /** Runs one deploy command. Holds the deploy lock for everything that changes traffic or state. */
 async function deploy(inputs, deps) {
@@ -53864,7 +54090,7 @@ class DeployRun {
             }
             finally {
                 await this.lock.release().catch((error) => {
-                    if (!(error instanceof UserError))
+                    if (!(error instanceof errors_UserError))
                         throw error;
                     this.io.warning(`could not release the deploy lock: ${error.message}`);
                 });
@@ -53906,7 +54132,7 @@ class DeployRun {
     }
     /** A failed result for an error the user can act on, once there is a state to describe. */
     refused(error) {
-        if (!(error instanceof UserError) || !this.state)
+        if (!(error instanceof errors_UserError) || !this.state)
             return undefined;
         return this.result({ succeeded: false, reason: error.message, error });
     }
@@ -53960,7 +54186,7 @@ class DeployRun {
     async verifyWeights(weights) {
         const verification = await this.router.verify(weights);
         if (!verification.ok) {
-            throw new UserError(`the change to ${describeWeights(weights)} is not confirmed: ${verification.detail}`, 'Traffic not shifted');
+            throw new errors_UserError(`the change to ${describeWeights(weights)} is not confirmed: ${verification.detail}`, 'Traffic not shifted');
         }
         this.io.info(`traffic: ${describeWeights(weights)} — ${verification.detail}`);
         return verification.detail;
@@ -53985,7 +54211,7 @@ class DeployRun {
             await this.save((s) => ({ ...s, active: sole, weights: live }));
             return;
         }
-        throw new UserError(`the router serves ${describeWeights(live)}, but the deploy state at ${this.store.location} says ` +
+        throw new errors_UserError(`the router serves ${describeWeights(live)}, but the deploy state at ${this.store.location} says ` +
             `${describeWeights(state.weights)} (active ${state.active}). Nothing was changed: acting on a state that does ` +
             `not describe the router could stage over, or shift traffic to, the wrong colour. ` +
             (fresh
@@ -54000,11 +54226,11 @@ class DeployRun {
         const opensPullRequest = inputs.command === 'revert' ||
             (inputs['rollback-pr'] && (inputs.command === 'promote' || inputs.command === 'rollback'));
         if (opensPullRequest && !inputs['github-token'])
-            throw new InputError('github-token', `is required to open the rollback pull request (${inputs.command === 'revert' ? 'command: revert' : 'rollback-pr: true'}): pass \`github-token: \${{ github.token }}\``);
+            throw new errors_InputError('github-token', `is required to open the rollback pull request (${inputs.command === 'revert' ? 'command: revert' : 'rollback-pr: true'}): pass \`github-token: \${{ github.token }}\``);
         if (inputs.command === 'stage' && !inputs.version)
-            throw new InputError('version', 'is required to stage: name what you deploy, e.g. version: v1.4.2');
+            throw new errors_InputError('version', 'is required to stage: name what you deploy, e.g. version: v1.4.2');
         if (inputs.command === 'shift' && inputs.weight === undefined)
-            throw new InputError('weight', "is required to shift: the idle colour's share, 0–100");
+            throw new errors_InputError('weight', "is required to shift: the idle colour's share, 0–100");
         if (inputs.command === 'promote' || inputs.command === 'plan') {
             checkHoldSettings({
                 durationMs: inputs['step-duration'],
@@ -54056,6 +54282,11 @@ class DeployRun {
             const untested = release && !hasBeenLive(state, color) ? ' — not live yet (untested, or its promotion failed)' : '';
             io.info(`  ${color}: ${release ? `${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, staged ${release.stagedAt}${untested}` : 'nothing staged'}`);
         }
+        if (state.frozen) {
+            const f = state.frozen;
+            io.warning(`traffic is frozen at ${describeFreeze(f)} since ${f.at}: the promotion of ${f.to}${f.version ? ` (${neutralise(f.version)})` : ''} failed (${neutralise(f.reason)}) ` +
+                `and was not rolled back. ${freezeAdvice(f.from, f.to, f.weights[f.to])}`);
+        }
         if (state.promotion) {
             io.warning(`an unfinished promotion of ${state.promotion.to} (started ${state.promotion.startedAt} by ${state.promotion.owner}) ` +
                 `stopped at ${state.promotion.steps[state.promotion.step] ?? '?'}%: run rollback to restore ${state.promotion.from}, or promote to start it again`);
@@ -54093,12 +54324,17 @@ class DeployRun {
         const version = inputs.version;
         await this.checkRouterAgrees();
         const idle = otherColor(this.state.active);
-        if (this.state.weights[idle] > 0) {
-            throw new UserError(`${idle} still serves ${this.state.weights[idle]}% of traffic; staging over it would hit users. Run rollback (or promote) first.`, 'Cannot stage');
+        const frozen = this.state.frozen;
+        if (frozen) {
+            // Fixing forward: the frozen build is the one to replace, and the old code cannot take its users.
+            io.warning(`traffic is frozen at ${describeFreeze(frozen)}: staging ${neutralise(version)} over ${idle}, whose users get it as stage-command installs it; promote then resumes ${idle} from ${frozen.weights[idle]}%`);
+        }
+        else if (this.state.weights[idle] > 0) {
+            throw new errors_UserError(`${idle} still serves ${this.state.weights[idle]}% of traffic; staging over it would hit users. Run rollback (or promote) first.`, 'Cannot stage');
         }
         const servers = (idle === 'green' ? inputs.green : inputs.blue) ?? [];
         if (servers.length === 0)
-            throw new InputError(idle, `lists no servers; stage needs the ${idle} servers to probe`);
+            throw new errors_InputError(idle, `lists no servers; stage needs the ${idle} servers to probe`);
         // Recorded before anything runs: from here on, the idle colour may run the new build, so it is
         // no longer the last good one (rollback refuses it until it has been live), even when staging fails.
         const sha = io.env.GITHUB_SHA;
@@ -54110,7 +54346,7 @@ class DeployRun {
             await this.deployToIdle(idle, version, servers);
         }
         catch (error) {
-            const reason = messageOf(error);
+            const reason = errors_messageOf(error);
             await this.save((s) => this.withHistory(withStage(s, idle, 'failed'), {
                 command: 'stage',
                 version,
@@ -54151,7 +54387,7 @@ class DeployRun {
             });
             if (!succeeded(result)) {
                 const tail = outputTail(result, 5);
-                throw new UserError(`stage-command ${outcomeOf(result)}${tail ? `:\n${tail}` : ''}`, 'Stage failed');
+                throw new errors_UserError(`stage-command ${outcomeOf(result)}${tail ? `:\n${tail}` : ''}`, 'Stage failed');
             }
         }
         // Probed directly, not through the router: the idle colour has no traffic yet.
@@ -54169,7 +54405,7 @@ class DeployRun {
             });
             if (waited.verdict !== 'passed') {
                 const because = waited.cancelled ? waited.reason : `${idle} did not become healthy: ${waited.reason}`;
-                throw new UserError(`${because}`, 'Stage failed');
+                throw new errors_UserError(`${because}`, 'Stage failed');
             }
             io.info(`${idle} is healthy with ${neutralise(version)} after ${formatMs(waited.elapsedMs)}`);
         }
@@ -54180,10 +54416,13 @@ class DeployRun {
     // --- shift ---
     async shift() {
         await this.checkRouterAgrees();
+        this.refuseShiftWhileFrozen();
         const idle = otherColor(this.state.active);
         const weights = weightsFor(idle, this.inputs.weight);
         const verified = await this.setWeights(weights);
-        await this.save((s) => this.withHistory({ ...s, weights }, { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' }));
+        await this.save((s) => this.withHistory(
+        // force-rollback took traffic out of the freeze's hands: it ends here.
+        { ...s, weights, frozen: undefined }, { command: 'shift', version: s.releases[idle]?.version, weights, verdict: 'succeeded' }));
         return this.result({ router: { verified } });
     }
     // --- rollback ---
@@ -54209,13 +54448,14 @@ class DeployRun {
         const target = clean ? otherColor(state.active) : (state.promotion?.from ?? state.active);
         if (!hasBeenLive(state, target)) {
             const release = state.releases[target];
-            throw new UserError(release
+            throw new errors_UserError(release
                 ? `not rolling back to ${target}: it runs ${neutralise(release.version)}${release.sha ? ` (${release.sha.slice(0, 7)})` : ''}, ` +
                     `staged ${release.stagedAt} and never live since (it has not had all the traffic), so it is an untested or failed build. ` +
                     `Traffic stays on ${state.active} (${describeWeights(state.weights)}). Stage the last good version on ${target} and promote it instead.`
                 : `nothing to roll back to: ${target} has never been live (it has had no build with all the traffic). ` +
                     `Traffic stays as it is (${describeWeights(state.weights)}).`, 'Cannot roll back');
         }
+        this.refuseBackAcrossContract(target, state);
         if (differs)
             this.io.warning(`the router serves ${describeWeights(state.weights)} while the state says ${describeWeights(this.state.weights)}; putting ${target} at 100%`);
         const weights = weightsFor(target, 100);
@@ -54230,14 +54470,57 @@ class DeployRun {
             await this.closeDeployment(state.releases[state.active]?.deploymentId, 'inactive', `rolled back to ${target}: ${reason}`);
         }
         const previous = state.active === target ? otherColor(target) : state.active;
+        const forced = this.inputs['force-rollback'] && this.crossesContract(state);
         await this.save((s) => this.withHistory({
             ...s,
             active: target,
             weights,
             promotion: undefined,
+            frozen: undefined,
             releases: markLive(s.releases, weights, this.now()),
-        }, { command: 'rollback', version: s.releases[target]?.version, weights, verdict: 'succeeded', reason }));
+        }, {
+            command: 'rollback',
+            version: s.releases[target]?.version,
+            weights,
+            verdict: 'succeeded',
+            reason: forced ? `${reason} (force-rollback: past a contract-phase migration)` : reason,
+        }));
         return this.result({ previous, rolledBack: true, router: { verified } });
+    }
+    /** Whether putting the old colour back would cross a contract-phase migration. */
+    crossesContract(state = this.state) {
+        return state.frozen !== undefined || this.inputs['migration-phase'] === 'contract';
+    }
+    /**
+     * A rollback to `target` runs the old code on the new schema when a contract-phase migration was
+     * applied: refused, traffic untouched, unless force-rollback says the database was restored (or
+     * the old code is known to cope).
+     */
+    refuseBackAcrossContract(target, state) {
+        if (!this.crossesContract(state))
+            return;
+        const frozen = state.frozen;
+        if (this.inputs['force-rollback']) {
+            this.io.warning(`force-rollback: putting ${target} back at 100% although a contract-phase migration was applied` +
+                `${frozen ? ` (traffic was frozen at ${describeFreeze(frozen)} since ${frozen.at})` : ''}: ` +
+                `its code must work on the schema the database has now`);
+            return;
+        }
+        const to = otherColor(target);
+        throw new errors_UserError(`not rolling back to ${target}: ` +
+            (frozen
+                ? `traffic is frozen at ${describeFreeze(frozen)} since ${frozen.at}, after the promotion of ${to} failed (${neutralise(frozen.reason)}). `
+                : `migration-phase is contract. `) +
+            `Traffic stays as it is (${describeWeights(state.weights)}). ${freezeAdvice(target, to, state.weights[to])}`, 'Traffic frozen');
+    }
+    /** A shift would move what a frozen split holds (back to the old code, or on without analysis): refused unless forced. */
+    refuseShiftWhileFrozen() {
+        const frozen = this.state.frozen;
+        if (!frozen || this.inputs['force-rollback'])
+            return;
+        throw new errors_UserError(`not shifting traffic: it is frozen at ${describeFreeze(frozen)} since ${frozen.at}, after the promotion of ${frozen.to} failed ` +
+            `(${neutralise(frozen.reason)}). Nothing was changed. ${freezeAdvice(frozen.from, frozen.to, frozen.weights[frozen.to])} ` +
+            '(shift with force-rollback: true moves traffic all the same, and ends the freeze.)', 'Traffic frozen');
     }
     // --- the rollback pull request ---
     /** After a rollback command: the pull request reverting the build that lost the traffic. */
@@ -54258,12 +54541,16 @@ class DeployRun {
         const live = this.state.releases[this.state.active];
         const sha = (bad?.sha ?? this.io.env.GITHUB_SHA ?? '').toLowerCase();
         if (!bad && live?.sha && sha && live.sha.toLowerCase() === sha) {
-            throw new UserError(`${sha.slice(0, 7)} (GITHUB_SHA) is the build ${this.state.active} serves to users (${neutralise(live.version)}), ` +
+            throw new errors_UserError(`${sha.slice(0, 7)} (GITHUB_SHA) is the build ${this.state.active} serves to users (${neutralise(live.version)}), ` +
                 `and nothing bad is staged on ${idle}: revert would open a pull request undoing the live build. ` +
                 'If the live build is bad, run rollback (rollback-pr: true) to move traffic back first.', 'Nothing to revert');
         }
-        this.io.info(`traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active): revert opens the rollback pull request only`);
-        const outcome = await this.rollbackPullRequest({ bad, reason: this.inputs.reason });
+        this.io.info(`traffic stays as it is (${describeWeights(this.state.weights)}, ${this.state.active} active${this.state.frozen ? ', frozen' : ''}): revert opens the rollback pull request only`);
+        const outcome = await this.rollbackPullRequest({
+            bad,
+            reason: this.inputs.reason,
+            frozen: this.state.frozen,
+        });
         return this.result({ ...outcome, succeeded: !outcome.pullRequestError });
     }
     /**
@@ -54272,6 +54559,9 @@ class DeployRun {
      */
     async rollbackPullRequest(context) {
         const { io, inputs, state } = this;
+        const where = context.frozen
+            ? `traffic is frozen at ${describeFreeze(context.frozen)}`
+            : `traffic is safe (${state.active} serves ${describeWeights(state.weights)})`;
         try {
             const pullRequest = await openRollbackPullRequest({
                 io,
@@ -54288,6 +54578,12 @@ class DeployRun {
                 draft: inputs.draft,
                 reason: context.reason,
                 breach: context.breach,
+                frozen: context.frozen && {
+                    from: context.frozen.from,
+                    to: context.frozen.to,
+                    weights: describeWeights(context.frozen.weights),
+                    share: context.frozen.weights[context.frozen.to],
+                },
                 servedBy: `${state.active} serves ${describeWeights(state.weights)}${state.releases[state.active] ? ` with ${state.releases[state.active]?.version}` : ''}`,
                 timeline: this.timeline,
             });
@@ -54298,20 +54594,28 @@ class DeployRun {
                 io.info(`no rollback pull request: ${error.message}`);
                 return {};
             }
-            if (!(error instanceof UserError))
+            if (!(error instanceof errors_UserError))
                 throw error;
             const failure = error instanceof RollbackPullRequestError
                 ? error
                 : new RollbackPullRequestError(error.message, error.title);
             return {
-                pullRequestError: failure.reworded(`traffic is safe (${state.active} serves ${describeWeights(state.weights)}), but the rollback pull request was not opened: ${error.message}`),
+                pullRequestError: failure.reworded(`${where}, but the rollback pull request was not opened: ${error.message}`),
             };
         }
     }
     // --- promote: apply → verify → gates → record, step by step ---
     async promote() {
         const { io, inputs } = this;
-        if (this.state.promotion) {
+        // After a contract-phase migration the old colour must not get traffic back: a frozen
+        // promotion, or one a killed run left, goes on from the split it holds, forward only.
+        const resumes = this.state.frozen !== undefined || (this.state.promotion && this.crossesContract());
+        if (resumes) {
+            const p = this.state.frozen ?? this.state.promotion;
+            io.warning(`${this.state.frozen ? 'traffic is frozen' : 'found an unfinished promotion'} of ${p?.to} at ${describeWeights(this.state.weights)}, after a contract-phase migration: ` +
+                `resuming from ${this.state.weights[p?.to ?? 'green']}% forward, without giving ${p?.from} traffic back`);
+        }
+        else if (this.state.promotion) {
             // Documented behaviour: an interrupted promotion is restarted from the first step, after the
             // colour it was promoting over is restored to all traffic.
             const p = this.state.promotion;
@@ -54320,21 +54624,22 @@ class DeployRun {
             await this.rollback('interrupted promotion restarted');
         }
         await this.checkRouterAgrees();
-        const plan = planPromotion(inputs, this.state);
+        const planned = planPromotion(inputs, this.state);
+        const plan = resumes ? resumeFrom(planned, this.state.weights[planned.to]) : planned;
         const { to } = plan;
         const staged = this.state.releases[to];
         if (staged?.stage) {
-            throw new UserError(`${to}'s stage of ${neutralise(staged.version)} ${staged.stage === 'failed' ? 'failed' : 'never finished'}, so ${to} may not run it; ` +
+            throw new errors_UserError(`${to}'s stage of ${neutralise(staged.version)} ${staged.stage === 'failed' ? 'failed' : 'never finished'}, so ${to} may not run it; ` +
                 `run the stage command again before promoting`, 'Cannot promote');
         }
         if (!staged) {
-            throw new UserError(`${to} has nothing staged; run the stage command with a version first`, 'Cannot promote');
+            throw new errors_UserError(`${to} has nothing staged; run the stage command with a version first`, 'Cannot promote');
         }
         const k6 = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
         // Read once now: a missing file or metric, or a summary with nothing to judge, is found before
         // any traffic moves, not after a step.
         if (k6 && (await judgeK6(k6)).result.verdicts.length === 0) {
-            throw new InputError('k6-summary', `${k6.files.join(', ')} holds no thresholds and k6-thresholds gives none, so the k6 gate could never pass: ` +
+            throw new errors_InputError('k6-summary', `${k6.files.join(', ')} holds no thresholds and k6-thresholds gives none, so the k6 gate could never pass: ` +
                 'add thresholds to the k6 script, or k6-thresholds such as `http_req_failed: rate<0.01`');
         }
         const probes = [
@@ -54342,7 +54647,7 @@ class DeployRun {
             ...this.directProbes(to),
         ];
         if (probes.length === 0) {
-            throw new InputError('targets', `promote needs something to watch: give targets, or the ${to} servers`);
+            throw new errors_InputError('targets', `promote needs something to watch: give targets, or the ${to} servers`);
         }
         try {
             return await new Promotion(this, plan, probes, k6).run();
@@ -54379,11 +54684,15 @@ class DeployRun {
                     catch (error) {
                         if (error instanceof LockLostError && error.holder)
                             throw error;
-                        this.io.warning(`the deploy lock could not be checked (${messageOf(error)}); putting traffic back all the same`);
+                        this.io.warning(`the deploy lock could not be checked (${errors_messageOf(error)}); putting traffic back all the same`);
                     }
                 }
                 await this.router.apply(weights);
             },
+            /** What the router says it serves, when it can say (a freeze records what is really held). */
+            readRouter: () => this.router.read(),
+            /** A failure now must hold the split rather than put the old colour back. */
+            crossesContract: () => this.crossesContract(),
             /** What this run knows the router serves when the state could not record it. */
             assume: (change) => {
                 this.state = change(this.state);
@@ -54429,7 +54738,7 @@ class DeployRun {
             return recorder;
         }
         catch (error) {
-            if (!(error instanceof UserError))
+            if (!(error instanceof errors_UserError))
                 throw error;
             io.warning(`not recording a GitHub deployment: ${error.message}`);
             return undefined;
@@ -54446,7 +54755,7 @@ class DeployRun {
             await DeploymentRecorder.existing(target, id).finish(outcome, description);
         }
         catch (error) {
-            if (!(error instanceof UserError))
+            if (!(error instanceof errors_UserError))
                 throw error;
             this.io.warning(`could not mark GitHub deployment ${id} ${outcome}: ${error.message}`);
         }
@@ -54469,6 +54778,11 @@ class Promotion {
     sha;
     /** Whether this run changed traffic yet: nothing to put back before the first step. */
     moved = false;
+    /**
+     * A contract-phase migration was applied (migration-phase: contract, or the promotion resumes
+     * a freeze): every way this promotion fails holds the split instead of restoring `from`.
+     */
+    holds;
     constructor(run, plan, probes, k6) {
         this.plan = plan;
         this.probes = probes;
@@ -54479,6 +54793,7 @@ class Promotion {
         const release = this.tools.state().releases[plan.to];
         this.version = release?.version;
         this.sha = release?.sha;
+        this.holds = this.tools.crossesContract();
     }
     async run() {
         const { io } = this.tools;
@@ -54575,6 +54890,7 @@ class Promotion {
             active: this.to,
             weights,
             promotion: undefined,
+            frozen: undefined,
             releases: markLive({
                 ...s.releases,
                 [this.to]: {
@@ -54592,6 +54908,8 @@ class Promotion {
     /** A gate did not pass: the old colour back at once, then the record. */
     async rollBack(reason, verdict, breach) {
         const { io } = this.tools;
+        if (this.holds)
+            return this.freeze(reason, verdict, breach);
         io.info(`${verdict === 'failed' ? 'breach' : 'not enough evidence'}: ${reason}; restoring ${this.from}`);
         let restored;
         try {
@@ -54628,6 +54946,8 @@ class Promotion {
     }
     async cancelled() {
         const reason = 'cancelled (SIGINT/SIGTERM)';
+        if (this.holds && this.moved)
+            return this.freeze(reason, 'inconclusive');
         this.tools.io.warning(`${reason}: restoring ${this.from} to 100%`);
         let restoreMs;
         if (this.moved) {
@@ -54665,6 +54985,9 @@ class Promotion {
         if (lostTo) {
             io.warning(`${failure.message}: not touching the router`);
         }
+        else if (this.moved && this.holds) {
+            return this.freeze(failure.message, 'inconclusive', undefined, failure);
+        }
         else if (this.moved) {
             io.warning(`promotion failed (${failure.message}); restoring ${this.from}`);
             try {
@@ -54679,7 +55002,7 @@ class Promotion {
                 }
             }
             catch (restoreError) {
-                reason = `${failure.message}; restoring ${this.from} failed too (${messageOf(restoreError)}): run the rollback command`;
+                reason = `${failure.message}; restoring ${this.from} failed too (${errors_messageOf(restoreError)}): run the rollback command`;
             }
         }
         else {
@@ -54696,7 +55019,73 @@ class Promotion {
             verdict: 'inconclusive',
             plan: this.plan,
             restoreMs,
-            error: error instanceof UserError ? new UserError(reason, error.title) : failure,
+            error: error instanceof errors_UserError ? new errors_UserError(reason, error.title) : failure,
+        });
+    }
+    /**
+     * The promotion failed after a contract-phase migration: traffic stays at the split it has (the
+     * old code would break on the new schema), the freeze is recorded so that status shows it and
+     * rollback, shift and stage refuse, and the command fails saying what to do. A breach still
+     * opens the rollback pull request, which says that traffic was frozen, not rolled back.
+     */
+    async freeze(why, verdict, breach, failure) {
+        const { tools } = this;
+        const { io } = tools;
+        // What the router serves is what is held; after a failed change the state may lag behind it.
+        const live = await tools.readRouter().catch(() => undefined);
+        const weights = live ?? tools.state().weights;
+        const frozen = {
+            at: tools.now(),
+            from: this.from,
+            to: this.to,
+            version: this.version,
+            sha: this.sha,
+            weights,
+            reason: why,
+        };
+        const held = describeFreeze(frozen);
+        io.info(`${verdict === 'failed' ? 'breach' : 'promotion stopped'}: ${why}; holding traffic at ${held} (not restoring ${this.from})`);
+        const record = (s) => ({ ...s, weights, promotion: undefined, frozen });
+        try {
+            await tools.save((s) => tools.withHistory(record(s), {
+                command: 'promote',
+                version: this.version,
+                sha: this.sha,
+                weights,
+                verdict: 'frozen',
+                reason: why,
+            }));
+        }
+        catch (error) {
+            // Traffic is held either way; the next run's status must be told by hand.
+            if (!(error instanceof errors_UserError))
+                throw error;
+            tools.assume(record);
+            io.warning(`traffic is frozen at ${held}, but the state could not record it: ${error.message}`);
+        }
+        tools.timeline.push({ at: tools.at(), weights, event: 'frozen' });
+        await this.finishRecord('failure', `frozen at ${held}: ${why}`);
+        const pullRequest = verdict === 'failed'
+            ? await tools.rollbackPullRequest({
+                bad: { version: this.version, sha: this.sha },
+                reason: why,
+                breach,
+                frozen,
+            })
+            : {};
+        const message = `traffic is frozen at ${held}, not rolled back: ${why}. ` +
+            freezeAdvice(this.from, this.to, weights[this.to]);
+        return tools.result({
+            previous: this.to,
+            rolledBack: false,
+            succeeded: false,
+            reason: `frozen at ${held} instead of rolled back (a contract-phase migration was applied): ${why}`,
+            verdict,
+            plan: this.plan,
+            breach,
+            froze: frozen,
+            error: new errors_UserError(message, failure instanceof errors_UserError ? `Traffic frozen: ${failure.title}` : 'Traffic frozen'),
+            ...pullRequest,
         });
     }
     /** The restore's time when it was proven; a warning when the router could not prove it. */
@@ -54728,7 +55117,7 @@ class Promotion {
             await tools.verifyWeights(weights);
         }
         catch (error) {
-            unverified = `the router could not prove it: ${messageOf(error)}`;
+            unverified = `the router could not prove it: ${errors_messageOf(error)}`;
         }
         const restoreMs = tools.clock.now() - started;
         tools.timeline.push({ at: tools.at(), weights, event: 'rollback' });
@@ -54751,7 +55140,7 @@ class Promotion {
         }
         catch (error) {
             // Traffic is safe; the record is what failed, and the next status says so.
-            if (!(error instanceof UserError))
+            if (!(error instanceof errors_UserError))
                 throw error;
             tools.io.warning(`${this.from} is back at 100%, but the state could not record it: ${error.message}`);
         }
@@ -55068,6 +55457,8 @@ const deployInputs = {
     }),
     weight: inputs_integer("shift: the idle colour's share of traffic, 0–100.", { max: 100 }),
     reason: inputs_text('rollback: why (recorded in the history with the actor).', { default: 'manual rollback' }),
+    'migration-phase': oneOf(['none', 'expand', 'contract'], "promote, rollback: the phase of the migrations applied for this release, as validate-migration run outputs it (its `phase`). contract: the old colour's code would break on the new schema, so a promotion that fails freezes traffic at the split it has instead of putting the old colour back, and rollback refuses without force-rollback.", { default: 'none' }),
+    'force-rollback': inputs_boolean('rollback, shift: move traffic back to the old colour although a contract-phase migration was applied (migration-phase: contract, or a promotion frozen for one). Only once the database is restored from the backup taken before the migration, or the old code is known to work on the new schema.', { default: 'false' }),
     state: inputs_text('Where history and the deploy lock live: file:PATH or redis://host:port/db.', {
         default: 'file:.switchyard/state.json',
     }),
@@ -55139,8 +55530,13 @@ const deployAction = defineAction({
             value: (result) => String(result.rolledBack),
             whenFailed: () => 'false',
         },
+        frozen: {
+            description: 'true when traffic is frozen mid-promotion: a promotion failed after a contract-phase migration (migration-phase: contract) and held its split instead of rolling back. Stays true, for every command, until a promotion reaches 100% or a rollback is forced (force-rollback).',
+            value: (result) => String(result.state.frozen !== undefined),
+            whenFailed: () => 'false',
+        },
         reason: {
-            description: 'Why it rolled back or failed (which threshold, which value, or the error).',
+            description: 'Why it rolled back, froze or failed (which threshold, which value, or the error).',
             value: (result) => result.reason ?? result.pullRequestError?.message ?? '',
             whenFailed: (errors) => errors.join('\n'),
         },
@@ -55169,7 +55565,7 @@ const deployAction = defineAction({
             ? undefined
             : {
                 message: result.error?.message ?? `${result.rolledBack ? 'Rolled back' : 'Failed'}: ${result.reason}`,
-                title: result.error instanceof UserError ? result.error.title : `deploy ${result.command} failed`,
+                title: result.error instanceof errors_UserError ? result.error.title : `deploy ${result.command} failed`,
             },
         // Reported after traffic: the pull request failing never undoes the rollback.
         result.pullRequestError,

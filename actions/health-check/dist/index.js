@@ -37941,7 +37941,7 @@ function preprocess(fn, schema) {
  * Errors a user can act on. The action runner prints `message` as one `::error::` line (with
  * `title` and, when known, the file and line) and exits 1 — never a stack trace.
  */
-class UserError extends Error {
+class errors_UserError extends Error {
     title;
     file;
     line;
@@ -37954,7 +37954,7 @@ class UserError extends Error {
     }
 }
 /** A bad action input: the message names the input, says what was found and what would be valid. */
-class InputError extends UserError {
+class errors_InputError extends errors_UserError {
     input;
     constructor(input, detail, file, line) {
         super(`Input "${input}": ${detail}`, `Invalid input: ${input}`, file, line);
@@ -37963,7 +37963,7 @@ class InputError extends UserError {
     }
 }
 /** Several problems found at once (e.g. every bad input), each reported as its own `::error::`. */
-class UserErrors extends UserError {
+class UserErrors extends errors_UserError {
     errors;
     constructor(errors) {
         super(errors.map((e) => e.message).join('\n'), errors[0]?.title);
@@ -37975,7 +37975,7 @@ class UserErrors extends UserError {
  * The message of anything thrown. Duck-typed: errors made by Node itself (a refused connection)
  * come from another realm under a test runner's VM, where `instanceof Error` is false.
  */
-function messageOf(error) {
+function errors_messageOf(error) {
     if (typeof error === 'object' && error !== null && typeof error.message === 'string') {
         return error.message;
     }
@@ -38044,6 +38044,8 @@ const ACTION_INPUT_NAMES = {
         'step-duration',
         'weight',
         'reason',
+        'migration-phase',
+        'force-rollback',
         'state',
         'lock-timeout',
         'github-token',
@@ -38090,6 +38092,19 @@ const ACTION_INPUT_NAMES = {
         'rules',
         'ignore',
         'database-url',
+        'tracking-schema',
+        'store',
+        'backup',
+        'restore-on-failure',
+        'lock-timeout',
+        'statement-timeout',
+        'pre-checks',
+        'post-checks',
+        'scratch-url',
+        'schema-only',
+        'queries',
+        'queries-file',
+        'github-token',
         'redis-url',
         'snapshot',
         'sample',
@@ -38216,21 +38231,21 @@ function loadConfigSection(file, action, environment, env) {
     }
     catch (error) {
         const reason = error.code === 'ENOENT' ? 'no such file' : String(error);
-        throw new InputError('config', `cannot read "${file}" (${reason}); give the path of your switchyard.yml`);
+        throw new errors_InputError('config', `cannot read "${file}" (${reason}); give the path of your switchyard.yml`);
     }
     const lines = new dist/* LineCounter */.HN();
-    const refused = (why) => new UserError(`${file}: ${why}`, 'Invalid config', file);
+    const refused = (why) => new errors_UserError(`${file}: ${why}`, 'Invalid config', file);
     let doc;
     try {
         // logLevel: what yaml would print to stderr (a complex key stringified) is said as an error or not at all.
         doc = (0,dist/* parseDocument */.Tp)(source, { lineCounter: lines, prettyErrors: false, logLevel: 'error' });
     }
     catch (error) {
-        throw refused(`not valid YAML: ${firstLine(messageOf(error))}`);
+        throw refused(`not valid YAML: ${firstLine(errors_messageOf(error))}`);
     }
     const lineOf = (offset) => offset === undefined ? undefined : lines.linePos(offset).line;
     if (doc.errors.length > 0) {
-        throw new UserErrors(doc.errors.map((e) => new UserError(`${file}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`, 'Invalid config', file, lineOf(e.pos[0]))));
+        throw new UserErrors(doc.errors.map((e) => new errors_UserError(`${file}:${lineOf(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`, 'Invalid config', file, lineOf(e.pos[0]))));
     }
     const lineAt = (path) => {
         const node = doc.getIn(path, true);
@@ -38244,7 +38259,7 @@ function loadConfigSection(file, action, environment, env) {
         tree = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }) ?? {};
     }
     catch (error) {
-        const why = firstLine(messageOf(error));
+        const why = firstLine(errors_messageOf(error));
         throw refused(/excessive alias count/i.test(why)
             ? `its aliases (*name) expand to more than ${MAX_ALIAS_EXPANSION} copies, which is how an alias bomb exhausts memory; write the values out or use fewer aliases`
             : `not valid YAML: ${why}`);
@@ -38252,7 +38267,7 @@ function loadConfigSection(file, action, environment, env) {
     const unset = [];
     const interpolated = interpolateTree(tree, env, (path, name) => {
         const line = lineAt(path);
-        unset.push(new UserError(`${file}:${line}: ${path.join('.')}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`, 'Invalid config', file, line));
+        unset.push(new errors_UserError(`${file}:${line}: ${path.join('.')}: environment variable ${name} is not set; set it or give a default: \${${name}:value}`, 'Invalid config', file, line));
     });
     if (unset.length > 0)
         throw new UserErrors(unset);
@@ -38268,10 +38283,10 @@ function loadConfigSection(file, action, environment, env) {
                     : [...(ACTION_INPUT_NAMES[path[path.length - 1]] ?? Object.keys(ACTION_INPUT_NAMES))];
                 message = issue.keys.map((k) => `unknown key "${k}".${suggestion(k, known)}`).join(' ');
                 const line = lineAt([...path, issue.keys[0]]);
-                return new UserError(`${file}:${line}: ${path.join('.') || 'top level'}: ${message}`, 'Invalid config', file, line);
+                return new errors_UserError(`${file}:${line}: ${path.join('.') || 'top level'}: ${message}`, 'Invalid config', file, line);
             }
             const line = lineAt(path);
-            return new UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
+            return new errors_UserError(`${file}:${line}: ${path.join('.')}: ${message}`, 'Invalid config', file, line);
         });
         throw new UserErrors(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
     }
@@ -38279,7 +38294,7 @@ function loadConfigSection(file, action, environment, env) {
     // A file without environments applies to every environment; one with them must name this one.
     if (environment && config.environments && !config.environments[environment]) {
         const known = Object.keys(config.environments ?? {});
-        throw new InputError('environment', `"${environment}" is not in ${file}; it has: ${known.join(', ')}`);
+        throw new errors_InputError('environment', `"${environment}" is not in ${file}; it has: ${known.join(', ')}`);
     }
     const values = new Map();
     const take = (section, path) => {
@@ -38328,6 +38343,80 @@ function mask_decode(text) {
         return text;
     }
 }
+/** Where a URL starts in text: its scheme and `://`. */
+const URL_START = /[a-z][a-z0-9+.-]*:\/\//gi;
+// What WHATWG URL parsing ends an authority at ('\' too, in http(s) and the other special schemes).
+const AUTHORITY_END = /[/?#\\]/;
+// `host:port/` before an '@' (http://localhost:4873/@scope/pkg, https://host:443/@someone) reads as
+// user "host" with password "4873/": masking that everywhere would blank every URL of the server.
+const PORT_AND_SLASH = /^\d*[/?#\\]$/;
+// Free text ends a URL at whitespace; quotes and angle brackets end it too when redacting, so one
+// JSON line or markdown cell holding a URL and, further on, an unrelated '@' keeps its shape.
+const TEXT_URL_END = /[\s"`<>]/;
+const INPUT_URL_END = /\s/;
+function writtenUserinfos(text, end) {
+    if (!text.includes('://'))
+        return [];
+    const starts = [...text.matchAll(URL_START)];
+    const found = [];
+    starts.forEach((match, i) => {
+        const start = match.index + match[0].length;
+        // A URL ends where the next one starts (postgres://a:b@h/x,postgres://c:d@h/y).
+        const next = starts[i + 1]?.index ?? text.length;
+        const rest = text.slice(start, next);
+        const stop = rest.search(end);
+        const written = stop >= 0 ? rest.slice(0, stop) : rest;
+        const at = written.lastIndexOf('@');
+        if (at < 0)
+            return;
+        const userinfo = written.slice(0, at);
+        const colon = userinfo.indexOf(':');
+        const user = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+        // "https://host/a:b@c": what precedes the first ':' holds a path, so this is no user info.
+        if (colon >= 0 && AUTHORITY_END.test(user))
+            return;
+        found.push({
+            url: match[0] + written,
+            scheme: match[0].slice(0, -2).toLowerCase(),
+            start,
+            at: start + at,
+            user,
+            password: colon >= 0 ? userinfo.slice(colon + 1) : undefined,
+        });
+    });
+    return found;
+}
+function parses(url) {
+    try {
+        return new URL(url);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The secrets in the user info of the URLs in text, as written (see `writtenUserinfos`). */
+function writtenSecrets(text) {
+    const found = [];
+    for (const info of writtenUserinfos(text, INPUT_URL_END)) {
+        const parsed = parses(info.url);
+        if (info.password !== undefined) {
+            if (!info.password)
+                continue;
+            // Parsed as host:port and a path holding '@': a port and a slash are no password to mask.
+            const asHost = parsed && !parsed.username && !parsed.password;
+            if (asHost && PORT_AND_SLASH.test(info.password))
+                continue;
+            found.push(info.password, mask_decode(info.password));
+        }
+        else if (TOKEN_AS_USER.test(info.scheme) && info.user) {
+            // https://TOKEN@host; but a path holding '@' (https://host/@scope/pkg, …/repo@v1) is no token.
+            if (parsed && AUTHORITY_END.test(info.user))
+                continue;
+            found.push(info.user, mask_decode(info.user));
+        }
+    }
+    return found;
+}
 /** Raw (still encoded) query values whose names look secret. */
 function secretQueryValues(search) {
     return search
@@ -38338,13 +38427,21 @@ function secretQueryValues(search) {
         .map(([, value]) => value);
 }
 /** The URL with its password (and secret-looking query values) replaced by `***`. */
-function redactUrl(url) {
+function mask_redactUrl(url) {
     let parsed;
     try {
         parsed = new URL(url);
     }
     catch {
         return redactText(url);
+    }
+    // A password holding '/', '?' or '#' parsed as host, port or path: blank it as written, then parse.
+    const written = writtenUserinfos(url, TEXT_URL_END)[0];
+    if (written?.password && url.trimStart().startsWith(written.url) && AUTHORITY_END.test(written.password)) {
+        const blanked = parses(`${url.slice(0, written.at - written.password.length)}${REDACTED}${url.slice(written.at)}`);
+        if (!blanked)
+            return redactText(url);
+        parsed = blanked;
     }
     if (parsed.password)
         parsed.password = REDACTED;
@@ -38359,25 +38456,27 @@ function redactUrl(url) {
 }
 /** The secrets inside a URL: its password and secret-looking query values. */
 function secretsInUrl(url) {
+    // As written first: what parsing takes for user info may be only the start of the password.
+    const found = writtenSecrets(url);
     let parsed;
     try {
         parsed = new URL(url);
     }
     catch {
-        const found = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
+        const inText = [...url.matchAll(URL_PASSWORD_IN_TEXT)].map((m) => m[2] ?? '');
         const query = url.indexOf('?');
         if (query >= 0)
-            found.push(...secretQueryValues(url.slice(query)));
-        return found.flatMap((value) => [value, mask_decode(value)]).filter(Boolean);
+            inText.push(...secretQueryValues(url.slice(query)));
+        found.push(...inText.flatMap((value) => [value, mask_decode(value)]));
+        return [...new Set(found.filter(Boolean))];
     }
-    const found = [];
     if (parsed.password)
         found.push(parsed.password, mask_decode(parsed.password));
     else if (parsed.username && TOKEN_AS_USER.test(parsed.protocol))
         found.push(parsed.username, mask_decode(parsed.username));
     for (const value of secretQueryValues(parsed.search))
         found.push(value, mask_decode(value));
-    return found;
+    return [...new Set(found)];
 }
 class mask_Secrets {
     onAdd;
@@ -38443,10 +38542,25 @@ class mask_Secrets {
         return value;
     }
 }
-/** Blanks URL passwords (and password-less userinfo) in free text. */
-/** Free text with the passwords of the URLs in it replaced by `***`, left as written otherwise. */
+/**
+ * Free text with the passwords of the URLs in it (and password-less user info of http(s) URLs)
+ * replaced by `***`, left as written otherwise. The user info runs to the last '@' of the URL, so
+ * a password holding '@', '/', '?' or '#' is blanked whole.
+ */
 function redactText(text) {
-    return text
+    let out = '';
+    let from = 0;
+    for (const info of writtenUserinfos(text, TEXT_URL_END)) {
+        const blankUser = info.password === undefined &&
+            TOKEN_AS_USER.test(info.scheme) &&
+            info.user &&
+            !AUTHORITY_END.test(info.user);
+        if (info.password === '' || (info.password === undefined && !blankUser))
+            continue;
+        out += text.slice(from, info.start) + (blankUser ? REDACTED : `${info.user}:${REDACTED}`);
+        from = info.at;
+    }
+    return (out + text.slice(from))
         .replace(URL_PASSWORD_IN_TEXT, `$1:${REDACTED}@`)
         .replace(URL_USER_ONLY_IN_TEXT, (whole, scheme, user) => user === REDACTED ? whole : `${scheme}${REDACTED}@`);
 }
@@ -38695,7 +38809,7 @@ function start(argv, options, hooks) {
     }
     catch (error) {
         // Some refusals (ENOTDIR: a path through a file) come from spawn itself, not as an event.
-        const startError = `${program}: ${messageOf(error)}`;
+        const startError = `${program}: ${errors_messageOf(error)}`;
         return {
             child: undefined,
             ended: Promise.resolve({
@@ -39181,7 +39295,7 @@ function list(description, item, options) {
 function urlItem(schemes) {
     return (entry) => {
         let url;
-        const shown = redactUrl(entry);
+        const shown = mask_redactUrl(entry);
         if (/\s/.test(entry))
             return `"${shown}" contains a space; put one entry per line`;
         const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(entry)?.[1]?.toLowerCase();
@@ -39200,7 +39314,7 @@ function urlItem(schemes) {
             return `"${shown}" has an unsupported scheme "${url.protocol}"; use ${schemes.map((s) => `${s}//`).join(', ')}${hostPort}`;
         }
         if (!url.hostname)
-            return `"${redactUrl(entry)}" has no host`;
+            return `"${mask_redactUrl(entry)}" has no host`;
         if (!READS_STRAY_PERCENT.has(url.protocol)) {
             for (const part of ['username', 'password']) {
                 if (url[part] && !decodes(url[part]))
@@ -39240,7 +39354,7 @@ function parseInput(name, def, raw, origin) {
         return result.data;
     }
     const why = result.error.issues.map((issue) => issue.message).join('; ');
-    const shown = def.secret ? '' : ` "${def.urls ? redactUrl(raw) : raw}"`;
+    const shown = def.secret ? '' : ` "${def.urls ? mask_redactUrl(raw) : raw}"`;
     // List item messages already say which entry is at fault; don't quote the whole list again.
     const detail = def.listed || why.startsWith('"') ? why : `${shown.trim() || 'the value'} is not valid: ${why}`;
     return throwInput(name, `${detail}${where}. Example: ${name}: ${def.example}`, origin);
@@ -39254,11 +39368,11 @@ function decodeUrlPart(url, part, input, encoded = url[part === 'path' ? 'pathna
         return decodeURIComponent(encoded);
     }
     catch {
-        return throwInput(input, `${redactUrl(url.href)}: ${badEscape(part)}`);
+        return throwInput(input, `${mask_redactUrl(url.href)}: ${badEscape(part)}`);
     }
 }
 function throwInput(name, detail, origin) {
-    throw new InputError(name, detail, origin?.file, origin?.line);
+    throw new errors_InputError(name, detail, origin?.file, origin?.line);
 }
 /** A command line, split into argv without a shell (never a shell string built from input). */
 function commandLine(description, options) {
@@ -39268,6 +39382,18 @@ function commandLine(description, options) {
             return argv;
         return argv.length > 0 ? argv : 'empty command';
     }, options);
+}
+/**
+ * An input table's values from raw text, each missing one at its default: how one engine drives
+ * another (run's backup through the backup engine) with exactly the parsing its users get.
+ */
+function inputValues(table, raw) {
+    const values = {};
+    for (const [name, def] of Object.entries(table)) {
+        const text = raw[name] ?? def.default;
+        values[name] = text === undefined || text === '' ? undefined : parseInput(name, def, text);
+    }
+    return values;
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/action-inputs.ts
@@ -39287,7 +39413,8 @@ const COMMON_INPUTS = {
  */
 function readActionInputs(io, action, table) {
     const register = (def, raw) => {
-        for (const line of splitList(raw, false)) {
+        // Every line, comments too: an error may quote the whole value, commented-out URL and all.
+        for (const line of raw.split('\n').map((each) => each.trim())) {
             if (!line.includes('://'))
                 continue;
             io.secrets.addFromUrl(line);
@@ -39327,7 +39454,7 @@ function readActionInputs(io, action, table) {
         const { raw, origin } = chosen.get(name);
         if (raw === '') {
             if (def.required) {
-                errors.push(new InputError(name, `is required. Example: ${name}: ${def.example}`));
+                errors.push(new errors_InputError(name, `is required. Example: ${name}: ${def.example}`));
             }
             continue;
         }
@@ -39335,7 +39462,7 @@ function readActionInputs(io, action, table) {
             values[name] = parseInput(name, def, raw, origin);
         }
         catch (error) {
-            if (!(error instanceof UserError))
+            if (!(error instanceof errors_UserError))
                 throw error;
             errors.push(error);
         }
@@ -42635,7 +42762,7 @@ async function runAction(definition, io, options = {}) {
             }
             if (failures.length === 0 && cancellation.signal.aborted) {
                 // A cancelled run never reads as a success, whatever the engine made of the time it had.
-                fail(new UserError(`${definition.name}: ${messageOf(cancellation.signal.reason)}`, 'Cancelled'));
+                fail(new errors_UserError(`${definition.name}: ${errors_messageOf(cancellation.signal.reason)}`, 'Cancelled'));
             }
         }
     }
@@ -42654,11 +42781,11 @@ function errorSummary(action, errors) {
 function reportFailure(io, error) {
     if (error instanceof UserErrors)
         return error.errors.flatMap((each) => reportFailure(io, each));
-    if (error instanceof UserError) {
+    if (error instanceof errors_UserError) {
         io.error(error.message, { title: error.title, file: error.file, line: error.line });
         return [error.message];
     }
-    const message = `Unexpected error: ${messageOf(error)}. Re-run with debug logging (RUNNER_DEBUG=1) for details.`;
+    const message = `Unexpected error: ${errors_messageOf(error)}. Re-run with debug logging (RUNNER_DEBUG=1) for details.`;
     io.error(message, { title: 'switchyard failed' });
     if (error instanceof Error && error.stack)
         io.debug(error.stack);
@@ -42750,7 +42877,7 @@ async function compile(matcher) {
     }
     catch (error) {
         const lacking = unsupportedFeature(matcher.pattern);
-        throw new InputError('expect-body', lacking
+        throw new errors_InputError('expect-body', lacking
             ? `${matcher.source} uses ${lacking}, which the linear-time engine (RE2) that runs expect-body lacks; rewrite it without, or match a plain substring`
             : `${matcher.source} is not a valid regular expression for RE2 (${error.message.replace(/^error parsing regexp: /, '')})`);
     }
@@ -42913,7 +43040,7 @@ class HttpProbe {
     constructor(url, options) {
         this.url = url;
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         this.agents = {
             'http:': new (external_node_http_default()).Agent({ keepAlive: true }),
@@ -42933,13 +43060,13 @@ class HttpProbe {
                     if (redirects === MAX_REDIRECTS) {
                         return {
                             ok: false,
-                            detail: `more than ${MAX_REDIRECTS} redirects (the last to ${redactUrl(next.href)})`,
+                            detail: `more than ${MAX_REDIRECTS} redirects (the last to ${mask_redactUrl(next.href)})`,
                         };
                     }
                     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
                         return {
                             ok: false,
-                            detail: `HTTP ${response.status} redirects to ${redactUrl(next.href)}, which is not http(s)`,
+                            detail: `HTTP ${response.status} redirects to ${mask_redactUrl(next.href)}, which is not http(s)`,
                         };
                     }
                     if (next.origin !== url.origin)
@@ -42950,7 +43077,7 @@ class HttpProbe {
                 const latencyMs = elapsed();
                 const facts = { status: response.status };
                 if (redirects > 0) {
-                    facts.url = redactUrl(url.href);
+                    facts.url = mask_redactUrl(url.href);
                     facts.redirects = redirects;
                 }
                 const bodyTest = this.options.expectBody && (await prepareBodyMatcher(this.options.expectBody));
@@ -43078,6 +43205,8 @@ function http_firstLine(body) {
 var external_node_net_ = __nccwpck_require__(7030);
 var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
 ;// CONCATENATED MODULE: ./actions/core/src/drivers.ts
+
+
 /**
  * The database drivers, loaded on first use: an HTTP-only check should not pay for parsing them
  * at start-up. In the ncc bundle a lazily loaded CommonJS module whose export is a function
@@ -43126,6 +43255,37 @@ async function closeRedis(client) {
     client.disconnect();
     client.stream?.destroy();
 }
+/**
+ * A connected node-postgres client for the URL an input gave. A bad URL is that input's error; a
+ * refused login says where (password masked). Errors of a connection dropped between queries are
+ * reported by the query that fails, never as an unhandled event.
+ */
+async function connectPostgres(url, options) {
+    const display = redactUrl(url);
+    let parsed;
+    try {
+        parsed = new URL(url);
+    }
+    catch {
+        throw new InputError(options.input, `"${display}" is not a URL: expected postgres://user:password@host:port/database`);
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+        throw new InputError(options.input, `${display} is not a PostgreSQL URL: expected postgres://…`);
+    const driver = await loadPg();
+    const client = new driver.Client({
+        connectionString: pgConnectionString(parsed),
+        application_name: options.application,
+    });
+    client.on('error', () => undefined);
+    try {
+        await client.connect();
+    }
+    catch (error) {
+        await client.end().catch(() => undefined);
+        throw new UserError(`Could not connect to ${display}: ${options.secrets.redact(messageOf(error))}`, 'PostgreSQL');
+    }
+    return client;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/probes/postgres.ts
 
@@ -43159,7 +43319,7 @@ class PostgresProbe {
     connectionString;
     constructor(url, options) {
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         this.connectionString = connectionString(url, options.insecure);
     }
@@ -43298,14 +43458,14 @@ class RedisProbe {
     lastError;
     constructor(url, options) {
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         const host = hostOf(url);
         const path = url.pathname.replace(/^\//, '');
         if (!host)
-            throw new InputError('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
+            throw new errors_InputError('targets', `${this.target} needs a host, e.g. redis://cache.internal:6379`);
         if (path !== '' && !/^\d+$/.test(path)) {
-            throw new InputError('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
+            throw new errors_InputError('targets', `the path of ${this.target} must be a database number (e.g. redis://${url.host}/2), not "/${path}"`);
         }
         this.connection = {
             host,
@@ -43547,12 +43707,12 @@ class TcpProbe {
     port;
     constructor(url, options) {
         this.options = options;
-        this.target = redactUrl(url.href);
+        this.target = mask_redactUrl(url.href);
         this.secrets.addFromUrl(url.href);
         this.host = hostOf(url);
         this.port = Number(url.port);
         if (!this.host || !url.port) {
-            throw new InputError('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
+            throw new errors_InputError('targets', `${this.target} needs a host and a port, e.g. tcp://db.internal:5432`);
         }
     }
     check(signal) {
@@ -43593,7 +43753,7 @@ function createProbe(target, options) {
     const kind = PROBE_KINDS.find((each) => each.schemes.includes(target.protocol));
     if (kind)
         return kind.create(target, options);
-    throw new InputError('targets', `unsupported scheme "${target.protocol}" in ${redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`);
+    throw new errors_InputError('targets', `unsupported scheme "${target.protocol}" in ${mask_redactUrl(target.href)}; use ${alternatives(PROBE_KINDS.map((each) => each.written))}`);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/retry.ts
@@ -43670,7 +43830,7 @@ function checkHoldSettings(settings, names) {
         ? `is ${formatDuration(durationMs)}: a window that short takes no probe, so nothing could judge it`
         : `${formatDuration(durationMs)} with ${names.interval} ${formatDuration(intervalMs)} cannot gather ` +
             `${names.minSamples} (${minSamples}) probes per target (${names.interval} × ${names.minSamples} = ${formatDuration(needed)})`;
-    throw new InputError(names.duration, `${found}. Without that evidence no gate can pass. Set ${alternatives.join(', or ')}.`);
+    throw new errors_InputError(names.duration, `${found}. Without that evidence no gate can pass. Set ${alternatives.join(', or ')}.`);
 }
 /** In the inputs' own syntax where it is exact (`50s`, `2m`, `500ms`), so it can be pasted back. */
 function formatDuration(ms) {
@@ -43755,7 +43915,7 @@ function normaliseStatistic(key) {
     return Number.isFinite(n) ? `p(${n})` : key;
 }
 function summary_fail(file, detail) {
-    throw new InputError(INPUT, `${file}: ${detail} ${FIX}`);
+    throw new errors_InputError(INPUT, `${file}: ${detail} ${FIX}`);
 }
 /** `k6 run --out json=FILE` writes one JSON object per line: a metric stream, not a summary. */
 function isMetricStream(text) {
@@ -43870,7 +44030,7 @@ function parseK6Summary(text, file) {
         }
         // JSON.parse quotes the text around the fault, newlines included; an ::error:: is one line.
         const reason = error.message.replace(/\s+/g, ' ').trim();
-        throw new InputError(INPUT, `${file} is not JSON (${reason}). ${FIX}`);
+        throw new errors_InputError(INPUT, `${file} is not JSON (${reason}). ${FIX}`);
     }
     if (!isObject(document))
         summary_fail(file, `the file holds ${summary_describe(document)}, not a k6 summary object.`);
@@ -43915,13 +44075,13 @@ async function readK6Summary(file) {
     catch (error) {
         const code = error.code;
         if (code === 'ENOENT') {
-            throw new InputError(INPUT, `${file} does not exist. Check the path (relative paths start at the working directory) and that ` +
+            throw new errors_InputError(INPUT, `${file} does not exist. Check the path (relative paths start at the working directory) and that ` +
                 `the k6 step ran before this one. ${FIX}`);
         }
         if (code === 'EISDIR') {
-            throw new InputError(INPUT, `${file} is a directory. ${FIX}`);
+            throw new errors_InputError(INPUT, `${file} is a directory. ${FIX}`);
         }
-        throw new InputError(INPUT, `${file} cannot be read (${error.message}).`);
+        throw new errors_InputError(INPUT, `${file} cannot be read (${error.message}).`);
     }
     return parseK6Summary(text, file);
 }
@@ -44111,7 +44271,7 @@ function parseThresholdLines(lines) {
             problems.push(`line ${index + 1} "${line}": ${result.reason}.`);
     });
     if (problems.length > 0)
-        throw new InputError(thresholds_INPUT, `${problems.join(' ')} ${THRESHOLD_SYNTAX}`);
+        throw new errors_InputError(thresholds_INPUT, `${problems.join(' ')} ${THRESHOLD_SYNTAX}`);
     return parsed;
 }
 function compare(actual, operator, limit) {
@@ -44155,16 +44315,16 @@ function missingMetric(summary, wanted) {
         ? ' k6 writes a tagged sub-metric only when the script declares a threshold on it ' +
             `(options.thresholds: { '${wanted}': [...] }).`
         : '';
-    return new InputError(thresholds_INPUT, `metric "${wanted}" is not in ${summary.file}; it has: ${names.length > 0 ? names.join(', ') : 'no metrics'}.${hint}`);
+    return new errors_InputError(thresholds_INPUT, `metric "${wanted}" is not in ${summary.file}; it has: ${names.length > 0 ? names.join(', ') : 'no metrics'}.${hint}`);
 }
 function evaluateInput(summary, metric, source) {
     const parsed = parseThresholdExpression(source);
     if (!parsed.ok)
-        throw new InputError(thresholds_INPUT, `"${source}" on ${metric.name}: ${parsed.reason}. ${THRESHOLD_SYNTAX}`);
+        throw new errors_InputError(thresholds_INPUT, `"${source}" on ${metric.name}: ${parsed.reason}. ${THRESHOLD_SYNTAX}`);
     const expression = parsed.value;
     const allowed = SUPPORTED[metric.type];
     if (!allowed.includes(expression.method)) {
-        throw new InputError(thresholds_INPUT, `"${source}" cannot be checked on ${metric.name}: it is a ${metric.type} metric, and k6 thresholds on ` +
+        throw new errors_InputError(thresholds_INPUT, `"${source}" cannot be checked on ${metric.name}: it is a ${metric.type} metric, and k6 thresholds on ` +
             `${metric.type} metrics use ${allowed.map((m) => (m === 'p' ? 'p(N)' : m)).join(', ')}.`);
     }
     const base = { file: summary.file, metric: metric.name, expression: source, source: 'input' };
@@ -44181,7 +44341,7 @@ function evaluateInput(summary, metric, source) {
         const fix = metric.type === 'trend'
             ? ` Add "${statistic}" to summaryTrendStats in the k6 options (or --summary-trend-stats) so k6 writes it.`
             : '';
-        throw new InputError(thresholds_INPUT, `"${source}" on ${metric.name} needs ${statistic}, which is not in ${summary.file}; ` +
+        throw new errors_InputError(thresholds_INPUT, `"${source}" on ${metric.name} needs ${statistic}, which is not in ${summary.file}; ` +
             `it has ${has.length > 0 ? has.join(', ') : 'no statistics'} for that metric.${fix}`);
     }
     return { ...base, ok: compare(actual, expression.operator, expression.value), actual, statistic };
@@ -44237,7 +44397,7 @@ function k6GateSettings(files, thresholds) {
     const lines = parseThresholdLines(thresholds ?? []);
     if (!files?.length) {
         if (lines.length > 0) {
-            throw new InputError('k6-thresholds', 'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()');
+            throw new errors_InputError('k6-thresholds', 'needs k6-summary: the file k6 wrote with --summary-export or handleSummary()');
         }
         return undefined;
     }
@@ -44653,7 +44813,7 @@ async function healthCheck(inputs, deps) {
     const k6Settings = k6GateSettings(inputs['k6-summary'], inputs['k6-thresholds']);
     const probing = (inputs.targets ?? []).length > 0;
     if (!probing && !k6Settings) {
-        throw new InputError('targets', 'lists nothing to probe: give targets, one per line (https://…/health, tcp://host:port, redis://…, postgres://…), ' +
+        throw new errors_InputError('targets', 'lists nothing to probe: give targets, one per line (https://…/health, tcp://host:port, redis://…, postgres://…), ' +
             'or k6-summary to gate on a load test alone');
     }
     if (probing)
@@ -44726,7 +44886,7 @@ function buildProbes(inputs, deps) {
     const probes = [];
     for (const url of inputs.targets ?? []) {
         if (seen.has(url.href)) {
-            deps.io.warning(`targets: ${redactUrl(url.href)} is listed twice; probing it once`);
+            deps.io.warning(`targets: ${mask_redactUrl(url.href)} is listed twice; probing it once`);
             continue;
         }
         seen.add(url.href);

@@ -2,7 +2,7 @@ export const id = 796;
 export const ids = [796];
 export const modules = {
 
-/***/ 4317:
+/***/ 84317:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -233,7 +233,7 @@ function getExternalKeyNameLength(key) {
 
 /***/ }),
 
-/***/ 8999:
+/***/ 58999:
 /***/ ((module) => {
 
 /*
@@ -406,872 +406,7 @@ module.exports.generateMulti = function generateMulti(keys) {
 
 /***/ }),
 
-/***/ 6110:
-/***/ ((module, exports, __webpack_require__) => {
-
-/* eslint-env browser */
-
-/**
- * This is the web browser implementation of `debug()`.
- */
-
-exports.formatArgs = formatArgs;
-exports.save = save;
-exports.load = load;
-exports.useColors = useColors;
-exports.storage = localstorage();
-exports.destroy = (() => {
-	let warned = false;
-
-	return () => {
-		if (!warned) {
-			warned = true;
-			console.warn('Instance method `debug.destroy()` is deprecated and no longer does anything. It will be removed in the next major version of `debug`.');
-		}
-	};
-})();
-
-/**
- * Colors.
- */
-
-exports.colors = [
-	'#0000CC',
-	'#0000FF',
-	'#0033CC',
-	'#0033FF',
-	'#0066CC',
-	'#0066FF',
-	'#0099CC',
-	'#0099FF',
-	'#00CC00',
-	'#00CC33',
-	'#00CC66',
-	'#00CC99',
-	'#00CCCC',
-	'#00CCFF',
-	'#3300CC',
-	'#3300FF',
-	'#3333CC',
-	'#3333FF',
-	'#3366CC',
-	'#3366FF',
-	'#3399CC',
-	'#3399FF',
-	'#33CC00',
-	'#33CC33',
-	'#33CC66',
-	'#33CC99',
-	'#33CCCC',
-	'#33CCFF',
-	'#6600CC',
-	'#6600FF',
-	'#6633CC',
-	'#6633FF',
-	'#66CC00',
-	'#66CC33',
-	'#9900CC',
-	'#9900FF',
-	'#9933CC',
-	'#9933FF',
-	'#99CC00',
-	'#99CC33',
-	'#CC0000',
-	'#CC0033',
-	'#CC0066',
-	'#CC0099',
-	'#CC00CC',
-	'#CC00FF',
-	'#CC3300',
-	'#CC3333',
-	'#CC3366',
-	'#CC3399',
-	'#CC33CC',
-	'#CC33FF',
-	'#CC6600',
-	'#CC6633',
-	'#CC9900',
-	'#CC9933',
-	'#CCCC00',
-	'#CCCC33',
-	'#FF0000',
-	'#FF0033',
-	'#FF0066',
-	'#FF0099',
-	'#FF00CC',
-	'#FF00FF',
-	'#FF3300',
-	'#FF3333',
-	'#FF3366',
-	'#FF3399',
-	'#FF33CC',
-	'#FF33FF',
-	'#FF6600',
-	'#FF6633',
-	'#FF9900',
-	'#FF9933',
-	'#FFCC00',
-	'#FFCC33'
-];
-
-/**
- * Currently only WebKit-based Web Inspectors, Firefox >= v31,
- * and the Firebug extension (any Firefox version) are known
- * to support "%c" CSS customizations.
- *
- * TODO: add a `localStorage` variable to explicitly enable/disable colors
- */
-
-// eslint-disable-next-line complexity
-function useColors() {
-	// NB: In an Electron preload script, document will be defined but not fully
-	// initialized. Since we know we're in Chrome, we'll just detect this case
-	// explicitly
-	if (typeof window !== 'undefined' && window.process && (window.process.type === 'renderer' || window.process.__nwjs)) {
-		return true;
-	}
-
-	// Internet Explorer and Edge do not support colors.
-	if (typeof navigator !== 'undefined' && navigator.userAgent && navigator.userAgent.toLowerCase().match(/(edge|trident)\/(\d+)/)) {
-		return false;
-	}
-
-	let m;
-
-	// Is webkit? http://stackoverflow.com/a/16459606/376773
-	// document is undefined in react-native: https://github.com/facebook/react-native/pull/1632
-	// eslint-disable-next-line no-return-assign
-	return (typeof document !== 'undefined' && document.documentElement && document.documentElement.style && document.documentElement.style.WebkitAppearance) ||
-		// Is firebug? http://stackoverflow.com/a/398120/376773
-		(typeof window !== 'undefined' && window.console && (window.console.firebug || (window.console.exception && window.console.table))) ||
-		// Is firefox >= v31?
-		// https://developer.mozilla.org/en-US/docs/Tools/Web_Console#Styling_messages
-		(typeof navigator !== 'undefined' && navigator.userAgent && (m = navigator.userAgent.toLowerCase().match(/firefox\/(\d+)/)) && parseInt(m[1], 10) >= 31) ||
-		// Double check webkit in userAgent just in case we are in a worker
-		(typeof navigator !== 'undefined' && navigator.userAgent && navigator.userAgent.toLowerCase().match(/applewebkit\/(\d+)/));
-}
-
-/**
- * Colorize log arguments if enabled.
- *
- * @api public
- */
-
-function formatArgs(args) {
-	args[0] = (this.useColors ? '%c' : '') +
-		this.namespace +
-		(this.useColors ? ' %c' : ' ') +
-		args[0] +
-		(this.useColors ? '%c ' : ' ') +
-		'+' + module.exports.humanize(this.diff);
-
-	if (!this.useColors) {
-		return;
-	}
-
-	const c = 'color: ' + this.color;
-	args.splice(1, 0, c, 'color: inherit');
-
-	// The final "%c" is somewhat tricky, because there could be other
-	// arguments passed either before or after the %c, so we need to
-	// figure out the correct index to insert the CSS into
-	let index = 0;
-	let lastC = 0;
-	args[0].replace(/%[a-zA-Z%]/g, match => {
-		if (match === '%%') {
-			return;
-		}
-		index++;
-		if (match === '%c') {
-			// We only are interested in the *last* %c
-			// (the user may have provided their own)
-			lastC = index;
-		}
-	});
-
-	args.splice(lastC, 0, c);
-}
-
-/**
- * Invokes `console.debug()` when available.
- * No-op when `console.debug` is not a "function".
- * If `console.debug` is not available, falls back
- * to `console.log`.
- *
- * @api public
- */
-exports.log = console.debug || console.log || (() => {});
-
-/**
- * Save `namespaces`.
- *
- * @param {String} namespaces
- * @api private
- */
-function save(namespaces) {
-	try {
-		if (namespaces) {
-			exports.storage.setItem('debug', namespaces);
-		} else {
-			exports.storage.removeItem('debug');
-		}
-	} catch (error) {
-		// Swallow
-		// XXX (@Qix-) should we be logging these?
-	}
-}
-
-/**
- * Load `namespaces`.
- *
- * @return {String} returns the previously persisted debug modes
- * @api private
- */
-function load() {
-	let r;
-	try {
-		r = exports.storage.getItem('debug') || exports.storage.getItem('DEBUG') ;
-	} catch (error) {
-		// Swallow
-		// XXX (@Qix-) should we be logging these?
-	}
-
-	// If debug isn't set in LS, and we're in Electron, try to load $DEBUG
-	if (!r && typeof process !== 'undefined' && 'env' in process) {
-		r = process.env.DEBUG;
-	}
-
-	return r;
-}
-
-/**
- * Localstorage attempts to return the localstorage.
- *
- * This is necessary because safari throws
- * when a user disables cookies/localstorage
- * and you attempt to access it.
- *
- * @return {LocalStorage}
- * @api private
- */
-
-function localstorage() {
-	try {
-		// TVMLKit (Apple TV JS Runtime) does not have a window object, just localStorage in the global context
-		// The Browser also has localStorage in the global context.
-		return localStorage;
-	} catch (error) {
-		// Swallow
-		// XXX (@Qix-) should we be logging these?
-	}
-}
-
-module.exports = __webpack_require__(897)(exports);
-
-const {formatters} = module.exports;
-
-/**
- * Map %j to `JSON.stringify()`, since no Web Inspectors do that by default.
- */
-
-formatters.j = function (v) {
-	try {
-		return JSON.stringify(v);
-	} catch (error) {
-		return '[UnexpectedJSONParseError]: ' + error.message;
-	}
-};
-
-
-/***/ }),
-
-/***/ 897:
-/***/ ((module, __unused_webpack_exports, __webpack_require__) => {
-
-
-/**
- * This is the common logic for both the Node.js and web browser
- * implementations of `debug()`.
- */
-
-function setup(env) {
-	createDebug.debug = createDebug;
-	createDebug.default = createDebug;
-	createDebug.coerce = coerce;
-	createDebug.disable = disable;
-	createDebug.enable = enable;
-	createDebug.enabled = enabled;
-	createDebug.humanize = __webpack_require__(744);
-	createDebug.destroy = destroy;
-
-	Object.keys(env).forEach(key => {
-		createDebug[key] = env[key];
-	});
-
-	/**
-	* The currently active debug mode names, and names to skip.
-	*/
-
-	createDebug.names = [];
-	createDebug.skips = [];
-
-	/**
-	* Map of special "%n" handling functions, for the debug "format" argument.
-	*
-	* Valid key names are a single, lower or upper-case letter, i.e. "n" and "N".
-	*/
-	createDebug.formatters = {};
-
-	/**
-	* Selects a color for a debug namespace
-	* @param {String} namespace The namespace string for the debug instance to be colored
-	* @return {Number|String} An ANSI color code for the given namespace
-	* @api private
-	*/
-	function selectColor(namespace) {
-		let hash = 0;
-
-		for (let i = 0; i < namespace.length; i++) {
-			hash = ((hash << 5) - hash) + namespace.charCodeAt(i);
-			hash |= 0; // Convert to 32bit integer
-		}
-
-		return createDebug.colors[Math.abs(hash) % createDebug.colors.length];
-	}
-	createDebug.selectColor = selectColor;
-
-	/**
-	* Create a debugger with the given `namespace`.
-	*
-	* @param {String} namespace
-	* @return {Function}
-	* @api public
-	*/
-	function createDebug(namespace) {
-		let prevTime;
-		let enableOverride = null;
-		let namespacesCache;
-		let enabledCache;
-
-		function debug(...args) {
-			// Disabled?
-			if (!debug.enabled) {
-				return;
-			}
-
-			const self = debug;
-
-			// Set `diff` timestamp
-			const curr = Number(new Date());
-			const ms = curr - (prevTime || curr);
-			self.diff = ms;
-			self.prev = prevTime;
-			self.curr = curr;
-			prevTime = curr;
-
-			args[0] = createDebug.coerce(args[0]);
-
-			if (typeof args[0] !== 'string') {
-				// Anything else let's inspect with %O
-				args.unshift('%O');
-			}
-
-			// Apply any `formatters` transformations
-			let index = 0;
-			args[0] = args[0].replace(/%([a-zA-Z%])/g, (match, format) => {
-				// If we encounter an escaped % then don't increase the array index
-				if (match === '%%') {
-					return '%';
-				}
-				index++;
-				const formatter = createDebug.formatters[format];
-				if (typeof formatter === 'function') {
-					const val = args[index];
-					match = formatter.call(self, val);
-
-					// Now we need to remove `args[index]` since it's inlined in the `format`
-					args.splice(index, 1);
-					index--;
-				}
-				return match;
-			});
-
-			// Apply env-specific formatting (colors, etc.)
-			createDebug.formatArgs.call(self, args);
-
-			const logFn = self.log || createDebug.log;
-			logFn.apply(self, args);
-		}
-
-		debug.namespace = namespace;
-		debug.useColors = createDebug.useColors();
-		debug.color = createDebug.selectColor(namespace);
-		debug.extend = extend;
-		debug.destroy = createDebug.destroy; // XXX Temporary. Will be removed in the next major release.
-
-		Object.defineProperty(debug, 'enabled', {
-			enumerable: true,
-			configurable: false,
-			get: () => {
-				if (enableOverride !== null) {
-					return enableOverride;
-				}
-				if (namespacesCache !== createDebug.namespaces) {
-					namespacesCache = createDebug.namespaces;
-					enabledCache = createDebug.enabled(namespace);
-				}
-
-				return enabledCache;
-			},
-			set: v => {
-				enableOverride = v;
-			}
-		});
-
-		// Env-specific initialization logic for debug instances
-		if (typeof createDebug.init === 'function') {
-			createDebug.init(debug);
-		}
-
-		return debug;
-	}
-
-	function extend(namespace, delimiter) {
-		const newDebug = createDebug(this.namespace + (typeof delimiter === 'undefined' ? ':' : delimiter) + namespace);
-		newDebug.log = this.log;
-		return newDebug;
-	}
-
-	/**
-	* Enables a debug mode by namespaces. This can include modes
-	* separated by a colon and wildcards.
-	*
-	* @param {String} namespaces
-	* @api public
-	*/
-	function enable(namespaces) {
-		createDebug.save(namespaces);
-		createDebug.namespaces = namespaces;
-
-		createDebug.names = [];
-		createDebug.skips = [];
-
-		const split = (typeof namespaces === 'string' ? namespaces : '')
-			.trim()
-			.replace(/\s+/g, ',')
-			.split(',')
-			.filter(Boolean);
-
-		for (const ns of split) {
-			if (ns[0] === '-') {
-				createDebug.skips.push(ns.slice(1));
-			} else {
-				createDebug.names.push(ns);
-			}
-		}
-	}
-
-	/**
-	 * Checks if the given string matches a namespace template, honoring
-	 * asterisks as wildcards.
-	 *
-	 * @param {String} search
-	 * @param {String} template
-	 * @return {Boolean}
-	 */
-	function matchesTemplate(search, template) {
-		let searchIndex = 0;
-		let templateIndex = 0;
-		let starIndex = -1;
-		let matchIndex = 0;
-
-		while (searchIndex < search.length) {
-			if (templateIndex < template.length && (template[templateIndex] === search[searchIndex] || template[templateIndex] === '*')) {
-				// Match character or proceed with wildcard
-				if (template[templateIndex] === '*') {
-					starIndex = templateIndex;
-					matchIndex = searchIndex;
-					templateIndex++; // Skip the '*'
-				} else {
-					searchIndex++;
-					templateIndex++;
-				}
-			} else if (starIndex !== -1) { // eslint-disable-line no-negated-condition
-				// Backtrack to the last '*' and try to match more characters
-				templateIndex = starIndex + 1;
-				matchIndex++;
-				searchIndex = matchIndex;
-			} else {
-				return false; // No match
-			}
-		}
-
-		// Handle trailing '*' in template
-		while (templateIndex < template.length && template[templateIndex] === '*') {
-			templateIndex++;
-		}
-
-		return templateIndex === template.length;
-	}
-
-	/**
-	* Disable debug output.
-	*
-	* @return {String} namespaces
-	* @api public
-	*/
-	function disable() {
-		const namespaces = [
-			...createDebug.names,
-			...createDebug.skips.map(namespace => '-' + namespace)
-		].join(',');
-		createDebug.enable('');
-		return namespaces;
-	}
-
-	/**
-	* Returns true if the given mode name is enabled, false otherwise.
-	*
-	* @param {String} name
-	* @return {Boolean}
-	* @api public
-	*/
-	function enabled(name) {
-		for (const skip of createDebug.skips) {
-			if (matchesTemplate(name, skip)) {
-				return false;
-			}
-		}
-
-		for (const ns of createDebug.names) {
-			if (matchesTemplate(name, ns)) {
-				return true;
-			}
-		}
-
-		return false;
-	}
-
-	/**
-	* Coerce `val`.
-	*
-	* @param {Mixed} val
-	* @return {Mixed}
-	* @api private
-	*/
-	function coerce(val) {
-		if (val instanceof Error) {
-			return val.stack || val.message;
-		}
-		return val;
-	}
-
-	/**
-	* XXX DO NOT USE. This is a temporary stub function.
-	* XXX It WILL be removed in the next major release.
-	*/
-	function destroy() {
-		console.warn('Instance method `debug.destroy()` is deprecated and no longer does anything. It will be removed in the next major version of `debug`.');
-	}
-
-	createDebug.enable(createDebug.load());
-
-	return createDebug;
-}
-
-module.exports = setup;
-
-
-/***/ }),
-
-/***/ 2830:
-/***/ ((module, __unused_webpack_exports, __webpack_require__) => {
-
-/**
- * Detect Electron renderer / nwjs process, which is node, but we should
- * treat as a browser.
- */
-
-if (typeof process === 'undefined' || process.type === 'renderer' || process.browser === true || process.__nwjs) {
-	module.exports = __webpack_require__(6110);
-} else {
-	module.exports = __webpack_require__(5108);
-}
-
-
-/***/ }),
-
-/***/ 5108:
-/***/ ((module, exports, __webpack_require__) => {
-
-/**
- * Module dependencies.
- */
-
-const tty = __webpack_require__(2018);
-const util = __webpack_require__(9023);
-
-/**
- * This is the Node.js implementation of `debug()`.
- */
-
-exports.init = init;
-exports.log = log;
-exports.formatArgs = formatArgs;
-exports.save = save;
-exports.load = load;
-exports.useColors = useColors;
-exports.destroy = util.deprecate(
-	() => {},
-	'Instance method `debug.destroy()` is deprecated and no longer does anything. It will be removed in the next major version of `debug`.'
-);
-
-/**
- * Colors.
- */
-
-exports.colors = [6, 2, 3, 4, 5, 1];
-
-try {
-	// Optional dependency (as in, doesn't need to be installed, NOT like optionalDependencies in package.json)
-	// eslint-disable-next-line import/no-extraneous-dependencies
-	const supportsColor = __webpack_require__(1450);
-
-	if (supportsColor && (supportsColor.stderr || supportsColor).level >= 2) {
-		exports.colors = [
-			20,
-			21,
-			26,
-			27,
-			32,
-			33,
-			38,
-			39,
-			40,
-			41,
-			42,
-			43,
-			44,
-			45,
-			56,
-			57,
-			62,
-			63,
-			68,
-			69,
-			74,
-			75,
-			76,
-			77,
-			78,
-			79,
-			80,
-			81,
-			92,
-			93,
-			98,
-			99,
-			112,
-			113,
-			128,
-			129,
-			134,
-			135,
-			148,
-			149,
-			160,
-			161,
-			162,
-			163,
-			164,
-			165,
-			166,
-			167,
-			168,
-			169,
-			170,
-			171,
-			172,
-			173,
-			178,
-			179,
-			184,
-			185,
-			196,
-			197,
-			198,
-			199,
-			200,
-			201,
-			202,
-			203,
-			204,
-			205,
-			206,
-			207,
-			208,
-			209,
-			214,
-			215,
-			220,
-			221
-		];
-	}
-} catch (error) {
-	// Swallow - we only care if `supports-color` is available; it doesn't have to be.
-}
-
-/**
- * Build up the default `inspectOpts` object from the environment variables.
- *
- *   $ DEBUG_COLORS=no DEBUG_DEPTH=10 DEBUG_SHOW_HIDDEN=enabled node script.js
- */
-
-exports.inspectOpts = Object.keys(process.env).filter(key => {
-	return /^debug_/i.test(key);
-}).reduce((obj, key) => {
-	// Camel-case
-	const prop = key
-		.substring(6)
-		.toLowerCase()
-		.replace(/_([a-z])/g, (_, k) => {
-			return k.toUpperCase();
-		});
-
-	// Coerce string value into JS value
-	let val = process.env[key];
-	if (/^(yes|on|true|enabled)$/i.test(val)) {
-		val = true;
-	} else if (/^(no|off|false|disabled)$/i.test(val)) {
-		val = false;
-	} else if (val === 'null') {
-		val = null;
-	} else {
-		val = Number(val);
-	}
-
-	obj[prop] = val;
-	return obj;
-}, {});
-
-/**
- * Is stdout a TTY? Colored output is enabled when `true`.
- */
-
-function useColors() {
-	return 'colors' in exports.inspectOpts ?
-		Boolean(exports.inspectOpts.colors) :
-		tty.isatty(process.stderr.fd);
-}
-
-/**
- * Adds ANSI color escape codes if enabled.
- *
- * @api public
- */
-
-function formatArgs(args) {
-	const {namespace: name, useColors} = this;
-
-	if (useColors) {
-		const c = this.color;
-		const colorCode = '\u001B[3' + (c < 8 ? c : '8;5;' + c);
-		const prefix = `  ${colorCode};1m${name} \u001B[0m`;
-
-		args[0] = prefix + args[0].split('\n').join('\n' + prefix);
-		args.push(colorCode + 'm+' + module.exports.humanize(this.diff) + '\u001B[0m');
-	} else {
-		args[0] = getDate() + name + ' ' + args[0];
-	}
-}
-
-function getDate() {
-	if (exports.inspectOpts.hideDate) {
-		return '';
-	}
-	return new Date().toISOString() + ' ';
-}
-
-/**
- * Invokes `util.formatWithOptions()` with the specified arguments and writes to stderr.
- */
-
-function log(...args) {
-	return process.stderr.write(util.formatWithOptions(exports.inspectOpts, ...args) + '\n');
-}
-
-/**
- * Save `namespaces`.
- *
- * @param {String} namespaces
- * @api private
- */
-function save(namespaces) {
-	if (namespaces) {
-		process.env.DEBUG = namespaces;
-	} else {
-		// If you set a process.env field to null or undefined, it gets cast to the
-		// string 'null' or 'undefined'. Just delete instead.
-		delete process.env.DEBUG;
-	}
-}
-
-/**
- * Load `namespaces`.
- *
- * @return {String} returns the previously persisted debug modes
- * @api private
- */
-
-function load() {
-	return process.env.DEBUG;
-}
-
-/**
- * Init logic for `debug` instances.
- *
- * Create a new `inspectOpts` object in case `useColors` is set
- * differently for a particular `debug` instance.
- */
-
-function init(debug) {
-	debug.inspectOpts = {};
-
-	const keys = Object.keys(exports.inspectOpts);
-	for (let i = 0; i < keys.length; i++) {
-		debug.inspectOpts[keys[i]] = exports.inspectOpts[keys[i]];
-	}
-}
-
-module.exports = __webpack_require__(897)(exports);
-
-const {formatters} = module.exports;
-
-/**
- * Map %o to `util.inspect()`, all on a single line.
- */
-
-formatters.o = function (v) {
-	this.inspectOpts.colors = this.useColors;
-	return util.inspect(v, this.inspectOpts)
-		.split('\n')
-		.map(str => str.trim())
-		.join(' ');
-};
-
-/**
- * Map %O to `util.inspect()`, allowing multiple lines if needed.
- */
-
-formatters.O = function (v) {
-	this.inspectOpts.colors = this.useColors;
-	return util.inspect(v, this.inspectOpts);
-};
-
-
-/***/ }),
-
-/***/ 9036:
+/***/ 19036:
 /***/ ((module) => {
 
 
@@ -1759,31 +894,16 @@ module.exports = Denque;
 
 /***/ }),
 
-/***/ 3813:
-/***/ ((module) => {
-
-
-
-module.exports = (flag, argv = process.argv) => {
-	const prefix = flag.startsWith('-') ? '' : (flag.length === 1 ? '-' : '--');
-	const position = argv.indexOf(prefix + flag);
-	const terminatorPosition = argv.indexOf('--');
-	return position !== -1 && (terminatorPosition === -1 || position < terminatorPosition);
-};
-
-
-/***/ }),
-
-/***/ 5017:
+/***/ 25017:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __webpack_require__(4317);
-const calculateSlot = __webpack_require__(8999);
-const standard_as_callback_1 = __webpack_require__(5659);
-const utils_1 = __webpack_require__(7670);
-const argumentParsers_1 = __webpack_require__(119);
+const commands_1 = __webpack_require__(84317);
+const calculateSlot = __webpack_require__(58999);
+const standard_as_callback_1 = __webpack_require__(25659);
+const utils_1 = __webpack_require__(97670);
+const argumentParsers_1 = __webpack_require__(10119);
 /**
  * Command instance
  *
@@ -2231,15 +1351,15 @@ class MixedBuffers {
 
 /***/ }),
 
-/***/ 4588:
+/***/ 74588:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const Command_1 = __webpack_require__(5017);
-const utils_1 = __webpack_require__(7670);
-const RedisParser = __webpack_require__(5665);
-const SubscriptionSet_1 = __webpack_require__(2183);
+const Command_1 = __webpack_require__(25017);
+const utils_1 = __webpack_require__(97670);
+const RedisParser = __webpack_require__(75665);
+const SubscriptionSet_1 = __webpack_require__(82183);
 const debug = (0, utils_1.Debug)("dataHandler");
 class DataHandler {
     constructor(redis, parserOptions) {
@@ -2462,19 +1582,19 @@ function fillUnsubCommand(command, count) {
 
 /***/ }),
 
-/***/ 8940:
+/***/ 68940:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const calculateSlot = __webpack_require__(8999);
-const commands_1 = __webpack_require__(4317);
-const standard_as_callback_1 = __webpack_require__(5659);
-const util_1 = __webpack_require__(9023);
-const Command_1 = __webpack_require__(5017);
-const buffer_1 = __webpack_require__(181);
-const utils_1 = __webpack_require__(7670);
-const Commander_1 = __webpack_require__(3240);
+const calculateSlot = __webpack_require__(58999);
+const commands_1 = __webpack_require__(84317);
+const standard_as_callback_1 = __webpack_require__(25659);
+const util_1 = __webpack_require__(39023);
+const Command_1 = __webpack_require__(25017);
+const buffer_1 = __webpack_require__(20181);
+const utils_1 = __webpack_require__(97670);
+const Commander_1 = __webpack_require__(23240);
 /*
   This function derives from the cluster-key-slot implementation.
   Instead of checking that all keys have the same slot, it checks that all slots are served by the same set of nodes.
@@ -2821,28 +1941,28 @@ Pipeline.prototype.exec = function (callback) {
 
 /***/ }),
 
-/***/ 5695:
+/***/ 35695:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __webpack_require__(4317);
-const events_1 = __webpack_require__(4434);
-const standard_as_callback_1 = __webpack_require__(5659);
-const cluster_1 = __webpack_require__(1633);
-const Command_1 = __webpack_require__(5017);
-const connectors_1 = __webpack_require__(8053);
-const SentinelConnector_1 = __webpack_require__(8325);
-const eventHandler = __webpack_require__(1107);
-const RedisOptions_1 = __webpack_require__(7669);
-const ScanStream_1 = __webpack_require__(8824);
-const transaction_1 = __webpack_require__(5708);
-const utils_1 = __webpack_require__(7670);
-const tracing_1 = __webpack_require__(726);
-const applyMixin_1 = __webpack_require__(6985);
-const Commander_1 = __webpack_require__(3240);
-const lodash_1 = __webpack_require__(4893);
-const Deque = __webpack_require__(9036);
+const commands_1 = __webpack_require__(84317);
+const events_1 = __webpack_require__(24434);
+const standard_as_callback_1 = __webpack_require__(25659);
+const cluster_1 = __webpack_require__(81633);
+const Command_1 = __webpack_require__(25017);
+const connectors_1 = __webpack_require__(28053);
+const SentinelConnector_1 = __webpack_require__(38325);
+const eventHandler = __webpack_require__(21107);
+const RedisOptions_1 = __webpack_require__(77669);
+const ScanStream_1 = __webpack_require__(76443);
+const transaction_1 = __webpack_require__(15708);
+const utils_1 = __webpack_require__(97670);
+const tracing_1 = __webpack_require__(20726);
+const applyMixin_1 = __webpack_require__(96985);
+const Commander_1 = __webpack_require__(23240);
+const lodash_1 = __webpack_require__(84893);
+const Deque = __webpack_require__(19036);
 const debug = (0, utils_1.Debug)("redis");
 /**
  * This is the major component of ioredis.
@@ -3628,7 +2748,7 @@ exports["default"] = Redis;
 
 /***/ }),
 
-/***/ 8824:
+/***/ 76443:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -3686,14 +2806,14 @@ exports["default"] = ScanStream;
 
 /***/ }),
 
-/***/ 6833:
+/***/ 66833:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const crypto_1 = __webpack_require__(6982);
-const Command_1 = __webpack_require__(5017);
-const standard_as_callback_1 = __webpack_require__(5659);
+const crypto_1 = __webpack_require__(76982);
+const Command_1 = __webpack_require__(25017);
+const standard_as_callback_1 = __webpack_require__(25659);
 class Script {
     constructor(lua, numberOfKeys = null, keyPrefix = "", readOnly = false) {
         this.lua = lua;
@@ -3755,7 +2875,7 @@ exports["default"] = Script;
 
 /***/ }),
 
-/***/ 2183:
+/***/ 82183:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -3803,16 +2923,16 @@ function mapSet(set) {
 
 /***/ }),
 
-/***/ 8596:
+/***/ 68596:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.executeWithAutoPipelining = exports.getFirstValueInFlattenedArray = exports.shouldUseAutoPipelining = exports.notAllowedAutoPipelineCommands = exports.kCallbacks = exports.kExec = void 0;
-const lodash_1 = __webpack_require__(4893);
-const calculateSlot = __webpack_require__(8999);
-const standard_as_callback_1 = __webpack_require__(5659);
-const commands_1 = __webpack_require__(4317);
+const lodash_1 = __webpack_require__(84893);
+const calculateSlot = __webpack_require__(58999);
+const standard_as_callback_1 = __webpack_require__(25659);
+const commands_1 = __webpack_require__(84317);
 exports.kExec = Symbol("exec");
 exports.kCallbacks = Symbol("callbacks");
 exports.notAllowedAutoPipelineCommands = [
@@ -3987,13 +3107,13 @@ exports.executeWithAutoPipelining = executeWithAutoPipelining;
 
 /***/ }),
 
-/***/ 1885:
+/***/ 91885:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.DEFAULT_CLUSTER_OPTIONS = void 0;
-const dns_1 = __webpack_require__(2250);
+const dns_1 = __webpack_require__(72250);
 exports.DEFAULT_CLUSTER_OPTIONS = {
     clusterRetryStrategy: (times) => Math.min(100 + times * 2, 2000),
     clusterNodeRetryStrategy: null,
@@ -4017,14 +3137,14 @@ exports.DEFAULT_CLUSTER_OPTIONS = {
 
 /***/ }),
 
-/***/ 8093:
+/***/ 68093:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const util_1 = __webpack_require__(6617);
-const utils_1 = __webpack_require__(7670);
-const Redis_1 = __webpack_require__(5695);
+const util_1 = __webpack_require__(36617);
+const utils_1 = __webpack_require__(97670);
+const Redis_1 = __webpack_require__(35695);
 const debug = (0, utils_1.Debug)("cluster:subscriber");
 class ClusterSubscriber {
     constructor(connectionPool, emitter, isSharded = false) {
@@ -4247,15 +3367,15 @@ exports["default"] = ClusterSubscriber;
 
 /***/ }),
 
-/***/ 5870:
+/***/ 55870:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const utils_1 = __webpack_require__(7670);
-const util_1 = __webpack_require__(6617);
-const calculateSlot = __webpack_require__(8999);
-const ShardedSubscriber_1 = __webpack_require__(3754);
+const utils_1 = __webpack_require__(97670);
+const util_1 = __webpack_require__(36617);
+const calculateSlot = __webpack_require__(58999);
+const ShardedSubscriber_1 = __webpack_require__(93754);
 const debug = (0, utils_1.Debug)("cluster:subscriberGroup");
 /**
  * Redis distinguishes between "normal" and sharded PubSub. When using the normal PubSub feature,
@@ -4627,15 +3747,15 @@ ClusterSubscriberGroup.BASE_BACKOFF_MS = 100;
 
 /***/ }),
 
-/***/ 9107:
+/***/ 99107:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const events_1 = __webpack_require__(4434);
-const utils_1 = __webpack_require__(7670);
-const util_1 = __webpack_require__(6617);
-const Redis_1 = __webpack_require__(5695);
+const events_1 = __webpack_require__(24434);
+const utils_1 = __webpack_require__(97670);
+const util_1 = __webpack_require__(36617);
+const Redis_1 = __webpack_require__(35695);
 const debug = (0, utils_1.Debug)("cluster:connectionPool");
 class ConnectionPool extends events_1.EventEmitter {
     constructor(redisOptions, clusterNodeRetryStrategy = null) {
@@ -4793,13 +3913,13 @@ exports["default"] = ConnectionPool;
 
 /***/ }),
 
-/***/ 3455:
+/***/ 83455:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const utils_1 = __webpack_require__(7670);
-const Deque = __webpack_require__(9036);
+const utils_1 = __webpack_require__(97670);
+const Deque = __webpack_require__(19036);
 const debug = (0, utils_1.Debug)("delayqueue");
 /**
  * Queue that runs items after specified duration
@@ -4853,14 +3973,14 @@ exports["default"] = DelayQueue;
 
 /***/ }),
 
-/***/ 3754:
+/***/ 93754:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const util_1 = __webpack_require__(6617);
-const utils_1 = __webpack_require__(7670);
-const Redis_1 = __webpack_require__(5695);
+const util_1 = __webpack_require__(36617);
+const utils_1 = __webpack_require__(97670);
+const Redis_1 = __webpack_require__(35695);
 const debug = (0, utils_1.Debug)("cluster:subscriberGroup:shardedSubscriber");
 const SubscriberStatus = {
     IDLE: "idle",
@@ -5007,30 +4127,30 @@ exports["default"] = ShardedSubscriber;
 
 /***/ }),
 
-/***/ 1633:
+/***/ 81633:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __webpack_require__(4317);
-const events_1 = __webpack_require__(4434);
-const redis_errors_1 = __webpack_require__(6961);
-const standard_as_callback_1 = __webpack_require__(5659);
-const Command_1 = __webpack_require__(5017);
-const ClusterAllFailedError_1 = __webpack_require__(1784);
-const Redis_1 = __webpack_require__(5695);
-const ScanStream_1 = __webpack_require__(8824);
-const transaction_1 = __webpack_require__(5708);
-const utils_1 = __webpack_require__(7670);
-const applyMixin_1 = __webpack_require__(6985);
-const Commander_1 = __webpack_require__(3240);
-const ClusterOptions_1 = __webpack_require__(1885);
-const ClusterSubscriber_1 = __webpack_require__(8093);
-const ConnectionPool_1 = __webpack_require__(9107);
-const DelayQueue_1 = __webpack_require__(3455);
-const util_1 = __webpack_require__(6617);
-const Deque = __webpack_require__(9036);
-const ClusterSubscriberGroup_1 = __webpack_require__(5870);
+const commands_1 = __webpack_require__(84317);
+const events_1 = __webpack_require__(24434);
+const redis_errors_1 = __webpack_require__(46961);
+const standard_as_callback_1 = __webpack_require__(25659);
+const Command_1 = __webpack_require__(25017);
+const ClusterAllFailedError_1 = __webpack_require__(61784);
+const Redis_1 = __webpack_require__(35695);
+const ScanStream_1 = __webpack_require__(76443);
+const transaction_1 = __webpack_require__(15708);
+const utils_1 = __webpack_require__(97670);
+const applyMixin_1 = __webpack_require__(96985);
+const Commander_1 = __webpack_require__(23240);
+const ClusterOptions_1 = __webpack_require__(91885);
+const ClusterSubscriber_1 = __webpack_require__(68093);
+const ConnectionPool_1 = __webpack_require__(99107);
+const DelayQueue_1 = __webpack_require__(83455);
+const util_1 = __webpack_require__(36617);
+const Deque = __webpack_require__(19036);
+const ClusterSubscriberGroup_1 = __webpack_require__(55870);
 const debug = (0, utils_1.Debug)("cluster");
 const REJECT_OVERWRITTEN_COMMANDS = new WeakSet();
 /**
@@ -5959,14 +5079,14 @@ exports["default"] = Cluster;
 
 /***/ }),
 
-/***/ 6617:
+/***/ 36617:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getConnectionName = exports.weightSrvRecords = exports.groupSrvRecords = exports.getUniqueHostnamesFromOptions = exports.normalizeNodeOptions = exports.nodeKeyToRedisOptions = exports.getNodeKey = void 0;
-const utils_1 = __webpack_require__(7670);
-const net_1 = __webpack_require__(9278);
+const utils_1 = __webpack_require__(97670);
+const net_1 = __webpack_require__(69278);
 function getNodeKey(node) {
     node.port = node.port || 6379;
     node.host = node.host || "127.0.0.1";
@@ -6066,12 +5186,12 @@ exports.getConnectionName = getConnectionName;
 
 /***/ }),
 
-/***/ 2348:
+/***/ 72348:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const utils_1 = __webpack_require__(7670);
+const utils_1 = __webpack_require__(97670);
 const debug = (0, utils_1.Debug)("AbstractConnector");
 class AbstractConnector {
     constructor(disconnectTimeout) {
@@ -6099,13 +5219,13 @@ exports["default"] = AbstractConnector;
 
 /***/ }),
 
-/***/ 4037:
+/***/ 24037:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.FailoverDetector = void 0;
-const utils_1 = __webpack_require__(7670);
+const utils_1 = __webpack_require__(97670);
 const debug = (0, utils_1.Debug)("FailoverDetector");
 const CHANNEL_NAME = "+switch-master";
 class FailoverDetector {
@@ -6151,7 +5271,7 @@ exports.FailoverDetector = FailoverDetector;
 
 /***/ }),
 
-/***/ 3079:
+/***/ 33079:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -6195,20 +5315,20 @@ exports["default"] = SentinelIterator;
 
 /***/ }),
 
-/***/ 8325:
+/***/ 38325:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SentinelIterator = void 0;
-const net_1 = __webpack_require__(9278);
-const utils_1 = __webpack_require__(7670);
-const tls_1 = __webpack_require__(4756);
-const SentinelIterator_1 = __webpack_require__(3079);
+const net_1 = __webpack_require__(69278);
+const utils_1 = __webpack_require__(97670);
+const tls_1 = __webpack_require__(64756);
+const SentinelIterator_1 = __webpack_require__(33079);
 exports.SentinelIterator = SentinelIterator_1.default;
-const AbstractConnector_1 = __webpack_require__(2348);
-const Redis_1 = __webpack_require__(5695);
-const FailoverDetector_1 = __webpack_require__(4037);
+const AbstractConnector_1 = __webpack_require__(72348);
+const Redis_1 = __webpack_require__(35695);
+const FailoverDetector_1 = __webpack_require__(24037);
 const debug = (0, utils_1.Debug)("SentinelConnector");
 class SentinelConnector extends AbstractConnector_1.default {
     constructor(options) {
@@ -6512,10 +5632,10 @@ function noop() { }
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const net_1 = __webpack_require__(9278);
-const tls_1 = __webpack_require__(4756);
-const utils_1 = __webpack_require__(7670);
-const AbstractConnector_1 = __webpack_require__(2348);
+const net_1 = __webpack_require__(69278);
+const tls_1 = __webpack_require__(64756);
+const utils_1 = __webpack_require__(97670);
+const AbstractConnector_1 = __webpack_require__(72348);
 class StandaloneConnector extends AbstractConnector_1.default {
     constructor(options) {
         super(options.disconnectTimeout);
@@ -6583,7 +5703,7 @@ exports["default"] = StandaloneConnector;
 
 /***/ }),
 
-/***/ 8053:
+/***/ 28053:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -6591,13 +5711,13 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SentinelConnector = exports.StandaloneConnector = void 0;
 const StandaloneConnector_1 = __webpack_require__(6359);
 exports.StandaloneConnector = StandaloneConnector_1.default;
-const SentinelConnector_1 = __webpack_require__(8325);
+const SentinelConnector_1 = __webpack_require__(38325);
 exports.SentinelConnector = SentinelConnector_1.default;
 
 
 /***/ }),
 
-/***/ 4981:
+/***/ 74981:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -6753,12 +5873,12 @@ exports["default"] = TLSProfiles;
 
 /***/ }),
 
-/***/ 1784:
+/***/ 61784:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const redis_errors_1 = __webpack_require__(6961);
+const redis_errors_1 = __webpack_require__(46961);
 class ClusterAllFailedError extends redis_errors_1.RedisError {
     constructor(message, lastNodeError) {
         super(message);
@@ -6775,12 +5895,12 @@ ClusterAllFailedError.defaultMessage = "Failed to refresh slots cache.";
 
 /***/ }),
 
-/***/ 9256:
+/***/ 29256:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const redis_errors_1 = __webpack_require__(6961);
+const redis_errors_1 = __webpack_require__(46961);
 class MaxRetriesPerRequestError extends redis_errors_1.AbortError {
     constructor(maxRetriesPerRequest) {
         const message = `Reached the max retries per request limit (which is ${maxRetriesPerRequest}). Refer to "maxRetriesPerRequest" option for details.`;
@@ -6796,59 +5916,59 @@ exports["default"] = MaxRetriesPerRequestError;
 
 /***/ }),
 
-/***/ 4926:
+/***/ 44926:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MaxRetriesPerRequestError = void 0;
-const MaxRetriesPerRequestError_1 = __webpack_require__(9256);
+const MaxRetriesPerRequestError_1 = __webpack_require__(29256);
 exports.MaxRetriesPerRequestError = MaxRetriesPerRequestError_1.default;
 
 
 /***/ }),
 
-/***/ 7796:
+/***/ 67796:
 /***/ ((module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.print = exports.ReplyError = exports.SentinelIterator = exports.SentinelConnector = exports.AbstractConnector = exports.Pipeline = exports.ScanStream = exports.Command = exports.Cluster = exports.Redis = exports["default"] = void 0;
-exports = module.exports = __webpack_require__(5695)["default"];
-var Redis_1 = __webpack_require__(5695);
+exports = module.exports = __webpack_require__(35695)["default"];
+var Redis_1 = __webpack_require__(35695);
 Object.defineProperty(exports, "default", ({ enumerable: true, get: function () { return Redis_1.default; } }));
-var Redis_2 = __webpack_require__(5695);
+var Redis_2 = __webpack_require__(35695);
 Object.defineProperty(exports, "Redis", ({ enumerable: true, get: function () { return Redis_2.default; } }));
-var cluster_1 = __webpack_require__(1633);
+var cluster_1 = __webpack_require__(81633);
 Object.defineProperty(exports, "Cluster", ({ enumerable: true, get: function () { return cluster_1.default; } }));
 /**
  * @ignore
  */
-var Command_1 = __webpack_require__(5017);
+var Command_1 = __webpack_require__(25017);
 Object.defineProperty(exports, "Command", ({ enumerable: true, get: function () { return Command_1.default; } }));
 /**
  * @ignore
  */
-var ScanStream_1 = __webpack_require__(8824);
+var ScanStream_1 = __webpack_require__(76443);
 Object.defineProperty(exports, "ScanStream", ({ enumerable: true, get: function () { return ScanStream_1.default; } }));
 /**
  * @ignore
  */
-var Pipeline_1 = __webpack_require__(8940);
+var Pipeline_1 = __webpack_require__(68940);
 Object.defineProperty(exports, "Pipeline", ({ enumerable: true, get: function () { return Pipeline_1.default; } }));
 /**
  * @ignore
  */
-var AbstractConnector_1 = __webpack_require__(2348);
+var AbstractConnector_1 = __webpack_require__(72348);
 Object.defineProperty(exports, "AbstractConnector", ({ enumerable: true, get: function () { return AbstractConnector_1.default; } }));
 /**
  * @ignore
  */
-var SentinelConnector_1 = __webpack_require__(8325);
+var SentinelConnector_1 = __webpack_require__(38325);
 Object.defineProperty(exports, "SentinelConnector", ({ enumerable: true, get: function () { return SentinelConnector_1.default; } }));
 Object.defineProperty(exports, "SentinelIterator", ({ enumerable: true, get: function () { return SentinelConnector_1.SentinelIterator; } }));
 // No TS typings
-exports.ReplyError = __webpack_require__(6961).ReplyError;
+exports.ReplyError = __webpack_require__(46961).ReplyError;
 /**
  * @ignore
  */
@@ -6877,7 +5997,7 @@ exports.print = print;
 
 /***/ }),
 
-/***/ 7669:
+/***/ 77669:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -6942,17 +6062,17 @@ exports.DEFAULT_REDIS_OPTIONS = {
 
 /***/ }),
 
-/***/ 1107:
+/***/ 21107:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.readyHandler = exports.errorHandler = exports.closeHandler = exports.connectHandler = void 0;
-const redis_errors_1 = __webpack_require__(6961);
-const Command_1 = __webpack_require__(5017);
-const errors_1 = __webpack_require__(4926);
-const utils_1 = __webpack_require__(7670);
-const DataHandler_1 = __webpack_require__(4588);
+const redis_errors_1 = __webpack_require__(46961);
+const Command_1 = __webpack_require__(25017);
+const errors_1 = __webpack_require__(44926);
+const utils_1 = __webpack_require__(97670);
+const DataHandler_1 = __webpack_require__(74588);
 const debug = (0, utils_1.Debug)("connection");
 function connectHandler(self) {
     return function () {
@@ -7264,7 +6384,7 @@ exports.readyHandler = readyHandler;
 
 /***/ }),
 
-/***/ 726:
+/***/ 20726:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -7317,7 +6437,7 @@ const dc = (() => {
     try {
         return "getBuiltinModule" in process
             ? process.getBuiltinModule("node:diagnostics_channel")
-            : __webpack_require__(3053);
+            : __webpack_require__(53053);
     }
     catch {
         return undefined;
@@ -7367,16 +6487,16 @@ exports.traceConnect = traceConnect;
 
 /***/ }),
 
-/***/ 5708:
+/***/ 15708:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.addTransactionSupport = void 0;
-const utils_1 = __webpack_require__(7670);
-const standard_as_callback_1 = __webpack_require__(5659);
-const Pipeline_1 = __webpack_require__(8940);
-const tracing_1 = __webpack_require__(726);
+const utils_1 = __webpack_require__(97670);
+const standard_as_callback_1 = __webpack_require__(25659);
+const Pipeline_1 = __webpack_require__(68940);
+const tracing_1 = __webpack_require__(20726);
 function addTransactionSupport(redis) {
     redis.pipeline = function (commands) {
         const pipeline = new Pipeline_1.default(this);
@@ -7474,15 +6594,15 @@ exports.addTransactionSupport = addTransactionSupport;
 
 /***/ }),
 
-/***/ 3240:
+/***/ 23240:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const commands_1 = __webpack_require__(4317);
-const autoPipelining_1 = __webpack_require__(8596);
-const Command_1 = __webpack_require__(5017);
-const Script_1 = __webpack_require__(6833);
+const commands_1 = __webpack_require__(84317);
+const autoPipelining_1 = __webpack_require__(68596);
+const Command_1 = __webpack_require__(25017);
+const Script_1 = __webpack_require__(66833);
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
 class Commander {
     constructor() {
@@ -7598,7 +6718,7 @@ exports["default"] = Commander;
 
 /***/ }),
 
-/***/ 6985:
+/***/ 96985:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -7613,7 +6733,7 @@ exports["default"] = applyMixin;
 
 /***/ }),
 
-/***/ 119:
+/***/ 10119:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -7694,7 +6814,7 @@ exports.parseBlockOption = parseBlockOption;
 
 /***/ }),
 
-/***/ 7633:
+/***/ 87633:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
@@ -7796,7 +6916,7 @@ exports["default"] = genDebugFunction;
 
 /***/ }),
 
-/***/ 9018:
+/***/ 39018:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -7905,21 +7025,21 @@ exports.defaults = defaults;
 
 /***/ }),
 
-/***/ 7670:
+/***/ 97670:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.noop = exports.isArguments = exports.defaults = exports.Debug = exports.getPackageMeta = exports.zipMap = exports.CONNECTION_CLOSED_ERROR_MSG = exports.shuffle = exports.sample = exports.resolveTLSProfile = exports.parseURL = exports.optimizeErrorStack = exports.toArg = exports.convertMapToArray = exports.convertObjectToArray = exports.timeout = exports.packObject = exports.isInt = exports.wrapMultiResult = exports.convertBufferToString = void 0;
-const fs_1 = __webpack_require__(9896);
-const path_1 = __webpack_require__(6928);
-const lodash_1 = __webpack_require__(4893);
+const fs_1 = __webpack_require__(79896);
+const path_1 = __webpack_require__(16928);
+const lodash_1 = __webpack_require__(84893);
 Object.defineProperty(exports, "defaults", ({ enumerable: true, get: function () { return lodash_1.defaults; } }));
 Object.defineProperty(exports, "isArguments", ({ enumerable: true, get: function () { return lodash_1.isArguments; } }));
 Object.defineProperty(exports, "noop", ({ enumerable: true, get: function () { return lodash_1.noop; } }));
-const debug_1 = __webpack_require__(7633);
+const debug_1 = __webpack_require__(87633);
 exports.Debug = debug_1.default;
-const TLSProfiles_1 = __webpack_require__(4981);
+const TLSProfiles_1 = __webpack_require__(74981);
 /**
  * Convert a buffer to string, supports buffer array
  *
@@ -8288,7 +7408,7 @@ exports.getPackageMeta = getPackageMeta;
 
 /***/ }),
 
-/***/ 4314:
+/***/ 64314:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -8343,7 +7463,7 @@ exports.isArguments = isArguments;
 
 /***/ }),
 
-/***/ 4893:
+/***/ 84893:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
 
@@ -8361,201 +7481,32 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.noop = void 0;
 function noop() { }
 exports.noop = noop;
-__exportStar(__webpack_require__(9018), exports);
-__exportStar(__webpack_require__(4314), exports);
+__exportStar(__webpack_require__(39018), exports);
+__exportStar(__webpack_require__(64314), exports);
 
 
 /***/ }),
 
-/***/ 744:
-/***/ ((module) => {
-
-/**
- * Helpers.
- */
-
-var s = 1000;
-var m = s * 60;
-var h = m * 60;
-var d = h * 24;
-var w = d * 7;
-var y = d * 365.25;
-
-/**
- * Parse or format the given `val`.
- *
- * Options:
- *
- *  - `long` verbose formatting [false]
- *
- * @param {String|Number} val
- * @param {Object} [options]
- * @throws {Error} throw an error if val is not a non-empty string or a number
- * @return {String|Number}
- * @api public
- */
-
-module.exports = function (val, options) {
-  options = options || {};
-  var type = typeof val;
-  if (type === 'string' && val.length > 0) {
-    return parse(val);
-  } else if (type === 'number' && isFinite(val)) {
-    return options.long ? fmtLong(val) : fmtShort(val);
-  }
-  throw new Error(
-    'val is not a non-empty string or a valid number. val=' +
-      JSON.stringify(val)
-  );
-};
-
-/**
- * Parse the given `str` and return milliseconds.
- *
- * @param {String} str
- * @return {Number}
- * @api private
- */
-
-function parse(str) {
-  str = String(str);
-  if (str.length > 100) {
-    return;
-  }
-  var match = /^(-?(?:\d+)?\.?\d+) *(milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)?$/i.exec(
-    str
-  );
-  if (!match) {
-    return;
-  }
-  var n = parseFloat(match[1]);
-  var type = (match[2] || 'ms').toLowerCase();
-  switch (type) {
-    case 'years':
-    case 'year':
-    case 'yrs':
-    case 'yr':
-    case 'y':
-      return n * y;
-    case 'weeks':
-    case 'week':
-    case 'w':
-      return n * w;
-    case 'days':
-    case 'day':
-    case 'd':
-      return n * d;
-    case 'hours':
-    case 'hour':
-    case 'hrs':
-    case 'hr':
-    case 'h':
-      return n * h;
-    case 'minutes':
-    case 'minute':
-    case 'mins':
-    case 'min':
-    case 'm':
-      return n * m;
-    case 'seconds':
-    case 'second':
-    case 'secs':
-    case 'sec':
-    case 's':
-      return n * s;
-    case 'milliseconds':
-    case 'millisecond':
-    case 'msecs':
-    case 'msec':
-    case 'ms':
-      return n;
-    default:
-      return undefined;
-  }
-}
-
-/**
- * Short format for `ms`.
- *
- * @param {Number} ms
- * @return {String}
- * @api private
- */
-
-function fmtShort(ms) {
-  var msAbs = Math.abs(ms);
-  if (msAbs >= d) {
-    return Math.round(ms / d) + 'd';
-  }
-  if (msAbs >= h) {
-    return Math.round(ms / h) + 'h';
-  }
-  if (msAbs >= m) {
-    return Math.round(ms / m) + 'm';
-  }
-  if (msAbs >= s) {
-    return Math.round(ms / s) + 's';
-  }
-  return ms + 'ms';
-}
-
-/**
- * Long format for `ms`.
- *
- * @param {Number} ms
- * @return {String}
- * @api private
- */
-
-function fmtLong(ms) {
-  var msAbs = Math.abs(ms);
-  if (msAbs >= d) {
-    return plural(ms, msAbs, d, 'day');
-  }
-  if (msAbs >= h) {
-    return plural(ms, msAbs, h, 'hour');
-  }
-  if (msAbs >= m) {
-    return plural(ms, msAbs, m, 'minute');
-  }
-  if (msAbs >= s) {
-    return plural(ms, msAbs, s, 'second');
-  }
-  return ms + ' ms';
-}
-
-/**
- * Pluralization helper.
- */
-
-function plural(ms, msAbs, n, name) {
-  var isPlural = msAbs >= n * 1.5;
-  return Math.round(ms / n) + ' ' + name + (isPlural ? 's' : '');
-}
-
-
-/***/ }),
-
-/***/ 6961:
+/***/ 46961:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
 
 
 const Errors = process.version.charCodeAt(1) < 55 && process.version.charCodeAt(2) === 46
-  ? __webpack_require__(9236) // Node.js < 7
-  : __webpack_require__(5854)
+  ? __webpack_require__(99236) // Node.js < 7
+  : __webpack_require__(15854)
 
 module.exports = Errors
 
 
 /***/ }),
 
-/***/ 5854:
+/***/ 15854:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
 
 
-const assert = __webpack_require__(2613)
+const assert = __webpack_require__(42613)
 
 class RedisError extends Error {
   get name () {
@@ -8616,13 +7567,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9236:
+/***/ 99236:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
 
 
-const assert = __webpack_require__(2613)
-const util = __webpack_require__(9023)
+const assert = __webpack_require__(42613)
+const util = __webpack_require__(39023)
 
 // RedisError
 
@@ -8742,25 +7693,25 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5665:
+/***/ 75665:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
 
 
-module.exports = __webpack_require__(2486)
+module.exports = __webpack_require__(52486)
 
 
 /***/ }),
 
-/***/ 2486:
+/***/ 52486:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
 
 
-const Buffer = (__webpack_require__(181).Buffer)
-const StringDecoder = (__webpack_require__(3193).StringDecoder)
+const Buffer = (__webpack_require__(20181).Buffer)
+const StringDecoder = (__webpack_require__(13193).StringDecoder)
 const decoder = new StringDecoder()
-const errors = __webpack_require__(6961)
+const errors = __webpack_require__(46961)
 const ReplyError = errors.ReplyError
 const ParserError = errors.ParserError
 var bufferPool = Buffer.allocUnsafe(32 * 1024)
@@ -9311,12 +8262,12 @@ module.exports = JavascriptRedisParser
 
 /***/ }),
 
-/***/ 5659:
+/***/ 25659:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const utils_1 = __webpack_require__(2630);
+const utils_1 = __webpack_require__(82630);
 function throwLater(e) {
     setTimeout(function () {
         throw e;
@@ -9359,7 +8310,7 @@ exports["default"] = asCallback;
 
 /***/ }),
 
-/***/ 2630:
+/***/ 82630:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -9385,148 +8336,6 @@ function tryCatch(fn) {
     return tryCatcher;
 }
 exports.tryCatch = tryCatch;
-
-
-/***/ }),
-
-/***/ 1450:
-/***/ ((module, __unused_webpack_exports, __webpack_require__) => {
-
-
-const os = __webpack_require__(857);
-const tty = __webpack_require__(2018);
-const hasFlag = __webpack_require__(3813);
-
-const {env} = process;
-
-let forceColor;
-if (hasFlag('no-color') ||
-	hasFlag('no-colors') ||
-	hasFlag('color=false') ||
-	hasFlag('color=never')) {
-	forceColor = 0;
-} else if (hasFlag('color') ||
-	hasFlag('colors') ||
-	hasFlag('color=true') ||
-	hasFlag('color=always')) {
-	forceColor = 1;
-}
-
-if ('FORCE_COLOR' in env) {
-	if (env.FORCE_COLOR === 'true') {
-		forceColor = 1;
-	} else if (env.FORCE_COLOR === 'false') {
-		forceColor = 0;
-	} else {
-		forceColor = env.FORCE_COLOR.length === 0 ? 1 : Math.min(parseInt(env.FORCE_COLOR, 10), 3);
-	}
-}
-
-function translateLevel(level) {
-	if (level === 0) {
-		return false;
-	}
-
-	return {
-		level,
-		hasBasic: true,
-		has256: level >= 2,
-		has16m: level >= 3
-	};
-}
-
-function supportsColor(haveStream, streamIsTTY) {
-	if (forceColor === 0) {
-		return 0;
-	}
-
-	if (hasFlag('color=16m') ||
-		hasFlag('color=full') ||
-		hasFlag('color=truecolor')) {
-		return 3;
-	}
-
-	if (hasFlag('color=256')) {
-		return 2;
-	}
-
-	if (haveStream && !streamIsTTY && forceColor === undefined) {
-		return 0;
-	}
-
-	const min = forceColor || 0;
-
-	if (env.TERM === 'dumb') {
-		return min;
-	}
-
-	if (process.platform === 'win32') {
-		// Windows 10 build 10586 is the first Windows release that supports 256 colors.
-		// Windows 10 build 14931 is the first release that supports 16m/TrueColor.
-		const osRelease = os.release().split('.');
-		if (
-			Number(osRelease[0]) >= 10 &&
-			Number(osRelease[2]) >= 10586
-		) {
-			return Number(osRelease[2]) >= 14931 ? 3 : 2;
-		}
-
-		return 1;
-	}
-
-	if ('CI' in env) {
-		if (['TRAVIS', 'CIRCLECI', 'APPVEYOR', 'GITLAB_CI', 'GITHUB_ACTIONS', 'BUILDKITE'].some(sign => sign in env) || env.CI_NAME === 'codeship') {
-			return 1;
-		}
-
-		return min;
-	}
-
-	if ('TEAMCITY_VERSION' in env) {
-		return /^(9\.(0*[1-9]\d*)\.|\d{2,}\.)/.test(env.TEAMCITY_VERSION) ? 1 : 0;
-	}
-
-	if (env.COLORTERM === 'truecolor') {
-		return 3;
-	}
-
-	if ('TERM_PROGRAM' in env) {
-		const version = parseInt((env.TERM_PROGRAM_VERSION || '').split('.')[0], 10);
-
-		switch (env.TERM_PROGRAM) {
-			case 'iTerm.app':
-				return version >= 3 ? 3 : 2;
-			case 'Apple_Terminal':
-				return 2;
-			// No default
-		}
-	}
-
-	if (/-256(color)?$/i.test(env.TERM)) {
-		return 2;
-	}
-
-	if (/^screen|^xterm|^vt100|^vt220|^rxvt|color|ansi|cygwin|linux/i.test(env.TERM)) {
-		return 1;
-	}
-
-	if ('COLORTERM' in env) {
-		return 1;
-	}
-
-	return min;
-}
-
-function getSupportLevel(stream) {
-	const level = supportsColor(stream, stream && stream.isTTY);
-	return translateLevel(level);
-}
-
-module.exports = {
-	supportsColor: getSupportLevel,
-	stdout: translateLevel(supportsColor(true, tty.isatty(1))),
-	stderr: translateLevel(supportsColor(true, tty.isatty(2)))
-};
 
 
 /***/ }),
