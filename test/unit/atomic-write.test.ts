@@ -1,9 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   isLeftoverTemporary,
+  makeDirectory,
   writeFileAtomic,
   writeTemporaryBeside,
 } from '../../actions/core/src/atomic-write.js';
@@ -19,6 +29,30 @@ const fresh = () => {
   const folder = mkdtempSync(join(dir, 'case-'));
   return { folder, file: join(folder, 'upstream.conf') };
 };
+
+describe('makeDirectory', () => {
+  it('makes every missing folder, and is content with one that exists', async () => {
+    const { folder } = fresh();
+    await makeDirectory(join(folder, 'a', 'b', 'c'));
+    expect(statSync(join(folder, 'a', 'b', 'c')).isDirectory()).toBe(true);
+    await makeDirectory(join(folder, 'a', 'b', 'c'));
+    await makeDirectory(folder);
+  });
+
+  it('refuses a path through a file', async () => {
+    const { folder, file } = fresh();
+    writeFileSync(file, 'x');
+    await expect(makeDirectory(join(file, 'sub'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  // Node's own recursive mkdir never returns there (it spun a core, deaf to SIGTERM).
+  (existsSync('/proc/self') ? it : it.skip)(
+    'fails, not hangs, where the system says ENOENT under an existing folder',
+    async () => {
+      await expect(makeDirectory('/proc/switchyard-nope/backups')).rejects.toMatchObject({ code: 'ENOENT' });
+    },
+  );
+});
 
 describe('writeFileAtomic', () => {
   it('creates, then replaces, leaving nothing beside the file', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { errorCode } from './errors.js';
 
 /** What a file is written from: text, bytes, or a stream of either (a backup part). */
 export type FileData = string | Uint8Array | AsyncIterable<string | Uint8Array>;
@@ -58,6 +59,34 @@ export async function writeTemporaryBeside(
     await handle?.close().catch(() => {});
     await rm(temporary, { force: true });
     throw error;
+  }
+}
+
+/**
+ * `mkdir -p` that cannot hang. Node's recursive mkdir loops forever where the system answers
+ * ENOENT for a folder whose parent exists (under /proc or /sys: `store: local:/proc/x` spun a
+ * core and ignored SIGTERM); here each missing folder is made in turn, and that ENOENT is an error.
+ */
+export async function makeDirectory(directory: string): Promise<void> {
+  const missing: string[] = [];
+  for (let at = resolve(directory); ;) {
+    try {
+      await stat(at);
+      break;
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+      missing.unshift(at);
+      const parent = dirname(at);
+      if (parent === at) break;
+      at = parent;
+    }
+  }
+  for (const folder of missing) {
+    try {
+      await mkdir(folder);
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+    }
   }
 }
 

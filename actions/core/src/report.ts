@@ -1,7 +1,6 @@
-import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.js';
+import { makeDirectory, writeFileAtomic } from './atomic-write.js';
 import type { ActionIO } from './io.js';
 
 export const SWITCHYARD_VERSION = '0.1.0';
@@ -12,7 +11,7 @@ export const SWITCHYARD_VERSION = '0.1.0';
  */
 export async function writeReport(io: ActionIO, action: string, report: object): Promise<string> {
   const dir = join(io.env.RUNNER_TEMP || tmpdir(), 'switchyard');
-  await mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const path = join(dir, `${action}-${stamp}-${process.pid}.json`);
   const body = { action, switchyard: SWITCHYARD_VERSION, run: runContext(io.env), ...report };

@@ -1,7 +1,6 @@
-import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.js';
+import { makeDirectory, writeFileAtomic } from '../atomic-write.js';
 import { SWITCHYARD_VERSION } from '../report.js';
 import type { Violation } from './lint.js';
 import { FILE_RULES, RULES } from './rules/index.js';
@@ -71,7 +70,7 @@ export async function writeSarif(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<string> {
   const dir = join(env.RUNNER_TEMP || tmpdir(), 'switchyard');
-  await mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
   const path = join(
     dir,
     `validate-migration-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.sarif`,

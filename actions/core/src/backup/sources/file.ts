@@ -18,6 +18,7 @@ import {
 } from '../source.js';
 import type { PatternSyntax } from '../patterns.js';
 import { TAR_END, encodeEntry, readTar, type TarHeader } from './tar.js';
+import { makeDirectory } from '../../atomic-write.js';
 
 /**
  * `file:PATH-OR-GLOB` — files, directories and symbolic links as one POSIX tar (pax) part.
@@ -974,7 +975,7 @@ async function writePlan(
       'Restore stopped',
     );
 
-  await fs.mkdir(plan.realTarget, { recursive: true });
+  await makeDirectory(plan.realTarget);
 
   /** Makes sure every component is a real directory (never a link): the plan said it will be. */
   const directory = async (location: string[]): Promise<string> => {

@@ -15,6 +15,7 @@ import {
   writeFresh,
   type RunnerStoreOptions,
 } from './runner.js';
+import { makeDirectory } from '../../atomic-write.js';
 
 /**
  * `actions-cache` — each backup is ONE GitHub Actions cache entry, keyed `switchyard-backup-<id>`.
@@ -204,7 +205,7 @@ class ActionsCacheStore implements BackupStore {
         'Backup store',
       );
     return withRunnerEnvironment(env, { RUNNER_TEMP: tempDir, GITHUB_WORKSPACE: workspace }, async () => {
-      await fs.mkdir(workspace, { recursive: true });
+      await makeDirectory(workspace);
       return work();
     });
   }

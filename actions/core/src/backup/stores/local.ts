@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { syncDirectory } from '../../atomic-write.js';
+import { makeDirectory, syncDirectory } from '../../atomic-write.js';
 import { InputError, UserError, errorCode } from '../../errors.js';
 import { MANIFEST_FILE, partNameProblem } from '../manifest.js';
 import type { BackupOwner, BackupStore, Leftover } from '../store.js';
@@ -30,7 +30,7 @@ class LocalStore implements BackupStore {
   async reserve(id: string, owner?: BackupOwner): Promise<boolean> {
     const folder = await this.folder(id, false);
     try {
-      await fs.mkdir(this.dir, { recursive: true });
+      await makeDirectory(this.dir);
       // Not recursive: EEXIST is the answer "taken", decided by the file system for both runs.
       await fs.mkdir(folder);
     } catch (error) {
@@ -214,7 +214,7 @@ class LocalStore implements BackupStore {
     const folder = path.join(this.dir, id);
     if (create) {
       try {
-        await fs.mkdir(folder, { recursive: true });
+        await makeDirectory(folder);
       } catch (error) {
         throw this.failure(error, `create ${folder}`);
       }

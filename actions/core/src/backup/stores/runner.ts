@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { InputError, UserError } from '../../errors.js';
 import { githubClient, repoFromEnv, type Octokit, type Repository } from '../../github/client.js';
 import { createLocalStore, idProblem } from './local.js';
+import { makeDirectory } from '../../atomic-write.js';
 
 /**
  * What the runner-backed stores (actions-cache, artifact) share: their options, the staging folder
@@ -230,6 +231,6 @@ export function withRunnerEnvironment<T>(
 /** Writes a small file whole, in a folder of its own that holds nothing else. */
 export async function writeFresh(file: string, text: string): Promise<void> {
   await fs.rm(path.dirname(file), { recursive: true, force: true });
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await makeDirectory(path.dirname(file));
   await fs.writeFile(file, text, { encoding: 'utf8', mode: 0o600 });
 }

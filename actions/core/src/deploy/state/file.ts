@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic, writeTemporaryBeside } from '../../atomic-write.js';
+import { makeDirectory, writeFileAtomic, writeTemporaryBeside } from '../../atomic-write.js';
 import { errorCode, messageOf, UserError } from '../../errors.js';
 import {
   INITIAL_STATE,
@@ -112,7 +112,7 @@ export class FileStateStore implements StateStore {
 
   private async acquire(owner: LockOwner, options: LockOptions): Promise<HeldLock> {
     const { staleAfterMs } = options;
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    await makeDirectory(path.dirname(this.file));
     const token = randomBytes(12).toString('hex');
     const acquiredAt = new Date().toISOString();
     const ours = (): LockRecord => ({
@@ -222,7 +222,7 @@ export class FileStateStore implements StateStore {
 
   /** Runs `work` holding PATH.mutex; waits (briefly, it is held for milliseconds) while another process has it. */
   private async withMutex<T>(work: () => Promise<T>): Promise<T> {
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    await makeDirectory(path.dirname(this.file));
     const token = randomBytes(12).toString('hex');
     const mine = JSON.stringify({
       token,

@@ -1,7 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ActionDeps } from '../../action.js';
-import { writeFileAtomic } from '../../atomic-write.js';
+import { makeDirectory, writeFileAtomic } from '../../atomic-write.js';
 import { InputError } from '../../errors.js';
 import type { ValidateMigrationInputs } from '../inputs.js';
 import { checkExpectations, differences, type CheckResult, type Difference } from './compare.js';
@@ -59,7 +59,7 @@ export async function takeSnapshot(
     cwd,
     inputs.snapshot || path.join('.switchyard', 'snapshots', `${takenAt.replace(/[:.]/g, '-')}.json`),
   );
-  await mkdir(path.dirname(target), { recursive: true });
+  await makeDirectory(path.dirname(target));
   await writeFileAtomic(target, JSON.stringify(io.secrets.redactDeep(snapshot), null, 2) + '\n');
   io.info(`snapshot written to ${target}`);
   return { command: 'snapshot', valid: true, path: target, snapshot };
