@@ -376,6 +376,16 @@ describe('validate-migration run (real PostgreSQL)', () => {
     ).toEqual([]);
   }, 60_000);
 
+  it("puts an error inside a DO block at its line, with PostgreSQL's DETAIL", async () => {
+    migrations({
+      'V1__block.sql':
+        "DO $$\nBEGIN\n  UPDATE orders SET total = total + 1;\n  RAISE EXCEPTION 'stop here' USING DETAIL = 'because';\nEND\n$$;\n",
+    });
+    const failed = await run({ backup: 'false' });
+    expect(failed.errors[0]?.where).toMatchObject({ file: 'migrations/V1__block.sql', line: 4 });
+    expect(failed.errors[0]?.message).toContain('stop here. because');
+  }, 60_000);
+
   it('reports a contract-phase file as phase contract', async () => {
     migrations({ 'V1__drop.sql': '-- switchyard: contract\nALTER TABLE orders DROP COLUMN note;\n' });
     const done = await run({ backup: 'false' });

@@ -3,7 +3,12 @@
 // control, and where PostgreSQL's error position is in the file.
 import { describe, expect, it } from '@jest/globals';
 import { parseMigration } from '../../actions/core/src/migrations/parser.js';
-import { mustRunAlone, planFile, positionIn } from '../../actions/core/src/migrations/run/plan.js';
+import {
+  mustRunAlone,
+  planFile,
+  positionIn,
+  positionInBlock,
+} from '../../actions/core/src/migrations/run/plan.js';
 import { StatementFailed } from '../../actions/core/src/migrations/run/plan.js';
 
 const plan = (text: string, major = 17) => planFile('m.sql', Buffer.from(text), major);
@@ -99,5 +104,20 @@ describe('positionIn', () => {
     expect(positionIn(update, at)).toEqual({ line: 3, column: 12 });
     expect(positionIn(update, undefined)).toEqual(update.start);
     expect(positionIn(update, 3)).toEqual({ line: 2, column: 3 });
+  });
+});
+
+describe('positionInBlock', () => {
+  it("puts an error inside a DO block at its line in the file, counted from the body's first line", async () => {
+    const parsed = await parseMigration(
+      "SELECT 1;\nDO $body$\nBEGIN\n  PERFORM 1;\n  RAISE EXCEPTION 'no';\nEND\n$body$;\n",
+    );
+    const block = parsed.statements[1]!;
+    expect(positionInBlock(block, 'PL/pgSQL function inline_code_block line 4 at RAISE')).toEqual({
+      line: 5,
+      column: 1,
+    });
+    expect(positionInBlock(block, undefined)).toBeUndefined();
+    expect(positionInBlock(parsed.statements[0]!, 'inline_code_block line 2')).toBeUndefined();
   });
 });

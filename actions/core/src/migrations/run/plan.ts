@@ -173,3 +173,15 @@ export function positionIn(statement: Statement, errorPosition: number | undefin
     return { line: statement.start.line, column: statement.start.column + [...before].length };
   return { line: statement.start.line + lines.length - 1, column: [...(lines.at(-1) ?? '')].length + 1 };
 }
+
+/**
+ * Where an error inside a DO block is: PL/pgSQL counts lines from its body's first line (the one
+ * its opening $$ is on), and says which in the error's context ("inline_code_block line 3").
+ */
+export function positionInBlock(statement: Statement, where: string | undefined): Position | undefined {
+  const line = /inline_code_block line (\d+)/.exec(where ?? '')?.[1];
+  const opening = /\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(statement.text);
+  if (statement.kind !== 'DoStmt' || !line || !opening) return undefined;
+  const before = statement.text.slice(0, opening.index).split('\n').length - 1;
+  return { line: statement.start.line + before + Number(line) - 1, column: 1 };
+}

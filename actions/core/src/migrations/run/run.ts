@@ -14,6 +14,7 @@ import { fingerprint, fingerprintDifferences, type Fingerprint } from './fingerp
 import {
   planFile,
   positionIn,
+  positionInBlock,
   readMigrationFile,
   sha256Of,
   StatementFailed,
@@ -439,7 +440,8 @@ export class MigrationRun {
         .join('. ');
       throw new StatementFailed(
         file.file,
-        positionIn(statement, Number(details.position) || undefined),
+        positionInBlock(statement, details.where) ??
+          positionIn(statement, Number(details.position) || undefined),
         statement.text,
         this.secrets.redact(said),
         details.code,
