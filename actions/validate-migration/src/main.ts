@@ -51,7 +51,7 @@ export const validateMigrationAction = defineAction({
     },
     phase: {
       description:
-        'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise. run: the same, of the files it applied and kept (none after a restore); the deploy input migration-phase takes it.',
+        'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise. run: the same, of the files it applied and kept (none after a restore); the deploy input migration-phase takes it. Empty when the run ended before a result (a refused input).',
       value: (result) => (result.command === 'lint' || result.command === 'run' ? result.phase : ''),
     },
     applied: {

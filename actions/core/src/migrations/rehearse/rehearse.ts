@@ -191,7 +191,7 @@ export class Rehearsal {
           `✗ ${violation.query.replace(/\s+/g, ' ').slice(0, 160)}${violation.calls !== undefined ? ` (${violation.calls} calls)` : ''}: ${violation.error}`,
         );
       this.log(
-        `${count(checked.length - after.size, 'statement')} of ${checked.length} still prepare after the migration${after.size ? `; ${after.size} no longer do: the old code would fail with them during the shift` : ''}`,
+        `${count(checked.length - after.size, 'statement')} of ${checked.length} still ${checked.length - after.size === 1 ? 'prepares' : 'prepare'} after the migration${after.size ? `; ${after.size} no longer ${after.size === 1 ? 'does' : 'do'}: the old code would fail with them during the shift` : ''}`,
       );
       return this.finish();
     } catch (error) {
