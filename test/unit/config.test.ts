@@ -7,6 +7,7 @@ import { readActionInputs } from '../../actions/core/src/action-inputs.js';
 import { configJsonSchema, inputNamesSource } from '../../actions/core/src/config-schema.js';
 import { UserError, UserErrors } from '../../actions/core/src/errors.js';
 import { healthCheckInputs } from '../../actions/core/src/health-check/inputs.js';
+import { validateMigrationInputs } from '../../actions/core/src/migrations/inputs.js';
 import { memoryIO } from '../../actions/core/src/io.js';
 import { renderInputs, withGeneratedTable, withRulesIndex } from '../../scripts/action-yml.js';
 import { RULE_IDS } from '../../actions/core/src/migrations/rules/index.js';
@@ -201,5 +202,28 @@ describe('generated files are current', () => {
     expect(doc === withRulesIndex(doc) ? 'current' : 'stale: run npm run schema').toBe('current');
     const missing = RULE_IDS.filter((id) => !existsSync(`docs/rules/${id}.md`));
     expect(missing).toEqual([]);
+  });
+});
+
+describe('an input shared with another section', () => {
+  const store = (inputs: Record<string, string>) => {
+    const { io } = memoryIO({ inputs });
+    return readActionInputs(io, 'validate-migration', validateMigrationInputs).store;
+  };
+
+  it("validate-migration's store comes from the backup section when its own names none", () => {
+    const config = configFile(
+      'backup:\n  store: local:/var/backups/shop\nvalidate-migration:\n  pg-version: 16\n',
+    );
+    expect(store({ config })).toEqual({ kind: 'local', dir: '/var/backups/shop' });
+  });
+
+  it('its own section, then the workflow input, win over the shared one', () => {
+    const config = configFile(
+      'backup:\n  store: local:/var/backups/shop\nvalidate-migration:\n  store: actions-cache\n',
+    );
+    expect(store({ config })).toEqual({ kind: 'actions-cache' });
+    expect(store({ config, store: 'artifact' })).toEqual({ kind: 'artifact' });
+    expect(store({})).toEqual({ kind: 'local', dir: '.switchyard/backups' });
   });
 });

@@ -45,10 +45,18 @@ export function readActionInputs<T extends InputTable>(
     ? loadConfigSection(resolve(configPath), action, environment, io.env)
     : new Map<string, ConfigValue>();
 
+  const shared = new Map<string, Map<string, ConfigValue>>();
+  const sharedSection = (other: ActionName) => {
+    if (!configPath) return new Map<string, ConfigValue>();
+    let section = shared.get(other);
+    if (!section)
+      shared.set(other, (section = loadConfigSection(resolve(configPath), other, environment, io.env)));
+    return section;
+  };
   const chosen = new Map<string, { raw: string; origin?: ConfigValue }>();
   for (const [name, def] of Object.entries(table)) {
     const given = io.getInput(name);
-    const file = fromFile.get(name);
+    const file = fromFile.get(name) ?? (def.sharedWith ? sharedSection(def.sharedWith).get(name) : undefined);
     const raw = given || file?.raw || def.default || '';
     // Values from switchyard.yml (after `${VAR}` interpolation) are secrets as much as inputs are.
     if (!given) register(def, raw);

@@ -26,6 +26,11 @@ export interface InputDef<T = unknown> {
   /** An example of a valid value, shown in errors. */
   example: string;
   /**
+   * Another action whose switchyard.yml section supplies this input when neither the workflow nor
+   * this action's own section does: one `store` for the backup job and the migrate job.
+   */
+  sharedWith?: 'backup' | 'deploy' | 'health-check' | 'validate-migration';
+  /**
    * A list: each error names the entry (or its line) at fault, so the whole value is never
    * quoted; and when required, a value of only comments and blank lines is as good as none.
    */

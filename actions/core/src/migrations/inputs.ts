@@ -134,11 +134,14 @@ export const validateMigrationInputs = {
     'run, rehearse: the schema of the switchyard_migrations table, which records each file applied (its sha256, when, how long, by whom); created when missing.',
     { default: 'public', example: 'switchyard', check: identifierProblem },
   ),
-  store: parsedBy(
-    "run: where the backup taken before the first file goes (the backup action's store: local:DIR, actions-cache or artifact); rehearse: where it finds the latest backup to restore.",
-    parseStoreSpec,
-    { default: 'local:.switchyard/backups', example: 'local:/var/backups/switchyard' },
-  ),
+  store: {
+    ...parsedBy(
+      "run: where the backup taken before the first file goes (the backup action's store: local:DIR, actions-cache or artifact); rehearse: where it finds the latest backup to restore. In switchyard.yml, the backup section's store when this section names none.",
+      parseStoreSpec,
+      { default: 'local:.switchyard/backups', example: 'local:/var/backups/switchyard' },
+    ),
+    sharedWith: 'backup',
+  },
   backup: boolean(
     'run: back up database-url before the first pending file (false skips it, with a warning: a failure then cannot be undone).',
     { default: 'true' },
