@@ -72,12 +72,18 @@ export interface BlueGreenRehearsal {
   /**
    * Commits `files` on main, pushes it, and runs blue-green.yml for it. With `breakAt`, the colour
    * being promoted starts failing `failRate` of its requests once promote reaches that weight.
+   * `inputs` replace or add to the workflow's inputs; `secrets` are the caller's (database_url…).
    */
   release(
     version: string,
     message: string,
     files: Record<string, string>,
-    options?: { breakAt?: number; failRate?: number },
+    options?: {
+      breakAt?: number;
+      failRate?: number;
+      inputs?: Record<string, string | boolean>;
+      secrets?: Record<string, string>;
+    },
   ): Promise<Release>;
   /** Which colour answers each of `count` requests through nginx. */
   servedBy(count: number): Promise<Record<string, number>>;
@@ -126,7 +132,7 @@ export async function startBlueGreenRehearsal(
     api,
     origin,
     work,
-    async release(version, message, files, { breakAt, failRate = 0.3 } = {}) {
+    async release(version, message, files, { breakAt, failRate = 0.3, inputs, secrets } = {}) {
       const sha = commit(work, message, files);
       git(work, 'push', '-q', 'origin', 'main');
       const broken = new Set<string>();
@@ -139,7 +145,9 @@ export async function startBlueGreenRehearsal(
           version,
           'load-test': 'load/smoke.js',
           migrations: 'db/migrations/*.sql',
+          ...inputs,
         },
+        secrets,
         repository: REPOSITORY,
         origin,
         sha,

@@ -37,6 +37,8 @@ export interface StepResult {
   outcome: StepOutcome;
   conclusion: StepOutcome;
   outputs: Record<string, string>;
+  /** An action step's `with:` as evaluated, secrets masked (as the runner's log shows them). */
+  inputs?: Record<string, string>;
 }
 
 export interface JobResult {
@@ -603,7 +605,7 @@ class Rehearsal {
           PATH: path,
         };
         const { exitCode, outputs, summary } = step.uses
-          ? await this.runAction(step, scope, env, workspace, temp, timeout, emit, (dir) =>
+          ? await this.runAction(step, scope, env, workspace, temp, timeout, emit, record, (dir) =>
               pathPrefix.unshift(dir),
             )
           : await this.runScript(step, scope, defaults, env, workspace, temp, timeout, emit);
@@ -762,6 +764,7 @@ class Rehearsal {
     temp: string,
     timeout: number,
     emit: (line: string) => void,
+    record: StepResult,
     addPath: (dir: string) => void,
   ): Promise<{ exitCode: number; outputs: Record<string, string>; summary: string }> {
     const uses = String(step.uses);
@@ -770,6 +773,9 @@ class Rehearsal {
         name,
         interpolate(value, scope, `with.${name}`),
       ]),
+    );
+    record.inputs = Object.fromEntries(
+      Object.entries(inputs).map(([name, value]) => [name, this.mask(value)]),
     );
     const own = OWN_ACTION.exec(uses)?.[1];
     if (own) {

@@ -6,10 +6,16 @@
  *
  * The two releases go in order on the same servers and state, as on a real repository: the good
  * one first, so the deploy state knows it was good when the bad one is rolled back.
+ *
+ * (e) and (f) are a second repository, on fresh servers and state, whose migrate job has a real
+ * PostgreSQL (the database_url secret): a release whose migration fails on the data, then a fixed one.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { annotations } from '../../scripts/run-action.js';
+import pg from 'pg';
+import { snapshotPostgres } from '../../actions/core/src/migrations/snapshot/postgres.js';
+import { annotations, workflowCommands } from '../../scripts/run-action.js';
+import { startPostgres, type RunningPostgres } from '../../scripts/servers/index.js';
 import {
   ENVIRONMENT,
   git,
@@ -18,21 +24,21 @@ import {
   type Release,
 } from '../../scripts/workflow/rehearse-blue-green.js';
 
-let rehearsal: BlueGreenRehearsal;
-let good: Release | undefined;
-
-beforeAll(async () => {
-  rehearsal = await startBlueGreenRehearsal();
-});
-
-afterAll(async () => {
-  await rehearsal?.stop();
-});
-
 const resultsOf = (release: Release) =>
   Object.fromEntries(Object.entries(release.result.jobs).map(([id, job]) => [id, job.result]));
 
 describe('blue-green.yml rehearsed on this machine', () => {
+  let rehearsal: BlueGreenRehearsal;
+  let good: Release | undefined;
+
+  beforeAll(async () => {
+    rehearsal = await startBlueGreenRehearsal();
+  });
+
+  afterAll(async () => {
+    await rehearsal?.stop();
+  });
+
   it('(a) a good release is promoted: its jobs succeed and nginx sends all traffic to the new colour', async () => {
     good = await rehearsal.release('v2', 'checkout: one-page checkout', {
       'app/VERSION': 'v2\n',
@@ -179,4 +185,149 @@ describe('blue-green.yml rehearsed on this machine', () => {
     expect(contract.result.outputs['pull-request-url']).toBe(pulls.at(-1)?.html_url);
     expect(rehearsal.api.violations).toEqual([]);
   }, 60_000);
+});
+
+describe('blue-green.yml rehearsed with a database: the migrate job', () => {
+  const PASSWORD = 'rehe@rsal-Db-pw';
+  let rehearsal: BlueGreenRehearsal;
+  let postgres: RunningPostgres;
+  let failed = false;
+
+  const sql = async <R extends object = Record<string, unknown>>(text: string): Promise<R[]> => {
+    const client = new pg.Client({ connectionString: postgres.url });
+    await client.connect();
+    try {
+      return (await client.query<R>(text)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  const weights = () =>
+    /# switchyard-weights: (.*)/.exec(readFileSync(rehearsal.setup.upstreamFile ?? '', 'utf8'))?.[1];
+  // The repository's own migrations: db/items, applied to the database the secret names.
+  const withDatabase = () => ({
+    inputs: { migrations: 'db/items/*.sql' },
+    secrets: { database_url: postgres.url },
+  });
+
+  beforeAll(async () => {
+    [rehearsal, postgres] = await Promise.all([
+      startBlueGreenRehearsal(),
+      startPostgres({ password: PASSWORD, createDb: true }),
+    ]);
+    await sql(`CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL);
+      INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 200) g;`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await postgres?.stop();
+    await rehearsal?.stop();
+  });
+
+  it('(e) a migration that fails on the data fails migrate at its line, the database is restored, and nothing is staged', async () => {
+    const before = await snapshotPostgres(postgres.url);
+    expect(before.tables.map((table) => [table.name, table.rows])).toEqual([['public.items', 200]]);
+    const upstream = readFileSync(rehearsal.setup.upstreamFile ?? '', 'utf8');
+    expect(weights()).toBe('{"blue":100,"green":0}');
+    const broken = await rehearsal.release(
+      'v2',
+      'items: price, and labels as numbers',
+      {
+        'app/VERSION': 'v2\n',
+        'db/items/V1__ok.sql': "SET lock_timeout = '2s';\nALTER TABLE items ADD COLUMN price numeric;\n",
+        // It passes the lint (the team says why the type change is safe for blue), and fails on
+        // the rows: the labels are not numbers.
+        'db/items/V2__broken.sql':
+          "SET lock_timeout = '2s';\n-- switchyard-ignore changing-column-type: only the new code reads labels\nALTER TABLE items ALTER COLUMN label TYPE int USING label::int;\n",
+      },
+      withDatabase(),
+    );
+    failed = true;
+    expect(resultsOf(broken)).toEqual({
+      preflight: 'success',
+      backup: 'skipped',
+      migrate: 'failure',
+      stage: 'skipped',
+      'load-test': 'skipped',
+      promote: 'skipped',
+      rollback: 'skipped',
+      restore: 'skipped',
+    });
+    expect(broken.result.conclusion).toBe('failure');
+    const migrate = broken.result.jobs.migrate;
+    // No scratch_url: no rehearsal, straight to run.
+    expect(migrate?.steps.map((step) => [step.id, step.outcome])).toEqual([
+      [undefined, 'success'],
+      ['rehearse', 'skipped'],
+      ['run', 'failure'],
+    ]);
+    const log = migrate?.log.join('\n') ?? '';
+    const errors = workflowCommands(log, 'error');
+    expect(errors).toEqual([
+      expect.objectContaining({ file: 'db/items/V2__broken.sql', line: '3', title: 'migration failed' }),
+    ]);
+    expect(errors[0]?.message).toContain('invalid input syntax for type integer');
+    expect(log).toContain("tables' checksums equal those before the run");
+    expect(migrate?.outputs).toMatchObject({ phase: 'none', applied: '[]' });
+    expect(log).not.toContain(PASSWORD);
+    // The database is as it was: the same tables, rows and checksums, and no price column.
+    expect((await snapshotPostgres(postgres.url)).tables).toEqual(before.tables);
+    expect(
+      await sql(
+        `SELECT column_name FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'price'`,
+      ),
+    ).toEqual([]);
+    // Nothing was staged: nginx and blue as they were.
+    expect(readFileSync(rehearsal.setup.upstreamFile ?? '', 'utf8')).toBe(upstream);
+    expect(await rehearsal.servedBy(20)).toEqual({ blue: 20 });
+    expect(broken.result.outputs).toMatchObject({ active: '', 'rolled-back': 'false' });
+    expect(rehearsal.pulls()).toEqual([]);
+  }, 45_000);
+
+  it('(f) the fixed release: migrate applies it, promote gets its phase, and the release is promoted', async () => {
+    if (!failed) throw new Error('needs (e): the release it fixes');
+    git(rehearsal.work, 'rm', '-q', 'db/items/V2__broken.sql');
+    const fixed = await rehearsal.release(
+      'v3',
+      'items: price, and a numeric code beside the label',
+      {
+        'app/VERSION': 'v3\n',
+        'db/items/V2__code.sql': "SET lock_timeout = '2s';\nALTER TABLE items ADD COLUMN code int;\n",
+      },
+      withDatabase(),
+    );
+    expect(resultsOf(fixed)).toEqual({
+      preflight: 'success',
+      backup: 'skipped',
+      migrate: 'success',
+      stage: 'success',
+      'load-test': 'success',
+      promote: 'success',
+      rollback: 'skipped',
+      restore: 'skipped',
+    });
+    const migrate = fixed.result.jobs.migrate;
+    expect(migrate?.outputs.phase).toBe('expand');
+    expect(JSON.parse(migrate?.outputs.applied ?? '[]')).toEqual([
+      expect.objectContaining({ file: 'db/items/V1__ok.sql', phase: 'expand' }),
+      expect.objectContaining({ file: 'db/items/V2__code.sql', phase: 'expand' }),
+    ]);
+    expect(migrate?.outputs['backup-id']).toMatch(/\S/);
+    // What migrate applied is the phase promote was given.
+    const promote = fixed.result.jobs.promote?.steps.find((step) => step.id === 'promote');
+    expect(promote?.inputs?.['migration-phase']).toBe('expand');
+    expect(fixed.result.jobs.promote?.outputs).toMatchObject({ active: 'green', verdict: 'passed' });
+    expect(await sql<{ file: string }>('SELECT file FROM switchyard_migrations ORDER BY file')).toEqual([
+      { file: 'db/items/V1__ok.sql' },
+      { file: 'db/items/V2__code.sql' },
+    ]);
+    expect(
+      await sql(
+        `SELECT column_name FROM information_schema.columns WHERE table_name = 'items' ORDER BY ordinal_position`,
+      ),
+    ).toEqual(['id', 'label', 'price', 'code'].map((column_name) => ({ column_name })));
+    expect(weights()).toBe('{"blue":0,"green":100}');
+    expect(await rehearsal.servedBy(20)).toEqual({ green: 20 });
+    expect(rehearsal.api.violations).toEqual([]);
+  }, 45_000);
 });
