@@ -18,6 +18,8 @@ export const modules = {
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(69074);
 /* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(4008);
 /* harmony import */ var _runner_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(99477);
+/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(25006);
+
 
 
 
@@ -184,7 +186,7 @@ class ActionsCacheStore {
                 'ACTIONS_RESULTS_URL are not set. The runner gives them to JavaScript actions such as ' +
                 'switchyard/backup, not to `run:` steps; elsewhere use a `local:` store.', 'Backup store');
         return (0,_runner_js__WEBPACK_IMPORTED_MODULE_6__/* .withRunnerEnvironment */ .wR)(env, { RUNNER_TEMP: tempDir, GITHUB_WORKSPACE: workspace }, async () => {
-            await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.mkdir(workspace, { recursive: true });
+            await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_7__/* .makeDirectory */ .Oh)(workspace);
             return work();
         });
     }
@@ -236,6 +238,8 @@ class ActionsCacheStore {
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(93370);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(69074);
 /* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(4008);
+/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(25006);
+
 
 
 
@@ -431,7 +435,7 @@ function withRunnerEnvironment(env, overrides, work) {
 /** Writes a small file whole, in a folder of its own that holds nothing else. */
 async function writeFresh(file, text) {
     await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true, force: true });
-    await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.mkdir(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true });
+    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_5__/* .makeDirectory */ .Oh)(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file));
     await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.writeFile(file, text, { encoding: 'utf8', mode: 0o600 });
 }
 

@@ -273,6 +273,8 @@ function newestFirst(artifacts) {
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(93370);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(69074);
 /* harmony import */ var _local_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(4008);
+/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(25006);
+
 
 
 
@@ -468,7 +470,7 @@ function withRunnerEnvironment(env, overrides, work) {
 /** Writes a small file whole, in a folder of its own that holds nothing else. */
 async function writeFresh(file, text) {
     await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.rm(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true, force: true });
-    await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.mkdir(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file), { recursive: true });
+    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_5__/* .makeDirectory */ .Oh)(node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(file));
     await node_fs__WEBPACK_IMPORTED_MODULE_0__.promises.writeFile(file, text, { encoding: 'utf8', mode: 0o600 });
 }
 

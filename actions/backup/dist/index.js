@@ -28776,10 +28776,19 @@ function readActionInputs(io, action, table) {
     const fromFile = configPath
         ? loadConfigSection((0,external_node_path_.resolve)(configPath), action, environment, io.env)
         : new Map();
+    const shared = new Map();
+    const sharedSection = (other) => {
+        if (!configPath)
+            return new Map();
+        let section = shared.get(other);
+        if (!section)
+            shared.set(other, (section = loadConfigSection((0,external_node_path_.resolve)(configPath), other, environment, io.env)));
+        return section;
+    };
     const chosen = new Map();
     for (const [name, def] of Object.entries(table)) {
         const given = io.getInput(name);
-        const file = fromFile.get(name);
+        const file = fromFile.get(name) ?? (def.sharedWith ? sharedSection(def.sharedWith).get(name) : undefined);
         const raw = given || file?.raw || def.default || '';
         // Values from switchyard.yml (after `${VAR}` interpolation) are secrets as much as inputs are.
         if (!given)
@@ -30237,6 +30246,7 @@ const run = (io = githubIO()) => runAction(backupAction, io);
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Oh: () => (/* binding */ makeDirectory),
 /* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
 /* harmony export */   zR: () => (/* binding */ syncDirectory)
 /* harmony export */ });
@@ -30247,6 +30257,8 @@ const run = (io = githubIO()) => runAction(backupAction, io);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(93370);
+
 
 
 
@@ -30291,6 +30303,38 @@ async function writeTemporaryBeside(file, data, options = {}) {
         await handle?.close().catch(() => { });
         await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(temporary, { force: true });
         throw error;
+    }
+}
+/**
+ * `mkdir -p` that cannot hang. Node's recursive mkdir loops forever where the system answers
+ * ENOENT for a folder whose parent exists (under /proc or /sys: `store: local:/proc/x` spun a
+ * core and ignored SIGTERM); here each missing folder is made in turn, and that ENOENT is an error.
+ */
+async function makeDirectory(directory) {
+    const missing = [];
+    for (let at = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.resolve)(directory);;) {
+        try {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(at);
+            break;
+        }
+        catch (error) {
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) !== 'ENOENT')
+                throw error;
+            missing.unshift(at);
+            const parent = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(at);
+            if (parent === at)
+                break;
+            at = parent;
+        }
+    }
+    for (const folder of missing) {
+        try {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdir)(folder);
+        }
+        catch (error) {
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) !== 'EEXIST')
+                throw error;
+        }
     }
 }
 /** Makes a rename durable. Some platforms cannot open a directory: the rename is then as durable as it gets. */
@@ -30904,7 +30948,10 @@ async function* readTar(input) {
     }
 }
 
+// EXTERNAL MODULE: ./actions/core/src/atomic-write.ts
+var atomic_write = __nccwpck_require__(25006);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/file.ts
+
 
 
 
@@ -31744,7 +31791,7 @@ async function writePlan(open, plan, context, display) {
     const made = new Set();
     const appeared = (final) => new errors/* UserError */.yo(`${display}: ${final} appeared in the target during the restore; it was left as it was and the restore stopped`, 'Restore stopped');
     const changed = () => new errors/* UserError */.yo(`${display}: the backup part changed between the safety check and the restore; nothing more was written to ${plan.target}`, 'Restore stopped');
-    await external_node_fs_.promises.mkdir(plan.realTarget, { recursive: true });
+    await (0,atomic_write/* makeDirectory */.Oh)(plan.realTarget);
     /** Makes sure every component is a real directory (never a link): the plan said it will be. */
     const directory = async (location) => {
         let current = plan.realTarget;
@@ -34265,7 +34312,7 @@ class LocalStore {
     async reserve(id, owner) {
         const folder = await this.folder(id, false);
         try {
-            await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.mkdir(this.dir, { recursive: true });
+            await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .makeDirectory */ .Oh)(this.dir);
             // Not recursive: EEXIST is the answer "taken", decided by the file system for both runs.
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.mkdir(folder);
         }
@@ -34451,7 +34498,7 @@ class LocalStore {
         const folder = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.dir, id);
         if (create) {
             try {
-                await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.mkdir(folder, { recursive: true });
+                await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .makeDirectory */ .Oh)(folder);
             }
             catch (error) {
                 throw this.failure(error, `create ${folder}`);
@@ -35672,14 +35719,11 @@ function formatCommand(argv) {
 /* harmony export */   O: () => (/* binding */ SWITCHYARD_VERSION),
 /* harmony export */   u: () => (/* binding */ writeReport)
 /* harmony export */ });
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(48161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(25006);
-
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(25006);
 
 
 
@@ -35689,13 +35733,13 @@ const SWITCHYARD_VERSION = '0.1.0';
  * which the action sets as its `report` output. Secrets are redacted like every other output.
  */
 async function writeReport(io, action, report) {
-    const dir = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(io.env.RUNNER_TEMP || (0,node_os__WEBPACK_IMPORTED_MODULE_1__.tmpdir)(), 'switchyard');
-    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.mkdir)(dir, { recursive: true });
+    const dir = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(io.env.RUNNER_TEMP || (0,node_os__WEBPACK_IMPORTED_MODULE_0__.tmpdir)(), 'switchyard');
+    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_2__/* .makeDirectory */ .Oh)(dir);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const path = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(dir, `${action}-${stamp}-${process.pid}.json`);
+    const path = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, `${action}-${stamp}-${process.pid}.json`);
     const body = { action, switchyard: SWITCHYARD_VERSION, run: runContext(io.env), ...report };
     // Redacted value by value, not as text: masking inside serialised JSON could break its syntax.
-    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .writeFileAtomic */ .Zf)(path, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
+    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_2__/* .writeFileAtomic */ .Zf)(path, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
     return path;
 }
 /** Where the report comes from, when run by GitHub Actions. */

@@ -39438,10 +39438,19 @@ function readActionInputs(io, action, table) {
     const fromFile = configPath
         ? loadConfigSection((0,external_node_path_namespaceObject.resolve)(configPath), action, environment, io.env)
         : new Map();
+    const shared = new Map();
+    const sharedSection = (other) => {
+        if (!configPath)
+            return new Map();
+        let section = shared.get(other);
+        if (!section)
+            shared.set(other, (section = loadConfigSection((0,external_node_path_namespaceObject.resolve)(configPath), other, environment, io.env)));
+        return section;
+    };
     const chosen = new Map();
     for (const [name, def] of Object.entries(table)) {
         const given = io.getInput(name);
-        const file = fromFile.get(name);
+        const file = fromFile.get(name) ?? (def.sharedWith ? sharedSection(def.sharedWith).get(name) : undefined);
         const raw = given || file?.raw || def.default || '';
         // Values from switchyard.yml (after `${VAR}` interpolation) are secrets as much as inputs are.
         if (!given)
@@ -42563,13 +42572,14 @@ function io_memoryIO(options) {
     return { io, recorded };
 }
 
-;// CONCATENATED MODULE: external "node:fs/promises"
-const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./actions/core/src/atomic-write.ts
+
 
 
 
@@ -42616,6 +42626,38 @@ async function writeTemporaryBeside(file, data, options = {}) {
         throw error;
     }
 }
+/**
+ * `mkdir -p` that cannot hang. Node's recursive mkdir loops forever where the system answers
+ * ENOENT for a folder whose parent exists (under /proc or /sys: `store: local:/proc/x` spun a
+ * core and ignored SIGTERM); here each missing folder is made in turn, and that ENOENT is an error.
+ */
+async function makeDirectory(directory) {
+    const missing = [];
+    for (let at = (0,external_node_path_namespaceObject.resolve)(directory);;) {
+        try {
+            await (0,external_node_fs_promises_namespaceObject.stat)(at);
+            break;
+        }
+        catch (error) {
+            if (errorCode(error) !== 'ENOENT')
+                throw error;
+            missing.unshift(at);
+            const parent = (0,external_node_path_namespaceObject.dirname)(at);
+            if (parent === at)
+                break;
+            at = parent;
+        }
+    }
+    for (const folder of missing) {
+        try {
+            await (0,external_node_fs_promises_namespaceObject.mkdir)(folder);
+        }
+        catch (error) {
+            if (errorCode(error) !== 'EEXIST')
+                throw error;
+        }
+    }
+}
 /** Makes a rename durable. Some platforms cannot open a directory: the rename is then as durable as it gets. */
 async function syncDirectory(directory) {
     let handle;
@@ -42651,7 +42693,6 @@ async function writeFileAtomic(file, data, options = {}) {
 
 
 
-
 const SWITCHYARD_VERSION = '0.1.0';
 /**
  * Writes an action's JSON report under RUNNER_TEMP (or the system temp dir) and returns its path,
@@ -42659,7 +42700,7 @@ const SWITCHYARD_VERSION = '0.1.0';
  */
 async function writeReport(io, action, report) {
     const dir = (0,external_node_path_namespaceObject.join)(io.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'switchyard');
-    await (0,external_node_fs_promises_namespaceObject.mkdir)(dir, { recursive: true });
+    await makeDirectory(dir);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const path = (0,external_node_path_namespaceObject.join)(dir, `${action}-${stamp}-${process.pid}.json`);
     const body = { action, switchyard: SWITCHYARD_VERSION, run: runContext(io.env), ...report };

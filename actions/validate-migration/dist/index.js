@@ -30876,6 +30876,7 @@ module.exports = {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Oh: () => (/* binding */ makeDirectory),
 /* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
 /* harmony export */   zR: () => (/* binding */ syncDirectory)
 /* harmony export */ });
@@ -30886,6 +30887,8 @@ module.exports = {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(93370);
+
 
 
 
@@ -30930,6 +30933,38 @@ async function writeTemporaryBeside(file, data, options = {}) {
         await handle?.close().catch(() => { });
         await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(temporary, { force: true });
         throw error;
+    }
+}
+/**
+ * `mkdir -p` that cannot hang. Node's recursive mkdir loops forever where the system answers
+ * ENOENT for a folder whose parent exists (under /proc or /sys: `store: local:/proc/x` spun a
+ * core and ignored SIGTERM); here each missing folder is made in turn, and that ENOENT is an error.
+ */
+async function makeDirectory(directory) {
+    const missing = [];
+    for (let at = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.resolve)(directory);;) {
+        try {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(at);
+            break;
+        }
+        catch (error) {
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) !== 'ENOENT')
+                throw error;
+            missing.unshift(at);
+            const parent = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(at);
+            if (parent === at)
+                break;
+            at = parent;
+        }
+    }
+    for (const folder of missing) {
+        try {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdir)(folder);
+        }
+        catch (error) {
+            if ((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorCode */ .CA)(error) !== 'EEXIST')
+                throw error;
+        }
     }
 }
 /** Makes a rename durable. Some platforms cannot open a directory: the rename is then as durable as it gets. */
@@ -31554,7 +31589,10 @@ async function* readTar(input) {
     }
 }
 
+// EXTERNAL MODULE: ./actions/core/src/atomic-write.ts
+var atomic_write = __nccwpck_require__(25006);
 ;// CONCATENATED MODULE: ./actions/core/src/backup/sources/file.ts
+
 
 
 
@@ -32394,7 +32432,7 @@ async function writePlan(open, plan, context, display) {
     const made = new Set();
     const appeared = (final) => new errors/* UserError */.yo(`${display}: ${final} appeared in the target during the restore; it was left as it was and the restore stopped`, 'Restore stopped');
     const changed = () => new errors/* UserError */.yo(`${display}: the backup part changed between the safety check and the restore; nothing more was written to ${plan.target}`, 'Restore stopped');
-    await external_node_fs_.promises.mkdir(plan.realTarget, { recursive: true });
+    await (0,atomic_write/* makeDirectory */.Oh)(plan.realTarget);
     /** Makes sure every component is a real directory (never a link): the plan said it will be. */
     const directory = async (location) => {
         let current = plan.realTarget;
@@ -34882,7 +34920,7 @@ class LocalStore {
     async reserve(id, owner) {
         const folder = await this.folder(id, false);
         try {
-            await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.mkdir(this.dir, { recursive: true });
+            await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .makeDirectory */ .Oh)(this.dir);
             // Not recursive: EEXIST is the answer "taken", decided by the file system for both runs.
             await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.mkdir(folder);
         }
@@ -35068,7 +35106,7 @@ class LocalStore {
         const folder = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.dir, id);
         if (create) {
             try {
-                await node_fs__WEBPACK_IMPORTED_MODULE_1__.promises.mkdir(folder, { recursive: true });
+                await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .makeDirectory */ .Oh)(folder);
             }
             catch (error) {
                 throw this.failure(error, `create ${folder}`);
@@ -36393,14 +36431,11 @@ function formatCommand(argv) {
 /* harmony export */   O: () => (/* binding */ SWITCHYARD_VERSION),
 /* harmony export */   u: () => (/* binding */ writeReport)
 /* harmony export */ });
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(48161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(25006);
-
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _atomic_write_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(25006);
 
 
 
@@ -36410,13 +36445,13 @@ const SWITCHYARD_VERSION = '0.1.0';
  * which the action sets as its `report` output. Secrets are redacted like every other output.
  */
 async function writeReport(io, action, report) {
-    const dir = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(io.env.RUNNER_TEMP || (0,node_os__WEBPACK_IMPORTED_MODULE_1__.tmpdir)(), 'switchyard');
-    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.mkdir)(dir, { recursive: true });
+    const dir = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(io.env.RUNNER_TEMP || (0,node_os__WEBPACK_IMPORTED_MODULE_0__.tmpdir)(), 'switchyard');
+    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_2__/* .makeDirectory */ .Oh)(dir);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const path = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(dir, `${action}-${stamp}-${process.pid}.json`);
+    const path = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, `${action}-${stamp}-${process.pid}.json`);
     const body = { action, switchyard: SWITCHYARD_VERSION, run: runContext(io.env), ...report };
     // Redacted value by value, not as text: masking inside serialised JSON could break its syntax.
-    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_3__/* .writeFileAtomic */ .Zf)(path, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
+    await (0,_atomic_write_js__WEBPACK_IMPORTED_MODULE_2__/* .writeFileAtomic */ .Zf)(path, JSON.stringify(io.secrets.redactDeep(body), null, 2) + '\n');
     return path;
 }
 /** Where the report comes from, when run by GitHub Actions. */
@@ -36937,10 +36972,19 @@ function readActionInputs(io, action, table) {
     const fromFile = configPath
         ? loadConfigSection((0,external_node_path_.resolve)(configPath), action, environment, io.env)
         : new Map();
+    const shared = new Map();
+    const sharedSection = (other) => {
+        if (!configPath)
+            return new Map();
+        let section = shared.get(other);
+        if (!section)
+            shared.set(other, (section = loadConfigSection((0,external_node_path_.resolve)(configPath), other, environment, io.env)));
+        return section;
+    };
     const chosen = new Map();
     for (const [name, def] of Object.entries(table)) {
         const given = io.getInput(name);
-        const file = fromFile.get(name);
+        const file = fromFile.get(name) ?? (def.sharedWith ? sharedSection(def.sharedWith).get(name) : undefined);
         const raw = given || file?.raw || def.default || '';
         // Values from switchyard.yml (after `${VAR}` interpolation) are secrets as much as inputs are.
         if (!given)
@@ -41625,7 +41669,10 @@ const validateMigrationInputs = {
         check: postgresUrlProblem,
     }),
     'tracking-schema': (0,src_inputs/* text */.Qq)('run, rehearse: the schema of the switchyard_migrations table, which records each file applied (its sha256, when, how long, by whom); created when missing.', { default: 'public', example: 'switchyard', check: identifierProblem }),
-    store: (0,src_inputs/* parsedBy */.f3)("run: where the backup taken before the first file goes (the backup action's store: local:DIR, actions-cache or artifact); rehearse: where it finds the latest backup to restore.", parseStoreSpec, { default: 'local:.switchyard/backups', example: 'local:/var/backups/switchyard' }),
+    store: {
+        ...(0,src_inputs/* parsedBy */.f3)("run: where the backup taken before the first file goes (the backup action's store: local:DIR, actions-cache or artifact); rehearse: where it finds the latest backup to restore. In switchyard.yml, the backup section's store when this section names none.", parseStoreSpec, { default: 'local:.switchyard/backups', example: 'local:/var/backups/switchyard' }),
+        sharedWith: 'backup',
+    },
     backup: (0,src_inputs/* boolean */.zM)('run: back up database-url before the first pending file (false skips it, with a warning: a failure then cannot be undone).', { default: 'true' }),
     'restore-on-failure': (0,src_inputs/* boolean */.zM)('run: when a file fails after earlier files (or a statement outside a transaction) changed the database, restore it from the backup.', { default: 'true' }),
     'lock-timeout': (0,src_inputs/* duration */.p0)('run, rehearse: the longest a statement waits for a lock before it fails (lock_timeout, set in each transaction): a migration queued behind a long query stalls every query queued behind it.', { default: '5s', min: 1 }),
@@ -41937,7 +41984,6 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 
 
 
-
 const DOCS = 'https://github.com/switchyard-actions/switchyard/blob/main/docs/rules';
 /**
  * The violations as a SARIF 2.1.0 log, for GitHub code scanning
@@ -41998,7 +42044,7 @@ function sarifLog(violations) {
 /** Writes the SARIF file beside the report, and returns its path. */
 async function writeSarif(violations, env) {
     const dir = (0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'switchyard');
-    await (0,promises_.mkdir)(dir, { recursive: true });
+    await (0,atomic_write/* makeDirectory */.Oh)(dir);
     const path = (0,external_node_path_.join)(dir, `validate-migration-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.sarif`);
     await (0,atomic_write/* writeFileAtomic */.Zf)(path, JSON.stringify(sarifLog(violations), null, 2) + '\n');
     return path;
@@ -43801,6 +43847,18 @@ function positionIn(statement, errorPosition) {
         return { line: statement.start.line, column: statement.start.column + [...before].length };
     return { line: statement.start.line + lines.length - 1, column: [...(lines.at(-1) ?? '')].length + 1 };
 }
+/**
+ * Where an error inside a DO block is: PL/pgSQL counts lines from its body's first line (the one
+ * its opening $$ is on), and says which in the error's context ("inline_code_block line 3").
+ */
+function positionInBlock(statement, where) {
+    const line = /inline_code_block line (\d+)/.exec(where ?? '')?.[1];
+    const opening = /\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(statement.text);
+    if (statement.kind !== 'DoStmt' || !line || !opening)
+        return undefined;
+    const before = statement.text.slice(0, opening.index).split('\n').length - 1;
+    return { line: statement.start.line + before + Number(line) - 1, column: 1 };
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/run/tracking.ts
 /** The table that records what run applied: one row per file. */
@@ -44174,7 +44232,8 @@ class MigrationRun {
             ]
                 .filter(Boolean)
                 .join('. ');
-            throw new StatementFailed(file.file, positionIn(statement, Number(details.position) || undefined), statement.text, this.secrets.redact(said), details.code);
+            throw new StatementFailed(file.file, positionInBlock(statement, details.where) ??
+                positionIn(statement, Number(details.position) || undefined), statement.text, this.secrets.redact(said), details.code);
         }
     }
     failedStatement(file, error, how = {}) {
@@ -44558,7 +44617,7 @@ class Rehearsal {
                 this.result.valid = false;
             for (const violation of this.result.violations)
                 this.log(`✗ ${violation.query.replace(/\s+/g, ' ').slice(0, 160)}${violation.calls !== undefined ? ` (${violation.calls} calls)` : ''}: ${violation.error}`);
-            this.log(`${(0,src_summary/* count */.U9)(checked.length - after.size, 'statement')} of ${checked.length} still prepare after the migration${after.size ? `; ${after.size} no longer do: the old code would fail with them during the shift` : ''}`);
+            this.log(`${(0,src_summary/* count */.U9)(checked.length - after.size, 'statement')} of ${checked.length} still ${checked.length - after.size === 1 ? 'prepares' : 'prepare'} after the migration${after.size ? `; ${after.size} no longer ${after.size === 1 ? 'does' : 'do'}: the old code would fail with them during the shift` : ''}`);
             return this.finish();
         }
         catch (error) {
@@ -45650,7 +45709,7 @@ async function takeSnapshot(inputs, deps) {
             io.info(`  ${pattern.pattern}: ${pattern.keys} keys, ${pattern.withTtl} with a TTL`);
     }
     const target = external_node_path_default().resolve(cwd, inputs.snapshot || external_node_path_default().join('.switchyard', 'snapshots', `${takenAt.replace(/[:.]/g, '-')}.json`));
-    await (0,promises_.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+    await (0,atomic_write/* makeDirectory */.Oh)(external_node_path_default().dirname(target));
     await (0,atomic_write/* writeFileAtomic */.Zf)(target, JSON.stringify(io.secrets.redactDeep(snapshot), null, 2) + '\n');
     io.info(`snapshot written to ${target}`);
     return { command: 'snapshot', valid: true, path: target, snapshot };
@@ -45940,7 +45999,7 @@ const validateMigrationAction = defineAction({
             whenFailed: () => '[]',
         },
         phase: {
-            description: 'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise. run: the same, of the files it applied and kept (none after a restore); the deploy input migration-phase takes it.',
+            description: 'lint: contract when a checked file is a contract-phase migration (-- switchyard: contract: traffic must not roll back across it), expand when the files change the schema, none otherwise. run: the same, of the files it applied and kept (none after a restore); the deploy input migration-phase takes it. Empty when the run ended before a result (a refused input).',
             value: (result) => (result.command === 'lint' || result.command === 'run' ? result.phase : ''),
         },
         applied: {
