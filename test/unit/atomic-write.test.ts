@@ -40,7 +40,7 @@ describe('makeDirectory', () => {
   });
 
   it('refuses a path through a file', async () => {
-    const { folder, file } = fresh();
+    const { file } = fresh();
     writeFileSync(file, 'x');
     await expect(makeDirectory(join(file, 'sub'))).rejects.toMatchObject({ code: 'ENOTDIR' });
   });
