@@ -124,6 +124,8 @@ async function startPostgresOnce(opts: PostgresOptions): Promise<RunningPostgres
         `password=${password}`,
         '-v',
         `database=${database}`,
+        '-v',
+        `superuser_password=${opts.superuserPassword ?? ''}`,
         '-h',
         dir,
         '-p',
@@ -139,9 +141,7 @@ async function startPostgresOnce(opts: PostgresOptions): Promise<RunningPostgres
         input: [
           `CREATE ROLE :"user" LOGIN ${opts.createDb ? 'CREATEDB ' : ''}PASSWORD :'password';`,
           'CREATE DATABASE :"database" OWNER :"user";',
-          ...(opts.superuserPassword
-            ? [`ALTER ROLE postgres PASSWORD '${opts.superuserPassword.replaceAll("'", "''")}';`]
-            : []),
+          ...(opts.superuserPassword ? ["ALTER ROLE postgres PASSWORD :'superuser_password';"] : []),
           ...(opts.extensions?.length
             ? [
                 '\\c :"database"',

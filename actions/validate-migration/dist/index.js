@@ -32608,15 +32608,18 @@ function sourceKindNamed(kind) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   JA: () => (/* binding */ withoutExtensions),
+/* harmony export */   Od: () => (/* binding */ restoreCommand),
 /* harmony export */   Rk: () => (/* binding */ defaultClientDirs),
 /* harmony export */   g2: () => (/* binding */ findClients),
 /* harmony export */   jk: () => (/* binding */ serverMajor),
 /* harmony export */   ky: () => (/* binding */ requireDumpVersion),
 /* harmony export */   n1: () => (/* binding */ postgresSourceKind),
 /* harmony export */   q0: () => (/* binding */ connectionEnv),
-/* harmony export */   rG: () => (/* binding */ createPostgresSource)
+/* harmony export */   rG: () => (/* binding */ createPostgresSource),
+/* harmony export */   v4: () => (/* binding */ quoteIdent)
 /* harmony export */ });
-/* unused harmony exports parseClientVersion, selectTables, postgresPatterns, namePattern, tableName, dumpCommand, restoreCommand, parseArchiveList, withoutExtensions */
+/* unused harmony exports parseClientVersion, selectTables, postgresPatterns, namePattern, tableName, dumpCommand, parseArchiveList */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
@@ -43570,6 +43573,11 @@ async function closeAll(sources) {
 
 
 const storeText = (store) => (store.kind === 'local' ? `local:${store.dir}` : store.kind);
+/** The backup settings validate-migration's inputs name. */
+const backupSettingsOf = (inputs) => ({
+    store: inputs.store,
+    githubToken: inputs['github-token'],
+});
 function backupCommand(command, url, settings, deps, extra = {}) {
     const inputs = (0,src_inputs/* inputValues */.tq)(backupInputs, {
         command,
@@ -43861,14 +43869,14 @@ function positionInBlock(statement, where) {
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/migrations/run/tracking.ts
+
 /** The table that records what run applied: one row per file. */
 const TRACKING_TABLE = 'switchyard_migrations';
-const quoteIdent = (name) => `"${name.replaceAll('"', '""')}"`;
 /** schema.switchyard_migrations, quoted. */
-const trackingTable = (schema) => `${quoteIdent(schema)}.${TRACKING_TABLE}`;
+const trackingTable = (schema) => `${(0,postgres/* quoteIdent */.v4)(schema)}.${TRACKING_TABLE}`;
 /** Creates the schema and the table when missing. */
 async function ensureTrackingTable(client, schema) {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${(0,postgres/* quoteIdent */.v4)(schema)}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${trackingTable(schema)} (
        file text PRIMARY KEY,
        sha256 text NOT NULL,
@@ -43881,7 +43889,7 @@ async function ensureTrackingTable(client, schema) {
 /** Whether the table exists (rehearse and a first run read none without creating it). */
 async function trackingTableExists(client, schema) {
     const found = await client.query(`SELECT to_regclass($1) IS NOT NULL AS found`, [
-        `${quoteIdent(schema)}.${TRACKING_TABLE}`,
+        `${(0,postgres/* quoteIdent */.v4)(schema)}.${TRACKING_TABLE}`,
     ]);
     return Boolean(found.rows[0]?.found);
 }
@@ -43937,7 +43945,7 @@ class MigrationRun {
     started;
     client;
     result;
-    /** This run changed the database outside a transaction still open. */
+    /** Something of this run is in the database: a committed transaction, or a statement run outside one. */
     changed = false;
     /** switchyard_migrations exists (committed). */
     tracked = false;
@@ -44124,14 +44132,11 @@ class MigrationRun {
             inputs['restore-on-failure']
                 ? fingerprint(this.url, this.requireClient(), deps.runner, deps.io.env)
                 : undefined,
-            backUp(this.url, this.backupSettings(), deps),
+            backUp(this.url, backupSettingsOf(this.inputs), deps),
         ]);
         this.result.backupId = backupId;
         this.log(`backup ${backupId} taken (the way back if a file fails)`);
         return { objects, fingerprint: before };
-    }
-    backupSettings() {
-        return { store: this.inputs.store, githubToken: this.inputs['github-token'] };
     }
     async applyAll(files) {
         for (const file of files) {
@@ -44170,6 +44175,8 @@ class MigrationRun {
                     if (last)
                         await recordApplied(this.requireClient(), schema, entry(this.deps.clock.now() - started));
                     await this.query('COMMIT');
+                    // What a later file or check fails after, the restore has to undo.
+                    this.changed = true;
                     this.tracked = true;
                 }
                 catch (error) {
@@ -44198,14 +44205,10 @@ class MigrationRun {
                     return this.failedStatement(file, error, { outsideTransaction: true });
                 }
             }
-            // What a later file or check fails after, the restore has to undo.
-            if (step.inTransaction && !last)
-                this.changed = true;
         }
         // A file's own SET (search_path, statement_timeout…) outlives its transaction: not into the next file.
         await this.query('RESET ALL');
         const durationMs = Math.round(this.deps.clock.now() - started);
-        this.changed = true;
         this.result.applied.push({
             file: file.file,
             sha256: file.sha256,
@@ -44256,7 +44259,6 @@ class MigrationRun {
     /** After a failure: restore when the database changed and a backup allows it, then prove it. */
     async recover(before) {
         const { inputs, result } = this;
-        result.changed = this.changed;
         if (this.options.rehearsal)
             return;
         if (!this.changed) {
@@ -44286,7 +44288,7 @@ class MigrationRun {
                 io: { ...this.deps.io, env: { ...this.deps.io.env, PGAPPNAME: application } },
             };
             await this.withLockRetries('pg_restore', async () => {
-                const outcome = await watchingLocks(this.requireClient(), application, inputs['lock-timeout'], () => restoreBackup(this.url, id, this.backupSettings(), deps, { mode: 'replace' }));
+                const outcome = await watchingLocks(this.requireClient(), application, inputs['lock-timeout'], () => restoreBackup(this.url, id, backupSettingsOf(this.inputs), deps, { mode: 'replace' }));
                 if (outcome.error === undefined)
                     return outcome.value;
                 throw outcome.cancelledForLock ? new LockWaitCancelled((0,src_errors/* messageOf */.bD)(outcome.error)) : outcome.error;
@@ -44358,7 +44360,7 @@ class MigrationRun {
         const { result } = this;
         const phases = result.applied.map((each) => each.phase);
         result.phase = phases.includes('contract') ? 'contract' : phases.includes('expand') ? 'expand' : 'none';
-        result.changed ||= this.changed && result.failures.length > 0;
+        result.changed = this.changed && result.failures.length > 0;
         result.durationMs = Math.round(this.deps.clock.now() - this.started);
         if (result.valid && result.applied.length > 0)
             this.log(`${(0,src_summary/* count */.U9)(result.applied.length, 'file')} applied in ${(0,src_summary/* formatMs */._V)(result.durationMs)}; phase ${result.phase}${result.backupId ? `; backup ${result.backupId}` : ''}`);
@@ -44507,7 +44509,7 @@ const comparable = (dump) => dump
     .filter((line) => !/ OWNER TO |^(GRANT|REVOKE) |pg_stat_statements/.test(line))
     .join('\n');
 /** pg_stat_statements only a superuser may create; it is monitoring, nothing of the application needs it in the copy. */
-const LEFT_OUT_OF_COPY = /\bEXTENSION\s+(-\s+)?pg_stat_statements\b/;
+const LEFT_OUT_OF_COPY = ['pg_stat_statements'];
 /**
  * validate-migration rehearse: a scratch copy of the live database, the pending migrations applied
  * to it with run's machinery, and every statement the live database runs prepared there — before
@@ -44554,6 +44556,16 @@ class Rehearsal {
     }
     log(line) {
         this.deps.io.info(line);
+    }
+    /** The live database, only ever read. */
+    async connectLive() {
+        const live = await (0,drivers/* connectPostgres */.Mq)(this.liveUrl, {
+            input: 'database-url',
+            application: 'switchyard-rehearse',
+            secrets: this.secrets,
+        });
+        await live.query('SET default_transaction_read_only = on');
+        return live;
     }
     scratchUrl() {
         const url = new URL(this.adminUrl);
@@ -44642,14 +44654,9 @@ class Rehearsal {
     }
     /** The live database's statements (read only) and queries-file's. */
     async readQueries() {
-        const live = await (0,drivers/* connectPostgres */.Mq)(this.liveUrl, {
-            input: 'database-url',
-            application: 'switchyard-rehearse',
-            secrets: this.secrets,
-        });
+        const live = await this.connectLive();
         const queries = [];
         try {
-            await live.query('SET default_transaction_read_only = on');
             const advice = await statementsAvailability(live);
             this.result.pgStatStatements = { available: !advice, ...(advice ? { advice } : {}) };
             if (advice) {
@@ -44705,17 +44712,12 @@ class Rehearsal {
      */
     async copyIsCurrent(scratch) {
         const schema = this.inputs['tracking-schema'];
-        const live = await (0,drivers/* connectPostgres */.Mq)(this.liveUrl, {
-            input: 'database-url',
-            application: 'switchyard-rehearse',
-            secrets: this.secrets,
-        });
+        const live = await this.connectLive();
         const { runner } = this.deps;
         const env = this.deps.io.env;
         let liveSchema;
         let liveApplied;
         try {
-            await live.query('SET default_transaction_read_only = on');
             liveSchema = comparable(await schemaDump(this.liveUrl, live, runner, env));
             liveApplied = (await trackingTableExists(live, schema))
                 ? [...(await readApplied(live, schema)).keys()]
@@ -44747,10 +44749,10 @@ class Rehearsal {
         if (this.inputs['schema-only'])
             await this.copySchema();
         else {
-            const id = await latestBackupOf(this.liveUrl, this.restoreSettings(), this.deps);
+            const id = await latestBackupOf(this.liveUrl, backupSettingsOf(this.inputs), this.deps);
             if (!id)
-                throw new src_errors/* UserError */.yo(`rehearse found no backup of ${this.result.database} in ${this.storeText()}: take one with the backup action first (the workflow's backup job does), or use schema-only: true`, 'rehearse');
-            const outcome = await restoreBackup(this.liveUrl, id, this.restoreSettings(), this.deps, {
+                throw new src_errors/* UserError */.yo(`rehearse found no backup of ${this.result.database} in ${storeText(this.inputs.store)}: take one with the backup action first (the workflow's backup job does), or use schema-only: true`, 'rehearse');
+            const outcome = await restoreBackup(this.liveUrl, id, backupSettingsOf(this.inputs), this.deps, {
                 mode: 'fail-if-exists',
                 target: this.scratchUrl(),
             }).catch((error) => {
@@ -44765,23 +44767,12 @@ class Rehearsal {
         }
         this.log(`copy ready in ${(0,src_summary/* formatMs */._V)(this.deps.clock.now() - started)} (${this.result.copy.kind === 'backup' ? `backup ${this.result.copy.id}` : 'schema only'})`);
     }
-    storeText() {
-        const { store } = this.inputs;
-        return store.kind === 'local' ? `local:${store.dir}` : store.kind;
-    }
-    restoreSettings() {
-        return { store: this.inputs.store, githubToken: this.inputs['github-token'] };
-    }
     /** pg_dump --schema-only of the live database (and the rows of switchyard_migrations) into the copy. */
     async copySchema() {
         const { runner } = this.deps;
         const env = this.deps.io.env;
         const dir = await (0,promises_.mkdtemp)(external_node_path_default().join(env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'switchyard-rehearse-'));
-        const live = await (0,drivers/* connectPostgres */.Mq)(this.liveUrl, {
-            input: 'database-url',
-            application: 'switchyard-rehearse',
-            secrets: this.secrets,
-        });
+        const live = await this.connectLive();
         try {
             const pgDump = await pgDumpFor(live, runner, env, this.liveUrl);
             const tracked = await trackingTableExists(live, this.inputs['tracking-schema']);
@@ -44804,22 +44795,13 @@ class Rehearsal {
             await step([pgDump, '--schema-only', '--format=custom', '--no-password', `--file=${schemaFile}`], liveEnv, 'pg_dump --schema-only');
             const list = await step([pgRestore.path, '--list', schemaFile], env, 'pg_restore --list');
             const listFile = external_node_path_default().join(dir, 'schema.list');
-            await (0,promises_.writeFile)(listFile, list
-                .split('\n')
-                .filter((line) => !LEFT_OUT_OF_COPY.test(line))
-                .join('\n'));
-            const restore = (file, extra) => [
-                pgRestore.path,
-                '--no-password',
-                '--no-owner',
-                '--no-privileges',
-                '--exit-on-error',
-                '--single-transaction',
-                ...extra,
-                `--dbname=${this.scratchName}`,
+            await (0,promises_.writeFile)(listFile, (0,postgres/* withoutExtensions */.JA)(list, LEFT_OUT_OF_COPY));
+            // As the backup source restores into another database, reading a file instead of stdin.
+            const restore = (file, list) => [
+                ...(0,postgres/* restoreCommand */.Od)(pgRestore.path, 'fail-if-exists', this.scratchName, false, list),
                 file,
             ];
-            await step(restore(schemaFile, [`--use-list=${listFile}`]), scratchEnv, 'pg_restore of the schema');
+            await step(restore(schemaFile, listFile), scratchEnv, 'pg_restore of the schema');
             if (tracked) {
                 const trackingFile = external_node_path_default().join(dir, 'tracking.dump');
                 await step([
@@ -44830,7 +44812,7 @@ class Rehearsal {
                     `--table=${trackingTable(this.inputs['tracking-schema'])}`,
                     `--file=${trackingFile}`,
                 ], liveEnv, 'pg_dump of switchyard_migrations');
-                await step(restore(trackingFile, []), scratchEnv, 'pg_restore of switchyard_migrations');
+                await step(restore(trackingFile), scratchEnv, 'pg_restore of switchyard_migrations');
             }
         }
         finally {
@@ -45974,6 +45956,8 @@ function renderLintSummary(result) {
 /** About 800 bytes each: 500 stay well under GitHub's 1 MB for a job's outputs. */
 const MAX_OUTPUT_VIOLATIONS = 500;
 const lintOnly = (result, value) => (result.command === 'lint' ? value(result) : undefined);
+/** A run or rehearse failure as its annotation: the SQLSTATE is in the message already. */
+const failureAnnotation = ({ code: _code, ...failure }) => failure;
 const rehearsalAnnotation = (violation) => ({
     message: `the old code's statement "${violation.query.replace(/\s+/g, ' ').slice(0, 200)}"${violation.calls !== undefined ? ` (${violation.calls} calls)` : ''} no longer prepares after the migration: ${violation.error}. Blue would fail with it during the shift: keep what it reads (expand now, contract in a later deploy)`,
     title: 'rehearse',
@@ -46064,12 +46048,9 @@ const validateMigrationAction = defineAction({
             : result.command === 'lint'
                 ? result.violations.filter((v) => v.severity === 'error').map(annotationOf)
                 : result.command === 'run'
-                    ? result.failures.map(({ code: _code, ...failure }) => failure)
+                    ? result.failures.map(failureAnnotation)
                     : result.command === 'rehearse'
-                        ? [
-                            ...result.failures.map(({ code: _code, ...failure }) => failure),
-                            ...result.violations.map(rehearsalAnnotation),
-                        ]
+                        ? [...result.failures.map(failureAnnotation), ...result.violations.map(rehearsalAnnotation)]
                         : undefined,
 });
 const run = (io = githubIO()) => runAction(validateMigrationAction, io);

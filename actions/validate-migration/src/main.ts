@@ -3,6 +3,7 @@ import { validateMigration, type ValidateMigrationResult } from '../../core/src/
 import { validateMigrationInputs } from '../../core/src/migrations/inputs.js';
 import { annotationOf } from '../../core/src/migrations/lint.js';
 import type { RehearsalViolation } from '../../core/src/migrations/rehearse/rehearse.js';
+import type { RunFailure } from '../../core/src/migrations/run/run.js';
 import {
   renderCompareSummary,
   renderParitySummary,
@@ -19,6 +20,9 @@ const lintOnly = <T>(
   result: ValidateMigrationResult,
   value: (lint: Extract<ValidateMigrationResult, { command: 'lint' }>) => T,
 ) => (result.command === 'lint' ? value(result) : undefined);
+
+/** A run or rehearse failure as its annotation: the SQLSTATE is in the message already. */
+const failureAnnotation = ({ code: _code, ...failure }: RunFailure) => failure;
 
 const rehearsalAnnotation = (violation: RehearsalViolation) => ({
   message: `the old code's statement "${violation.query.replace(/\s+/g, ' ').slice(0, 200)}"${violation.calls !== undefined ? ` (${violation.calls} calls)` : ''} no longer prepares after the migration: ${violation.error}. Blue would fail with it during the shift: keep what it reads (expand now, contract in a later deploy)`,
@@ -124,12 +128,9 @@ export const validateMigrationAction = defineAction({
         : result.command === 'lint'
           ? result.violations.filter((v) => v.severity === 'error').map(annotationOf)
           : result.command === 'run'
-            ? result.failures.map(({ code: _code, ...failure }) => failure)
+            ? result.failures.map(failureAnnotation)
             : result.command === 'rehearse'
-              ? [
-                  ...result.failures.map(({ code: _code, ...failure }) => failure),
-                  ...result.violations.map(rehearsalAnnotation),
-                ]
+              ? [...result.failures.map(failureAnnotation), ...result.violations.map(rehearsalAnnotation)]
               : undefined,
 });
 

@@ -796,7 +796,7 @@ function identName(part: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(part) ? part : quoteIdent(part);
 }
 
-function quoteIdent(part: string): string {
+export function quoteIdent(part: string): string {
   return `"${part.replaceAll('"', '""')}"`;
 }
 

@@ -4,7 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { ActionDeps } from '../../action.js';
-import { connectionEnv, defaultClientDirs, findClients } from '../../backup/sources/postgres.js';
+import {
+  connectionEnv,
+  defaultClientDirs,
+  findClients,
+  restoreCommand,
+  withoutExtensions,
+} from '../../backup/sources/postgres.js';
 import { connectPostgres } from '../../drivers.js';
 import { InputError, messageOf, UserError } from '../../errors.js';
 import { redactUrl, Secrets } from '../../mask.js';
@@ -12,7 +18,7 @@ import { outputTail } from '../../process.js';
 import { count, formatMs } from '../../summary.js';
 import type { ValidateMigrationInputs } from '../inputs.js';
 import { pgDumpFor, schemaDump } from '../run/fingerprint.js';
-import { latestBackupOf, restoreBackup } from '../run/restore.js';
+import { backupSettingsOf, latestBackupOf, restoreBackup, storeText } from '../run/restore.js';
 import { MigrationRun, type AppliedEntry, type RunFailure } from '../run/run.js';
 import { readApplied, trackingTable, trackingTableExists } from '../run/tracking.js';
 import {
@@ -67,7 +73,7 @@ const comparable = (dump: string) =>
     .join('\n');
 
 /** pg_stat_statements only a superuser may create; it is monitoring, nothing of the application needs it in the copy. */
-const LEFT_OUT_OF_COPY = /\bEXTENSION\s+(-\s+)?pg_stat_statements\b/;
+const LEFT_OUT_OF_COPY = ['pg_stat_statements'];
 
 /**
  * validate-migration rehearse: a scratch copy of the live database, the pending migrations applied
@@ -119,6 +125,17 @@ export class Rehearsal {
 
   private log(line: string): void {
     this.deps.io.info(line);
+  }
+
+  /** The live database, only ever read. */
+  private async connectLive(): Promise<pg.Client> {
+    const live = await connectPostgres(this.liveUrl, {
+      input: 'database-url',
+      application: 'switchyard-rehearse',
+      secrets: this.secrets,
+    });
+    await live.query('SET default_transaction_read_only = on');
+    return live;
   }
 
   private scratchUrl(): string {
@@ -216,14 +233,9 @@ export class Rehearsal {
 
   /** The live database's statements (read only) and queries-file's. */
   private async readQueries(): Promise<AppQuery[]> {
-    const live = await connectPostgres(this.liveUrl, {
-      input: 'database-url',
-      application: 'switchyard-rehearse',
-      secrets: this.secrets,
-    });
+    const live = await this.connectLive();
     const queries: AppQuery[] = [];
     try {
-      await live.query('SET default_transaction_read_only = on');
       const advice = await statementsAvailability(live);
       this.result.pgStatStatements = { available: !advice, ...(advice ? { advice } : {}) };
       if (advice) {
@@ -290,17 +302,12 @@ export class Rehearsal {
    */
   private async copyIsCurrent(scratch: pg.Client): Promise<boolean> {
     const schema = this.inputs['tracking-schema'];
-    const live = await connectPostgres(this.liveUrl, {
-      input: 'database-url',
-      application: 'switchyard-rehearse',
-      secrets: this.secrets,
-    });
+    const live = await this.connectLive();
     const { runner } = this.deps;
     const env = this.deps.io.env;
     let liveSchema: string;
     let liveApplied: string[];
     try {
-      await live.query('SET default_transaction_read_only = on');
       liveSchema = comparable(await schemaDump(this.liveUrl, live, runner, env));
       liveApplied = (await trackingTableExists(live, schema))
         ? [...(await readApplied(live, schema)).keys()]
@@ -333,13 +340,13 @@ export class Rehearsal {
     const started = this.deps.clock.now();
     if (this.inputs['schema-only']) await this.copySchema();
     else {
-      const id = await latestBackupOf(this.liveUrl, this.restoreSettings(), this.deps);
+      const id = await latestBackupOf(this.liveUrl, backupSettingsOf(this.inputs), this.deps);
       if (!id)
         throw new UserError(
-          `rehearse found no backup of ${this.result.database} in ${this.storeText()}: take one with the backup action first (the workflow's backup job does), or use schema-only: true`,
+          `rehearse found no backup of ${this.result.database} in ${storeText(this.inputs.store)}: take one with the backup action first (the workflow's backup job does), or use schema-only: true`,
           'rehearse',
         );
-      const outcome = await restoreBackup(this.liveUrl, id, this.restoreSettings(), this.deps, {
+      const outcome = await restoreBackup(this.liveUrl, id, backupSettingsOf(this.inputs), this.deps, {
         mode: 'fail-if-exists',
         target: this.scratchUrl(),
       }).catch((error: unknown) => {
@@ -362,25 +369,12 @@ export class Rehearsal {
     );
   }
 
-  private storeText(): string {
-    const { store } = this.inputs;
-    return store.kind === 'local' ? `local:${store.dir}` : store.kind;
-  }
-
-  private restoreSettings() {
-    return { store: this.inputs.store, githubToken: this.inputs['github-token'] };
-  }
-
   /** pg_dump --schema-only of the live database (and the rows of switchyard_migrations) into the copy. */
   private async copySchema(): Promise<void> {
     const { runner } = this.deps;
     const env = this.deps.io.env;
     const dir = await mkdtemp(path.join(env.RUNNER_TEMP || os.tmpdir(), 'switchyard-rehearse-'));
-    const live = await connectPostgres(this.liveUrl, {
-      input: 'database-url',
-      application: 'switchyard-rehearse',
-      secrets: this.secrets,
-    });
+    const live = await this.connectLive();
     try {
       const pgDump = await pgDumpFor(live, runner, env, this.liveUrl);
       const tracked = await trackingTableExists(live, this.inputs['tracking-schema']);
@@ -410,25 +404,13 @@ export class Rehearsal {
       );
       const list = await step([pgRestore.path, '--list', schemaFile], env, 'pg_restore --list');
       const listFile = path.join(dir, 'schema.list');
-      await writeFile(
-        listFile,
-        list
-          .split('\n')
-          .filter((line) => !LEFT_OUT_OF_COPY.test(line))
-          .join('\n'),
-      );
-      const restore = (file: string, extra: string[]) => [
-        pgRestore.path,
-        '--no-password',
-        '--no-owner',
-        '--no-privileges',
-        '--exit-on-error',
-        '--single-transaction',
-        ...extra,
-        `--dbname=${this.scratchName}`,
+      await writeFile(listFile, withoutExtensions(list, LEFT_OUT_OF_COPY));
+      // As the backup source restores into another database, reading a file instead of stdin.
+      const restore = (file: string, list?: string) => [
+        ...restoreCommand(pgRestore.path, 'fail-if-exists', this.scratchName, false, list),
         file,
       ];
-      await step(restore(schemaFile, [`--use-list=${listFile}`]), scratchEnv, 'pg_restore of the schema');
+      await step(restore(schemaFile, listFile), scratchEnv, 'pg_restore of the schema');
       if (tracked) {
         const trackingFile = path.join(dir, 'tracking.dump');
         await step(
@@ -443,7 +425,7 @@ export class Rehearsal {
           liveEnv,
           'pg_dump of switchyard_migrations',
         );
-        await step(restore(trackingFile, []), scratchEnv, 'pg_restore of switchyard_migrations');
+        await step(restore(trackingFile), scratchEnv, 'pg_restore of switchyard_migrations');
       }
     } finally {
       await live.end().catch(() => undefined);

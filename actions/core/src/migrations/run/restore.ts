@@ -4,6 +4,7 @@ import { runBackupCommand, type BackupOutcome } from '../../backup/engine.js';
 import { backupInputs, type StoreSpec } from '../../backup/inputs.js';
 import { createPostgresSource } from '../../backup/sources/postgres.js';
 import { inputValues } from '../../inputs.js';
+import type { ValidateMigrationInputs } from '../inputs.js';
 
 /** How run reaches the backup engine: the store users named, and the GitHub token its stores may need. */
 export interface BackupSettings {
@@ -11,7 +12,13 @@ export interface BackupSettings {
   githubToken?: string;
 }
 
-const storeText = (store: StoreSpec) => (store.kind === 'local' ? `local:${store.dir}` : store.kind);
+export const storeText = (store: StoreSpec) => (store.kind === 'local' ? `local:${store.dir}` : store.kind);
+
+/** The backup settings validate-migration's inputs name. */
+export const backupSettingsOf = (inputs: ValidateMigrationInputs): BackupSettings => ({
+  store: inputs.store,
+  githubToken: inputs['github-token'],
+});
 
 function backupCommand(
   command: 'backup' | 'restore' | 'list',

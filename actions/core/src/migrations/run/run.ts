@@ -22,11 +22,11 @@ import {
 } from './plan.js';
 import {
   backUp,
+  backupSettingsOf,
   dropCreated,
   listObjects,
   restoreBackup,
   watchingLocks,
-  type BackupSettings,
 } from './restore.js';
 import {
   ensureTrackingTable,
@@ -117,7 +117,7 @@ export class MigrationRun {
   private readonly started: number;
   private client?: pg.Client;
   private readonly result: RunResult;
-  /** This run changed the database outside a transaction still open. */
+  /** Something of this run is in the database: a committed transaction, or a statement run outside one. */
   private changed = false;
   /** switchyard_migrations exists (committed). */
   private tracked = false;
@@ -326,15 +326,11 @@ export class MigrationRun {
       inputs['restore-on-failure']
         ? fingerprint(this.url, this.requireClient(), deps.runner, deps.io.env)
         : undefined,
-      backUp(this.url, this.backupSettings(), deps),
+      backUp(this.url, backupSettingsOf(this.inputs), deps),
     ]);
     this.result.backupId = backupId;
     this.log(`backup ${backupId} taken (the way back if a file fails)`);
     return { objects, fingerprint: before };
-  }
-
-  private backupSettings(): BackupSettings {
-    return { store: this.inputs.store, githubToken: this.inputs['github-token'] };
   }
 
   private async applyAll(files: PlannedFile[]): Promise<void> {
@@ -373,6 +369,8 @@ export class MigrationRun {
           for (const statement of step.statements) await this.runStatement(file, statement);
           if (last) await recordApplied(this.requireClient(), schema, entry(this.deps.clock.now() - started));
           await this.query('COMMIT');
+          // What a later file or check fails after, the restore has to undo.
+          this.changed = true;
           this.tracked = true;
         } catch (error) {
           await this.client?.query('ROLLBACK').catch(() => undefined);
@@ -399,13 +397,10 @@ export class MigrationRun {
           return this.failedStatement(file, error, { outsideTransaction: true });
         }
       }
-      // What a later file or check fails after, the restore has to undo.
-      if (step.inTransaction && !last) this.changed = true;
     }
     // A file's own SET (search_path, statement_timeout…) outlives its transaction: not into the next file.
     await this.query('RESET ALL');
     const durationMs = Math.round(this.deps.clock.now() - started);
-    this.changed = true;
     this.result.applied.push({
       file: file.file,
       sha256: file.sha256,
@@ -477,7 +472,6 @@ export class MigrationRun {
     before: { objects: Set<string>; fingerprint?: Fingerprint } | undefined,
   ): Promise<void> {
     const { inputs, result } = this;
-    result.changed = this.changed;
     if (this.options.rehearsal) return;
     if (!this.changed) {
       this.log(
@@ -513,7 +507,7 @@ export class MigrationRun {
       };
       await this.withLockRetries('pg_restore', async () => {
         const outcome = await watchingLocks(this.requireClient(), application, inputs['lock-timeout'], () =>
-          restoreBackup(this.url, id, this.backupSettings(), deps, { mode: 'replace' }),
+          restoreBackup(this.url, id, backupSettingsOf(this.inputs), deps, { mode: 'replace' }),
         );
         if (outcome.error === undefined) return outcome.value;
         throw outcome.cancelledForLock ? new LockWaitCancelled(messageOf(outcome.error)) : outcome.error;
@@ -594,7 +588,7 @@ export class MigrationRun {
     const { result } = this;
     const phases = result.applied.map((each) => each.phase);
     result.phase = phases.includes('contract') ? 'contract' : phases.includes('expand') ? 'expand' : 'none';
-    result.changed ||= this.changed && result.failures.length > 0;
+    result.changed = this.changed && result.failures.length > 0;
     result.durationMs = Math.round(this.deps.clock.now() - this.started);
     if (result.valid && result.applied.length > 0)
       this.log(

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { quoteIdent } from '../../backup/sources/postgres.js';
 
 /** The table that records what run applied: one row per file. */
 export const TRACKING_TABLE = 'switchyard_migrations';
@@ -11,8 +12,6 @@ export interface AppliedFile {
   appliedBy: string;
   backupId?: string;
 }
-
-const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /** schema.switchyard_migrations, quoted. */
 export const trackingTable = (schema: string) => `${quoteIdent(schema)}.${TRACKING_TABLE}`;
