@@ -32011,7 +32011,7 @@ async function connectPostgres(url, options) {
         parsed = new URL(url);
     }
     catch {
-        throw new InputError(options.input, `"${display}" is not a URL: expected postgres://user:password@host:port/database`);
+        throw new InputError(options.input, `"${display}" is not a URL: expected postgres:// then the user, password, host, port and database (a password's @ / ? # written %40 %2F %3F %23)`);
     }
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
         throw new InputError(options.input, `${display} is not a PostgreSQL URL: expected postgres://…`);

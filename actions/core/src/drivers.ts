@@ -68,7 +68,7 @@ export async function connectPostgres(
   } catch {
     throw new InputError(
       options.input,
-      `"${display}" is not a URL: expected postgres://user:password@host:port/database`,
+      `"${display}" is not a URL: expected postgres:// then the user, password, host, port and database (a password's @ / ? # written %40 %2F %3F %23)`,
     );
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')

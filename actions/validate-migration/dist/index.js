@@ -35279,7 +35279,7 @@ async function connectPostgres(url, options) {
         parsed = new URL(url);
     }
     catch {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(options.input, `"${display}" is not a URL: expected postgres://user:password@host:port/database`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(options.input, `"${display}" is not a URL: expected postgres:// then the user, password, host, port and database (a password's @ / ? # written %40 %2F %3F %23)`);
     }
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .InputError */ .dz(options.input, `${display} is not a PostgreSQL URL: expected postgres://…`);
@@ -43957,7 +43957,7 @@ class MigrationRun {
         this.options = options;
         const url = inputs['database-url'];
         if (!url)
-            throw new src_errors/* InputError */.dz('database-url', 'is required to run migrations: the database to apply them to, postgres://user:password@host:5432/db');
+            throw new src_errors/* InputError */.dz('database-url', 'is required to run migrations: the postgres:// URL of the database to apply them to, with its user and password (e.g. from a secret)');
         this.url = url;
         this.secrets.addFromUrl(url);
         this.display = (0,mask/* redactUrl */.BO)(url);

@@ -132,7 +132,7 @@ export class MigrationRun {
     if (!url)
       throw new InputError(
         'database-url',
-        'is required to run migrations: the database to apply them to, postgres://user:password@host:5432/db',
+        'is required to run migrations: the postgres:// URL of the database to apply them to, with its user and password (e.g. from a secret)',
       );
     this.url = url;
     this.secrets.addFromUrl(url);
